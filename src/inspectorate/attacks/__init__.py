@@ -1,0 +1,1 @@
+"""inspectorate.attacks (in progress)."""

@@ -1,0 +1,1 @@
+"""inspectorate.bench (in progress)."""

@@ -1,0 +1,1 @@
+"""inspectorate.capture (in progress)."""

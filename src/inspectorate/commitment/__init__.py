@@ -1,0 +1,1 @@
+"""inspectorate.commitment (in progress)."""

@@ -1,0 +1,1 @@
+"""inspectorate.report (in progress)."""

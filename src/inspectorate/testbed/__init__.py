@@ -1,0 +1,1 @@
+"""inspectorate.testbed (in progress)."""

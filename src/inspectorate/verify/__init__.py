@@ -1,0 +1,1 @@
+"""inspectorate.verify (in progress)."""
