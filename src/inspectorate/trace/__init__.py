@@ -11,9 +11,23 @@ from inspectorate.trace._canonical import (
     record_hash,
     verify_chain,
 )
+from inspectorate.trace._io import iter_jsonl, read_head, read_trace, write_trace
+from inspectorate.trace._schema import FIELDS, SCHEMA_VERSION, WindowRecord, format_time, parse_time, validate_record
+from inspectorate.trace._trace import Trace
 
 __all__ = [
+    "FIELDS",
     "GENESIS",
+    "SCHEMA_VERSION",
+    "Trace",
+    "WindowRecord",
+    "format_time",
+    "iter_jsonl",
+    "parse_time",
+    "read_head",
+    "read_trace",
+    "validate_record",
+    "write_trace",
     "ChainBreak",
     "canonical_bytes",
     "canonical_json",

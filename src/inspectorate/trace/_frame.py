@@ -1,0 +1,77 @@
+"""Columnar view of window records and the exact record <-> column round trip.
+
+Rules work on a Polars frame: one row per record, the schema fields as typed columns,
+``ws``/``we`` (window start/end as epoch seconds, derived, never trusted from storage)
+and ``row`` (position in file order). ``_extra`` holds the canonical JSON of whatever
+the typed columns cannot carry exactly: fields outside the schema, and schema fields
+whose JSON spelling differs from the column type (an integer ``flops``). Rebuilding a
+record from its row and ``_extra`` gives back a dict whose canonical JSON is identical
+to the original, so the chain survives any JSONL <-> Parquet conversion.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Mapping
+
+import polars as pl
+
+from inspectorate.trace._canonical import canonical_json
+from inspectorate.trace._schema import FIELD_SET, FIELDS, INT_FIELDS, LIST_FIELDS, STRING_FIELDS
+
+CATEGORICAL = ("chip_id", "job_id", "operator", "cluster_region", "op_type", "model_hash_prefix",
+               "dataset_fingerprint", "code_commit", "config_hash")
+
+FRAME_SCHEMA: dict[str, pl.DataType] = {
+    **{name: pl.Utf8 for name in STRING_FIELDS},
+    **{name: pl.Int64 for name in INT_FIELDS},
+    "flops": pl.Float64,
+    **{name: pl.List(pl.Utf8) for name in LIST_FIELDS},
+    "_extra": pl.Utf8,
+}
+
+
+def extra_of(record: Mapping[str, Any]) -> str | None:
+    """Canonical JSON of what the typed columns cannot hold exactly, or None."""
+    extra = {k: v for k, v in record.items() if k not in FIELD_SET}
+    if not isinstance(record.get("flops"), float):
+        extra["flops"] = record.get("flops")
+    return canonical_json(extra) if extra else None
+
+
+def frame_from_records(records: list[dict[str, Any]], times: Iterable[tuple[float, float]] | None = None) -> pl.DataFrame:
+    """Build the typed frame from validated records (``times`` = parsed (start, end))."""
+    columns: dict[str, list[Any]] = {name: [r[name] for r in records] for name in FIELDS}
+    columns["flops"] = [float(v) for v in columns["flops"]]
+    columns["_extra"] = [extra_of(r) for r in records]
+    frame = pl.DataFrame(columns, schema=FRAME_SCHEMA)
+    if times is None:
+        return with_derived(frame)
+    starts, ends = zip(*times) if records else ((), ())
+    return frame.with_columns(
+        pl.Series("ws", starts, dtype=pl.Float64), pl.Series("we", ends, dtype=pl.Float64)
+    ).with_row_index("row")
+
+
+def with_derived(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add ``ws``/``we`` epoch seconds parsed from the timestamp strings, and ``row``."""
+    return frame.with_columns(
+        _epoch(pl.col("window_start")).alias("ws"), _epoch(pl.col("window_end")).alias("we")
+    ).with_row_index("row")
+
+
+def _epoch(col: pl.Expr) -> pl.Expr:
+    parsed = col.str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
+    return parsed.dt.epoch("us").cast(pl.Float64) / 1e6
+
+
+def records_from_frame(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """Rebuild the original dicts (schema fields + ``_extra``) from a frame."""
+    out = []
+    names = [n for n in FIELDS]
+    for row in frame.select(names + ["_extra"]).iter_rows():
+        record = dict(zip(names, row[:-1]))
+        if row[-1] is not None:
+            record.update(json.loads(row[-1]))
+        out.append(record)
+    return out
