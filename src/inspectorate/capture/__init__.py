@@ -1,1 +1,36 @@
-"""inspectorate.capture (in progress)."""
+"""Evidence capture: the crash-safe step recorder, telemetry samplers, collective log.
+
+Writers here produce exactly the formats ``inspectorate.trace`` reads (docs/capture.md).
+torch and nvidia-ml-py are imported only when a torch- or NVML-using call runs.
+"""
+
+from inspectorate.capture._chain_writer import ChainWriter, read_chain_file
+from inspectorate.capture._collectives import CollectiveLog, allreduce_logging_hook
+from inspectorate.capture._labels import LabelWriter
+from inspectorate.capture._recorder import SCHEMA, StepRecorder
+from inspectorate.capture._sensors import (
+    CpuSampler,
+    NetdevSampler,
+    NvmlSampler,
+    Sensors,
+    gpu_available,
+    nvsmi_timestamp,
+)
+from inspectorate.capture._torch_stats import default_param_group
+
+__all__ = [
+    "SCHEMA",
+    "ChainWriter",
+    "CollectiveLog",
+    "CpuSampler",
+    "LabelWriter",
+    "NetdevSampler",
+    "NvmlSampler",
+    "Sensors",
+    "StepRecorder",
+    "allreduce_logging_hook",
+    "default_param_group",
+    "gpu_available",
+    "nvsmi_timestamp",
+    "read_chain_file",
+]

@@ -1,0 +1,203 @@
+"""Append-only, hash-chained JSONL writer that survives being killed mid-write.
+
+Why this shape: a record is one canonical-JSON line written with a single ``os.write``
+on an ``O_APPEND`` descriptor, so a SIGKILL can only ever leave a *torn tail* (a
+partial last line) and never a half-interleaved record; the page cache keeps what
+``write`` returned for, so killing the process loses at most the record in flight.
+Power loss is a different matter: that is what the ``fsync_every`` policy is for.
+
+On reopen the writer reads only the file's last complete line to continue the chain,
+and cuts a torn tail off so the next record starts on a clean line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any, Mapping
+
+from inspectorate.errors import InputError
+from inspectorate.trace import GENESIS, canonical_bytes, record_hash
+
+PREV_FIELD = "prev_record_hash"
+_CHUNK = 1 << 16
+
+
+def _parse_line(raw: bytes, path: Path, line: int) -> dict[str, Any]:
+    """One JSON object from one line, or an InputError naming the line."""
+    try:
+        record = json.loads(raw)
+    except ValueError as exc:
+        raise InputError(f"not valid JSON ({exc.msg})", path, line) from None
+    if not isinstance(record, dict):
+        raise InputError("a record must be a JSON object", path, line)
+    return record
+
+
+def _parses_as_object(raw: bytes) -> bool:
+    """A tail without its newline is complete only if it is a whole JSON object.
+
+    A write torn anywhere before the newline cuts the closing brace, so it cannot
+    parse; a hand-written file that merely lacks the final newline does.
+    """
+    try:
+        return isinstance(json.loads(raw), dict)
+    except ValueError:
+        return False
+
+
+def read_chain_file(path: Path | str) -> tuple[list[dict[str, Any]], bool]:
+    """Complete records of a JSONL chain file, and whether a torn tail was found.
+
+    A malformed line *before* the last one is not a crash artefact but corruption, so
+    it raises ``InputError`` with its line number. Blank lines are skipped.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read chain file ({exc.strerror})", path) from None
+    lines = data.split(b"\n")
+    tail = lines.pop()  # after the last newline: empty when the file ends cleanly
+    torn = bool(tail.strip()) and not _parses_as_object(tail)
+    if tail.strip() and not torn:
+        lines.append(tail)
+    records = [_parse_line(raw, path, n) for n, raw in enumerate(lines, 1) if raw.strip()]
+    return records, torn
+
+
+def _count_newlines(fd: int, size: int) -> int:
+    """Lines in the file, by counting newline bytes chunk by chunk (no parsing)."""
+    count, offset = 0, 0
+    while offset < size:
+        chunk = os.pread(fd, min(_CHUNK, size - offset), offset)
+        if not chunk:
+            break
+        count += chunk.count(b"\n")
+        offset += len(chunk)
+    return count
+
+
+def _last_newline_before(fd: int, end: int) -> int:
+    """Offset of the last b"\\n" strictly before ``end`` (-1 if none), reading backwards."""
+    pos = end
+    while pos > 0:
+        start = max(0, pos - _CHUNK)
+        chunk = os.pread(fd, pos - start, start)
+        idx = chunk.rfind(b"\n")
+        if idx >= 0:
+            return start + idx
+        pos = start
+    return -1
+
+
+class ChainWriter:
+    """Context manager appending hash-chained records, one line each, thread-safe.
+
+    ``fsync_every``: 0 syncs only on close; N>0 syncs after every N records (1 is the
+    paranoid setting; each fsync costs a disk flush).
+    """
+
+    def __init__(self, path: Path | str, *, fsync_every: int = 0) -> None:
+        self.path = Path(path)
+        self.fsync_every = fsync_every
+        self.torn_tail_repaired = False
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            self.head, self.count = self._recover()
+        except BaseException:
+            os.close(self._fd)
+            self._fd = None
+            raise
+        self._since_sync = 0
+
+    def _recover(self) -> tuple[str, int]:
+        """Continue an existing file: cut a torn tail, hash the last complete line."""
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        if size == 0:
+            return GENESIS, 0
+        last_byte = os.pread(self._fd, 1, size - 1)
+        if last_byte != b"\n":
+            cut = _last_newline_before(self._fd, size)
+            tail = os.pread(self._fd, size - cut - 1, cut + 1)
+            if _parses_as_object(tail):
+                os.write(self._fd, b"\n")  # complete record that only lacked its newline
+                size += 1
+            else:
+                os.ftruncate(self._fd, cut + 1)
+                self.torn_tail_repaired = True
+                size = cut + 1
+        return self._head_of(size)
+
+    def _head_of(self, size: int) -> tuple[str, int]:
+        """Hash of the last complete record in the first ``size`` bytes, and line count."""
+        assert self._fd is not None
+        if size == 0:
+            return GENESIS, 0
+        count = _count_newlines(self._fd, size)
+        end = size - 1  # the final newline
+        while end > 0:
+            start = _last_newline_before(self._fd, end) + 1
+            raw = os.pread(self._fd, end - start, start)
+            if raw.strip():
+                return record_hash(_parse_line(raw, self.path, count)), count
+            end, count = start - 1, count - 1
+        return GENESIS, 0
+
+    def append(self, record: Mapping[str, Any], *, id_prefix: str | None = None) -> dict[str, Any]:
+        """Chain ``record`` to the previous one, write it as one line, return what was stored.
+
+        ``id_prefix`` sets ``record_id`` to prefix + the record's 0-based index in the
+        file, assigned under the same lock as the hash so ids stay unique across threads.
+        """
+        stored = dict(record)
+        with self._lock:
+            if self._fd is None:
+                raise ValueError(f"{self.path}: writer is closed")
+            if id_prefix is not None:
+                stored["record_id"] = f"{id_prefix}{self.count:08d}"
+            stored[PREV_FIELD] = self.head
+            line = canonical_bytes(stored) + b"\n"
+            self._write_all(line)
+            self.head = record_hash(stored)
+            self.count += 1
+            self._maybe_sync()
+        return stored
+
+    def _write_all(self, data: bytes) -> None:
+        """One os.write; a regular file takes it whole, the loop only guards odd filesystems."""
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    def _maybe_sync(self) -> None:
+        if self.fsync_every > 0:
+            self._since_sync += 1
+            if self._since_sync >= self.fsync_every:
+                os.fsync(self._fd)  # type: ignore[arg-type]
+                self._since_sync = 0
+
+    def close(self) -> None:
+        """Sync and close; idempotent."""
+        with self._lock:
+            if self._fd is not None:
+                os.fsync(self._fd)
+                os.close(self._fd)
+                self._fd = None
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    def __enter__(self) -> "ChainWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
