@@ -1,0 +1,164 @@
+"""Rule kinds: one registered function each, with parameters checked on load.
+
+A rule kind is a function ``fn(trace, **params) -> Iterable[Violation]`` whose
+docstring states its semantics. Its keyword parameters (annotated) are the YAML keys
+a commitment may set; the loader validates them against the annotations, so a typo
+names the rule, the parameter and the accepted ones. Third parties register kinds by
+exposing a module under the ``inspectorate.rules`` entry-point group; importing the
+module runs its ``@rule`` decorators.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Callable, Iterable, Literal, get_args, get_origin
+
+MAX_IDS = 1000  # record ids kept per violation; the count keeps the true total
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule instance: which records, why, and the numbers behind it."""
+
+    message: str
+    record_ids: tuple[str, ...] = ()
+    evidence: dict[str, Any] = field(default_factory=dict)
+    count: int | None = None  # records involved when more than MAX_IDS
+    rule_id: str = ""
+    kind: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "kind": self.kind, "message": self.message,
+                "record_ids": list(self.record_ids),
+                "record_count": self.count if self.count is not None else len(self.record_ids),
+                "evidence": self.evidence}
+
+
+def violation(message: str, record_ids: Iterable[str] = (), **evidence: Any) -> Violation:
+    """Build a Violation, keeping at most MAX_IDS ids but counting them all."""
+    ids = list(record_ids)
+    return Violation(message, tuple(ids[:MAX_IDS]), _plain(evidence), len(ids))
+
+
+def _plain(value: Any) -> Any:
+    """Evidence as JSON-ready builtins (no numpy scalars, no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+@dataclass(frozen=True)
+class RuleKind:
+    name: str
+    fn: Callable[..., Iterable[Violation]]
+    implicit: bool
+    params: dict[str, inspect.Parameter]
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.fn) or ""
+
+    def required(self) -> list[str]:
+        return [n for n, p in self.params.items() if p.default is inspect.Parameter.empty]
+
+
+RULES: dict[str, RuleKind] = {}
+_plugins_loaded = False
+
+
+def rule(name: str, *, implicit: bool = False) -> Callable[[Callable], Callable]:
+    """Register ``fn`` as rule kind ``name``; ``implicit`` kinds run on every check."""
+
+    def register(fn: Callable) -> Callable:
+        if not inspect.getdoc(fn):
+            raise TypeError(f"rule kind {name!r} needs a docstring stating its semantics")
+        sig = inspect.signature(fn)
+        params = {n: p for n, p in list(sig.parameters.items())[1:] if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD}
+        hints = typing.get_type_hints(fn)
+        params = {n: p.replace(annotation=hints.get(n, Any)) for n, p in params.items()}
+        RULES[name] = RuleKind(name, fn, implicit, params)
+        return fn
+
+    return register
+
+
+def load_plugins() -> None:
+    """Import built-in rule modules and every ``inspectorate.rules`` entry point once."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from inspectorate.commitment import rules as _builtin  # noqa: F401  (registers kinds)
+
+    for ep in entry_points(group="inspectorate.rules"):
+        ep.load()
+
+
+def known_kinds() -> list[str]:
+    load_plugins()
+    return sorted(RULES)
+
+
+class ParamError(ValueError):
+    """A rule parameter that does not fit its annotation."""
+
+
+def coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check ``value`` against a simple annotation; convert ints to floats where allowed."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if annotation is Any:
+        return value
+    if origin is Literal:
+        if value not in args:
+            raise ParamError(f"{where} must be one of {list(args)}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in args:
+            try:
+                return coerce(value, arg, where)
+            except ParamError as exc:
+                errors.append(str(exc))
+        raise ParamError(f"{where}: {value!r} fits none of the accepted types ({'; '.join(errors)})")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ParamError(f"{where} must be a list, got {type(value).__name__}")
+        return [coerce(v, args[0] if args else Any, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ParamError(f"{where} must be a mapping, got {type(value).__name__}")
+        return {coerce(k, args[0], where): coerce(v, args[1], f"{where}[{k!r}]") for k, v in value.items()}
+    return _coerce_scalar(value, annotation, where)
+
+
+def _coerce_scalar(value: Any, annotation: Any, where: str) -> Any:
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParamError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ParamError(f"{where} must be finite, got {value!r}")
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamError(f"{where} must be an integer, got {value!r}")
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ParamError(f"{where} must be true or false, got {value!r}")
+        return value
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ParamError(f"{where} must be a string, got {value!r}")
+        return value
+    raise ParamError(f"{where}: unsupported parameter annotation {annotation!r}")

@@ -1,0 +1,104 @@
+"""Shared selectors for rule kinds (columnar; record-at-a-time only to explain)."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Iterable
+
+import polars as pl
+
+# "*" means every op_type except idle, as in the seed's wildcard cap: idle windows are
+# policed by idle_must_be_zero, and counting them would let a cap hide behind them.
+OpTypes = str | list[str]
+
+
+def op_mask(op_type: OpTypes) -> pl.Expr:
+    wanted = [op_type] if isinstance(op_type, str) else list(op_type)
+    mask = pl.col("op_type").is_in([w for w in wanted if w != "*"])
+    if "*" in wanted:
+        mask = mask | (pl.col("op_type") != "idle")
+    return mask
+
+
+def op_label(op_type: OpTypes) -> str:
+    return op_type if isinstance(op_type, str) else ",".join(op_type)
+
+
+def glob_regex(patterns: Iterable[str]) -> str:
+    """One anchored regex (valid for Polars and Python) matching any of the globs."""
+    parts = [fnmatch.translate(p).removesuffix(r"\Z") for p in patterns]
+    return "^(?:" + "|".join(parts) + ")$" if parts else "^$a"
+
+
+def glob_match(patterns: Iterable[str], value: str) -> bool:
+    return any(fnmatch.fnmatchcase(value, p) for p in patterns)
+
+
+def ids(frame: pl.DataFrame) -> list[str]:
+    return frame["record_id"].to_list()
+
+
+def distinct_over(frame: pl.DataFrame, key: str | list[str], value: str, limit: int) -> pl.DataFrame:
+    """Groups of ``key`` with more than ``limit`` distinct ``value``s, with the values in
+    order of first appearance and the records of every value beyond the first ``limit``."""
+    keys = [key] if isinstance(key, str) else key
+    ordered = frame.sort(["ws", "row"])
+    firsts = ordered.group_by(keys + [value], maintain_order=True).agg(pl.col("ws").first().alias("_t"))
+    counts = firsts.group_by(keys, maintain_order=True).agg(pl.col(value).alias("values"), pl.len().alias("n"))
+    over = counts.filter(pl.col("n") > limit)
+    if over.height == 0:
+        return over.with_columns(pl.lit([]).cast(pl.List(pl.Utf8)).alias("extra_ids"))
+    rank = firsts.with_columns(pl.int_range(pl.len()).over(keys).alias("_rank"))
+    beyond = rank.filter(pl.col("_rank") >= limit).select(keys + [value])
+    flagged = ordered.join(beyond, on=keys + [value], how="semi")
+    extra = flagged.group_by(keys, maintain_order=True).agg(pl.col("record_id").alias("extra_ids"))
+    return over.join(extra, on=keys, how="left")
+
+
+def lineage_count(frame: pl.DataFrame, tolerance: float) -> tuple[int, list[str]]:
+    """How many model lineages a set of records shows, and the records beyond one.
+
+    Training changes the weights, so one model shows as a sequence of hashes that
+    replace each other. Two lineages show as hashes active at the same time (their
+    time spans overlap by more than ``tolerance`` seconds, the evidence's resolution)
+    or as a hash that comes back on a chip after another replaced it.
+    """
+    if frame.height == 0:
+        return 0, []
+    spans = (frame.group_by("model_hash_prefix")
+             .agg(pl.col("ws").min().alias("s"), pl.col("we").max().alias("e"))
+             .sort("s"))
+    events = sorted([(s, 1) for s in spans["s"]] + [(max(s, e - tolerance), -1) for s, e in zip(spans["s"], spans["e"])],
+                    key=lambda ev: (ev[0], ev[1]))
+    depth = peak = 0
+    for _, step in events:
+        depth += step
+        peak = max(peak, depth)
+    returning = _returning_hashes(frame)
+    count = max(peak, 2 if returning else 1)
+    if count <= 1:
+        return count, []
+    first_hash = spans["model_hash_prefix"][0]
+    later = frame.filter(pl.col("model_hash_prefix") != first_hash)
+    overlapping = _overlapping_hashes(spans, tolerance) | returning
+    return count, ids(later.filter(pl.col("model_hash_prefix").is_in(sorted(overlapping))).sort(["ws", "row"]))
+
+
+def _overlapping_hashes(spans: pl.DataFrame, tolerance: float) -> set[str]:
+    """Hashes that start before an earlier-starting hash has ended (spans sorted by start)."""
+    out: set[str] = set()
+    latest_end = float("-inf")
+    for model, start, end in zip(spans["model_hash_prefix"], spans["s"], spans["e"]):
+        if start < latest_end:
+            out.add(model)
+        latest_end = max(latest_end, end - tolerance)
+    return out
+
+
+def _returning_hashes(frame: pl.DataFrame) -> set[str]:
+    """Hashes that reappear on a chip after a different hash was seen there."""
+    ordered = frame.sort(["chip_id", "ws", "row"]).select("chip_id", "model_hash_prefix")
+    changed = pl.col("model_hash_prefix") != pl.col("model_hash_prefix").shift(1).over("chip_id")
+    segments = ordered.filter(changed.fill_null(True))
+    again = segments.group_by("chip_id", "model_hash_prefix").len().filter(pl.col("len") > 1)
+    return set(again["model_hash_prefix"].to_list())

@@ -1,0 +1,91 @@
+"""Rule kinds about where work came from: data, operators, lineage, registries."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import polars as pl
+
+from inspectorate.commitment._registry import Violation, rule, violation
+from inspectorate.commitment.rules._common import OpTypes, glob_regex, ids, op_mask
+from inspectorate.trace import Trace
+
+
+@rule("forbidden_data_source_tags")
+def forbidden_data_source_tags(trace: Trace, tags: list[str]) -> Iterator[Violation]:
+    """No record may carry a data_source_tag matching any of ``tags`` (shell-style
+    globs: ``corpus:cbrn-*``)."""
+    pattern = glob_regex(tags)
+    exploded = trace.frame.select("record_id", "row", "data_source_tags").explode("data_source_tags")
+    hits = exploded.filter(pl.col("data_source_tags").str.contains(pattern).fill_null(False))
+    if hits.height:
+        found = sorted(set(hits["data_source_tags"].to_list()))
+        flagged = hits.unique("row", maintain_order=True)
+        yield violation(f"{flagged.height} record(s) use forbidden data sources: {', '.join(found)}",
+                        ids(flagged), tags=found, patterns=tags)
+
+
+@rule("forbidden_operators")
+def forbidden_operators(trace: Trace, operators: list[str]) -> Iterator[Violation]:
+    """No record may name an operator matching any of ``operators`` (globs)."""
+    bad = trace.frame.filter(pl.col("operator").str.contains(glob_regex(operators)))
+    if bad.height:
+        yield violation(f"{bad.height} record(s) from forbidden operator(s) {sorted(set(bad['operator'].to_list()))}",
+                        ids(bad), operators=sorted(set(bad["operator"].to_list())), patterns=operators)
+
+
+@rule("require_upstream_refs")
+def require_upstream_refs(trace: Trace, op_types: OpTypes = "*") -> Iterator[Violation]:
+    """Lineage is declared: every ``op_types`` record except the first (in time) of its
+    job must list at least one upstream_ref. A job's first record may be a root."""
+    frame = trace.frame.filter(op_mask(op_types)).sort(["ws", "row"])
+    later = frame.filter(pl.int_range(pl.len()).over("job_id") > 0)
+    bad = later.filter(pl.col("upstream_refs").list.len() == 0)
+    if bad.height:
+        yield violation(f"{bad.height} record(s) after their job's first declare no upstream_refs", ids(bad),
+                        jobs=sorted(set(bad["job_id"].to_list())))
+
+
+@rule("upstream_refs_dag_validity")
+def upstream_refs_dag_validity(trace: Trace) -> Iterator[Violation]:
+    """upstream_refs form a valid provenance DAG: record ids are unique, every ref names
+    a record present in the trace, and points backwards in the append-only log (to a
+    record earlier in file order). Backward-only edges rule out cycles, self-references
+    and references to the future."""
+    frame = trace.frame.select("record_id", "row", "upstream_refs")
+    dupes = frame.filter(pl.col("record_id").is_duplicated())
+    if dupes.height:
+        yield violation(f"{dupes.height} records share record_ids, so references are ambiguous", ids(dupes),
+                        duplicate_ids=sorted(set(dupes["record_id"].to_list()))[:20])
+    edges = frame.explode("upstream_refs").filter(pl.col("upstream_refs").is_not_null())
+    target = frame.group_by("record_id").agg(pl.col("row").min().alias("ref_row"))
+    edges = edges.join(target, left_on="upstream_refs", right_on="record_id", how="left")
+    phantom = edges.filter(pl.col("ref_row").is_null())
+    if phantom.height:
+        yield violation(f"{phantom.height} reference(s) to records not in the trace",
+                        ids(phantom.unique("row", maintain_order=True)),
+                        missing=sorted(set(phantom["upstream_refs"].to_list()))[:20])
+    forward = edges.filter(pl.col("ref_row") >= pl.col("row"))
+    if forward.height:
+        yield violation(f"{forward.height} reference(s) point to the record itself or to a later record "
+                        "(cycle or causality violation)", ids(forward.unique("row", maintain_order=True)),
+                        refs=sorted(set(forward["upstream_refs"].to_list()))[:20])
+
+
+@rule("allowed_dataset_fingerprints")
+def allowed_dataset_fingerprints(trace: Trace, allowed: list[str]) -> Iterator[Violation]:
+    """Only dataset fingerprints in the approved registry ``allowed`` may appear."""
+    bad = trace.frame.filter(~pl.col("dataset_fingerprint").is_in(allowed))
+    if bad.height:
+        found = sorted(set(bad["dataset_fingerprint"].to_list()))
+        yield violation(f"{bad.height} record(s) use unregistered dataset fingerprints {found[:5]}",
+                        ids(bad), fingerprints=found)
+
+
+@rule("allowed_op_types")
+def allowed_op_types(trace: Trace, allowed: list[str]) -> Iterator[Violation]:
+    """op_type is a closed enumeration: labels outside ``allowed`` escape op-typed caps."""
+    bad = trace.frame.filter(~pl.col("op_type").is_in(allowed))
+    if bad.height:
+        found = sorted(set(bad["op_type"].to_list()))
+        yield violation(f"{bad.height} record(s) use op_types outside {allowed}: {found}", ids(bad), op_types=found)

@@ -1,0 +1,127 @@
+"""Rule kinds that pin identities together, closing fragmentation attacks.
+
+Each closes a way of splitting one logical run so that per-job or per-model
+accounting sees several small ones (the seed's red-team rounds 9-57).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import polars as pl
+
+from inspectorate.commitment._registry import Violation, rule, violation
+from inspectorate.commitment.rules._common import OpTypes, distinct_over, lineage_count, op_mask
+from inspectorate.trace import Trace
+
+
+def _over_limit(trace: Trace, key: str | list[str], value: str, limit: int, what: str,
+                op_type: OpTypes = "*") -> Iterator[Violation]:
+    frame = trace.frame.filter(op_mask(op_type))
+    for row in distinct_over(frame, key, value, limit).iter_rows(named=True):
+        keys = [key] if isinstance(key, str) else key
+        label = ", ".join(f"{k} {row[k]!r}" for k in keys)
+        yield violation(f"{label} has {row['n']} distinct {what} (limit {limit}): {row['values'][:5]}",
+                        row["extra_ids"] or [], group={k: row[k] for k in keys}, distinct=row["n"],
+                        limit=limit, values=row["values"][:20])
+
+
+@rule("cross_job_fingerprint_consistency")
+def cross_job_fingerprint_consistency(trace: Trace, max_jobs_per_fingerprint: int = 1,
+                                      op_types: OpTypes = "*") -> Iterator[Violation]:
+    """One logical run has one job_id: records sharing a fingerprint (model_hash_prefix,
+    code_commit, dataset_fingerprint) may span at most ``max_jobs_per_fingerprint`` jobs."""
+    yield from _over_limit(trace, ["model_hash_prefix", "code_commit", "dataset_fingerprint"], "job_id",
+                           max_jobs_per_fingerprint, "jobs", op_types)
+
+
+@rule("code_commit_per_job_stable")
+def code_commit_per_job_stable(trace: Trace, max_commits_per_job: int = 1) -> Iterator[Violation]:
+    """A job runs one code version: at most ``max_commits_per_job`` code_commits per job."""
+    yield from _over_limit(trace, "job_id", "code_commit", max_commits_per_job, "code_commits", ["*", "idle"])
+
+
+@rule("chip_job_stability")
+def chip_job_stability(trace: Trace, max_jobs_per_chip: int = 1) -> Iterator[Violation]:
+    """Chips don't job-hop within an audit window: at most ``max_jobs_per_chip`` jobs per chip."""
+    yield from _over_limit(trace, "chip_id", "job_id", max_jobs_per_chip, "jobs", ["*", "idle"])
+
+
+@rule("operator_op_type_uniqueness")
+def operator_op_type_uniqueness(trace: Trace, op_type: OpTypes = "training", max_jobs_per_operator: int = 1) -> Iterator[Violation]:
+    """Each operator runs at most ``max_jobs_per_operator`` jobs of ``op_type``."""
+    yield from _over_limit(trace, "operator", "job_id", max_jobs_per_operator, f"{op_type} jobs", op_type)
+
+
+@rule("training_unique_per_model")
+def training_unique_per_model(trace: Trace, op_type: OpTypes = "training", max_training_jobs_per_model: int = 1) -> Iterator[Violation]:
+    """A model is trained once: a model_hash_prefix appears in at most
+    ``max_training_jobs_per_model`` jobs of ``op_type``."""
+    yield from _over_limit(trace, "model_hash_prefix", "job_id", max_training_jobs_per_model, "training jobs", op_type)
+
+
+@rule("audit_window_uniqueness")
+def audit_window_uniqueness(trace: Trace, op_type: OpTypes = "training", max_jobs: int = 1) -> Iterator[Violation]:
+    """At most ``max_jobs`` jobs of ``op_type`` in the whole audit window (the trace)."""
+    frame = trace.frame.filter(op_mask(op_type)).with_columns(pl.lit("audit window").alias("_window"))
+    for v in _over_limit(Trace(frame, source=trace.source), "_window", "job_id", max_jobs, f"{op_type} jobs", ["*", "idle"]):
+        yield v
+
+
+@rule("operator_uniqueness_per_job")
+def operator_uniqueness_per_job(trace: Trace, max_operators_per_job: int = 1) -> Iterator[Violation]:
+    """A job has one responsible team: at most ``max_operators_per_job`` operators per job."""
+    yield from _over_limit(trace, "job_id", "operator", max_operators_per_job, "operators", ["*", "idle"])
+
+
+def _tolerance(frame: pl.DataFrame) -> float:
+    """The evidence's time resolution: the longest window in the group."""
+    return float((frame["we"] - frame["ws"]).max() or 0.0)
+
+
+def _models_in(frame: pl.DataFrame) -> tuple[int, list[str]]:
+    """Distinct models: lineages for training (weights evolve), hashes otherwise."""
+    training = frame.filter(pl.col("op_type") == "training")
+    other = frame.filter(pl.col("op_type") != "training")
+    count, flagged = lineage_count(training, _tolerance(training))
+    hashes = other["model_hash_prefix"].unique(maintain_order=True).to_list()
+    if len(hashes) > 1:
+        flagged += other.filter(pl.col("model_hash_prefix").is_in(hashes[1:]))["record_id"].to_list()
+    return count + len(hashes), flagged
+
+
+@rule("model_uniqueness_per_job")
+def model_uniqueness_per_job(trace: Trace, op_type: OpTypes = "training", max_models_per_job: int = 1) -> Iterator[Violation]:
+    """A job works on at most ``max_models_per_job`` models. Training legitimately
+    changes the weights, so a hash that evolves along the job's checkpoints (each new
+    hash replacing the last, across all chips) is one model; two hashes active at once,
+    or a hash returning after being replaced, are two. Other op_types serve fixed
+    weights: each distinct hash is a model."""
+    frame = trace.frame.filter(op_mask(op_type))
+    for (job,), group in frame.partition_by("job_id", as_dict=True, maintain_order=True).items():
+        count, flagged = _models_in(group)
+        if count > max_models_per_job:
+            yield violation(f"job {job!r} works on {count} models (limit {max_models_per_job})", flagged,
+                            job_id=job, models=count, limit=max_models_per_job)
+
+
+@rule("model_hash_consistency")
+def model_hash_consistency(trace: Trace, max_distinct_configs: int = 2) -> Iterator[Violation]:
+    """Within a (job_id, operator, code_commit) group the model may change only with
+    the config: each config_hash carries one model (one evolving lineage for training,
+    one fixed hash otherwise), and the group uses at most ``max_distinct_configs``
+    config_hashes (closes hash rotation via config rotation)."""
+    frame = trace.frame.filter(pl.col("op_type") != "idle")
+    groups = frame.partition_by(["job_id", "operator", "code_commit"], as_dict=True, maintain_order=True)
+    for (job, operator, commit), group in groups.items():
+        configs = group["config_hash"].unique(maintain_order=True).to_list()
+        where = dict(job_id=job, operator=operator, code_commit=commit)
+        if len(configs) > max_distinct_configs:
+            extra = group.filter(pl.col("config_hash").is_in(configs[max_distinct_configs:]))
+            yield violation(f"job {job!r} rotates through {len(configs)} config_hashes (limit {max_distinct_configs})",
+                            extra["record_id"].to_list(), **where, configs=configs[:20])
+        for config in configs:
+            count, flagged = _models_in(group.filter(pl.col("config_hash") == config))
+            if count > 1:
+                yield violation(f"job {job!r} changes model_hash_prefix without a config change "
+                                f"({count} models under config {config})", flagged, **where, config_hash=config, models=count)
