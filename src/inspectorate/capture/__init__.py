@@ -4,7 +4,8 @@ Writers here produce exactly the formats ``inspectorate.trace`` reads (docs/capt
 torch and nvidia-ml-py are imported only when a torch- or NVML-using call runs.
 """
 
-from inspectorate.capture._chain_writer import ChainWriter, read_chain_file
+from inspectorate.capture._chain_writer import ChainWriter
+from inspectorate.trace._streams import read_chain_file
 from inspectorate.capture._collectives import CollectiveLog, allreduce_logging_hook
 from inspectorate.capture._labels import LabelWriter
 from inspectorate.capture._recorder import SCHEMA, StepRecorder

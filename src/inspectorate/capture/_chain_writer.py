@@ -19,53 +19,22 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from inspectorate.errors import InputError
-from inspectorate.trace import GENESIS, canonical_bytes, record_hash
+from inspectorate.trace._canonical import GENESIS, canonical_bytes, record_hash
+from inspectorate.trace._streams import is_complete_line
 
 PREV_FIELD = "prev_record_hash"
 _CHUNK = 1 << 16
 
 
 def _parse_line(raw: bytes, path: Path, line: int) -> dict[str, Any]:
-    """One JSON object from one line, or an InputError naming the line."""
+    """One JSON object from one complete line, or an InputError naming the line."""
     try:
         record = json.loads(raw)
     except ValueError as exc:
-        raise InputError(f"not valid JSON ({exc.msg})", path, line) from None
+        raise InputError(f"not valid JSON ({exc})", path, line) from None
     if not isinstance(record, dict):
         raise InputError("a record must be a JSON object", path, line)
     return record
-
-
-def _parses_as_object(raw: bytes) -> bool:
-    """A tail without its newline is complete only if it is a whole JSON object.
-
-    A write torn anywhere before the newline cuts the closing brace, so it cannot
-    parse; a hand-written file that merely lacks the final newline does.
-    """
-    try:
-        return isinstance(json.loads(raw), dict)
-    except ValueError:
-        return False
-
-
-def read_chain_file(path: Path | str) -> tuple[list[dict[str, Any]], bool]:
-    """Complete records of a JSONL chain file, and whether a torn tail was found.
-
-    A malformed line *before* the last one is not a crash artefact but corruption, so
-    it raises ``InputError`` with its line number. Blank lines are skipped.
-    """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read chain file ({exc.strerror})", path) from None
-    lines = data.split(b"\n")
-    tail = lines.pop()  # after the last newline: empty when the file ends cleanly
-    torn = bool(tail.strip()) and not _parses_as_object(tail)
-    if tail.strip() and not torn:
-        lines.append(tail)
-    records = [_parse_line(raw, path, n) for n, raw in enumerate(lines, 1) if raw.strip()]
-    return records, torn
 
 
 def _count_newlines(fd: int, size: int) -> int:
@@ -125,7 +94,7 @@ class ChainWriter:
         if last_byte != b"\n":
             cut = _last_newline_before(self._fd, size)
             tail = os.pread(self._fd, size - cut - 1, cut + 1)
-            if _parses_as_object(tail):
+            if is_complete_line(tail):
                 os.write(self._fd, b"\n")  # complete record that only lacked its newline
                 size += 1
             else:

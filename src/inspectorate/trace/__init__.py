@@ -14,6 +14,24 @@ from inspectorate.trace._canonical import (
 from inspectorate.trace._io import iter_jsonl, read_head, read_trace, write_trace
 from inspectorate.trace._schema import FIELDS, SCHEMA_VERSION, WindowRecord, format_time, parse_time, validate_record
 from inspectorate.trace._trace import Trace
+from inspectorate.trace._rundir import Phase, RunDir, load_run, phases_from_labels
+from inspectorate.trace._streams import (
+    DCGM_FIELDS,
+    NCCL_DATATYPES,
+    NcclLog,
+    StepLog,
+    netdev_rates,
+    parse_wallclock,
+    read_chain_file,
+    read_collectives,
+    read_cpu,
+    read_dcgm,
+    read_labels,
+    read_nccl_log,
+    read_netdev,
+    read_nvsmi,
+    read_steps,
+)
 
 __all__ = [
     "FIELDS",
@@ -36,4 +54,23 @@ __all__ = [
     "rechain",
     "record_hash",
     "verify_chain",
+    "DCGM_FIELDS",
+    "NCCL_DATATYPES",
+    "NcclLog",
+    "Phase",
+    "RunDir",
+    "StepLog",
+    "load_run",
+    "netdev_rates",
+    "parse_wallclock",
+    "phases_from_labels",
+    "read_chain_file",
+    "read_collectives",
+    "read_cpu",
+    "read_dcgm",
+    "read_labels",
+    "read_nccl_log",
+    "read_netdev",
+    "read_nvsmi",
+    "read_steps",
 ]
