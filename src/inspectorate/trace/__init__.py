@@ -11,6 +11,7 @@ from inspectorate.trace._canonical import (
     record_hash,
     verify_chain,
 )
+from inspectorate.trace._generate import SCENARIOS, GenSpec, generate_trace, iter_generated, write_generated
 from inspectorate.trace._io import iter_jsonl, read_head, read_trace, write_trace
 from inspectorate.trace._schema import FIELDS, SCHEMA_VERSION, WindowRecord, format_time, parse_time, validate_record
 from inspectorate.trace._trace import Trace
@@ -36,6 +37,11 @@ from inspectorate.trace._streams import (
 __all__ = [
     "FIELDS",
     "GENESIS",
+    "GenSpec",
+    "SCENARIOS",
+    "generate_trace",
+    "iter_generated",
+    "write_generated",
     "SCHEMA_VERSION",
     "Trace",
     "WindowRecord",

@@ -89,3 +89,17 @@ def allowed_op_types(trace: Trace, allowed: list[str]) -> Iterator[Violation]:
     if bad.height:
         found = sorted(set(bad["op_type"].to_list()))
         yield violation(f"{bad.height} record(s) use op_types outside {allowed}: {found}", ids(bad), op_types=found)
+
+
+@rule("training_base_models")
+def training_base_models(trace: Trace, allowed: list[str], op_type: OpTypes = "training") -> Iterator[Violation]:
+    """Fine-tune only: every ``op_type`` job must start (its earliest record) from a model
+    hash in the registry ``allowed`` of approved base checkpoints. A pretraining run
+    starts from fresh weights, whose hash no registry holds."""
+    frame = trace.frame.filter(op_mask(op_type)).sort(["ws", "row"])
+    firsts = frame.group_by("job_id", maintain_order=True).first()
+    bad = firsts.filter(~pl.col("model_hash_prefix").is_in(allowed))
+    if bad.height:
+        yield violation(f"{bad.height} {op_type} job(s) start from an unregistered model: "
+                        f"{sorted(set(bad['model_hash_prefix'].to_list()))[:5]}", ids(bad),
+                        jobs=bad["job_id"].to_list(), allowed=allowed)

@@ -1,0 +1,124 @@
+"""The ``inspectorate`` command: a thin doorway; each command calls one library function.
+
+Exit codes: 0 compliant, 1 violation, 2 bad input (one line on stderr, never a
+traceback), 3 internal error (set INSPECTORATE_DEBUG=1 for the traceback).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from inspectorate.errors import InputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Automated verification of AI compute.")
+trace_app = typer.Typer(no_args_is_help=True, help="Generate and inspect window-record traces.")
+app.add_typer(trace_app, name="trace")
+
+
+class Format(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def check(trace: Path = typer.Argument(..., help="Trace: .jsonl, .jsonl.gz, .parquet or a run directory."),
+          commitment: Path = typer.Option(..., "--commitment", "-c", help="Commitment YAML."),
+          format: Format = typer.Option(Format.text, "--format", "-f"),
+          head: Optional[str] = typer.Option(None, "--head", help="Published chain head (hex) to pin the last record.")) -> None:
+    """Judge TRACE against COMMITMENT; exit 0 compliant, 1 violation, 2 bad input."""
+    from inspectorate.commitment import check as run_check, load_commitment
+    from inspectorate.report import verdict_text
+    from inspectorate.trace import read_trace
+
+    verdict = run_check(read_trace(trace, head=head), load_commitment(commitment))
+    if format is Format.json:
+        typer.echo(json.dumps(verdict.to_dict(), indent=2))
+    else:
+        typer.echo(verdict_text(verdict, str(trace)))
+    raise typer.Exit(verdict.exit_code)
+
+
+@trace_app.command("generate")
+def trace_generate(out: Path = typer.Option(..., "--out", "-o", help="Output .jsonl, .jsonl.gz or .parquet."),
+                   chips: int = typer.Option(8, "--chips"), hours: float = typer.Option(1.0, "--hours"),
+                   scenario: str = typer.Option("training", "--scenario", help="Honest: training, inference, mixed; "
+                                                "injected: over_cap, relabel_training, idle_work, forbidden_tag, "
+                                                "dropped_windows, fragmented_jobs, tampered."),
+                   window_seconds: int = typer.Option(60, "--window-seconds"), seed: int = typer.Option(0, "--seed")) -> None:
+    """Write a synthetic hash-chained cluster trace."""
+    from inspectorate.trace import GenSpec, write_generated
+
+    if chips < 1 or hours <= 0 or window_seconds < 1:
+        raise InputError("--chips and --window-seconds must be >= 1 and --hours > 0")
+    spec = GenSpec(chips=chips, hours=hours, scenario=scenario, window_seconds=window_seconds, seed=seed)
+    count = write_generated(spec, out)
+    typer.echo(f"wrote {count} records ({scenario}) to {out}")
+
+
+@trace_app.command("verify-chain")
+def trace_verify_chain(trace: Path, head: Optional[str] = typer.Option(None, "--head")) -> None:
+    """Check only the hash chain; exit 0 intact, 1 broken, 2 bad input."""
+    from inspectorate.trace import read_trace
+
+    breaks = read_trace(trace, head=head).chain_breaks()
+    for b in breaks[:20]:
+        typer.echo(f"break at record {b.index} ({b.record_id}): {b.reason}")
+    typer.echo("chain intact" if not breaks else f"{len(breaks)} break(s)")
+    raise typer.Exit(1 if breaks else 0)
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="Where the demo writes its files.")) -> None:
+    """End to end on the embedded data: shared traces, a generated trace, an injected violation."""
+    from inspectorate.demo import run_demo
+
+    raise typer.Exit(run_demo(out))
+
+
+def _mount_optional() -> None:
+    """Command groups that live with their packages (testbed, red team, verify)."""
+    try:
+        from inspectorate.testbed._cli import app as testbed_app
+    except ImportError:
+        testbed_app = None
+    if testbed_app is not None:
+        app.add_typer(testbed_app, name="testbed", help="Run real workloads and record hash-chained evidence.")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except InputError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the CLI promises no tracebacks
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        if os.environ.get("INSPECTORATE_DEBUG"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(3)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Human-readable rendering of verdicts (the JSON form is ``Verdict.to_dict``)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from inspectorate.commitment import Verdict
+
+
+def verdict_text(verdict: Verdict, source: str = "", max_ids: int = 20) -> str:
+    """Every violation, grouped by rule, with the record ids it flags."""
+    head = "COMPLIANT" if verdict.compliant else "VIOLATION"
+    lines = [f"{head}  commitment={verdict.commitment_id}  trace={source}  records={verdict.records}  "
+             f"rules={len(verdict.rules_evaluated)}  confidence={verdict.confidence:.2f}"]
+    groups: OrderedDict[str, list] = OrderedDict()
+    for v in verdict.violations:
+        groups.setdefault(v.rule_id, []).append(v)
+    for rule_id, violations in groups.items():
+        lines.append(f"\n[{rule_id}] ({violations[0].kind}) {len(violations)} violation(s)")
+        for v in violations:
+            lines.append(f"  - {v.message}")
+            total = v.count if v.count is not None else len(v.record_ids)
+            if v.record_ids:
+                shown = ", ".join(v.record_ids[:max_ids])
+                more = f" ... (+{total - min(total, max_ids)} more)" if total > max_ids else ""
+                lines.append(f"    records: {shown}{more}")
+    if verdict.semantic_rules_not_evaluated:
+        lines.append(f"\nsemantic rules not evaluated by check: {', '.join(verdict.semantic_rules_not_evaluated)}")
+    return "\n".join(lines)

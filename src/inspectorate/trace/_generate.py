@@ -1,0 +1,204 @@
+"""Synthetic cluster traces for tests and benchmarks (``inspectorate trace generate``).
+
+A generated trace is a seed-schema window trace of ``chips`` chips over ``hours``,
+one record per chip per window, hash-chained. Scenarios are honest workloads, or an
+honest workload with one injected violation, so tests know the right answer. FLOPs
+follow 6·N·D (training) or 2·N·D (inference/eval) for a declared model size, with
+per-window noise in throughput.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import polars as pl
+
+from inspectorate.trace._canonical import GENESIS
+from inspectorate.trace._fastchain import canonical_lines
+from inspectorate.trace._frame import FRAME_SCHEMA, with_derived
+from inspectorate.trace._schema import parse_time
+from inspectorate.trace._trace import Trace
+
+HONEST = ("training", "inference", "mixed")
+INJECTED = ("over_cap", "relabel_training", "idle_work", "forbidden_tag", "dropped_windows",
+            "fragmented_jobs", "tampered")
+SCENARIOS = HONEST + INJECTED
+
+
+@dataclass(frozen=True)
+class GenSpec:
+    chips: int = 8
+    hours: float = 1.0
+    scenario: str = "training"
+    window_seconds: int = 60
+    seed: int = 0
+    start: str = "2026-04-24T09:00:00Z"
+    params: float = 7e9            # declared model size N
+    peak_flops: float = 989e12     # H100 dense BF16
+    mfu: float = 0.4
+
+    @property
+    def windows(self) -> int:
+        return max(int(round(self.hours * 3600 / self.window_seconds)), 1)
+
+    @property
+    def records(self) -> int:
+        return self.windows * self.chips
+
+
+def _h(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _columns(spec: GenSpec, lo: int, hi: int) -> dict[str, Any]:
+    """Columns for records ``lo..hi`` (ordered window-major, then chip)."""
+    rng = np.random.default_rng([spec.seed, lo])
+    index = np.arange(lo, hi)
+    window, chip = index // spec.chips, index % spec.chips
+    t0 = parse_time(spec.start)
+    starts = t0 + window * spec.window_seconds
+    op = _op_types(spec, chip)
+    factor = np.where(op == "training", 6.0, 2.0)
+    flops_per_window = spec.peak_flops * spec.mfu * spec.window_seconds * rng.uniform(0.9, 1.1, hi - lo)
+    tokens = np.floor(flops_per_window / (factor * spec.params)).astype(np.int64)
+    flops = tokens * factor * spec.params * rng.uniform(0.98, 1.02, hi - lo)
+    idle = op == "idle"
+    tokens[idle], flops[idle] = 0, 0.0
+    job = np.where(op == "training", "job-train-0001", np.where(op == "idle", "job-idle", "job-serve-0001"))
+    return {
+        "record_id": _ids(index),
+        "prev_record_hash": [GENESIS] * (hi - lo),
+        "chip_id": [f"gpu-gen-{c:05d}" for c in chip],
+        "job_id": job.tolist(),
+        "operator": np.where(op == "training", "lab-pretrain", "lab-serving").tolist(),
+        "cluster_region": ["gen-west-1"] * (hi - lo),
+        "window_start": _times(starts),
+        "window_end": _times(starts + spec.window_seconds),
+        "op_type": op.tolist(),
+        "flops": flops,
+        "tokens_processed": tokens,
+        "batch_size": np.where(idle, 0, 8),
+        "sequence_length": np.where(idle, 0, 4096),
+        "model_hash_prefix": np.where(op == "training", _h("train-model"), _h("serve-model")).tolist(),
+        "dataset_fingerprint": np.where(op == "training", _h("pretrain-data"), _h("user-requests")).tolist(),
+        "upstream_refs": _refs(index, spec.chips),
+        "data_source_tags": [["corpus:web-filtered"]] * (hi - lo),
+        "code_commit": ["git:lab/train@0a1b2c3"] * (hi - lo),
+        "config_hash": [_h("config-v1")] * (hi - lo),
+        "_extra": [None] * (hi - lo),
+    }
+
+
+def _ids(index: np.ndarray) -> pl.Series:
+    return "rec_" + pl.Series(index).cast(pl.Utf8).str.zfill(10)
+
+
+def _times(epochs: np.ndarray) -> pl.Series:
+    """Whole-second epochs -> the seed's ``YYYY-MM-DDTHH:MM:SSZ`` strings, vectorised."""
+    moments = pl.Series(np.asarray(epochs * 1e6, dtype=np.int64)).cast(pl.Datetime("us", "UTC"))
+    return moments.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _refs(index: np.ndarray, chips: int) -> pl.Series:
+    """Each record references the same chip's previous window (roots have none)."""
+    prev = pl.Series(index - chips)
+    ids = _ids(np.maximum(index - chips, 0))
+    return pl.select(pl.when(prev >= 0).then(pl.concat_list(ids)).otherwise(pl.lit([], dtype=pl.List(pl.Utf8)))).to_series()
+
+
+def _op_types(spec: GenSpec, chip: np.ndarray) -> np.ndarray:
+    if spec.scenario == "inference":
+        return np.full(chip.size, "inference", dtype=object)
+    if spec.scenario == "mixed":
+        quarter = max(spec.chips // 4, 1)
+        return np.select([chip < 2 * quarter, chip < 3 * quarter], ["training", "inference"], "idle").astype(object)
+    return np.full(chip.size, "training", dtype=object)
+
+
+def _inject(frame: pl.DataFrame, spec: GenSpec, lo: int) -> pl.DataFrame:
+    """Apply the scenario's violation to the rows of one chunk (deterministic rows)."""
+    row = pl.int_range(pl.len()) + lo
+    target = (row % 97) == 13  # a sparse, spread-out set of records
+    s = spec.scenario
+    if s == "over_cap":
+        return frame.with_columns(pl.col("flops") * 1000.0)
+    if s == "relabel_training":
+        return frame.with_columns(pl.when(target).then(pl.lit("inference")).otherwise(pl.col("op_type")).alias("op_type"))
+    if s == "idle_work":
+        return frame.with_columns(pl.when(target).then(pl.lit("idle")).otherwise(pl.col("op_type")).alias("op_type"))
+    if s == "forbidden_tag":
+        return frame.with_columns(pl.when(target).then(pl.lit(["corpus:cbrn-synthesis"])).otherwise(pl.col("data_source_tags")).alias("data_source_tags"))
+    if s == "fragmented_jobs":
+        return frame.with_columns(pl.when(pl.col("chip_id").str.ends_with("1")).then(pl.lit("job-train-0002")).otherwise(pl.col("job_id")).alias("job_id"))
+    return frame
+
+
+def iter_generated(spec: GenSpec, chunk: int = 250_000) -> Iterator[pl.DataFrame]:
+    """Chained frames of at most ``chunk`` rows, in order (bounded memory)."""
+    if spec.scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {spec.scenario!r}; known: {', '.join(SCENARIOS)}")
+    prev = GENESIS
+    total = spec.records
+    for lo in range(0, total, chunk):
+        frame = _inject(pl.DataFrame(_columns(spec, lo, min(lo + chunk, total)), schema=FRAME_SCHEMA), spec, lo)
+        if spec.scenario == "dropped_windows":
+            frame = frame.filter((pl.int_range(pl.len()) + lo) % 50 != 7)
+        frame, prev = _chain(frame, prev)
+        if spec.scenario == "tampered" and lo == 0 and frame.height > 3:
+            frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == 2).then(pl.col("flops") / 2).otherwise(pl.col("flops")).alias("flops"))
+        yield frame
+
+
+def _chain(frame: pl.DataFrame, prev: str) -> tuple[pl.DataFrame, str]:
+    """Fill prev_record_hash sequentially; the canonical text is built once, column-wise."""
+    marker = '"prev_record_hash":"'
+    hashes = []
+    sha = hashlib.sha256
+    for line in canonical_lines(frame):
+        cut = line.index(marker) + len(marker)
+        hashes.append(prev)
+        prev = sha((line[:cut] + prev + line[cut + 64:]).encode()).hexdigest()
+    return frame.with_columns(pl.Series("prev_record_hash", hashes, dtype=pl.Utf8)), prev
+
+
+def generate_trace(spec: GenSpec) -> Trace:
+    """The whole generated trace in memory (use ``iter_generated`` for large ones)."""
+    frame = pl.concat(list(iter_generated(spec)))
+    return Trace(with_derived(frame), None, f"<generated {spec.scenario}>")
+
+
+def write_generated(spec: GenSpec, path: str | Path) -> int:
+    """Stream a generated trace to ``.jsonl[.gz]`` or ``.parquet``; returns the record count."""
+    import gzip
+    import json
+
+    import pyarrow.parquet as pq
+
+    from inspectorate.trace._canonical import record_hash
+    from inspectorate.trace._frame import records_from_frame
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count, last = 0, None
+    if path.suffix == ".parquet":
+        writer = None
+        for frame in iter_generated(spec):
+            table = frame.to_arrow()
+            writer = writer or pq.ParquetWriter(path, table.schema, compression="zstd")
+            writer.write_table(table)
+            count, last = count + frame.height, frame.tail(1)
+        writer.close()
+    else:
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "wt", encoding="utf-8") as handle:
+            for frame in iter_generated(spec):
+                handle.write("\n".join(canonical_lines(frame)) + "\n")
+                count, last = count + frame.height, frame.tail(1)
+    head = record_hash(records_from_frame(last)[0])
+    sidecar = path.with_name(path.name + ".head.json")
+    sidecar.write_text(json.dumps({"head": head, "records": count, "schema": "inspectorate.window/1"}) + "\n")
+    return count
