@@ -85,7 +85,7 @@ def _columns(spec: GenSpec, lo: int, hi: int) -> dict[str, Any]:
         "sequence_length": np.where(idle, 0, 4096),
         "model_hash_prefix": np.where(op == "training", _h("train-model"), _h("serve-model")).tolist(),
         "dataset_fingerprint": np.where(op == "training", _h("pretrain-data"), _h("user-requests")).tolist(),
-        "upstream_refs": _refs(index, spec.chips),
+        "upstream_refs": _refs(window, chip, op),
         "data_source_tags": [["corpus:web-filtered"]] * (hi - lo),
         "code_commit": ["git:lab/train@0a1b2c3"] * (hi - lo),
         "config_hash": [_h("config-v1")] * (hi - lo),
@@ -103,11 +103,24 @@ def _times(epochs: np.ndarray) -> pl.Series:
     return moments.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _refs(index: np.ndarray, chips: int) -> pl.Series:
-    """Each record references the same chip's previous window (roots have none)."""
-    prev = pl.Series(index - chips)
-    ids = _ids(np.maximum(index - chips, 0))
-    return pl.select(pl.when(prev >= 0).then(pl.concat_list(ids)).otherwise(pl.lit([], dtype=pl.List(pl.Utf8)))).to_series()
+def _refs(window: np.ndarray, chip: np.ndarray, op: np.ndarray) -> pl.Series:
+    """Each record references the previous record of its job in file order (the seed's
+    convention: one lineage root per job). Jobs are fixed per chip, so the previous
+    record is the job's previous chip in this window, or its last chip in the last one."""
+    chips = int(chip.max()) + 1 if chip.size else 0
+    job_of = {int(c): o for c, o in zip(chip, op)}
+    prev_chip, last_chip, seen = np.full(chips, -1), {}, {}
+    for c in range(chips):
+        job = job_of.get(c)
+        prev_chip[c] = seen.get(job, -1)
+        seen[job] = c
+    last_chip = np.array([seen.get(job_of.get(c), -1) for c in range(chips)])
+    same_window = prev_chip[chip] >= 0
+    target = np.where(same_window, window * chips + prev_chip[chip], (window - 1) * chips + last_chip[chip])
+    has_ref = same_window | (window > 0)
+    ids = _ids(np.maximum(target, 0))
+    return pl.select(pl.when(pl.Series(has_ref)).then(pl.concat_list(ids))
+                     .otherwise(pl.lit([], dtype=pl.List(pl.Utf8)))).to_series()
 
 
 def _op_types(spec: GenSpec, chip: np.ndarray) -> np.ndarray:
@@ -124,8 +137,8 @@ def _inject(frame: pl.DataFrame, spec: GenSpec, lo: int) -> pl.DataFrame:
     row = pl.int_range(pl.len()) + lo
     target = (row % 97) == 13  # a sparse, spread-out set of records
     s = spec.scenario
-    if s == "over_cap":
-        return frame.with_columns(pl.col("flops") * 1000.0)
+    if s == "over_cap":  # the same run at twice the claimed compute: ~80% MFU, still physical
+        return frame.with_columns(pl.col("flops") * 2.0)
     if s == "relabel_training":
         return frame.with_columns(pl.when(target).then(pl.lit("inference")).otherwise(pl.col("op_type")).alias("op_type"))
     if s == "idle_work":

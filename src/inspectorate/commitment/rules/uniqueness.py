@@ -84,9 +84,12 @@ def _models_in(frame: pl.DataFrame) -> tuple[int, list[str]]:
     training = frame.filter(pl.col("op_type") == "training")
     other = frame.filter(pl.col("op_type") != "training")
     count, flagged = lineage_count(training, _tolerance(training))
-    hashes = other["model_hash_prefix"].unique(maintain_order=True).to_list()
-    if len(hashes) > 1:
-        flagged += other.filter(pl.col("model_hash_prefix").is_in(hashes[1:]))["record_id"].to_list()
+    trained = set(training["model_hash_prefix"].unique().to_list())
+    # Evaluating or sampling the model being trained is not a second model.
+    hashes = [h for h in other["model_hash_prefix"].unique(maintain_order=True).to_list() if h not in trained]
+    keep = 0 if count else 1
+    if len(hashes) > keep:
+        flagged += other.filter(pl.col("model_hash_prefix").is_in(hashes[keep:]))["record_id"].to_list()
     return count + len(hashes), flagged
 
 
