@@ -67,7 +67,7 @@ def lineage_count(frame: pl.DataFrame, tolerance: float) -> tuple[int, list[str]
         return 0, []
     spans = (frame.group_by("model_hash_prefix")
              .agg(pl.col("ws").min().alias("s"), pl.col("we").max().alias("e"))
-             .sort("s"))
+             .sort(["s", "model_hash_prefix"]))
     events = sorted([(s, 1) for s in spans["s"]] + [(max(s, e - tolerance), -1) for s, e in zip(spans["s"], spans["e"])],
                     key=lambda ev: (ev[0], ev[1]))
     depth = peak = 0

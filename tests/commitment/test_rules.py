@@ -1,0 +1,160 @@
+"""Each rule kind fires on the smallest trace that breaks it and stays quiet on honest ones."""
+
+from __future__ import annotations
+
+import pytest
+from builders import TOKENS, N, base, chained, record
+
+from inspectorate.commitment import RuleSpec, check_rule, known_kinds, run_rule, validate_params
+
+
+def run(kind, records, **params):
+    spec = RuleSpec(kind, kind, validate_params(kind, params, "test"))
+    return run_rule(spec, chained(records))
+
+
+def edit(records, index, **fields):
+    records = [dict(r) for r in records]
+    records[index].update(fields)
+    return records
+
+
+def relabel_window(records, window_ids, **fields):
+    return [dict(r, **fields) if r["record_id"] in window_ids else dict(r) for r in records]
+
+
+HONEST = base()
+
+# kind -> (params, firing records, ids that must be flagged)
+CASES = {
+    "aggregate_flop_cap": ({"threshold": 6 * N * TOKENS * 7.5, "op_type": "training"}, HONEST, {"r0007"}),
+    "idle_must_be_zero": ({}, edit(HONEST, 3, op_type="idle"), {"r0003"}),
+    "op_type_flop_ratio": ({"training_threshold": 3e10}, edit(HONEST, 5, op_type="inference"), {"r0005"}),
+    "max_flop_per_token": ({"ceiling": 5e10}, edit(HONEST, 2, tokens_processed=TOKENS // 2), {"r0002"}),
+    "batch_token_consistency": ({"max_capacity_ratio": 5}, edit(HONEST, 4, batch_size=10_000), {"r0004"}),
+    "flop_physically_possible": ({"peak_flops": {"gpu-01": 1e15, "*": 2.5e15}},
+                                 edit(HONEST, 1, flops=1e15 * 61), {"r0001"}),
+    "forbidden_data_source_tags": ({"tags": ["corpus:cbrn-*"]},
+                                   edit(HONEST, 6, data_source_tags=["corpus:web", "corpus:cbrn-nerve"]), {"r0006"}),
+    "forbidden_operators": ({"operators": ["shadow-*"]}, edit(HONEST, 0, operator="shadow-team"), {"r0000"}),
+    "require_upstream_refs": ({}, edit(HONEST, 5, upstream_refs=[]), {"r0005"}),
+    "upstream_refs_dag_validity": ({}, edit(HONEST, 3, upstream_refs=["r0006"]), {"r0003"}),
+    "allowed_dataset_fingerprints": ({"allowed": ["sha256:dddddddddddddddd"]},
+                                     edit(HONEST, 7, dataset_fingerprint="sha256:eeeeeeeeeeeeeeee"), {"r0007"}),
+    "allowed_op_types": ({"allowed": ["training", "inference", "eval", "idle"]},
+                         edit(HONEST, 2, op_type="preprocessing"), {"r0002"}),
+    "cross_job_fingerprint_consistency": ({}, relabel_window(HONEST, {"r0004", "r0005", "r0006", "r0007"}, job_id="job-b"),
+                                          {"r0004", "r0005", "r0006", "r0007"}),
+    "code_commit_per_job_stable": ({}, edit(HONEST, 6, code_commit="git:lab/train@fff9999"), {"r0006"}),
+    "chip_job_stability": ({}, relabel_window(HONEST, {"r0006"}, job_id="job-b", model_hash_prefix="sha256:bbbbbbbbbbbbbbbb"),
+                           {"r0006"}),
+    "operator_op_type_uniqueness": ({}, relabel_window(HONEST, {"r0001", "r0003", "r0005", "r0007"}, job_id="job-b",
+                                                       model_hash_prefix="sha256:bbbbbbbbbbbbbbbb"),
+                                    {"r0001", "r0003", "r0005", "r0007"}),
+    "training_unique_per_model": ({}, relabel_window(HONEST, {"r0004", "r0005", "r0006", "r0007"}, job_id="job-b",
+                                                     operator="team-b"), {"r0004"}),
+    "audit_window_uniqueness": ({}, relabel_window(HONEST, {"r0004", "r0005", "r0006", "r0007"}, job_id="job-b",
+                                                   operator="team-b", model_hash_prefix="sha256:bbbbbbbbbbbbbbbb"),
+                                {"r0004"}),
+    # chip 1 runs a second model in the same job, at the same time as chip 0's
+    "model_uniqueness_per_job": ({}, relabel_window(HONEST, {"r0001", "r0003", "r0005", "r0007"},
+                                                    model_hash_prefix="sha256:bbbbbbbbbbbbbbbb"), {"r0001"}),
+    "model_hash_consistency": ({}, relabel_window(HONEST, {"r0002", "r0005"}, model_hash_prefix="sha256:bbbbbbbbbbbbbbbb"),
+                               {"r0002"}),
+    "operator_uniqueness_per_job": ({}, edit(HONEST, 7, operator="team-z"), {"r0007"}),
+    "timestamp_monotonic": ({}, edit(HONEST, 4, window_start="2026-04-24T09:00:30Z"), {"r0004"}),
+    "window_completeness": ({"expected_window_start": "2026-04-24T09:00:00Z", "expected_window_end": "2026-04-24T09:04:00Z",
+                             "expected_chips": ["gpu-00", "gpu-01"]},
+                            [r for r in HONEST if r["record_id"] != "r0005"], {"r0003"}),
+    "training_base_models": ({"allowed": ["sha256:0000000000000000"]}, HONEST, {"r0000"}),
+}
+
+
+def test_every_kind_has_a_case():
+    assert set(known_kinds()) - {"hash_chain_intact"} == set(CASES)
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_rule_fires_on_smallest_breaking_trace(kind):
+    params, records, expected = CASES[kind]
+    found = run(kind, records, **params)
+    assert found, f"{kind} did not fire"
+    flagged = {rid for v in found for rid in v.record_ids}
+    assert expected <= flagged, f"{kind} flagged {sorted(flagged)}, expected at least {sorted(expected)}"
+    assert all(v.kind == kind and v.message and v.evidence for v in found)
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_rule_quiet_on_honest_trace(kind):
+    params, _, _ = CASES[kind]
+    if kind == "aggregate_flop_cap":
+        params = dict(params, threshold=6 * N * TOKENS * 8)
+    if kind == "training_base_models":
+        params = {"allowed": ["sha256:aaaaaaaaaaaaaaaa"]}
+    assert run(kind, HONEST, **params) == []
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_rule_passes_conformance(kind):
+    params, records, _ = CASES[kind]
+    quiet_params = params
+    if kind in ("aggregate_flop_cap", "training_base_models"):
+        pytest.skip("threshold/registry cases fire on HONEST itself; covered by the two tests above")
+    check_rule(kind, chained(records), chained(HONEST), quiet_params)
+
+
+def test_model_hash_evolving_along_training_is_one_model():
+    # every window a new checkpoint hash, on both chips at once: evolution, not a swap
+    records = [dict(r, model_hash_prefix=f"sha256:{int(r['record_id'][1:]) // 2:016x}") for r in HONEST]
+    assert run("model_uniqueness_per_job", records) == []
+    assert run("model_hash_consistency", records) == []
+
+
+def test_model_hash_returning_after_replacement_is_two_models():
+    hashes = ["a", "a", "b", "b", "a", "a", "b", "b"]
+    records = [dict(r, model_hash_prefix=f"sha256:{h * 16}") for r, h in zip(HONEST, hashes)]
+    assert run("model_uniqueness_per_job", records)
+
+
+def test_evaluating_the_model_being_trained_is_not_a_second_model():
+    records = edit(HONEST, 7, op_type="eval")
+    assert run("model_hash_consistency", records) == []
+
+
+def test_timestamp_order_in_file_is_not_required():
+    # BLOOM's chronicles list windows out of order; only overlap on a chip is a violation
+    shuffled = [HONEST[i] for i in (6, 7, 0, 1, 4, 5, 2, 3)]
+    assert run("timestamp_monotonic", shuffled) == []
+
+
+def test_wildcard_cap_counts_relabelled_work_but_not_idle():
+    records = edit(edit(HONEST, 0, op_type="eval"), 1, op_type="idle", flops=0.0, tokens_processed=0)
+    total = sum(r["flops"] for r in records if r["op_type"] != "idle")
+    assert run("aggregate_flop_cap", records, threshold=total * 0.999, op_type="*")
+    assert run("aggregate_flop_cap", records, threshold=total, op_type="*") == []
+
+
+def test_cap_scopes():
+    records = relabel_window(HONEST, {"r0004", "r0005", "r0006", "r0007"}, job_id="job-b")
+    per_window = 6 * N * TOKENS
+    assert run("aggregate_flop_cap", records, threshold=per_window * 5, scope="per_job") == []
+    assert run("aggregate_flop_cap", records, threshold=per_window * 5, scope="per_operator")
+    assert run("aggregate_flop_cap", records, threshold=per_window * 5, scope="global")
+    assert run("aggregate_flop_cap", records, threshold=per_window * 5, op_type=["inference", "eval"]) == []
+
+
+def test_window_completeness_accepts_irregular_windows():
+    # 90 s then 30 s windows still cover every 60 s slot
+    records = base(chips=1, windows=2)
+    records[0]["window_end"] = "2026-04-24T09:01:30Z"
+    records[1]["window_start"] = "2026-04-24T09:01:30Z"
+    found = run("window_completeness", records, expected_window_start="2026-04-24T09:00:00Z",
+                expected_window_end="2026-04-24T09:02:00Z", expected_chips=["gpu-00"])
+    assert found == []
+
+
+def test_dag_rejects_cycles_self_refs_and_phantoms():
+    assert run("upstream_refs_dag_validity", edit(HONEST, 2, upstream_refs=["r0002"]))
+    assert run("upstream_refs_dag_validity", edit(HONEST, 2, upstream_refs=["nope"]))
+    dupes = edit(HONEST, 2, record_id="r0001")
+    assert any("share record_ids" in v.message for v in run("upstream_refs_dag_validity", dupes))
