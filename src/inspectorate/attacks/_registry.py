@@ -1,0 +1,162 @@
+"""The attack registry: one decorated, parameterised function per record attack.
+
+An attack is ``fn(records, rng, **params) -> list[dict]``. The registry wraps it so that
+(a) the caller's records are never mutated (the function gets a deep copy), and
+(b) the output always goes through ``rechain``: the hash chain is never the cheap catch,
+because a real prover rewrites its own log before publishing it. Each attack names the
+rule kinds it is designed to get past (``targets``) and a small parameter ``space`` the
+offline searcher samples from, and carries an intent check saying whether the violation
+it hides is still in the mutated trace (``inspectorate.attacks._intent``).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from inspectorate.attacks._intent import IntentCheck, conserves_work
+from inspectorate.errors import InputError
+from inspectorate.trace import rechain
+
+Records = list[dict[str, Any]]
+AttackFn = Callable[..., Records]
+
+
+@dataclass(frozen=True)
+class Attack:
+    """A registered record attack: the function, what it hides, and how to judge it."""
+
+    name: str
+    fn: AttackFn
+    intent: str
+    targets: tuple[str, ...]
+    space: Mapping[str, Sequence[Any]]
+    intent_check: IntentCheck
+    seed_round: str = ""
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.fn) or ""
+
+    def defaults(self) -> dict[str, Any]:
+        sig = inspect.signature(self.fn)
+        return {n: p.default for n, p in list(sig.parameters.items())[2:] if p.default is not p.empty}
+
+    def __call__(self, records: Sequence[Mapping[str, Any]], rng: random.Random | int | None = None,
+                 **params: Any) -> Records:
+        """Run the attack on a copy of ``records``; the result is re-chained."""
+        unknown = sorted(set(params) - set(self.defaults()))
+        if unknown:
+            raise InputError(f"attack {self.name!r}: unknown parameter(s) {', '.join(unknown)}; "
+                             f"accepted: {', '.join(self.defaults()) or 'none'}")
+        gen = rng if isinstance(rng, random.Random) else random.Random(rng)
+        out = self.fn(copy.deepcopy(list(records)), gen, **params)
+        return rechain(out)
+
+    def intent_preserved(self, original: Sequence[Mapping[str, Any]], mutated: Sequence[Mapping[str, Any]]) -> bool:
+        """Is the violation this attack hides still in ``mutated``?"""
+        return bool(self.intent_check(original, mutated))
+
+
+ATTACKS: dict[str, Attack] = {}
+
+
+def attack(name: str, *, intent: str, targets: Sequence[str] = (), space: Mapping[str, Sequence[Any]] | None = None,
+           intent_check: IntentCheck = conserves_work, seed_round: str = "") -> Callable[[AttackFn], AttackFn]:
+    """Register ``fn`` as record attack ``name`` (its docstring must say why it exists)."""
+
+    def register(fn: AttackFn) -> AttackFn:
+        if not inspect.getdoc(fn):
+            raise TypeError(f"attack {name!r} needs a docstring")
+        ATTACKS[name] = Attack(name, fn, intent, tuple(targets), dict(space or {}), intent_check, seed_round)
+        return fn
+
+    return register
+
+
+def get_attack(name: str) -> Attack:
+    """The registered attack called ``name``; InputError lists the known ones."""
+    _load_builtin()
+    if name not in ATTACKS:
+        raise InputError(f"unknown attack {name!r}; known attacks: {', '.join(sorted(ATTACKS))}")
+    return ATTACKS[name]
+
+
+def attack_names() -> list[str]:
+    _load_builtin()
+    return sorted(ATTACKS)
+
+
+def _load_builtin() -> None:
+    from inspectorate.attacks import _records_a, _records_b  # noqa: F401  (registers attacks)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One attack with its parameters: a JSON-ready piece of an attack spec."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attack": self.name, "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Step":
+        if not isinstance(data, Mapping) or "attack" not in data:
+            raise InputError(f"attack step must be a mapping with 'attack', got {data!r}")
+        return cls(str(data["attack"]), dict(data.get("params") or {}))
+
+
+@dataclass(frozen=True)
+class Compound:
+    """Several attacks applied in sequence (the seed never tested combinations)."""
+
+    steps: tuple[Step, ...]
+
+    @property
+    def name(self) -> str:
+        return "+".join(step.name for step in self.steps)
+
+    @property
+    def attacks(self) -> list[Attack]:
+        return [get_attack(step.name) for step in self.steps]
+
+    @property
+    def intent(self) -> str:
+        return "; ".join(a.intent for a in self.attacks)
+
+    def __call__(self, records: Sequence[Mapping[str, Any]], rng: random.Random | int | None = None) -> Records:
+        gen = rng if isinstance(rng, random.Random) else random.Random(rng)
+        out: Records = [dict(r) for r in records]
+        for step in self.steps:
+            out = get_attack(step.name)(out, gen, **step.params)
+        return rechain(out)
+
+    def intent_preserved(self, original: Sequence[Mapping[str, Any]], mutated: Sequence[Mapping[str, Any]]) -> bool:
+        """Every step's intent check must hold between the original and the final trace."""
+        return all(a.intent_preserved(original, mutated) for a in self.attacks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"compose": [step.to_dict() for step in self.steps]}
+
+
+def compose(steps: Sequence[str | Step | tuple[str, Mapping[str, Any]]]) -> Compound:
+    """A compound attack from names, ``(name, params)`` pairs or Steps, applied in order."""
+    built: list[Step] = []
+    for item in steps:
+        if isinstance(item, Step):
+            built.append(item)
+        elif isinstance(item, str):
+            built.append(Step(item))
+        else:
+            name, params = item
+            built.append(Step(name, dict(params)))
+    for step in built:
+        get_attack(step.name)
+    if not built:
+        raise InputError("compose() needs at least one attack")
+    return Compound(tuple(built))
