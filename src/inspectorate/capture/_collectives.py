@@ -65,6 +65,7 @@ def allreduce_logging_hook(log: CollectiveLog) -> Callable[[Any, Any], Any]:
     (``state`` may also be a process group). The bucket is divided by the world size
     then summed across ranks, i.e. averaged, exactly like torch's ``allreduce_hook``.
     """
+    import torch
     import torch.distributed as dist
 
     def hook(state: Any, bucket: Any) -> Any:
@@ -83,4 +84,6 @@ def allreduce_logging_hook(log: CollectiveLog) -> Callable[[Any, Any], Any]:
 
         return fut.then(done)
 
+    # DDP checks the annotations as objects; this module's are strings (postponed).
+    hook.__annotations__ = {"state": Any, "bucket": dist.GradBucket, "return": torch.futures.Future[torch.Tensor]}
     return hook
