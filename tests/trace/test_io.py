@@ -1,0 +1,92 @@
+"""Readers/writers: exact round trips, one clear error for each kind of bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from inspectorate.data import seed_path
+from inspectorate.errors import InputError
+from inspectorate.trace import GenSpec, canonical_json, read_trace, write_generated, write_trace
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".parquet"])
+@pytest.mark.parametrize("name", ["real_laptop_clean", "alibaba_real", "bloom_real"])
+def test_round_trip_keeps_extra_fields_and_chain(tmp_path, suffix, name):
+    original = read_trace(seed_path(name))
+    path = write_trace(original, tmp_path / f"t{suffix}")
+    again = read_trace(path)
+    assert [canonical_json(r) for r in again.records] == [canonical_json(r) for r in original.records]
+    assert again.head is not None and again.chain_breaks() == []
+
+
+def test_integer_flops_survive_parquet(tmp_path):
+    records = read_trace(seed_path("legit_eval_sweep")).records
+    records = [dict(r, flops=0) if i == 0 else r for i, r in enumerate(records)]
+    from inspectorate.trace import rechain
+
+    path = write_trace(rechain(records), tmp_path / "t.parquet")
+    assert read_trace(path).records[0]["flops"] == 0 and isinstance(read_trace(path).records[0]["flops"], int)
+
+
+def test_generated_parquet_and_jsonl_agree(tmp_path):
+    spec = GenSpec(chips=3, hours=0.5, scenario="mixed")
+    write_generated(spec, tmp_path / "g.parquet")
+    write_generated(spec, tmp_path / "g.jsonl")
+    a, b = read_trace(tmp_path / "g.parquet"), read_trace(tmp_path / "g.jsonl")
+    assert a.head == b.head and a.chain_breaks() == [] and b.chain_breaks() == []
+
+
+def _lines(tmp_path, lines, name="bad.jsonl"):
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _good():
+    return read_trace(seed_path("legit_finetune")).records[0]
+
+
+BAD = {
+    "truncated": (lambda g: [json.dumps(g), json.dumps(g)[:40]], 2, "not valid JSON"),
+    "not json": (lambda g: ["hello"], 1, "not valid JSON"),
+    "missing field": (lambda g: [json.dumps({k: v for k, v in g.items() if k != "flops"})], 1, "missing field(s): flops"),
+    "wrong type": (lambda g: [json.dumps(dict(g, tokens_processed="many"))], 1, "'tokens_processed' must be an integer"),
+    "nan": (lambda g: [json.dumps(g).replace('"flops": 3.2', '"flops": NaN, "x": 3.2')], 1, "NaN"),
+    "infinity literal": (lambda g: [json.dumps(dict(g, flops=1e400))], 1, "Infinity is not allowed"),
+    "overflowing number": (lambda g: [json.dumps(dict(g, flops=7.0)).replace("7.0", "1e400")], 1, "not finite"),
+    "bad time": (lambda g: [json.dumps(dict(g, window_start="yesterday"))], 1, "ISO 8601"),
+    "array": (lambda g: ["[1, 2]"], 1, "JSON object"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_names_file_line_and_problem(tmp_path, case):
+    make, line, reason = BAD[case]
+    path = _lines(tmp_path, make(_good()))
+    with pytest.raises(InputError) as err:
+        read_trace(path)
+    assert err.value.line == line and reason in err.value.reason and str(path) in str(err.value)
+
+
+def test_empty_and_missing_files(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(InputError, match="empty"):
+        read_trace(tmp_path / "empty.jsonl")
+    with pytest.raises(InputError, match="no such file"):
+        read_trace(tmp_path / "nope.jsonl")
+    (tmp_path / "x.jsonl.gz").write_bytes(b"not gzip")
+    with pytest.raises(InputError, match="cannot read"):
+        read_trace(tmp_path / "x.jsonl.gz")
+    (tmp_path / "x.parquet").write_bytes(b"not parquet")
+    with pytest.raises(InputError, match="Parquet"):
+        read_trace(tmp_path / "x.parquet")
+
+
+def test_gzip_round_trip_is_canonical_lines(tmp_path):
+    path = write_trace(read_trace(seed_path("legit_eval_sweep")), tmp_path / "t.jsonl.gz")
+    with gzip.open(path, "rt") as handle:
+        first = handle.readline().rstrip("\n")
+    assert first == canonical_json(json.loads(first))
