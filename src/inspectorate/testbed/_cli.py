@@ -1,0 +1,84 @@
+"""``inspectorate testbed run|sweep``: parse arguments, call one library function.
+
+Mounted by the main CLI with ``app.add_typer(testbed_app, name="testbed")`` after
+``from inspectorate.testbed._cli import app as testbed_app``. torch is imported only
+when a command runs, so ``inspectorate --help`` works without the [testbed] extra.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from inspectorate.errors import InputError
+
+app = typer.Typer(help="Run honest and adversarial workloads and record them as a run directory.",
+                  no_args_is_help=True)
+
+
+class ProfileName(str, Enum):
+    laptop = "laptop"
+    gpu = "gpu"
+    test = "test"
+
+
+def _fail(exc: Exception) -> None:
+    """User-fixable problems: one line on stderr, exit 2 (the CLI contract)."""
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def run(
+    profile: ProfileName = typer.Option(ProfileName.laptop, help="laptop (2 CPU ranks), gpu (CUDA), test (micro)"),
+    host_id: str = typer.Option("host0", "--host-id", help="host name used in chip ids and record ids"),
+    out: Path = typer.Option(..., "--out", help="run directory to create (must be new or empty)"),
+    seed: int = typer.Option(0, help="seed for init, data order and sampling"),
+    threads: Optional[int] = typer.Option(None, help="torch threads per rank (default: cores / ranks)"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="training batch for every role"),
+    scale: float = typer.Option(1.0, help="multiply every phase duration"),
+    phases: Optional[str] = typer.Option(None, help="comma-separated phase names (default: all 11)"),
+    corpus: Optional[Path] = typer.Option(None, help="text corpus (default ../shared/data/corpora/tinyshakespeare.txt)"),
+    keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints", help="keep RUN_DIR/checkpoints/*.pt"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+) -> None:
+    """Run the phase schedule on this host and write RUN_DIR."""
+    from inspectorate.testbed.run import run_testbed
+    from inspectorate.testbed.summary import format_summary, summarize_run
+
+    try:
+        out_dir = run_testbed(profile.value, host_id, out, phases=phases, seed=seed, threads=threads,
+                              batch_size=batch_size, scale=scale, progress=not quiet, corpus=corpus,
+                              keep_checkpoints=keep_checkpoints)
+    except (InputError, ValueError) as exc:
+        _fail(exc)
+    typer.echo(format_summary(summarize_run(out_dir)))
+    typer.echo(f"run directory: {out_dir}")
+
+
+@app.command()
+def sweep(
+    hosts: int = typer.Option(3, help="number of hosts host0..hostN-1, run one after another"),
+    out: Path = typer.Option(..., "--out", help="parent directory; each host gets OUT/<host>"),
+    profile: ProfileName = typer.Option(ProfileName.laptop),
+    scale: float = typer.Option(1.0, help="multiply every phase duration"),
+    phases: Optional[str] = typer.Option(None, help="comma-separated phase names (default: all 11)"),
+    corpus: Optional[Path] = typer.Option(None, help="text corpus"),
+    quiet: bool = typer.Option(False, "--quiet"),
+) -> None:
+    """Run several hosts varying threads, batch size and seed (for leave-one-host-out)."""
+    from inspectorate.testbed.run import sweep as run_sweep
+
+    try:
+        runs = run_sweep(hosts, out, profile.value, scale=scale, progress=not quiet, phases=phases, corpus=corpus)
+    except (InputError, ValueError) as exc:
+        _fail(exc)
+    for path in runs:
+        typer.echo(str(path))
+
+
+if __name__ == "__main__":  # python -m inspectorate.testbed._cli run ...
+    app()

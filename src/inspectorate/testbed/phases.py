@@ -1,0 +1,155 @@
+"""The phase schedule: the seed's 8 phases plus 3 follow-up attacks, and the label vocabulary.
+
+Label vocabulary (``claimed`` and ``truth`` in ``workload_labels.jsonl``):
+
+    label    := "idle" | ACTIVITY ":" SIZE
+    ACTIVITY := "pretrain" | "finetune" | "inference" | "eval"
+    SIZE     := "tiny" | "small"          (a size *role*; the profile maps it to a preset)
+
+The size is part of the label because one of the seed's lies is about size alone
+(``adv_big_as_small``: "pretrain:small" labelled "pretrain:tiny"), so claimed != truth
+holds for exactly the adversarial phases. The op-type classes a P1 verifier predicts
+are derived by :func:`op_type`: pretrain and finetune are ``training``. Label events
+also carry ``claimed_op``/``truth_op``, ``model``/``claimed_model`` (preset names) and
+their parameter counts, so nobody has to parse the strings.
+
+What each phase writes in its window records is what a lying prover would write: the
+CLAIMED op type, FLOPs from the CLAIMED model's parameter count, the claimed model's
+hash prefix and the claimed activity's dataset fingerprint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ACTIVITIES = ("pretrain", "finetune", "inference", "eval", "idle")
+SIZES = ("tiny", "small")
+OP_TYPES = {"pretrain": "training", "finetune": "training", "inference": "inference",
+            "eval": "eval", "idle": "idle"}
+# Which corpus split each activity reads (an honest prover's dataset fingerprint).
+ACTIVITY_SPLIT = {"pretrain": "pretrain", "finetune": "finetune", "inference": "val", "eval": "val"}
+
+
+@dataclass(frozen=True)
+class Label:
+    """An activity on a model of some size role; ``str()`` is the vocabulary string."""
+
+    activity: str
+    size: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.activity not in ACTIVITIES:
+            raise ValueError(f"unknown activity {self.activity!r}; known: {', '.join(ACTIVITIES)}")
+        if (self.activity == "idle") != (self.size is None):
+            raise ValueError("idle has no size; every other activity needs one")
+        if self.size is not None and self.size not in SIZES:
+            raise ValueError(f"unknown size {self.size!r}; known: {', '.join(SIZES)}")
+
+    def __str__(self) -> str:
+        return self.activity if self.size is None else f"{self.activity}:{self.size}"
+
+    @property
+    def op_type(self) -> str:
+        return OP_TYPES[self.activity]
+
+    @property
+    def training(self) -> bool:
+        return self.op_type == "training"
+
+
+def parse_label(text: str) -> Label:
+    """Inverse of ``str(Label)``: ``"pretrain:tiny"`` -> Label("pretrain", "tiny")."""
+    activity, _, size = text.partition(":")
+    return Label(activity, size or None)
+
+
+def op_type(label: str) -> str:
+    """The window op type (training, inference, eval, idle) of a label string."""
+    return parse_label(label).op_type
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One scheduled phase: which workload really runs, and what the prover says it is.
+
+    ``workload`` names a function in :mod:`inspectorate.testbed.workloads`.
+    ``init_from``/``save_as`` name a size role whose checkpoint is loaded/saved.
+    ``gpu_s`` is the seed's duration on the H100 hosts; ``laptop_s`` ours on 2 CPU cores.
+    """
+
+    name: str
+    workload: str
+    truth: Label
+    claimed: Label
+    gpu_s: float
+    laptop_s: float
+    init_from: str | None = None
+    save_as: str | None = None
+    collective_log: str = "full"  # "full" or "subsetted" (the log drops most all-reduces)
+    note: str = ""
+
+    @property
+    def adversarial(self) -> bool:
+        return self.truth != self.claimed
+
+    @property
+    def distributed(self) -> bool:
+        """Phases whose workload issues gradient all-reduces (real or fake)."""
+        return self.workload in {"pretrain", "finetune", "fake_nccl_inference", "interleaved"}
+
+
+def _p(name: str, workload: str, truth: str, claimed: str, gpu_s: float, laptop_s: float, **kw: str) -> Phase:
+    """Shorthand for the tables below: labels as strings."""
+    return Phase(name, workload, parse_label(truth), parse_label(claimed), gpu_s, laptop_s, **kw)
+
+
+SEED_PHASES: tuple[Phase, ...] = (
+    _p("honest_pretrain_tiny", "pretrain", "pretrain:tiny", "pretrain:tiny", 1800, 70, save_as="tiny"),
+    _p("honest_pretrain_small", "pretrain", "pretrain:small", "pretrain:small", 1800, 60, save_as="small"),
+    _p("honest_inference_small", "inference", "inference:small", "inference:small", 900, 35,
+       init_from="small"),
+    _p("honest_finetune_tiny", "finetune", "finetune:tiny", "finetune:tiny", 1200, 40, init_from="tiny"),
+    _p("idle", "idle", "idle", "idle", 300, 25),
+    _p("adv_train_as_infer", "pretrain", "pretrain:tiny", "inference:tiny", 900, 35,
+       note="training labelled inference: defeats a training-FLOP cap"),
+    _p("adv_big_as_small", "pretrain", "pretrain:small", "pretrain:tiny", 900, 45,
+       note="the larger model labelled as the smaller: defeats a model-size cap"),
+    _p("adv_finetune_as_pretrain", "finetune", "finetune:tiny", "pretrain:tiny", 900, 35, init_from="tiny",
+       note="fine-tune of a checkpoint labelled as a fresh pretraining run"),
+)
+
+FOLLOWUP_PHASES: tuple[Phase, ...] = (
+    _p("adv_infer_with_fake_nccl", "fake_nccl_inference", "inference:tiny", "pretrain:tiny", 600, 30,
+       init_from="tiny",
+       note="inference issuing gradient-sized all-reduces on a training cadence (zero grads "
+            "through a DDP shadow of the model) so collective logs look like training"),
+    _p("adv_subsetted_nccl_log", "pretrain", "pretrain:tiny", "inference:tiny", 600, 35,
+       collective_log="subsetted",
+       note="training labelled inference whose collective log keeps 1 in 4 all-reduces in the "
+            "first half of the phase and none in the second; the traffic still happens"),
+    _p("adv_interleaved_train_infer", "interleaved", "pretrain:tiny", "inference:tiny", 600, 35,
+       init_from="tiny",
+       note="~200 ms bursts of training alternating with ~200 ms bursts of inference, "
+            "labelled inference"),
+)
+
+EXTRA_PHASES: tuple[Phase, ...] = (
+    _p("honest_eval_tiny", "eval", "eval:tiny", "eval:tiny", 300, 20, init_from="tiny"),
+)
+
+PHASES: dict[str, Phase] = {p.name: p for p in SEED_PHASES + FOLLOWUP_PHASES + EXTRA_PHASES}
+DEFAULT_PHASES: tuple[str, ...] = tuple(p.name for p in SEED_PHASES + FOLLOWUP_PHASES)
+
+
+def select_phases(names: str | list[str] | tuple[str, ...] | None) -> list[Phase]:
+    """Phases by name in the given order (comma-separated string allowed); None = default 11."""
+    if names is None:
+        names = DEFAULT_PHASES
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in names if n not in PHASES]
+    if unknown:
+        raise ValueError(f"unknown phase(s) {', '.join(unknown)}; known: {', '.join(PHASES)}")
+    if not names:
+        raise ValueError("no phases selected")
+    return [PHASES[n] for n in names]
