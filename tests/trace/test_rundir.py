@@ -81,8 +81,9 @@ def _flat_run(root: Path) -> None:
         labels.end(phase, claimed=claimed, truth=truth)
     for closer in (labels, coll, *recorders):
         closer.close()
-    t = json.loads((root / "workload_labels.jsonl").read_text().splitlines()[0])["t"]
-    (root / "cpu.csv").write_text("timestamp,cpu_percent\n" + f"{t + 0.001:.6f},99.0\n{t + 3600:.6f},1.0\n")
+    events = [json.loads(line) for line in (root / "workload_labels.jsonl").read_text().splitlines()]
+    t, mid = events[0]["t"], (events[0]["t"] + events[1]["t"]) / 2  # phases last microseconds here
+    (root / "cpu.csv").write_text("timestamp,cpu_percent\n" + f"{mid!r},99.0\n{t + 3600!r},1.0\n")
     (root / "provenance.json").write_text(json.dumps({"hostname": "laptop"}))
     (root / "windows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rechain([_window(0, t)])))
     shutil.copy(STREAMS / "netdev.log", root / "netdev.log")
