@@ -64,9 +64,13 @@ def canonical_lines(frame: pl.DataFrame) -> list[str]:
     return lines
 
 
-def frame_hashes(frame: pl.DataFrame) -> list[str]:
+def frame_hashes(frame: pl.DataFrame, chunk: int = 200_000) -> list[str]:
+    """Hex hash of every row; canonical text is built a chunk at a time (bounded memory)."""
     sha = hashlib.sha256
-    return [sha(line.encode()).hexdigest() for line in canonical_lines(frame)]
+    out: list[str] = []
+    for lo in range(0, frame.height, chunk):
+        out.extend(sha(line.encode()).hexdigest() for line in canonical_lines(frame.slice(lo, chunk)))
+    return out
 
 
 def frame_chain_breaks(frame: pl.DataFrame, head: str | None = None) -> list[ChainBreak]:
