@@ -1,0 +1,5 @@
+# expect: error
+# eval/exec/compile are simply absent (NameError).
+def mutate(records):
+    eval("__import__('os')")
+    return records

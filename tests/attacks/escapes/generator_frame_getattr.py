@@ -1,0 +1,6 @@
+# expect: blocked
+# The frame walk with getattr and string names.
+def mutate(records):
+    gen = (x for x in [1])
+    frame = getattr(gen, "gi_frame")
+    return records

@@ -1,0 +1,7 @@
+# expect: cpu timeout
+# Spin at module level, before mutate is even called.
+x = 0
+while True:
+    x += 1
+def mutate(records):
+    return records

@@ -1,0 +1,7 @@
+# expect: blocked
+# Pattern matching reads attributes without an attribute node.
+def mutate(records):
+    match ():
+        case object(__class__=cls):
+            pass
+    return records

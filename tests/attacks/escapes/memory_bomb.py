@@ -1,0 +1,5 @@
+# expect: memory
+# Allocate far beyond the address-space limit.
+def mutate(records):
+    blob = " " * (2 ** 34)
+    return records

@@ -1,0 +1,6 @@
+# expect: memory
+# Grow a list until the memory limit.
+def mutate(records):
+    hoard = []
+    while True:
+        hoard.append([0] * 10 ** 6)

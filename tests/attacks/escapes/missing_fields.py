@@ -1,0 +1,4 @@
+# expect: invalid
+# Dicts without the record schema.
+def mutate(records):
+    return [{"record_id": "x"}]

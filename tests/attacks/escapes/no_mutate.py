@@ -1,0 +1,4 @@
+# expect: blocked
+# No mutate() defined.
+def transform(records):
+    return records

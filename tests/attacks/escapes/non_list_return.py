@@ -1,0 +1,4 @@
+# expect: invalid
+# A dict is not a list of records.
+def mutate(records):
+    return {"records": records}

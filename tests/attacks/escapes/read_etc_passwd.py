@@ -1,0 +1,6 @@
+# expect: blocked
+# without-syntax-filter: blocked
+# Read a host file through the sandbox's own open().
+def mutate(records):
+    records[0]["leak"] = open("/etc/passwd").read()
+    return records

@@ -1,0 +1,4 @@
+# expect: error
+# SystemExit is caught and reported, the runner still answers.
+def mutate(records):
+    raise SystemExit(0)

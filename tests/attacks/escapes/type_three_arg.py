@@ -1,0 +1,5 @@
+# expect: error
+# type() is absent: no dynamic classes with smuggled attributes.
+def mutate(records):
+    type("X", (), {})
+    return records

@@ -1,0 +1,7 @@
+# expect: blocked
+# without-syntax-filter: blocked
+# Write a file outside the temp dir (the test checks it does not exist afterwards).
+def mutate(records):
+    with open("/tmp/inspectorate_escape_canary.txt", "w") as fh:
+        fh.write("escaped")
+    return records

@@ -1,0 +1,5 @@
+# expect: blocked
+# Write next to the job files, above the scratch dir.
+def mutate(records):
+    open("../../inspectorate_escape_canary2.txt", "w").write("escaped")
+    return records
