@@ -1,0 +1,146 @@
+"""End to end: the test profile (micro model, 2 gloo ranks) runs all 11 phases into a run
+directory, and every stream in it says what the schedule did.
+
+One run (module fixture, ~40 s on 2 cores) feeds every assertion below.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch")
+
+from inspectorate.capture import read_chain_file  # noqa: E402
+from inspectorate.testbed import DEFAULT_PHASES, PHASES, run_testbed, summarize_run  # noqa: E402
+from inspectorate.testbed.model import PRESETS, flops_per_token  # noqa: E402
+from inspectorate.testbed.phases import parse_label  # noqa: E402
+from inspectorate.testbed.summary import netdev_bytes, phase_spans  # noqa: E402
+from inspectorate.trace import verify_chain  # noqa: E402
+
+pytestmark = pytest.mark.slow
+HOST = "tbhost"
+FIXTURE_CORPUS = Path(__file__).resolve().parents[1] / "data" / "testbed_corpus.txt"
+TRAINING = [n for n in DEFAULT_PHASES if parse_label(str(PHASES[n].truth)).training]
+SEED_FIELDS = {"record_id", "prev_record_hash", "chip_id", "job_id", "operator", "cluster_region", "window_start",
+               "window_end", "op_type", "flops", "tokens_processed", "batch_size", "sequence_length",
+               "model_hash_prefix", "dataset_fingerprint", "upstream_refs", "data_source_tags", "code_commit",
+               "config_hash"}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import time
+
+    out = tmp_path_factory.mktemp("tb") / "run"
+    t0 = time.monotonic()
+    run_testbed("test", HOST, out, corpus=FIXTURE_CORPUS, progress=False, threads=1)
+    assert time.monotonic() - t0 < 90, "the test profile must stay fast"
+    return out
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _by_phase(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["phase"]: r for r in rows}
+
+
+def test_run_dir_has_every_stream(run_dir: Path) -> None:
+    for name in ("workload_labels.jsonl", "provenance.json", "cpu.csv", "netdev.log", "collectives.jsonl",
+                 "steps.jsonl", "steps_rank1.jsonl", "windows.jsonl"):
+        assert (run_dir / name).stat().st_size > 0, name
+    assert not (run_dir / "nvsmi.csv").exists()  # CPU profile: no GPU stream
+    assert not (run_dir / "checkpoints").exists()  # not kept unless asked
+    assert len((run_dir / "cpu.csv").read_text().splitlines()) > 20
+
+
+def test_provenance_describes_host_and_run(run_dir: Path) -> None:
+    prov = json.loads((run_dir / "provenance.json").read_text())
+    assert prov["host_id"] == HOST and prov["profile"] == "test" and prov["world_size"] == 2
+    assert prov["code_commit"].startswith("git:inspectorate@") and prov["torch"]
+    assert "drift_s" in prov["clock"] and prov["end_time"] >= prov["start_time"]
+    assert [p["phase"] for p in prov["phases"]] == list(DEFAULT_PHASES)
+
+
+def test_every_phase_has_start_and_end_labels_and_lies_only_where_adversarial(run_dir: Path) -> None:
+    labels = _jsonl(run_dir / "workload_labels.jsonl")
+    assert [(e["phase"], e["event"]) for e in labels] == [(p, ev) for p in DEFAULT_PHASES for ev in ("start", "end")]
+    for e in labels:
+        assert (e["claimed"] != e["truth"]) == e["phase"].startswith("adv_"), e
+        assert e["claimed_op"] == parse_label(e["claimed"]).op_type
+    big = next(e for e in labels if e["phase"] == "adv_big_as_small")
+    assert (big["model"], big["claimed_model"]) == ("laptop", "micro")
+
+
+def test_window_chain_verifies_and_carries_the_claims(run_dir: Path) -> None:
+    records, torn = read_chain_file(run_dir / "windows.jsonl")
+    assert not torn and verify_chain(records) == []
+    assert all(SEED_FIELDS <= set(r) for r in records)
+    assert {r["chip_id"] for r in records} == {f"{HOST}-cpu0", f"{HOST}-cpu1"}
+    spans = {s["phase"]: s for s in phase_spans(run_dir)}
+    labels = {e["job_id"]: e for e in _jsonl(run_dir / "workload_labels.jsonl") if e["event"] == "start"}
+    for r in records:
+        label = labels[r["job_id"]]
+        claimed = parse_label(label["claimed"])
+        assert r["op_type"] == claimed.op_type
+        if claimed.size is None:
+            assert r["flops"] == 0.0
+        else:
+            fpt = flops_per_token(PRESETS[label["claimed_model"]], training=claimed.training)
+            assert r["flops"] == pytest.approx(fpt * r["tokens_processed"])
+        assert r["window_start"] <= r["window_end"]
+        assert label["phase"] in spans
+    tokens = {}
+    for r in records:
+        tokens[labels[r["job_id"]]["phase"]] = tokens.get(labels[r["job_id"]]["phase"], 0) + r["tokens_processed"]
+    assert tokens["idle"] == 0 and all(tokens[p] > 0 for p in DEFAULT_PHASES if p != "idle")
+
+
+def test_step_chains_verify_per_rank(run_dir: Path) -> None:
+    for name in ("steps.jsonl", "steps_rank1.jsonl"):
+        records, torn = read_chain_file(run_dir / name)
+        assert not torn and verify_chain(records) == [] and len(records) > 100
+
+
+def test_collectives_in_training_none_in_honest_inference_or_idle(run_dir: Path) -> None:
+    rows = _by_phase(summarize_run(run_dir))
+    for name in TRAINING:
+        assert rows[name]["collectives"] > 0, name
+    assert rows["honest_inference_small"]["collectives"] == 0
+    assert rows["idle"]["collectives"] == 0
+    assert rows["adv_infer_with_fake_nccl"]["collectives"] > 0  # the fake ones
+
+
+def test_loopback_bytes_grow_during_ddp_phases(run_dir: Path) -> None:
+    assert len(netdev_bytes(run_dir / "netdev.log")) > 20
+    rows = _by_phase(summarize_run(run_dir))
+    for name in ("honest_pretrain_tiny", "honest_finetune_tiny", "adv_subsetted_nccl_log"):
+        assert rows[name]["loopback_bytes"] is not None and rows[name]["loopback_bytes"] > 100_000, name
+
+
+def test_subsetted_log_hides_most_of_the_real_traffic(run_dir: Path) -> None:
+    row = _by_phase(summarize_run(run_dir))["adv_subsetted_nccl_log"]
+    ranks = 2
+    assert 0 < row["collectives"] < 0.5 * row["train_steps_r0"] * ranks
+    assert row["collective_bytes"] < 0.5 * row["loopback_bytes"]
+
+
+def test_step_records_show_each_workload(run_dir: Path) -> None:
+    steps = _jsonl(run_dir / "steps.jsonl")
+    kinds: dict[str, set[str]] = {}
+    for s in steps:
+        kinds.setdefault(s["phase"], set()).add(s["kind"])
+    assert "train_step" in kinds["honest_pretrain_tiny"] and "infer_token" not in kinds["honest_pretrain_tiny"]
+    assert "infer_token" in kinds["honest_inference_small"] and "train_step" not in kinds["honest_inference_small"]
+    assert "infer_token" in kinds["adv_infer_with_fake_nccl"] and "train_step" not in kinds["adv_infer_with_fake_nccl"]
+    assert {"infer_token", "train_step"} <= kinds["adv_interleaved_train_infer"]
+    assert "train_step" not in kinds["idle"] and "infer_token" not in kinds["idle"]
+    finetune = [s for s in steps if s["phase"] == "honest_finetune_tiny" and s["kind"] == "train_step"]
+    assert finetune and all("embed" in s["frozen_groups"] and s["lr"] == pytest.approx(3e-5) for s in finetune)
+    loaded = [s for s in steps if s["kind"] == "checkpoint_loaded"]
+    assert {s["phase"] for s in loaded} >= {"honest_inference_small", "honest_finetune_tiny"}
