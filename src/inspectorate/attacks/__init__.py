@@ -1,21 +1,48 @@
 """Red team: record attacks, run-directory attacks, a sandbox for untrusted mutation
 code, and the adversarial search loop (``redteam``)."""
 
+from inspectorate.attacks import _records_a, _records_b  # noqa: F401  (register the built-in attacks)
+from inspectorate.attacks._defend import candidates, defend, honest_traces
 from inspectorate.attacks._intent import conserves_work, dominant_job, flop_per_token, violate, work
+from inspectorate.attacks._loop import Attacker, RedteamReport, make_attacker, play_round, redteam, replay
+from inspectorate.attacks._offline import OfflineAttacker, Proposal
 from inspectorate.attacks._registry import ATTACKS, Attack, Compound, Step, attack, attack_names, compose, get_attack
+from inspectorate.attacks._rundir import RUNDIR_ATTACKS, RundirAttack, get_rundir_attack, rundir_attack
+from inspectorate.attacks._sandbox import Limits, SandboxError, SandboxResult, network_isolated, run_mutation, run_sandboxed
 
 __all__ = [
     "ATTACKS",
     "Attack",
+    "Attacker",
     "Compound",
+    "Limits",
+    "OfflineAttacker",
+    "Proposal",
+    "RUNDIR_ATTACKS",
+    "RedteamReport",
+    "RundirAttack",
+    "SandboxError",
+    "SandboxResult",
     "Step",
     "attack",
     "attack_names",
+    "candidates",
     "compose",
     "conserves_work",
+    "defend",
     "dominant_job",
     "flop_per_token",
     "get_attack",
+    "get_rundir_attack",
+    "honest_traces",
+    "make_attacker",
+    "network_isolated",
+    "play_round",
+    "redteam",
+    "replay",
+    "run_mutation",
+    "run_sandboxed",
+    "rundir_attack",
     "violate",
     "work",
 ]

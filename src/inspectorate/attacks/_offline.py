@@ -1,0 +1,126 @@
+"""The offline attacker: a seeded search over library attacks, their parameters and compositions.
+
+Why a search and not a list: the seed's loop found its evasions by reacting to what
+caught the previous round. This attacker does the same without a model. It first tries
+every library attack once (exploration), then exploits: it takes the best near-miss so
+far (intent preserved, fewest rules fired; an evasion if any) and either re-samples one
+parameter or appends an attack whose ``targets`` name a rule kind that fired on it.
+Values for parameters that name registries (allowed op types, dataset fingerprints) are
+read from the commitment, as a real prover would. Deterministic given the seed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from inspectorate.attacks._registry import ATTACKS, Attack, Step, attack_names, get_attack
+
+MAX_STEPS = 4
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What an attacker submits for one round: a library spec or mutation code."""
+
+    name: str
+    intent: str
+    rationale: str
+    spec: dict[str, Any] | None = None
+    code: str | None = None
+    cost_usd: float = 0.0
+
+
+@dataclass
+class OfflineAttacker:
+    """Seeded search over the attack library (see module docstring)."""
+
+    seed: int = 0
+    explore_first: bool = True
+    name: str = "offline"
+    rng: random.Random = field(init=False)
+    tried: set[str] = field(default_factory=set)
+    hints: dict[str, list[Any]] = field(default_factory=dict)
+    queue: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.queue = attack_names()
+        self.rng.shuffle(self.queue)
+
+    def prepare(self, commitment: Any, baseline: Sequence[dict[str, Any]]) -> None:
+        """Read registry values out of the commitment (what the prover is allowed to claim)."""
+        for spec in getattr(commitment, "rules", ()):
+            if spec.kind == "allowed_dataset_fingerprints":
+                self.hints["dataset"] = list(spec.params.get("allowed", []))
+            if spec.kind == "allowed_op_types":
+                self.hints["to"] = [t for t in spec.params.get("allowed", []) if t not in ("training", "idle")]
+
+    def propose(self, history: Sequence[dict[str, Any]]) -> Proposal:
+        if self.explore_first:
+            while self.queue:
+                steps = [self._sample_step(get_attack(self.queue.pop()))]
+                if self._fresh(steps):
+                    return self._proposal(steps, f"explore: first try of {steps[0].name}")
+        for _ in range(50):
+            steps, why = self._exploit(history)
+            if self._fresh(steps):
+                return self._proposal(steps, why)
+        steps = [self._sample_step(get_attack(self.rng.choice(attack_names())))]
+        self._fresh(steps)
+        return self._proposal(steps, "random restart: the neighbourhood of the best rounds is exhausted")
+
+    def _exploit(self, history: Sequence[dict[str, Any]]) -> tuple[list[Step], str]:
+        base = _best(history, self.rng)
+        if base is None:
+            step = self._sample_step(get_attack(self.rng.choice(attack_names())))
+            return [step], "random: no informative round yet"
+        steps = [Step.from_dict(s) for s in base["attack_spec"]["compose"]]
+        fired = list(base.get("fired_kinds") or [])
+        if fired and len(steps) < MAX_STEPS and self.rng.random() < 0.7:
+            kind = self.rng.choice(fired)
+            helpers = [a for a in ATTACKS.values() if kind in a.targets and a.name not in {s.name for s in steps}]
+            if helpers:
+                extra = self._sample_step(self.rng.choice(helpers))
+                return steps + [extra], (f"exploit round {base['round']}: caught by {kind}; adding {extra.name}, "
+                                         f"which targets {kind}")
+        i = self.rng.randrange(len(steps))
+        steps[i] = self._sample_step(get_attack(steps[i].name))
+        return steps, f"exploit round {base['round']}: re-sampling the parameters of {steps[i].name}"
+
+    def _sample_step(self, attack: Attack) -> Step:
+        params = {}
+        for name, values in attack.space.items():
+            choices = list(values) + list(self.hints.get(name, []))
+            if attack.name == "forge_dataset_fingerprint" and name == "to":
+                choices = list(values) + list(self.hints.get("dataset", []))
+            params[name] = self.rng.choice(choices)
+        return Step(attack.name, params)
+
+    def _fresh(self, steps: list[Step]) -> bool:
+        key = json.dumps([s.to_dict() for s in steps], sort_keys=True)
+        if key in self.tried:
+            return False
+        self.tried.add(key)
+        return True
+
+    def _proposal(self, steps: list[Step], why: str) -> Proposal:
+        attacks = [get_attack(s.name) for s in steps]
+        return Proposal(name="+".join(s.name for s in steps), intent="; ".join(a.intent for a in attacks),
+                        rationale=why, spec={"compose": [s.to_dict() for s in steps]})
+
+
+def _best(history: Sequence[dict[str, Any]], rng: random.Random) -> dict[str, Any] | None:
+    """A round worth building on: intent kept, spec-based, fewest rules fired; usually a caught
+    near miss (to find new evasion classes), sometimes an evasion (to vary it)."""
+    usable = [r for r in history if r.get("intent_preserved") and r.get("attack_spec") and not r.get("error")]
+    near_misses = [r for r in usable if r.get("caught")]
+    if near_misses and rng.random() < 0.7:  # mostly look for new classes rather than variants of a known one
+        usable = near_misses
+    if not usable:
+        return None
+    usable.sort(key=lambda r: (len(r.get("fired_rules") or []), len(r["attack_spec"]["compose"]), r["round"]))
+    top = usable[: max(1, min(5, len(usable)))]
+    return rng.choice(top)
