@@ -94,35 +94,41 @@ def operator_rotation(records: Records, rng: random.Random, parts: int = 2) -> R
     return _split(records, parts, {"operator": "-rot"})
 
 
+def _drop(records: Records, gone: set[int]) -> Records:
+    """Remove records and scrub references to them (a careful forger leaves no dangling refs)."""
+    gone_ids = {records[i]["record_id"] for i in gone}
+    kept = [r for i, r in enumerate(records) if i not in gone]
+    for r in kept:
+        r["upstream_refs"] = [ref for ref in r["upstream_refs"] if ref not in gone_ids]
+    return kept
+
+
 @attack("drop_head", intent="remove the run's first windows", targets=["aggregate_flop_cap"],
         space={"fraction": [0.2, 0.4]})
 def drop_head(records: Records, rng: random.Random, fraction: float = 0.3) -> Records:
     """Drop the first windows of the run. Removes the violation rather than hiding it."""
-    gone = set(part(victims(records), fraction, "head"))
-    return [r for i, r in enumerate(records) if i not in gone]
+    return _drop(records, set(part(victims(records), fraction, "head")))
 
 
 @attack("drop_tail", intent="remove the run's last windows", targets=["aggregate_flop_cap"],
         space={"fraction": [0.2, 0.4]}, seed_round="tail-drop (2026-04-25)")
 def drop_tail(records: Records, rng: random.Random, fraction: float = 0.3) -> Records:
     """The seed's chronological tail drop: the windows that cross the cap vanish."""
-    gone = set(part(victims(records), fraction, "tail"))
-    return [r for i, r in enumerate(records) if i not in gone]
+    return _drop(records, set(part(victims(records), fraction, "tail")))
 
 
 @attack("drop_middle", intent="remove windows from the middle of the run", targets=["aggregate_flop_cap"],
         space={"fraction": [0.2, 0.4]})
 def drop_middle(records: Records, rng: random.Random, fraction: float = 0.3) -> Records:
     """Drop a block in the middle: the chain is re-written, so only coverage can tell."""
-    gone = set(part(victims(records), fraction, "middle"))
-    return [r for i, r in enumerate(records) if i not in gone]
+    return _drop(records, set(part(victims(records), fraction, "middle")))
 
 
 @attack("drop_violating", intent="remove every record of the violating job", targets=["aggregate_flop_cap"])
 def drop_violating(records: Records, rng: random.Random) -> Records:
-    """Delete the whole violating job (kept as the canonical intent-False attack)."""
-    gone = set(victims(records))
-    return [r for i, r in enumerate(records) if i not in gone]
+    """Delete the whole violating job, idle windows too (the canonical intent-False attack)."""
+    job = records[victims(records)[0]]["job_id"]
+    return _drop(records, {i for i, r in enumerate(records) if r["job_id"] == job})
 
 
 @attack("truncate", intent="submit only a prefix of the log", targets=["aggregate_flop_cap"],
