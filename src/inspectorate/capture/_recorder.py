@@ -80,7 +80,7 @@ class StepRecorder:
         self._proc = psutil.Process()
         self._proc.cpu_percent(interval=None)  # prime: the first call always says 0.0
         self._groups: dict[str, list[Any]] | None = None
-        self._groups_model_id: int | None = None
+        self._groups_model: Any = None
         self._last_train_t: float | None = None
         self._prev_logp: Any = None
 
@@ -100,10 +100,14 @@ class StepRecorder:
         return self.writer.append(record, id_prefix=f"step_r{self.rank}_")
 
     def _param_groups(self, model: Any) -> dict[str, list[Any]]:
-        """Group the model's parameters once (re-done if a different model arrives)."""
-        if self._groups is None or self._groups_model_id != id(model):
+        """Group the model's parameters once (re-done if a different model arrives).
+
+        The model itself is kept (not its id): a freed model's id can be reused by the
+        next phase's model, which would silently keep the old parameters.
+        """
+        if self._groups is None or self._groups_model is not model:
             self._groups = group_params(model.named_parameters(), self.param_group)
-            self._groups_model_id = id(model)
+            self._groups_model = model
         return self._groups
 
     def train_step(

@@ -242,7 +242,7 @@ def load_run(path: Path | str) -> RunDir:
         _load_phases_layout(run, hosts)
     else:
         _load_flat_layout(run)
-    if run.layout == "flat" and run.labels is None and not run.step_logs and run.cpu is None and run.windows is None:
+    if len(run.missing_streams) == len(STREAMS):
         raise InputError("no run streams found (neither flat files nor phases/ directories)", path)
     return run
 
