@@ -81,6 +81,7 @@ def provenance(profile: Profile, host_id: str, *, seed: int, threads: int, phase
     import torch
 
     corpus = load_corpus(corpus_path)
+    _check_vocab(profile, len(corpus.vocab), corpus_path)
     start = clock_sample()
     return {
         "schema": "inspectorate.provenance/1", "host_id": host_id, "hostname": platform.node(),
@@ -104,6 +105,16 @@ def _write_json(path: Path, obj: Any) -> None:
     import json
 
     path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _check_vocab(profile: Profile, vocab: int, corpus_path: Path | None) -> None:
+    """A character outside the model's embedding table would crash a rank mid-run."""
+    from inspectorate.testbed.model import preset
+
+    smallest = min(preset(role.preset).vocab_size for role in profile.roles.values())
+    if vocab > smallest:
+        raise InputError(f"corpus has {vocab} distinct characters; the models take at most {smallest}",
+                         corpus_path)
 
 
 def _check_inputs(profile: Profile, host_id: str, out: Path) -> None:
