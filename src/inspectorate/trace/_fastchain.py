@@ -25,7 +25,7 @@ _NEEDS_ESCAPE = r'[\x00-\x1f"\\]|[^\x00-\x7f]'
 def _value(name: str) -> pl.Expr:
     col = pl.col(name)
     if name in STRING_FIELDS:
-        return pl.concat_str([pl.lit('"'), col, pl.lit('"')])
+        return pl.concat_str([pl.lit('"'), col.cast(pl.Utf8), pl.lit('"')])
     if name in INT_FIELDS or name == "flops":
         return col.cast(pl.Utf8)
     joined = pl.concat_str([pl.lit('["'), col.list.join('","'), pl.lit('"]')])
@@ -46,7 +46,7 @@ def _exact_mask() -> pl.Expr:
     ok = pl.col("_extra").is_null()
     ok = ok & ((pl.col("flops") == 0) | (pl.col("flops").abs() >= 1e-4))
     for name in STRING_FIELDS:
-        ok = ok & ~pl.col(name).str.contains(_NEEDS_ESCAPE)
+        ok = ok & ~pl.col(name).cast(pl.Utf8).str.contains(_NEEDS_ESCAPE)
     for name in LIST_FIELDS:
         ok = ok & ~pl.col(name).list.join("").str.contains(_NEEDS_ESCAPE).fill_null(False)
     return ok

@@ -177,7 +177,7 @@ def _last_record(trace: Trace) -> dict[str, Any]:
 
 
 def _write_parquet(trace: Trace, path: Path) -> None:
-    frame = trace.frame.select(list(FRAME_SCHEMA))
+    frame = trace.frame.select([pl.col(n).cast(t) for n, t in FRAME_SCHEMA.items()])
     table = frame.to_arrow()
     meta = {b"inspectorate.schema": f"{SCHEMA_NAME}/{SCHEMA_VERSION}".encode()}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})

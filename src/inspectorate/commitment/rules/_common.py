@@ -38,21 +38,60 @@ def ids(frame: pl.DataFrame) -> list[str]:
     return frame["record_id"].to_list()
 
 
+def first_rows(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """``row`` of each group's first record (earliest window, then file order), for joins."""
+    return frame.group_by(key).agg(pl.col("row").filter(pl.col("ws") == pl.col("ws").min()).min()).select("row")
+
+
 def distinct_over(frame: pl.DataFrame, key: str | list[str], value: str, limit: int) -> pl.DataFrame:
     """Groups of ``key`` with more than ``limit`` distinct ``value``s, with the values in
-    order of first appearance and the records of every value beyond the first ``limit``."""
+    order of first appearance (time, then file order) and the records of every value
+    beyond the first ``limit``. Aggregates first; touches records only for violators."""
     keys = [key] if isinstance(key, str) else key
-    ordered = frame.sort(["ws", "row"])
-    firsts = ordered.group_by(keys + [value], maintain_order=True).agg(pl.col("ws").first().alias("_t"))
-    counts = firsts.group_by(keys, maintain_order=True).agg(pl.col(value).alias("values"), pl.len().alias("n"))
+    firsts = frame.group_by(keys + [value]).agg(pl.col("ws").min().alias("_t"), pl.col("row").min().alias("_r"))
+    counts = firsts.group_by(keys).agg(pl.len().alias("n"))
     over = counts.filter(pl.col("n") > limit)
+    empty = pl.lit([]).cast(pl.List(pl.Utf8)).alias("extra_ids")
     if over.height == 0:
-        return over.with_columns(pl.lit([]).cast(pl.List(pl.Utf8)).alias("extra_ids"))
-    rank = firsts.with_columns(pl.int_range(pl.len()).over(keys).alias("_rank"))
-    beyond = rank.filter(pl.col("_rank") >= limit).select(keys + [value])
-    flagged = ordered.join(beyond, on=keys + [value], how="semi")
+        return over.with_columns(pl.lit([]).cast(pl.List(pl.Utf8)).alias("values"), empty)
+    ranked = (firsts.join(over.select(keys), on=keys, how="semi").sort(keys + ["_t", "_r"])
+              .with_columns(pl.int_range(pl.len()).over(keys).alias("_rank")))
+    values = ranked.group_by(keys, maintain_order=True).agg(pl.col(value).cast(pl.Utf8).alias("values"))
+    beyond = ranked.filter(pl.col("_rank") >= limit).select(keys + [value])
+    flagged = frame.join(beyond, on=keys + [value], how="semi").sort(["ws", "row"])
     extra = flagged.group_by(keys, maintain_order=True).agg(pl.col("record_id").alias("extra_ids"))
-    return over.join(extra, on=keys, how="left")
+    return (over.join(values, on=keys, how="left").join(extra, on=keys, how="left")
+            .sort(keys))
+
+
+def model_counts(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Distinct models per group of ``keys``, columnar (see ``lineage_count``).
+
+    Training records count lineages: the peak number of model hashes whose time spans
+    overlap by more than the group's longest window, at least 2 if a hash returns on a
+    chip after another replaced it. Other records add each hash the group is not
+    training."""
+    h = "model_hash_prefix"
+    training = frame.filter(pl.col("op_type") == "training")
+    tol = training.group_by(keys).agg((pl.col("we") - pl.col("ws")).max().alias("tol"))
+    spans = (training.group_by(keys + [h]).agg(pl.col("ws").min().alias("s"), pl.col("we").max().alias("e"))
+             .join(tol, on=keys))
+    ends = pl.max_horizontal(pl.col("s"), pl.col("e") - pl.col("tol"))
+    events = pl.concat([spans.select(keys + [pl.col("s").alias("t"), pl.lit(1).alias("d")]),
+                        spans.select(keys + [ends.alias("t"), pl.lit(-1).alias("d")])])
+    peak = (events.sort(keys + ["t", "d"]).with_columns(pl.col("d").cum_sum().over(keys).alias("depth"))
+            .group_by(keys).agg(pl.col("depth").max().alias("peak")))
+    on_chip = training.group_by(keys + ["chip_id", h]).agg(pl.col("ws").min().alias("cs"), pl.col("ws").max().alias("ce"))
+    prev_end = pl.col("ce").cum_max().shift(1).over(keys + ["chip_id"])
+    returning = (on_chip.sort(keys + ["chip_id", "cs"]).filter(pl.col("cs") < prev_end)
+                 .group_by(keys).agg(pl.lit(2).alias("ret")))
+    other = frame.filter(pl.col("op_type") != "training").select(keys + [h]).unique()
+    extra = (other.join(training.select(keys + [h]).unique(), on=keys + [h], how="anti")
+             .group_by(keys).agg(pl.len().alias("extra")))
+    groups = frame.select(keys).unique()
+    out = groups.join(peak, on=keys, how="left").join(returning, on=keys, how="left").join(extra, on=keys, how="left")
+    lineages = pl.max_horizontal(pl.col("peak").fill_null(0), pl.col("ret").fill_null(0))
+    return out.with_columns((lineages + pl.col("extra").fill_null(0)).alias("models"))
 
 
 def lineage_count(frame: pl.DataFrame, tolerance: float) -> tuple[int, list[str]]:

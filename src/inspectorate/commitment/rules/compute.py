@@ -22,8 +22,10 @@ def aggregate_flop_cap(trace: Trace, threshold: float, op_type: OpTypes = "*",
     cap and every later record of that group."""
     frame = trace.frame.filter(op_mask(op_type))
     key = _SCOPE_KEY.get(scope)
-    frame = frame.with_columns(pl.lit("all").alias("_all")) if key is None else frame
-    key = key or "_all"
+    if key is None:
+        if frame["flops"].sum() <= threshold:
+            return
+        frame, key = frame.with_columns(pl.lit("all").alias("_all")), "_all"
     totals = frame.group_by(key).agg(pl.col("flops").sum().alias("total")).filter(pl.col("total") > threshold)
     for group, total in totals.sort(key).iter_rows():
         rows = frame.filter(pl.col(key) == group).sort(["ws", "row"])
@@ -106,7 +108,7 @@ def flop_physically_possible(trace: Trace, peak_flops: dict[str, float] = DEFAUL
     the fallback, 2.5e15 by default). A zero-length window with FLOPs is impossible."""
     peak = pl.lit(None, dtype=pl.Float64)
     for pattern, value in reversed(list(peak_flops.items())):
-        peak = pl.when(pl.col("chip_id").str.contains(glob_regex([pattern]))).then(pl.lit(value)).otherwise(peak)
+        peak = pl.when(pl.col("chip_id").cast(pl.Utf8).str.contains(glob_regex([pattern]))).then(pl.lit(value)).otherwise(peak)
     frame = trace.frame.with_columns(peak.alias("peak"), (pl.col("we") - pl.col("ws")).alias("secs"))
     bad = frame.filter(pl.col("peak").is_not_null() & (pl.col("flops") > pl.col("peak") * pl.col("secs") * slack))
     if bad.height:

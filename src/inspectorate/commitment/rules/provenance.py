@@ -7,7 +7,7 @@ from typing import Iterator
 import polars as pl
 
 from inspectorate.commitment._registry import Violation, rule, violation
-from inspectorate.commitment.rules._common import OpTypes, glob_regex, ids, op_mask
+from inspectorate.commitment.rules._common import OpTypes, first_rows, glob_regex, ids, op_mask
 from inspectorate.trace import Trace
 
 
@@ -28,7 +28,7 @@ def forbidden_data_source_tags(trace: Trace, tags: list[str]) -> Iterator[Violat
 @rule("forbidden_operators")
 def forbidden_operators(trace: Trace, operators: list[str]) -> Iterator[Violation]:
     """No record may name an operator matching any of ``operators`` (globs)."""
-    bad = trace.frame.filter(pl.col("operator").str.contains(glob_regex(operators)))
+    bad = trace.frame.filter(pl.col("operator").cast(pl.Utf8).str.contains(glob_regex(operators)))
     if bad.height:
         yield violation(f"{bad.height} record(s) from forbidden operator(s) {sorted(set(bad['operator'].to_list()))}",
                         ids(bad), operators=sorted(set(bad["operator"].to_list())), patterns=operators)
@@ -38,9 +38,10 @@ def forbidden_operators(trace: Trace, operators: list[str]) -> Iterator[Violatio
 def require_upstream_refs(trace: Trace, op_types: OpTypes = "*") -> Iterator[Violation]:
     """Lineage is declared: every ``op_types`` record except the first (in time) of its
     job must list at least one upstream_ref. A job's first record may be a root."""
-    frame = trace.frame.filter(op_mask(op_types)).sort(["ws", "row"])
-    later = frame.filter(pl.int_range(pl.len()).over("job_id") > 0)
-    bad = later.filter(pl.col("upstream_refs").list.len() == 0)
+    frame = trace.frame.filter(op_mask(op_types))
+    roots = frame.filter(pl.col("upstream_refs").list.len() == 0)
+    firsts = first_rows(frame, "job_id")
+    bad = roots.join(firsts, on="row", how="anti").sort(["ws", "row"])
     if bad.height:
         yield violation(f"{bad.height} record(s) after their job's first declare no upstream_refs", ids(bad),
                         jobs=sorted(set(bad["job_id"].to_list())))
@@ -53,13 +54,11 @@ def upstream_refs_dag_validity(trace: Trace) -> Iterator[Violation]:
     record earlier in file order). Backward-only edges rule out cycles, self-references
     and references to the future."""
     frame = trace.frame.select("record_id", "row", "upstream_refs")
-    dupes = frame.filter(pl.col("record_id").is_duplicated())
-    if dupes.height:
+    if frame["record_id"].n_unique() < frame.height:
+        dupes = frame.filter(pl.col("record_id").is_duplicated())
         yield violation(f"{dupes.height} records share record_ids, so references are ambiguous", ids(dupes),
                         duplicate_ids=sorted(set(dupes["record_id"].to_list()))[:20])
-    edges = frame.explode("upstream_refs").filter(pl.col("upstream_refs").is_not_null())
-    target = frame.group_by("record_id").agg(pl.col("row").min().alias("ref_row"))
-    edges = edges.join(target, left_on="upstream_refs", right_on="record_id", how="left")
+    edges = _resolve(frame)
     phantom = edges.filter(pl.col("ref_row").is_null())
     if phantom.height:
         yield violation(f"{phantom.height} reference(s) to records not in the trace",
@@ -70,6 +69,21 @@ def upstream_refs_dag_validity(trace: Trace) -> Iterator[Violation]:
         yield violation(f"{forward.height} reference(s) point to the record itself or to a later record "
                         "(cycle or causality violation)", ids(forward.unique("row", maintain_order=True)),
                         refs=sorted(set(forward["upstream_refs"].to_list()))[:20])
+
+
+def _resolve(frame: pl.DataFrame) -> pl.DataFrame:
+    """Edges (row -> ref) with the row of the referenced record (null when absent).
+
+    Joins on a 64-bit hash of the id (much faster than on strings), then confirms each
+    match by comparing the strings, so a hash collision cannot hide a phantom."""
+    target = frame.select(pl.col("record_id").hash().alias("_k"), pl.col("row").alias("ref_row"),
+                          pl.col("record_id").alias("_id"))
+    if target["_k"].n_unique() < target.height:  # duplicate ids (or a collision): first occurrence wins
+        target = target.group_by("_k").agg(pl.col("ref_row").min(), pl.col("_id").first())
+    edges = (frame.select("row", "record_id", "upstream_refs").explode("upstream_refs")
+             .filter(pl.col("upstream_refs").is_not_null())
+             .with_columns(pl.col("upstream_refs").hash().alias("_k")).join(target, on="_k", how="left"))
+    return edges.with_columns(pl.when(pl.col("_id") == pl.col("upstream_refs")).then(pl.col("ref_row")).alias("ref_row"))
 
 
 @rule("allowed_dataset_fingerprints")
@@ -96,9 +110,9 @@ def training_base_models(trace: Trace, allowed: list[str], op_type: OpTypes = "t
     """Fine-tune only: every ``op_type`` job must start (its earliest record) from a model
     hash in the registry ``allowed`` of approved base checkpoints. A pretraining run
     starts from fresh weights, whose hash no registry holds."""
-    frame = trace.frame.filter(op_mask(op_type)).sort(["ws", "row"])
-    firsts = frame.group_by("job_id", maintain_order=True).first()
-    bad = firsts.filter(~pl.col("model_hash_prefix").is_in(allowed))
+    frame = trace.frame.filter(op_mask(op_type))
+    starts = frame.join(first_rows(frame, "job_id"), on="row", how="semi")
+    bad = starts.filter(~pl.col("model_hash_prefix").is_in(allowed)).sort(["ws", "row"])
     if bad.height:
         yield violation(f"{bad.height} {op_type} job(s) start from an unregistered model: "
                         f"{sorted(set(bad['model_hash_prefix'].to_list()))[:5]}", ids(bad),

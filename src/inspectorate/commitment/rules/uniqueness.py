@@ -11,7 +11,7 @@ from typing import Iterator
 import polars as pl
 
 from inspectorate.commitment._registry import Violation, rule, violation
-from inspectorate.commitment.rules._common import OpTypes, distinct_over, lineage_count, op_mask
+from inspectorate.commitment.rules._common import OpTypes, distinct_over, lineage_count, model_counts, op_mask
 from inspectorate.trace import Trace
 
 
@@ -63,9 +63,11 @@ def training_unique_per_model(trace: Trace, op_type: OpTypes = "training", max_t
 @rule("audit_window_uniqueness")
 def audit_window_uniqueness(trace: Trace, op_type: OpTypes = "training", max_jobs: int = 1) -> Iterator[Violation]:
     """At most ``max_jobs`` jobs of ``op_type`` in the whole audit window (the trace)."""
-    frame = trace.frame.filter(op_mask(op_type)).with_columns(pl.lit("audit window").alias("_window"))
-    for v in _over_limit(Trace(frame, source=trace.source), "_window", "job_id", max_jobs, f"{op_type} jobs", ["*", "idle"]):
-        yield v
+    frame = trace.frame.filter(op_mask(op_type))
+    if frame["job_id"].n_unique() <= max_jobs:
+        return
+    frame = frame.with_columns(pl.lit("audit window").alias("_window"))
+    yield from _over_limit(Trace(frame, source=trace.source), "_window", "job_id", max_jobs, f"{op_type} jobs", ["*", "idle"])
 
 
 @rule("operator_uniqueness_per_job")
@@ -101,8 +103,9 @@ def model_uniqueness_per_job(trace: Trace, op_type: OpTypes = "training", max_mo
     or a hash returning after being replaced, are two. Other op_types serve fixed
     weights: each distinct hash is a model."""
     frame = trace.frame.filter(op_mask(op_type))
-    for (job,), group in frame.partition_by("job_id", as_dict=True, maintain_order=True).items():
-        count, flagged = _models_in(group)
+    over = model_counts(frame, ["job_id"]).filter(pl.col("models") > max_models_per_job).sort("job_id")
+    for job in over["job_id"].to_list():
+        count, flagged = _models_in(frame.filter(pl.col("job_id") == job))
         if count > max_models_per_job:
             yield violation(f"job {job!r} works on {count} models (limit {max_models_per_job})", flagged,
                             job_id=job, models=count, limit=max_models_per_job)
@@ -115,16 +118,26 @@ def model_hash_consistency(trace: Trace, max_distinct_configs: int = 2) -> Itera
     one fixed hash otherwise), and the group uses at most ``max_distinct_configs``
     config_hashes (closes hash rotation via config rotation)."""
     frame = trace.frame.filter(pl.col("op_type") != "idle")
-    groups = frame.partition_by(["job_id", "operator", "code_commit"], as_dict=True, maintain_order=True)
-    for (job, operator, commit), group in groups.items():
-        configs = group["config_hash"].unique(maintain_order=True).to_list()
-        where = dict(job_id=job, operator=operator, code_commit=commit)
-        if len(configs) > max_distinct_configs:
-            extra = group.filter(pl.col("config_hash").is_in(configs[max_distinct_configs:]))
-            yield violation(f"job {job!r} rotates through {len(configs)} config_hashes (limit {max_distinct_configs})",
-                            extra["record_id"].to_list(), **where, configs=configs[:20])
-        for config in configs:
-            count, flagged = _models_in(group.filter(pl.col("config_hash") == config))
-            if count > 1:
-                yield violation(f"job {job!r} changes model_hash_prefix without a config change "
-                                f"({count} models under config {config})", flagged, **where, config_hash=config, models=count)
+    keys = ["job_id", "operator", "code_commit"]
+    configs = frame.group_by(keys).agg(pl.col("config_hash").n_unique().alias("n"))
+    per_config = model_counts(frame, keys + ["config_hash"]).filter(pl.col("models") > 1)
+    suspects = pl.concat([configs.filter(pl.col("n") > max_distinct_configs).select(keys),
+                          per_config.select(keys)]).unique().sort(keys)
+    for job, operator, commit in suspects.iter_rows():
+        group = frame.filter((pl.col("job_id") == job) & (pl.col("operator") == operator) & (pl.col("code_commit") == commit))
+        yield from _explain_group(group, job, operator, commit, max_distinct_configs)
+
+
+def _explain_group(group: pl.DataFrame, job: str, operator: str, commit: str, max_distinct_configs: int) -> Iterator[Violation]:
+    group = group.sort(["ws", "row"])
+    configs = group["config_hash"].unique(maintain_order=True).to_list()
+    where = dict(job_id=job, operator=operator, code_commit=commit)
+    if len(configs) > max_distinct_configs:
+        extra = group.filter(pl.col("config_hash").is_in(configs[max_distinct_configs:]))
+        yield violation(f"job {job!r} rotates through {len(configs)} config_hashes (limit {max_distinct_configs})",
+                        extra["record_id"].to_list(), **where, configs=configs[:20])
+    for config in configs:
+        count, flagged = _models_in(group.filter(pl.col("config_hash") == config))
+        if count > 1:
+            yield violation(f"job {job!r} changes model_hash_prefix without a config change "
+                            f"({count} models under config {config})", flagged, **where, config_hash=config, models=count)
