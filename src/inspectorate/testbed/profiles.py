@@ -1,9 +1,10 @@
 """Run profiles: which preset plays each size role, batch shapes, durations, window length.
 
 - ``laptop``: 2 CPU ranks (gloo), the seed's 3.2M laptop model as ``tiny`` and GPT-2 124M
-  as ``small``; all 11 phases in about 8 minutes. The 124M model trains at a few steps per
-  second-ish on one core, so its phases are short in steps (tens) but long enough for the
-  memory and FLOP footprint the verifiers need. 5 s windows, sensors at 2 Hz.
+  as ``small``; all 11 phases in about 8.5 minutes. A 124M training step takes seconds on
+  one core (4-5 steps per phase on a loaded 2-core box, tens unloaded), so those phases are
+  short in steps but long enough for the memory and FLOP footprint the verifiers need.
+  5 s windows, sensors at 2 Hz.
 - ``gpu``: the seed's H100 schedule (30 min pretraining etc.), ``tiny`` = 10M, ``small`` =
   124M, bf16 autocast on CUDA, 60 s windows, sensors at 1 Hz.
 - ``test``: ``micro`` as tiny and ``laptop`` as small at sequence 32, 2.5 s phases,
