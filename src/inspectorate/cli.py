@@ -91,6 +91,9 @@ def _mount_optional() -> None:
         testbed_app = None
     if testbed_app is not None:
         app.add_typer(testbed_app, name="testbed", help="Run real workloads and record hash-chained evidence.")
+    from inspectorate.attacks._cli import redteam as redteam_command
+
+    app.command("redteam")(redteam_command)
 
 
 _mount_optional()
