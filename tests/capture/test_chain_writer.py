@@ -123,15 +123,17 @@ _CHILD = textwrap.dedent("""
 def test_sigkill_leaves_a_chain_that_verifies(tmp_path: Path) -> None:
     """A real process killed mid-run: every complete record verifies; the writer resumes."""
     path = tmp_path / "steps.jsonl"
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)])
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            if child.poll() is not None:
+                pytest.fail(f"writer exited on its own ({child.returncode}): {child.stderr.read()[-2000:]}")
             if path.exists() and path.stat().st_size > 500 * 2100:
                 break
             time.sleep(0.02)
         else:
-            pytest.fail("child wrote too little")
+            pytest.fail("child wrote too little in 60 s")
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
