@@ -31,6 +31,7 @@ CASES = {
     "idle_must_be_zero": ({}, edit(HONEST, 3, op_type="idle"), {"r0003"}),
     "op_type_flop_ratio": ({"training_threshold": 3e10}, edit(HONEST, 5, op_type="inference"), {"r0005"}),
     "max_flop_per_token": ({"ceiling": 5e10}, edit(HONEST, 2, tokens_processed=TOKENS // 2), {"r0002"}),
+    "min_flop_per_token": ({"floor": 5.5 * N}, edit(HONEST, 3, flops=6 * N * TOKENS / 2), {"r0003"}),
     "batch_token_consistency": ({"max_capacity_ratio": 5}, edit(HONEST, 4, batch_size=10_000), {"r0004"}),
     "flop_physically_possible": ({"peak_flops": {"gpu-01": 1e15, "*": 2.5e15}},
                                  edit(HONEST, 1, flops=1e15 * 61), {"r0001"}),

@@ -82,6 +82,20 @@ def max_flop_per_token(trace: Trace, ceiling: float, op_types: OpTypes = ["train
                         ids(bad), ceiling=ceiling, max_flop_per_token=bad["fpt"].max())
 
 
+@rule("min_flop_per_token")
+def min_flop_per_token(trace: Trace, floor: float, op_types: OpTypes = ["training"]) -> Iterator[Violation]:
+    """FLOP per token may not fall below ``floor`` (≈6N for training the declared model
+    of N parameters, less a margin) on ``op_types`` records with tokens: lower means
+    FLOPs under-reported to stay under a cap while the tokens show the real work (an
+    evasion the offline red team found against the seed's commitment)."""
+    tokens = pl.col("tokens_processed").cast(pl.Float64)
+    frame = trace.frame.filter(op_mask(op_types) & (tokens > 0)).with_columns((pl.col("flops") / tokens).alias("fpt"))
+    bad = frame.filter(pl.col("fpt") < floor)
+    if bad.height:
+        yield violation(f"{bad.height} record(s) report under {floor:.4g} FLOP/token (min {bad['fpt'].min():.4g})",
+                        ids(bad), floor=floor, min_flop_per_token=bad["fpt"].min())
+
+
 @rule("batch_token_consistency")
 def batch_token_consistency(trace: Trace, max_capacity_ratio: float = 5.0,
                             op_types: OpTypes = ["training", "inference"]) -> Iterator[Violation]:
