@@ -1,17 +1,18 @@
 """Chain verification over a frame without rebuilding Python dicts.
 
 The canonical JSON of a record is assembled column-wise by Polars (sorted keys, no
-whitespace), then hashed row by row with hashlib. Rows the vectorised spelling cannot
-reproduce exactly (extra fields, strings needing JSON escapes, floats below 1e-4 where
-Polars and Python spell exponents differently) fall back to ``json`` per row. Property
-tests pin this module to ``canonical_json``.
+whitespace), then hashed row by row with hashlib straight from the Arrow buffer. Rows
+the vectorised spelling cannot reproduce exactly (extra fields, strings needing JSON
+escapes, floats below 1e-4 where Polars and Python spell exponents differently) fall
+back to ``json`` per row. Property tests pin this module to ``canonical_json``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import polars as pl
 
 from inspectorate.trace._canonical import GENESIS, ChainBreak, canonical_json
@@ -19,7 +20,8 @@ from inspectorate.trace._frame import records_from_frame
 from inspectorate.trace._schema import FIELDS, INT_FIELDS, LIST_FIELDS, STRING_FIELDS
 
 _SORTED = sorted(FIELDS)
-_NEEDS_ESCAPE = r'[\x00-\x1f"\\]|[^\x00-\x7f]'
+_ESCAPED_ASCII = r"[\x00-\x1f\\]"
+CHUNK = 200_000
 
 
 def _value(name: str) -> pl.Expr:
@@ -42,34 +44,68 @@ def _canonical_expr() -> pl.Expr:
 
 
 def _exact_mask() -> pl.Expr:
-    """Rows whose vectorised spelling equals Python's json spelling."""
-    ok = pl.col("_extra").is_null()
-    ok = ok & ((pl.col("flops") == 0) | (pl.col("flops").abs() >= 1e-4))
-    for name in STRING_FIELDS:
-        ok = ok & ~pl.col(name).cast(pl.Utf8).str.contains(_NEEDS_ESCAPE)
-    for name in LIST_FIELDS:
-        ok = ok & ~pl.col(name).list.join("").str.contains(_NEEDS_ESCAPE).fill_null(False)
-    return ok
+    """Rows whose vectorised ``_line`` equals Python's json spelling.
+
+    Checked on the assembled line in two passes rather than one per column: no byte that
+    json would escape (control, backslash, non-ASCII), and exactly the quotes the
+    structure needs (a quote inside a value would have been escaped)."""
+    line = pl.col("_line")
+    quotes = 2 * (len(_SORTED) + len(STRING_FIELDS)) + sum(2 * pl.col(n).list.len() for n in LIST_FIELDS)
+    ok = pl.col("_extra").is_null() & ((pl.col("flops") == 0) | (pl.col("flops").abs() >= 1e-4))
+    ascii_only = line.str.len_bytes() == line.str.len_chars()
+    return ok & ascii_only & ~line.str.contains(_ESCAPED_ASCII) & (line.str.count_matches('"', literal=True) == quotes)
+
+
+def _built(frame: pl.DataFrame, parts: int = 4) -> tuple[pl.Series, list[int]]:
+    """Canonical lines of ``frame`` (as bytes) and the rows that need the json path.
+
+    One string expression runs on one core, so the frame is cut into ``parts`` lazy
+    queries that Polars collects in parallel."""
+    size = max(-(-frame.height // parts), 1)
+    queries = [frame.slice(lo, size).lazy().with_columns(_canonical_expr().alias("_line"))
+               .select(pl.col("_line").cast(pl.Binary), _exact_mask().alias("_exact"))
+               for lo in range(0, frame.height, size)]
+    built = pl.concat(pl.collect_all(queries)) if queries else frame.head(0).select(
+        pl.lit(b"").alias("_line"), pl.lit(True).alias("_exact"))
+    return built["_line"], built["_exact"].not_().arg_true().to_list()
 
 
 def canonical_lines(frame: pl.DataFrame) -> list[str]:
     """Canonical JSON text of every row, in order."""
-    built = frame.select(_canonical_expr().alias("line"), _exact_mask().alias("exact"))
-    lines: list[Any] = built["line"].to_list()
-    slow = built["exact"].not_().arg_true().to_list()
-    if slow:
-        rebuilt = records_from_frame(frame[slow])
-        for index, record in zip(slow, rebuilt):
-            lines[index] = canonical_json(record)
-    return lines
+    lines, slow = _built(frame)
+    out = [b.decode() for b in lines.to_list()]
+    for index, record in zip(slow, records_from_frame(frame[slow]) if slow else []):
+        out[index] = canonical_json(record)
+    return out
 
 
-def frame_hashes(frame: pl.DataFrame, chunk: int = 200_000) -> list[str]:
-    """Hex hash of every row; canonical text is built a chunk at a time (bounded memory)."""
+def _hash_built(frame: pl.DataFrame, lines: pl.Series, slow: list[int]) -> list[str]:
+    """Hex hash of every row of one chunk, hashing slices of the Arrow data buffer."""
+    fixed = {i: canonical_json(r).encode() for i, r in zip(slow, records_from_frame(frame[slow]))} if slow else {}
+    array = lines.to_arrow()
+    if hasattr(array, "combine_chunks"):
+        array = array.combine_chunks()
+    _, offsets_buf, data_buf = array.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[array.offset: array.offset + len(array) + 1].tolist()
+    data = memoryview(data_buf)
     sha = hashlib.sha256
+    out = [sha(data[offsets[i]: offsets[i + 1]]).hexdigest() for i in range(len(array))]
+    for index, payload in fixed.items():
+        out[index] = sha(payload).hexdigest()
+    return out
+
+
+def frame_hashes(frame: pl.DataFrame, chunk: int = CHUNK) -> list[str]:
+    """Hex hash of every row, a chunk at a time (bounded memory). Polars builds the next
+    chunk's text on a second thread (it releases the GIL) while this one hashes."""
+    slices = [frame.slice(lo, chunk) for lo in range(0, frame.height, chunk)]
     out: list[str] = []
-    for lo in range(0, frame.height, chunk):
-        out.extend(sha(line.encode()).hexdigest() for line in canonical_lines(frame.slice(lo, chunk)))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_built, slices[0]) if slices else None
+        for index, part in enumerate(slices):
+            lines, slow = pending.result()
+            pending = pool.submit(_built, slices[index + 1]) if index + 1 < len(slices) else None
+            out.extend(_hash_built(part, lines, slow))
     return out
 
 
