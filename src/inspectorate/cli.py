@@ -46,6 +46,16 @@ def check(trace: Path = typer.Argument(..., help="Trace: .jsonl, .jsonl.gz, .par
     raise typer.Exit(verdict.exit_code)
 
 
+@app.command()
+def rules(kind: Optional[str] = typer.Argument(None, help="Show one kind in full.")) -> None:
+    """List the rule kinds a commitment can use, with their parameters and semantics."""
+    from inspectorate.commitment import describe_kind, known_kinds
+
+    for name in [kind] if kind else known_kinds():
+        text = describe_kind(name)
+        typer.echo(text if kind else text.split("\n")[0] + "\n    " + text.split("\n")[1].strip())
+
+
 @trace_app.command("generate")
 def trace_generate(out: Path = typer.Option(..., "--out", "-o", help="Output .jsonl, .jsonl.gz or .parquet."),
                    chips: int = typer.Option(8, "--chips"), hours: float = typer.Option(1.0, "--hours"),

@@ -63,3 +63,12 @@ def test_head_pins_the_tail(tmp_path):
 def test_usage_error_exit_2():
     code, _, err = cli("check", "--format", "yaml")
     assert code == 2 and "Traceback" not in err
+
+
+def test_rules_lists_every_kind_with_parameters():
+    code, out, _ = cli("rules")
+    assert code == 0 and "aggregate_flop_cap(threshold: float" in out and "Literal['per_job', 'per_operator', 'global']" in out
+    code, out, _ = cli("rules", "idle_must_be_zero")
+    assert code == 0 and "Idle windows do no work" in out
+    code, _, err = cli("rules", "nope")
+    assert code == 2 and "known kinds" in err

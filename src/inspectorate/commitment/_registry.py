@@ -162,3 +162,21 @@ def _coerce_scalar(value: Any, annotation: Any, where: str) -> Any:
             raise ParamError(f"{where} must be a string, got {value!r}")
         return value
     raise ParamError(f"{where}: unsupported parameter annotation {annotation!r}")
+
+
+def describe_kind(name: str) -> str:
+    """``kind(param: type = default, ...)`` followed by the docstring: for `inspectorate rules`."""
+    load_plugins()
+    if name not in RULES:
+        from inspectorate.errors import InputError
+
+        raise InputError(f"unknown rule kind {name!r}; known kinds: {', '.join(known_kinds())}")
+    kind = RULES[name]
+    params = []
+    for pname, param in kind.params.items():
+        plain = get_origin(param.annotation) is None and hasattr(param.annotation, "__name__")
+        annotation = param.annotation.__name__ if plain else str(param.annotation).replace("typing.", "")
+        default = "" if param.default is inspect.Parameter.empty else f" = {param.default!r}"
+        params.append(f"{pname}: {annotation}{default}")
+    flag = "  [implicit: runs on every check]" if kind.implicit else ""
+    return f"{name}({', '.join(params)}){flag}\n    " + kind.doc.replace("\n", "\n    ")
