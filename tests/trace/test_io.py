@@ -90,3 +90,23 @@ def test_gzip_round_trip_is_canonical_lines(tmp_path):
     with gzip.open(path, "rt") as handle:
         first = handle.readline().rstrip("\n")
     assert first == canonical_json(json.loads(first))
+
+
+def test_large_parquet_keeps_rule_columns_and_streams_the_chain(tmp_path, monkeypatch):
+    import inspectorate.trace._io as io
+    from inspectorate.commitment import check, load_commitment
+    from inspectorate.data import commitment_path
+
+    spec = GenSpec(chips=4, hours=1, scenario="mixed")
+    write_generated(spec, tmp_path / "g.parquet")
+    write_generated(GenSpec(chips=4, hours=1, scenario="tampered"), tmp_path / "t.parquet")
+    full = read_trace(tmp_path / "g.parquet")
+    monkeypatch.setattr(io, "LEAN_ABOVE", 10)
+    lean = read_trace(tmp_path / "g.parquet")
+    assert lean.lean and not full.lean and "window_start" not in lean.frame.columns
+    assert lean.chain_breaks() == [] and lean.head == full.head
+    assert [canonical_json(r) for r in lean.records] == [canonical_json(r) for r in full.records]
+    commitment = load_commitment(commitment_path("frontier-training-cap"))
+    assert check(lean, commitment).to_dict() == check(full, commitment).to_dict()
+    tampered = read_trace(tmp_path / "t.parquet")
+    assert tampered.lean and [b.index for b in tampered.chain_breaks()] == [3]

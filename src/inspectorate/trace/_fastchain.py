@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
 
 import numpy as np
 import polars as pl
@@ -95,34 +96,46 @@ def _hash_built(frame: pl.DataFrame, lines: pl.Series, slow: list[int]) -> list[
     return out
 
 
-def frame_hashes(frame: pl.DataFrame, chunk: int = CHUNK) -> list[str]:
-    """Hex hash of every row, a chunk at a time (bounded memory). Polars builds the next
-    chunk's text on a second thread (it releases the GIL) while this one hashes."""
-    slices = [frame.slice(lo, chunk) for lo in range(0, frame.height, chunk)]
-    out: list[str] = []
+def _chunk_hashes(chunks: Iterator[pl.DataFrame]) -> Iterator[tuple[pl.DataFrame, list[str]]]:
+    """(chunk, its row hashes) in order. Polars builds the next chunk's text on a second
+    thread (it releases the GIL) while this one hashes the current chunk."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_built, slices[0]) if slices else None
-        for index, part in enumerate(slices):
+        current = next(chunks, None)
+        pending = pool.submit(_built, current) if current is not None else None
+        while current is not None:
             lines, slow = pending.result()
-            pending = pool.submit(_built, slices[index + 1]) if index + 1 < len(slices) else None
-            out.extend(_hash_built(part, lines, slow))
-    return out
+            following = next(chunks, None)
+            pending = pool.submit(_built, following) if following is not None else None
+            yield current, _hash_built(current, lines, slow)
+            current = following
+
+
+def _slices(frame: pl.DataFrame, chunk: int) -> Iterator[pl.DataFrame]:
+    return (frame.slice(lo, chunk) for lo in range(0, frame.height, chunk))
+
+
+def frame_hashes(frame: pl.DataFrame, chunk: int = CHUNK) -> list[str]:
+    """Hex hash of every row, a chunk at a time (bounded memory)."""
+    return [h for _, hashes in _chunk_hashes(_slices(frame, chunk)) for h in hashes]
+
+
+def chunk_chain_breaks(chunks: Iterator[pl.DataFrame], head: str | None = None) -> list[ChainBreak]:
+    """Chain breaks over frames given in file order (same result as ``iter_chain_breaks``)."""
+    breaks: list[ChainBreak] = []
+    prev_hash, prev_id, offset = GENESIS, None, 0
+    for part, hashes in _chunk_hashes(chunks):
+        expected = pl.Series([prev_hash] + hashes[:-1])
+        found, ids = part["prev_record_hash"], part["record_id"]
+        for index in (expected != found).fill_null(True).arg_true().to_list():
+            suspect_id = ids[index - 1] if index else prev_id
+            breaks.append(ChainBreak(offset + index, ids[index], max(offset + index - 1, 0), suspect_id,
+                                     expected[index], str(found[index])))
+        prev_hash, prev_id, offset = hashes[-1], ids[-1], offset + part.height
+    if head is not None and head != prev_hash:
+        breaks.append(ChainBreak(offset, None, max(offset - 1, 0), prev_id, head, prev_hash))
+    return breaks
 
 
 def frame_chain_breaks(frame: pl.DataFrame, head: str | None = None) -> list[ChainBreak]:
-    """Same result as ``iter_chain_breaks`` over the rebuilt records."""
-    if frame.height == 0:
-        return []
-    hashes = frame_hashes(frame)
-    expected = pl.Series([GENESIS] + hashes[:-1])
-    found = frame["prev_record_hash"]
-    ids = frame["record_id"]
-    breaks = []
-    for index in (expected != found).arg_true().to_list():
-        suspect = max(index - 1, 0)
-        breaks.append(ChainBreak(index, ids[index], suspect, ids[suspect] if index else None,
-                                 expected[index], found[index]))
-    if head is not None and head != hashes[-1]:
-        last = frame.height - 1
-        breaks.append(ChainBreak(frame.height, None, last, ids[last], head, hashes[-1]))
-    return breaks
+    """Chain breaks of an in-memory frame."""
+    return chunk_chain_breaks(_slices(frame, CHUNK), head) if frame.height else []

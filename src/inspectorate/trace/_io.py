@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from inspectorate.errors import InputError
 from inspectorate.trace._canonical import GENESIS, canonical_json, record_hash
-from inspectorate.trace._frame import FRAME_SCHEMA, frame_from_records, records_from_frame, with_derived
+from inspectorate.trace._frame import FRAME_SCHEMA, frame_from_records, with_derived
 from inspectorate.trace._schema import FIELDS, SCHEMA_NAME, SCHEMA_VERSION, RecordError, parse_time, validate_record
 from inspectorate.trace._trace import Trace
 
@@ -103,47 +103,89 @@ def _read_jsonl(path: Path) -> Trace:
     return Trace(frame_from_records(records, times), records, str(path))
 
 
-def _read_parquet(path: Path) -> Trace:
+# Columns rules never read: kept on disk for large Parquet traces, streamed for the chain.
+CHAIN_ONLY = ("prev_record_hash", "window_start", "window_end")
+LEAN_ABOVE = 1_000_000  # rows; smaller traces keep every column in memory
+
+
+def _open_parquet(path: Path) -> pq.ParquetFile:
     try:
-        table = pq.read_table(path)
+        handle = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"not a readable Parquet file ({_short(exc)})", path) from None
-    missing = [name for name in FIELDS if name not in table.column_names]
+    missing = [name for name in FIELDS if name not in handle.schema_arrow.names]
     if missing:
         raise InputError(f"missing column(s): {', '.join(missing)}", path)
-    if table.num_rows == 0:
+    if handle.metadata.num_rows == 0:
         raise InputError("empty trace (no records)", path)
-    frame = pl.from_arrow(table)
+    return handle
+
+
+def _typed(batch: pa.Table | pa.RecordBatch, path: Path, columns: list[str]) -> pl.DataFrame:
+    frame = pl.from_arrow(batch)
     if "_extra" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("_extra"))
     try:
-        frame = frame.select([pl.col(n).cast(t, strict=True) for n, t in FRAME_SCHEMA.items()])
+        return frame.select([pl.col(n).cast(FRAME_SCHEMA[n], strict=True) for n in columns])
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"wrong column type ({_short(exc)})", path) from None
-    return Trace(_checked(frame, path), None, str(path))
 
 
-def _checked(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+def iter_parquet_chunks(path: Path, rows: int = 200_000) -> Iterator[pl.DataFrame]:
+    """Every schema column, in file order, ``rows`` at a time (for the chain)."""
+    handle = _open_parquet(path)
+    names = [n for n in FRAME_SCHEMA if n in handle.schema_arrow.names]
+    for batch in handle.iter_batches(batch_size=rows, columns=names):
+        yield _typed(batch, path, list(FRAME_SCHEMA))
+
+
+def read_parquet_frame(path: Path, last_only: bool = False) -> pl.DataFrame:
+    """The full typed frame (every column), or just its last row."""
+    handle = _open_parquet(path)
+    names = [n for n in FRAME_SCHEMA if n in handle.schema_arrow.names]
+    table = handle.read(columns=names)
+    table = table.slice(table.num_rows - 1) if last_only else table
+    return _checked(_typed(table, path, list(FRAME_SCHEMA)), path)
+
+
+def _read_parquet(path: Path) -> Trace:
+    """Small files: every column in memory. Large files: the rule columns only, built a
+    row group at a time so peak memory stays near the lean frame's size."""
+    handle = _open_parquet(path)
+    if handle.metadata.num_rows <= LEAN_ABOVE:
+        return Trace(read_parquet_frame(path), None, str(path), backing=path)
+    wanted = [n for n in FRAME_SCHEMA if n != "prev_record_hash"]
+    names = [n for n in wanted if n in handle.schema_arrow.names]
+    parts, offset = [], 0
+    for batch in handle.iter_batches(batch_size=1_000_000, columns=names):
+        part = _checked(_typed(batch, path, wanted), path, offset).drop(list(CHAIN_ONLY[1:]))
+        parts.append(part.with_columns(pl.col("row") + offset))
+        offset += part.height
+    return Trace(pl.concat(parts, rechunk=False), None, str(path), backing=path)
+
+
+def _checked(frame: pl.DataFrame, path: Path, offset: int = 0) -> pl.DataFrame:
     """Column-wise version of validate_record: nulls, NaN/inf, negatives, bad times."""
-    nulls = frame.select([pl.col(n).is_null().arg_max().alias(n) for n in FIELDS]).row(0)
-    for name, first in zip(FIELDS, nulls):
+    present = [n for n in FIELDS if n in frame.columns]
+    nulls = frame.select([pl.col(n).is_null().arg_max().alias(n) for n in present]).row(0)
+    for name, first in zip(present, nulls):
         if frame[name][first] is None:
-            raise InputError(f"row {first}: field {name!r} is null", path)
+            raise InputError(f"row {offset + first}: field {name!r} is null", path)
     bad = frame.select(pl.col("flops").is_finite().not_().arg_max()).item()
     if not math.isfinite(frame["flops"][bad]):
-        raise InputError(f"row {bad}: field 'flops' is not finite", path)
+        raise InputError(f"row {offset + bad}: field 'flops' is not finite", path)
     for name in ("flops", "tokens_processed", "batch_size", "sequence_length"):
         first = frame.select((pl.col(name) < 0).arg_max()).item()
         if frame[name][first] < 0:
-            raise InputError(f"row {first}: field {name!r} must be >= 0", path)
+            raise InputError(f"row {offset + first}: field {name!r} must be >= 0", path)
     derived = with_derived(frame)
     for name, col in (("window_start", "ws"), ("window_end", "we")):
         first = derived.select(pl.col(col).is_null().arg_max()).item()
         if derived[col][first] is None:
-            raise InputError(f"row {first}: not an ISO 8601 timestamp: {frame[name][first]!r}", path)
+            raise InputError(f"row {offset + first}: not an ISO 8601 timestamp: {frame[name][first]!r}", path)
     first = derived.select((pl.col("we") < pl.col("ws")).arg_max()).item()
     if derived["we"][first] < derived["ws"][first]:
-        raise InputError(f"row {first}: window_end is before window_start", path)
+        raise InputError(f"row {offset + first}: window_end is before window_start", path)
     return derived
 
 
@@ -164,20 +206,14 @@ def write_trace(trace: Trace | Iterable[dict[str, Any]], path: str | Path, head_
             for record in trace.records:
                 handle.write(canonical_json(record) + "\n")
     if head_sidecar:
-        head = record_hash(_last_record(trace)) if len(trace) else GENESIS
+        head = record_hash(trace.last_record()) if len(trace) else GENESIS
         sidecar = path.with_name(path.name + ".head.json")
         sidecar.write_text(json.dumps({"head": head, "records": len(trace), "schema": f"{SCHEMA_NAME}/{SCHEMA_VERSION}"}) + "\n")
     return path
 
 
-def _last_record(trace: Trace) -> dict[str, Any]:
-    if trace._records is not None:
-        return trace._records[-1]
-    return records_from_frame(trace.frame.tail(1))[0]
-
-
 def _write_parquet(trace: Trace, path: Path) -> None:
-    frame = trace.frame.select([pl.col(n).cast(t) for n, t in FRAME_SCHEMA.items()])
+    frame = trace.full_frame().select([pl.col(n).cast(t) for n, t in FRAME_SCHEMA.items()])
     table = frame.to_arrow()
     meta = {b"inspectorate.schema": f"{SCHEMA_NAME}/{SCHEMA_VERSION}".encode()}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import polars as pl
 
 from inspectorate.errors import InputError
-from inspectorate.trace._canonical import ChainBreak, iter_chain_breaks
+from inspectorate.trace._canonical import PREV_FIELD, ChainBreak, iter_chain_breaks
 from inspectorate.trace._frame import frame_from_records, records_from_frame
 from inspectorate.trace._schema import RecordError, parse_time, validate_record
 
@@ -21,11 +22,14 @@ class Trace:
     """
 
     def __init__(self, frame: pl.DataFrame, records: list[dict[str, Any]] | None = None,
-                 source: str = "<memory>", head: str | None = None):
+                 source: str = "<memory>", head: str | None = None, backing: Path | None = None):
         self.frame = frame
         self._records = records
         self.source = source
         self.head = head
+        # A Parquet file the frame was read from. Large traces keep only the columns rules
+        # read in memory; the chain and the exact records are streamed from here.
+        self.backing = backing
 
     @classmethod
     def from_records(cls, records: Iterable[dict[str, Any]], source: str = "<memory>",
@@ -42,10 +46,32 @@ class Trace:
         return cls(frame_from_records(records, times), records, source, head)
 
     @property
+    def lean(self) -> bool:
+        """True when the frame lacks the columns only the chain needs (read from ``backing``)."""
+        return PREV_FIELD not in self.frame.columns
+
+    def full_frame(self) -> pl.DataFrame:
+        """The frame with every schema column (re-read from ``backing`` when lean)."""
+        if not self.lean:
+            return self.frame
+        from inspectorate.trace._io import read_parquet_frame
+
+        return read_parquet_frame(self.backing)
+
+    @property
     def records(self) -> list[dict[str, Any]]:
         if self._records is None:
-            self._records = records_from_frame(self.frame)
+            self._records = records_from_frame(self.full_frame())
         return self._records
+
+    def last_record(self) -> dict[str, Any]:
+        if self._records is not None:
+            return self._records[-1]
+        if self.lean:
+            from inspectorate.trace._io import read_parquet_frame
+
+            return records_from_frame(read_parquet_frame(self.backing, last_only=True))[0]
+        return records_from_frame(self.frame.tail(1))[0]
 
     def __len__(self) -> int:
         return self.frame.height
@@ -55,11 +81,15 @@ class Trace:
 
     def chain_breaks(self) -> list[ChainBreak]:
         """Every break in the hash chain (with the head, when known)."""
-        if self._records is None:
-            from inspectorate.trace._fastchain import frame_chain_breaks
+        if self._records is not None:
+            return list(iter_chain_breaks(self._records, self.head))
+        from inspectorate.trace._fastchain import chunk_chain_breaks, frame_chain_breaks
 
-            return frame_chain_breaks(self.frame, self.head)
-        return list(iter_chain_breaks(self._records, self.head))
+        if self.lean:
+            from inspectorate.trace._io import iter_parquet_chunks
+
+            return chunk_chain_breaks(iter_parquet_chunks(self.backing), self.head)
+        return frame_chain_breaks(self.frame, self.head)
 
     def where(self, **equals: Any) -> pl.DataFrame:
         """Rows whose columns equal the given values (lists mean 'any of')."""

@@ -8,7 +8,7 @@ import polars as pl
 
 from inspectorate.commitment._registry import Violation, rule, violation
 from inspectorate.commitment.rules._common import OpTypes, glob_regex, ids, op_label, op_mask
-from inspectorate.trace import Trace
+from inspectorate.trace import Trace, format_time
 
 _SCOPE_KEY = {"per_job": "job_id", "per_operator": "operator"}
 
@@ -33,7 +33,7 @@ def aggregate_flop_cap(trace: Trace, threshold: float, op_type: OpTypes = "*",
         label = "trace" if key == "_all" else f"{key} {group!r}"
         yield violation(f"{label}: {total:.4g} FLOP of {op_label(op_type)} exceeds the cap {threshold:.4g}",
                         ids(crossed), group=group, scope=scope, op_type=op_type, total_flops=total,
-                        threshold=threshold, first_over_cap=crossed["window_start"][0])
+                        threshold=threshold, first_over_cap=format_time(crossed["ws"][0]))
 
 
 @rule("idle_must_be_zero")
