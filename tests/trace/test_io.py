@@ -59,6 +59,8 @@ BAD = {
     "overflowing number": (lambda g: [json.dumps(dict(g, flops=7.0)).replace("7.0", "1e400")], 1, "not finite"),
     "bad time": (lambda g: [json.dumps(dict(g, window_start="yesterday"))], 1, "ISO 8601"),
     "array": (lambda g: ["[1, 2]"], 1, "JSON object"),
+    "int64 overflow": (lambda g: [json.dumps(dict(g, tokens_processed=10**20))], 1, "between 0 and 2**63-1"),
+    "negative": (lambda g: [json.dumps(dict(g, batch_size=-1))], 1, "between 0 and 2**63-1"),
 }
 
 

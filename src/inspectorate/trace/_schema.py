@@ -68,8 +68,8 @@ def validate_record(record: Any) -> None:
         value = record[name]
         if not isinstance(value, int) or isinstance(value, bool):
             raise RecordError(f"field {name!r} must be an integer, got {_json_type(value)}")
-        if value < 0:
-            raise RecordError(f"field {name!r} must be >= 0, got {value}")
+        if not 0 <= value < 2**63:
+            raise RecordError(f"field {name!r} must be between 0 and 2**63-1, got {value}")
     _check_number(record, "flops")
     for name in LIST_FIELDS:
         value = record[name]
