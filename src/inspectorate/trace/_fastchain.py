@@ -20,6 +20,8 @@ from inspectorate.trace._canonical import GENESIS, ChainBreak, canonical_json
 from inspectorate.trace._frame import records_from_frame
 from inspectorate.trace._schema import FIELDS, INT_FIELDS, LIST_FIELDS, STRING_FIELDS
 
+FRAME_SCHEMA_NAMES = (*FIELDS, "_extra")
+
 _SORTED = sorted(FIELDS)
 _ESCAPED_ASCII = r"[\x00-\x1f\\]"
 CHUNK = 200_000
@@ -119,10 +121,11 @@ def frame_hashes(frame: pl.DataFrame, chunk: int = CHUNK) -> list[str]:
     return [h for _, hashes in _chunk_hashes(_slices(frame, chunk)) for h in hashes]
 
 
-def chunk_chain_breaks(chunks: Iterator[pl.DataFrame], head: str | None = None) -> list[ChainBreak]:
+def chunk_chain_breaks(chunks: Iterator[pl.DataFrame], head: str | None = None,
+                       genesis: str = GENESIS) -> list[ChainBreak]:
     """Chain breaks over frames given in file order (same result as ``iter_chain_breaks``)."""
     breaks: list[ChainBreak] = []
-    prev_hash, prev_id, offset = GENESIS, None, 0
+    prev_hash, prev_id, offset = genesis, None, 0
     for part, hashes in _chunk_hashes(chunks):
         expected = pl.Series([prev_hash] + hashes[:-1])
         found, ids = part["prev_record_hash"], part["record_id"]
@@ -133,6 +136,56 @@ def chunk_chain_breaks(chunks: Iterator[pl.DataFrame], head: str | None = None) 
         prev_hash, prev_id, offset = hashes[-1], ids[-1], offset + part.height
     if head is not None and head != prev_hash:
         breaks.append(ChainBreak(offset, None, max(offset - 1, 0), prev_id, head, prev_hash))
+    return breaks
+
+
+def _verify_row_groups(path: str, groups: list[int]) -> tuple[str, str, int, list[tuple]]:
+    """Worker: chain-check some row groups of a Parquet file on their own.
+
+    Returns the first record's prev_record_hash, the last record's hash, the row count
+    and the internal breaks as (index, record_id, suspect_id, expected, found)."""
+    import pyarrow.parquet as pq
+
+    from inspectorate.trace._io import _typed
+
+    handle = pq.ParquetFile(path)
+    names = [n for n in FRAME_SCHEMA_NAMES if n in handle.schema_arrow.names]
+    frame = _typed(handle.read_row_groups(groups, columns=names), path, list(FRAME_SCHEMA_NAMES))
+    first_prev = str(frame["prev_record_hash"][0])
+    breaks = chunk_chain_breaks(_slices(frame, CHUNK), None, genesis=first_prev)
+    last = frame_hashes(frame.tail(1))[0]
+    return first_prev, last, frame.height, [(b.index, b.record_id, b.suspect_record_id, b.expected, b.found) for b in breaks]
+
+
+def parquet_chain_breaks(path, head: str | None = None, workers: int | None = None) -> list[ChainBreak]:
+    """Chain breaks of a Parquet trace: contiguous runs of row groups are verified in
+    parallel processes, then stitched (each run's first prev_record_hash must be the
+    previous run's last hash). Same result as the sequential check."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import get_context
+
+    import pyarrow.parquet as pq
+
+    count = pq.ParquetFile(path).num_row_groups
+    workers = max(min(workers or os.cpu_count() or 1, count), 1)
+    parts = min(count, workers * 4)
+    batches = [list(range(i * count // parts, (i + 1) * count // parts)) for i in range(parts)]
+    try:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            results = list(pool.map(_verify_row_groups, [str(path)] * parts, batches))
+    except (BrokenProcessPool, OSError):  # no room for worker processes (or no importable __main__)
+        results = [_verify_row_groups(str(path), batch) for batch in batches]
+    breaks: list[ChainBreak] = []
+    prev_hash, prev_id, offset = GENESIS, None, 0
+    for first_prev, last, rows, internal in results:
+        if first_prev != prev_hash:
+            breaks.append(ChainBreak(offset, None, max(offset - 1, 0), prev_id, prev_hash, first_prev))
+        breaks += [ChainBreak(offset + i, rid, offset + i - 1, sid, exp, found) for i, rid, sid, exp, found in internal]
+        prev_hash, prev_id, offset = last, None, offset + rows
+    if head is not None and head != prev_hash:
+        breaks.append(ChainBreak(offset, None, max(offset - 1, 0), None, head, prev_hash))
     return breaks
 
 

@@ -13,6 +13,11 @@ from inspectorate.trace._frame import frame_from_records, records_from_frame
 from inspectorate.trace._schema import RecordError, parse_time, validate_record
 
 
+# Above this many records a Parquet-backed chain is verified by worker processes
+# (starting them costs about a second; below this the sequential check is faster).
+PARALLEL_ABOVE = 500_000
+
+
 class Trace:
     """Window records in file order.
 
@@ -85,6 +90,10 @@ class Trace:
             return list(iter_chain_breaks(self._records, self.head))
         from inspectorate.trace._fastchain import chunk_chain_breaks, frame_chain_breaks
 
+        if self.backing is not None and len(self) > PARALLEL_ABOVE:
+            from inspectorate.trace._fastchain import parquet_chain_breaks
+
+            return parquet_chain_breaks(self.backing, self.head)
         if self.lean:
             from inspectorate.trace._io import iter_parquet_chunks
 
