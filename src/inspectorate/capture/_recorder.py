@@ -148,10 +148,15 @@ class StepRecorder:
         """Record the weights' SHA-256 and summary stats (copies weights to host: not per step)."""
         return self._emit("fingerprint", step, fingerprint(model, self.param_group))
 
-    def infer_token(self, step: int, *, logits: Any, latency_s: float, kv_bytes: int, token: int) -> dict[str, Any]:
-        """Record one sampled token: entropy, top-1 prob, KL from the previous token's distribution."""
+    def infer_token(self, step: int, *, logits: Any, latency_s: float, kv_bytes: int, token: int,
+                    tokens: int | None = None) -> dict[str, Any]:
+        """Record one sampled token: entropy, top-1 prob, KL from the previous token's distribution.
+        ``tokens``: tokens the step processed (batch, plus the prompt on a prefill step), so
+        verifiers can count 2·N·D from step records as they do 6·N·D from train steps."""
         stats, self._prev_logp = token_stats(logits, self._prev_logp)
         stats.update(token=int(token), latency_ms=round(latency_s * 1e3, 4), kv_bytes=int(kv_bytes))
+        if tokens is not None:
+            stats["tokens"] = int(tokens)
         return self._emit("infer_token", step, stats)
 
     def eval_step(self, step: int, *, loss: float, tokens: int, seconds: float) -> dict[str, Any]:

@@ -280,7 +280,8 @@ def decode_steps(ctx: WorkContext, temperature: float = 0.8, top_k: int = 40, st
                 logits, _, cache = model(token, cache=cache)
             latency = _sync(ctx) - t0
             ctx.recorder.infer_token(step, logits=logits[0, -1], latency_s=latency,
-                                     kv_bytes=kv_cache_bytes(cache), token=int(token[0, 0]))
+                                     kv_bytes=kv_cache_bytes(cache), token=int(token[0, 0]),
+                                     tokens=pending + token.numel())
             ctx.tally.add(pending + token.numel())
             yield pending + token.numel()
             pending, step = 0, step + 1
