@@ -1,0 +1,334 @@
+"""Per-phase evidence: every number a property needs, read once from a RunDir.
+
+Why a separate, property-free layer: properties stay short pure functions of one
+``PhaseEvidence``, the benchmark can cache and re-score features without re-reading
+streams, and the honesty rule is enforced in one place. Nothing here reads ``truth``,
+``truth_op``, ``model``, ``n_params`` or any ``phase`` field inside a stream; phases
+are sliced by their labelled time range (flat layout) or per-phase directory (seed H100
+layout), and the claim comes from a whitelist of label fields (``CLAIM_FIELDS``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from inspectorate.trace import Phase, RunDir, netdev_rates
+
+# The only label fields a verifier may read (the prover's claims, never the truth).
+CLAIM_FIELDS = ("claimed", "claimed_op", "claimed_model", "claimed_n_params", "chips", "world_size")
+ACTIVITY_OP = {"pretrain": "training", "finetune": "training", "training": "training", "inference": "inference",
+               "eval": "eval", "idle": "idle"}
+DTYPE_BYTES = {"float32": 4, "float": 4, "fp32": 4, "float16": 2, "half": 2, "bfloat16": 2, "bf16": 2,
+               "float64": 8, "double": 8, "int8": 1, "uint8": 1, "int32": 4, "int64": 8}
+
+
+@dataclass
+class Claim:
+    """What the prover says a phase is (label string plus the structured claim fields)."""
+
+    label: str | None
+    activity: str | None
+    op: str | None
+    size: str | None
+    n_params: int | None
+    chips: list[str] = field(default_factory=list)
+    world_size: int | None = None
+
+
+@dataclass
+class PhaseEvidence:
+    """Features of one phase, each None when the stream behind it is absent."""
+
+    name: str
+    claim: Claim
+    t0: float
+    t1: float
+    streams: dict[str, bool] = field(default_factory=dict)
+    cpu_busy_cores: float | None = None
+    gpu_util: float | None = None
+    gpu_power_w: float | None = None
+    gpu_mem_mib: float | None = None
+    gpus_seen: int | None = None
+    sync_bytes: dict[str, float] = field(default_factory=dict)  # source -> bytes in the phase
+    log_collectives: int = 0
+    grad_step_bytes: float | None = None  # bytes of one gradient all-reduce step, per rank
+    grad_dtype_bytes: int = 4
+    ranks_seen: int | None = None
+    steps: dict[str, Any] = field(default_factory=dict)
+    windows: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        return max(self.t1 - self.t0, 1e-9)
+
+    @property
+    def n_sync(self) -> float | None:
+        """Parameters whose gradients were all-reduced in one step (bytes / dtype size)."""
+        return None if self.grad_step_bytes is None else self.grad_step_bytes / self.grad_dtype_bytes
+
+
+# ------------------------------------------------------------------------ claims
+
+def parse_claim(label: str | None, extra: dict[str, Any]) -> Claim:
+    """``pretrain:tiny`` / ``idle`` / a bare op name, plus the whitelisted claim fields."""
+    activity, _, size = (label or "").partition(":")
+    activity = activity or None
+    op = extra.get("claimed_op") or ACTIVITY_OP.get(activity or "")
+    n = extra.get("claimed_n_params")
+    chips = extra.get("chips") if isinstance(extra.get("chips"), list) else []
+    ws = extra.get("world_size")
+    return Claim(label, activity, op, size or None, int(n) if isinstance(n, (int, float)) else None,
+                 [str(c) for c in chips], int(ws) if isinstance(ws, (int, float)) else None)
+
+
+def claim_fields(run: RunDir) -> dict[str, dict[str, Any]]:
+    """phase -> whitelisted claim fields, from every workload_labels.jsonl of the run."""
+    paths = [run.path / "workload_labels.jsonl", *sorted(run.path.glob("*/workload_labels.jsonl"))]
+    out: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        for obj in _jsonl(path):
+            if "phase" in obj:
+                entry = out.setdefault(str(obj["phase"]), {})
+                entry.update({k: obj[k] for k in CLAIM_FIELDS if k in obj and k not in entry})
+    return out
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue  # the loader already validated the file; a torn line carries no claim
+        if isinstance(obj, dict):
+            rows.append(obj)
+    return rows
+
+
+# ------------------------------------------------------------------------ extraction
+
+def collect(run: RunDir) -> list[PhaseEvidence]:
+    """Evidence for every labelled phase of ``run``, in time order."""
+    claims = claim_fields(run)
+    cores = _cpu_cores(run)
+    rates = netdev_rates(run.netdev) if run.netdev is not None and run.layout == "flat" else None
+    out = []
+    for phase in run.phases():
+        extra = claims.get(phase.name, {})
+        ev = PhaseEvidence(phase.name, parse_claim(phase.claimed, extra), phase.t0, _end(run, phase))
+        ev.streams = {s: run.stream(s) is not None for s in ("cpu", "nvsmi", "dcgm", "nccl", "netdev",
+                                                             "collectives", "steps", "windows")}
+        _activity(run, phase, ev, cores)
+        _sync(run, phase, ev, rates)
+        ev.steps = _steps(run.slice("steps", phase) if run.steps is not None else None)
+        ev.windows = _windows(run, ev)
+        out.append(ev)
+    return out
+
+
+def _end(run: RunDir, phase: Phase) -> float:
+    """A phase cut short has no end event: use the last sample any stream has in it."""
+    if phase.t1 is not None:
+        return phase.t1
+    last = [f["t"].max() for f in (run.cpu, run.nvsmi, run.steps) if f is not None and "t" in f.columns]
+    last = [t for t in last if t is not None and t >= phase.t0]
+    return max(last) if last else phase.t0 + 1.0
+
+
+def _cpu_cores(run: RunDir) -> int:
+    prov = run.provenance or {}
+    hosts = prov.get("hosts", {"": prov}) if isinstance(prov, dict) else {}
+    counts = [h.get("cpu_count_logical") for h in hosts.values() if isinstance(h, dict)]
+    return int(next((c for c in counts if isinstance(c, int) and c > 0), 1))
+
+
+def _activity(run: RunDir, phase: Phase, ev: PhaseEvidence, cores: int) -> None:
+    cpu = run.slice("cpu", phase) if run.cpu is not None else None
+    if cpu is not None and cpu.height and "cpu_percent" in cpu.columns:
+        ev.cpu_busy_cores = float(cpu["cpu_percent"].mean() or 0.0) / 100.0 * cores
+    gpu = run.slice("nvsmi", phase) if run.nvsmi is not None else None
+    if gpu is not None and gpu.height:
+        ev.gpu_util = _mean(gpu, "utilization_gpu")
+        ev.gpu_power_w = _mean(gpu, "power_draw_w")
+        ev.gpu_mem_mib = _mean(gpu, "memory_used_mib")
+        keys = [c for c in ("host", "index") if c in gpu.columns]
+        ev.gpus_seen = gpu.select(keys).unique().height
+
+
+def _mean(frame: pl.DataFrame, col: str) -> float | None:
+    if col not in frame.columns:
+        return None
+    value = frame[col].cast(pl.Float64, strict=False).mean()
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------ sync traffic
+
+def _sync(run: RunDir, phase: Phase, ev: PhaseEvidence, rates: pl.DataFrame | None) -> None:
+    """Bytes of gradient-sync traffic each independent source saw during the phase."""
+    col = run.slice("collectives", phase) if run.collectives is not None else None
+    if col is not None:
+        ev.sync_bytes["collectives_log"] = float(col["bytes"].sum() or 0) if col.height else 0.0
+        ev.log_collectives = col.height
+        _grad_step(ev, col, "rank", "bytes", "dtype")
+    nccl = run.slice("nccl", phase) if run.nccl is not None else None
+    if nccl is not None:
+        ev.sync_bytes["nccl_log"] = float(nccl["bytes"].sum() or 0) if nccl.height else 0.0
+        if ev.grad_step_bytes is None and nccl.height:
+            keys = nccl.with_columns(pl.concat_str([pl.col(c).cast(pl.Utf8).fill_null("")
+                                                    for c in ("host", "pid", "rank") if c in nccl.columns],
+                                                   separator="/").alias("_rk"))
+            _grad_step(ev, keys, "_rk", "bytes", "datatype")
+    net = _netdev_bytes(run, phase, rates)
+    if net is not None:
+        ev.sync_bytes["netdev"] = net
+    dcgm = run.slice("dcgm", phase) if run.dcgm is not None else None
+    if dcgm is not None and dcgm.height and dcgm["nvlink_tx_bytes"].null_count() < dcgm.height:
+        ev.sync_bytes["dcgm_nvlink"] = float(dcgm["nvlink_tx_bytes"].cast(pl.Float64).mean() or 0) * ev.duration
+
+
+def _grad_step(ev: PhaseEvidence, frame: pl.DataFrame, rank: str, nbytes: str, dtype: str) -> None:
+    """One step's all-reduce bytes per rank: the period of each rank's bucket-size
+    sequence (DDP all-reduces the same buckets in the same order every step), summed."""
+    per_rank = []
+    for _, group in frame.sort("t").group_by(rank, maintain_order=True):
+        sizes = np.asarray(group[nbytes].drop_nulls().to_numpy(), dtype=float)
+        step = period_sum(sizes)
+        if step is not None:
+            per_rank.append(step)
+        dt = group[dtype].drop_nulls() if dtype in group.columns else None
+        if dt is not None and dt.len():
+            ev.grad_dtype_bytes = DTYPE_BYTES.get(str(dt.mode()[0]).lower(), 4)
+    ev.ranks_seen = frame[rank].n_unique() if frame.height else ev.ranks_seen
+    ev.grad_step_bytes = float(np.median(per_rank)) if per_rank else None
+
+
+def period_sum(sizes: np.ndarray, max_period: int = 16, agree: float = 0.8) -> float | None:
+    """Sum of one period of a repeating bucket-size sequence: the smallest period that
+    repeats at least twice on ``agree`` of its positions, skipping up to two leading
+    entries (DDP's first step syncs all parameters as one bucket before it rebuilds its
+    buckets). With no such period, the largest single all-reduce (that first bucket)."""
+    n = len(sizes)
+    if n == 0:
+        return None
+    for p in range(1, max_period + 1):
+        for skip in range(0, 3):
+            seq = sizes[skip:]
+            if len(seq) >= 2 * p and float(np.mean(seq[p:] == seq[:-p])) >= agree:
+                return float(np.median(np.convolve(seq, np.ones(p), mode="valid")))
+    return float(sizes.max())
+
+
+def _netdev_bytes(run: RunDir, phase: Phase, rates: pl.DataFrame | None) -> float | None:
+    """TX bytes over all interfaces during the phase (gloo rides loopback, NCCL the NIC)."""
+    if run.netdev is None:
+        return None
+    if rates is None:
+        sliced = run.slice("netdev", phase)
+        if sliced is None or sliced.height == 0:
+            return None
+        rates = netdev_rates(sliced)
+        inside = rates
+    else:
+        mid = (pl.col("t0") + pl.col("t1")) / 2
+        inside = rates.filter((mid >= phase.t0) & (mid <= (phase.t1 or math.inf)))
+    if inside.height == 0:
+        return None
+    return float((inside["tx_bytes_per_s"].fill_null(0.0) * inside["dt"]).sum())
+
+
+# ------------------------------------------------------------------------ step records
+
+def _steps(frame: pl.DataFrame | None) -> dict[str, Any]:
+    """Step-record summary: kinds, time shares, lr, loss, per-group grads, tokens."""
+    if frame is None:
+        return {}
+    kinds = dict(frame.group_by("kind").len().iter_rows()) if frame.height else {}
+    train = frame.filter(pl.col("kind") == "train_step") if frame.height else frame
+    infer = frame.filter(pl.col("kind") == "infer_token") if frame.height else frame
+    evals = frame.filter(pl.col("kind") == "eval_step") if frame.height else frame
+    t_train = _sum(train, "step_time_s")
+    t_infer = _sum(infer, "latency_ms") / 1000.0 + _sum(evals, "step_time_s")
+    out: dict[str, Any] = {
+        "kinds": {str(k): int(v) for k, v in kinds.items()},
+        "ranks": int(frame["rank"].n_unique()) if frame.height and "rank" in frame.columns else 0,
+        "train_steps": train.height, "infer_tokens": infer.height, "eval_steps": evals.height,
+        "train_time_share": t_train / (t_train + t_infer) if t_train + t_infer > 0 else None,
+        "train_tokens": _sum(train, "tokens"), "infer_token_count": _infer_tokens(infer),
+        "eval_tokens": _sum(evals, "tokens"),
+    }
+    if train.height:
+        out.update(_train_summary(train))
+    fp = frame.filter(pl.col("kind") == "fingerprint") if frame.height else frame
+    if fp.height and "num_params" in fp.columns:
+        out["fingerprint_num_params"] = int(fp["num_params"].drop_nulls().max() or 0)  # type: ignore[arg-type]
+        out["fingerprint_hashes"] = fp.sort("t")["model_hash_prefix"].drop_nulls().to_list()
+    return out
+
+
+def _infer_tokens(infer: pl.DataFrame) -> float:
+    """Tokens the inference steps processed: their ``tokens`` field (batch + prefill), or
+    one per record for recorders that predate it."""
+    if infer.height and "tokens" in infer.columns and infer["tokens"].null_count() < infer.height:
+        return _sum(infer, "tokens")
+    return float(infer.height)
+
+
+def _train_summary(train: pl.DataFrame) -> dict[str, Any]:
+    groups = [c for c in train.columns if c.startswith("grad_norms_per_group.")]
+    zero = [c.split(".", 1)[1] for c in groups if float(train[c].fill_null(0.0).abs().max() or 0.0) == 0.0]  # type: ignore[arg-type]
+    frozen = set()
+    if "frozen_groups" in train.columns:
+        for text in train["frozen_groups"].drop_nulls().unique().to_list():
+            frozen.update(json.loads(text) if isinstance(text, str) and text.startswith("[") else [])
+    lr = train["lr"].drop_nulls().cast(pl.Float64) if "lr" in train.columns else pl.Series([], dtype=pl.Float64)
+    loss = train.sort("t")["loss"].drop_nulls().cast(pl.Float64) if "loss" in train.columns else None
+    return {
+        "lr_steps": lr.len(),
+        "lr_median": float(lr.median()) if lr.len() else None,  # type: ignore[arg-type]
+        "lr_max": float(lr.max()) if lr.len() else None,  # type: ignore[arg-type]
+        "lr_rel_range": float((lr.max() - lr.min()) / lr.max()) if lr.len() and lr.max() else None,  # type: ignore[operator]
+        "loss_first": float(loss[0]) if loss is not None and loss.len() else None,
+        "loss_median": float(loss.median()) if loss is not None and loss.len() else None,  # type: ignore[arg-type]
+        "zero_grad_groups": sorted(zero), "frozen_groups": sorted(frozen), "grad_groups": len(groups),
+        "step_time_s": float(train["step_time_s"].median()) if "step_time_s" in train.columns else None,  # type: ignore[arg-type]
+    }
+
+
+def _sum(frame: pl.DataFrame, col: str) -> float:
+    if frame.height == 0 or col not in frame.columns:
+        return 0.0
+    return float(frame[col].cast(pl.Float64, strict=False).fill_null(0.0).sum())
+
+
+# ------------------------------------------------------------------------ window records
+
+def _windows(run: RunDir, ev: PhaseEvidence) -> dict[str, Any]:
+    """Window records whose midpoint lies in the phase: claimed flops, tokens, op types, chips."""
+    if run.windows is None:
+        return {}
+    frame = run.windows.frame
+    if "ws" not in frame.columns or frame.height == 0:
+        return {}
+    mid = (pl.col("ws") + pl.col("we")) / 2
+    inside = frame.filter((mid >= ev.t0) & (mid <= ev.t1))
+    if inside.height == 0:
+        return {"records": 0}
+    return {
+        "records": inside.height,
+        "record_ids": inside["record_id"].to_list(),
+        "flops": float(inside["flops"].fill_null(0.0).sum()),
+        "tokens": float(inside["tokens_processed"].fill_null(0).sum()),
+        "op_types": sorted({str(v) for v in inside["op_type"].cast(pl.Utf8).to_list() if v is not None}),
+        "chips": sorted({str(v) for v in inside["chip_id"].cast(pl.Utf8).to_list() if v is not None}),
+        "span_s": float(inside["we"].max() - inside["ws"].min()),  # type: ignore[operator]
+    }

@@ -1,0 +1,104 @@
+"""Properties: one registered function per question a verifier asks of a phase.
+
+A property is ``fn(evidence: PhaseEvidence, context: Context) -> Finding``. It returns a
+suspicion ``score`` in [0, 1] (0: telemetry agrees with the claim, 1: it contradicts it;
+the benchmark ranks phases by it for AUROC), a ``decision`` (``consistent``,
+``inconsistent`` or ``indeterminate`` when its streams are absent) and ``evidence``
+naming the signals, values and thresholds behind the decision. Third parties register
+theirs by exposing a module under the ``inspectorate.properties`` entry-point group;
+importing the module runs its ``@prop`` decorators.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Callable
+
+CONSISTENT, INCONSISTENT, INDETERMINATE = "consistent", "inconsistent", "indeterminate"
+DECISIONS = (CONSISTENT, INCONSISTENT, INDETERMINATE)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One property's answer for one phase."""
+
+    property: str
+    score: float
+    decision: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    record_ids: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"property": self.property, "decision": self.decision, "score": round(self.score, 6),
+                "evidence": plain(self.evidence)}
+
+
+def finding(name: str, score: float, decision: str, record_ids: list[str] | tuple[str, ...] = (),
+            **evidence: Any) -> Finding:
+    """Build a Finding, clipping the score and checking the decision word."""
+    if decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+    score = 0.0 if not math.isfinite(score) else min(max(float(score), 0.0), 1.0)
+    return Finding(name, score, decision, plain(evidence), tuple(record_ids[:50]))
+
+
+def indeterminate(name: str, missing: list[str], **evidence: Any) -> Finding:
+    """The property cannot judge: its streams are absent (named, never silently passed)."""
+    return finding(name, 0.0, INDETERMINATE, missing_streams=missing, **evidence)
+
+
+def plain(value: Any) -> Any:
+    """Evidence as JSON-ready builtins, floats rounded to 6 significant digits."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float):
+        return float(f"{value:.6g}") if math.isfinite(value) else str(value)
+    return value
+
+
+@dataclass(frozen=True)
+class PropertyKind:
+    name: str
+    fn: Callable[..., Finding]
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.fn) or ""
+
+
+PROPERTIES: dict[str, PropertyKind] = {}
+_plugins_loaded = False
+
+
+def prop(name: str) -> Callable[[Callable[..., Finding]], Callable[..., Finding]]:
+    """Register ``fn(evidence, context) -> Finding`` as property ``name``."""
+    def register(fn: Callable[..., Finding]) -> Callable[..., Finding]:
+        if name in PROPERTIES and PROPERTIES[name].fn is not fn:
+            raise ValueError(f"property {name!r} is already registered")
+        PROPERTIES[name] = PropertyKind(name, fn)
+        return fn
+    return register
+
+
+def load_plugins() -> None:
+    """Import built-ins, then every module of the ``inspectorate.properties`` entry-point group."""
+    global _plugins_loaded
+    from inspectorate.verify import _accounting, _properties  # noqa: F401  (registers built-ins)
+
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for ep in entry_points(group="inspectorate.properties"):
+        ep.load()
+
+
+def known_properties() -> list[str]:
+    load_plugins()
+    return sorted(PROPERTIES)
