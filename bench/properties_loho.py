@@ -172,7 +172,7 @@ def flop_errors(rows: list[Row], cal_by_host: dict[str, Calibration]) -> dict[st
         if OP[act] not in ("training", "inference") or not r.n_true:
             continue
         s = r.ev.steps
-        true = (6 if OP[act] == "training" else 2) * r.n_true * (s.get("train_tokens", 0) + s.get("infer_token_count", 0))
+        true = (6 if OP[act] == "training" else 2) * r.n_true * (s.get("train_tokens", 0) + (s.get("infer_token_count") or 0))
         if true <= 0:
             continue
         tele, _ = telemetry_flops(r.ev, Context(cal_by_host[r.host]))

@@ -25,7 +25,9 @@ from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, Finding, fin
 def step_flops(ev: PhaseEvidence) -> tuple[float | None, float | None]:
     """(6·N·D + 2·N·D_infer from step records, the N used); None without step records."""
     s = ev.steps or {}
-    if not s or not (s.get("train_tokens") or s.get("infer_token_count") or s.get("eval_tokens")):
+    if not s or s.get("infer_token_count", 0.0) is None:
+        return None, None  # inference tokens not recorded: 2ND cannot be counted
+    if not (s.get("train_tokens") or s.get("infer_token_count") or s.get("eval_tokens")):
         return None, None
     n = max(v for v in (ev.claim.n_params, ev.n_sync, 0) if v is not None)
     if not n:
@@ -70,6 +72,8 @@ def flops(ev: PhaseEvidence, ctx: Context) -> Finding:
         return finding("flops", 0.0, CONSISTENT, **evidence)
     gap = _log_ratio(claimed, est)
     gap = math.inf if gap is None else gap
+    if ev.claim.n_params is None and claimed > est:
+        gap = 0.0  # N from all-reduce bytes is only a lower bound: over-claiming proves nothing
     score = min(gap / (2 * math.log(cal.flop_tolerance)), 1.0)
     decision = INCONSISTENT if gap > math.log(cal.flop_tolerance) else CONSISTENT
     ids = (ev.windows or {}).get("record_ids", []) if decision == INCONSISTENT else []
@@ -147,7 +151,7 @@ def _buckets(ev: PhaseEvidence) -> float:
 
 def _tokens(ev: PhaseEvidence, ctx: Context) -> dict[str, Any] | None:
     w, s = ev.windows or {}, ev.steps or {}
-    if not w.get("records") or not s:
+    if not w.get("records") or not s or s.get("infer_token_count", 0.0) is None:
         return None
     step_tokens = s.get("train_tokens", 0.0) + s.get("infer_token_count", 0.0) + s.get("eval_tokens", 0.0)
     win = w.get("tokens", 0.0)

@@ -275,12 +275,14 @@ def _steps(frame: pl.DataFrame | None) -> dict[str, Any]:
     return out
 
 
-def _infer_tokens(infer: pl.DataFrame) -> float:
-    """Tokens the inference steps processed: their ``tokens`` field (batch + prefill), or
-    one per record for recorders that predate it."""
-    if infer.height and "tokens" in infer.columns and infer["tokens"].null_count() < infer.height:
+def _infer_tokens(infer: pl.DataFrame) -> float | None:
+    """Tokens the inference steps processed: their ``tokens`` field (batch + prefill);
+    None (unknown, not guessed) for records from recorders that predate the field."""
+    if infer.height == 0:
+        return 0.0
+    if "tokens" in infer.columns and infer["tokens"].null_count() < infer.height:
         return _sum(infer, "tokens")
-    return float(infer.height)
+    return None
 
 
 def _train_summary(train: pl.DataFrame) -> dict[str, Any]:

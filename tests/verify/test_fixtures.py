@@ -1,0 +1,128 @@
+"""verify on hand-made fixtures (no torch): the seed's H100 layout, the run-dir attack
+fixture (tests/data/rundirs_attacks/small_run: honest_train, honest_infer, and lie_train
+= training claimed as inference), every run-dir attack, partial evidence, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from inspectorate.attacks import get_rundir_attack
+from inspectorate.verify import INCONSISTENT, check_property, verify_run
+from inspectorate.verify._cli import verify as verify_command
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+H100 = DATA / "rundirs" / "h100_two_hosts"
+SMALL = DATA / "rundirs_attacks" / "small_run"
+
+
+def flagged(verdict, phase: str) -> set[str]:
+    p = next(p for p in verdict.phases if p.phase == phase)
+    return {f.property for f in p.findings if f.decision == INCONSISTENT}
+
+
+def test_h100_layout_honest_phases_are_consistent_and_json_follows_the_contract():
+    v = verify_run(H100)
+    doc = v.to_dict()
+    assert set(doc) == {"run", "verdict", "confidence", "phases", "missing_streams"}
+    assert doc["verdict"] == 1 and [p["phase"] for p in doc["phases"]] == ["honest_pretrain_small", "idle_baseline"]
+    for p in doc["phases"]:
+        assert set(p) == {"phase", "claimed", "verdict", "confidence", "findings"}
+        assert all(set(f) == {"property", "decision", "evidence"} for f in p["findings"])
+    p1 = next(f for f in doc["phases"][0]["findings"] if f["property"] == "p1_op_type")
+    assert p1["evidence"]["sync_source"] == "nccl_log" and p1["evidence"]["observed_op"] == "training"
+    assert "steps" in doc["missing_streams"]  # no step records in the seed capture: named, not guessed
+    json.dumps(doc)
+
+
+def test_h100_training_claimed_idle_is_flagged(tmp_path):
+    import shutil
+
+    run = tmp_path / "h100"
+    shutil.copytree(H100, run)
+    for host in ("host-a", "host-b"):
+        path = run / host / "workload_labels.jsonl"
+        path.write_text(path.read_text().replace('"claimed": "pretrain"', '"claimed": "idle"'))
+    assert "p1_op_type" in flagged(verify_run(run), "honest_pretrain_small")
+
+
+def test_small_run_lie_is_caught_by_p1_and_honest_phases_pass():
+    v = verify_run(SMALL)
+    assert v.verdict == 0 and v.exit_code == 1
+    assert "p1_op_type" in flagged(v, "lie_train")
+    assert not flagged(v, "honest_train") and not flagged(v, "honest_infer")
+
+
+# attack -> (params, phase that must be flagged, the property meant to catch it)
+ATTACKS = {
+    "forge_collectives": ({"phase": "honest_infer"}, "honest_infer", "p1_op_type"),
+    "subset_collectives": ({"phase": "lie_train", "keep": 0.05}, "lie_train", "consistency"),
+    "swap_labels": ({"phase": "honest_train", "claimed": "inference"}, "honest_train", "p1_op_type"),
+    "smooth_utilization": ({"phase": "lie_train"}, "lie_train", "p1_op_type"),
+    "relabel_steps": ({"phase": "lie_train"}, "lie_train", "p1_op_type"),
+    "relabel_windows": ({}, "honest_train", "consistency"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_each_rundir_attack_is_flagged_by_its_property(name, tmp_path):
+    params, phase, prop = ATTACKS[name]
+    run = get_rundir_attack(name)(SMALL, tmp_path / name, 0, **params)
+    assert prop in flagged(verify_run(run), phase)
+
+
+def test_forged_log_disagrees_with_netdev(tmp_path):
+    run = get_rundir_attack("forge_collectives")(SMALL, tmp_path / "f", 0, phase="honest_infer")
+    p = next(p for p in verify_run(run).phases if p.phase == "honest_infer")
+    cons = next(f for f in p.findings if f.property == "consistency")
+    assert "log_vs_netdev" in cons.evidence["failed"]
+
+
+def test_tamper_netdev_to_match_a_forged_log_still_leaves_the_phase_flagged(tmp_path):
+    forged = get_rundir_attack("forge_collectives")(SMALL, tmp_path / "f", 0, phase="honest_infer")
+    run = get_rundir_attack("tamper_netdev")(forged, tmp_path / "t", 0)
+    assert "p1_op_type" in flagged(verify_run(run), "honest_infer")
+
+
+def test_deleting_a_stream_names_it_and_lowers_confidence(tmp_path):
+    full = verify_run(SMALL)
+    run = get_rundir_attack("delete_stream")(SMALL, tmp_path / "d", 0, stream="collectives.jsonl")
+    partial = verify_run(run)
+    assert "collectives" in partial.missing_streams and "collectives" not in full.missing_streams
+    assert "p1_op_type" in flagged(partial, "lie_train")  # netdev still shows the gradient traffic
+    conf = {p.phase: p.confidence for p in full.phases}
+    assert all(p.confidence <= conf[p.phase] for p in partial.phases)
+    assert any(p.confidence < conf[p.phase] for p in partial.phases)
+
+
+def test_verdict_is_deterministic():
+    assert verify_run(SMALL).to_json() == verify_run(SMALL).to_json()
+
+
+def test_builtin_properties_pass_conformance():
+    check_property("p1_op_type", SMALL, H100)
+
+
+def test_cli_exit_codes(tmp_path):
+    app = typer.Typer()
+    app.command()(verify_command)
+    runner = CliRunner()
+    ok = runner.invoke(app, [str(H100), "--format", "json"])
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["verdict"] == 1
+    bad = runner.invoke(app, [str(SMALL)])
+    assert bad.exit_code == 1 and "lie_train" in bad.stdout
+    missing = runner.invoke(app, [str(tmp_path / "nope")])
+    assert missing.exit_code != 0 and "not a run directory" in str(missing.exception)
+
+
+def test_standalone_cli_bad_input_is_one_line_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "inspectorate.verify._cli", str(tmp_path / "nope")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
