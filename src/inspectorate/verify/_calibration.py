@@ -35,12 +35,12 @@ class Calibration:
     sync_per_step: float = 2.0        # physics: one gradient sync per optimizer step, within 2x
     token_ratio: float = 1.5          # windows vs step records tokens agree within 1.5x
     # calibration (bench/properties_loho.py): fine-tune lr level, CPU FLOP rate
-    finetune_lr: float = 1.0e-4
-    flops_per_busy_core: float | None = None
+    finetune_lr: float = 1.2e-4               # sweep fit: sqrt(max finetune lr x min pretrain peak lr)
+    flops_per_busy_core: float | None = 1.49e9  # sweep fit: median 6ND/(busy cores x s), honest training
     gpu_peak_flops: float = 989e12    # H100 SXM dense BF16 (datasheet), for utilization x peak
     # isotonic map from phase suspicion to P(claim false): (score knots, probabilities)
-    iso_x: tuple[float, ...] = (0.0, 0.5, 1.0)
-    iso_y: tuple[float, ...] = (0.02, 0.5, 0.98)
+    iso_x: tuple[float, ...] = (0.0, 0.344, 1.0)   # sweep fit (pooled isotonic, clipped to [0.02, 0.98])
+    iso_y: tuple[float, ...] = (0.02, 0.02, 0.98)
     source: str = "defaults"
     extra: dict[str, Any] = field(default_factory=dict)
 

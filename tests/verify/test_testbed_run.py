@@ -1,0 +1,117 @@
+"""verify on a real (test-profile) testbed run: every lie flagged for the right reason,
+no honest phase flagged, and verdicts that do not move when the truth is stripped.
+
+One run (session fixture, ~45 s on 2 cores) feeds every test here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from inspectorate.trace import rechain  # noqa: E402
+from inspectorate.verify import INCONSISTENT, check_property, verify_run  # noqa: E402
+
+pytestmark = pytest.mark.slow
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "testbed_corpus.txt"
+H100 = Path(__file__).resolve().parents[1] / "data" / "rundirs" / "h100_two_hosts"
+EXPECTED = {  # adversarial phase -> the property meant to catch it
+    "adv_train_as_infer": "p1_op_type",
+    "adv_big_as_small": "p2_model_size",
+    "adv_finetune_as_pretrain": "p3_finetune",
+    "adv_infer_with_fake_nccl": "p1_op_type",
+    "adv_subsetted_nccl_log": "consistency",
+    "adv_interleaved_train_infer": "p1_op_type",
+}
+TRUTH_KEYS = ("truth", "truth_op", "model", "n_params", "truth_note")
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from inspectorate.testbed import run_testbed
+
+    out = tmp_path_factory.mktemp("verify") / "run"
+    run_testbed("test", "vhost", out, corpus=CORPUS, progress=False, threads=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def verdict(run_dir: Path):
+    return verify_run(run_dir)
+
+
+def _flagged(verdict) -> dict[str, set[str]]:
+    return {p.phase: {f.property for f in p.findings if f.decision == INCONSISTENT} for p in verdict.phases}
+
+
+def test_every_lie_is_flagged_by_its_property(verdict):
+    flagged = _flagged(verdict)
+    for phase, prop in EXPECTED.items():
+        assert prop in flagged[phase], (phase, flagged[phase])
+
+
+def test_no_honest_phase_is_flagged(verdict):
+    flagged = _flagged(verdict)
+    honest = {p: f for p, f in flagged.items() if not p.startswith("adv_")}
+    assert len(honest) == 5 and not any(honest.values()), honest
+
+
+def test_subsetted_log_shows_up_against_loopback_bytes(verdict):
+    p = next(p for p in verdict.phases if p.phase == "adv_subsetted_nccl_log")
+    cons = next(f for f in p.findings if f.property == "consistency")
+    assert {"log_vs_netdev", "syncs_per_step"} & set(cons.evidence["failed"])
+
+
+def _strip(src: Path, dst: Path) -> Path:
+    """A copy with the truth removed and phase names replaced by opaque ones everywhere."""
+    shutil.copytree(src, dst)
+    events = [json.loads(line) for line in (dst / "workload_labels.jsonl").read_text().splitlines()]
+    names = {n: f"phase_{i:02d}" for i, n in enumerate(dict.fromkeys(e["phase"] for e in events))}
+    for e in events:
+        for key in TRUTH_KEYS:
+            e.pop(key, None)
+        e["phase"] = names[e["phase"]]
+    (dst / "workload_labels.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    for path in [*dst.glob("steps*.jsonl"), *dst.glob("collectives*.jsonl")]:
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        for r in rows:
+            if r.get("phase") in names:
+                r["phase"] = names[r["phase"]]
+        chained = rechain(rows) if path.name.startswith("steps") else rows
+        path.write_text("".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in chained))
+    prov = json.loads((dst / "provenance.json").read_text())
+    prov.pop("phases", None)
+    (dst / "provenance.json").write_text(json.dumps(prov))
+    return dst
+
+
+def test_verdicts_do_not_change_when_truth_and_phase_names_are_stripped(run_dir, verdict, tmp_path):
+    stripped = verify_run(_strip(run_dir, tmp_path / "stripped")).to_dict()
+    original = verdict.to_dict()
+    assert [p["phase"] for p in stripped["phases"]] == [f"phase_{i:02d}" for i in range(11)]
+    for a, b in zip(original["phases"], stripped["phases"]):
+        a, b = dict(a, phase=None), dict(b, phase=None)
+        assert a == b
+    assert (original["verdict"], original["confidence"]) == (stripped["verdict"], stripped["confidence"])
+
+
+def test_deleted_collectives_still_give_a_verdict_with_lower_confidence(run_dir, verdict, tmp_path):
+    from inspectorate.attacks import get_rundir_attack
+
+    run = get_rundir_attack("delete_stream")(run_dir, tmp_path / "nocoll", 0, stream="collectives.jsonl")
+    partial = verify_run(run)
+    assert "collectives" in partial.missing_streams
+    flagged = _flagged(partial)
+    assert "p1_op_type" in flagged["adv_train_as_infer"]  # loopback bytes still show the sync
+    before = {p.phase: p.confidence for p in verdict.phases}
+    assert all(p.confidence < before[p.phase] for p in partial.phases if p.phase != "idle")
+
+
+@pytest.mark.parametrize("prop", ["p2_model_size", "p3_finetune", "flops", "consistency"])
+def test_builtin_properties_pass_conformance_on_the_run(run_dir, prop):
+    check_property(prop, run_dir, H100)
