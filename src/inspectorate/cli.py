@@ -102,8 +102,10 @@ def _mount_optional() -> None:
     if testbed_app is not None:
         app.add_typer(testbed_app, name="testbed", help="Run real workloads and record hash-chained evidence.")
     from inspectorate.attacks._cli import redteam as redteam_command
+    from inspectorate.verify._cli import verify as verify_command
 
     app.command("redteam")(redteam_command)
+    app.command("verify")(verify_command)
 
 
 _mount_optional()
