@@ -76,9 +76,9 @@ def model_counts(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     tol = training.group_by(keys).agg((pl.col("we") - pl.col("ws")).max().alias("tol"))
     spans = (training.group_by(keys + [h]).agg(pl.col("ws").min().alias("s"), pl.col("we").max().alias("e"))
              .join(tol, on=keys))
-    ends = pl.max_horizontal(pl.col("s"), pl.col("e") - pl.col("tol"))
+    spans = spans.with_columns((pl.col("e") - pl.col("tol")).alias("end")).filter(pl.col("end") > pl.col("s"))
     events = pl.concat([spans.select(keys + [pl.col("s").alias("t"), pl.lit(1).alias("d")]),
-                        spans.select(keys + [ends.alias("t"), pl.lit(-1).alias("d")])])
+                        spans.select(keys + [pl.col("end").alias("t"), pl.lit(-1).alias("d")])])
     peak = (events.sort(keys + ["t", "d"]).with_columns(pl.col("d").cum_sum().over(keys).alias("depth"))
             .group_by(keys).agg(pl.col("depth").max().alias("peak")))
     on_chip = training.group_by(keys + ["chip_id", h]).agg(pl.col("ws").min().alias("cs"), pl.col("ws").max().alias("ce"))
@@ -88,9 +88,11 @@ def model_counts(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     other = frame.filter(pl.col("op_type") != "training").select(keys + [h]).unique()
     extra = (other.join(training.select(keys + [h]).unique(), on=keys + [h], how="anti")
              .group_by(keys).agg(pl.len().alias("extra")))
+    trains = training.select(keys).unique().with_columns(pl.lit(1).alias("trains"))
     groups = frame.select(keys).unique()
-    out = groups.join(peak, on=keys, how="left").join(returning, on=keys, how="left").join(extra, on=keys, how="left")
-    lineages = pl.max_horizontal(pl.col("peak").fill_null(0), pl.col("ret").fill_null(0))
+    out = (groups.join(peak, on=keys, how="left").join(returning, on=keys, how="left")
+           .join(extra, on=keys, how="left").join(trains, on=keys, how="left"))
+    lineages = pl.max_horizontal(pl.col("peak").fill_null(0), pl.col("ret").fill_null(0), pl.col("trains").fill_null(0))
     return out.with_columns((lineages + pl.col("extra").fill_null(0)).alias("models"))
 
 
@@ -107,8 +109,9 @@ def lineage_count(frame: pl.DataFrame, tolerance: float) -> tuple[int, list[str]
     spans = (frame.group_by("model_hash_prefix")
              .agg(pl.col("ws").min().alias("s"), pl.col("we").max().alias("e"))
              .sort(["s", "model_hash_prefix"]))
-    events = sorted([(s, 1) for s in spans["s"]] + [(max(s, e - tolerance), -1) for s, e in zip(spans["s"], spans["e"])],
-                    key=lambda ev: (ev[0], ev[1]))
+    # A span no longer than the tolerance overlaps nothing by more than it: no events.
+    shrunk = [(s, e - tolerance) for s, e in zip(spans["s"], spans["e"]) if e - tolerance > s]
+    events = sorted([(s, 1) for s, _ in shrunk] + [(e, -1) for _, e in shrunk], key=lambda ev: (ev[0], ev[1]))
     depth = peak = 0
     for _, step in events:
         depth += step
