@@ -139,11 +139,11 @@ def chunk_chain_breaks(chunks: Iterator[pl.DataFrame], head: str | None = None,
     return breaks
 
 
-def _verify_row_groups(path: str, groups: list[int]) -> tuple[str, str, int, list[tuple]]:
-    """Worker: chain-check some row groups of a Parquet file on their own.
+def verify_row_groups(path: str, groups: list[int]) -> tuple[str, str, int, list[list]]:
+    """Chain-check some row groups of a Parquet file on their own.
 
     Returns the first record's prev_record_hash, the last record's hash, the row count
-    and the internal breaks as (index, record_id, suspect_id, expected, found)."""
+    and the internal breaks as [index, record_id, suspect_id, expected, found]."""
     import pyarrow.parquet as pq
 
     from inspectorate.trace._io import _typed
@@ -154,29 +154,44 @@ def _verify_row_groups(path: str, groups: list[int]) -> tuple[str, str, int, lis
     first_prev = str(frame["prev_record_hash"][0])
     breaks = chunk_chain_breaks(_slices(frame, CHUNK), None, genesis=first_prev)
     last = frame_hashes(frame.tail(1))[0]
-    return first_prev, last, frame.height, [(b.index, b.record_id, b.suspect_record_id, b.expected, b.found) for b in breaks]
+    return first_prev, last, frame.height, [[b.index, b.record_id, b.suspect_record_id, b.expected, b.found] for b in breaks]
+
+
+def _run_workers(path: str, batches: list[list[int]], workers: int) -> list[tuple]:
+    """Run ``_chainworker`` over the batches, ``workers`` processes at a time."""
+    import json
+    import subprocess
+    import sys
+
+    results: list[tuple] = []
+    for lo in range(0, len(batches), workers):
+        procs = [subprocess.Popen([sys.executable, "-m", "inspectorate.trace._chainworker", path,
+                                   ",".join(map(str, batch))], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for batch in batches[lo:lo + workers]]
+        for proc in procs:
+            out, err = proc.communicate()
+            if proc.returncode:
+                raise RuntimeError(err.strip().splitlines()[-1] if err.strip() else "chain worker failed")
+            data = json.loads(out)
+            results.append((data["first_prev"], data["last"], data["rows"], data["breaks"]))
+    return results
 
 
 def parquet_chain_breaks(path, head: str | None = None, workers: int | None = None) -> list[ChainBreak]:
     """Chain breaks of a Parquet trace: contiguous runs of row groups are verified in
-    parallel processes, then stitched (each run's first prev_record_hash must be the
-    previous run's last hash). Same result as the sequential check."""
+    parallel worker processes, then stitched (each run's first prev_record_hash must be
+    the previous run's last hash). Same result as the sequential check."""
     import os
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-    from multiprocessing import get_context
 
     import pyarrow.parquet as pq
 
     count = pq.ParquetFile(path).num_row_groups
     workers = max(min(workers or os.cpu_count() or 1, count), 1)
-    parts = min(count, workers * 4)
-    batches = [list(range(i * count // parts, (i + 1) * count // parts)) for i in range(parts)]
+    batches = [list(range(i * count // workers, (i + 1) * count // workers)) for i in range(workers)]
     try:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(_verify_row_groups, [str(path)] * parts, batches))
-    except (BrokenProcessPool, OSError):  # no room for worker processes (or no importable __main__)
-        results = [_verify_row_groups(str(path), batch) for batch in batches]
+        results = _run_workers(str(path), batches, workers)
+    except (OSError, RuntimeError, ValueError):  # no room for workers: do it here, in order
+        results = [verify_row_groups(str(path), batch) for batch in batches]
     breaks: list[ChainBreak] = []
     prev_hash, prev_id, offset = GENESIS, None, 0
     for first_prev, last, rows, internal in results:

@@ -157,7 +157,7 @@ def _read_parquet(path: Path) -> Trace:
     wanted = [n for n in FRAME_SCHEMA if n != "prev_record_hash"]
     names = [n for n in wanted if n in handle.schema_arrow.names]
     parts, offset = [], 0
-    for batch in handle.iter_batches(batch_size=1_000_000, columns=names):
+    for batch in handle.iter_batches(batch_size=250_000, columns=names):
         part = _checked(_typed(batch, path, wanted), path, offset).drop(list(CHAIN_ONLY[1:]))
         parts.append(part.with_columns(pl.col("row") + offset))
         offset += part.height

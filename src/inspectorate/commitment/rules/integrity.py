@@ -57,8 +57,10 @@ def window_completeness(trace: Trace, expected_window_start: str, expected_windo
     alignment, is what counts."""
     start, end = parse_time(expected_window_start), parse_time(expected_window_end)
     slots = max(int(math.ceil((end - start) / window_seconds - 1e-9)), 0)
-    chips = pl.DataFrame({"chip_id": expected_chips, "_c": range(len(expected_chips))}, schema={"chip_id": pl.Utf8, "_c": pl.Int64})
-    frame = trace.frame.select(pl.col("chip_id").cast(pl.Utf8), "ws", "we").join(chips, on="chip_id")
+    dtype = trace.frame.schema["chip_id"]
+    chips = pl.DataFrame({"chip_id": expected_chips, "_c": range(len(expected_chips))},
+                         schema={"chip_id": pl.Utf8, "_c": pl.Int64}).with_columns(pl.col("chip_id").cast(dtype))
+    frame = trace.frame.select("chip_id", "ws", "we").join(chips, on="chip_id")
     covered = _cover(frame["_c"].to_numpy(), frame["ws"].to_numpy(), frame["we"].to_numpy(),
                      len(expected_chips), slots, start, window_seconds)
     for c in np.flatnonzero((~covered).any(axis=1)):
