@@ -112,3 +112,24 @@ def test_large_parquet_keeps_rule_columns_and_streams_the_chain(tmp_path, monkey
     assert check(lean, commitment).to_dict() == check(full, commitment).to_dict()
     tampered = read_trace(tmp_path / "t.parquet")
     assert tampered.lean and [b.index for b in tampered.chain_breaks()] == [3]
+
+
+def test_lean_and_full_frames_give_the_same_violations(tmp_path, monkeypatch):
+    import inspectorate.trace._io as io
+    from inspectorate.commitment import check, load_commitment
+    from inspectorate.data import commitment_path
+    from inspectorate.trace import generate_trace, rechain
+
+    commitment = load_commitment(commitment_path("frontier-training-cap"))
+    records = generate_trace(GenSpec(chips=3, hours=0.5, scenario="forbidden_tag")).records
+    records[7]["upstream_refs"] = ["rec_9999999999"]        # phantom
+    records[9]["upstream_refs"] = [records[12]["record_id"]]  # forward reference
+    write_trace(rechain(records), tmp_path / "v.parquet")
+    full = check(read_trace(tmp_path / "v.parquet"), commitment).to_dict()
+    monkeypatch.setattr(io, "LEAN_ABOVE", 10)
+    lean_trace = read_trace(tmp_path / "v.parquet")
+    assert lean_trace.lean
+    lean = check(lean_trace, commitment).to_dict()
+    assert lean == full
+    fired = {v["rule_id"] for v in lean["violations"]}
+    assert {"forbidden_data_source_tags", "upstream_refs_dag_validity"} <= fired

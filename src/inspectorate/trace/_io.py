@@ -123,7 +123,7 @@ def _open_parquet(path: Path) -> pq.ParquetFile:
 
 def _typed(batch: pa.Table | pa.RecordBatch, path: Path, columns: list[str]) -> pl.DataFrame:
     frame = pl.from_arrow(batch)
-    if "_extra" not in frame.columns:
+    if "_extra" in columns and "_extra" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("_extra"))
     try:
         return frame.select([pl.col(n).cast(FRAME_SCHEMA[n], strict=True) for n in columns])
@@ -137,6 +137,22 @@ def iter_parquet_chunks(path: Path, rows: int = 200_000) -> Iterator[pl.DataFram
     names = [n for n in FRAME_SCHEMA if n in handle.schema_arrow.names]
     for batch in handle.iter_batches(batch_size=rows, columns=names):
         yield _typed(batch, path, list(FRAME_SCHEMA))
+
+
+def _lean(frame: pl.DataFrame) -> pl.DataFrame:
+    """Keep what rules read, compactly: no timestamp strings (``ws``/``we`` stay), the
+    number of upstream_refs instead of the refs (the DAG rule streams them from the file),
+    data_source_tags as categorical lists."""
+    return frame.with_columns(
+        pl.col("upstream_refs").list.len().alias("n_refs"),
+        pl.col("data_source_tags").cast(pl.List(pl.Categorical)),
+    ).drop(["window_start", "window_end", "upstream_refs"])
+
+
+def iter_parquet_columns(path: Path, columns: list[str], rows: int = 500_000) -> Iterator[pl.DataFrame]:
+    """Some schema columns, typed, in file order, ``rows`` at a time."""
+    for batch in _open_parquet(path).iter_batches(batch_size=rows, columns=columns):
+        yield _typed(batch, path, columns)
 
 
 def read_parquet_frame(path: Path, last_only: bool = False) -> pl.DataFrame:
@@ -158,7 +174,7 @@ def _read_parquet(path: Path) -> Trace:
     names = [n for n in wanted if n in handle.schema_arrow.names]
     parts, offset = [], 0
     for batch in handle.iter_batches(batch_size=250_000, columns=names):
-        part = _checked(_typed(batch, path, wanted), path, offset).drop(list(CHAIN_ONLY[1:]))
+        part = _lean(_checked(_typed(batch, path, wanted), path, offset))
         parts.append(part.with_columns(pl.col("row") + offset))
         offset += part.height
     return Trace(pl.concat(parts, rechunk=False), None, str(path), backing=path)

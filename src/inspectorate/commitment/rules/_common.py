@@ -20,6 +20,22 @@ def op_mask(op_type: OpTypes) -> pl.Expr:
     return mask
 
 
+def rows(trace, mask: pl.Expr | None, *columns: str) -> pl.DataFrame:
+    """The records matching ``mask``, with only the columns a rule reads (plus id, row
+    and window start). Filtering the whole frame would copy every column: at 10^7
+    records that is more memory than the rule needs by an order of magnitude."""
+    wanted = list(dict.fromkeys(("record_id", "row", "ws", *columns)))
+    lazy = trace.frame.lazy()
+    if mask is not None:
+        lazy = lazy.filter(mask)
+    return lazy.select(wanted).collect()
+
+
+def ref_count(frame: pl.DataFrame) -> pl.Expr:
+    """Number of upstream_refs (lean frames carry only the count, ``n_refs``)."""
+    return pl.col("n_refs") if "n_refs" in frame.columns else pl.col("upstream_refs").list.len()
+
+
 def op_label(op_type: OpTypes) -> str:
     return op_type if isinstance(op_type, str) else ",".join(op_type)
 

@@ -7,7 +7,7 @@ from typing import Iterator, Literal
 import polars as pl
 
 from inspectorate.commitment._registry import Violation, rule, violation
-from inspectorate.commitment.rules._common import OpTypes, glob_regex, ids, op_label, op_mask
+from inspectorate.commitment.rules._common import OpTypes, glob_regex, ids, op_label, op_mask, rows
 from inspectorate.trace import Trace, format_time
 
 _SCOPE_KEY = {"per_job": "job_id", "per_operator": "operator"}
@@ -20,16 +20,16 @@ def aggregate_flop_cap(trace: Trace, threshold: float, op_type: OpTypes = "*",
     label) must stay at or below ``threshold`` within each job, operator, or the whole
     trace (``scope``). Flags, in time order, the record whose running total crosses the
     cap and every later record of that group."""
-    frame = trace.frame.filter(op_mask(op_type))
     key = _SCOPE_KEY.get(scope)
+    frame = rows(trace, op_mask(op_type), "flops", *([key] if key else []))
     if key is None:
         if frame["flops"].sum() <= threshold:
             return
         frame, key = frame.with_columns(pl.lit("all").alias("_all")), "_all"
     totals = frame.group_by(key).agg(pl.col("flops").sum().alias("total")).filter(pl.col("total") > threshold)
     for group, total in totals.sort(key).iter_rows():
-        rows = frame.filter(pl.col(key) == group).sort(["ws", "row"])
-        crossed = rows.filter(pl.col("flops").cum_sum() > threshold)
+        ordered = frame.filter(pl.col(key) == group).sort(["ws", "row"])
+        crossed = ordered.filter(pl.col("flops").cum_sum() > threshold)
         label = "trace" if key == "_all" else f"{key} {group!r}"
         yield violation(f"{label}: {total:.4g} FLOP of {op_label(op_type)} exceeds the cap {threshold:.4g}",
                         ids(crossed), group=group, scope=scope, op_type=op_type, total_flops=total,
@@ -41,7 +41,8 @@ def idle_must_be_zero(trace: Trace, max_flops: float = 0.0) -> Iterator[Violatio
     """Idle windows do no work: an ``idle`` record with flops above ``max_flops`` or any
     tokens processed is a violation (closes idle laundering: compute hidden in windows
     labelled idle)."""
-    bad = trace.frame.filter((pl.col("op_type") == "idle") & ((pl.col("flops") > max_flops) | (pl.col("tokens_processed") > 0)))
+    bad = rows(trace, (pl.col("op_type") == "idle") & ((pl.col("flops") > max_flops) | (pl.col("tokens_processed") > 0)),
+               "flops", "tokens_processed")
     if bad.height:
         yield violation(f"{bad.height} idle record(s) report work ({bad['flops'].sum():.4g} FLOP, "
                         f"{bad['tokens_processed'].sum()} tokens)", ids(bad), max_flops=max_flops,
@@ -61,7 +62,7 @@ def op_type_flop_ratio(trace: Trace, training_threshold: float = 5.0e10,
     """Records labelled with a non-training ``op_types`` must not show a training-shaped
     FLOP/token ratio: flops / tokens_processed above ``training_threshold`` (FLOPs with
     zero tokens count as infinite) is treated as training relabelled to escape a cap."""
-    frame = trace.frame.filter(op_mask(op_types) & (pl.col("op_type") != "training"))
+    frame = rows(trace, op_mask(op_types) & (pl.col("op_type") != "training"), "op_type", "flops", "tokens_processed")
     bad = frame.with_columns(_flop_per_token().alias("fpt")).filter(pl.col("fpt") > training_threshold)
     if bad.height:
         yield violation(f"{bad.height} non-training record(s) have a training-shaped FLOP/token ratio "
@@ -75,7 +76,7 @@ def max_flop_per_token(trace: Trace, ceiling: float, op_types: OpTypes = ["train
     """FLOP per token may not exceed the architectural ``ceiling`` (≈6N for training a
     model of N parameters) on ``op_types`` records: higher means over-reported compute
     or under-reported tokens."""
-    frame = trace.frame.filter(op_mask(op_types)).with_columns(_flop_per_token().alias("fpt"))
+    frame = rows(trace, op_mask(op_types), "flops", "tokens_processed").with_columns(_flop_per_token().alias("fpt"))
     bad = frame.filter(pl.col("fpt") > ceiling)
     if bad.height:
         yield violation(f"{bad.height} record(s) exceed {ceiling:.4g} FLOP/token (max {bad['fpt'].max():.4g})",
@@ -89,7 +90,8 @@ def min_flop_per_token(trace: Trace, floor: float, op_types: OpTypes = ["trainin
     FLOPs under-reported to stay under a cap while the tokens show the real work (an
     evasion the offline red team found against the seed's commitment)."""
     tokens = pl.col("tokens_processed").cast(pl.Float64)
-    frame = trace.frame.filter(op_mask(op_types) & (tokens > 0)).with_columns((pl.col("flops") / tokens).alias("fpt"))
+    frame = rows(trace, op_mask(op_types) & (tokens > 0), "flops", "tokens_processed").with_columns(
+        (pl.col("flops") / tokens).alias("fpt"))
     bad = frame.filter(pl.col("fpt") < floor)
     if bad.height:
         yield violation(f"{bad.height} record(s) report under {floor:.4g} FLOP/token (min {bad['fpt'].min():.4g})",
@@ -104,7 +106,7 @@ def batch_token_consistency(trace: Trace, max_capacity_ratio: float = 5.0,
     hides real throughput). Eval is excluded by default: scoring-only evals report
     tokens differently."""
     capacity = pl.col("batch_size") * pl.col("sequence_length")
-    bad = trace.frame.filter(op_mask(op_types) & (capacity.cast(pl.Float64) > max_capacity_ratio * pl.col("tokens_processed")))
+    bad = rows(trace, op_mask(op_types) & (capacity.cast(pl.Float64) > max_capacity_ratio * pl.col("tokens_processed")))
     if bad.height:
         yield violation(f"{bad.height} record(s) claim a batch capacity above {max_capacity_ratio:g}× the tokens processed",
                         ids(bad), max_capacity_ratio=max_capacity_ratio)
@@ -123,8 +125,9 @@ def flop_physically_possible(trace: Trace, peak_flops: dict[str, float] = DEFAUL
     peak = pl.lit(None, dtype=pl.Float64)
     for pattern, value in reversed(list(peak_flops.items())):
         peak = pl.when(pl.col("chip_id").cast(pl.Utf8).str.contains(glob_regex([pattern]))).then(pl.lit(value)).otherwise(peak)
-    frame = trace.frame.with_columns(peak.alias("peak"), (pl.col("we") - pl.col("ws")).alias("secs"))
-    bad = frame.filter(pl.col("peak").is_not_null() & (pl.col("flops") > pl.col("peak") * pl.col("secs") * slack))
+    secs = pl.col("we") - pl.col("ws")
+    bad = rows(trace, peak.is_not_null() & (pl.col("flops") > peak * secs * slack), "flops", "we").with_columns(
+        (pl.col("we") - pl.col("ws")).alias("secs"))
     if bad.height:
         rate = (bad["flops"] / bad["secs"]).max()
         yield violation(f"{bad.height} record(s) report more FLOPs than their chip's peak allows "

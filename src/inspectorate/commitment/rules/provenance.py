@@ -7,7 +7,7 @@ from typing import Iterator
 import polars as pl
 
 from inspectorate.commitment._registry import Violation, rule, violation
-from inspectorate.commitment.rules._common import OpTypes, first_rows, glob_regex, ids, op_mask
+from inspectorate.commitment.rules._common import OpTypes, first_rows, glob_regex, ids, op_mask, ref_count, rows
 from inspectorate.trace import Trace
 
 
@@ -17,7 +17,7 @@ def forbidden_data_source_tags(trace: Trace, tags: list[str]) -> Iterator[Violat
     globs: ``corpus:cbrn-*``)."""
     pattern = glob_regex(tags)
     exploded = trace.frame.select("record_id", "row", "data_source_tags").explode("data_source_tags")
-    hits = exploded.filter(pl.col("data_source_tags").str.contains(pattern).fill_null(False))
+    hits = exploded.filter(pl.col("data_source_tags").cast(pl.Utf8).str.contains(pattern).fill_null(False))
     if hits.height:
         found = sorted(set(hits["data_source_tags"].to_list()))
         flagged = hits.unique("row", maintain_order=True)
@@ -28,7 +28,7 @@ def forbidden_data_source_tags(trace: Trace, tags: list[str]) -> Iterator[Violat
 @rule("forbidden_operators")
 def forbidden_operators(trace: Trace, operators: list[str]) -> Iterator[Violation]:
     """No record may name an operator matching any of ``operators`` (globs)."""
-    bad = trace.frame.filter(pl.col("operator").cast(pl.Utf8).str.contains(glob_regex(operators)))
+    bad = rows(trace, pl.col("operator").cast(pl.Utf8).str.contains(glob_regex(operators)), "operator")
     if bad.height:
         yield violation(f"{bad.height} record(s) from forbidden operator(s) {sorted(set(bad['operator'].to_list()))}",
                         ids(bad), operators=sorted(set(bad["operator"].to_list())), patterns=operators)
@@ -38,8 +38,8 @@ def forbidden_operators(trace: Trace, operators: list[str]) -> Iterator[Violatio
 def require_upstream_refs(trace: Trace, op_types: OpTypes = "*") -> Iterator[Violation]:
     """Lineage is declared: every ``op_types`` record except the first (in time) of its
     job must list at least one upstream_ref. A job's first record may be a root."""
-    frame = trace.frame.filter(op_mask(op_types))
-    roots = frame.filter(pl.col("upstream_refs").list.len() == 0)
+    frame = rows(trace, op_mask(op_types), "job_id", "n_refs" if "n_refs" in trace.frame.columns else "upstream_refs")
+    roots = frame.filter(ref_count(frame) == 0)
     firsts = first_rows(frame, "job_id")
     bad = roots.join(firsts, on="row", how="anti").sort(["ws", "row"])
     if bad.height:
@@ -53,12 +53,15 @@ def upstream_refs_dag_validity(trace: Trace) -> Iterator[Violation]:
     a record present in the trace, and points backwards in the append-only log (to a
     record earlier in file order). Backward-only edges rule out cycles, self-references
     and references to the future."""
-    frame = trace.frame.select("record_id", "row", "upstream_refs")
+    frame = trace.frame.select("record_id", "row")
     if frame["record_id"].n_unique() < frame.height:
         dupes = frame.filter(pl.col("record_id").is_duplicated())
         yield violation(f"{dupes.height} records share record_ids, so references are ambiguous", ids(dupes),
                         duplicate_ids=sorted(set(dupes["record_id"].to_list()))[:20])
-    edges = _resolve(frame)
+    target = _targets(frame)
+    resolved = [_resolve(target, part) for part in _ref_chunks(trace)]
+    edges = pl.concat([part.filter(pl.col("ref_row").is_null() | (pl.col("ref_row") >= pl.col("row")))
+                       for part in resolved])
     phantom = edges.filter(pl.col("ref_row").is_null())
     if phantom.height:
         yield violation(f"{phantom.height} reference(s) to records not in the trace",
@@ -71,25 +74,41 @@ def upstream_refs_dag_validity(trace: Trace) -> Iterator[Violation]:
                         refs=sorted(set(forward["upstream_refs"].to_list()))[:20])
 
 
-def _resolve(frame: pl.DataFrame) -> pl.DataFrame:
-    """Edges (row -> ref) with the row of the referenced record (null when absent).
+def _ref_chunks(trace: Trace) -> Iterator[pl.DataFrame]:
+    """(row, record_id, upstream_refs) in file order; streamed from the file for lean traces."""
+    if "upstream_refs" in trace.frame.columns:
+        yield trace.frame.select("row", "record_id", "upstream_refs")
+        return
+    from inspectorate.trace._io import iter_parquet_columns
 
-    Joins on a 64-bit hash of the id (much faster than on strings), then confirms each
-    match by comparing the strings, so a hash collision cannot hide a phantom."""
+    offset = 0
+    for part in iter_parquet_columns(trace.backing, ["record_id", "upstream_refs"]):
+        yield part.with_row_index("row", offset=offset)
+        offset += part.height
+
+
+def _targets(frame: pl.DataFrame) -> pl.DataFrame:
+    """Record ids keyed by a 64-bit hash (joins on it are much faster than on strings)."""
     target = frame.select(pl.col("record_id").hash().alias("_k"), pl.col("row").alias("ref_row"),
                           pl.col("record_id").alias("_id"))
     if target["_k"].n_unique() < target.height:  # duplicate ids (or a collision): first occurrence wins
         target = target.group_by("_k").agg(pl.col("ref_row").min(), pl.col("_id").first())
-    edges = (frame.select("row", "record_id", "upstream_refs").explode("upstream_refs")
-             .filter(pl.col("upstream_refs").is_not_null())
+    return target
+
+
+def _resolve(target: pl.DataFrame, part: pl.DataFrame) -> pl.DataFrame:
+    """Edges (row -> ref) with the row of the referenced record (null when absent); each
+    hash match is confirmed on the strings, so a collision cannot hide a phantom."""
+    edges = (part.explode("upstream_refs").filter(pl.col("upstream_refs").is_not_null())
              .with_columns(pl.col("upstream_refs").hash().alias("_k")).join(target, on="_k", how="left"))
-    return edges.with_columns(pl.when(pl.col("_id") == pl.col("upstream_refs")).then(pl.col("ref_row")).alias("ref_row"))
+    confirmed = pl.when(pl.col("_id") == pl.col("upstream_refs")).then(pl.col("ref_row"))
+    return edges.with_columns(confirmed.alias("ref_row"))
 
 
 @rule("allowed_dataset_fingerprints")
 def allowed_dataset_fingerprints(trace: Trace, allowed: list[str]) -> Iterator[Violation]:
     """Only dataset fingerprints in the approved registry ``allowed`` may appear."""
-    bad = trace.frame.filter(~pl.col("dataset_fingerprint").is_in(allowed))
+    bad = rows(trace, ~pl.col("dataset_fingerprint").is_in(allowed), "dataset_fingerprint")
     if bad.height:
         found = sorted(set(bad["dataset_fingerprint"].to_list()))
         yield violation(f"{bad.height} record(s) use unregistered dataset fingerprints {found[:5]}",
@@ -99,7 +118,7 @@ def allowed_dataset_fingerprints(trace: Trace, allowed: list[str]) -> Iterator[V
 @rule("allowed_op_types")
 def allowed_op_types(trace: Trace, allowed: list[str]) -> Iterator[Violation]:
     """op_type is a closed enumeration: labels outside ``allowed`` escape op-typed caps."""
-    bad = trace.frame.filter(~pl.col("op_type").is_in(allowed))
+    bad = rows(trace, ~pl.col("op_type").is_in(allowed), "op_type")
     if bad.height:
         found = sorted(set(bad["op_type"].to_list()))
         yield violation(f"{bad.height} record(s) use op_types outside {allowed}: {found}", ids(bad), op_types=found)
@@ -110,7 +129,7 @@ def training_base_models(trace: Trace, allowed: list[str], op_type: OpTypes = "t
     """Fine-tune only: every ``op_type`` job must start (its earliest record) from a model
     hash in the registry ``allowed`` of approved base checkpoints. A pretraining run
     starts from fresh weights, whose hash no registry holds."""
-    frame = trace.frame.filter(op_mask(op_type))
+    frame = rows(trace, op_mask(op_type), "job_id", "model_hash_prefix")
     starts = frame.join(first_rows(frame, "job_id"), on="row", how="semi")
     bad = starts.filter(~pl.col("model_hash_prefix").is_in(allowed)).sort(["ws", "row"])
     if bad.height:

@@ -11,15 +11,15 @@ from typing import Iterator
 import polars as pl
 
 from inspectorate.commitment._registry import Violation, rule, violation
-from inspectorate.commitment.rules._common import OpTypes, distinct_over, lineage_count, model_counts, op_mask
+from inspectorate.commitment.rules._common import OpTypes, distinct_over, lineage_count, model_counts, op_mask, rows
 from inspectorate.trace import Trace
 
 
 def _over_limit(trace: Trace, key: str | list[str], value: str, limit: int, what: str,
                 op_type: OpTypes = "*") -> Iterator[Violation]:
-    frame = trace.frame.filter(op_mask(op_type))
+    keys = [key] if isinstance(key, str) else key
+    frame = rows(trace, op_mask(op_type), *keys, value)
     for row in distinct_over(frame, key, value, limit).iter_rows(named=True):
-        keys = [key] if isinstance(key, str) else key
         label = ", ".join(f"{k} {row[k]!r}" for k in keys)
         yield violation(f"{label} has {row['n']} distinct {what} (limit {limit}): {row['values'][:5]}",
                         row["extra_ids"] or [], group={k: row[k] for k in keys}, distinct=row["n"],
@@ -63,7 +63,7 @@ def training_unique_per_model(trace: Trace, op_type: OpTypes = "training", max_t
 @rule("audit_window_uniqueness")
 def audit_window_uniqueness(trace: Trace, op_type: OpTypes = "training", max_jobs: int = 1) -> Iterator[Violation]:
     """At most ``max_jobs`` jobs of ``op_type`` in the whole audit window (the trace)."""
-    frame = trace.frame.filter(op_mask(op_type))
+    frame = rows(trace, op_mask(op_type), "job_id", "op_type")
     if frame["job_id"].n_unique() <= max_jobs:
         return
     frame = frame.with_columns(pl.lit("audit window").alias("_window"))
@@ -102,7 +102,7 @@ def model_uniqueness_per_job(trace: Trace, op_type: OpTypes = "training", max_mo
     hash replacing the last, across all chips) is one model; two hashes active at once,
     or a hash returning after being replaced, are two. Other op_types serve fixed
     weights: each distinct hash is a model."""
-    frame = trace.frame.filter(op_mask(op_type))
+    frame = rows(trace, op_mask(op_type), "job_id", "operator", "code_commit", "config_hash", "model_hash_prefix", "chip_id", "op_type", "we")
     over = model_counts(frame, ["job_id"]).filter(pl.col("models") > max_models_per_job).sort("job_id")
     for job in over["job_id"].to_list():
         count, flagged = _models_in(frame.filter(pl.col("job_id") == job))
@@ -117,7 +117,7 @@ def model_hash_consistency(trace: Trace, max_distinct_configs: int = 2) -> Itera
     the config: each config_hash carries one model (one evolving lineage for training,
     one fixed hash otherwise), and the group uses at most ``max_distinct_configs``
     config_hashes (closes hash rotation via config rotation)."""
-    frame = trace.frame.filter(pl.col("op_type") != "idle")
+    frame = rows(trace, pl.col("op_type") != "idle", "job_id", "operator", "code_commit", "config_hash", "model_hash_prefix", "chip_id", "op_type", "we")
     keys = ["job_id", "operator", "code_commit"]
     configs = frame.group_by(keys).agg(pl.col("config_hash").n_unique().alias("n"))
     per_config = model_counts(frame, keys + ["config_hash"]).filter(pl.col("models") > 1)
