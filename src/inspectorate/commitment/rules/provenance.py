@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import numpy as np
 import polars as pl
 
 from inspectorate.commitment._registry import Violation, rule, violation
@@ -58,8 +59,8 @@ def upstream_refs_dag_validity(trace: Trace) -> Iterator[Violation]:
         dupes = frame.filter(pl.col("record_id").is_duplicated())
         yield violation(f"{dupes.height} records share record_ids, so references are ambiguous", ids(dupes),
                         duplicate_ids=sorted(set(dupes["record_id"].to_list()))[:20])
-    target = _targets(frame)
-    resolved = [_resolve(target, part) for part in _ref_chunks(trace)]
+    target = _Targets(frame)
+    resolved = [target.resolve(part) for part in _ref_chunks(trace)]
     edges = pl.concat([part.filter(pl.col("ref_row").is_null() | (pl.col("ref_row") >= pl.col("row")))
                        for part in resolved])
     phantom = edges.filter(pl.col("ref_row").is_null())
@@ -87,22 +88,27 @@ def _ref_chunks(trace: Trace) -> Iterator[pl.DataFrame]:
         offset += part.height
 
 
-def _targets(frame: pl.DataFrame) -> pl.DataFrame:
-    """Record ids keyed by a 64-bit hash (joins on it are much faster than on strings)."""
-    target = frame.select(pl.col("record_id").hash().alias("_k"), pl.col("row").alias("ref_row"),
-                          pl.col("record_id").alias("_id"))
-    if target["_k"].n_unique() < target.height:  # duplicate ids (or a collision): first occurrence wins
-        target = target.group_by("_k").agg(pl.col("ref_row").min(), pl.col("_id").first())
-    return target
+class _Targets:
+    """Record ids as sorted 64-bit hashes: a ref resolves by binary search (no hash table
+    rebuilt per chunk), and every match is confirmed on the strings, so a collision
+    cannot hide a phantom. Duplicate ids resolve to their first occurrence."""
 
+    def __init__(self, frame: pl.DataFrame):
+        keys = frame["record_id"].hash().to_numpy()
+        order = np.lexsort((frame["row"].to_numpy(), keys))
+        self.keys, self.rows = keys[order], frame["row"].to_numpy()[order]
+        self.ids = frame["record_id"]
 
-def _resolve(target: pl.DataFrame, part: pl.DataFrame) -> pl.DataFrame:
-    """Edges (row -> ref) with the row of the referenced record (null when absent); each
-    hash match is confirmed on the strings, so a collision cannot hide a phantom."""
-    edges = (part.explode("upstream_refs").filter(pl.col("upstream_refs").is_not_null())
-             .with_columns(pl.col("upstream_refs").hash().alias("_k")).join(target, on="_k", how="left"))
-    confirmed = pl.when(pl.col("_id") == pl.col("upstream_refs")).then(pl.col("ref_row"))
-    return edges.with_columns(confirmed.alias("ref_row"))
+    def resolve(self, part: pl.DataFrame) -> pl.DataFrame:
+        """Edges (row -> ref) with the referenced record's row, null when absent."""
+        edges = part.explode("upstream_refs").filter(pl.col("upstream_refs").is_not_null())
+        wanted = edges["upstream_refs"].hash().to_numpy()
+        pos = np.clip(np.searchsorted(self.keys, wanted), 0, max(len(self.keys) - 1, 0))
+        hit = self.keys[pos] == wanted if len(self.keys) else np.zeros(len(wanted), dtype=bool)
+        rows = np.where(hit, self.rows[pos], 0)
+        same = self.ids.gather(pl.Series(rows, dtype=pl.UInt32)) == edges["upstream_refs"]
+        ref_row = pl.Series("ref_row", rows, dtype=pl.Int64)
+        return edges.with_columns(pl.when(pl.Series(hit) & same).then(ref_row).alias("ref_row"))
 
 
 @rule("allowed_dataset_fingerprints")
