@@ -239,8 +239,11 @@ def _netdev_bytes(run: RunDir, phase: Phase, rates: pl.DataFrame | None) -> floa
         rates = netdev_rates(sliced)
         inside = rates
     else:
+        # Intervals whose midpoint lies in the phase, except one that began before it:
+        # that interval carries the previous phase's tail (a training tail inside a short
+        # idle phase looked like training).
         mid = (pl.col("t0") + pl.col("t1")) / 2
-        inside = rates.filter((mid >= phase.t0) & (mid <= (phase.t1 or math.inf)))
+        inside = rates.filter((mid >= phase.t0) & (mid <= (phase.t1 or math.inf)) & (pl.col("t0") >= phase.t0))
     if inside.height == 0:
         return None
     return float((inside["tx_bytes_per_s"].fill_null(0.0) * inside["dt"]).sum())
