@@ -95,17 +95,13 @@ def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="Where the de
 
 def _mount_optional() -> None:
     """Command groups that live with their packages (testbed, red team, verify)."""
-    try:
-        from inspectorate.testbed._cli import app as testbed_app
-    except ImportError:
-        testbed_app = None
-    if testbed_app is not None:
-        app.add_typer(testbed_app, name="testbed", help="Run real workloads and record hash-chained evidence.")
     from inspectorate.attacks._cli import redteam as redteam_command
+    from inspectorate.testbed._cli import app as testbed_app  # torch loads only when a command runs
     from inspectorate.verify._cli import verify as verify_command
 
     app.command("redteam")(redteam_command)
     app.command("verify")(verify_command)
+    app.add_typer(testbed_app, name="testbed", help="Run real workloads and record hash-chained evidence.")
 
 
 _mount_optional()

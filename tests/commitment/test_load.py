@@ -76,3 +76,13 @@ def test_repeated_kinds_get_distinct_ids():
     commitment = load_commitment(seed_path("no_frontier_training.yml"))
     ids = [spec.id for spec in commitment.rules if spec.kind == "aggregate_flop_cap"]
     assert ids == ["aggregate_flop_cap", "aggregate_flop_cap#2", "aggregate_flop_cap#3", "aggregate_flop_cap#4"]
+
+
+def test_a_plugin_cannot_replace_a_registered_kind():
+    from inspectorate.commitment import rule
+
+    with pytest.raises(ValueError, match="already registered"):
+        @rule("idle_must_be_zero")
+        def lenient(trace):
+            """Idle windows may do anything."""
+            return iter(())

@@ -83,6 +83,8 @@ def rule(name: str, *, implicit: bool = False) -> Callable[[Callable], Callable]
     def register(fn: Callable) -> Callable:
         if not inspect.getdoc(fn):
             raise TypeError(f"rule kind {name!r} needs a docstring stating its semantics")
+        if name in RULES and RULES[name].fn is not fn:  # a plugin may add kinds, never replace one
+            raise ValueError(f"rule kind {name!r} is already registered by {RULES[name].fn.__module__}")
         sig = inspect.signature(fn)
         params = {n: p for n, p in list(sig.parameters.items())[1:] if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD}
         hints = typing.get_type_hints(fn)

@@ -20,8 +20,6 @@ from inspectorate.trace._canonical import GENESIS, ChainBreak, canonical_json
 from inspectorate.trace._frame import records_from_frame
 from inspectorate.trace._schema import FIELDS, INT_FIELDS, LIST_FIELDS, STRING_FIELDS
 
-FRAME_SCHEMA_NAMES = (*FIELDS, "_extra")
-
 _SORTED = sorted(FIELDS)
 _ESCAPED_ASCII = r"[\x00-\x1f\\]"
 CHUNK = 200_000
@@ -64,12 +62,13 @@ def _built(frame: pl.DataFrame, parts: int = 4) -> tuple[pl.Series, list[int]]:
 
     One string expression runs on one core, so the frame is cut into ``parts`` lazy
     queries that Polars collects in parallel."""
-    size = max(-(-frame.height // parts), 1)
+    if frame.height == 0:
+        return pl.Series("_line", [], dtype=pl.Binary), []
+    size = -(-frame.height // parts)
     queries = [frame.slice(lo, size).lazy().with_columns(_canonical_expr().alias("_line"))
                .select(pl.col("_line").cast(pl.Binary), _exact_mask().alias("_exact"))
                for lo in range(0, frame.height, size)]
-    built = pl.concat(pl.collect_all(queries)) if queries else frame.head(0).select(
-        pl.lit(b"").alias("_line"), pl.lit(True).alias("_exact"))
+    built = pl.concat(pl.collect_all(queries))
     return built["_line"], built["_exact"].not_().arg_true().to_list()
 
 
@@ -146,11 +145,11 @@ def verify_row_groups(path: str, groups: list[int]) -> tuple[str, str, int, list
     and the internal breaks as [index, record_id, suspect_id, expected, found]."""
     import pyarrow.parquet as pq
 
-    from inspectorate.trace._io import _typed
+    from inspectorate.trace._frame import FRAME_SCHEMA
+    from inspectorate.trace._io import _typed, stored_columns
 
     handle = pq.ParquetFile(path)
-    names = [n for n in FRAME_SCHEMA_NAMES if n in handle.schema_arrow.names]
-    frame = _typed(handle.read_row_groups(groups, columns=names), path, list(FRAME_SCHEMA_NAMES))
+    frame = _typed(handle.read_row_groups(groups, columns=stored_columns(handle)), path, list(FRAME_SCHEMA))
     first_prev = str(frame["prev_record_hash"][0])
     breaks = chunk_chain_breaks(_slices(frame, CHUNK), None, genesis=first_prev)
     last = frame_hashes(frame.tail(1))[0]

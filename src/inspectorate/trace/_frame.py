@@ -48,17 +48,18 @@ def frame_from_records(records: list[dict[str, Any]], times: Iterable[tuple[floa
     if times is None:
         return with_derived(frame)
     starts, ends = zip(*times) if records else ((), ())
-    return frame.with_columns(
-        pl.Series("ws", starts, dtype=pl.Float64), pl.Series("we", ends, dtype=pl.Float64),
-        *[pl.col(name).cast(pl.Categorical) for name in CATEGORICAL],
-    ).with_row_index("row")
+    return with_derived(frame, pl.Series(starts, dtype=pl.Float64), pl.Series(ends, dtype=pl.Float64))
 
 
-def with_derived(frame: pl.DataFrame) -> pl.DataFrame:
-    """Add ``ws``/``we`` epoch seconds parsed from the timestamp strings, and ``row``;
-    low-cardinality identity columns become Categorical (3x faster group-bys, less memory)."""
+def with_derived(frame: pl.DataFrame, starts: pl.Expr | pl.Series | None = None,
+                 ends: pl.Expr | pl.Series | None = None) -> pl.DataFrame:
+    """Add ``ws``/``we`` epoch seconds (parsed from the timestamp strings unless given)
+    and ``row``; low-cardinality identity columns become Categorical (3x faster
+    group-bys, less memory)."""
+    starts = _epoch(pl.col("window_start")) if starts is None else pl.lit(starts)
+    ends = _epoch(pl.col("window_end")) if ends is None else pl.lit(ends)
     return frame.with_columns(
-        _epoch(pl.col("window_start")).alias("ws"), _epoch(pl.col("window_end")).alias("we"),
+        starts.alias("ws"), ends.alias("we"),
         *[pl.col(name).cast(pl.Categorical) for name in CATEGORICAL],
     ).with_row_index("row")
 
@@ -71,7 +72,7 @@ def _epoch(col: pl.Expr) -> pl.Expr:
 def records_from_frame(frame: pl.DataFrame) -> list[dict[str, Any]]:
     """Rebuild the original dicts (schema fields + ``_extra``) from a frame."""
     out = []
-    names = [n for n in FIELDS]
+    names = list(FIELDS)
     for row in frame.select(names + ["_extra"]).iter_rows():
         record = dict(zip(names, row[:-1]))
         if row[-1] is not None:

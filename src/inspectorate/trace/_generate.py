@@ -109,7 +109,7 @@ def _refs(window: np.ndarray, chip: np.ndarray, op: np.ndarray) -> pl.Series:
     record is the job's previous chip in this window, or its last chip in the last one."""
     chips = int(chip.max()) + 1 if chip.size else 0
     job_of = {int(c): o for c, o in zip(chip, op)}
-    prev_chip, last_chip, seen = np.full(chips, -1), {}, {}
+    prev_chip, seen = np.full(chips, -1), {}
     for c in range(chips):
         job = job_of.get(c)
         prev_chip[c] = seen.get(job, -1)

@@ -103,8 +103,6 @@ def _read_jsonl(path: Path) -> Trace:
     return Trace(frame_from_records(records, times), records, str(path))
 
 
-# Columns rules never read: kept on disk for large Parquet traces, streamed for the chain.
-CHAIN_ONLY = ("prev_record_hash", "window_start", "window_end")
 LEAN_ABOVE = 1_000_000  # rows; smaller traces keep every column in memory
 
 
@@ -131,12 +129,14 @@ def _typed(batch: pa.Table | pa.RecordBatch, path: Path, columns: list[str]) -> 
         raise InputError(f"wrong column type ({_short(exc)})", path) from None
 
 
+def stored_columns(handle: pq.ParquetFile, wanted=FRAME_SCHEMA) -> list[str]:
+    """The wanted columns the file has (``_extra`` is optional on disk)."""
+    return [n for n in wanted if n in handle.schema_arrow.names]
+
+
 def iter_parquet_chunks(path: Path, rows: int = 200_000) -> Iterator[pl.DataFrame]:
     """Every schema column, in file order, ``rows`` at a time (for the chain)."""
-    handle = _open_parquet(path)
-    names = [n for n in FRAME_SCHEMA if n in handle.schema_arrow.names]
-    for batch in handle.iter_batches(batch_size=rows, columns=names):
-        yield _typed(batch, path, list(FRAME_SCHEMA))
+    yield from iter_parquet_columns(path, list(FRAME_SCHEMA), rows)
 
 
 def _lean(frame: pl.DataFrame) -> pl.DataFrame:
@@ -151,16 +151,20 @@ def _lean(frame: pl.DataFrame) -> pl.DataFrame:
 
 def iter_parquet_columns(path: Path, columns: list[str], rows: int = 500_000) -> Iterator[pl.DataFrame]:
     """Some schema columns, typed, in file order, ``rows`` at a time."""
-    for batch in _open_parquet(path).iter_batches(batch_size=rows, columns=columns):
+    handle = _open_parquet(path)
+    for batch in handle.iter_batches(batch_size=rows, columns=stored_columns(handle, columns)):
         yield _typed(batch, path, columns)
 
 
 def read_parquet_frame(path: Path, last_only: bool = False) -> pl.DataFrame:
     """The full typed frame (every column), or just its last row."""
     handle = _open_parquet(path)
-    names = [n for n in FRAME_SCHEMA if n in handle.schema_arrow.names]
-    table = handle.read(columns=names)
-    table = table.slice(table.num_rows - 1) if last_only else table
+    names = stored_columns(handle)
+    if last_only:  # the last row group holds the last row: no need to read the rest
+        table = handle.read_row_group(handle.num_row_groups - 1, columns=names)
+        table = table.slice(table.num_rows - 1)
+    else:
+        table = handle.read(columns=names)
     return _checked(_typed(table, path, list(FRAME_SCHEMA)), path)
 
 
@@ -171,7 +175,7 @@ def _read_parquet(path: Path) -> Trace:
     if handle.metadata.num_rows <= LEAN_ABOVE:
         return Trace(read_parquet_frame(path), None, str(path), backing=path)
     wanted = [n for n in FRAME_SCHEMA if n != "prev_record_hash"]
-    names = [n for n in wanted if n in handle.schema_arrow.names]
+    names = stored_columns(handle, wanted)
     parts, offset = [], 0
     for batch in handle.iter_batches(batch_size=250_000, columns=names):
         part = _lean(_checked(_typed(batch, path, wanted), path, offset))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -13,9 +14,12 @@ from inspectorate.trace._frame import frame_from_records, records_from_frame
 from inspectorate.trace._schema import RecordError, parse_time, validate_record
 
 
-# Above this many records a Parquet-backed chain is verified by worker processes
-# (starting them costs about a second; below this the sequential check is faster).
+# Above this many records, and with at least PARALLEL_MIN_CORES cores, a Parquet-backed
+# chain is verified by worker processes. Starting them costs about a second, and on two
+# cores they gain nothing: the sequential path already keeps both busy (measured,
+# docs/benchmarks.md).
 PARALLEL_ABOVE = 500_000
+PARALLEL_MIN_CORES = 4
 
 
 class Trace:
@@ -90,7 +94,7 @@ class Trace:
             return list(iter_chain_breaks(self._records, self.head))
         from inspectorate.trace._fastchain import chunk_chain_breaks, frame_chain_breaks
 
-        if self.backing is not None and len(self) > PARALLEL_ABOVE:
+        if self.backing is not None and len(self) > PARALLEL_ABOVE and (os.cpu_count() or 1) >= PARALLEL_MIN_CORES:
             from inspectorate.trace._fastchain import parquet_chain_breaks
 
             return parquet_chain_breaks(self.backing, self.head)

@@ -127,7 +127,7 @@ def flop_physically_possible(trace: Trace, peak_flops: dict[str, float] = DEFAUL
         peak = pl.when(pl.col("chip_id").cast(pl.Utf8).str.contains(glob_regex([pattern]))).then(pl.lit(value)).otherwise(peak)
     secs = pl.col("we") - pl.col("ws")
     bad = rows(trace, peak.is_not_null() & (pl.col("flops") > peak * secs * slack), "flops", "we").with_columns(
-        (pl.col("we") - pl.col("ws")).alias("secs"))
+        secs.alias("secs"))
     if bad.height:
         rate = (bad["flops"] / bad["secs"]).max()
         yield violation(f"{bad.height} record(s) report more FLOPs than their chip's peak allows "
