@@ -30,8 +30,9 @@ def _step(model, opt, x, y):  # type: ignore[no-untyped-def]
     return loss, t1 - t0, t2 - t1, t3 - t2
 
 
-def run_block(args: argparse.Namespace, record: bool, workdir: Path, block: int,
-              inside: list[float]) -> list[float]:
+def run_block(
+    args: argparse.Namespace, record: bool, workdir: Path, block: int, inside: list[float]
+) -> list[float]:
     """Per-step wall times of one block (fresh model and data from the same seed); the
     time spent inside ``recorder.train_step`` is appended to ``inside``."""
     import torch
@@ -44,8 +45,13 @@ def run_block(args: argparse.Namespace, record: bool, workdir: Path, block: int,
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(args.seed)
     batches = [torch.randint(0, 65, (args.batch, args.seq + 1), generator=gen) for _ in range(args.steps + 2)]
-    recorder = StepRecorder(workdir / f"steps_{block}.jsonl", phase="bench",
-                            fingerprint_every=args.fingerprint_every) if record else None
+    recorder = (
+        StepRecorder(
+            workdir / f"steps_{block}.jsonl", phase="bench", fingerprint_every=args.fingerprint_every
+        )
+        if record
+        else None
+    )
     times = []
     for i, batch in enumerate(batches):
         x, y = batch[:, :-1], batch[:, 1:]
@@ -53,8 +59,17 @@ def run_block(args: argparse.Namespace, record: bool, workdir: Path, block: int,
         loss, fwd, bwd, opt_s = _step(model, opt, x, y)
         if recorder is not None:
             t_rec = time.perf_counter()
-            recorder.train_step(i, loss=loss, model=model, optimizer=opt, lr=1e-3, tokens=x.numel(),
-                                forward_s=fwd, backward_s=bwd, optimizer_s=opt_s)
+            recorder.train_step(
+                i,
+                loss=loss,
+                model=model,
+                optimizer=opt,
+                lr=1e-3,
+                tokens=x.numel(),
+                forward_s=fwd,
+                backward_s=bwd,
+                optimizer_s=opt_s,
+            )
             if i >= 2:
                 inside.append(time.perf_counter() - t_rec)
         opt.zero_grad(set_to_none=True)
@@ -90,14 +105,18 @@ def main() -> None:
     off, on = statistics.median(arms[False]), statistics.median(arms[True])
     overhead = 100.0 * (on - off) / off
     mean_off, mean_on = statistics.fmean(arms[False]), statistics.fmean(arms[True])
-    print(f"preset={args.preset} batch={args.batch} seq={args.seq} threads={args.threads} "
-          f"steps/arm={len(arms[False])} fingerprint_every={args.fingerprint_every}")
+    print(
+        f"preset={args.preset} batch={args.batch} seq={args.seq} threads={args.threads} "
+        f"steps/arm={len(arms[False])} fingerprint_every={args.fingerprint_every}"
+    )
     print(f"median step without recorder: {off * 1e3:8.2f} ms")
     print(f"median step with recorder:    {on * 1e3:8.2f} ms")
     print(f"overhead: {overhead:+.2f}%  (goal < 2%: {'PASS' if overhead < 2.0 else 'FAIL'})")
     direct = 100.0 * statistics.fmean(inside) / mean_off
-    print(f"time inside recorder.train_step: {statistics.fmean(inside) * 1e3:.2f} ms/step = {direct:.2f}% "
-          "of a step (direct cost, insensitive to other load on the machine)")
+    print(
+        f"time inside recorder.train_step: {statistics.fmean(inside) * 1e3:.2f} ms/step = {direct:.2f}% "
+        "of a step (direct cost, insensitive to other load on the machine)"
+    )
     print(f"mean-based (fingerprints amortized, noisier): {100.0 * (mean_on - mean_off) / mean_off:+.2f}%")
 
 

@@ -27,22 +27,39 @@ from pathlib import Path
 def all_rules_commitment(chips: int, hours: float) -> dict:
     """A commitment using every rule kind, fitted so the honest generated trace passes."""
     end_h = int(hours * 3600)
-    return {"id": "bench-all-rules", "deterministic_rules": [
-        {"kind": "aggregate_flop_cap", "op_type": "training", "threshold": 1e30},
-        {"kind": "aggregate_flop_cap", "op_type": "*", "scope": "global", "threshold": 1e30},
-        {"kind": "idle_must_be_zero"}, {"kind": "op_type_flop_ratio"}, {"kind": "max_flop_per_token", "ceiling": 8e10},
-        {"kind": "batch_token_consistency"}, {"kind": "forbidden_data_source_tags", "tags": ["corpus:cbrn-*"]},
-        {"kind": "forbidden_operators", "operators": ["shadow-*"]}, {"kind": "require_upstream_refs"},
-        {"kind": "upstream_refs_dag_validity"},
-        {"kind": "allowed_dataset_fingerprints", "allowed": [_h("pretrain-data"), _h("user-requests")]},
-        {"kind": "allowed_op_types", "allowed": ["training", "inference", "eval", "idle"]},
-        {"kind": "cross_job_fingerprint_consistency"}, {"kind": "code_commit_per_job_stable"},
-        {"kind": "chip_job_stability"}, {"kind": "operator_op_type_uniqueness"}, {"kind": "training_unique_per_model"},
-        {"kind": "audit_window_uniqueness"}, {"kind": "model_uniqueness_per_job"}, {"kind": "operator_uniqueness_per_job"},
-        {"kind": "model_hash_consistency"}, {"kind": "training_base_models", "allowed": [_h("train-model")]},
-        {"kind": "window_completeness", "expected_window_start": "2026-04-24T09:00:00Z",
-         "expected_window_end": _iso(end_h), "expected_chips": [f"gpu-gen-{c:05d}" for c in range(chips)]},
-    ]}
+    return {
+        "id": "bench-all-rules",
+        "deterministic_rules": [
+            {"kind": "aggregate_flop_cap", "op_type": "training", "threshold": 1e30},
+            {"kind": "aggregate_flop_cap", "op_type": "*", "scope": "global", "threshold": 1e30},
+            {"kind": "idle_must_be_zero"},
+            {"kind": "op_type_flop_ratio"},
+            {"kind": "max_flop_per_token", "ceiling": 8e10},
+            {"kind": "batch_token_consistency"},
+            {"kind": "forbidden_data_source_tags", "tags": ["corpus:cbrn-*"]},
+            {"kind": "forbidden_operators", "operators": ["shadow-*"]},
+            {"kind": "require_upstream_refs"},
+            {"kind": "upstream_refs_dag_validity"},
+            {"kind": "allowed_dataset_fingerprints", "allowed": [_h("pretrain-data"), _h("user-requests")]},
+            {"kind": "allowed_op_types", "allowed": ["training", "inference", "eval", "idle"]},
+            {"kind": "cross_job_fingerprint_consistency"},
+            {"kind": "code_commit_per_job_stable"},
+            {"kind": "chip_job_stability"},
+            {"kind": "operator_op_type_uniqueness"},
+            {"kind": "training_unique_per_model"},
+            {"kind": "audit_window_uniqueness"},
+            {"kind": "model_uniqueness_per_job"},
+            {"kind": "operator_uniqueness_per_job"},
+            {"kind": "model_hash_consistency"},
+            {"kind": "training_base_models", "allowed": [_h("train-model")]},
+            {
+                "kind": "window_completeness",
+                "expected_window_start": "2026-04-24T09:00:00Z",
+                "expected_window_end": _iso(end_h),
+                "expected_chips": [f"gpu-gen-{c:05d}" for c in range(chips)],
+            },
+        ],
+    }
 
 
 def _h(text: str) -> str:
@@ -82,15 +99,23 @@ def measure(records: int, workdir: Path) -> dict:
     from inspectorate.trace._io import iter_parquet_chunks
 
     chips, hours, path = _shape(records, workdir)
-    t = time.perf_counter(); trace = read_trace(path); read_s = time.perf_counter() - t
+    t = time.perf_counter()
+    trace = read_trace(path)
+    read_s = time.perf_counter() - t
     n = len(trace)
-    t = time.perf_counter(); breaks = trace.chain_breaks(); chain_s = time.perf_counter() - t
+    t = time.perf_counter()
+    breaks = trace.chain_breaks()
+    chain_s = time.perf_counter() - t
     commitment = load_commitment(all_rules_commitment(chips, hours))
-    t = time.perf_counter(); verdict = check(trace, commitment); check_s = time.perf_counter() - t
+    t = time.perf_counter()
+    verdict = check(trace, commitment)
+    check_s = time.perf_counter() - t
     rules_s = check_s - verdict.timings.get("hash_chain_intact", 0.0)
     slowest = sorted(verdict.timings.items(), key=lambda kv: -kv[1])[:3]
     check_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the baselines below
-    t = time.perf_counter(); chunk_chain_breaks(iter_parquet_chunks(path)); seq_s = time.perf_counter() - t
+    t = time.perf_counter()
+    chunk_chain_breaks(iter_parquet_chunks(path))
+    seq_s = time.perf_counter() - t
     # the raw ceiling: hash the same canonical bytes, prepared beforehand, one chunk at a time
     raw_s = 0.0
     for chunk in iter_parquet_chunks(path):
@@ -99,14 +124,25 @@ def measure(records: int, workdir: Path) -> dict:
         for b in lines:
             hashlib.sha256(b).hexdigest()
         raw_s += time.perf_counter() - t
-    return {"records": n, "kinds_available": len(known_kinds()), "rules_evaluated": len(verdict.rules_evaluated),
-            "verdict": verdict.verdict, "violations": [v.rule_id for v in verdict.violations][:5],
-            "chain_breaks": len(breaks), "read_s": round(read_s, 2),
-            "raw_sha256_rec_per_s": round(n / raw_s), "chain_rec_per_s": round(n / chain_s),
-            "chain_vs_raw": round(raw_s / chain_s, 3), "chain_1proc_rec_per_s": round(n / seq_s),
-            "chain_1proc_vs_raw": round(raw_s / seq_s, 3), "rules_rec_per_s": round(n / rules_s),
-            "check_total_rec_per_s": round(n / check_s), "slowest_rules": [(k, round(v, 3)) for k, v in slowest],
-            "lean_frame": trace.lean, "check_peak_rss_mb": round(check_peak_mb)}
+    return {
+        "records": n,
+        "kinds_available": len(known_kinds()),
+        "rules_evaluated": len(verdict.rules_evaluated),
+        "verdict": verdict.verdict,
+        "violations": [v.rule_id for v in verdict.violations][:5],
+        "chain_breaks": len(breaks),
+        "read_s": round(read_s, 2),
+        "raw_sha256_rec_per_s": round(n / raw_s),
+        "chain_rec_per_s": round(n / chain_s),
+        "chain_vs_raw": round(raw_s / chain_s, 3),
+        "chain_1proc_rec_per_s": round(n / seq_s),
+        "chain_1proc_vs_raw": round(raw_s / seq_s, 3),
+        "rules_rec_per_s": round(n / rules_s),
+        "check_total_rec_per_s": round(n / check_s),
+        "slowest_rules": [(k, round(v, 3)) for k, v in slowest],
+        "lean_frame": trace.lean,
+        "check_peak_rss_mb": round(check_peak_mb),
+    }
 
 
 def main() -> None:
@@ -126,10 +162,16 @@ def main() -> None:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         for size in args.sizes:  # generation, then measurement, each in its own process
-            gen = subprocess.run([sys.executable, __file__, "--gen", str(size), "--workdir", str(workdir)],
-                                 capture_output=True, text=True)
-            out = subprocess.run([sys.executable, __file__, "--child", str(size), "--workdir", str(workdir)],
-                                 capture_output=True, text=True)
+            gen = subprocess.run(
+                [sys.executable, __file__, "--gen", str(size), "--workdir", str(workdir)],
+                capture_output=True,
+                text=True,
+            )
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", str(size), "--workdir", str(workdir)],
+                capture_output=True,
+                text=True,
+            )
             if gen.returncode or out.returncode:
                 err = (gen.stderr or out.stderr).strip().splitlines()[-1:]
                 print(json.dumps({"records": size, "error": err}))

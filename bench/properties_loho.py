@@ -24,12 +24,29 @@ from typing import Any
 import numpy as np
 
 from inspectorate.trace import load_run
-from inspectorate.verify import (DEFAULT, Calibration, Inspector, PhaseEvidence, auroc, collect, fit_isotonic,
-                                 logistic_fit, logistic_predict, reliability_table, separating_threshold)
+from inspectorate.verify import (
+    DEFAULT,
+    Calibration,
+    Inspector,
+    PhaseEvidence,
+    auroc,
+    collect,
+    fit_isotonic,
+    logistic_fit,
+    logistic_predict,
+    reliability_table,
+    separating_threshold,
+)
 from inspectorate.verify._accounting import step_flops
 
 PROPS = ("p1_op_type", "p2_model_size", "p3_finetune", "flops", "consistency")
-OP = {"pretrain": "training", "finetune": "training", "inference": "inference", "eval": "eval", "idle": "idle"}
+OP = {
+    "pretrain": "training",
+    "finetune": "training",
+    "inference": "inference",
+    "eval": "eval",
+    "idle": "idle",
+}
 
 
 @dataclass
@@ -53,6 +70,7 @@ def ensure_runs(root: Path, hosts: int, profile: str, scale: float, corpus: Path
     if all((d / "workload_labels.jsonl").exists() for d in dirs):
         return dirs
     from inspectorate.testbed.run import sweep
+
     return [Path(p) for p in sweep(hosts, root, profile, scale=scale, progress=True, corpus=corpus)]
 
 
@@ -67,6 +85,7 @@ def load_rows(dirs: list[Path]) -> list[Row]:
 
 
 # ------------------------------------------------------------------------ targets
+
 
 def target(prop: str, r: Row) -> int | None:
     """1 when the claim is false on this property's axis; None when it does not apply."""
@@ -85,18 +104,29 @@ def target(prop: str, r: Row) -> int | None:
 
 # ------------------------------------------------------------------------ calibration
 
+
 def fit_calibration(train: list[Row]) -> Calibration:
     """What the held-out protocol learns from its training hosts."""
     ft = [r.ev.steps.get("lr_max") for r in train if r.truth.startswith("finetune")]
-    pt = [r.ev.steps.get("lr_max") for r in train if r.truth.startswith("pretrain") and r.ev.claim.label == r.truth]
+    pt = [
+        r.ev.steps.get("lr_max")
+        for r in train
+        if r.truth.startswith("pretrain") and r.ev.claim.label == r.truth
+    ]
     lr = separating_threshold(ft, pt) or DEFAULT.finetune_lr
     rates = []
     for r in train:
         est, _ = step_flops(r.ev)
-        if r.truth == r.ev.claim.label and OP[r.truth.split(":")[0]] == "training" and est and r.ev.cpu_busy_cores:
+        if (
+            r.truth == r.ev.claim.label
+            and OP[r.truth.split(":")[0]] == "training"
+            and est
+            and r.ev.cpu_busy_cores
+        ):
             rates.append(est / (r.ev.cpu_busy_cores * r.ev.duration))
-    cal = DEFAULT.with_(finetune_lr=lr, flops_per_busy_core=float(np.median(rates)) if rates else None,
-                        source="loho")
+    cal = DEFAULT.with_(
+        finetune_lr=lr, flops_per_busy_core=float(np.median(rates)) if rates else None, source="loho"
+    )
     inspector = Inspector(calibration=cal)
     scores = [suspicion(inspector, r) for r in train]
     ix, iy = fit_isotonic(scores, [int(r.truth != r.ev.claim.label) for r in train])
@@ -122,13 +152,22 @@ def score_rows(rows: list[Row], cal: Calibration) -> list[dict[str, Any]]:
     for r in rows:
         pv = inspector.judge(r.ev, _ctx(inspector, r))
         by = {f.property: f for f in pv.findings}
-        out.append({"host": r.host, "phase": r.ev.name, "verdict": pv.verdict, "suspicion": pv.suspicion,
-                    "p_false": cal.probability(pv.suspicion),
-                    **{p: by[p].score for p in PROPS}, **{f"{p}_decision": by[p].decision for p in PROPS}})
+        out.append(
+            {
+                "host": r.host,
+                "phase": r.ev.name,
+                "verdict": pv.verdict,
+                "suspicion": pv.suspicion,
+                "p_false": cal.probability(pv.suspicion),
+                **{p: by[p].score for p in PROPS},
+                **{f"{p}_decision": by[p].decision for p in PROPS},
+            }
+        )
     return out
 
 
 # ------------------------------------------------------------------------ baseline
+
 
 def baseline_feature(r: Row) -> float:
     """The seed's baseline: mean GPU power (or mean busy CPU cores) over the phase."""
@@ -149,15 +188,21 @@ def baseline_scores(train: list[Row], test: list[Row]) -> list[float]:
 
 # ------------------------------------------------------------------------ report
 
+
 def aurocs(rows: list[Row], scored: list[dict[str, Any]], base: list[float]) -> dict[str, dict[str, float]]:
     out = {}
     for prop in PROPS + ("overall",):
-        pairs = [(s[prop] if prop != "overall" else s["suspicion"], target(prop, r), b)
-                 for r, s, b in zip(rows, scored, base)]
+        pairs = [
+            (s[prop] if prop != "overall" else s["suspicion"], target(prop, r), b)
+            for r, s, b in zip(rows, scored, base)
+        ]
         pairs = [(s, t, b) for s, t, b in pairs if t is not None]
-        out[prop] = {"auroc": auroc([p[0] for p in pairs], [p[1] for p in pairs]),
-                     "baseline_auroc": auroc([p[2] for p in pairs], [p[1] for p in pairs]),
-                     "n": len(pairs), "positives": sum(p[1] for p in pairs)}
+        out[prop] = {
+            "auroc": auroc([p[0] for p in pairs], [p[1] for p in pairs]),
+            "baseline_auroc": auroc([p[2] for p in pairs], [p[1] for p in pairs]),
+            "n": len(pairs),
+            "positives": sum(p[1] for p in pairs),
+        }
     return out
 
 
@@ -172,7 +217,11 @@ def flop_errors(rows: list[Row], cal_by_host: dict[str, Calibration]) -> dict[st
         if OP[act] not in ("training", "inference") or not r.n_true:
             continue
         s = r.ev.steps
-        true = (6 if OP[act] == "training" else 2) * r.n_true * (s.get("train_tokens", 0) + (s.get("infer_token_count") or 0))
+        true = (
+            (6 if OP[act] == "training" else 2)
+            * r.n_true
+            * (s.get("train_tokens", 0) + (s.get("infer_token_count") or 0))
+        )
         if true <= 0:
             continue
         tele, _ = telemetry_flops(r.ev, Context(cal_by_host[r.host]))
@@ -181,8 +230,18 @@ def flop_errors(rows: list[Row], cal_by_host: dict[str, Calibration]) -> dict[st
             errs.append(abs(tele / true - 1))
         if est:
             step_errs.append(abs(est / true - 1))
-    q = lambda v: {"median_abs_err": float(np.median(v)), "within_10pct": float(np.mean(np.array(v) <= 0.10)),
-                   "n": len(v)} if v else {}
+
+    def q(v):
+        return (
+            {
+                "median_abs_err": float(np.median(v)),
+                "within_10pct": float(np.mean(np.array(v) <= 0.10)),
+                "n": len(v),
+            }
+            if v
+            else {}
+        )
+
     return {"telemetry_vs_truth": q(errs), "step_records_vs_truth": q(step_errs)}
 
 
@@ -216,15 +275,20 @@ def main() -> None:
     pooled_cal = fit_calibration(rows)
     pooled = score_rows(rows, pooled_cal)
     result = {
-        "hosts": hosts, "phases": len(rows),
+        "hosts": hosts,
+        "phases": len(rows),
         "loho": aurocs(rows, loho, [base[i] for i in range(len(rows))]),
         "pooled": aurocs(rows, pooled, baseline_scores(rows, rows)),
-        "reliability_loho": reliability_table([s["p_false"] for s in loho],
-                                              [int(r.truth != r.ev.claim.label) for r in rows]),
+        "reliability_loho": reliability_table(
+            [s["p_false"] for s in loho], [int(r.truth != r.ev.claim.label) for r in rows]
+        ),
         "flops": flop_errors(rows, cals),
-        "calibration_pooled": {"finetune_lr": pooled_cal.finetune_lr,
-                               "flops_per_busy_core": pooled_cal.flops_per_busy_core,
-                               "iso_x": pooled_cal.iso_x, "iso_y": pooled_cal.iso_y},
+        "calibration_pooled": {
+            "finetune_lr": pooled_cal.finetune_lr,
+            "flops_per_busy_core": pooled_cal.flops_per_busy_core,
+            "iso_x": pooled_cal.iso_x,
+            "iso_y": pooled_cal.iso_y,
+        },
         "flagged": flagged_table(rows, loho),
     }
     print(render(result))
@@ -236,8 +300,9 @@ def flagged_table(rows: list[Row], scored: list[dict[str, Any]]) -> dict[str, di
     """Per phase name (scoring only): hosts flagged, and by which properties."""
     out: dict[str, dict[str, Any]] = {}
     for r, s in zip(rows, scored):
-        entry = out.setdefault(r.ev.name, {"adversarial": r.truth != r.ev.claim.label, "flagged": 0, "hosts": 0,
-                                           "by": {}})
+        entry = out.setdefault(
+            r.ev.name, {"adversarial": r.truth != r.ev.claim.label, "flagged": 0, "hosts": 0, "by": {}}
+        )
         entry["hosts"] += 1
         entry["flagged"] += int(s["verdict"] == 0)
         for p in PROPS:
@@ -247,17 +312,27 @@ def flagged_table(rows: list[Row], scored: list[dict[str, Any]]) -> dict[str, di
 
 
 def render(result: dict[str, Any]) -> str:
-    lines = [f"hosts: {', '.join(result['hosts'])}; phases: {result['phases']}", "",
-             "| property | LOHO AUROC | pooled AUROC | baseline LOHO | baseline pooled | n (pos) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"hosts: {', '.join(result['hosts'])}; phases: {result['phases']}",
+        "",
+        "| property | LOHO AUROC | pooled AUROC | baseline LOHO | baseline pooled | n (pos) |",
+        "|---|---|---|---|---|---|",
+    ]
     for prop, lo in result["loho"].items():
         po = result["pooled"][prop]
-        f = lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
-        lines.append(f"| {prop} | {f(lo['auroc'])} | {f(po['auroc'])} | {f(lo['baseline_auroc'])} | "
-                     f"{f(po['baseline_auroc'])} | {lo['n']} ({lo['positives']}) |")
+
+        def f(v):
+            return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+        lines.append(
+            f"| {prop} | {f(lo['auroc'])} | {f(po['auroc'])} | {f(lo['baseline_auroc'])} | "
+            f"{f(po['baseline_auroc'])} | {lo['n']} ({lo['positives']}) |"
+        )
     lines += ["", "reliability (LOHO, P(claim false)):"]
-    lines += [f"  {r['bin']} n={r['n']} predicted={r['mean_predicted']:.2f} observed={r['observed']:.2f}"
-              for r in result["reliability_loho"]]
+    lines += [
+        f"  {r['bin']} n={r['n']} predicted={r['mean_predicted']:.2f} observed={r['observed']:.2f}"
+        for r in result["reliability_loho"]
+    ]
     lines += ["", f"FLOPs: {json.dumps(result['flops'])}", "", "flagged (LOHO verdicts):"]
     for name, e in result["flagged"].items():
         tag = "ADV" if e["adversarial"] else "hon"

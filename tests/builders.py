@@ -20,12 +20,24 @@ TOKENS = 500_000
 def record(i: int, chip: int = 0, window: int = 0, **fields: Any) -> dict[str, Any]:
     start = T0 + 60 * window
     out = {
-        "record_id": f"r{i:04d}", "prev_record_hash": "", "chip_id": f"gpu-{chip:02d}", "job_id": "job-a",
-        "operator": "team-a", "cluster_region": "us-west-2", "window_start": format_time(start),
-        "window_end": format_time(start + 60), "op_type": "training", "flops": 6 * N * TOKENS,
-        "tokens_processed": TOKENS, "batch_size": 8, "sequence_length": 4096,
-        "model_hash_prefix": "sha256:aaaaaaaaaaaaaaaa", "dataset_fingerprint": "sha256:dddddddddddddddd",
-        "upstream_refs": [], "data_source_tags": ["corpus:web"], "code_commit": "git:lab/train@abc1234",
+        "record_id": f"r{i:04d}",
+        "prev_record_hash": "",
+        "chip_id": f"gpu-{chip:02d}",
+        "job_id": "job-a",
+        "operator": "team-a",
+        "cluster_region": "us-west-2",
+        "window_start": format_time(start),
+        "window_end": format_time(start + 60),
+        "op_type": "training",
+        "flops": 6 * N * TOKENS,
+        "tokens_processed": TOKENS,
+        "batch_size": 8,
+        "sequence_length": 4096,
+        "model_hash_prefix": "sha256:aaaaaaaaaaaaaaaa",
+        "dataset_fingerprint": "sha256:dddddddddddddddd",
+        "upstream_refs": [],
+        "data_source_tags": ["corpus:web"],
+        "code_commit": "git:lab/train@abc1234",
         "config_hash": "sha256:cccccccccccccccc",
     }
     out.update(fields)

@@ -11,14 +11,17 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from inspectorate.errors import InputError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Automated verification of AI compute.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Automated verification of AI compute.",
+)
 trace_app = typer.Typer(no_args_is_help=True, help="Generate and inspect window-record traces.")
 app.add_typer(trace_app, name="trace")
 
@@ -29,12 +32,17 @@ class Format(str, enum.Enum):
 
 
 @app.command()
-def check(trace: Path = typer.Argument(..., help="Trace: .jsonl, .jsonl.gz, .parquet or a run directory."),
-          commitment: Path = typer.Option(..., "--commitment", "-c", help="Commitment YAML."),
-          format: Format = typer.Option(Format.text, "--format", "-f"),
-          head: Optional[str] = typer.Option(None, "--head", help="Published chain head (hex) to pin the last record.")) -> None:
+def check(
+    trace: Path = typer.Argument(..., help="Trace: .jsonl, .jsonl.gz, .parquet or a run directory."),
+    commitment: Path = typer.Option(..., "--commitment", "-c", help="Commitment YAML."),
+    format: Format = typer.Option(Format.text, "--format", "-f"),
+    head: str | None = typer.Option(
+        None, "--head", help="Published chain head (hex) to pin the last record."
+    ),
+) -> None:
     """Judge TRACE against COMMITMENT; exit 0 compliant, 1 violation, 2 bad input."""
-    from inspectorate.commitment import check as run_check, load_commitment
+    from inspectorate.commitment import check as run_check
+    from inspectorate.commitment import load_commitment
     from inspectorate.report import verdict_text
     from inspectorate.trace import read_trace
 
@@ -47,7 +55,7 @@ def check(trace: Path = typer.Argument(..., help="Trace: .jsonl, .jsonl.gz, .par
 
 
 @app.command()
-def rules(kind: Optional[str] = typer.Argument(None, help="Show one kind in full.")) -> None:
+def rules(kind: str | None = typer.Argument(None, help="Show one kind in full.")) -> None:
     """List the rule kinds a commitment can use, with their parameters and semantics."""
     from inspectorate.commitment import describe_kind, known_kinds
 
@@ -57,12 +65,20 @@ def rules(kind: Optional[str] = typer.Argument(None, help="Show one kind in full
 
 
 @trace_app.command("generate")
-def trace_generate(out: Path = typer.Option(..., "--out", "-o", help="Output .jsonl, .jsonl.gz or .parquet."),
-                   chips: int = typer.Option(8, "--chips"), hours: float = typer.Option(1.0, "--hours"),
-                   scenario: str = typer.Option("training", "--scenario", help="Honest: training, inference, mixed; "
-                                                "injected: over_cap, relabel_training, idle_work, forbidden_tag, "
-                                                "dropped_windows, fragmented_jobs, tampered."),
-                   window_seconds: int = typer.Option(60, "--window-seconds"), seed: int = typer.Option(0, "--seed")) -> None:
+def trace_generate(
+    out: Path = typer.Option(..., "--out", "-o", help="Output .jsonl, .jsonl.gz or .parquet."),
+    chips: int = typer.Option(8, "--chips"),
+    hours: float = typer.Option(1.0, "--hours"),
+    scenario: str = typer.Option(
+        "training",
+        "--scenario",
+        help="Honest: training, inference, mixed; "
+        "injected: over_cap, relabel_training, idle_work, forbidden_tag, "
+        "dropped_windows, fragmented_jobs, tampered.",
+    ),
+    window_seconds: int = typer.Option(60, "--window-seconds"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
     """Write a synthetic hash-chained cluster trace."""
     from inspectorate.trace import GenSpec, write_generated
 
@@ -74,7 +90,7 @@ def trace_generate(out: Path = typer.Option(..., "--out", "-o", help="Output .js
 
 
 @trace_app.command("verify-chain")
-def trace_verify_chain(trace: Path, head: Optional[str] = typer.Option(None, "--head")) -> None:
+def trace_verify_chain(trace: Path, head: str | None = typer.Option(None, "--head")) -> None:
     """Check only the hash chain; exit 0 intact, 1 broken, 2 bad input."""
     from inspectorate.trace import read_trace
 
@@ -86,7 +102,9 @@ def trace_verify_chain(trace: Path, head: Optional[str] = typer.Option(None, "--
 
 
 @app.command()
-def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="Where the demo writes its files.")) -> None:
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", help="Where the demo writes its files."),
+) -> None:
     """End to end on the embedded data: shared traces, a generated trace, an injected violation."""
     from inspectorate.demo import run_demo
 
@@ -118,7 +136,7 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         print("aborted", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the CLI promises no tracebacks
+    except Exception as exc:
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # click usage errors (typer vendors click)
             exc.show()
             sys.exit(2)

@@ -37,8 +37,10 @@ def run_demo(out: Path, console: Console | None = None) -> int:
         cells = [_cell(check(trace, c)) for c in commitments.values()]
         table.add_row(name, str(len(trace)), chain, *cells)
     console.print(table)
-    console.print("[dim]The reference commitment's registries (window range, chips, datasets) were written for "
-                  "legit_finetune only; bloom_real aggregates 384 GPUs under one chip_id (see commitments/README.md).[/dim]\n")
+    console.print(
+        "[dim]The reference commitment's registries (window range, chips, datasets) were written for "
+        "legit_finetune only; bloom_real aggregates 384 GPUs under one chip_id (see commitments/README.md).[/dim]\n"
+    )
     _generated(out, commitments["frontier-training-cap"], console)
     return 0
 
@@ -51,14 +53,18 @@ def _cell(verdict) -> str:
 
 
 def _generated(out: Path, commitment, console: Console) -> None:
-    table = Table(title=f"Generated 8-chip × 2 h traces vs {commitment.id} (training cap scaled to 3e19 for the demo)")
+    table = Table(
+        title=f"Generated 8-chip × 2 h traces vs {commitment.id} (training cap scaled to 3e19 for the demo)"
+    )
     for col in ("scenario", "records", "verdict", "triggered rule", "flagged", "why"):
         table.add_column(col)
     scaled = commitment.to_dict()
     # An honest 8-chip, 2-hour run does ~2.3e19 FLOP; scale the caps so doubling crosses them.
     scale = 3.0e19 / 1.0e25
-    scaled["deterministic_rules"] = [dict(r, threshold=r["threshold"] * scale) if r["kind"] == "aggregate_flop_cap" else r
-                                     for r in scaled["deterministic_rules"]]
+    scaled["deterministic_rules"] = [
+        dict(r, threshold=r["threshold"] * scale) if r["kind"] == "aggregate_flop_cap" else r
+        for r in scaled["deterministic_rules"]
+    ]
     scaled["deterministic_rules"].append({"kind": "op_type_flop_ratio", "training_threshold": 3.0e10})
     demo_commitment = load_commitment(scaled)
     for scenario in INJECTED:
@@ -66,9 +72,16 @@ def _generated(out: Path, commitment, console: Console) -> None:
         write_generated(GenSpec(chips=8, hours=2, scenario=scenario, seed=1), path)
         verdict = check(read_trace(path), demo_commitment)
         trigger = verdict.trigger
-        table.add_row(scenario, str(verdict.records), "compliant" if verdict.compliant else "[red]violation[/red]",
-                      verdict.triggered_rule_id or "-", str(trigger.count if trigger else 0),
-                      (trigger.message if trigger else "all rules hold"))
+        table.add_row(
+            scenario,
+            str(verdict.records),
+            "compliant" if verdict.compliant else "[red]violation[/red]",
+            verdict.triggered_rule_id or "-",
+            str(trigger.count if trigger else 0),
+            (trigger.message if trigger else "all rules hold"),
+        )
     console.print(table)
-    console.print(f"[dim]Files in {out}; try: inspectorate check {out}/generated_over_cap.jsonl "
-                  f"-c commitments/frontier-training-cap.yml --format json[/dim]")
+    console.print(
+        f"[dim]Files in {out}; try: inspectorate check {out}/generated_over_cap.jsonl "
+        f"-c commitments/frontier-training-cap.yml --format json[/dim]"
+    )

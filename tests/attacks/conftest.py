@@ -21,13 +21,29 @@ def small_trace() -> list[dict[str, Any]]:
 
     def add(chip: str, job: str, op: str, minute: int, flops: float, tokens: int) -> None:
         refs = [rows[-1]["record_id"]] if rows and rows[-1]["job_id"] == job else []
-        rows.append({"record_id": f"rec_{len(rows):04d}", "prev_record_hash": "", "chip_id": chip, "job_id": job,
-                     "operator": "lab-a", "cluster_region": "eu-1", "window_start": format_time(T0 + 60 * minute),
-                     "window_end": format_time(T0 + 60 * (minute + 1)), "op_type": op, "flops": flops,
-                     "tokens_processed": tokens, "batch_size": 4 if tokens else 0, "sequence_length": 2048,
-                     "model_hash_prefix": "sha256:aaaaaaaaaaaaaaaa", "dataset_fingerprint": "sha256:bbbbbbbbbbbbbbbb",
-                     "upstream_refs": refs, "data_source_tags": ["corpus:web"], "code_commit": "git:lab/train@1234567",
-                     "config_hash": "sha256:cccccccccccccccc"})
+        rows.append(
+            {
+                "record_id": f"rec_{len(rows):04d}",
+                "prev_record_hash": "",
+                "chip_id": chip,
+                "job_id": job,
+                "operator": "lab-a",
+                "cluster_region": "eu-1",
+                "window_start": format_time(T0 + 60 * minute),
+                "window_end": format_time(T0 + 60 * (minute + 1)),
+                "op_type": op,
+                "flops": flops,
+                "tokens_processed": tokens,
+                "batch_size": 4 if tokens else 0,
+                "sequence_length": 2048,
+                "model_hash_prefix": "sha256:aaaaaaaaaaaaaaaa",
+                "dataset_fingerprint": "sha256:bbbbbbbbbbbbbbbb",
+                "upstream_refs": refs,
+                "data_source_tags": ["corpus:web"],
+                "code_commit": "git:lab/train@1234567",
+                "config_hash": "sha256:cccccccccccccccc",
+            }
+        )
 
     for chip in ("c0", "c1"):
         for m in range(8):
@@ -39,14 +55,16 @@ def small_trace() -> list[dict[str, Any]]:
 
 
 SMALL_COMMITMENT = {
-    "id": "small", "deterministic_rules": [
+    "id": "small",
+    "deterministic_rules": [
         {"kind": "aggregate_flop_cap", "op_type": "training", "scope": "per_job", "threshold": 1.0e18},
         {"kind": "aggregate_flop_cap", "op_type": "*", "scope": "per_job", "threshold": 1.5e18},
         {"kind": "idle_must_be_zero"},
         {"kind": "allowed_op_types", "allowed": ["training", "inference", "eval", "idle"]},
         {"kind": "chip_job_stability"},
         {"kind": "upstream_refs_dag_validity"},
-    ]}
+    ],
+}
 
 
 def all_traces() -> dict[str, list[dict[str, Any]]]:
@@ -60,7 +78,9 @@ def reference():
     """The reference commitment and the red team's clean baseline (legit_finetune)."""
     if not SHARED_TRACES:
         pytest.skip(f"shared seed traces not found at {SHARED}")
-    return load_commitment(SHARED / "no_frontier_training.yml"), read_trace(SHARED / "legit_finetune.jsonl").records
+    return load_commitment(SHARED / "no_frontier_training.yml"), read_trace(
+        SHARED / "legit_finetune.jsonl"
+    ).records
 
 
 @pytest.fixture()

@@ -6,14 +6,27 @@ import json
 import os
 
 import pytest
-from conftest import SHARED_TRACES, small_trace
 
+from conftest import SHARED_TRACES, small_trace
 from inspectorate.attacks import OfflineAttacker, Proposal, make_attacker, redteam, replay, violate
 from inspectorate.attacks._llm import build_prompt, digest, parse_reply
 from inspectorate.errors import InputError
 
-REQUIRED = {"round", "evasion_name", "attack_intent", "rationale", "attack_spec", "mutate_code", "caught",
-            "triggered_rule_id", "intent_preserved", "mutated_record_count", "cost", "seconds", "evasion"}
+REQUIRED = {
+    "round",
+    "evasion_name",
+    "attack_intent",
+    "rationale",
+    "attack_spec",
+    "mutate_code",
+    "caught",
+    "triggered_rule_id",
+    "intent_preserved",
+    "mutated_record_count",
+    "cost",
+    "seconds",
+    "evasion",
+}
 
 
 def rows(path):
@@ -52,17 +65,29 @@ def test_replay_recreates_a_round(small_commitment, tmp_path):
 
 def test_exploit_reacts_to_the_rule_that_fired():
     bot = OfflineAttacker(seed=0, explore_first=False)
-    history = [{"round": 1, "intent_preserved": True, "caught": True, "error": None,
-                "attack_spec": {"compose": [{"attack": "split_jobs", "params": {"parts": 2}}]},
-                "fired_rules": ["chip_job_stability"], "fired_kinds": ["chip_job_stability"]}]
+    history = [
+        {
+            "round": 1,
+            "intent_preserved": True,
+            "caught": True,
+            "error": None,
+            "attack_spec": {"compose": [{"attack": "split_jobs", "params": {"parts": 2}}]},
+            "fired_rules": ["chip_job_stability"],
+            "fired_kinds": ["chip_job_stability"],
+        }
+    ]
     proposals = [bot.propose(history) for _ in range(6)]
-    assert all(p.spec["compose"][0]["attack"] == "split_jobs" for p in proposals if p.rationale.startswith("exploit"))
+    assert all(
+        p.spec["compose"][0]["attack"] == "split_jobs" for p in proposals if p.rationale.startswith("exploit")
+    )
     assert any("chip_job_stability" in p.rationale for p in proposals)
 
 
 def test_code_proposals_run_in_the_sandbox(small_commitment):
-    code = ("def mutate(records):\n    for r in records:\n        if r['op_type'] == 'training':\n"
-            "            r['op_type'] = 'eval'\n    return records\n")
+    code = (
+        "def mutate(records):\n    for r in records:\n        if r['op_type'] == 'training':\n"
+        "            r['op_type'] = 'eval'\n    return records\n"
+    )
 
     class Coder:
         name = "coder"
@@ -86,19 +111,24 @@ def test_bad_inputs(small_commitment):
     noisy = small_trace()
     noisy[0]["op_type"] = "idle"  # idle with FLOPs: the clean baseline already breaks the commitment
     from inspectorate.trace import rechain
+
     with pytest.raises(InputError, match="must comply"):
         redteam(1, "offline", small_commitment, rechain(noisy), None)
 
 
 def test_defend_on_small_rounds(small_commitment):
-    report = redteam(30, "offline", small_commitment, small_trace(), None, seed=2, defend=True, honest_traces={})
+    report = redteam(
+        30, "offline", small_commitment, small_trace(), None, seed=2, defend=True, honest_traces={}
+    )
     d = report.defense
     assert d["evasions_before"] == len(report.evasions)
     assert d["evasions_caught_after"] + len(d["still_evading"]) == d["evasions_before"]
     assert {r["round"] for r in d["rescored"]} == set(report.mutated)
     if report.evasions:
         assert d["added_rules"] and d["evasions_caught_after"] > 0
-    assert all(r["caught_after"] for r in d["rescored"] if r["caught_before"])  # adding rules never un-catches
+    assert all(
+        r["caught_after"] for r in d["rescored"] if r["caught_before"]
+    )  # adding rules never un-catches
 
 
 @pytest.mark.skipif(not SHARED_TRACES, reason="shared seed traces not found")
@@ -106,13 +136,16 @@ def test_reference_loop_and_defend(reference, tmp_path):
     commitment, clean = reference
     report = redteam(40, "offline", commitment, clean, tmp_path / "r.jsonl", seed=1, defend=True)
     names = {r["evasion_name"] for r in report.evasions}
-    assert any("excess_to_ghost_inference" in n for n in names)  # the compound evasion of the 23-rule commitment
+    assert any(
+        "excess_to_ghost_inference" in n for n in names
+    )  # the compound evasion of the 23-rule commitment
     assert report.hollow_evasions  # truncation/deflation passes without carrying the violation
     d = report.defense
     assert d["false_positives"] == {}
     assert d["evasions_caught_after"] >= 1
-    assert not any(r["kind"] == "aggregate_flop_cap" and r.get("scope", "per_job") == "per_job"
-                   for r in d["added_rules"])  # the promise itself is never lowered
+    assert not any(
+        r["kind"] == "aggregate_flop_cap" and r.get("scope", "per_job") == "per_job" for r in d["added_rules"]
+    )  # the promise itself is never lowered
 
 
 def test_cli_command(tmp_path):
@@ -122,13 +155,27 @@ def test_cli_command(tmp_path):
     from typer.testing import CliRunner
 
     from inspectorate.attacks._cli import redteam as command
+
     app = typer.Typer()
     app.command("redteam")(command)
     app.command("noop")(lambda: None)
     shared = SHARED_TRACES[0].parent
     out = tmp_path / "rounds.jsonl"
-    result = CliRunner().invoke(app, ["redteam", "--rounds", "3", "--commitment", str(shared / "no_frontier_training.yml"),
-                                      "--baseline", str(shared / "legit_finetune.jsonl"), "--out", str(out), "--defend"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "redteam",
+            "--rounds",
+            "3",
+            "--commitment",
+            str(shared / "no_frontier_training.yml"),
+            "--baseline",
+            str(shared / "legit_finetune.jsonl"),
+            "--out",
+            str(out),
+            "--defend",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "3 rounds" in result.output and len(rows(out)) == 3
     assert (tmp_path / "rounds.defense.json").exists()
@@ -137,11 +184,15 @@ def test_cli_command(tmp_path):
 
 
 def test_llm_prompt_and_reply_parsing(small_commitment):
-    prompt = build_prompt(small_commitment, small_trace(), [{"round": 1, "evasion_name": "x", "caught": True}])
+    prompt = build_prompt(
+        small_commitment, small_trace(), [{"round": 1, "evasion_name": "x", "caught": True}]
+    )
     assert "aggregate_flop_cap" in prompt and "sample_records" in prompt and '"round": 1' in prompt
     assert digest(small_trace())["dominant_job"] == "job_train"
-    header, code = parse_reply('{"name": "n", "intent": "i", "rationale": "r"}\n```python\ndef mutate(records):\n'
-                               '    return records\n```')
+    header, code = parse_reply(
+        '{"name": "n", "intent": "i", "rationale": "r"}\n```python\ndef mutate(records):\n'
+        "    return records\n```"
+    )
     assert header["name"] == "n" and code.startswith("def mutate")
     with pytest.raises(InputError):
         parse_reply("no code here")

@@ -6,8 +6,8 @@ import copy
 import random
 
 import pytest
-from conftest import SHARED_TRACES, all_traces, small_trace
 
+from conftest import SHARED_TRACES, all_traces, small_trace
 from inspectorate.attacks import ATTACKS, attack_names, compose, conserves_work, get_attack, violate
 from inspectorate.commitment import check
 from inspectorate.errors import InputError
@@ -58,8 +58,18 @@ def test_intent_false_when_the_violation_is_removed(name):
     assert not get_attack(name).intent_preserved(base, out)
 
 
-@pytest.mark.parametrize("name", ["relabel_op_type", "split_jobs", "ghost_chips", "idle_laundering",
-                                  "deflate_flops", "excess_to_ghost_inference", "smear_time"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "relabel_op_type",
+        "split_jobs",
+        "ghost_chips",
+        "idle_laundering",
+        "deflate_flops",
+        "excess_to_ghost_inference",
+        "smear_time",
+    ],
+)
 def test_intent_true_when_the_work_is_still_there(name):
     base = violate(small_trace(), cap=1e18)
     assert get_attack(name).intent_preserved(base, get_attack(name)(base, 1, **SMALL_PARAMS.get(name, {})))
@@ -96,7 +106,9 @@ def test_compose_applies_in_order_and_checks_every_intent():
     assert verify_chain(out) == []
     assert len({r["job_id"] for r in out if r["op_type"] == "eval"}) == 3
     assert combo.intent_preserved(base, out)
-    assert not compose(["split_jobs", "drop_violating"]).intent_preserved(base, compose(["split_jobs", "drop_violating"])(base, 1))
+    assert not compose(["split_jobs", "drop_violating"]).intent_preserved(
+        base, compose(["split_jobs", "drop_violating"])(base, 1)
+    )
     with pytest.raises(InputError):
         compose([])
 

@@ -76,7 +76,9 @@ def test_smooth_utilization_flattens_training_peaks(tmp_path):
     out = get_rundir_attack("smooth_utilization")(SRC, tmp_path / "u", 1, phase="lie_train")
     lines = (out / "nvsmi.csv").read_text().splitlines()[1:]
     util = [float(line.split(",")[3]) for line in lines]
-    assert max(util[-20:]) < 70 and min(util[:20]) == 100  # lie_train now at inference level, honest_train kept
+    assert (
+        max(util[-20:]) < 70 and min(util[:20]) == 100
+    )  # lie_train now at inference level, honest_train kept
 
 
 def test_delete_stream_and_bad_names(tmp_path):
@@ -95,7 +97,9 @@ def test_tamper_netdev_matches_forged_collectives(tmp_path):
     out = get_rundir_attack("tamper_netdev")(forged, tmp_path / "n", 1)
     snaps = [block for block in (out / "netdev.log").read_text().split("--- ")[1:]]
     times = [float(b.split(" ---")[0]) for b in snaps]
-    tx = [int(next(line for line in b.splitlines() if "eth0:" in line).split(":")[1].split()[8]) for b in snaps]
+    tx = [
+        int(next(line for line in b.splitlines() if "eth0:" in line).split(":")[1].split()[8]) for b in snaps
+    ]
     coll = read_jsonl(out / "collectives.jsonl")
     for k in range(1, len(times)):
         claimed = sum(c["bytes"] for c in coll if times[k - 1] < c["t"] <= times[k])

@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import small_trace
 
+from conftest import small_trace
 from inspectorate.attacks import Limits, SandboxError, network_isolated, run_mutation, run_sandboxed
 
 ESCAPES = sorted((Path(__file__).parent / "escapes").glob("*.py"))
 FAST = Limits(timeout_s=5, cpu_s=1, memory_mb=256, output_mb=1)
-CANARIES = [Path("/tmp/inspectorate_escape_canary.txt"), Path("/tmp/inspectorate_escape_canary3"),
-            Path("/tmp/inspectorate_escape_canary5")]
+CANARIES = [
+    Path("/tmp/inspectorate_escape_canary.txt"),
+    Path("/tmp/inspectorate_escape_canary3"),
+    Path("/tmp/inspectorate_escape_canary5"),
+]
 
 
 def header(path: Path, key: str) -> list[str]:
@@ -38,7 +41,9 @@ def test_escape_is_contained(path):
     assert not any(c.exists() for c in CANARIES)
 
 
-@pytest.mark.parametrize("path", [p for p in ESCAPES if header(p, "without-syntax-filter")], ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", [p for p in ESCAPES if header(p, "without-syntax-filter")], ids=lambda p: p.stem
+)
 def test_audit_hook_holds_without_the_syntax_filter(path):
     """Defence in depth: with layer 2 switched off, the runtime layers still refuse."""
     limits = Limits(timeout_s=5, cpu_s=1, memory_mb=256, output_mb=1, syntax_filter=False)
@@ -47,7 +52,7 @@ def test_audit_hook_holds_without_the_syntax_filter(path):
     assert not any(c.exists() for c in CANARIES)
 
 
-GOOD = '''
+GOOD = """
 import copy, math, random, json, hashlib, datetime, statistics, collections, itertools, functools, re
 def mutate(records):
     out = copy.deepcopy(records)
@@ -58,7 +63,7 @@ def mutate(records):
     with open("notes.txt", "w") as fh:   # the scratch dir is writable
         fh.write(hashlib.sha256(json.dumps(out).encode()).hexdigest())
     return out
-'''
+"""
 
 
 def test_valid_mutation_runs_and_returns_records():

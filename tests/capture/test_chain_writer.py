@@ -86,6 +86,7 @@ def test_corrupt_middle_line_is_an_input_error_with_its_line(tmp_path: Path) -> 
 def test_concurrent_appends_keep_one_chain(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     with ChainWriter(path) as writer:
+
         def work(k: int) -> None:
             for i in range(200):
                 writer.append({"thread": k, "i": i}, id_prefix="t")

@@ -19,9 +19,14 @@ torch = pytest.importorskip("torch")
 def test_collective_log_is_thread_safe_jsonl(tmp_path: Path) -> None:
     path = tmp_path / "collectives.jsonl"
     with CollectiveLog(path, rank=0, world_size=2, phase="pretrain") as log:
-        threads = [threading.Thread(target=lambda: [log.log(op="allreduce", nbytes=40, duration_s=0.001,
-                                                            dtype="float32") for _ in range(100)])
-                   for _ in range(4)]
+        threads = [
+            threading.Thread(
+                target=lambda: [
+                    log.log(op="allreduce", nbytes=40, duration_s=0.001, dtype="float32") for _ in range(100)
+                ]
+            )
+            for _ in range(4)
+        ]
         for t in threads:
             t.start()
         for t in threads:

@@ -26,7 +26,7 @@ class TinyGPTish(torch.nn.Module):
         self.ln_f = torch.nn.LayerNorm(dim)
         self.lm_head = torch.nn.Linear(dim, vocab, bias=False)
 
-    def forward(self, idx: "torch.Tensor") -> "torch.Tensor":
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
         h = self.wte(idx)
         for block in self.blocks:
             h = h + torch.relu(block(h))
@@ -42,8 +42,19 @@ def _train(recorder: StepRecorder, model: TinyGPTish, steps: int) -> list[dict]:
         loss = torch.nn.functional.cross_entropy(model(idx).reshape(-1, 11), idx.reshape(-1))
         loss.backward()
         opt.step()
-        out.append(recorder.train_step(step, loss=loss, model=model, optimizer=opt, lr=1e-3, tokens=24,
-                                       forward_s=0.01, backward_s=0.02, optimizer_s=0.005))
+        out.append(
+            recorder.train_step(
+                step,
+                loss=loss,
+                model=model,
+                optimizer=opt,
+                lr=1e-3,
+                tokens=24,
+                forward_s=0.01,
+                backward_s=0.02,
+                optimizer_s=0.005,
+            )
+        )
         opt.zero_grad()
     return out
 
@@ -75,13 +86,21 @@ def test_train_step_records_norms_and_a_frozen_group(tmp_path: Path) -> None:
     assert groups["blocks"] > 0 and groups["head"] > 0 and groups["ln"] > 0
     assert last["grad_norm"] == pytest.approx(math.sqrt(sum(v * v for v in groups.values())), rel=1e-6)
     assert last["weight_norms_per_group"]["embed"] == pytest.approx(model.wte.weight.norm().item(), rel=1e-5)
-    assert last["optimizer_state_norms"]["tracked_params"] == len([p for p in model.parameters() if p.requires_grad])
+    assert last["optimizer_state_norms"]["tracked_params"] == len(
+        [p for p in model.parameters() if p.requires_grad]
+    )
     assert last["optimizer_state_norms"]["adam_v_norm"] > 0
     assert last["tokens_per_second"] == pytest.approx(24 / 0.035)
     assert last["forward_ms"] == 10.0 and last["telemetry"]["process_rss_mb"] > 0
     records, torn = read_chain_file(tmp_path / "steps.jsonl")
     assert not torn and verify_chain(records) == []
-    assert [r["kind"] for r in records] == ["train_step", "fingerprint", "train_step", "train_step", "fingerprint"]
+    assert [r["kind"] for r in records] == [
+        "train_step",
+        "fingerprint",
+        "train_step",
+        "train_step",
+        "fingerprint",
+    ]
 
 
 def test_global_grad_norm_matches_torch(tmp_path: Path) -> None:
@@ -94,8 +113,17 @@ def test_global_grad_norm_matches_torch(tmp_path: Path) -> None:
     expected = torch.nn.utils.get_total_norm([p.grad for p in model.parameters()]).item()
     opt.step()
     with StepRecorder(tmp_path / "s.jsonl", phase="p", fingerprint_every=0) as rec:
-        record = rec.train_step(0, loss=loss, model=model, optimizer=opt, lr=1e-3, tokens=24,
-                                forward_s=0.0, backward_s=0.0, optimizer_s=0.0)
+        record = rec.train_step(
+            0,
+            loss=loss,
+            model=model,
+            optimizer=opt,
+            lr=1e-3,
+            tokens=24,
+            forward_s=0.0,
+            backward_s=0.0,
+            optimizer_s=0.0,
+        )
     assert record["grad_norm"] == pytest.approx(expected, rel=1e-5)
     assert record["loss"] == pytest.approx(loss.item())
     assert record["tokens_per_second"] is None  # zero step time: no rate rather than inf
@@ -123,7 +151,9 @@ def test_infer_token_entropy_and_kl(tmp_path: Path) -> None:
     with StepRecorder(tmp_path / "s.jsonl", phase="serve") as rec:
         first = rec.infer_token(0, logits=torch.zeros(1, 16), latency_s=0.002, kv_bytes=4096, token=3)
         second = rec.infer_token(1, logits=torch.zeros(16), latency_s=0.002, kv_bytes=8192, token=5)
-        peaked = rec.infer_token(2, logits=torch.tensor([10.0] + [0.0] * 15), latency_s=0.001, kv_bytes=1, token=0)
+        peaked = rec.infer_token(
+            2, logits=torch.tensor([10.0] + [0.0] * 15), latency_s=0.001, kv_bytes=1, token=0
+        )
     assert first["entropy"] == pytest.approx(math.log(16), rel=1e-5)
     assert first["top1_prob"] == pytest.approx(1 / 16) and first["kl_prev"] is None
     assert second["kl_prev"] == pytest.approx(0.0, abs=1e-6)

@@ -11,11 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from inspectorate.capture import CpuSampler, NetdevSampler, NvmlSampler, Sensors, gpu_available, nvsmi_timestamp
+from inspectorate.capture import (
+    CpuSampler,
+    NetdevSampler,
+    NvmlSampler,
+    Sensors,
+    gpu_available,
+    nvsmi_timestamp,
+)
 from inspectorate.trace import read_cpu, read_netdev, read_nvsmi
 
-NVSMI_HEADER = ("timestamp,index,name,utilization.gpu,utilization.memory,memory.used,memory.total,"
-                "power.draw,clocks.sm,clocks.mem,temperature.gpu")
+NVSMI_HEADER = (
+    "timestamp,index,name,utilization.gpu,utilization.memory,memory.used,memory.total,"
+    "power.draw,clocks.sm,clocks.mem,temperature.gpu"
+)
 
 
 def test_sensors_write_cpu_and_netdev_streams(tmp_path: Path) -> None:
@@ -25,7 +34,9 @@ def test_sensors_write_cpu_and_netdev_streams(tmp_path: Path) -> None:
     assert all(not s.is_alive() for s in sensors.samplers)
     assert not (tmp_path / "nvsmi.csv").exists()
     header = (tmp_path / "cpu.csv").read_text().splitlines()[0]
-    assert header == "timestamp,cpu_percent,per_cpu_max,mem_used_mb,mem_percent,proc_rss_mb,load1,ctx_switches"
+    assert (
+        header == "timestamp,cpu_percent,per_cpu_max,mem_used_mb,mem_percent,proc_rss_mb,load1,ctx_switches"
+    )
     cpu = read_cpu(tmp_path / "cpu.csv")
     assert 5 <= cpu.height <= 11
     assert cpu["t"].min() >= start - 1 and cpu["proc_rss_mb"].min() > 0
@@ -87,11 +98,16 @@ def test_nvml_sampler_writes_the_seed_columns(tmp_path: Path, monkeypatch: pytes
         time.sleep(0.25)
     lines = (tmp_path / "nvsmi.csv").read_text().splitlines()
     assert lines[0] == NVSMI_HEADER
-    assert re.match(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{3},0,NVIDIA H100 80GB HBM3,100,45,18787,81559,578.66,1980,2619,54$",
-                    lines[1])
+    assert re.match(
+        r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{3},0,NVIDIA H100 80GB HBM3,100,45,18787,81559,578.66,1980,2619,54$",
+        lines[1],
+    )
     frame = read_nvsmi(tmp_path / "nvsmi.csv")
     assert set(frame["index"]) == {0, 1}
-    assert frame.filter(frame["index"] == 1)["power_draw_w"].null_count() == frame.filter(frame["index"] == 1).height
+    assert (
+        frame.filter(frame["index"] == 1)["power_draw_w"].null_count()
+        == frame.filter(frame["index"] == 1).height
+    )
     assert abs(frame["t"].max() - time.time()) < 5
 
 

@@ -14,7 +14,9 @@ FRONTIER = str(commitment_path("frontier-training-cap"))
 
 
 def cli(*args):
-    proc = subprocess.run([sys.executable, "-m", "inspectorate.cli", *map(str, args)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "inspectorate.cli", *map(str, args)], capture_output=True, text=True
+    )
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -22,23 +24,39 @@ def test_compliant_json_verdict():
     code, out, _ = cli("check", seed_path("legit_finetune"), "--commitment", FRONTIER, "--format", "json")
     verdict = json.loads(out)
     assert code == 0 and verdict["verdict"] == 1
-    assert {"commitment_id", "verdict", "confidence", "triggered_rule_id", "flagged_record_ids", "rationale", "trigger"} <= set(verdict)
+    assert {
+        "commitment_id",
+        "verdict",
+        "confidence",
+        "triggered_rule_id",
+        "flagged_record_ids",
+        "rationale",
+        "trigger",
+    } <= set(verdict)
 
 
 def test_violation_text_lists_rules_and_records(tmp_path):
     trace = tmp_path / "t.jsonl"
-    assert cli("trace", "generate", "--out", trace, "--chips", "4", "--hours", "1", "--scenario", "idle_work")[0] == 0
+    assert (
+        cli("trace", "generate", "--out", trace, "--chips", "4", "--hours", "1", "--scenario", "idle_work")[0]
+        == 0
+    )
     code, out, _ = cli("check", trace, "--commitment", FRONTIER)
-    assert code == 1 and out.startswith("VIOLATION") and "[idle_must_be_zero]" in out and "records: rec_" in out
+    assert (
+        code == 1 and out.startswith("VIOLATION") and "[idle_must_be_zero]" in out and "records: rec_" in out
+    )
     code, out, _ = cli("check", trace, "--commitment", FRONTIER, "--format", "json")
     assert code == 1 and json.loads(out)["triggered_rule_id"] == "idle_must_be_zero"
 
 
-@pytest.mark.parametrize("content, expected", [
-    ('{"record_id": "x"\n', ":1: not valid JSON"),
-    ("", "empty trace"),
-    ('{"record_id": "x"}\n', ":1: missing field(s)"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ('{"record_id": "x"\n', ":1: not valid JSON"),
+        ("", "empty trace"),
+        ('{"record_id": "x"}\n', ":1: missing field(s)"),
+    ],
+)
 def test_bad_trace_exit_2_one_line(tmp_path, content, expected):
     path = tmp_path / "bad.jsonl"
     path.write_text(content)
@@ -56,7 +74,9 @@ def test_bad_commitment_exit_2(tmp_path):
 
 
 def test_head_pins_the_tail(tmp_path):
-    code, out, _ = cli("check", seed_path("legit_finetune"), "--commitment", FRONTIER, "--head", "0" * 64, "--format", "json")
+    code, out, _ = cli(
+        "check", seed_path("legit_finetune"), "--commitment", FRONTIER, "--head", "0" * 64, "--format", "json"
+    )
     assert code == 1 and json.loads(out)["triggered_rule_id"] == "hash_chain_intact"
 
 
@@ -67,7 +87,11 @@ def test_usage_error_exit_2():
 
 def test_rules_lists_every_kind_with_parameters():
     code, out, _ = cli("rules")
-    assert code == 0 and "aggregate_flop_cap(threshold: float" in out and "Literal['per_job', 'per_operator', 'global']" in out
+    assert (
+        code == 0
+        and "aggregate_flop_cap(threshold: float" in out
+        and "Literal['per_job', 'per_operator', 'global']" in out
+    )
     code, out, _ = cli("rules", "idle_must_be_zero")
     assert code == 0 and "Idle windows do no work" in out
     code, _, err = cli("rules", "nope")

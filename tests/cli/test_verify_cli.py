@@ -15,7 +15,9 @@ RUN = Path(__file__).resolve().parents[1] / "data" / "rundirs_attacks" / "small_
 def test_commitment_findings_join_the_phase_verdicts():
     code, out, _ = cli("verify", RUN, "--format", "json")
     plain = json.loads(out)
-    code_c, out_c, _ = cli("verify", RUN, "--commitment", commitment_path("inference-only"), "--format", "json")
+    code_c, out_c, _ = cli(
+        "verify", RUN, "--commitment", commitment_path("inference-only"), "--format", "json"
+    )
     judged = json.loads(out_c)
     assert code_c == 1 and judged["verdict"] == 0
     flagged = {p["phase"]: p for p in judged["phases"] if p["verdict"] == 0}

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from builders import base, chained
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from builders import base, chained
 from inspectorate.commitment.rules._common import model_counts
 from inspectorate.commitment.rules.uniqueness import _models_in
 
-patterns = st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from(["training", "training", "eval", "inference"])),
-                    min_size=6, max_size=6)
+patterns = st.lists(
+    st.tuples(st.sampled_from("abc"), st.sampled_from(["training", "training", "eval", "inference"])),
+    min_size=6,
+    max_size=6,
+)
 
 
 @settings(max_examples=150, deadline=None)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from builders import TOKENS, N, base, chained, record
 
+from builders import TOKENS, N, base, chained
 from inspectorate.commitment import RuleSpec, check_rule, known_kinds, run_rule, validate_params
 
 
@@ -33,40 +33,90 @@ CASES = {
     "max_flop_per_token": ({"ceiling": 5e10}, edit(HONEST, 2, tokens_processed=TOKENS // 2), {"r0002"}),
     "min_flop_per_token": ({"floor": 5.5 * N}, edit(HONEST, 3, flops=6 * N * TOKENS / 2), {"r0003"}),
     "batch_token_consistency": ({"max_capacity_ratio": 5}, edit(HONEST, 4, batch_size=10_000), {"r0004"}),
-    "flop_physically_possible": ({"peak_flops": {"gpu-01": 1e15, "*": 2.5e15}},
-                                 edit(HONEST, 1, flops=1e15 * 61), {"r0001"}),
-    "forbidden_data_source_tags": ({"tags": ["corpus:cbrn-*"]},
-                                   edit(HONEST, 6, data_source_tags=["corpus:web", "corpus:cbrn-nerve"]), {"r0006"}),
+    "flop_physically_possible": (
+        {"peak_flops": {"gpu-01": 1e15, "*": 2.5e15}},
+        edit(HONEST, 1, flops=1e15 * 61),
+        {"r0001"},
+    ),
+    "forbidden_data_source_tags": (
+        {"tags": ["corpus:cbrn-*"]},
+        edit(HONEST, 6, data_source_tags=["corpus:web", "corpus:cbrn-nerve"]),
+        {"r0006"},
+    ),
     "forbidden_operators": ({"operators": ["shadow-*"]}, edit(HONEST, 0, operator="shadow-team"), {"r0000"}),
     "require_upstream_refs": ({}, edit(HONEST, 5, upstream_refs=[]), {"r0005"}),
     "upstream_refs_dag_validity": ({}, edit(HONEST, 3, upstream_refs=["r0006"]), {"r0003"}),
-    "allowed_dataset_fingerprints": ({"allowed": ["sha256:dddddddddddddddd"]},
-                                     edit(HONEST, 7, dataset_fingerprint="sha256:eeeeeeeeeeeeeeee"), {"r0007"}),
-    "allowed_op_types": ({"allowed": ["training", "inference", "eval", "idle"]},
-                         edit(HONEST, 2, op_type="preprocessing"), {"r0002"}),
-    "cross_job_fingerprint_consistency": ({}, relabel_window(HONEST, {"r0004", "r0005", "r0006", "r0007"}, job_id="job-b"),
-                                          {"r0004", "r0005", "r0006", "r0007"}),
+    "allowed_dataset_fingerprints": (
+        {"allowed": ["sha256:dddddddddddddddd"]},
+        edit(HONEST, 7, dataset_fingerprint="sha256:eeeeeeeeeeeeeeee"),
+        {"r0007"},
+    ),
+    "allowed_op_types": (
+        {"allowed": ["training", "inference", "eval", "idle"]},
+        edit(HONEST, 2, op_type="preprocessing"),
+        {"r0002"},
+    ),
+    "cross_job_fingerprint_consistency": (
+        {},
+        relabel_window(HONEST, {"r0004", "r0005", "r0006", "r0007"}, job_id="job-b"),
+        {"r0004", "r0005", "r0006", "r0007"},
+    ),
     "code_commit_per_job_stable": ({}, edit(HONEST, 6, code_commit="git:lab/train@fff9999"), {"r0006"}),
-    "chip_job_stability": ({}, relabel_window(HONEST, {"r0006"}, job_id="job-b", model_hash_prefix="sha256:bbbbbbbbbbbbbbbb"),
-                           {"r0006"}),
-    "operator_op_type_uniqueness": ({}, relabel_window(HONEST, {"r0001", "r0003", "r0005", "r0007"}, job_id="job-b",
-                                                       model_hash_prefix="sha256:bbbbbbbbbbbbbbbb"),
-                                    {"r0001", "r0003", "r0005", "r0007"}),
-    "training_unique_per_model": ({}, relabel_window(HONEST, {"r0004", "r0005", "r0006", "r0007"}, job_id="job-b",
-                                                     operator="team-b"), {"r0004"}),
-    "audit_window_uniqueness": ({}, relabel_window(HONEST, {"r0004", "r0005", "r0006", "r0007"}, job_id="job-b",
-                                                   operator="team-b", model_hash_prefix="sha256:bbbbbbbbbbbbbbbb"),
-                                {"r0004"}),
+    "chip_job_stability": (
+        {},
+        relabel_window(HONEST, {"r0006"}, job_id="job-b", model_hash_prefix="sha256:bbbbbbbbbbbbbbbb"),
+        {"r0006"},
+    ),
+    "operator_op_type_uniqueness": (
+        {},
+        relabel_window(
+            HONEST,
+            {"r0001", "r0003", "r0005", "r0007"},
+            job_id="job-b",
+            model_hash_prefix="sha256:bbbbbbbbbbbbbbbb",
+        ),
+        {"r0001", "r0003", "r0005", "r0007"},
+    ),
+    "training_unique_per_model": (
+        {},
+        relabel_window(HONEST, {"r0004", "r0005", "r0006", "r0007"}, job_id="job-b", operator="team-b"),
+        {"r0004"},
+    ),
+    "audit_window_uniqueness": (
+        {},
+        relabel_window(
+            HONEST,
+            {"r0004", "r0005", "r0006", "r0007"},
+            job_id="job-b",
+            operator="team-b",
+            model_hash_prefix="sha256:bbbbbbbbbbbbbbbb",
+        ),
+        {"r0004"},
+    ),
     # chip 1 runs a second model in the same job, at the same time as chip 0's
-    "model_uniqueness_per_job": ({}, relabel_window(HONEST, {"r0001", "r0003", "r0005", "r0007"},
-                                                    model_hash_prefix="sha256:bbbbbbbbbbbbbbbb"), {"r0001"}),
-    "model_hash_consistency": ({}, relabel_window(HONEST, {"r0002", "r0005"}, model_hash_prefix="sha256:bbbbbbbbbbbbbbbb"),
-                               {"r0002"}),
+    "model_uniqueness_per_job": (
+        {},
+        relabel_window(
+            HONEST, {"r0001", "r0003", "r0005", "r0007"}, model_hash_prefix="sha256:bbbbbbbbbbbbbbbb"
+        ),
+        {"r0001"},
+    ),
+    "model_hash_consistency": (
+        {},
+        relabel_window(HONEST, {"r0002", "r0005"}, model_hash_prefix="sha256:bbbbbbbbbbbbbbbb"),
+        {"r0002"},
+    ),
     "operator_uniqueness_per_job": ({}, edit(HONEST, 7, operator="team-z"), {"r0007"}),
     "timestamp_monotonic": ({}, edit(HONEST, 4, window_start="2026-04-24T09:00:30Z"), {"r0004"}),
-    "window_completeness": ({"expected_window_start": "2026-04-24T09:00:00Z", "expected_window_end": "2026-04-24T09:04:00Z",
-                             "expected_chips": ["gpu-00", "gpu-01"]},
-                            [r for r in HONEST if r["record_id"] != "r0005"], {"r0003"}),
+    "window_completeness": (
+        {
+            "expected_window_start": "2026-04-24T09:00:00Z",
+            "expected_window_end": "2026-04-24T09:04:00Z",
+            "expected_chips": ["gpu-00", "gpu-01"],
+        },
+        [r for r in HONEST if r["record_id"] != "r0005"],
+        {"r0003"},
+    ),
     "training_base_models": ({"allowed": ["sha256:0000000000000000"]}, HONEST, {"r0000"}),
 }
 
@@ -98,7 +148,9 @@ def test_rule_quiet_on_honest_trace(kind):
 # Kinds whose firing case is HONEST itself under a tight parameter need another quiet trace.
 QUIET = {
     "aggregate_flop_cap": base(windows=3),  # 6 windows of work, under the 7.5-window cap
-    "training_base_models": base(model_hash_prefix="sha256:0000000000000000"),  # starts from the registered base
+    "training_base_models": base(
+        model_hash_prefix="sha256:0000000000000000"
+    ),  # starts from the registered base
 }
 
 
@@ -153,8 +205,13 @@ def test_window_completeness_accepts_irregular_windows():
     records = base(chips=1, windows=2)
     records[0]["window_end"] = "2026-04-24T09:01:30Z"
     records[1]["window_start"] = "2026-04-24T09:01:30Z"
-    found = run("window_completeness", records, expected_window_start="2026-04-24T09:00:00Z",
-                expected_window_end="2026-04-24T09:02:00Z", expected_chips=["gpu-00"])
+    found = run(
+        "window_completeness",
+        records,
+        expected_window_start="2026-04-24T09:00:00Z",
+        expected_window_end="2026-04-24T09:02:00Z",
+        expected_chips=["gpu-00"],
+    )
     assert found == []
 
 

@@ -24,9 +24,13 @@ def test_non_empty_out_dir_is_refused(tmp_path: Path) -> None:
 
 
 def test_bad_host_id_and_unknown_phase_exit_2(tmp_path: Path) -> None:
-    bad_host = runner.invoke(app, ["run", "--profile", "test", "--host-id", "a b", "--out", str(tmp_path / "r1")])
+    bad_host = runner.invoke(
+        app, ["run", "--profile", "test", "--host-id", "a b", "--out", str(tmp_path / "r1")]
+    )
     assert bad_host.exit_code == 2 and "host id" in bad_host.output
-    bad_phase = runner.invoke(app, ["run", "--profile", "test", "--phases", "nap", "--out", str(tmp_path / "r2")])
+    bad_phase = runner.invoke(
+        app, ["run", "--profile", "test", "--phases", "nap", "--out", str(tmp_path / "r2")]
+    )
     assert bad_phase.exit_code == 2 and "unknown phase" in bad_phase.output
     assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
 
@@ -39,5 +43,7 @@ def test_unknown_profile_is_a_usage_error(tmp_path: Path) -> None:
 def test_corpus_with_too_many_characters_is_refused(tmp_path: Path) -> None:
     corpus = tmp_path / "wide.txt"
     corpus.write_text("".join(chr(0x4E00 + i) for i in range(200)) * 10, encoding="utf-8")
-    result = runner.invoke(app, ["run", "--profile", "test", "--corpus", str(corpus), "--out", str(tmp_path / "r")])
+    result = runner.invoke(
+        app, ["run", "--profile", "test", "--corpus", str(corpus), "--out", str(tmp_path / "r")]
+    )
     assert result.exit_code == 2 and "distinct characters" in result.output

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from inspectorate.errors import InputError
-from inspectorate.testbed.data import SPLITS, BatchSampler, CharVocab, dataset_fingerprint, load_corpus, split_range
+from inspectorate.testbed.data import (
+    SPLITS,
+    BatchSampler,
+    CharVocab,
+    dataset_fingerprint,
+    load_corpus,
+    split_range,
+)
 
 
 def test_splits_are_disjoint_cover_the_corpus_and_are_ordered(corpus_path: Path) -> None:

@@ -8,7 +8,13 @@ torch = pytest.importorskip("torch")
 
 from inspectorate.capture import default_param_group  # noqa: E402
 from inspectorate.testbed.model import (  # noqa: E402
-    GPT, PRESETS, count_params, flops_per_token, kv_cache_bytes, preset, sample_next,
+    GPT,
+    PRESETS,
+    count_params,
+    flops_per_token,
+    kv_cache_bytes,
+    preset,
+    sample_next,
 )
 
 
@@ -17,20 +23,35 @@ def test_analytic_count_matches_a_real_model(name: str) -> None:
     assert GPT(PRESETS[name]).n_params() == count_params(PRESETS[name])
 
 
-@pytest.mark.parametrize(("name", "lo", "hi"), [
-    ("laptop", 3.15e6, 3.25e6),   # the seed's 3.2M laptop model
-    ("tiny", 10.0e6, 11.0e6),     # the seed's gpt-tiny (~10M)
-    ("small", 124.0e6, 125.0e6),  # GPT-2 124M (vocab 50304, tied head); not built: too slow
-    ("micro", 1e4, 1e5),
-])
+@pytest.mark.parametrize(
+    ("name", "lo", "hi"),
+    [
+        ("laptop", 3.15e6, 3.25e6),  # the seed's 3.2M laptop model
+        ("tiny", 10.0e6, 11.0e6),  # the seed's gpt-tiny (~10M)
+        ("small", 124.0e6, 125.0e6),  # GPT-2 124M (vocab 50304, tied head); not built: too slow
+        ("micro", 1e4, 1e5),
+    ],
+)
 def test_preset_sizes(name: str, lo: float, hi: float) -> None:
     assert lo <= count_params(PRESETS[name]) <= hi
 
 
 def test_preset_shapes_follow_the_seed() -> None:
     laptop, small = PRESETS["laptop"], PRESETS["small"]
-    assert (laptop.n_layer, laptop.n_head, laptop.n_embd, laptop.block_size, laptop.vocab_size) == (4, 4, 256, 128, 65)
-    assert (small.n_layer, small.n_head, small.n_embd, small.block_size, small.vocab_size) == (12, 12, 768, 1024, 50304)
+    assert (laptop.n_layer, laptop.n_head, laptop.n_embd, laptop.block_size, laptop.vocab_size) == (
+        4,
+        4,
+        256,
+        128,
+        65,
+    )
+    assert (small.n_layer, small.n_head, small.n_embd, small.block_size, small.vocab_size) == (
+        12,
+        12,
+        768,
+        1024,
+        50304,
+    )
     with pytest.raises(ValueError, match="known: micro"):
         preset("huge")
 
@@ -55,7 +76,7 @@ def test_kv_cache_decoding_matches_a_full_forward() -> None:
     full, _, _ = model(idx)
     _, _, cache = model(idx[:, :8])
     for pos in range(8, 12):
-        step, _, cache = model(idx[:, pos:pos + 1], cache=cache)
+        step, _, cache = model(idx[:, pos : pos + 1], cache=cache)
         assert torch.allclose(step[:, -1], full[:, pos], atol=1e-5)
     cfg = PRESETS["micro"]
     assert kv_cache_bytes(cache) == cfg.n_layer * 2 * 2 * 12 * cfg.n_embd * 4

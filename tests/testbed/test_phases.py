@@ -7,8 +7,16 @@ import pytest
 from inspectorate.testbed.phases import DEFAULT_PHASES, PHASES, Label, op_type, parse_label, select_phases
 from inspectorate.testbed.profiles import PROFILES, get_profile
 
-SEED_ORDER = ["honest_pretrain_tiny", "honest_pretrain_small", "honest_inference_small", "honest_finetune_tiny",
-              "idle", "adv_train_as_infer", "adv_big_as_small", "adv_finetune_as_pretrain"]
+SEED_ORDER = [
+    "honest_pretrain_tiny",
+    "honest_pretrain_small",
+    "honest_inference_small",
+    "honest_finetune_tiny",
+    "idle",
+    "adv_train_as_infer",
+    "adv_big_as_small",
+    "adv_finetune_as_pretrain",
+]
 FOLLOWUPS = ["adv_infer_with_fake_nccl", "adv_subsetted_nccl_log", "adv_interleaved_train_infer"]
 
 
@@ -24,11 +32,17 @@ def test_claimed_differs_from_truth_exactly_for_adversarial_phases() -> None:
 
 def test_the_seeds_three_lies() -> None:
     assert (str(PHASES["adv_train_as_infer"].truth), str(PHASES["adv_train_as_infer"].claimed)) == (
-        "pretrain:tiny", "inference:tiny")
+        "pretrain:tiny",
+        "inference:tiny",
+    )
     assert (str(PHASES["adv_big_as_small"].truth), str(PHASES["adv_big_as_small"].claimed)) == (
-        "pretrain:small", "pretrain:tiny")
-    assert (str(PHASES["adv_finetune_as_pretrain"].truth), str(PHASES["adv_finetune_as_pretrain"].claimed)) == (
-        "finetune:tiny", "pretrain:tiny")
+        "pretrain:small",
+        "pretrain:tiny",
+    )
+    assert (
+        str(PHASES["adv_finetune_as_pretrain"].truth),
+        str(PHASES["adv_finetune_as_pretrain"].claimed),
+    ) == ("finetune:tiny", "pretrain:tiny")
 
 
 def test_label_vocabulary() -> None:
@@ -50,8 +64,13 @@ def test_laptop_fits_in_ten_minutes_and_gpu_uses_the_seeds_durations() -> None:
     laptop, gpu = get_profile("laptop"), get_profile("gpu")
     phases = select_phases(None)
     assert sum(laptop.duration(p) for p in phases) <= 480  # + ~1 min of start-up and checkpoints
-    seed = {"honest_pretrain_tiny": 1800, "honest_pretrain_small": 1800, "honest_inference_small": 900,
-            "honest_finetune_tiny": 1200, "idle": 300}
+    seed = {
+        "honest_pretrain_tiny": 1800,
+        "honest_pretrain_small": 1800,
+        "honest_inference_small": 900,
+        "honest_finetune_tiny": 1200,
+        "idle": 300,
+    }
     assert {n: gpu.duration(PHASES[n]) for n in seed} == seed
     assert sum(gpu.duration(PHASES[n]) for n in SEED_ORDER) == 145 * 60  # the seed's 145 min per host
     assert get_profile("test").duration(PHASES["idle"], scale=2.0) == 5.0

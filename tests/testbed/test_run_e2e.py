@@ -14,21 +14,38 @@ import pytest
 
 pytest.importorskip("torch")
 
-from inspectorate.capture import read_chain_file  # noqa: E402
-from inspectorate.testbed import DEFAULT_PHASES, PHASES, run_testbed, summarize_run  # noqa: E402
-from inspectorate.testbed.model import PRESETS, flops_per_token  # noqa: E402
-from inspectorate.testbed.phases import parse_label  # noqa: E402
-from inspectorate.testbed.summary import netdev_bytes, phase_spans  # noqa: E402
-from inspectorate.trace import verify_chain  # noqa: E402
+from inspectorate.capture import read_chain_file
+from inspectorate.testbed import DEFAULT_PHASES, PHASES, run_testbed, summarize_run
+from inspectorate.testbed.model import PRESETS, flops_per_token
+from inspectorate.testbed.phases import parse_label
+from inspectorate.testbed.summary import netdev_bytes, phase_spans
+from inspectorate.trace import verify_chain
 
 pytestmark = pytest.mark.slow
 HOST = "tbhost"
 FIXTURE_CORPUS = Path(__file__).resolve().parents[1] / "data" / "testbed_corpus.txt"
 TRAINING = [n for n in DEFAULT_PHASES if parse_label(str(PHASES[n].truth)).training]
-SEED_FIELDS = {"record_id", "prev_record_hash", "chip_id", "job_id", "operator", "cluster_region", "window_start",
-               "window_end", "op_type", "flops", "tokens_processed", "batch_size", "sequence_length",
-               "model_hash_prefix", "dataset_fingerprint", "upstream_refs", "data_source_tags", "code_commit",
-               "config_hash"}
+SEED_FIELDS = {
+    "record_id",
+    "prev_record_hash",
+    "chip_id",
+    "job_id",
+    "operator",
+    "cluster_region",
+    "window_start",
+    "window_end",
+    "op_type",
+    "flops",
+    "tokens_processed",
+    "batch_size",
+    "sequence_length",
+    "model_hash_prefix",
+    "dataset_fingerprint",
+    "upstream_refs",
+    "data_source_tags",
+    "code_commit",
+    "config_hash",
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +68,16 @@ def _by_phase(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def test_run_dir_has_every_stream(run_dir: Path) -> None:
-    for name in ("workload_labels.jsonl", "provenance.json", "cpu.csv", "netdev.log", "collectives.jsonl",
-                 "steps.jsonl", "steps_rank1.jsonl", "windows.jsonl"):
+    for name in (
+        "workload_labels.jsonl",
+        "provenance.json",
+        "cpu.csv",
+        "netdev.log",
+        "collectives.jsonl",
+        "steps.jsonl",
+        "steps_rank1.jsonl",
+        "windows.jsonl",
+    ):
         assert (run_dir / name).stat().st_size > 0, name
     assert not (run_dir / "nvsmi.csv").exists()  # CPU profile: no GPU stream
     assert not (run_dir / "checkpoints").exists()  # not kept unless asked
@@ -69,7 +94,9 @@ def test_provenance_describes_host_and_run(run_dir: Path) -> None:
 
 def test_every_phase_has_start_and_end_labels_and_lies_only_where_adversarial(run_dir: Path) -> None:
     labels = _jsonl(run_dir / "workload_labels.jsonl")
-    assert [(e["phase"], e["event"]) for e in labels] == [(p, ev) for p in DEFAULT_PHASES for ev in ("start", "end")]
+    assert [(e["phase"], e["event"]) for e in labels] == [
+        (p, ev) for p in DEFAULT_PHASES for ev in ("start", "end")
+    ]
     for e in labels:
         assert (e["claimed"] != e["truth"]) == e["phase"].startswith("adv_"), e
         assert e["claimed_op"] == parse_label(e["claimed"]).op_type
@@ -97,7 +124,9 @@ def test_window_chain_verifies_and_carries_the_claims(run_dir: Path) -> None:
         assert label["phase"] in spans
     tokens = {}
     for r in records:
-        tokens[labels[r["job_id"]]["phase"]] = tokens.get(labels[r["job_id"]]["phase"], 0) + r["tokens_processed"]
+        tokens[labels[r["job_id"]]["phase"]] = (
+            tokens.get(labels[r["job_id"]]["phase"], 0) + r["tokens_processed"]
+        )
     assert tokens["idle"] == 0 and all(tokens[p] > 0 for p in DEFAULT_PHASES if p != "idle")
 
 
@@ -135,12 +164,22 @@ def test_step_records_show_each_workload(run_dir: Path) -> None:
     kinds: dict[str, set[str]] = {}
     for s in steps:
         kinds.setdefault(s["phase"], set()).add(s["kind"])
-    assert "train_step" in kinds["honest_pretrain_tiny"] and "infer_token" not in kinds["honest_pretrain_tiny"]
-    assert "infer_token" in kinds["honest_inference_small"] and "train_step" not in kinds["honest_inference_small"]
-    assert "infer_token" in kinds["adv_infer_with_fake_nccl"] and "train_step" not in kinds["adv_infer_with_fake_nccl"]
+    assert (
+        "train_step" in kinds["honest_pretrain_tiny"] and "infer_token" not in kinds["honest_pretrain_tiny"]
+    )
+    assert (
+        "infer_token" in kinds["honest_inference_small"]
+        and "train_step" not in kinds["honest_inference_small"]
+    )
+    assert (
+        "infer_token" in kinds["adv_infer_with_fake_nccl"]
+        and "train_step" not in kinds["adv_infer_with_fake_nccl"]
+    )
     assert {"infer_token", "train_step"} <= kinds["adv_interleaved_train_infer"]
     assert "train_step" not in kinds["idle"] and "infer_token" not in kinds["idle"]
     finetune = [s for s in steps if s["phase"] == "honest_finetune_tiny" and s["kind"] == "train_step"]
-    assert finetune and all("embed" in s["frozen_groups"] and s["lr"] == pytest.approx(3e-5) for s in finetune)
+    assert finetune and all(
+        "embed" in s["frozen_groups"] and s["lr"] == pytest.approx(3e-5) for s in finetune
+    )
     loaded = [s for s in steps if s["kind"] == "checkpoint_loaded"]
     assert {s["phase"] for s in loaded} >= {"honest_inference_small", "honest_finetune_tiny"}

@@ -12,9 +12,12 @@ from inspectorate.trace._fastchain import canonical_lines
 
 text = st.text(max_size=12)
 finite = st.floats(min_value=0, max_value=1e30, allow_nan=False, allow_infinity=False)
-json_leaf = st.none() | st.booleans() | st.integers(-10**12, 10**12) | finite | text
-json_value = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
-                          max_leaves=8)
+json_leaf = st.none() | st.booleans() | st.integers(-(10**12), 10**12) | finite | text
+json_value = st.recursive(
+    json_leaf,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+    max_leaves=8,
+)
 
 seconds = st.integers(0, 10**9)
 
@@ -23,17 +26,31 @@ seconds = st.integers(0, 10**9)
 def records(draw):
     start = draw(seconds)
     out = {
-        "record_id": draw(text), "prev_record_hash": "0" * 64, "chip_id": draw(text), "job_id": draw(text),
-        "operator": draw(text), "cluster_region": draw(text),
-        "window_start": f"2026-01-01T00:00:00Z", "window_end": f"2026-01-01T00:00:0{start % 10}Z",
-        "op_type": draw(st.sampled_from(["training", "inference", "eval", "idle", "x\"y", "é"])),
-        "flops": draw(finite | st.integers(0, 10**18)), "tokens_processed": draw(st.integers(0, 10**12)),
-        "batch_size": draw(st.integers(0, 10**6)), "sequence_length": draw(st.integers(0, 10**6)),
-        "model_hash_prefix": draw(text), "dataset_fingerprint": draw(text),
-        "upstream_refs": draw(st.lists(text, max_size=3)), "data_source_tags": draw(st.lists(text, max_size=3)),
-        "code_commit": draw(text), "config_hash": draw(text),
+        "record_id": draw(text),
+        "prev_record_hash": "0" * 64,
+        "chip_id": draw(text),
+        "job_id": draw(text),
+        "operator": draw(text),
+        "cluster_region": draw(text),
+        "window_start": "2026-01-01T00:00:00Z",
+        "window_end": f"2026-01-01T00:00:0{start % 10}Z",
+        "op_type": draw(st.sampled_from(["training", "inference", "eval", "idle", 'x"y', "é"])),
+        "flops": draw(finite | st.integers(0, 10**18)),
+        "tokens_processed": draw(st.integers(0, 10**12)),
+        "batch_size": draw(st.integers(0, 10**6)),
+        "sequence_length": draw(st.integers(0, 10**6)),
+        "model_hash_prefix": draw(text),
+        "dataset_fingerprint": draw(text),
+        "upstream_refs": draw(st.lists(text, max_size=3)),
+        "data_source_tags": draw(st.lists(text, max_size=3)),
+        "code_commit": draw(text),
+        "config_hash": draw(text),
     }
-    out.update(draw(st.dictionaries(st.sampled_from(["_extra", "_real_training", "Zz", "zz"]), json_value, max_size=2)))
+    out.update(
+        draw(
+            st.dictionaries(st.sampled_from(["_extra", "_real_training", "Zz", "zz"]), json_value, max_size=2)
+        )
+    )
     return out
 
 

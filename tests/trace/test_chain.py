@@ -93,4 +93,6 @@ def test_parallel_parquet_chain_matches_sequential(tmp_path):
         pq.write_table(pq.read_table(source), split, row_group_size=97)  # many row groups
         sequential = chunk_chain_breaks(iter_parquet_chunks(split))
         assert parquet_chain_breaks(split, workers=2) == sequential
-        assert bool(sequential) == (scenario == "tampered")  # dropped windows are re-chained: completeness catches them
+        assert bool(sequential) == (
+            scenario == "tampered"
+        )  # dropped windows are re-chained: completeness catches them

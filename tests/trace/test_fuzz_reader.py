@@ -12,7 +12,14 @@ from inspectorate.errors import InputError
 from inspectorate.trace import read_trace
 
 GOOD = json.loads(seed_path("legit_finetune").read_text().splitlines()[0])
-values = st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=8) | st.lists(st.integers(), max_size=2)
+values = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.text(max_size=8)
+    | st.lists(st.integers(), max_size=2)
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -52,11 +52,23 @@ def _good():
 BAD = {
     "truncated": (lambda g: [json.dumps(g), json.dumps(g)[:40]], 2, "not valid JSON"),
     "not json": (lambda g: ["hello"], 1, "not valid JSON"),
-    "missing field": (lambda g: [json.dumps({k: v for k, v in g.items() if k != "flops"})], 1, "missing field(s): flops"),
-    "wrong type": (lambda g: [json.dumps(dict(g, tokens_processed="many"))], 1, "'tokens_processed' must be an integer"),
+    "missing field": (
+        lambda g: [json.dumps({k: v for k, v in g.items() if k != "flops"})],
+        1,
+        "missing field(s): flops",
+    ),
+    "wrong type": (
+        lambda g: [json.dumps(dict(g, tokens_processed="many"))],
+        1,
+        "'tokens_processed' must be an integer",
+    ),
     "nan": (lambda g: [json.dumps(g).replace('"flops": 3.2', '"flops": NaN, "x": 3.2')], 1, "NaN"),
     "infinity literal": (lambda g: [json.dumps(dict(g, flops=1e400))], 1, "Infinity is not allowed"),
-    "overflowing number": (lambda g: [json.dumps(dict(g, flops=7.0)).replace("7.0", "1e400")], 1, "not finite"),
+    "overflowing number": (
+        lambda g: [json.dumps(dict(g, flops=7.0)).replace("7.0", "1e400")],
+        1,
+        "not finite",
+    ),
     "bad time": (lambda g: [json.dumps(dict(g, window_start="yesterday"))], 1, "ISO 8601"),
     "array": (lambda g: ["[1, 2]"], 1, "JSON object"),
     "int64 overflow": (lambda g: [json.dumps(dict(g, tokens_processed=10**20))], 1, "between 0 and 2**63-1"),
@@ -122,7 +134,7 @@ def test_lean_and_full_frames_give_the_same_violations(tmp_path, monkeypatch):
 
     commitment = load_commitment(commitment_path("frontier-training-cap"))
     records = generate_trace(GenSpec(chips=3, hours=0.5, scenario="forbidden_tag")).records
-    records[7]["upstream_refs"] = ["rec_9999999999"]        # phantom
+    records[7]["upstream_refs"] = ["rec_9999999999"]  # phantom
     records[9]["upstream_refs"] = [records[12]["record_id"]]  # forward reference
     write_trace(rechain(records), tmp_path / "v.parquet")
     full = check(read_trace(tmp_path / "v.parquet"), commitment).to_dict()

@@ -8,7 +8,6 @@ import json
 import shutil
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from inspectorate.capture import CollectiveLog, LabelWriter, StepRecorder
@@ -23,8 +22,10 @@ def test_h100_layout_two_hosts() -> None:
     run = load_run(H100)
     assert run.layout == "phases" and run.hosts == ["host-a", "host-b"]
     assert run.missing_streams == ["cpu", "collectives", "steps", "windows"]
-    assert [(p.name, p.claimed) for p in run.phases()] == [("honest_pretrain_small", "pretrain"),
-                                                          ("idle_baseline", "idle")]
+    assert [(p.name, p.claimed) for p in run.phases()] == [
+        ("honest_pretrain_small", "pretrain"),
+        ("idle_baseline", "idle"),
+    ]
     train = run.slice("nvsmi", "honest_pretrain_small")
     idle = run.slice("nvsmi", "idle_baseline")
     assert train.height == idle.height == 12  # 2 hosts x 3 polls x 2 GPUs
@@ -53,25 +54,48 @@ def test_phases_do_not_need_truth(tmp_path: Path) -> None:
     labels.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "truth"}) + "\n" for r in rows))
     stripped = load_run(copy).phases()
     original = load_run(H100 / "host-a").phases()
-    assert [(p.name, p.claimed, p.t0, p.t1) for p in stripped] == [(p.name, p.claimed, p.t0, p.t1) for p in original]
+    assert [(p.name, p.claimed, p.t0, p.t1) for p in stripped] == [
+        (p.name, p.claimed, p.t0, p.t1) for p in original
+    ]
     assert all(p.truth is None for p in stripped)
 
 
 def _window(i: int, t: float) -> dict:
-    return {"record_id": f"w{i}", "prev_record_hash": "", "chip_id": "cpu-0", "job_id": "j", "operator": "o",
-            "cluster_region": "local", "window_start": format_time(t), "window_end": format_time(t + 1),
-            "op_type": "training", "flops": 1e9, "tokens_processed": 100, "batch_size": 4, "sequence_length": 25,
-            "model_hash_prefix": "sha256:0", "dataset_fingerprint": "sha256:0", "upstream_refs": [],
-            "data_source_tags": [], "code_commit": "git:x", "config_hash": "sha256:0"}
+    return {
+        "record_id": f"w{i}",
+        "prev_record_hash": "",
+        "chip_id": "cpu-0",
+        "job_id": "j",
+        "operator": "o",
+        "cluster_region": "local",
+        "window_start": format_time(t),
+        "window_end": format_time(t + 1),
+        "op_type": "training",
+        "flops": 1e9,
+        "tokens_processed": 100,
+        "batch_size": 4,
+        "sequence_length": 25,
+        "model_hash_prefix": "sha256:0",
+        "dataset_fingerprint": "sha256:0",
+        "upstream_refs": [],
+        "data_source_tags": [],
+        "code_commit": "git:x",
+        "config_hash": "sha256:0",
+    }
 
 
 def _flat_run(root: Path) -> None:
     """Two phases written the way the testbed writes them, with real writers."""
     labels = LabelWriter(root / "workload_labels.jsonl")
-    recorders = [StepRecorder(root / name, phase="", rank=r, fingerprint_every=0)
-                 for r, name in enumerate(("steps.jsonl", "steps_rank1.jsonl"))]
+    recorders = [
+        StepRecorder(root / name, phase="", rank=r, fingerprint_every=0)
+        for r, name in enumerate(("steps.jsonl", "steps_rank1.jsonl"))
+    ]
     coll = CollectiveLog(root / "collectives.jsonl", rank=0, world_size=2)
-    for phase, claimed, truth in (("p1_pretrain", "training", "training"), ("p2_serve", "inference", "training")):
+    for phase, claimed, truth in (
+        ("p1_pretrain", "training", "training"),
+        ("p2_serve", "inference", "training"),
+    ):
         labels.start(phase, claimed=claimed, truth=truth)
         coll.set_phase(phase)
         for rec in recorders:
@@ -111,11 +135,13 @@ def test_flat_layout(tmp_path: Path) -> None:
 
 def test_unfinished_phase_is_open_ended(tmp_path: Path) -> None:
     (tmp_path / "workload_labels.jsonl").write_text(
-        json.dumps({"event": "start", "phase": "a", "claimed": "training", "t": 5.0}) + "\n")
+        json.dumps({"event": "start", "phase": "a", "claimed": "training", "t": 5.0}) + "\n"
+    )
     run = load_run(tmp_path)
     assert run.phases() == [Phase("a", "training", 5.0, None, None)]
-    assert run.missing_streams == [s for s in ("provenance", "nvsmi", "dcgm", "nccl", "netdev", "cpu",
-                                               "collectives", "steps", "windows")]
+    assert run.missing_streams == [
+        s for s in ("provenance", "nvsmi", "dcgm", "nccl", "netdev", "cpu", "collectives", "steps", "windows")
+    ]
 
 
 def test_not_a_run_dir(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ def _bad(tmp_path: Path, name: str, text: str) -> Path:
 
 # ---------------------------------------------------------------- nvidia-smi
 
+
 def test_nvsmi_with_units_and_current_clock_names() -> None:
     frame = read_nvsmi(DATA / "nvsmi_units.csv")
     assert frame.height == 6 and frame.schema["power_draw_w"] == pl.Float64
@@ -61,12 +62,19 @@ def test_nvsmi_tz_offset_shifts_local_times() -> None:
     assert (utc["t"] - local["t"]).to_list() == pytest.approx([3600.0] * 4)
 
 
-@pytest.mark.parametrize(("text", "line", "needle"), [
-    ("index,power.draw\n0,5\n", 1, "timestamp"),
-    ("timestamp,index,power.draw\n2026/04/29 07:20:20.991,0,12 W\n2026/04/29 07:20:21.991,0,lots W\n", 3, "not a number"),
-    ("timestamp,index\n2026/04/29 07:20:20.991,0,7\n", 2, "columns"),
-    ("timestamp,index\nyesterday,0\n", 2, "timestamp"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "needle"),
+    [
+        ("index,power.draw\n0,5\n", 1, "timestamp"),
+        (
+            "timestamp,index,power.draw\n2026/04/29 07:20:20.991,0,12 W\n2026/04/29 07:20:21.991,0,lots W\n",
+            3,
+            "not a number",
+        ),
+        ("timestamp,index\n2026/04/29 07:20:20.991,0,7\n", 2, "columns"),
+        ("timestamp,index\nyesterday,0\n", 2, "timestamp"),
+    ],
+)
 def test_nvsmi_errors_name_the_line(tmp_path: Path, text: str, line: int, needle: str) -> None:
     with pytest.raises(InputError) as info:
         read_nvsmi(_bad(tmp_path, "nvsmi.csv", text))
@@ -80,6 +88,7 @@ def test_empty_csv_is_an_input_error(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- DCGM
+
 
 def test_dcgm_dmon_text() -> None:
     frame = read_dcgm(DATA / "dcgm_dmon.txt")
@@ -98,8 +107,9 @@ def test_dcgm_csv_with_field_ids() -> None:
 
 
 def test_dcgm_csv_with_field_names_and_timestamped_dmon(tmp_path: Path) -> None:
-    csv = _bad(tmp_path, "dcgm.csv", "time,entity,DCGM_FI_PROF_SM_ACTIVE,PCITX\n"
-                                     "2026-04-29T07:20:20Z,GPU 1,0.5,100\n")
+    csv = _bad(
+        tmp_path, "dcgm.csv", "time,entity,DCGM_FI_PROF_SM_ACTIVE,PCITX\n2026-04-29T07:20:20Z,GPU 1,0.5,100\n"
+    )
     frame = read_dcgm(csv)
     assert frame["sm_active"][0] == 0.5 and frame["pcie_tx_bytes"][0] == 100 and frame["gpu"][0] == 1
     dmon = _bad(tmp_path, "dmon.txt", "#Entity SMACT\nID\n1777447220.5 GPU 0 0.25\n")
@@ -107,12 +117,15 @@ def test_dcgm_csv_with_field_names_and_timestamped_dmon(tmp_path: Path) -> None:
     assert frame["t"][0] == pytest.approx(T_0720_20 + 0.5) and frame["sm_active"][0] == 0.25
 
 
-@pytest.mark.parametrize(("text", "line"), [
-    ("#Entity GRACT SMACT\nID\nGPU 0 0.1\n", 3),            # too few values
-    ("#Entity GRACT\nID\nGPU 0 0.1\nCPU 0 0.2\n", 4),       # not a GPU row
-    ("#Entity GRACT\nID\nGPU 0 busy\n", 3),                 # not a number
-    ("gpu,1001\n0,0.5\n", 1),                               # CSV without a time column
-])
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("#Entity GRACT SMACT\nID\nGPU 0 0.1\n", 3),  # too few values
+        ("#Entity GRACT\nID\nGPU 0 0.1\nCPU 0 0.2\n", 4),  # not a GPU row
+        ("#Entity GRACT\nID\nGPU 0 busy\n", 3),  # not a number
+        ("gpu,1001\n0,0.5\n", 1),  # CSV without a time column
+    ],
+)
 def test_dcgm_errors_name_the_line(tmp_path: Path, text: str, line: int) -> None:
     with pytest.raises(InputError) as info:
         read_dcgm(_bad(tmp_path, "dcgm.csv", text))
@@ -120,6 +133,7 @@ def test_dcgm_errors_name_the_line(tmp_path: Path, text: str, line: int) -> None
 
 
 # ---------------------------------------------------------------- NCCL
+
 
 def test_nccl_log_collectives_and_init() -> None:
     log = read_nccl_log(DATA / "nccl_host-a_4242.log")
@@ -168,6 +182,7 @@ def test_nccl_log_without_nccl_lines_is_empty_not_an_error(tmp_path: Path) -> No
 
 # ---------------------------------------------------------------- netdev, cpu
 
+
 def test_netdev_snapshots_and_rates() -> None:
     frame = read_netdev(DATA / "netdev.log")
     assert frame.height == 6 and set(frame["iface"]) == {"lo", "eth0"}
@@ -180,17 +195,28 @@ def test_netdev_snapshots_and_rates() -> None:
 
 
 def test_netdev_counter_reset_gives_null_rate() -> None:
-    frame = pl.DataFrame({"t": [0.0, 1.0], "iface": ["eth0"] * 2, "rx_bytes": [100, 5], "tx_bytes": [0, 10],
-                          "rx_packets": [1, 2], "tx_packets": [1, 2]})
+    frame = pl.DataFrame(
+        {
+            "t": [0.0, 1.0],
+            "iface": ["eth0"] * 2,
+            "rx_bytes": [100, 5],
+            "tx_bytes": [0, 10],
+            "rx_packets": [1, 2],
+            "tx_packets": [1, 2],
+        }
+    )
     rates = netdev_rates(frame)
     assert rates["rx_bytes_per_s"][0] is None and rates["tx_bytes_per_s"][0] == 10.0
 
 
-@pytest.mark.parametrize(("text", "line"), [
-    ("  eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n", 1),
-    ("--- 1777447220.0 ---\n  eth0: 1 2 3\n", 2),
-    ("--- noon ---\n", 1),
-])
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("  eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n", 1),
+        ("--- 1777447220.0 ---\n  eth0: 1 2 3\n", 2),
+        ("--- noon ---\n", 1),
+    ],
+)
 def test_netdev_errors(tmp_path: Path, text: str, line: int) -> None:
     with pytest.raises(InputError) as info:
         read_netdev(_bad(tmp_path, "netdev.log", text))
@@ -198,8 +224,12 @@ def test_netdev_errors(tmp_path: Path, text: str, line: int) -> None:
 
 
 def test_cpu_csv(tmp_path: Path) -> None:
-    path = _bad(tmp_path, "cpu.csv", "timestamp,cpu_percent,per_cpu_max,mem_used_mb,mem_percent,proc_rss_mb,load1,"
-                                     "ctx_switches\n1777447220.000,50.0,100.0,1000.0,12.5,300.0,1.5,12345\n")
+    path = _bad(
+        tmp_path,
+        "cpu.csv",
+        "timestamp,cpu_percent,per_cpu_max,mem_used_mb,mem_percent,proc_rss_mb,load1,"
+        "ctx_switches\n1777447220.000,50.0,100.0,1000.0,12.5,300.0,1.5,12345\n",
+    )
     frame = read_cpu(path)
     assert frame["t"][0] == T_0720_20 and frame["ctx_switches"][0] == 12345.0
     with pytest.raises(InputError) as info:
@@ -209,9 +239,18 @@ def test_cpu_csv(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- JSONL streams
 
+
 def test_collectives_and_missing_fields(tmp_path: Path) -> None:
-    good = {"t": 1.0, "rank": 0, "world_size": 2, "op": "allreduce", "bytes": 40, "duration_s": 0.1,
-            "dtype": "float32", "phase": "p"}
+    good = {
+        "t": 1.0,
+        "rank": 0,
+        "world_size": 2,
+        "op": "allreduce",
+        "bytes": 40,
+        "duration_s": 0.1,
+        "dtype": "float32",
+        "phase": "p",
+    }
     frame = read_collectives(_bad(tmp_path, "c.jsonl", json.dumps(good) + "\n"))
     assert frame.row(0, named=True) == good
     with pytest.raises(InputError) as info:
@@ -220,8 +259,12 @@ def test_collectives_and_missing_fields(tmp_path: Path) -> None:
 
 
 def test_labels_accept_epoch_and_iso_times(tmp_path: Path) -> None:
-    text = (json.dumps({"event": "start", "phase": "a", "claimed": "inference", "truth": "training", "t": 10.5}) + "\n"
-            + json.dumps({"type": "end", "phase": "a", "claimed_label": "inference", "t": "2026-04-29T07:20:20Z"}) + "\n")
+    text = (
+        json.dumps({"event": "start", "phase": "a", "claimed": "inference", "truth": "training", "t": 10.5})
+        + "\n"
+        + json.dumps({"type": "end", "phase": "a", "claimed_label": "inference", "t": "2026-04-29T07:20:20Z"})
+        + "\n"
+    )
     frame = read_labels(_bad(tmp_path, "workload_labels.jsonl", text))
     assert frame["event"].to_list() == ["start", "end"] and frame["claimed"].to_list() == ["inference"] * 2
     assert frame["t"].to_list() == [10.5, T_0720_20] and frame["truth"][1] is None
@@ -231,8 +274,18 @@ def test_labels_accept_epoch_and_iso_times(tmp_path: Path) -> None:
 
 
 def test_steps_chain_is_verified_and_flattened(tmp_path: Path) -> None:
-    records = rechain([{"kind": "train_step", "step": i, "loss": 3.0 - i, "t": float(i),
-                        "grad_norms_per_group": {"embed": 0.0, "blocks": 1.0 + i}} for i in range(3)])
+    records = rechain(
+        [
+            {
+                "kind": "train_step",
+                "step": i,
+                "loss": 3.0 - i,
+                "t": float(i),
+                "grad_norms_per_group": {"embed": 0.0, "blocks": 1.0 + i},
+            }
+            for i in range(3)
+        ]
+    )
     path = tmp_path / "steps.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     log = read_steps(path)

@@ -29,7 +29,10 @@ def test_h100_layout_honest_phases_are_consistent_and_json_follows_the_contract(
     v = verify_run(H100)
     doc = v.to_dict()
     assert set(doc) == {"run", "verdict", "confidence", "phases", "missing_streams"}
-    assert doc["verdict"] == 1 and [p["phase"] for p in doc["phases"]] == ["honest_pretrain_small", "idle_baseline"]
+    assert doc["verdict"] == 1 and [p["phase"] for p in doc["phases"]] == [
+        "honest_pretrain_small",
+        "idle_baseline",
+    ]
     for p in doc["phases"]:
         assert set(p) == {"phase", "claimed", "verdict", "confidence", "findings"}
         assert all(set(f) == {"property", "decision", "evidence"} for f in p["findings"])
@@ -123,6 +126,9 @@ def test_standalone_cli_bad_input_is_one_line_exit_2(tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "inspectorate.verify._cli", str(tmp_path / "nope")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "inspectorate.verify._cli", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

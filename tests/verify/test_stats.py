@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from inspectorate.verify import (Calibration, auroc, fit_isotonic, isotonic, logistic_fit, logistic_predict,
-                                 reliability_table, separating_threshold)
+from inspectorate.verify import (
+    Calibration,
+    auroc,
+    fit_isotonic,
+    isotonic,
+    logistic_fit,
+    logistic_predict,
+    reliability_table,
+    separating_threshold,
+)
 from inspectorate.verify._evidence import period_sum
 
 

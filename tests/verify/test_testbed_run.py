@@ -14,8 +14,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from inspectorate.trace import rechain  # noqa: E402
-from inspectorate.verify import INCONSISTENT, check_property, verify_run  # noqa: E402
+from inspectorate.trace import rechain
+from inspectorate.verify import INCONSISTENT, check_property, verify_run
 
 pytestmark = pytest.mark.slow
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "testbed_corpus.txt"

@@ -6,9 +6,25 @@ from inspectorate.attacks._defend import candidates, defend, honest_traces
 from inspectorate.attacks._intent import conserves_work, dominant_job, flop_per_token, violate, work
 from inspectorate.attacks._loop import Attacker, RedteamReport, make_attacker, play_round, redteam, replay
 from inspectorate.attacks._offline import OfflineAttacker, Proposal
-from inspectorate.attacks._registry import ATTACKS, Attack, Compound, Step, attack, attack_names, compose, get_attack
+from inspectorate.attacks._registry import (
+    ATTACKS,
+    Attack,
+    Compound,
+    Step,
+    attack,
+    attack_names,
+    compose,
+    get_attack,
+)
 from inspectorate.attacks._rundir import RUNDIR_ATTACKS, RundirAttack, get_rundir_attack, rundir_attack
-from inspectorate.attacks._sandbox import Limits, SandboxError, SandboxResult, network_isolated, run_mutation, run_sandboxed
+from inspectorate.attacks._sandbox import (
+    Limits,
+    SandboxError,
+    SandboxResult,
+    network_isolated,
+    run_mutation,
+    run_sandboxed,
+)
 
 __all__ = [
     "ATTACKS",

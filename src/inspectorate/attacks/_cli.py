@@ -21,7 +21,9 @@ def redteam(
     baseline: Path = typer.Option(..., "--baseline", help="Clean, compliant trace to inflate and hide."),
     out: Path = typer.Option(Path("rounds.jsonl"), "--out", help="One JSON line per round."),
     seed: int = typer.Option(0, "--seed", help="Seed (offline search and attack randomness)."),
-    defend: bool = typer.Option(False, "--defend", help="Propose the smallest rule change catching the evasions."),
+    defend: bool = typer.Option(
+        False, "--defend", help="Propose the smallest rule change catching the evasions."
+    ),
 ) -> None:
     """Play the red team against COMMITMENT: each round hides violate(BASELINE); writes OUT."""
     from inspectorate.attacks._loop import redteam as run
@@ -30,8 +32,15 @@ def redteam(
 
     if attacker not in ("offline", "anthropic", "openai"):
         raise InputError(f"unknown attacker {attacker!r}; accepted: offline, anthropic, openai")
-    report = run(rounds, attacker, load_commitment(commitment), read_trace(baseline).records, out,
-                 seed=seed, defend=defend)
+    report = run(
+        rounds,
+        attacker,
+        load_commitment(commitment),
+        read_trace(baseline).records,
+        out,
+        seed=seed,
+        defend=defend,
+    )
     typer.echo(report.summary())
     if report.defense:
         patch = out.with_suffix(".defense.json")

@@ -14,9 +14,10 @@ round is re-scored with the patched commitment.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from inspectorate.commitment import RULES, Commitment, RuleSpec, check, known_kinds, run_rule, validate_params
 from inspectorate.errors import InputError
@@ -52,7 +53,9 @@ def _tightened(commitment: Commitment) -> Iterable[RuleSpec]:
                 continue
             if spec.kind == "aggregate_flop_cap" and name == "threshold":
                 continue
-            values = [value * 0.5, value * 0.8] if isinstance(value, float) else ([value - 1] if value > 1 else [])
+            values = (
+                [value * 0.5, value * 0.8] if isinstance(value, float) else ([value - 1] if value > 1 else [])
+            )
             for new in values:
                 made = _spec(spec.kind, f"{spec.id}@{name}={new:g}", **{**spec.params, name: new})
                 if made:
@@ -60,20 +63,36 @@ def _tightened(commitment: Commitment) -> Iterable[RuleSpec]:
 
 
 def _derived(commitment: Commitment, clean: Records) -> Iterable[RuleSpec | None]:
-    caps = sorted({float(s.params["threshold"]) for s in commitment.rules if s.kind == "aggregate_flop_cap"}) or [1e19]
+    caps = sorted(
+        {float(s.params["threshold"]) for s in commitment.rules if s.kind == "aggregate_flop_cap"}
+    ) or [1e19]
     for scope in ("per_operator", "global"):
         for cap in caps:
-            yield _spec("aggregate_flop_cap", f"aggregate_flop_cap[*,{scope},{cap:g}]", op_type="*", scope=scope,
-                        threshold=cap)
+            yield _spec(
+                "aggregate_flop_cap",
+                f"aggregate_flop_cap[*,{scope},{cap:g}]",
+                op_type="*",
+                scope=scope,
+                threshold=cap,
+            )
     for threshold in (3e10, 2e10):
         yield _spec("op_type_flop_ratio", f"op_type_flop_ratio[{threshold:g}]", training_threshold=threshold)
     fpt = [float(r["flops"]) / r["tokens_processed"] for r in clean if r["tokens_processed"] > 0]
     if fpt:
         yield _spec("max_flop_per_token", "max_flop_per_token[*]", ceiling=max(fpt) * 1.3, op_types="*")
-    yield _spec("batch_token_consistency", "batch_token_consistency[2,*]", max_capacity_ratio=2.0, op_types="*")
-    yield _spec("allowed_op_types", "allowed_op_types[baseline]", allowed=sorted({r["op_type"] for r in clean} | {"idle"}))
-    yield _spec("allowed_dataset_fingerprints", "allowed_dataset_fingerprints[baseline]",
-                allowed=sorted({r["dataset_fingerprint"] for r in clean}))
+    yield _spec(
+        "batch_token_consistency", "batch_token_consistency[2,*]", max_capacity_ratio=2.0, op_types="*"
+    )
+    yield _spec(
+        "allowed_op_types",
+        "allowed_op_types[baseline]",
+        allowed=sorted({r["op_type"] for r in clean} | {"idle"}),
+    )
+    yield _spec(
+        "allowed_dataset_fingerprints",
+        "allowed_dataset_fingerprints[baseline]",
+        allowed=sorted({r["dataset_fingerprint"] for r in clean}),
+    )
     yield _inventory(clean)
 
 
@@ -83,15 +102,24 @@ def _inventory(clean: Records) -> RuleSpec | None:
     seconds = statistics.median(parse_time(r["window_end"]) - s for r, s in zip(clean, starts)) or 60.0
     first = min(clean, key=lambda r: parse_time(r["window_start"]))["window_start"]
     last = max(clean, key=lambda r: parse_time(r["window_end"]))["window_end"]
-    return _spec("window_completeness", "window_completeness[baseline]", expected_window_start=first,
-                 expected_window_end=last, expected_chips=sorted({r["chip_id"] for r in clean}), window_seconds=seconds)
+    return _spec(
+        "window_completeness",
+        "window_completeness[baseline]",
+        expected_window_start=first,
+        expected_window_end=last,
+        expected_chips=sorted({r["chip_id"] for r in clean}),
+        window_seconds=seconds,
+    )
 
 
 def candidates(commitment: Commitment, clean: Records) -> list[RuleSpec]:
     """Tightened existing rules, derived new rules, and every parameter-free kind not yet used."""
     used = {s.kind for s in commitment.rules}
-    defaults = [_spec(kind, f"{kind}[default]") for kind in known_kinds()
-                if kind not in used and not RULES[kind].implicit and not RULES[kind].required()]
+    defaults = [
+        _spec(kind, f"{kind}[default]")
+        for kind in known_kinds()
+        if kind not in used and not RULES[kind].implicit and not RULES[kind].required()
+    ]
     out, seen = [], set()
     for spec in [*_tightened(commitment), *_derived(commitment, clean), *defaults]:
         if spec is not None and spec.id not in seen:
@@ -107,12 +135,20 @@ def _fires(spec: RuleSpec, trace: Trace) -> bool:
         return False
 
 
-def defend(report: Any, commitment: Commitment, clean: Records, baseline: Records,
-           honest: dict[str, Records] | None = None) -> dict[str, Any]:
+def defend(
+    report: Any,
+    commitment: Commitment,
+    clean: Records,
+    baseline: Records,
+    honest: dict[str, Records] | None = None,
+) -> dict[str, Any]:
     """Search the patch, re-score all rounds, report false positives on honest traces."""
     honest = honest_traces() if honest is None else honest
-    evasions = {r["round"]: Trace.from_records(report.mutated[r["round"]]) for r in report.evasions
-                if r["round"] in report.mutated}
+    evasions = {
+        r["round"]: Trace.from_records(report.mutated[r["round"]])
+        for r in report.evasions
+        if r["round"] in report.mutated
+    }
     honest_frames = {name: Trace.from_records(recs) for name, recs in honest.items()}
     already = {name: {v.kind for v in check(t, commitment).violations} for name, t in honest_frames.items()}
     clean_trace = Trace.from_records(clean)
@@ -126,7 +162,9 @@ def defend(report: Any, commitment: Commitment, clean: Records, baseline: Record
         scored.append((spec, {n for n, t in evasions.items() if _fires(spec, t)}))
     added, remaining = _greedy(scored, set(evasions))
     patched = replace(commitment, rules=tuple(commitment.rules) + tuple(added))
-    return _rescore(report, commitment, patched, added, evasions, remaining, honest_frames, already, len(scored))
+    return _rescore(
+        report, commitment, patched, added, evasions, remaining, honest_frames, already, len(scored)
+    )
 
 
 def _greedy(scored: list[tuple[RuleSpec, set[int]]], todo: set[int]) -> tuple[list[RuleSpec], set[int]]:
@@ -140,17 +178,31 @@ def _greedy(scored: list[tuple[RuleSpec, set[int]]], todo: set[int]) -> tuple[li
     return added, todo
 
 
-def _rescore(report: Any, base: Commitment, patched: Commitment, added: Sequence[RuleSpec],
-             evasions: dict[int, Trace], remaining: set[int], honest: dict[str, Trace],
-             already: dict[str, set[str]], admissible: int) -> dict[str, Any]:
+def _rescore(
+    report: Any,
+    base: Commitment,
+    patched: Commitment,
+    added: Sequence[RuleSpec],
+    evasions: dict[int, Trace],
+    remaining: set[int],
+    honest: dict[str, Trace],
+    already: dict[str, set[str]],
+    admissible: int,
+) -> dict[str, Any]:
     rescored = []
     for row in report.rounds:
         records = report.mutated.get(row["round"])
         if records is None:
             continue
         after = not check(records, patched).compliant
-        rescored.append({"round": row["round"], "caught_before": row["caught"], "caught_after": after,
-                         "evasion_after": bool(row["intent_preserved"] and not after)})
+        rescored.append(
+            {
+                "round": row["round"],
+                "caught_before": row["caught"],
+                "caught_after": after,
+                "evasion_after": bool(row["intent_preserved"] and not after),
+            }
+        )
     added_ids = {s.id for s in added}
     fps = {}
     for name, trace in honest.items():
@@ -158,10 +210,20 @@ def _rescore(report: Any, base: Commitment, patched: Commitment, added: Sequence
         new = [rid for rid in fired if next(s.kind for s in added if s.id == rid) not in already[name]]
         if new:
             fps[name] = new
-    also = {name: sorted({v.rule_id for v in check(t, patched).violations} & added_ids) for name, t in honest.items()}
-    return {"evasions_before": len(evasions), "evasions_caught_after": len(evasions) - len(remaining),
-            "still_evading": sorted(remaining), "added_rules": [s.to_dict() for s in added],
-            "admissible_candidates": admissible, "rescored": rescored,
-            "false_positives": fps, "also_fires_on_already_rejected": {k: v for k, v in also.items() if v},
-            "honest_traces": sorted(honest), "patched_commitment": patched.to_dict(),
-            "base_commitment_id": base.id}
+    also = {
+        name: sorted({v.rule_id for v in check(t, patched).violations} & added_ids)
+        for name, t in honest.items()
+    }
+    return {
+        "evasions_before": len(evasions),
+        "evasions_caught_after": len(evasions) - len(remaining),
+        "still_evading": sorted(remaining),
+        "added_rules": [s.to_dict() for s in added],
+        "admissible_candidates": admissible,
+        "rescored": rescored,
+        "false_positives": fps,
+        "also_fires_on_already_rejected": {k: v for k, v in also.items() if v},
+        "honest_traces": sorted(honest),
+        "patched_commitment": patched.to_dict(),
+        "base_commitment_id": base.id,
+    }

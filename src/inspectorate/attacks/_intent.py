@@ -15,7 +15,8 @@ is telemetry, outside a record-only trace).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from inspectorate.errors import InputError
 from inspectorate.trace import format_time, parse_time, rechain
@@ -30,7 +31,11 @@ def flop_per_token(records: Sequence[Mapping[str, Any]]) -> float:
 
     Pooled, not a median: then tokens × k sums back to exactly the FLOPs those records
     claimed, so a FLOP-only lie never looks like lost work because of rounding."""
-    rows = [r for r in records if r.get("op_type") != "idle" and r["tokens_processed"] > 0 and float(r["flops"]) > 0]
+    rows = [
+        r
+        for r in records
+        if r.get("op_type") != "idle" and r["tokens_processed"] > 0 and float(r["flops"]) > 0
+    ]
     tokens = sum(r["tokens_processed"] for r in rows)
     return sum(float(r["flops"]) for r in rows) / tokens if tokens else 0.0
 
@@ -62,9 +67,13 @@ def dominant_job(records: Sequence[Mapping[str, Any]]) -> str:
 
 def job_cap(commitment: Any, op_type: str, default: float = 1e19) -> float:
     """The tightest per-job aggregate_flop_cap that applies to ``op_type`` records."""
-    caps = [float(spec.params["threshold"]) for spec in getattr(commitment, "rules", ())
-            if spec.kind == "aggregate_flop_cap" and spec.params.get("scope", "per_job") == "per_job"
-            and _covers(spec.params.get("op_type", "*"), op_type)]
+    caps = [
+        float(spec.params["threshold"])
+        for spec in getattr(commitment, "rules", ())
+        if spec.kind == "aggregate_flop_cap"
+        and spec.params.get("scope", "per_job") == "per_job"
+        and _covers(spec.params.get("op_type", "*"), op_type)
+    ]
     return min(caps) if caps else default
 
 
@@ -73,8 +82,14 @@ def _covers(selector: str | list[str], op_type: str) -> bool:
     return op_type in wanted or ("*" in wanted and op_type != "idle")
 
 
-def violate(records: Sequence[Mapping[str, Any]], commitment: Any = None, *, cap: float | None = None,
-            margin: float = 1.3, mode: str = "scale") -> Records:
+def violate(
+    records: Sequence[Mapping[str, Any]],
+    commitment: Any = None,
+    *,
+    cap: float | None = None,
+    margin: float = 1.3,
+    mode: str = "scale",
+) -> Records:
     """An honest trace made to break its per-job FLOP cap (the red team's baseline).
 
     The dominant job's total is pushed to ``margin`` × its cap. ``mode="scale"`` raises

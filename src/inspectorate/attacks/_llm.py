@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -43,27 +44,55 @@ def digest(records: Sequence[dict[str, Any]], sample: int = 3) -> dict[str, Any]
     """What the model needs to know about the clean trace, small enough for a prompt."""
     jobs: dict[str, dict[str, Any]] = {}
     for r in records:
-        j = jobs.setdefault(r["job_id"], {"records": 0, "flops": 0.0, "tokens": 0, "op_types": set(), "chips": set()})
+        j = jobs.setdefault(
+            r["job_id"], {"records": 0, "flops": 0.0, "tokens": 0, "op_types": set(), "chips": set()}
+        )
         j["records"] += 1
         j["flops"] += float(r["flops"])
         j["tokens"] += r["tokens_processed"]
         j["op_types"].add(r["op_type"])
         j["chips"].add(r["chip_id"])
-    return {"fields": list(FIELDS), "record_count": len(records), "dominant_job": dominant_job(records),
-            "flop_per_token": flop_per_token(records),
-            "jobs": {k: {**v, "op_types": sorted(v["op_types"]), "chips": sorted(v["chips"])} for k, v in jobs.items()},
-            "window_range": [min(r["window_start"] for r in records), max(r["window_end"] for r in records)],
-            "sample_records": [dict(r) for r in records[:sample]]}
+    return {
+        "fields": list(FIELDS),
+        "record_count": len(records),
+        "dominant_job": dominant_job(records),
+        "flop_per_token": flop_per_token(records),
+        "jobs": {
+            k: {**v, "op_types": sorted(v["op_types"]), "chips": sorted(v["chips"])} for k, v in jobs.items()
+        },
+        "window_range": [min(r["window_start"] for r in records), max(r["window_end"] for r in records)],
+        "sample_records": [dict(r) for r in records[:sample]],
+    }
 
 
-def build_prompt(commitment: Any, clean: Sequence[dict[str, Any]], history: Sequence[dict[str, Any]],
-                 last: int = 10) -> str:
-    rounds = [{k: r.get(k) for k in ("round", "evasion_name", "caught", "triggered_rule_id", "fired_rules",
-                                     "intent_preserved", "error")} for r in history[-last:]]
-    return ("COMMITMENT (YAML):\n" + yaml.safe_dump(commitment.to_dict(), sort_keys=False)
-            + "\nTRACE DIGEST (the violating trace you receive is this one with the dominant job's "
-            "FLOPs, tokens and batch scaled past its cap):\n" + json.dumps(digest(clean), default=str)[:6000]
-            + "\nPREVIOUS ROUNDS:\n" + json.dumps(rounds) + "\nPropose a NEW attack.")
+def build_prompt(
+    commitment: Any, clean: Sequence[dict[str, Any]], history: Sequence[dict[str, Any]], last: int = 10
+) -> str:
+    rounds = [
+        {
+            k: r.get(k)
+            for k in (
+                "round",
+                "evasion_name",
+                "caught",
+                "triggered_rule_id",
+                "fired_rules",
+                "intent_preserved",
+                "error",
+            )
+        }
+        for r in history[-last:]
+    ]
+    return (
+        "COMMITMENT (YAML):\n"
+        + yaml.safe_dump(commitment.to_dict(), sort_keys=False)
+        + "\nTRACE DIGEST (the violating trace you receive is this one with the dominant job's "
+        "FLOPs, tokens and batch scaled past its cap):\n"
+        + json.dumps(digest(clean), default=str)[:6000]
+        + "\nPREVIOUS ROUNDS:\n"
+        + json.dumps(rounds)
+        + "\nPropose a NEW attack."
+    )
 
 
 def parse_reply(text: str) -> tuple[dict[str, Any], str]:
@@ -96,10 +125,14 @@ class LLMAttacker:
     def __post_init__(self) -> None:
         if self.provider not in MODELS:
             raise InputError(f"unknown provider {self.provider!r}; accepted: {', '.join(MODELS)}")
-        self.model = self.model or os.environ.get(f"INSPECTORATE_{self.provider.upper()}_MODEL", MODELS[self.provider])
+        self.model = self.model or os.environ.get(
+            f"INSPECTORATE_{self.provider.upper()}_MODEL", MODELS[self.provider]
+        )
         self.name = self.provider
         if not os.environ.get(KEYS[self.provider]):
-            raise InputError(f"{KEYS[self.provider]} is not set: the {self.provider} attacker needs an API key")
+            raise InputError(
+                f"{KEYS[self.provider]} is not set: the {self.provider} attacker needs an API key"
+            )
         self.client = _client(self.provider)
 
     def prepare(self, commitment: Any, baseline: Sequence[dict[str, Any]]) -> None:
@@ -111,27 +144,46 @@ class LLMAttacker:
         price_in, price_out = PRICES[self.provider]
         cost = (tokens_in * price_in + tokens_out * price_out) / 1e6
         header, code = parse_reply(text)
-        return Proposal(name=str(header.get("name", "llm-attack"))[:100], intent=str(header.get("intent", ""))[:300],
-                        rationale=str(header.get("rationale", ""))[:1000], code=code, cost_usd=cost)
+        return Proposal(
+            name=str(header.get("name", "llm-attack"))[:100],
+            intent=str(header.get("intent", ""))[:300],
+            rationale=str(header.get("rationale", ""))[:1000],
+            code=code,
+            cost_usd=cost,
+        )
 
     def _call(self, prompt: str) -> tuple[str, int, int]:
         if self.provider == "anthropic":
-            reply = self.client.messages.create(model=self.model, max_tokens=self.max_tokens, system=SYSTEM,
-                                                messages=[{"role": "user", "content": prompt}])
+            reply = self.client.messages.create(
+                model=self.model,
+                max_tokens=self.max_tokens,
+                system=SYSTEM,
+                messages=[{"role": "user", "content": prompt}],
+            )
             text = "".join(getattr(block, "text", "") for block in reply.content)
             return text, reply.usage.input_tokens, reply.usage.output_tokens
-        reply = self.client.chat.completions.create(model=self.model, max_tokens=self.max_tokens,
-                                                    messages=[{"role": "system", "content": SYSTEM},
-                                                              {"role": "user", "content": prompt}])
-        return reply.choices[0].message.content or "", reply.usage.prompt_tokens, reply.usage.completion_tokens
+        reply = self.client.chat.completions.create(
+            model=self.model,
+            max_tokens=self.max_tokens,
+            messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
+        )
+        return (
+            reply.choices[0].message.content or "",
+            reply.usage.prompt_tokens,
+            reply.usage.completion_tokens,
+        )
 
 
 def _client(provider: str) -> Any:
     try:
         if provider == "anthropic":
             import anthropic
+
             return anthropic.Anthropic()
         import openai
+
         return openai.OpenAI()
     except ImportError:
-        raise InputError(f"the {provider} attacker needs its SDK: pip install 'inspectorate[agent]'") from None
+        raise InputError(
+            f"the {provider} attacker needs its SDK: pip install 'inspectorate[agent]'"
+        ) from None

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from inspectorate.attacks._intent import conserves_work, violate
 from inspectorate.attacks._offline import OfflineAttacker, Proposal
@@ -62,21 +63,31 @@ class RedteamReport:
         return [r for r in self.rounds if r["error"]]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rounds": len(self.rounds), "caught": len(self.caught), "evasions": len(self.evasions),
-                "evasion_names": [r["evasion_name"] for r in self.evasions],
-                "evasion_classes": sorted({r["evasion_name"] for r in self.evasions}),
-                "hollow_evasions": len(self.hollow_evasions), "errors": len(self.errors),
-                "cost_usd": round(sum(r["cost"] for r in self.rounds), 6),
-                "out": None if self.out_path is None else str(self.out_path), "defense": self.defense}
+        return {
+            "rounds": len(self.rounds),
+            "caught": len(self.caught),
+            "evasions": len(self.evasions),
+            "evasion_names": [r["evasion_name"] for r in self.evasions],
+            "evasion_classes": sorted({r["evasion_name"] for r in self.evasions}),
+            "hollow_evasions": len(self.hollow_evasions),
+            "errors": len(self.errors),
+            "cost_usd": round(sum(r["cost"] for r in self.rounds), 6),
+            "out": None if self.out_path is None else str(self.out_path),
+            "defense": self.defense,
+        }
 
     def summary(self) -> str:
         d = self.to_dict()
-        text = (f"{d['rounds']} rounds: {d['caught']} caught, {d['evasions']} evasions, {d['hollow_evasions']} "
-                f"passed without the violation, {d['errors']} errors, ${d['cost_usd']:.4f}")
+        text = (
+            f"{d['rounds']} rounds: {d['caught']} caught, {d['evasions']} evasions, {d['hollow_evasions']} "
+            f"passed without the violation, {d['errors']} errors, ${d['cost_usd']:.4f}"
+        )
         if self.defense:
-            text += (f"\ndefend: +{len(self.defense['added_rules'])} rule(s) catch "
-                     f"{self.defense['evasions_caught_after']}/{self.defense['evasions_before']} evasions; "
-                     f"false positives on honest traces: {self.defense['false_positives'] or 'none'}")
+            text += (
+                f"\ndefend: +{len(self.defense['added_rules'])} rule(s) catch "
+                f"{self.defense['evasions_caught_after']}/{self.defense['evasions_before']} evasions; "
+                f"false positives on honest traces: {self.defense['false_positives'] or 'none'}"
+            )
         return text
 
 
@@ -88,13 +99,23 @@ def make_attacker(attacker: str | Attacker, seed: int = 0) -> Attacker:
         return OfflineAttacker(seed=seed)
     if attacker in ("anthropic", "openai"):
         from inspectorate.attacks._llm import LLMAttacker
+
         return LLMAttacker(provider=attacker)
     raise InputError(f"unknown attacker {attacker!r}; accepted: offline, anthropic, openai")
 
 
-def redteam(rounds: int, attacker: str | Attacker, commitment: Commitment, baseline_records: Sequence[dict[str, Any]],
-            out_path: str | Path | None, *, seed: int = 0, defend: bool = False,
-            honest_traces: dict[str, Records] | None = None, limits: Limits | None = None) -> RedteamReport:
+def redteam(
+    rounds: int,
+    attacker: str | Attacker,
+    commitment: Commitment,
+    baseline_records: Sequence[dict[str, Any]],
+    out_path: str | Path | None,
+    *,
+    seed: int = 0,
+    defend: bool = False,
+    honest_traces: dict[str, Records] | None = None,
+    limits: Limits | None = None,
+) -> RedteamReport:
     """Run ``rounds`` rounds of ``attacker`` against ``commitment``, hiding ``violate(baseline)``.
 
     ``baseline_records`` is the clean, compliant trace; ``out_path`` gets one JSON line
@@ -122,6 +143,7 @@ def redteam(rounds: int, attacker: str | Attacker, commitment: Commitment, basel
                 fh.write(json.dumps(row, sort_keys=True) + "\n")
     if defend:
         from inspectorate.attacks._defend import defend as run_defend
+
         report.defense = run_defend(report, commitment, clean, baseline, honest_traces)
     return report
 
@@ -132,32 +154,61 @@ def _violating_baseline(clean: Records, commitment: Commitment) -> Records:
     except InputError:
         raise
     if not verdict.compliant:
-        raise InputError(f"the baseline must comply with the commitment before it is inflated; it breaks "
-                         f"{sorted({v.rule_id for v in verdict.violations})}")
+        raise InputError(
+            f"the baseline must comply with the commitment before it is inflated; it breaks "
+            f"{sorted({v.rule_id for v in verdict.violations})}"
+        )
     baseline = violate(clean, commitment)
     if check(baseline, commitment).compliant:
-        raise InputError("violate(baseline) is still compliant: the commitment has no per-job FLOP cap to cross")
+        raise InputError(
+            "violate(baseline) is still compliant: the commitment has no per-job FLOP cap to cross"
+        )
     return baseline
 
 
-def play_round(n: int, bot: Attacker, commitment: Commitment, baseline: Records, history: Sequence[dict[str, Any]],
-               seed: int, limits: Limits | None = None) -> tuple[dict[str, Any], Records | None]:
+def play_round(
+    n: int,
+    bot: Attacker,
+    commitment: Commitment,
+    baseline: Records,
+    history: Sequence[dict[str, Any]],
+    seed: int,
+    limits: Limits | None = None,
+) -> tuple[dict[str, Any], Records | None]:
     """One round: propose, apply (library or sandbox), judge, score."""
     started = time.perf_counter()
     proposal = bot.propose(history)
-    row = {"round": n, "attacker": getattr(bot, "name", type(bot).__name__), "evasion_name": proposal.name,
-           "attack_intent": proposal.intent, "rationale": proposal.rationale, "attack_spec": proposal.spec,
-           "mutate_code": proposal.code, "round_seed": seed * 100003 + n, "cost": proposal.cost_usd,
-           "caught": False, "triggered_rule_id": None, "fired_rules": [], "fired_kinds": [],
-           "intent_preserved": False, "evasion": False, "mutated_record_count": 0, "error": None}
+    row = {
+        "round": n,
+        "attacker": getattr(bot, "name", type(bot).__name__),
+        "evasion_name": proposal.name,
+        "attack_intent": proposal.intent,
+        "rationale": proposal.rationale,
+        "attack_spec": proposal.spec,
+        "mutate_code": proposal.code,
+        "round_seed": seed * 100003 + n,
+        "cost": proposal.cost_usd,
+        "caught": False,
+        "triggered_rule_id": None,
+        "fired_rules": [],
+        "fired_kinds": [],
+        "intent_preserved": False,
+        "evasion": False,
+        "mutated_record_count": 0,
+        "error": None,
+    }
     mutated = None
     try:
         mutated, intent = apply_proposal(proposal, baseline, row["round_seed"], limits)
         verdict = check(mutated, commitment)
-        row.update(caught=not verdict.compliant, triggered_rule_id=verdict.triggered_rule_id,
-                   fired_rules=sorted({v.rule_id for v in verdict.violations}),
-                   fired_kinds=sorted({v.kind for v in verdict.violations}),
-                   intent_preserved=intent, mutated_record_count=len(mutated))
+        row.update(
+            caught=not verdict.compliant,
+            triggered_rule_id=verdict.triggered_rule_id,
+            fired_rules=sorted({v.rule_id for v in verdict.violations}),
+            fired_kinds=sorted({v.kind for v in verdict.violations}),
+            intent_preserved=intent,
+            mutated_record_count=len(mutated),
+        )
         row["evasion"] = bool(intent and not row["caught"])
     except (InputError, SandboxError) as exc:
         row["error"] = str(exc)[:500]
@@ -166,8 +217,9 @@ def play_round(n: int, bot: Attacker, commitment: Commitment, baseline: Records,
     return row, mutated
 
 
-def apply_proposal(proposal: Proposal, baseline: Records, round_seed: int,
-                   limits: Limits | None = None) -> tuple[Records, bool]:
+def apply_proposal(
+    proposal: Proposal, baseline: Records, round_seed: int, limits: Limits | None = None
+) -> tuple[Records, bool]:
     """The mutated records and whether the violation is still in them."""
     if proposal.spec is not None:
         attack = compose([Step.from_dict(s) for s in proposal.spec["compose"]])
@@ -181,6 +233,11 @@ def apply_proposal(proposal: Proposal, baseline: Records, round_seed: int,
 
 def replay(row: dict[str, Any], baseline: Records, limits: Limits | None = None) -> Records:
     """Re-create a round's mutated trace from its JSONL row (spec rounds are deterministic)."""
-    proposal = Proposal(row["evasion_name"], row["attack_intent"], row["rationale"], row.get("attack_spec"),
-                        row.get("mutate_code"))
+    proposal = Proposal(
+        row["evasion_name"],
+        row["attack_intent"],
+        row["rationale"],
+        row.get("attack_spec"),
+        row.get("mutate_code"),
+    )
     return apply_proposal(proposal, baseline, int(row["round_seed"]), limits)[0]

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from inspectorate.attacks._registry import ATTACKS, Attack, Step, attack_names, get_attack
 
@@ -56,7 +57,9 @@ class OfflineAttacker:
             if spec.kind == "allowed_dataset_fingerprints":
                 self.hints["dataset"] = list(spec.params.get("allowed", []))
             if spec.kind == "allowed_op_types":
-                self.hints["to"] = [t for t in spec.params.get("allowed", []) if t not in ("training", "idle")]
+                self.hints["to"] = [
+                    t for t in spec.params.get("allowed", []) if t not in ("training", "idle")
+                ]
 
     def propose(self, history: Sequence[dict[str, Any]]) -> Proposal:
         if self.explore_first:
@@ -81,11 +84,15 @@ class OfflineAttacker:
         fired = list(base.get("fired_kinds") or [])
         if fired and len(steps) < MAX_STEPS and self.rng.random() < 0.7:
             kind = self.rng.choice(fired)
-            helpers = [a for a in ATTACKS.values() if kind in a.targets and a.name not in {s.name for s in steps}]
+            helpers = [
+                a for a in ATTACKS.values() if kind in a.targets and a.name not in {s.name for s in steps}
+            ]
             if helpers:
                 extra = self._sample_step(self.rng.choice(helpers))
-                return steps + [extra], (f"exploit round {base['round']}: caught by {kind}; adding {extra.name}, "
-                                         f"which targets {kind}")
+                return steps + [extra], (
+                    f"exploit round {base['round']}: caught by {kind}; adding {extra.name}, "
+                    f"which targets {kind}"
+                )
         i = self.rng.randrange(len(steps))
         steps[i] = self._sample_step(get_attack(steps[i].name))
         return steps, f"exploit round {base['round']}: re-sampling the parameters of {steps[i].name}"
@@ -108,8 +115,12 @@ class OfflineAttacker:
 
     def _proposal(self, steps: list[Step], why: str) -> Proposal:
         attacks = [get_attack(s.name) for s in steps]
-        return Proposal(name="+".join(s.name for s in steps), intent="; ".join(a.intent for a in attacks),
-                        rationale=why, spec={"compose": [s.to_dict() for s in steps]})
+        return Proposal(
+            name="+".join(s.name for s in steps),
+            intent="; ".join(a.intent for a in attacks),
+            rationale=why,
+            spec={"compose": [s.to_dict() for s in steps]},
+        )
 
 
 def _best(history: Sequence[dict[str, Any]], rng: random.Random) -> dict[str, Any] | None:

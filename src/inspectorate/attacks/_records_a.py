@@ -8,6 +8,7 @@ dominant job's non-idle records: the run ``violate`` inflated past its cap.
 from __future__ import annotations
 
 import random
+
 from inspectorate.attacks._registry import attack
 from inspectorate.attacks._util import (
     Records,
@@ -22,11 +23,16 @@ from inspectorate.trace import format_time, parse_time
 WHERE = ["head", "middle", "tail"]
 
 
-@attack("relabel_op_type", intent="training FLOPs booked under another op_type",
-        targets=["aggregate_flop_cap"], space={"to": ["inference", "eval"], "fraction": [0.3, 0.5, 1.0],
-                                                "where": WHERE}, seed_round="10, 23")
-def relabel_op_type(records: Records, rng: random.Random, to: str = "inference", fraction: float = 1.0,
-                    where: str = "tail") -> Records:
+@attack(
+    "relabel_op_type",
+    intent="training FLOPs booked under another op_type",
+    targets=["aggregate_flop_cap"],
+    space={"to": ["inference", "eval"], "fraction": [0.3, 0.5, 1.0], "where": WHERE},
+    seed_round="10, 23",
+)
+def relabel_op_type(
+    records: Records, rng: random.Random, to: str = "inference", fraction: float = 1.0, where: str = "tail"
+) -> Records:
     """Relabel part of the run as ``to``: the seed's eval-masquerade (round 10) and
     eval-beneath-honesty-threshold (round 23). FLOP/token stays training-shaped."""
     for i in part(victims(records), fraction, where):
@@ -34,20 +40,32 @@ def relabel_op_type(records: Records, rng: random.Random, to: str = "inference",
     return records
 
 
-@attack("relabel_new_label", intent="training FLOPs under an op_type no cap names",
-        targets=["aggregate_flop_cap"], space={"label": ["preprocessing", "staging", "distillation"],
-                                                "fraction": [0.3, 0.5]}, seed_round="18")
-def relabel_new_label(records: Records, rng: random.Random, label: str = "preprocessing",
-                      fraction: float = 0.5) -> Records:
+@attack(
+    "relabel_new_label",
+    intent="training FLOPs under an op_type no cap names",
+    targets=["aggregate_flop_cap"],
+    space={"label": ["preprocessing", "staging", "distillation"], "fraction": [0.3, 0.5]},
+    seed_round="18",
+)
+def relabel_new_label(
+    records: Records, rng: random.Random, label: str = "preprocessing", fraction: float = 0.5
+) -> Records:
     """Invent a label outside the op-typed caps (the seed's preprocessing masquerade, round 18)."""
     for i in part(victims(records), fraction, "tail"):
         records[i]["op_type"] = label
     return records
 
 
-@attack("idle_laundering", intent="training FLOPs reported in windows labelled idle",
-        targets=["aggregate_flop_cap"], space={"fraction": [0.2, 0.3, 0.5], "where": WHERE}, seed_round="1")
-def idle_laundering(records: Records, rng: random.Random, fraction: float = 0.3, where: str = "tail") -> Records:
+@attack(
+    "idle_laundering",
+    intent="training FLOPs reported in windows labelled idle",
+    targets=["aggregate_flop_cap"],
+    space={"fraction": [0.2, 0.3, 0.5], "where": WHERE},
+    seed_round="1",
+)
+def idle_laundering(
+    records: Records, rng: random.Random, fraction: float = 0.3, where: str = "tail"
+) -> Records:
     """Label busy windows idle so op-typed caps skip them; idle is excluded from the "*"
     cap too (ghost-chip-idle-laundering, round 1)."""
     for i in part(victims(records), fraction, where):
@@ -66,29 +84,48 @@ def _split(records: Records, parts: int, fields: dict[str, str]) -> Records:
     return records
 
 
-@attack("split_jobs", intent="one run booked as several job_ids, each under the cap",
-        targets=["aggregate_flop_cap"], space={"parts": [2, 3, 4]}, seed_round="24, 31")
+@attack(
+    "split_jobs",
+    intent="one run booked as several job_ids, each under the cap",
+    targets=["aggregate_flop_cap"],
+    space={"parts": [2, 3, 4]},
+    seed_round="24, 31",
+)
 def split_jobs(records: Records, rng: random.Random, parts: int = 2) -> Records:
     """Cut the run in time into ``parts`` job ids (job fragmentation, rounds 24 and 31)."""
     return _split(records, parts, {"job_id": "-part"})
 
 
-@attack("split_operators", intent="one run split across jobs run by different operators",
-        targets=["aggregate_flop_cap", "operator_op_type_uniqueness"], space={"parts": [2, 3]}, seed_round="31")
+@attack(
+    "split_operators",
+    intent="one run split across jobs run by different operators",
+    targets=["aggregate_flop_cap", "operator_op_type_uniqueness"],
+    space={"parts": [2, 3]},
+    seed_round="31",
+)
 def split_operators(records: Records, rng: random.Random, parts: int = 2) -> Records:
     """Fragments get their own job and operator (team), defeating per-operator limits."""
     return _split(records, parts, {"job_id": "-part", "operator": "-team"})
 
 
-@attack("split_regions", intent="one run presented as jobs in different regions on different chips",
-        targets=["aggregate_flop_cap", "chip_job_stability"], space={"parts": [2, 3]})
+@attack(
+    "split_regions",
+    intent="one run presented as jobs in different regions on different chips",
+    targets=["aggregate_flop_cap", "chip_job_stability"],
+    space={"parts": [2, 3]},
+)
 def split_regions(records: Records, rng: random.Random, parts: int = 2) -> Records:
     """Fragments move to another region: new job, region and chip names (geo-split)."""
     return _split(records, parts, {"job_id": "-r", "cluster_region": "-alt", "chip_id": "-r"})
 
 
-@attack("operator_rotation", intent="the responsible operator changes mid-job",
-        targets=["operator_op_type_uniqueness"], space={"parts": [2, 3]}, seed_round="57")
+@attack(
+    "operator_rotation",
+    intent="the responsible operator changes mid-job",
+    targets=["operator_op_type_uniqueness"],
+    space={"parts": [2, 3]},
+    seed_round="57",
+)
 def operator_rotation(records: Records, rng: random.Random, parts: int = 2) -> Records:
     """Rotate the operator within one job (operator-rotation-within-job, round 57)."""
     return _split(records, parts, {"operator": "-rot"})
@@ -103,22 +140,35 @@ def _drop(records: Records, gone: set[int]) -> Records:
     return kept
 
 
-@attack("drop_head", intent="remove the run's first windows", targets=["aggregate_flop_cap"],
-        space={"fraction": [0.2, 0.4]})
+@attack(
+    "drop_head",
+    intent="remove the run's first windows",
+    targets=["aggregate_flop_cap"],
+    space={"fraction": [0.2, 0.4]},
+)
 def drop_head(records: Records, rng: random.Random, fraction: float = 0.3) -> Records:
     """Drop the first windows of the run. Removes the violation rather than hiding it."""
     return _drop(records, set(part(victims(records), fraction, "head")))
 
 
-@attack("drop_tail", intent="remove the run's last windows", targets=["aggregate_flop_cap"],
-        space={"fraction": [0.2, 0.4]}, seed_round="tail-drop (2026-04-25)")
+@attack(
+    "drop_tail",
+    intent="remove the run's last windows",
+    targets=["aggregate_flop_cap"],
+    space={"fraction": [0.2, 0.4]},
+    seed_round="tail-drop (2026-04-25)",
+)
 def drop_tail(records: Records, rng: random.Random, fraction: float = 0.3) -> Records:
     """The seed's chronological tail drop: the windows that cross the cap vanish."""
     return _drop(records, set(part(victims(records), fraction, "tail")))
 
 
-@attack("drop_middle", intent="remove windows from the middle of the run", targets=["aggregate_flop_cap"],
-        space={"fraction": [0.2, 0.4]})
+@attack(
+    "drop_middle",
+    intent="remove windows from the middle of the run",
+    targets=["aggregate_flop_cap"],
+    space={"fraction": [0.2, 0.4]},
+)
 def drop_middle(records: Records, rng: random.Random, fraction: float = 0.3) -> Records:
     """Drop a block in the middle: the chain is re-written, so only coverage can tell."""
     return _drop(records, set(part(victims(records), fraction, "middle")))
@@ -131,25 +181,38 @@ def drop_violating(records: Records, rng: random.Random) -> Records:
     return _drop(records, {i for i, r in enumerate(records) if r["job_id"] == job})
 
 
-@attack("truncate", intent="submit only a prefix of the log", targets=["aggregate_flop_cap"],
-        space={"keep": [0.5, 0.7]})
+@attack(
+    "truncate",
+    intent="submit only a prefix of the log",
+    targets=["aggregate_flop_cap"],
+    space={"keep": [0.5, 0.7]},
+)
 def truncate(records: Records, rng: random.Random, keep: float = 0.6) -> Records:
     """Keep the first ``keep`` fraction of the file (what a crash or a lie looks like)."""
     return records[: max(1, int(len(records) * keep))]
 
 
-@attack("time_shift", intent="part of the run moved outside the audited time range",
-        targets=["audit_window_uniqueness", "aggregate_flop_cap"],
-        space={"fraction": [0.3, 0.5], "seconds": [-86400.0, -7 * 86400.0, 86400.0]})
-def time_shift(records: Records, rng: random.Random, fraction: float = 0.5, seconds: float = -86400.0) -> Records:
+@attack(
+    "time_shift",
+    intent="part of the run moved outside the audited time range",
+    targets=["audit_window_uniqueness", "aggregate_flop_cap"],
+    space={"fraction": [0.3, 0.5], "seconds": [-86400.0, -7 * 86400.0, 86400.0]},
+)
+def time_shift(
+    records: Records, rng: random.Random, fraction: float = 0.5, seconds: float = -86400.0
+) -> Records:
     """Move the run's tail by ``seconds`` (to another audit window); file order is kept so refs stay backward."""
     for i in part(victims(records), fraction, "tail"):
         shift_window(records[i], seconds)
     return records
 
 
-@attack("compress_windows", intent="the same FLOPs claimed in shorter windows, the run looks brief",
-        targets=["window_completeness"], space={"factor": [0.5, 0.8]})
+@attack(
+    "compress_windows",
+    intent="the same FLOPs claimed in shorter windows, the run looks brief",
+    targets=["window_completeness"],
+    space={"factor": [0.5, 0.8]},
+)
 def compress_windows(records: Records, rng: random.Random, factor: float = 0.5) -> Records:
     """Shrink each window to ``factor`` of its length, starting at the same time."""
     for i in victims(records):
@@ -158,8 +221,12 @@ def compress_windows(records: Records, rng: random.Random, factor: float = 0.5) 
     return records
 
 
-@attack("overlap_windows", intent="late windows stacked onto earlier ones: the run looks half as long",
-        targets=["window_completeness", "time-based rules"], space={"fraction": [0.3, 0.5]})
+@attack(
+    "overlap_windows",
+    intent="late windows stacked onto earlier ones: the run looks half as long",
+    targets=["window_completeness", "time-based rules"],
+    space={"fraction": [0.3, 0.5]},
+)
 def overlap_windows(records: Records, rng: random.Random, fraction: float = 0.5) -> Records:
     """Shift the tail back so its windows overlap the earlier windows of the same chips."""
     idx = victims(records)
@@ -179,8 +246,12 @@ def reorder_records(records: Records, rng: random.Random) -> Records:
     return records
 
 
-@attack("relabel_chips", intent="the run's chips renamed so per-chip history breaks",
-        targets=["chip_job_stability", "window_completeness"], space={"fraction": [0.5, 1.0]})
+@attack(
+    "relabel_chips",
+    intent="the run's chips renamed so per-chip history breaks",
+    targets=["chip_job_stability", "window_completeness"],
+    space={"fraction": [0.5, 1.0]},
+)
 def relabel_chips(records: Records, rng: random.Random, fraction: float = 0.5) -> Records:
     """Rename the chips of the run's tail (a chip swap the inventory does not know)."""
     for i in part(victims(records), fraction, "tail"):

@@ -14,8 +14,9 @@ from __future__ import annotations
 import copy
 import inspect
 import random
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from inspectorate.attacks._intent import IntentCheck, conserves_work
 from inspectorate.errors import InputError
@@ -45,18 +46,23 @@ class Attack:
         sig = inspect.signature(self.fn)
         return {n: p.default for n, p in list(sig.parameters.items())[2:] if p.default is not p.empty}
 
-    def __call__(self, records: Sequence[Mapping[str, Any]], rng: random.Random | int | None = None,
-                 **params: Any) -> Records:
+    def __call__(
+        self, records: Sequence[Mapping[str, Any]], rng: random.Random | int | None = None, **params: Any
+    ) -> Records:
         """Run the attack on a copy of ``records``; the result is re-chained."""
         unknown = sorted(set(params) - set(self.defaults()))
         if unknown:
-            raise InputError(f"attack {self.name!r}: unknown parameter(s) {', '.join(unknown)}; "
-                             f"accepted: {', '.join(self.defaults()) or 'none'}")
+            raise InputError(
+                f"attack {self.name!r}: unknown parameter(s) {', '.join(unknown)}; "
+                f"accepted: {', '.join(self.defaults()) or 'none'}"
+            )
         gen = rng if isinstance(rng, random.Random) else random.Random(rng)
         out = self.fn(copy.deepcopy(list(records)), gen, **params)
         return rechain(out)
 
-    def intent_preserved(self, original: Sequence[Mapping[str, Any]], mutated: Sequence[Mapping[str, Any]]) -> bool:
+    def intent_preserved(
+        self, original: Sequence[Mapping[str, Any]], mutated: Sequence[Mapping[str, Any]]
+    ) -> bool:
         """Is the violation this attack hides still in ``mutated``?"""
         return bool(self.intent_check(original, mutated))
 
@@ -64,8 +70,15 @@ class Attack:
 ATTACKS: dict[str, Attack] = {}
 
 
-def attack(name: str, *, intent: str, targets: Sequence[str] = (), space: Mapping[str, Sequence[Any]] | None = None,
-           intent_check: IntentCheck = conserves_work, seed_round: str = "") -> Callable[[AttackFn], AttackFn]:
+def attack(
+    name: str,
+    *,
+    intent: str,
+    targets: Sequence[str] = (),
+    space: Mapping[str, Sequence[Any]] | None = None,
+    intent_check: IntentCheck = conserves_work,
+    seed_round: str = "",
+) -> Callable[[AttackFn], AttackFn]:
     """Register ``fn`` as record attack ``name`` (its docstring must say why it exists)."""
 
     def register(fn: AttackFn) -> AttackFn:
@@ -105,7 +118,7 @@ class Step:
         return {"attack": self.name, "params": dict(self.params)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Step":
+    def from_dict(cls, data: Mapping[str, Any]) -> Step:
         if not isinstance(data, Mapping) or "attack" not in data:
             raise InputError(f"attack step must be a mapping with 'attack', got {data!r}")
         return cls(str(data["attack"]), dict(data.get("params") or {}))
@@ -129,14 +142,18 @@ class Compound:
     def intent(self) -> str:
         return "; ".join(a.intent for a in self.attacks)
 
-    def __call__(self, records: Sequence[Mapping[str, Any]], rng: random.Random | int | None = None) -> Records:
+    def __call__(
+        self, records: Sequence[Mapping[str, Any]], rng: random.Random | int | None = None
+    ) -> Records:
         gen = rng if isinstance(rng, random.Random) else random.Random(rng)
         out: Records = [dict(r) for r in records]
         for step in self.steps:
             out = get_attack(step.name)(out, gen, **step.params)
         return rechain(out)
 
-    def intent_preserved(self, original: Sequence[Mapping[str, Any]], mutated: Sequence[Mapping[str, Any]]) -> bool:
+    def intent_preserved(
+        self, original: Sequence[Mapping[str, Any]], mutated: Sequence[Mapping[str, Any]]
+    ) -> bool:
         """Every step's intent check must hold between the original and the final trace."""
         return all(a.intent_preserved(original, mutated) for a in self.attacks)
 

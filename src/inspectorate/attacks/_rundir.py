@@ -18,9 +18,11 @@ import json
 import random
 import shutil
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from inspectorate.errors import InputError
 from inspectorate.trace import canonical_json, rechain
@@ -37,7 +39,9 @@ class RundirAttack:
     intent: str
     targets: tuple[str, ...]
 
-    def __call__(self, src: str | Path, dst: str | Path, rng: random.Random | int | None = None, **params: Any) -> Path:
+    def __call__(
+        self, src: str | Path, dst: str | Path, rng: random.Random | int | None = None, **params: Any
+    ) -> Path:
         src, dst = Path(src), Path(dst)
         if not src.is_dir() or not (src / "workload_labels.jsonl").exists():
             raise InputError("not a run directory (no workload_labels.jsonl)", src)
@@ -56,6 +60,7 @@ def rundir_attack(name: str, *, intent: str, targets: list[str]) -> Callable[[Ru
     def register(fn: RundirFn) -> RundirFn:
         RUNDIR_ATTACKS[name] = RundirAttack(name, fn, intent, tuple(targets))
         return fn
+
     return register
 
 
@@ -67,13 +72,16 @@ def get_rundir_attack(name: str) -> RundirAttack:
 
 # --- file helpers -------------------------------------------------------------------
 
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]], chained: bool = False) -> None:
     rows = rechain(rows) if chained else rows
-    text = "".join((canonical_json(r) if chained else json.dumps(r, separators=(",", ":"))) + "\n" for r in rows)
+    text = "".join(
+        (canonical_json(r) if chained else json.dumps(r, separators=(",", ":"))) + "\n" for r in rows
+    )
     path.write_text(text, encoding="utf-8")
 
 
@@ -109,21 +117,27 @@ def _csv_time(cell: str) -> float:
     try:
         return float(cell)
     except ValueError:
-        from datetime import datetime, timezone
-        return datetime.strptime(cell.strip(), "%Y/%m/%d %H:%M:%S.%f").replace(tzinfo=timezone.utc).timestamp()
+        from datetime import datetime
+
+        return datetime.strptime(cell.strip(), "%Y/%m/%d %H:%M:%S.%f").replace(tzinfo=UTC).timestamp()
 
 
 # --- attacks ------------------------------------------------------------------------
+
 
 def _claimed(spans: dict[str, dict[str, Any]], label: str) -> list[str]:
     return [name for name, span in spans.items() if span["claimed"] == label]
 
 
-@rundir_attack("forge_collectives", intent="fake all-reduces logged during inference phases, "
-               "so claimed DDP training seems to happen where it did not",
-               targets=["collectives-vs-label", "collectives-vs-netdev"])
-def forge_collectives(run: Path, rng: random.Random, phase: str | None = None, period_s: float = 0.5,
-                      nbytes: int = 4 * 2**20) -> None:
+@rundir_attack(
+    "forge_collectives",
+    intent="fake all-reduces logged during inference phases, "
+    "so claimed DDP training seems to happen where it did not",
+    targets=["collectives-vs-label", "collectives-vs-netdev"],
+)
+def forge_collectives(
+    run: Path, rng: random.Random, phase: str | None = None, period_s: float = 0.5, nbytes: int = 4 * 2**20
+) -> None:
     """Insert one all-reduce every ``period_s`` across ``phase`` (default: every phase
     claimed as inference), shaped like the real ones (rank, world size, dtype)."""
     spans = phases(run)
@@ -132,14 +146,27 @@ def forge_collectives(run: Path, rng: random.Random, phase: str | None = None, p
     for name in [phase] if phase else _claimed(spans, "inference"):
         t = spans[name]["start"] + period_s / 2
         while t < spans[name]["end"]:
-            rows.append({"t": t, "rank": like["rank"], "world_size": like["world_size"], "op": "allreduce",
-                         "bytes": nbytes, "duration_s": rng.uniform(0.001, 0.003), "dtype": like["dtype"], "phase": name})
+            rows.append(
+                {
+                    "t": t,
+                    "rank": like["rank"],
+                    "world_size": like["world_size"],
+                    "op": "allreduce",
+                    "bytes": nbytes,
+                    "duration_s": rng.uniform(0.001, 0.003),
+                    "dtype": like["dtype"],
+                    "phase": name,
+                }
+            )
             t += period_s
     write_jsonl(run / "collectives.jsonl", sorted(rows, key=lambda r: r["t"]))
 
 
-@rundir_attack("subset_collectives", intent="most all-reduces of a training phase removed, so it reads as inference",
-               targets=["collectives-vs-label"])
+@rundir_attack(
+    "subset_collectives",
+    intent="most all-reduces of a training phase removed, so it reads as inference",
+    targets=["collectives-vs-label"],
+)
 def subset_collectives(run: Path, rng: random.Random, phase: str | None = None, keep: float = 0.05) -> None:
     """Keep only ``keep`` of the collectives inside ``phase`` (default: phases claimed as
     something other than training that nevertheless logged collectives)."""
@@ -150,8 +177,11 @@ def subset_collectives(run: Path, rng: random.Random, phase: str | None = None, 
     write_jsonl(run / "collectives.jsonl", kept)
 
 
-@rundir_attack("swap_labels", intent="claimed labels of phases changed (training claimed as inference)",
-               targets=["label-vs-telemetry"])
+@rundir_attack(
+    "swap_labels",
+    intent="claimed labels of phases changed (training claimed as inference)",
+    targets=["label-vs-telemetry"],
+)
 def swap_labels(run: Path, rng: random.Random, phase: str | None = None, claimed: str = "inference") -> None:
     """Rewrite the ``claimed`` label of ``phase`` (default: every phase claimed as training)."""
     events = read_jsonl(run / "workload_labels.jsonl")
@@ -161,11 +191,18 @@ def swap_labels(run: Path, rng: random.Random, phase: str | None = None, claimed
         if event["phase"] in names:
             event["claimed"] = claimed
     (run / "workload_labels.jsonl").write_text(
-        "".join(json.dumps(e, sort_keys=True, separators=(",", ":")) + "\n" for e in events), encoding="utf-8")
+        "".join(json.dumps(e, sort_keys=True, separators=(",", ":")) + "\n" for e in events), encoding="utf-8"
+    )
 
 
-def _flatten(path: Path, columns: list[str], spans: dict[str, dict[str, Any]], hot: list[str], cold: list[str],
-             rng: random.Random) -> None:
+def _flatten(
+    path: Path,
+    columns: list[str],
+    spans: dict[str, dict[str, Any]],
+    hot: list[str],
+    cold: list[str],
+    rng: random.Random,
+) -> None:
     header, rows = _read_csv(path)
     idx = [header.index(c) for c in columns if c in header]
     cold_rows = [r for r in rows if _phase_of(_csv_time(r[0]), spans) in cold]
@@ -178,8 +215,12 @@ def _flatten(path: Path, columns: list[str], spans: dict[str, dict[str, Any]], h
     _write_csv(path, header, rows)
 
 
-@rundir_attack("smooth_utilization", intent="training-level utilization, power and CPU flattened to the "
-               "inference level in phases claimed as inference", targets=["P1-op-type", "label-vs-telemetry"])
+@rundir_attack(
+    "smooth_utilization",
+    intent="training-level utilization, power and CPU flattened to the "
+    "inference level in phases claimed as inference",
+    targets=["P1-op-type", "label-vs-telemetry"],
+)
 def smooth_utilization(run: Path, rng: random.Random, phase: str | None = None) -> None:
     """Replace GPU util/power/memory (nvsmi.csv) and CPU load (cpu.csv) of ``phase`` (default:
     phases claimed inference) by the median and spread of the other inference-claimed phases,
@@ -188,13 +229,23 @@ def smooth_utilization(run: Path, rng: random.Random, phase: str | None = None) 
     hot = [phase] if phase else _claimed(spans, "inference")
     cold = [n for n in _claimed(spans, "inference") if n not in hot] or _claimed(spans, "idle")
     if (run / "nvsmi.csv").exists():
-        _flatten(run / "nvsmi.csv", ["utilization.gpu", "utilization.memory", "memory.used", "power.draw"],
-                 spans, hot, cold, rng)
+        _flatten(
+            run / "nvsmi.csv",
+            ["utilization.gpu", "utilization.memory", "memory.used", "power.draw"],
+            spans,
+            hot,
+            cold,
+            rng,
+        )
     if (run / "cpu.csv").exists():
-        _flatten(run / "cpu.csv", ["cpu_percent", "per_cpu_max", "proc_rss_mb", "load1"], spans, hot, cold, rng)
+        _flatten(
+            run / "cpu.csv", ["cpu_percent", "per_cpu_max", "proc_rss_mb", "load1"], spans, hot, cold, rng
+        )
 
 
-@rundir_attack("delete_stream", intent="an incriminating stream removed from the run dir", targets=["missing_streams"])
+@rundir_attack(
+    "delete_stream", intent="an incriminating stream removed from the run dir", targets=["missing_streams"]
+)
 def delete_stream(run: Path, rng: random.Random, stream: str = "collectives.jsonl") -> None:
     """Delete ``stream``: verifiers must report it missing rather than pass by default."""
     if "/" in stream or stream.startswith("."):
@@ -212,8 +263,11 @@ def _netdev_snapshots(text: str) -> list[tuple[float, list[str]]]:
     return out
 
 
-@rundir_attack("tamper_netdev", intent="NIC counters rewritten to agree with the (forged) collective log",
-               targets=["collectives-vs-netdev"])
+@rundir_attack(
+    "tamper_netdev",
+    intent="NIC counters rewritten to agree with the (forged) collective log",
+    targets=["collectives-vs-netdev"],
+)
 def tamper_netdev(run: Path, rng: random.Random, iface: str | None = None, factor: float = 1.0) -> None:
     """Re-derive ``iface``'s rx/tx byte counters (default: the busiest non-loopback one)
     so each interval grows by ``factor`` × the bytes the collective log claims in it."""
@@ -263,8 +317,11 @@ def _busiest(snaps: list[tuple[float, list[str]]]) -> str:
     return max(names, key=lambda n: _counters(last, n)[1] - _counters(first, n)[1])
 
 
-@rundir_attack("relabel_steps", intent="train_step records rewritten as inference steps, chain recomputed",
-               targets=["P1-op-type", "steps-vs-label"])
+@rundir_attack(
+    "relabel_steps",
+    intent="train_step records rewritten as inference steps, chain recomputed",
+    targets=["P1-op-type", "steps-vs-label"],
+)
 def relabel_steps(run: Path, rng: random.Random, phase: str | None = None, kind: str = "infer_token") -> None:
     """Turn ``train_step`` records of ``phase`` (default: phases claimed inference) into
     ``kind`` records, dropping the optimizer fields that would betray an update."""
@@ -279,8 +336,11 @@ def relabel_steps(run: Path, rng: random.Random, phase: str | None = None, kind:
     write_jsonl(run / "steps.jsonl", rows, chained=True)
 
 
-@rundir_attack("relabel_windows", intent="window records of a run dir relabelled (op_type), chain recomputed",
-               targets=["aggregate_flop_cap", "windows-vs-telemetry"])
+@rundir_attack(
+    "relabel_windows",
+    intent="window records of a run dir relabelled (op_type), chain recomputed",
+    targets=["aggregate_flop_cap", "windows-vs-telemetry"],
+)
 def relabel_windows(run: Path, rng: random.Random, to: str = "inference", only: str = "training") -> None:
     """Set op_type ``to`` on every ``only`` window record of windows.jsonl."""
     rows = read_jsonl(run / "windows.jsonl")

@@ -25,10 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from inspectorate.trace import validate_record
 
@@ -58,9 +59,13 @@ class Limits:
     syntax_filter: bool = True  # off only in tests proving the audit hook holds on its own
 
     def child(self) -> dict[str, int]:
-        return {"cpu_s": self.cpu_s, "memory_bytes": self.memory_mb * 2**20,
-                "output_bytes": int(self.output_mb * 2**20), "nofile": self.nofile,
-                "syntax_filter": int(self.syntax_filter)}
+        return {
+            "cpu_s": self.cpu_s,
+            "memory_bytes": self.memory_mb * 2**20,
+            "output_bytes": int(self.output_mb * 2**20),
+            "nofile": self.nofile,
+            "syntax_filter": int(self.syntax_filter),
+        }
 
 
 @dataclass
@@ -94,7 +99,9 @@ def network_isolated() -> bool:
     return bool(_unshare_prefix())
 
 
-def run_sandboxed(code: str, records: Sequence[dict[str, Any]], limits: Limits | None = None) -> SandboxResult:
+def run_sandboxed(
+    code: str, records: Sequence[dict[str, Any]], limits: Limits | None = None
+) -> SandboxResult:
     """Run ``code`` (defining ``mutate(records)``) on a JSON copy of ``records``; never raises
     for anything the code does: the failure is in the result."""
     limits = limits or Limits()
@@ -116,8 +123,15 @@ def _spawn(work: Path, limits: Limits) -> tuple[int | None, bool]:
     argv = [*prefix, sys.executable, "-I", "-S", "-B", str(CHILD), str(work)]
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     with open(work / "stderr.txt", "wb") as err:
-        proc = subprocess.Popen(argv, cwd=work / "scratch", env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            cwd=work / "scratch",
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
         try:
             return proc.wait(timeout=limits.timeout_s), False
         except subprocess.TimeoutExpired:
@@ -136,7 +150,9 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 def _collect(work: Path, rc: int | None, timed_out: bool, limits: Limits) -> SandboxResult:
     if timed_out:
-        return SandboxResult(False, kind="timeout", error=f"wall-clock limit of {limits.timeout_s:g}s exceeded")
+        return SandboxResult(
+            False, kind="timeout", error=f"wall-clock limit of {limits.timeout_s:g}s exceeded"
+        )
     path = work / "result.json"
     size = path.stat().st_size if path.exists() else 0
     if size == 0:
@@ -149,8 +165,12 @@ def _collect(work: Path, rc: int | None, timed_out: bool, limits: Limits) -> San
         return SandboxResult(False, kind="invalid", error=f"unreadable result: {exc}")
     blocked = [str(b) for b in payload.get("blocked", [])][:50]
     if not payload.get("ok"):
-        return SandboxResult(False, kind=str(payload.get("kind", "error")), error=str(payload.get("error", "")),
-                             blocked=blocked)
+        return SandboxResult(
+            False,
+            kind=str(payload.get("kind", "error")),
+            error=str(payload.get("error", "")),
+            blocked=blocked,
+        )
     problem = validate_output(payload.get("records"))
     if problem:
         return SandboxResult(False, kind="invalid", error=problem, blocked=blocked)
@@ -158,13 +178,21 @@ def _collect(work: Path, rc: int | None, timed_out: bool, limits: Limits) -> San
 
 
 def _crash(work: Path, rc: int | None, limits: Limits) -> SandboxResult:
-    signals = {-signal.SIGXCPU: ("cpu", f"CPU limit of {limits.cpu_s}s exceeded"),
-               -signal.SIGKILL: ("cpu", "killed (CPU hard limit or out of memory)"),
-               -signal.SIGXFSZ: ("output", "output file size limit exceeded"),
-               -signal.SIGSEGV: ("memory", "crashed (segfault, likely the memory limit)")}
+    signals = {
+        -signal.SIGXCPU: ("cpu", f"CPU limit of {limits.cpu_s}s exceeded"),
+        -signal.SIGKILL: ("cpu", "killed (CPU hard limit or out of memory)"),
+        -signal.SIGXFSZ: ("output", "output file size limit exceeded"),
+        -signal.SIGSEGV: ("memory", "crashed (segfault, likely the memory limit)"),
+    }
     kind, message = signals.get(rc or 0, ("crashed", f"child exited with code {rc} and no result"))
-    tail = (work / "stderr.txt").read_text(encoding="utf-8", errors="replace")[-300:] if (work / "stderr.txt").exists() else ""
-    return SandboxResult(False, kind=kind, error=message + (f"; stderr: {tail.strip()}" if tail.strip() else ""))
+    tail = (
+        (work / "stderr.txt").read_text(encoding="utf-8", errors="replace")[-300:]
+        if (work / "stderr.txt").exists()
+        else ""
+    )
+    return SandboxResult(
+        False, kind=kind, error=message + (f"; stderr: {tail.strip()}" if tail.strip() else "")
+    )
 
 
 def validate_output(value: Any) -> str:
@@ -181,7 +209,9 @@ def validate_output(value: Any) -> str:
     return ""
 
 
-def run_mutation(code: str, records: Sequence[dict[str, Any]], limits: Limits | None = None) -> list[dict[str, Any]]:
+def run_mutation(
+    code: str, records: Sequence[dict[str, Any]], limits: Limits | None = None
+) -> list[dict[str, Any]]:
     """The mutated records, or SandboxError saying what the code did wrong."""
     result = run_sandboxed(code, records, limits)
     if not result.ok:

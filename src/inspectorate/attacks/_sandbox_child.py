@@ -29,24 +29,121 @@ import sys
 import sysconfig
 import types
 
-SAFE_MODULES = ("math", "random", "json", "copy", "itertools", "collections", "re", "hashlib",
-                "datetime", "statistics", "functools")
+SAFE_MODULES = (
+    "math",
+    "random",
+    "json",
+    "copy",
+    "itertools",
+    "collections",
+    "re",
+    "hashlib",
+    "datetime",
+    "statistics",
+    "functools",
+)
 # Modules the safe ones may import lazily at run time (C accelerators, strptime, hashes).
-LAZY_OK = {"_strptime", "_md5", "_sha1", "_sha256", "_sha512", "_sha2", "_sha3", "_blake2", "_bisect", "_heapq",
-           "_random", "_json", "_datetime", "fractions", "decimal", "_decimal", "_pydecimal", "numbers",
-           "_statistics", "unicodedata", "calendar", "locale", "_locale", "encodings.idna", "stringprep"}
+LAZY_OK = {
+    "_strptime",
+    "_md5",
+    "_sha1",
+    "_sha256",
+    "_sha512",
+    "_sha2",
+    "_sha3",
+    "_blake2",
+    "_bisect",
+    "_heapq",
+    "_random",
+    "_json",
+    "_datetime",
+    "fractions",
+    "decimal",
+    "_decimal",
+    "_pydecimal",
+    "numbers",
+    "_statistics",
+    "unicodedata",
+    "calendar",
+    "locale",
+    "_locale",
+    "encodings.idna",
+    "stringprep",
+}
 FRAME_PREFIXES = ("gi_", "cr_", "ag_", "f_", "tb_", "co_", "func_", "im_")
 SAFE_BUILTINS = (
-    "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr", "complex", "dict",
-    "divmod", "enumerate", "filter", "float", "format", "frozenset", "hash", "hex", "int", "isinstance",
-    "issubclass", "iter", "len", "list", "map", "max", "min", "next", "object", "oct", "ord", "pow", "print",
-    "range", "repr", "reversed", "round", "set", "slice", "sorted", "str", "sum", "tuple", "zip",
-    "Exception", "ValueError", "KeyError", "IndexError", "TypeError", "ZeroDivisionError", "StopIteration",
-    "ArithmeticError", "RuntimeError", "AssertionError", "AttributeError", "LookupError", "OverflowError",
-    "NotImplementedError", "True", "False", "None",
+    "abs",
+    "all",
+    "any",
+    "ascii",
+    "bin",
+    "bool",
+    "bytearray",
+    "bytes",
+    "callable",
+    "chr",
+    "complex",
+    "dict",
+    "divmod",
+    "enumerate",
+    "filter",
+    "float",
+    "format",
+    "frozenset",
+    "hash",
+    "hex",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "list",
+    "map",
+    "max",
+    "min",
+    "next",
+    "object",
+    "oct",
+    "ord",
+    "pow",
+    "print",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "slice",
+    "sorted",
+    "str",
+    "sum",
+    "tuple",
+    "zip",
+    "Exception",
+    "ValueError",
+    "KeyError",
+    "IndexError",
+    "TypeError",
+    "ZeroDivisionError",
+    "StopIteration",
+    "ArithmeticError",
+    "RuntimeError",
+    "AssertionError",
+    "AttributeError",
+    "LookupError",
+    "OverflowError",
+    "NotImplementedError",
+    "True",
+    "False",
+    "None",
 )
-ALLOWED_EVENTS = {"object.__setattr__", "object.__delattr__", "builtins.id", "random.seed", "time.sleep",
-                  "sys._getframemodulename"}
+ALLOWED_EVENTS = {
+    "object.__setattr__",
+    "object.__delattr__",
+    "builtins.id",
+    "random.seed",
+    "time.sleep",
+    "sys._getframemodulename",
+}
 
 
 class Blocked(PermissionError):
@@ -81,7 +178,9 @@ def check_syntax(code: str) -> ast.Module:
 
 def module_view(module: types.ModuleType) -> types.SimpleNamespace:
     """Public, non-module attributes only: no path from ``random`` to ``os``."""
-    public = {k: v for k, v in vars(module).items() if not k.startswith("_") and not isinstance(v, types.ModuleType)}
+    public = {
+        k: v for k, v in vars(module).items() if not k.startswith("_") and not isinstance(v, types.ModuleType)
+    }
     return types.SimpleNamespace(**public)
 
 
@@ -91,7 +190,7 @@ def make_builtins(scratch: str, views: dict[str, types.SimpleNamespace]) -> dict
     table = {name: getattr(builtins, name) for name in SAFE_BUILTINS}
     real_getattr, real_open, real_import = builtins.getattr, builtins.open, builtins.__import__
 
-    def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002
+    def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
         if not level and name in views:
             return views[name]
         if not level and name in LAZY_OK:  # C code (datetime.strptime) importing its helpers
@@ -112,8 +211,14 @@ def make_builtins(scratch: str, views: dict[str, types.SimpleNamespace]) -> dict
             raise Blocked(f"sandbox: open outside the scratch dir: {path!r}")
         return real_open(full, mode, *args, **kwargs)
 
-    table.update(__import__=guarded_import, getattr=guarded_getattr, hasattr=guarded_hasattr, open=guarded_open,
-                 __build_class__=builtins.__build_class__, __name__="sandbox")
+    table.update(
+        __import__=guarded_import,
+        getattr=guarded_getattr,
+        hasattr=guarded_hasattr,
+        open=guarded_open,
+        __build_class__=builtins.__build_class__,
+        __name__="sandbox",
+    )
     return table
 
 
@@ -147,7 +252,9 @@ def make_hook(scratch: str, state: dict[str, object]):
         if isinstance(path, int):
             return deny("open", f"fd {path}")
         full = os.path.realpath(os.fsdecode(path))
-        writes = any(c in str(mode or "") for c in "wax+") or bool((flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
+        writes = any(c in str(mode or "") for c in "wax+") or bool(
+            (flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+        )
         if full == scratch or full.startswith(scratch + os.sep):
             return
         if not writes and full.startswith(stdlib + os.sep):
@@ -202,17 +309,33 @@ def main(workdir: str) -> int:
         result = mutate(records)
         text = dumps({"ok": True, "records": result, "blocked": state["blocked"]}, allow_nan=False)
     except MemoryError:
-        text = dumps({"ok": False, "kind": "memory", "error": "memory limit exceeded", "blocked": state["blocked"]})
+        text = dumps(
+            {"ok": False, "kind": "memory", "error": "memory limit exceeded", "blocked": state["blocked"]}
+        )
     except RecursionError:
-        text = dumps({"ok": False, "kind": "error", "error": "recursion too deep", "blocked": state["blocked"]})
+        text = dumps(
+            {"ok": False, "kind": "error", "error": "recursion too deep", "blocked": state["blocked"]}
+        )
     except Blocked as exc:
         text = dumps({"ok": False, "kind": "blocked", "error": str(exc)[:500], "blocked": state["blocked"]})
-    except BaseException as exc:  # noqa: BLE001 - everything the code raises is reported, nothing escapes
-        text = dumps({"ok": False, "kind": "error", "error": f"{type(exc).__name__}: {exc}"[:500],
-                      "blocked": state["blocked"]})
+    except BaseException as exc:
+        text = dumps(
+            {
+                "ok": False,
+                "kind": "error",
+                "error": f"{type(exc).__name__}: {exc}"[:500],
+                "blocked": state["blocked"],
+            }
+        )
     if len(text) > limits["output_bytes"]:
-        text = dumps({"ok": False, "kind": "output", "error": f"output of {len(text)} bytes exceeds the limit "
-                      f"of {limits['output_bytes']}", "blocked": state["blocked"]})
+        text = dumps(
+            {
+                "ok": False,
+                "kind": "output",
+                "error": f"output of {len(text)} bytes exceeds the limit of {limits['output_bytes']}",
+                "blocked": state["blocked"],
+            }
+        )
     out.write(text)
     out.close()
     return 0

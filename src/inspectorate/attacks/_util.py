@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import random
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from inspectorate.attacks._intent import dominant_job
 from inspectorate.trace import format_time, parse_time
@@ -26,8 +27,8 @@ def part(indices: Sequence[int], fraction: float, where: str = "tail") -> list[i
         return list(indices[:n])
     if where == "middle":
         start = (len(indices) - n) // 2
-        return list(indices[start:start + n])
-    return list(indices[len(indices) - n:])
+        return list(indices[start : start + n])
+    return list(indices[len(indices) - n :])
 
 
 def chunks(indices: Sequence[int], parts: int) -> list[list[int]]:

@@ -5,7 +5,6 @@ torch and nvidia-ml-py are imported only when a torch- or NVML-using call runs.
 """
 
 from inspectorate.capture._chain_writer import ChainWriter
-from inspectorate.trace._streams import read_chain_file
 from inspectorate.capture._collectives import CollectiveLog, allreduce_logging_hook
 from inspectorate.capture._labels import LabelWriter
 from inspectorate.capture._recorder import SCHEMA, StepRecorder
@@ -18,6 +17,7 @@ from inspectorate.capture._sensors import (
     nvsmi_timestamp,
 )
 from inspectorate.capture._torch_stats import default_param_group
+from inspectorate.trace._streams import read_chain_file
 
 __all__ = [
     "SCHEMA",

@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from inspectorate.errors import InputError
 from inspectorate.trace._canonical import GENESIS, canonical_bytes, record_hash
@@ -165,7 +166,7 @@ class ChainWriter:
     def closed(self) -> bool:
         return self._fd is None
 
-    def __enter__(self) -> "ChainWriter":
+    def __enter__(self) -> ChainWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 class CollectiveLog:
@@ -35,10 +36,20 @@ class CollectiveLog:
         """Collectives from now on are tagged with this phase."""
         self.phase = name
 
-    def log(self, *, op: str, nbytes: int, duration_s: float, dtype: str, t: float | None = None) -> dict[str, Any]:
+    def log(
+        self, *, op: str, nbytes: int, duration_s: float, dtype: str, t: float | None = None
+    ) -> dict[str, Any]:
         """Append one collective; ``t`` (epoch seconds) is when it was issued."""
-        entry = {"t": time.time() if t is None else t, "rank": self.rank, "world_size": self.world_size,
-                 "op": op, "bytes": int(nbytes), "duration_s": duration_s, "dtype": dtype, "phase": self.phase}
+        entry = {
+            "t": time.time() if t is None else t,
+            "rank": self.rank,
+            "world_size": self.world_size,
+            "op": op,
+            "bytes": int(nbytes),
+            "duration_s": duration_s,
+            "dtype": dtype,
+            "phase": self.phase,
+        }
         line = json.dumps(entry, separators=(",", ":")) + "\n"
         with self._lock:
             if not self._out.closed:
@@ -51,7 +62,7 @@ class CollectiveLog:
         with self._lock:
             self._out.close()
 
-    def __enter__(self) -> "CollectiveLog":
+    def __enter__(self) -> CollectiveLog:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -79,11 +90,17 @@ def allreduce_logging_hook(log: CollectiveLog) -> Callable[[Any, Any], Any]:
         fut = dist.all_reduce(tensor, group=group, async_op=True).get_future()
 
         def done(f: Any) -> Any:
-            log.log(op="allreduce", nbytes=nbytes, duration_s=time.perf_counter() - t0, dtype=dtype, t=t0_wall)
+            log.log(
+                op="allreduce", nbytes=nbytes, duration_s=time.perf_counter() - t0, dtype=dtype, t=t0_wall
+            )
             return f.value()[0]
 
         return fut.then(done)
 
     # DDP checks the annotations as objects; this module's are strings (postponed).
-    hook.__annotations__ = {"state": Any, "bucket": dist.GradBucket, "return": torch.futures.Future[torch.Tensor]}
+    hook.__annotations__ = {
+        "state": Any,
+        "bucket": dist.GradBucket,
+        "return": torch.futures.Future[torch.Tensor],
+    }
     return hook

@@ -21,7 +21,9 @@ class LabelWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._out = open(self.path, "a", encoding="utf-8")
 
-    def _write(self, event: str, phase: str, claimed: str, truth: str, extra: dict[str, Any]) -> dict[str, Any]:
+    def _write(
+        self, event: str, phase: str, claimed: str, truth: str, extra: dict[str, Any]
+    ) -> dict[str, Any]:
         entry = {"event": event, "phase": phase, "claimed": claimed, "truth": truth, "t": time.time()}
         entry.update(extra)
         self._out.write(json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n")
@@ -39,7 +41,7 @@ class LabelWriter:
     def close(self) -> None:
         self._out.close()
 
-    def __enter__(self) -> "LabelWriter":
+    def __enter__(self) -> LabelWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

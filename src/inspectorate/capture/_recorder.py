@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psutil
 
@@ -94,8 +95,14 @@ class StepRecorder:
         self._prev_logp = None
 
     def _emit(self, kind: str, step: int | None, fields: dict[str, Any]) -> dict[str, Any]:
-        record = {"schema": SCHEMA, "kind": kind, "t": time.time(), "phase": self.phase,
-                  "rank": self.rank, "step": step}
+        record = {
+            "schema": SCHEMA,
+            "kind": kind,
+            "t": time.time(),
+            "phase": self.phase,
+            "rank": self.rank,
+            "step": step,
+        }
         record.update(fields)
         return self.writer.append(record, id_prefix=f"step_r{self.rank}_")
 
@@ -131,9 +138,12 @@ class StepRecorder:
         step_time = forward_s + backward_s + optimizer_s
         fields = step_norms(self._param_groups(model), optimizer, loss)
         fields.update(
-            lr=float(lr), tokens=int(tokens),
-            forward_ms=round(forward_s * 1e3, 4), backward_ms=round(backward_s * 1e3, 4),
-            optimizer_ms=round(optimizer_s * 1e3, 4), step_time_s=step_time,
+            lr=float(lr),
+            tokens=int(tokens),
+            forward_ms=round(forward_s * 1e3, 4),
+            backward_ms=round(backward_s * 1e3, 4),
+            optimizer_ms=round(optimizer_s * 1e3, 4),
+            step_time_s=step_time,
             tokens_per_second=finite(tokens / step_time) if step_time > 0 else None,
             interval_s=None if self._last_train_t is None else now - self._last_train_t,
             telemetry={**_host_telemetry(self._proc), **_device_memory(model)},
@@ -148,8 +158,16 @@ class StepRecorder:
         """Record the weights' SHA-256 and summary stats (copies weights to host: not per step)."""
         return self._emit("fingerprint", step, fingerprint(model, self.param_group))
 
-    def infer_token(self, step: int, *, logits: Any, latency_s: float, kv_bytes: int, token: int,
-                    tokens: int | None = None) -> dict[str, Any]:
+    def infer_token(
+        self,
+        step: int,
+        *,
+        logits: Any,
+        latency_s: float,
+        kv_bytes: int,
+        token: int,
+        tokens: int | None = None,
+    ) -> dict[str, Any]:
         """Record one sampled token: entropy, top-1 prob, KL from the previous token's distribution.
         ``tokens``: tokens the step processed (batch, plus the prompt on a prefill step), so
         verifiers can count 2·N·D from step records as they do 6·N·D from train steps."""
@@ -161,8 +179,12 @@ class StepRecorder:
 
     def eval_step(self, step: int, *, loss: float, tokens: int, seconds: float) -> dict[str, Any]:
         """Record one evaluation batch (no update happened)."""
-        fields = {"loss": finite(float(loss)), "tokens": int(tokens), "seconds": seconds,
-                  "tokens_per_second": finite(tokens / seconds) if seconds > 0 else None}
+        fields = {
+            "loss": finite(float(loss)),
+            "tokens": int(tokens),
+            "seconds": seconds,
+            "tokens_per_second": finite(tokens / seconds) if seconds > 0 else None,
+        }
         return self._emit("eval_step", step, fields)
 
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
@@ -174,7 +196,7 @@ class StepRecorder:
         """Sync and close the chain file; idempotent."""
         self.writer.close()
 
-    def __enter__(self) -> "StepRecorder":
+    def __enter__(self) -> StepRecorder:
         return self
 
     def __exit__(self, *exc: object) -> None:

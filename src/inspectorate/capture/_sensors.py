@@ -13,18 +13,37 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, TextIO
 
 import psutil
 
 log = logging.getLogger(__name__)
 
-CPU_COLUMNS = ("timestamp", "cpu_percent", "per_cpu_max", "mem_used_mb", "mem_percent",
-               "proc_rss_mb", "load1", "ctx_switches")
-NVSMI_COLUMNS = ("timestamp", "index", "name", "utilization.gpu", "utilization.memory",
-                 "memory.used", "memory.total", "power.draw", "clocks.sm", "clocks.mem",
-                 "temperature.gpu")
+CPU_COLUMNS = (
+    "timestamp",
+    "cpu_percent",
+    "per_cpu_max",
+    "mem_used_mb",
+    "mem_percent",
+    "proc_rss_mb",
+    "load1",
+    "ctx_switches",
+)
+NVSMI_COLUMNS = (
+    "timestamp",
+    "index",
+    "name",
+    "utilization.gpu",
+    "utilization.memory",
+    "memory.used",
+    "memory.total",
+    "power.draw",
+    "clocks.sm",
+    "clocks.mem",
+    "temperature.gpu",
+)
 PROC_NET_DEV = Path("/proc/net/dev")
 
 
@@ -85,7 +104,9 @@ class _Sampler(threading.Thread):
         except Exception:  # a sensor must never take the workload down
             self.errors += 1
             if self.errors == 1:
-                log.warning("%s: sample failed (further errors counted, not logged)", self.name, exc_info=True)
+                log.warning(
+                    "%s: sample failed (further errors counted, not logged)", self.name, exc_info=True
+                )
 
     def run(self) -> None:
         try:
@@ -116,7 +137,7 @@ class _Sampler(threading.Thread):
         if self.is_alive():
             self.join(timeout)
 
-    def __enter__(self) -> "_Sampler":
+    def __enter__(self) -> _Sampler:
         self.start()
         return self
 
@@ -143,10 +164,16 @@ class CpuSampler(_Sampler):
         per_cpu = psutil.cpu_percent(interval=None, percpu=True)
         mem = psutil.virtual_memory()
         load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-        row = (f"{now:.3f}", f"{total:.1f}", f"{max(per_cpu, default=0.0):.1f}",
-               f"{mem.used / 2**20:.1f}", f"{mem.percent:.1f}",
-               f"{self._proc.memory_info().rss / 2**20:.1f}", f"{load1:.2f}",
-               str(psutil.cpu_stats().ctx_switches))
+        row = (
+            f"{now:.3f}",
+            f"{total:.1f}",
+            f"{max(per_cpu, default=0.0):.1f}",
+            f"{mem.used / 2**20:.1f}",
+            f"{mem.percent:.1f}",
+            f"{self._proc.memory_info().rss / 2**20:.1f}",
+            f"{load1:.2f}",
+            str(psutil.cpu_stats().ctx_switches),
+        )
         return ",".join(row) + "\n"
 
 
@@ -239,9 +266,13 @@ class NvmlSampler(_Sampler):
         mem = self._read("nvmlDeviceGetMemoryInfo", handle)
         power_mw = self._read("nvmlDeviceGetPowerUsage", handle)
         cells = (
-            nvsmi_timestamp(now), index, name,
-            None if util is None else util.gpu, None if util is None else util.memory,
-            None if mem is None else mem.used // 2**20, None if mem is None else mem.total // 2**20,
+            nvsmi_timestamp(now),
+            index,
+            name,
+            None if util is None else util.gpu,
+            None if util is None else util.memory,
+            None if mem is None else mem.used // 2**20,
+            None if mem is None else mem.total // 2**20,
             None if power_mw is None else power_mw / 1000.0,
             self._read("nvmlDeviceGetClockInfo", handle, nv.NVML_CLOCK_SM),
             self._read("nvmlDeviceGetClockInfo", handle, nv.NVML_CLOCK_MEM),
@@ -271,7 +302,7 @@ class Sensors:
         if use_gpu:
             self.samplers.append(NvmlSampler(self.out_dir / "nvsmi.csv", hz))
 
-    def start(self) -> "Sensors":
+    def start(self) -> Sensors:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for sampler in self.samplers:
             sampler.start()
@@ -281,7 +312,7 @@ class Sensors:
         for sampler in self.samplers:
             sampler.stop()
 
-    def __enter__(self) -> "Sensors":
+    def __enter__(self) -> Sensors:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

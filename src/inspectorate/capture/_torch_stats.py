@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -44,8 +45,8 @@ def finite(value: float) -> float | None:
 
 
 def group_params(
-    named: Iterable[tuple[str, "torch.nn.Parameter"]], param_group: Callable[[str], str]
-) -> dict[str, list["torch.nn.Parameter"]]:
+    named: Iterable[tuple[str, torch.nn.Parameter]], param_group: Callable[[str], str]
+) -> dict[str, list[torch.nn.Parameter]]:
     """Parameters by group, in a stable order (first appearance)."""
     groups: dict[str, list[Any]] = {}
     for name, param in named:
@@ -53,7 +54,7 @@ def group_params(
     return groups
 
 
-def _norm_of(tensors: Sequence["torch.Tensor"]) -> "torch.Tensor":
+def _norm_of(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """L2 norm over a list of tensors, on their device, as a float32 0-d tensor."""
     import torch
 
@@ -63,7 +64,7 @@ def _norm_of(tensors: Sequence["torch.Tensor"]) -> "torch.Tensor":
     return torch.linalg.vector_norm(torch.stack([n.float() for n in norms]))
 
 
-def _to_cpu_scalars(tensors: list["torch.Tensor"]) -> list[float]:
+def _to_cpu_scalars(tensors: list[torch.Tensor]) -> list[float]:
     """One host transfer for many 0-d tensors (moved to a common device first)."""
     import torch
 
@@ -74,9 +75,7 @@ def _to_cpu_scalars(tensors: list["torch.Tensor"]) -> list[float]:
     return [float(v) for v in stacked.tolist()]
 
 
-def step_norms(
-    groups: dict[str, list["torch.nn.Parameter"]], optimizer: Any, loss: Any
-) -> dict[str, Any]:
+def step_norms(groups: dict[str, list[torch.nn.Parameter]], optimizer: Any, loss: Any) -> dict[str, Any]:
     """Loss, grad/weight norms per group, global grad norm, Adam state norms: one sync."""
     names = list(groups)
     grads = [_norm_of([p.grad.detach() for p in groups[g] if p.grad is not None]) for g in names]
@@ -100,7 +99,7 @@ def step_norms(
     }
 
 
-def _loss_tensor(loss: Any, like: list["torch.Tensor"]) -> "torch.Tensor":
+def _loss_tensor(loss: Any, like: list[torch.Tensor]) -> torch.Tensor:
     """The loss as a 0-d tensor, so it rides the same host transfer as the norms."""
     import torch
 
@@ -110,7 +109,7 @@ def _loss_tensor(loss: Any, like: list["torch.Tensor"]) -> "torch.Tensor":
     return torch.tensor(float(loss), device=device)
 
 
-def _adam_state(optimizer: Any) -> tuple[list["torch.Tensor"], list["torch.Tensor"]]:
+def _adam_state(optimizer: Any) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Adam/AdamW first and second moments (empty for optimizers without them)."""
     if optimizer is None:
         return [], []
@@ -123,14 +122,14 @@ def _adam_state(optimizer: Any) -> tuple[list["torch.Tensor"], list["torch.Tenso
     return m, v
 
 
-def weight_norms(groups: dict[str, list["torch.nn.Parameter"]]) -> dict[str, float | None]:
+def weight_norms(groups: dict[str, list[torch.nn.Parameter]]) -> dict[str, float | None]:
     """Weight L2 norm per group (one sync)."""
     names = list(groups)
     values = _to_cpu_scalars([_norm_of([p.detach() for p in groups[g]]) for g in names])
     return {g: finite(v) for g, v in zip(names, values)}
 
 
-def _tensor_bytes(tensor: "torch.Tensor") -> Any:
+def _tensor_bytes(tensor: torch.Tensor) -> Any:
     """Raw bytes of a tensor as a contiguous CPU buffer, any dtype (bf16 included)."""
     import torch
 
@@ -138,14 +137,21 @@ def _tensor_bytes(tensor: "torch.Tensor") -> Any:
     return flat.view(torch.uint8).numpy()
 
 
-def _tensor_stats(name: str, tensor: "torch.Tensor") -> dict[str, Any]:
+def _tensor_stats(name: str, tensor: torch.Tensor) -> dict[str, Any]:
     t = tensor.detach().float()
     mn, mx, mean, std = _summary_stats(t)
-    return {"name": name, "shape": list(tensor.shape), "dtype": str(tensor.dtype).removeprefix("torch."),
-            "min": finite(mn), "max": finite(mx), "mean": finite(mean), "std": finite(std)}
+    return {
+        "name": name,
+        "shape": list(tensor.shape),
+        "dtype": str(tensor.dtype).removeprefix("torch."),
+        "min": finite(mn),
+        "max": finite(mx),
+        "mean": finite(mean),
+        "std": finite(std),
+    }
 
 
-def _summary_stats(t: "torch.Tensor") -> list[float]:
+def _summary_stats(t: torch.Tensor) -> list[float]:
     """min, max, mean, population std of a float tensor (one host transfer)."""
     import torch
 
@@ -195,6 +201,11 @@ def token_stats(logits: Any, prev_logp: Any = None) -> tuple[dict[str, Any], Any
     if has_kl:
         parts.append((prev_logp.exp() * (prev_logp - logp)).sum())
     values = torch.stack(parts).tolist()
-    stats = {"entropy": finite(values[0]), "top1_prob": finite(values[1]), "top1_id": int(values[2]),
-             "vocab_size": int(logp.numel()), "kl_prev": finite(values[3]) if has_kl else None}
+    stats = {
+        "entropy": finite(values[0]),
+        "top1_prob": finite(values[1]),
+        "top1_id": int(values[2]),
+        "vocab_size": int(logp.numel()),
+        "kl_prev": finite(values[3]) if has_kl else None,
+    }
     return stats, logp

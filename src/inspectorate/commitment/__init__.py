@@ -7,7 +7,16 @@
 from inspectorate.commitment._check import Verdict, check, run_rule
 from inspectorate.commitment._conformance import check_rule
 from inspectorate.commitment._model import Commitment, RuleSpec, load_commitment, validate_params
-from inspectorate.commitment._registry import MAX_IDS, RULES, RuleKind, Violation, describe_kind, known_kinds, rule, violation
+from inspectorate.commitment._registry import (
+    MAX_IDS,
+    RULES,
+    RuleKind,
+    Violation,
+    describe_kind,
+    known_kinds,
+    rule,
+    violation,
+)
 
 __all__ = [
     "MAX_IDS",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any
 
 from inspectorate.commitment._model import Commitment, RuleSpec
 from inspectorate.commitment._registry import RULES, Violation, load_plugins
@@ -53,7 +54,7 @@ class Verdict:
     @property
     def rationale(self) -> str:
         if not self.violations:
-            return (f"All {len(self.rules_evaluated)} deterministic rules hold over {self.records} records.")
+            return f"All {len(self.rules_evaluated)} deterministic rules hold over {self.records} records."
         rules = list(dict.fromkeys(v.rule_id for v in self.violations))
         return f"{len(self.violations)} violation(s) of {len(rules)} rule(s) ({', '.join(rules)}); first: {self.trigger.message}"
 

@@ -27,8 +27,10 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+|[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)$"
-               r"|^[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+)$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+    re.compile(
+        r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+|[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)$"
+        r"|^[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+)$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
+    ),
     list("-+0123456789."),
 )
 
@@ -63,16 +65,25 @@ class Commitment:
     def effective_rules(self) -> list[RuleSpec]:
         """Implicit kinds not configured explicitly (defaults), then the listed rules."""
         listed = {spec.kind for spec in self.rules}
-        implicit = [RuleSpec(name, name, {}) for name, kind in sorted(RULES.items())
-                    if kind.implicit and name not in listed]
+        implicit = [
+            RuleSpec(name, name, {})
+            for name, kind in sorted(RULES.items())
+            if kind.implicit and name not in listed
+        ]
         order = {"hash_chain_intact": 0, "timestamp_monotonic": 1, "flop_physically_possible": 2}
         implicit.sort(key=lambda spec: order.get(spec.kind, 9))
         return implicit + list(self.rules)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "version": self.version, "title": self.title, "rationale": self.rationale,
-                "deterministic_rules": [spec.to_dict() for spec in self.rules],
-                "semantic_rules": [dict(rule) for rule in self.semantic_rules], **self.extra}
+        return {
+            "id": self.id,
+            "version": self.version,
+            "title": self.title,
+            "rationale": self.rationale,
+            "deterministic_rules": [spec.to_dict() for spec in self.rules],
+            "semantic_rules": [dict(rule) for rule in self.semantic_rules],
+            **self.extra,
+        }
 
 
 def load_commitment(source: str | Path | dict[str, Any]) -> Commitment:
@@ -106,8 +117,16 @@ def _build(data: Any, where: str) -> Commitment:
     if not isinstance(semantic, list) or not all(isinstance(r, dict) and "id" in r for r in semantic):
         raise InputError("semantic_rules must be a list of mappings with an 'id'", where)
     extra = {k: v for k, v in data.items() if k not in TOP_KEYS}
-    return Commitment(str(data["id"]), data.get("version"), str(data.get("title", "")),
-                      str(data.get("rationale", "")).strip(), tuple(specs), tuple(semantic), where, extra)
+    return Commitment(
+        str(data["id"]),
+        data.get("version"),
+        str(data.get("title", "")),
+        str(data.get("rationale", "")).strip(),
+        tuple(specs),
+        tuple(semantic),
+        where,
+        extra,
+    )
 
 
 def _specs(rules_raw: list[Any], where: str) -> list[RuleSpec]:
@@ -118,8 +137,11 @@ def _specs(rules_raw: list[Any], where: str) -> list[RuleSpec]:
             raise InputError(f"deterministic_rules[{index}] must be a mapping with a 'kind'", where)
         kind = raw["kind"]
         if kind not in RULES:
-            raise InputError(f"deterministic_rules[{index}]: unknown rule kind {kind!r}; known kinds: "
-                             f"{', '.join(known_kinds())}", where)
+            raise InputError(
+                f"deterministic_rules[{index}]: unknown rule kind {kind!r}; known kinds: "
+                f"{', '.join(known_kinds())}",
+                where,
+            )
         seen[kind] = seen.get(kind, 0) + 1
         rule_id = str(raw.get("id") or (kind if seen[kind] == 1 else f"{kind}#{seen[kind]}"))
         params = {k: v for k, v in raw.items() if k not in ("kind", "id")}

@@ -14,9 +14,10 @@ import inspect
 import math
 import types
 import typing
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable, Iterable, Literal, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 MAX_IDS = 1000  # record ids kept per violation; the count keeps the true total
 
@@ -33,10 +34,14 @@ class Violation:
     kind: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule_id": self.rule_id, "kind": self.kind, "message": self.message,
-                "record_ids": list(self.record_ids),
-                "record_count": self.count if self.count is not None else len(self.record_ids),
-                "evidence": self.evidence}
+        return {
+            "rule_id": self.rule_id,
+            "kind": self.kind,
+            "message": self.message,
+            "record_ids": list(self.record_ids),
+            "record_count": self.count if self.count is not None else len(self.record_ids),
+            "evidence": self.evidence,
+        }
 
 
 def violation(message: str, record_ids: Iterable[str] = (), **evidence: Any) -> Violation:
@@ -86,7 +91,11 @@ def rule(name: str, *, implicit: bool = False) -> Callable[[Callable], Callable]
         if name in RULES and RULES[name].fn is not fn:  # a plugin may add kinds, never replace one
             raise ValueError(f"rule kind {name!r} is already registered by {RULES[name].fn.__module__}")
         sig = inspect.signature(fn)
-        params = {n: p for n, p in list(sig.parameters.items())[1:] if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD}
+        params = {
+            n: p
+            for n, p in list(sig.parameters.items())[1:]
+            if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD
+        }
         hints = typing.get_type_hints(fn)
         params = {n: p.replace(annotation=hints.get(n, Any)) for n, p in params.items()}
         RULES[name] = RuleKind(name, fn, implicit, params)

@@ -5,8 +5,14 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-SEED_TRACES = ("legit_finetune", "legit_inference_serve", "legit_eval_sweep", "real_laptop_clean",
-               "alibaba_real", "bloom_real")
+SEED_TRACES = (
+    "legit_finetune",
+    "legit_inference_serve",
+    "legit_eval_sweep",
+    "real_laptop_clean",
+    "alibaba_real",
+    "bloom_real",
+)
 
 
 def seed_path(name: str) -> Path:

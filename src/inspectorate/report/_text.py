@@ -10,8 +10,10 @@ from inspectorate.commitment import Verdict
 def verdict_text(verdict: Verdict, source: str = "", max_ids: int = 20) -> str:
     """Every violation, grouped by rule, with the record ids it flags."""
     head = "COMPLIANT" if verdict.compliant else "VIOLATION"
-    lines = [f"{head}  commitment={verdict.commitment_id}  trace={source}  records={verdict.records}  "
-             f"rules={len(verdict.rules_evaluated)}  confidence={verdict.confidence:.2f}"]
+    lines = [
+        f"{head}  commitment={verdict.commitment_id}  trace={source}  records={verdict.records}  "
+        f"rules={len(verdict.rules_evaluated)}  confidence={verdict.confidence:.2f}"
+    ]
     groups: OrderedDict[str, list] = OrderedDict()
     for v in verdict.violations:
         groups.setdefault(v.rule_id, []).append(v)
@@ -25,5 +27,7 @@ def verdict_text(verdict: Verdict, source: str = "", max_ids: int = 20) -> str:
                 more = f" ... (+{total - min(total, max_ids)} more)" if total > max_ids else ""
                 lines.append(f"    records: {shown}{more}")
     if verdict.semantic_rules_not_evaluated:
-        lines.append(f"\nsemantic rules not evaluated by check: {', '.join(verdict.semantic_rules_not_evaluated)}")
+        lines.append(
+            f"\nsemantic rules not evaluated by check: {', '.join(verdict.semantic_rules_not_evaluated)}"
+        )
     return "\n".join(lines)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from inspectorate.errors import InputError
 
-app = typer.Typer(help="Run honest and adversarial workloads and record them as a run directory.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Run honest and adversarial workloads and record them as a run directory.", no_args_is_help=True
+)
 
 
 class ProfileName(str, Enum):
@@ -33,15 +33,19 @@ def _fail(exc: Exception) -> None:
 
 @app.command()
 def run(
-    profile: ProfileName = typer.Option(ProfileName.laptop, help="laptop (2 CPU ranks), gpu (CUDA), test (micro)"),
+    profile: ProfileName = typer.Option(
+        ProfileName.laptop, help="laptop (2 CPU ranks), gpu (CUDA), test (micro)"
+    ),
     host_id: str = typer.Option("host0", "--host-id", help="host name used in chip ids and record ids"),
     out: Path = typer.Option(..., "--out", help="run directory to create (must be new or empty)"),
     seed: int = typer.Option(0, help="seed for init, data order and sampling"),
-    threads: Optional[int] = typer.Option(None, help="torch threads per rank (default: cores / ranks)"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="training batch for every role"),
+    threads: int | None = typer.Option(None, help="torch threads per rank (default: cores / ranks)"),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="training batch for every role"),
     scale: float = typer.Option(1.0, help="multiply every phase duration"),
-    phases: Optional[str] = typer.Option(None, help="comma-separated phase names (default: all 11)"),
-    corpus: Optional[Path] = typer.Option(None, help="text corpus (default ../shared/data/corpora/tinyshakespeare.txt)"),
+    phases: str | None = typer.Option(None, help="comma-separated phase names (default: all 11)"),
+    corpus: Path | None = typer.Option(
+        None, help="text corpus (default ../shared/data/corpora/tinyshakespeare.txt)"
+    ),
     keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints", help="keep RUN_DIR/checkpoints/*.pt"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
@@ -50,9 +54,19 @@ def run(
     from inspectorate.testbed.summary import format_summary, summarize_run
 
     try:
-        out_dir = run_testbed(profile.value, host_id, out, phases=phases, seed=seed, threads=threads,
-                              batch_size=batch_size, scale=scale, progress=not quiet, corpus=corpus,
-                              keep_checkpoints=keep_checkpoints)
+        out_dir = run_testbed(
+            profile.value,
+            host_id,
+            out,
+            phases=phases,
+            seed=seed,
+            threads=threads,
+            batch_size=batch_size,
+            scale=scale,
+            progress=not quiet,
+            corpus=corpus,
+            keep_checkpoints=keep_checkpoints,
+        )
     except (InputError, ValueError) as exc:
         _fail(exc)
     typer.echo(format_summary(summarize_run(out_dir)))
@@ -65,15 +79,17 @@ def sweep(
     out: Path = typer.Option(..., "--out", help="parent directory; each host gets OUT/<host>"),
     profile: ProfileName = typer.Option(ProfileName.laptop),
     scale: float = typer.Option(1.0, help="multiply every phase duration"),
-    phases: Optional[str] = typer.Option(None, help="comma-separated phase names (default: all 11)"),
-    corpus: Optional[Path] = typer.Option(None, help="text corpus"),
+    phases: str | None = typer.Option(None, help="comma-separated phase names (default: all 11)"),
+    corpus: Path | None = typer.Option(None, help="text corpus"),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Run several hosts varying threads, batch size and seed (for leave-one-host-out)."""
     from inspectorate.testbed.run import sweep as run_sweep
 
     try:
-        runs = run_sweep(hosts, out, profile.value, scale=scale, progress=not quiet, phases=phases, corpus=corpus)
+        runs = run_sweep(
+            hosts, out, profile.value, scale=scale, progress=not quiet, phases=phases, corpus=corpus
+        )
     except (InputError, ValueError) as exc:
         _fail(exc)
     for path in runs:

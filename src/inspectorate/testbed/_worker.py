@@ -98,8 +98,9 @@ def _init_group(rank: int, plan: WorkerPlan) -> None:
     os.environ.setdefault("GLOO_SOCKET_IFNAME", loopback_interface())
     size = plan.profile.world_size
     nccl = plan.profile.device == "cuda" and torch.cuda.device_count() >= size
-    dist.init_process_group("nccl" if nccl else "gloo", rank=rank, world_size=size,
-                            timeout=timedelta(seconds=600))
+    dist.init_process_group(
+        "nccl" if nccl else "gloo", rank=rank, world_size=size, timeout=timedelta(seconds=600)
+    )
 
 
 def worker_main(rank: int, plan: WorkerPlan) -> None:
@@ -108,9 +109,13 @@ def worker_main(rank: int, plan: WorkerPlan) -> None:
     _init_group(rank, plan)
     steps_name = "steps.jsonl" if rank == 0 else f"steps_rank{rank}.jsonl"
     state = RankState(
-        rank=rank, plan=plan, device=device_for(rank, plan.profile), corpus=load_corpus(plan.corpus_path),
-        recorder=StepRecorder(plan.out / steps_name, phase="setup", rank=rank,
-                              fingerprint_every=plan.profile.fingerprint_every),
+        rank=rank,
+        plan=plan,
+        device=device_for(rank, plan.profile),
+        corpus=load_corpus(plan.corpus_path),
+        recorder=StepRecorder(
+            plan.out / steps_name, phase="setup", rank=rank, fingerprint_every=plan.profile.fingerprint_every
+        ),
         collectives=CollectiveLog(plan.out / "collectives.jsonl", rank, plan.profile.world_size),
     )
     warm_up(state.device)
@@ -158,10 +163,18 @@ def label_fields(state: RankState, phase: Phase, job_id: str) -> dict[str, Any]:
 
     model, n = model_of(phase.truth)
     claimed_model, claimed_n = model_of(phase.claimed)
-    return {"truth_op": phase.truth.op_type, "claimed_op": phase.claimed.op_type, "model": model,
-            "claimed_model": claimed_model, "n_params": n, "claimed_n_params": claimed_n,
-            "world_size": profile.world_size, "chips": chip_ids(state.plan.host_id, profile),
-            "job_id": job_id, "profile": profile.name}
+    return {
+        "truth_op": phase.truth.op_type,
+        "claimed_op": phase.claimed.op_type,
+        "model": model,
+        "claimed_model": claimed_model,
+        "n_params": n,
+        "claimed_n_params": claimed_n,
+        "world_size": profile.world_size,
+        "chips": chip_ids(state.plan.host_id, profile),
+        "job_id": job_id,
+        "profile": profile.name,
+    }
 
 
 def run_phase(state: RankState, index: int, phase: Phase, budget: float) -> None:
@@ -175,22 +188,41 @@ def run_phase(state: RankState, index: int, phase: Phase, budget: float) -> None
     dist.barrier()
     t_start = time.time()
     if state.labels is not None:
-        state.labels.start(phase.name, claimed=str(phase.claimed), truth=str(phase.truth), **extra,
-                           truth_note=phase.note, budget_s=budget)
+        state.labels.start(
+            phase.name,
+            claimed=str(phase.claimed),
+            truth=str(phase.truth),
+            **extra,
+            truth_note=phase.note,
+            budget_s=budget,
+        )
     actual_hash = ZERO_HASH
     if model is not None:
         actual_hash = state.recorder.fingerprint(0, model)["model_hash_prefix"]
         state.model_hashes.setdefault(phase.truth.size or "", actual_hash)
     tally = WindowTally(plan.grid_t0, plan.profile.window_s)
     role = plan.profile.role(phase.truth.size) if phase.truth.size else plan.profile.role("tiny")
-    ctx = WorkContext(rank=rank, world_size=plan.profile.world_size, device=state.device, phase=phase,
-                      profile=plan.profile, role=role, model=model, corpus=state.corpus,  # type: ignore[arg-type]
-                      recorder=state.recorder, collectives=state.collectives, tally=tally, budget_s=budget,
-                      seed=plan.seed * 1000 + index, max_steps=plan.max_steps)
+    ctx = WorkContext(
+        rank=rank,
+        world_size=plan.profile.world_size,
+        device=state.device,
+        phase=phase,
+        profile=plan.profile,
+        role=role,
+        model=model,
+        corpus=state.corpus,  # type: ignore[arg-type]
+        recorder=state.recorder,
+        collectives=state.collectives,
+        tally=tally,
+        budget_s=budget,
+        seed=plan.seed * 1000 + index,
+        max_steps=plan.max_steps,
+    )
     result = WORKLOADS[phase.workload](ctx)
     t_end = time.time()
-    state.recorder.event("phase_done", steps=result.steps, tokens=result.tokens, seconds=t_end - t_start,
-                         **result.extra)
+    state.recorder.event(
+        "phase_done", steps=result.steps, tokens=result.tokens, seconds=t_end - t_start, **result.extra
+    )
     tally.save(plan.scratch / f"tally_{index:02d}_r{rank}.json")
     if model is not None and phase.save_as is not None and rank == 0:
         _save_checkpoint(state, model, phase.save_as, result.steps)
@@ -199,10 +231,21 @@ def run_phase(state: RankState, index: int, phase: Phase, budget: float) -> None
     dist.barrier()
     if state.windows is not None:
         claim = window_claim(state, phase, job_id, actual_hash)
-        tallies = [WindowTally.load(plan.scratch / f"tally_{index:02d}_r{r}.json", plan.grid_t0,
-                                    plan.profile.window_s) for r in range(plan.profile.world_size)]
-        records = window_records(claim, chip_ids(plan.host_id, plan.profile), tallies, t_start, t_end,
-                                 grid_t0=plan.grid_t0, window_s=plan.profile.window_s)
+        tallies = [
+            WindowTally.load(
+                plan.scratch / f"tally_{index:02d}_r{r}.json", plan.grid_t0, plan.profile.window_s
+            )
+            for r in range(plan.profile.world_size)
+        ]
+        records = window_records(
+            claim,
+            chip_ids(plan.host_id, plan.profile),
+            tallies,
+            t_start,
+            t_end,
+            grid_t0=plan.grid_t0,
+            window_s=plan.profile.window_s,
+        )
         append_windows(state.windows, records, id_prefix=f"{plan.host_id}-rec_")
 
 
@@ -232,14 +275,29 @@ def window_claim(state: RankState, phase: Phase, job_id: str, actual_hash: str) 
             batch, seq = role.infer_batch, generation_length(config.block_size, role)
         else:
             batch, seq = role.batch_size, role.seq_len
-        model_hash = actual_hash if not phase.adversarial else state.model_hashes.get(claimed.size, actual_hash)
+        model_hash = (
+            actual_hash if not phase.adversarial else state.model_hashes.get(claimed.size, actual_hash)
+        )
         dataset = state.corpus.fingerprint(ACTIVITY_SPLIT[claimed.activity])
-        cfg = {"activity": claimed.activity, "model": config.to_dict(), "batch_size": batch,
-               "sequence_length": seq, "world_size": profile.world_size}
+        cfg = {
+            "activity": claimed.activity,
+            "model": config.to_dict(),
+            "batch_size": batch,
+            "sequence_length": seq,
+            "world_size": profile.world_size,
+        }
     region = "local-cuda" if profile.device == "cuda" else "local-cpu"
     return WindowClaim(
-        job_id=job_id, operator="inspectorate-testbed", cluster_region=region, op_type=claimed.op_type,
-        flops_per_token=fpt, batch_size=batch, sequence_length=seq, model_hash_prefix=model_hash,
-        dataset_fingerprint=dataset, data_source_tags=(state.corpus.name,), code_commit=plan.code_commit,
+        job_id=job_id,
+        operator="inspectorate-testbed",
+        cluster_region=region,
+        op_type=claimed.op_type,
+        flops_per_token=fpt,
+        batch_size=batch,
+        sequence_length=seq,
+        model_hash_prefix=model_hash,
+        dataset_fingerprint=dataset,
+        data_source_tags=(state.corpus.name,),
+        code_commit=plan.code_commit,
         config_hash=short_hash(cfg),
     )

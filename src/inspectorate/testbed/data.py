@@ -11,9 +11,9 @@ here: batches are numpy arrays the workloads convert.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -32,7 +32,7 @@ class CharVocab:
     chars: str
 
     @classmethod
-    def from_text(cls, text: str) -> "CharVocab":
+    def from_text(cls, text: str) -> CharVocab:
         return cls("".join(sorted(set(text))))
 
     def __len__(self) -> int:
@@ -45,7 +45,7 @@ class CharVocab:
         except KeyError as exc:
             raise ValueError(f"character {exc.args[0]!r} is not in the vocabulary") from None
 
-    def decode(self, ids: "np.ndarray | list[int]") -> str:
+    def decode(self, ids: np.ndarray | list[int]) -> str:
         return "".join(self.chars[int(i)] if int(i) < len(self.chars) else "?" for i in ids)
 
 
@@ -107,7 +107,9 @@ class BatchSampler:
     rerun with the same seed reads the same ones.
     """
 
-    def __init__(self, tokens: np.ndarray, batch_size: int, seq_len: int, *, seed: int = 0, rank: int = 0) -> None:
+    def __init__(
+        self, tokens: np.ndarray, batch_size: int, seq_len: int, *, seed: int = 0, rank: int = 0
+    ) -> None:
         if len(tokens) <= seq_len + 1:
             raise ValueError(f"split of {len(tokens)} tokens is too short for sequences of {seq_len}")
         self.tokens = tokens

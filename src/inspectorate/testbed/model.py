@@ -214,8 +214,12 @@ def kv_cache_bytes(cache: KVCache) -> int:
     return sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in cache)
 
 
-def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_next(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """One token id per row from the last position's logits (temperature, then top-k)."""
     logits = logits[:, -1, :] / max(temperature, 1e-6)
     if top_k is not None:

@@ -24,8 +24,13 @@ from dataclasses import dataclass
 
 ACTIVITIES = ("pretrain", "finetune", "inference", "eval", "idle")
 SIZES = ("tiny", "small")
-OP_TYPES = {"pretrain": "training", "finetune": "training", "inference": "inference",
-            "eval": "eval", "idle": "idle"}
+OP_TYPES = {
+    "pretrain": "training",
+    "finetune": "training",
+    "inference": "inference",
+    "eval": "eval",
+    "idle": "idle",
+}
 # Which corpus split each activity reads (an honest prover's dataset fingerprint).
 ACTIVITY_SPLIT = {"pretrain": "pretrain", "finetune": "finetune", "inference": "val", "eval": "val"}
 
@@ -106,31 +111,80 @@ def _p(name: str, workload: str, truth: str, claimed: str, gpu_s: float, laptop_
 SEED_PHASES: tuple[Phase, ...] = (
     _p("honest_pretrain_tiny", "pretrain", "pretrain:tiny", "pretrain:tiny", 1800, 70, save_as="tiny"),
     _p("honest_pretrain_small", "pretrain", "pretrain:small", "pretrain:small", 1800, 60, save_as="small"),
-    _p("honest_inference_small", "inference", "inference:small", "inference:small", 900, 35,
-       init_from="small"),
+    _p(
+        "honest_inference_small",
+        "inference",
+        "inference:small",
+        "inference:small",
+        900,
+        35,
+        init_from="small",
+    ),
     _p("honest_finetune_tiny", "finetune", "finetune:tiny", "finetune:tiny", 1200, 40, init_from="tiny"),
     _p("idle", "idle", "idle", "idle", 300, 25),
-    _p("adv_train_as_infer", "pretrain", "pretrain:tiny", "inference:tiny", 900, 35,
-       note="training labelled inference: defeats a training-FLOP cap"),
-    _p("adv_big_as_small", "pretrain", "pretrain:small", "pretrain:tiny", 900, 45,
-       note="the larger model labelled as the smaller: defeats a model-size cap"),
-    _p("adv_finetune_as_pretrain", "finetune", "finetune:tiny", "pretrain:tiny", 900, 35, init_from="tiny",
-       note="fine-tune of a checkpoint labelled as a fresh pretraining run"),
+    _p(
+        "adv_train_as_infer",
+        "pretrain",
+        "pretrain:tiny",
+        "inference:tiny",
+        900,
+        35,
+        note="training labelled inference: defeats a training-FLOP cap",
+    ),
+    _p(
+        "adv_big_as_small",
+        "pretrain",
+        "pretrain:small",
+        "pretrain:tiny",
+        900,
+        45,
+        note="the larger model labelled as the smaller: defeats a model-size cap",
+    ),
+    _p(
+        "adv_finetune_as_pretrain",
+        "finetune",
+        "finetune:tiny",
+        "pretrain:tiny",
+        900,
+        35,
+        init_from="tiny",
+        note="fine-tune of a checkpoint labelled as a fresh pretraining run",
+    ),
 )
 
 FOLLOWUP_PHASES: tuple[Phase, ...] = (
-    _p("adv_infer_with_fake_nccl", "fake_nccl_inference", "inference:tiny", "pretrain:tiny", 600, 30,
-       init_from="tiny",
-       note="inference issuing gradient-sized all-reduces on a training cadence (zero grads "
-            "through a DDP shadow of the model) so collective logs look like training"),
-    _p("adv_subsetted_nccl_log", "pretrain", "pretrain:tiny", "inference:tiny", 600, 35,
-       collective_log="subsetted",
-       note="training labelled inference whose collective log keeps 1 in 4 all-reduces in the "
-            "first half of the phase and none in the second; the traffic still happens"),
-    _p("adv_interleaved_train_infer", "interleaved", "pretrain:tiny", "inference:tiny", 600, 35,
-       init_from="tiny",
-       note="~200 ms bursts of training alternating with ~200 ms bursts of inference, "
-            "labelled inference"),
+    _p(
+        "adv_infer_with_fake_nccl",
+        "fake_nccl_inference",
+        "inference:tiny",
+        "pretrain:tiny",
+        600,
+        30,
+        init_from="tiny",
+        note="inference issuing gradient-sized all-reduces on a training cadence (zero grads "
+        "through a DDP shadow of the model) so collective logs look like training",
+    ),
+    _p(
+        "adv_subsetted_nccl_log",
+        "pretrain",
+        "pretrain:tiny",
+        "inference:tiny",
+        600,
+        35,
+        collective_log="subsetted",
+        note="training labelled inference whose collective log keeps 1 in 4 all-reduces in the "
+        "first half of the phase and none in the second; the traffic still happens",
+    ),
+    _p(
+        "adv_interleaved_train_infer",
+        "interleaved",
+        "pretrain:tiny",
+        "inference:tiny",
+        600,
+        35,
+        init_from="tiny",
+        note="~200 ms bursts of training alternating with ~200 ms bursts of inference, labelled inference",
+    ),
 )
 
 EXTRA_PHASES: tuple[Phase, ...] = (

@@ -56,7 +56,7 @@ class Profile:
     def role(self, size: str) -> RoleSpec:
         return self.roles[size]
 
-    def with_batch_size(self, batch_size: int | None) -> "Profile":
+    def with_batch_size(self, batch_size: int | None) -> Profile:
         """The same profile with every role's training batch set (None keeps it)."""
         if batch_size is None:
             return self
@@ -67,21 +67,41 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "laptop": Profile(
-        name="laptop", device="cpu", window_s=5.0, sensor_hz=2.0, fingerprint_every=50,
-        roles={"tiny": RoleSpec("laptop", batch_size=8, seq_len=128, infer_batch=4, lr=1e-3),
-               "small": RoleSpec("small", batch_size=2, seq_len=64, infer_batch=2, lr=6e-4)},
+        name="laptop",
+        device="cpu",
+        window_s=5.0,
+        sensor_hz=2.0,
+        fingerprint_every=50,
+        roles={
+            "tiny": RoleSpec("laptop", batch_size=8, seq_len=128, infer_batch=4, lr=1e-3),
+            "small": RoleSpec("small", batch_size=2, seq_len=64, infer_batch=2, lr=6e-4),
+        },
     ),
     "gpu": Profile(
-        name="gpu", device="cuda", window_s=60.0, sensor_hz=1.0, fingerprint_every=200,
-        roles={"tiny": RoleSpec("tiny", batch_size=64, seq_len=256, infer_batch=16, lr=1e-3),
-               "small": RoleSpec("small", batch_size=16, seq_len=1024, infer_batch=8, lr=6e-4)},
+        name="gpu",
+        device="cuda",
+        window_s=60.0,
+        sensor_hz=1.0,
+        fingerprint_every=200,
+        roles={
+            "tiny": RoleSpec("tiny", batch_size=64, seq_len=256, infer_batch=16, lr=1e-3),
+            "small": RoleSpec("small", batch_size=16, seq_len=1024, infer_batch=8, lr=6e-4),
+        },
         fake_period_s=0.1,
     ),
     "test": Profile(
-        name="test", device="cpu", window_s=0.5, sensor_hz=5.0, fingerprint_every=10,
-        roles={"tiny": RoleSpec("micro", batch_size=4, seq_len=32, infer_batch=2, lr=1e-3),
-               "small": RoleSpec("laptop", batch_size=2, seq_len=32, infer_batch=2, lr=6e-4)},
-        durations={}, burst_s=0.1, fake_period_s=0.1,
+        name="test",
+        device="cpu",
+        window_s=0.5,
+        sensor_hz=5.0,
+        fingerprint_every=10,
+        roles={
+            "tiny": RoleSpec("micro", batch_size=4, seq_len=32, infer_batch=2, lr=1e-3),
+            "small": RoleSpec("laptop", batch_size=2, seq_len=32, infer_batch=2, lr=6e-4),
+        },
+        durations={},
+        burst_s=0.1,
+        fake_period_s=0.1,
     ),
 }
 TEST_PHASE_S = 2.5

@@ -17,9 +17,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from inspectorate.errors import InputError
 from inspectorate.testbed.data import load_corpus
@@ -33,8 +34,13 @@ HOST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 def code_commit() -> str:
     """``git:inspectorate@<short sha>`` of the checkout this module lives in, or ``@unknown``."""
     try:
-        sha = subprocess.run(["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         sha = ""
     return f"git:inspectorate@{sha or 'unknown'}"
@@ -69,13 +75,29 @@ def gpu_info() -> list[dict[str, Any]]:
     out = []
     for i in range(torch.cuda.device_count()):
         props = torch.cuda.get_device_properties(i)
-        out.append({"index": i, "name": props.name, "memory_total_mb": props.total_memory // 2**20,
-                    "capability": f"{props.major}.{props.minor}", "uuid": str(getattr(props, "uuid", ""))})
+        out.append(
+            {
+                "index": i,
+                "name": props.name,
+                "memory_total_mb": props.total_memory // 2**20,
+                "capability": f"{props.major}.{props.minor}",
+                "uuid": str(getattr(props, "uuid", "")),
+            }
+        )
     return out
 
 
-def provenance(profile: Profile, host_id: str, *, seed: int, threads: int, phases: Sequence[Phase],
-               budgets: Sequence[float], scale: float, corpus_path: Path | None) -> dict[str, Any]:
+def provenance(
+    profile: Profile,
+    host_id: str,
+    *,
+    seed: int,
+    threads: int,
+    phases: Sequence[Phase],
+    budgets: Sequence[float],
+    scale: float,
+    corpus_path: Path | None,
+) -> dict[str, Any]:
     """Host, software, hardware and run settings, written before any phase starts."""
     import psutil
     import torch
@@ -84,20 +106,39 @@ def provenance(profile: Profile, host_id: str, *, seed: int, threads: int, phase
     _check_vocab(profile, len(corpus.vocab), corpus_path)
     start = clock_sample()
     return {
-        "schema": "inspectorate.provenance/1", "host_id": host_id, "hostname": platform.node(),
-        "platform": platform.platform(), "machine": platform.machine(), "python": sys.version.split()[0],
-        "torch": torch.__version__, "cuda": torch.version.cuda, "gpus": gpu_info(),
-        "cpu_count_logical": os.cpu_count(), "cpu_count_physical": psutil.cpu_count(logical=False),
-        "ram_total_gb": round(psutil.virtual_memory().total / 2**30, 2), "code_commit": code_commit(),
-        "start_time": iso_z(start["wall_s"]), "clock": {"start": start, "method": clock_sample.__doc__.split("\n\n")[1].strip()},
-        "profile": profile.name, "device": profile.device, "seed": seed, "threads_per_rank": threads,
-        "world_size": profile.world_size, "window_s": profile.window_s, "sensor_hz": profile.sensor_hz,
-        "scale": scale, "roles": {k: vars(v) for k, v in profile.roles.items()},
+        "schema": "inspectorate.provenance/1",
+        "host_id": host_id,
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "gpus": gpu_info(),
+        "cpu_count_logical": os.cpu_count(),
+        "cpu_count_physical": psutil.cpu_count(logical=False),
+        "ram_total_gb": round(psutil.virtual_memory().total / 2**30, 2),
+        "code_commit": code_commit(),
+        "start_time": iso_z(start["wall_s"]),
+        "clock": {"start": start, "method": clock_sample.__doc__.split("\n\n")[1].strip()},
+        "profile": profile.name,
+        "device": profile.device,
+        "seed": seed,
+        "threads_per_rank": threads,
+        "world_size": profile.world_size,
+        "window_s": profile.window_s,
+        "sensor_hz": profile.sensor_hz,
+        "scale": scale,
+        "roles": {k: vars(v) for k, v in profile.roles.items()},
         "batch_size": {k: v.batch_size for k, v in profile.roles.items()},
         "phases": [{"phase": p.name, "budget_s": b} for p, b in zip(phases, budgets)],
-        "corpus": {"path": str(corpus_path) if corpus_path else "default", "tag": corpus.name,
-                   "chars": int(len(corpus.tokens)), "vocab": len(corpus.vocab),
-                   "fingerprints": {s: corpus.fingerprint(s) for s in ("pretrain", "finetune", "val")}},
+        "corpus": {
+            "path": str(corpus_path) if corpus_path else "default",
+            "tag": corpus.name,
+            "chars": int(len(corpus.tokens)),
+            "vocab": len(corpus.vocab),
+            "fingerprints": {s: corpus.fingerprint(s) for s in ("pretrain", "finetune", "val")},
+        },
     }
 
 
@@ -113,8 +154,9 @@ def _check_vocab(profile: Profile, vocab: int, corpus_path: Path | None) -> None
 
     smallest = min(preset(role.preset).vocab_size for role in profile.roles.values())
     if vocab > smallest:
-        raise InputError(f"corpus has {vocab} distinct characters; the models take at most {smallest}",
-                         corpus_path)
+        raise InputError(
+            f"corpus has {vocab} distinct characters; the models take at most {smallest}", corpus_path
+        )
 
 
 def _check_inputs(profile: Profile, host_id: str, out: Path) -> None:
@@ -164,14 +206,34 @@ def run_testbed(
     _check_inputs(prof, host_id, out)
     threads = threads or max(1, (os.cpu_count() or 1) // prof.world_size)
     out.mkdir(parents=True, exist_ok=True)
-    prov = provenance(prof, host_id, seed=seed, threads=threads, phases=selected, budgets=budgets,
-                      scale=scale, corpus_path=corpus_path)
+    prov = provenance(
+        prof,
+        host_id,
+        seed=seed,
+        threads=threads,
+        phases=selected,
+        budgets=budgets,
+        scale=scale,
+        corpus_path=corpus_path,
+    )
     _write_json(out / "provenance.json", prov)
     scratch = Path(tempfile.mkdtemp(prefix="inspectorate-testbed-"))
-    plan = WorkerPlan(out=out, scratch=scratch, checkpoints=out / "checkpoints" if keep_checkpoints else scratch,
-                      host_id=host_id, profile=prof, phases=tuple(selected), budgets=budgets, seed=seed,
-                      threads=threads, corpus_path=corpus_path, port=free_port(), grid_t0=time.time(),
-                      code_commit=prov["code_commit"], max_steps=max_steps)
+    plan = WorkerPlan(
+        out=out,
+        scratch=scratch,
+        checkpoints=out / "checkpoints" if keep_checkpoints else scratch,
+        host_id=host_id,
+        profile=prof,
+        phases=tuple(selected),
+        budgets=budgets,
+        seed=seed,
+        threads=threads,
+        corpus_path=corpus_path,
+        port=free_port(),
+        grid_t0=time.time(),
+        code_commit=prov["code_commit"],
+        max_steps=max_steps,
+    )
     try:
         from inspectorate.capture import Sensors
 
@@ -181,7 +243,9 @@ def run_testbed(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     end = clock_sample()
-    prov["clock"].update(end=end, drift_s=end["wall_minus_monotonic_s"] - prov["clock"]["start"]["wall_minus_monotonic_s"])
+    prov["clock"].update(
+        end=end, drift_s=end["wall_minus_monotonic_s"] - prov["clock"]["start"]["wall_minus_monotonic_s"]
+    )
     prov["end_time"] = iso_z(end["wall_s"])
     _write_json(out / "provenance.json", prov)
     return out
@@ -219,8 +283,12 @@ def _wait(procs: Any, out: Path, phases: Sequence[Phase], budgets: Sequence[floa
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     total = sum(budgets)
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task("starting ranks", total=total)
         while not procs.join(timeout=0.5):
@@ -228,15 +296,26 @@ def _wait(procs: Any, out: Path, phases: Sequence[Phase], budgets: Sequence[floa
             finished = sum(budgets[:done])
             if done < len(phases) and started is not None:
                 running = min(time.time() - started, budgets[done])
-                bar.update(task, completed=finished + running,
-                           description=f"{done + 1}/{len(phases)} {phases[done].name}")
+                bar.update(
+                    task,
+                    completed=finished + running,
+                    description=f"{done + 1}/{len(phases)} {phases[done].name}",
+                )
             else:
                 bar.update(task, completed=finished)
         bar.update(task, completed=total, description="done")
 
 
-def sweep(hosts: int, out: Path | str, profile: str = "laptop", *, scale: float = 1.0, progress: bool = True,
-          phases: str | Sequence[str] | None = None, corpus: Path | str | None = None) -> list[Path]:
+def sweep(
+    hosts: int,
+    out: Path | str,
+    profile: str = "laptop",
+    *,
+    scale: float = 1.0,
+    progress: bool = True,
+    phases: str | Sequence[str] | None = None,
+    corpus: Path | str | None = None,
+) -> list[Path]:
     """Run ``host0..host<N-1>`` one after another into ``out/<host>``, varying per host the
     threads per rank (1, 2), the batch size (x1, x0.5, x1.5) and the seed (= host index),
     so a leave-one-host-out evaluation sees hosts that differ the way real ones do."""
@@ -244,7 +323,18 @@ def sweep(hosts: int, out: Path | str, profile: str = "laptop", *, scale: float 
         raise InputError("--hosts must be >= 1")
     runs = []
     for i in range(hosts):
-        runs.append(run_testbed(profile, f"host{i}", Path(out) / f"host{i}", phases=phases, seed=i,
-                                threads=(1, 2)[i % 2], batch_scale=(1.0, 0.5, 1.5)[i % 3], scale=scale,
-                                progress=progress, corpus=corpus))
+        runs.append(
+            run_testbed(
+                profile,
+                f"host{i}",
+                Path(out) / f"host{i}",
+                phases=phases,
+                seed=i,
+                threads=(1, 2)[i % 2],
+                batch_scale=(1.0, 0.5, 1.5)[i % 3],
+                scale=scale,
+                progress=progress,
+                corpus=corpus,
+            )
+        )
     return runs

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -47,8 +48,15 @@ def phase_spans(run: Path) -> list[dict[str, Any]]:
     """One dict per phase from the labels: name, claimed, truth, start, end."""
     spans: dict[str, dict[str, Any]] = {}
     for event in _jsonl(run / "workload_labels.jsonl"):
-        span = spans.setdefault(event["phase"], {"phase": event["phase"], "claimed": event["claimed"],
-                                                 "truth": event["truth"], "model": event.get("model")})
+        span = spans.setdefault(
+            event["phase"],
+            {
+                "phase": event["phase"],
+                "claimed": event["claimed"],
+                "truth": event["truth"],
+                "model": event.get("model"),
+            },
+        )
         span[event["event"]] = event["t"]
     return list(spans.values())
 
@@ -80,21 +88,29 @@ def summarize_run(run: Path | str) -> list[dict[str, Any]]:
         seconds = (end - start) if start is not None and end is not None else None
         c = counts.get(name, {})
         train = c.get("train_step_r0", 0)
-        rows.append({
-            **span, "seconds": seconds, "train_steps_r0": train, "infer_tokens_r0": c.get("infer_token_r0", 0),
-            "eval_steps_r0": c.get("eval_step_r0", 0), "tokens_all_ranks": c.get("tokens", 0),
-            "train_steps_per_s": train / seconds if seconds else None,
-            "collectives": coll[name][0], "collective_bytes": coll[name][1],
-            "loopback_bytes": _bytes_between(loopback, start, end) if seconds else None,
-        })
+        rows.append(
+            {
+                **span,
+                "seconds": seconds,
+                "train_steps_r0": train,
+                "infer_tokens_r0": c.get("infer_token_r0", 0),
+                "eval_steps_r0": c.get("eval_step_r0", 0),
+                "tokens_all_ranks": c.get("tokens", 0),
+                "train_steps_per_s": train / seconds if seconds else None,
+                "collectives": coll[name][0],
+                "collective_bytes": coll[name][1],
+                "loopback_bytes": _bytes_between(loopback, start, end) if seconds else None,
+            }
+        )
     _add_windows(run, rows)
     return rows
 
 
 def _add_windows(run: Path, rows: list[dict[str, Any]]) -> None:
     """Window count and claimed FLOPs per phase (windows are matched to phases by time)."""
+
     def epoch(text: str) -> float:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
     for row in rows:
         row["windows"], row["claimed_flops"] = 0, 0.0
@@ -109,14 +125,18 @@ def _add_windows(run: Path, rows: list[dict[str, Any]]) -> None:
 
 def format_summary(rows: list[dict[str, Any]]) -> str:
     """A plain-text table (one line per phase)."""
-    head = f"{'phase':30} {'claimed':16} {'truth':16} {'sec':>6} {'steps':>6} {'st/s':>6} {'tok/r0':>7} " \
-           f"{'coll':>6} {'coll MB':>8} {'lo MB':>8} {'win':>4}"
+    head = (
+        f"{'phase':30} {'claimed':16} {'truth':16} {'sec':>6} {'steps':>6} {'st/s':>6} {'tok/r0':>7} "
+        f"{'coll':>6} {'coll MB':>8} {'lo MB':>8} {'win':>4}"
+    )
     lines = [head]
     for r in rows:
         rate = f"{r['train_steps_per_s']:.2f}" if r["train_steps_per_s"] else "-"
         lo = f"{r['loopback_bytes'] / 1e6:.1f}" if r["loopback_bytes"] is not None else "-"
         sec = f"{r['seconds']:.1f}" if r["seconds"] is not None else "-"
-        lines.append(f"{r['phase']:30} {r['claimed']:16} {r['truth']:16} {sec:>6} {r['train_steps_r0']:>6} "
-                     f"{rate:>6} {r['infer_tokens_r0']:>7} {r['collectives']:>6} "
-                     f"{r['collective_bytes'] / 1e6:>8.1f} {lo:>8} {r['windows']:>4}")
+        lines.append(
+            f"{r['phase']:30} {r['claimed']:16} {r['truth']:16} {sec:>6} {r['train_steps_r0']:>6} "
+            f"{rate:>6} {r['infer_tokens_r0']:>7} {r['collectives']:>6} "
+            f"{r['collective_bytes'] / 1e6:>8.1f} {lo:>8} {r['windows']:>4}"
+        )
     return "\n".join(lines)

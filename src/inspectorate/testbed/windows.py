@@ -14,17 +14,18 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from inspectorate.trace import canonical_json
 
 
 def iso_z(t: float) -> str:
     """Epoch seconds as ISO 8601 UTC with microseconds and a ``Z``."""
-    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def short_hash(obj: Any) -> str:
@@ -50,15 +51,21 @@ class WindowTally:
         self.steps[idx] = self.steps.get(idx, 0) + 1
 
     def save(self, path: Path) -> None:
-        data = {"tokens": {str(k): v for k, v in self.tokens.items()},
-                "steps": {str(k): v for k, v in self.steps.items()}}
+        data = {
+            "tokens": {str(k): v for k, v in self.tokens.items()},
+            "steps": {str(k): v for k, v in self.steps.items()},
+        }
         path.write_text(json.dumps(data), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path, grid_t0: float, window_s: float) -> "WindowTally":
+    def load(cls, path: Path, grid_t0: float, window_s: float) -> WindowTally:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(grid_t0, window_s, {int(k): v for k, v in data["tokens"].items()},
-                   {int(k): v for k, v in data["steps"].items()})
+        return cls(
+            grid_t0,
+            window_s,
+            {int(k): v for k, v in data["tokens"].items()},
+            {int(k): v for k, v in data["steps"].items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,9 @@ class WindowClaim:
     config_hash: str
 
 
-def window_bounds(t_start: float, t_end: float, grid_t0: float, window_s: float) -> list[tuple[int, float, float]]:
+def window_bounds(
+    t_start: float, t_end: float, grid_t0: float, window_s: float
+) -> list[tuple[int, float, float]]:
     """(index, start, end) of every grid window overlapping [t_start, t_end], clipped to it."""
     first = math.floor((t_start - grid_t0) / window_s)
     last = max(first, math.ceil((t_end - grid_t0) / window_s) - 1)
@@ -122,17 +131,26 @@ def window_records(
         tokens = _clamped_tokens(tally, indices)
         for idx, lo, hi in bounds:
             n = tokens[idx]
-            records.append({
-                "chip_id": chip, "job_id": claim.job_id, "operator": claim.operator,
-                "cluster_region": claim.cluster_region, "window_start": iso_z(lo), "window_end": iso_z(hi),
-                "op_type": claim.op_type,
-                "flops": 0.0 if claim.op_type == "idle" else float(claim.flops_per_token * n),
-                "tokens_processed": n, "batch_size": claim.batch_size,
-                "sequence_length": claim.sequence_length, "model_hash_prefix": claim.model_hash_prefix,
-                "dataset_fingerprint": claim.dataset_fingerprint,
-                "data_source_tags": list(claim.data_source_tags), "code_commit": claim.code_commit,
-                "config_hash": claim.config_hash,
-            })
+            records.append(
+                {
+                    "chip_id": chip,
+                    "job_id": claim.job_id,
+                    "operator": claim.operator,
+                    "cluster_region": claim.cluster_region,
+                    "window_start": iso_z(lo),
+                    "window_end": iso_z(hi),
+                    "op_type": claim.op_type,
+                    "flops": 0.0 if claim.op_type == "idle" else float(claim.flops_per_token * n),
+                    "tokens_processed": n,
+                    "batch_size": claim.batch_size,
+                    "sequence_length": claim.sequence_length,
+                    "model_hash_prefix": claim.model_hash_prefix,
+                    "dataset_fingerprint": claim.dataset_fingerprint,
+                    "data_source_tags": list(claim.data_source_tags),
+                    "code_commit": claim.code_commit,
+                    "config_hash": claim.config_hash,
+                }
+            )
     return records
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -197,8 +198,13 @@ class Trainer:
         self.net = wrap_ddp(self.ctx, self.ctx.model)
         self.opt = adamw(self.ctx.model, self.lr_fn(0.0))
         role = self.ctx.role
-        self.sampler = BatchSampler(self.ctx.corpus.split(self.split), role.batch_size, role.seq_len,
-                                    seed=self.ctx.seed, rank=self.ctx.rank)
+        self.sampler = BatchSampler(
+            self.ctx.corpus.split(self.split),
+            role.batch_size,
+            role.seq_len,
+            seed=self.ctx.seed,
+            rank=self.ctx.rank,
+        )
         self.ctx.start_clock()
 
     def run_step(self, progress: float) -> int:
@@ -218,8 +224,17 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         self.opt.step()
         t3 = _sync(ctx)
-        ctx.recorder.train_step(self.step, loss=loss, model=model, optimizer=self.opt, lr=lr, tokens=x.numel(),
-                                forward_s=t1 - t0, backward_s=t2 - t1, optimizer_s=t3 - t2)
+        ctx.recorder.train_step(
+            self.step,
+            loss=loss,
+            model=model,
+            optimizer=self.opt,
+            lr=lr,
+            tokens=x.numel(),
+            forward_s=t1 - t0,
+            backward_s=t2 - t1,
+            optimizer_s=t3 - t2,
+        )
         self.opt.zero_grad(set_to_none=True)
         ctx.tally.add(x.numel())
         self.step += 1
@@ -258,14 +273,17 @@ def generation_length(block_size: int, role: RoleSpec) -> int:
     return min(block_size, max(role.seq_len, 128))
 
 
-def decode_steps(ctx: WorkContext, temperature: float = 0.8, top_k: int = 40, start_step: int = 0) -> Iterator[int]:
+def decode_steps(
+    ctx: WorkContext, temperature: float = 0.8, top_k: int = 40, start_step: int = 0
+) -> Iterator[int]:
     """Generate forever with a KV cache: prefill a prompt from the val split, decode one
     token per step (recording each), restart when the context is full. Yields tokens
     processed per step (prefill included in the first)."""
     model, role = ctx.model, ctx.role
     gen_len = generation_length(model.config.block_size, role)
-    sampler = BatchSampler(ctx.corpus.split("val"), role.infer_batch, role.prompt_len,
-                           seed=ctx.seed + 7919, rank=ctx.rank)
+    sampler = BatchSampler(
+        ctx.corpus.split("val"), role.infer_batch, role.prompt_len, seed=ctx.seed + 7919, rank=ctx.rank
+    )
     gen = torch.Generator(device=ctx.device).manual_seed(ctx.seed * 1009 + ctx.rank + start_step)
     step = start_step
     while True:
@@ -279,9 +297,14 @@ def decode_steps(ctx: WorkContext, temperature: float = 0.8, top_k: int = 40, st
             with torch.no_grad(), autocast(ctx):
                 logits, _, cache = model(token, cache=cache)
             latency = _sync(ctx) - t0
-            ctx.recorder.infer_token(step, logits=logits[0, -1], latency_s=latency,
-                                     kv_bytes=kv_cache_bytes(cache), token=int(token[0, 0]),
-                                     tokens=pending + token.numel())
+            ctx.recorder.infer_token(
+                step,
+                logits=logits[0, -1],
+                latency_s=latency,
+                kv_bytes=kv_cache_bytes(cache),
+                token=int(token[0, 0]),
+                tokens=pending + token.numel(),
+            )
             ctx.tally.add(pending + token.numel())
             yield pending + token.numel()
             pending, step = 0, step + 1
@@ -303,7 +326,9 @@ def evaluate(ctx: WorkContext) -> WorkResult:
     """No-grad loss on validation batches (eval)."""
     ctx.model.eval()
     role = ctx.role
-    sampler = BatchSampler(ctx.corpus.split("val"), role.batch_size, role.seq_len, seed=ctx.seed, rank=ctx.rank)
+    sampler = BatchSampler(
+        ctx.corpus.split("val"), role.batch_size, role.seq_len, seed=ctx.seed, rank=ctx.rank
+    )
     result = WorkResult()
     while not ctx.expired(result.steps):
         x, y = to_device(ctx, *sampler.next())
@@ -379,7 +404,11 @@ def interleaved(ctx: WorkContext) -> WorkResult:
 def _train_burst(ctx: WorkContext, trainer: Trainer, result: WorkResult) -> int:
     burst_end = time.monotonic() + ctx.profile.burst_s
     while True:
-        local = END_PHASE if ctx.expired(trainer.step) else (END_BURST if time.monotonic() >= burst_end else CONTINUE)
+        local = (
+            END_PHASE
+            if ctx.expired(trainer.step)
+            else (END_BURST if time.monotonic() >= burst_end else CONTINUE)
+        )
         flag, progress = agree(ctx, local, ctx.progress(trainer.step))
         if flag:
             return flag

@@ -13,9 +13,15 @@ from inspectorate.trace._canonical import (
 )
 from inspectorate.trace._generate import SCENARIOS, GenSpec, generate_trace, iter_generated, write_generated
 from inspectorate.trace._io import iter_jsonl, read_head, read_trace, write_trace
-from inspectorate.trace._schema import FIELDS, SCHEMA_VERSION, WindowRecord, format_time, parse_time, validate_record
-from inspectorate.trace._trace import Trace
 from inspectorate.trace._rundir import Phase, RunDir, load_run, phases_from_labels
+from inspectorate.trace._schema import (
+    FIELDS,
+    SCHEMA_VERSION,
+    WindowRecord,
+    format_time,
+    parse_time,
+    validate_record,
+)
 from inspectorate.trace._streams import (
     DCGM_FIELDS,
     NCCL_DATATYPES,
@@ -33,6 +39,7 @@ from inspectorate.trace._streams import (
     read_nvsmi,
     read_steps,
 )
+from inspectorate.trace._trace import Trace
 
 __all__ = [
     "FIELDS",

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 GENESIS = "0" * 64
 PREV_FIELD = "prev_record_hash"
@@ -70,7 +71,9 @@ def iter_chain_breaks(records: Iterable[Mapping[str, Any]], head: str | None = N
     for index, record in enumerate(records):
         found = record.get(PREV_FIELD)
         if found != prev_hash:
-            yield ChainBreak(index, record.get("record_id"), max(index - 1, 0), prev_id, prev_hash, str(found))
+            yield ChainBreak(
+                index, record.get("record_id"), max(index - 1, 0), prev_id, prev_hash, str(found)
+            )
         prev_hash, prev_id = record_hash(record), record.get("record_id")
     count = index + 1
     if head is not None and head != prev_hash:

@@ -10,8 +10,8 @@ back to ``json`` per row. Property tests pin this module to ``canonical_json``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 import numpy as np
 import polars as pl
@@ -54,7 +54,12 @@ def _exact_mask() -> pl.Expr:
     quotes = 2 * (len(_SORTED) + len(STRING_FIELDS)) + sum(2 * pl.col(n).list.len() for n in LIST_FIELDS)
     ok = pl.col("_extra").is_null() & ((pl.col("flops") == 0) | (pl.col("flops").abs() >= 1e-4))
     ascii_only = line.str.len_bytes() == line.str.len_chars()
-    return ok & ascii_only & ~line.str.contains(_ESCAPED_ASCII) & (line.str.count_matches('"', literal=True) == quotes)
+    return (
+        ok
+        & ascii_only
+        & ~line.str.contains(_ESCAPED_ASCII)
+        & (line.str.count_matches('"', literal=True) == quotes)
+    )
 
 
 def _built(frame: pl.DataFrame, parts: int = 4) -> tuple[pl.Series, list[int]]:
@@ -65,9 +70,13 @@ def _built(frame: pl.DataFrame, parts: int = 4) -> tuple[pl.Series, list[int]]:
     if frame.height == 0:
         return pl.Series("_line", [], dtype=pl.Binary), []
     size = -(-frame.height // parts)
-    queries = [frame.slice(lo, size).lazy().with_columns(_canonical_expr().alias("_line"))
-               .select(pl.col("_line").cast(pl.Binary), _exact_mask().alias("_exact"))
-               for lo in range(0, frame.height, size)]
+    queries = [
+        frame.slice(lo, size)
+        .lazy()
+        .with_columns(_canonical_expr().alias("_line"))
+        .select(pl.col("_line").cast(pl.Binary), _exact_mask().alias("_exact"))
+        for lo in range(0, frame.height, size)
+    ]
     built = pl.concat(pl.collect_all(queries))
     return built["_line"], built["_exact"].not_().arg_true().to_list()
 
@@ -83,15 +92,19 @@ def canonical_lines(frame: pl.DataFrame) -> list[str]:
 
 def _hash_built(frame: pl.DataFrame, lines: pl.Series, slow: list[int]) -> list[str]:
     """Hex hash of every row of one chunk, hashing slices of the Arrow data buffer."""
-    fixed = {i: canonical_json(r).encode() for i, r in zip(slow, records_from_frame(frame[slow]))} if slow else {}
+    fixed = (
+        {i: canonical_json(r).encode() for i, r in zip(slow, records_from_frame(frame[slow]))} if slow else {}
+    )
     array = lines.to_arrow()
     if hasattr(array, "combine_chunks"):
         array = array.combine_chunks()
     _, offsets_buf, data_buf = array.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[array.offset: array.offset + len(array) + 1].tolist()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[
+        array.offset : array.offset + len(array) + 1
+    ].tolist()
     data = memoryview(data_buf)
     sha = hashlib.sha256
-    out = [sha(data[offsets[i]: offsets[i + 1]]).hexdigest() for i in range(len(array))]
+    out = [sha(data[offsets[i] : offsets[i + 1]]).hexdigest() for i in range(len(array))]
     for index, payload in fixed.items():
         out[index] = sha(payload).hexdigest()
     return out
@@ -120,8 +133,9 @@ def frame_hashes(frame: pl.DataFrame, chunk: int = CHUNK) -> list[str]:
     return [h for _, hashes in _chunk_hashes(_slices(frame, chunk)) for h in hashes]
 
 
-def chunk_chain_breaks(chunks: Iterator[pl.DataFrame], head: str | None = None,
-                       genesis: str = GENESIS) -> list[ChainBreak]:
+def chunk_chain_breaks(
+    chunks: Iterator[pl.DataFrame], head: str | None = None, genesis: str = GENESIS
+) -> list[ChainBreak]:
     """Chain breaks over frames given in file order (same result as ``iter_chain_breaks``)."""
     breaks: list[ChainBreak] = []
     prev_hash, prev_id, offset = genesis, None, 0
@@ -130,8 +144,16 @@ def chunk_chain_breaks(chunks: Iterator[pl.DataFrame], head: str | None = None,
         found, ids = part["prev_record_hash"], part["record_id"]
         for index in (expected != found).fill_null(True).arg_true().to_list():
             suspect_id = ids[index - 1] if index else prev_id
-            breaks.append(ChainBreak(offset + index, ids[index], max(offset + index - 1, 0), suspect_id,
-                                     expected[index], str(found[index])))
+            breaks.append(
+                ChainBreak(
+                    offset + index,
+                    ids[index],
+                    max(offset + index - 1, 0),
+                    suspect_id,
+                    expected[index],
+                    str(found[index]),
+                )
+            )
         prev_hash, prev_id, offset = hashes[-1], ids[-1], offset + part.height
     if head is not None and head != prev_hash:
         breaks.append(ChainBreak(offset, None, max(offset - 1, 0), prev_id, head, prev_hash))
@@ -153,7 +175,12 @@ def verify_row_groups(path: str, groups: list[int]) -> tuple[str, str, int, list
     first_prev = str(frame["prev_record_hash"][0])
     breaks = chunk_chain_breaks(_slices(frame, CHUNK), None, genesis=first_prev)
     last = frame_hashes(frame.tail(1))[0]
-    return first_prev, last, frame.height, [[b.index, b.record_id, b.suspect_record_id, b.expected, b.found] for b in breaks]
+    return (
+        first_prev,
+        last,
+        frame.height,
+        [[b.index, b.record_id, b.suspect_record_id, b.expected, b.found] for b in breaks],
+    )
 
 
 def _run_workers(path: str, batches: list[list[int]], workers: int) -> list[tuple]:
@@ -164,9 +191,15 @@ def _run_workers(path: str, batches: list[list[int]], workers: int) -> list[tupl
 
     results: list[tuple] = []
     for lo in range(0, len(batches), workers):
-        procs = [subprocess.Popen([sys.executable, "-m", "inspectorate.trace._chainworker", path,
-                                   ",".join(map(str, batch))], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for batch in batches[lo:lo + workers]]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "inspectorate.trace._chainworker", path, ",".join(map(str, batch))],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for batch in batches[lo : lo + workers]
+        ]
         for proc in procs:
             out, err = proc.communicate()
             if proc.returncode:
@@ -196,7 +229,10 @@ def parquet_chain_breaks(path, head: str | None = None, workers: int | None = No
     for first_prev, last, rows, internal in results:
         if first_prev != prev_hash:
             breaks.append(ChainBreak(offset, None, max(offset - 1, 0), prev_id, prev_hash, first_prev))
-        breaks += [ChainBreak(offset + i, rid, offset + i - 1, sid, exp, found) for i, rid, sid, exp, found in internal]
+        breaks += [
+            ChainBreak(offset + i, rid, offset + i - 1, sid, exp, found)
+            for i, rid, sid, exp, found in internal
+        ]
         prev_hash, prev_id, offset = last, None, offset + rows
     if head is not None and head != prev_hash:
         breaks.append(ChainBreak(offset, None, max(offset - 1, 0), None, head, prev_hash))

@@ -12,15 +12,25 @@ to the original, so the chain survives any JSONL <-> Parquet conversion.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import polars as pl
 
 from inspectorate.trace._canonical import canonical_json
 from inspectorate.trace._schema import FIELD_SET, FIELDS, INT_FIELDS, LIST_FIELDS, STRING_FIELDS
 
-CATEGORICAL = ("chip_id", "job_id", "operator", "cluster_region", "op_type", "model_hash_prefix",
-               "dataset_fingerprint", "code_commit", "config_hash")
+CATEGORICAL = (
+    "chip_id",
+    "job_id",
+    "operator",
+    "cluster_region",
+    "op_type",
+    "model_hash_prefix",
+    "dataset_fingerprint",
+    "code_commit",
+    "config_hash",
+)
 
 FRAME_SCHEMA: dict[str, pl.DataType] = {
     **{name: pl.Utf8 for name in STRING_FIELDS},
@@ -39,7 +49,9 @@ def extra_of(record: Mapping[str, Any]) -> str | None:
     return canonical_json(extra) if extra else None
 
 
-def frame_from_records(records: list[dict[str, Any]], times: Iterable[tuple[float, float]] | None = None) -> pl.DataFrame:
+def frame_from_records(
+    records: list[dict[str, Any]], times: Iterable[tuple[float, float]] | None = None
+) -> pl.DataFrame:
     """Build the typed frame from validated records (``times`` = parsed (start, end))."""
     columns: dict[str, list[Any]] = {name: [r[name] for r in records] for name in FIELDS}
     columns["flops"] = [float(v) for v in columns["flops"]]
@@ -51,15 +63,17 @@ def frame_from_records(records: list[dict[str, Any]], times: Iterable[tuple[floa
     return with_derived(frame, pl.Series(starts, dtype=pl.Float64), pl.Series(ends, dtype=pl.Float64))
 
 
-def with_derived(frame: pl.DataFrame, starts: pl.Expr | pl.Series | None = None,
-                 ends: pl.Expr | pl.Series | None = None) -> pl.DataFrame:
+def with_derived(
+    frame: pl.DataFrame, starts: pl.Expr | pl.Series | None = None, ends: pl.Expr | pl.Series | None = None
+) -> pl.DataFrame:
     """Add ``ws``/``we`` epoch seconds (parsed from the timestamp strings unless given)
     and ``row``; low-cardinality identity columns become Categorical (3x faster
     group-bys, less memory)."""
     starts = _epoch(pl.col("window_start")) if starts is None else pl.lit(starts)
     ends = _epoch(pl.col("window_end")) if ends is None else pl.lit(ends)
     return frame.with_columns(
-        starts.alias("ws"), ends.alias("we"),
+        starts.alias("ws"),
+        ends.alias("we"),
         *[pl.col(name).cast(pl.Categorical) for name in CATEGORICAL],
     ).with_row_index("row")
 

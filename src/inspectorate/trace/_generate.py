@@ -10,9 +10,10 @@ per-window noise in throughput.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -24,8 +25,15 @@ from inspectorate.trace._schema import parse_time
 from inspectorate.trace._trace import Trace
 
 HONEST = ("training", "inference", "mixed")
-INJECTED = ("over_cap", "relabel_training", "idle_work", "forbidden_tag", "dropped_windows",
-            "fragmented_jobs", "tampered")
+INJECTED = (
+    "over_cap",
+    "relabel_training",
+    "idle_work",
+    "forbidden_tag",
+    "dropped_windows",
+    "fragmented_jobs",
+    "tampered",
+)
 SCENARIOS = HONEST + INJECTED
 
 
@@ -37,8 +45,8 @@ class GenSpec:
     window_seconds: int = 60
     seed: int = 0
     start: str = "2026-04-24T09:00:00Z"
-    params: float = 7e9            # declared model size N
-    peak_flops: float = 989e12     # H100 dense BF16
+    params: float = 7e9  # declared model size N
+    peak_flops: float = 989e12  # H100 dense BF16
     mfu: float = 0.4
 
     @property
@@ -119,8 +127,9 @@ def _refs(window: np.ndarray, chip: np.ndarray, op: np.ndarray) -> pl.Series:
     target = np.where(same_window, window * chips + prev_chip[chip], (window - 1) * chips + last_chip[chip])
     has_ref = same_window | (window > 0)
     ids = _ids(np.maximum(target, 0))
-    return pl.select(pl.when(pl.Series(has_ref)).then(pl.concat_list(ids))
-                     .otherwise(pl.lit([], dtype=pl.List(pl.Utf8)))).to_series()
+    return pl.select(
+        pl.when(pl.Series(has_ref)).then(pl.concat_list(ids)).otherwise(pl.lit([], dtype=pl.List(pl.Utf8)))
+    ).to_series()
 
 
 def _op_types(spec: GenSpec, chip: np.ndarray) -> np.ndarray:
@@ -128,7 +137,9 @@ def _op_types(spec: GenSpec, chip: np.ndarray) -> np.ndarray:
         return np.full(chip.size, "inference", dtype=object)
     if spec.scenario == "mixed":
         quarter = max(spec.chips // 4, 1)
-        return np.select([chip < 2 * quarter, chip < 3 * quarter], ["training", "inference"], "idle").astype(object)
+        return np.select([chip < 2 * quarter, chip < 3 * quarter], ["training", "inference"], "idle").astype(
+            object
+        )
     return np.full(chip.size, "training", dtype=object)
 
 
@@ -140,13 +151,27 @@ def _inject(frame: pl.DataFrame, spec: GenSpec, lo: int) -> pl.DataFrame:
     if s == "over_cap":  # the same run at twice the claimed compute: ~80% MFU, still physical
         return frame.with_columns(pl.col("flops") * 2.0)
     if s == "relabel_training":
-        return frame.with_columns(pl.when(target).then(pl.lit("inference")).otherwise(pl.col("op_type")).alias("op_type"))
+        return frame.with_columns(
+            pl.when(target).then(pl.lit("inference")).otherwise(pl.col("op_type")).alias("op_type")
+        )
     if s == "idle_work":
-        return frame.with_columns(pl.when(target).then(pl.lit("idle")).otherwise(pl.col("op_type")).alias("op_type"))
+        return frame.with_columns(
+            pl.when(target).then(pl.lit("idle")).otherwise(pl.col("op_type")).alias("op_type")
+        )
     if s == "forbidden_tag":
-        return frame.with_columns(pl.when(target).then(pl.lit(["corpus:cbrn-synthesis"])).otherwise(pl.col("data_source_tags")).alias("data_source_tags"))
+        return frame.with_columns(
+            pl.when(target)
+            .then(pl.lit(["corpus:cbrn-synthesis"]))
+            .otherwise(pl.col("data_source_tags"))
+            .alias("data_source_tags")
+        )
     if s == "fragmented_jobs":
-        return frame.with_columns(pl.when(pl.col("chip_id").str.ends_with("1")).then(pl.lit("job-train-0002")).otherwise(pl.col("job_id")).alias("job_id"))
+        return frame.with_columns(
+            pl.when(pl.col("chip_id").str.ends_with("1"))
+            .then(pl.lit("job-train-0002"))
+            .otherwise(pl.col("job_id"))
+            .alias("job_id")
+        )
     return frame
 
 
@@ -157,12 +182,19 @@ def iter_generated(spec: GenSpec, chunk: int = 250_000) -> Iterator[pl.DataFrame
     prev = GENESIS
     total = spec.records
     for lo in range(0, total, chunk):
-        frame = _inject(pl.DataFrame(_columns(spec, lo, min(lo + chunk, total)), schema=FRAME_SCHEMA), spec, lo)
+        frame = _inject(
+            pl.DataFrame(_columns(spec, lo, min(lo + chunk, total)), schema=FRAME_SCHEMA), spec, lo
+        )
         if spec.scenario == "dropped_windows":
             frame = frame.filter((pl.int_range(pl.len()) + lo) % 50 != 7)
         frame, prev = _chain(frame, prev)
         if spec.scenario == "tampered" and lo == 0 and frame.height > 3:
-            frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == 2).then(pl.col("flops") / 2).otherwise(pl.col("flops")).alias("flops"))
+            frame = frame.with_columns(
+                pl.when(pl.int_range(pl.len()) == 2)
+                .then(pl.col("flops") / 2)
+                .otherwise(pl.col("flops"))
+                .alias("flops")
+            )
         yield frame
 
 
@@ -174,7 +206,7 @@ def _chain(frame: pl.DataFrame, prev: str) -> tuple[pl.DataFrame, str]:
     for line in canonical_lines(frame):
         cut = line.index(marker) + len(marker)
         hashes.append(prev)
-        prev = sha((line[:cut] + prev + line[cut + 64:]).encode()).hexdigest()
+        prev = sha((line[:cut] + prev + line[cut + 64 :]).encode()).hexdigest()
     return frame.with_columns(pl.Series("prev_record_hash", hashes, dtype=pl.Utf8)), prev
 
 

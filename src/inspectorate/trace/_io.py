@@ -10,8 +10,9 @@ from __future__ import annotations
 import gzip
 import json
 import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -20,7 +21,14 @@ import pyarrow.parquet as pq
 from inspectorate.errors import InputError
 from inspectorate.trace._canonical import GENESIS, canonical_json, record_hash
 from inspectorate.trace._frame import FRAME_SCHEMA, frame_from_records, with_derived
-from inspectorate.trace._schema import FIELDS, SCHEMA_NAME, SCHEMA_VERSION, RecordError, parse_time, validate_record
+from inspectorate.trace._schema import (
+    FIELDS,
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    RecordError,
+    parse_time,
+    validate_record,
+)
 from inspectorate.trace._trace import Trace
 
 RUN_DIR_TRACE = "windows.jsonl"
@@ -228,7 +236,10 @@ def write_trace(trace: Trace | Iterable[dict[str, Any]], path: str | Path, head_
     if head_sidecar:
         head = record_hash(trace.last_record()) if len(trace) else GENESIS
         sidecar = path.with_name(path.name + ".head.json")
-        sidecar.write_text(json.dumps({"head": head, "records": len(trace), "schema": f"{SCHEMA_NAME}/{SCHEMA_VERSION}"}) + "\n")
+        sidecar.write_text(
+            json.dumps({"head": head, "records": len(trace), "schema": f"{SCHEMA_NAME}/{SCHEMA_VERSION}"})
+            + "\n"
+        )
     return path
 
 

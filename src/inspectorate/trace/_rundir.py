@@ -21,9 +21,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import polars as pl
 
@@ -42,7 +43,18 @@ from inspectorate.trace._streams import (
 )
 from inspectorate.trace._trace import Trace
 
-STREAMS = ("labels", "provenance", "nvsmi", "dcgm", "nccl", "netdev", "cpu", "collectives", "steps", "windows")
+STREAMS = (
+    "labels",
+    "provenance",
+    "nvsmi",
+    "dcgm",
+    "nccl",
+    "netdev",
+    "cpu",
+    "collectives",
+    "steps",
+    "windows",
+)
 FRAME_STREAMS = ("nvsmi", "dcgm", "nccl", "nccl_inits", "netdev", "cpu", "collectives", "steps")
 _SINGLE_FILES: dict[str, tuple[str, Callable[[Path], pl.DataFrame]]] = {
     "nvsmi": ("nvsmi.csv", read_nvsmi),
@@ -175,6 +187,7 @@ def _phase(start: dict[str, Any], t1: float | None, end: dict[str, Any] | None =
 
 # --------------------------------------------------------------------------- loading
 
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
@@ -192,7 +205,9 @@ def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
 
 def _tag(frame: pl.DataFrame, **columns: str | None) -> pl.DataFrame:
     """Add provenance columns (host, phase_dir, file) that the file's location implies."""
-    return frame.with_columns([pl.lit(v, dtype=pl.Utf8).alias(k) for k, v in columns.items() if v is not None])
+    return frame.with_columns(
+        [pl.lit(v, dtype=pl.Utf8).alias(k) for k, v in columns.items() if v is not None]
+    )
 
 
 def _load_stream_dir(directory: Path, **tags: str | None) -> dict[str, Any]:

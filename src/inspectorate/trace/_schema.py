@@ -8,18 +8,29 @@ are kept untouched: they are part of what the chain hashes.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 SCHEMA_VERSION = 1
 SCHEMA_NAME = "inspectorate.window"
 
 # name -> JSON type the seed uses. "number" accepts JSON ints and floats; "int" only ints.
 STRING_FIELDS = (
-    "record_id", "prev_record_hash", "chip_id", "job_id", "operator", "cluster_region",
-    "window_start", "window_end", "op_type", "model_hash_prefix", "dataset_fingerprint",
-    "code_commit", "config_hash",
+    "record_id",
+    "prev_record_hash",
+    "chip_id",
+    "job_id",
+    "operator",
+    "cluster_region",
+    "window_start",
+    "window_end",
+    "op_type",
+    "model_hash_prefix",
+    "dataset_fingerprint",
+    "code_commit",
+    "config_hash",
 )
 INT_FIELDS = ("tokens_processed", "batch_size", "sequence_length")
 NUMBER_FIELDS = ("flops",)
@@ -41,13 +52,13 @@ def parse_time(value: str) -> float:
     except ValueError as exc:
         raise RecordError(f"not an ISO 8601 timestamp: {value!r}") from exc
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
 
 
 def format_time(epoch: float) -> str:
     """Epoch seconds -> ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z`` (the seed's spelling)."""
-    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    moment = datetime.fromtimestamp(epoch, tz=UTC)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if moment.microsecond:
         text += f".{moment.microsecond:06d}"
@@ -77,7 +88,9 @@ def validate_record(record: Any) -> None:
             raise RecordError(f"field {name!r} must be a list of strings")
     start, end = parse_time(record["window_start"]), parse_time(record["window_end"])
     if end < start:
-        raise RecordError(f"window_end {record['window_end']} is before window_start {record['window_start']}")
+        raise RecordError(
+            f"window_end {record['window_end']} is before window_start {record['window_start']}"
+        )
 
 
 def _check_number(record: Mapping[str, Any], name: str) -> None:
@@ -93,9 +106,14 @@ def _check_number(record: Mapping[str, Any], name: str) -> None:
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "object",
+    }.get(type(value), type(value).__name__)
 
 
 @dataclass(frozen=True)
@@ -128,7 +146,7 @@ class WindowRecord:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, record: Mapping[str, Any]) -> "WindowRecord":
+    def from_dict(cls, record: Mapping[str, Any]) -> WindowRecord:
         validate_record(dict(record))
         core = {name: record[name] for name in FIELDS}
         core["upstream_refs"] = tuple(core["upstream_refs"])

@@ -17,10 +17,11 @@ import gzip
 import io
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import polars as pl
 
@@ -71,7 +72,7 @@ def parse_wallclock(text: str, tz_offset_s: float = 0.0) -> float | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc).timestamp() - tz_offset_s
+        return moment.replace(tzinfo=UTC).timestamp() - tz_offset_s
     return moment.timestamp()
 
 
@@ -121,17 +122,34 @@ def _frame(columns: dict[str, list[Any]], schema: dict[str, Any]) -> pl.DataFram
 # --------------------------------------------------------------------------- nvidia-smi
 
 NVSMI_ALIASES = {
-    "timestamp": "t", "index": "index", "name": "name", "uuid": "uuid",
-    "utilization.gpu": "utilization_gpu", "utilization.memory": "utilization_memory",
-    "memory.used": "memory_used_mib", "memory.total": "memory_total_mib",
-    "power.draw": "power_draw_w", "power.draw.instant": "power_draw_w",
-    "clocks.sm": "clocks_sm_mhz", "clocks.current.sm": "clocks_sm_mhz",
-    "clocks.mem": "clocks_mem_mhz", "clocks.memory": "clocks_mem_mhz",
-    "clocks.current.memory": "clocks_mem_mhz", "clocks.current.mem": "clocks_mem_mhz",
+    "timestamp": "t",
+    "index": "index",
+    "name": "name",
+    "uuid": "uuid",
+    "utilization.gpu": "utilization_gpu",
+    "utilization.memory": "utilization_memory",
+    "memory.used": "memory_used_mib",
+    "memory.total": "memory_total_mib",
+    "power.draw": "power_draw_w",
+    "power.draw.instant": "power_draw_w",
+    "clocks.sm": "clocks_sm_mhz",
+    "clocks.current.sm": "clocks_sm_mhz",
+    "clocks.mem": "clocks_mem_mhz",
+    "clocks.memory": "clocks_mem_mhz",
+    "clocks.current.memory": "clocks_mem_mhz",
+    "clocks.current.mem": "clocks_mem_mhz",
     "temperature.gpu": "temperature_gpu_c",
 }
-NVSMI_NUMERIC = ("utilization_gpu", "utilization_memory", "memory_used_mib", "memory_total_mib",
-                 "power_draw_w", "clocks_sm_mhz", "clocks_mem_mhz", "temperature_gpu_c")
+NVSMI_NUMERIC = (
+    "utilization_gpu",
+    "utilization_memory",
+    "memory_used_mib",
+    "memory_total_mib",
+    "power_draw_w",
+    "clocks_sm_mhz",
+    "clocks_mem_mhz",
+    "temperature_gpu_c",
+)
 
 
 def read_nvsmi(path: Path | str, *, tz_offset_s: float = 0.0) -> pl.DataFrame:
@@ -144,7 +162,9 @@ def read_nvsmi(path: Path | str, *, tz_offset_s: float = 0.0) -> pl.DataFrame:
     names = [NVSMI_ALIASES.get(h, re.sub(r"\W+", "_", h)) for h in header]
     if "t" not in names:
         raise InputError("nvsmi header has no 'timestamp' column", path, header_line)
-    cols: dict[str, list[Any]] = {n: [] for n in dict.fromkeys(["t", "index", "name", *NVSMI_NUMERIC, *names])}
+    cols: dict[str, list[Any]] = {
+        n: [] for n in dict.fromkeys(["t", "index", "name", *NVSMI_NUMERIC, *names])
+    }
     for number, cells in rows:
         row = dict(zip(names, cells))
         cols["t"].append(_time(row["t"], path, number, tz_offset_s))
@@ -156,7 +176,9 @@ def read_nvsmi(path: Path | str, *, tz_offset_s: float = 0.0) -> pl.DataFrame:
                 cols[name].append(_number(row[name], path, number, name) if name in row else None)
             elif name not in ("t", "index", "name"):
                 cols[name].append(row[name].strip())
-    schema = {n: pl.Float64 if n in NVSMI_NUMERIC or n == "t" else pl.Utf8 for n in cols} | {"index": pl.Int64}
+    schema = {n: pl.Float64 if n in NVSMI_NUMERIC or n == "t" else pl.Utf8 for n in cols} | {
+        "index": pl.Int64
+    }
     return _frame(cols, schema)
 
 
@@ -188,7 +210,9 @@ _DCGM_ENTITY = ("gpu", "entity", "entity_id", "gpu_id", "index", "entityid")
 
 def _dcgm_column(name: str) -> str:
     key = name.strip().lower()
-    return _DCGM_ALIASES.get(key, _DCGM_ALIASES.get(key.removeprefix("dcgm_fi_prof_"), re.sub(r"\W+", "_", key)))
+    return _DCGM_ALIASES.get(
+        key, _DCGM_ALIASES.get(key.removeprefix("dcgm_fi_prof_"), re.sub(r"\W+", "_", key))
+    )
 
 
 def read_dcgm(path: Path | str, *, tz_offset_s: float = 0.0) -> pl.DataFrame:
@@ -261,7 +285,11 @@ def _read_dcgm_csv(path: Path, tz_offset_s: float) -> pl.DataFrame:
     cols: dict[str, list[Any]] = {"t": [], "gpu": [], "seq": [], **{f: [] for f in fields.values()}}
     for number, cells in rows:
         cols["t"].append(_time(cells[time_col], path, number, tz_offset_s))
-        gpu = 0.0 if gpu_col is None else _number(re.sub(r"(?i)^gpu\s*", "", cells[gpu_col]), path, number, "gpu")
+        gpu = (
+            0.0
+            if gpu_col is None
+            else _number(re.sub(r"(?i)^gpu\s*", "", cells[gpu_col]), path, number, "gpu")
+        )
         cols["gpu"].append(None if gpu is None else int(gpu))
         cols["seq"].append(len(cols["seq"]))
         for i, name in fields.items():
@@ -273,30 +301,66 @@ def _read_dcgm_csv(path: Path, tz_offset_s: float) -> pl.DataFrame:
 
 # ncclDataType_t id -> (name, bytes per element), from nccl.h
 NCCL_DATATYPES: dict[int, tuple[str, int]] = {
-    0: ("int8", 1), 1: ("uint8", 1), 2: ("int32", 4), 3: ("uint32", 4), 4: ("int64", 8),
-    5: ("uint64", 8), 6: ("float16", 2), 7: ("float32", 4), 8: ("float64", 8), 9: ("bfloat16", 2),
-    10: ("float8e4m3", 1), 11: ("float8e5m2", 1),
+    0: ("int8", 1),
+    1: ("uint8", 1),
+    2: ("int32", 4),
+    3: ("uint32", 4),
+    4: ("int64", 8),
+    5: ("uint64", 8),
+    6: ("float16", 2),
+    7: ("float32", 4),
+    8: ("float64", 8),
+    9: ("bfloat16", 2),
+    10: ("float8e4m3", 1),
+    11: ("float8e5m2", 1),
 }
 NCCL_REDOPS = {0: "sum", 1: "prod", 2: "max", 3: "min", 4: "avg"}
 _NCCL_LINE = re.compile(
     r"^(?:\[(?P<ts>[^\]]+)\]\s*|(?P<ts2>\d{9,11}\.\d+)\s+)?"
-    r"(?P<host>[^\s:\[]+):(?P<pid>\d+):(?P<tid>\d+)\s+\[(?P<dev>\d+)\]\s+NCCL INFO\s+(?P<msg>.*)$")
+    r"(?P<host>[^\s:\[]+):(?P<pid>\d+):(?P<tid>\d+)\s+\[(?P<dev>\d+)\]\s+NCCL INFO\s+(?P<msg>.*)$"
+)
 _NCCL_COLL_HINT = re.compile(r"^\w+: opCount ")
 _NCCL_COLL = re.compile(
     r"^(?P<op>\w+): opCount (?P<opcount>[0-9a-fA-F]+) sendbuff (?P<send>\S+) recvbuff (?P<recv>\S+) "
     r"count (?P<count>\d+) datatype (?P<dt>\d+) op (?P<redop>\d+) root (?P<root>-?\d+) "
-    r"comm (?P<comm>0x[0-9a-fA-F]+)(?: \[nranks=(?P<nranks>\d+)\])?(?: stream (?P<stream>\S+))?")
-_INIT_FIELDS = {k: re.compile(rf"\b{k} (\S+)") for k in ("comm", "rank", "nranks", "cudaDev", "nvmlDev", "busId", "commId")}
+    r"comm (?P<comm>0x[0-9a-fA-F]+)(?: \[nranks=(?P<nranks>\d+)\])?(?: stream (?P<stream>\S+))?"
+)
+_INIT_FIELDS = {
+    k: re.compile(rf"\b{k} (\S+)")
+    for k in ("comm", "rank", "nranks", "cudaDev", "nvmlDev", "busId", "commId")
+}
 
 NCCL_COLL_SCHEMA = {
-    "seq": pl.Int64, "line": pl.Int64, "t": pl.Float64, "host": pl.Utf8, "pid": pl.Int64, "tid": pl.Int64,
-    "dev": pl.Int64, "rank": pl.Int64, "op": pl.Utf8, "opcount": pl.Int64, "count": pl.Int64,
-    "datatype": pl.Int64, "dtype": pl.Utf8, "bytes": pl.Int64, "redop": pl.Utf8, "root": pl.Int64,
-    "nranks": pl.Int64, "comm": pl.Utf8,
+    "seq": pl.Int64,
+    "line": pl.Int64,
+    "t": pl.Float64,
+    "host": pl.Utf8,
+    "pid": pl.Int64,
+    "tid": pl.Int64,
+    "dev": pl.Int64,
+    "rank": pl.Int64,
+    "op": pl.Utf8,
+    "opcount": pl.Int64,
+    "count": pl.Int64,
+    "datatype": pl.Int64,
+    "dtype": pl.Utf8,
+    "bytes": pl.Int64,
+    "redop": pl.Utf8,
+    "root": pl.Int64,
+    "nranks": pl.Int64,
+    "comm": pl.Utf8,
 }
 NCCL_INIT_SCHEMA = {
-    "line": pl.Int64, "t": pl.Float64, "host": pl.Utf8, "pid": pl.Int64, "comm": pl.Utf8, "rank": pl.Int64,
-    "nranks": pl.Int64, "cuda_dev": pl.Int64, "bus_id": pl.Utf8, "comm_id": pl.Utf8,
+    "line": pl.Int64,
+    "t": pl.Float64,
+    "host": pl.Utf8,
+    "pid": pl.Int64,
+    "comm": pl.Utf8,
+    "rank": pl.Int64,
+    "nranks": pl.Int64,
+    "cuda_dev": pl.Int64,
+    "bus_id": pl.Utf8,
+    "comm_id": pl.Utf8,
 }
 
 
@@ -329,34 +393,60 @@ def read_nccl_log(path: Path | str, *, tz_offset_s: float = 0.0) -> NcclLog:
             other += bool(text.strip())
             continue
         stamp = match["ts"] or match["ts2"]
-        base = {"line": number, "t": None if not stamp else parse_wallclock(stamp, tz_offset_s),
-                "host": match["host"], "pid": int(match["pid"])}
+        base = {
+            "line": number,
+            "t": None if not stamp else parse_wallclock(stamp, tz_offset_s),
+            "host": match["host"],
+            "pid": int(match["pid"]),
+        }
         msg = match["msg"]
         if _NCCL_COLL_HINT.match(msg):
             colls.append(_nccl_coll(msg, base, int(match["tid"]), int(match["dev"]), path, number))
         elif "Init COMPLETE" in msg:
             inits.append(_nccl_init(msg, base, path, number))
-    init_frame = pl.DataFrame(inits, schema=NCCL_INIT_SCHEMA, orient="row") if inits else pl.DataFrame(schema=NCCL_INIT_SCHEMA)
+    init_frame = (
+        pl.DataFrame(inits, schema=NCCL_INIT_SCHEMA, orient="row")
+        if inits
+        else pl.DataFrame(schema=NCCL_INIT_SCHEMA)
+    )
     ranks = {(i["host"], i["pid"], i["comm"]): (i["rank"], i["nranks"]) for i in inits}
     for seq, row in enumerate(colls):
         rank, nranks = ranks.get((row["host"], row["pid"], row["comm"]), (None, None))
         row.update(seq=seq, rank=rank, nranks=row["nranks"] if row["nranks"] is not None else nranks)
-    coll_frame = pl.DataFrame(colls, schema=NCCL_COLL_SCHEMA, orient="row") if colls else pl.DataFrame(schema=NCCL_COLL_SCHEMA)
+    coll_frame = (
+        pl.DataFrame(colls, schema=NCCL_COLL_SCHEMA, orient="row")
+        if colls
+        else pl.DataFrame(schema=NCCL_COLL_SCHEMA)
+    )
     return NcclLog(coll_frame, init_frame, other)
 
 
 def _nccl_coll(msg: str, base: dict[str, Any], tid: int, dev: int, path: Path, line: int) -> dict[str, Any]:
     match = _NCCL_COLL.match(msg)
     if match is None:
-        raise InputError("malformed NCCL collective line (expected opCount/sendbuff/recvbuff/count/"
-                         "datatype/op/root/comm)", path, line)
+        raise InputError(
+            "malformed NCCL collective line (expected opCount/sendbuff/recvbuff/count/datatype/op/root/comm)",
+            path,
+            line,
+        )
     datatype = int(match["dt"])
     name, size = NCCL_DATATYPES.get(datatype, (None, None))
     count = int(match["count"])
-    return {**base, "tid": tid, "dev": dev, "op": match["op"], "opcount": int(match["opcount"], 16),
-            "count": count, "datatype": datatype, "dtype": name, "bytes": None if size is None else count * size,
-            "redop": NCCL_REDOPS.get(int(match["redop"]), match["redop"]), "root": int(match["root"]),
-            "nranks": None if match["nranks"] is None else int(match["nranks"]), "comm": match["comm"]}
+    return {
+        **base,
+        "tid": tid,
+        "dev": dev,
+        "op": match["op"],
+        "opcount": int(match["opcount"], 16),
+        "count": count,
+        "datatype": datatype,
+        "dtype": name,
+        "bytes": None if size is None else count * size,
+        "redop": NCCL_REDOPS.get(int(match["redop"]), match["redop"]),
+        "root": int(match["root"]),
+        "nranks": None if match["nranks"] is None else int(match["nranks"]),
+        "comm": match["comm"],
+    }
 
 
 def _nccl_init(msg: str, base: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
@@ -364,18 +454,40 @@ def _nccl_init(msg: str, base: dict[str, Any], path: Path, line: int) -> dict[st
     if found["comm"] is None or found["rank"] is None or found["nranks"] is None:
         raise InputError("malformed NCCL 'Init COMPLETE' line (needs comm, rank, nranks)", path, line)
     try:
-        return {**base, "comm": found["comm"], "rank": int(found["rank"]), "nranks": int(found["nranks"]),
-                "cuda_dev": None if found["cudaDev"] is None else int(found["cudaDev"]),
-                "bus_id": found["busId"], "comm_id": found["commId"]}
+        return {
+            **base,
+            "comm": found["comm"],
+            "rank": int(found["rank"]),
+            "nranks": int(found["nranks"]),
+            "cuda_dev": None if found["cudaDev"] is None else int(found["cudaDev"]),
+            "bus_id": found["busId"],
+            "comm_id": found["commId"],
+        }
     except ValueError:
-        raise InputError("malformed NCCL 'Init COMPLETE' line (rank/nranks not integers)", path, line) from None
+        raise InputError(
+            "malformed NCCL 'Init COMPLETE' line (rank/nranks not integers)", path, line
+        ) from None
 
 
 # --------------------------------------------------------------------------- /proc/net/dev
 
 NETDEV_FIELDS = (
-    "rx_bytes", "rx_packets", "rx_errs", "rx_drop", "rx_fifo", "rx_frame", "rx_compressed", "rx_multicast",
-    "tx_bytes", "tx_packets", "tx_errs", "tx_drop", "tx_fifo", "tx_colls", "tx_carrier", "tx_compressed",
+    "rx_bytes",
+    "rx_packets",
+    "rx_errs",
+    "rx_drop",
+    "rx_fifo",
+    "rx_frame",
+    "rx_compressed",
+    "rx_multicast",
+    "tx_bytes",
+    "tx_packets",
+    "tx_errs",
+    "tx_drop",
+    "tx_fifo",
+    "tx_colls",
+    "tx_carrier",
+    "tx_compressed",
 )
 _NETDEV_SEP = re.compile(r"^---\s*(?P<ts>.+?)\s*---$")
 
@@ -401,7 +513,9 @@ def read_netdev(path: Path | str, *, tz_offset_s: float = 0.0) -> pl.DataFrame:
     return _frame(cols, schema)
 
 
-def _netdev_row(cols: dict[str, list[Any]], text: str, t: float, snapshot: int, path: Path, line: int) -> None:
+def _netdev_row(
+    cols: dict[str, list[Any]], text: str, t: float, snapshot: int, path: Path, line: int
+) -> None:
     iface, sep, rest = text.partition(":")
     values = rest.split()
     if not sep or len(values) != len(NETDEV_FIELDS) or not all(v.isdigit() for v in values):
@@ -421,16 +535,25 @@ def netdev_rates(frame: pl.DataFrame) -> pl.DataFrame:
     """
     counters = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets")
     diffs = [pl.col(c).diff().over("iface").alias(f"d_{c}") for c in counters]
-    out = (frame.sort("iface", "t")
-           .with_columns(pl.col("t").shift(1).over("iface").alias("t0"), *diffs)
-           .with_columns((pl.col("t") - pl.col("t0")).alias("dt")).rename({"t": "t1"})
-           .filter(pl.col("t0").is_not_null() & (pl.col("dt") > 0)))
-    rates = [pl.when(pl.col(f"d_{c}") >= 0).then(pl.col(f"d_{c}") / pl.col("dt")).otherwise(None)
-             .alias(f"{c}_per_s") for c in counters]
+    out = (
+        frame.sort("iface", "t")
+        .with_columns(pl.col("t").shift(1).over("iface").alias("t0"), *diffs)
+        .with_columns((pl.col("t") - pl.col("t0")).alias("dt"))
+        .rename({"t": "t1"})
+        .filter(pl.col("t0").is_not_null() & (pl.col("dt") > 0))
+    )
+    rates = [
+        pl.when(pl.col(f"d_{c}") >= 0)
+        .then(pl.col(f"d_{c}") / pl.col("dt"))
+        .otherwise(None)
+        .alias(f"{c}_per_s")
+        for c in counters
+    ]
     return out.select("iface", "t0", "t1", "dt", *rates)
 
 
 # --------------------------------------------------------------------------- CPU
+
 
 def read_cpu(path: Path | str) -> pl.DataFrame:
     """``cpu.csv`` from CpuSampler: t plus every other column as Float64."""
@@ -449,8 +572,16 @@ def read_cpu(path: Path | str) -> pl.DataFrame:
 
 # --------------------------------------------------------------------------- JSONL streams
 
-COLLECTIVE_SCHEMA = {"t": pl.Float64, "rank": pl.Int64, "world_size": pl.Int64, "op": pl.Utf8,
-                     "bytes": pl.Int64, "duration_s": pl.Float64, "dtype": pl.Utf8, "phase": pl.Utf8}
+COLLECTIVE_SCHEMA = {
+    "t": pl.Float64,
+    "rank": pl.Int64,
+    "world_size": pl.Int64,
+    "op": pl.Utf8,
+    "bytes": pl.Int64,
+    "duration_s": pl.Float64,
+    "dtype": pl.Utf8,
+    "phase": pl.Utf8,
+}
 LABEL_SCHEMA = {"event": pl.Utf8, "phase": pl.Utf8, "claimed": pl.Utf8, "truth": pl.Utf8, "t": pl.Float64}
 
 
@@ -472,12 +603,26 @@ def read_collectives(path: Path | str) -> pl.DataFrame:
         if missing:
             raise InputError(f"collective record lacks {', '.join(missing)}", path, number)
         rows.append({k: obj.get(k) for k in COLLECTIVE_SCHEMA})
-    return pl.DataFrame(rows, schema=COLLECTIVE_SCHEMA, orient="row") if rows else pl.DataFrame(schema=COLLECTIVE_SCHEMA)
+    return (
+        pl.DataFrame(rows, schema=COLLECTIVE_SCHEMA, orient="row")
+        if rows
+        else pl.DataFrame(schema=COLLECTIVE_SCHEMA)
+    )
 
 
-_LABEL_KEYS = {"event": ("event", "type", "kind"), "claimed": ("claimed", "claimed_label", "label"),
-               "truth": ("truth", "true_label", "truth_label")}
-_EVENTS = {"start": "start", "phase_start": "start", "begin": "start", "end": "end", "phase_end": "end", "stop": "end"}
+_LABEL_KEYS = {
+    "event": ("event", "type", "kind"),
+    "claimed": ("claimed", "claimed_label", "label"),
+    "truth": ("truth", "true_label", "truth_label"),
+}
+_EVENTS = {
+    "start": "start",
+    "phase_start": "start",
+    "begin": "start",
+    "end": "end",
+    "phase_end": "end",
+    "stop": "end",
+}
 
 
 def _first(obj: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -500,9 +645,18 @@ def read_labels(path: Path | str) -> pl.DataFrame:
         t = float(raw_t) if isinstance(raw_t, (int, float)) else parse_wallclock(str(raw_t or ""))
         if t is None:
             raise InputError(f"label has no usable time: {raw_t!r}", path, number)
-        rows.append({"event": event, "phase": str(obj["phase"]), "claimed": _first(obj, _LABEL_KEYS["claimed"]),
-                     "truth": _first(obj, _LABEL_KEYS["truth"]), "t": t})
-    return pl.DataFrame(rows, schema=LABEL_SCHEMA, orient="row") if rows else pl.DataFrame(schema=LABEL_SCHEMA)
+        rows.append(
+            {
+                "event": event,
+                "phase": str(obj["phase"]),
+                "claimed": _first(obj, _LABEL_KEYS["claimed"]),
+                "truth": _first(obj, _LABEL_KEYS["truth"]),
+                "t": t,
+            }
+        )
+    return (
+        pl.DataFrame(rows, schema=LABEL_SCHEMA, orient="row") if rows else pl.DataFrame(schema=LABEL_SCHEMA)
+    )
 
 
 @dataclass
@@ -586,7 +740,11 @@ def read_steps(path: Path | str) -> StepLog:
     path = Path(path)
     records, torn = read_chain_file(path)
     try:
-        frame = pl.DataFrame([_flatten(r) for r in records], infer_schema_length=None) if records else pl.DataFrame()
+        frame = (
+            pl.DataFrame([_flatten(r) for r in records], infer_schema_length=None)
+            if records
+            else pl.DataFrame()
+        )
     except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
         raise InputError(f"step records do not form a table ({exc})", path) from None
     return StepLog(path, frame, records, verify_chain(records), torn)

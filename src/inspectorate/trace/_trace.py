@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import polars as pl
 
@@ -12,7 +13,6 @@ from inspectorate.errors import InputError
 from inspectorate.trace._canonical import PREV_FIELD, ChainBreak, iter_chain_breaks
 from inspectorate.trace._frame import frame_from_records, records_from_frame
 from inspectorate.trace._schema import RecordError, parse_time, validate_record
-
 
 # Above this many records, and with at least PARALLEL_MIN_CORES cores, a Parquet-backed
 # chain is verified by worker processes. Starting them costs about a second, and on two
@@ -30,8 +30,14 @@ class Trace:
     the published hash of the last record when one is known (sidecar or caller).
     """
 
-    def __init__(self, frame: pl.DataFrame, records: list[dict[str, Any]] | None = None,
-                 source: str = "<memory>", head: str | None = None, backing: Path | None = None):
+    def __init__(
+        self,
+        frame: pl.DataFrame,
+        records: list[dict[str, Any]] | None = None,
+        source: str = "<memory>",
+        head: str | None = None,
+        backing: Path | None = None,
+    ):
         self.frame = frame
         self._records = records
         self.source = source
@@ -41,8 +47,9 @@ class Trace:
         self.backing = backing
 
     @classmethod
-    def from_records(cls, records: Iterable[dict[str, Any]], source: str = "<memory>",
-                     head: str | None = None) -> "Trace":
+    def from_records(
+        cls, records: Iterable[dict[str, Any]], source: str = "<memory>", head: str | None = None
+    ) -> Trace:
         """Validate ``records`` (raising InputError with the record's position) and wrap them."""
         records = list(records)
         times = []
@@ -94,7 +101,11 @@ class Trace:
             return list(iter_chain_breaks(self._records, self.head))
         from inspectorate.trace._fastchain import chunk_chain_breaks, frame_chain_breaks
 
-        if self.backing is not None and len(self) > PARALLEL_ABOVE and (os.cpu_count() or 1) >= PARALLEL_MIN_CORES:
+        if (
+            self.backing is not None
+            and len(self) > PARALLEL_ABOVE
+            and (os.cpu_count() or 1) >= PARALLEL_MIN_CORES
+        ):
             from inspectorate.trace._fastchain import parquet_chain_breaks
 
             return parquet_chain_breaks(self.backing, self.head)

@@ -8,14 +8,32 @@ Properties are registered plugins (``@prop``); third parties add theirs through 
 ``inspectorate.properties`` entry-point group and test them with ``check_property``.
 """
 
-from inspectorate.verify._calibration import DEFAULT, Calibration, auroc, fit_isotonic, isotonic, logistic_fit, \
-    logistic_predict, reliability_table, separating_threshold
+from inspectorate.verify._calibration import (
+    DEFAULT,
+    Calibration,
+    auroc,
+    fit_isotonic,
+    isotonic,
+    logistic_fit,
+    logistic_predict,
+    reliability_table,
+    separating_threshold,
+)
 from inspectorate.verify._conformance import check_property
 from inspectorate.verify._evidence import Claim, PhaseEvidence, collect, parse_claim
 from inspectorate.verify._inspector import BUILTIN, Inspector, PhaseVerdict, RunVerdict, verify_run
 from inspectorate.verify._properties import Context
-from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, INDETERMINATE, PROPERTIES, Finding, finding, \
-    known_properties, load_plugins, prop
+from inspectorate.verify._registry import (
+    CONSISTENT,
+    INCONSISTENT,
+    INDETERMINATE,
+    PROPERTIES,
+    Finding,
+    finding,
+    known_properties,
+    load_plugins,
+    prop,
+)
 
 __all__ = [
     "BUILTIN",

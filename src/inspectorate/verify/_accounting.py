@@ -42,7 +42,10 @@ def telemetry_flops(ev: PhaseEvidence, ctx: Context) -> tuple[float | None, str]
     if ev.gpu_util is not None and ev.gpus_seen:
         return ev.gpu_util / 100.0 * cal.gpu_peak_flops * ev.gpus_seen * ev.duration, "gpu_util x peak"
     if ev.cpu_busy_cores is not None and cal.flops_per_busy_core:
-        return ev.cpu_busy_cores * cal.flops_per_busy_core * ev.duration, "busy cores x calibrated FLOP/s/core"
+        return (
+            ev.cpu_busy_cores * cal.flops_per_busy_core * ev.duration,
+            "busy cores x calibrated FLOP/s/core",
+        )
     return None, "none"
 
 
@@ -61,11 +64,18 @@ def flops(ev: PhaseEvidence, ctx: Context) -> Finding:
     claimed = (ev.windows or {}).get("flops")
     est, n_used = step_flops(ev)
     tele, method = telemetry_flops(ev, ctx)
-    evidence: dict[str, Any] = {"claimed_flops": claimed, "step_record_flops": est, "n_used": n_used,
-                                "telemetry_flops": tele, "telemetry_method": method,
-                                "tolerance": cal.flop_tolerance}
+    evidence: dict[str, Any] = {
+        "claimed_flops": claimed,
+        "step_record_flops": est,
+        "n_used": n_used,
+        "telemetry_flops": tele,
+        "telemetry_method": method,
+        "tolerance": cal.flop_tolerance,
+    }
     if claimed is None or (est is None and tele is None):
-        return indeterminate("flops", [s for s, v in (("windows", claimed), ("steps", est)) if v is None], **evidence)
+        return indeterminate(
+            "flops", [s for s, v in (("windows", claimed), ("steps", est)) if v is None], **evidence
+        )
     if est is None:
         return finding("flops", 0.0, "indeterminate", reason="no step records to count 6ND", **evidence)
     if claimed == 0 and est == 0:
@@ -77,11 +87,19 @@ def flops(ev: PhaseEvidence, ctx: Context) -> Finding:
     score = min(gap / (2 * math.log(cal.flop_tolerance)), 1.0)
     decision = INCONSISTENT if gap > math.log(cal.flop_tolerance) else CONSISTENT
     ids = (ev.windows or {}).get("record_ids", []) if decision == INCONSISTENT else []
-    return finding("flops", score, decision, ids, claimed_over_steps=claimed / est if est else None,
-                   telemetry_over_steps=tele / est if tele and est else None, **evidence)
+    return finding(
+        "flops",
+        score,
+        decision,
+        ids,
+        claimed_over_steps=claimed / est if est else None,
+        telemetry_over_steps=tele / est if tele and est else None,
+        **evidence,
+    )
 
 
 # ------------------------------------------------------------------------ consistency
+
 
 @prop("consistency")
 def consistency(ev: PhaseEvidence, ctx: Context) -> Finding:
@@ -102,9 +120,20 @@ def consistency(ev: PhaseEvidence, ctx: Context) -> Finding:
         return indeterminate("consistency", ["collectives", "netdev", "steps", "windows"])
     score = max(v["score"] for v in ran.values())
     failed = sorted(k for k, v in ran.items() if v["score"] >= 0.5)
-    ids = (ev.windows or {}).get("record_ids", []) if {"window_vs_step_tokens", "window_op_vs_claim"} & set(failed) else []
-    return finding("consistency", score, INCONSISTENT if failed else CONSISTENT, ids, failed=failed,
-                   checks=ran, skipped=sorted(set(checks) - set(ran)))
+    ids = (
+        (ev.windows or {}).get("record_ids", [])
+        if {"window_vs_step_tokens", "window_op_vs_claim"} & set(failed)
+        else []
+    )
+    return finding(
+        "consistency",
+        score,
+        INCONSISTENT if failed else CONSISTENT,
+        ids,
+        failed=failed,
+        checks=ran,
+        skipped=sorted(set(checks) - set(ran)),
+    )
 
 
 def _ratio_score(ratio: float, tolerance: float) -> float:
@@ -121,8 +150,13 @@ def _log_vs_netdev(ev: PhaseEvidence, ctx: Context) -> dict[str, Any] | None:
     if max(log, net) < floor:
         return {"score": 0.0, "log_bytes": log, "netdev_bytes": net, "floor_bytes": floor}
     ratio = max(net, 1.0) / max(log, 1.0)
-    return {"score": _ratio_score(ratio, ctx.calibration.traffic_ratio), "log_bytes": log, "netdev_bytes": net,
-            "netdev_over_log": ratio, "tolerance": ctx.calibration.traffic_ratio}
+    return {
+        "score": _ratio_score(ratio, ctx.calibration.traffic_ratio),
+        "log_bytes": log,
+        "netdev_bytes": net,
+        "netdev_over_log": ratio,
+        "tolerance": ctx.calibration.traffic_ratio,
+    }
 
 
 def _syncs_per_step(ev: PhaseEvidence, ctx: Context) -> dict[str, Any] | None:
@@ -137,8 +171,13 @@ def _syncs_per_step(ev: PhaseEvidence, ctx: Context) -> dict[str, Any] | None:
     if ranks < 2 and (ev.claim.world_size or 1) < 2:
         return None  # one rank needs no gradient sync
     ratio = max(syncs, 0.5) / max(steps, 0.5)
-    return {"score": _ratio_score(ratio, ctx.calibration.sync_per_step), "optimizer_steps_per_rank": steps,
-            "gradient_syncs_per_rank": syncs, "syncs_over_steps": ratio, "tolerance": ctx.calibration.sync_per_step}
+    return {
+        "score": _ratio_score(ratio, ctx.calibration.sync_per_step),
+        "optimizer_steps_per_rank": steps,
+        "gradient_syncs_per_rank": syncs,
+        "syncs_over_steps": ratio,
+        "tolerance": ctx.calibration.sync_per_step,
+    }
 
 
 def _buckets(ev: PhaseEvidence) -> float:
@@ -158,8 +197,13 @@ def _tokens(ev: PhaseEvidence, ctx: Context) -> dict[str, Any] | None:
     if win == 0 and step_tokens == 0:
         return {"score": 0.0, "window_tokens": 0, "step_tokens": 0}
     ratio = max(win, 1.0) / max(step_tokens, 1.0)
-    return {"score": _ratio_score(ratio, ctx.calibration.token_ratio), "window_tokens": win,
-            "step_tokens": step_tokens, "window_over_steps": ratio, "tolerance": ctx.calibration.token_ratio}
+    return {
+        "score": _ratio_score(ratio, ctx.calibration.token_ratio),
+        "window_tokens": win,
+        "step_tokens": step_tokens,
+        "window_over_steps": ratio,
+        "tolerance": ctx.calibration.token_ratio,
+    }
 
 
 def _window_op(ev: PhaseEvidence) -> dict[str, Any] | None:
@@ -179,5 +223,11 @@ def _chips(ev: PhaseEvidence) -> dict[str, Any] | None:
     seen_gpus = ev.gpus_seen or 0
     extra = sorted(set(seen_w) - set(declared))
     too_many = max(seen_ranks, seen_gpus) > len(declared)
-    return {"score": 1.0 if extra or too_many else 0.0, "declared": declared, "window_chips": seen_w,
-            "ranks_seen": seen_ranks, "gpus_seen": seen_gpus, "undeclared": extra}
+    return {
+        "score": 1.0 if extra or too_many else 0.0,
+        "declared": declared,
+        "window_chips": seen_w,
+        "ranks_seen": seen_ranks,
+        "gpus_seen": seen_gpus,
+        "undeclared": extra,
+    }

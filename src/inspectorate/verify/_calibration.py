@@ -15,8 +15,9 @@ Where each default comes from (docs/verify.md has the measurements):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,23 +29,23 @@ class Calibration:
     # physics: a claimed training phase must sync at least one claimed-size gradient per
     # `sync_period_s` seconds; below it there is no data-parallel training to speak of.
     sync_period_s: float = 10.0
-    size_headroom: float = 1.10       # physics: all-reduced params may exceed claimed N by 10% (control tensors)
-    frozen_deficit: float = 0.005     # physics: >0.5% of claimed params missing from the sync = frozen groups
-    flop_tolerance: float = 1.25      # physics: 6ND convention vs attention/accounting differences
-    traffic_ratio: float = 2.0        # physics: log bytes vs NIC/loopback bytes agree within 2x
-    sync_per_step: float = 2.0        # physics: one gradient sync per optimizer step, within 2x
-    token_ratio: float = 1.5          # windows vs step records tokens agree within 1.5x
+    size_headroom: float = 1.10  # physics: all-reduced params may exceed claimed N by 10% (control tensors)
+    frozen_deficit: float = 0.005  # physics: >0.5% of claimed params missing from the sync = frozen groups
+    flop_tolerance: float = 1.25  # physics: 6ND convention vs attention/accounting differences
+    traffic_ratio: float = 2.0  # physics: log bytes vs NIC/loopback bytes agree within 2x
+    sync_per_step: float = 2.0  # physics: one gradient sync per optimizer step, within 2x
+    token_ratio: float = 1.5  # windows vs step records tokens agree within 1.5x
     # calibration (bench/properties_loho.py): fine-tune lr level, CPU FLOP rate
-    finetune_lr: float = 1.2e-4               # sweep fit: sqrt(max finetune lr x min pretrain peak lr)
+    finetune_lr: float = 1.2e-4  # sweep fit: sqrt(max finetune lr x min pretrain peak lr)
     flops_per_busy_core: float | None = 1.49e9  # sweep fit: median 6ND/(busy cores x s), honest training
-    gpu_peak_flops: float = 989e12    # H100 SXM dense BF16 (datasheet), for utilization x peak
+    gpu_peak_flops: float = 989e12  # H100 SXM dense BF16 (datasheet), for utilization x peak
     # isotonic map from phase suspicion to P(claim false): (score knots, probabilities)
-    iso_x: tuple[float, ...] = (0.0, 0.344, 1.0)   # sweep fit (pooled isotonic, clipped to [0.02, 0.98])
+    iso_x: tuple[float, ...] = (0.0, 0.344, 1.0)  # sweep fit (pooled isotonic, clipped to [0.02, 0.98])
     iso_y: tuple[float, ...] = (0.02, 0.02, 0.98)
     source: str = "defaults"
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def with_(self, **changes: Any) -> "Calibration":
+    def with_(self, **changes: Any) -> Calibration:
         return replace(self, **changes)
 
     def probability(self, score: float) -> float:
@@ -56,6 +57,7 @@ DEFAULT = Calibration()
 
 
 # ------------------------------------------------------------------------ statistics
+
 
 def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
     """Area under the ROC curve (ties count one half); NaN when a class is absent."""
@@ -124,8 +126,14 @@ def reliability_table(probs: Sequence[float], labels: Sequence[int], bins: int =
     for lo, hi in zip(edges[:-1], edges[1:]):
         mask = (p >= lo) & ((p < hi) if hi < 1.0 else (p <= hi))
         if mask.any():
-            rows.append({"bin": f"[{lo:.1f},{hi:.1f}]", "n": int(mask.sum()),
-                         "mean_predicted": float(p[mask].mean()), "observed": float(y[mask].mean())})
+            rows.append(
+                {
+                    "bin": f"[{lo:.1f},{hi:.1f}]",
+                    "n": int(mask.sum()),
+                    "mean_predicted": float(p[mask].mean()),
+                    "observed": float(y[mask].mean()),
+                }
+            )
     return rows
 
 
@@ -136,4 +144,8 @@ def separating_threshold(low: Sequence[float], high: Sequence[float]) -> float |
     hi = [v for v in high if v is not None and v > 0]
     if not lo or not hi:
         return None
-    return float(np.sqrt(max(lo) * min(hi))) if max(lo) < min(hi) else float(np.sqrt(np.median(lo) * np.median(hi)))
+    return (
+        float(np.sqrt(max(lo) * min(hi)))
+        if max(lo) < min(hi)
+        else float(np.sqrt(np.median(lo) * np.median(hi)))
+    )

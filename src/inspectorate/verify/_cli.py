@@ -11,7 +11,6 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -24,8 +23,12 @@ class Format(str, enum.Enum):
 
 
 def verify(
-    run_dir: Path = typer.Argument(..., help="Run directory (testbed flat layout or the seed's phases/ layout)."),
-    commitment: Optional[Path] = typer.Option(None, "--commitment", "-c", help="Commitment YAML checked over windows.jsonl."),
+    run_dir: Path = typer.Argument(
+        ..., help="Run directory (testbed flat layout or the seed's phases/ layout)."
+    ),
+    commitment: Path | None = typer.Option(
+        None, "--commitment", "-c", help="Commitment YAML checked over windows.jsonl."
+    ),
     format: Format = typer.Option(Format.text, "--format", "-f"),
 ) -> None:
     """Judge every phase of RUN_DIR from its telemetry; exit 0 consistent, 1 not, 2 bad input."""

@@ -27,10 +27,12 @@ def check_property(name: str, firing: RunDir | Path | str, quiet: RunDir | Path 
     inspector = Inspector([name])
     fired = _decisions(inspector, firing, name)
     assert INCONSISTENT in fired, f"{name!r} flagged no phase of the firing run"
-    assert INCONSISTENT not in _decisions(inspector, quiet, name), f"{name!r} flagged a phase of the quiet run"
+    assert INCONSISTENT not in _decisions(inspector, quiet, name), (
+        f"{name!r} flagged a phase of the quiet run"
+    )
 
 
-def _decisions(inspector: "object", run: RunDir | Path | str, name: str) -> list[str]:
+def _decisions(inspector: object, run: RunDir | Path | str, name: str) -> list[str]:
     run = run if isinstance(run, RunDir) else load_run(run)
     evidence = collect(run)
     assert evidence, "the run has no labelled phases"

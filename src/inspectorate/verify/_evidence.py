@@ -23,10 +23,29 @@ from inspectorate.trace import Phase, RunDir, netdev_rates
 
 # The only label fields a verifier may read (the prover's claims, never the truth).
 CLAIM_FIELDS = ("claimed", "claimed_op", "claimed_model", "claimed_n_params", "chips", "world_size")
-ACTIVITY_OP = {"pretrain": "training", "finetune": "training", "training": "training", "inference": "inference",
-               "eval": "eval", "idle": "idle"}
-DTYPE_BYTES = {"float32": 4, "float": 4, "fp32": 4, "float16": 2, "half": 2, "bfloat16": 2, "bf16": 2,
-               "float64": 8, "double": 8, "int8": 1, "uint8": 1, "int32": 4, "int64": 8}
+ACTIVITY_OP = {
+    "pretrain": "training",
+    "finetune": "training",
+    "training": "training",
+    "inference": "inference",
+    "eval": "eval",
+    "idle": "idle",
+}
+DTYPE_BYTES = {
+    "float32": 4,
+    "float": 4,
+    "fp32": 4,
+    "float16": 2,
+    "half": 2,
+    "bfloat16": 2,
+    "bf16": 2,
+    "float64": 8,
+    "double": 8,
+    "int8": 1,
+    "uint8": 1,
+    "int32": 4,
+    "int64": 8,
+}
 
 
 @dataclass
@@ -76,6 +95,7 @@ class PhaseEvidence:
 
 # ------------------------------------------------------------------------ claims
 
+
 def parse_claim(label: str | None, extra: dict[str, Any]) -> Claim:
     """``pretrain:tiny`` / ``idle`` / a bare op name, plus the whitelisted claim fields."""
     activity, _, size = (label or "").partition(":")
@@ -84,8 +104,15 @@ def parse_claim(label: str | None, extra: dict[str, Any]) -> Claim:
     n = extra.get("claimed_n_params")
     chips = extra.get("chips") if isinstance(extra.get("chips"), list) else []
     ws = extra.get("world_size")
-    return Claim(label, activity, op, size or None, int(n) if isinstance(n, (int, float)) else None,
-                 [str(c) for c in chips], int(ws) if isinstance(ws, (int, float)) else None)
+    return Claim(
+        label,
+        activity,
+        op,
+        size or None,
+        int(n) if isinstance(n, (int, float)) else None,
+        [str(c) for c in chips],
+        int(ws) if isinstance(ws, (int, float)) else None,
+    )
 
 
 def claim_fields(run: RunDir) -> dict[str, dict[str, Any]]:
@@ -116,6 +143,7 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------------ extraction
 
+
 def collect(run: RunDir) -> list[PhaseEvidence]:
     """Evidence for every labelled phase of ``run``, in time order."""
     claims = claim_fields(run)
@@ -125,8 +153,10 @@ def collect(run: RunDir) -> list[PhaseEvidence]:
     for phase in run.phases():
         extra = claims.get(phase.name, {})
         ev = PhaseEvidence(phase.name, parse_claim(phase.claimed, extra), phase.t0, _end(run, phase))
-        ev.streams = {s: run.stream(s) is not None for s in ("cpu", "nvsmi", "dcgm", "nccl", "netdev",
-                                                             "collectives", "steps", "windows")}
+        ev.streams = {
+            s: run.stream(s) is not None
+            for s in ("cpu", "nvsmi", "dcgm", "nccl", "netdev", "collectives", "steps", "windows")
+        }
         _activity(run, phase, ev, cores)
         _sync(run, phase, ev, rates)
         ev.steps = _steps(run.slice("steps", phase) if run.steps is not None else None)
@@ -173,6 +203,7 @@ def _mean(frame: pl.DataFrame, col: str) -> float | None:
 
 # ------------------------------------------------------------------------ sync traffic
 
+
 def _sync(run: RunDir, phase: Phase, ev: PhaseEvidence, rates: pl.DataFrame | None) -> None:
     """Bytes of gradient-sync traffic each independent source saw during the phase."""
     col = run.slice("collectives", phase) if run.collectives is not None else None
@@ -184,16 +215,25 @@ def _sync(run: RunDir, phase: Phase, ev: PhaseEvidence, rates: pl.DataFrame | No
     if nccl is not None:
         ev.sync_bytes["nccl_log"] = float(nccl["bytes"].sum() or 0) if nccl.height else 0.0
         if ev.grad_step_bytes is None and nccl.height:
-            keys = nccl.with_columns(pl.concat_str([pl.col(c).cast(pl.Utf8).fill_null("")
-                                                    for c in ("host", "pid", "rank") if c in nccl.columns],
-                                                   separator="/").alias("_rk"))
+            keys = nccl.with_columns(
+                pl.concat_str(
+                    [
+                        pl.col(c).cast(pl.Utf8).fill_null("")
+                        for c in ("host", "pid", "rank")
+                        if c in nccl.columns
+                    ],
+                    separator="/",
+                ).alias("_rk")
+            )
             _grad_step(ev, keys, "_rk", "bytes", "datatype")
     net = _netdev_bytes(run, phase, rates)
     if net is not None:
         ev.sync_bytes["netdev"] = net
     dcgm = run.slice("dcgm", phase) if run.dcgm is not None else None
     if dcgm is not None and dcgm.height and dcgm["nvlink_tx_bytes"].null_count() < dcgm.height:
-        ev.sync_bytes["dcgm_nvlink"] = float(dcgm["nvlink_tx_bytes"].cast(pl.Float64).mean() or 0) * ev.duration
+        ev.sync_bytes["dcgm_nvlink"] = (
+            float(dcgm["nvlink_tx_bytes"].cast(pl.Float64).mean() or 0) * ev.duration
+        )
 
 
 def _grad_step(ev: PhaseEvidence, frame: pl.DataFrame, rank: str, nbytes: str, dtype: str) -> None:
@@ -243,13 +283,16 @@ def _netdev_bytes(run: RunDir, phase: Phase, rates: pl.DataFrame | None) -> floa
         # that interval carries the previous phase's tail (a training tail inside a short
         # idle phase looked like training).
         mid = (pl.col("t0") + pl.col("t1")) / 2
-        inside = rates.filter((mid >= phase.t0) & (mid <= (phase.t1 or math.inf)) & (pl.col("t0") >= phase.t0))
+        inside = rates.filter(
+            (mid >= phase.t0) & (mid <= (phase.t1 or math.inf)) & (pl.col("t0") >= phase.t0)
+        )
     if inside.height == 0:
         return None
     return float((inside["tx_bytes_per_s"].fill_null(0.0) * inside["dt"]).sum())
 
 
 # ------------------------------------------------------------------------ step records
+
 
 def _steps(frame: pl.DataFrame | None) -> dict[str, Any]:
     """Step-record summary: kinds, time shares, lr, loss, per-group grads, tokens."""
@@ -264,9 +307,12 @@ def _steps(frame: pl.DataFrame | None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "kinds": {str(k): int(v) for k, v in kinds.items()},
         "ranks": int(frame["rank"].n_unique()) if frame.height and "rank" in frame.columns else 0,
-        "train_steps": train.height, "infer_tokens": infer.height, "eval_steps": evals.height,
+        "train_steps": train.height,
+        "infer_tokens": infer.height,
+        "eval_steps": evals.height,
         "train_time_share": t_train / (t_train + t_infer) if t_train + t_infer > 0 else None,
-        "train_tokens": _sum(train, "tokens"), "infer_token_count": _infer_tokens(infer),
+        "train_tokens": _sum(train, "tokens"),
+        "infer_token_count": _infer_tokens(infer),
         "eval_tokens": _sum(evals, "tokens"),
     }
     if train.height:
@@ -295,7 +341,11 @@ def _train_summary(train: pl.DataFrame) -> dict[str, Any]:
     if "frozen_groups" in train.columns:
         for text in train["frozen_groups"].drop_nulls().unique().to_list():
             frozen.update(json.loads(text) if isinstance(text, str) and text.startswith("[") else [])
-    lr = train["lr"].drop_nulls().cast(pl.Float64) if "lr" in train.columns else pl.Series([], dtype=pl.Float64)
+    lr = (
+        train["lr"].drop_nulls().cast(pl.Float64)
+        if "lr" in train.columns
+        else pl.Series([], dtype=pl.Float64)
+    )
     loss = train.sort("t")["loss"].drop_nulls().cast(pl.Float64) if "loss" in train.columns else None
     return {
         "lr_steps": lr.len(),
@@ -304,7 +354,9 @@ def _train_summary(train: pl.DataFrame) -> dict[str, Any]:
         "lr_rel_range": float((lr.max() - lr.min()) / lr.max()) if lr.len() and lr.max() else None,  # type: ignore[operator]
         "loss_first": float(loss[0]) if loss is not None and loss.len() else None,
         "loss_median": float(loss.median()) if loss is not None and loss.len() else None,  # type: ignore[arg-type]
-        "zero_grad_groups": sorted(zero), "frozen_groups": sorted(frozen), "grad_groups": len(groups),
+        "zero_grad_groups": sorted(zero),
+        "frozen_groups": sorted(frozen),
+        "grad_groups": len(groups),
         "step_time_s": float(train["step_time_s"].median()) if "step_time_s" in train.columns else None,  # type: ignore[arg-type]
     }
 
@@ -316,6 +368,7 @@ def _sum(frame: pl.DataFrame, col: str) -> float:
 
 
 # ------------------------------------------------------------------------ window records
+
 
 def _windows(run: RunDir, ev: PhaseEvidence) -> dict[str, Any]:
     """Window records whose midpoint lies in the phase: claimed flops, tokens, op types, chips."""

@@ -11,9 +11,10 @@ partial evidence deserves less trust; the absent streams are named in the output
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from inspectorate.commitment import Commitment, Verdict, check
 from inspectorate.errors import InputError
@@ -21,12 +22,24 @@ from inspectorate.trace import RunDir, load_run
 from inspectorate.verify._calibration import DEFAULT, Calibration
 from inspectorate.verify._evidence import PhaseEvidence, collect
 from inspectorate.verify._properties import Context
-from inspectorate.verify._registry import INCONSISTENT, INDETERMINATE, PROPERTIES, Finding, finding, load_plugins
+from inspectorate.verify._registry import (
+    INCONSISTENT,
+    INDETERMINATE,
+    PROPERTIES,
+    Finding,
+    finding,
+    load_plugins,
+)
 
 BUILTIN = ("p1_op_type", "p2_model_size", "p3_finetune", "flops", "consistency")
 # Streams whose absence weakens a phase verdict: one of each group is needed.
-EVIDENCE_GROUPS = {"sync": ("collectives", "nccl", "dcgm"), "traffic": ("netdev",), "steps": ("steps",),
-                   "windows": ("windows",), "activity": ("cpu", "nvsmi")}
+EVIDENCE_GROUPS = {
+    "sync": ("collectives", "nccl", "dcgm"),
+    "traffic": ("netdev",),
+    "steps": ("steps",),
+    "windows": ("windows",),
+    "activity": ("cpu", "nvsmi"),
+}
 MISSING_PENALTY = 0.15
 
 
@@ -41,8 +54,13 @@ class PhaseVerdict:
     missing: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"phase": self.phase, "claimed": self.claimed, "verdict": self.verdict,
-                "confidence": round(self.confidence, 4), "findings": [_finding_dict(f) for f in self.findings]}
+        return {
+            "phase": self.phase,
+            "claimed": self.claimed,
+            "verdict": self.verdict,
+            "confidence": round(self.confidence, 4),
+            "findings": [_finding_dict(f) for f in self.findings],
+        }
 
 
 def _finding_dict(f: Finding) -> dict[str, Any]:
@@ -67,8 +85,13 @@ class RunVerdict:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``verify`` JSON contract of docs/DESIGN.md."""
-        return {"run": self.run, "verdict": self.verdict, "confidence": round(self.confidence, 4),
-                "phases": [p.to_dict() for p in self.phases], "missing_streams": self.missing_streams}
+        return {
+            "run": self.run,
+            "verdict": self.verdict,
+            "confidence": round(self.confidence, 4),
+            "phases": [p.to_dict() for p in self.phases],
+            "missing_streams": self.missing_streams,
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
@@ -126,7 +149,9 @@ class Inspector:
 
 
 def _missing(ev: PhaseEvidence) -> list[str]:
-    return [group for group, streams in EVIDENCE_GROUPS.items() if not any(ev.streams.get(s) for s in streams)]
+    return [
+        group for group, streams in EVIDENCE_GROUPS.items() if not any(ev.streams.get(s) for s in streams)
+    ]
 
 
 def _commitment(run: RunDir, commitment: Commitment | None) -> Verdict | None:
@@ -144,11 +169,26 @@ def _rule_findings(ev: PhaseEvidence, rules: Verdict | None) -> list[Finding]:
     ids = set((ev.windows or {}).get("record_ids", []))
     hits = [v for v in rules.violations if ids & set(v.record_ids)]
     if not hits:
-        return [finding("commitment", 0.0, "consistent", commitment_id=rules.commitment_id,
-                        rules_evaluated=len(rules.rules_evaluated))]
+        return [
+            finding(
+                "commitment",
+                0.0,
+                "consistent",
+                commitment_id=rules.commitment_id,
+                rules_evaluated=len(rules.rules_evaluated),
+            )
+        ]
     flagged = sorted({r for v in hits for r in v.record_ids if r in ids})
-    return [finding("commitment", 1.0, INCONSISTENT, flagged, commitment_id=rules.commitment_id,
-                    violations=[{"rule_id": v.rule_id, "kind": v.kind, "message": v.message} for v in hits])]
+    return [
+        finding(
+            "commitment",
+            1.0,
+            INCONSISTENT,
+            flagged,
+            commitment_id=rules.commitment_id,
+            violations=[{"rule_id": v.rule_id, "kind": v.kind, "message": v.message} for v in hits],
+        )
+    ]
 
 
 def _combine(path: str, phases: list[PhaseVerdict], missing: list[str], rules: Verdict | None) -> RunVerdict:
@@ -156,8 +196,13 @@ def _combine(path: str, phases: list[PhaseVerdict], missing: list[str], rules: V
     confidence is the surest flagged phase (or 1.0 for a broken rule), else the least
     sure consistent phase."""
     bad = [p for p in phases if p.verdict == 0]
-    unplaced = rules is not None and not rules.compliant and not any(
-        f.property == "commitment" and f.decision == INCONSISTENT for p in phases for f in p.findings)
+    unplaced = (
+        rules is not None
+        and not rules.compliant
+        and not any(
+            f.property == "commitment" and f.decision == INCONSISTENT for p in phases for f in p.findings
+        )
+    )
     if unplaced or (rules is not None and not rules.compliant):
         return RunVerdict(path, 0, 1.0, phases, missing, rules)
     if bad:
@@ -165,7 +210,8 @@ def _combine(path: str, phases: list[PhaseVerdict], missing: list[str], rules: V
     return RunVerdict(path, 1, min(p.confidence for p in phases), phases, missing, rules)
 
 
-def verify_run(run: RunDir | Path | str, commitment: Commitment | None = None,
-               calibration: Calibration = DEFAULT) -> RunVerdict:
+def verify_run(
+    run: RunDir | Path | str, commitment: Commitment | None = None, calibration: Calibration = DEFAULT
+) -> RunVerdict:
     """One call: load ``run``, judge it with the built-in properties."""
     return Inspector(calibration=calibration).inspect(run, commitment)

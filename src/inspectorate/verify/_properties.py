@@ -48,6 +48,7 @@ def sync_floor(ev: PhaseEvidence, cal: Calibration) -> float:
 
 # ------------------------------------------------------------------------ P1
 
+
 @prop("p1_op_type")
 def p1_op_type(ev: PhaseEvidence, ctx: Context) -> Finding:
     """Is the phase the claimed op type (training / inference / eval / idle)?
@@ -67,10 +68,17 @@ def p1_op_type(ev: PhaseEvidence, ctx: Context) -> Finding:
     e_sync = None if rate is None else rate / (rate + floor)
     views = [v for v in (e_sync, share) if v is not None]
     op = ev.claim.op
-    evidence: dict[str, Any] = {"claimed_op": op, "sync_bytes_per_s": rate, "sync_source": source,
-                                "sync_floor_bytes_per_s": floor, "train_time_share": share,
-                                "step_kinds": ev.steps.get("kinds"), "gpu_util": ev.gpu_util,
-                                "gpu_power_w": ev.gpu_power_w, "cpu_busy_cores": ev.cpu_busy_cores}
+    evidence: dict[str, Any] = {
+        "claimed_op": op,
+        "sync_bytes_per_s": rate,
+        "sync_source": source,
+        "sync_floor_bytes_per_s": floor,
+        "train_time_share": share,
+        "step_kinds": ev.steps.get("kinds"),
+        "gpu_util": ev.gpu_util,
+        "gpu_power_w": ev.gpu_power_w,
+        "cpu_busy_cores": ev.cpu_busy_cores,
+    }
     if op == "training":
         score = 1.0 - min(views) if views else 0.0
     elif op == "idle":
@@ -104,6 +112,7 @@ def _looks_like(e_sync: float | None, share: float | None, ev: PhaseEvidence) ->
 
 # ------------------------------------------------------------------------ P2
 
+
 @prop("p2_model_size")
 def p2_model_size(ev: PhaseEvidence, ctx: Context) -> Finding:
     """Is the model no larger than declared? Parameters are counted from the bytes one
@@ -114,22 +123,40 @@ def p2_model_size(ev: PhaseEvidence, ctx: Context) -> Finding:
     reported and the property abstains."""
     cal = ctx.calibration
     n_claimed, n_sync = ev.claim.n_params, ev.n_sync
-    evidence: dict[str, Any] = {"claimed_n_params": n_claimed, "n_params_from_allreduce": n_sync,
-                                "bytes_per_step": ev.grad_step_bytes, "dtype_bytes": ev.grad_dtype_bytes,
-                                "headroom": cal.size_headroom, "gpu_mem_mib": ev.gpu_mem_mib}
+    evidence: dict[str, Any] = {
+        "claimed_n_params": n_claimed,
+        "n_params_from_allreduce": n_sync,
+        "bytes_per_step": ev.grad_step_bytes,
+        "dtype_bytes": ev.grad_dtype_bytes,
+        "headroom": cal.size_headroom,
+        "gpu_mem_mib": ev.gpu_mem_mib,
+    }
     if n_claimed is None:
         return indeterminate("p2_model_size", ["claimed_n_params"], **evidence)
     if n_sync is None:
-        return finding("p2_model_size", 0.0, "indeterminate", missing_streams=["gradient all-reduces"],
-                       reason="no gradient sync in this phase: size not measurable from traffic", **evidence)
+        return finding(
+            "p2_model_size",
+            0.0,
+            "indeterminate",
+            missing_streams=["gradient all-reduces"],
+            reason="no gradient sync in this phase: size not measurable from traffic",
+            **evidence,
+        )
     ratio = n_sync / n_claimed
     score = 1.0 - 1.0 / max(ratio, 1.0)
     decision = INCONSISTENT if ratio > cal.size_headroom else CONSISTENT
-    return finding("p2_model_size", max(score, 0.5) if decision == INCONSISTENT else min(score, 0.49), decision,
-                   ratio=ratio, threshold_source="physics: 4 bytes/param/step fp32 all-reduce", **evidence)
+    return finding(
+        "p2_model_size",
+        max(score, 0.5) if decision == INCONSISTENT else min(score, 0.49),
+        decision,
+        ratio=ratio,
+        threshold_source="physics: 4 bytes/param/step fp32 all-reduce",
+        **evidence,
+    )
 
 
 # ------------------------------------------------------------------------ P3
+
 
 @prop("p3_finetune")
 def p3_finetune(ev: PhaseEvidence, ctx: Context) -> Finding:
@@ -151,11 +178,21 @@ def p3_finetune(ev: PhaseEvidence, ctx: Context) -> Finding:
     score = 1.0 - ft if claimed_ft else ft
     if ev.claim.activity not in ("pretrain", "finetune"):
         score = 0.0  # a bare "training" claim says nothing about pretrain vs fine-tune
-    return finding("p3_finetune", score, decide(score), claimed_activity=ev.claim.activity, signs=signs,
-                   finetune_lr_threshold=cal.finetune_lr, frozen_deficit_threshold=cal.frozen_deficit,
-                   lr_max=ev.steps.get("lr_max"), lr_steps=ev.steps.get("lr_steps"), lr_rel_range=ev.steps.get("lr_rel_range"),
-                   loss_first=ev.steps.get("loss_first"), zero_grad_groups=ev.steps.get("zero_grad_groups"),
-                   frozen_groups=ev.steps.get("frozen_groups"))
+    return finding(
+        "p3_finetune",
+        score,
+        decide(score),
+        claimed_activity=ev.claim.activity,
+        signs=signs,
+        finetune_lr_threshold=cal.finetune_lr,
+        frozen_deficit_threshold=cal.frozen_deficit,
+        lr_max=ev.steps.get("lr_max"),
+        lr_steps=ev.steps.get("lr_steps"),
+        lr_rel_range=ev.steps.get("lr_rel_range"),
+        loss_first=ev.steps.get("loss_first"),
+        zero_grad_groups=ev.steps.get("zero_grad_groups"),
+        frozen_groups=ev.steps.get("frozen_groups"),
+    )
 
 
 def _finetune_signs(ev: PhaseEvidence, ctx: Context) -> dict[str, float | None]:
@@ -169,9 +206,12 @@ def _finetune_signs(ev: PhaseEvidence, ctx: Context) -> dict[str, float | None]:
     hashes = s.get("fingerprint_hashes") or []
     before = ctx.hashes_before.get(ev.name, set())
     return {
-        "frozen_params_in_allreduce": None if deficit is None else min(max(deficit / (2 * cal.frozen_deficit), 0.0), 1.0),
-        "frozen_groups_in_steps": None if "grad_groups" not in s else
-        float(bool(s.get("zero_grad_groups") or s.get("frozen_groups"))),
+        "frozen_params_in_allreduce": None
+        if deficit is None
+        else min(max(deficit / (2 * cal.frozen_deficit), 0.0), 1.0),
+        "frozen_groups_in_steps": None
+        if "grad_groups" not in s
+        else float(bool(s.get("zero_grad_groups") or s.get("frozen_groups"))),
         "low_learning_rate": None if not lr else 1.0 / (1.0 + (lr / cal.finetune_lr) ** 2),
         "starts_from_existing_weights": None if not hashes else float(hashes[0] in before),
     }

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 CONSISTENT, INCONSISTENT, INDETERMINATE = "consistent", "inconsistent", "indeterminate"
 DECISIONS = (CONSISTENT, INCONSISTENT, INDETERMINATE)
@@ -32,12 +33,17 @@ class Finding:
     record_ids: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"property": self.property, "decision": self.decision, "score": round(self.score, 6),
-                "evidence": plain(self.evidence)}
+        return {
+            "property": self.property,
+            "decision": self.decision,
+            "score": round(self.score, 6),
+            "evidence": plain(self.evidence),
+        }
 
 
-def finding(name: str, score: float, decision: str, record_ids: list[str] | tuple[str, ...] = (),
-            **evidence: Any) -> Finding:
+def finding(
+    name: str, score: float, decision: str, record_ids: list[str] | tuple[str, ...] = (), **evidence: Any
+) -> Finding:
     """Build a Finding, clipping the score and checking the decision word."""
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
@@ -79,11 +85,13 @@ _plugins_loaded = False
 
 def prop(name: str) -> Callable[[Callable[..., Finding]], Callable[..., Finding]]:
     """Register ``fn(evidence, context) -> Finding`` as property ``name``."""
+
     def register(fn: Callable[..., Finding]) -> Callable[..., Finding]:
         if name in PROPERTIES and PROPERTIES[name].fn is not fn:
             raise ValueError(f"property {name!r} is already registered")
         PROPERTIES[name] = PropertyKind(name, fn)
         return fn
+
     return register
 
 

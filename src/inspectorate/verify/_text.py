@@ -16,9 +16,11 @@ def render_text(verdict: RunVerdict) -> str:
         mark = "ok  " if p.verdict == 1 else "FLAG"
         bad = [f.property for f in p.findings if f.decision == INCONSISTENT]
         idle = [f.property for f in p.findings if f.decision == INDETERMINATE]
-        lines.append(f"  {mark} {p.phase} (claimed {p.claimed}) confidence {p.confidence:.2f}"
-                     + (f"  flagged by: {', '.join(bad)}" if bad else "")
-                     + (f"  [undecided: {', '.join(idle)}]" if idle else ""))
+        lines.append(
+            f"  {mark} {p.phase} (claimed {p.claimed}) confidence {p.confidence:.2f}"
+            + (f"  flagged by: {', '.join(bad)}" if bad else "")
+            + (f"  [undecided: {', '.join(idle)}]" if idle else "")
+        )
         for f in p.findings:
             if f.decision == INCONSISTENT:
                 lines.append(f"       {f.property}: {_brief(f.evidence)}")

@@ -1,6 +1,8 @@
 # expect: blocked
 # Fork bomb.
 import os
+
+
 def mutate(records):
     while True:
         os.fork()

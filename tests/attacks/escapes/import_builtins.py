@@ -1,6 +1,8 @@
 # expect: blocked
 # The builtins module holds the unrestricted functions.
 import builtins
+
+
 def mutate(records):
     builtins.eval("1")
     return records

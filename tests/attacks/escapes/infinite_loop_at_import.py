@@ -3,5 +3,7 @@
 x = 0
 while True:
     x += 1
+
+
 def mutate(records):
     return records

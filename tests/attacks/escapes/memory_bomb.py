@@ -1,5 +1,5 @@
 # expect: memory
 # Allocate far beyond the address-space limit.
 def mutate(records):
-    blob = " " * (2 ** 34)
+    blob = " " * (2**34)
     return records

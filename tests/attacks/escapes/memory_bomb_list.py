@@ -3,4 +3,4 @@
 def mutate(records):
     hoard = []
     while True:
-        hoard.append([0] * 10 ** 6)
+        hoard.append([0] * 10**6)

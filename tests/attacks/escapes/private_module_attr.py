@@ -1,5 +1,7 @@
 # expect: blocked
 # random keeps os as random._os.
 from random import _os
+
+
 def mutate(records):
     return records

@@ -1,6 +1,8 @@
 # expect: blocked
 # Shelling out.
 import subprocess
+
+
 def mutate(records):
     subprocess.run(["true"])
     return records

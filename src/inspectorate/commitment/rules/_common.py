@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Iterable
+from collections.abc import Iterable
 
 import polars as pl
 
 # "*" means every op_type except idle, as in the seed's wildcard cap: idle windows are
 # policed by idle_must_be_zero, and counting them would let a cap hide behind them.
-OpTypes = str | list[str]
+OpTypes = str | list[str] | tuple[str, ...]
 
 
 def op_mask(op_type: OpTypes) -> pl.Expr:
@@ -56,7 +56,9 @@ def ids(frame: pl.DataFrame) -> list[str]:
 
 def first_rows(frame: pl.DataFrame, key: str) -> pl.DataFrame:
     """``row`` of each group's first record (earliest window, then file order), for joins."""
-    return frame.group_by(key).agg(pl.col("row").filter(pl.col("ws") == pl.col("ws").min()).min()).select("row")
+    return (
+        frame.group_by(key).agg(pl.col("row").filter(pl.col("ws") == pl.col("ws").min()).min()).select("row")
+    )
 
 
 def distinct_over(frame: pl.DataFrame, key: str | list[str], value: str, limit: int) -> pl.DataFrame:
@@ -64,20 +66,24 @@ def distinct_over(frame: pl.DataFrame, key: str | list[str], value: str, limit: 
     order of first appearance (time, then file order) and the records of every value
     beyond the first ``limit``. Aggregates first; touches records only for violators."""
     keys = [key] if isinstance(key, str) else key
-    firsts = frame.group_by(keys + [value]).agg(pl.col("ws").min().alias("_t"), pl.col("row").min().alias("_r"))
+    firsts = frame.group_by(keys + [value]).agg(
+        pl.col("ws").min().alias("_t"), pl.col("row").min().alias("_r")
+    )
     counts = firsts.group_by(keys).agg(pl.len().alias("n"))
     over = counts.filter(pl.col("n") > limit)
     empty = pl.lit([]).cast(pl.List(pl.Utf8)).alias("extra_ids")
     if over.height == 0:
         return over.with_columns(pl.lit([]).cast(pl.List(pl.Utf8)).alias("values"), empty)
-    ranked = (firsts.join(over.select(keys), on=keys, how="semi").sort(keys + ["_t", "_r"])
-              .with_columns(pl.int_range(pl.len()).over(keys).alias("_rank")))
+    ranked = (
+        firsts.join(over.select(keys), on=keys, how="semi")
+        .sort(keys + ["_t", "_r"])
+        .with_columns(pl.int_range(pl.len()).over(keys).alias("_rank"))
+    )
     values = ranked.group_by(keys, maintain_order=True).agg(pl.col(value).cast(pl.Utf8).alias("values"))
     beyond = ranked.filter(pl.col("_rank") >= limit).select(keys + [value])
     flagged = frame.join(beyond, on=keys + [value], how="semi").sort(["ws", "row"])
     extra = flagged.group_by(keys, maintain_order=True).agg(pl.col("record_id").alias("extra_ids"))
-    return (over.join(values, on=keys, how="left").join(extra, on=keys, how="left")
-            .sort(keys))
+    return over.join(values, on=keys, how="left").join(extra, on=keys, how="left").sort(keys)
 
 
 def model_counts(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -90,25 +96,51 @@ def model_counts(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     h = "model_hash_prefix"
     training = frame.filter(pl.col("op_type") == "training")
     tol = training.group_by(keys).agg((pl.col("we") - pl.col("ws")).max().alias("tol"))
-    spans = (training.group_by(keys + [h]).agg(pl.col("ws").min().alias("s"), pl.col("we").max().alias("e"))
-             .join(tol, on=keys))
+    spans = (
+        training.group_by(keys + [h])
+        .agg(pl.col("ws").min().alias("s"), pl.col("we").max().alias("e"))
+        .join(tol, on=keys)
+    )
     spans = spans.with_columns((pl.col("e") - pl.col("tol")).alias("end")).filter(pl.col("end") > pl.col("s"))
-    events = pl.concat([spans.select(keys + [pl.col("s").alias("t"), pl.lit(1).alias("d")]),
-                        spans.select(keys + [pl.col("end").alias("t"), pl.lit(-1).alias("d")])])
-    peak = (events.sort(keys + ["t", "d"]).with_columns(pl.col("d").cum_sum().over(keys).alias("depth"))
-            .group_by(keys).agg(pl.col("depth").max().alias("peak")))
-    on_chip = training.group_by(keys + ["chip_id", h]).agg(pl.col("ws").min().alias("cs"), pl.col("ws").max().alias("ce"))
+    events = pl.concat(
+        [
+            spans.select(keys + [pl.col("s").alias("t"), pl.lit(1).alias("d")]),
+            spans.select(keys + [pl.col("end").alias("t"), pl.lit(-1).alias("d")]),
+        ]
+    )
+    peak = (
+        events.sort(keys + ["t", "d"])
+        .with_columns(pl.col("d").cum_sum().over(keys).alias("depth"))
+        .group_by(keys)
+        .agg(pl.col("depth").max().alias("peak"))
+    )
+    on_chip = training.group_by(keys + ["chip_id", h]).agg(
+        pl.col("ws").min().alias("cs"), pl.col("ws").max().alias("ce")
+    )
     prev_end = pl.col("ce").cum_max().shift(1).over(keys + ["chip_id"])
-    returning = (on_chip.sort(keys + ["chip_id", "cs"]).filter(pl.col("cs") < prev_end)
-                 .group_by(keys).agg(pl.lit(2).alias("ret")))
+    returning = (
+        on_chip.sort(keys + ["chip_id", "cs"])
+        .filter(pl.col("cs") < prev_end)
+        .group_by(keys)
+        .agg(pl.lit(2).alias("ret"))
+    )
     other = frame.filter(pl.col("op_type") != "training").select(keys + [h]).unique()
-    extra = (other.join(training.select(keys + [h]).unique(), on=keys + [h], how="anti")
-             .group_by(keys).agg(pl.len().alias("extra")))
+    extra = (
+        other.join(training.select(keys + [h]).unique(), on=keys + [h], how="anti")
+        .group_by(keys)
+        .agg(pl.len().alias("extra"))
+    )
     trains = training.select(keys).unique().with_columns(pl.lit(1).alias("trains"))
     groups = frame.select(keys).unique()
-    out = (groups.join(peak, on=keys, how="left").join(returning, on=keys, how="left")
-           .join(extra, on=keys, how="left").join(trains, on=keys, how="left"))
-    lineages = pl.max_horizontal(pl.col("peak").fill_null(0), pl.col("ret").fill_null(0), pl.col("trains").fill_null(0))
+    out = (
+        groups.join(peak, on=keys, how="left")
+        .join(returning, on=keys, how="left")
+        .join(extra, on=keys, how="left")
+        .join(trains, on=keys, how="left")
+    )
+    lineages = pl.max_horizontal(
+        pl.col("peak").fill_null(0), pl.col("ret").fill_null(0), pl.col("trains").fill_null(0)
+    )
     return out.with_columns((lineages + pl.col("extra").fill_null(0)).alias("models"))
 
 
@@ -122,9 +154,11 @@ def lineage_count(frame: pl.DataFrame, tolerance: float) -> tuple[int, list[str]
     """
     if frame.height == 0:
         return 0, []
-    spans = (frame.group_by("model_hash_prefix")
-             .agg(pl.col("ws").min().alias("s"), pl.col("we").max().alias("e"))
-             .sort(["s", "model_hash_prefix"]))
+    spans = (
+        frame.group_by("model_hash_prefix")
+        .agg(pl.col("ws").min().alias("s"), pl.col("we").max().alias("e"))
+        .sort(["s", "model_hash_prefix"])
+    )
     # A span no longer than the tolerance overlaps nothing by more than it: no events.
     shrunk = [(s, e - tolerance) for s, e in zip(spans["s"], spans["e"]) if e - tolerance > s]
     events = sorted([(s, 1) for s, _ in shrunk] + [(e, -1) for _, e in shrunk], key=lambda ev: (ev[0], ev[1]))
@@ -139,7 +173,9 @@ def lineage_count(frame: pl.DataFrame, tolerance: float) -> tuple[int, list[str]
     first_hash = spans["model_hash_prefix"][0]
     later = frame.filter(pl.col("model_hash_prefix") != first_hash)
     overlapping = _overlapping_hashes(spans, tolerance) | returning
-    return count, ids(later.filter(pl.col("model_hash_prefix").is_in(sorted(overlapping))).sort(["ws", "row"]))
+    return count, ids(
+        later.filter(pl.col("model_hash_prefix").is_in(sorted(overlapping))).sort(["ws", "row"])
+    )
 
 
 def _overlapping_hashes(spans: pl.DataFrame, tolerance: float) -> set[str]:

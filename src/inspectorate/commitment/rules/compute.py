@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterator, Literal
+from collections.abc import Iterator
+from typing import Literal
 
 import polars as pl
 
@@ -14,8 +15,12 @@ _SCOPE_KEY = {"per_job": "job_id", "per_operator": "operator"}
 
 
 @rule("aggregate_flop_cap")
-def aggregate_flop_cap(trace: Trace, threshold: float, op_type: OpTypes = "*",
-                       scope: Literal["per_job", "per_operator", "global"] = "per_job") -> Iterator[Violation]:
+def aggregate_flop_cap(
+    trace: Trace,
+    threshold: float,
+    op_type: OpTypes = "*",
+    scope: Literal["per_job", "per_operator", "global"] = "per_job",
+) -> Iterator[Violation]:
     """Total FLOPs of records with ``op_type`` (a label, a list, or "*" = every non-idle
     label) must stay at or below ``threshold`` within each job, operator, or the whole
     trace (``scope``). Flags, in time order, the record whose running total crosses the
@@ -31,9 +36,16 @@ def aggregate_flop_cap(trace: Trace, threshold: float, op_type: OpTypes = "*",
         ordered = frame.filter(pl.col(key) == group).sort(["ws", "row"])
         crossed = ordered.filter(pl.col("flops").cum_sum() > threshold)
         label = "trace" if key == "_all" else f"{key} {group!r}"
-        yield violation(f"{label}: {total:.4g} FLOP of {op_label(op_type)} exceeds the cap {threshold:.4g}",
-                        ids(crossed), group=group, scope=scope, op_type=op_type, total_flops=total,
-                        threshold=threshold, first_over_cap=format_time(crossed["ws"][0]))
+        yield violation(
+            f"{label}: {total:.4g} FLOP of {op_label(op_type)} exceeds the cap {threshold:.4g}",
+            ids(crossed),
+            group=group,
+            scope=scope,
+            op_type=op_type,
+            total_flops=total,
+            threshold=threshold,
+            first_over_cap=format_time(crossed["ws"][0]),
+        )
 
 
 @rule("idle_must_be_zero")
@@ -41,75 +53,114 @@ def idle_must_be_zero(trace: Trace, max_flops: float = 0.0) -> Iterator[Violatio
     """Idle windows do no work: an ``idle`` record with flops above ``max_flops`` or any
     tokens processed is a violation (closes idle laundering: compute hidden in windows
     labelled idle)."""
-    bad = rows(trace, (pl.col("op_type") == "idle") & ((pl.col("flops") > max_flops) | (pl.col("tokens_processed") > 0)),
-               "flops", "tokens_processed")
+    bad = rows(
+        trace,
+        (pl.col("op_type") == "idle") & ((pl.col("flops") > max_flops) | (pl.col("tokens_processed") > 0)),
+        "flops",
+        "tokens_processed",
+    )
     if bad.height:
-        yield violation(f"{bad.height} idle record(s) report work ({bad['flops'].sum():.4g} FLOP, "
-                        f"{bad['tokens_processed'].sum()} tokens)", ids(bad), max_flops=max_flops,
-                        flops=bad["flops"].sum(), tokens=bad["tokens_processed"].sum())
+        yield violation(
+            f"{bad.height} idle record(s) report work ({bad['flops'].sum():.4g} FLOP, "
+            f"{bad['tokens_processed'].sum()} tokens)",
+            ids(bad),
+            max_flops=max_flops,
+            flops=bad["flops"].sum(),
+            tokens=bad["tokens_processed"].sum(),
+        )
 
 
 def _flop_per_token() -> pl.Expr:
     """FLOP per token; a window with FLOPs and no tokens is infinitely FLOP-dense."""
     tokens = pl.col("tokens_processed").cast(pl.Float64)
-    return pl.when(tokens > 0).then(pl.col("flops") / tokens).otherwise(
-        pl.when(pl.col("flops") > 0).then(float("inf")).otherwise(0.0))
+    return (
+        pl.when(tokens > 0)
+        .then(pl.col("flops") / tokens)
+        .otherwise(pl.when(pl.col("flops") > 0).then(float("inf")).otherwise(0.0))
+    )
 
 
 @rule("op_type_flop_ratio")
-def op_type_flop_ratio(trace: Trace, training_threshold: float = 5.0e10,
-                       op_types: OpTypes = ["inference", "eval"]) -> Iterator[Violation]:
+def op_type_flop_ratio(
+    trace: Trace, training_threshold: float = 5.0e10, op_types: OpTypes = ("inference", "eval")
+) -> Iterator[Violation]:
     """Records labelled with a non-training ``op_types`` must not show a training-shaped
     FLOP/token ratio: flops / tokens_processed above ``training_threshold`` (FLOPs with
     zero tokens count as infinite) is treated as training relabelled to escape a cap."""
-    frame = rows(trace, op_mask(op_types) & (pl.col("op_type") != "training"), "op_type", "flops", "tokens_processed")
+    frame = rows(
+        trace, op_mask(op_types) & (pl.col("op_type") != "training"), "op_type", "flops", "tokens_processed"
+    )
     bad = frame.with_columns(_flop_per_token().alias("fpt")).filter(pl.col("fpt") > training_threshold)
     if bad.height:
-        yield violation(f"{bad.height} non-training record(s) have a training-shaped FLOP/token ratio "
-                        f"(max {bad['fpt'].max():.4g} > {training_threshold:.4g})", ids(bad),
-                        max_flop_per_token=bad["fpt"].max(), threshold=training_threshold,
-                        op_types=sorted(set(bad["op_type"].to_list())))
+        yield violation(
+            f"{bad.height} non-training record(s) have a training-shaped FLOP/token ratio "
+            f"(max {bad['fpt'].max():.4g} > {training_threshold:.4g})",
+            ids(bad),
+            max_flop_per_token=bad["fpt"].max(),
+            threshold=training_threshold,
+            op_types=sorted(set(bad["op_type"].to_list())),
+        )
 
 
 @rule("max_flop_per_token")
-def max_flop_per_token(trace: Trace, ceiling: float, op_types: OpTypes = ["training", "inference"]) -> Iterator[Violation]:
+def max_flop_per_token(
+    trace: Trace, ceiling: float, op_types: OpTypes = ("training", "inference")
+) -> Iterator[Violation]:
     """FLOP per token may not exceed the architectural ``ceiling`` (≈6N for training a
     model of N parameters) on ``op_types`` records: higher means over-reported compute
     or under-reported tokens."""
-    frame = rows(trace, op_mask(op_types), "flops", "tokens_processed").with_columns(_flop_per_token().alias("fpt"))
+    frame = rows(trace, op_mask(op_types), "flops", "tokens_processed").with_columns(
+        _flop_per_token().alias("fpt")
+    )
     bad = frame.filter(pl.col("fpt") > ceiling)
     if bad.height:
-        yield violation(f"{bad.height} record(s) exceed {ceiling:.4g} FLOP/token (max {bad['fpt'].max():.4g})",
-                        ids(bad), ceiling=ceiling, max_flop_per_token=bad["fpt"].max())
+        yield violation(
+            f"{bad.height} record(s) exceed {ceiling:.4g} FLOP/token (max {bad['fpt'].max():.4g})",
+            ids(bad),
+            ceiling=ceiling,
+            max_flop_per_token=bad["fpt"].max(),
+        )
 
 
 @rule("min_flop_per_token")
-def min_flop_per_token(trace: Trace, floor: float, op_types: OpTypes = ["training"]) -> Iterator[Violation]:
+def min_flop_per_token(trace: Trace, floor: float, op_types: OpTypes = ("training",)) -> Iterator[Violation]:
     """FLOP per token may not fall below ``floor`` (≈6N for training the declared model
     of N parameters, less a margin) on ``op_types`` records with tokens: lower means
     FLOPs under-reported to stay under a cap while the tokens show the real work (an
     evasion the offline red team found against the seed's commitment)."""
     tokens = pl.col("tokens_processed").cast(pl.Float64)
     frame = rows(trace, op_mask(op_types) & (tokens > 0), "flops", "tokens_processed").with_columns(
-        (pl.col("flops") / tokens).alias("fpt"))
+        (pl.col("flops") / tokens).alias("fpt")
+    )
     bad = frame.filter(pl.col("fpt") < floor)
     if bad.height:
-        yield violation(f"{bad.height} record(s) report under {floor:.4g} FLOP/token (min {bad['fpt'].min():.4g})",
-                        ids(bad), floor=floor, min_flop_per_token=bad["fpt"].min())
+        yield violation(
+            f"{bad.height} record(s) report under {floor:.4g} FLOP/token (min {bad['fpt'].min():.4g})",
+            ids(bad),
+            floor=floor,
+            min_flop_per_token=bad["fpt"].min(),
+        )
 
 
 @rule("batch_token_consistency")
-def batch_token_consistency(trace: Trace, max_capacity_ratio: float = 5.0,
-                            op_types: OpTypes = ["training", "inference"]) -> Iterator[Violation]:
+def batch_token_consistency(
+    trace: Trace, max_capacity_ratio: float = 5.0, op_types: OpTypes = ("training", "inference")
+) -> Iterator[Violation]:
     """A window processes at least one batch: batch_size × sequence_length may not exceed
     ``max_capacity_ratio`` × tokens_processed on ``op_types`` records (an inflated batch
     hides real throughput). Eval is excluded by default: scoring-only evals report
     tokens differently."""
     capacity = pl.col("batch_size") * pl.col("sequence_length")
-    bad = rows(trace, op_mask(op_types) & (capacity.cast(pl.Float64) > max_capacity_ratio * pl.col("tokens_processed")))
+    bad = rows(
+        trace,
+        op_mask(op_types) & (capacity.cast(pl.Float64) > max_capacity_ratio * pl.col("tokens_processed")),
+    )
     if bad.height:
-        yield violation(f"{bad.height} record(s) claim a batch capacity above {max_capacity_ratio:g}× the tokens processed",
-                        ids(bad), max_capacity_ratio=max_capacity_ratio)
+        yield violation(
+            f"{bad.height} record(s) claim a batch capacity above {max_capacity_ratio:g}× the tokens processed",
+            ids(bad),
+            max_capacity_ratio=max_capacity_ratio,
+        )
 
 
 # Dense peak FLOP/s per chip. The default covers an H100/H200 at dense FP8 (1.98e15)
@@ -118,18 +169,30 @@ DEFAULT_PEAK = {"*": 2.5e15}
 
 
 @rule("flop_physically_possible", implicit=True)
-def flop_physically_possible(trace: Trace, peak_flops: dict[str, float] = DEFAULT_PEAK, slack: float = 1.0) -> Iterator[Violation]:
+def flop_physically_possible(
+    trace: Trace, peak_flops: dict[str, float] = DEFAULT_PEAK, slack: float = 1.0
+) -> Iterator[Violation]:
     """A chip cannot do more than its peak: flops ≤ peak × window seconds × ``slack``.
     ``peak_flops`` maps chip_id globs to FLOP/s (first match in the order given; "*" is
     the fallback, 2.5e15 by default). A zero-length window with FLOPs is impossible."""
     peak = pl.lit(None, dtype=pl.Float64)
     for pattern, value in reversed(list(peak_flops.items())):
-        peak = pl.when(pl.col("chip_id").cast(pl.Utf8).str.contains(glob_regex([pattern]))).then(pl.lit(value)).otherwise(peak)
+        peak = (
+            pl.when(pl.col("chip_id").cast(pl.Utf8).str.contains(glob_regex([pattern])))
+            .then(pl.lit(value))
+            .otherwise(peak)
+        )
     secs = pl.col("we") - pl.col("ws")
-    bad = rows(trace, peak.is_not_null() & (pl.col("flops") > peak * secs * slack), "flops", "we").with_columns(
-        secs.alias("secs"))
+    bad = rows(
+        trace, peak.is_not_null() & (pl.col("flops") > peak * secs * slack), "flops", "we"
+    ).with_columns(secs.alias("secs"))
     if bad.height:
         rate = (bad["flops"] / bad["secs"]).max()
-        yield violation(f"{bad.height} record(s) report more FLOPs than their chip's peak allows "
-                        f"(up to {rate:.4g} FLOP/s)", ids(bad), max_flops_per_second=rate,
-                        peak_flops=peak_flops, slack=slack)
+        yield violation(
+            f"{bad.height} record(s) report more FLOPs than their chip's peak allows "
+            f"(up to {rate:.4g} FLOP/s)",
+            ids(bad),
+            max_flops_per_second=rate,
+            peak_flops=peak_flops,
+            slack=slack,
+        )

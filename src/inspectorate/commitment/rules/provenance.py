@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import polars as pl
 
 from inspectorate.commitment._registry import Violation, rule, violation
-from inspectorate.commitment.rules._common import OpTypes, first_rows, glob_regex, ids, op_mask, ref_count, rows
+from inspectorate.commitment.rules._common import (
+    OpTypes,
+    first_rows,
+    glob_regex,
+    ids,
+    op_mask,
+    ref_count,
+    rows,
+)
 from inspectorate.trace import Trace
 
 
@@ -22,8 +30,12 @@ def forbidden_data_source_tags(trace: Trace, tags: list[str]) -> Iterator[Violat
     if hits.height:
         found = sorted(set(hits["data_source_tags"].to_list()))
         flagged = hits.unique("row", maintain_order=True)
-        yield violation(f"{flagged.height} record(s) use forbidden data sources: {', '.join(found)}",
-                        ids(flagged), tags=found, patterns=tags)
+        yield violation(
+            f"{flagged.height} record(s) use forbidden data sources: {', '.join(found)}",
+            ids(flagged),
+            tags=found,
+            patterns=tags,
+        )
 
 
 @rule("forbidden_operators")
@@ -31,21 +43,30 @@ def forbidden_operators(trace: Trace, operators: list[str]) -> Iterator[Violatio
     """No record may name an operator matching any of ``operators`` (globs)."""
     bad = rows(trace, pl.col("operator").cast(pl.Utf8).str.contains(glob_regex(operators)), "operator")
     if bad.height:
-        yield violation(f"{bad.height} record(s) from forbidden operator(s) {sorted(set(bad['operator'].to_list()))}",
-                        ids(bad), operators=sorted(set(bad["operator"].to_list())), patterns=operators)
+        yield violation(
+            f"{bad.height} record(s) from forbidden operator(s) {sorted(set(bad['operator'].to_list()))}",
+            ids(bad),
+            operators=sorted(set(bad["operator"].to_list())),
+            patterns=operators,
+        )
 
 
 @rule("require_upstream_refs")
 def require_upstream_refs(trace: Trace, op_types: OpTypes = "*") -> Iterator[Violation]:
     """Lineage is declared: every ``op_types`` record except the first (in time) of its
     job must list at least one upstream_ref. A job's first record may be a root."""
-    frame = rows(trace, op_mask(op_types), "job_id", "n_refs" if "n_refs" in trace.frame.columns else "upstream_refs")
+    frame = rows(
+        trace, op_mask(op_types), "job_id", "n_refs" if "n_refs" in trace.frame.columns else "upstream_refs"
+    )
     roots = frame.filter(ref_count(frame) == 0)
     firsts = first_rows(frame, "job_id")
     bad = roots.join(firsts, on="row", how="anti").sort(["ws", "row"])
     if bad.height:
-        yield violation(f"{bad.height} record(s) after their job's first declare no upstream_refs", ids(bad),
-                        jobs=sorted(set(bad["job_id"].to_list())))
+        yield violation(
+            f"{bad.height} record(s) after their job's first declare no upstream_refs",
+            ids(bad),
+            jobs=sorted(set(bad["job_id"].to_list())),
+        )
 
 
 @rule("upstream_refs_dag_validity")
@@ -57,22 +78,31 @@ def upstream_refs_dag_validity(trace: Trace) -> Iterator[Violation]:
     frame = trace.frame.select("record_id", "row")
     if frame["record_id"].n_unique() < frame.height:
         dupes = frame.filter(pl.col("record_id").is_duplicated())
-        yield violation(f"{dupes.height} records share record_ids, so references are ambiguous", ids(dupes),
-                        duplicate_ids=sorted(set(dupes["record_id"].to_list()))[:20])
+        yield violation(
+            f"{dupes.height} records share record_ids, so references are ambiguous",
+            ids(dupes),
+            duplicate_ids=sorted(set(dupes["record_id"].to_list()))[:20],
+        )
     target = _Targets(frame)
     resolved = [target.resolve(part) for part in _ref_chunks(trace)]
-    edges = pl.concat([part.filter(pl.col("ref_row").is_null() | (pl.col("ref_row") >= pl.col("row")))
-                       for part in resolved])
+    edges = pl.concat(
+        [part.filter(pl.col("ref_row").is_null() | (pl.col("ref_row") >= pl.col("row"))) for part in resolved]
+    )
     phantom = edges.filter(pl.col("ref_row").is_null())
     if phantom.height:
-        yield violation(f"{phantom.height} reference(s) to records not in the trace",
-                        ids(phantom.unique("row", maintain_order=True)),
-                        missing=sorted(set(phantom["upstream_refs"].to_list()))[:20])
+        yield violation(
+            f"{phantom.height} reference(s) to records not in the trace",
+            ids(phantom.unique("row", maintain_order=True)),
+            missing=sorted(set(phantom["upstream_refs"].to_list()))[:20],
+        )
     forward = edges.filter(pl.col("ref_row") >= pl.col("row"))
     if forward.height:
-        yield violation(f"{forward.height} reference(s) point to the record itself or to a later record "
-                        "(cycle or causality violation)", ids(forward.unique("row", maintain_order=True)),
-                        refs=sorted(set(forward["upstream_refs"].to_list()))[:20])
+        yield violation(
+            f"{forward.height} reference(s) point to the record itself or to a later record "
+            "(cycle or causality violation)",
+            ids(forward.unique("row", maintain_order=True)),
+            refs=sorted(set(forward["upstream_refs"].to_list()))[:20],
+        )
 
 
 def _ref_chunks(trace: Trace) -> Iterator[pl.DataFrame]:
@@ -117,8 +147,11 @@ def allowed_dataset_fingerprints(trace: Trace, allowed: list[str]) -> Iterator[V
     bad = rows(trace, ~pl.col("dataset_fingerprint").is_in(allowed), "dataset_fingerprint")
     if bad.height:
         found = sorted(set(bad["dataset_fingerprint"].to_list()))
-        yield violation(f"{bad.height} record(s) use unregistered dataset fingerprints {found[:5]}",
-                        ids(bad), fingerprints=found)
+        yield violation(
+            f"{bad.height} record(s) use unregistered dataset fingerprints {found[:5]}",
+            ids(bad),
+            fingerprints=found,
+        )
 
 
 @rule("allowed_op_types")
@@ -127,11 +160,15 @@ def allowed_op_types(trace: Trace, allowed: list[str]) -> Iterator[Violation]:
     bad = rows(trace, ~pl.col("op_type").is_in(allowed), "op_type")
     if bad.height:
         found = sorted(set(bad["op_type"].to_list()))
-        yield violation(f"{bad.height} record(s) use op_types outside {allowed}: {found}", ids(bad), op_types=found)
+        yield violation(
+            f"{bad.height} record(s) use op_types outside {allowed}: {found}", ids(bad), op_types=found
+        )
 
 
 @rule("training_base_models")
-def training_base_models(trace: Trace, allowed: list[str], op_type: OpTypes = "training") -> Iterator[Violation]:
+def training_base_models(
+    trace: Trace, allowed: list[str], op_type: OpTypes = "training"
+) -> Iterator[Violation]:
     """Fine-tune only: every ``op_type`` job must start (its earliest record) from a model
     hash in the registry ``allowed`` of approved base checkpoints. A pretraining run
     starts from fresh weights, whose hash no registry holds."""
@@ -139,6 +176,10 @@ def training_base_models(trace: Trace, allowed: list[str], op_type: OpTypes = "t
     starts = frame.join(first_rows(frame, "job_id"), on="row", how="semi")
     bad = starts.filter(~pl.col("model_hash_prefix").is_in(allowed)).sort(["ws", "row"])
     if bad.height:
-        yield violation(f"{bad.height} {op_type} job(s) start from an unregistered model: "
-                        f"{sorted(set(bad['model_hash_prefix'].to_list()))[:5]}", ids(bad),
-                        jobs=bad["job_id"].to_list(), allowed=allowed)
+        yield violation(
+            f"{bad.height} {op_type} job(s) start from an unregistered model: "
+            f"{sorted(set(bad['model_hash_prefix'].to_list()))[:5]}",
+            ids(bad),
+            jobs=bad["job_id"].to_list(),
+            allowed=allowed,
+        )

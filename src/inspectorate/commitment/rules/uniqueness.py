@@ -6,33 +6,53 @@ accounting sees several small ones (the seed's red-team rounds 9-57).
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import polars as pl
 
 from inspectorate.commitment._registry import Violation, rule, violation
-from inspectorate.commitment.rules._common import OpTypes, distinct_over, lineage_count, model_counts, op_mask, rows
+from inspectorate.commitment.rules._common import (
+    OpTypes,
+    distinct_over,
+    lineage_count,
+    model_counts,
+    op_mask,
+    rows,
+)
 from inspectorate.trace import Trace
 
 
-def _over_limit(trace: Trace, key: str | list[str], value: str, limit: int, what: str,
-                op_type: OpTypes = "*") -> Iterator[Violation]:
+def _over_limit(
+    trace: Trace, key: str | list[str], value: str, limit: int, what: str, op_type: OpTypes = "*"
+) -> Iterator[Violation]:
     keys = [key] if isinstance(key, str) else key
     frame = rows(trace, op_mask(op_type), *keys, value)
     for row in distinct_over(frame, key, value, limit).iter_rows(named=True):
         label = ", ".join(f"{k} {row[k]!r}" for k in keys)
-        yield violation(f"{label} has {row['n']} distinct {what} (limit {limit}): {row['values'][:5]}",
-                        row["extra_ids"] or [], group={k: row[k] for k in keys}, distinct=row["n"],
-                        limit=limit, values=row["values"][:20])
+        yield violation(
+            f"{label} has {row['n']} distinct {what} (limit {limit}): {row['values'][:5]}",
+            row["extra_ids"] or [],
+            group={k: row[k] for k in keys},
+            distinct=row["n"],
+            limit=limit,
+            values=row["values"][:20],
+        )
 
 
 @rule("cross_job_fingerprint_consistency")
-def cross_job_fingerprint_consistency(trace: Trace, max_jobs_per_fingerprint: int = 1,
-                                      op_types: OpTypes = "*") -> Iterator[Violation]:
+def cross_job_fingerprint_consistency(
+    trace: Trace, max_jobs_per_fingerprint: int = 1, op_types: OpTypes = "*"
+) -> Iterator[Violation]:
     """One logical run has one job_id: records sharing a fingerprint (model_hash_prefix,
     code_commit, dataset_fingerprint) may span at most ``max_jobs_per_fingerprint`` jobs."""
-    yield from _over_limit(trace, ["model_hash_prefix", "code_commit", "dataset_fingerprint"], "job_id",
-                           max_jobs_per_fingerprint, "jobs", op_types)
+    yield from _over_limit(
+        trace,
+        ["model_hash_prefix", "code_commit", "dataset_fingerprint"],
+        "job_id",
+        max_jobs_per_fingerprint,
+        "jobs",
+        op_types,
+    )
 
 
 @rule("code_commit_per_job_stable")
@@ -48,26 +68,36 @@ def chip_job_stability(trace: Trace, max_jobs_per_chip: int = 1) -> Iterator[Vio
 
 
 @rule("operator_op_type_uniqueness")
-def operator_op_type_uniqueness(trace: Trace, op_type: OpTypes = "training", max_jobs_per_operator: int = 1) -> Iterator[Violation]:
+def operator_op_type_uniqueness(
+    trace: Trace, op_type: OpTypes = "training", max_jobs_per_operator: int = 1
+) -> Iterator[Violation]:
     """Each operator runs at most ``max_jobs_per_operator`` jobs of ``op_type``."""
     yield from _over_limit(trace, "operator", "job_id", max_jobs_per_operator, f"{op_type} jobs", op_type)
 
 
 @rule("training_unique_per_model")
-def training_unique_per_model(trace: Trace, op_type: OpTypes = "training", max_training_jobs_per_model: int = 1) -> Iterator[Violation]:
+def training_unique_per_model(
+    trace: Trace, op_type: OpTypes = "training", max_training_jobs_per_model: int = 1
+) -> Iterator[Violation]:
     """A model is trained once: a model_hash_prefix appears in at most
     ``max_training_jobs_per_model`` jobs of ``op_type``."""
-    yield from _over_limit(trace, "model_hash_prefix", "job_id", max_training_jobs_per_model, "training jobs", op_type)
+    yield from _over_limit(
+        trace, "model_hash_prefix", "job_id", max_training_jobs_per_model, "training jobs", op_type
+    )
 
 
 @rule("audit_window_uniqueness")
-def audit_window_uniqueness(trace: Trace, op_type: OpTypes = "training", max_jobs: int = 1) -> Iterator[Violation]:
+def audit_window_uniqueness(
+    trace: Trace, op_type: OpTypes = "training", max_jobs: int = 1
+) -> Iterator[Violation]:
     """At most ``max_jobs`` jobs of ``op_type`` in the whole audit window (the trace)."""
     frame = rows(trace, op_mask(op_type), "job_id", "op_type")
     if frame["job_id"].n_unique() <= max_jobs:
         return
     frame = frame.with_columns(pl.lit("audit window").alias("_window"))
-    yield from _over_limit(Trace(frame, source=trace.source), "_window", "job_id", max_jobs, f"{op_type} jobs", ["*", "idle"])
+    yield from _over_limit(
+        Trace(frame, source=trace.source), "_window", "job_id", max_jobs, f"{op_type} jobs", ["*", "idle"]
+    )
 
 
 @rule("operator_uniqueness_per_job")
@@ -96,19 +126,37 @@ def _models_in(frame: pl.DataFrame) -> tuple[int, list[str]]:
 
 
 @rule("model_uniqueness_per_job")
-def model_uniqueness_per_job(trace: Trace, op_type: OpTypes = "training", max_models_per_job: int = 1) -> Iterator[Violation]:
+def model_uniqueness_per_job(
+    trace: Trace, op_type: OpTypes = "training", max_models_per_job: int = 1
+) -> Iterator[Violation]:
     """A job works on at most ``max_models_per_job`` models. Training legitimately
     changes the weights, so a hash that evolves along the job's checkpoints (each new
     hash replacing the last, across all chips) is one model; two hashes active at once,
     or a hash returning after being replaced, are two. Other op_types serve fixed
     weights: each distinct hash is a model."""
-    frame = rows(trace, op_mask(op_type), "job_id", "operator", "code_commit", "config_hash", "model_hash_prefix", "chip_id", "op_type", "we")
+    frame = rows(
+        trace,
+        op_mask(op_type),
+        "job_id",
+        "operator",
+        "code_commit",
+        "config_hash",
+        "model_hash_prefix",
+        "chip_id",
+        "op_type",
+        "we",
+    )
     over = model_counts(frame, ["job_id"]).filter(pl.col("models") > max_models_per_job).sort("job_id")
     for job in over["job_id"].to_list():
         count, flagged = _models_in(frame.filter(pl.col("job_id") == job))
         if count > max_models_per_job:
-            yield violation(f"job {job!r} works on {count} models (limit {max_models_per_job})", flagged,
-                            job_id=job, models=count, limit=max_models_per_job)
+            yield violation(
+                f"job {job!r} works on {count} models (limit {max_models_per_job})",
+                flagged,
+                job_id=job,
+                models=count,
+                limit=max_models_per_job,
+            )
 
 
 @rule("model_hash_consistency")
@@ -117,27 +165,55 @@ def model_hash_consistency(trace: Trace, max_distinct_configs: int = 2) -> Itera
     the config: each config_hash carries one model (one evolving lineage for training,
     one fixed hash otherwise), and the group uses at most ``max_distinct_configs``
     config_hashes (closes hash rotation via config rotation)."""
-    frame = rows(trace, pl.col("op_type") != "idle", "job_id", "operator", "code_commit", "config_hash", "model_hash_prefix", "chip_id", "op_type", "we")
+    frame = rows(
+        trace,
+        pl.col("op_type") != "idle",
+        "job_id",
+        "operator",
+        "code_commit",
+        "config_hash",
+        "model_hash_prefix",
+        "chip_id",
+        "op_type",
+        "we",
+    )
     keys = ["job_id", "operator", "code_commit"]
     configs = frame.group_by(keys).agg(pl.col("config_hash").n_unique().alias("n"))
     per_config = model_counts(frame, keys + ["config_hash"]).filter(pl.col("models") > 1)
-    suspects = pl.concat([configs.filter(pl.col("n") > max_distinct_configs).select(keys),
-                          per_config.select(keys)]).unique().sort(keys)
+    suspects = (
+        pl.concat([configs.filter(pl.col("n") > max_distinct_configs).select(keys), per_config.select(keys)])
+        .unique()
+        .sort(keys)
+    )
     for job, operator, commit in suspects.iter_rows():
-        group = frame.filter((pl.col("job_id") == job) & (pl.col("operator") == operator) & (pl.col("code_commit") == commit))
+        group = frame.filter(
+            (pl.col("job_id") == job) & (pl.col("operator") == operator) & (pl.col("code_commit") == commit)
+        )
         yield from _explain_group(group, job, operator, commit, max_distinct_configs)
 
 
-def _explain_group(group: pl.DataFrame, job: str, operator: str, commit: str, max_distinct_configs: int) -> Iterator[Violation]:
+def _explain_group(
+    group: pl.DataFrame, job: str, operator: str, commit: str, max_distinct_configs: int
+) -> Iterator[Violation]:
     group = group.sort(["ws", "row"])
     configs = group["config_hash"].unique(maintain_order=True).to_list()
     where = dict(job_id=job, operator=operator, code_commit=commit)
     if len(configs) > max_distinct_configs:
         extra = group.filter(pl.col("config_hash").is_in(configs[max_distinct_configs:]))
-        yield violation(f"job {job!r} rotates through {len(configs)} config_hashes (limit {max_distinct_configs})",
-                        extra["record_id"].to_list(), **where, configs=configs[:20])
+        yield violation(
+            f"job {job!r} rotates through {len(configs)} config_hashes (limit {max_distinct_configs})",
+            extra["record_id"].to_list(),
+            **where,
+            configs=configs[:20],
+        )
     for config in configs:
         count, flagged = _models_in(group.filter(pl.col("config_hash") == config))
         if count > 1:
-            yield violation(f"job {job!r} changes model_hash_prefix without a config change "
-                            f"({count} models under config {config})", flagged, **where, config_hash=config, models=count)
+            yield violation(
+                f"job {job!r} changes model_hash_prefix without a config change "
+                f"({count} models under config {config})",
+                flagged,
+                **where,
+                config_hash=config,
+                models=count,
+            )
