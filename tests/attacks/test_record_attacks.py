@@ -94,7 +94,7 @@ def test_relabel_moves_training_to_the_label():
 def test_unknown_parameter_and_attack_are_input_errors():
     with pytest.raises(InputError, match="accepted: parts"):
         get_attack("split_jobs")(small_trace(), 1, pieces=3)
-    with pytest.raises(InputError, match="known attacks"):
+    with pytest.raises(InputError, match="unknown attack .no_such_attack.; known: .*split_jobs"):
         get_attack("no_such_attack")
 
 

@@ -18,7 +18,7 @@ from inspectorate.errors import InputError
 from inspectorate.trace import GENESIS, chain_head, record_hash, verify_chain
 
 
-def test_append_chains_records_and_returns_what_was_stored(tmp_path: Path) -> None:
+def test_append_chains_label_job_time_attacksnd_returns_what_was_stored(tmp_path: Path) -> None:
     with ChainWriter(tmp_path / "c.jsonl") as writer:
         first = writer.append({"x": 1})
         second = writer.append({"x": 2}, id_prefix="r_")

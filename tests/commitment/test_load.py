@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from inspectorate._plugins import PluginError
 from inspectorate.commitment import check, load_commitment
 from inspectorate.data import SEED_TRACES, commitment_path, seed_path
 from inspectorate.errors import InputError
@@ -95,7 +96,7 @@ def test_repeated_kinds_get_distinct_ids():
 def test_a_plugin_cannot_replace_a_registered_kind():
     from inspectorate.commitment import rule
 
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(PluginError, match="already registered"):
 
         @rule("idle_must_be_zero")
         def lenient(trace):

@@ -1,7 +1,6 @@
 """Red team: record attacks, run-directory attacks, a sandbox for untrusted mutation
 code, and the adversarial search loop (``redteam``)."""
 
-from inspectorate.attacks import _records_a, _records_b  # noqa: F401  (register the built-in attacks)
 from inspectorate.attacks._defend import candidates, defend, honest_traces
 from inspectorate.attacks._intent import conserves_work, dominant_job, flop_per_token, violate, work
 from inspectorate.attacks._loop import Attacker, RedteamReport, make_attacker, play_round, redteam, replay
@@ -16,7 +15,6 @@ from inspectorate.attacks._registry import (
     compose,
     get_attack,
 )
-from inspectorate.attacks._rundir import RUNDIR_ATTACKS, RundirAttack, get_rundir_attack, rundir_attack
 from inspectorate.attacks._sandbox import (
     Limits,
     SandboxError,
@@ -24,6 +22,12 @@ from inspectorate.attacks._sandbox import (
     network_isolated,
     run_mutation,
     run_sandboxed,
+)
+from inspectorate.attacks._telemetry_attacks import (
+    RUNDIR_ATTACKS,
+    RundirAttack,
+    get_rundir_attack,
+    rundir_attack,
 )
 
 __all__ = [

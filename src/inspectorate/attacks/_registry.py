@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from inspectorate._plugins import Registry
 from inspectorate.attacks._intent import IntentCheck, conserves_work
 from inspectorate.errors import InputError
 from inspectorate.trace import rechain
@@ -67,7 +68,11 @@ class Attack:
         return bool(self.intent_check(original, mutated))
 
 
-ATTACKS: dict[str, Attack] = {}
+ATTACKS: Registry[Attack] = Registry(
+    "attack",
+    "inspectorate.attacks",
+    ("inspectorate.attacks._label_job_time_attacks", "inspectorate.attacks._accounting_provenance_attacks"),
+)
 
 
 def attack(
@@ -84,7 +89,9 @@ def attack(
     def register(fn: AttackFn) -> AttackFn:
         if not inspect.getdoc(fn):
             raise TypeError(f"attack {name!r} needs a docstring")
-        ATTACKS[name] = Attack(name, fn, intent, tuple(targets), dict(space or {}), intent_check, seed_round)
+        ATTACKS.add(
+            name, Attack(name, fn, intent, tuple(targets), dict(space or {}), intent_check, seed_round), fn
+        )
         return fn
 
     return register
@@ -92,19 +99,11 @@ def attack(
 
 def get_attack(name: str) -> Attack:
     """The registered attack called ``name``; InputError lists the known ones."""
-    _load_builtin()
-    if name not in ATTACKS:
-        raise InputError(f"unknown attack {name!r}; known attacks: {', '.join(sorted(ATTACKS))}")
-    return ATTACKS[name]
+    return ATTACKS.get(name)
 
 
 def attack_names() -> list[str]:
-    _load_builtin()
-    return sorted(ATTACKS)
-
-
-def _load_builtin() -> None:
-    from inspectorate.attacks import _records_a, _records_b  # noqa: F401  (registers attacks)
+    return ATTACKS.names()
 
 
 @dataclass(frozen=True)

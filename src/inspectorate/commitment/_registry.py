@@ -16,8 +16,9 @@ import types
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any, Literal, get_args, get_origin
+
+from inspectorate._plugins import Registry
 
 MAX_IDS = 1000  # record ids kept per violation; the count keeps the true total
 
@@ -78,8 +79,7 @@ class RuleKind:
         return [n for n, p in self.params.items() if p.default is inspect.Parameter.empty]
 
 
-RULES: dict[str, RuleKind] = {}
-_plugins_loaded = False
+RULES: Registry[RuleKind] = Registry("rule kind", "inspectorate.rules", ("inspectorate.commitment.rules",))
 
 
 def rule(name: str, *, implicit: bool = False) -> Callable[[Callable], Callable]:
@@ -88,8 +88,6 @@ def rule(name: str, *, implicit: bool = False) -> Callable[[Callable], Callable]
     def register(fn: Callable) -> Callable:
         if not inspect.getdoc(fn):
             raise TypeError(f"rule kind {name!r} needs a docstring stating its semantics")
-        if name in RULES and RULES[name].fn is not fn:  # a plugin may add kinds, never replace one
-            raise ValueError(f"rule kind {name!r} is already registered by {RULES[name].fn.__module__}")
         sig = inspect.signature(fn)
         params = {
             n: p
@@ -98,7 +96,7 @@ def rule(name: str, *, implicit: bool = False) -> Callable[[Callable], Callable]
         }
         hints = typing.get_type_hints(fn)
         params = {n: p.replace(annotation=hints.get(n, Any)) for n, p in params.items()}
-        RULES[name] = RuleKind(name, fn, implicit, params)
+        RULES.add(name, RuleKind(name, fn, implicit, params), fn)  # a plugin may add kinds, never replace one
         return fn
 
     return register
@@ -106,19 +104,11 @@ def rule(name: str, *, implicit: bool = False) -> Callable[[Callable], Callable]
 
 def load_plugins() -> None:
     """Import built-in rule modules and every ``inspectorate.rules`` entry point once."""
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    from inspectorate.commitment import rules as _builtin  # noqa: F401  (registers kinds)
-
-    for ep in entry_points(group="inspectorate.rules"):
-        ep.load()
+    RULES.load()
 
 
 def known_kinds() -> list[str]:
-    load_plugins()
-    return sorted(RULES)
+    return RULES.names()
 
 
 class ParamError(ValueError):

@@ -15,8 +15,9 @@ import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any
+
+from inspectorate._plugins import Registry
 
 CONSISTENT, INCONSISTENT, INDETERMINATE = "consistent", "inconsistent", "indeterminate"
 DECISIONS = (CONSISTENT, INCONSISTENT, INDETERMINATE)
@@ -79,17 +80,18 @@ class PropertyKind:
         return inspect.getdoc(self.fn) or ""
 
 
-PROPERTIES: dict[str, PropertyKind] = {}
-_plugins_loaded = False
+PROPERTIES: Registry[PropertyKind] = Registry(
+    "property",
+    "inspectorate.properties",
+    ("inspectorate.verify._accounting", "inspectorate.verify._properties"),
+)
 
 
 def prop(name: str) -> Callable[[Callable[..., Finding]], Callable[..., Finding]]:
     """Register ``fn(evidence, context) -> Finding`` as property ``name``."""
 
     def register(fn: Callable[..., Finding]) -> Callable[..., Finding]:
-        if name in PROPERTIES and PROPERTIES[name].fn is not fn:
-            raise ValueError(f"property {name!r} is already registered")
-        PROPERTIES[name] = PropertyKind(name, fn)
+        PROPERTIES.add(name, PropertyKind(name, fn), fn)
         return fn
 
     return register
@@ -97,16 +99,8 @@ def prop(name: str) -> Callable[[Callable[..., Finding]], Callable[..., Finding]
 
 def load_plugins() -> None:
     """Import built-ins, then every module of the ``inspectorate.properties`` entry-point group."""
-    global _plugins_loaded
-    from inspectorate.verify import _accounting, _properties  # noqa: F401  (registers built-ins)
-
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    for ep in entry_points(group="inspectorate.properties"):
-        ep.load()
+    PROPERTIES.load()
 
 
 def known_properties() -> list[str]:
-    load_plugins()
-    return sorted(PROPERTIES)
+    return PROPERTIES.names()

@@ -24,6 +24,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from inspectorate._plugins import Registry
 from inspectorate.errors import InputError
 from inspectorate.trace import canonical_json, rechain
 
@@ -53,21 +54,24 @@ class RundirAttack:
         return dst
 
 
-RUNDIR_ATTACKS: dict[str, RundirAttack] = {}
+RUNDIR_ATTACKS: Registry[RundirAttack] = Registry(
+    "run-dir attack", "inspectorate.rundir_attacks", ("inspectorate.attacks._telemetry_attacks",)
+)
 
 
 def rundir_attack(name: str, *, intent: str, targets: list[str]) -> Callable[[RundirFn], RundirFn]:
+    """Register ``fn(run_dir, rng, **params)`` as run-directory attack ``name``."""
+
     def register(fn: RundirFn) -> RundirFn:
-        RUNDIR_ATTACKS[name] = RundirAttack(name, fn, intent, tuple(targets))
+        RUNDIR_ATTACKS.add(name, RundirAttack(name, fn, intent, tuple(targets)), fn)
         return fn
 
     return register
 
 
 def get_rundir_attack(name: str) -> RundirAttack:
-    if name not in RUNDIR_ATTACKS:
-        raise InputError(f"unknown run-dir attack {name!r}; known: {', '.join(sorted(RUNDIR_ATTACKS))}")
-    return RUNDIR_ATTACKS[name]
+    """The registered run-dir attack called ``name``; InputError lists the known ones."""
+    return RUNDIR_ATTACKS.get(name)
 
 
 # --- file helpers -------------------------------------------------------------------
