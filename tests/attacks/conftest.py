@@ -1,17 +1,17 @@
-"""Shared fixtures: the shared honest traces (skipped when absent) and a small trace built here."""
+"""Fixtures: the honest reference traces packaged with inspectorate (never skipped) and a small trace built here."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from inspectorate.commitment import load_commitment
+from inspectorate.data import SEED_TRACES, seed_path
 from inspectorate.trace import format_time, read_trace, rechain
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "seed-traces"
-SHARED_TRACES = sorted(SHARED.glob("*.jsonl")) if SHARED.is_dir() else []
+SHARED_TRACES = [seed_path(name) for name in SEED_TRACES]
+REFERENCE_COMMITMENT = seed_path("no_frontier_training.yml")
 T0 = 1777021200.0  # 2026-04-24T09:00:00Z
 
 
@@ -75,12 +75,8 @@ def all_traces() -> dict[str, list[dict[str, Any]]]:
 
 @pytest.fixture(scope="session")
 def reference():
-    """The reference commitment and the red team's clean baseline (legit_finetune)."""
-    if not SHARED_TRACES:
-        pytest.skip(f"shared seed traces not found at {SHARED}")
-    return load_commitment(SHARED / "no_frontier_training.yml"), read_trace(
-        SHARED / "legit_finetune.jsonl"
-    ).records
+    """The reference commitment and the red team's clean baseline (legit_finetune), as packaged."""
+    return load_commitment(REFERENCE_COMMITMENT), read_trace(seed_path("legit_finetune")).records
 
 
 @pytest.fixture()

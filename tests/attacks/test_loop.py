@@ -7,9 +7,10 @@ import os
 
 import pytest
 
-from conftest import SHARED_TRACES, small_trace
+from conftest import REFERENCE_COMMITMENT, small_trace
 from inspectorate.attacks import OfflineAttacker, Proposal, make_attacker, redteam, replay, violate
 from inspectorate.attacks._llm import build_prompt, digest, parse_reply
+from inspectorate.data import seed_path
 from inspectorate.errors import InputError
 
 REQUIRED = {
@@ -131,7 +132,6 @@ def test_defend_on_small_rounds(small_commitment):
     )  # adding rules never un-catches
 
 
-@pytest.mark.skipif(not SHARED_TRACES, reason="shared seed traces not found")
 def test_reference_loop_and_defend(reference, tmp_path):
     commitment, clean = reference
     report = redteam(40, "offline", commitment, clean, tmp_path / "r.jsonl", seed=1, defend=True)
@@ -149,8 +149,6 @@ def test_reference_loop_and_defend(reference, tmp_path):
 
 
 def test_cli_command(tmp_path):
-    if not SHARED_TRACES:
-        pytest.skip("shared seed traces not found")
     import typer
     from typer.testing import CliRunner
 
@@ -159,7 +157,6 @@ def test_cli_command(tmp_path):
     app = typer.Typer()
     app.command("redteam")(command)
     app.command("noop")(lambda: None)
-    shared = SHARED_TRACES[0].parent
     out = tmp_path / "rounds.jsonl"
     result = CliRunner().invoke(
         app,
@@ -168,9 +165,9 @@ def test_cli_command(tmp_path):
             "--rounds",
             "3",
             "--commitment",
-            str(shared / "no_frontier_training.yml"),
+            str(REFERENCE_COMMITMENT),
             "--baseline",
-            str(shared / "legit_finetune.jsonl"),
+            str(seed_path("legit_finetune")),
             "--out",
             str(out),
             "--defend",

@@ -7,13 +7,16 @@ import random
 
 import pytest
 
-from conftest import SHARED_TRACES, all_traces, small_trace
+from conftest import REFERENCE_COMMITMENT, SMALL_COMMITMENT, all_traces, small_trace
 from inspectorate.attacks import ATTACKS, attack_names, compose, conserves_work, get_attack, violate
-from inspectorate.commitment import check
+from inspectorate.attacks._facts import Facts
+from inspectorate.commitment import check, load_commitment
 from inspectorate.errors import InputError
 from inspectorate.trace import validate_record, verify_chain
 
 TRACES = all_traces()
+# attacks sized from a commitment (Derived parameters) read the reference commitment's caps
+FACTS = Facts(load_commitment(REFERENCE_COMMITMENT))
 
 
 def test_library_is_large_and_documented():
@@ -31,15 +34,16 @@ def test_every_attack_on_trace(trace_name):
     pristine = copy.deepcopy(records)
     for name in attack_names():
         attack = get_attack(name)
-        out = attack(records, random.Random(5))
+        out = attack(records, random.Random(5), FACTS)
         assert records == pristine, f"{name} mutated its input"
         assert verify_chain(out) == [], f"{name} broke the chain on {trace_name}"
         for record in out:
             validate_record(record)
-        assert out == attack(records, random.Random(5)), f"{name} is not deterministic given the rng"
+        assert out == attack(records, random.Random(5), FACTS), f"{name} is not deterministic given the rng"
         assert isinstance(attack.intent_preserved(records, out), bool)
 
 
+SMALL_FACTS = Facts(load_commitment(SMALL_COMMITMENT))  # no inference cap: shard size given below
 SMALL_PARAMS = {"excess_to_ghost_inference": {"keep": 0.7, "shard_flops": 1e17}}
 
 
@@ -47,7 +51,9 @@ def test_every_attack_changes_the_violating_trace():
     base = violate(small_trace(), cap=1e18)
     base[0]["data_source_tags"] = ["corpus:cbrn-synthesis"]  # something to launder
     base[1]["flops"] *= 1.5  # an uneven window to level
-    unchanged = [n for n in attack_names() if get_attack(n)(base, 1, **SMALL_PARAMS.get(n, {})) == base]
+    unchanged = [
+        n for n in attack_names() if get_attack(n)(base, 1, SMALL_FACTS, **SMALL_PARAMS.get(n, {})) == base
+    ]
     assert unchanged == []
 
 
@@ -72,7 +78,9 @@ def test_intent_false_when_the_violation_is_removed(name):
 )
 def test_intent_true_when_the_work_is_still_there(name):
     base = violate(small_trace(), cap=1e18)
-    assert get_attack(name).intent_preserved(base, get_attack(name)(base, 1, **SMALL_PARAMS.get(name, {})))
+    assert get_attack(name).intent_preserved(
+        base, get_attack(name)(base, 1, SMALL_FACTS, **SMALL_PARAMS.get(name, {}))
+    )
 
 
 def test_dropping_all_violating_records_is_caught_by_the_intent_check_not_the_verifier(small_commitment):
@@ -126,7 +134,6 @@ def test_violate_crosses_the_cap_only(small_commitment):
         violate(clean, mode="explode")
 
 
-@pytest.mark.skipif(not SHARED_TRACES, reason="shared seed traces not found")
 def test_violate_reference_baseline(reference):
     commitment, clean = reference
     assert check(clean, commitment).compliant

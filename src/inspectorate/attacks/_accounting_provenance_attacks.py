@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from inspectorate.attacks._facts import Derived
 from inspectorate.attacks._registry import attack
 from inspectorate.attacks._util import (
     Records,
@@ -206,6 +207,7 @@ def rotate_model_hash(records: Records, rng: random.Random, parts: int = 2) -> R
     intent="the loaded dataset declared as another (registered) one",
     targets=["allowed_dataset_fingerprints", "cross_job_fingerprint_consistency"],
     space={"to": [None]},
+    hints={"to": "allowed_dataset_fingerprints"},
     seed_round="52",
 )
 def forge_dataset_fingerprint(records: Records, rng: random.Random, to: str | None = None) -> Records:
@@ -311,19 +313,23 @@ def fragment_fingerprints(records: Records, rng: random.Random, parts: int = 2) 
         "chip_job_stability",
     ],
     space={
-        "keep": [0.7, 9e18],
-        "shard_flops": [5e17, 9e17],
-        "ratio": [2.5e10, 4e10],
+        "keep": [0.7, Derived("training_job_cap", 0.9)],
+        "shard_flops": [Derived("inference_job_cap", 0.5), Derived("inference_job_cap", 0.9)],
+        "ratio": [
+            Derived("training_flop_ratio_threshold", 0.5),
+            Derived("training_flop_ratio_threshold", 0.8),
+        ],
         "dataset": [None],
         "operator": ["same", "rotate"],
     },
+    hints={"dataset": "allowed_dataset_fingerprints"},
 )
 def excess_to_ghost_inference(
     records: Records,
     rng: random.Random,
-    keep: float = 0.9e19,
-    shard_flops: float = 9e17,
-    ratio: float = 2.5e10,
+    keep: float | Derived = Derived("training_job_cap", 0.9),
+    shard_flops: float | Derived = Derived("inference_job_cap", 0.9),
+    ratio: float | Derived = Derived("training_flop_ratio_threshold", 0.5),
     dataset: str | None = None,
     operator: str = "same",
 ) -> Records:

@@ -16,25 +16,20 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
+from inspectorate.attacks._facts import Facts
 from inspectorate.commitment import RULES, Commitment, RuleSpec, check, known_kinds, run_rule, validate_params
+from inspectorate.data import SEED_TRACES, seed_path
 from inspectorate.errors import InputError
 from inspectorate.trace import Trace, parse_time, read_trace
 
 Records = list[dict[str, Any]]
 
 
-def shared_traces_dir() -> Path:
-    """``../shared/data/seed-traces`` next to the repository root (may not exist)."""
-    return Path(__file__).resolve().parents[3].parent / "shared" / "data" / "seed-traces"
-
-
 def honest_traces() -> dict[str, Records]:
-    """Every shared honest trace by file name (empty when the shared data is missing)."""
-    folder = shared_traces_dir()
-    return {p.name: read_trace(p).records for p in sorted(folder.glob("*.jsonl"))} if folder.is_dir() else {}
+    """Every honest reference trace packaged with inspectorate, by file name."""
+    return {f"{name}.jsonl": read_trace(seed_path(name)).records for name in SEED_TRACES}
 
 
 def _spec(kind: str, rule_id: str, **params: Any) -> RuleSpec | None:
@@ -63,9 +58,7 @@ def _tightened(commitment: Commitment) -> Iterable[RuleSpec]:
 
 
 def _derived(commitment: Commitment, clean: Records) -> Iterable[RuleSpec | None]:
-    caps = sorted(
-        {float(s.params["threshold"]) for s in commitment.rules if s.kind == "aggregate_flop_cap"}
-    ) or [1e19]
+    caps = sorted({float(s.params["threshold"]) for s in commitment.rules if s.kind == "aggregate_flop_cap"})
     for scope in ("per_operator", "global"):
         for cap in caps:
             yield _spec(
@@ -75,7 +68,8 @@ def _derived(commitment: Commitment, clean: Records) -> Iterable[RuleSpec | None
                 scope=scope,
                 threshold=cap,
             )
-    for threshold in (3e10, 2e10):
+    ratio = Facts(commitment).quantity("training_flop_ratio_threshold")
+    for threshold in (0.6 * ratio, 0.4 * ratio):  # stricter than the commitment's own threshold
         yield _spec("op_type_flop_ratio", f"op_type_flop_ratio[{threshold:g}]", training_threshold=threshold)
     fpt = [float(r["flops"]) / r["tokens_processed"] for r in clean if r["tokens_processed"] > 0]
     if fpt:

@@ -28,6 +28,7 @@ WHERE = ["head", "middle", "tail"]
     intent="training FLOPs booked under another op_type",
     targets=["aggregate_flop_cap"],
     space={"to": ["inference", "eval"], "fraction": [0.3, 0.5, 1.0], "where": WHERE},
+    hints={"to": "allowed_non_training_op_types"},
     seed_round="10, 23",
 )
 def relabel_op_type(

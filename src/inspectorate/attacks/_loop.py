@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from inspectorate.attacks._facts import Facts
 from inspectorate.attacks._intent import conserves_work, violate
 from inspectorate.attacks._offline import OfflineAttacker, Proposal
 from inspectorate.attacks._registry import Step, compose
@@ -199,7 +200,7 @@ def play_round(
     }
     mutated = None
     try:
-        mutated, intent = apply_proposal(proposal, baseline, row["round_seed"], limits)
+        mutated, intent = apply_proposal(proposal, baseline, row["round_seed"], limits, Facts(commitment))
         verdict = check(mutated, commitment)
         row.update(
             caught=not verdict.compliant,
@@ -218,12 +219,17 @@ def play_round(
 
 
 def apply_proposal(
-    proposal: Proposal, baseline: Records, round_seed: int, limits: Limits | None = None
+    proposal: Proposal,
+    baseline: Records,
+    round_seed: int,
+    limits: Limits | None = None,
+    facts: Facts | None = None,
 ) -> tuple[Records, bool]:
-    """The mutated records and whether the violation is still in them."""
+    """The mutated records and whether the violation is still in them (``facts``: the
+    commitment under attack, for parameters sized from it)."""
     if proposal.spec is not None:
         attack = compose([Step.from_dict(s) for s in proposal.spec["compose"]])
-        mutated = attack(baseline, random.Random(round_seed))
+        mutated = attack(baseline, random.Random(round_seed), facts)
         return mutated, attack.intent_preserved(baseline, mutated)
     if proposal.code is not None:
         mutated = run_mutation(proposal.code, baseline, limits)
@@ -231,8 +237,11 @@ def apply_proposal(
     raise InputError("attacker proposed neither an attack spec nor mutation code")
 
 
-def replay(row: dict[str, Any], baseline: Records, limits: Limits | None = None) -> Records:
-    """Re-create a round's mutated trace from its JSONL row (spec rounds are deterministic)."""
+def replay(
+    row: dict[str, Any], baseline: Records, limits: Limits | None = None, commitment: Commitment | None = None
+) -> Records:
+    """Re-create a round's mutated trace from its JSONL row (spec rounds are deterministic;
+    ``commitment`` sizes any parameter the row left at a commitment-derived default)."""
     proposal = Proposal(
         row["evasion_name"],
         row["attack_intent"],
@@ -240,4 +249,4 @@ def replay(row: dict[str, Any], baseline: Records, limits: Limits | None = None)
         row.get("attack_spec"),
         row.get("mutate_code"),
     )
-    return apply_proposal(proposal, baseline, int(row["round_seed"]), limits)[0]
+    return apply_proposal(proposal, baseline, int(row["round_seed"]), limits, Facts(commitment))[0]

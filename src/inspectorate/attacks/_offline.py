@@ -5,7 +5,8 @@ caught the previous round. This attacker does the same without a model. It first
 every library attack once (exploration), then exploits: it takes the best near-miss so
 far (intent preserved, fewest rules fired; an evasion if any) and either re-samples one
 parameter or appends an attack whose ``targets`` name a rule kind that fired on it.
-Values for parameters that name registries (allowed op types, dataset fingerprints) are
+Values sized from the commitment (caps, thresholds: ``Derived``) and values from its
+registries (allowed op types, dataset fingerprints: the attack's declared ``hints``) are
 read from the commitment, as a real prover would. Deterministic given the seed.
 """
 
@@ -17,9 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from inspectorate.attacks._facts import Facts
 from inspectorate.attacks._registry import ATTACKS, Attack, Step, attack_names, get_attack
+from inspectorate.errors import InputError
 
 MAX_STEPS = 4
+_UNSIZED = object()
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class OfflineAttacker:
     name: str = "offline"
     rng: random.Random = field(init=False)
     tried: set[str] = field(default_factory=set)
-    hints: dict[str, list[Any]] = field(default_factory=dict)
+    facts: Facts = field(default_factory=Facts)
     queue: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -52,14 +56,8 @@ class OfflineAttacker:
         self.rng.shuffle(self.queue)
 
     def prepare(self, commitment: Any, baseline: Sequence[dict[str, Any]]) -> None:
-        """Read registry values out of the commitment (what the prover is allowed to claim)."""
-        for spec in getattr(commitment, "rules", ()):
-            if spec.kind == "allowed_dataset_fingerprints":
-                self.hints["dataset"] = list(spec.params.get("allowed", []))
-            if spec.kind == "allowed_op_types":
-                self.hints["to"] = [
-                    t for t in spec.params.get("allowed", []) if t not in ("training", "idle")
-                ]
+        """Read caps, thresholds and registries out of the commitment under attack."""
+        self.facts = Facts(commitment)
 
     def propose(self, history: Sequence[dict[str, Any]]) -> Proposal:
         if self.explore_first:
@@ -98,13 +96,22 @@ class OfflineAttacker:
         return steps, f"exploit round {base['round']}: re-sampling the parameters of {steps[i].name}"
 
     def _sample_step(self, attack: Attack) -> Step:
+        """Sample each parameter; commitment-sized values are resolved to numbers here, so
+        the spec in the round's row replays exactly."""
         params = {}
         for name, values in attack.space.items():
-            choices = list(values) + list(self.hints.get(name, []))
-            if attack.name == "forge_dataset_fingerprint" and name == "to":
-                choices = list(values) + list(self.hints.get("dataset", []))
-            params[name] = self.rng.choice(choices)
+            hint = attack.hints.get(name)
+            choices = [*values, *(self.facts.hint(hint) if hint else [])]
+            sized = [v for v in (self._sized(c) for c in choices) if v is not _UNSIZED]
+            if sized:
+                params[name] = self.rng.choice(sized)
         return Step(attack.name, params)
+
+    def _sized(self, value: Any) -> Any:
+        try:
+            return self.facts.resolve(value)
+        except InputError:  # the commitment has no such cap: that value is not an option
+            return _UNSIZED
 
     def _fresh(self, steps: list[Step]) -> bool:
         key = json.dumps([s.to_dict() for s in steps], sort_keys=True)

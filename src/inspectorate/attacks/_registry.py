@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspectorate._plugins import Registry
+from inspectorate._plugins import PluginError, Registry
+from inspectorate.attacks._facts import HINTS, Facts
 from inspectorate.attacks._intent import IntentCheck, conserves_work
 from inspectorate.errors import InputError
 from inspectorate.trace import rechain
@@ -38,6 +39,7 @@ class Attack:
     space: Mapping[str, Sequence[Any]]
     intent_check: IntentCheck
     seed_round: str = ""
+    hints: Mapping[str, str] = field(default_factory=dict)  # parameter -> commitment registry (Facts.hint)
 
     @property
     def doc(self) -> str:
@@ -48,17 +50,27 @@ class Attack:
         return {n: p.default for n, p in list(sig.parameters.items())[2:] if p.default is not p.empty}
 
     def __call__(
-        self, records: Sequence[Mapping[str, Any]], rng: random.Random | int | None = None, **params: Any
+        self,
+        records: Sequence[Mapping[str, Any]],
+        rng: random.Random | int | None = None,
+        facts: Facts | None = None,
+        **params: Any,
     ) -> Records:
-        """Run the attack on a copy of ``records``; the result is re-chained."""
-        unknown = sorted(set(params) - set(self.defaults()))
+        """Run the attack on a copy of ``records``; the result is re-chained.
+
+        Parameters left at a ``Derived`` default (or given as one) are sized from
+        ``facts``, the commitment under attack."""
+        defaults = self.defaults()
+        unknown = sorted(set(params) - set(defaults))
         if unknown:
             raise InputError(
                 f"attack {self.name!r}: unknown parameter(s) {', '.join(unknown)}; "
-                f"accepted: {', '.join(self.defaults()) or 'none'}"
+                f"accepted: {', '.join(defaults) or 'none'}"
             )
+        known = facts if facts is not None else Facts()
+        values = {k: known.resolve(v) for k, v in {**defaults, **params}.items()}
         gen = rng if isinstance(rng, random.Random) else random.Random(rng)
-        out = self.fn(copy.deepcopy(list(records)), gen, **params)
+        out = self.fn(copy.deepcopy(list(records)), gen, **values)
         return rechain(out)
 
     def intent_preserved(
@@ -83,15 +95,24 @@ def attack(
     space: Mapping[str, Sequence[Any]] | None = None,
     intent_check: IntentCheck = conserves_work,
     seed_round: str = "",
+    hints: Mapping[str, str] | None = None,
 ) -> Callable[[AttackFn], AttackFn]:
-    """Register ``fn`` as record attack ``name`` (its docstring must say why it exists)."""
+    """Register ``fn`` as record attack ``name`` (its docstring must say why it exists).
+
+    ``space`` lists values the offline searcher samples per parameter (a ``Derived``
+    value is sized from the commitment); ``hints`` names, per parameter, a registry of
+    the commitment whose allowed values are added to the choices (``Facts.hint``)."""
 
     def register(fn: AttackFn) -> AttackFn:
         if not inspect.getdoc(fn):
-            raise TypeError(f"attack {name!r} needs a docstring")
-        ATTACKS.add(
-            name, Attack(name, fn, intent, tuple(targets), dict(space or {}), intent_check, seed_round), fn
+            raise PluginError(f"attack {name!r} needs a docstring")
+        for param, hint in (hints or {}).items():
+            if hint not in HINTS:
+                raise PluginError(f"attack {name!r}: unknown hint {hint!r} for {param!r}")
+        entry = Attack(
+            name, fn, intent, tuple(targets), dict(space or {}), intent_check, seed_round, dict(hints or {})
         )
+        ATTACKS.add(name, entry, fn)
         return fn
 
     return register
@@ -142,12 +163,15 @@ class Compound:
         return "; ".join(a.intent for a in self.attacks)
 
     def __call__(
-        self, records: Sequence[Mapping[str, Any]], rng: random.Random | int | None = None
+        self,
+        records: Sequence[Mapping[str, Any]],
+        rng: random.Random | int | None = None,
+        facts: Facts | None = None,
     ) -> Records:
         gen = rng if isinstance(rng, random.Random) else random.Random(rng)
         out: Records = [dict(r) for r in records]
         for step in self.steps:
-            out = get_attack(step.name)(out, gen, **step.params)
+            out = get_attack(step.name)(out, gen, facts, **step.params)
         return rechain(out)
 
     def intent_preserved(
