@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 from inspectorate.errors import InputError
+from inspectorate.trace import SCENARIOS
 
 app = typer.Typer(
     add_completion=False,
@@ -29,6 +30,9 @@ app.add_typer(trace_app, name="trace")
 class Format(str, enum.Enum):
     text = "text"
     json = "json"
+
+
+Scenario = enum.Enum("Scenario", {name: name for name in SCENARIOS}, type=str)  # trace generate
 
 
 @app.command()
@@ -69,12 +73,10 @@ def trace_generate(
     out: Path = typer.Option(..., "--out", "-o", help="Output .jsonl, .jsonl.gz or .parquet."),
     chips: int = typer.Option(8, "--chips"),
     hours: float = typer.Option(1.0, "--hours"),
-    scenario: str = typer.Option(
-        "training",
+    scenario: Scenario = typer.Option(
+        Scenario.training,  # type: ignore[attr-defined]
         "--scenario",
-        help="Honest: training, inference, mixed; "
-        "injected: over_cap, relabel_training, idle_work, forbidden_tag, "
-        "dropped_windows, fragmented_jobs, tampered.",
+        help="Honest: training, inference, mixed; the others inject one violation.",
     ),
     window_seconds: int = typer.Option(60, "--window-seconds"),
     seed: int = typer.Option(0, "--seed"),
@@ -84,9 +86,11 @@ def trace_generate(
 
     if chips < 1 or hours <= 0 or window_seconds < 1:
         raise InputError("--chips and --window-seconds must be >= 1 and --hours > 0")
-    spec = GenSpec(chips=chips, hours=hours, scenario=scenario, window_seconds=window_seconds, seed=seed)
+    spec = GenSpec(
+        chips=chips, hours=hours, scenario=scenario.value, window_seconds=window_seconds, seed=seed
+    )
     count = write_generated(spec, out)
-    typer.echo(f"wrote {count} records ({scenario}) to {out}")
+    typer.echo(f"wrote {count} records ({scenario.value}) to {out}")
 
 
 @trace_app.command("verify-chain")
@@ -103,12 +107,18 @@ def trace_verify_chain(trace: Path, head: str | None = typer.Option(None, "--hea
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("runs/demo"), "--out", help="Where the demo writes its files."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Where the demo writes its files (default: a new temporary directory)."
+    ),
 ) -> None:
     """End to end on the embedded data: shared traces, a generated trace, an injected violation."""
+    import tempfile
+
     from inspectorate.demo import run_demo
 
-    raise typer.Exit(run_demo(out))
+    raise typer.Exit(
+        run_demo(out if out is not None else Path(tempfile.mkdtemp(prefix="inspectorate-demo-")))
+    )
 
 
 def _mount_optional() -> None:
@@ -125,26 +135,34 @@ def _mount_optional() -> None:
 _mount_optional()
 
 
-def main() -> None:
+def invoke(argv: list[str] | None = None) -> int:
+    """Run the CLI on ``argv`` and return its exit code: the one place where errors become
+    exit codes. 2 + one line on stderr for anything the user can fix (InputError, usage
+    errors), 3 for internal errors (traceback only with INSPECTORATE_DEBUG=1)."""
     try:
-        code = app(standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except InputError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
-        sys.exit(2)
+        return 2
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         print("aborted", file=sys.stderr)
-        sys.exit(130)
+        return 130
+    except typer.TyperException as exc:  # usage errors: unknown option, bad choice, missing argument
+        show = getattr(exc, "show", None)
+        show() if callable(show) else print(f"error: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
-        if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # click usage errors (typer vendors click)
-            exc.show()
-            sys.exit(2)
         if os.environ.get("INSPECTORATE_DEBUG"):
             raise
         print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        sys.exit(3)
-    sys.exit(code if isinstance(code, int) else 0)
+        return 3
+    return code if isinstance(code, int) else 0
+
+
+def main() -> None:
+    sys.exit(invoke())
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import pytest
 from conftest import REFERENCE_COMMITMENT, small_trace
 from inspectorate.attacks import OfflineAttacker, Proposal, make_attacker, redteam, replay, violate
 from inspectorate.attacks._llm import build_prompt, digest, parse_reply
+from inspectorate.cli import invoke
 from inspectorate.data import seed_path
 from inspectorate.errors import InputError
 
@@ -148,36 +149,16 @@ def test_reference_loop_and_defend(reference, tmp_path):
     )  # the promise itself is never lowered
 
 
-def test_cli_command(tmp_path):
-    import typer
-    from typer.testing import CliRunner
-
-    from inspectorate.attacks._cli import redteam as command
-
-    app = typer.Typer()
-    app.command("redteam")(command)
-    app.command("noop")(lambda: None)
+def test_cli_command(tmp_path, capsys):
     out = tmp_path / "rounds.jsonl"
-    result = CliRunner().invoke(
-        app,
-        [
-            "redteam",
-            "--rounds",
-            "3",
-            "--commitment",
-            str(REFERENCE_COMMITMENT),
-            "--baseline",
-            str(seed_path("legit_finetune")),
-            "--out",
-            str(out),
-            "--defend",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    assert "3 rounds" in result.output and len(rows(out)) == 3
+    args = ["--commitment", str(REFERENCE_COMMITMENT), "--baseline", str(seed_path("legit_finetune"))]
+    assert invoke(["redteam", "--rounds", "3", *args, "--out", str(out), "--defend"]) == 0
+    assert "3 rounds" in capsys.readouterr().out and len(rows(out)) == 3
     assert (tmp_path / "rounds.defense.json").exists()
-    bad = CliRunner().invoke(app, ["redteam", "--attacker", "gemini", "--commitment", "x", "--baseline", "y"])
-    assert isinstance(bad.exception, InputError)
+    assert invoke(["redteam", "--attacker", "gemini", *args, "--out", str(out)]) == 2
+    assert "gemini" in capsys.readouterr().err
+    assert invoke(["redteam", *args, "--out", str(out), "--rounds", "0"]) == 2
+    assert "--rounds" in capsys.readouterr().err
 
 
 def test_llm_prompt_and_reply_parsing(small_commitment):

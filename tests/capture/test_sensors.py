@@ -19,6 +19,7 @@ from inspectorate.capture import (
     gpu_available,
     nvsmi_timestamp,
 )
+from inspectorate.errors import InputError
 from inspectorate.trace import read_cpu, read_netdev, read_nvsmi
 
 NVSMI_HEADER = (
@@ -59,7 +60,7 @@ def test_sampler_errors_are_counted_not_raised(tmp_path: Path) -> None:
 def test_cpu_sampler_can_stop_before_start(tmp_path: Path) -> None:
     sampler = CpuSampler(tmp_path / "cpu.csv")
     sampler.stop()  # never started: must not hang or raise
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError):
         CpuSampler(tmp_path / "x.csv", hz=0)
 
 

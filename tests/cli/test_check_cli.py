@@ -96,3 +96,21 @@ def test_rules_lists_every_kind_with_parameters():
     assert code == 0 and "Idle windows do no work" in out
     code, _, err = cli("rules", "nope")
     assert code == 2 and "known kinds" in err
+
+
+def test_choices_are_enums_and_bad_values_exit_2(tmp_path):
+    code, _, err = cli("trace", "generate", "--out", tmp_path / "t.jsonl", "--scenario", "bogus")
+    assert code == 2 and "bogus" in err and "Traceback" not in err
+    assert not (tmp_path / "t.jsonl").exists()
+    code, out, _ = cli(
+        "trace", "generate", "--out", tmp_path / "t.jsonl", "--scenario", "over_cap", "--hours", "0.1"
+    )
+    assert code == 0 and "over_cap" in out
+
+
+def test_demo_writes_to_a_fresh_temporary_directory_by_default(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "inspectorate.cli", "demo"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written relative to the working directory

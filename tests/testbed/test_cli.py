@@ -4,46 +4,62 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from typer.testing import CliRunner
+import pytest
 
-from inspectorate.testbed._cli import app
-
-runner = CliRunner()
-
-
-def test_help_lists_run_and_sweep() -> None:
-    result = runner.invoke(app, ["--help"])
-    assert result.exit_code == 0 and "run" in result.output and "sweep" in result.output
+from conftest import FIXTURE_CORPUS
+from inspectorate.cli import invoke
 
 
-def test_non_empty_out_dir_is_refused(tmp_path: Path) -> None:
+@pytest.fixture()
+def cli(capsys):
+    """Run ``inspectorate testbed ARGS`` through the CLI's one error handler."""
+
+    def run(*args: object) -> tuple[int, str, str]:
+        code = invoke(["testbed", *map(str, args)])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def test_help_lists_run_and_sweep(cli) -> None:
+    code, out, _ = cli("--help")
+    assert code == 0 and "run" in out and "sweep" in out
+
+
+def test_non_empty_out_dir_is_refused(cli, tmp_path: Path) -> None:
     (tmp_path / "old.txt").write_text("x")
-    result = runner.invoke(app, ["run", "--profile", "test", "--out", str(tmp_path)])
-    assert result.exit_code == 2
-    assert "not empty" in result.output and "Traceback" not in result.output
+    code, _, err = cli("run", "--profile", "test", "--corpus", FIXTURE_CORPUS, "--out", tmp_path)
+    assert code == 2 and "not empty" in err and err.count("\n") == 1
 
 
-def test_bad_host_id_and_unknown_phase_exit_2(tmp_path: Path) -> None:
-    bad_host = runner.invoke(
-        app, ["run", "--profile", "test", "--host-id", "a b", "--out", str(tmp_path / "r1")]
+def test_bad_host_id_and_unknown_phase_exit_2(cli, tmp_path: Path) -> None:
+    code, _, err = cli(
+        "run", "--profile", "test", "--corpus", FIXTURE_CORPUS, "--host-id", "a b", "--out", tmp_path / "r1"
     )
-    assert bad_host.exit_code == 2 and "host id" in bad_host.output
-    bad_phase = runner.invoke(
-        app, ["run", "--profile", "test", "--phases", "nap", "--out", str(tmp_path / "r2")]
+    assert code == 2 and "host id" in err and err.count("\n") == 1
+    code, _, err = cli(
+        "run", "--profile", "test", "--corpus", FIXTURE_CORPUS, "--phases", "nap", "--out", tmp_path / "r2"
     )
-    assert bad_phase.exit_code == 2 and "unknown phase" in bad_phase.output
+    assert code == 2 and "unknown phase" in err and err.count("\n") == 1
     assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
 
 
-def test_unknown_profile_is_a_usage_error(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["run", "--profile", "cluster", "--out", str(tmp_path / "r")])
-    assert result.exit_code == 2
+def test_unknown_profile_is_a_usage_error(cli, tmp_path: Path) -> None:
+    code, _, err = cli("run", "--profile", "cluster", "--corpus", FIXTURE_CORPUS, "--out", tmp_path / "r")
+    assert code == 2 and "cluster" in err and "Traceback" not in err
 
 
-def test_corpus_with_too_many_characters_is_refused(tmp_path: Path) -> None:
+def test_missing_corpus_is_a_one_line_error(cli, tmp_path: Path) -> None:
+    code, _, err = cli("run", "--profile", "test", "--out", tmp_path / "r")
+    assert code == 2 and "--corpus" in err
+    code, _, err = cli("run", "--profile", "test", "--corpus", tmp_path / "nope.txt", "--out", tmp_path / "r")
+    assert code == 2 and "cannot read corpus" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_corpus_with_too_many_characters_is_refused(cli, tmp_path: Path) -> None:
     corpus = tmp_path / "wide.txt"
     corpus.write_text("".join(chr(0x4E00 + i) for i in range(200)) * 10, encoding="utf-8")
-    result = runner.invoke(
-        app, ["run", "--profile", "test", "--corpus", str(corpus), "--out", str(tmp_path / "r")]
-    )
-    assert result.exit_code == 2 and "distinct characters" in result.output
+    code, _, err = cli("run", "--profile", "test", "--corpus", corpus, "--out", tmp_path / "r")
+    assert code == 2 and "distinct characters" in err and err.count("\n") == 1

@@ -57,7 +57,7 @@ def test_fingerprint_changes_with_one_token_or_the_vocabulary() -> None:
 def test_vocab_round_trip() -> None:
     vocab = CharVocab.from_text("hello world")
     assert vocab.decode(vocab.encode("low herd")) == "low herd"
-    with pytest.raises(ValueError, match="not in the vocabulary"):
+    with pytest.raises(InputError, match="not in the vocabulary"):
         vocab.encode("z")
 
 

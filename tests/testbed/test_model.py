@@ -7,6 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from inspectorate.capture import default_param_group  # noqa: E402
+from inspectorate.errors import InputError  # noqa: E402
 from inspectorate.testbed.model import (  # noqa: E402
     GPT,
     PRESETS,
@@ -52,7 +53,7 @@ def test_preset_shapes_follow_the_seed() -> None:
         1024,
         50304,
     )
-    with pytest.raises(ValueError, match="known: micro"):
+    with pytest.raises(InputError, match="known: micro"):
         preset("huge")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from inspectorate.errors import InputError
 from inspectorate.testbed.phases import DEFAULT_PHASES, PHASES, Label, op_type, parse_label, select_phases
 from inspectorate.testbed.profiles import PROFILES, get_profile
 
@@ -50,13 +51,13 @@ def test_label_vocabulary() -> None:
     assert parse_label("idle") == Label("idle")
     assert op_type("finetune:small") == "training" and op_type("eval:tiny") == "eval"
     for bad in ("train:tiny", "idle:tiny", "pretrain", "pretrain:huge"):
-        with pytest.raises(ValueError):
+        with pytest.raises(InputError):
             parse_label(bad)
 
 
 def test_phase_selection() -> None:
     assert [p.name for p in select_phases("idle, honest_pretrain_tiny")] == ["idle", "honest_pretrain_tiny"]
-    with pytest.raises(ValueError, match="unknown phase"):
+    with pytest.raises(InputError, match="unknown phase"):
         select_phases("idle,nap")
 
 
@@ -81,5 +82,5 @@ def test_profiles_map_roles_to_presets() -> None:
     assert (PROFILES["gpu"].role("tiny").preset, PROFILES["gpu"].role("small").preset) == ("tiny", "small")
     assert PROFILES["test"].role("tiny").preset == "micro"
     assert PROFILES["laptop"].with_batch_size(3).role("small").batch_size == 3
-    with pytest.raises(ValueError, match="unknown profile"):
+    with pytest.raises(InputError, match="unknown profile"):
         get_profile("cluster")

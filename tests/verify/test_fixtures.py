@@ -8,12 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
 from inspectorate.attacks import get_rundir_attack
+from inspectorate.cli import invoke
 from inspectorate.verify import INCONSISTENT, check_property, verify_run
-from inspectorate.verify._cli import verify as verify_command
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 H100 = DATA / "rundirs" / "h100_two_hosts"
@@ -110,25 +108,11 @@ def test_builtin_properties_pass_conformance():
     check_property("p1_op_type", SMALL, H100)
 
 
-def test_cli_exit_codes(tmp_path):
-    app = typer.Typer()
-    app.command()(verify_command)
-    runner = CliRunner()
-    ok = runner.invoke(app, [str(H100), "--format", "json"])
-    assert ok.exit_code == 0 and json.loads(ok.stdout)["verdict"] == 1
-    bad = runner.invoke(app, [str(SMALL)])
-    assert bad.exit_code == 1 and "lie_train" in bad.stdout
-    missing = runner.invoke(app, [str(tmp_path / "nope")])
-    assert missing.exit_code != 0 and "not a run directory" in str(missing.exception)
-
-
-def test_standalone_cli_bad_input_is_one_line_exit_2(tmp_path):
-    import subprocess
-    import sys
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "inspectorate.verify._cli", str(tmp_path / "nope")],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+def test_cli_exit_codes(tmp_path, capsys):
+    assert invoke(["verify", str(H100), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] == 1
+    assert invoke(["verify", str(SMALL)]) == 1
+    assert "lie_train" in capsys.readouterr().out
+    assert invoke(["verify", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "not a run directory" in err and err.count("\n") == 1 and "Traceback" not in err

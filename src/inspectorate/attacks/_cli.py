@@ -1,25 +1,30 @@
 """``inspectorate redteam``: the typer command the lead mounts in cli.py.
 
-Mount with ``from inspectorate.attacks._cli import redteam as redteam_command`` and
-``app.command("redteam")(redteam_command)``. Bad input raises InputError (exit 2 there).
+Mounted by ``inspectorate.cli``; bad input raises InputError, which the CLI's one
+handler turns into exit 2 and one line on stderr.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 from pathlib import Path
 
 import typer
 
-from inspectorate.errors import InputError
+
+class AttackerName(str, enum.Enum):
+    offline = "offline"
+    anthropic = "anthropic"
+    openai = "openai"
 
 
 def redteam(
     rounds: int = typer.Option(20, "--rounds", min=1, help="Rounds to play."),
-    attacker: str = typer.Option("offline", "--attacker", help="offline | anthropic | openai"),
+    attacker: AttackerName = typer.Option(AttackerName.offline, "--attacker", help="Who proposes attacks."),
     commitment: Path = typer.Option(..., "--commitment", help="Commitment YAML."),
     baseline: Path = typer.Option(..., "--baseline", help="Clean, compliant trace to inflate and hide."),
-    out: Path = typer.Option(Path("rounds.jsonl"), "--out", help="One JSON line per round."),
+    out: Path = typer.Option(..., "--out", help="One JSON line per round (OUT.defense.json with --defend)."),
     seed: int = typer.Option(0, "--seed", help="Seed (offline search and attack randomness)."),
     defend: bool = typer.Option(
         False, "--defend", help="Propose the smallest rule change catching the evasions."
@@ -30,11 +35,9 @@ def redteam(
     from inspectorate.commitment import load_commitment
     from inspectorate.trace import read_trace
 
-    if attacker not in ("offline", "anthropic", "openai"):
-        raise InputError(f"unknown attacker {attacker!r}; accepted: offline, anthropic, openai")
     report = run(
         rounds,
-        attacker,
+        attacker.value,
         load_commitment(commitment),
         read_trace(baseline).records,
         out,

@@ -19,6 +19,8 @@ from typing import Any, TextIO
 
 import psutil
 
+from inspectorate.errors import InputError
+
 log = logging.getLogger(__name__)
 
 CPU_COLUMNS = (
@@ -68,7 +70,7 @@ class _Sampler(threading.Thread):
     def __init__(self, path: Path | str, hz: float = 1.0) -> None:
         super().__init__(name=f"inspectorate-{type(self).__name__}", daemon=True)
         if hz <= 0:
-            raise ValueError("hz must be positive")
+            raise InputError("hz must be positive")
         self.path = Path(path)
         self.period = 1.0 / hz
         self.samples = 0

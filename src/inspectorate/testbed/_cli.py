@@ -12,8 +12,6 @@ from pathlib import Path
 
 import typer
 
-from inspectorate.errors import InputError
-
 app = typer.Typer(
     help="Run honest and adversarial workloads and record them as a run directory.", no_args_is_help=True
 )
@@ -23,12 +21,6 @@ class ProfileName(str, Enum):
     laptop = "laptop"
     gpu = "gpu"
     test = "test"
-
-
-def _fail(exc: Exception) -> None:
-    """User-fixable problems: one line on stderr, exit 2 (the CLI contract)."""
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(2)
 
 
 @app.command()
@@ -43,9 +35,7 @@ def run(
     batch_size: int | None = typer.Option(None, "--batch-size", help="training batch for every role"),
     scale: float = typer.Option(1.0, help="multiply every phase duration"),
     phases: str | None = typer.Option(None, help="comma-separated phase names (default: all 11)"),
-    corpus: Path | None = typer.Option(
-        None, help="text corpus (default ../shared/data/corpora/tinyshakespeare.txt)"
-    ),
+    corpus: Path = typer.Option(..., help="UTF-8 text corpus to train on (e.g. tinyshakespeare.txt)"),
     keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints", help="keep RUN_DIR/checkpoints/*.pt"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
@@ -53,22 +43,19 @@ def run(
     from inspectorate.testbed.run import run_testbed
     from inspectorate.testbed.summary import format_summary, summarize_run
 
-    try:
-        out_dir = run_testbed(
-            profile.value,
-            host_id,
-            out,
-            phases=phases,
-            seed=seed,
-            threads=threads,
-            batch_size=batch_size,
-            scale=scale,
-            progress=not quiet,
-            corpus=corpus,
-            keep_checkpoints=keep_checkpoints,
-        )
-    except (InputError, ValueError) as exc:
-        _fail(exc)
+    out_dir = run_testbed(
+        profile.value,
+        host_id,
+        out,
+        phases=phases,
+        seed=seed,
+        threads=threads,
+        batch_size=batch_size,
+        scale=scale,
+        progress=not quiet,
+        corpus=corpus,
+        keep_checkpoints=keep_checkpoints,
+    )
     typer.echo(format_summary(summarize_run(out_dir)))
     typer.echo(f"run directory: {out_dir}")
 
@@ -80,21 +67,12 @@ def sweep(
     profile: ProfileName = typer.Option(ProfileName.laptop),
     scale: float = typer.Option(1.0, help="multiply every phase duration"),
     phases: str | None = typer.Option(None, help="comma-separated phase names (default: all 11)"),
-    corpus: Path | None = typer.Option(None, help="text corpus"),
+    corpus: Path = typer.Option(..., help="UTF-8 text corpus to train on (e.g. tinyshakespeare.txt)"),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Run several hosts varying threads, batch size and seed (for leave-one-host-out)."""
     from inspectorate.testbed.run import sweep as run_sweep
 
-    try:
-        runs = run_sweep(
-            hosts, out, profile.value, scale=scale, progress=not quiet, phases=phases, corpus=corpus
-        )
-    except (InputError, ValueError) as exc:
-        _fail(exc)
+    runs = run_sweep(hosts, out, profile.value, scale=scale, progress=not quiet, phases=phases, corpus=corpus)
     for path in runs:
         typer.echo(str(path))
-
-
-if __name__ == "__main__":  # python -m inspectorate.testbed._cli run ...
-    app()

@@ -21,7 +21,6 @@ from inspectorate.errors import InputError
 
 SPLITS = ("pretrain", "finetune", "val")
 SPLIT_BOUNDS = {"pretrain": (0.0, 0.8), "finetune": (0.8, 0.9), "val": (0.9, 1.0)}
-DEFAULT_CORPUS = Path("..") / "shared" / "data" / "corpora" / "tinyshakespeare.txt"
 CORPUS_TAG = "corpus:tiny-shakespeare"
 
 
@@ -43,7 +42,7 @@ class CharVocab:
         try:
             return np.fromiter((lookup[ch] for ch in text), dtype=np.int64, count=len(text))
         except KeyError as exc:
-            raise ValueError(f"character {exc.args[0]!r} is not in the vocabulary") from None
+            raise InputError(f"character {exc.args[0]!r} is not in the vocabulary") from None
 
     def decode(self, ids: np.ndarray | list[int]) -> str:
         return "".join(self.chars[int(i)] if int(i) < len(self.chars) else "?" for i in ids)
@@ -69,14 +68,18 @@ class Corpus:
 def split_range(n_tokens: int, name: str) -> tuple[int, int]:
     """[lo, hi) token offsets of a split; cuts are rounded down, so regions never overlap."""
     if name not in SPLIT_BOUNDS:
-        raise ValueError(f"unknown split {name!r}; known: {', '.join(SPLITS)}")
+        raise InputError(f"unknown split {name!r}; known: {', '.join(SPLITS)}")
     lo, hi = SPLIT_BOUNDS[name]
     return int(n_tokens * lo), int(n_tokens * hi)
 
 
-def load_corpus(path: Path | str | None = None, *, name: str = CORPUS_TAG) -> Corpus:
-    """Read and encode a UTF-8 text file (default: the shared Tiny Shakespeare copy)."""
-    path = Path(path) if path is not None else DEFAULT_CORPUS
+def load_corpus(path: Path | str | None, *, name: str = CORPUS_TAG) -> Corpus:
+    """Read and encode a UTF-8 text file (the testbed trains on Tiny Shakespeare,
+    ``shared/data/corpora/tinyshakespeare.txt`` in the project's data; any text works).
+    There is no default: an installed package has no corpus of its own to fall back on."""
+    if path is None:
+        raise InputError("a training corpus is required (--corpus FILE, a UTF-8 text file of >= 1000 chars)")
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -111,7 +114,7 @@ class BatchSampler:
         self, tokens: np.ndarray, batch_size: int, seq_len: int, *, seed: int = 0, rank: int = 0
     ) -> None:
         if len(tokens) <= seq_len + 1:
-            raise ValueError(f"split of {len(tokens)} tokens is too short for sequences of {seq_len}")
+            raise InputError(f"split of {len(tokens)} tokens is too short for sequences of {seq_len}")
         self.tokens = tokens
         self.batch_size = batch_size
         self.seq_len = seq_len

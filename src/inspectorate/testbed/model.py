@@ -30,6 +30,8 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from inspectorate.errors import InputError
+
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -62,7 +64,7 @@ def preset(name: str) -> GPTConfig:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown model preset {name!r}; known: {', '.join(PRESETS)}") from None
+        raise InputError(f"unknown model preset {name!r}; known: {', '.join(PRESETS)}") from None
 
 
 def count_params(config: GPTConfig) -> int:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from inspectorate.errors import InputError
+
 ACTIVITIES = ("pretrain", "finetune", "inference", "eval", "idle")
 SIZES = ("tiny", "small")
 OP_TYPES = {
@@ -44,11 +46,11 @@ class Label:
 
     def __post_init__(self) -> None:
         if self.activity not in ACTIVITIES:
-            raise ValueError(f"unknown activity {self.activity!r}; known: {', '.join(ACTIVITIES)}")
+            raise InputError(f"unknown activity {self.activity!r}; known: {', '.join(ACTIVITIES)}")
         if (self.activity == "idle") != (self.size is None):
-            raise ValueError("idle has no size; every other activity needs one")
+            raise InputError("idle has no size; every other activity needs one")
         if self.size is not None and self.size not in SIZES:
-            raise ValueError(f"unknown size {self.size!r}; known: {', '.join(SIZES)}")
+            raise InputError(f"unknown size {self.size!r}; known: {', '.join(SIZES)}")
 
     def __str__(self) -> str:
         return self.activity if self.size is None else f"{self.activity}:{self.size}"
@@ -203,7 +205,7 @@ def select_phases(names: str | list[str] | tuple[str, ...] | None) -> list[Phase
         names = [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in names if n not in PHASES]
     if unknown:
-        raise ValueError(f"unknown phase(s) {', '.join(unknown)}; known: {', '.join(PHASES)}")
+        raise InputError(f"unknown phase(s) {', '.join(unknown)}; known: {', '.join(PHASES)}")
     if not names:
-        raise ValueError("no phases selected")
+        raise InputError("no phases selected")
     return [PHASES[n] for n in names]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from inspectorate.errors import InputError
 from inspectorate.testbed.phases import Phase
 
 
@@ -61,7 +62,7 @@ class Profile:
         if batch_size is None:
             return self
         if batch_size < 1:
-            raise ValueError("batch size must be >= 1")
+            raise InputError("batch size must be >= 1")
         return replace(self, roles={k: replace(v, batch_size=batch_size) for k, v in self.roles.items()})
 
 
@@ -110,7 +111,7 @@ TEST_PHASE_S = 2.5
 def get_profile(name: str) -> Profile:
     """The named profile; the test profile gives every phase ``TEST_PHASE_S`` seconds."""
     if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
+        raise InputError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
     profile = PROFILES[name]
     if name == "test":
         from inspectorate.testbed.phases import PHASES

@@ -205,8 +205,7 @@ def run_testbed(
     corpus_path = Path(corpus) if corpus is not None else None
     _check_inputs(prof, host_id, out)
     threads = threads or max(1, (os.cpu_count() or 1) // prof.world_size)
-    out.mkdir(parents=True, exist_ok=True)
-    prov = provenance(
+    prov = provenance(  # reads the corpus: a bad one is refused before anything is written
         prof,
         host_id,
         seed=seed,
@@ -216,6 +215,7 @@ def run_testbed(
         scale=scale,
         corpus_path=corpus_path,
     )
+    out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "provenance.json", prov)
     scratch = Path(tempfile.mkdtemp(prefix="inspectorate-testbed-"))
     plan = WorkerPlan(

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from inspectorate.errors import InputError
 from inspectorate.trace._canonical import GENESIS
 from inspectorate.trace._fastchain import canonical_lines
 from inspectorate.trace._frame import FRAME_SCHEMA, with_derived
@@ -178,7 +179,7 @@ def _inject(frame: pl.DataFrame, spec: GenSpec, lo: int) -> pl.DataFrame:
 def iter_generated(spec: GenSpec, chunk: int = 250_000) -> Iterator[pl.DataFrame]:
     """Chained frames of at most ``chunk`` rows, in order (bounded memory)."""
     if spec.scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {spec.scenario!r}; known: {', '.join(SCENARIOS)}")
+        raise InputError(f"unknown scenario {spec.scenario!r}; known: {', '.join(SCENARIOS)}")
     prev = GENESIS
     total = spec.records
     for lo in range(0, total, chunk):

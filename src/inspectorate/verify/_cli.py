@@ -1,20 +1,15 @@
 """``inspectorate verify``: the typer command the lead mounts in cli.py.
 
-Mount with ``from inspectorate.verify._cli import verify as verify_command`` and
-``app.command("verify")(verify_command)``. Bad input raises InputError, which the main
-CLI turns into exit 2 and one line on stderr; ``python -m inspectorate.verify._cli``
-runs the command standalone with the same contract.
+Mounted by ``inspectorate.cli``. Bad input raises InputError, which the CLI's one
+handler turns into exit 2 and one line on stderr.
 """
 
 from __future__ import annotations
 
 import enum
-import sys
 from pathlib import Path
 
 import typer
-
-from inspectorate.errors import InputError
 
 
 class Format(str, enum.Enum):
@@ -40,20 +35,3 @@ def verify(
     verdict = verify_run(run_dir, promised)
     typer.echo(verdict.to_json() if format is Format.json else render_text(verdict))
     raise typer.Exit(verdict.exit_code)
-
-
-def main() -> None:
-    """Standalone entry: same exit codes as the main CLI (2 + one line for bad input)."""
-    app = typer.Typer(add_completion=False)
-    app.command()(verify)
-    try:
-        app(standalone_mode=False)
-    except InputError as exc:
-        print(f"error: {exc.one_line()}", file=sys.stderr)
-        sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-
-
-if __name__ == "__main__":
-    main()
