@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast install bench clean
+.PHONY: demo test test-fast install lint wheel-check bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,23 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+# The package as a user gets it: a wheel in a fresh venv outside the checkout, run from another directory.
+wheel-check: $(STAMP)
+	rm -rf build/wheel-check && mkdir -p build/wheel-check
+	$(BIN)/python -m pip wheel -q --no-deps -w build/wheel-check .
+	$(PYTHON) -m venv build/wheel-check/venv
+	build/wheel-check/venv/bin/python -m pip install -q build/wheel-check/inspectorate-*.whl
+	cd "$$(mktemp -d)" && ABS=$(CURDIR)/build/wheel-check/venv/bin && \
+	  $$ABS/inspectorate demo > demo.log && tail -3 demo.log && \
+	  T=$$($$ABS/python -c 'from inspectorate.data import seed_path; print(seed_path("legit_finetune"))') && \
+	  C=$$($$ABS/python -c 'from inspectorate.data import commitment_path as c; print(c("frontier-training-cap"))') && \
+	  $$ABS/inspectorate check "$$T" --commitment "$$C" && test -z "$$(ls -A | grep -v demo.log)"
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"

@@ -83,5 +83,5 @@ def _generated(out: Path, commitment, console: Console) -> None:
     console.print(table)
     console.print(
         f"[dim]Files in {out}; try: inspectorate check {out}/generated_over_cap.jsonl "
-        f"-c commitments/frontier-training-cap.yml --format json[/dim]"
+        f"-c {commitment_path('frontier-training-cap')} --format json[/dim]"
     )
