@@ -32,7 +32,7 @@ class Format(str, enum.Enum):
     json = "json"
 
 
-Scenario = enum.Enum("Scenario", {name: name for name in SCENARIOS}, type=str)  # trace generate
+Scenario = enum.Enum("Scenario", [(name, name) for name in SCENARIOS], type=str)  # type: ignore[misc]
 
 
 @app.command()

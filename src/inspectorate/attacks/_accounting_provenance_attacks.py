@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from inspectorate.attacks._facts import Derived
+from inspectorate.attacks._facts import Derived, sized
 from inspectorate.attacks._registry import attack
 from inspectorate.attacks._util import (
     Records,
@@ -327,9 +327,9 @@ def fragment_fingerprints(records: Records, rng: random.Random, parts: int = 2) 
 def excess_to_ghost_inference(
     records: Records,
     rng: random.Random,
-    keep: float | Derived = Derived("training_job_cap", 0.9),
-    shard_flops: float | Derived = Derived("inference_job_cap", 0.9),
-    ratio: float | Derived = Derived("training_flop_ratio_threshold", 0.5),
+    keep: float = sized("training_job_cap", 0.9),
+    shard_flops: float = sized("inference_job_cap", 0.9),
+    ratio: float = sized("training_flop_ratio_threshold", 0.5),
     dataset: str | None = None,
     operator: str = "same",
 ) -> Records:

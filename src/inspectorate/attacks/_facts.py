@@ -29,6 +29,12 @@ class Derived:
         return f"{self.factor:g}×{self.quantity}"
 
 
+def sized(quantity: str, factor: float = 1.0) -> Any:
+    """A ``Derived`` default for a parameter annotated ``float``: the registry resolves it
+    to a number before the attack runs, so the function body only ever sees floats."""
+    return Derived(quantity, factor)
+
+
 def _rule_params(commitment: Any, kind: str) -> list[Mapping[str, Any]]:
     return [spec.params for spec in getattr(commitment, "rules", ()) if spec.kind == kind]
 

@@ -179,7 +179,7 @@ def play_round(
     """One round: propose, apply (library or sandbox), judge, score."""
     started = time.perf_counter()
     proposal = bot.propose(history)
-    row = {
+    row: dict[str, Any] = {
         "round": n,
         "attacker": getattr(bot, "name", type(bot).__name__),
         "evasion_name": proposal.name,

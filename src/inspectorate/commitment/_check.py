@@ -56,7 +56,7 @@ class Verdict:
         if not self.violations:
             return f"All {len(self.rules_evaluated)} deterministic rules hold over {self.records} records."
         rules = list(dict.fromkeys(v.rule_id for v in self.violations))
-        return f"{len(self.violations)} violation(s) of {len(rules)} rule(s) ({', '.join(rules)}); first: {self.trigger.message}"
+        return f"{len(self.violations)} violation(s) of {len(rules)} rule(s) ({', '.join(rules)}); first: {self.violations[0].message}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -27,8 +27,8 @@ PREV_FIELD = "prev_record_hash"
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
-def canonical_json(record: Mapping[str, Any]) -> str:
-    """The canonical JSON text of ``record`` (sorted keys, no whitespace)."""
+def canonical_json(record: Any) -> str:
+    """The canonical JSON text of ``record`` (sorted keys, no whitespace); any JSON value works."""
     return _ENCODER.encode(record)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -116,7 +117,7 @@ def _chunk_hashes(chunks: Iterator[pl.DataFrame]) -> Iterator[tuple[pl.DataFrame
     with ThreadPoolExecutor(max_workers=1) as pool:
         current = next(chunks, None)
         pending = pool.submit(_built, current) if current is not None else None
-        while current is not None:
+        while current is not None and pending is not None:
             lines, slow = pending.result()
             following = next(chunks, None)
             pending = pool.submit(_built, following) if following is not None else None
@@ -171,7 +172,9 @@ def verify_row_groups(path: str, groups: list[int]) -> tuple[str, str, int, list
     from inspectorate.trace._io import _typed, stored_columns
 
     handle = pq.ParquetFile(path)
-    frame = _typed(handle.read_row_groups(groups, columns=stored_columns(handle)), path, list(FRAME_SCHEMA))
+    frame = _typed(
+        handle.read_row_groups(groups, columns=stored_columns(handle)), Path(path), list(FRAME_SCHEMA)
+    )
     first_prev = str(frame["prev_record_hash"][0])
     breaks = chunk_chain_breaks(_slices(frame, CHUNK), None, genesis=first_prev)
     last = frame_hashes(frame.tail(1))[0]

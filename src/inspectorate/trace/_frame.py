@@ -32,7 +32,7 @@ CATEGORICAL = (
     "config_hash",
 )
 
-FRAME_SCHEMA: dict[str, pl.DataType] = {
+FRAME_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     **{name: pl.Utf8 for name in STRING_FIELDS},
     **{name: pl.Int64 for name in INT_FIELDS},
     "flops": pl.Float64,

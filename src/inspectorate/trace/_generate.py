@@ -118,7 +118,7 @@ def _refs(window: np.ndarray, chip: np.ndarray, op: np.ndarray) -> pl.Series:
     record is the job's previous chip in this window, or its last chip in the last one."""
     chips = int(chip.max()) + 1 if chip.size else 0
     job_of = {int(c): o for c, o in zip(chip, op)}
-    prev_chip, seen = np.full(chips, -1), {}
+    prev_chip, seen = np.full(chips, -1), dict[object, int]()
     for c in range(chips):
         job = job_of.get(c)
         prev_chip[c] = seen.get(job, -1)
@@ -231,19 +231,22 @@ def write_generated(spec: GenSpec, path: str | Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     count, last = 0, None
     if path.suffix == ".parquet":
-        writer = None
+        writer: pq.ParquetWriter | None = None
         for frame in iter_generated(spec):
             table = frame.to_arrow()
             writer = writer or pq.ParquetWriter(path, table.schema, compression="zstd")
             writer.write_table(table)
             count, last = count + frame.height, frame.tail(1)
-        writer.close()
+        if writer is not None:
+            writer.close()
     else:
         opener = gzip.open if path.name.endswith(".gz") else open
         with opener(path, "wt", encoding="utf-8") as handle:
             for frame in iter_generated(spec):
                 handle.write("\n".join(canonical_lines(frame)) + "\n")
                 count, last = count + frame.height, frame.tail(1)
+    if last is None:
+        raise InputError("the generator produced no records (check --hours and --window-seconds)")
     head = record_hash(records_from_frame(last)[0])
     sidecar = path.with_name(path.name + ".head.json")
     sidecar.write_text(json.dumps({"head": head, "records": count, "schema": "inspectorate.window/1"}) + "\n")

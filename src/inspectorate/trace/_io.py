@@ -128,7 +128,7 @@ def _open_parquet(path: Path) -> pq.ParquetFile:
 
 
 def _typed(batch: pa.Table | pa.RecordBatch, path: Path, columns: list[str]) -> pl.DataFrame:
-    frame = pl.from_arrow(batch)
+    frame = pl.DataFrame(pl.from_arrow(batch))
     if "_extra" in columns and "_extra" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("_extra"))
     try:

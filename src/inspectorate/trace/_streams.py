@@ -38,7 +38,7 @@ def _open_text(path: Path) -> io.TextIOBase:
     """Text handle on a plain or gzip file; unreadable input is an InputError."""
     try:
         if path.name.endswith(".gz"):
-            return gzip.open(path, "rt", encoding="utf-8", errors="replace")  # type: ignore[return-value]
+            return gzip.open(path, "rt", encoding="utf-8", errors="replace")
         return open(path, encoding="utf-8", errors="replace")
     except OSError as exc:
         raise InputError(f"cannot read ({exc.strerror})", path) from None

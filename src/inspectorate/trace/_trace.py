@@ -61,6 +61,11 @@ class Trace:
             times.append((parse_time(record["window_start"]), parse_time(record["window_end"])))
         return cls(frame_from_records(records, times), records, source, head)
 
+    def _backing_path(self) -> Path:
+        if self.backing is None:  # a lean frame is only ever built from a Parquet file
+            raise RuntimeError("lean trace without a backing file")
+        return self.backing
+
     @property
     def lean(self) -> bool:
         """True when the frame lacks the columns only the chain needs (read from ``backing``)."""
@@ -72,7 +77,7 @@ class Trace:
             return self.frame
         from inspectorate.trace._io import read_parquet_frame
 
-        return read_parquet_frame(self.backing)
+        return read_parquet_frame(self._backing_path())
 
     @property
     def records(self) -> list[dict[str, Any]]:
@@ -86,7 +91,7 @@ class Trace:
         if self.lean:
             from inspectorate.trace._io import read_parquet_frame
 
-            return records_from_frame(read_parquet_frame(self.backing, last_only=True))[0]
+            return records_from_frame(read_parquet_frame(self._backing_path(), last_only=True))[0]
         return records_from_frame(self.frame.tail(1))[0]
 
     def __len__(self) -> int:
@@ -112,7 +117,7 @@ class Trace:
         if self.lean:
             from inspectorate.trace._io import iter_parquet_chunks
 
-            return chunk_chain_breaks(iter_parquet_chunks(self.backing), self.head)
+            return chunk_chain_breaks(iter_parquet_chunks(self._backing_path()), self.head)
         return frame_chain_breaks(self.frame, self.head)
 
     def where(self, **equals: Any) -> pl.DataFrame:

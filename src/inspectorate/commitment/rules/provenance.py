@@ -113,7 +113,7 @@ def _ref_chunks(trace: Trace) -> Iterator[pl.DataFrame]:
     from inspectorate.trace._io import iter_parquet_columns
 
     offset = 0
-    for part in iter_parquet_columns(trace.backing, ["record_id", "upstream_refs"]):
+    for part in iter_parquet_columns(trace._backing_path(), ["record_id", "upstream_refs"]):
         yield part.with_row_index("row", offset=offset)
         offset += part.height
 

@@ -7,6 +7,7 @@ accounting sees several small ones (the seed's red-team rounds 9-57).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import polars as pl
 
@@ -108,7 +109,7 @@ def operator_uniqueness_per_job(trace: Trace, max_operators_per_job: int = 1) ->
 
 def _tolerance(frame: pl.DataFrame) -> float:
     """The evidence's time resolution: the longest window in the group."""
-    return float((frame["we"] - frame["ws"]).max() or 0.0)
+    return float(cast(float, (frame["we"] - frame["ws"]).max()) or 0.0)
 
 
 def _models_in(frame: pl.DataFrame) -> tuple[int, list[str]]:
