@@ -17,7 +17,7 @@ from inspectorate.capture._sensors import (
     nvsmi_timestamp,
 )
 from inspectorate.capture._torch_stats import default_param_group
-from inspectorate.trace._streams import read_chain_file
+from inspectorate.trace.streams import read_chain_file
 
 __all__ = [
     "SCHEMA",

@@ -21,7 +21,7 @@ from typing import Any
 
 from inspectorate.errors import InputError
 from inspectorate.trace._canonical import GENESIS, canonical_bytes, record_hash
-from inspectorate.trace._streams import is_complete_line
+from inspectorate.trace.streams import is_complete_line
 
 PREV_FIELD = "prev_record_hash"
 _CHUNK = 1 << 16

@@ -22,7 +22,8 @@ from inspectorate.trace._schema import (
     parse_time,
     validate_record,
 )
-from inspectorate.trace._streams import (
+from inspectorate.trace._trace import Trace
+from inspectorate.trace.streams import (
     DCGM_FIELDS,
     NCCL_DATATYPES,
     NcclLog,
@@ -39,7 +40,6 @@ from inspectorate.trace._streams import (
     read_nvsmi,
     read_steps,
 )
-from inspectorate.trace._trace import Trace
 
 __all__ = [
     "FIELDS",

@@ -30,7 +30,8 @@ import polars as pl
 
 from inspectorate.errors import InputError
 from inspectorate.trace._io import read_trace
-from inspectorate.trace._streams import (
+from inspectorate.trace._trace import Trace
+from inspectorate.trace.streams import (
     StepLog,
     read_collectives,
     read_cpu,
@@ -41,7 +42,6 @@ from inspectorate.trace._streams import (
     read_nvsmi,
     read_steps,
 )
-from inspectorate.trace._trace import Trace
 
 STREAMS = (
     "labels",
