@@ -145,3 +145,22 @@ def test_lean_and_full_frames_give_the_same_violations(tmp_path, monkeypatch):
     assert lean == full
     fired = {v["rule_id"] for v in lean["violations"]}
     assert {"forbidden_data_source_tags", "upstream_refs_dag_validity"} <= fired
+
+
+def test_json_schema_and_validator_agree_field_by_field():
+    """The JSON Schema is derived from the same field lists validate_record uses: every
+    field it requires is required by the validator, with the same JSON type."""
+    import copy
+
+    from inspectorate.trace import json_schema, read_trace, validate_record
+    from inspectorate.trace._schema import RecordError
+
+    schema = json_schema()
+    record = read_trace(seed_path("legit_finetune")).records[0]
+    validate_record(record)
+    wrong = {"string": 7, "integer": "7", "number": "7", "array": "a"}
+    assert set(schema["required"]) == set(schema["properties"])
+    for name, prop in schema["properties"].items():
+        for broken in ({k: v for k, v in record.items() if k != name}, {**record, name: wrong[prop["type"]]}):
+            with pytest.raises(RecordError, match=name if name in broken else f"missing.*{name}"):
+                validate_record(copy.deepcopy(broken))

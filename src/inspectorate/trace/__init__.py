@@ -17,8 +17,8 @@ from inspectorate.trace._rundir import Phase, RunDir, load_run, phases_from_labe
 from inspectorate.trace._schema import (
     FIELDS,
     SCHEMA_VERSION,
-    WindowRecord,
     format_time,
+    json_schema,
     parse_time,
     validate_record,
 )
@@ -51,7 +51,7 @@ __all__ = [
     "write_generated",
     "SCHEMA_VERSION",
     "Trace",
-    "WindowRecord",
+    "json_schema",
     "format_time",
     "iter_jsonl",
     "parse_time",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,51 +115,23 @@ def _json_type(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-@dataclass(frozen=True)
-class WindowRecord:
-    """One chip's claim about one time window (seed schema, version ``SCHEMA_VERSION``).
-
-    For typed access in code that handles a few records at a time; bulk work goes
-    through ``Trace.frame``. ``extra`` holds every field outside the schema.
-    """
-
-    record_id: str
-    prev_record_hash: str
-    chip_id: str
-    job_id: str
-    operator: str
-    cluster_region: str
-    window_start: str
-    window_end: str
-    op_type: str
-    flops: float
-    tokens_processed: int
-    batch_size: int
-    sequence_length: int
-    model_hash_prefix: str
-    dataset_fingerprint: str
-    upstream_refs: tuple[str, ...]
-    data_source_tags: tuple[str, ...]
-    code_commit: str
-    config_hash: str
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, record: Mapping[str, Any]) -> WindowRecord:
-        validate_record(dict(record))
-        core = {name: record[name] for name in FIELDS}
-        core["upstream_refs"] = tuple(core["upstream_refs"])
-        core["data_source_tags"] = tuple(core["data_source_tags"])
-        extra = {k: v for k, v in record.items() if k not in FIELD_SET}
-        return cls(**core, extra=extra)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = dict(self.extra)
-        for name in FIELDS:
-            value = getattr(self, name)
-            out[name] = list(value) if name in LIST_FIELDS else value
-        return out
-
-    @property
-    def seconds(self) -> float:
-        return parse_time(self.window_end) - parse_time(self.window_start)
+def json_schema() -> dict[str, Any]:
+    """The window record as a JSON Schema (draft 2020-12), derived from the field lists
+    above: the one definition the readers, writers and ``validate_record`` use. Extra
+    fields are allowed and kept byte-for-byte (they are part of what the chain hashes)."""
+    string, integer = {"type": "string"}, {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+    props: dict[str, Any] = {name: dict(string) for name in STRING_FIELDS}
+    props.update({name: dict(integer) for name in INT_FIELDS})
+    props.update({name: {"type": "number", "minimum": 0} for name in NUMBER_FIELDS})
+    props.update({name: {"type": "array", "items": string} for name in LIST_FIELDS})
+    for name in ("window_start", "window_end"):
+        props[name]["format"] = "date-time"
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{SCHEMA_NAME}/{SCHEMA_VERSION}",
+        "title": "inspectorate window record (the seed's per-chip, per-window claim)",
+        "type": "object",
+        "required": list(FIELDS),
+        "properties": props,
+        "additionalProperties": True,
+    }

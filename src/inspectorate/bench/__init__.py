@@ -1,1 +1,0 @@
-"""inspectorate.bench (in progress)."""
