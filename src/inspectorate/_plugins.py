@@ -24,6 +24,18 @@ class PluginError(TypeError):
     """A plugin that cannot be registered (no docstring, a name already taken)."""
 
 
+class ConformanceError(Exception):
+    """A plugin failed its conformance battery (``check_rule``, ``check_property``,
+    ``check_attack``); the message names the first property that does not hold. A real
+    exception, not ``assert``: ``python -O`` must not turn the battery into a no-op."""
+
+
+def require(condition: object, message: str) -> None:
+    """Raise ConformanceError(message) unless ``condition`` holds."""
+    if not condition:
+        raise ConformanceError(message)
+
+
 class Registry(Mapping[str, T], Generic[T]):
     """Name -> entry, filled by decorators in ``builtins`` modules and the entry-point ``group``."""
 

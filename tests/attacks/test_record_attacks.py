@@ -8,11 +8,21 @@ import random
 import pytest
 
 from conftest import REFERENCE_COMMITMENT, SMALL_COMMITMENT, all_traces, small_trace
-from inspectorate.attacks import ATTACKS, attack_names, compose, conserves_work, get_attack, violate
+from inspectorate._plugins import ConformanceError
+from inspectorate.attacks import (
+    ATTACKS,
+    attack,
+    attack_names,
+    check_attack,
+    compose,
+    conserves_work,
+    get_attack,
+    violate,
+)
 from inspectorate.attacks._facts import Facts
 from inspectorate.commitment import check, load_commitment
 from inspectorate.errors import InputError
-from inspectorate.trace import validate_record, verify_chain
+from inspectorate.trace import verify_chain
 
 TRACES = all_traces()
 # attacks sized from a commitment (Derived parameters) read the reference commitment's caps
@@ -21,26 +31,31 @@ FACTS = Facts(load_commitment(REFERENCE_COMMITMENT))
 
 def test_library_is_large_and_documented():
     assert len(attack_names()) >= 25
-    for attack in ATTACKS.values():
-        assert attack.doc and attack.intent, attack.name
-        for name, values in attack.space.items():
-            assert name in attack.defaults(), (attack.name, name)
-            assert values, (attack.name, name)
+    for entry in ATTACKS.values():
+        assert entry.doc and entry.intent, entry.name
+        for name, values in entry.space.items():
+            assert name in entry.defaults(), (entry.name, name)
+            assert values, (entry.name, name)
 
 
 @pytest.mark.parametrize("trace_name", sorted(TRACES))
 def test_every_attack_on_trace(trace_name):
-    records = TRACES[trace_name]
-    pristine = copy.deepcopy(records)
     for name in attack_names():
-        attack = get_attack(name)
-        out = attack(records, random.Random(5), FACTS)
-        assert records == pristine, f"{name} mutated its input"
-        assert verify_chain(out) == [], f"{name} broke the chain on {trace_name}"
-        for record in out:
-            validate_record(record)
-        assert out == attack(records, random.Random(5), FACTS), f"{name} is not deterministic given the rng"
-        assert isinstance(attack.intent_preserved(records, out), bool)
+        check_attack(name, TRACES[trace_name], FACTS)
+
+
+def test_check_attack_names_a_nondeterministic_attack():
+    @attack("test_unseeded_attack", intent="test only: ignores its rng")
+    def unseeded(records, rng):
+        """Uses the global random state instead of ``rng``."""
+        records[0]["flops"] = float(random.random())
+        return records
+
+    try:
+        with pytest.raises(ConformanceError, match="not deterministic"):
+            check_attack("test_unseeded_attack", small_trace())
+    finally:
+        ATTACKS._entries.pop("test_unseeded_attack")
 
 
 SMALL_FACTS = Facts(load_commitment(SMALL_COMMITMENT))  # no inference cap: shard size given below

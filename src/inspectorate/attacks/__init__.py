@@ -1,6 +1,7 @@
 """Red team: record attacks, run-directory attacks, a sandbox for untrusted mutation
 code, and the adversarial search loop (``redteam``)."""
 
+from inspectorate.attacks._conformance import check_attack
 from inspectorate.attacks._defend import candidates, defend, honest_traces
 from inspectorate.attacks._intent import conserves_work, dominant_job, flop_per_token, violate, work
 from inspectorate.attacks._loop import Attacker, RedteamReport, make_attacker, play_round, redteam, replay
@@ -46,6 +47,7 @@ __all__ = [
     "Step",
     "attack",
     "attack_names",
+    "check_attack",
     "candidates",
     "compose",
     "conserves_work",

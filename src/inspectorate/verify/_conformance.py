@@ -1,7 +1,7 @@
 """``check_property``: a conformance battery for property plugins (cf. ``check_rule``).
 
 A plugin author runs it on a run whose claims some phase contradicts (``firing``) and
-an honest one (``quiet``); it raises AssertionError naming the first thing that fails.
+an honest one (``quiet``); it raises ConformanceError naming the first thing that fails.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import copy
 import json
 from pathlib import Path
 
+from inspectorate._plugins import require
 from inspectorate.trace import RunDir, load_run
 from inspectorate.verify._evidence import collect
 from inspectorate.verify._registry import DECISIONS, INCONSISTENT, PROPERTIES, load_plugins
@@ -20,33 +21,33 @@ def check_property(name: str, firing: RunDir | Path | str, quiet: RunDir | Path 
     its evidence untouched, returns JSON-ready evidence and a known decision, flags some
     phase of ``firing`` and no phase of ``quiet``."""
     load_plugins()
-    assert name in PROPERTIES, f"{name!r} is not registered"
-    assert PROPERTIES[name].doc.strip(), f"{name!r} has no docstring stating what it checks"
+    require(name in PROPERTIES, f"{name!r} is not registered")
+    require(PROPERTIES[name].doc.strip(), f"{name!r} has no docstring stating what it checks")
     from inspectorate.verify._inspector import Inspector
 
     inspector = Inspector([name])
     fired = _decisions(inspector, firing, name)
-    assert INCONSISTENT in fired, f"{name!r} flagged no phase of the firing run"
-    assert INCONSISTENT not in _decisions(inspector, quiet, name), (
-        f"{name!r} flagged a phase of the quiet run"
+    require(INCONSISTENT in fired, f"{name!r} flagged no phase of the firing run")
+    require(
+        INCONSISTENT not in _decisions(inspector, quiet, name), f"{name!r} flagged a phase of the quiet run"
     )
 
 
 def _decisions(inspector: object, run: RunDir | Path | str, name: str) -> list[str]:
     run = run if isinstance(run, RunDir) else load_run(run)
     evidence = collect(run)
-    assert evidence, "the run has no labelled phases"
+    require(evidence, "the run has no labelled phases")
     ctx = inspector.context(run, evidence)  # type: ignore[attr-defined]
     out = []
     for ev in evidence:
         before = copy.deepcopy(ev)
         first, second = PROPERTIES[name].fn(ev, ctx), PROPERTIES[name].fn(ev, ctx)
-        assert first == second, f"{name!r} is not deterministic"
-        assert ev == before, f"{name!r} mutated its evidence"
-        assert first.property == name, f"{name!r} returned a finding named {first.property!r}"
-        assert first.decision in DECISIONS, f"{name!r} returned decision {first.decision!r}"
-        assert 0.0 <= first.score <= 1.0, f"{name!r} returned score {first.score} outside [0, 1]"
-        assert first.evidence, f"{name!r} returned no evidence"
+        require(first == second, f"{name!r} is not deterministic")
+        require(ev == before, f"{name!r} mutated its evidence")
+        require(first.property == name, f"{name!r} returned a finding named {first.property!r}")
+        require(first.decision in DECISIONS, f"{name!r} returned decision {first.decision!r}")
+        require(0.0 <= first.score <= 1.0, f"{name!r} returned score {first.score} outside [0, 1]")
+        require(first.evidence, f"{name!r} returned no evidence")
         json.dumps(first.evidence)
         out.append(first.decision)
     return out
