@@ -44,9 +44,8 @@ def test_offline_rounds_are_written_and_scored(small_commitment, tmp_path):
         assert REQUIRED <= set(r)
         assert r["cost"] == 0.0
         assert r["evasion"] == (not r["caught"] and r["intent_preserved"] and not r["error"])
-        if r["caught"]:
-            assert r["triggered_rule_id"]
-    assert len(report.caught) + len(report.evasions) + len(report.hollow_evasions) + len(report.errors) == 12
+        assert bool(r["triggered_rule_id"]) == r["caught"]
+    assert report.caught and len(report.caught) + len(report.evasions) + len(report.hollow_evasions) + len(report.errors) == 12
     assert report.to_dict()["rounds"] == 12
 
 
@@ -60,6 +59,7 @@ def test_offline_is_deterministic(small_commitment, tmp_path):
 def test_replay_recreates_a_round(small_commitment, tmp_path):
     report = redteam(4, "offline", small_commitment, small_trace(), None, seed=1)
     baseline = violate(small_trace(), small_commitment)
+    assert report.mutated
     for row in report.rounds:
         if row["round"] in report.mutated:
             assert replay(row, baseline) == report.mutated[row["round"]]
@@ -126,8 +126,8 @@ def test_defend_on_small_rounds(small_commitment):
     assert d["evasions_before"] == len(report.evasions)
     assert d["evasions_caught_after"] + len(d["still_evading"]) == d["evasions_before"]
     assert {r["round"] for r in d["rescored"]} == set(report.mutated)
-    if report.evasions:
-        assert d["added_rules"] and d["evasions_caught_after"] > 0
+    assert report.evasions  # the small commitment has gaps the search finds within 30 rounds (seeded)
+    assert d["added_rules"] and d["evasions_caught_after"] > 0
     assert all(
         r["caught_after"] for r in d["rescored"] if r["caught_before"]
     )  # adding rules never un-catches
