@@ -27,6 +27,9 @@ trace_app = typer.Typer(no_args_is_help=True, help="Generate and inspect window-
 app.add_typer(trace_app, name="trace")
 
 
+LARGE_TRACE = 200_000  # records; below this a check takes about a second and needs no progress bar
+
+
 class Format(str, enum.Enum):
     text = "text"
     json = "json"
@@ -43,14 +46,20 @@ def check(
     head: str | None = typer.Option(
         None, "--head", help="Published chain head (hex) to pin the last record."
     ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bar (none is shown off a terminal)."
+    ),
 ) -> None:
     """Judge TRACE against COMMITMENT; exit 0 compliant, 1 violation, 2 bad input."""
     from inspectorate.commitment import check as run_check
     from inspectorate.commitment import load_commitment
-    from inspectorate.report import verdict_text
+    from inspectorate.report import progress, verdict_text
     from inspectorate.trace import read_trace
 
-    verdict = run_check(read_trace(trace, head=head), load_commitment(commitment))
+    records, promise = read_trace(trace, head=head), load_commitment(commitment)
+    large = len(records) >= LARGE_TRACE
+    with progress(len(promise.effective_rules()), "rules", quiet=quiet or not large) as advance:
+        verdict = run_check(records, promise, on_rule=advance)
     if format is Format.json:
         typer.echo(json.dumps(verdict.to_dict(), indent=2))
     else:

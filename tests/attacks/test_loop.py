@@ -45,7 +45,10 @@ def test_offline_rounds_are_written_and_scored(small_commitment, tmp_path):
         assert r["cost"] == 0.0
         assert r["evasion"] == (not r["caught"] and r["intent_preserved"] and not r["error"])
         assert bool(r["triggered_rule_id"]) == r["caught"]
-    assert report.caught and len(report.caught) + len(report.evasions) + len(report.hollow_evasions) + len(report.errors) == 12
+    assert (
+        report.caught
+        and len(report.caught) + len(report.evasions) + len(report.hollow_evasions) + len(report.errors) == 12
+    )
     assert report.to_dict()["rounds"] == 12
 
 

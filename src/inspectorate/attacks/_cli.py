@@ -29,21 +29,28 @@ def redteam(
     defend: bool = typer.Option(
         False, "--defend", help="Propose the smallest rule change catching the evasions."
     ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bar (none is shown off a terminal)."
+    ),
 ) -> None:
     """Play the red team against COMMITMENT: each round hides violate(BASELINE); writes OUT."""
     from inspectorate.attacks._loop import redteam as run
     from inspectorate.commitment import load_commitment
+    from inspectorate.report import progress
     from inspectorate.trace import read_trace
 
-    report = run(
-        rounds,
-        attacker.value,
-        load_commitment(commitment),
-        read_trace(baseline).records,
-        out,
-        seed=seed,
-        defend=defend,
-    )
+    promise, clean = load_commitment(commitment), read_trace(baseline).records
+    with progress(rounds, "red team", quiet=quiet) as advance:
+        report = run(
+            rounds,
+            attacker.value,
+            promise,
+            clean,
+            out,
+            seed=seed,
+            defend=defend,
+            on_round=lambda row: advance(f"round {row['round']} {'caught' if row['caught'] else 'evaded'}"),
+        )
     typer.echo(report.summary())
     if report.defense:
         patch = out.with_suffix(".defense.json")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -116,6 +116,7 @@ def redteam(
     defend: bool = False,
     honest_traces: dict[str, Records] | None = None,
     limits: Limits | None = None,
+    on_round: Callable[[dict[str, Any]], None] | None = None,
 ) -> RedteamReport:
     """Run ``rounds`` rounds of ``attacker`` against ``commitment``, hiding ``violate(baseline)``.
 
@@ -142,6 +143,8 @@ def redteam(
         if out is not None:
             with out.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(row, sort_keys=True) + "\n")
+        if on_round is not None:
+            on_round(row)
     if defend:
         from inspectorate.attacks._defend import defend as run_defend
 

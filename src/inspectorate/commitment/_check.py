@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -81,8 +81,13 @@ def run_rule(spec: RuleSpec, trace: Trace) -> list[Violation]:
     return [replace(v, rule_id=spec.id, kind=spec.kind) for v in kind.fn(trace, **spec.params)]
 
 
-def check(trace: Trace | Iterable[dict[str, Any]], commitment: Commitment) -> Verdict:
-    """Judge ``trace`` against ``commitment``: implicit rules first, then the listed ones."""
+def check(
+    trace: Trace | Iterable[dict[str, Any]],
+    commitment: Commitment,
+    on_rule: Callable[[str], None] | None = None,
+) -> Verdict:
+    """Judge ``trace`` against ``commitment``: implicit rules first, then the listed ones
+    (``on_rule(rule_id)`` is called as each one finishes, for progress display)."""
     if not isinstance(trace, Trace):
         trace = Trace.from_records(list(trace))
     if len(trace) == 0:
@@ -95,6 +100,8 @@ def check(trace: Trace | Iterable[dict[str, Any]], commitment: Commitment) -> Ve
         t0 = time.perf_counter()
         violations.extend(run_rule(spec, trace))
         timings[spec.id] = time.perf_counter() - t0
+        if on_rule is not None:
+            on_rule(spec.id)
     return Verdict(
         commitment_id=commitment.id,
         verdict=0 if violations else 1,
