@@ -25,7 +25,8 @@ from pathlib import Path
 
 
 def all_rules_commitment(chips: int, hours: float) -> dict:
-    """A commitment using every rule kind, fitted so the honest generated trace passes."""
+    """A commitment listing every non-implicit rule kind (the implicit ones run on every
+    check), fitted so the honest generated trace passes."""
     end_h = int(hours * 3600)
     return {
         "id": "bench-all-rules",
@@ -35,6 +36,7 @@ def all_rules_commitment(chips: int, hours: float) -> dict:
             {"kind": "idle_must_be_zero"},
             {"kind": "op_type_flop_ratio"},
             {"kind": "max_flop_per_token", "ceiling": 8e10},
+            {"kind": "min_flop_per_token", "floor": 3e10},
             {"kind": "batch_token_consistency"},
             {"kind": "forbidden_data_source_tags", "tags": ["corpus:cbrn-*"]},
             {"kind": "forbidden_operators", "operators": ["shadow-*"]},

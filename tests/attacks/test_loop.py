@@ -146,7 +146,10 @@ def test_reference_loop_and_defend(reference, tmp_path):
     assert report.hollow_evasions  # truncation/deflation passes without carrying the violation
     d = report.defense
     assert d["false_positives"] == {}
-    assert d["evasions_caught_after"] >= 1
+    assert d["evasions_caught_after"] == d["evasions_before"] and not d["still_evading"]
+    assert {"min_flop_per_token", "aggregate_flop_cap", "op_type_flop_ratio"} & {
+        r["kind"] for r in d["added_rules"]
+    } >= {"min_flop_per_token"}  # FLOP deflation is closed by a floor scoped to the trained model
     assert not any(
         r["kind"] == "aggregate_flop_cap" and r.get("scope", "per_job") == "per_job" for r in d["added_rules"]
     )  # the promise itself is never lowered

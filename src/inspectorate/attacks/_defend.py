@@ -74,6 +74,11 @@ def _derived(commitment: Commitment, clean: Records) -> Iterable[RuleSpec | None
     fpt = [float(r["flops"]) / r["tokens_processed"] for r in clean if r["tokens_processed"] > 0]
     if fpt:
         yield _spec("max_flop_per_token", "max_flop_per_token[*]", ceiling=max(fpt) * 1.3, op_types="*")
+    trained = [r for r in clean if r["op_type"] == "training" and r["tokens_processed"] > 0]
+    if trained:  # FLOPs under-reported while the tokens show the work: a floor for the trained model
+        floor = min(float(r["flops"]) / r["tokens_processed"] for r in trained) / 1.3
+        models = sorted({r["model_hash_prefix"] for r in trained})
+        yield _spec("min_flop_per_token", "min_flop_per_token[baseline]", floor=floor, models=models)
     yield _spec(
         "batch_token_consistency", "batch_token_consistency[2,*]", max_capacity_ratio=2.0, op_types="*"
     )

@@ -123,13 +123,20 @@ def max_flop_per_token(
 
 
 @rule("min_flop_per_token")
-def min_flop_per_token(trace: Trace, floor: float, op_types: OpTypes = ("training",)) -> Iterator[Violation]:
+def min_flop_per_token(
+    trace: Trace, floor: float, op_types: OpTypes = ("training",), models: list[str] | None = None
+) -> Iterator[Violation]:
     """FLOP per token may not fall below ``floor`` (≈6N for training the declared model
     of N parameters, less a margin) on ``op_types`` records with tokens: lower means
     FLOPs under-reported to stay under a cap while the tokens show the real work (an
-    evasion the offline red team found against the seed's commitment)."""
+    evasion the offline red team found against the seed's commitment). ``models``
+    (model_hash_prefix values) scopes the floor to the declared model's records, since
+    the floor is a property of one model's size; without it every record is held to it."""
     tokens = pl.col("tokens_processed").cast(pl.Float64)
-    frame = rows(trace, op_mask(op_types) & (tokens > 0), "flops", "tokens_processed").with_columns(
+    mask = op_mask(op_types) & (tokens > 0)
+    if models is not None:
+        mask = mask & pl.col("model_hash_prefix").is_in(models)
+    frame = rows(trace, mask, "flops", "tokens_processed").with_columns(
         (pl.col("flops") / tokens).alias("fpt")
     )
     bad = frame.filter(pl.col("fpt") < floor)
