@@ -53,14 +53,16 @@ def forbidden_operators(trace: Trace, operators: list[str]) -> Iterator[Violatio
 
 @rule("require_upstream_refs")
 def require_upstream_refs(trace: Trace, op_types: OpTypes = "*") -> Iterator[Violation]:
-    """Lineage is declared: every ``op_types`` record except the first (in time) of its
-    job must list at least one upstream_ref. A job's first record may be a root."""
+    """Lineage is declared: every ``op_types`` record except the first of its job in the
+    append-only file must list at least one upstream_ref. The job's first record may
+    be a root: nothing was written before it that it could cite. (Time order is not
+    used: a record appended later cannot be the root the earlier ones descend from.)"""
     frame = rows(
         trace, op_mask(op_types), "job_id", "n_refs" if "n_refs" in trace.frame.columns else "upstream_refs"
     )
     roots = frame.filter(ref_count(frame) == 0)
-    firsts = first_rows(frame, "job_id")
-    bad = roots.join(firsts, on="row", how="anti").sort(["ws", "row"])
+    firsts = frame.group_by("job_id").agg(pl.col("row").min())
+    bad = roots.join(firsts.select("row"), on="row", how="anti").sort(["ws", "row"])
     if bad.height:
         yield violation(
             f"{bad.height} record(s) after their job's first declare no upstream_refs",
