@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from parity_harness import (  # noqa: E402
+from parity_harness import (
     Base,
     canonical,
     generated_bases,
@@ -25,7 +25,7 @@ from parity_harness import (  # noqa: E402
     shared_root,
 )
 
-from inspectorate.commitment import load_commitment  # noqa: E402
+from inspectorate.commitment import load_commitment
 
 
 def _require(path: Path) -> Path:

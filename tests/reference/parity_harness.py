@@ -191,7 +191,11 @@ def _group_totals(records: list[dict[str, Any]], op_type: Any, scope: str) -> fl
 
 def _ratios(records: list[dict[str, Any]], ops: Iterable[str]) -> list[float]:
     wanted = set(ops)
-    return [r["flops"] / r["tokens_processed"] for r in records if r["op_type"] in wanted and r["tokens_processed"] > 0]
+    return [
+        r["flops"] / r["tokens_processed"]
+        for r in records
+        if r["op_type"] in wanted and r["tokens_processed"] > 0
+    ]
 
 
 def fit_commitment(
@@ -218,7 +222,9 @@ def fit_commitment(
     for rule in out["deterministic_rules"]:
         kind = rule["kind"]
         if kind == "aggregate_flop_cap":
-            rule["threshold"] = max(rule["threshold"], 2 * _group_totals(records, rule["op_type"], rule["scope"]))
+            rule["threshold"] = max(
+                rule["threshold"], 2 * _group_totals(records, rule["op_type"], rule["scope"])
+            )
         elif kind == "window_completeness":
             lengths = sorted(e - s for s, e in zip(starts, ends))
             width = max(rule.get("window_seconds", 60), round(lengths[len(lengths) // 2]))
@@ -259,7 +265,9 @@ SHARED_FIT: dict[str, dict[str, Any]] = {
     # 13 iterations sampled from months of logs, one chip_id aggregating 384 A100s
     "bloom_real": {
         "drop": ("window_completeness",),
-        "extra": ({"kind": "flop_physically_possible", "peak_flops": {"*-384gpu": 384 * 312e12, "*": 2.5e15}},),
+        "extra": (
+            {"kind": "flop_physically_possible", "peak_flops": {"*-384gpu": 384 * 312e12, "*": 2.5e15}},
+        ),
     },
 }
 
