@@ -19,6 +19,7 @@ from parity_harness import (
     Base,
     canonical,
     generated_bases,
+    project_bases,
     reference_runner,
     run_parity,
     shared_bases,
@@ -63,4 +64,5 @@ def bases(seed_data: Path, seed_commitment: dict[str, Any]) -> dict[str, Base]:
 def parity(reference, bases: dict[str, Base]):
     from exceptions import EXCEPTIONS
 
-    return run_parity(list(bases.values()), reference, EXCEPTIONS, rounds=2)
+    tally = run_parity(list(bases.values()), reference, EXCEPTIONS, rounds=2)
+    return run_parity(project_bases(bases), reference, EXCEPTIONS, rounds=1, seed=7, result=tally)

@@ -16,7 +16,19 @@ from pathlib import Path
 
 import pytest
 from exceptions import EXCEPTIONS
-from parity_harness import ALLOWED, Base, judge
+from parity_harness import (
+    ALLOWED,
+    PROJECT_PAIRS,
+    Base,
+    canonical,
+    classify,
+    judge,
+    project_bases,
+    reference_view,
+)
+
+from inspectorate.commitment import load_commitment
+from inspectorate.data import commitment_path
 
 pytestmark = pytest.mark.reference
 
@@ -47,6 +59,28 @@ def test_honest_traces_pass_ours_and_the_reference_flags_only_its_false_positive
             assert kind in EXCEPTIONS and EXCEPTIONS[kind].applies(base.records, base.commitment), (
                 f"{name}: the reference flags {kind} on an honest trace and no exception explains it"
             )
+
+
+def test_the_reference_reads_the_seed_commitment_whole(seed_commitment):
+    assert reference_view(seed_commitment) == seed_commitment
+
+
+@pytest.mark.parametrize("name", sorted({name for _, name in PROJECT_PAIRS}))
+def test_project_commitments_on_every_honest_trace(name, reference, bases):
+    """Where the reference can read a project rule, it finds nothing on an honest trace
+    that we miss (traces the commitment does not fit break it for both checkers)."""
+    commitment = canonical(load_commitment(commitment_path(name)).to_dict())
+    assert reference_view(commitment)["deterministic_rules"], "the reference would read no rule"
+    for trace, base in bases.items():
+        outcome = judge(reference, commitment, base.records)
+        verdicts = classify(outcome, base.records, commitment, EXCEPTIONS)
+        assert "gap" not in verdicts.values(), f"{trace}: {verdicts}"
+
+
+def test_project_commitments_fit_their_traces(reference, bases):
+    for base in project_bases(bases):
+        outcome = judge(reference, base.commitment, base.records)
+        assert outcome.ours == frozenset(), f"{base.name}: {sorted(outcome.ours)}"
 
 
 def test_every_reference_kind_is_exercised(parity, seed_commitment):
