@@ -116,3 +116,20 @@ def test_two_hashes_in_one_window_are_two_models():
     )
     assert run("model_uniqueness_per_job", evolved) == []
     assert run("model_hash_consistency", evolved) == []
+
+
+def test_forbidden_operators_takes_a_listed_name_literally():
+    # "ops[red-team]" as a glob matches "opsr", "opse", ... but not the name itself
+    records = edit(HONEST, 4, operator="ops[red-team]")
+    [found] = run("forbidden_operators", records, operators=["ops[red-team]"])
+    assert found.record_ids == ("r0004",)
+    assert "1 record(s) from forbidden operator(s) ['ops[red-team]']" in found.message
+    assert run("forbidden_operators", HONEST, operators=["ops[red-team]"]) == []
+
+
+def test_forbidden_tags_take_a_listed_name_literally():
+    records = edit(HONEST, 1, data_source_tags=["corpus:web", "corpus:x[1]"])
+    [found] = run("forbidden_data_source_tags", records, tags=["corpus:x[1]"])
+    assert found.record_ids == ("r0001",)
+    assert "forbidden data sources: corpus:x[1]" in found.message
+    assert run("forbidden_data_source_tags", HONEST, tags=["corpus:x[1]"]) == []

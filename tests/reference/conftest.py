@@ -18,10 +18,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from parity_harness import (
     Base,
     canonical,
+    full_run,
     generated_bases,
-    project_bases,
     reference_runner,
-    run_parity,
     shared_bases,
     shared_root,
 )
@@ -62,7 +61,4 @@ def bases(seed_data: Path, seed_commitment: dict[str, Any]) -> dict[str, Base]:
 
 @pytest.fixture(scope="session")
 def parity(reference, bases: dict[str, Base]):
-    from exceptions import EXCEPTIONS
-
-    tally = run_parity(list(bases.values()), reference, EXCEPTIONS, rounds=2)
-    return run_parity(project_bases(bases), reference, EXCEPTIONS, rounds=1, seed=7, result=tally)
+    return full_run(reference, bases)

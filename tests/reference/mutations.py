@@ -149,6 +149,27 @@ def ref_other_job(records: Records, rng: random.Random) -> Records | None:
     return out
 
 
+def set_operator(name: str) -> Mutator:
+    """One record names an operator the commitment forbids (a literal name, even one
+    with glob characters in it)."""
+
+    def mutate(records: Records, rng: random.Random) -> Records:
+        out = _copy(records)
+        out[_pick(out, rng)]["operator"] = name
+        return out
+
+    mutate.__name__ = f"operator={name}"
+    return mutate
+
+
+def respell_time(records: Records, rng: random.Random) -> Records:
+    """The same instant spelled with an explicit offset instead of ``Z``."""
+    out = _copy(records)
+    i = _pick(out, rng)
+    out[i]["window_start"] = format_time(parse_time(out[i]["window_start"])).replace("Z", "+00:00")
+    return out
+
+
 def shift(seconds: float, end_too: bool = True) -> Mutator:
     def mutate(records: Records, rng: random.Random) -> Records:
         out = _copy(records)
@@ -363,6 +384,9 @@ FIELD_EDITS: list[Mutator] = [
     ref_forward,
     ref_drop,
     ref_other_job,
+    set_operator("shadow-lab"),
+    set_operator("ops[red-team]"),
+    respell_time,
     shift(30),
     shift(-30),
     shift(60),
@@ -401,15 +425,19 @@ JOB_EDITS: list[Mutator] = [
     model_midpoint,
     model_per_chip,
 ]
-FAMILIES = {"field": FIELD_EDITS, "records": RECORD_EDITS, "jobs": JOB_EDITS}
+# Edits left un-chained: what a careless prover submits (the chain must object).
+UNCHAINED: list[Mutator] = [scale("flops", 0.5), remove("any"), move]
+FAMILIES = {"field": FIELD_EDITS, "records": RECORD_EDITS, "jobs": JOB_EDITS, "unchained": UNCHAINED}
 
 
 def mutations(records: Records, seed: int, rounds: int) -> Iterator[tuple[str, str, Records]]:
-    """(family, label, re-chained records): ``rounds`` seeded draws of every mutator."""
+    """(family, label, records): ``rounds`` seeded draws of every mutator, each result
+    re-chained except the ``unchained`` family."""
     rng = random.Random(seed)
     for round_ in range(rounds):
         for family, mutators in FAMILIES.items():
             for mutator in mutators:
                 mutated = mutator(records, rng)
                 if mutated is not None:
-                    yield family, f"{mutator.__name__}#{round_}", rechain(mutated)
+                    label = f"{mutator.__name__}#{round_}"
+                    yield family, label, mutated if family == "unchained" else rechain(mutated)

@@ -251,6 +251,9 @@ def _ratios(records: list[dict[str, Any]], ops: Iterable[str]) -> list[float]:
     ]
 
 
+FORBIDDEN_OPERATORS = ["shadow-lab", "ops[red-team]"]
+
+
 def fit_commitment(
     seed: dict[str, Any],
     records: list[dict[str, Any]],
@@ -296,6 +299,9 @@ def fit_commitment(
             rule["training_threshold"] = max(
                 [rule["training_threshold"], *(1.25 * x for x in _ratios(records, others))]
             )
+    if not any(rule["kind"] == "forbidden_operators" for rule in out["deterministic_rules"]):
+        # the seed lists none; one literal name with glob characters, one plain
+        out["deterministic_rules"].append({"kind": "forbidden_operators", "operators": FORBIDDEN_OPERATORS})
     out["deterministic_rules"] = [r for r in out["deterministic_rules"] if r["kind"] not in drop]
     out["deterministic_rules"] += [dict(rule) for rule in extra]
     return out
@@ -406,3 +412,17 @@ def run_parity(
             outcome = judge(run_reference, base.commitment, records, loaded)
             tally(result, base.name, label, family, outcome, records, base.commitment, exceptions, baseline)
     return result
+
+
+def full_run(run_reference: Callable, bases: dict[str, Base]) -> Tally:
+    """The suite's mutation run: the seed commitment fitted to every base (two rounds),
+    then the project's commitments on the traces they fit (one round)."""
+    from exceptions import EXCEPTIONS
+
+    result = run_parity(list(bases.values()), run_reference, EXCEPTIONS, rounds=2)
+    return run_parity(project_bases(bases), run_reference, EXCEPTIONS, rounds=1, seed=7, result=result)
+
+
+def all_bases(data: Path) -> dict[str, Base]:
+    seed = canonical(load_commitment(data / "no_frontier_training.yml").to_dict())
+    return {b.name: b for b in shared_bases(data, seed) + generated_bases(seed)}

@@ -20,13 +20,18 @@ from inspectorate.commitment.rules._common import (
 from inspectorate.trace import Trace
 
 
+def _named(column: pl.Expr, names: list[str]) -> pl.Expr:
+    """The value is one of ``names`` literally or matches one as a glob."""
+    return column.is_in(names) | column.str.contains(glob_regex(names))
+
+
 @rule("forbidden_data_source_tags")
 def forbidden_data_source_tags(trace: Trace, tags: list[str]) -> Iterator[Violation]:
-    """No record may carry a data_source_tag matching any of ``tags`` (shell-style
-    globs: ``corpus:cbrn-*``)."""
-    pattern = glob_regex(tags)
+    """No record may carry a data_source_tag equal to or matching any of ``tags``
+    (shell-style globs: ``corpus:cbrn-*``; a name is also taken literally, so
+    ``corpus:x[1]`` forbids that very tag)."""
     exploded = trace.frame.select("record_id", "row", "data_source_tags").explode("data_source_tags")
-    hits = exploded.filter(pl.col("data_source_tags").cast(pl.Utf8).str.contains(pattern).fill_null(False))
+    hits = exploded.filter(_named(pl.col("data_source_tags").cast(pl.Utf8), tags).fill_null(False))
     if hits.height:
         found = sorted(set(hits["data_source_tags"].to_list()))
         flagged = hits.unique("row", maintain_order=True)
@@ -40,8 +45,9 @@ def forbidden_data_source_tags(trace: Trace, tags: list[str]) -> Iterator[Violat
 
 @rule("forbidden_operators")
 def forbidden_operators(trace: Trace, operators: list[str]) -> Iterator[Violation]:
-    """No record may name an operator matching any of ``operators`` (globs)."""
-    bad = rows(trace, pl.col("operator").cast(pl.Utf8).str.contains(glob_regex(operators)), "operator")
+    """No record may name an operator equal to or matching any of ``operators`` (globs;
+    a name is also taken literally, so ``ops[red-team]`` forbids that very operator)."""
+    bad = rows(trace, _named(pl.col("operator").cast(pl.Utf8), operators), "operator")
     if bad.height:
         yield violation(
             f"{bad.height} record(s) from forbidden operator(s) {sorted(set(bad['operator'].to_list()))}",
