@@ -18,7 +18,7 @@ Records = list[dict[str, Any]]
 Mutator = Callable[[Records, random.Random], Records | None]
 
 NUMBER_FIELDS = ("flops", "tokens_processed", "batch_size", "sequence_length")
-FACTORS = (10.0, 1000.0, 0.1, 0.0, -1.0)
+FACTORS = (10.0, 0.1, 0.0, -1.0)
 STRING_FIELDS = (
     "record_id",
     "chip_id",

@@ -160,6 +160,7 @@ class Tally:
     ours_only: Counter = field(default_factory=Counter)  # our kinds the reference did not report
     gaps: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, base, mutation)
     families: Counter = field(default_factory=Counter)
+    ours_only_examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -170,6 +171,7 @@ class Tally:
             "families": dict(self.families),
             "by_reference_kind": {k: dict(v) for k, v in sorted(self.by_kind.items())},
             "ours_only_by_kind": dict(self.ours_only.most_common()),
+            "ours_only_examples": dict(self.ours_only_examples),
             "gaps": [list(g) for g in self.gaps],
         }
 
@@ -219,6 +221,8 @@ def tally(
             tally_.gaps.append((kind, base, label))
     for kind in outcome.ours - outcome.ref - baseline.ours:
         tally_.ours_only[kind] += 1
+        if len(tally_.ours_only_examples[kind]) < 5:
+            tally_.ours_only_examples[kind].append(f"{base}: {label}")
 
 
 def finite(value: Any) -> bool:
