@@ -406,7 +406,7 @@ def run_parity(
     result: Tally | None = None,
 ) -> Tally:
     """Mutate every base ``rounds`` times; tally how each reference finding is answered."""
-    from mutations import mutations
+    from parity_mutations import mutations
 
     result = result or Tally()
     for n, base in enumerate(bases):
@@ -421,7 +421,7 @@ def run_parity(
 def full_run(run_reference: Callable, bases: dict[str, Base]) -> Tally:
     """The suite's mutation run: the seed commitment fitted to every base (two rounds),
     then the project's commitments on the traces they fit (one round)."""
-    from exceptions import EXCEPTIONS
+    from false_positives import EXCEPTIONS
 
     result = run_parity(list(bases.values()), run_reference, EXCEPTIONS, rounds=2)
     return run_parity(project_bases(bases), run_reference, EXCEPTIONS, rounds=1, seed=7, result=result)

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
-from exceptions import EXCEPTIONS
+from false_positives import EXCEPTIONS
 from parity_harness import (
     ALLOWED,
     PROJECT_PAIRS,
