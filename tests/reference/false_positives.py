@@ -1,7 +1,7 @@
 """The reference's own false positives: classes of findings an honest trace shows.
 
-Each class names the honest trace that shows it (``WITNESSES``; a test checks that
-the reference flags the witness under that kind and we do not) and a predicate that
+Each class names the honest trace that shows it (``witness``, a base of the suite; a
+test checks that the reference flags it under that kind and we do not) and a predicate that
 decides, from the mutated records and the commitment alone, whether a finding falls
 in the class. A predicate says what the trace *is* (e.g. "no chip's windows overlap"),
 never "ours did not flag it", so a mutation that adds a real problem of the same kind
