@@ -91,8 +91,9 @@ def model_counts(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 
     Training records count lineages: the peak number of model hashes whose time spans
     overlap by more than the group's longest window, at least 2 if a hash returns on a
-    chip after another replaced it. Other records add each hash the group is not
-    training."""
+    chip after another replaced it, and at least the number of hashes reported for
+    windows that start at the same instant. Other records add each hash the group is
+    not training."""
     h = "model_hash_prefix"
     training = frame.filter(pl.col("op_type") == "training")
     tol = training.group_by(keys).agg((pl.col("we") - pl.col("ws")).max().alias("tol"))
@@ -124,6 +125,12 @@ def model_counts(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
         .group_by(keys)
         .agg(pl.lit(2).alias("ret"))
     )
+    simultaneous = (
+        training.group_by(keys + ["ws"])
+        .agg(pl.col(h).n_unique().alias("n"))
+        .group_by(keys)
+        .agg(pl.col("n").max().alias("simul"))
+    )
     other = frame.filter(pl.col("op_type") != "training").select(keys + [h]).unique()
     extra = (
         other.join(training.select(keys + [h]).unique(), on=keys + [h], how="anti")
@@ -135,11 +142,15 @@ def model_counts(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     out = (
         groups.join(peak, on=keys, how="left")
         .join(returning, on=keys, how="left")
+        .join(simultaneous, on=keys, how="left")
         .join(extra, on=keys, how="left")
         .join(trains, on=keys, how="left")
     )
     lineages = pl.max_horizontal(
-        pl.col("peak").fill_null(0), pl.col("ret").fill_null(0), pl.col("trains").fill_null(0)
+        pl.col("peak").fill_null(0),
+        pl.col("ret").fill_null(0),
+        pl.col("trains").fill_null(0),
+        pl.col("simul").fill_null(0),
     )
     return out.with_columns((lineages + pl.col("extra").fill_null(0)).alias("models"))
 
@@ -149,8 +160,10 @@ def lineage_count(frame: pl.DataFrame, tolerance: float) -> tuple[int, list[str]
 
     Training changes the weights, so one model shows as a sequence of hashes that
     replace each other. Two lineages show as hashes active at the same time (their
-    time spans overlap by more than ``tolerance`` seconds, the evidence's resolution)
-    or as a hash that comes back on a chip after another replaced it.
+    time spans overlap by more than ``tolerance`` seconds, the evidence's resolution),
+    as a hash that comes back on a chip after another replaced it, or as two hashes
+    reported for windows that start at the same instant: replicas of one model hold
+    the same weights at the same time, whatever the windows' resolution.
     """
     if frame.height == 0:
         return 0, []
@@ -167,12 +180,13 @@ def lineage_count(frame: pl.DataFrame, tolerance: float) -> tuple[int, list[str]
         depth += step
         peak = max(peak, depth)
     returning = _returning_hashes(frame)
-    count = max(peak, 2 if returning else 1)
+    simultaneous = _simultaneous_hashes(frame)
+    count = max(peak, 2 if returning else 1, simultaneous[0])
     if count <= 1:
         return count, []
     first_hash = spans["model_hash_prefix"][0]
     later = frame.filter(pl.col("model_hash_prefix") != first_hash)
-    overlapping = _overlapping_hashes(spans, tolerance) | returning
+    overlapping = _overlapping_hashes(spans, tolerance) | returning | simultaneous[1]
     return count, ids(
         later.filter(pl.col("model_hash_prefix").is_in(sorted(overlapping))).sort(["ws", "row"])
     )
@@ -196,3 +210,11 @@ def _returning_hashes(frame: pl.DataFrame) -> set[str]:
     segments = ordered.filter(changed.fill_null(True))
     again = segments.group_by("chip_id", "model_hash_prefix").len().filter(pl.col("len") > 1)
     return set(again["model_hash_prefix"].to_list())
+
+
+def _simultaneous_hashes(frame: pl.DataFrame) -> tuple[int, set[str]]:
+    """Most hashes reported for windows starting at one instant, and those hashes."""
+    per_start = frame.group_by("ws").agg(pl.col("model_hash_prefix").unique().alias("hashes"))
+    clashing = per_start.filter(pl.col("hashes").list.len() > 1)
+    hashes = set(clashing["hashes"].explode().to_list()) if clashing.height else set()
+    return int(per_start["hashes"].list.len().max() or 0), hashes

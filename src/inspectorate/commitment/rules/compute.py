@@ -82,15 +82,23 @@ def _flop_per_token() -> pl.Expr:
 
 @rule("op_type_flop_ratio")
 def op_type_flop_ratio(
-    trace: Trace, training_threshold: float = 5.0e10, op_types: OpTypes = ("inference", "eval")
+    trace: Trace, training_threshold: float = 5.0e10, op_types: OpTypes = ("*", "idle")
 ) -> Iterator[Violation]:
-    """Records labelled with a non-training ``op_types`` must not show a training-shaped
-    FLOP/token ratio: flops / tokens_processed above ``training_threshold`` (FLOPs with
-    zero tokens count as infinite) is treated as training relabelled to escape a cap."""
+    """Records labelled with a non-training ``op_types`` label (by default every label
+    but training: idle and invented labels included) must not show a training-shaped
+    FLOP/token ratio: flops / tokens_processed above ``training_threshold`` is treated
+    as training relabelled to escape a cap. FLOPs with zero tokens count as an infinite
+    ratio, except on eval records: scoring-only evals report no tokens (the seed's eval
+    sweep) and their FLOPs are policed by the eval cap."""
     frame = rows(
         trace, op_mask(op_types) & (pl.col("op_type") != "training"), "op_type", "flops", "tokens_processed"
     )
-    bad = frame.with_columns(_flop_per_token().alias("fpt")).filter(pl.col("fpt") > training_threshold)
+    scoring_only = (pl.col("op_type") == "eval") & (pl.col("tokens_processed") == 0)
+    bad = (
+        frame.filter(~scoring_only)
+        .with_columns(_flop_per_token().alias("fpt"))
+        .filter(pl.col("fpt") > training_threshold)
+    )
     if bad.height:
         yield violation(
             f"{bad.height} non-training record(s) have a training-shaped FLOP/token ratio "
@@ -98,7 +106,7 @@ def op_type_flop_ratio(
             ids(bad),
             max_flop_per_token=bad["fpt"].max(),
             threshold=training_threshold,
-            op_types=sorted(set(bad["op_type"].to_list())),
+            op_types=sorted(set(bad["op_type"].cast(pl.Utf8).to_list())),
         )
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from inspectorate.commitment._registry import Violation, rule, violation
+from inspectorate.errors import InputError
 from inspectorate.trace import Trace, format_time, parse_time
 
 
@@ -67,32 +68,31 @@ def window_completeness(
     window_seconds: float = 60.0,
 ) -> Iterator[Violation]:
     """The prover declared its chip inventory and audit range ahead of time: every
-    (chip, slot) of ``window_seconds`` between the expected start and end must be
-    covered by some record of that chip (any op_type, idle included). Missing slots
-    are truncation or dropped windows. Windows may be irregular: coverage, not exact
-    alignment, is what counts."""
+    (chip, slot) of ``window_seconds`` between the expected start and end must hold the
+    start of a record of that chip (any op_type, idle included), and no record may lie
+    outside the declared range or on an undeclared chip. A slot without a record of
+    its own is truncation or a dropped window, also when a neighbour's window is
+    stretched over it. Windows may jitter within their slot: one record per slot, not
+    exact alignment, is what counts."""
     start, end = parse_time(expected_window_start), parse_time(expected_window_end)
+    if end <= start:
+        raise InputError(
+            f"window_completeness: expected_window_end {expected_window_end} is not after "
+            f"expected_window_start {expected_window_start}"
+        )
     slots = max(int(math.ceil((end - start) / window_seconds - 1e-9)), 0)
-    dtype = trace.frame.schema["chip_id"]
-    chips = pl.DataFrame(
-        {"chip_id": expected_chips, "_c": range(len(expected_chips))},
-        schema={"chip_id": pl.Utf8, "_c": pl.Int64},
-    ).with_columns(pl.col("chip_id").cast(dtype))
-    frame = trace.frame.select("chip_id", "ws", "we").join(chips, on="chip_id")
-    covered = _cover(
-        frame["_c"].to_numpy(),
-        frame["ws"].to_numpy(),
-        frame["we"].to_numpy(),
-        len(expected_chips),
-        slots,
-        start,
-        window_seconds,
+    yield from _outside(trace, start, end, expected_chips)
+    frame = _declared(trace, expected_chips).filter(
+        pl.col("_c").is_not_null() & (pl.col("ws") >= start) & (pl.col("ws") < end)
     )
-    for c in np.flatnonzero((~covered).any(axis=1)):
-        chip, missing = expected_chips[c], np.flatnonzero(~covered[c])
+    starts = _starts(
+        frame["_c"].to_numpy(), frame["ws"].to_numpy(), len(expected_chips), slots, start, window_seconds
+    )
+    for c in np.flatnonzero((~starts).any(axis=1)):
+        chip, missing = expected_chips[c], np.flatnonzero(~starts[c])
         first = start + missing[0] * window_seconds
-        rows = trace.frame.filter((pl.col("chip_id") == chip) & (pl.col("we") <= first + 1e-9))
-        before = rows.sort("ws")["record_id"].tail(1).to_list()
+        rows = trace.frame.filter((pl.col("chip_id") == chip) & (pl.col("ws") < first))
+        before = rows.sort(["ws", "row"])["record_id"].tail(1).to_list()
         yield violation(
             f"chip {chip!r} has no record for {missing.size} of {slots} slots "
             f"(first missing slot starts {format_time(first)})",
@@ -105,22 +105,44 @@ def window_completeness(
         )
 
 
-def _cover(
-    chip: np.ndarray,
-    starts: np.ndarray,
-    ends: np.ndarray,
-    chips: int,
-    slots: int,
-    origin: float,
-    width: float,
+def _declared(trace: Trace, expected_chips: list[str]) -> pl.DataFrame:
+    """Records of declared chips, with ``_c`` = the chip's index in the inventory."""
+    dtype = trace.frame.schema["chip_id"]
+    chips = pl.DataFrame(
+        {"chip_id": expected_chips, "_c": range(len(expected_chips))},
+        schema={"chip_id": pl.Utf8, "_c": pl.Int64},
+    ).with_columns(pl.col("chip_id").cast(dtype))
+    return trace.frame.select("record_id", "row", "chip_id", "ws", "we").join(chips, on="chip_id", how="left")
+
+
+def _outside(trace: Trace, start: float, end: float, expected_chips: list[str]) -> Iterator[Violation]:
+    """Records the declaration does not cover: undeclared chips, or windows that begin
+    before the declared start or end after the declared end (work outside the audit)."""
+    frame = _declared(trace, expected_chips)
+    undeclared = pl.col("_c").is_null()
+    early, late = pl.col("ws") < start - 1e-6, pl.col("we") > end + 1e-6
+    bad = frame.filter(undeclared | early | late).sort("row")
+    if bad.height == 0:
+        return
+    chips = sorted(set(bad.filter(undeclared)["chip_id"].cast(pl.Utf8).to_list()))
+    yield violation(
+        f"{bad.height} record(s) lie outside the declared window or chip inventory "
+        f"({bad.filter(undeclared).height} on undeclared chips {chips[:5]}, "
+        f"{bad.filter(~undeclared & early).height} before {format_time(start)}, "
+        f"{bad.filter(~undeclared & ~early & late).height} after {format_time(end)})",
+        bad["record_id"].to_list(),
+        undeclared_chips=chips[:20],
+        expected_window_start=format_time(start),
+        expected_window_end=format_time(end),
+    )
+
+
+def _starts(
+    chip: np.ndarray, starts: np.ndarray, chips: int, slots: int, origin: float, width: float
 ) -> np.ndarray:
-    """(chips × slots) booleans: slot intersects some [start, end) window of that chip
-    (a zero-length window marks its own slot). One difference array for all chips."""
-    first = np.floor((starts - origin) / width + 1e-9).astype(np.int64)
-    last = np.maximum(np.ceil((ends - origin) / width - 1e-9).astype(np.int64) - 1, first)
-    first, last = np.clip(first, 0, slots), np.clip(last, -1, slots - 1)
-    keep = first <= last
-    marks = np.zeros((chips, slots + 1), dtype=np.int64)
-    np.add.at(marks, (chip[keep], first[keep]), 1)
-    np.add.at(marks, (chip[keep], last[keep] + 1), -1)
-    return np.cumsum(marks[:, :-1], axis=1) > 0
+    """(chips × slots) booleans: some record of that chip starts inside the slot."""
+    slot = np.clip(np.floor((starts - origin) / width + 1e-9).astype(np.int64), 0, max(slots - 1, 0))
+    marks = np.zeros((chips, slots), dtype=bool)
+    if slots:
+        marks[chip, slot] = True
+    return marks

@@ -20,13 +20,18 @@ from inspectorate.commitment.rules._common import (
 from inspectorate.trace import Trace
 
 
+def _named(column: pl.Expr, names: list[str]) -> pl.Expr:
+    """The value is one of ``names`` literally or matches one as a glob."""
+    return column.is_in(names) | column.str.contains(glob_regex(names))
+
+
 @rule("forbidden_data_source_tags")
 def forbidden_data_source_tags(trace: Trace, tags: list[str]) -> Iterator[Violation]:
-    """No record may carry a data_source_tag matching any of ``tags`` (shell-style
-    globs: ``corpus:cbrn-*``)."""
-    pattern = glob_regex(tags)
+    """No record may carry a data_source_tag equal to or matching any of ``tags``
+    (shell-style globs: ``corpus:cbrn-*``; a name is also taken literally, so
+    ``corpus:x[1]`` forbids that very tag)."""
     exploded = trace.frame.select("record_id", "row", "data_source_tags").explode("data_source_tags")
-    hits = exploded.filter(pl.col("data_source_tags").cast(pl.Utf8).str.contains(pattern).fill_null(False))
+    hits = exploded.filter(_named(pl.col("data_source_tags").cast(pl.Utf8), tags).fill_null(False))
     if hits.height:
         found = sorted(set(hits["data_source_tags"].to_list()))
         flagged = hits.unique("row", maintain_order=True)
@@ -40,8 +45,9 @@ def forbidden_data_source_tags(trace: Trace, tags: list[str]) -> Iterator[Violat
 
 @rule("forbidden_operators")
 def forbidden_operators(trace: Trace, operators: list[str]) -> Iterator[Violation]:
-    """No record may name an operator matching any of ``operators`` (globs)."""
-    bad = rows(trace, pl.col("operator").cast(pl.Utf8).str.contains(glob_regex(operators)), "operator")
+    """No record may name an operator equal to or matching any of ``operators`` (globs;
+    a name is also taken literally, so ``ops[red-team]`` forbids that very operator)."""
+    bad = rows(trace, _named(pl.col("operator").cast(pl.Utf8), operators), "operator")
     if bad.height:
         yield violation(
             f"{bad.height} record(s) from forbidden operator(s) {sorted(set(bad['operator'].to_list()))}",
@@ -53,14 +59,16 @@ def forbidden_operators(trace: Trace, operators: list[str]) -> Iterator[Violatio
 
 @rule("require_upstream_refs")
 def require_upstream_refs(trace: Trace, op_types: OpTypes = "*") -> Iterator[Violation]:
-    """Lineage is declared: every ``op_types`` record except the first (in time) of its
-    job must list at least one upstream_ref. A job's first record may be a root."""
+    """Lineage is declared: every ``op_types`` record except the first of its job in the
+    append-only file must list at least one upstream_ref. The job's first record may
+    be a root: nothing was written before it that it could cite. (Time order is not
+    used: a record appended later cannot be the root the earlier ones descend from.)"""
     frame = rows(
         trace, op_mask(op_types), "job_id", "n_refs" if "n_refs" in trace.frame.columns else "upstream_refs"
     )
     roots = frame.filter(ref_count(frame) == 0)
-    firsts = first_rows(frame, "job_id")
-    bad = roots.join(firsts, on="row", how="anti").sort(["ws", "row"])
+    firsts = frame.group_by("job_id").agg(pl.col("row").min())
+    bad = roots.join(firsts.select("row"), on="row", how="anti").sort(["ws", "row"])
     if bad.height:
         yield violation(
             f"{bad.height} record(s) after their job's first declare no upstream_refs",

@@ -107,6 +107,14 @@ def operator_uniqueness_per_job(trace: Trace, max_operators_per_job: int = 1) ->
     yield from _over_limit(trace, "job_id", "operator", max_operators_per_job, "operators", ["*", "idle"])
 
 
+def _at_most(frame: pl.DataFrame, keys: list[str], limit: int, value: str = "model_hash_prefix") -> bool:
+    """Every group of ``keys`` has at most ``limit`` distinct ``value``s. A model count
+    never exceeds the distinct hashes, so this settles most traces without counting."""
+    if frame.height == 0:
+        return True
+    return frame.select(pl.col(value).n_unique().over(keys).max()).item() <= limit
+
+
 def _tolerance(frame: pl.DataFrame) -> float:
     """The evidence's time resolution: the longest window in the group."""
     return float(cast(float, (frame["we"] - frame["ws"]).max()) or 0.0)
@@ -147,6 +155,8 @@ def model_uniqueness_per_job(
         "op_type",
         "we",
     )
+    if _at_most(frame, ["job_id"], max_models_per_job):
+        return
     over = model_counts(frame, ["job_id"]).filter(pl.col("models") > max_models_per_job).sort("job_id")
     for job in over["job_id"].to_list():
         count, flagged = _models_in(frame.filter(pl.col("job_id") == job))
@@ -164,11 +174,12 @@ def model_uniqueness_per_job(
 def model_hash_consistency(trace: Trace, max_distinct_configs: int = 2) -> Iterator[Violation]:
     """Within a (job_id, operator, code_commit) group the model may change only with
     the config: each config_hash carries one model (one evolving lineage for training,
-    one fixed hash otherwise), and the group uses at most ``max_distinct_configs``
-    config_hashes (closes hash rotation via config rotation)."""
+    one fixed hash otherwise; idle and other non-training records may only name a hash
+    the group trained, or the one model it serves), and the group uses at most
+    ``max_distinct_configs`` config_hashes (closes hash rotation via config rotation)."""
     frame = rows(
         trace,
-        pl.col("op_type") != "idle",
+        None,
         "job_id",
         "operator",
         "code_commit",
@@ -179,6 +190,10 @@ def model_hash_consistency(trace: Trace, max_distinct_configs: int = 2) -> Itera
         "we",
     )
     keys = ["job_id", "operator", "code_commit"]
+    if _at_most(frame, keys + ["config_hash"], 1) and _at_most(
+        frame, keys, max_distinct_configs, "config_hash"
+    ):
+        return
     configs = frame.group_by(keys).agg(pl.col("config_hash").n_unique().alias("n"))
     per_config = model_counts(frame, keys + ["config_hash"]).filter(pl.col("models") > 1)
     suspects = (
