@@ -140,9 +140,10 @@ def test_reference_loop_and_defend(reference, tmp_path):
     commitment, clean = reference
     report = redteam(40, "offline", commitment, clean, tmp_path / "r.jsonl", seed=1, defend=True)
     names = {r["evasion_name"] for r in report.evasions}
-    assert any(
-        "excess_to_ghost_inference" in n for n in names
-    )  # the compound evasion of the 23-rule commitment
+    assert {"deflate_flops", "deflate_flops_inflate_tokens"} <= names  # FLOPs under-reported, tokens kept
+    ghosts = [r for r in report.rounds if "excess_to_ghost_inference" in r["evasion_name"]]
+    assert ghosts and all(r["caught"] and r["triggered_rule_id"] == "window_completeness" for r in ghosts)
+    # the compound shard attack invents chips: completeness over the declared inventory catches it
     assert report.hollow_evasions  # truncation/deflation passes without carrying the violation
     d = report.defense
     assert d["false_positives"] == {}
