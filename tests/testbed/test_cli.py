@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURE_CORPUS
 from inspectorate.cli import invoke
+
+FIXTURE_CORPUS = Path(__file__).resolve().parents[1] / "data" / "testbed_corpus.txt"
 
 
 @pytest.fixture()
