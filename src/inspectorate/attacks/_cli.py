@@ -24,6 +24,11 @@ def redteam(
     defend: bool = typer.Option(
         False, "--defend", help="Propose the smallest rule change catching the evasions."
     ),
+    unsandboxed: bool = typer.Option(
+        False,
+        "--unsandboxed",
+        help="Run attacker code without the OS sandbox (bwrap + seccomp); warns every round.",
+    ),
 ) -> None:
     """Play the red team against COMMITMENT: each round hides violate(BASELINE); writes OUT."""
     from inspectorate.attacks._loop import redteam as run
@@ -40,6 +45,7 @@ def redteam(
         out,
         seed=seed,
         defend=defend,
+        unsandboxed=unsandboxed,
     )
     typer.echo(report.summary())
     if report.defense:

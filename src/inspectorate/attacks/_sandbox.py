@@ -21,7 +21,6 @@ any sandbox of this kind; use a VM for adversaries who have one.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import selectors
 import signal
@@ -37,7 +36,6 @@ from inspectorate.attacks._sandbox_isolation import CHILD, SandboxUnavailable
 from inspectorate.attacks._sandbox_payload import PayloadError, parse, validate_output
 from inspectorate.errors import InputError
 
-log = logging.getLogger("inspectorate.attacks")
 STDERR_KEEP = 2000
 
 
@@ -128,9 +126,7 @@ def run_sandboxed(
     JSON; for anything the code does, the failure is in the result.
     """
     limits = limits or Limits()
-    if limits.unsandboxed:
-        log.warning("running mutation code WITHOUT the OS sandbox (--unsandboxed)")
-    else:
+    if not limits.unsandboxed:  # the caller's explicit opt-out (redteam warns every round)
         isolation.require_isolation()
     try:
         job = json.dumps({"code": code, "records": list(records), "limits": limits.child()}, allow_nan=False)

@@ -89,15 +89,15 @@ def decode(body: bytes, max_bytes: int) -> Any:
         raise PayloadError("invalid", f"result is not JSON: {str(exc)[:200]}") from None
 
 
-def check_value(value: Any, where: str) -> None:
+def check_value(value: Any) -> None:
     """Strings bounded, numbers finite, containers walked iteratively (depth is already capped)."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str) and len(item) > MAX_STRING:
-            raise PayloadError("invalid", f"{where}: a string of {len(item)} characters (limit {MAX_STRING})")
+            raise PayloadError("invalid", f"a string of {len(item)} characters (limit {MAX_STRING})")
         if isinstance(item, float) and not math.isfinite(item):
-            raise PayloadError("invalid", f"{where}: non-finite number")
+            raise PayloadError("invalid", "a non-finite number")
         if isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -113,7 +113,7 @@ def validate_output(value: Any) -> str:
         return "mutate() returned an empty list"
     for index, record in enumerate(value):
         try:
-            check_value(record, f"record {index}")
+            check_value(record)
             validate_record(record)
         except (ValueError, TypeError, OverflowError) as exc:
             return f"record {index}: {exc}"
