@@ -283,16 +283,20 @@ def _end(proc: subprocess.Popen[bytes], pidfd: int | None) -> None:
 def _collect(outcome: Outcome, limits: Limits) -> SandboxResult:
     """Turn what was observed into a result; no exception leaves this function."""
     if outcome.timed_out:
-        return SandboxResult(False, kind="timeout", error=f"wall-clock limit of {limits.timeout_s:g}s exceeded")
+        return SandboxResult(
+            False, kind="timeout", error=f"wall-clock limit of {limits.timeout_s:g}s exceeded"
+        )
     if outcome.overflow:
-        return SandboxResult(False, kind="output", error=f"output exceeds the limit of {limits.output_mb:g} MB")
+        return SandboxResult(
+            False, kind="output", error=f"output exceeds the limit of {limits.output_mb:g} MB"
+        )
     if outcome.returncode != 0:
         return _crash(outcome, limits)
     try:
         payload = parse(outcome.stdout, int(limits.output_mb * 2**20))
     except PayloadError as exc:
         return SandboxResult(False, kind=exc.kind, error=str(exc))
-    except Exception as exc:  # noqa: BLE001  (a parser bug must not hand control to the child)
+    except Exception as exc:  # (a parser bug must not hand control to the child)
         return SandboxResult(False, kind="invalid", error=f"unreadable result ({type(exc).__name__})")
     if payload["ok"]:
         return SandboxResult(True, records=payload["records"], blocked=payload["blocked"])

@@ -65,33 +65,35 @@ SAFE_MODULES = (
     "functools",
 )
 # Modules the safe ones may import lazily at run time (C accelerators, strptime, hashes).
-LAZY_OK = frozenset({
-    "_strptime",
-    "_md5",
-    "_sha1",
-    "_sha256",
-    "_sha512",
-    "_sha2",
-    "_sha3",
-    "_blake2",
-    "_bisect",
-    "_heapq",
-    "_random",
-    "_json",
-    "_datetime",
-    "fractions",
-    "decimal",
-    "_decimal",
-    "_pydecimal",
-    "numbers",
-    "_statistics",
-    "unicodedata",
-    "calendar",
-    "locale",
-    "_locale",
-    "encodings.idna",
-    "stringprep",
-})
+LAZY_OK = frozenset(
+    {
+        "_strptime",
+        "_md5",
+        "_sha1",
+        "_sha256",
+        "_sha512",
+        "_sha2",
+        "_sha3",
+        "_blake2",
+        "_bisect",
+        "_heapq",
+        "_random",
+        "_json",
+        "_datetime",
+        "fractions",
+        "decimal",
+        "_decimal",
+        "_pydecimal",
+        "numbers",
+        "_statistics",
+        "unicodedata",
+        "calendar",
+        "locale",
+        "_locale",
+        "encodings.idna",
+        "stringprep",
+    }
+)
 FRAME_PREFIXES = ("gi_", "cr_", "ag_", "f_", "tb_", "co_", "func_", "im_")
 SAFE_BUILTINS = (
     "abs",
@@ -158,14 +160,16 @@ SAFE_BUILTINS = (
     "False",
     "None",
 )
-ALLOWED_EVENTS = frozenset({
-    "object.__setattr__",
-    "object.__delattr__",
-    "builtins.id",
-    "random.seed",
-    "time.sleep",
-    "sys._getframemodulename",
-})
+ALLOWED_EVENTS = frozenset(
+    {
+        "object.__setattr__",
+        "object.__delattr__",
+        "builtins.id",
+        "random.seed",
+        "time.sleep",
+        "sys._getframemodulename",
+    }
+)
 
 
 class Blocked(PermissionError):
@@ -325,7 +329,7 @@ def install_seccomp(required: bool) -> str:
         import _sandbox_seccomp
 
         _sandbox_seccomp.install(exec_allowed=False)
-    except Exception as exc:  # noqa: BLE001  (any failure means no filter)
+    except Exception as exc:  # (any failure means no filter)
         return f"seccomp filter could not be installed: {type(exc).__name__}: {exc}" if required else ""
     finally:
         del sys.path[0]
@@ -392,7 +396,7 @@ def main() -> int:
         else:
             payload = {"ok": True, "records": records}
         text = dumps(payload, allow_nan=False)
-    except BaseException as exc:  # noqa: BLE001  (everything the code does is reported)
+    except BaseException as exc:  # (everything the code does is reported)
         kind, message = classify(exc)
         text = dumps({"ok": False, "kind": kind, "error": message})
     limit = job["limits"]["output_bytes"]

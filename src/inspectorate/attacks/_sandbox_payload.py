@@ -42,7 +42,9 @@ def unframe(raw: bytes) -> bytes:
         raise PayloadError("invalid", "no result frame on stdout")
     body = raw[match.end() :]
     if len(body) != int(match.group(1)):
-        raise PayloadError("invalid", f"result frame announces {match.group(1)} bytes, {len(body)} follow")
+        raise PayloadError(
+            "invalid", f"result frame announces {int(match.group(1))} bytes, {len(body)} follow"
+        )
     return body
 
 
