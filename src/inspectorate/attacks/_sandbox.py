@@ -296,7 +296,7 @@ def _collect(outcome: Outcome, limits: Limits) -> SandboxResult:
         payload = parse(outcome.stdout, int(limits.output_mb * 2**20))
     except PayloadError as exc:
         return SandboxResult(False, kind=exc.kind, error=str(exc))
-    except Exception as exc:  # (a parser bug must not hand control to the child)
+    except Exception as exc:  # a parser bug must not hand control to the child
         return SandboxResult(False, kind="invalid", error=f"unreadable result ({type(exc).__name__})")
     if payload["ok"]:
         return SandboxResult(True, records=payload["records"], blocked=payload["blocked"])

@@ -94,6 +94,9 @@ LAZY_OK = frozenset(
         "stringprep",
     }
 )
+# The scratch tmpfs caps bytes, not inodes: empty files cost kernel memory, so this
+# layer also caps how many files the code may open for writing.
+MAX_WRITE_OPENS = 1000
 FRAME_PREFIXES = ("gi_", "cr_", "ag_", "f_", "tb_", "co_", "func_", "im_")
 SAFE_BUILTINS = (
     "abs",
@@ -295,6 +298,9 @@ def make_hook(scratch: str, state: dict[str, object]):
             (flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
         )
         if full == scratch or full.startswith(scratch + os.sep):
+            state["writes"] = int(state["writes"]) + writes  # type: ignore[call-overload]
+            if int(state["writes"]) > MAX_WRITE_OPENS:  # type: ignore[call-overload]
+                deny("open", f"more than {MAX_WRITE_OPENS} files opened for writing")
             return
         if not writes and full.startswith(stdlib + os.sep):
             return
@@ -329,7 +335,7 @@ def install_seccomp(required: bool) -> str:
         import _sandbox_seccomp
 
         _sandbox_seccomp.install(exec_allowed=False)
-    except Exception as exc:  # (any failure means no filter)
+    except Exception as exc:  # any failure means no filter
         return f"seccomp filter could not be installed: {type(exc).__name__}: {exc}" if required else ""
     finally:
         del sys.path[0]
@@ -388,7 +394,7 @@ def main() -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     dumps, write = json.dumps, os.write  # bound before the code could replace them
-    state: dict[str, object] = {"armed": False, "exec_left": 1, "blocked": [], "isolation": ""}
+    state: dict[str, object] = {"armed": False, "exec_left": 1, "blocked": [], "isolation": "", "writes": 0}
     try:
         records = run(job, state)
         if state["isolation"]:
@@ -396,7 +402,7 @@ def main() -> int:
         else:
             payload = {"ok": True, "records": records}
         text = dumps(payload, allow_nan=False)
-    except BaseException as exc:  # (everything the code does is reported)
+    except BaseException as exc:  # everything the code does is reported
         kind, message = classify(exc)
         text = dumps({"ok": False, "kind": kind, "error": message})
     limit = job["limits"]["output_bytes"]
