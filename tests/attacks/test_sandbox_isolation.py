@@ -108,10 +108,10 @@ def test_seccomp_program_checks_arch_first_and_denies_with_eperm(arch):
     table = seccomp.ARCHES[arch]
     program = _decode(seccomp.program(exec_allowed=False, arch=arch))
     assert program[0] == (seccomp.LD_W_ABS, 0, 0, seccomp.OFF_ARCH)
-    assert program[1] == (seccomp.JEQ_K, 1, 0, table["audit"])
+    assert program[1] == (seccomp.JEQ_K, 1, 0, table.audit)
     assert program[2] == (seccomp.RET_K, 0, 0, seccomp.RET_KILL_PROCESS)
     denied = {k for code, _, _, k in program if code == seccomp.JEQ_K}
-    assert set(table["deny"].values()) | set(table["exec"].values()) <= denied
+    assert set(table.deny.values()) | set(table.exec.values()) <= denied
     assert program[-1] == (seccomp.RET_K, 0, 0, seccomp.RET_ALLOW)
     eperm = seccomp.RET_ERRNO | 1
     assert sum(1 for code, _, _, k in program if code == seccomp.RET_K and k == eperm) >= len(denied) - 2

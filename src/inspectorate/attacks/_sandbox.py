@@ -256,23 +256,26 @@ def _read(proc: subprocess.Popen[bytes], deadline: float, cap: int) -> tuple[byt
 
 
 def _end(proc: subprocess.Popen[bytes], pidfd: int | None) -> None:
-    """Make sure nothing of the run survives: the namespace init first (its death takes
-    every process in the namespace with it), then bwrap's whole process group."""
+    """Make sure nothing of the run survives. Sandboxed: kill the namespace init (its death
+    takes every process of the namespace with it; bwrap then exits). Unsandboxed: kill the
+    child's process group. ``killpg`` only ever targets a group whose leader is alive and
+    unreaped, so the id cannot have been recycled."""
     if proc.poll() is None:
         if pidfd is not None:
             try:
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             except OSError:
                 pass
-        try:
-            proc.wait(timeout=5)  # bwrap exits once the namespace init is reaped
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                proc.kill()
+            proc.wait()
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()

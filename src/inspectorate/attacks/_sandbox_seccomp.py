@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import platform
 import struct
+from typing import NamedTuple
 
 # Classic BPF opcodes (linux/filter.h) and seccomp return values (linux/seccomp.h).
 LD_W_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS
@@ -38,15 +39,26 @@ X32_SYSCALL_BIT = 0x40000000
 # Offsets in struct seccomp_data: nr (u32), arch (u32), ip (u64), args[6] (u64, little endian).
 OFF_NR, OFF_ARCH, OFF_ARG0_LOW = 0, 4, 16
 
-# Syscall numbers per architecture (asm/unistd_64.h; asm-generic/unistd.h for aarch64).
-ARCHES: dict[str, dict[str, object]] = {
-    "x86_64": {
-        "audit": 0xC000003E,
-        "x32_guard": True,
-        "clone": 56,
-        "clone3": 435,
-        "exec": {"execve": 59, "execveat": 322},
-        "deny": {
+
+class Arch(NamedTuple):
+    """Syscall numbers of one architecture (asm/unistd_64.h; asm-generic/unistd.h for aarch64)."""
+
+    audit: int
+    x32_guard: bool
+    clone: int
+    clone3: int
+    exec: dict[str, int]
+    deny: dict[str, int]
+
+
+ARCHES: dict[str, Arch] = {
+    "x86_64": Arch(
+        audit=0xC000003E,
+        x32_guard=True,
+        clone=56,
+        clone3=435,
+        exec={"execve": 59, "execveat": 322},
+        deny={
             "fork": 57,
             "vfork": 58,
             "ptrace": 101,
@@ -83,14 +95,14 @@ ARCHES: dict[str, dict[str, object]] = {
             "finit_module": 313,
             "delete_module": 176,
         },
-    },
-    "aarch64": {
-        "audit": 0xC00000B7,
-        "x32_guard": False,
-        "clone": 220,
-        "clone3": 435,
-        "exec": {"execve": 221, "execveat": 281},
-        "deny": {
+    ),
+    "aarch64": Arch(
+        audit=0xC00000B7,
+        x32_guard=False,
+        clone=220,
+        clone3=435,
+        exec={"execve": 221, "execveat": 281},
+        deny={
             "ptrace": 117,
             "process_vm_readv": 270,
             "process_vm_writev": 271,
@@ -125,7 +137,7 @@ ARCHES: dict[str, dict[str, object]] = {
             "finit_module": 273,
             "delete_module": 106,
         },
-    },
+    ),
 }
 
 
@@ -146,20 +158,20 @@ def program(exec_allowed: bool, arch: str | None = None) -> bytes:
     table = ARCHES.get(arch or machine())
     if table is None:
         raise SeccompUnsupported(f"no seccomp syscall table for architecture {arch or machine()!r}")
-    deny: dict[str, int] = dict(table["deny"])  # type: ignore[arg-type]
+    deny = dict(table.deny)
     if not exec_allowed:
-        deny.update(table["exec"])  # type: ignore[arg-type]
+        deny.update(table.exec)
     eperm = RET_ERRNO | errno.EPERM
-    out = [_ins(LD_W_ABS, OFF_ARCH), _ins(JEQ_K, int(table["audit"]), 1, 0), _ins(RET_K, RET_KILL_PROCESS)]
+    out = [_ins(LD_W_ABS, OFF_ARCH), _ins(JEQ_K, table.audit, 1, 0), _ins(RET_K, RET_KILL_PROCESS)]
     out.append(_ins(LD_W_ABS, OFF_NR))
-    if table["x32_guard"]:
+    if table.x32_guard:
         out += [_ins(JGE_K, X32_SYSCALL_BIT, 0, 1), _ins(RET_K, eperm)]
     for nr in sorted(set(deny.values())):
         out += [_ins(JEQ_K, nr, 0, 1), _ins(RET_K, eperm)]
-    out += [_ins(JEQ_K, int(table["clone3"]), 0, 1), _ins(RET_K, RET_ERRNO | errno.ENOSYS)]
+    out += [_ins(JEQ_K, table.clone3, 0, 1), _ins(RET_K, RET_ERRNO | errno.ENOSYS)]
     # clone: allowed only for threads (CLONE_THREAD in the low word of the flags argument).
     out += [
-        _ins(JEQ_K, int(table["clone"]), 0, 3),
+        _ins(JEQ_K, table.clone, 0, 3),
         _ins(LD_W_ABS, OFF_ARG0_LOW),
         _ins(JSET_K, CLONE_THREAD, 1, 0),
         _ins(RET_K, eperm),
