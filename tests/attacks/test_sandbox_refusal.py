@@ -120,6 +120,23 @@ def test_unsandboxed_runs_and_warns_every_round(monkeypatch, small_commitment, c
     assert result.ok and {r["op_type"] for r in result.records} == {"eval"}
 
 
+def test_unsandboxed_timeout_kills_the_process_group():
+    code = "def mutate(records):\n    while True:\n        pass\n"
+    result = run_sandboxed(code, small_trace()[:2], Limits(unsandboxed=True, timeout_s=0.5, cpu_s=30))
+    assert result.kind == "timeout" and result.returncode == -9
+
+
+def test_old_bwrap_is_named(monkeypatch):
+    monkeypatch.setattr(isolation.shutil, "which", lambda name, *a, **k: "/usr/bin/bwrap")
+    monkeypatch.setattr(
+        isolation,
+        "_run_probe",
+        lambda code: subprocess.CompletedProcess(["bwrap"], 1, "", "bwrap: Unknown option --size\n"),
+    )
+    with pytest.raises(SandboxUnavailable, match="too old"):
+        run_sandboxed(CODE, small_trace())
+
+
 def cli(monkeypatch, capsys, *args):
     from inspectorate import cli as cli_module
     from inspectorate.attacks import _llm

@@ -41,6 +41,8 @@ USERNS_FIX = (
     "24.04 also kernel.apparmor_restrict_unprivileged_userns=0) or run in a VM that allows them"
 )
 
+SECCOMP_FIX = "use a kernel built with CONFIG_SECCOMP_FILTER (every mainstream distribution kernel is)"
+
 
 class SandboxUnavailable(InputError):
     """The OS isolation cannot be set up here: running untrusted code is refused."""
@@ -163,6 +165,10 @@ def _check_namespaces() -> str:
     done = _run_probe("print('ok')")
     if done.returncode != 0 or done.stdout.strip() != "ok":
         detail = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        if "Unknown option" in detail:
+            return f"this bwrap is too old ({detail}); {INSTALL_BWRAP} (0.8 is tested)"
+        if "seccomp" in detail.lower():
+            return f"seccomp filtering is unavailable ({detail}); {SECCOMP_FIX}"
         return f"bwrap cannot create the sandbox's namespaces here ({detail}); {USERNS_FIX}"
     return ""
 
@@ -171,10 +177,7 @@ def _check_seccomp() -> str:
     done = _run_probe(PROBE)
     if done.returncode != 0 or done.stdout.strip() != "ok":
         detail = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1][:200]
-        return (
-            f"seccomp filtering is unavailable ({detail}); use a kernel built with "
-            "CONFIG_SECCOMP_FILTER (every mainstream distribution kernel is)"
-        )
+        return f"seccomp filtering is unavailable ({detail}); {SECCOMP_FIX}"
     return ""
 
 
