@@ -15,7 +15,8 @@ Layers, in the order they are set up, before any untrusted code runs:
 The Python layer (off only in tests proving the OS boundary holds alone):
 3. A syntax filter: no attribute or name starting with "_" (no ``__class__``,
    ``__subclasses__``, ``__globals__``, ``__builtins__``), no frame/code/traceback
-   attributes (``gi_frame``, ``f_back``, ``tb_frame``...), imports only from a whitelist.
+   attributes (``gi_frame``, ``f_back``, ``tb_frame``...), no dunder methods but
+   ``__init__`` (no objects that answer checks falsely), imports only from a whitelist.
 4. Restricted builtins: no eval/exec/compile/globals/vars/type/setattr; ``__import__``
    hands out read-only views of whitelisted modules; ``getattr`` refuses the names the
    filter refuses; ``open`` only inside the scratch dir and without ``opener=``.
@@ -201,6 +202,10 @@ def check_syntax(code: str) -> ast.Module:
             raise Blocked(f"line {node.lineno}: attribute {node.attr!r} is not allowed")
         if isinstance(node, ast.Name) and node.id.startswith("__"):
             raise Blocked(f"line {node.lineno}: name {node.id!r} is not allowed")
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and (
+            node.name.startswith("__") and node.name != "__init__"
+        ):  # __getattr__, __eq__, __hash__, __fspath__...: objects that answer checks falsely
+            raise Blocked(f"line {node.lineno}: definition of {node.name!r} is not allowed")
         if isinstance(node, ast.MatchClass) and any(bad_name(a) for a in node.kwd_attrs):
             raise Blocked(f"line {node.lineno}: pattern attribute is not allowed")
         if isinstance(node, ast.Import):

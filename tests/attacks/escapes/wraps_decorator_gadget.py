@@ -1,5 +1,6 @@
-# expect: blocked | os.fork is not allowed
+# expect: blocked | definition of '__getattr__' is not allowed
 # os-only: denied | Operation not permitted
+# without-syntax-filter: blocked
 # The same through functools.wraps(...) used as a decorator factory.
 import functools
 import random
@@ -8,7 +9,7 @@ loot = {}
 
 
 class Holder:
-    def __getattr__(self, name):  # a method name is not an attribute access: no filter sees it
+    def __getattr__(self, name):  # a definition, not an attribute access
         return loot
 
 
