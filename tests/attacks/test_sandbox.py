@@ -22,7 +22,7 @@ from conftest import small_trace
 from inspectorate.attacks import Limits, SandboxError, run_mutation, run_sandboxed
 
 ESCAPES = sorted((Path(__file__).parent / "escapes").glob("*.py"))
-FAST = {"timeout_s": 5, "cpu_s": 1, "memory_mb": 256, "output_mb": 1, "scratch_mb": 4}
+FAST = {"timeout_s": 15, "cpu_s": 1, "memory_mb": 256, "output_mb": 1, "scratch_mb": 4}
 SECRET_FILE = Path("/tmp/inspectorate_secret_canary.txt")
 CANARIES = [
     Path("/tmp/inspectorate_escape_canary.txt"),

@@ -15,7 +15,7 @@ from inspectorate.attacks import _sandbox as sandbox
 from inspectorate.attacks import _sandbox_isolation as isolation
 from inspectorate.attacks import _sandbox_seccomp as seccomp
 
-OS_ONLY = Limits(timeout_s=5, cpu_s=2, memory_mb=256, output_mb=1, python_layer=False)
+OS_ONLY = Limits(timeout_s=15, cpu_s=2, memory_mb=256, output_mb=1, python_layer=False)
 
 
 def inside(expression: str) -> str:

@@ -22,7 +22,7 @@ from inspectorate.attacks._sandbox_child import HEADER
 from inspectorate.attacks._sandbox_payload import PayloadError, nesting_depth, parse
 from inspectorate.trace import validate_record
 
-INJECT = Limits(timeout_s=5, cpu_s=2, memory_mb=256, output_mb=1, python_layer=False)
+INJECT = Limits(timeout_s=15, cpu_s=2, memory_mb=256, output_mb=1, python_layer=False)
 RECORDS = small_trace()[:2]
 
 INJECTOR = """
