@@ -158,3 +158,40 @@ def test_scratch_cap_is_total_not_per_file(os_sandbox):
     )
     result = run_sandboxed(code, small_trace()[:2], Limits(**{**FAST, "scratch_mb": 4}))
     assert result.kind == "denied" and "No space left on device" in result.error
+
+
+@pytest.mark.parametrize(
+    "layer,fork_reason,forged_reason",
+    [(True, "sandbox (blocked)", "sandbox (blocked)"), (False, "sandbox (denied)", "sandbox (invalid)")],
+    ids=["python-layer", "os-only"],
+)
+def test_redteam_scores_legit_code_and_reports_escapes(
+    layer, fork_reason, forged_reason, small_commitment, os_sandbox
+):
+    """Through the loop: escape rounds become errors with the containment reason; the
+    others are judged; nothing raises."""
+    from inspectorate.attacks import Proposal, redteam
+
+    scripts = [
+        GOOD,
+        (ESCAPES[0].parent / "fork_survivor.py").read_text(),
+        (ESCAPES[0].parent / "forged_result_file.py").read_text(),
+    ]
+
+    class Coder:
+        name = "coder"
+
+        def prepare(self, commitment, baseline):
+            self.n = 0
+
+        def propose(self, history):
+            self.n += 1
+            return Proposal(f"script{self.n}", "", "", code=scripts[(self.n - 1) % len(scripts)])
+
+    limits = Limits(python_layer=layer, **FAST)
+    report = redteam(3, Coder(), small_commitment, small_trace(), None, limits=limits)
+    good, fork, forged = report.rounds
+    assert good["error"] is None and good["mutated_record_count"] == len(small_trace())
+    assert fork["error"].startswith(fork_reason)
+    assert forged["error"].startswith(forged_reason)
+    assert sandbox_processes() == []
