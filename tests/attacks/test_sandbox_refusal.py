@@ -182,3 +182,9 @@ def _files(tmp_path, commitment):
     (tmp_path / "c.yml").write_text(yaml.safe_dump(commitment.to_dict()))
     write_trace(small_trace(), tmp_path / "t.jsonl")
     return str(tmp_path / "c.yml"), str(tmp_path / "t.jsonl")
+
+
+def test_a_child_that_cannot_start_is_a_result_not_an_exception(monkeypatch):
+    monkeypatch.setattr(isolation, "interpreter", lambda: "/nonexistent/python3")
+    result = run_sandboxed(CODE, small_trace(), Limits(unsandboxed=True))
+    assert not result.ok and result.kind == "isolation" and "could not start" in result.error

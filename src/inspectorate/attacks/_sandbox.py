@@ -136,7 +136,10 @@ def run_sandboxed(
     with tempfile.TemporaryFile() as stdin:
         stdin.write(job.encode("utf-8"))
         stdin.seek(0)
-        outcome = _execute(stdin, limits)
+        try:
+            outcome = _execute(stdin, limits)
+        except OSError as exc:  # could not start (descriptors, memory): no code ran
+            return SandboxResult(False, kind="isolation", error=f"could not start the sandbox: {exc}")
     result = _collect(outcome, limits)
     result.seconds = time.perf_counter() - started
     result.returncode = outcome.returncode
