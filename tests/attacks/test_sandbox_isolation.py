@@ -129,3 +129,15 @@ def test_unknown_architecture_is_refused(monkeypatch):
         seccomp.program(exec_allowed=False, arch="riscv64")
     monkeypatch.setattr(seccomp, "machine", lambda: "riscv64")
     assert "riscv64" in isolation._check_arch()
+
+
+def test_x86_64_numbers_match_the_kernel_headers():
+    header = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
+    if not header.exists():
+        pytest.skip("linux-libc-dev headers not installed")
+    import re
+
+    numbers = {m[1]: int(m[2]) for m in re.finditer(r"#define __NR_(\w+) (\d+)", header.read_text())}
+    table = seccomp.ARCHES["x86_64"]
+    ours = {**table.deny, **table.exec, "clone": table.clone, "clone3": table.clone3}
+    assert {name: numbers.get(name) for name in ours} == ours
