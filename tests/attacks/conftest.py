@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -82,3 +83,16 @@ def reference():
 @pytest.fixture()
 def small_commitment():
     return load_commitment(SMALL_COMMITMENT)
+
+
+@pytest.fixture()
+def os_sandbox():
+    """Tests of the OS boundary need bwrap + user namespaces + seccomp: skipped locally
+    without them, a failure in CI (CI=true), where `make install` provides bwrap."""
+    from inspectorate.attacks import isolation_problem
+
+    problem = isolation_problem()
+    if problem and os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI must run the sandbox tests: {problem}")
+    if problem:
+        pytest.skip(problem)

@@ -88,7 +88,7 @@ def test_exploit_reacts_to_the_rule_that_fired():
     assert any("chip_job_stability" in p.rationale for p in proposals)
 
 
-def test_code_proposals_run_in_the_sandbox(small_commitment):
+def test_code_proposals_run_in_the_sandbox(small_commitment, os_sandbox):
     code = (
         "def mutate(records):\n    for r in records:\n        if r['op_type'] == 'training':\n"
         "            r['op_type'] = 'eval'\n    return records\n"

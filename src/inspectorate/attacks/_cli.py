@@ -32,6 +32,11 @@ def redteam(
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="No progress bar (none is shown off a terminal)."
     ),
+    unsandboxed: bool = typer.Option(
+        False,
+        "--unsandboxed",
+        help="Run attacker code without the OS sandbox (bwrap + seccomp); warns every round.",
+    ),
 ) -> None:
     """Play the red team against COMMITMENT: each round hides violate(BASELINE); writes OUT."""
     from inspectorate.attacks._loop import redteam as run
@@ -49,6 +54,7 @@ def redteam(
             out,
             seed=seed,
             defend=defend,
+            unsandboxed=unsandboxed,
             on_round=lambda row: advance(f"round {row['round']} {'caught' if row['caught'] else 'evaded'}"),
         )
     typer.echo(report.summary())

@@ -11,10 +11,11 @@ the distinction the seed's tail-drop round blurred.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,10 +24,12 @@ from inspectorate.attacks._intent import conserves_work, violate
 from inspectorate.attacks._offline import OfflineAttacker, Proposal
 from inspectorate.attacks._registry import Step, compose
 from inspectorate.attacks._sandbox import Limits, SandboxError, run_mutation
+from inspectorate.attacks._sandbox_isolation import SandboxUnavailable, require_isolation
 from inspectorate.commitment import Commitment, check
 from inspectorate.errors import InputError
 
 Records = list[dict[str, Any]]
+log = logging.getLogger("inspectorate.attacks")
 
 
 class Attacker(Protocol):
@@ -117,18 +120,27 @@ def redteam(
     honest_traces: dict[str, Records] | None = None,
     limits: Limits | None = None,
     on_round: Callable[[dict[str, Any]], None] | None = None,
+    unsandboxed: bool = False,
 ) -> RedteamReport:
     """Run ``rounds`` rounds of ``attacker`` against ``commitment``, hiding ``violate(baseline)``.
 
     ``baseline_records`` is the clean, compliant trace; ``out_path`` gets one JSON line
     per round (appended as it goes). With ``defend`` the smallest rule change that
     catches the evasions is searched and all rounds are re-scored with it.
+
+    An attacker that writes code (anything but the built-in offline search) is refused
+    up front (``SandboxUnavailable``) when the OS sandbox cannot be set up, unless
+    ``unsandboxed`` is set; then every round logs a warning.
     """
     if rounds < 1:
         raise InputError(f"rounds must be >= 1, got {rounds}")
     clean = [dict(r) for r in baseline_records]
     baseline = _violating_baseline(clean, commitment)
     bot = make_attacker(attacker, seed)
+    if unsandboxed or (limits is not None and limits.unsandboxed):
+        limits = replace(limits or Limits(), unsandboxed=True)
+    elif not isinstance(bot, OfflineAttacker):  # it only ever proposes library attacks
+        require_isolation()
     bot.prepare(commitment, clean)
     out = Path(out_path) if out_path is not None else None
     if out is not None:
@@ -136,6 +148,8 @@ def redteam(
         out.write_text("", encoding="utf-8")
     report = RedteamReport([], out)
     for n in range(1, rounds + 1):
+        if limits is not None and limits.unsandboxed:
+            log.warning("warning: round %d runs attacker code WITHOUT the OS sandbox (--unsandboxed)", n)
         row, mutated = play_round(n, bot, commitment, baseline, report.rounds, seed, limits)
         report.rounds.append(row)
         if mutated is not None:
@@ -214,6 +228,8 @@ def play_round(
             mutated_record_count=len(mutated),
         )
         row["evasion"] = bool(intent and not row["caught"])
+    except SandboxUnavailable:
+        raise  # the host, not the round, is at fault: stop instead of scoring an error
     except (InputError, SandboxError) as exc:
         row["error"] = str(exc)[:500]
         mutated = None

@@ -1,4 +1,5 @@
-# expect: blocked
+# expect: blocked | import from 'ctypes'
+# os-only: ok
 # ctypes would reach libc directly.
 from ctypes import CDLL
 

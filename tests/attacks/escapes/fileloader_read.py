@@ -1,4 +1,5 @@
-# expect: blocked
+# expect: blocked | attribute '__subclasses__'
+# os-only: error | No such file or directory: '/etc/passwd'
 # without-syntax-filter: blocked
 # Read a host file through importlib's FileLoader found by a subclass walk.
 def mutate(records):

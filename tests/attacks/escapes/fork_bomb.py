@@ -1,4 +1,5 @@
-# expect: blocked
+# expect: blocked | import of 'os'
+# os-only: denied | Operation not permitted
 # Fork bomb.
 import os
 

@@ -1,4 +1,5 @@
-# expect: blocked
+# expect: blocked | attribute '__globals__'
+# os-only: ok
 # A function's __globals__ leads to the module namespace and its builtins.
 def mutate(records):
     g = mutate.__globals__

@@ -1,4 +1,5 @@
-# expect: blocked
+# expect: blocked | attribute 'f_back'
+# os-only: ok
 # without-syntax-filter: blocked
 # gi_frame.f_back: from a generator's frame to the sandbox runner's frame.
 def mutate(records):

@@ -1,4 +1,5 @@
-# expect: blocked
+# expect: blocked | getattr of 'gi_frame'
+# os-only: ok
 # The frame walk with getattr and string names.
 def mutate(records):
     gen = (x for x in [1])

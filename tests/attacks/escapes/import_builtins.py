@@ -1,4 +1,5 @@
-# expect: blocked
+# expect: blocked | import of 'builtins'
+# os-only: ok
 # The builtins module holds the unrestricted functions.
 import builtins
 

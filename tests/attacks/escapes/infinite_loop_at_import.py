@@ -1,4 +1,5 @@
 # expect: cpu timeout
+# os-only: cpu timeout
 # Spin at module level, before mutate is even called.
 x = 0
 while True:

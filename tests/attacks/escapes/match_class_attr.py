@@ -1,4 +1,5 @@
-# expect: blocked
+# expect: blocked | pattern attribute
+# os-only: ok
 # Pattern matching reads attributes without an attribute node.
 def mutate(records):
     match ():

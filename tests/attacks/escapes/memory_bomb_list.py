@@ -1,4 +1,5 @@
-# expect: memory
+# expect: memory | memory limit exceeded
+# os-only: memory | memory limit exceeded
 # Grow a list until the memory limit.
 def mutate(records):
     hoard = []

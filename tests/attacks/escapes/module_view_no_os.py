@@ -1,4 +1,5 @@
-# expect: error
+# expect: error | has no attribute 'os'
+# os-only: error | has no attribute 'os'
 # Modules re-exported by whitelisted modules are not reachable through the views.
 import random, re, json, statistics
 

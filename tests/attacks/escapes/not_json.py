@@ -1,4 +1,5 @@
-# expect: error
+# expect: error | is not JSON serializable
+# os-only: error | is not JSON serializable
 # Values JSON cannot carry.
 def mutate(records):
     records[0]["x"] = {1, 2}

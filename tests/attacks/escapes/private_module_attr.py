@@ -1,4 +1,5 @@
-# expect: blocked
+# expect: blocked | that import form
+# os-only: ok
 # random keeps os as random._os.
 from random import _os
 

@@ -1,4 +1,5 @@
-# expect: blocked
+# expect: blocked | import of 'subprocess'
+# os-only: denied | Operation not permitted
 # Shelling out.
 import subprocess
 

@@ -1,4 +1,5 @@
-# expect: blocked
+# expect: blocked | import of 'sys'
+# os-only: ok
 # sys._getframe(1).f_globals: the caller's (unrestricted) frame.
 import sys
 

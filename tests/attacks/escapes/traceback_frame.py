@@ -1,4 +1,5 @@
-# expect: blocked
+# expect: blocked | attribute 'f_globals'
+# os-only: ok
 # without-syntax-filter: blocked
 # An exception's traceback holds frames.
 def mutate(records):

@@ -1,4 +1,5 @@
-# expect: blocked
+# expect: blocked | open outside the scratch dir
+# os-only: error | No such file or directory: '/tmp/inspectorate_escape_canary.txt'
 # without-syntax-filter: blocked
 # Write a file outside the temp dir (the test checks it does not exist afterwards).
 def mutate(records):
