@@ -111,6 +111,7 @@ def load_plugins() -> None:
         return
     _plugins_loaded = True
     from inspectorate.commitment import rules as _builtin  # noqa: F401  (registers kinds)
+    from inspectorate.commitment.rules import semantic as _semantic  # noqa: F401  (fallbacks)
 
     for ep in entry_points(group="inspectorate.rules"):
         ep.load()
