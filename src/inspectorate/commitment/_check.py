@@ -35,6 +35,7 @@ class Verdict:
     timings: dict[str, float] = field(default_factory=dict)
     semantic_rules_judged: dict[str, str] = field(default_factory=dict)
     semantic_unjudged_reasons: dict[str, str] = field(default_factory=dict)
+    agent: dict[str, Any] = field(default_factory=dict)  # the LLM tier's report, when it ran
 
     @property
     def compliant(self) -> bool:
@@ -78,6 +79,7 @@ class Verdict:
             "semantic_rules_not_evaluated": list(self.semantic_rules_not_evaluated),
             "semantic_unjudged_reasons": dict(self.semantic_unjudged_reasons),
             "records": self.records,
+            **({"agent": self.agent} if self.agent else {}),
         }
 
 
