@@ -19,7 +19,7 @@ from typing import Any
 
 from inspectorate.agent._cost import CallRecord
 
-DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-5", "openai": "gpt-4.1"}
+DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1"}  # the seed ran Sonnet 4.6
 KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 RETRY_STATUS = {408, 409, 429}
 

@@ -4,14 +4,16 @@ Prices are USD per million tokens. The built-in table is dated (``PRICE_TABLE_VE
 list prices change, so a user overrides or extends it with a YAML/JSON file
 (``--prices`` or ``INSPECTORATE_AGENT_PRICES``) of the form
 ``{version: ..., models: {name: {input, output, cache_write, cache_write_1h, cache_read}}}``.
-A model is priced by its exact name or the longest table name it starts with
-(``claude-sonnet-4-5-20250929`` -> ``claude-sonnet-4-5``).
+A model is priced by its exact name or, for a dated snapshot, its alias
+(``claude-sonnet-4-5-20250929`` -> ``claude-sonnet-4-5``); a model the table does not
+know is unpriced (its cost is reported as unknown and a dollar budget refuses it).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -36,16 +38,26 @@ class Price:
 
 
 # Approximate public list prices at PRICE_TABLE_VERSION (Anthropic: writes 1.25x / 2x
-# input, reads 0.1x; OpenAI: cached input at its discount, no write surcharge).
+# input, reads 0.1x; OpenAI: cached input at its discount, no write surcharge). Only
+# models whose price we know are listed; anything else is unpriced until a file says.
+def _anthropic(inp: float, out: float) -> Price:
+    return Price(inp, out, inp * 1.25, inp * 2.0, inp * 0.1)
+
+
 BUILTIN_PRICES: dict[str, Price] = {
-    "claude-opus-4": Price(15.0, 75.0, 18.75, 30.0, 1.5),
-    "claude-sonnet-4": Price(3.0, 15.0, 3.75, 6.0, 0.30),
-    "claude-haiku-4": Price(1.0, 5.0, 1.25, 2.0, 0.10),
+    "claude-sonnet-4-6": _anthropic(3.0, 15.0),
+    "claude-sonnet-4-5": _anthropic(3.0, 15.0),
+    "claude-haiku-4-5": _anthropic(1.0, 5.0),
+    "claude-opus-4-5": _anthropic(5.0, 25.0),
+    "claude-opus-4-1": _anthropic(15.0, 75.0),
+    "gpt-5": Price(1.25, 10.0, 0.0, 0.0, 0.125),
+    "gpt-5-mini": Price(0.25, 2.0, 0.0, 0.0, 0.025),
     "gpt-4.1": Price(2.0, 8.0, 0.0, 0.0, 0.50),
     "gpt-4.1-mini": Price(0.40, 1.60, 0.0, 0.0, 0.10),
     "gpt-4o": Price(2.50, 10.0, 0.0, 0.0, 1.25),
-    "gpt-4o-mini": Price(0.15, 0.60, 0.0, 0.0, 0.075),
 }
+# A dated snapshot (claude-sonnet-4-5-20250929, gpt-4.1-2025-04-14) costs what its alias costs.
+_SNAPSHOT = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -54,10 +66,8 @@ class PriceTable:
     models: dict[str, Price]
 
     def price(self, model: str) -> Price | None:
-        if model in self.models:
-            return self.models[model]
-        prefixes = [name for name in self.models if model.startswith(name)]
-        return self.models[max(prefixes, key=len)] if prefixes else None
+        alias = _SNAPSHOT.sub("", model)
+        return self.models.get(model) or self.models.get(alias)
 
 
 def load_prices(path: str | Path | None = None) -> PriceTable:
