@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from mock_llm import Script, anthropic_text, settings, verdict_json
 
 from builders import base, chained
 from inspectorate.agent import AgentSettings, CallRecord, Ledger, compile_commitment, load_prices
@@ -11,7 +12,6 @@ from inspectorate.agent._verdict import RuleJudgement
 from inspectorate.commitment import check, load_commitment
 from inspectorate.data import seed_path
 from inspectorate.errors import InputError
-from mock_llm import Script, anthropic_text, settings, verdict_json
 
 
 def test_price_table_exact_snapshot_and_override(tmp_path):
