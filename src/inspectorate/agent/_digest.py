@@ -88,7 +88,7 @@ def _typed(frame: pl.DataFrame) -> pl.DataFrame:
 def _assemble(frame: pl.DataFrame, findings: list[Any], limit: int, evidence: str) -> dict[str, Any]:
     signals: list[str] = ["overview", "suspicious_batch_records"]
     jobs = _jobs(frame, limit)
-    digest = {
+    digest: dict[str, Any] = {
         "digest_version": DIGEST_VERSION,
         "evidence_sha256": evidence,
         "overview": _overview(frame),
@@ -123,7 +123,7 @@ def _overview(frame: pl.DataFrame) -> dict[str, Any]:
         "chips": frame["chip_id"].n_unique(),
         "jobs": frame["job_id"].n_unique(),
         "operators": frame["operator"].n_unique(),
-        "window_range": [format_time(frame["ws"].min()), format_time(frame["we"].max())],
+        "window_range": [format_time(frame["ws"].min()), format_time(frame["we"].max())],  # type: ignore[arg-type]
         "op_types": {op: {"records": n, "flops": f} for op, n, f in by_op.sort("op_type").iter_rows()},
     }
 

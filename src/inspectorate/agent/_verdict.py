@@ -98,7 +98,7 @@ def validate_reply(
         if problems:
             errors += [f"rules[{index}]: {p}" for p in problems]
             continue
-        judged[rid] = RuleJudgement(**{k: entry.get(k) for k in RULE_KEYS})
+        judged[str(rid)] = RuleJudgement(**{k: entry.get(k) for k in RULE_KEYS})
     errors += [f"rule {rid!r} has no answer" for rid in rule_ids if rid not in judged]
     return judged, errors
 

@@ -117,11 +117,12 @@ def op_type_honesty(
     bad = frame.with_columns(_flop_per_token().alias("fpt")).filter(pl.col("fpt") > max_flop_per_token)
     if bad.height:
         bad = bad.sort(["ws", "row"])
+        worst = float(bad["fpt"].max())  # type: ignore[arg-type]
         yield violation(
             f"{bad.height} {op_label(op_types)} record(s) have a training-like FLOP/token ratio "
-            f"(max {bad['fpt'].max():.4g} > {max_flop_per_token:.4g})",
+            f"(max {worst:.4g} > {max_flop_per_token:.4g})",
             ids(bad),
-            max_flop_per_token=bad["fpt"].max(),
+            max_flop_per_token=worst,
             threshold=max_flop_per_token,
         )
 
@@ -166,12 +167,13 @@ def batch_token_sanity(
     ).sort(["ws", "row"])
     if bad.height:
         ratio = (bad["batch_size"] * bad["sequence_length"]) / bad["tokens_processed"].clip(lower_bound=1)
+        worst = float(ratio.max())  # type: ignore[arg-type]
         yield violation(
             f"{bad.height} record(s) claim batch_size × sequence_length above {max_ratio:g}× "
-            f"tokens_processed (up to {ratio.max():.4g}×)",
+            f"tokens_processed (up to {worst:.4g}×)",
             ids(bad),
             max_ratio=max_ratio,
-            worst_ratio=ratio.max(),
+            worst_ratio=worst,
         )
 
 
