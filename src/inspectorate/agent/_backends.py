@@ -78,6 +78,26 @@ class BackendError(RuntimeError):
     """A call that failed for good (after retries, or not retryable)."""
 
 
+class MalformedReply(RuntimeError):
+    """A 2xx reply whose body is not the JSON object the API promises (retried)."""
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 class Backend:
     name = ""
 
@@ -85,6 +105,18 @@ class Backend:
         self.client, self.model, self.settings = client, model, settings
 
     def send(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The reply as a JSON object; MalformedReply when the body is anything else."""
+        try:
+            reply = self._create(request)
+        except ValueError as exc:  # the SDK could not decode the body
+            raise MalformedReply(f"{self.name} reply is not JSON ({exc})") from exc
+        dump = getattr(reply, "model_dump", None)
+        raw = dump(mode="json", warnings=False) if callable(dump) else reply
+        if not isinstance(raw, dict):
+            raise MalformedReply(f"{self.name} reply is not a JSON object")
+        return raw
+
+    def _create(self, request: dict[str, Any]) -> Any:
         raise NotImplementedError
 
 
@@ -118,33 +150,33 @@ class AnthropicBackend(Backend):
             req["tool_choice"] = {"type": "auto" if allow_tools else "none"}
         return req
 
-    def send(self, request: dict[str, Any]) -> dict[str, Any]:
-        return self.client.messages.create(**request).model_dump(mode="json")
+    def _create(self, request: dict[str, Any]) -> Any:
+        return self.client.messages.create(**request)
 
     def parse(self, raw: dict[str, Any]) -> Reply:
-        blocks = raw.get("content") or []
-        text = "".join(b.get("text") or "" for b in blocks if b.get("type") == "text")
-        calls = [(b["id"], b["name"], b.get("input")) for b in blocks if b.get("type") == "tool_use"]
-        usage = raw.get("usage") or {}
-        split = usage.get("cache_creation") or {}
-        write_1h = int(split.get("ephemeral_1h_input_tokens") or 0)
+        blocks = [_dict(b) for b in _list(raw.get("content"))]
+        text = "".join(_str(b.get("text")) for b in blocks if b.get("type") == "text")
+        calls = [
+            (_str(b.get("id")), _str(b.get("name")), b.get("input"))
+            for b in blocks
+            if b.get("type") == "tool_use"
+        ]
+        usage = _dict(raw.get("usage"))
+        write_1h = _int(_dict(usage.get("cache_creation")).get("ephemeral_1h_input_tokens"))
         record = CallRecord(
             model=self.model,
-            input_tokens=int(usage.get("input_tokens") or 0),
-            output_tokens=int(usage.get("output_tokens") or 0),
-            cache_write_tokens=int(usage.get("cache_creation_input_tokens") or 0) - write_1h,
+            input_tokens=_int(usage.get("input_tokens")),
+            output_tokens=_int(usage.get("output_tokens")),
+            cache_write_tokens=max(_int(usage.get("cache_creation_input_tokens")) - write_1h, 0),
             cache_write_1h_tokens=write_1h,
-            cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
+            cache_read_tokens=_int(usage.get("cache_read_input_tokens")),
         )
         return Reply(text, calls, raw.get("stop_reason") == "max_tokens", record)
 
     def assistant(self, raw: dict[str, Any]) -> dict[str, Any]:
         keep = {"text": ("type", "text"), "tool_use": ("type", "id", "name", "input")}
-        content = [
-            {k: b[k] for k in keep[b["type"]] if k in b}
-            for b in raw.get("content") or []
-            if b.get("type") in keep
-        ]
+        blocks = [_dict(b) for b in _list(raw.get("content"))]
+        content = [{k: b[k] for k in keep[b["type"]] if k in b} for b in blocks if b.get("type") in keep]
         return {"role": "assistant", "content": content or [{"type": "text", "text": "(empty)"}]}
 
     def tool_results(self, results: list[tuple[str, str, bool]]) -> list[dict[str, Any]]:
@@ -188,37 +220,38 @@ class OpenAIBackend(Backend):
             req["tool_choice"] = "auto" if allow_tools else "none"
         return req
 
-    def send(self, request: dict[str, Any]) -> dict[str, Any]:
-        return self.client.chat.completions.create(**request).model_dump(mode="json")
+    def _create(self, request: dict[str, Any]) -> Any:
+        return self.client.chat.completions.create(**request)
 
     def parse(self, raw: dict[str, Any]) -> Reply:
-        choices = raw.get("choices") or [{}]
-        message = choices[0].get("message") or {}
+        choice = _dict((_list(raw.get("choices")) or [{}])[0])
+        message = _dict(choice.get("message"))
         calls = []
-        for call in message.get("tool_calls") or []:
-            function = call.get("function") or {}
+        for call in map(_dict, _list(message.get("tool_calls"))):
+            function = _dict(call.get("function"))
             try:
-                arguments: Any = json.loads(function.get("arguments") or "{}")
+                arguments: Any = json.loads(_str(function.get("arguments")) or "{}")
             except ValueError:
                 arguments = "arguments are not valid JSON"
-            calls.append((call.get("id", ""), function.get("name", ""), arguments))
-        usage = raw.get("usage") or {}
-        prompt = int(usage.get("prompt_tokens") or 0)
-        cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+            calls.append((_str(call.get("id")), _str(function.get("name")), arguments))
+        usage = _dict(raw.get("usage"))
+        prompt = _int(usage.get("prompt_tokens"))
+        cached = min(_int(_dict(usage.get("prompt_tokens_details")).get("cached_tokens")), prompt)
         record = CallRecord(
             model=self.model,
             input_tokens=prompt - cached,
-            output_tokens=int(usage.get("completion_tokens") or 0),
+            output_tokens=_int(usage.get("completion_tokens")),
             cache_read_tokens=cached,
         )
-        return Reply(message.get("content") or "", calls, choices[0].get("finish_reason") == "length", record)
+        return Reply(_str(message.get("content")), calls, choice.get("finish_reason") == "length", record)
 
     def assistant(self, raw: dict[str, Any]) -> dict[str, Any]:
-        message = (raw.get("choices") or [{}])[0].get("message") or {}
-        out: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
-        if message.get("tool_calls"):
+        message = _dict(_dict((_list(raw.get("choices")) or [{}])[0]).get("message"))
+        out: dict[str, Any] = {"role": "assistant", "content": _str(message.get("content"))}
+        calls = [_dict(c) for c in _list(message.get("tool_calls"))]
+        if calls:
             out["tool_calls"] = [
-                {"id": c["id"], "type": "function", "function": c["function"]} for c in message["tool_calls"]
+                {"id": c.get("id"), "type": "function", "function": c.get("function")} for c in calls
             ]
         return out
 
@@ -273,6 +306,8 @@ def _client(choice: str, key: str | None, settings: AgentSettings) -> Any:
 
 def retryable(exc: Exception) -> bool:
     """Rate limits, timeouts, conflicts and server errors are worth another try."""
+    if isinstance(exc, MalformedReply):
+        return True
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
         return status in RETRY_STATUS or status >= 500
@@ -282,6 +317,8 @@ def retryable(exc: Exception) -> bool:
 def describe(exc: Exception) -> str:
     status = getattr(exc, "status_code", None)
     name = type(exc).__name__
+    if isinstance(exc, MalformedReply):
+        return f"{name}: {exc}"
     return f"{name} (HTTP {status})" if status else name
 
 
@@ -299,7 +336,7 @@ def _delay(exc: Exception, attempt: int) -> float:
 def send_with_retries(backend: Backend, request: dict[str, Any]) -> tuple[dict[str, Any], int, float]:
     """The raw reply, the attempts it took and the seconds spent; BackendError when
     the call fails for good. Only SDK errors are caught: a bug here is a bug."""
-    errors = _sdk_errors(backend)
+    errors = (*_sdk_errors(backend), MalformedReply)
     settings = backend.settings
     started = time.perf_counter()
     for attempt in range(settings.max_retries + 1):
