@@ -185,3 +185,19 @@ def test_dataset_swap_with_config_change_is_provenance_not_a_violation():
 def test_op_type_honesty_counts_zero_token_inference_with_flops():
     found = run("op_type_honesty", edit(HONEST, 3, op_type="inference", tokens_processed=0))
     assert [list(v.record_ids) for v in found] == [["r0003"]]
+
+
+def test_split_with_a_rotated_operator_evades_the_prose_rule_but_not_the_reference_commitment():
+    """The strongest split the prose allows: the second job gets its own operator. The
+    fallback follows the prose and stays quiet; the reference's deterministic rules
+    (training_unique_per_model, audit_window_uniqueness) still reject the trace."""
+    split = relabel(HONEST, SECOND_HALF, job_id="job-b", operator="team-b")
+    assert run("no_splitting", split, threshold=WINDOW_FLOPS * 7.5) == []
+    data = load_commitment(REFERENCE).to_dict()
+    data["deterministic_rules"] = [
+        r
+        for r in data["deterministic_rules"]
+        if r["kind"] in ("training_unique_per_model", "audit_window_uniqueness")
+    ]
+    verdict = check(chained(split), load_commitment(data))
+    assert {v.rule_id for v in verdict.violations} == {"training_unique_per_model", "audit_window_uniqueness"}
