@@ -13,6 +13,7 @@ from inspectorate.agent._backends import AgentSettings, BackendError, make_backe
 from inspectorate.agent._cache import ReplyCache, default_cache_dir
 from inspectorate.agent._compile import CompileOutcome, compile_commitment
 from inspectorate.agent._cost import PRICE_TABLE_VERSION, CallRecord, Ledger, Price, PriceTable, load_prices
+from inspectorate.agent._defender import DefenderProposal, llm_defend, propose_rules
 from inspectorate.agent._digest import build_digest, evidence_hash
 from inspectorate.agent._inspector import AgentReport, check_with_agent, inspect_semantic, merge_agent
 from inspectorate.agent._verdict import VERDICT_SCHEMA, RuleJudgement, validate_reply
@@ -25,6 +26,7 @@ __all__ = [
     "BackendError",
     "CallRecord",
     "CompileOutcome",
+    "DefenderProposal",
     "Ledger",
     "Price",
     "PriceTable",
@@ -36,8 +38,10 @@ __all__ = [
     "default_cache_dir",
     "evidence_hash",
     "inspect_semantic",
+    "llm_defend",
     "load_prices",
     "make_backend",
     "merge_agent",
+    "propose_rules",
     "validate_reply",
 ]

@@ -187,20 +187,27 @@ class _Session:
         self.messages.extend(self.backend.tool_results(results))
 
     def _call(self, request: dict[str, Any]) -> dict[str, Any]:
-        key = cache_key(self.backend.model, request, self.evidence)
-        cached = self.cache.get(key) if self.cache else None
-        if cached is not None:
-            record: CallRecord = self.backend.parse(cached).usage
-            record.from_cache, record.attempts = True, 0
-            self.ledger.add(record)
-            return cached
-        raw, attempts, seconds = send_with_retries(self.backend, request)
-        record = self.backend.parse(raw).usage
-        record.attempts, record.latency_s = attempts, round(seconds, 3)
-        self.ledger.add(record)
-        if self.cache:
-            self.cache.put(key, raw)
-        return raw
+        return call_model(self.backend, request, self.ledger, self.cache, self.evidence)
+
+
+def call_model(
+    backend: Backend, request: dict[str, Any], ledger: Ledger, cache: ReplyCache | None, evidence: str
+) -> dict[str, Any]:
+    """One accounted call: replayed from the cache at no cost, or sent with retries."""
+    key = cache_key(backend.model, request, evidence)
+    cached = cache.get(key) if cache else None
+    if cached is not None:
+        record: CallRecord = backend.parse(cached).usage
+        record.from_cache, record.attempts = True, 0
+        ledger.add(record)
+        return cached
+    raw, attempts, seconds = send_with_retries(backend, request)
+    record = backend.parse(raw).usage
+    record.attempts, record.latency_s = attempts, round(seconds, 3)
+    ledger.add(record)
+    if cache:
+        cache.put(key, raw)
+    return raw
 
 
 def _retry_prompt(errors: list[str]) -> str:
