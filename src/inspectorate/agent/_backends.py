@@ -119,6 +119,27 @@ class Backend:
     def _create(self, request: dict[str, Any]) -> Any:
         raise NotImplementedError
 
+    # The conversation in the provider's own message format (implemented per backend).
+    def first_messages(self, blocks: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def request(
+        self, system: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]], allow_tools: bool
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parse(self, raw: dict[str, Any]) -> Reply:
+        raise NotImplementedError
+
+    def assistant(self, raw: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def tool_results(self, results: list[tuple[str, str, bool]]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def user(self, text: str) -> dict[str, Any]:
+        raise NotImplementedError
+
 
 class AnthropicBackend(Backend):
     """Messages API. The system prompt is cached for an hour, the commitment and the
@@ -336,7 +357,7 @@ def _delay(exc: Exception, attempt: int) -> float:
 def send_with_retries(backend: Backend, request: dict[str, Any]) -> tuple[dict[str, Any], int, float]:
     """The raw reply, the attempts it took and the seconds spent; BackendError when
     the call fails for good. Only SDK errors are caught: a bug here is a bug."""
-    errors = (*_sdk_errors(backend), MalformedReply)
+    errors: tuple[type[Exception], ...] = (*_sdk_errors(backend), MalformedReply)
     settings = backend.settings
     started = time.perf_counter()
     for attempt in range(settings.max_retries + 1):
