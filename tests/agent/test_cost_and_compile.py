@@ -136,3 +136,13 @@ def test_compile_without_model_reports_why_a_rule_stayed_semantic(monkeypatch):
     assert [(o.kept, o.source) for o in outcomes] == [(False, "none")]
     assert outcomes[0].reason.startswith("agent tier skipped")
     assert "compiled_to" not in data["semantic_rules"][0]
+
+
+def test_budget_from_environment(monkeypatch):
+    monkeypatch.setenv("INSPECTORATE_AGENT_BUDGET_USD", "0.25")
+    assert AgentSettings.from_env().budget_usd == 0.25
+    monkeypatch.setenv("INSPECTORATE_AGENT_BUDGET_USD", "none")
+    assert AgentSettings.from_env().budget_usd is None
+    monkeypatch.setenv("INSPECTORATE_AGENT_BUDGET_USD", "lots")
+    with pytest.raises(InputError, match="not a number"):
+        AgentSettings.from_env()

@@ -201,3 +201,15 @@ def test_split_with_a_rotated_operator_evades_the_prose_rule_but_not_the_referen
     ]
     verdict = check(chained(split), load_commitment(data))
     assert {v.rule_id for v in verdict.violations} == {"training_unique_per_model", "audit_window_uniqueness"}
+
+
+def test_offline_false_keeps_a_fallback_away_from_a_reused_id():
+    data = {
+        "id": "c",
+        "deterministic_rules": [],
+        "semantic_rules": [{"id": "op-type-honesty", "description": "another meaning", "offline": False}],
+    }
+    verdict = check(
+        chained(edit(HONEST, 5, op_type="inference", tokens_processed=TOKENS // 2)), load_commitment(data)
+    )
+    assert verdict.verdict == 1 and verdict.semantic_rules_not_evaluated == ("op-type-honesty",)

@@ -55,7 +55,9 @@ class AgentSettings:
             "base_url": env.get("INSPECTORATE_AGENT_BASE_URL") or env.get("OPENAI_BASE_URL") or None,
             "cache_dir": env.get("INSPECTORATE_CACHE_DIR") or None,
         }
-        if budget:
+        if budget and budget.strip().lower() == "none":
+            values["budget_usd"] = None  # an unpriced local model
+        elif budget:
             try:
                 values["budget_usd"] = float(budget)
             except ValueError:

@@ -3,7 +3,9 @@
 A semantic rule is judged deterministically when the commitment compiled it
 (``compiled_to: <deterministic rule id>``, written by ``inspectorate agent compile``)
 or when a built-in fallback implements it (``rules/semantic.py``); every other one is
-left to the LLM tier and reported as not judged, with the reason.
+left to the LLM tier and reported as not judged, with the reason. Fallbacks are found
+by rule id; a commitment that gives one of those ids another meaning sets
+``offline: false`` on it to keep the fallback away.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def plan_semantic(commitment: Commitment) -> SemanticPlan:
                     commitment.source,
                 )
             judged[rule_id] = f"compiled to {target} ({listed[target].kind})"
-        elif rule_id in FALLBACKS:
+        elif rule_id in FALLBACKS and entry.get("offline", True) is not False:
             kind, derive = FALLBACKS[rule_id]
             params = derive(commitment)
             if params is None:
