@@ -10,6 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+pytest.importorskip("anthropic", reason="the [agent] extra is not installed")
+pytest.importorskip("openai", reason="the [agent] extra is not installed")
+
 try:  # the SDKs in this environment ship their HTTP client as httpx2
     import httpx2 as httpx
 except ImportError:  # pragma: no cover - depends on the SDK generation installed
