@@ -96,3 +96,12 @@ def test_evidence_hash_changes_with_any_record():
     a = evidence_hash(chained(records))
     records[7]["tokens_processed"] = TOKENS + 1
     assert evidence_hash(chained(records)) != a
+
+
+def test_jobs_sharing_only_an_operator_are_candidates_too():
+    records = base()
+    for r in records[4:]:
+        r.update(job_id="job-b", model_hash_prefix="sha256:bbbbbbbbbbbbbbbb", code_commit="git:lab/x@1")
+        r["dataset_fingerprint"] = "sha256:eeeeeeeeeeeeeeee"
+    pairs = build_digest(chained(records))["similar_jobs"]
+    assert [(p["jobs"], sorted(p["shared"])) for p in pairs] == [(["job-a", "job-b"], ["operators"])]

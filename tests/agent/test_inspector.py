@@ -281,3 +281,11 @@ def test_malformed_http_bodies_end_undetermined_never_crash(tmp_path, monkeypatc
     assert verdict.verdict == 1 and verdict.semantic_rules_not_evaluated == (RULE,)
     reason = verdict.semantic_unjudged_reasons[RULE]
     assert "MalformedReply" in reason or "no parseable JSON" in reason
+
+
+def test_a_single_step_sends_no_tools(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    script = Script(openai_text(verdict_json(RULE)))
+    verdict = check_with_agent(TRACE, COMMITMENT, settings(script, tmp_path, backend="openai", max_steps=1))
+    assert "tools" not in script.bodies[0] and "tool_choice" not in script.bodies[0]
+    assert verdict.flagged_record_ids == ["r0003"]

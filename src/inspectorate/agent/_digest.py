@@ -226,11 +226,12 @@ def _job_spans(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _similar(frame: pl.DataFrame, limit: int) -> list[dict[str, Any]]:
-    """Job pairs sharing a model hash, code commit or dataset (the no-splitting shape),
-    ranked by how much they share and then by combined FLOPs."""
+    """Job pairs sharing a model hash, code commit, dataset or operator (the no-splitting
+    shape), ranked by how much they share, then by combined FLOPs; ``gap_hours`` below
+    zero means their time spans overlap."""
     spans = {row["job_id"]: row for row in _job_spans(frame).iter_rows(named=True)}
     pairs: set[tuple[str, str]] = set()
-    for column in ("model_hash_prefix", "code_commit", "dataset_fingerprint"):
+    for column in ("model_hash_prefix", "code_commit", "dataset_fingerprint", "operator"):
         groups = frame.group_by(column).agg(pl.col("job_id").unique().sort().head(4 * limit))
         for members in groups["job_id"].to_list():
             pairs.update((a, b) for i, a in enumerate(members) for b in members[i + 1 :])

@@ -127,7 +127,9 @@ class _Session:
         reason, invalid_left, steps = "step budget exhausted", self.settings.max_invalid, 0
         for step in range(self.settings.max_steps):
             allow_tools = step < self.settings.max_steps - 1
-            request = self.backend.request(SYSTEM, self.messages, TOOLS, allow_tools)
+            # One step means no tools at all: a server without tool support still works.
+            tools = TOOLS if self.settings.max_steps > 1 else []
+            request = self.backend.request(SYSTEM, self.messages, tools, allow_tools)
             refusal = self.ledger.refusal(
                 self.backend.model, len(json.dumps(request)) // 4, self.settings.max_output_tokens
             )
