@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import polars as pl
 import yaml
 
 from inspectorate.agent._backends import AgentSettings, Backend, BackendError, make_backend, send_with_retries
@@ -120,7 +121,6 @@ class _Session:
         )
         self.digest_chars = len(digest_text)
         self.signals = set(self.digest["signals"])
-        self.record_ids = set(trace.frame["record_id"].cast(str).to_list())
 
     def run(self) -> AgentReport:
         judged: dict[str, RuleJudgement] = {}
@@ -176,9 +176,25 @@ class _Session:
             data = extract_json(reply.text)
         except ValueError as exc:
             return [str(exc)]
-        new, errors = validate_reply(data, self.rule_ids, self.record_ids, self.signals)
+        new, errors = validate_reply(data, self.rule_ids, self._present(data), self.signals)
         judged.update(new)
         return errors
+
+    def _present(self, data: Any) -> set[str]:
+        """Which of the reply's cited record ids exist (one lookup; no set of every id,
+        which at 10^7 records would cost more memory than the rules)."""
+        entries = data.get("rules") if isinstance(data, dict) else None
+        cited = {
+            i
+            for e in (entries if isinstance(entries, list) else [])
+            if isinstance(e, dict) and isinstance(e.get("cited_record_ids"), list)
+            for i in e["cited_record_ids"]
+            if isinstance(i, str)
+        }
+        if not cited:
+            return set()
+        ids = self.trace.frame["record_id"].cast(pl.Utf8)
+        return set(ids.filter(ids.is_in(sorted(cited))).to_list())
 
     def _run_tools(self, calls: list[tuple[str, str, Any]]) -> None:
         results = []
