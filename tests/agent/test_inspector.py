@@ -289,3 +289,12 @@ def test_a_single_step_sends_no_tools(tmp_path, monkeypatch):
     verdict = check_with_agent(TRACE, COMMITMENT, settings(script, tmp_path, backend="openai", max_steps=1))
     assert "tools" not in script.bodies[0] and "tool_choice" not in script.bodies[0]
     assert verdict.flagged_record_ids == ["r0003"]
+
+
+def test_text_report_names_the_agent_and_its_cost(tmp_path):
+    from inspectorate.report import verdict_text
+
+    verdict = judge(Script(anthropic_text(verdict_json(RULE))), tmp_path)
+    text = verdict_text(verdict)
+    assert f"[{RULE}] (agent) 1 violation(s)" in text
+    assert "agent anthropic:claude-sonnet-4-6: 1 call(s) (0 cached), 1200 tokens, $0.0060" in text

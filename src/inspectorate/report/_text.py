@@ -35,4 +35,12 @@ def verdict_text(verdict: Verdict, source: str = "", max_ids: int = 20) -> str:
             f"{k} ({reasons.get(k, 'no judge')})" for k in verdict.semantic_rules_not_evaluated
         )
         lines.append(f"\nsemantic rules NOT judged: {unjudged}")
+    accounting = (verdict.agent or {}).get("accounting")
+    if accounting:
+        cost = accounting["cost_usd"]
+        lines.append(
+            f"agent {verdict.agent['backend']}:{verdict.agent['model']}: {len(accounting['calls'])} call(s) "
+            f"({accounting['cached_calls']} cached), {accounting['tokens']} tokens, "
+            f"{'cost unknown (unpriced model)' if cost is None else f'${cost:.4f}'}, {accounting['latency_s']} s"
+        )
     return "\n".join(lines)
