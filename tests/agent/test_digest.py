@@ -105,3 +105,11 @@ def test_jobs_sharing_only_an_operator_are_candidates_too():
         r["dataset_fingerprint"] = "sha256:eeeeeeeeeeeeeeee"
     pairs = build_digest(chained(records))["similar_jobs"]
     assert [(p["jobs"], sorted(p["shared"])) for p in pairs] == [(["job-a", "job-b"], ["operators"])]
+
+
+def test_public_names_resolve_lazily():
+    import inspectorate.agent as agent
+
+    assert all(getattr(agent, name) is not None for name in agent.__all__)
+    with pytest.raises(AttributeError):
+        agent.no_such_name  # noqa: B018

@@ -7,41 +7,54 @@ Backends: Anthropic (prompt caching) and any OpenAI-compatible endpoint, from th
 ``[agent]`` extra. With no key or endpoint the tier is skipped with one line and the
 rules stay listed as not evaluated. ``build_digest`` is the bounded evidence summary the
 model reads; ``compile_commitment`` turns judgements into deterministic rules.
+
+Names load on first use (PEP 562), so mounting ``inspectorate agent`` in the CLI costs
+nothing until an agent command runs.
 """
 
-from inspectorate.agent._backends import AgentSettings, BackendError, make_backend
-from inspectorate.agent._cache import ReplyCache, default_cache_dir
-from inspectorate.agent._compile import CompileOutcome, compile_commitment
-from inspectorate.agent._cost import PRICE_TABLE_VERSION, CallRecord, Ledger, Price, PriceTable, load_prices
-from inspectorate.agent._defender import DefenderProposal, llm_defend, propose_rules
-from inspectorate.agent._digest import build_digest, evidence_hash
-from inspectorate.agent._inspector import AgentReport, check_with_agent, inspect_semantic, merge_agent
-from inspectorate.agent._verdict import VERDICT_SCHEMA, RuleJudgement, validate_reply
+from __future__ import annotations
 
-__all__ = [
-    "PRICE_TABLE_VERSION",
-    "VERDICT_SCHEMA",
-    "AgentReport",
-    "AgentSettings",
-    "BackendError",
-    "CallRecord",
-    "CompileOutcome",
-    "DefenderProposal",
-    "Ledger",
-    "Price",
-    "PriceTable",
-    "ReplyCache",
-    "RuleJudgement",
-    "build_digest",
-    "check_with_agent",
-    "compile_commitment",
-    "default_cache_dir",
-    "evidence_hash",
-    "inspect_semantic",
-    "llm_defend",
-    "load_prices",
-    "make_backend",
-    "merge_agent",
-    "propose_rules",
-    "validate_reply",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AgentSettings": "_backends",
+    "BackendError": "_backends",
+    "make_backend": "_backends",
+    "ReplyCache": "_cache",
+    "default_cache_dir": "_cache",
+    "CompileOutcome": "_compile",
+    "compile_commitment": "_compile",
+    "PRICE_TABLE_VERSION": "_cost",
+    "CallRecord": "_cost",
+    "Ledger": "_cost",
+    "Price": "_cost",
+    "PriceTable": "_cost",
+    "load_prices": "_cost",
+    "DefenderProposal": "_defender",
+    "llm_defend": "_defender",
+    "propose_rules": "_defender",
+    "build_digest": "_digest",
+    "evidence_hash": "_digest",
+    "AgentReport": "_inspector",
+    "check_with_agent": "_inspector",
+    "inspect_semantic": "_inspector",
+    "merge_agent": "_inspector",
+    "VERDICT_SCHEMA": "_verdict",
+    "RuleJudgement": "_verdict",
+    "validate_reply": "_verdict",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'inspectorate.agent' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"inspectorate.agent.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
