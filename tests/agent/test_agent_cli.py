@@ -105,3 +105,13 @@ def test_agent_judge_against_a_local_openai_compatible_server(tmp_path):
         "agent openai:local-model"
     )
     assert verdict["agent"]["accounting"]["calls"][0]["cost_usd"] is None
+
+
+def test_agent_digest_of_a_run_directory_carries_its_telemetry_findings():
+    from pathlib import Path
+
+    run = Path(__file__).resolve().parents[1] / "data" / "rundirs_attacks" / "small_run"
+    code, out, _ = cli("agent", "digest", run, "--max-chars", "30000")
+    digest = json.loads(out)
+    assert code == 0 and digest["properties"]["phases"]
+    assert {f["property"] for f in digest["properties"]["phases"][0]["findings"]} >= {"p1_op_type", "flops"}

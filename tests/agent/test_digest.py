@@ -113,3 +113,39 @@ def test_public_names_resolve_lazily():
     assert all(getattr(agent, name) is not None for name in agent.__all__)
     with pytest.raises(AttributeError):
         agent.no_such_name  # noqa: B018
+
+
+def test_property_findings_of_the_run_join_the_digest_and_its_signals():
+    run = {
+        "verdict": 0,
+        "missing_streams": ["dcgm"],
+        "phases": [
+            {
+                "phase": "adv_train_as_infer",
+                "claimed": "inference",
+                "verdict": 0,
+                "confidence": 0.93,
+                "findings": [
+                    {
+                        "property": "p1_op_type",
+                        "decision": "inconsistent",
+                        "evidence": {
+                            "score": 0.97,
+                            "gpu_util": 100.0,
+                            "flagged_record_ids": ["r0001", "r0003"],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    digest = build_digest(chained(base()), properties=run)
+    assert digest["properties"]["phases"][0]["findings"] == [
+        {
+            "property": "p1_op_type",
+            "decision": "inconsistent",
+            "score": 0.97,
+            "flagged_record_ids": ["r0001", "r0003"],
+        }
+    ]
+    assert "property:adv_train_as_infer:p1_op_type" in digest["signals"]

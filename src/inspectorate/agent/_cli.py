@@ -46,6 +46,20 @@ def _warn(line: str) -> None:
     typer.echo(line, err=True)
 
 
+def _run_properties(path: Path) -> dict | None:
+    """The telemetry verdict of a run directory (its property findings join the digest)."""
+    if not path.is_dir():
+        return None
+    from inspectorate.errors import InputError
+    from inspectorate.verify import verify_run
+
+    try:
+        return verify_run(path).to_dict()
+    except InputError as exc:
+        _warn(f"no property findings in the digest: {exc.one_line()}")
+        return None
+
+
 @app.command("digest")
 def digest(
     trace: Path = typer.Argument(..., help="Trace file or run directory."),
@@ -59,7 +73,8 @@ def digest(
 
     loaded = read_trace(trace)
     findings = check(loaded, load_commitment(commitment)).violations if commitment else ()
-    typer.echo(json.dumps(build_digest(loaded, findings, max_chars=max_chars), indent=1, default=str))
+    digest = build_digest(loaded, findings, max_chars=max_chars, properties=_run_properties(trace))
+    typer.echo(json.dumps(digest, indent=1, default=str))
 
 
 @app.command("judge")
@@ -77,14 +92,21 @@ def judge(
     no_cache: bool = NO_CACHE,
     prices: Path | None = PRICES,
 ) -> None:
-    """check, then the LLM tier on the semantic rules no offline judge covers."""
+    """check, then the LLM tier on the semantic rules no offline judge covers (a run
+    directory's telemetry findings join the digest)."""
     from inspectorate.agent import check_with_agent
     from inspectorate.commitment import load_commitment
     from inspectorate.report import verdict_text
     from inspectorate.trace import read_trace
 
     settings = _settings(backend, model, base_url, budget, no_budget, steps, cache_dir, no_cache, prices)
-    verdict = check_with_agent(read_trace(trace), load_commitment(commitment), settings, notify=_warn)
+    verdict = check_with_agent(
+        read_trace(trace),
+        load_commitment(commitment),
+        settings,
+        notify=_warn,
+        properties=_run_properties(trace),
+    )
     typer.echo(
         json.dumps(verdict.to_dict(), indent=2) if format == "json" else verdict_text(verdict, str(trace))
     )

@@ -62,13 +62,18 @@ def build_digest(
     max_chars: int = MAX_CHARS,
     limit: int = 40,
     evidence: str | None = None,
+    properties: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The digest of ``trace`` (with ``findings``: Violations) as JSON-ready builtins."""
+    """The digest of ``trace`` (with ``findings``: Violations, and ``properties``: the
+    ``verify`` JSON of the run the trace came from) as JSON-ready builtins."""
     frame = _typed(trace.frame)
     findings = list(findings)
     evidence = evidence or evidence_hash(trace)
     while True:
         digest = _assemble(frame, findings, limit, evidence)
+        if properties:
+            digest["properties"] = _properties(properties, limit)
+            digest["signals"] = sorted(set(digest["signals"]) | set(_property_signals(digest["properties"])))
         size = len(json.dumps(digest, default=str))
         if size <= max_chars or limit == 1:
             break
@@ -311,6 +316,33 @@ def _cited(frame: pl.DataFrame, findings: list[Any], jobs: list[dict[str, Any]],
     wanted = [v.record_ids[0] for v in findings if v.record_ids] + [j["first_record"] for j in jobs]
     wanted = list(dict.fromkeys(wanted))[: max(1, limit // 2)]
     return fetch_records(frame, wanted)
+
+
+def _properties(run: dict[str, Any], limit: int) -> dict[str, Any]:
+    """Telemetry property findings per phase (P1 op type, P2 size, P3 fine-tune, FLOPs,
+    consistency): decision and score, not the full evidence. Phase names and claims come
+    from the prover's labels, so they are clipped like every prover string."""
+    phases = []
+    for phase in run.get("phases", [])[:limit]:
+        found = [
+            {
+                "property": f.get("property"),
+                "decision": f.get("decision"),
+                "score": (f.get("evidence") or {}).get("score"),
+                "flagged_record_ids": list((f.get("evidence") or {}).get("flagged_record_ids", []))[:5],
+            }
+            for f in phase.get("findings", [])
+        ]
+        phases.append(
+            {k: phase.get(k) for k in ("phase", "claimed", "verdict", "confidence")} | {"findings": found}
+        )
+    return clip(
+        {"verdict": run.get("verdict"), "missing_streams": run.get("missing_streams", []), "phases": phases}
+    )
+
+
+def _property_signals(section: dict[str, Any]) -> list[str]:
+    return [f"property:{p['phase']}:{f['property']}" for p in section["phases"] for f in p["findings"]]
 
 
 def fetch_records(frame: pl.DataFrame, record_ids: list[str]) -> list[dict[str, Any]]:

@@ -94,22 +94,26 @@ def inspect_semantic(
     settings: AgentSettings | None = None,
     findings: Iterable[Any] = (),
     backend: Backend | str | None = None,
+    properties: dict[str, Any] | None = None,
 ) -> AgentReport:
-    """Judge ``rule_ids`` of ``commitment`` on ``trace`` with the configured model."""
+    """Judge ``rule_ids`` of ``commitment`` on ``trace`` with the configured model
+    (``properties``: the ``verify`` JSON of the run, when the trace is a run's)."""
     settings = settings or AgentSettings.from_env()
     backend = backend if backend is not None else make_backend(settings)
     if isinstance(backend, str):
         return AgentReport({r: RuleJudgement(r, reason=backend) for r in rule_ids}, skipped=backend)
-    return _Session(trace, commitment, rule_ids, settings, backend, list(findings)).run()
+    return _Session(trace, commitment, rule_ids, settings, backend, list(findings), properties).run()
 
 
 class _Session:
-    def __init__(self, trace, commitment, rule_ids, settings, backend, findings):
+    def __init__(self, trace, commitment, rule_ids, settings, backend, findings, properties=None):
         self.trace, self.rule_ids, self.settings, self.backend = trace, list(rule_ids), settings, backend
         self.ledger = Ledger(load_prices(settings.prices), settings.budget_usd, settings.max_total_tokens)
         self.cache = ReplyCache(settings.cache_dir) if settings.use_cache else None
         self.evidence = evidence_hash(trace)
-        self.digest = build_digest(trace, findings, settings.digest_chars, evidence=self.evidence)
+        self.digest = build_digest(
+            trace, findings, settings.digest_chars, evidence=self.evidence, properties=properties
+        )
         digest_text = json.dumps(self.digest, default=str)
         commitment_text = yaml.safe_dump(commitment.to_dict(), sort_keys=False)
         self.messages = backend.first_messages(
@@ -241,6 +245,7 @@ def check_with_agent(
     settings: AgentSettings | None = None,
     notify: Callable[[str], None] | None = None,
     backend: Backend | str | None = None,
+    properties: dict[str, Any] | None = None,
 ) -> Verdict:
     """``check``, then the LLM tier on the semantic rules left unjudged; a skipped tier
     is one line to ``notify`` and leaves those rules listed as not evaluated."""
@@ -248,7 +253,7 @@ def check_with_agent(
     pending = list(verdict.semantic_rules_not_evaluated)
     if not pending:
         return verdict
-    report = inspect_semantic(trace, commitment, pending, settings, verdict.violations, backend)
+    report = inspect_semantic(trace, commitment, pending, settings, verdict.violations, backend, properties)
     if report.skipped and notify:
         notify(f"{report.skipped}; semantic rules not judged: {', '.join(pending)}")
     return merge_agent(verdict, report)
