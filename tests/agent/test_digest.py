@@ -149,3 +149,24 @@ def test_property_findings_of_the_run_join_the_digest_and_its_signals():
         }
     ]
     assert "property:adv_train_as_infer:p1_op_type" in digest["signals"]
+
+
+def test_tools_filter_numbers_as_numbers_and_answer_bad_arguments_as_errors():
+    from inspectorate.agent._tools import run_tool
+
+    records = base()
+    records[2]["batch_size"] = 16
+    trace = chained(records)
+    text, error, signals = run_tool(trace, "fetch_records", {"where": {"batch_size": 16}})
+    assert not error and [r["record_id"] for r in json.loads(text)["records"]] == ["r0002"]
+    assert signals == ["records"]
+    text, error, _ = run_tool(trace, "aggregate", {"group_by": "prev_record_hash"})
+    assert error and "group_by must be one of" in json.loads(text)["error"]
+    text, error, _ = run_tool(trace, "run_rule", {"kind": "batch_token_sanity", "params": {"max_ratio": "x"}})
+    assert error and "must be a number" in json.loads(text)["error"]
+    text, error, signals = run_tool(
+        trace, "run_rule", {"kind": "batch_token_sanity", "params": {"max_ratio": 0.01}}
+    )
+    assert not error and json.loads(text)["violations"] == 1 and signals == ["rule:batch_token_sanity"]
+    text, error, _ = run_tool(trace, "drop_table", {})
+    assert error and "unknown tool" in json.loads(text)["error"]

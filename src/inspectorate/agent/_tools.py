@@ -100,9 +100,14 @@ def _filtered(trace: Trace, where: Any) -> pl.DataFrame:
     for column, value in where.items():
         if column not in frame.columns or column.startswith("_") or column in ("ws", "we", "row"):
             raise ValueError(f"unknown column {column!r}")
-        if isinstance(value, (dict, list)):
+        if isinstance(value, (dict, list, bool)) or value is None:
             raise ValueError(f"where[{column!r}] must be a string or a number")
-        frame = frame.filter(pl.col(column).cast(pl.Utf8) == str(value))
+        numeric = frame.schema[column].is_numeric()
+        if numeric and not isinstance(value, (int, float)):
+            raise ValueError(f"where[{column!r}] must be a number")
+        frame = frame.filter(
+            pl.col(column) == value if numeric else pl.col(column).cast(pl.Utf8) == str(value)
+        )
     return frame
 
 
