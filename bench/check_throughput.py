@@ -54,6 +54,10 @@ def all_rules_commitment(chips: int, hours: float) -> dict:
             {"kind": "operator_uniqueness_per_job"},
             {"kind": "model_hash_consistency"},
             {"kind": "training_base_models", "allowed": [_h("train-model")]},
+            {"kind": "no_splitting", "threshold": 1e30},
+            {"kind": "op_type_honesty"},
+            {"kind": "dataset_provenance"},
+            {"kind": "batch_token_sanity"},
             {
                 "kind": "window_completeness",
                 "expected_window_start": "2026-04-24T09:00:00Z",

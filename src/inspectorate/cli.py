@@ -49,9 +49,15 @@ def check(
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="No progress bar (none is shown off a terminal)."
     ),
+    agent: bool = typer.Option(
+        False, "--agent", help="LLM tier for semantic rules no offline judge covers (keys from env)."
+    ),
 ) -> None:
     """Judge TRACE against COMMITMENT; exit 0 compliant, 1 violation, 2 bad input."""
     from inspectorate.commitment import check as run_check
+
+    if agent:
+        from inspectorate.agent._cli import agent_check as run_check
     from inspectorate.commitment import load_commitment
     from inspectorate.report import progress, verdict_text
     from inspectorate.trace import read_trace
@@ -132,6 +138,7 @@ def demo(
 
 def _mount_optional() -> None:
     """Command groups that live with their packages (testbed, red team, verify)."""
+    from inspectorate.agent._cli import app as agent_app
     from inspectorate.attacks._cli import redteam as redteam_command
     from inspectorate.testbed._cli import app as testbed_app  # torch loads only when a command runs
     from inspectorate.verify._cli import verify as verify_command
@@ -139,6 +146,7 @@ def _mount_optional() -> None:
     app.command("redteam")(redteam_command)
     app.command("verify")(verify_command)
     app.add_typer(testbed_app, name="testbed", help="Run real workloads and record hash-chained evidence.")
+    app.add_typer(agent_app, name="agent")
 
 
 _mount_optional()

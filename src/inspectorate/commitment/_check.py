@@ -9,6 +9,7 @@ from typing import Any
 
 from inspectorate.commitment._model import Commitment, RuleSpec
 from inspectorate.commitment._registry import RULES, Violation, load_plugins
+from inspectorate.commitment._semantic import plan_semantic
 from inspectorate.errors import InputError
 from inspectorate.trace import Trace
 
@@ -17,8 +18,10 @@ from inspectorate.trace import Trace
 class Verdict:
     """The answer: ``verdict`` 1 = compliant, 0 = violation (the seed's verdict format).
 
-    Deterministic rules either hold or not, so ``confidence`` is 1.0 here; semantic rules
-    need an inspector and are listed as not evaluated rather than silently passed.
+    Deterministic rules either hold or not, so ``confidence`` is 1.0 here. Semantic
+    rules judged offline (a built-in fallback or a compiled rule) are in
+    ``semantic_rules_judged`` with how; the rest need an inspector and are listed as not
+    evaluated, with the reason, rather than silently passed.
     """
 
     commitment_id: str
@@ -30,6 +33,9 @@ class Verdict:
     seconds: float = 0.0
     confidence: float = 1.0
     timings: dict[str, float] = field(default_factory=dict)
+    semantic_rules_judged: dict[str, str] = field(default_factory=dict)
+    semantic_unjudged_reasons: dict[str, str] = field(default_factory=dict)
+    agent: dict[str, Any] = field(default_factory=dict)  # the LLM tier's report, when it ran
 
     @property
     def compliant(self) -> bool:
@@ -69,8 +75,11 @@ class Verdict:
             "trigger": self.trigger.to_dict() if self.trigger else None,
             "violations": [v.to_dict() for v in self.violations],
             "rules_evaluated": list(self.rules_evaluated),
+            "semantic_rules_judged": dict(self.semantic_rules_judged),
             "semantic_rules_not_evaluated": list(self.semantic_rules_not_evaluated),
+            "semantic_unjudged_reasons": dict(self.semantic_unjudged_reasons),
             "records": self.records,
+            **({"agent": self.agent} if self.agent else {}),
         }
 
 
@@ -86,8 +95,9 @@ def check(
     commitment: Commitment,
     on_rule: Callable[[str], None] | None = None,
 ) -> Verdict:
-    """Judge ``trace`` against ``commitment``: implicit rules first, then the listed ones
-    (``on_rule(rule_id)`` is called as each one finishes, for progress display)."""
+    """Judge ``trace`` against ``commitment``: implicit rules first, then the listed ones,
+    then the semantic rules that have an offline fallback or a compiled rule
+    (``on_rule(rule_id)`` is called as each deterministic rule finishes, for progress)."""
     if not isinstance(trace, Trace):
         trace = Trace.from_records(list(trace))
     if len(trace) == 0:
@@ -95,7 +105,8 @@ def check(
     started = time.perf_counter()
     violations: list[Violation] = []
     timings: dict[str, float] = {}
-    specs = commitment.effective_rules()
+    semantic = plan_semantic(commitment)
+    specs = commitment.effective_rules() + list(semantic.specs)
     for spec in specs:
         t0 = time.perf_counter()
         violations.extend(run_rule(spec, trace))
@@ -107,8 +118,10 @@ def check(
         verdict=0 if violations else 1,
         violations=tuple(violations),
         rules_evaluated=tuple(spec.id for spec in specs),
-        semantic_rules_not_evaluated=tuple(str(r["id"]) for r in commitment.semantic_rules),
+        semantic_rules_not_evaluated=tuple(semantic.unjudged),
         records=len(trace),
         seconds=time.perf_counter() - started,
         timings=timings,
+        semantic_rules_judged=semantic.judged,
+        semantic_unjudged_reasons=semantic.unjudged,
     )

@@ -155,6 +155,9 @@ def _specs(rules_raw: list[Any], where: str) -> list[RuleSpec]:
 
 def validate_params(kind: str, params: dict[str, Any], where: str) -> dict[str, Any]:
     """Parameters checked against the kind's signature; InputError names what is wrong."""
+    load_plugins()
+    if kind not in RULES:
+        raise InputError(f"unknown rule kind {kind!r}; known kinds: {', '.join(known_kinds())}", where)
     spec = RULES[kind]
     unknown = sorted(set(params) - set(spec.params))
     if unknown:

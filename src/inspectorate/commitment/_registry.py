@@ -79,7 +79,14 @@ class RuleKind:
         return [n for n, p in self.params.items() if p.default is inspect.Parameter.empty]
 
 
-RULES: Registry[RuleKind] = Registry("rule kind", "inspectorate.rules", ("inspectorate.commitment.rules",))
+RULES: Registry[RuleKind] = Registry(
+    "rule kind",
+    "inspectorate.rules",
+    (
+        "inspectorate.commitment.rules",
+        "inspectorate.commitment.rules.semantic",
+    ),  # semantic: offline fallbacks
+)
 
 
 def rule(name: str, *, implicit: bool = False) -> Callable[[Callable], Callable]:

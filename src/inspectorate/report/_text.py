@@ -26,8 +26,21 @@ def verdict_text(verdict: Verdict, source: str = "", max_ids: int = 20) -> str:
                 shown = ", ".join(v.record_ids[:max_ids])
                 more = f" ... (+{total - min(total, max_ids)} more)" if total > max_ids else ""
                 lines.append(f"    records: {shown}{more}")
+    if verdict.semantic_rules_judged:
+        judged = "; ".join(f"{k} ({v})" for k, v in verdict.semantic_rules_judged.items())
+        lines.append(f"\nsemantic rules judged: {judged}")
     if verdict.semantic_rules_not_evaluated:
+        reasons = verdict.semantic_unjudged_reasons
+        unjudged = "; ".join(
+            f"{k} ({reasons.get(k, 'no judge')})" for k in verdict.semantic_rules_not_evaluated
+        )
+        lines.append(f"\nsemantic rules NOT judged: {unjudged}")
+    accounting = (verdict.agent or {}).get("accounting")
+    if accounting:
+        cost = accounting["cost_usd"]
         lines.append(
-            f"\nsemantic rules not evaluated by check: {', '.join(verdict.semantic_rules_not_evaluated)}"
+            f"agent {verdict.agent['backend']}:{verdict.agent['model']}: {len(accounting['calls'])} call(s) "
+            f"({accounting['cached_calls']} cached), {accounting['tokens']} tokens, "
+            f"{'cost unknown (unpriced model)' if cost is None else f'${cost:.4f}'}, {accounting['latency_s']} s"
         )
     return "\n".join(lines)

@@ -1,0 +1,60 @@
+"""The LLM inspector: judges semantic rules no deterministic check covers.
+
+>>> from inspectorate.agent import check_with_agent, AgentSettings
+>>> verdict = check_with_agent(read_trace("t.jsonl"), load_commitment("c.yml"), AgentSettings(backend="anthropic"))
+
+Backends: Anthropic (prompt caching) and any OpenAI-compatible endpoint, from the
+``[agent]`` extra. With no key or endpoint the tier is skipped with one line and the
+rules stay listed as not evaluated. ``build_digest`` is the bounded evidence summary the
+model reads; ``compile_commitment`` turns judgements into deterministic rules.
+
+Names load on first use (PEP 562), so mounting ``inspectorate agent`` in the CLI costs
+nothing until an agent command runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AgentSettings": "_backends",
+    "BackendError": "_backends",
+    "make_backend": "_backends",
+    "ReplyCache": "_cache",
+    "default_cache_dir": "_cache",
+    "CompileOutcome": "_compile",
+    "compile_commitment": "_compile",
+    "PRICE_TABLE_VERSION": "_cost",
+    "CallRecord": "_cost",
+    "Ledger": "_cost",
+    "Price": "_cost",
+    "PriceTable": "_cost",
+    "load_prices": "_cost",
+    "DefenderProposal": "_defender",
+    "llm_defend": "_defender",
+    "propose_rules": "_defender",
+    "build_digest": "_digest",
+    "evidence_hash": "_digest",
+    "AgentReport": "_inspector",
+    "check_with_agent": "_inspector",
+    "inspect_semantic": "_inspector",
+    "merge_agent": "_inspector",
+    "VERDICT_SCHEMA": "_verdict",
+    "RuleJudgement": "_verdict",
+    "validate_reply": "_verdict",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'inspectorate.agent' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"inspectorate.agent.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
