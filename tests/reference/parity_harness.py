@@ -303,6 +303,12 @@ def fit_commitment(
             rule["training_threshold"] = max(
                 [rule["training_threshold"], *(1.25 * x for x in _ratios(records, others))]
             )
+    # caps in the scopes the seed does not use, at twice the honest totals
+    for op_type, scope in ((["training", "eval"], "per_operator"), ("*", "global")):
+        threshold = 2 * _group_totals(records, op_type, scope) or 1.0
+        out["deterministic_rules"].append(
+            {"kind": "aggregate_flop_cap", "op_type": op_type, "scope": scope, "threshold": threshold}
+        )
     if not any(rule["kind"] == "forbidden_operators" for rule in out["deterministic_rules"]):
         # the seed lists none; one literal name with glob characters, one plain
         out["deterministic_rules"].append({"kind": "forbidden_operators", "operators": FORBIDDEN_OPERATORS})
@@ -374,7 +380,6 @@ PROJECT_PAIRS = (
     ("legit_finetune", "fine-tune-only"),
     ("gen-training-1", "frontier-training-cap"),
     ("legit_inference_serve", "inference-only"),
-    ("alibaba_real", "inference-only"),
 )
 
 
