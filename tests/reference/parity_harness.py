@@ -23,7 +23,7 @@ from typing import Any
 
 from inspectorate.commitment import Commitment, check, load_commitment
 from inspectorate.errors import InputError
-from inspectorate.trace import Trace
+from inspectorate.trace import Trace, chain_head, rechain
 
 REPO = Path(__file__).resolve().parents[2]
 INPUT_ERROR = "input_error"  # our reader rejected the trace: `check` exits 2, never "compliant"
@@ -380,6 +380,7 @@ PROJECT_PAIRS = (
     ("legit_finetune", "fine-tune-only"),
     ("gen-training-1", "frontier-training-cap"),
     ("legit_inference_serve", "inference-only"),
+    ("alibaba_real", "inference-only"),
 )
 
 
@@ -417,7 +418,15 @@ def run_parity(
     for n, base in enumerate(bases):
         loaded = load_commitment(base.commitment)
         baseline = judge(run_reference, base.commitment, base.records, loaded)
+        seen = {chain_head(base.records)}
         for family, label, records in mutations(base.records, seed + n, rounds):
+            # a mutation that gives a trace already judged (removing the first record in
+            # both rounds) is counted once; the chain head of the re-chained records
+            # names their whole content
+            head = chain_head(rechain(records) if family == "unchained" else records)
+            if head in seen:
+                continue
+            seen.add(head)
             outcome = judge(run_reference, base.commitment, records, loaded)
             tally(result, base.name, label, family, outcome, records, base.commitment, exceptions, baseline)
     return result
