@@ -133,3 +133,13 @@ def test_forbidden_tags_take_a_listed_name_literally():
     assert found.record_ids == ("r0001",)
     assert "forbidden data sources: corpus:x[1]" in found.message
     assert run("forbidden_data_source_tags", HONEST, tags=["corpus:x[1]"]) == []
+
+
+def test_timestamp_monotonic_names_every_window_a_long_one_overlaps():
+    # chip 0's first window stretched over its next two: both overlap it, not only the next
+    records = [dict(r) for r in HONEST]
+    records[0]["window_end"] = "2026-04-24T09:03:00Z"
+    [found] = run("timestamp_monotonic", records)
+    assert found.record_ids == ("r0002", "r0004")
+    assert "2 window(s) overlap an earlier window on the same chip" in found.message
+    assert run("timestamp_monotonic", HONEST) == []
