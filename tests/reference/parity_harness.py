@@ -141,12 +141,12 @@ class Exception_:
     """A class of reference findings that are its own false positives.
 
     ``applies`` decides from the mutated records and commitment whether a finding of
-    ``kind`` belongs to the class; ``witness`` names the honest trace that shows the
+    ``kind`` belongs to the class; ``witnesses`` name the honest traces that show the
     class is honest (a test checks the reference flags it and we do not)."""
 
     kind: str
     reason: str
-    witness: str
+    witnesses: tuple[str, ...]
     applies: Callable[[list[dict[str, Any]], dict[str, Any]], bool]
 
 
