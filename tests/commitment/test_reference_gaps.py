@@ -4,11 +4,22 @@ quiet on the honest trace."""
 
 from __future__ import annotations
 
-from test_rules import edit, run
-
-import inspectorate.commitment.rules  # noqa: F401  (registers the built-in kinds)
-from builders import base, record
+from builders import base, chained, record
+from inspectorate.commitment import RuleSpec, known_kinds, run_rule, validate_params
 from inspectorate.trace import format_time, parse_time
+
+known_kinds()  # registers the built-in kinds
+
+
+def run(kind, records, **params):
+    return run_rule(RuleSpec(kind, kind, validate_params(kind, params, "test")), chained(records))
+
+
+def edit(records, index, **fields):
+    records = [dict(r) for r in records]
+    records[index].update(fields)
+    return records
+
 
 HONEST = base()  # 2 chips x 4 one-minute training windows, r0000..r0007
 INVENTORY = {
