@@ -4,11 +4,22 @@ quiet on the honest trace."""
 
 from __future__ import annotations
 
-from test_rules import edit, run
-
-import inspectorate.commitment.rules  # noqa: F401  (registers the built-in kinds)
-from builders import base, record
+from builders import base, chained, record
+from inspectorate.commitment import RuleSpec, known_kinds, run_rule, validate_params
 from inspectorate.trace import format_time, parse_time
+
+known_kinds()  # registers the built-in kinds
+
+
+def run(kind, records, **params):
+    return run_rule(RuleSpec(kind, kind, validate_params(kind, params, "test")), chained(records))
+
+
+def edit(records, index, **fields):
+    records = [dict(r) for r in records]
+    records[index].update(fields)
+    return records
+
 
 HONEST = base()  # 2 chips x 4 one-minute training windows, r0000..r0007
 INVENTORY = {
@@ -133,3 +144,13 @@ def test_forbidden_tags_take_a_listed_name_literally():
     assert found.record_ids == ("r0001",)
     assert "forbidden data sources: corpus:x[1]" in found.message
     assert run("forbidden_data_source_tags", HONEST, tags=["corpus:x[1]"]) == []
+
+
+def test_timestamp_monotonic_names_every_window_a_long_one_overlaps():
+    # chip 0's first window stretched over its next two: both overlap it, not only the next
+    records = [dict(r) for r in HONEST]
+    records[0]["window_end"] = "2026-04-24T09:03:00Z"
+    [found] = run("timestamp_monotonic", records)
+    assert found.record_ids == ("r0002", "r0004")
+    assert "2 window(s) overlap an earlier window on the same chip" in found.message
+    assert run("timestamp_monotonic", HONEST) == []

@@ -23,7 +23,7 @@ from typing import Any
 
 from inspectorate.commitment import Commitment, check, load_commitment
 from inspectorate.errors import InputError
-from inspectorate.trace import Trace
+from inspectorate.trace import Trace, chain_head, rechain
 
 REPO = Path(__file__).resolve().parents[2]
 INPUT_ERROR = "input_error"  # our reader rejected the trace: `check` exits 2, never "compliant"
@@ -141,12 +141,12 @@ class Exception_:
     """A class of reference findings that are its own false positives.
 
     ``applies`` decides from the mutated records and commitment whether a finding of
-    ``kind`` belongs to the class; ``witness`` names the honest trace that shows the
+    ``kind`` belongs to the class; ``witnesses`` name the honest traces that show the
     class is honest (a test checks the reference flags it and we do not)."""
 
     kind: str
     reason: str
-    witness: str
+    witnesses: tuple[str, ...]
     applies: Callable[[list[dict[str, Any]], dict[str, Any]], bool]
 
 
@@ -303,6 +303,12 @@ def fit_commitment(
             rule["training_threshold"] = max(
                 [rule["training_threshold"], *(1.25 * x for x in _ratios(records, others))]
             )
+    # caps in the scopes the seed does not use, at twice the honest totals
+    for op_type, scope in ((["training", "eval"], "per_operator"), ("*", "global")):
+        threshold = 2 * _group_totals(records, op_type, scope) or 1.0
+        out["deterministic_rules"].append(
+            {"kind": "aggregate_flop_cap", "op_type": op_type, "scope": scope, "threshold": threshold}
+        )
     if not any(rule["kind"] == "forbidden_operators" for rule in out["deterministic_rules"]):
         # the seed lists none; one literal name with glob characters, one plain
         out["deterministic_rules"].append({"kind": "forbidden_operators", "operators": FORBIDDEN_OPERATORS})
@@ -412,7 +418,15 @@ def run_parity(
     for n, base in enumerate(bases):
         loaded = load_commitment(base.commitment)
         baseline = judge(run_reference, base.commitment, base.records, loaded)
+        seen = {chain_head(base.records)}
         for family, label, records in mutations(base.records, seed + n, rounds):
+            # a mutation that gives a trace already judged (removing the first record in
+            # both rounds) is counted once; the chain head of the re-chained records
+            # names their whole content
+            head = chain_head(rechain(records) if family == "unchained" else records)
+            if head in seen:
+                continue
+            seen.add(head)
             outcome = judge(run_reference, base.commitment, records, loaded)
             tally(result, base.name, label, family, outcome, records, base.commitment, exceptions, baseline)
     return result

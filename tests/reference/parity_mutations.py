@@ -18,7 +18,7 @@ Records = list[dict[str, Any]]
 Mutator = Callable[[Records, random.Random], Records | None]
 
 NUMBER_FIELDS = ("flops", "tokens_processed", "batch_size", "sequence_length")
-FACTORS = (10.0, 0.1, 0.0, -1.0)
+FACTORS = (10.0, 0.0, -1.0)
 STRING_FIELDS = (
     "record_id",
     "chip_id",
@@ -159,6 +159,25 @@ def set_operator(name: str) -> Mutator:
         return out
 
     mutate.__name__ = f"operator={name}"
+    return mutate
+
+
+def malformed(how: str) -> Mutator:
+    """A record that breaks the schema: a field dropped, set to null, or a number
+    written as a string. We reject the input (exit 2); the reference may raise."""
+
+    def mutate(records: Records, rng: random.Random) -> Records:
+        out = _copy(records)
+        r = out[_pick(out, rng)]
+        if how == "drop":
+            del r[rng.choice(("flops", "chip_id", "upstream_refs"))]
+        elif how == "null":
+            r[rng.choice(("flops", "op_type", "window_end"))] = None
+        else:
+            r["tokens_processed"] = str(r["tokens_processed"])
+        return out
+
+    mutate.__name__ = f"malformed:{how}"
     return mutate
 
 
@@ -387,6 +406,9 @@ FIELD_EDITS: list[Mutator] = [
     set_operator("shadow-lab"),
     set_operator("ops[red-team]"),
     respell_time,
+    malformed("drop"),
+    malformed("null"),
+    malformed("string"),
     shift(30),
     shift(-30),
     shift(60),

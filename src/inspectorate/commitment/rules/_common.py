@@ -217,4 +217,5 @@ def _simultaneous_hashes(frame: pl.DataFrame) -> tuple[int, set[str]]:
     per_start = frame.group_by("ws").agg(pl.col("model_hash_prefix").unique().alias("hashes"))
     clashing = per_start.filter(pl.col("hashes").list.len() > 1)
     hashes = set(clashing["hashes"].explode().to_list()) if clashing.height else set()
-    return int(per_start["hashes"].list.len().max() or 0), hashes
+    most = per_start.select(pl.col("hashes").list.len().max()).item()
+    return int(most or 0), hashes
