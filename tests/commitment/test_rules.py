@@ -25,7 +25,7 @@ def relabel_window(records, window_ids, **fields):
 
 HONEST = base()
 
-# kind -> (params, firing records, ids that must be flagged)
+# kind -> (params, firing records, exactly the ids that must be flagged)
 CASES = {
     "aggregate_flop_cap": ({"threshold": 6 * N * TOKENS * 7.5, "op_type": "training"}, HONEST, {"r0007"}),
     "idle_must_be_zero": ({}, edit(HONEST, 3, op_type="idle"), {"r0003"}),
@@ -80,7 +80,7 @@ CASES = {
     "training_unique_per_model": (
         {},
         relabel_window(HONEST, {"r0004", "r0005", "r0006", "r0007"}, job_id="job-b", operator="team-b"),
-        {"r0004"},
+        {"r0004", "r0005", "r0006", "r0007"},  # every record of the second job training the model
     ),
     "audit_window_uniqueness": (
         {},
@@ -91,7 +91,7 @@ CASES = {
             operator="team-b",
             model_hash_prefix="sha256:bbbbbbbbbbbbbbbb",
         ),
-        {"r0004"},
+        {"r0004", "r0005", "r0006", "r0007"},  # every record of the second training job in the window
     ),
     # chip 1 runs a second model in the same job, at the same time as chip 0's
     "model_uniqueness_per_job": (
@@ -99,15 +99,16 @@ CASES = {
         relabel_window(
             HONEST, {"r0001", "r0003", "r0005", "r0007"}, model_hash_prefix="sha256:bbbbbbbbbbbbbbbb"
         ),
-        {"r0001"},
+        {"r0001", "r0003", "r0005", "r0007"},  # every record of the second model
     ),
     "model_hash_consistency": (
         {},
         relabel_window(HONEST, {"r0002", "r0005"}, model_hash_prefix="sha256:bbbbbbbbbbbbbbbb"),
-        {"r0002"},
+        {"r0002", "r0005"},  # both records off the job's lineage
     ),
     "operator_uniqueness_per_job": ({}, edit(HONEST, 7, operator="team-z"), {"r0007"}),
-    "timestamp_monotonic": ({}, edit(HONEST, 4, window_start="2026-04-24T09:00:30Z"), {"r0004"}),
+    # r0004 now starts inside r0000's window and r0002 starts inside r0004's: the later of each pair
+    "timestamp_monotonic": ({}, edit(HONEST, 4, window_start="2026-04-24T09:00:30Z"), {"r0002", "r0004"}),
     "window_completeness": (
         {
             "expected_window_start": "2026-04-24T09:00:00Z",
@@ -118,6 +119,36 @@ CASES = {
         {"r0003"},
     ),
     "training_base_models": ({"allowed": ["sha256:0000000000000000"]}, HONEST, {"r0000"}),
+}
+
+
+# kind -> what the first violation's message must state (the numbers and names behind it)
+MESSAGES = {
+    "aggregate_flop_cap": "1.68e+17 FLOP of training exceeds the cap 1.575e+17",
+    "allowed_dataset_fingerprints": "unregistered dataset fingerprints ['sha256:eeeeeeeeeeeeeeee']",
+    "allowed_op_types": "outside ['training', 'inference', 'eval', 'idle']: ['preprocessing']",
+    "audit_window_uniqueness": "2 distinct training jobs (limit 1): ['job-a', 'job-b']",
+    "batch_token_consistency": "above 5× the tokens processed",
+    "chip_job_stability": "chip_id 'gpu-00' has 2 distinct jobs (limit 1)",
+    "code_commit_per_job_stable": "'git:lab/train@abc1234', 'git:lab/train@fff9999'",
+    "cross_job_fingerprint_consistency": "has 2 distinct jobs (limit 1): ['job-a', 'job-b']",
+    "flop_physically_possible": "more FLOPs than their chip's peak allows (up to 1.017e+15 FLOP/s)",
+    "forbidden_data_source_tags": "forbidden data sources: corpus:cbrn-nerve",
+    "forbidden_operators": "forbidden operator(s) ['shadow-team']",
+    "idle_must_be_zero": "1 idle record(s) report work (2.1e+16 FLOP, 500000 tokens)",
+    "max_flop_per_token": "exceed 5e+10 FLOP/token (max 8.4e+10)",
+    "min_flop_per_token": "under 3.85e+10 FLOP/token (min 2.1e+10)",
+    "model_hash_consistency": "without a config change (2 models under config sha256:cccccccccccccccc)",
+    "model_uniqueness_per_job": "job 'job-a' works on 2 models (limit 1)",
+    "op_type_flop_ratio": "training-shaped FLOP/token ratio (max 4.2e+10 > 3e+10)",
+    "operator_op_type_uniqueness": "operator 'team-a' has 2 distinct training jobs (limit 1)",
+    "operator_uniqueness_per_job": "2 distinct operators (limit 1): ['team-a', 'team-z']",
+    "require_upstream_refs": "1 record(s) after their job's first declare no upstream_refs",
+    "timestamp_monotonic": "2 window(s) overlap an earlier window on the same chip",
+    "training_base_models": "start from an unregistered model: ['sha256:aaaaaaaaaaaaaaaa']",
+    "training_unique_per_model": "has 2 distinct training jobs (limit 1): ['job-a', 'job-b']",
+    "upstream_refs_dag_validity": "1 reference(s) point to the record itself or to a later record",
+    "window_completeness": "chip 'gpu-01' has no record for 1 of 4 slots (first missing slot starts 2026-04-24T09:02:00Z)",
 }
 
 
@@ -134,8 +165,9 @@ def test_rule_fires_on_smallest_breaking_trace(kind):
     found = run(kind, records, **params)
     assert found, f"{kind} did not fire"
     flagged = {rid for v in found for rid in v.record_ids}
-    assert expected <= flagged, f"{kind} flagged {sorted(flagged)}, expected at least {sorted(expected)}"
+    assert flagged == expected, f"{kind} flagged {sorted(flagged)}, expected exactly {sorted(expected)}"
     assert all(v.kind == kind and v.message and v.evidence for v in found)
+    assert MESSAGES[kind] in found[0].message
 
 
 @pytest.mark.parametrize("kind", sorted(CASES))
