@@ -234,6 +234,7 @@ def run_testbed(
         code_commit=prov["code_commit"],
         max_steps=max_steps,
     )
+    sensor = start_sensor(out, os.getpid())
     try:
         from inspectorate.capture import Sensors
 
@@ -241,6 +242,7 @@ def run_testbed(
             procs = mp.spawn(worker_main, args=(plan,), nprocs=prof.world_size, join=False)
             _wait(procs, out, selected, budgets, progress)
     finally:
+        stop_sensor(sensor)
         shutil.rmtree(scratch, ignore_errors=True)
     end = clock_sample()
     prov["clock"].update(
@@ -249,6 +251,30 @@ def run_testbed(
     prov["end_time"] = iso_z(end["wall_s"])
     _write_json(out / "provenance.json", prov)
     return out
+
+
+def start_sensor(out: Path, pid: int, hz: float = 10.0, timeout_s: float = 30.0) -> subprocess.Popen[bytes]:
+    """``inspectorate sensor --pid PID`` as a separate process (it excludes itself from the
+    tree it samples); returns once its first sample is on disk, so no phase runs unseen."""
+    cmd = [sys.executable, "-m", "inspectorate.capture._sensor_cli", "--pid", str(pid), "--out", str(out)]
+    proc = subprocess.Popen([*cmd, "--hz", str(hz)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    path, deadline = out / "sensor.jsonl", time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.exists() and path.read_bytes().count(b"\n") >= 2:
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise InputError(f"the sensor process did not start (exit code {proc.poll()})", out)
+
+
+def stop_sensor(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM: the sensor writes its last sample and a ``stop`` record, then exits."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _scaled_batches(profile: Profile, factor: float) -> Profile:

@@ -26,9 +26,22 @@ import numpy as np
 class Calibration:
     """Every threshold a property uses, with where it comes from."""
 
-    # physics: a claimed training phase must sync at least one claimed-size gradient per
-    # `sync_period_s` seconds; below it there is no data-parallel training to speak of.
-    sync_period_s: float = 10.0
+    # physics: fewer than `min_syncs` claimed-size fp32 gradients' worth of traffic in a
+    # phase is no data-parallel training (independent of step time).
+    min_syncs: float = 3.0
+    train_bytes_per_param: float = 16.0  # physics: fp32 weights + grads + Adam m and v
+    infer_bytes_per_param: float = 4.0  # physics: fp32 weights (KV cache on top)
+    # measured on honest test-profile runs (docs/verify.md): the workload tree's memory
+    # above the run's lowest level moves this much with no model change (allocator
+    # retention after a larger phase, runtime buffers); below it memory cannot tell.
+    footprint_slack_b: float = 256 * 2**20
+    idle_cores: float = 0.1  # measured: an honest idle tree uses ~0.01 cores (sleeping ranks)
+    gap_cpu_s: float = 5.0  # CPU-seconds allowed between phases (model build, checkpoint load)
+    # compute: sensor CPU-seconds over (spot-check CPU-s/token x claimed tokens) must lie
+    # within [1/compute_low, compute_high]; set from honest runs (docs/verify.md).
+    compute_high: float = 6.0
+    compute_low: float = 3.0
+    spot_check_s: float = 1.0  # CPU-seconds the verifier spends re-running each claimed work
     size_headroom: float = 1.10  # physics: all-reduced params may exceed claimed N by 10% (control tensors)
     frozen_deficit: float = 0.005  # physics: >0.5% of claimed params missing from the sync = frozen groups
     flop_tolerance: float = 1.25  # physics: 6ND convention vs attention/accounting differences
