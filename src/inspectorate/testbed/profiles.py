@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from inspectorate.testbed.phases import Phase
+from inspectorate.testbed.phases import PhaseSpec
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Profile:
     fake_period_s: float = 0.5  # adv_infer_with_fake_nccl: one fake gradient sync per period
     finetune_lr: float = 3e-5
 
-    def duration(self, phase: Phase, scale: float = 1.0) -> float:
+    def duration(self, phase: PhaseSpec, scale: float = 1.0) -> float:
         """Seconds this profile gives ``phase`` (override, else the laptop/gpu column)."""
         base = self.durations.get(phase.name)
         if base is None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from inspectorate.errors import InputError
 from inspectorate.testbed.data import load_corpus
-from inspectorate.testbed.phases import Phase, select_phases
+from inspectorate.testbed.phases import PhaseSpec, select_phases
 from inspectorate.testbed.profiles import Profile, get_profile
 from inspectorate.testbed.windows import iso_z
 
@@ -93,7 +93,7 @@ def provenance(
     *,
     seed: int,
     threads: int,
-    phases: Sequence[Phase],
+    phases: Sequence[PhaseSpec],
     budgets: Sequence[float],
     scale: float,
     corpus_path: Path | None,
@@ -300,7 +300,7 @@ def _current_phase(labels: Path) -> tuple[int, float | None]:
     return done, started
 
 
-def _wait(procs: Any, out: Path, phases: Sequence[Phase], budgets: Sequence[float], show: bool) -> None:
+def _wait(procs: Any, out: Path, phases: Sequence[PhaseSpec], budgets: Sequence[float], show: bool) -> None:
     """Join the ranks, drawing a progress bar (phase name, budget used) when ``show``."""
     if not show:
         while not procs.join(timeout=1.0):
@@ -344,7 +344,11 @@ def sweep(
 ) -> list[Path]:
     """Run ``host0..host<N-1>`` one after another into ``out/<host>``, varying per host the
     threads per rank (1, 2), the batch size (x1, x0.5, x1.5) and the seed (= host index),
-    so a leave-one-host-out evaluation sees hosts that differ the way real ones do."""
+    so a leave-one-host-out evaluation sees hosts that differ the way real ones do.
+    Each host also gets ``out/<host>-competent``: the same run with every lying phase's
+    prover-owned streams forged to agree with its claim (``testbed.competent``)."""
+    from inspectorate.testbed.competent import make_competent
+
     if hosts < 1:
         raise InputError("--hosts must be >= 1")
     runs = []
@@ -363,4 +367,5 @@ def sweep(
                 corpus=corpus,
             )
         )
+        runs.append(make_competent(runs[-1], Path(out) / f"host{i}-competent"))
     return runs

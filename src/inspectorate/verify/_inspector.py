@@ -26,7 +26,7 @@ from inspectorate.commitment import Commitment, Verdict, check
 from inspectorate.errors import InputError
 from inspectorate.trace import RunDir, load_run
 from inspectorate.verify._calibration import DEFAULT, Calibration
-from inspectorate.verify._evidence import PhaseEvidence, collect, gaps
+from inspectorate.verify._evidence import PhaseEvidence, collect, gaps, restrict
 from inspectorate.verify._properties import Context
 from inspectorate.verify._registry import (
     CONSISTENT,
@@ -158,7 +158,8 @@ class Inspector:
         ctx = self.context(run, evidence)
         rules = _commitment(run, commitment)
         phases = [self.judge(ev, ctx, rules) for ev in evidence]
-        missing = list(run.missing_streams) + ([] if evidence[0].streams.get("sensor") else ["sensor"])
+        seen = restrict(run, self.subset).missing_streams
+        missing = list(seen) + ([] if evidence[0].streams.get("sensor") else ["sensor"])
         verdict = _combine(str(run.path), phases, missing, rules, self.policy)
         verdict.gaps = [self.judge_gap(g) for g in gaps(run, self.subset)]
         _apply_gaps(verdict)

@@ -1,0 +1,51 @@
+"""The trust model: owners in one table, prover streams never pass a claim, policies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from inspectorate.verify import Inspector, finding
+from inspectorate.verify._inspector import _trust_rule
+from inspectorate.verify._trust import PROVER, SENSOR, STREAMS, SUBSETS, owner, trusted
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+SMALL = DATA / "rundirs_attacks" / "small_run"
+
+
+def test_every_stream_has_an_owner_and_prover_streams_are_the_provers():
+    assert {s for s, o in STREAMS.items() if o.owner == PROVER} == {
+        "labels",
+        "provenance",
+        "windows",
+        "steps",
+        "collectives",
+        "nccl",
+    }
+    assert owner("sensor") == SENSOR and trusted("netdev") and not trusted("steps")
+    assert owner("something_new") == PROVER  # unknown streams are never trusted
+    assert "steps" not in SUBSETS["sensor"] and "sensor" not in SUBSETS["prover"]
+
+
+def test_a_consistent_finding_without_sensor_basis_becomes_unverifiable():
+    passed_on_logs = finding("p1_op_type", 0.0, "consistent", basis=["collectives", "steps"])
+    assert _trust_rule(passed_on_logs).decision == "unverifiable"
+    passed_on_sensor = finding("p1_op_type", 0.0, "consistent", basis=["sensor"])
+    assert _trust_rule(passed_on_sensor).decision == "consistent"
+    failed_on_logs = finding("p1_op_type", 1.0, "inconsistent")
+    assert _trust_rule(failed_on_logs).decision == "inconsistent"
+
+
+def test_without_a_sensor_stream_strict_does_not_certify_and_lenient_does():
+    strict = Inspector().inspect(SMALL)
+    lenient = Inspector(policy="lenient").inspect(SMALL)
+    honest = [p for p in strict.phases if p.phase.startswith("honest")]
+    assert honest and all(p.outcome != "inconsistent" for p in honest)
+    assert any(p.outcome == "unverifiable" and p.verdict == 0 for p in honest)
+    assert all(p.verdict == 1 for p in lenient.phases if p.phase.startswith("honest"))
+    assert strict.verdict == 0 and any(r.startswith("inconsistent: lie_train") for r in strict.reasons)
+
+
+def test_subsets_drop_streams():
+    full = Inspector().inspect(SMALL)
+    sensor_only = Inspector(subset="sensor").inspect(SMALL)
+    assert "steps" in sensor_only.missing_streams and "steps" not in full.missing_streams
