@@ -234,6 +234,9 @@ def run_testbed(
         code_commit=prov["code_commit"],
         max_steps=max_steps,
     )
+    # OpenMP threads that spin while waiting burn CPU-seconds that measure nothing; passive
+    # waiting keeps the sensor's CPU time a measure of work (the compute spot-check needs it).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     sensor = start_sensor(out, os.getpid())
     try:
         from inspectorate.capture import Sensors

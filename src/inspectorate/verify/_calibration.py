@@ -1,4 +1,4 @@
-"""Thresholds and confidence calibration, and the small statistics they need (numpy only).
+"""Thresholds and confidence calibration, and the statistics they need (scikit-learn, lazily).
 
 Where each default comes from (docs/verify.md has the measurements):
 
@@ -35,7 +35,7 @@ class Calibration:
     # above the run's lowest level moves this much with no model change (allocator
     # retention after a larger phase, runtime buffers); below it memory cannot tell.
     footprint_slack_b: float = 256 * 2**20
-    idle_cores: float = 0.1  # measured: an honest idle tree uses ~0.01 cores (sleeping ranks)
+    idle_cores: float = 0.04  # measured: an honest idle tree uses ~0.01 cores (sleeping ranks, sampler)
     gap_cpu_s: float = 5.0  # CPU-seconds allowed between phases (model build, checkpoint load)
     # compute: sensor CPU-seconds over (spot-check CPU-s/token x claimed tokens) must lie
     # within [1/compute_low, compute_high]; set from honest runs (docs/verify.md).
@@ -73,33 +73,22 @@ DEFAULT = Calibration()
 
 
 def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
-    """Area under the ROC curve (ties count one half); NaN when a class is absent."""
-    s, y = np.asarray(scores, dtype=float), np.asarray(labels, dtype=int)
-    pos, neg = s[y == 1], s[y == 0]
-    if len(pos) == 0 or len(neg) == 0:
+    """Area under the ROC curve (scikit-learn's ``roc_auc_score``); NaN when a class is absent."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(labels, dtype=int)
+    if len(set(y.tolist())) < 2:
         return float("nan")
-    greater = (pos[:, None] > neg[None, :]).sum()
-    ties = (pos[:, None] == neg[None, :]).sum()
-    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
+    return float(roc_auc_score(y, np.asarray(scores, dtype=float)))
 
 
 def isotonic(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Pool-adjacent-violators fit of a non-decreasing y(x); returns knots (x, fitted y)."""
-    order = np.argsort(np.asarray(x, dtype=float), kind="stable")
-    xs, ys = np.asarray(x, dtype=float)[order], np.asarray(y, dtype=float)[order]
-    blocks: list[list[float]] = []  # [sum y, count, x min, x max]
-    for xi, yi in zip(xs, ys):
-        blocks.append([yi, 1.0, xi, xi])
-        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]:
-            s, c, lo, hi = blocks.pop()
-            blocks[-1][0] += s
-            blocks[-1][1] += c
-            blocks[-1][3] = hi
-    kx, ky = [], []
-    for s, c, lo, hi in blocks:
-        kx += [lo, hi]
-        ky += [s / c, s / c]
-    return np.asarray(kx), np.asarray(ky)
+    """Non-decreasing fit of y(x) (scikit-learn ``IsotonicRegression``); returns knots (x, y)."""
+    from sklearn.isotonic import IsotonicRegression
+
+    xs = np.asarray(x, dtype=float)
+    model = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(xs, np.asarray(y, dtype=float))
+    return np.asarray(model.X_thresholds_), np.asarray(model.y_thresholds_)
 
 
 def fit_isotonic(scores: Sequence[float], labels: Sequence[int], floor: float = 0.02) -> tuple[tuple, tuple]:
@@ -109,26 +98,23 @@ def fit_isotonic(scores: Sequence[float], labels: Sequence[int], floor: float = 
     return tuple(float(v) for v in kx), tuple(float(v) for v in ky)
 
 
-def logistic_fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 200) -> np.ndarray:
-    """L2-regularised logistic regression by Newton's method; returns [bias, weights...]."""
-    X = np.column_stack([np.ones(len(x)), np.asarray(x, dtype=float).reshape(len(x), -1)])
-    w = np.zeros(X.shape[1])
-    reg = l2 * np.eye(X.shape[1])
-    reg[0, 0] = 0.0
-    for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(-np.clip(X @ w, -30, 30)))
-        grad = X.T @ (p - y) + reg @ w
-        hess = X.T @ (X * (p * (1 - p))[:, None]) + reg + 1e-9 * np.eye(X.shape[1])
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-9:
-            break
-    return w
+def logistic_fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> Any:
+    """L2-regularised logistic regression (scikit-learn ``LogisticRegression``, C = 1/l2)."""
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.asarray(x, dtype=float).reshape(len(x), -1)
+    labels = np.asarray(y, dtype=int)
+    if len(set(labels.tolist())) < 2:
+        return float(labels.mean()) if len(labels) else 0.5  # one class: a constant model
+    return LogisticRegression(C=1.0 / l2).fit(X, labels)
 
 
-def logistic_predict(w: np.ndarray, x: np.ndarray) -> np.ndarray:
-    X = np.column_stack([np.ones(len(x)), np.asarray(x, dtype=float).reshape(len(x), -1)])
-    return 1.0 / (1.0 + np.exp(-np.clip(X @ w, -30, 30)))
+def logistic_predict(model: Any, x: np.ndarray) -> np.ndarray:
+    """P(class 1) from ``logistic_fit``'s model."""
+    X = np.asarray(x, dtype=float).reshape(len(x), -1)
+    if isinstance(model, float):
+        return np.full(len(X), model)
+    return np.asarray(model.predict_proba(X)[:, 1])
 
 
 def reliability_table(probs: Sequence[float], labels: Sequence[int], bins: int = 5) -> list[dict[str, float]]:

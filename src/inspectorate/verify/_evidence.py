@@ -227,7 +227,7 @@ def gaps(run: RunDir, subset: str = "full", min_s: float = 0.5) -> list[dict[str
     out = []
     for prev, nxt in zip(phases, phases[1:]):
         if prev.t1 is not None and nxt.t0 - prev.t1 >= min_s:
-            feats = sensor_window(sensor, prev.t1, nxt.t0) if sensor is not None else {}
+            feats = sensor_window(sensor, prev.t1, nxt.t0, bracket=True) if sensor is not None else {}
             out.append({"after": prev.name, "before": nxt.name, "t0": prev.t1, "t1": nxt.t0, "sensor": feats})
     return out
 
@@ -306,12 +306,19 @@ def _sync(run: RunDir, phase: Phase, ev: PhaseEvidence, rates: pl.DataFrame | No
 
 
 def _grad_step(ev: PhaseEvidence, frame: pl.DataFrame, rank: str, nbytes: str, dtype: str) -> None:
-    """One step's all-reduce bytes per rank: the period of each rank's bucket-size
-    sequence (DDP all-reduces the same buckets in the same order every step), summed."""
+    """One step's all-reduce bytes per rank: the period of the bucket-size sequence (DDP
+    all-reduces the same buckets in the same order every step, however many there are);
+    without a clean period, the sequence cut at its long time gaps (``step_sums``)."""
     per_rank = []
     for _, group in frame.sort("t").group_by(rank, maintain_order=True):
-        sizes = np.asarray(group[nbytes].drop_nulls().to_numpy(), dtype=float)
-        step = period_sum(sizes)
+        group = group.filter(pl.col(nbytes).is_not_null())
+        sizes = np.asarray(group[nbytes].to_numpy(), dtype=float)
+        times = group["t"].to_numpy() if "t" in group.columns and group["t"].null_count() == 0 else None
+        step = period_sum(sizes, fallback=False)
+        if step is None and times is not None:
+            sums = step_sums(sizes, np.asarray(times, dtype=float))
+            step = float(np.median(sums)) if sums else None
+        step = step if step is not None else period_sum(sizes)
         if step is not None:
             per_rank.append(step)
         dt = group[dtype].drop_nulls() if dtype in group.columns else None
@@ -321,20 +328,46 @@ def _grad_step(ev: PhaseEvidence, frame: pl.DataFrame, rank: str, nbytes: str, d
     ev.grad_step_bytes = float(np.median(per_rank)) if per_rank else None
 
 
-def period_sum(sizes: np.ndarray, max_period: int = 16, agree: float = 0.8) -> float | None:
+def step_sums(sizes: np.ndarray, times: np.ndarray, min_ratio: float = 4.0) -> list[float] | None:
+    """Bytes per step from all-reduce times: gaps split into two groups at the largest
+    jump of their sorted logarithms; when the long group is ``min_ratio`` times the short
+    one, long gaps are step boundaries. The first segment (DDP's first step syncs every
+    parameter as one bucket, before its buckets are rebuilt) and the last (maybe cut off
+    by the phase end) are dropped when there are enough others. None: no step structure
+    (one all-reduce per step, or too few)."""
+    if len(sizes) < 4:
+        return None
+    gaps = np.diff(times)
+    logs = np.sort(np.log(np.maximum(gaps, 1e-7)))
+    jump = int(np.argmax(np.diff(logs)))
+    short, long_ = logs[: jump + 1], logs[jump + 1 :]
+    if not len(long_) or np.exp(long_.mean() - short.mean()) < min_ratio or len(long_) < 2:
+        return None
+    cut = np.exp(logs[jump + 1])
+    bounds = [0, *(np.nonzero(gaps >= cut)[0] + 1).tolist(), len(sizes)]
+    sums = [float(sizes[a:b].sum()) for a, b in zip(bounds, bounds[1:])]
+    return sums[1:-1] if len(sums) >= 4 else sums
+
+
+def period_sum(
+    sizes: np.ndarray, max_period: int | None = None, agree: float = 0.95, fallback: bool = True
+) -> float | None:
     """Sum of one period of a repeating bucket-size sequence: the smallest period that
-    repeats at least twice on ``agree`` of its positions, skipping up to two leading
-    entries (DDP's first step syncs all parameters as one bucket before it rebuilds its
-    buckets). With no such period, the largest single all-reduce (that first bucket)."""
+    repeats at least twice on ``agree`` of its positions (up to ``max_period``, default
+    min(n/2, 512) buckets per step), skipping up to two leading entries (DDP's first step
+    syncs all parameters as one bucket before it rebuilds its buckets). ``agree`` is high
+    because the blocks of a transformer repeat inside one step (a sub-period matching
+    ~80% of positions). With no period: the largest single all-reduce (that first
+    bucket), or None when ``fallback`` is False."""
     n = len(sizes)
     if n == 0:
         return None
-    for p in range(1, max_period + 1):
+    for p in range(1, (max_period or min(n // 2, 512)) + 1):
         for skip in range(0, 3):
             seq = sizes[skip:]
             if len(seq) >= 2 * p and float(np.mean(seq[p:] == seq[:-p])) >= agree:
                 return float(np.median(np.convolve(seq, np.ones(p), mode="valid")))
-    return float(sizes.max())
+    return float(sizes.max()) if fallback else None
 
 
 def _netdev_bytes(run: RunDir, phase: Phase, rates: pl.DataFrame | None) -> float | None:

@@ -44,8 +44,15 @@ def load_sensor(run_path: Path, span: tuple[float, float] | None) -> SensorRun |
     return SensorRun(log, float(base) if base is not None else None)  # type: ignore[arg-type]
 
 
-def window(sensor: SensorRun, t0: float, t1: float) -> dict[str, Any]:
-    """Sensor features of [t0, t1]; empty when fewer than two samples fall inside."""
+def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> dict[str, Any]:
+    """Sensor features of [t0, t1]; empty when fewer than two samples fall inside.
+    ``bracket`` widens the window to the last sample at or before ``t0`` and the first
+    at or after ``t1`` (short stretches between phases may hold no sample of their own)."""
+    if bracket:
+        t = sensor.frame["t"]
+        before, after = t.filter(t <= t0), t.filter(t >= t1)
+        t0 = float(before.max()) if before.len() else t0  # type: ignore[arg-type]
+        t1 = float(after.min()) if after.len() else t1  # type: ignore[arg-type]
     f = sensor.frame.filter((pl.col("t") >= t0) & (pl.col("t") <= t1))
     if f.height < 2:
         return {}
