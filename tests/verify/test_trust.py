@@ -49,3 +49,21 @@ def test_subsets_drop_streams():
     full = Inspector().inspect(SMALL)
     sensor_only = Inspector(subset="sensor").inspect(SMALL)
     assert "steps" in sensor_only.missing_streams and "steps" not in full.missing_streams
+
+
+def test_an_edited_step_record_without_rechaining_is_inconsistent(tmp_path):
+    import json
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(SMALL, run)
+    path = run / "steps.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    victim = next(i for i, r in enumerate(rows) if r["phase"] == "honest_train" and r["kind"] == "train_step")
+    rows[victim]["lr"] = 1e-3  # a prover "fixing" one record, chain left as it was
+    path.write_text("".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in rows))
+    v = Inspector(policy="lenient").inspect(run)
+    phase = next(p for p in v.phases if p.phase == "honest_train")
+    integrity = next(f for f in phase.findings if f.property == "integrity")
+    assert integrity.decision == "inconsistent" and phase.outcome == "inconsistent" and v.verdict == 0
+    assert integrity.evidence["step_chain_breaks"]

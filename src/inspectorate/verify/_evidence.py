@@ -163,6 +163,7 @@ def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
     rates = netdev_rates(run.netdev) if run.netdev is not None and run.layout == "flat" else None
     phases = run.phases()
     sensor = _load_sensor(run, phases, subset)
+    window_breaks = run.windows.chain_breaks() if run.windows is not None else []
     out = []
     for phase in phases:
         extra = claims.get(phase.name, {})
@@ -179,7 +180,7 @@ def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
         _sync(run, phase, ev, rates)
         ev.steps = _steps(run.slice("steps", phase) if run.steps is not None else None)
         ev.windows = _windows(run, ev)
-        ev.integrity.update(_breaks_in(run, ev))
+        ev.integrity.update(_breaks_in(run, ev, window_breaks))
         out.append(ev)
     return out
 
@@ -205,9 +206,14 @@ def _load_sensor(run: RunDir, phases: list[Phase], subset: str) -> SensorRun | N
     return load_sensor(run.path, (phases[0].t0, max(ends)) if ends else None)
 
 
-def _breaks_in(run: RunDir, ev: PhaseEvidence) -> dict[str, Any]:
-    """Step-record chain breaks whose record lies in this phase (by the record's time)."""
+def _breaks_in(run: RunDir, ev: PhaseEvidence, window_breaks: list[Any]) -> dict[str, Any]:
+    """Step- and window-record chain breaks whose record lies in this phase (by time)."""
     out: dict[str, Any] = {}
+    if window_breaks and run.windows is not None and "ws" in run.windows.frame.columns:
+        ws = run.windows.frame["ws"]
+        for b in window_breaks:
+            if b.index < len(ws) and ev.t0 <= float(ws[b.index]) <= ev.t1:
+                out.setdefault("window_breaks", []).append({"index": b.index, "record_id": b.record_id})
     for name, log in run.step_logs.items():
         for b in log.breaks:
             rec = log.records[b.index] if b.index < len(log.records) else None

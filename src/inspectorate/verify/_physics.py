@@ -84,12 +84,17 @@ def compute(ev: PhaseEvidence, ctx: Context) -> Finding:
 
 @prop("integrity", claim=False)
 def integrity(ev: PhaseEvidence, ctx: Context) -> Finding:
-    """Chains hold: no step-record chain break inside the phase, none in the sensor's
-    chain. A break is inconsistent; an intact sensor chain is the basis of a pass."""
+    """Chains hold: no step- or window-record chain break inside the phase, none in the
+    sensor's chain. A break is inconsistent; an intact sensor chain is the basis of a pass."""
     breaks = ev.integrity.get("step_breaks") or []
+    window_breaks = ev.integrity.get("window_breaks") or []
     sensor_breaks = int(ev.integrity.get("sensor_breaks") or 0)
-    evidence = {"step_chain_breaks": breaks[:10], "sensor_chain_breaks": sensor_breaks}
-    if breaks or sensor_breaks:
+    evidence = {
+        "step_chain_breaks": breaks[:10],
+        "window_chain_breaks": window_breaks[:10],
+        "sensor_chain_breaks": sensor_breaks,
+    }
+    if breaks or window_breaks or sensor_breaks:
         return finding("integrity", 1.0, INCONSISTENT, **evidence)
     if not ev.streams.get("sensor"):
         return unverifiable("integrity", ["sensor"], **evidence)

@@ -94,7 +94,6 @@ PROPERTY_EVIDENCE: dict[str, dict[str, tuple[str, ...]]] = {
     "p3_finetune": {"sensor": (), "prover": ("collectives", "steps")},
     "flops": {"sensor": (), "prover": ("windows", "steps")},
     "consistency": {"sensor": ("netdev", "sensor"), "prover": ("collectives", "steps", "windows")},
-    "footprint": {"sensor": ("sensor",), "prover": ("labels",)},
     "compute": {"sensor": ("sensor", "spot_check"), "prover": ("labels", "windows")},
     "integrity": {"sensor": ("sensor",), "prover": ("steps", "windows")},
 }
