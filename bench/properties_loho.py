@@ -340,6 +340,11 @@ def evaluate(rows: list[Row]) -> dict[str, Any]:
     out["family_split"] = family_split(rows)
     keys = ("finetune_lr", "compute_high", "compute_low", "idle_cores")
     out["defaults_from_loho"] = {k: float(np.median([getattr(c, k) for c in cals.values()])) for k in keys}
+    grid = tuple(i / 20 for i in range(21))  # the folds' isotonic maps, averaged on a grid
+    out["defaults_from_loho"]["iso_x"] = grid
+    out["defaults_from_loho"]["iso_y"] = tuple(
+        round(float(np.mean([c.probability(x) for c in cals.values()])), 3) for x in grid
+    )
     out["per_fold"] = {h: {k: getattr(c, k) for k in keys} for h, c in cals.items()}
     return out
 

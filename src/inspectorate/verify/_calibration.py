@@ -6,11 +6,12 @@ Where each default comes from (docs/verify.md has the measurements):
   model-size and frozen-parameter checks use exact byte ratios with a small headroom;
   6·N·D / 2·N·D FLOP accounting; one sync per optimizer step.
 * **calibration** — quantities with no physical constant (the learning-rate level that
-  separates fine-tuning from pretraining, FLOP/s per busy CPU core, the mapping from
-  suspicion score to probability) are fitted by ``bench/properties_loho.py`` on honest
-  and adversarial phases of the training hosts and tested on the held-out host. The
-  defaults below are that bench's fit on a 4-host test-profile sweep (scale 2); pass a
-  ``Calibration`` fitted on your own hosts to replace them.
+  separates fine-tuning from pretraining, the compute tolerances, the idle CPU level, the
+  mapping from suspicion score to probability) are fitted by ``bench/properties_loho.py``
+  leave-one-host-out: each fold fits on the other hosts only, and the defaults below are
+  the median of the fold fits (the isotonic map: the folds' maps averaged on a grid) of a
+  4-host test-profile sweep, naive and competent variants. Never a fit on the phases it
+  scores. Pass a ``Calibration`` fitted on your own hosts to replace them.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ class Calibration:
     # above the run's lowest level moves this much with no model change (allocator
     # retention after a larger phase, runtime buffers); below it memory cannot tell.
     footprint_slack_b: float = 256 * 2**20
-    idle_cores: float = 0.04  # measured: an honest idle tree uses ~0.01 cores (sleeping ranks, sampler)
+    idle_cores: float = 0.05  # LOHO median: 3x the honest idle tree (~0.01-0.02 cores)
     gap_cpu_s: float = 5.0  # CPU-seconds allowed between phases (model build, checkpoint load)
     # compute: sensor CPU-seconds over (spot-check CPU-s/token x claimed tokens) must lie
-    # within [1/compute_low, compute_high]; set from honest runs (docs/verify.md).
-    compute_high: float = 6.0
-    compute_low: float = 3.0
+    # within [1/compute_low, compute_high]: LOHO median of 1.5x the honest extremes
+    # (honest ratios 0.7-3.3 on the sweep; docs/verify.md).
+    compute_high: float = 3.63
+    compute_low: float = 1.66
     spot_check_s: float = 1.0  # CPU-seconds the verifier spends re-running each claimed work
     size_headroom: float = 1.10  # physics: all-reduced params may exceed claimed N by 10% (control tensors)
     frozen_deficit: float = 0.005  # physics: >0.5% of claimed params missing from the sync = frozen groups
@@ -49,12 +51,24 @@ class Calibration:
     sync_per_step: float = 2.0  # physics: one gradient sync per optimizer step, within 2x
     token_ratio: float = 1.5  # windows vs step records tokens agree within 1.5x
     # calibration (bench/properties_loho.py): fine-tune lr level, CPU FLOP rate
-    finetune_lr: float = 1.2e-4  # sweep fit: sqrt(max finetune lr x min pretrain peak lr)
-    flops_per_busy_core: float | None = 1.49e9  # sweep fit: median 6ND/(busy cores x s), honest training
+    finetune_lr: float = 1.55e-4  # LOHO median of sqrt(max finetune lr x min pretrain peak lr)
+    flops_per_busy_core: float | None = (
+        1.49e9  # older pooled fit; the telemetry FLOP estimate is reported, decides nothing
+    )
     gpu_peak_flops: float = 989e12  # H100 SXM dense BF16 (datasheet), for utilization x peak
-    # isotonic map from phase suspicion to P(claim false): (score knots, probabilities)
-    iso_x: tuple[float, ...] = (0.0, 0.344, 1.0)  # sweep fit (pooled isotonic, clipped to [0.02, 0.98])
-    iso_y: tuple[float, ...] = (0.02, 0.02, 0.98)
+    # isotonic map from phase suspicion to P(claim false): the LOHO folds' maps (each
+    # clipped to [0.02, 0.98]) averaged on a 0.05 grid
+    iso_x: tuple[float, ...] = tuple(i / 20 for i in range(21))
+    iso_y: tuple[float, ...] = (
+        *(0.02,) * 6,
+        0.205,
+        0.293,
+        0.293,
+        0.319,
+        0.564,
+        0.952,
+        *(0.98,) * 9,
+    )
     source: str = "defaults"
     extra: dict[str, Any] = field(default_factory=dict)
 
