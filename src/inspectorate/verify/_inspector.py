@@ -211,7 +211,7 @@ class Inspector:
         conf = p_false if verdict == 0 else 1.0 - p_false
         if any(f.property == "commitment" and f.decision == INCONSISTENT for f in found):
             conf = 1.0  # deterministic rules either hold or not
-        undecided = len(found) - len(judged)
+        undecided = len(open_)  # claim properties that could not decide (cross-checks excluded)
         shrink = max(1.0 - MISSING_PENALTY * (len(missing) + undecided), 0.2)
         conf = 0.5 + (max(conf, 0.5) - 0.5) * shrink if conf < 1.0 else conf
         return PhaseVerdict(
