@@ -40,8 +40,9 @@ SUBSETS = ("full", "sensor", "prover")
 VARIANTS = ("naive", "competent")
 # Honest compute ratios vary ~1.8x within one host (load, batch, threads) and the
 # spot-check itself varies between processes on a shared box: tolerances are the honest
-# extremes of the training hosts widened by this factor.
-MARGIN = 1.5
+# extremes of the training hosts widened by this factor (spot-checks of one work item
+# measured in separate processes here differ by up to 30%).
+MARGIN = 2.0
 OP = {
     "pretrain": "training",
     "finetune": "training",

@@ -39,10 +39,10 @@ class Calibration:
     idle_cores: float = 0.05  # LOHO median: 3x the honest idle tree (~0.01-0.02 cores)
     gap_cpu_s: float = 5.0  # CPU-seconds allowed between phases (model build, checkpoint load)
     # compute: sensor CPU-seconds over (spot-check CPU-s/token x claimed tokens) must lie
-    # within [1/compute_low, compute_high]: LOHO median of 1.5x the honest extremes
-    # (honest ratios 0.7-3.3 on the sweep; docs/verify.md).
-    compute_high: float = 3.63
-    compute_low: float = 1.66
+    # within [1/compute_low, compute_high]: LOHO median of 2x the honest extremes
+    # (honest ratios 0.7-3.3 on the sweep, spot-check noise ~30%; docs/verify.md).
+    compute_high: float = 5.06
+    compute_low: float = 2.12
     spot_check_s: float = 1.0  # CPU-seconds the verifier spends re-running each claimed work
     size_headroom: float = 1.10  # physics: all-reduced params may exceed claimed N by 10% (control tensors)
     frozen_deficit: float = 0.005  # physics: >0.5% of claimed params missing from the sync = frozen groups
@@ -60,14 +60,18 @@ class Calibration:
     # clipped to [0.02, 0.98]) averaged on a 0.05 grid
     iso_x: tuple[float, ...] = tuple(i / 20 for i in range(21))
     iso_y: tuple[float, ...] = (
-        *(0.02,) * 6,
-        0.205,
-        0.293,
-        0.293,
-        0.319,
-        0.564,
-        0.952,
-        *(0.98,) * 9,
+        *(0.02,) * 3,
+        0.023,
+        0.063,
+        0.129,
+        *(0.38,) * 4,
+        0.448,
+        0.591,
+        0.734,
+        0.877,
+        0.949,
+        0.974,
+        *(0.98,) * 5,
     )
     source: str = "defaults"
     extra: dict[str, Any] = field(default_factory=dict)
