@@ -81,3 +81,26 @@ def test_cli_bad_pid_is_one_line_exit_2(tmp_path):
         text=True,
     )
     assert proc.returncode == 2 and "no process" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_gpu_counters_come_from_nvml_when_present(tmp_path, monkeypatch):
+    """No GPU here: a stand-in NVML module checks the sensor reads and records it."""
+    import os
+    import types
+
+    from inspectorate.capture import _sensors
+
+    fake = types.SimpleNamespace(
+        nvmlInit=lambda: None,
+        nvmlShutdown=lambda: None,
+        nvmlDeviceGetCount=lambda: 1,
+        nvmlDeviceGetHandleByIndex=lambda i: f"gpu{i}",
+        nvmlDeviceGetUtilizationRates=lambda h: types.SimpleNamespace(gpu=87, memory=40),
+        nvmlDeviceGetMemoryInfo=lambda h: types.SimpleNamespace(used=2**30, total=2**34),
+        nvmlDeviceGetPowerUsage=lambda h: 350_000,
+    )
+    monkeypatch.setattr(_sensors, "_load_pynvml", lambda: fake)
+    ProcSensor(tmp_path, pid=os.getppid(), hz=10, gpu=True).run(duration=0.25)
+    log = read_sensor(tmp_path / "sensor.jsonl")
+    assert log.records[0]["gpu"] == [{"index": 0, "util": 87, "mem": 2**30, "power_mw": 350_000}]
+    assert log.frame["gpu_power_w"][0] == 350.0 and log.frame["gpu_util"][0] == 87.0

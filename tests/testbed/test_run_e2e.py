@@ -140,8 +140,9 @@ def test_step_chains_verify_per_rank(run_dir: Path) -> None:
 def test_collectives_in_training_none_in_honest_inference_or_idle(run_dir: Path) -> None:
     rows = _by_phase(summarize_run(run_dir))
     for name in TRAINING:
-        if name != "adv_single_rank_train_as_infer":  # one rank, no DDP: no collective (below)
+        if PHASES[name].distributed:  # single-rank and the undeclared thread train without DDP
             assert rows[name]["collectives"] > 0, name
+    assert rows["adv_undeclared_job"]["collectives"] == 0
     assert rows["honest_inference_small"]["collectives"] == 0
     assert rows["idle"]["collectives"] == 0
     assert rows["adv_infer_with_fake_nccl"]["collectives"] > 0  # the fake ones

@@ -160,6 +160,9 @@ def nic_counters() -> dict[str, list[int]]:
     return out
 
 
+_CUMULATIVE = ("cpu_s", "minflt", "majflt", "ctx_vol", "ctx_invol")
+
+
 @dataclass
 class TreeTotals:
     """Cumulative counters over every process the target ever had (exited ones kept)."""
@@ -177,9 +180,6 @@ class TreeTotals:
         return {
             name: self.gone[name] + sum(float(getattr(r, name)) for r in readings) for name in _CUMULATIVE
         }
-
-
-_CUMULATIVE = ("cpu_s", "minflt", "majflt", "ctx_vol", "ctx_invol")
 
 
 class ProcSensor:

@@ -42,7 +42,7 @@ def run(
     threads: int | None = typer.Option(None, help="torch threads per rank (default: cores / ranks)"),
     batch_size: int | None = typer.Option(None, "--batch-size", help="training batch for every role"),
     scale: float = typer.Option(1.0, help="multiply every phase duration"),
-    phases: str | None = typer.Option(None, help="comma-separated phase names (default: all 11)"),
+    phases: str | None = typer.Option(None, help="comma-separated phase names (default: all 15)"),
     corpus: Path | None = typer.Option(
         None, help="text corpus (default ../shared/data/corpora/tinyshakespeare.txt)"
     ),
@@ -79,7 +79,7 @@ def sweep(
     out: Path = typer.Option(..., "--out", help="parent directory; each host gets OUT/<host>"),
     profile: ProfileName = typer.Option(ProfileName.laptop),
     scale: float = typer.Option(1.0, help="multiply every phase duration"),
-    phases: str | None = typer.Option(None, help="comma-separated phase names (default: all 11)"),
+    phases: str | None = typer.Option(None, help="comma-separated phase names (default: all 15)"),
     corpus: Path | None = typer.Option(None, help="text corpus"),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:

@@ -187,7 +187,7 @@ def run_testbed(
     max_steps: int | None = None,
     keep_checkpoints: bool = False,
 ) -> Path:
-    """Run ``phases`` (default: all 11) of ``profile`` as ``host_id``; return the run dir.
+    """Run ``phases`` (default: all 15) of ``profile`` as ``host_id``; return the run dir.
 
     ``batch_size`` sets every role's training batch, ``batch_scale`` multiplies them;
     ``scale`` multiplies every phase's duration; ``max_steps`` caps steps per phase too.

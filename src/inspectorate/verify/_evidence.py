@@ -190,7 +190,9 @@ def restrict(run: RunDir, subset: str) -> RunDir:
     if subset not in SUBSETS:
         raise InputError(f"unknown evidence subset {subset!r}; known: {', '.join(SUBSETS)}")
     keep = set(SUBSETS[subset])
-    drop = {s: None for s in ("nvsmi", "dcgm", "nccl", "netdev", "cpu", "collectives", "steps", "windows")}
+    drop: dict[str, Any] = {
+        s: None for s in ("nvsmi", "dcgm", "nccl", "netdev", "cpu", "collectives", "steps", "windows")
+    }
     drop = {s: v for s, v in drop.items() if s not in keep}
     if "nccl" in drop:
         drop["nccl_inits"] = None

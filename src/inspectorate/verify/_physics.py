@@ -89,7 +89,7 @@ def integrity(ev: PhaseEvidence, ctx: Context) -> Finding:
     breaks = ev.integrity.get("step_breaks") or []
     window_breaks = ev.integrity.get("window_breaks") or []
     sensor_breaks = int(ev.integrity.get("sensor_breaks") or 0)
-    evidence = {
+    evidence: dict[str, Any] = {
         "step_chain_breaks": breaks[:10],
         "window_chain_breaks": window_breaks[:10],
         "sensor_chain_breaks": sensor_breaks,

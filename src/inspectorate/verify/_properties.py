@@ -152,7 +152,16 @@ def p1_op_type(ev: PhaseEvidence, ctx: Context) -> Finding:
     )
 
 
-def _p1_training(ev, cal, t_bytes, t_src, p_bytes, share, checks, basis) -> None:  # type: ignore[no-untyped-def]
+def _p1_training(
+    ev: PhaseEvidence,
+    cal: Calibration,
+    t_bytes: float | None,
+    t_src: str | None,
+    p_bytes: float | None,
+    share: float | None,
+    checks: dict[str, float],
+    basis: list[str],
+) -> None:
     n = ev.claim.n_params or DEFAULT_N
     steps = claimed_rank_steps(ev)
     need = 4.0 * n * steps if steps else cal.min_syncs * 4.0 * n
@@ -172,7 +181,14 @@ def _p1_training(ev, cal, t_bytes, t_src, p_bytes, share, checks, basis) -> None
         basis.append(str(t_src))
 
 
-def _p1_idle(ev, cal, checks, basis, t_bytes, t_src) -> None:  # type: ignore[no-untyped-def]
+def _p1_idle(
+    ev: PhaseEvidence,
+    cal: Calibration,
+    checks: dict[str, float],
+    basis: list[str],
+    t_bytes: float | None,
+    t_src: str | None,
+) -> None:
     cores = ev.sensor.get("cores")
     if cores is not None:
         checks["tree_cpu_in_idle"] = above(cores, cal.idle_cores)
@@ -186,7 +202,9 @@ def _p1_idle(ev, cal, checks, basis, t_bytes, t_src) -> None:  # type: ignore[no
         basis.append(str(t_src))
 
 
-def _p1_serving(ev, cal, checks, basis, t_src) -> None:  # type: ignore[no-untyped-def]
+def _p1_serving(
+    ev: PhaseEvidence, cal: Calibration, checks: dict[str, float], basis: list[str], t_src: str | None
+) -> None:
     """Inference/eval: sync traffic below the floor excludes data-parallel training; a
     single-rank training of the claimed model is excluded only when its extra memory
     (grads + Adam: 12 B/param) stands above the footprint noise and is not there."""
