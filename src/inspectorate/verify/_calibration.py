@@ -36,6 +36,9 @@ class Calibration:
     # above the run's lowest level moves this much with no model change (allocator
     # retention after a larger phase, runtime buffers); below it memory cannot tell.
     footprint_slack_b: float = 256 * 2**20
+    # physics: resident memory is not exact bytes (activations, KV cache, allocator): a
+    # footprint bound within this factor of the claimed size counts as verified
+    footprint_headroom: float = 1.5
     idle_cores: float = 0.05  # LOHO median: 3x the honest idle tree (~0.01-0.02 cores)
     gap_cpu_s: float = 5.0  # CPU-seconds allowed between phases (model build, checkpoint load)
     # compute: sensor CPU-seconds over (spot-check CPU-s/token x claimed tokens) must lie

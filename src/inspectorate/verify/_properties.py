@@ -147,6 +147,9 @@ def p1_op_type(ev: PhaseEvidence, ctx: Context) -> Finding:
         step_kinds=ev.steps.get("kinds"),
         tree_cores=cores,
         footprint_b=ev.sensor.get("footprint_b"),
+        busy_procs=ev.sensor.get("busy_procs"),
+        minflt_per_s=ev.sensor.get("minflt_per_s"),  # temporal signs: reported, decide nothing yet
+        ctx_per_s=ev.sensor.get("ctx_per_s"),
         gpu_util=ev.gpu_util,
         cpu_busy_cores=ev.cpu_busy_cores,
     )
@@ -287,7 +290,7 @@ def p2_model_size(ev: PhaseEvidence, ctx: Context) -> Finding:
         checks["sensor_traffic"] = above(n_net / n_claimed, limit)
         basis += [str(t_src), "spot_check"]
     bound = evidence["n_params_bound_from_footprint"]
-    if bound is not None and bound <= n_claimed * cal.size_headroom:
+    if bound is not None and bound <= n_claimed * cal.footprint_headroom:
         basis.append("sensor")
     score = max(checks.values(), default=0.0)
     decision = decide(score) if checks or basis else UNVERIFIABLE
