@@ -1,15 +1,18 @@
-"""Leave-one-host-out evaluation of the verify properties on a testbed sweep.
+"""Leave-one-host-out evaluation of verify on a testbed sweep: naive and competent
+adversaries, three evidence subsets, the strict policy's certification, per-property
+AUROC, and the compute spot-check's estimate error.
 
-    python bench/properties_loho.py --runs runs/sweep --hosts 4 --profile test --scale 2
+    python bench/properties_loho.py --runs runs/sweep --hosts 4 --profile test --out loho.json
 
-Runs (or reuses, when OUT/<host> already holds a run) ``testbed sweep``, then for each
-held-out host fits what calibration needs on the other hosts (fine-tune lr level, CPU
-FLOP/s per busy core, the isotonic suspicion->probability map) and scores the held-out
-host. Reports per-property AUROC on the held-out scores (LOHO) next to the pooled,
-in-sample AUROC, the seed's baseline (logistic regression on mean CPU per phase, or mean
-GPU power where nvsmi exists) measured on the same phases, a reliability table, FLOP
-estimate errors, and which phases each property flags. Ground truth (``truth``,
-``n_params``) is read here, for scoring only; the verifier never sees it.
+Runs (or reuses, when RUNS/host<i> and RUNS/host<i>-competent exist) ``testbed sweep``.
+For each held-out host, everything calibration needs (fine-tune lr level, compute
+tolerances, idle CPU level, memory slack, the isotonic suspicion->probability map) is
+fitted on the other hosts only, then the held-out host is scored; the shipped defaults
+are the median of these per-fold fits (never a fit on the phases it scores). A second
+split fits on phases claiming one model family and scores the other. Ground truth
+(``truth``, ``n_params``) is read here for scoring only; the verifier never sees it.
+Statistics come from scikit-learn (``roc_auc_score``, ``IsotonicRegression``,
+``LogisticRegression``).
 """
 
 from __future__ import annotations
@@ -22,24 +25,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
 from inspectorate.trace import load_run
-from inspectorate.verify import (
-    DEFAULT,
-    Calibration,
-    Inspector,
-    PhaseEvidence,
-    auroc,
-    collect,
-    fit_isotonic,
-    logistic_fit,
-    logistic_predict,
-    reliability_table,
-    separating_threshold,
-)
-from inspectorate.verify._accounting import step_flops
+from inspectorate.verify import DEFAULT, Calibration, Inspector, PhaseEvidence, collect, separating_threshold
+from inspectorate.verify._physics import claimed_work
+from inspectorate.verify._properties import Context
+from inspectorate.verify._spotcheck import SpotCheck, spot_check
 
-PROPS = ("p1_op_type", "p2_model_size", "p3_finetune", "flops", "consistency")
+PROPS = ("p1_op_type", "p2_model_size", "p3_finetune", "compute", "flops", "consistency")
+SUBSETS = ("full", "sensor", "prover")
+VARIANTS = ("naive", "competent")
+# Honest compute ratios vary ~1.8x within one host (load, batch, threads) and the
+# spot-check itself varies between processes on a shared box: tolerances are the honest
+# extremes of the training hosts widened by this factor (spot-checks of one work item
+# measured in separate processes here differ by up to 30%).
+MARGIN = 2.0
 OP = {
     "pretrain": "training",
     "finetune": "training",
@@ -52,9 +55,16 @@ OP = {
 @dataclass
 class Row:
     host: str
+    variant: str
+    subset: str
     ev: PhaseEvidence
     truth: str
     n_true: int | None
+    ctx: Any
+
+    @property
+    def adversarial(self) -> bool:
+        return self.truth != self.ev.claim.label
 
 
 def truth_of(run_dir: Path) -> dict[str, tuple[str, int | None]]:
@@ -66,21 +76,27 @@ def truth_of(run_dir: Path) -> dict[str, tuple[str, int | None]]:
 
 
 def ensure_runs(root: Path, hosts: int, profile: str, scale: float, corpus: Path | None) -> list[Path]:
-    dirs = [root / f"host{i}" for i in range(hosts)]
+    dirs = [root / f"host{i}{s}" for i in range(hosts) for s in ("", "-competent")]
     if all((d / "workload_labels.jsonl").exists() for d in dirs):
         return dirs
     from inspectorate.testbed.run import sweep
 
-    return [Path(p) for p in sweep(hosts, root, profile, scale=scale, progress=True, corpus=corpus)]
+    sweep(hosts, root, profile, scale=scale, progress=True, corpus=corpus)
+    return dirs
 
 
 def load_rows(dirs: list[Path]) -> list[Row]:
     rows = []
     for d in dirs:
         truth = truth_of(d)
-        for ev in collect(load_run(d)):
-            label, n = truth[ev.name]
-            rows.append(Row(d.name, ev, label, n))
+        host, _, variant = d.name.partition("-")
+        run = load_run(d)
+        for subset in SUBSETS:
+            evidence = collect(run, subset)
+            ctx = Inspector().context(run, evidence)
+            for ev in evidence:
+                label, n = truth[ev.name]
+                rows.append(Row(host, variant or "naive", subset, ev, label, n, ctx))
     return rows
 
 
@@ -89,8 +105,7 @@ def load_rows(dirs: list[Path]) -> list[Row]:
 
 def target(prop: str, r: Row) -> int | None:
     """1 when the claim is false on this property's axis; None when it does not apply."""
-    claim, truth = r.ev.claim, r.truth
-    t_act, _, t_size = truth.partition(":")
+    claim, t_act = r.ev.claim, r.truth.partition(":")[0]
     if prop == "p1_op_type":
         return int(OP[t_act] != claim.op)
     if prop == "p2_model_size":
@@ -99,244 +114,290 @@ def target(prop: str, r: Row) -> int | None:
         if OP[t_act] != "training" or claim.op != "training":
             return None
         return int(t_act != claim.activity)
-    return int(truth != claim.label)
+    return int(r.adversarial)
 
 
 # ------------------------------------------------------------------------ calibration
 
 
+def compute_ratio(r: Row) -> float | None:
+    s = r.ev.sensor or {}
+    work, tokens = claimed_work(r.ev), (r.ev.windows or {}).get("tokens")
+    if "cpu_s" not in s or work is None or not tokens:
+        return None
+    check = spot_check(work, DEFAULT.spot_check_s)
+    return s["cpu_s"] / (check.cpu_s_per_token * tokens) if isinstance(check, SpotCheck) else None
+
+
+def with_cal(ctx: Any, cal: Calibration) -> Context:
+    """The host's run context (layout, weight lineage) under calibration ``cal``."""
+    return Context(cal, ctx.layout, ctx.hashes_before)
+
+
 def fit_calibration(train: list[Row]) -> Calibration:
-    """What the held-out protocol learns from its training hosts."""
-    ft = [r.ev.steps.get("lr_max") for r in train if r.truth.startswith("finetune")]
-    pt = [
-        r.ev.steps.get("lr_max")
-        for r in train
-        if r.truth.startswith("pretrain") and r.ev.claim.label == r.truth
-    ]
-    lr = separating_threshold(ft, pt) or DEFAULT.finetune_lr
-    rates = []
-    for r in train:
-        est, _ = step_flops(r.ev)
-        if (
-            r.truth == r.ev.claim.label
-            and OP[r.truth.split(":")[0]] == "training"
-            and est
-            and r.ev.cpu_busy_cores
-        ):
-            rates.append(est / (r.ev.cpu_busy_cores * r.ev.duration))
+    """What the held-out protocol learns from its training rows (honest phases only for
+    the tolerances; naive phases for the lr level, where the lie's own records speak)."""
+    full = [r for r in train if r.subset == "full"]
+    honest = [r for r in full if not r.adversarial and r.variant == "naive"]
+    ft = [r.ev.steps.get("lr_max") for r in full if r.truth.startswith("finetune") and r.variant == "naive"]
+    pt = [r.ev.steps.get("lr_max") for r in honest if r.truth.startswith("pretrain")]
+    ratios = [x for x in (compute_ratio(r) for r in honest) if x]
+    idle = [r.ev.sensor.get("cores") for r in honest if r.ev.claim.op == "idle" and r.ev.sensor]
     cal = DEFAULT.with_(
-        finetune_lr=lr, flops_per_busy_core=float(np.median(rates)) if rates else None, source="loho"
+        finetune_lr=separating_threshold(ft, pt) or DEFAULT.finetune_lr,
+        compute_high=MARGIN * max(ratios) if ratios else DEFAULT.compute_high,
+        compute_low=MARGIN / min(ratios) if ratios else DEFAULT.compute_low,
+        idle_cores=max(3.0 * max(idle), 0.02) if idle else DEFAULT.idle_cores,
+        source="loho",
     )
     inspector = Inspector(calibration=cal)
-    scores = [suspicion(inspector, r) for r in train]
-    ix, iy = fit_isotonic(scores, [int(r.truth != r.ev.claim.label) for r in train])
-    return cal.with_(iso_x=ix, iso_y=iy)
+    scores = [inspector.judge(r.ev, with_cal(r.ctx, cal)).suspicion for r in full]
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.02, y_max=0.98).fit(
+        scores, [int(r.adversarial) for r in full]
+    )
+    return cal.with_(iso_x=tuple(map(float, iso.X_thresholds_)), iso_y=tuple(map(float, iso.y_thresholds_)))
 
 
-def suspicion(inspector: Inspector, r: Row, ctx: Any = None) -> float:
-    return inspector.judge(r.ev, ctx or _ctx(inspector, r)).suspicion
-
-
-_CTX: dict[str, Any] = {}
-
-
-def _ctx(inspector: Inspector, r: Row) -> Any:
-    """Context per host (weight lineage needs the host's other phases)."""
-    base = _CTX[r.host]
-    return base.__class__(inspector.calibration, base.layout, base.hashes_before)
-
-
-def score_rows(rows: list[Row], cal: Calibration) -> list[dict[str, Any]]:
-    inspector = Inspector(calibration=cal)
+def score_rows(
+    rows: list[Row], cal: Calibration, properties: tuple[str, ...] | None = None
+) -> list[dict[str, Any]]:
+    inspector = Inspector(properties=properties, calibration=cal, policy="strict")
     out = []
     for r in rows:
-        pv = inspector.judge(r.ev, _ctx(inspector, r))
+        pv = inspector.judge(r.ev, with_cal(r.ctx, cal))
         by = {f.property: f for f in pv.findings}
         out.append(
             {
-                "host": r.host,
-                "phase": r.ev.name,
-                "verdict": pv.verdict,
+                "outcome": pv.outcome,
+                "certified": pv.verdict,
                 "suspicion": pv.suspicion,
-                "p_false": cal.probability(pv.suspicion),
-                **{p: by[p].score for p in PROPS},
-                **{f"{p}_decision": by[p].decision for p in PROPS},
+                "caught_by": sorted(p for p, f in by.items() if f.decision == "inconsistent"),
+                "open": pv.unverifiable,
+                **{p: by[p].score for p in PROPS if p in by},
             }
         )
     return out
 
 
-# ------------------------------------------------------------------------ baseline
+# ------------------------------------------------------------------------ figures
 
 
-def baseline_feature(r: Row) -> float:
-    """The seed's baseline: mean GPU power (or mean busy CPU cores) over the phase."""
-    if r.ev.gpu_power_w is not None:
-        return r.ev.gpu_power_w
-    return r.ev.cpu_busy_cores or 0.0
+def auroc(scores: list[float], labels: list[int]) -> float:
+    return float(roc_auc_score(labels, scores)) if len(set(labels)) == 2 else float("nan")
 
 
-def baseline_scores(train: list[Row], test: list[Row]) -> list[float]:
-    """P(training) from a logistic fit on the training hosts, turned into P(claim false)."""
-    x = np.array([baseline_feature(r) for r in train])
-    y = np.array([int(OP[r.truth.split(":")[0]] == "training") for r in train])
-    mu, sd = x.mean(), x.std() or 1.0
-    w = logistic_fit((x - mu) / sd, y)
-    p = logistic_predict(w, (np.array([baseline_feature(r) for r in test]) - mu) / sd)
-    return [float(pi if r.ev.claim.op != "training" else 1 - pi) for pi, r in zip(p, test)]
-
-
-# ------------------------------------------------------------------------ report
-
-
-def aurocs(rows: list[Row], scored: list[dict[str, Any]], base: list[float]) -> dict[str, dict[str, float]]:
+def aurocs(rows: list[Row], scored: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out = {}
-    for prop in PROPS + ("overall",):
+    for prop in (*PROPS, "overall"):
         pairs = [
-            (s[prop] if prop != "overall" else s["suspicion"], target(prop, r), b)
-            for r, s, b in zip(rows, scored, base)
+            (s["suspicion"] if prop == "overall" else s[prop], target(prop, r))
+            for r, s in zip(rows, scored)
+            if (prop == "overall" or prop in s) and target(prop, r) is not None
         ]
-        pairs = [(s, t, b) for s, t, b in pairs if t is not None]
         out[prop] = {
             "auroc": auroc([p[0] for p in pairs], [p[1] for p in pairs]),
-            "baseline_auroc": auroc([p[2] for p in pairs], [p[1] for p in pairs]),
             "n": len(pairs),
             "positives": sum(p[1] for p in pairs),
         }
     return out
 
 
-def flop_errors(rows: list[Row], cal_by_host: dict[str, Calibration]) -> dict[str, Any]:
-    """Telemetry FLOP estimate (busy cores x calibrated FLOP/s) vs truth 6·N_true·D."""
-    from inspectorate.verify._accounting import telemetry_flops
-    from inspectorate.verify._properties import Context
+def certification(rows: list[Row], scored: list[dict[str, Any]]) -> dict[str, Any]:
+    adv = [(r, s) for r, s in zip(rows, scored) if r.adversarial]
+    honest = [(r, s) for r, s in zip(rows, scored) if not r.adversarial]
+    per_phase: dict[str, dict[str, Any]] = {}
+    for r, s in adv:
+        e = per_phase.setdefault(r.ev.name, {"hosts": 0, "not_certified": 0, "caught_by": {}, "open": {}})
+        e["hosts"] += 1
+        e["not_certified"] += int(s["certified"] == 0)
+        for p in s["caught_by"]:
+            e["caught_by"][p] = e["caught_by"].get(p, 0) + 1
+        if s["outcome"] == "unverifiable":
+            for p in s["open"]:
+                e["open"][p] = e["open"].get(p, 0) + 1
+    return {
+        "adversarial_not_certified": sum(s["certified"] == 0 for _, s in adv) / max(len(adv), 1),
+        "adversarial_caught_inconsistent": sum(s["outcome"] == "inconsistent" for _, s in adv)
+        / max(len(adv), 1),
+        "honest_certified": sum(s["certified"] == 1 for _, s in honest) / max(len(honest), 1),
+        "honest_flagged_inconsistent": sum(s["outcome"] == "inconsistent" for _, s in honest)
+        / max(len(honest), 1),
+        "n_adversarial": len(adv),
+        "n_honest": len(honest),
+        "per_phase": per_phase,
+    }
 
-    errs, step_errs = [], []
+
+def compute_estimate_errors(rows: list[Row], overhead: dict[str, float]) -> dict[str, Any]:
+    """Spot-check FLOP estimate on honest phases: sensor CPU-s / (CPU-s per token x honest
+    overhead fitted on the other hosts) x FLOPs per token, against 6·N_true·D_true (2·N·D
+    for inference/eval), D_true the tokens the workload really processed."""
+    errs = []
     for r in rows:
-        act = r.truth.split(":")[0]
-        if OP[act] not in ("training", "inference") or not r.n_true:
+        ratio = compute_ratio(r)
+        if r.adversarial or ratio is None or r.variant != "naive" or r.subset != "full" or not r.n_true:
             continue
-        s = r.ev.steps
-        true = (
-            (6 if OP[act] == "training" else 2)
-            * r.n_true
-            * (s.get("train_tokens", 0) + (s.get("infer_token_count") or 0))
-        )
-        if true <= 0:
-            continue
-        tele, _ = telemetry_flops(r.ev, Context(cal_by_host[r.host]))
-        est, _ = step_flops(r.ev)
-        if tele:
-            errs.append(abs(tele / true - 1))
-        if est:
-            step_errs.append(abs(est / true - 1))
+        errs.append(abs(ratio / overhead[r.host] - 1.0))  # tokens_est / tokens_true - 1 (N and 6/2 cancel)
+    if not errs:
+        return {}
+    return {
+        "median_abs_err": float(np.median(errs)),
+        "within_25pct": float(np.mean(np.array(errs) <= 0.25)),
+        "within_50pct": float(np.mean(np.array(errs) <= 0.5)),
+        "n": len(errs),
+    }
 
-    def q(v):
-        return (
-            {
-                "median_abs_err": float(np.median(v)),
-                "within_10pct": float(np.mean(np.array(v) <= 0.10)),
-                "n": len(v),
+
+def baseline(train: list[Row], test: list[Row]) -> list[float]:
+    """The seed's baseline: logistic regression on mean busy CPU cores (host cpu.csv)."""
+    x = np.array([[r.ev.cpu_busy_cores or 0.0] for r in train])
+    y = np.array([int(OP[r.truth.split(":")[0]] == "training") for r in train])
+    model = LogisticRegression().fit(x, y) if len(set(y)) == 2 else None
+    xt = np.array([[r.ev.cpu_busy_cores or 0.0] for r in test])
+    p = model.predict_proba(xt)[:, 1] if model is not None else np.full(len(test), 0.5)
+    return [float(pi if r.ev.claim.op != "training" else 1 - pi) for pi, r in zip(p, test)]
+
+
+def family_split(rows: list[Row]) -> dict[str, Any]:
+    """Fit the compute overhead on phases claiming one model, score the estimate on the other."""
+    honest = [r for r in rows if not r.adversarial and r.variant == "naive" and r.subset == "full"]
+    fams = sorted({r.ev.claim.model for r in honest if r.ev.claim.model})
+    out = {}
+    for fit_on in fams:
+        fit = [x for x in (compute_ratio(r) for r in honest if r.ev.claim.model == fit_on) if x]
+        test = [x for x in (compute_ratio(r) for r in honest if r.ev.claim.model not in (fit_on, None)) if x]
+        if fit and test:
+            over = float(np.median(fit))
+            err = [abs(x / over - 1) for x in test]
+            out[f"fit {fit_on} -> score others"] = {
+                "median_abs_err": float(np.median(err)),
+                "n": len(err),
+                "overhead": over,
             }
-            if v
-            else {}
-        )
-
-    return {"telemetry_vs_truth": q(errs), "step_records_vs_truth": q(step_errs)}
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=Path, required=True, help="sweep cache: RUNS/host<i> (created if absent)")
-    ap.add_argument("--hosts", type=int, default=3)
+    ap.add_argument("--runs", type=Path, required=True, help="sweep cache: RUNS/host<i>[-competent]")
+    ap.add_argument("--hosts", type=int, default=4)
     ap.add_argument("--profile", default="test")
-    ap.add_argument("--scale", type=float, default=2.0)
+    ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--corpus", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None, help="write the full results as JSON here")
     args = ap.parse_args()
-    dirs = ensure_runs(args.runs, args.hosts, args.profile, args.scale, args.corpus)
-    rows = load_rows(dirs)
-    for d in dirs:
-        run = load_run(d)
-        _CTX[d.name] = Inspector().context(run, collect(run))
-    hosts = sorted({r.host for r in rows})
-    held: dict[int, dict[str, Any]] = {}
-    base: dict[int, float] = {}
-    cals: dict[str, Calibration] = {}
-    for h in hosts:
-        train = [r for r in rows if r.host != h]
-        test_idx = [i for i, r in enumerate(rows) if r.host == h]
-        cals[h] = fit_calibration(train)
-        for i, s in zip(test_idx, score_rows([rows[i] for i in test_idx], cals[h])):
-            held[i] = s
-        for i, b in zip(test_idx, baseline_scores(train, [rows[i] for i in test_idx])):
-            base[i] = b
-    loho = [held[i] for i in range(len(rows))]
-    pooled_cal = fit_calibration(rows)
-    pooled = score_rows(rows, pooled_cal)
-    result = {
-        "hosts": hosts,
-        "phases": len(rows),
-        "loho": aurocs(rows, loho, [base[i] for i in range(len(rows))]),
-        "pooled": aurocs(rows, pooled, baseline_scores(rows, rows)),
-        "reliability_loho": reliability_table(
-            [s["p_false"] for s in loho], [int(r.truth != r.ev.claim.label) for r in rows]
-        ),
-        "flops": flop_errors(rows, cals),
-        "calibration_pooled": {
-            "finetune_lr": pooled_cal.finetune_lr,
-            "flops_per_busy_core": pooled_cal.flops_per_busy_core,
-            "iso_x": pooled_cal.iso_x,
-            "iso_y": pooled_cal.iso_y,
-        },
-        "flagged": flagged_table(rows, loho),
-    }
+    rows = load_rows(ensure_runs(args.runs, args.hosts, args.profile, args.scale, args.corpus))
+    result = evaluate(rows)
     print(render(result))
     if args.out:
         args.out.write_text(json.dumps(result, indent=1, default=str) + "\n")
 
 
-def flagged_table(rows: list[Row], scored: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per phase name (scoring only): hosts flagged, and by which properties."""
-    out: dict[str, dict[str, Any]] = {}
-    for r, s in zip(rows, scored):
-        entry = out.setdefault(
-            r.ev.name, {"adversarial": r.truth != r.ev.claim.label, "flagged": 0, "hosts": 0, "by": {}}
+def evaluate(rows: list[Row]) -> dict[str, Any]:
+    hosts = sorted({r.host for r in rows})
+    held: dict[int, dict[str, Any]] = {}
+    held_no_p3: dict[int, dict[str, Any]] = {}
+    base: dict[int, float] = {}
+    cals: dict[str, Calibration] = {}
+    no_p3 = tuple(p for p in ("p1_op_type", "p2_model_size", "compute", "flops", "consistency", "integrity"))
+    for h in hosts:
+        train = [r for r in rows if r.host != h]
+        idx = [i for i, r in enumerate(rows) if r.host == h]
+        cals[h] = fit_calibration(train) if train else DEFAULT
+        test = [rows[i] for i in idx]
+        for i, s, s2, b in zip(
+            idx, score_rows(test, cals[h]), score_rows(test, cals[h], no_p3), baseline(train or test, test)
+        ):
+            held[i], held_no_p3[i], base[i] = s, s2, b
+    out: dict[str, Any] = {"hosts": hosts, "phases_per_view": len(rows) // (len(SUBSETS) * len(VARIANTS))}
+    for variant in VARIANTS:
+        for subset in SUBSETS:
+            ids = [i for i, r in enumerate(rows) if r.variant == variant and r.subset == subset]
+            sel, sc = [rows[i] for i in ids], [held[i] for i in ids]
+            out[f"{variant}/{subset}"] = {
+                "auroc": aurocs(sel, sc),
+                "baseline_auroc": auroc([base[i] for i in ids], [target("p1_op_type", rows[i]) for i in ids]),
+                "strict": certification(sel, sc),
+                "strict_without_p3": certification(sel, [held_no_p3[i] for i in ids]),
+            }
+    overhead = {
+        h: float(
+            np.median(
+                [
+                    x
+                    for x in (
+                        compute_ratio(r)
+                        for r in rows
+                        if r.host != h and r.subset == "full" and r.variant == "naive" and not r.adversarial
+                    )
+                    if x
+                ]
+                or [1.0]
+            )
         )
-        entry["hosts"] += 1
-        entry["flagged"] += int(s["verdict"] == 0)
-        for p in PROPS:
-            if s[f"{p}_decision"] == "inconsistent":
-                entry["by"][p] = entry["by"].get(p, 0) + 1
+        for h in hosts
+    }
+    out["compute_estimate"] = compute_estimate_errors(rows, overhead)
+    out["family_split"] = family_split(rows)
+    keys = ("finetune_lr", "compute_high", "compute_low", "idle_cores")
+    out["defaults_from_loho"] = {k: float(np.median([getattr(c, k) for c in cals.values()])) for k in keys}
+    grid = tuple(i / 20 for i in range(21))  # the folds' isotonic maps, averaged on a grid
+    out["defaults_from_loho"]["iso_x"] = grid
+    out["defaults_from_loho"]["iso_y"] = tuple(
+        round(float(np.mean([c.probability(x) for c in cals.values()])), 3) for x in grid
+    )
+    out["per_fold"] = {h: {k: getattr(c, k) for k in keys} for h, c in cals.items()}
     return out
 
 
 def render(result: dict[str, Any]) -> str:
+    def f(v: Any) -> str:
+        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
     lines = [
-        f"hosts: {', '.join(result['hosts'])}; phases: {result['phases']}",
+        f"hosts: {', '.join(result['hosts'])}; phases per host and view: {result['phases_per_view']}",
         "",
-        "| property | LOHO AUROC | pooled AUROC | baseline LOHO | baseline pooled | n (pos) |",
+    ]
+    lines += [
+        "| view | adv not certified | adv inconsistent | honest certified | honest flagged | "
+        "honest certified w/o p3 |",
         "|---|---|---|---|---|---|",
     ]
-    for prop, lo in result["loho"].items():
-        po = result["pooled"][prop]
-
-        def f(v):
-            return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
-
+    for key in (f"{v}/{s}" for v in VARIANTS for s in SUBSETS):
+        st, st2 = result[key]["strict"], result[key]["strict_without_p3"]
         lines.append(
-            f"| {prop} | {f(lo['auroc'])} | {f(po['auroc'])} | {f(lo['baseline_auroc'])} | "
-            f"{f(po['baseline_auroc'])} | {lo['n']} ({lo['positives']}) |"
+            f"| {key} | {f(st['adversarial_not_certified'])} | {f(st['adversarial_caught_inconsistent'])} | "
+            f"{f(st['honest_certified'])} | {f(st['honest_flagged_inconsistent'])} | "
+            f"{f(st2['honest_certified'])} |"
         )
-    lines += ["", "reliability (LOHO, P(claim false)):"]
     lines += [
-        f"  {r['bin']} n={r['n']} predicted={r['mean_predicted']:.2f} observed={r['observed']:.2f}"
-        for r in result["reliability_loho"]
+        "",
+        "| property | " + " | ".join(f"{v}/{s}" for v in VARIANTS for s in SUBSETS) + " |",
+        "|---|" + "---|" * 6,
     ]
-    lines += ["", f"FLOPs: {json.dumps(result['flops'])}", "", "flagged (LOHO verdicts):"]
-    for name, e in result["flagged"].items():
-        tag = "ADV" if e["adversarial"] else "hon"
-        lines.append(f"  {tag} {name}: {e['flagged']}/{e['hosts']} by {e['by']}")
+    for prop in (*PROPS, "overall"):
+        cells = [f(result[f"{v}/{s}"]["auroc"][prop]["auroc"]) for v in VARIANTS for s in SUBSETS]
+        lines.append(f"| {prop} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| baseline (CPU cores, P1 target) | "
+        + " | ".join(f(result[f"{v}/{s}"]["baseline_auroc"]) for v in VARIANTS for s in SUBSETS)
+        + " |"
+    )
+    for variant in VARIANTS:
+        lines += [
+            "",
+            f"{variant}/full, strict, per adversarial phase (hosts not certified; caught by; open):",
+        ]
+        for name, e in result[f"{variant}/full"]["strict"]["per_phase"].items():
+            lines.append(
+                f"  {name}: {e['not_certified']}/{e['hosts']} caught_by={e['caught_by']} open={e['open']}"
+            )
+    lines += [
+        "",
+        f"compute estimate (honest, LOHO overhead): {json.dumps(result['compute_estimate'])}",
+        f"family split: {json.dumps(result['family_split'])}",
+        f"defaults (median of LOHO folds): {json.dumps(result['defaults_from_loho'])}",
+    ]
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""The schedule: the seed's 8 phases + 3 follow-ups, labels, and profile durations."""
+"""The schedule: the seed's 8 phases + 3 follow-ups + 4 trust phases, labels, durations."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ SEED_ORDER = [
     "adv_finetune_as_pretrain",
 ]
 FOLLOWUPS = ["adv_infer_with_fake_nccl", "adv_subsetted_nccl_log", "adv_interleaved_train_infer"]
+TRUST = ["adv_single_rank_train_as_infer", "adv_fullft_as_pretrain", "adv_work_as_idle", "adv_undeclared_job"]
 
 
-def test_default_schedule_is_the_seeds_then_the_followups() -> None:
-    assert list(DEFAULT_PHASES) == SEED_ORDER + FOLLOWUPS
+def test_default_schedule_is_the_seeds_then_the_followups_then_the_trust_phases() -> None:
+    assert list(DEFAULT_PHASES) == SEED_ORDER + FOLLOWUPS + TRUST
 
 
 def test_claimed_differs_from_truth_exactly_for_adversarial_phases() -> None:
@@ -64,7 +65,7 @@ def test_phase_selection() -> None:
 def test_laptop_fits_in_ten_minutes_and_gpu_uses_the_seeds_durations() -> None:
     laptop, gpu = get_profile("laptop"), get_profile("gpu")
     phases = select_phases(None)
-    assert sum(laptop.duration(p) for p in phases) <= 480  # + ~1 min of start-up and checkpoints
+    assert sum(laptop.duration(p) for p in phases) <= 540  # + ~1 min of start-up and checkpoints
     seed = {
         "honest_pretrain_tiny": 1800,
         "honest_pretrain_small": 1800,

@@ -20,13 +20,25 @@ from inspectorate.verify import INCONSISTENT, check_property, verify_run
 pytestmark = pytest.mark.slow
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "testbed_corpus.txt"
 H100 = Path(__file__).resolve().parents[1] / "data" / "rundirs" / "h100_two_hosts"
-EXPECTED = {  # adversarial phase -> the property meant to catch it
+EXPECTED = {  # adversarial phase -> the property meant to catch it (naive variants)
     "adv_train_as_infer": "p1_op_type",
     "adv_big_as_small": "p2_model_size",
     "adv_finetune_as_pretrain": "p3_finetune",
     "adv_infer_with_fake_nccl": "p1_op_type",
     "adv_subsetted_nccl_log": "consistency",
     "adv_interleaved_train_infer": "p1_op_type",
+    "adv_single_rank_train_as_infer": "p1_op_type",
+    "adv_fullft_as_pretrain": "p3_finetune",
+    "adv_work_as_idle": "compute",
+}
+# competent variants: the phases a sensor-backed property still flags (the rest must at
+# least stay uncertified: unverifiable under the strict policy)
+COMPETENT_SENSOR_CATCHES = {
+    "adv_train_as_infer": "p1_op_type",
+    "adv_big_as_small": "p2_model_size",
+    "adv_subsetted_nccl_log": "p1_op_type",
+    "adv_interleaved_train_infer": "p1_op_type",
+    "adv_work_as_idle": "compute",
 }
 TRUTH_KEYS = ("truth", "truth_op", "model", "n_params", "truth_note")
 
@@ -61,6 +73,47 @@ def test_no_honest_phase_is_flagged(verdict):
     assert len(honest) == 5 and not any(honest.values()), honest
 
 
+def test_every_adversarial_phase_is_uncertified_under_strict(verdict):
+    for p in verdict.phases:
+        if p.phase.startswith("adv_"):
+            assert p.verdict == 0 and p.outcome in ("inconsistent", "unverifiable"), p.phase
+
+
+@pytest.fixture(scope="session")
+def competent(run_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    from inspectorate.testbed.competent import make_competent
+
+    return verify_run(make_competent(run_dir, tmp_path_factory.mktemp("competent") / "run"))
+
+
+def test_competent_variants_stay_uncertified_and_sensor_properties_catch_theirs(competent):
+    flagged = _flagged(competent)
+    for p in competent.phases:
+        if p.phase.startswith("adv_"):
+            assert p.verdict == 0 and p.outcome in ("inconsistent", "unverifiable"), p.phase
+    for phase, prop in COMPETENT_SENSOR_CATCHES.items():
+        assert prop in flagged[phase], (phase, flagged[phase])
+        finding = next(
+            f for p in competent.phases if p.phase == phase for f in p.findings if f.property == prop
+        )
+        assert finding.decision == INCONSISTENT
+
+
+def test_competent_forgery_leaves_no_confession_in_prover_streams(competent):
+    """What the forger wrote agrees with the claim: P3 and the step-record view see nothing."""
+    for p in competent.phases:
+        if p.phase in ("adv_finetune_as_pretrain", "adv_fullft_as_pretrain"):
+            p3 = next(f for f in p.findings if f.property == "p3_finetune")
+            assert p3.decision == "unverifiable", p3.evidence
+            assert p.outcome == "unverifiable" and "p3_finetune" in p.unverifiable
+
+
+def test_honest_phases_are_the_same_in_both_variants(verdict, competent):
+    a = {p.phase: p.to_dict() for p in verdict.phases if not p.phase.startswith("adv_")}
+    b = {p.phase: p.to_dict() for p in competent.phases if not p.phase.startswith("adv_")}
+    assert a.keys() == b.keys() and all(a[k]["outcome"] == b[k]["outcome"] for k in a)
+
+
 def test_subsetted_log_shows_up_against_loopback_bytes(verdict):
     p = next(p for p in verdict.phases if p.phase == "adv_subsetted_nccl_log")
     cons = next(f for f in p.findings if f.property == "consistency")
@@ -93,7 +146,7 @@ def _strip(src: Path, dst: Path) -> Path:
 def test_verdicts_do_not_change_when_truth_and_phase_names_are_stripped(run_dir, verdict, tmp_path):
     stripped = verify_run(_strip(run_dir, tmp_path / "stripped")).to_dict()
     original = verdict.to_dict()
-    assert [p["phase"] for p in stripped["phases"]] == [f"phase_{i:02d}" for i in range(11)]
+    assert [p["phase"] for p in stripped["phases"]] == [f"phase_{i:02d}" for i in range(15)]
     for a, b in zip(original["phases"], stripped["phases"]):
         a, b = dict(a, phase=None), dict(b, phase=None)
         assert a == b
@@ -109,9 +162,10 @@ def test_deleted_collectives_still_give_a_verdict_with_lower_confidence(run_dir,
     flagged = _flagged(partial)
     assert "p1_op_type" in flagged["adv_train_as_infer"]  # loopback bytes still show the sync
     before = {p.phase: p.confidence for p in verdict.phases}
-    assert all(p.confidence < before[p.phase] for p in partial.phases if p.phase != "idle")
+    assert all(p.confidence <= before[p.phase] for p in partial.phases)
+    assert any(p.confidence < before[p.phase] for p in partial.phases)
 
 
-@pytest.mark.parametrize("prop", ["p2_model_size", "p3_finetune", "flops", "consistency"])
+@pytest.mark.parametrize("prop", ["p2_model_size", "p3_finetune", "flops", "consistency", "compute"])
 def test_builtin_properties_pass_conformance_on_the_run(run_dir, prop):
     check_property(prop, run_dir, H100)

@@ -7,6 +7,7 @@ torch and nvidia-ml-py are imported only when a torch- or NVML-using call runs.
 from inspectorate.capture._chain_writer import ChainWriter
 from inspectorate.capture._collectives import CollectiveLog, allreduce_logging_hook
 from inspectorate.capture._labels import LabelWriter
+from inspectorate.capture._proc_sensor import SENSOR_FILE, ProcSensor, run_sensor
 from inspectorate.capture._recorder import SCHEMA, StepRecorder
 from inspectorate.capture._sensors import (
     CpuSampler,
@@ -27,6 +28,8 @@ __all__ = [
     "LabelWriter",
     "NetdevSampler",
     "NvmlSampler",
+    "ProcSensor",
+    "SENSOR_FILE",
     "Sensors",
     "StepRecorder",
     "allreduce_logging_hook",
@@ -34,4 +37,5 @@ __all__ = [
     "gpu_available",
     "nvsmi_timestamp",
     "read_chain_file",
+    "run_sensor",
 ]

@@ -34,7 +34,7 @@ def run(
     threads: int | None = typer.Option(None, help="torch threads per rank (default: cores / ranks)"),
     batch_size: int | None = typer.Option(None, "--batch-size", help="training batch for every role"),
     scale: float = typer.Option(1.0, help="multiply every phase duration"),
-    phases: str | None = typer.Option(None, help="comma-separated phase names (default: all 11)"),
+    phases: str | None = typer.Option(None, help="comma-separated phase names (default: all 15)"),
     corpus: Path = typer.Option(..., help="UTF-8 text corpus to train on (e.g. tinyshakespeare.txt)"),
     keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints", help="keep RUN_DIR/checkpoints/*.pt"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
@@ -66,7 +66,7 @@ def sweep(
     out: Path = typer.Option(..., "--out", help="parent directory; each host gets OUT/<host>"),
     profile: ProfileName = typer.Option(ProfileName.laptop),
     scale: float = typer.Option(1.0, help="multiply every phase duration"),
-    phases: str | None = typer.Option(None, help="comma-separated phase names (default: all 11)"),
+    phases: str | None = typer.Option(None, help="comma-separated phase names (default: all 15)"),
     corpus: Path = typer.Option(..., help="UTF-8 text corpus to train on (e.g. tinyshakespeare.txt)"),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:

@@ -23,7 +23,7 @@ import torch.distributed as dist
 from inspectorate.capture import ChainWriter, CollectiveLog, LabelWriter, StepRecorder
 from inspectorate.testbed.data import Corpus, load_corpus
 from inspectorate.testbed.model import GPT, count_params, flops_per_token, preset
-from inspectorate.testbed.phases import ACTIVITY_SPLIT, Label, Phase
+from inspectorate.testbed.phases import ACTIVITY_SPLIT, Label, PhaseSpec
 from inspectorate.testbed.profiles import Profile
 from inspectorate.testbed.windows import WindowClaim, WindowTally, append_windows, short_hash, window_records
 from inspectorate.testbed.workloads import WORKLOADS, WorkContext, generation_length, warm_up
@@ -40,7 +40,7 @@ class WorkerPlan:
     checkpoints: Path
     host_id: str
     profile: Profile
-    phases: tuple[Phase, ...]
+    phases: tuple[PhaseSpec, ...]
     budgets: tuple[float, ...]
     seed: int
     threads: int
@@ -133,7 +133,7 @@ def worker_main(rank: int, plan: WorkerPlan) -> None:
         dist.destroy_process_group()
 
 
-def build_model(state: RankState, phase: Phase, index: int) -> GPT | None:
+def build_model(state: RankState, phase: PhaseSpec, index: int) -> GPT | None:
     """The truly-run model: a role's checkpoint when the phase starts from one, else a
     fresh init seeded identically on every rank."""
     if phase.truth.size is None:
@@ -151,7 +151,7 @@ def build_model(state: RankState, phase: Phase, index: int) -> GPT | None:
     return model.to(state.device)
 
 
-def label_fields(state: RankState, phase: Phase, job_id: str) -> dict[str, Any]:
+def label_fields(state: RankState, phase: PhaseSpec, job_id: str) -> dict[str, Any]:
     """Extra fields of both label events: op classes, models and their sizes."""
     profile = state.plan.profile
 
@@ -177,7 +177,7 @@ def label_fields(state: RankState, phase: Phase, job_id: str) -> dict[str, Any]:
     }
 
 
-def run_phase(state: RankState, index: int, phase: Phase, budget: float) -> None:
+def run_phase(state: RankState, index: int, phase: PhaseSpec, budget: float) -> None:
     """Labels, the workload, a checkpoint if asked, and (rank 0) the phase's windows."""
     plan, rank = state.plan, state.rank
     state.recorder.set_phase(phase.name)
@@ -261,7 +261,7 @@ def _save_checkpoint(state: RankState, model: GPT, role: str, step: int) -> None
     state.recorder.event("checkpoint_saved", role=role, file=path.name, model_hash_prefix=prefix)
 
 
-def window_claim(state: RankState, phase: Phase, job_id: str, actual_hash: str) -> WindowClaim:
+def window_claim(state: RankState, phase: PhaseSpec, job_id: str, actual_hash: str) -> WindowClaim:
     """What the prover asserts for this phase's windows: everything about the CLAIMED work."""
     plan, claimed = state.plan, phase.claimed
     profile = plan.profile

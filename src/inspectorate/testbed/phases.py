@@ -76,7 +76,7 @@ def op_type(label: str) -> str:
 
 
 @dataclass(frozen=True)
-class Phase:
+class PhaseSpec:
     """One scheduled phase: which workload really runs, and what the prover says it is.
 
     ``workload`` names a function in :mod:`inspectorate.testbed.workloads`.
@@ -102,15 +102,23 @@ class Phase:
     @property
     def distributed(self) -> bool:
         """Phases whose workload issues gradient all-reduces (real or fake)."""
-        return self.workload in {"pretrain", "finetune", "fake_nccl_inference", "interleaved"}
+        return self.workload in {
+            "pretrain",
+            "finetune",
+            "fake_nccl_inference",
+            "interleaved",
+            "full_finetune",
+        }
 
 
-def _p(name: str, workload: str, truth: str, claimed: str, gpu_s: float, laptop_s: float, **kw: str) -> Phase:
+def _p(
+    name: str, workload: str, truth: str, claimed: str, gpu_s: float, laptop_s: float, **kw: str
+) -> PhaseSpec:
     """Shorthand for the tables below: labels as strings."""
-    return Phase(name, workload, parse_label(truth), parse_label(claimed), gpu_s, laptop_s, **kw)
+    return PhaseSpec(name, workload, parse_label(truth), parse_label(claimed), gpu_s, laptop_s, **kw)
 
 
-SEED_PHASES: tuple[Phase, ...] = (
+SEED_PHASES: tuple[PhaseSpec, ...] = (
     _p("honest_pretrain_tiny", "pretrain", "pretrain:tiny", "pretrain:tiny", 1800, 70, save_as="tiny"),
     _p("honest_pretrain_small", "pretrain", "pretrain:small", "pretrain:small", 1800, 60, save_as="small"),
     _p(
@@ -154,7 +162,7 @@ SEED_PHASES: tuple[Phase, ...] = (
     ),
 )
 
-FOLLOWUP_PHASES: tuple[Phase, ...] = (
+FOLLOWUP_PHASES: tuple[PhaseSpec, ...] = (
     _p(
         "adv_infer_with_fake_nccl",
         "fake_nccl_inference",
@@ -189,16 +197,62 @@ FOLLOWUP_PHASES: tuple[Phase, ...] = (
     ),
 )
 
-EXTRA_PHASES: tuple[Phase, ...] = (
+# Lies that stay hidden from today's prover-stream checks even when the prover does
+# nothing more than run them (issue 11); their competent variants forge the rest.
+TRUST_PHASES: tuple[PhaseSpec, ...] = (
+    _p(
+        "adv_single_rank_train_as_infer",
+        "single_rank_train",
+        "pretrain:tiny",
+        "inference:tiny",
+        600,
+        25,
+        note="one rank trains without DDP (no traffic at all), the other sleeps; labelled inference",
+    ),
+    _p(
+        "adv_fullft_as_pretrain",
+        "full_finetune",
+        "finetune:tiny",
+        "pretrain:tiny",
+        600,
+        25,
+        init_from="tiny",
+        note="every parameter fine-tuned from the checkpoint with a pretraining-like lr schedule",
+    ),
+    _p(
+        "adv_work_as_idle",
+        "eval",
+        "eval:tiny",
+        "idle",
+        300,
+        15,
+        init_from="tiny",
+        note="real evaluation work labelled idle",
+    ),
+    _p(
+        "adv_undeclared_job",
+        "undeclared_beside_inference",
+        "pretrain:tiny",
+        "inference:tiny",
+        600,
+        25,
+        init_from="tiny",
+        note="honest serving plus an undeclared training job in the same process tree",
+    ),
+)
+
+EXTRA_PHASES: tuple[PhaseSpec, ...] = (
     _p("honest_eval_tiny", "eval", "eval:tiny", "eval:tiny", 300, 20, init_from="tiny"),
 )
 
-PHASES: dict[str, Phase] = {p.name: p for p in SEED_PHASES + FOLLOWUP_PHASES + EXTRA_PHASES}
-DEFAULT_PHASES: tuple[str, ...] = tuple(p.name for p in SEED_PHASES + FOLLOWUP_PHASES)
+PHASES: dict[str, PhaseSpec] = {
+    p.name: p for p in SEED_PHASES + FOLLOWUP_PHASES + TRUST_PHASES + EXTRA_PHASES
+}
+DEFAULT_PHASES: tuple[str, ...] = tuple(p.name for p in SEED_PHASES + FOLLOWUP_PHASES + TRUST_PHASES)
 
 
-def select_phases(names: str | list[str] | tuple[str, ...] | None) -> list[Phase]:
-    """Phases by name in the given order (comma-separated string allowed); None = default 11."""
+def select_phases(names: str | list[str] | tuple[str, ...] | None) -> list[PhaseSpec]:
+    """Phases by name in the given order (comma-separated string allowed); None = the default 15."""
     if names is None:
         names = DEFAULT_PHASES
     if isinstance(names, str):

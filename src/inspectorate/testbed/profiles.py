@@ -1,7 +1,7 @@
 """Run profiles: which preset plays each size role, batch shapes, durations, window length.
 
 - ``laptop``: 2 CPU ranks (gloo), the seed's 3.2M laptop model as ``tiny`` and GPT-2 124M
-  as ``small``; all 11 phases in about 8.5 minutes. A 124M training step takes seconds on
+  as ``small``; all 15 phases in about 10 minutes. A 124M training step takes seconds on
   one core (4-5 steps per phase on a loaded 2-core box, tens unloaded), so those phases are
   short in steps but long enough for the memory and FLOP footprint the verifiers need.
   5 s windows, sensors at 2 Hz.
@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from inspectorate.errors import InputError
-from inspectorate.testbed.phases import Phase
+from inspectorate.testbed.phases import PhaseSpec
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Profile:
     fake_period_s: float = 0.5  # adv_infer_with_fake_nccl: one fake gradient sync per period
     finetune_lr: float = 3e-5
 
-    def duration(self, phase: Phase, scale: float = 1.0) -> float:
+    def duration(self, phase: PhaseSpec, scale: float = 1.0) -> float:
         """Seconds this profile gives ``phase`` (override, else the laptop/gpu column)."""
         base = self.durations.get(phase.name)
         if base is None:

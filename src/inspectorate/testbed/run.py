@@ -24,7 +24,7 @@ from typing import Any
 
 from inspectorate.errors import InputError
 from inspectorate.testbed.data import load_corpus
-from inspectorate.testbed.phases import Phase, select_phases
+from inspectorate.testbed.phases import PhaseSpec, select_phases
 from inspectorate.testbed.profiles import Profile, get_profile
 from inspectorate.testbed.windows import iso_z
 
@@ -93,7 +93,7 @@ def provenance(
     *,
     seed: int,
     threads: int,
-    phases: Sequence[Phase],
+    phases: Sequence[PhaseSpec],
     budgets: Sequence[float],
     scale: float,
     corpus_path: Path | None,
@@ -187,7 +187,7 @@ def run_testbed(
     max_steps: int | None = None,
     keep_checkpoints: bool = False,
 ) -> Path:
-    """Run ``phases`` (default: all 11) of ``profile`` as ``host_id``; return the run dir.
+    """Run ``phases`` (default: all 15) of ``profile`` as ``host_id``; return the run dir.
 
     ``batch_size`` sets every role's training batch, ``batch_scale`` multiplies them;
     ``scale`` multiplies every phase's duration; ``max_steps`` caps steps per phase too.
@@ -234,6 +234,10 @@ def run_testbed(
         code_commit=prov["code_commit"],
         max_steps=max_steps,
     )
+    # OpenMP threads that spin while waiting burn CPU-seconds that measure nothing; passive
+    # waiting keeps the sensor's CPU time a measure of work (the compute spot-check needs it).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    sensor = start_sensor(out, os.getpid())
     try:
         from inspectorate.capture import Sensors
 
@@ -241,6 +245,7 @@ def run_testbed(
             procs = mp.spawn(worker_main, args=(plan,), nprocs=prof.world_size, join=False)
             _wait(procs, out, selected, budgets, progress)
     finally:
+        stop_sensor(sensor)
         shutil.rmtree(scratch, ignore_errors=True)
     end = clock_sample()
     prov["clock"].update(
@@ -249,6 +254,30 @@ def run_testbed(
     prov["end_time"] = iso_z(end["wall_s"])
     _write_json(out / "provenance.json", prov)
     return out
+
+
+def start_sensor(out: Path, pid: int, hz: float = 10.0, timeout_s: float = 30.0) -> subprocess.Popen[bytes]:
+    """``inspectorate sensor --pid PID`` as a separate process (it excludes itself from the
+    tree it samples); returns once its first sample is on disk, so no phase runs unseen."""
+    cmd = [sys.executable, "-m", "inspectorate.cli", "sensor", "--pid", str(pid), "--out", str(out)]
+    proc = subprocess.Popen([*cmd, "--hz", str(hz)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    path, deadline = out / "sensor.jsonl", time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.exists() and path.read_bytes().count(b"\n") >= 2:
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise InputError(f"the sensor process did not start (exit code {proc.poll()})", out)
+
+
+def stop_sensor(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM: the sensor writes its last sample and a ``stop`` record, then exits."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _scaled_batches(profile: Profile, factor: float) -> Profile:
@@ -274,7 +303,7 @@ def _current_phase(labels: Path) -> tuple[int, float | None]:
     return done, started
 
 
-def _wait(procs: Any, out: Path, phases: Sequence[Phase], budgets: Sequence[float], show: bool) -> None:
+def _wait(procs: Any, out: Path, phases: Sequence[PhaseSpec], budgets: Sequence[float], show: bool) -> None:
     """Join the ranks, drawing a progress bar (phase name, budget used) when ``show``."""
     if not show:
         while not procs.join(timeout=1.0):
@@ -318,7 +347,11 @@ def sweep(
 ) -> list[Path]:
     """Run ``host0..host<N-1>`` one after another into ``out/<host>``, varying per host the
     threads per rank (1, 2), the batch size (x1, x0.5, x1.5) and the seed (= host index),
-    so a leave-one-host-out evaluation sees hosts that differ the way real ones do."""
+    so a leave-one-host-out evaluation sees hosts that differ the way real ones do.
+    Each host also gets ``out/<host>-competent``: the same run with every lying phase's
+    prover-owned streams forged to agree with its claim (``testbed.competent``)."""
+    from inspectorate.testbed.competent import make_competent
+
     if hosts < 1:
         raise InputError("--hosts must be >= 1")
     runs = []
@@ -337,4 +370,5 @@ def sweep(
                 corpus=corpus,
             )
         )
+        runs.append(make_competent(runs[-1], Path(out) / f"host{i}-competent"))
     return runs

@@ -14,9 +14,10 @@ buckets are, through the DDP comm hook); honest inference issues no collective a
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -26,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from inspectorate.capture import CollectiveLog, StepRecorder, allreduce_logging_hook
 from inspectorate.testbed.data import BatchSampler, Corpus
 from inspectorate.testbed.model import GPT, kv_cache_bytes, sample_next
-from inspectorate.testbed.phases import Phase
+from inspectorate.testbed.phases import PhaseSpec
 from inspectorate.testbed.profiles import Profile, RoleSpec
 from inspectorate.testbed.windows import WindowTally
 
@@ -40,7 +41,7 @@ class WorkContext:
     rank: int
     world_size: int
     device: torch.device
-    phase: Phase
+    phase: PhaseSpec
     profile: Profile
     role: RoleSpec
     model: GPT
@@ -425,6 +426,55 @@ def _infer_burst(ctx: WorkContext, result: WorkResult) -> None:
             break
 
 
+def single_rank_train(ctx: WorkContext) -> WorkResult:
+    """Rank 0 trains alone (no DDP, so no collective and no network traffic); the other
+    ranks sleep. Hides training from every traffic-based check."""
+    if ctx.rank != 0:
+        return idle(ctx)
+    solo = replace(ctx, world_size=1)
+    trainer = Trainer(solo, "pretrain", lambda p: cosine_lr(p, ctx.role.lr))
+    result = WorkResult()
+    while not solo.expired(trainer.step):
+        result.tokens += trainer.run_step(solo.progress(trainer.step))
+    result.steps = trainer.step
+    return result
+
+
+def full_finetune(ctx: WorkContext) -> WorkResult:
+    """Fine-tune every parameter of an existing checkpoint with a pretraining-like
+    schedule (warmup + cosine at the role's pretraining lr): no frozen group, no small lr."""
+    return _train(ctx, "finetune", lambda p: cosine_lr(p, ctx.role.lr))
+
+
+def undeclared_beside_inference(ctx: WorkContext) -> WorkResult:
+    """Honest serving on every rank, plus (rank 0) an undeclared training job on a second
+    copy of the model in a thread of the same process: no log, no step record of it."""
+    stop = threading.Event()
+    hidden = threading.Thread(target=_hidden_training, args=(ctx, stop), daemon=True)
+    if ctx.rank == 0:
+        hidden.start()
+    try:
+        return inference(ctx)
+    finally:
+        stop.set()
+        if hidden.is_alive():
+            hidden.join(timeout=30)
+
+
+def _hidden_training(ctx: WorkContext, stop: threading.Event) -> None:
+    model = GPT(ctx.model.config).to(ctx.device)
+    opt = adamw(model, ctx.role.lr)
+    sampler = BatchSampler(
+        ctx.corpus.split("pretrain"), ctx.role.batch_size, ctx.role.seq_len, seed=ctx.seed + 1, rank=ctx.rank
+    )
+    while not stop.is_set():
+        x, y = to_device(ctx, *sampler.next())
+        _, loss, _ = model(x, y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+
 WORKLOADS: dict[str, Callable[[WorkContext], WorkResult]] = {
     "pretrain": pretrain,
     "finetune": finetune,
@@ -433,4 +483,7 @@ WORKLOADS: dict[str, Callable[[WorkContext], WorkResult]] = {
     "idle": idle,
     "fake_nccl_inference": fake_nccl_inference,
     "interleaved": interleaved,
+    "single_rank_train": single_rank_train,
+    "full_finetune": full_finetune,
+    "undeclared_beside_inference": undeclared_beside_inference,
 }

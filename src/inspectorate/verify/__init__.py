@@ -21,19 +21,22 @@ from inspectorate.verify._calibration import (
 )
 from inspectorate.verify._conformance import check_property
 from inspectorate.verify._evidence import Claim, PhaseEvidence, collect, parse_claim
-from inspectorate.verify._inspector import BUILTIN, Inspector, PhaseVerdict, RunVerdict, verify_run
+from inspectorate.verify._inspector import BUILTIN, POLICIES, Inspector, PhaseVerdict, RunVerdict, verify_run
 from inspectorate.verify._properties import Context
 from inspectorate.verify._registry import (
     CONSISTENT,
     INCONSISTENT,
     INDETERMINATE,
     PROPERTIES,
+    UNVERIFIABLE,
     Finding,
     finding,
     known_properties,
     load_plugins,
     prop,
+    unverifiable,
 )
+from inspectorate.verify._trust import PROVER, SENSOR, STREAMS, SUBSETS, VERIFIER, owner, trusted
 
 __all__ = [
     "BUILTIN",
@@ -46,7 +49,14 @@ __all__ = [
     "INCONSISTENT",
     "INDETERMINATE",
     "Inspector",
+    "POLICIES",
     "PROPERTIES",
+    "PROVER",
+    "SENSOR",
+    "STREAMS",
+    "SUBSETS",
+    "UNVERIFIABLE",
+    "VERIFIER",
     "PhaseEvidence",
     "PhaseVerdict",
     "RunVerdict",
@@ -60,9 +70,12 @@ __all__ = [
     "load_plugins",
     "logistic_fit",
     "logistic_predict",
+    "owner",
     "parse_claim",
     "prop",
     "reliability_table",
     "separating_threshold",
+    "trusted",
+    "unverifiable",
     "verify_run",
 ]

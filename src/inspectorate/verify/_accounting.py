@@ -19,7 +19,7 @@ from typing import Any
 
 from inspectorate.verify._evidence import PhaseEvidence
 from inspectorate.verify._properties import Context, sync_floor
-from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, Finding, finding, indeterminate, prop
+from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, Finding, finding, prop, unverifiable
 
 
 def step_flops(ev: PhaseEvidence) -> tuple[float | None, float | None]:
@@ -55,7 +55,7 @@ def _log_ratio(a: float | None, b: float | None) -> float | None:
     return abs(math.log(a / b))
 
 
-@prop("flops")
+@prop("flops", claim=False)
 def flops(ev: PhaseEvidence, ctx: Context) -> Finding:
     """Do claimed FLOPs (window records) match 6·N·D / 2·N·D from the step records within
     ``flop_tolerance`` (physics: the accounting convention is exact up to attention)?
@@ -73,11 +73,11 @@ def flops(ev: PhaseEvidence, ctx: Context) -> Finding:
         "tolerance": cal.flop_tolerance,
     }
     if claimed is None or (est is None and tele is None):
-        return indeterminate(
+        return unverifiable(
             "flops", [s for s, v in (("windows", claimed), ("steps", est)) if v is None], **evidence
         )
     if est is None:
-        return finding("flops", 0.0, "indeterminate", reason="no step records to count 6ND", **evidence)
+        return finding("flops", 0.0, "unverifiable", reason="no step records to count 6ND", **evidence)
     if claimed == 0 and est == 0:
         return finding("flops", 0.0, CONSISTENT, **evidence)
     gap = _log_ratio(claimed, est)
@@ -101,7 +101,7 @@ def flops(ev: PhaseEvidence, ctx: Context) -> Finding:
 # ------------------------------------------------------------------------ consistency
 
 
-@prop("consistency")
+@prop("consistency", claim=False)
 def consistency(ev: PhaseEvidence, ctx: Context) -> Finding:
     """Do the streams agree with each other? Checks (each named in the evidence): the
     collective log's bytes vs the bytes loopback/NIC counters saw (flat layout: gloo
@@ -117,7 +117,7 @@ def consistency(ev: PhaseEvidence, ctx: Context) -> Finding:
     }
     ran = {k: v for k, v in checks.items() if v is not None}
     if not ran:
-        return indeterminate("consistency", ["collectives", "netdev", "steps", "windows"])
+        return unverifiable("consistency", ["collectives", "netdev", "steps", "windows"])
     score = max(v["score"] for v in ran.values())
     failed = sorted(k for k, v in ran.items() if v["score"] >= 0.5)
     ids = (
@@ -143,7 +143,7 @@ def _ratio_score(ratio: float, tolerance: float) -> float:
 
 def _log_vs_netdev(ev: PhaseEvidence, ctx: Context) -> dict[str, Any] | None:
     log = ev.sync_bytes.get("collectives_log", ev.sync_bytes.get("nccl_log"))
-    net = ev.sync_bytes.get("netdev")
+    net = ev.sync_bytes.get("netdev", ev.sync_bytes.get("sensor_net"))
     if log is None or net is None or ctx.layout != "flat":
         return None  # NVLink/NCCL traffic never crosses the NIC on one host: nothing to compare
     floor = sync_floor(ev, ctx.calibration) * ev.duration

@@ -1,4 +1,4 @@
-"""Thresholds and confidence calibration, and the small statistics they need (numpy only).
+"""Thresholds and confidence calibration, and the statistics they need (scikit-learn, lazily).
 
 Where each default comes from (docs/verify.md has the measurements):
 
@@ -6,11 +6,12 @@ Where each default comes from (docs/verify.md has the measurements):
   model-size and frozen-parameter checks use exact byte ratios with a small headroom;
   6·N·D / 2·N·D FLOP accounting; one sync per optimizer step.
 * **calibration** — quantities with no physical constant (the learning-rate level that
-  separates fine-tuning from pretraining, FLOP/s per busy CPU core, the mapping from
-  suspicion score to probability) are fitted by ``bench/properties_loho.py`` on honest
-  and adversarial phases of the training hosts and tested on the held-out host. The
-  defaults below are that bench's fit on a 4-host test-profile sweep (scale 2); pass a
-  ``Calibration`` fitted on your own hosts to replace them.
+  separates fine-tuning from pretraining, the compute tolerances, the idle CPU level, the
+  mapping from suspicion score to probability) are fitted by ``bench/properties_loho.py``
+  leave-one-host-out: each fold fits on the other hosts only, and the defaults below are
+  the median of the fold fits (the isotonic map: the folds' maps averaged on a grid) of a
+  4-host test-profile sweep, naive and competent variants. Never a fit on the phases it
+  scores. Pass a ``Calibration`` fitted on your own hosts to replace them.
 """
 
 from __future__ import annotations
@@ -26,9 +27,26 @@ import numpy as np
 class Calibration:
     """Every threshold a property uses, with where it comes from."""
 
-    # physics: a claimed training phase must sync at least one claimed-size gradient per
-    # `sync_period_s` seconds; below it there is no data-parallel training to speak of.
-    sync_period_s: float = 10.0
+    # physics: fewer than `min_syncs` claimed-size fp32 gradients' worth of traffic in a
+    # phase is no data-parallel training (independent of step time).
+    min_syncs: float = 3.0
+    train_bytes_per_param: float = 16.0  # physics: fp32 weights + grads + Adam m and v
+    infer_bytes_per_param: float = 4.0  # physics: fp32 weights (KV cache on top)
+    # measured on honest test-profile runs (docs/verify.md): the workload tree's memory
+    # above the run's lowest level moves this much with no model change (allocator
+    # retention after a larger phase, runtime buffers); below it memory cannot tell.
+    footprint_slack_b: float = 256 * 2**20
+    # physics: resident memory is not exact bytes (activations, KV cache, allocator): a
+    # footprint bound within this factor of the claimed size counts as verified
+    footprint_headroom: float = 1.5
+    idle_cores: float = 0.05  # LOHO median: 3x the honest idle tree (~0.01-0.02 cores)
+    gap_cpu_s: float = 5.0  # CPU-seconds allowed between phases (model build, checkpoint load)
+    # compute: sensor CPU-seconds over (spot-check CPU-s/token x claimed tokens) must lie
+    # within [1/compute_low, compute_high]: LOHO median of 2x the honest extremes
+    # (honest ratios 0.7-3.3 on the sweep, spot-check noise ~30%; docs/verify.md).
+    compute_high: float = 5.06
+    compute_low: float = 2.12
+    spot_check_s: float = 1.0  # CPU-seconds the verifier spends re-running each claimed work
     size_headroom: float = 1.10  # physics: all-reduced params may exceed claimed N by 10% (control tensors)
     frozen_deficit: float = 0.005  # physics: >0.5% of claimed params missing from the sync = frozen groups
     flop_tolerance: float = 1.25  # physics: 6ND convention vs attention/accounting differences
@@ -36,12 +54,28 @@ class Calibration:
     sync_per_step: float = 2.0  # physics: one gradient sync per optimizer step, within 2x
     token_ratio: float = 1.5  # windows vs step records tokens agree within 1.5x
     # calibration (bench/properties_loho.py): fine-tune lr level, CPU FLOP rate
-    finetune_lr: float = 1.2e-4  # sweep fit: sqrt(max finetune lr x min pretrain peak lr)
-    flops_per_busy_core: float | None = 1.49e9  # sweep fit: median 6ND/(busy cores x s), honest training
+    finetune_lr: float = 1.55e-4  # LOHO median of sqrt(max finetune lr x min pretrain peak lr)
+    flops_per_busy_core: float | None = (
+        1.49e9  # older pooled fit; the telemetry FLOP estimate is reported, decides nothing
+    )
     gpu_peak_flops: float = 989e12  # H100 SXM dense BF16 (datasheet), for utilization x peak
-    # isotonic map from phase suspicion to P(claim false): (score knots, probabilities)
-    iso_x: tuple[float, ...] = (0.0, 0.344, 1.0)  # sweep fit (pooled isotonic, clipped to [0.02, 0.98])
-    iso_y: tuple[float, ...] = (0.02, 0.02, 0.98)
+    # isotonic map from phase suspicion to P(claim false): the LOHO folds' maps (each
+    # clipped to [0.02, 0.98]) averaged on a 0.05 grid
+    iso_x: tuple[float, ...] = tuple(i / 20 for i in range(21))
+    iso_y: tuple[float, ...] = (
+        *(0.02,) * 3,
+        0.023,
+        0.063,
+        0.129,
+        *(0.38,) * 4,
+        0.448,
+        0.591,
+        0.734,
+        0.877,
+        0.949,
+        0.974,
+        *(0.98,) * 5,
+    )
     source: str = "defaults"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -60,33 +94,22 @@ DEFAULT = Calibration()
 
 
 def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
-    """Area under the ROC curve (ties count one half); NaN when a class is absent."""
-    s, y = np.asarray(scores, dtype=float), np.asarray(labels, dtype=int)
-    pos, neg = s[y == 1], s[y == 0]
-    if len(pos) == 0 or len(neg) == 0:
+    """Area under the ROC curve (scikit-learn's ``roc_auc_score``); NaN when a class is absent."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(labels, dtype=int)
+    if len(set(y.tolist())) < 2:
         return float("nan")
-    greater = (pos[:, None] > neg[None, :]).sum()
-    ties = (pos[:, None] == neg[None, :]).sum()
-    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
+    return float(roc_auc_score(y, np.asarray(scores, dtype=float)))
 
 
 def isotonic(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Pool-adjacent-violators fit of a non-decreasing y(x); returns knots (x, fitted y)."""
-    order = np.argsort(np.asarray(x, dtype=float), kind="stable")
-    xs, ys = np.asarray(x, dtype=float)[order], np.asarray(y, dtype=float)[order]
-    blocks: list[list[float]] = []  # [sum y, count, x min, x max]
-    for xi, yi in zip(xs, ys):
-        blocks.append([yi, 1.0, xi, xi])
-        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]:
-            s, c, lo, hi = blocks.pop()
-            blocks[-1][0] += s
-            blocks[-1][1] += c
-            blocks[-1][3] = hi
-    kx, ky = [], []
-    for s, c, lo, hi in blocks:
-        kx += [lo, hi]
-        ky += [s / c, s / c]
-    return np.asarray(kx), np.asarray(ky)
+    """Non-decreasing fit of y(x) (scikit-learn ``IsotonicRegression``); returns knots (x, y)."""
+    from sklearn.isotonic import IsotonicRegression
+
+    xs = np.asarray(x, dtype=float)
+    model = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(xs, np.asarray(y, dtype=float))
+    return np.asarray(model.X_thresholds_), np.asarray(model.y_thresholds_)
 
 
 def fit_isotonic(scores: Sequence[float], labels: Sequence[int], floor: float = 0.02) -> tuple[tuple, tuple]:
@@ -96,26 +119,23 @@ def fit_isotonic(scores: Sequence[float], labels: Sequence[int], floor: float = 
     return tuple(float(v) for v in kx), tuple(float(v) for v in ky)
 
 
-def logistic_fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 200) -> np.ndarray:
-    """L2-regularised logistic regression by Newton's method; returns [bias, weights...]."""
-    X = np.column_stack([np.ones(len(x)), np.asarray(x, dtype=float).reshape(len(x), -1)])
-    w = np.zeros(X.shape[1])
-    reg = l2 * np.eye(X.shape[1])
-    reg[0, 0] = 0.0
-    for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(-np.clip(X @ w, -30, 30)))
-        grad = X.T @ (p - y) + reg @ w
-        hess = X.T @ (X * (p * (1 - p))[:, None]) + reg + 1e-9 * np.eye(X.shape[1])
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-9:
-            break
-    return w
+def logistic_fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> Any:
+    """L2-regularised logistic regression (scikit-learn ``LogisticRegression``, C = 1/l2)."""
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.asarray(x, dtype=float).reshape(len(x), -1)
+    labels = np.asarray(y, dtype=int)
+    if len(set(labels.tolist())) < 2:
+        return float(labels.mean()) if len(labels) else 0.5  # one class: a constant model
+    return LogisticRegression(C=1.0 / l2).fit(X, labels)
 
 
-def logistic_predict(w: np.ndarray, x: np.ndarray) -> np.ndarray:
-    X = np.column_stack([np.ones(len(x)), np.asarray(x, dtype=float).reshape(len(x), -1)])
-    return 1.0 / (1.0 + np.exp(-np.clip(X @ w, -30, 30)))
+def logistic_predict(model: Any, x: np.ndarray) -> np.ndarray:
+    """P(class 1) from ``logistic_fit``'s model."""
+    X = np.asarray(x, dtype=float).reshape(len(x), -1)
+    if isinstance(model, float):
+        return np.full(len(X), model)
+    return np.asarray(model.predict_proba(X)[:, 1])
 
 
 def reliability_table(probs: Sequence[float], labels: Sequence[int], bins: int = 5) -> list[dict[str, float]]:

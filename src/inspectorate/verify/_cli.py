@@ -17,6 +17,11 @@ class Format(str, enum.Enum):
     json = "json"
 
 
+class Policy(str, enum.Enum):
+    strict = "strict"
+    lenient = "lenient"
+
+
 def verify(
     run_dir: Path = typer.Argument(
         ..., help="Run directory (testbed flat layout or the seed's phases/ layout)."
@@ -25,13 +30,18 @@ def verify(
         None, "--commitment", "-c", help="Commitment YAML checked over windows.jsonl."
     ),
     format: Format = typer.Option(Format.text, "--format", "-f"),
+    policy: Policy = typer.Option(
+        Policy.strict,
+        "--policy",
+        help="strict: an unverifiable phase is not certified (exit 1); lenient: reported, certified.",
+    ),
 ) -> None:
-    """Judge every phase of RUN_DIR from its telemetry; exit 0 consistent, 1 not, 2 bad input."""
+    """Judge every phase of RUN_DIR from its telemetry; exit 0 certified, 1 not, 2 bad input."""
     from inspectorate.commitment import load_commitment
     from inspectorate.verify._inspector import verify_run
     from inspectorate.verify._text import render_text
 
     promised = load_commitment(commitment) if commitment is not None else None
-    verdict = verify_run(run_dir, promised)
+    verdict = verify_run(run_dir, promised, policy=policy.value)
     typer.echo(verdict.to_json() if format is Format.json else render_text(verdict))
     raise typer.Exit(verdict.exit_code)

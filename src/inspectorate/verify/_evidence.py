@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from inspectorate.errors import InputError
 from inspectorate.trace import Phase, RunDir, netdev_rates
+from inspectorate.verify._sensor_features import SensorRun, load_sensor
+from inspectorate.verify._sensor_features import window as sensor_window
+from inspectorate.verify._trust import SUBSETS
 
 # The only label fields a verifier may read (the prover's claims, never the truth).
 CLAIM_FIELDS = ("claimed", "claimed_op", "claimed_model", "claimed_n_params", "chips", "world_size")
@@ -59,6 +63,7 @@ class Claim:
     n_params: int | None
     chips: list[str] = field(default_factory=list)
     world_size: int | None = None
+    model: str | None = None  # the declared model config (a name the spot-check can build)
 
 
 @dataclass
@@ -82,6 +87,8 @@ class PhaseEvidence:
     ranks_seen: int | None = None
     steps: dict[str, Any] = field(default_factory=dict)
     windows: dict[str, Any] = field(default_factory=dict)
+    sensor: dict[str, Any] = field(default_factory=dict)  # verifier-owned sensor features
+    integrity: dict[str, Any] = field(default_factory=dict)  # chain breaks inside the phase
 
     @property
     def duration(self) -> float:
@@ -104,6 +111,7 @@ def parse_claim(label: str | None, extra: dict[str, Any]) -> Claim:
     n = extra.get("claimed_n_params")
     chips = extra.get("chips") if isinstance(extra.get("chips"), list) else []
     ws = extra.get("world_size")
+    model = extra.get("claimed_model")
     return Claim(
         label,
         activity,
@@ -112,6 +120,7 @@ def parse_claim(label: str | None, extra: dict[str, Any]) -> Claim:
         int(n) if isinstance(n, (int, float)) else None,
         [str(c) for c in chips],
         int(ws) if isinstance(ws, (int, float)) else None,
+        str(model) if isinstance(model, str) else None,
     )
 
 
@@ -144,24 +153,90 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------ extraction
 
 
-def collect(run: RunDir) -> list[PhaseEvidence]:
-    """Evidence for every labelled phase of ``run``, in time order."""
+def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
+    """Evidence for every labelled phase of ``run``, in time order, from the streams of
+    ``subset`` (``full``, ``sensor``: no prover stream but the claim, ``prover``: no
+    verifier-owned sensor; see ``_trust.SUBSETS``)."""
+    run = restrict(run, subset)
     claims = claim_fields(run)
     cores = _cpu_cores(run)
     rates = netdev_rates(run.netdev) if run.netdev is not None and run.layout == "flat" else None
+    phases = run.phases()
+    sensor = _load_sensor(run, phases, subset)
+    window_breaks = run.windows.chain_breaks() if run.windows is not None else []
     out = []
-    for phase in run.phases():
+    for phase in phases:
         extra = claims.get(phase.name, {})
         ev = PhaseEvidence(phase.name, parse_claim(phase.claimed, extra), phase.t0, _end(run, phase))
         ev.streams = {
             s: run.stream(s) is not None
             for s in ("cpu", "nvsmi", "dcgm", "nccl", "netdev", "collectives", "steps", "windows")
         }
+        ev.streams["sensor"] = sensor is not None
         _activity(run, phase, ev, cores)
+        if sensor is not None:
+            ev.sensor = sensor_window(sensor, ev.t0, ev.t1)
+            ev.integrity["sensor_breaks"] = len(sensor.log.breaks)
         _sync(run, phase, ev, rates)
         ev.steps = _steps(run.slice("steps", phase) if run.steps is not None else None)
         ev.windows = _windows(run, ev)
+        ev.integrity.update(_breaks_in(run, ev, window_breaks))
         out.append(ev)
+    return out
+
+
+def restrict(run: RunDir, subset: str) -> RunDir:
+    """A shallow copy of ``run`` without the streams ``subset`` excludes."""
+    if subset not in SUBSETS:
+        raise InputError(f"unknown evidence subset {subset!r}; known: {', '.join(SUBSETS)}")
+    keep = set(SUBSETS[subset])
+    drop: dict[str, Any] = {
+        s: None for s in ("nvsmi", "dcgm", "nccl", "netdev", "cpu", "collectives", "steps", "windows")
+    }
+    drop = {s: v for s, v in drop.items() if s not in keep}
+    if "nccl" in drop:
+        drop["nccl_inits"] = None
+    if "steps" in drop:
+        return replace(run, step_logs={}, **drop)
+    return replace(run, **drop)
+
+
+def _load_sensor(run: RunDir, phases: list[Phase], subset: str) -> SensorRun | None:
+    if "sensor" not in SUBSETS[subset] or run.layout != "flat" or not phases:
+        return None
+    ends = [p.t1 for p in phases if p.t1 is not None]
+    return load_sensor(run.path, (phases[0].t0, max(ends)) if ends else None)
+
+
+def _breaks_in(run: RunDir, ev: PhaseEvidence, window_breaks: list[Any]) -> dict[str, Any]:
+    """Step- and window-record chain breaks whose record lies in this phase (by time)."""
+    out: dict[str, Any] = {}
+    if window_breaks and run.windows is not None and "ws" in run.windows.frame.columns:
+        ws = run.windows.frame["ws"]
+        for b in window_breaks:
+            if b.index < len(ws) and ev.t0 <= float(ws[b.index]) <= ev.t1:
+                out.setdefault("window_breaks", []).append({"index": b.index, "record_id": b.record_id})
+    for name, log in run.step_logs.items():
+        for b in log.breaks:
+            rec = log.records[b.index] if b.index < len(log.records) else None
+            t = rec.get("t") if isinstance(rec, dict) else None
+            if isinstance(t, (int, float)) and ev.t0 <= t <= ev.t1:
+                out.setdefault("step_breaks", []).append(
+                    {"file": Path(name).name, "index": b.index, "record_id": b.record_id}
+                )
+    return out
+
+
+def gaps(run: RunDir, subset: str = "full", min_s: float = 0.5) -> list[dict[str, Any]]:
+    """Unlabelled stretches between consecutive phases longer than ``min_s``, with the
+    sensor's view of them (work there is unexplained by any claim)."""
+    phases = [p for p in run.phases() if p.t1 is not None]
+    sensor = _load_sensor(run, phases, subset)
+    out = []
+    for prev, nxt in zip(phases, phases[1:]):
+        if prev.t1 is not None and nxt.t0 - prev.t1 >= min_s:
+            feats = sensor_window(sensor, prev.t1, nxt.t0, bracket=True) if sensor is not None else {}
+            out.append({"after": prev.name, "before": nxt.name, "t0": prev.t1, "t1": nxt.t0, "sensor": feats})
     return out
 
 
@@ -229,6 +304,8 @@ def _sync(run: RunDir, phase: Phase, ev: PhaseEvidence, rates: pl.DataFrame | No
     net = _netdev_bytes(run, phase, rates)
     if net is not None:
         ev.sync_bytes["netdev"] = net
+    if "net_tx_b" in ev.sensor:
+        ev.sync_bytes["sensor_net"] = ev.sensor["net_tx_b"]
     dcgm = run.slice("dcgm", phase) if run.dcgm is not None else None
     if dcgm is not None and dcgm.height and dcgm["nvlink_tx_bytes"].null_count() < dcgm.height:
         ev.sync_bytes["dcgm_nvlink"] = (
@@ -237,12 +314,19 @@ def _sync(run: RunDir, phase: Phase, ev: PhaseEvidence, rates: pl.DataFrame | No
 
 
 def _grad_step(ev: PhaseEvidence, frame: pl.DataFrame, rank: str, nbytes: str, dtype: str) -> None:
-    """One step's all-reduce bytes per rank: the period of each rank's bucket-size
-    sequence (DDP all-reduces the same buckets in the same order every step), summed."""
+    """One step's all-reduce bytes per rank: the period of the bucket-size sequence (DDP
+    all-reduces the same buckets in the same order every step, however many there are);
+    without a clean period, the sequence cut at its long time gaps (``step_sums``)."""
     per_rank = []
     for _, group in frame.sort("t").group_by(rank, maintain_order=True):
-        sizes = np.asarray(group[nbytes].drop_nulls().to_numpy(), dtype=float)
-        step = period_sum(sizes)
+        group = group.filter(pl.col(nbytes).is_not_null())
+        sizes = np.asarray(group[nbytes].to_numpy(), dtype=float)
+        times = group["t"].to_numpy() if "t" in group.columns and group["t"].null_count() == 0 else None
+        step = period_sum(sizes, fallback=False)
+        if step is None and times is not None:
+            sums = step_sums(sizes, np.asarray(times, dtype=float))
+            step = float(np.median(sums)) if sums else None
+        step = step if step is not None else period_sum(sizes)
         if step is not None:
             per_rank.append(step)
         dt = group[dtype].drop_nulls() if dtype in group.columns else None
@@ -252,20 +336,46 @@ def _grad_step(ev: PhaseEvidence, frame: pl.DataFrame, rank: str, nbytes: str, d
     ev.grad_step_bytes = float(np.median(per_rank)) if per_rank else None
 
 
-def period_sum(sizes: np.ndarray, max_period: int = 16, agree: float = 0.8) -> float | None:
+def step_sums(sizes: np.ndarray, times: np.ndarray, min_ratio: float = 4.0) -> list[float] | None:
+    """Bytes per step from all-reduce times: gaps split into two groups at the largest
+    jump of their sorted logarithms; when the long group is ``min_ratio`` times the short
+    one, long gaps are step boundaries. The first segment (DDP's first step syncs every
+    parameter as one bucket, before its buckets are rebuilt) and the last (maybe cut off
+    by the phase end) are dropped when there are enough others. None: no step structure
+    (one all-reduce per step, or too few)."""
+    if len(sizes) < 4:
+        return None
+    gaps = np.diff(times)
+    logs = np.sort(np.log(np.maximum(gaps, 1e-7)))
+    jump = int(np.argmax(np.diff(logs)))
+    short, long_ = logs[: jump + 1], logs[jump + 1 :]
+    if not len(long_) or np.exp(long_.mean() - short.mean()) < min_ratio or len(long_) < 2:
+        return None
+    cut = np.exp(logs[jump + 1])
+    bounds = [0, *(np.nonzero(gaps >= cut)[0] + 1).tolist(), len(sizes)]
+    sums = [float(sizes[a:b].sum()) for a, b in zip(bounds, bounds[1:])]
+    return sums[1:-1] if len(sums) >= 4 else sums
+
+
+def period_sum(
+    sizes: np.ndarray, max_period: int | None = None, agree: float = 0.95, fallback: bool = True
+) -> float | None:
     """Sum of one period of a repeating bucket-size sequence: the smallest period that
-    repeats at least twice on ``agree`` of its positions, skipping up to two leading
-    entries (DDP's first step syncs all parameters as one bucket before it rebuilds its
-    buckets). With no such period, the largest single all-reduce (that first bucket)."""
+    repeats at least twice on ``agree`` of its positions (up to ``max_period``, default
+    min(n/2, 512) buckets per step), skipping up to two leading entries (DDP's first step
+    syncs all parameters as one bucket before it rebuilds its buckets). ``agree`` is high
+    because the blocks of a transformer repeat inside one step (a sub-period matching
+    ~80% of positions). With no period: the largest single all-reduce (that first
+    bucket), or None when ``fallback`` is False."""
     n = len(sizes)
     if n == 0:
         return None
-    for p in range(1, max_period + 1):
+    for p in range(1, (max_period or min(n // 2, 512)) + 1):
         for skip in range(0, 3):
             seq = sizes[skip:]
             if len(seq) >= 2 * p and float(np.mean(seq[p:] == seq[:-p])) >= agree:
                 return float(np.median(np.convolve(seq, np.ones(p), mode="valid")))
-    return float(sizes.max())
+    return float(sizes.max()) if fallback else None
 
 
 def _netdev_bytes(run: RunDir, phase: Phase, rates: pl.DataFrame | None) -> float | None:
@@ -389,4 +499,12 @@ def _windows(run: RunDir, ev: PhaseEvidence) -> dict[str, Any]:
         "op_types": sorted({str(v) for v in inside["op_type"].cast(pl.Utf8).to_list() if v is not None}),
         "chips": sorted({str(v) for v in inside["chip_id"].cast(pl.Utf8).to_list() if v is not None}),
         "span_s": float(inside["we"].max() - inside["ws"].min()),  # type: ignore[operator]
+        "batch_size": _mode(inside, "batch_size"),
+        "sequence_length": _mode(inside, "sequence_length"),
     }
+
+
+def _mode(frame: pl.DataFrame, col: str) -> int | None:
+    if col not in frame.columns or frame[col].drop_nulls().len() == 0:
+        return None
+    return int(frame[col].drop_nulls().mode().sort()[-1])

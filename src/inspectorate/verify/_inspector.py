@@ -1,7 +1,13 @@
 """The Inspector: every property on every phase, plus the commitment rules, into one verdict.
 
-A phase is consistent with its claim (verdict 1) when no property finds it inconsistent
-and no commitment rule flags one of its window records. Confidence is calibrated: the
+Three outcomes per phase: *inconsistent* when any property (or a commitment rule on one
+of its window records) finds it so; *unverifiable* when a claim property could not be
+decided from sensor or verifier evidence (a consistent finding whose basis names no
+such stream is turned into ``unverifiable`` here: prover streams never pass a claim);
+*consistent* otherwise. Under ``policy="strict"`` (the default) only consistent phases
+are certified (verdict 1); ``lenient`` also certifies unverifiable ones. Unlabelled
+stretches between phases are judged from the sensor (work there is unexplained).
+Confidence is calibrated: the
 phase's suspicion (largest score of the properties that could judge) goes through the
 isotonic map fitted on held-out hosts (``Calibration.probability``), and is then shrunk
 toward 0.5 for each stream or property that could not judge, because a verdict on
@@ -12,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +26,34 @@ from inspectorate.commitment import Commitment, Verdict, check
 from inspectorate.errors import InputError
 from inspectorate.trace import RunDir, load_run
 from inspectorate.verify._calibration import DEFAULT, Calibration
-from inspectorate.verify._evidence import PhaseEvidence, collect
+from inspectorate.verify._evidence import PhaseEvidence, collect, gaps, restrict
 from inspectorate.verify._properties import Context
 from inspectorate.verify._registry import (
+    CONSISTENT,
     INCONSISTENT,
-    INDETERMINATE,
     PROPERTIES,
+    UNVERIFIABLE,
     Finding,
     finding,
     load_plugins,
 )
+from inspectorate.verify._trust import trusted_only
 
-BUILTIN = ("p1_op_type", "p2_model_size", "p3_finetune", "flops", "consistency")
+BUILTIN = (
+    "p1_op_type",
+    "p2_model_size",
+    "p3_finetune",
+    "compute",
+    "flops",
+    "consistency",
+    "integrity",
+)
+POLICIES = ("strict", "lenient")
 # Streams whose absence weakens a phase verdict: one of each group is needed.
 EVIDENCE_GROUPS = {
+    "sensor": ("sensor",),
     "sync": ("collectives", "nccl", "dcgm"),
-    "traffic": ("netdev",),
+    "traffic": ("netdev", "sensor"),
     "steps": ("steps",),
     "windows": ("windows",),
     "activity": ("cpu", "nvsmi"),
@@ -52,6 +70,9 @@ class PhaseVerdict:
     suspicion: float
     findings: list[Finding] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    outcome: str = CONSISTENT
+    basis: list[str] = field(default_factory=list)
+    unverifiable: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +81,9 @@ class PhaseVerdict:
             "verdict": self.verdict,
             "confidence": round(self.confidence, 4),
             "findings": [_finding_dict(f) for f in self.findings],
+            "outcome": self.outcome,
+            "basis": self.basis,
+            "unverifiable": self.unverifiable,
         }
 
 
@@ -67,7 +91,7 @@ def _finding_dict(f: Finding) -> dict[str, Any]:
     evidence = {"score": round(f.score, 4), **f.evidence}
     if f.record_ids:
         evidence["flagged_record_ids"] = list(f.record_ids)
-    return {"property": f.property, "decision": f.decision, "evidence": evidence}
+    return {"property": f.property, "decision": f.decision, "evidence": evidence, "basis": list(f.basis)}
 
 
 @dataclass
@@ -78,19 +102,27 @@ class RunVerdict:
     phases: list[PhaseVerdict]
     missing_streams: list[str]
     commitment: Verdict | None = None
+    policy: str = "strict"
+    outcome: str = CONSISTENT
+    reasons: list[str] = field(default_factory=list)
+    gaps: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
         return 0 if self.verdict == 1 else 1
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``verify`` JSON contract of docs/DESIGN.md."""
+        """The ``verify`` JSON contract of docs/DESIGN.md (plus policy, outcome, reasons, gaps)."""
         return {
             "run": self.run,
             "verdict": self.verdict,
             "confidence": round(self.confidence, 4),
             "phases": [p.to_dict() for p in self.phases],
             "missing_streams": self.missing_streams,
+            "policy": self.policy,
+            "outcome": self.outcome,
+            "reasons": self.reasons,
+            "gaps": self.gaps,
         }
 
     def to_json(self) -> str:
@@ -100,8 +132,17 @@ class RunVerdict:
 class Inspector:
     """Judge run directories with a set of properties and a calibration."""
 
-    def __init__(self, properties: Iterable[str] | None = None, calibration: Calibration = DEFAULT) -> None:
+    def __init__(
+        self,
+        properties: Iterable[str] | None = None,
+        calibration: Calibration = DEFAULT,
+        policy: str = "strict",
+        subset: str = "full",
+    ) -> None:
         load_plugins()
+        if policy not in POLICIES:
+            raise InputError(f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
+        self.policy, self.subset = policy, subset
         self.properties = list(properties) if properties is not None else list(BUILTIN)
         unknown = [p for p in self.properties if p not in PROPERTIES]
         if unknown:
@@ -111,13 +152,31 @@ class Inspector:
     def inspect(self, run: RunDir | Path | str, commitment: Commitment | None = None) -> RunVerdict:
         """Verdict for every phase of ``run`` and for the run as a whole."""
         run = run if isinstance(run, RunDir) else load_run(run)
-        evidence = collect(run)
+        evidence = collect(run, self.subset)
         if not evidence:
             raise InputError("run has no labelled phases (workload_labels.jsonl missing or empty)", run.path)
         ctx = self.context(run, evidence)
         rules = _commitment(run, commitment)
         phases = [self.judge(ev, ctx, rules) for ev in evidence]
-        return _combine(str(run.path), phases, run.missing_streams, rules)
+        seen = restrict(run, self.subset).missing_streams
+        missing = list(seen) + ([] if evidence[0].streams.get("sensor") else ["sensor"])
+        verdict = _combine(str(run.path), phases, missing, rules, self.policy)
+        verdict.gaps = [self.judge_gap(g) for g in gaps(run, self.subset)]
+        _apply_gaps(verdict)
+        return verdict
+
+    def judge_gap(self, gap: dict[str, Any]) -> dict[str, Any]:
+        """Unlabelled time: CPU-seconds of the workload tree beyond ``gap_cpu_s`` is
+        unexplained work (inconsistent); without the sensor the gap is unverifiable."""
+        s = gap.get("sensor") or {}
+        if "cpu_s" not in s:
+            return {**gap, "decision": UNVERIFIABLE}
+        bad = s["cpu_s"] > self.calibration.gap_cpu_s
+        return {
+            **gap,
+            "decision": INCONSISTENT if bad else CONSISTENT,
+            "allowed_cpu_s": self.calibration.gap_cpu_s,
+        }
 
     def context(self, run: RunDir, evidence: list[PhaseEvidence]) -> Context:
         """Run-wide context: layout and, per phase, the weight hashes earlier phases produced."""
@@ -129,23 +188,44 @@ class Inspector:
         return Context(self.calibration, run.layout, before)
 
     def findings(self, ev: PhaseEvidence, ctx: Context) -> list[Finding]:
-        return [PROPERTIES[name].fn(ev, ctx) for name in self.properties]
+        return [_trust_rule(PROPERTIES[name].fn(ev, ctx)) for name in self.properties]
 
     def judge(self, ev: PhaseEvidence, ctx: Context, rules: Verdict | None = None) -> PhaseVerdict:
         found = self.findings(ev, ctx)
         found += _rule_findings(ev, rules)
-        judged = [f for f in found if f.decision != INDETERMINATE]
+        judged = [f for f in found if f.decision != UNVERIFIABLE]
         suspicion = max((f.score for f in judged), default=0.0)
-        verdict = 0 if any(f.decision == INCONSISTENT for f in found) else 1
+        open_ = [
+            f.property
+            for f in found
+            if f.decision == UNVERIFIABLE and f.property in PROPERTIES and PROPERTIES[f.property].claim
+        ]
+        if any(f.decision == INCONSISTENT for f in found):
+            outcome = INCONSISTENT
+        else:
+            outcome = UNVERIFIABLE if open_ else CONSISTENT
+        verdict = int(outcome == CONSISTENT or (outcome == UNVERIFIABLE and self.policy == "lenient"))
+        basis = sorted({b for f in found if f.decision == CONSISTENT for b in trusted_only(f.basis)})
         missing = _missing(ev)
         p_false = self.calibration.probability(suspicion)
         conf = p_false if verdict == 0 else 1.0 - p_false
         if any(f.property == "commitment" and f.decision == INCONSISTENT for f in found):
             conf = 1.0  # deterministic rules either hold or not
-        undecided = len(found) - len(judged)
+        undecided = len(open_)  # claim properties that could not decide (cross-checks excluded)
         shrink = max(1.0 - MISSING_PENALTY * (len(missing) + undecided), 0.2)
         conf = 0.5 + (max(conf, 0.5) - 0.5) * shrink if conf < 1.0 else conf
-        return PhaseVerdict(ev.name, ev.claim.label, verdict, conf, suspicion, found, missing)
+        return PhaseVerdict(
+            ev.name, ev.claim.label, verdict, conf, suspicion, found, missing, outcome, basis, open_
+        )
+
+
+def _trust_rule(f: Finding) -> Finding:
+    """A consistent finding with no sensor/verifier basis is unverifiable: prover streams
+    can fail a claim, never pass it (findings that do not apply to the claim excepted)."""
+    if f.decision != CONSISTENT or f.evidence.get("applies") is False or trusted_only(list(f.basis)):
+        return f
+    reason = "no sensor or verifier evidence behind this pass (prover streams only)"
+    return replace(f, decision=UNVERIFIABLE, evidence={**f.evidence, "unverifiable_reason": reason})
 
 
 def _missing(ev: PhaseEvidence) -> list[str]:
@@ -191,10 +271,46 @@ def _rule_findings(ev: PhaseEvidence, rules: Verdict | None) -> list[Finding]:
     ]
 
 
-def _combine(path: str, phases: list[PhaseVerdict], missing: list[str], rules: Verdict | None) -> RunVerdict:
-    """Run verdict: 1 only if every phase is consistent and the commitment holds; its
+def _combine(
+    path: str, phases: list[PhaseVerdict], missing: list[str], rules: Verdict | None, policy: str = "strict"
+) -> RunVerdict:
+    """Run verdict: 1 only if every phase is certified and the commitment holds; its
     confidence is the surest flagged phase (or 1.0 for a broken rule), else the least
-    sure consistent phase."""
+    sure certified phase. ``reasons`` name each inconsistent and unverifiable phase."""
+    verdict = _combine_bits(path, phases, missing, rules)
+    verdict.policy = policy
+    verdict.reasons = [
+        f"inconsistent: {p.phase} ({', '.join(f.property for f in p.findings if f.decision == INCONSISTENT)})"
+        for p in phases
+        if p.outcome == INCONSISTENT
+    ] + [
+        f"unverifiable: {p.phase} ({', '.join(p.unverifiable)})" for p in phases if p.outcome == UNVERIFIABLE
+    ]
+    outcomes = {p.outcome for p in phases}
+    verdict.outcome = next(o for o in (INCONSISTENT, UNVERIFIABLE, CONSISTENT) if o in outcomes)
+    if rules is not None and not rules.compliant:
+        verdict.outcome = INCONSISTENT
+        verdict.reasons.insert(0, f"inconsistent: commitment {rules.commitment_id} violated")
+    if verdict.verdict == 1 and any(p.verdict == 0 for p in phases):
+        verdict.verdict = 0
+    if policy == "strict" and verdict.outcome == UNVERIFIABLE:
+        verdict.verdict = 0
+    return verdict
+
+
+def _apply_gaps(verdict: RunVerdict) -> None:
+    for g in verdict.gaps:
+        if g["decision"] == INCONSISTENT:
+            verdict.reasons.append(f"inconsistent: unexplained work between {g['after']} and {g['before']}")
+            verdict.verdict, verdict.outcome = 0, INCONSISTENT
+        elif g["decision"] == UNVERIFIABLE and verdict.policy == "strict" and verdict.outcome == CONSISTENT:
+            verdict.reasons.append(f"unverifiable: time between {g['after']} and {g['before']} (no sensor)")
+            verdict.verdict, verdict.outcome = 0, UNVERIFIABLE
+
+
+def _combine_bits(
+    path: str, phases: list[PhaseVerdict], missing: list[str], rules: Verdict | None
+) -> RunVerdict:
     bad = [p for p in phases if p.verdict == 0]
     unplaced = (
         rules is not None
@@ -211,7 +327,11 @@ def _combine(path: str, phases: list[PhaseVerdict], missing: list[str], rules: V
 
 
 def verify_run(
-    run: RunDir | Path | str, commitment: Commitment | None = None, calibration: Calibration = DEFAULT
+    run: RunDir | Path | str,
+    commitment: Commitment | None = None,
+    calibration: Calibration = DEFAULT,
+    policy: str = "strict",
+    subset: str = "full",
 ) -> RunVerdict:
-    """One call: load ``run``, judge it with the built-in properties."""
-    return Inspector(calibration=calibration).inspect(run, commitment)
+    """One call: load ``run``, judge it with the built-in properties under ``policy``."""
+    return Inspector(calibration=calibration, policy=policy, subset=subset).inspect(run, commitment)

@@ -12,7 +12,16 @@ from typing import Any
 
 from inspectorate.verify._calibration import DEFAULT, Calibration
 from inspectorate.verify._evidence import PhaseEvidence
-from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, Finding, finding, indeterminate, prop
+from inspectorate.verify._registry import (
+    CONSISTENT,
+    INCONSISTENT,
+    UNVERIFIABLE,
+    Finding,
+    finding,
+    prop,
+    unverifiable,
+)
+from inspectorate.verify._trust import SYNC_SOURCE_STREAM, trusted
 
 MIN_LR_STEPS = 20  # optimizer steps (all ranks) before the lr level says anything (warmup)
 DEFAULT_N = 1_000_000  # claimed size unknown (seed H100 labels carry none): 1M params sets the sync floor
@@ -31,9 +40,30 @@ def decide(score: float) -> str:
     return INCONSISTENT if score >= 0.5 else CONSISTENT
 
 
+def above(value: float, limit: float) -> float:
+    """Suspicion that ``value`` exceeds ``limit``: 0.5 at the limit, toward 1 far above."""
+    return value / (value + limit) if limit > 0 else (1.0 if value > 0 else 0.0)
+
+
+def below(value: float, limit: float) -> float:
+    """Suspicion that ``value`` falls short of ``limit``: 0.5 at the limit, toward 1 far below."""
+    return limit / (limit + value) if value > 0 else (1.0 if limit > 0 else 0.0)
+
+
+def sync_bytes(ev: PhaseEvidence, trusted_only: bool) -> tuple[float | None, str | None]:
+    """Gradient-sync bytes of the phase: the largest any source saw (a trimmed log cannot
+    hide what the NIC or loopback counted), from sensor sources or prover sources."""
+    sources = {
+        k: v for k, v in ev.sync_bytes.items() if trusted(SYNC_SOURCE_STREAM.get(k, k)) == trusted_only
+    }
+    if not sources:
+        return None, None
+    source = max(sources, key=lambda k: sources[k])
+    return sources[source], SYNC_SOURCE_STREAM.get(source, source)
+
+
 def sync_rate(ev: PhaseEvidence) -> tuple[float | None, str | None]:
-    """Gradient-sync bytes per second: the largest any source saw (a trimmed log cannot
-    hide what the NIC or loopback counted)."""
+    """Bytes/s of the largest sync source, trusted or not (the report's headline number)."""
     if not ev.sync_bytes:
         return None, None
     source = max(ev.sync_bytes, key=lambda k: ev.sync_bytes[k])
@@ -41,9 +71,22 @@ def sync_rate(ev: PhaseEvidence) -> tuple[float | None, str | None]:
 
 
 def sync_floor(ev: PhaseEvidence, cal: Calibration) -> float:
-    """Bytes/s of one claimed-size fp32 gradient every ``sync_period_s`` (physics floor)."""
+    """Bytes/s of ``min_syncs`` claimed-size fp32 gradients over the phase (physics floor)."""
     n = ev.claim.n_params or DEFAULT_N
-    return 4.0 * n / cal.sync_period_s
+    return cal.min_syncs * 4.0 * n / ev.duration
+
+
+def claimed_rank_steps(ev: PhaseEvidence) -> float | None:
+    """Optimizer steps (summed over ranks) the window records claim: tokens / (batch x seq)."""
+    w = ev.windows or {}
+    batch, seq = w.get("batch_size"), w.get("sequence_length")
+    if not w.get("tokens") or not batch or not seq:
+        return None
+    return float(w["tokens"]) / (batch * seq)
+
+
+def multi_rank(ev: PhaseEvidence) -> bool:
+    return max(ev.claim.world_size or 1, len(ev.claim.chips)) >= 2
 
 
 # ------------------------------------------------------------------------ P1
@@ -53,40 +96,128 @@ def sync_floor(ev: PhaseEvidence, cal: Calibration) -> float:
 def p1_op_type(ev: PhaseEvidence, ctx: Context) -> Finding:
     """Is the phase the claimed op type (training / inference / eval / idle)?
 
-    Training shows as gradient-sync traffic (bytes/s over the physics floor of one
-    claimed-size gradient per ``sync_period_s``, from netdev, the collective or NCCL log,
-    or NVLink counters: the largest wins) *and* optimizer steps in the step records
-    (their share of step time). Inference/eval show neither; idle shows no work at all.
-    A claimed training phase needs both views; a claimed non-training phase fails on
-    either."""
+    Sensor views (can pass a claim): gradient-sync bytes the NIC/loopback counters saw
+    (sensor stream, netdev, NVLink) against what the claimed training steps need
+    (4 B x claimed N per rank-step) or, for non-training claims, against ``min_syncs``
+    claimed-size gradients; the workload tree's CPU (idle claims); its memory footprint
+    (a single-rank training of the claimed model needs >= 12 B/param more than serving it).
+    Prover views (can only fail a claim): the collective/NCCL log and the step records'
+    share of optimizer steps."""
     cal = ctx.calibration
-    rate, source = sync_rate(ev)
+    t_bytes, t_src = sync_bytes(ev, trusted_only=True)
+    p_bytes, p_src = sync_bytes(ev, trusted_only=False)
     share = ev.steps.get("train_time_share") if ev.steps else None
-    if rate is None and share is None and ev.gpu_util is None:
-        return indeterminate("p1_op_type", ["collectives", "netdev", "nccl", "steps", "nvsmi"])
-    floor = sync_floor(ev, cal)
-    e_sync = None if rate is None else rate / (rate + floor)
-    views = [v for v in (e_sync, share) if v is not None]
+    cores = ev.sensor.get("cores")
+    if t_bytes is None and p_bytes is None and share is None and cores is None and ev.gpu_util is None:
+        return unverifiable("p1_op_type", ["sensor", "netdev", "collectives", "steps", "nvsmi"])
+    floor_b = sync_floor(ev, cal) * ev.duration
     op = ev.claim.op
-    evidence: dict[str, Any] = {
-        "claimed_op": op,
-        "sync_bytes_per_s": rate,
-        "sync_source": source,
-        "sync_floor_bytes_per_s": floor,
-        "train_time_share": share,
-        "step_kinds": ev.steps.get("kinds"),
-        "gpu_util": ev.gpu_util,
-        "gpu_power_w": ev.gpu_power_w,
-        "cpu_busy_cores": ev.cpu_busy_cores,
-    }
+    checks: dict[str, float] = {}
+    basis: list[str] = []
     if op == "training":
-        score = 1.0 - min(views) if views else 0.0
-    elif op == "idle":
-        score = max(views + [_gpu_activity(ev), 1.0 if _step_count(ev) else 0.0])
+        _p1_training(ev, cal, t_bytes, t_src, p_bytes, share, checks, basis)
     else:
-        score = max(views) if views else 0.0
-    seen = _looks_like(e_sync, share, ev)
-    return finding("p1_op_type", score, decide(score), observed_op=seen, **evidence)
+        for name, value in (("sensor_sync", t_bytes), ("log_sync", p_bytes)):
+            if value is not None:
+                checks[name] = above(value, floor_b)
+        if share is not None:
+            checks["steps_show_training"] = share
+        if op == "idle":
+            _p1_idle(ev, cal, checks, basis, t_bytes, t_src)
+        elif t_bytes is not None:
+            _p1_serving(ev, cal, checks, basis, t_src)
+    score = max(checks.values(), default=0.0)
+    decision = decide(score) if checks else UNVERIFIABLE
+    rate, source = sync_rate(ev)
+    return finding(
+        "p1_op_type",
+        score,
+        decision,
+        basis=basis if decision == CONSISTENT else [],
+        claimed_op=op,
+        checks=checks,
+        observed_op=_looks_like(ev, t_bytes, p_bytes, floor_b, share),
+        sync_bytes_per_s=rate,
+        sync_source=source,
+        sensor_sync_bytes=t_bytes,
+        log_sync_bytes=p_bytes,
+        sync_floor_bytes=floor_b,
+        claimed_rank_steps=claimed_rank_steps(ev),
+        train_time_share=share,
+        step_kinds=ev.steps.get("kinds"),
+        tree_cores=cores,
+        footprint_b=ev.sensor.get("footprint_b"),
+        busy_procs=ev.sensor.get("busy_procs"),
+        minflt_per_s=ev.sensor.get("minflt_per_s"),  # temporal signs: reported, decide nothing yet
+        ctx_per_s=ev.sensor.get("ctx_per_s"),
+        gpu_util=ev.gpu_util,
+        cpu_busy_cores=ev.cpu_busy_cores,
+    )
+
+
+def _p1_training(
+    ev: PhaseEvidence,
+    cal: Calibration,
+    t_bytes: float | None,
+    t_src: str | None,
+    p_bytes: float | None,
+    share: float | None,
+    checks: dict[str, float],
+    basis: list[str],
+) -> None:
+    n = ev.claim.n_params or DEFAULT_N
+    steps = claimed_rank_steps(ev)
+    need = 4.0 * n * steps if steps else cal.min_syncs * 4.0 * n
+    if share is not None:
+        checks["steps_show_no_training"] = 1.0 - share
+    if p_bytes is not None and multi_rank(ev):
+        checks["log_short_of_claimed_syncs"] = below(p_bytes, need / cal.traffic_ratio)
+    if not multi_rank(ev):
+        fp = ev.sensor.get("footprint_b")
+        need_mem = (cal.train_bytes_per_param - cal.infer_bytes_per_param) * n
+        if fp is not None and need_mem > cal.footprint_slack_b:
+            checks["footprint_short_of_training"] = below(fp, need_mem)
+            basis.append("sensor")
+        return
+    if t_bytes is not None:
+        checks["sensor_short_of_claimed_syncs"] = below(t_bytes, need / cal.traffic_ratio)
+        basis.append(str(t_src))
+
+
+def _p1_idle(
+    ev: PhaseEvidence,
+    cal: Calibration,
+    checks: dict[str, float],
+    basis: list[str],
+    t_bytes: float | None,
+    t_src: str | None,
+) -> None:
+    cores = ev.sensor.get("cores")
+    if cores is not None:
+        checks["tree_cpu_in_idle"] = above(cores, cal.idle_cores)
+        basis.append("sensor")
+    if ev.gpu_util is not None:
+        checks["gpu_activity"] = _gpu_activity(ev)
+        basis.append("nvsmi")
+    if _step_count(ev):
+        checks["step_records_in_idle"] = 1.0
+    if t_bytes is not None and cores is None:
+        basis.append(str(t_src))
+
+
+def _p1_serving(
+    ev: PhaseEvidence, cal: Calibration, checks: dict[str, float], basis: list[str], t_src: str | None
+) -> None:
+    """Inference/eval: sync traffic below the floor excludes data-parallel training; a
+    single-rank training of the claimed model is excluded only when its extra memory
+    (grads + Adam: 12 B/param) stands above the footprint noise and is not there."""
+    n = ev.claim.n_params or DEFAULT_N
+    extra = (cal.train_bytes_per_param - cal.infer_bytes_per_param) * n
+    fp = ev.sensor.get("footprint_b")
+    if fp is None or extra <= cal.footprint_slack_b:
+        return  # memory cannot tell: single-rank training stays possible -> no basis
+    if fp < extra:
+        basis += [str(t_src), "sensor"]
 
 
 def _gpu_activity(ev: PhaseEvidence) -> float:
@@ -99,15 +230,20 @@ def _step_count(ev: PhaseEvidence) -> int:
     return int(s.get("train_steps", 0) + s.get("infer_tokens", 0) + s.get("eval_steps", 0))
 
 
-def _looks_like(e_sync: float | None, share: float | None, ev: PhaseEvidence) -> str:
-    """The op type the telemetry points to (for the report)."""
-    if (e_sync or 0) >= 0.5 and (share is None or share >= 0.5):
+def _looks_like(
+    ev: PhaseEvidence, t_bytes: float | None, p_bytes: float | None, floor_b: float, share: float | None
+) -> str:
+    """The op type the sensor points to (for the report; prover-only signs say so)."""
+    if t_bytes is not None and t_bytes >= floor_b:
         return "training"
-    if (e_sync or 0) >= 0.5 or (share or 0) >= 0.5:
-        return "mixed"
-    if _step_count(ev) or _gpu_activity(ev) >= 0.5:
-        return "eval" if (ev.steps or {}).get("eval_steps") else "inference"
-    return "idle"
+    if p_bytes is not None and p_bytes >= floor_b:
+        return "training (prover logs only)"
+    cores = ev.sensor.get("cores")
+    if cores is not None and cores < 0.1 and not (ev.gpu_util or 0) >= 10:
+        return "idle"
+    if (share or 0) >= 0.5:
+        return "training (step records)"
+    return "work without gradient sync"
 
 
 # ------------------------------------------------------------------------ P2
@@ -115,44 +251,68 @@ def _looks_like(e_sync: float | None, share: float | None, ev: PhaseEvidence) ->
 
 @prop("p2_model_size")
 def p2_model_size(ev: PhaseEvidence, ctx: Context) -> Finding:
-    """Is the model no larger than declared? Parameters are counted from the bytes one
-    gradient all-reduce step moves (DDP syncs every trainable parameter once per step:
-    bytes / dtype size = N_trainable, a lower bound on N). More than ``size_headroom``
-    times the claimed count is a size lie (physics threshold). Fewer is P3's business
-    (frozen groups). Without gradient traffic (inference) the GPU memory bound is
-    reported and the property abstains."""
+    """Is the model no larger than declared?
+
+    Sensor views: bytes the NIC/loopback counters saw per claimed rank-step over 4 B
+    (DDP syncs every trainable parameter once per step) must stay within
+    ``traffic_ratio`` x ``size_headroom`` of the claimed count (the claimed step count
+    is itself held to the observed compute by the ``compute`` property); the workload's
+    memory footprint bounds the size when the bound is tight enough to matter.
+    Prover view (can only fail): one all-reduce step's bytes in the collective log."""
     cal = ctx.calibration
     n_claimed, n_sync = ev.claim.n_params, ev.n_sync
+    t_bytes, t_src = sync_bytes(ev, trusted_only=True)
+    steps = claimed_rank_steps(ev)
+    n_net = t_bytes / (4.0 * steps) if t_bytes is not None and steps else None
     evidence: dict[str, Any] = {
         "claimed_n_params": n_claimed,
         "n_params_from_allreduce": n_sync,
+        "n_params_from_sensor_traffic": n_net,
+        "n_params_bound_from_footprint": _footprint_bound(ev, cal),
         "bytes_per_step": ev.grad_step_bytes,
         "dtype_bytes": ev.grad_dtype_bytes,
         "headroom": cal.size_headroom,
         "gpu_mem_mib": ev.gpu_mem_mib,
     }
+    if ev.claim.op == "idle":
+        return finding("p2_model_size", 0.0, CONSISTENT, basis=["claim"], applies=False, **evidence)
     if n_claimed is None:
-        return indeterminate("p2_model_size", ["claimed_n_params"], **evidence)
-    if n_sync is None:
-        return finding(
-            "p2_model_size",
-            0.0,
-            "indeterminate",
-            missing_streams=["gradient all-reduces"],
-            reason="no gradient sync in this phase: size not measurable from traffic",
-            **evidence,
+        return unverifiable("p2_model_size", ["claimed_n_params"], **evidence)
+    checks: dict[str, float] = {}
+    basis: list[str] = []
+    if n_sync is not None:
+        ratio = n_sync / n_claimed
+        checks["log_allreduce"] = (
+            1.0 if ratio > cal.size_headroom else min(above(ratio, cal.size_headroom), 0.49)
         )
-    ratio = n_sync / n_claimed
-    score = 1.0 - 1.0 / max(ratio, 1.0)
-    decision = INCONSISTENT if ratio > cal.size_headroom else CONSISTENT
+    if n_net is not None and ev.claim.op == "training" and multi_rank(ev):
+        limit = cal.size_headroom * cal.traffic_ratio
+        checks["sensor_traffic"] = above(n_net / n_claimed, limit)
+        basis += [str(t_src), "spot_check"]
+    bound = evidence["n_params_bound_from_footprint"]
+    if bound is not None and bound <= n_claimed * cal.footprint_headroom:
+        basis.append("sensor")
+    score = max(checks.values(), default=0.0)
+    decision = decide(score) if checks or basis else UNVERIFIABLE
     return finding(
         "p2_model_size",
-        max(score, 0.5) if decision == INCONSISTENT else min(score, 0.49),
+        score,
         decision,
-        ratio=ratio,
-        threshold_source="physics: 4 bytes/param/step fp32 all-reduce",
+        basis=basis if decision == CONSISTENT else [],
+        checks=checks,
+        threshold_source="physics: 4 bytes/param/step fp32 all-reduce; 16/4 bytes/param resident",
         **evidence,
     )
+
+
+def _footprint_bound(ev: PhaseEvidence, cal: Calibration) -> float | None:
+    """Largest parameter count the observed footprint (plus slack) allows the claimed op."""
+    fp = ev.sensor.get("footprint_b")
+    if fp is None:
+        return None
+    per = cal.train_bytes_per_param if ev.claim.op == "training" else cal.infer_bytes_per_param
+    ranks = max(int(ev.sensor.get("busy_procs") or 1), 1)
+    return (fp + cal.footprint_slack_b) / (per * ranks)
 
 
 # ------------------------------------------------------------------------ P3
@@ -168,20 +328,23 @@ def p3_finetune(ev: PhaseEvidence, ctx: Context) -> Finding:
     pretrain with any sign, or a claimed fine-tune with none, is inconsistent."""
     cal = ctx.calibration
     if ev.claim.op != "training":
-        return finding("p3_finetune", 0.0, CONSISTENT, applies=False, claimed_op=ev.claim.op)
+        return finding("p3_finetune", 0.0, CONSISTENT, basis=["claim"], applies=False, claimed_op=ev.claim.op)
     signs = _finetune_signs(ev, ctx)
     values = [v for v in signs.values() if v is not None]
     if not values:
-        return indeterminate("p3_finetune", ["collectives", "steps"], signs=signs)
+        return unverifiable("p3_finetune", ["collectives", "steps"], signs=signs)
     ft = max(values)
     claimed_ft = ev.claim.activity == "finetune"
     score = 1.0 - ft if claimed_ft else ft
     if ev.claim.activity not in ("pretrain", "finetune"):
         score = 0.0  # a bare "training" claim says nothing about pretrain vs fine-tune
+    # No sensor tells a fine-tune from a pretraining run (same compute, memory, traffic):
+    # the prover's records can fail the claim, never pass it.
     return finding(
         "p3_finetune",
         score,
         decide(score),
+        basis=[],
         claimed_activity=ev.claim.activity,
         signs=signs,
         finetune_lr_threshold=cal.finetune_lr,

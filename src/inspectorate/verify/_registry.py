@@ -3,8 +3,13 @@
 A property is ``fn(evidence: PhaseEvidence, context: Context) -> Finding``. It returns a
 suspicion ``score`` in [0, 1] (0: telemetry agrees with the claim, 1: it contradicts it;
 the benchmark ranks phases by it for AUROC), a ``decision`` (``consistent``,
-``inconsistent`` or ``indeterminate`` when its streams are absent) and ``evidence``
-naming the signals, values and thresholds behind the decision. Third parties register
+``inconsistent`` or ``unverifiable`` when the evidence that could tell is missing,
+prover-only or contradictory), the ``basis`` (sensor or verifier streams a
+``consistent`` decision rests on; the Inspector turns a consistent finding without one
+into ``unverifiable``) and ``evidence`` naming the signals, values and thresholds.
+A *claim* property decides part of the claim (its ``unverifiable`` makes the phase
+unverifiable); a *cross-check* (``claim=False``) compares prover streams with each other
+and can only fail a claim. Third parties register
 theirs by exposing a module under the ``inspectorate.properties`` entry-point group;
 importing the module runs its ``@prop`` decorators.
 """
@@ -19,8 +24,9 @@ from typing import Any
 
 from inspectorate._plugins import Registry
 
-CONSISTENT, INCONSISTENT, INDETERMINATE = "consistent", "inconsistent", "indeterminate"
-DECISIONS = (CONSISTENT, INCONSISTENT, INDETERMINATE)
+CONSISTENT, INCONSISTENT, UNVERIFIABLE = "consistent", "inconsistent", "unverifiable"
+INDETERMINATE = UNVERIFIABLE  # the old name of the third outcome
+DECISIONS = (CONSISTENT, INCONSISTENT, UNVERIFIABLE)
 
 
 @dataclass(frozen=True)
@@ -32,29 +38,45 @@ class Finding:
     decision: str
     evidence: dict[str, Any] = field(default_factory=dict)
     record_ids: tuple[str, ...] = ()
+    basis: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "property": self.property,
             "decision": self.decision,
             "score": round(self.score, 6),
+            "basis": list(self.basis),
             "evidence": plain(self.evidence),
         }
 
 
 def finding(
-    name: str, score: float, decision: str, record_ids: list[str] | tuple[str, ...] = (), **evidence: Any
+    name: str,
+    score: float,
+    decision: str,
+    record_ids: list[str] | tuple[str, ...] = (),
+    *,
+    basis: list[str] | tuple[str, ...] = (),
+    **evidence: Any,
 ) -> Finding:
-    """Build a Finding, clipping the score and checking the decision word."""
+    """Build a Finding, clipping the score and checking the decision word; ``basis`` names
+    the streams (sensor or verifier, see ``_trust``) a consistent decision rests on."""
+    if decision == "indeterminate":
+        decision = UNVERIFIABLE
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
     score = 0.0 if not math.isfinite(score) else min(max(float(score), 0.0), 1.0)
-    return Finding(name, score, decision, plain(evidence), tuple(record_ids[:50]))
+    return Finding(
+        name, score, decision, plain(evidence), tuple(record_ids[:50]), tuple(dict.fromkeys(basis))
+    )
 
 
-def indeterminate(name: str, missing: list[str], **evidence: Any) -> Finding:
-    """The property cannot judge: its streams are absent (named, never silently passed)."""
-    return finding(name, 0.0, INDETERMINATE, missing_streams=missing, **evidence)
+def unverifiable(name: str, missing: list[str], **evidence: Any) -> Finding:
+    """The property cannot judge: the streams that could tell are absent (named)."""
+    return finding(name, 0.0, UNVERIFIABLE, missing_streams=missing, **evidence)
+
+
+indeterminate = unverifiable  # the old name
 
 
 def plain(value: Any) -> Any:
@@ -74,6 +96,7 @@ def plain(value: Any) -> Any:
 class PropertyKind:
     name: str
     fn: Callable[..., Finding]
+    claim: bool = True  # False: a cross-check of prover streams that can only fail a claim
 
     @property
     def doc(self) -> str:
@@ -83,15 +106,16 @@ class PropertyKind:
 PROPERTIES: Registry[PropertyKind] = Registry(
     "property",
     "inspectorate.properties",
-    ("inspectorate.verify._accounting", "inspectorate.verify._properties"),
+    ("inspectorate.verify._accounting", "inspectorate.verify._physics", "inspectorate.verify._properties"),
 )
 
 
-def prop(name: str) -> Callable[[Callable[..., Finding]], Callable[..., Finding]]:
-    """Register ``fn(evidence, context) -> Finding`` as property ``name``."""
+def prop(name: str, *, claim: bool = True) -> Callable[[Callable[..., Finding]], Callable[..., Finding]]:
+    """Register ``fn(evidence, context) -> Finding`` as property ``name`` (``claim=False``
+    for a cross-check of prover streams that can only fail a claim)."""
 
     def register(fn: Callable[..., Finding]) -> Callable[..., Finding]:
-        PROPERTIES.add(name, PropertyKind(name, fn), fn)
+        PROPERTIES.add(name, PropertyKind(name, fn, claim), fn)
         return fn
 
     return register

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 from inspectorate.verify._inspector import RunVerdict
-from inspectorate.verify._registry import INCONSISTENT, INDETERMINATE
+from inspectorate.verify._registry import INCONSISTENT, UNVERIFIABLE
 
 
 def render_text(verdict: RunVerdict) -> str:
     """One line per phase, then the reason of every inconsistent finding."""
-    head = "CONSISTENT" if verdict.verdict == 1 else "NOT CONSISTENT"
-    lines = [f"{verdict.run}: {head} (confidence {verdict.confidence:.2f})"]
+    head = "CERTIFIED" if verdict.verdict == 1 else "NOT CERTIFIED"
+    lines = [
+        f"{verdict.run}: {head}, {verdict.outcome} under policy {verdict.policy} "
+        f"(confidence {verdict.confidence:.2f})"
+    ]
+    lines += [f"  reason: {r}" for r in verdict.reasons]
     if verdict.missing_streams:
         lines.append(f"  missing streams: {', '.join(verdict.missing_streams)}")
     for p in verdict.phases:
-        mark = "ok  " if p.verdict == 1 else "FLAG"
+        mark = {"consistent": "ok  ", "unverifiable": "open", "inconsistent": "FLAG"}[p.outcome]
         bad = [f.property for f in p.findings if f.decision == INCONSISTENT]
-        idle = [f.property for f in p.findings if f.decision == INDETERMINATE]
+        idle = [f.property for f in p.findings if f.decision == UNVERIFIABLE]
         lines.append(
             f"  {mark} {p.phase} (claimed {p.claimed}) confidence {p.confidence:.2f}"
             + (f"  flagged by: {', '.join(bad)}" if bad else "")
-            + (f"  [undecided: {', '.join(idle)}]" if idle else "")
+            + (f"  [unverifiable: {', '.join(idle)}]" if idle else "")
+            + (f"  basis: {', '.join(p.basis)}" if p.basis else "")
         )
         for f in p.findings:
             if f.decision == INCONSISTENT:

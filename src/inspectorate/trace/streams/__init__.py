@@ -21,6 +21,7 @@ from inspectorate.trace.streams.labels import LABEL_SCHEMA, read_labels
 from inspectorate.trace.streams.nccl import NCCL_DATATYPES, NCCL_REDOPS, NcclLog, read_nccl_log
 from inspectorate.trace.streams.netdev import NETDEV_FIELDS, netdev_rates, read_netdev
 from inspectorate.trace.streams.nvsmi import NVSMI_ALIASES, read_nvsmi
+from inspectorate.trace.streams.sensor import SensorLog, per_process_cpu, read_sensor
 from inspectorate.trace.streams.steps import StepLog, is_complete_line, read_chain_file, read_steps
 
 __all__ = [
@@ -33,10 +34,12 @@ __all__ = [
     "NETDEV_FIELDS",
     "NVSMI_ALIASES",
     "NcclLog",
+    "SensorLog",
     "StepLog",
     "is_complete_line",
     "netdev_rates",
     "parse_wallclock",
+    "per_process_cpu",
     "read_chain_file",
     "read_collectives",
     "read_cpu",
@@ -45,5 +48,6 @@ __all__ = [
     "read_nccl_log",
     "read_netdev",
     "read_nvsmi",
+    "read_sensor",
     "read_steps",
 ]

@@ -1,0 +1,34 @@
+"""``inspectorate sensor``: the verifier-owned sampler as a command (mounted in cli.py).
+
+The testbed starts it as ``python -m inspectorate.cli sensor --pid PID --out DIR``, a
+separate process outside the workload's tree, for every run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from inspectorate.errors import InputError
+
+
+def sensor(
+    pid: int | None = typer.Option(None, "--pid", help="Root of the workload's process tree."),
+    cgroup: Path | None = typer.Option(None, "--cgroup", help="cgroup v2 directory of the workload."),
+    out: Path = typer.Option(..., "--out", help="Directory for sensor.jsonl (hash-chained)."),
+    hz: float = typer.Option(10.0, "--hz", help="Samples per second (>= 10)."),
+    duration: float | None = typer.Option(None, "--duration", help="Stop after this many seconds."),
+) -> None:
+    """Sample a workload's process tree from /proc until it exits (or SIGTERM)."""
+    from inspectorate.capture._proc_sensor import MIN_HZ, PROC, run_sensor
+
+    if (pid is None) == (cgroup is None):
+        raise InputError("give exactly one of --pid or --cgroup")
+    if hz < MIN_HZ:
+        raise InputError(f"--hz must be >= {MIN_HZ:g}")
+    if pid is not None and not (PROC / str(pid)).exists():
+        raise InputError(f"no process with pid {pid}")
+    if cgroup is not None and not (cgroup / "cgroup.procs").exists():
+        raise InputError("not a cgroup v2 directory (no cgroup.procs)", cgroup)
+    run_sensor(out, pid=pid, cgroup=cgroup, hz=hz, duration=duration)

@@ -1,0 +1,239 @@
+"""Competent variants: the prover rewrites every stream it owns to agree with its claim.
+
+A naive adversarial phase leaves its own logs confessing (``train_step`` records in a
+phase claimed as inference, a frozen group in a "pretrain", true bucket sizes in the
+collective log). A competent prover does what the issue's threat model says: for each
+lying phase it rewrites the step records (forged records of the claimed kind, a
+pretraining lr schedule, no frozen group, a fresh weight fingerprint), the collective
+log (omitted for non-training claims, one all-reduce of the claimed size per forged
+step otherwise) and the window records (tokens chosen so that the claimed work explains
+the CPU its own processes burned, FLOPs from the claimed model), and rebuilds every hash
+chain it touched. It never touches a sensor-owned stream (``sensor.jsonl``, ``cpu.csv``,
+``netdev.log``, ``nvsmi.csv``): that is the boundary the verifier relies on.
+
+To size its forgery the prover measures what it can measure on its own host: its
+processes' CPU time (read here from the sensor file, which holds the same /proc counters
+the prover can read; the file is only read) and the cost per token of the claimed work
+(the same re-run the verifier does), scaled by the overhead its honest phases show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+from inspectorate.trace import rechain
+
+HONEST_OVERHEAD = 2.0  # sensor CPU over spot-check cost on honest test-profile phases
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> None:
+    text = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in rows)
+    path.write_text(text, encoding="utf-8")
+
+
+def lying_phases(run: Path) -> list[dict[str, Any]]:
+    """Start events (with the end time added) of the phases whose truth differs from the claim."""
+    starts: dict[str, dict[str, Any]] = {}
+    for e in _jsonl(run / "workload_labels.jsonl"):
+        if e["event"] == "start":
+            starts[e["phase"]] = dict(e)
+        elif e["phase"] in starts:
+            starts[e["phase"]]["t_end"] = e["t"]
+    return [e for e in starts.values() if e.get("truth") != e.get("claimed") and "t_end" in e]
+
+
+def make_competent(src: Path | str, dst: Path | str) -> Path:
+    """Copy run ``src`` to ``dst`` with every lying phase's prover streams forged."""
+    src, dst = Path(src), Path(dst)
+    shutil.copytree(src, dst)
+    roles = json.loads((dst / "provenance.json").read_text()).get("roles", {})
+    phases = lying_phases(dst)
+    windows = _jsonl(dst / "windows.jsonl")
+    for phase in phases:
+        own = _phase_windows(windows, phase)
+        phase["_batch"] = int(own[0]["batch_size"]) if own else 1
+        phase["_seq"] = int(own[0]["sequence_length"]) if own else 1
+        tokens = _target_tokens(dst, phase, windows)
+        _forge_windows(windows, phase, tokens)
+        phase["_tokens"] = tokens
+    _write(dst / "windows.jsonl", rechain(windows))
+    for path in sorted(dst.glob("steps*.jsonl")):
+        _forge_steps(path, phases, roles)
+    for path in sorted(dst.glob("collectives*.jsonl")):
+        _forge_collectives(path, phases)
+    return dst
+
+
+def _phase_windows(windows: list[dict[str, Any]], phase: dict[str, Any]) -> list[dict[str, Any]]:
+    return [w for w in windows if w.get("job_id") == phase.get("job_id")]
+
+
+def _target_tokens(run: Path, phase: dict[str, Any], windows: list[dict[str, Any]]) -> float:
+    """Tokens of the claimed work that explain the CPU the phase burned (0 for idle)."""
+    from inspectorate.verify._spotcheck import SpotCheck, Work, spot_check
+
+    own = _phase_windows(windows, phase)
+    claimed = str(phase.get("claimed"))
+    if claimed == "idle" or not own:
+        return 0.0
+    op = str(phase.get("claimed_op"))
+    work = Work(
+        op, str(phase.get("claimed_model")), int(own[0]["batch_size"]), int(own[0]["sequence_length"])
+    )
+    check = spot_check(work)
+    cpu = _cpu_seconds(run, phase["t"], phase["t_end"])
+    if not isinstance(check, SpotCheck) or cpu is None:
+        return float(sum(w["tokens_processed"] for w in own))
+    return cpu / (check.cpu_s_per_token * HONEST_OVERHEAD)
+
+
+def _cpu_seconds(run: Path, t0: float, t1: float) -> float | None:
+    path = run / "sensor.jsonl"
+    if not path.exists():
+        return None
+    cpu = [(r["t"], r["cpu_s"]) for r in _jsonl(path) if r.get("kind") == "sample" and t0 <= r["t"] <= t1]
+    return cpu[-1][1] - cpu[0][1] if len(cpu) >= 2 else None
+
+
+def _forge_windows(windows: list[dict[str, Any]], phase: dict[str, Any], tokens: float) -> None:
+    own = _phase_windows(windows, phase)
+    if not own:
+        return
+    n = phase.get("claimed_n_params") or 0
+    per_token = (
+        0.0 if phase.get("claimed") == "idle" else (6.0 if phase.get("claimed_op") == "training" else 2.0) * n
+    )
+    share = int(round(tokens / len(own)))
+    for w in own:
+        w["tokens_processed"] = share
+        w["flops"] = float(per_token * share)
+
+
+def _forge_steps(path: Path, phases: list[dict[str, Any]], roles: dict[str, Any]) -> None:
+    rows = _jsonl(path)
+    if not rows:
+        return
+    rank = int(rows[0].get("rank", 0))
+    names = {p["phase"] for p in phases}
+    kept = [r for r in rows if r.get("phase") not in names]
+    for phase in phases:
+        kept += _forged_records(phase, rank, roles)
+    kept.sort(key=lambda r: r.get("t", 0.0))
+    for i, r in enumerate(kept):
+        r["record_id"] = f"step_r{rank}_{i:08d}"
+    _write(path, rechain(kept))
+
+
+def _forged_records(phase: dict[str, Any], rank: int, roles: dict[str, Any]) -> list[dict[str, Any]]:
+    """Step records of the claimed kind, evenly spread over the phase, for one rank."""
+    claimed, op = str(phase["claimed"]), str(phase.get("claimed_op"))
+    ranks = max(int(phase.get("world_size") or 1), 1)
+    t0, t1 = float(phase["t"]), float(phase["t_end"])
+    role = roles.get(claimed.partition(":")[2], {})
+    batch, seq = max(int(phase["_batch"]), 1), max(int(phase["_seq"]), 1)
+    if op == "idle":
+        return []
+    base = {"schema": "inspectorate.step/1", "phase": phase["phase"], "rank": rank}
+    fresh = "sha256:" + hashlib.sha256(f"{phase['phase']}/{t0}".encode()).hexdigest()[:16]
+    out = [
+        {
+            **base,
+            "kind": "fingerprint",
+            "t": t0 + 1e-3,
+            "step": 0,
+            "model_hash_prefix": fresh,
+            "num_params": phase.get("claimed_n_params"),
+        }
+    ]
+    if op == "training":
+        steps = max(int(phase["_tokens"] / ranks / (batch * seq)), 1)
+        lr = float(role.get("lr", 1e-3))
+        out += [_train_record(base, i, steps, t0, t1, lr, batch * seq) for i in range(steps)]
+    else:
+        kind = "infer_token" if op == "inference" else "eval_step"
+        per = batch if op == "inference" else batch * seq
+        count = max(int(phase["_tokens"] / ranks / per), 1)
+        dt = (t1 - t0) / count
+        out += [
+            {
+                **base,
+                "kind": kind,
+                "t": t0 + (i + 1) * dt,
+                "step": i,
+                "tokens": per,
+                "latency_ms": dt * 900.0,
+                "step_time_s": dt * 0.9,
+            }
+            for i in range(count)
+        ]
+    return out
+
+
+def _train_record(
+    base: dict[str, Any], i: int, steps: int, t0: float, t1: float, peak: float, tokens: int
+) -> dict[str, Any]:
+    dt = (t1 - t0) / steps
+    p = i / steps
+    lr = (
+        peak * (p + 1e-3) / 0.05
+        if p < 0.05
+        else peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (p - 0.05) / 0.95)))
+    )
+    groups = {"embed": 0.3, "blocks": 0.8, "ln": 0.05}
+    return {
+        **base,
+        "kind": "train_step",
+        "t": t0 + (i + 1) * dt,
+        "step": i,
+        "loss": 4.2 * math.exp(-1.5 * p) + 1.0,
+        "grad_norm": 1.0,
+        "grad_norms_per_group": groups,
+        "frozen_groups": [],
+        "lr": lr,
+        "tokens": tokens,
+        "forward_ms": dt * 300,
+        "backward_ms": dt * 450,
+        "optimizer_ms": dt * 150,
+        "step_time_s": dt * 0.9,
+        "interval_s": dt,
+        "tokens_per_second": tokens / dt,
+    }
+
+
+def _forge_collectives(path: Path, phases: list[dict[str, Any]]) -> None:
+    rows = _jsonl(path)
+    names = {p["phase"] for p in phases}
+    kept = [r for r in rows if r.get("phase") not in names]
+    ranks = sorted({int(r.get("rank", 0)) for r in rows}) or [0]
+    for phase in phases:
+        if phase.get("claimed_op") != "training":
+            continue
+        world = max(int(phase.get("world_size") or 1), 1)
+        n = int(phase.get("claimed_n_params") or 0)
+        steps = max(int(phase["_tokens"] / world / max(phase["_batch"] * phase["_seq"], 1)), 1)
+        t0, t1 = float(phase["t"]), float(phase["t_end"])
+        for rank in ranks:
+            kept += [
+                {
+                    "t": t0 + (i + 1) * (t1 - t0) / steps,
+                    "rank": rank,
+                    "world_size": world,
+                    "op": "allreduce",
+                    "bytes": 4 * n,
+                    "duration_s": 1e-3,
+                    "dtype": "float32",
+                    "phase": phase["phase"],
+                }
+                for i in range(steps)
+            ]
+    kept.sort(key=lambda r: r.get("t", 0.0))
+    _write(path, kept)

@@ -1,0 +1,101 @@
+"""Physics from the sensor stream: is the observed compute what the claimed work costs?
+And has anyone edited a chain?
+
+``compute``: the verifier re-runs a small sample of the claimed work itself (declared
+model, batch and sequence length; ``_spotcheck``) to measure CPU-seconds per claimed
+token on this host, multiplies by the tokens the window records claim, and compares
+with the CPU-seconds the sensor saw the workload's process tree burn. Compute beyond the
+claim (training hidden in serving or idle, an undeclared job beside an honest one) and
+compute far below it (claimed work not done, tokens inflated) are both inconsistent.
+An idle claim must leave the tree near zero cores.
+
+``integrity``: a break in the step-record chain inside the phase, or anywhere in the
+sensor's own chain, is inconsistent (a rewritten file is not evidence).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inspectorate.verify._evidence import PhaseEvidence
+from inspectorate.verify._properties import Context, above, below
+from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, Finding, finding, prop, unverifiable
+from inspectorate.verify._spotcheck import SpotCheck, Work, spot_check
+
+
+def claimed_work(ev: PhaseEvidence) -> Work | None:
+    """The work the claim declares: op, model config, batch and sequence (window records)."""
+    w = ev.windows or {}
+    if ev.claim.op not in ("training", "inference", "eval") or not ev.claim.model:
+        return None
+    return Work(
+        ev.claim.op, ev.claim.model, int(w.get("batch_size") or 0), int(w.get("sequence_length") or 0)
+    )
+
+
+@prop("compute")
+def compute(ev: PhaseEvidence, ctx: Context) -> Finding:
+    """Does the claimed work explain the CPU the sensor saw? observed tree CPU-seconds over
+    (spot-check CPU-s per token x claimed tokens) must lie in [1/compute_low,
+    compute_high] (tolerances from honest runs); an idle claim must stay under
+    ``idle_cores``."""
+    cal = ctx.calibration
+    s = ev.sensor or {}
+    if "cpu_s" not in s:
+        return unverifiable("compute", ["sensor"])
+    evidence: dict[str, Any] = {
+        "observed_cpu_s": s["cpu_s"],
+        "tree_cores": s["cores"],
+        "claimed_op": ev.claim.op,
+    }
+    if ev.claim.op == "idle":
+        score = above(s["cores"], cal.idle_cores)
+        return finding(
+            "compute",
+            score,
+            INCONSISTENT if score >= 0.5 else CONSISTENT,
+            basis=["sensor"],
+            idle_cores=cal.idle_cores,
+            **evidence,
+        )
+    tokens = (ev.windows or {}).get("tokens")
+    work = claimed_work(ev)
+    if not tokens or work is None:
+        return unverifiable("compute", ["windows (claimed tokens)", "claimed_model"], **evidence)
+    check = spot_check(work, cal.spot_check_s)
+    if not isinstance(check, SpotCheck):
+        return unverifiable("compute", ["spot_check"], reason=check, **evidence)
+    expected = check.cpu_s_per_token * float(tokens)
+    ratio = s["cpu_s"] / expected if expected > 0 else float("inf")
+    score = max(above(ratio, cal.compute_high), below(ratio, 1.0 / cal.compute_low))
+    return finding(
+        "compute",
+        score,
+        INCONSISTENT if score >= 0.5 else CONSISTENT,
+        basis=["sensor", "spot_check"],
+        claimed_tokens=tokens,
+        expected_cpu_s=expected,
+        observed_over_expected=ratio,
+        tolerance=[1.0 / cal.compute_low, cal.compute_high],
+        spot_check=check.to_dict(),
+        **evidence,
+    )
+
+
+@prop("integrity", claim=False)
+def integrity(ev: PhaseEvidence, ctx: Context) -> Finding:
+    """Chains hold: no step- or window-record chain break inside the phase, none in the
+    sensor's chain. A break is inconsistent; an intact sensor chain is the basis of a pass."""
+    breaks = ev.integrity.get("step_breaks") or []
+    window_breaks = ev.integrity.get("window_breaks") or []
+    sensor_breaks = int(ev.integrity.get("sensor_breaks") or 0)
+    evidence: dict[str, Any] = {
+        "step_chain_breaks": breaks[:10],
+        "window_chain_breaks": window_breaks[:10],
+        "sensor_chain_breaks": sensor_breaks,
+    }
+    if breaks or window_breaks or sensor_breaks:
+        return finding("integrity", 1.0, INCONSISTENT, **evidence)
+    if not ev.streams.get("sensor"):
+        return unverifiable("integrity", ["sensor"], **evidence)
+    return finding("integrity", 0.0, CONSISTENT, basis=["sensor"], **evidence)

@@ -1,0 +1,92 @@
+"""Per-phase features from the verifier-owned sensor stream (``sensor.jsonl``).
+
+Everything here is measured by the sensor process from ``/proc``: the workload tree's
+CPU-seconds, its memory above the run's baseline, the processes that were busy, its
+page-fault rate, and the bytes every NIC (loopback included) sent. No prover stream is
+read, so a finding built only on these can pass a claim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from inspectorate.trace.streams import SensorLog, per_process_cpu, read_sensor
+
+BUSY_CORES = 0.1  # a process using a tenth of a core or more over a phase counts as busy
+
+
+@dataclass
+class SensorRun:
+    """The run's sensor log and its memory baseline (lowest tree memory while labelled)."""
+
+    log: SensorLog
+    baseline_b: float | None
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        return self.log.frame
+
+
+def load_sensor(run_path: Path, span: tuple[float, float] | None) -> SensorRun | None:
+    """``sensor.jsonl`` of a flat run dir (None when absent)."""
+    path = run_path / "sensor.jsonl"
+    if not path.is_file():
+        return None
+    log = read_sensor(path)
+    frame = log.frame
+    if span is not None and frame.height:
+        frame = frame.filter((pl.col("t") >= span[0]) & (pl.col("t") <= span[1]))
+    base = frame["mem_b"].min() if frame.height else None
+    return SensorRun(log, float(base) if base is not None else None)  # type: ignore[arg-type]
+
+
+def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> dict[str, Any]:
+    """Sensor features of [t0, t1]; empty when fewer than two samples fall inside.
+    ``bracket`` widens the window to the last sample at or before ``t0`` and the first
+    at or after ``t1`` (short stretches between phases may hold no sample of their own)."""
+    if bracket:
+        t = sensor.frame["t"]
+        before, after = t.filter(t <= t0), t.filter(t >= t1)
+        t0 = float(before.max()) if before.len() else t0  # type: ignore[arg-type]
+        t1 = float(after.min()) if after.len() else t1  # type: ignore[arg-type]
+    f = sensor.frame.filter((pl.col("t") >= t0) & (pl.col("t") <= t1))
+    if f.height < 2:
+        return {}
+    dt = float(f["t"][-1] - f["t"][0])
+    if dt <= 0:
+        return {}
+    span = max(t1 - t0, dt)
+
+    def delta(col: str) -> float:
+        return float(f[col][-1] - f[col][0])
+
+    mem = f["mem_b"].drop_nulls()
+    busy = {pid: cpu / dt for pid, cpu in per_process_cpu(sensor.log, t0, t1).items()}
+    out: dict[str, Any] = {
+        "samples": f.height,
+        "seconds": dt,
+        "cpu_s": delta("cpu_s") * span / dt,  # scaled to the whole window
+        "cores": delta("cpu_s") / dt,
+        "host_cores": delta("host_cpu_s") / dt,
+        "net_tx_b": delta("net_tx_b") * span / dt,
+        "minflt_per_s": delta("minflt") / dt,
+        "ctx_per_s": (delta("ctx_vol") + delta("ctx_invol")) / dt,
+        "busy_procs": sum(1 for v in busy.values() if v >= BUSY_CORES),
+        "threads_max": float(f["threads"].max() or 0),  # type: ignore[arg-type]
+        "gpu_power_w": _mean(f, "gpu_power_w"),
+        "gpu_util": _mean(f, "gpu_util"),
+    }
+    if mem.len() and sensor.baseline_b is not None:
+        out["mem_p90_b"] = float(mem.quantile(0.9) or 0.0)
+        out["footprint_b"] = max(out["mem_p90_b"] - sensor.baseline_b, 0.0)
+        out["baseline_b"] = sensor.baseline_b
+    return out
+
+
+def _mean(frame: pl.DataFrame, col: str) -> float | None:
+    value = frame[col].drop_nulls().mean()
+    return None if value is None else float(value)  # type: ignore[arg-type]
