@@ -209,8 +209,8 @@ def run_phase(state: RankState, index: int, phase: PhaseSpec, budget: float) -> 
         phase=phase,
         profile=plan.profile,
         role=role,
-        model=model,
-        corpus=state.corpus,  # type: ignore[arg-type]
+        model=model,  # type: ignore[arg-type]  # None only for idle, whose workload never reads it
+        corpus=state.corpus,
         recorder=state.recorder,
         collectives=state.collectives,
         tally=tally,
@@ -266,7 +266,8 @@ def window_claim(state: RankState, phase: PhaseSpec, job_id: str, actual_hash: s
     plan, claimed = state.plan, phase.claimed
     profile = plan.profile
     if claimed.size is None:
-        fpt, batch, seq, model_hash, dataset, cfg = 0.0, 0, 0, ZERO_HASH, ZERO_HASH, {"activity": "idle"}
+        cfg: dict[str, Any] = {"activity": "idle"}
+        fpt, batch, seq, model_hash, dataset = 0.0, 0, 0, ZERO_HASH, ZERO_HASH
     else:
         role = profile.role(claimed.size)
         config = preset(role.preset)

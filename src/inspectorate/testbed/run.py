@@ -120,7 +120,7 @@ def provenance(
         "ram_total_gb": round(psutil.virtual_memory().total / 2**30, 2),
         "code_commit": code_commit(),
         "start_time": iso_z(start["wall_s"]),
-        "clock": {"start": start, "method": clock_sample.__doc__.split("\n\n")[1].strip()},
+        "clock": {"start": start, "method": (clock_sample.__doc__ or "").split("\n\n")[1].strip()},
         "profile": profile.name,
         "device": profile.device,
         "seed": seed,
@@ -199,7 +199,7 @@ def run_testbed(
     from inspectorate.testbed._worker import WorkerPlan, worker_main
 
     prof = _scaled_batches(get_profile(profile).with_batch_size(batch_size), batch_scale)
-    selected = select_phases(list(phases) if isinstance(phases, (list, tuple)) else phases)
+    selected = select_phases(list(phases) if phases is not None and not isinstance(phases, str) else phases)
     budgets = tuple(prof.duration(p, scale) for p in selected)
     out = Path(out)
     corpus_path = Path(corpus) if corpus is not None else None

@@ -99,7 +99,9 @@ def summarize_run(run: Path | str) -> list[dict[str, Any]]:
                 "train_steps_per_s": train / seconds if seconds else None,
                 "collectives": coll[name][0],
                 "collective_bytes": coll[name][1],
-                "loopback_bytes": _bytes_between(loopback, start, end) if seconds else None,
+                "loopback_bytes": _bytes_between(loopback, start, end)
+                if start is not None and end is not None and seconds
+                else None,
             }
         )
     _add_windows(run, rows)

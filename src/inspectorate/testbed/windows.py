@@ -156,7 +156,8 @@ def window_records(
 
 def append_windows(writer: Any, records: list[dict[str, Any]], id_prefix: str) -> list[dict[str, Any]]:
     """Append records to a ChainWriter; ``upstream_refs`` = the job's previous record id."""
-    stored, last_by_job = [], {}
+    stored: list[dict[str, Any]] = []
+    last_by_job: dict[str, str] = {}
     for record in records:
         prev = last_by_job.get(record["job_id"])
         out = writer.append({**record, "upstream_refs": [prev] if prev else []}, id_prefix=id_prefix)

@@ -120,7 +120,7 @@ class SubsettedLogHook:
         self.ctx, self.keep_every, self.drop_after = ctx, keep_every, drop_after
         self.count = 0
 
-    def __call__(self, state, bucket):  # type: ignore[no-untyped-def]  # see unannotated()
+    def __call__(self, state, bucket):  # see unannotated()
         from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 
         self.count += 1
@@ -144,7 +144,7 @@ def unannotated(hook: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     ``dist.GradBucket`` (a string annotation under ``from __future__ import annotations``
     counts as another one), so hooks are registered through this bare wrapper."""
 
-    def hook_(state, bucket):  # type: ignore[no-untyped-def]
+    def hook_(state, bucket):
         return hook(state, bucket)
 
     return hook_

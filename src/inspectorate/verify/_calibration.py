@@ -138,7 +138,7 @@ def logistic_predict(model: Any, x: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict_proba(X)[:, 1])
 
 
-def reliability_table(probs: Sequence[float], labels: Sequence[int], bins: int = 5) -> list[dict[str, float]]:
+def reliability_table(probs: Sequence[float], labels: Sequence[int], bins: int = 5) -> list[dict[str, Any]]:
     """Per probability bin: count, mean predicted probability, observed frequency."""
     p, y = np.asarray(probs, dtype=float), np.asarray(labels, dtype=float)
     edges = np.linspace(0.0, 1.0, bins + 1)

@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -105,11 +105,12 @@ class PhaseEvidence:
 
 def parse_claim(label: str | None, extra: dict[str, Any]) -> Claim:
     """``pretrain:tiny`` / ``idle`` / a bare op name, plus the whitelisted claim fields."""
-    activity, _, size = (label or "").partition(":")
-    activity = activity or None
+    head, _, size = (label or "").partition(":")
+    activity = head or None
     op = extra.get("claimed_op") or ACTIVITY_OP.get(activity or "")
     n = extra.get("claimed_n_params")
-    chips = extra.get("chips") if isinstance(extra.get("chips"), list) else []
+    listed = extra.get("chips")
+    chips = listed if isinstance(listed, list) else []
     ws = extra.get("world_size")
     model = extra.get("claimed_model")
     return Claim(
@@ -244,8 +245,10 @@ def _end(run: RunDir, phase: Phase) -> float:
     """A phase cut short has no end event: use the last sample any stream has in it."""
     if phase.t1 is not None:
         return phase.t1
-    last = [f["t"].max() for f in (run.cpu, run.nvsmi, run.steps) if f is not None and "t" in f.columns]
-    last = [t for t in last if t is not None and t >= phase.t0]
+    maxima: list[Any] = [
+        f["t"].max() for f in (run.cpu, run.nvsmi, run.steps) if f is not None and "t" in f.columns
+    ]
+    last = [float(t) for t in maxima if t is not None and float(t) >= phase.t0]
     return max(last) if last else phase.t0 + 1.0
 
 
@@ -259,7 +262,7 @@ def _cpu_cores(run: RunDir) -> int:
 def _activity(run: RunDir, phase: Phase, ev: PhaseEvidence, cores: int) -> None:
     cpu = run.slice("cpu", phase) if run.cpu is not None else None
     if cpu is not None and cpu.height and "cpu_percent" in cpu.columns:
-        ev.cpu_busy_cores = float(cpu["cpu_percent"].mean() or 0.0) / 100.0 * cores
+        ev.cpu_busy_cores = float(cast(float, cpu["cpu_percent"].mean()) or 0.0) / 100.0 * cores
     gpu = run.slice("nvsmi", phase) if run.nvsmi is not None else None
     if gpu is not None and gpu.height:
         ev.gpu_util = _mean(gpu, "utilization_gpu")
@@ -309,7 +312,7 @@ def _sync(run: RunDir, phase: Phase, ev: PhaseEvidence, rates: pl.DataFrame | No
     dcgm = run.slice("dcgm", phase) if run.dcgm is not None else None
     if dcgm is not None and dcgm.height and dcgm["nvlink_tx_bytes"].null_count() < dcgm.height:
         ev.sync_bytes["dcgm_nvlink"] = (
-            float(dcgm["nvlink_tx_bytes"].cast(pl.Float64).mean() or 0) * ev.duration
+            float(cast(float, dcgm["nvlink_tx_bytes"].cast(pl.Float64).mean()) or 0) * ev.duration
         )
 
 
@@ -447,7 +450,7 @@ def _infer_tokens(infer: pl.DataFrame) -> float | None:
 def _train_summary(train: pl.DataFrame) -> dict[str, Any]:
     groups = [c for c in train.columns if c.startswith("grad_norms_per_group.")]
     zero = [c.split(".", 1)[1] for c in groups if float(train[c].fill_null(0.0).abs().max() or 0.0) == 0.0]  # type: ignore[arg-type]
-    frozen = set()
+    frozen: set[str] = set()
     if "frozen_groups" in train.columns:
         for text in train["frozen_groups"].drop_nulls().unique().to_list():
             frozen.update(json.loads(text) if isinstance(text, str) and text.startswith("[") else [])
@@ -461,7 +464,7 @@ def _train_summary(train: pl.DataFrame) -> dict[str, Any]:
         "lr_steps": lr.len(),
         "lr_median": float(lr.median()) if lr.len() else None,  # type: ignore[arg-type]
         "lr_max": float(lr.max()) if lr.len() else None,  # type: ignore[arg-type]
-        "lr_rel_range": float((lr.max() - lr.min()) / lr.max()) if lr.len() and lr.max() else None,  # type: ignore[operator]
+        "lr_rel_range": float((lr.max() - lr.min()) / lr.max()) if lr.len() and lr.max() else None,  # type: ignore[operator,arg-type]
         "loss_first": float(loss[0]) if loss is not None and loss.len() else None,
         "loss_median": float(loss.median()) if loss is not None and loss.len() else None,  # type: ignore[arg-type]
         "zero_grad_groups": sorted(zero),
@@ -498,7 +501,7 @@ def _windows(run: RunDir, ev: PhaseEvidence) -> dict[str, Any]:
         "tokens": float(inside["tokens_processed"].fill_null(0).sum()),
         "op_types": sorted({str(v) for v in inside["op_type"].cast(pl.Utf8).to_list() if v is not None}),
         "chips": sorted({str(v) for v in inside["chip_id"].cast(pl.Utf8).to_list() if v is not None}),
-        "span_s": float(inside["we"].max() - inside["ws"].min()),  # type: ignore[operator]
+        "span_s": float(inside["we"].max() - inside["ws"].min()),  # type: ignore[operator,arg-type]
         "batch_size": _mode(inside, "batch_size"),
         "sequence_length": _mode(inside, "sequence_length"),
     }
