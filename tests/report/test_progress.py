@@ -28,3 +28,14 @@ def test_bar_on_a_terminal(monkeypatch):
 def test_silent_off_a_terminal_and_when_quiet(monkeypatch):
     assert _run(monkeypatch, io.StringIO()) == ""
     assert _run(monkeypatch, Tty(), quiet=True) == ""
+
+
+def test_verify_reports_each_phase_to_the_progress_callback():
+    from pathlib import Path
+
+    from inspectorate.verify import verify_run
+
+    run = Path(__file__).resolve().parents[1] / "data" / "rundirs" / "h100_two_hosts"
+    seen: list[str] = []
+    verdict = verify_run(run, policy="lenient", on_phase=seen.append)
+    assert seen == [p.phase for p in verdict.phases] and seen

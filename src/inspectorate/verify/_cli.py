@@ -35,13 +35,19 @@ def verify(
         "--policy",
         help="strict: an unverifiable phase is not certified (exit 1); lenient: reported, certified.",
     ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bar (none is shown off a terminal)."
+    ),
 ) -> None:
     """Judge every phase of RUN_DIR from its telemetry; exit 0 certified, 1 not, 2 bad input."""
     from inspectorate.commitment import load_commitment
+    from inspectorate.report import progress, render_run_text
+    from inspectorate.trace import load_run
     from inspectorate.verify._inspector import verify_run
-    from inspectorate.verify._text import render_text
 
     promised = load_commitment(commitment) if commitment is not None else None
-    verdict = verify_run(run_dir, promised, policy=policy.value)
-    typer.echo(verdict.to_json() if format is Format.json else render_text(verdict))
+    run = load_run(run_dir)
+    with progress(len(run.phases()), "phases", quiet=quiet) as advance:
+        verdict = verify_run(run, promised, policy=policy.value, on_phase=advance)
+    typer.echo(verdict.to_json() if format is Format.json else render_run_text(verdict))
     raise typer.Exit(verdict.exit_code)

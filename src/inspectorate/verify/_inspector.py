@@ -17,7 +17,7 @@ partial evidence deserves less trust; the absent streams are named in the output
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -149,15 +149,25 @@ class Inspector:
             raise InputError(f"unknown properties {unknown}; known: {', '.join(sorted(PROPERTIES))}")
         self.calibration = calibration
 
-    def inspect(self, run: RunDir | Path | str, commitment: Commitment | None = None) -> RunVerdict:
-        """Verdict for every phase of ``run`` and for the run as a whole."""
+    def inspect(
+        self,
+        run: RunDir | Path | str,
+        commitment: Commitment | None = None,
+        on_phase: Callable[[str], None] | None = None,
+    ) -> RunVerdict:
+        """Verdict for every phase of ``run`` and for the run as a whole (``on_phase(name)``
+        is called as each phase is judged, for progress display)."""
         run = run if isinstance(run, RunDir) else load_run(run)
         evidence = collect(run, self.subset)
         if not evidence:
             raise InputError("run has no labelled phases (workload_labels.jsonl missing or empty)", run.path)
         ctx = self.context(run, evidence)
         rules = _commitment(run, commitment)
-        phases = [self.judge(ev, ctx, rules) for ev in evidence]
+        phases = []
+        for ev in evidence:
+            phases.append(self.judge(ev, ctx, rules))
+            if on_phase is not None:
+                on_phase(ev.name)
         seen = restrict(run, self.subset).missing_streams
         missing = list(seen) + ([] if evidence[0].streams.get("sensor") else ["sensor"])
         verdict = _combine(str(run.path), phases, missing, rules, self.policy)
@@ -332,6 +342,8 @@ def verify_run(
     calibration: Calibration = DEFAULT,
     policy: str = "strict",
     subset: str = "full",
+    on_phase: Callable[[str], None] | None = None,
 ) -> RunVerdict:
     """One call: load ``run``, judge it with the built-in properties under ``policy``."""
-    return Inspector(calibration=calibration, policy=policy, subset=subset).inspect(run, commitment)
+    inspector = Inspector(calibration=calibration, policy=policy, subset=subset)
+    return inspector.inspect(run, commitment, on_phase)

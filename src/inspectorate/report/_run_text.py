@@ -6,7 +6,7 @@ from inspectorate.verify._inspector import RunVerdict
 from inspectorate.verify._registry import INCONSISTENT, UNVERIFIABLE
 
 
-def render_text(verdict: RunVerdict) -> str:
+def render_run_text(verdict: RunVerdict) -> str:
     """One line per phase, then the reason of every inconsistent finding."""
     head = "CERTIFIED" if verdict.verdict == 1 else "NOT CERTIFIED"
     lines = [
