@@ -397,14 +397,15 @@ done:
     return Py_BuildValue("NNN", data, offsets, bad);
 }
 
-/* match(cols, rows, isep, ksep, raw_offsets, raw_data) -> bytes: 1 where the spelling of the
- * row equals its raw line byte for byte. */
+/* match(cols, rows, isep, ksep, starts, ends, raw) -> bytes: 1 where the spelling of row i
+ * equals raw[starts[i]:ends[i]] byte for byte. */
 static PyObject *match(PyObject *self, PyObject *args) {
     PyObject *seq;
     Py_ssize_t rows, isl, ksl;
     const char *isep, *ksep;
-    Py_buffer ro, rd;
-    if (!PyArg_ParseTuple(args, "Ons#s#y*y*", &seq, &rows, &isep, &isl, &ksep, &ksl, &ro, &rd)) return NULL;
+    Py_buffer bs, be, rd;
+    if (!PyArg_ParseTuple(args, "Ons#s#y*y*y*", &seq, &rows, &isep, &isl, &ksep, &ksl, &bs, &be, &rd))
+        return NULL;
     PyObject *out = NULL;
     Col cols[64];
     Py_ssize_t ncols;
@@ -414,15 +415,15 @@ static PyObject *match(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
-    if ((Py_ssize_t)(ro.len / sizeof(int64_t)) < rows + 1) {
-        PyErr_SetString(PyExc_ValueError, "raw offsets too short");
+    if ((Py_ssize_t)(bs.len / sizeof(int64_t)) < rows || (Py_ssize_t)(be.len / sizeof(int64_t)) < rows) {
+        PyErr_SetString(PyExc_ValueError, "line bounds too short");
         goto done;
     }
     if (parse_cols(seq, cols, &ncols, v)) goto done;
     out = PyBytes_FromStringAndSize(NULL, rows);
     if (!out) goto done;
     char *m = PyBytes_AS_STRING(out);
-    const int64_t *o = ro.buf;
+    const int64_t *st = bs.buf, *en = be.buf;
     const char *raw = rd.buf;
     for (Py_ssize_t r = 0; r < rows; r++) {
         b.len = 0;
@@ -432,8 +433,8 @@ static PyObject *match(PyObject *self, PyObject *args) {
             Py_CLEAR(out);
             goto done;
         }
-        Py_ssize_t n = (Py_ssize_t)(o[r + 1] - o[r]);
-        m[r] = (char)(rc == 0 && n == b.len && o[r + 1] <= rd.len && memcmp(raw + o[r], b.p, n) == 0);
+        Py_ssize_t n = (Py_ssize_t)(en[r] - st[r]);
+        m[r] = (char)(rc == 0 && st[r] >= 0 && en[r] <= rd.len && n == b.len && memcmp(raw + st[r], b.p, n) == 0);
     }
 done:
     if (v) {
@@ -441,7 +442,8 @@ done:
         PyMem_Free(v);
     }
     PyMem_Free(b.p);
-    PyBuffer_Release(&ro);
+    PyBuffer_Release(&bs);
+    PyBuffer_Release(&be);
     PyBuffer_Release(&rd);
     return out;
 }
@@ -626,7 +628,7 @@ done:
 
 static PyMethodDef METHODS[] = {
     {"spell", spell, METH_VARARGS, "spell(cols, rows, item_sep, key_sep) -> (data, int64 offsets, bad)"},
-    {"match", match, METH_VARARGS, "match(cols, rows, item_sep, key_sep, raw_offsets, raw_data) -> mask"},
+    {"match", match, METH_VARARGS, "match(cols, rows, item_sep, key_sep, starts, ends, raw) -> mask"},
     {"spell_digests", spell_digests, METH_VARARGS, "spell_digests(cols, rows, sha256) -> (digests, bad)"},
     {"use_libcrypto", use_libcrypto, METH_VARARGS, "use_libcrypto(path or None) -> bool"},
     {"digests", digests, METH_VARARGS, "digests(data, offsets, rows, sha256) -> 32*rows bytes"},

@@ -187,16 +187,22 @@ def canonical_digests(frame: pl.DataFrame, order: Sequence[str]) -> tuple[bytes,
 
 
 def match(
-    frame: pl.DataFrame, order: Sequence[str], seps: tuple[str, str], raw: bytes, raw_offsets: np.ndarray
+    frame: pl.DataFrame,
+    order: Sequence[str],
+    seps: tuple[str, str],
+    raw: bytes,
+    starts: np.ndarray,
+    ends: np.ndarray,
 ) -> np.ndarray:
-    """Bool mask: the row, spelled in ``order`` with ``seps``, equals its raw line."""
-    offsets = np.ascontiguousarray(raw_offsets, dtype=np.int64)
+    """Bool mask: row i, spelled in ``order`` with ``seps``, equals ``raw[starts[i]:ends[i]]``."""
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    ends = np.ascontiguousarray(ends, dtype=np.int64)
     if _ext is not None:
-        mask = _ext.match(_columns(frame, order), frame.height, *seps, offsets, raw)
+        mask = _ext.match(_columns(frame, order), frame.height, *seps, starts, ends, raw)
         return np.frombuffer(mask, dtype=np.bool_)
     lines = _dumps_rows(frame, order, seps)
     return np.array(
-        [line is not None and line == raw[offsets[i] : offsets[i + 1]] for i, line in enumerate(lines)],
+        [line is not None and line == raw[starts[i] : ends[i]] for i, line in enumerate(lines)],
         dtype=np.bool_,
     )
 
