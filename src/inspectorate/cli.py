@@ -35,6 +35,11 @@ class Format(str, enum.Enum):
     json = "json"
 
 
+class Engine(str, enum.Enum):
+    local = "local"
+    dask = "dask"
+
+
 Scenario = enum.Enum("Scenario", [(name, name) for name in SCENARIOS], type=str)  # type: ignore[misc]
 
 
@@ -49,6 +54,10 @@ def check(
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="No progress bar (none is shown off a terminal)."
     ),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local, or dask (the [scale] extra)."),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Dask scheduler address (default: a local cluster)."
+    ),
 ) -> None:
     """Judge TRACE against COMMITMENT; exit 0 compliant, 1 violation, 2 bad input."""
     from inspectorate.commitment import check as run_check
@@ -59,7 +68,12 @@ def check(
     records, promise = read_trace(trace, head=head), load_commitment(commitment)
     large = len(records) >= LARGE_TRACE
     with progress(len(promise.effective_rules()), "rules", quiet=quiet or not large) as advance:
-        verdict = run_check(records, promise, on_rule=advance)
+        if engine is Engine.dask:
+            from inspectorate.scale import check_distributed
+
+            verdict = check_distributed(records, promise, scheduler=scheduler, on_rule=advance)
+        else:
+            verdict = run_check(records, promise, on_rule=advance)
     if format is Format.json:
         typer.echo(json.dumps(verdict.to_dict(), indent=2))
     else:

@@ -9,6 +9,7 @@ JSONL line byte for byte. Both run in C when the extension is built and fall bac
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from inspectorate.trace._schema import INT_FIELDS, LIST_FIELDS, NUMBER_FIELDS, S
 try:
     if os.environ.get("INSPECTORATE_PURE_PYTHON"):
         raise ImportError("pure Python requested")
-    from inspectorate.trace import _ccanon as _ext  # type: ignore[attr-defined]
+    _ext: Any = importlib.import_module("inspectorate.trace._ccanon")
 except ImportError:  # no compiler at install time: the json path below is exact, only slower
     _ext = None
 
@@ -60,7 +61,7 @@ def _setup() -> None:
     global _FLOAT_TEXT
     if _ext is None:
         return
-    import _hashlib  # type: ignore[import-not-found]
+    import _hashlib
 
     path = getattr(_hashlib, "__file__", None)
     if _ext.use_libcrypto(path):
