@@ -117,15 +117,41 @@ def trace_generate(
 
 
 @trace_app.command("verify-chain")
-def trace_verify_chain(trace: Path, head: str | None = typer.Option(None, "--head")) -> None:
-    """Check only the hash chain; exit 0 intact, 1 broken, 2 bad input."""
+def trace_verify_chain(
+    trace: Path,
+    head: str | None = typer.Option(None, "--head"),
+    root: str | None = typer.Option(None, "--root", help="Published Merkle root (partitioned layout)."),
+) -> None:
+    """Check only the hash chain(s); exit 0 intact, 1 broken, 2 bad input. A partitioned
+    directory (manifest.json) is checked per chip, window roots and root included."""
     from inspectorate.trace import read_trace
 
+    if (trace / "manifest.json").exists():
+        from inspectorate.scale import verify_partitioned
+
+        problems = verify_partitioned(trace, expected_root=root)
+        for line in problems[:20]:
+            typer.echo(line)
+        typer.echo("chains and roots intact" if not problems else f"{len(problems)} problem(s)")
+        raise typer.Exit(1 if problems else 0)
     breaks = read_trace(trace, head=head).chain_breaks()
     for b in breaks[:20]:
         typer.echo(f"break at record {b.index} ({b.record_id}): {b.reason}")
     typer.echo("chain intact" if not breaks else f"{len(breaks)} break(s)")
     raise typer.Exit(1 if breaks else 0)
+
+
+@trace_app.command("convert")
+def trace_convert(
+    source: Path,
+    out: Path,
+    window_seconds: int = typer.Option(3600, "--window-seconds"),
+    chip_groups: int = typer.Option(16, "--chip-groups"),
+) -> None:
+    """Single-chain trace <-> partitioned layout (per-chip chains, Merkle root per window)."""
+    from inspectorate.scale import convert
+
+    typer.echo(convert(source, out, window_seconds=window_seconds, chip_groups=chip_groups))
 
 
 @app.command()
