@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <dlfcn.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -44,13 +45,14 @@ typedef struct {
 typedef struct {
     char *p;
     Py_ssize_t len, cap;
+    int nogil; /* running without the GIL: no Python API (floats repr falls back to json) */
 } Buf;
 
 static int buf_grow(Buf *b, Py_ssize_t need) {
     if (b->len + need <= b->cap) return 0;
     Py_ssize_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + need) cap *= 2;
-    char *p = PyMem_Realloc(b->p, cap);
+    char *p = realloc(b->p, cap); /* plain malloc: safe without the GIL */
     if (!p) return -1;
     b->p = p;
     b->cap = cap;
@@ -239,7 +241,7 @@ static int put_value(Buf *b, const Col *c, Py_ssize_t row, const char *isep, Py_
             if (c->data != NULL && bit(c->cvalid, i) &&
                 put_repr_from_text(b, (const char *)c->data + c->coffs[i], c->coffs[i + 1] - c->coffs[i], v) == 0)
                 return 0;
-            if (PyErr_Occurred()) return -1;
+            if (b->nogil) return 1; /* repr needs the GIL: the caller spells this row */
             char *s = PyOS_double_to_string(v, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
             if (!s) return -1;
             int r = put(b, s, (Py_ssize_t)strlen(s));
@@ -388,7 +390,7 @@ static PyObject *spell(PyObject *self, PyObject *args) {
 done:
     release(v);
     PyMem_Free(v);
-    PyMem_Free(b.p);
+    free(b.p);
     if (!data) {
         Py_XDECREF(offsets);
         Py_XDECREF(bad);
@@ -441,7 +443,7 @@ done:
         release(v);
         PyMem_Free(v);
     }
-    PyMem_Free(b.p);
+    free(b.p);
     PyBuffer_Release(&bs);
     PyBuffer_Release(&be);
     PyBuffer_Release(&rd);
@@ -459,10 +461,12 @@ static sha_init_fn SHA_INIT = NULL;
 static sha_update_fn SHA_UPDATE = NULL;
 static sha_final_fn SHA_FINAL = NULL;
 static int SHA = 0;
-static union {
+typedef union {
     unsigned char bytes[512]; /* SHA256_CTX is 112 bytes; room to spare */
     long double align;
-} SHA_CTX_MEM;
+} ShaCtx;
+static _Thread_local ShaCtx SHA_CTX_MEM; /* one per thread: calls may run concurrently */
+#define SHA_CTX_MEM_T (SHA_CTX_MEM.bytes)
 
 static PyObject *use_libcrypto(PyObject *self, PyObject *args) {
     const char *path;
@@ -502,12 +506,18 @@ static int hash_into(const char *p, Py_ssize_t n, PyObject *ctor, PyObject *name
     return 0;
 }
 
-/* spell_digests(cols, rows, sha256) -> (32*rows digests, bad): spell each row canonically
- * and hash it at once (no text kept); bad rows get zero digests. */
+/* spell_digests(cols, lo, hi, sha256) -> (32*(hi-lo) digests, bad): spell rows lo..hi
+ * canonically and hash each at once (no text kept); bad rows get zero digests. With
+ * OpenSSL in hand the loop runs without the GIL, so threads can split a frame. */
 static PyObject *spell_digests(PyObject *self, PyObject *args) {
     PyObject *seq, *ctor;
-    Py_ssize_t rows;
-    if (!PyArg_ParseTuple(args, "OnO", &seq, &rows, &ctor)) return NULL;
+    Py_ssize_t lo, hi;
+    if (!PyArg_ParseTuple(args, "OnnO", &seq, &lo, &hi, &ctor)) return NULL;
+    if (lo < 0 || hi < lo) {
+        PyErr_SetString(PyExc_ValueError, "bad row range");
+        return NULL;
+    }
+    Py_ssize_t rows = hi - lo;
     Col cols[64];
     Py_ssize_t ncols;
     Views *v = PyMem_Calloc(1, sizeof(Views));
@@ -519,26 +529,51 @@ static PyObject *spell_digests(PyObject *self, PyObject *args) {
     bad = PyBytes_FromStringAndSize(NULL, rows);
     if (!out || !bad) goto fail;
     char *dst = PyBytes_AS_STRING(out), *badp = PyBytes_AS_STRING(bad);
-    for (Py_ssize_t r = 0; r < rows; r++) {
-        b.len = 0;
-        int rc = spell_row(&b, cols, ncols, r, ",", 1, ":", 1);
-        if (rc < 0) {
-            PyErr_NoMemory();
+    int failed = 0;
+    if (SHA) {
+        b.nogil = 1;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t r = 0; r < rows && !failed; r++) {
+            b.len = 0;
+            int rc = spell_row(&b, cols, ncols, lo + r, ",", 1, ":", 1);
+            if (rc < 0) failed = 1;
+            badp[r] = (char)(rc > 0);
+            if (rc > 0) memset(dst + 32 * r, 0, 32);
+            else if (rc == 0) {
+                void *ctx = SHA_CTX_MEM_T;
+                if (SHA_INIT(ctx) != 1 || SHA_UPDATE(ctx, b.p, (size_t)b.len) != 1 ||
+                    SHA_FINAL((unsigned char *)dst + 32 * r, ctx) != 1)
+                    failed = 2;
+            }
+        }
+        Py_END_ALLOW_THREADS
+        if (failed) {
+            if (failed == 1) PyErr_NoMemory();
+            else PyErr_SetString(PyExc_RuntimeError, "libcrypto SHA-256 failed");
             goto fail;
         }
-        badp[r] = (char)(rc > 0);
-        if (rc > 0) memset(dst + 32 * r, 0, 32);
-        else if (hash_into(b.p, b.len, ctor, name, dst + 32 * r)) goto fail;
+    } else {
+        for (Py_ssize_t r = 0; r < rows; r++) {
+            b.len = 0;
+            int rc = spell_row(&b, cols, ncols, lo + r, ",", 1, ":", 1);
+            if (rc < 0) {
+                PyErr_NoMemory();
+                goto fail;
+            }
+            badp[r] = (char)(rc > 0);
+            if (rc > 0) memset(dst + 32 * r, 0, 32);
+            else if (hash_into(b.p, b.len, ctor, name, dst + 32 * r)) goto fail;
+        }
     }
     release(v);
     PyMem_Free(v);
-    PyMem_Free(b.p);
+    free(b.p);
     Py_DECREF(name);
     return Py_BuildValue("NN", out, bad);
 fail:
     release(v);
     PyMem_Free(v);
-    PyMem_Free(b.p);
+    free(b.p);
     Py_XDECREF(name);
     Py_XDECREF(out);
     Py_XDECREF(bad);
