@@ -181,3 +181,18 @@ def _seed_lines():
     from inspectorate.data import seed_path
 
     return seed_path("real_laptop_clean").read_text().splitlines()
+
+
+def test_sliced_frames_stay_on_the_compiled_path():
+    """Slices carry Arrow offsets (floats and their text differ): no row may fall to json."""
+    from inspectorate.trace import GenSpec, generate_trace
+    from inspectorate.trace._fastchain import _SORTED
+    from inspectorate.trace._frame import records_from_frame
+
+    frame = generate_trace(GenSpec(chips=5, hours=1)).frame
+    for lo, size in [(37, 100), (1, 299), (150, 150)]:
+        part = frame.slice(lo, size)
+        digests, bad = _ccols.canonical_digests(part, _SORTED)
+        assert not bad.any()
+        want = b"".join(hashlib.sha256(canonical_json(r).encode()).digest() for r in records_from_frame(part))
+        assert digests == want

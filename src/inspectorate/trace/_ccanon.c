@@ -10,7 +10,8 @@
  *   kind 0 string  : b1 int64 offsets, b2 data
  *   kind 1 int64   : b1 values
  *   kind 2 float64 : b1 values; optionally b2/b3/b4 validity, int64 offsets, data of
- *                    the same values as text (Polars' Ryu spelling, re-laid out as repr)
+ *                    the same values as text (Polars' Ryu spelling, re-laid out as repr),
+ *                    coff = the text array's offset
  *   kind 3 list<string>: b1 int64 list offsets, b2 child validity, b3 child int64
  *                        offsets, b4 child data; coff = child array offset
  *   kind 4 dictionary string (Polars Categorical): b1 uint32 indices, b2 dictionary
@@ -238,8 +239,9 @@ static int put_value(Buf *b, const Col *c, Py_ssize_t row, const char *isep, Py_
         case 2: {
             double v = c->fvals[i];
             if (!Py_IS_FINITE(v)) return 1;
-            if (c->data != NULL && bit(c->cvalid, i) &&
-                put_repr_from_text(b, (const char *)c->data + c->coffs[i], c->coffs[i + 1] - c->coffs[i], v) == 0)
+            Py_ssize_t j = row + c->coff; /* the text array has its own offset */
+            if (c->data != NULL && bit(c->cvalid, j) &&
+                put_repr_from_text(b, (const char *)c->data + c->coffs[j], c->coffs[j + 1] - c->coffs[j], v) == 0)
                 return 0;
             if (b->nogil) return 1; /* repr needs the GIL: the caller spells this row */
             char *s = PyOS_double_to_string(v, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
@@ -529,8 +531,10 @@ static PyObject *spell_digests(PyObject *self, PyObject *args) {
     bad = PyBytes_FromStringAndSize(NULL, rows);
     if (!out || !bad) goto fail;
     char *dst = PyBytes_AS_STRING(out), *badp = PyBytes_AS_STRING(bad);
-    int failed = 0;
-    if (SHA) {
+    int failed = 0, text = 1;
+    for (Py_ssize_t f = 0; f < ncols; f++)
+        if (cols[f].kind == 2 && cols[f].data == NULL) text = 0; /* repr would need the GIL */
+    if (SHA && text) {
         b.nogil = 1;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t r = 0; r < rows && !failed; r++) {

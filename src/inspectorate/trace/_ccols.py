@@ -136,9 +136,8 @@ def _column(series: pl.Series) -> tuple:
         kind == 2 and _FLOAT_TEXT
     ):  # Polars spells floats with Ryu (shortest digits, in parallel); C re-lays them out
         text = _arrow(series.cast(pl.Utf8))
-        if text.offset == array.offset:
-            tbufs = text.buffers()
-            return (kind, key, bufs[0], array.offset, bufs[1], tbufs[0], tbufs[1], tbufs[2], 0)
+        tbufs = text.buffers()
+        return (kind, key, bufs[0], array.offset, bufs[1], tbufs[0], tbufs[1], tbufs[2], text.offset)
     return (kind, key, bufs[0], array.offset, bufs[1], bufs[2] if kind == 0 else None, None, None, 0)
 
 
