@@ -184,9 +184,9 @@ def _run(client, trace, commitment, partitions, on_rule) -> Verdict:
     started = time.perf_counter()
     parts = partitions or 2 * max(len(client.scheduler_info().get("workers", {})), 1)
     frame = trace.frame
-    ranges = client.scatter(_ranges(frame, parts))
+    ranges = client.scatter(_ranges(frame, parts), hash=False)  # no tokenizing of frames
     keyed: dict[str, Any] = {}
-    whole = client.scatter(frame, broadcast=False)
+    whole = client.scatter(frame, hash=False)
     specs = commitment.effective_rules()
     pending: dict[str, Any] = {}
     for spec in specs:  # submit every map first, so the cluster works on all rules at once
@@ -197,7 +197,7 @@ def _run(client, trace, commitment, partitions, on_rule) -> Verdict:
             pending[spec.id] = [client.submit(_map_rule, spec, part, pure=False) for part in ranges]
         elif how is not None:
             if how not in keyed:
-                keyed[how] = client.scatter(_by_key(frame, how, parts))
+                keyed[how] = client.scatter(_by_key(frame, how, parts), hash=False)
             pending[spec.id] = [client.submit(_map_rule, spec, part, pure=False) for part in keyed[how]]
         else:
             pending[spec.id] = client.submit(_map_rule, spec, whole, pure=False)
