@@ -197,3 +197,20 @@ def test_sliced_frames_stay_on_the_compiled_path():
         assert not bad.any()
         want = b"".join(hashlib.sha256(canonical_json(r).encode()).digest() for r in records_from_frame(part))
         assert digests == want
+
+
+def test_hashing_through_hashlib_objects_gives_the_same_digests():
+    """Where OpenSSL cannot be found by dlsym, C hashes through hashlib objects instead."""
+    import _hashlib
+
+    from inspectorate.trace import GenSpec, generate_trace
+    from inspectorate.trace._fastchain import _SORTED
+
+    frame = generate_trace(GenSpec(chips=3, hours=0.5)).frame
+    fast, _ = _ccols.canonical_digests(frame, _SORTED)
+    assert _ccols._ext.use_libcrypto(None) is False
+    try:
+        slow, bad = _ccols.canonical_digests(frame, _SORTED)
+    finally:
+        assert _ccols._ext.use_libcrypto(_hashlib.__file__) is True
+    assert slow == fast and not bad.any()
