@@ -71,19 +71,18 @@ def _bytes(path: Path) -> bytes | None:
     return raw
 
 
-def _bounds(raw: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """[start, end) and 1-based line number of every non-empty line; None when a line is
-    not an object (or is whitespace the text reader would skip): the text reader's call."""
+def _bounds(raw: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """[start, end) of every non-empty line; None when a line is not an object (or is
+    whitespace the text reader would skip): the text reader's call, with line numbers."""
     data = np.frombuffer(raw, dtype=np.uint8)
     newlines = np.flatnonzero(data == 10)
     starts = np.concatenate([[0], newlines + 1])
     ends = np.concatenate([newlines, [len(raw)]])
-    numbers = np.arange(1, len(starts) + 1)
     keep = ends > starts
-    starts, ends, numbers = starts[keep], ends[keep], numbers[keep]
+    starts, ends = starts[keep], ends[keep]
     if starts.size == 0 or not (data[starts] == ord("{")).all():
         return None
-    return starts, ends, numbers
+    return starts, ends
 
 
 def _key_order(line: bytes) -> list[str] | None:
@@ -157,7 +156,7 @@ def read_jsonl_columns(path: Path) -> Trace | None:
     found = _bounds(raw) if raw is not None else None
     if raw is None or found is None:
         return None
-    starts, ends, _ = found
+    starts, ends = found
     frame = _parse(raw, len(starts))
     if frame is None:
         return None
