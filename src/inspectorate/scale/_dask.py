@@ -169,7 +169,7 @@ def check_distributed(
             raise InputError(f"cannot reach the Dask scheduler {scheduler} ({exc})") from None
         client = own
     try:
-        return _run(client, trace.full_frame() if trace.lean else trace, commitment, partitions, on_rule)
+        return _run(client, trace, commitment, partitions, on_rule)
     finally:
         if own is not None:
             cluster = own.cluster
@@ -178,9 +178,35 @@ def check_distributed(
                 cluster.close()
 
 
-def _run(client, trace, commitment, partitions, on_rule) -> Verdict:
-    if isinstance(trace, pl.DataFrame):
-        trace = Trace(trace, None, "<frame>")
+def _chain_groups(path: str, groups: list[int]) -> tuple[str, str, int, list[ChainBreak]]:
+    """A run of Parquet row groups checked by the worker that reads them (lean traces)."""
+    from inspectorate.trace._fastchain import verify_row_groups
+
+    first, last, rows, found = verify_row_groups(path, groups)
+    breaks = [ChainBreak(i, rid, max(i - 1, 0), sid, exp, got) for i, rid, sid, exp, got in found]
+    return first, last, rows, breaks
+
+
+def _chain_tasks(client, trace: Trace, ranges: list, parts: int) -> list:
+    """Lean traces (rule columns only in memory): workers read their row groups from the
+    file; otherwise they check the scattered row ranges."""
+    if not trace.lean:
+        return [client.submit(_chain_part, part, pure=False) for part in ranges]
+    import pyarrow.parquet as pq
+
+    path = str(trace._backing_path())
+    count = pq.ParquetFile(path).num_row_groups
+    parts = max(min(parts, count), 1)
+    batches = [list(range(i * count // parts, (i + 1) * count // parts)) for i in range(parts)]
+    return [client.submit(_chain_groups, path, batch, pure=False) for batch in batches if batch]
+
+
+def _map_global(spec: RuleSpec, frame: pl.DataFrame, source: str, backing: Any) -> list[Violation]:
+    """A global rule over the whole trace (with its backing file: the DAG rule streams refs)."""
+    return run_rule(spec, Trace(frame, None, source, backing=backing))
+
+
+def _run(client, trace: Trace, commitment, partitions, on_rule) -> Verdict:
     started = time.perf_counter()
     parts = partitions or 2 * max(len(client.scheduler_info().get("workers", {})), 1)
     frame = trace.frame
@@ -192,7 +218,7 @@ def _run(client, trace, commitment, partitions, on_rule) -> Verdict:
     for spec in specs:  # submit every map first, so the cluster works on all rules at once
         how = plan(spec)
         if how == "chain":
-            pending[spec.id] = [client.submit(_chain_part, part, pure=False) for part in ranges]
+            pending[spec.id] = _chain_tasks(client, trace, ranges, parts)
         elif how == "record":
             pending[spec.id] = [client.submit(_map_rule, spec, part, pure=False) for part in ranges]
         elif how is not None:
@@ -200,7 +226,9 @@ def _run(client, trace, commitment, partitions, on_rule) -> Verdict:
                 keyed[how] = client.scatter(_by_key(frame, how, parts), hash=False)
             pending[spec.id] = [client.submit(_map_rule, spec, part, pure=False) for part in keyed[how]]
         else:
-            pending[spec.id] = client.submit(_map_rule, spec, whole, pure=False)
+            pending[spec.id] = client.submit(
+                _map_global, spec, whole, trace.source, trace.backing, pure=False
+            )
     violations: list[Violation] = []
     timings: dict[str, float] = {}
     for spec in specs:
@@ -238,4 +266,4 @@ def _reduce(spec: RuleSpec, mapped: Any, trace: Trace) -> list[Violation]:
     if how != "record":
         groups = frame.filter(hit).select(how).unique()
         hit = pl.col(how).is_in(groups[how].implode())
-    return run_rule(spec, Trace(frame.filter(hit), None, trace.source))
+    return run_rule(spec, Trace(frame.filter(hit), None, trace.source))  # no backing: the subset only
