@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-fast install lint wheel-check bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/inspectorate/trace/_ccanon.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	command -v bwrap >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq bubblewrap; else echo "note: the red-team sandbox needs bubblewrap (bwrap): sudo apt-get install bubblewrap"; fi; }
 	$(BIN)/python -m pip install -q --upgrade pip

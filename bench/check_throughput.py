@@ -9,6 +9,13 @@ measures, in the same run:
   - read time and the check's peak RSS (before the baselines, which hold extra copies).
 Goals (issue 3): rules >= 1M records/s, chain >= 50% of the raw SHA-256 rate,
 memory <= 2 GB at 10^7 records. Usage: python bench/check_throughput.py --sizes 100000 1000000
+
+With ``--jsonl-sizes N ...`` (issue 14) it also writes each generated trace as the
+reference writes JSONL (``json.dumps`` per line) and times, in the same run and each in
+its own process, `check` end to end (read + chain + every rule) against the reference
+checker (``json.loads`` per line + ``run_deterministic``) on the same file and
+commitment. The reference is imported from ``--reference`` (default: ../shared/reference
+next to this repository); without it the comparison is skipped with a note.
 """
 
 from __future__ import annotations
@@ -151,12 +158,103 @@ def measure(records: int, workdir: Path) -> dict:
     }
 
 
+def _jsonl_path(records: int, workdir: Path) -> Path:
+    return workdir / f"bench_{records}.ref.jsonl"
+
+
+def write_reference_jsonl(records: int, workdir: Path) -> None:
+    """The generated trace as the reference's writer spells it (json.dumps, file order)."""
+    import pyarrow.parquet as pq
+
+    from inspectorate.trace._frame import records_from_frame
+    from inspectorate.trace._io import _typed, stored_columns
+
+    path = _jsonl_path(records, workdir)
+    if path.exists():
+        return
+    parquet = _shape(records, workdir)[2]
+    handle = pq.ParquetFile(parquet)
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w") as out:
+        for batch in handle.iter_batches(batch_size=100_000, columns=stored_columns(handle)):
+            frame = _typed(batch, parquet, stored_columns(handle))
+            out.writelines(json.dumps(r) + "\n" for r in records_from_frame(frame))
+    partial.rename(path)
+
+
+def measure_ours_jsonl(records: int, workdir: Path) -> dict:
+    from inspectorate.commitment import check, load_commitment
+    from inspectorate.trace import read_trace
+    from inspectorate.trace._ccols import compiled
+
+    chips, hours, _ = _shape(records, workdir)
+    commitment = load_commitment(all_rules_commitment(chips, hours))
+    t = time.perf_counter()
+    trace = read_trace(_jsonl_path(records, workdir))
+    read_s = time.perf_counter() - t
+    verdict = check(trace, commitment)
+    total = time.perf_counter() - t
+    return {
+        "ours_s": round(total, 2),
+        "ours_read_s": round(read_s, 2),
+        "ours_chain_s": round(verdict.timings.get("hash_chain_intact", 0.0), 2),
+        "ours_verdict": verdict.verdict,
+        "compiled": compiled(),
+        "ours_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def measure_reference_jsonl(records: int, workdir: Path, reference: Path) -> dict:
+    sys.path.insert(0, str(reference))
+    from inspector.consistency_checks import run_deterministic  # the oracle, imported, never copied
+
+    chips, hours, _ = _shape(records, workdir)
+    commitment = all_rules_commitment(chips, hours)
+    t = time.perf_counter()
+    with open(_jsonl_path(records, workdir)) as handle:
+        recs = [json.loads(line) for line in handle if line.strip()]
+    violations = run_deterministic(commitment, recs)
+    return {
+        "reference_s": round(time.perf_counter() - t, 2),
+        "reference_violations": len(violations),
+        "reference_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def _child(*args: str) -> tuple[dict | None, str]:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if out.returncode:
+        return None, (out.stderr.strip().splitlines() or ["failed"])[-1]
+    return json.loads(out.stdout.strip().splitlines()[-1]), ""
+
+
+def compare_jsonl(size: int, workdir: Path, reference: Path | None) -> dict:
+    """Ours vs the reference on the same JSONL file, each in a fresh process, one after the other."""
+    _child("--gen", str(size), "--workdir", str(workdir))
+    _child("--write-jsonl", str(size), "--workdir", str(workdir))
+    ours, err = _child("--child-jsonl", str(size), "--workdir", str(workdir))
+    row: dict = {"records": size, "format": "jsonl (reference layout)", **(ours or {"error": err})}
+    if reference is None or not (reference / "inspector" / "consistency_checks.py").exists():
+        row["note"] = f"reference checker not found at {reference}: comparison skipped"
+        return row
+    ref, err = _child("--child-ref", str(size), "--workdir", str(workdir), "--reference", str(reference))
+    row.update(ref or {"reference_error": err})
+    if ours and ref:
+        row["speedup_vs_reference"] = round(ref["reference_s"] / ours["ours_s"], 2)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--workdir", type=Path, help="keep generated traces here (reused across runs)")
-    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--gen", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--jsonl-sizes", type=int, nargs="*", default=[], help="also compare with the reference"
+    )
+    default_ref = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+    parser.add_argument("--reference", type=Path, default=default_ref, help="the reference checker's root")
+    for hidden in ("--child", "--gen", "--write-jsonl", "--child-jsonl", "--child-ref"):
+        parser.add_argument(hidden, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.gen:
         print(json.dumps({"generate_s": round(generate(args.gen, args.workdir), 2)}))
@@ -164,9 +262,21 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.child, args.workdir)))
         return
+    if args.write_jsonl:
+        write_reference_jsonl(args.write_jsonl, args.workdir)
+        print("{}")
+        return
+    if args.child_jsonl:
+        print(json.dumps(measure_ours_jsonl(args.child_jsonl, args.workdir)))
+        return
+    if args.child_ref:
+        print(json.dumps(measure_reference_jsonl(args.child_ref, args.workdir, args.reference)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
+        for size in args.jsonl_sizes:
+            print(json.dumps(compare_jsonl(size, workdir, args.reference)), flush=True)
         for size in args.sizes:  # generation, then measurement, each in its own process
             gen = subprocess.run(
                 [sys.executable, __file__, "--gen", str(size), "--workdir", str(workdir)],

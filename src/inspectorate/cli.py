@@ -35,6 +35,11 @@ class Format(str, enum.Enum):
     json = "json"
 
 
+class Engine(str, enum.Enum):
+    local = "local"
+    dask = "dask"
+
+
 Scenario = enum.Enum("Scenario", [(name, name) for name in SCENARIOS], type=str)  # type: ignore[misc]
 
 
@@ -52,10 +57,16 @@ def check(
     agent: bool = typer.Option(
         False, "--agent", help="LLM tier for semantic rules no offline judge covers (keys from env)."
     ),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local, or dask (the [scale] extra)."),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Dask scheduler address (default: a local cluster)."
+    ),
 ) -> None:
     """Judge TRACE against COMMITMENT; exit 0 compliant, 1 violation, 2 bad input."""
     from inspectorate.commitment import check as run_check
 
+    if agent and engine is Engine.dask:
+        raise InputError("--agent runs with the local engine only (drop --engine dask)")
     if agent:
         from inspectorate.agent._cli import agent_check as run_check
     from inspectorate.commitment import load_commitment
@@ -65,7 +76,12 @@ def check(
     records, promise = read_trace(trace, head=head), load_commitment(commitment)
     large = len(records) >= LARGE_TRACE
     with progress(len(promise.effective_rules()), "rules", quiet=quiet or not large) as advance:
-        verdict = run_check(records, promise, on_rule=advance)
+        if engine is Engine.dask:
+            from inspectorate.scale import check_distributed
+
+            verdict = check_distributed(records, promise, scheduler=scheduler, on_rule=advance)
+        else:
+            verdict = run_check(records, promise, on_rule=advance)
     if format is Format.json:
         typer.echo(json.dumps(verdict.to_dict(), indent=2))
     else:
@@ -109,15 +125,41 @@ def trace_generate(
 
 
 @trace_app.command("verify-chain")
-def trace_verify_chain(trace: Path, head: str | None = typer.Option(None, "--head")) -> None:
-    """Check only the hash chain; exit 0 intact, 1 broken, 2 bad input."""
+def trace_verify_chain(
+    trace: Path,
+    head: str | None = typer.Option(None, "--head"),
+    root: str | None = typer.Option(None, "--root", help="Published Merkle root (partitioned layout)."),
+) -> None:
+    """Check only the hash chain(s); exit 0 intact, 1 broken, 2 bad input. A partitioned
+    directory (manifest.json) is checked per chip, window roots and root included."""
     from inspectorate.trace import read_trace
 
+    if (trace / "manifest.json").exists():
+        from inspectorate.scale import verify_partitioned
+
+        problems = verify_partitioned(trace, expected_root=root)
+        for line in problems[:20]:
+            typer.echo(line)
+        typer.echo("chains and roots intact" if not problems else f"{len(problems)} problem(s)")
+        raise typer.Exit(1 if problems else 0)
     breaks = read_trace(trace, head=head).chain_breaks()
     for b in breaks[:20]:
         typer.echo(f"break at record {b.index} ({b.record_id}): {b.reason}")
     typer.echo("chain intact" if not breaks else f"{len(breaks)} break(s)")
     raise typer.Exit(1 if breaks else 0)
+
+
+@trace_app.command("convert")
+def trace_convert(
+    source: Path,
+    out: Path,
+    window_seconds: int = typer.Option(3600, "--window-seconds"),
+    chip_groups: int = typer.Option(16, "--chip-groups"),
+) -> None:
+    """Single-chain trace <-> partitioned layout (per-chip chains, Merkle root per window)."""
+    from inspectorate.scale import convert
+
+    typer.echo(convert(source, out, window_seconds=window_seconds, chip_groups=chip_groups))
 
 
 @app.command()

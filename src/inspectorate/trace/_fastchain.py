@@ -1,10 +1,12 @@
 """Chain verification over a frame without rebuilding Python dicts.
 
-The canonical JSON of a record is assembled column-wise by Polars (sorted keys, no
-whitespace), then hashed row by row with hashlib straight from the Arrow buffer. Rows
-the vectorised spelling cannot reproduce exactly (extra fields, strings needing JSON
-escapes, floats below 1e-4 where Polars and Python spell exponents differently) fall
-back to ``json`` per row. Property tests pin this module to ``canonical_json``.
+With the compiled canonicaliser (``_ccanon``, built at install) the canonical JSON of
+every row is spelled in C from the Arrow buffers and hashed with hashlib from C; rows
+with fields outside the schema (``_extra``) are spelled by ``json``. Without it, the
+canonical text is assembled column-wise by Polars and hashed row by row from the Arrow
+buffer; rows the vectorised spelling cannot reproduce exactly (extra fields, strings
+needing JSON escapes, floats below 1e-4 where Polars and Python spell exponents
+differently) fall back to ``json``. Property tests pin both paths to ``canonical_json``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from inspectorate.trace import _ccols
 from inspectorate.trace._canonical import GENESIS, ChainBreak, canonical_json
 from inspectorate.trace._frame import records_from_frame
 from inspectorate.trace._schema import FIELDS, INT_FIELDS, LIST_FIELDS, STRING_FIELDS
@@ -82,8 +85,29 @@ def _built(frame: pl.DataFrame, parts: int = 4) -> tuple[pl.Series, list[int]]:
     return built["_line"], built["_exact"].not_().arg_true().to_list()
 
 
+def _compiled_digests(frame: pl.DataFrame) -> bytes:
+    """SHA-256 digests (32 bytes per row) of every row's canonical bytes, spelled in C;
+    rows the C spelling cannot carry (``_extra``, nulls) are spelled by json."""
+    out, bad = _ccols.canonical_digests(frame, _SORTED)
+    slow = np.flatnonzero(bad | frame["_extra"].is_not_null().to_numpy())
+    if slow.size == 0:
+        return out
+    fixed = bytearray(out)
+    for index, record in zip(slow.tolist(), records_from_frame(frame[slow.tolist()])):
+        fixed[32 * index : 32 * index + 32] = hashlib.sha256(canonical_json(record).encode()).digest()
+    return bytes(fixed)
+
+
 def canonical_lines(frame: pl.DataFrame) -> list[str]:
     """Canonical JSON text of every row, in order."""
+    if _ccols.compiled() and frame.height:
+        data, offsets, bad = _ccols.spell(frame, _SORTED)
+        bounds = offsets.tolist()
+        out = [data[bounds[i] : bounds[i + 1]].decode() for i in range(frame.height)]
+        slow = np.flatnonzero(bad | frame["_extra"].is_not_null().to_numpy()).tolist()
+        for index, record in zip(slow, records_from_frame(frame[slow]) if slow else []):
+            out[index] = canonical_json(record)
+        return out
     lines, slow = _built(frame)
     out = [b.decode() for b in lines.to_list()]
     for index, record in zip(slow, records_from_frame(frame[slow]) if slow else []):
@@ -131,13 +155,51 @@ def _slices(frame: pl.DataFrame, chunk: int) -> Iterator[pl.DataFrame]:
 
 def frame_hashes(frame: pl.DataFrame, chunk: int = CHUNK) -> list[str]:
     """Hex hash of every row, a chunk at a time (bounded memory)."""
+    if _ccols.compiled():
+        out: list[str] = []
+        for part in _slices(frame, chunk):
+            text = _compiled_digests(part).hex()
+            out += [text[i : i + 64] for i in range(0, len(text), 64)]
+        return out
     return [h for _, hashes in _chunk_hashes(_slices(frame, chunk)) for h in hashes]
+
+
+def _compiled_chain_breaks(
+    chunks: Iterator[pl.DataFrame], head: str | None, genesis: str
+) -> tuple[list[ChainBreak], str]:
+    """The compiled path of ``chunk_chain_breaks``; also returns the last hash."""
+    breaks: list[ChainBreak] = []
+    prev_hash, prev_id, offset = genesis, None, 0
+    for part in chunks:
+        if part.height == 0:
+            continue
+        digest = _compiled_digests(part)
+        found, ids = part["prev_record_hash"], part["record_id"]
+        for index in _ccols.mismatches(digest, found, prev_hash):
+            expected = digest[32 * (index - 1) : 32 * index].hex() if index else prev_hash
+            suspect_id = ids[index - 1] if index else prev_id
+            breaks.append(
+                ChainBreak(
+                    offset + index,
+                    ids[index],
+                    max(offset + index - 1, 0),
+                    suspect_id,
+                    expected,
+                    str(found[index]),
+                )
+            )
+        prev_hash, prev_id, offset = digest[-32:].hex(), ids[-1], offset + part.height
+    if head is not None and head != prev_hash:
+        breaks.append(ChainBreak(offset, None, max(offset - 1, 0), prev_id, head, prev_hash))
+    return breaks, prev_hash
 
 
 def chunk_chain_breaks(
     chunks: Iterator[pl.DataFrame], head: str | None = None, genesis: str = GENESIS
 ) -> list[ChainBreak]:
     """Chain breaks over frames given in file order (same result as ``iter_chain_breaks``)."""
+    if _ccols.compiled():
+        return _compiled_chain_breaks(chunks, head, genesis)[0]
     breaks: list[ChainBreak] = []
     prev_hash, prev_id, offset = genesis, None, 0
     for part, hashes in _chunk_hashes(chunks):

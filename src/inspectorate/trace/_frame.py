@@ -49,14 +49,19 @@ def extra_of(record: Mapping[str, Any]) -> str | None:
     return canonical_json(extra) if extra else None
 
 
+def typed_frame(records: list[dict[str, Any]]) -> pl.DataFrame:
+    """The stored columns (schema fields + ``_extra``) of validated records, no derived ones."""
+    columns: dict[str, list[Any]] = {name: [r[name] for r in records] for name in FIELDS}
+    columns["flops"] = [float(v) for v in columns["flops"]]
+    columns["_extra"] = [extra_of(r) for r in records]
+    return pl.DataFrame(columns, schema=FRAME_SCHEMA)
+
+
 def frame_from_records(
     records: list[dict[str, Any]], times: Iterable[tuple[float, float]] | None = None
 ) -> pl.DataFrame:
     """Build the typed frame from validated records (``times`` = parsed (start, end))."""
-    columns: dict[str, list[Any]] = {name: [r[name] for r in records] for name in FIELDS}
-    columns["flops"] = [float(v) for v in columns["flops"]]
-    columns["_extra"] = [extra_of(r) for r in records]
-    frame = pl.DataFrame(columns, schema=FRAME_SCHEMA)
+    frame = typed_frame(records)
     if times is None:
         return with_derived(frame)
     starts, ends = zip(*times) if records else ((), ())

@@ -98,6 +98,14 @@ def read_trace(path: str | Path, head: str | None = None) -> Trace:
 
 
 def _read_jsonl(path: Path) -> Trace:
+    from inspectorate.trace._jsonl import read_jsonl_columns
+
+    fast = read_jsonl_columns(path)
+    return fast if fast is not None else _read_jsonl_lines(path)
+
+
+def _read_jsonl_lines(path: Path) -> Trace:
+    """Line by line with json: the reference behaviour, and the one that names bad lines."""
     records, times = [], []
     for number, record in iter_jsonl(path):
         try:

@@ -1,0 +1,15 @@
+"""The compiled canonicaliser (C, built at install; optional: without a compiler the
+package installs and uses the pure-Python path). Everything else is in pyproject.toml."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "inspectorate.trace._ccanon",
+            ["src/inspectorate/trace/_ccanon.c"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        )
+    ]
+)

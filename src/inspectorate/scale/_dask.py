@@ -1,0 +1,269 @@
+"""``check`` on a Dask distributed cluster: the chain and every rule over partitions.
+
+The rule functions are the registered ones, never a second implementation. What changes
+is what each call sees:
+
+- **The chain**: the trace is cut into contiguous row ranges; each task verifies its
+  range on its own (the range's first ``prev_record_hash`` as genesis) and returns its
+  last hash and internal breaks; the reduce stitches ranges in order (a range whose first
+  prev hash is not the previous range's last hash is a break). ``hash_chain_intact``
+  then runs on the stitched breaks.
+- **Record-local rules** (a record's verdict depends on that record alone: caps on
+  FLOP/token, idle work, forbidden tags/operators, registries, physical peak): map =
+  the rule on each row range; reduce = the same rule on the records any range flagged,
+  which gives exactly the message and counts of a run on the whole trace.
+- **Keyed rules** (a verdict depends on one group: a job, a chip, an operator): rows are
+  hash-partitioned by that key so every group is whole in one partition; map = the rule
+  on each partition; reduce = the same rule on all rows of the groups any partition
+  flagged.
+- **Global rules** (need the whole trace: the DAG of upstream refs, window completeness,
+  cross-job and cross-model comparisons, a global cap) and kinds this module does not
+  know (plugins) run once, on one worker, over the whole trace.
+
+A map whose violation lists more records than it names (``count`` above ``MAX_IDS``)
+cannot tell the reduce every flagged group; that rule then runs globally. Verdicts and
+violations equal the local engine's (tests compare them on every generator scenario).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import polars as pl
+
+from inspectorate.commitment._check import Verdict, run_rule
+from inspectorate.commitment._model import Commitment, RuleSpec
+from inspectorate.commitment._registry import Violation
+from inspectorate.errors import InputError
+from inspectorate.trace import Trace
+from inspectorate.trace._canonical import GENESIS, ChainBreak
+
+RECORD_LOCAL = frozenset(
+    {
+        "idle_must_be_zero",
+        "op_type_flop_ratio",
+        "max_flop_per_token",
+        "min_flop_per_token",
+        "batch_token_consistency",
+        "flop_physically_possible",
+        "forbidden_data_source_tags",
+        "forbidden_operators",
+        "allowed_dataset_fingerprints",
+        "allowed_op_types",
+    }
+)
+KEYED = {
+    "timestamp_monotonic": "chip_id",
+    "chip_job_stability": "chip_id",
+    "require_upstream_refs": "job_id",
+    "training_base_models": "job_id",
+    "code_commit_per_job_stable": "job_id",
+    "operator_uniqueness_per_job": "job_id",
+    "model_uniqueness_per_job": "job_id",
+}
+_CAP_SCOPE = {"per_job": "job_id", "per_operator": "operator"}
+
+
+def plan(spec: RuleSpec) -> str | None:
+    """How a rule is distributed: "record", a key column, or None (global)."""
+    if spec.kind == "hash_chain_intact":
+        return "chain"
+    if spec.kind in RECORD_LOCAL:
+        return "record"
+    if spec.kind == "aggregate_flop_cap":
+        return _CAP_SCOPE.get(spec.params.get("scope", "per_job"))
+    return KEYED.get(spec.kind)
+
+
+class _StitchedTrace(Trace):
+    """A trace whose chain breaks were computed by the cluster."""
+
+    def __init__(self, trace: Trace, breaks: list[ChainBreak]):
+        super().__init__(trace.frame, None, trace.source, trace.head, trace.backing)
+        self._breaks = breaks
+
+    def chain_breaks(self) -> list[ChainBreak]:
+        return list(self._breaks)
+
+
+def _chain_part(frame: pl.DataFrame) -> tuple[str, str, int, list[ChainBreak]]:
+    """One row range checked on its own: (first prev hash, last hash, rows, breaks)."""
+    from inspectorate.trace import _ccols
+    from inspectorate.trace._fastchain import _compiled_chain_breaks, chunk_chain_breaks, frame_hashes
+
+    first = str(frame["prev_record_hash"][0])
+    if _ccols.compiled():
+        breaks, last = _compiled_chain_breaks(iter([frame]), None, first)
+        return first, last, frame.height, breaks
+    breaks = chunk_chain_breaks(iter([frame]), None, genesis=first)
+    return first, frame_hashes(frame.tail(1))[0], frame.height, breaks
+
+
+def _stitch(
+    parts: list[tuple[str, str, int, list[ChainBreak]]], head: str | None, ids: pl.Series
+) -> list[ChainBreak]:
+    """The ranges' breaks in file order, plus a break wherever a range does not start
+    from the previous range's last hash (``ids``: record_id in file order)."""
+    breaks: list[ChainBreak] = []
+    prev_hash, prev_id, offset = GENESIS, None, 0
+    for first, last, rows, internal in parts:
+        if first != prev_hash:
+            breaks.append(ChainBreak(offset, ids[offset], max(offset - 1, 0), prev_id, prev_hash, first))
+        breaks += [
+            replace(b, index=b.index + offset, suspect_index=max(b.index + offset - 1, 0)) for b in internal
+        ]
+        prev_hash, prev_id, offset = last, ids[offset + rows - 1], offset + rows
+    if head is not None and head != prev_hash:
+        breaks.append(ChainBreak(offset, None, max(offset - 1, 0), prev_id, head, prev_hash))
+    return breaks
+
+
+def _map_rule(spec: RuleSpec, frame: pl.DataFrame) -> list[Violation]:
+    return run_rule(spec, Trace(frame, None, "<partition>"))
+
+
+def _flagged(violations: list[Violation]) -> set[str] | None:
+    """Record ids the violations name; None when some were left unnamed (count > ids)."""
+    out: set[str] = set()
+    for v in violations:
+        if v.count is not None and v.count > len(v.record_ids):
+            return None
+        out.update(v.record_ids)
+    return out
+
+
+def _ranges(frame: pl.DataFrame, parts: int) -> list[pl.DataFrame]:
+    size = max(-(-frame.height // parts), 1)
+    return [frame.slice(lo, size) for lo in range(0, frame.height, size)]
+
+
+def _by_key(frame: pl.DataFrame, key: str, parts: int) -> list[pl.DataFrame]:
+    bucket = (pl.col(key).cast(pl.Utf8).hash() % parts).alias("_part")
+    return [p.drop("_part") for p in frame.with_columns(bucket).partition_by("_part", maintain_order=True)]
+
+
+def check_distributed(
+    trace: Trace,
+    commitment: Commitment,
+    scheduler: str | None = None,
+    partitions: int | None = None,
+    client: Any = None,
+    on_rule: Callable[[str], None] | None = None,
+) -> Verdict:
+    """``check`` with the chain and rules run as Dask tasks (``scheduler``: a
+    distributed scheduler address; none: a LocalCluster in this process)."""
+    if len(trace) == 0:
+        raise InputError("empty trace (no records)", trace.source)
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise InputError("the dask engine needs the [scale] extra (dask, distributed)") from exc
+    own = None
+    if client is None:
+        try:
+            own = Client(scheduler) if scheduler else Client(LocalCluster(n_workers=2, processes=False))
+        except OSError as exc:
+            raise InputError(f"cannot reach the Dask scheduler {scheduler} ({exc})") from None
+        client = own
+    try:
+        return _run(client, trace, commitment, partitions, on_rule)
+    finally:
+        if own is not None:
+            cluster = own.cluster
+            own.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def _chain_groups(path: str, groups: list[int]) -> tuple[str, str, int, list[ChainBreak]]:
+    """A run of Parquet row groups checked by the worker that reads them (lean traces)."""
+    from inspectorate.trace._fastchain import verify_row_groups
+
+    first, last, rows, found = verify_row_groups(path, groups)
+    breaks = [ChainBreak(i, rid, max(i - 1, 0), sid, exp, got) for i, rid, sid, exp, got in found]
+    return first, last, rows, breaks
+
+
+def _chain_tasks(client, trace: Trace, ranges: list, parts: int) -> list:
+    """Lean traces (rule columns only in memory): workers read their row groups from the
+    file; otherwise they check the scattered row ranges."""
+    if not trace.lean:
+        return [client.submit(_chain_part, part, pure=False) for part in ranges]
+    import pyarrow.parquet as pq
+
+    path = str(trace._backing_path())
+    count = pq.ParquetFile(path).num_row_groups
+    parts = max(min(parts, count), 1)
+    batches = [list(range(i * count // parts, (i + 1) * count // parts)) for i in range(parts)]
+    return [client.submit(_chain_groups, path, batch, pure=False) for batch in batches if batch]
+
+
+def _map_global(spec: RuleSpec, frame: pl.DataFrame, source: str, backing: Any) -> list[Violation]:
+    """A global rule over the whole trace (with its backing file: the DAG rule streams refs)."""
+    return run_rule(spec, Trace(frame, None, source, backing=backing))
+
+
+def _run(client, trace: Trace, commitment, partitions, on_rule) -> Verdict:
+    started = time.perf_counter()
+    parts = partitions or 2 * max(len(client.scheduler_info().get("workers", {})), 1)
+    frame = trace.frame
+    ranges = client.scatter(_ranges(frame, parts), hash=False)  # no tokenizing of frames
+    keyed: dict[str, Any] = {}
+    whole = client.scatter(frame, hash=False)
+    specs = commitment.effective_rules()
+    pending: dict[str, Any] = {}
+    for spec in specs:  # submit every map first, so the cluster works on all rules at once
+        how = plan(spec)
+        if how == "chain":
+            pending[spec.id] = _chain_tasks(client, trace, ranges, parts)
+        elif how == "record":
+            pending[spec.id] = [client.submit(_map_rule, spec, part, pure=False) for part in ranges]
+        elif how is not None:
+            if how not in keyed:
+                keyed[how] = client.scatter(_by_key(frame, how, parts), hash=False)
+            pending[spec.id] = [client.submit(_map_rule, spec, part, pure=False) for part in keyed[how]]
+        else:
+            pending[spec.id] = client.submit(
+                _map_global, spec, whole, trace.source, trace.backing, pure=False
+            )
+    violations: list[Violation] = []
+    timings: dict[str, float] = {}
+    for spec in specs:
+        t0 = time.perf_counter()
+        violations.extend(_reduce(spec, client.gather(pending[spec.id]), trace))
+        timings[spec.id] = time.perf_counter() - t0
+        if on_rule is not None:
+            on_rule(spec.id)
+    return Verdict(
+        commitment_id=commitment.id,
+        verdict=0 if violations else 1,
+        violations=tuple(violations),
+        rules_evaluated=tuple(spec.id for spec in specs),
+        semantic_rules_not_evaluated=tuple(str(r["id"]) for r in commitment.semantic_rules),
+        records=len(trace),
+        seconds=time.perf_counter() - started,
+        timings=timings,
+    )
+
+
+def _reduce(spec: RuleSpec, mapped: Any, trace: Trace) -> list[Violation]:
+    how = plan(spec)
+    if how == "chain":
+        return run_rule(spec, _StitchedTrace(trace, _stitch(mapped, trace.head, trace.frame["record_id"])))
+    if how is None:
+        return mapped
+    found = [v for part in mapped for v in part]
+    if not found:
+        return []
+    flagged = _flagged(found)
+    frame = trace.frame
+    if flagged is None:  # some flagged records unnamed: judge this rule on the whole trace
+        return run_rule(spec, trace)
+    hit = pl.col("record_id").is_in(pl.Series(sorted(flagged), dtype=pl.Utf8).implode())
+    if how != "record":
+        groups = frame.filter(hit).select(how).unique()
+        hit = pl.col(how).is_in(groups[how].implode())
+    return run_rule(spec, Trace(frame.filter(hit), None, trace.source))  # no backing: the subset only

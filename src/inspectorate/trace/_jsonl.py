@@ -1,0 +1,179 @@
+"""Column-wise JSONL reading: Polars parses the schema fields of every line at once, and
+each row is then proven equal to its line.
+
+The proof: the row's typed values, spelled as ``json.dumps`` spells them (in the line's
+key order with the default separators, as the reference writes, or sorted and compact,
+as our writers do), equal the raw line byte for byte. A row that passes carries exactly
+what ``json.loads`` would have read (no extra field, no duplicate key, no coerced type,
+the int/float spelling of ``flops`` intact), so its canonical bytes follow from the
+columns. Every other line (extra fields, escapes json would spell differently, other
+layouts) is read with ``json`` as before. Whenever anything is wrong with the input this
+path gives up (returns None) and the line-by-line reader runs instead, so errors and
+their line numbers are the ones that reader gives.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.json as pj
+
+from inspectorate.trace import _ccols
+from inspectorate.trace._frame import FRAME_SCHEMA, typed_frame, with_derived
+from inspectorate.trace._schema import (
+    FIELD_SET,
+    FIELDS,
+    INT_FIELDS,
+    LIST_FIELDS,
+    NUMBER_FIELDS,
+    STRING_FIELDS,
+    RecordError,
+    parse_time,
+    validate_record,
+)
+from inspectorate.trace._trace import Trace
+
+_SCHEMA = {name: FRAME_SCHEMA[name] for name in FIELDS}
+_ARROW_SCHEMA = pa.schema(
+    [(n, pa.string()) for n in STRING_FIELDS]
+    + [(n, pa.int64()) for n in INT_FIELDS]
+    + [(n, pa.float64()) for n in NUMBER_FIELDS]
+    + [(n, pa.list_(pa.string())) for n in LIST_FIELDS]
+)
+_BOM = b"\xef\xbb\xbf"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _bytes(path: Path) -> bytes | None:
+    """The file's bytes as the text reader sees them (BOM dropped, \r\n as \n); None
+    when only that reader can judge them (unreadable, stray carriage returns)."""
+    try:
+        raw = path.read_bytes()
+        if path.name.endswith(".gz"):
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, ValueError):
+        return None
+    raw = raw.removeprefix(_BOM)
+    if b"\r" in raw:  # universal newlines: only \r\n is taken here
+        if raw.count(b"\r") != raw.count(b"\r\n"):
+            return None
+        raw = raw.replace(b"\r\n", b"\n")
+    return raw
+
+
+def _bounds(raw: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """[start, end) of every non-empty line; None when a line is not an object (or is
+    whitespace the text reader would skip): the text reader's call, with line numbers."""
+    data = np.frombuffer(raw, dtype=np.uint8)
+    newlines = np.flatnonzero(data == 10)
+    starts = np.concatenate([[0], newlines + 1])
+    ends = np.concatenate([newlines, [len(raw)]])
+    keep = ends > starts
+    starts, ends = starts[keep], ends[keep]
+    if starts.size == 0 or not (data[starts] == ord("{")).all():
+        return None
+    return starts, ends
+
+
+def _key_order(line: bytes) -> list[str] | None:
+    try:
+        first = json.loads(line)
+    except ValueError:
+        return None
+    return list(first) if isinstance(first, dict) and set(first) == FIELD_SET else None
+
+
+def _exact_rows(frame: pl.DataFrame, raw: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Mask of rows whose spelling equals their line (json.dumps layout or canonical)."""
+    exact = np.zeros(len(starts), dtype=np.bool_)
+    layouts = [(sorted(FIELDS), _ccols.CANONICAL_SEPS)]
+    order = _key_order(raw[starts[0] : ends[0]])
+    if order is not None:
+        layouts.insert(0, (order, _ccols.DUMPS_SEPS))
+    for keys, seps in layouts:
+        exact |= _ccols.match(frame, keys, seps, raw, starts, ends)
+        if exact.all():
+            break
+    return exact
+
+
+def _parse(raw: bytes, rows: int) -> pl.DataFrame | None:
+    """The schema fields of every line, parsed by Arrow's multithreaded JSON reader."""
+    try:
+        table = pj.read_json(
+            io.BytesIO(raw),
+            read_options=pj.ReadOptions(block_size=16 << 20),
+            parse_options=pj.ParseOptions(explicit_schema=_ARROW_SCHEMA, unexpected_field_behavior="ignore"),
+        )
+        frame = pl.DataFrame(pl.from_arrow(table)).select([pl.col(n).cast(t) for n, t in _SCHEMA.items()])
+    except Exception:  # any Arrow/Polars parse failure: the text reader names the line
+        return None
+    return frame if frame.height == rows else None
+
+
+def _slow_records(raw: bytes, starts: np.ndarray, ends: np.ndarray) -> list[dict] | None:
+    out = []
+    for lo, hi in zip(starts.tolist(), ends.tolist()):
+        try:
+            record = json.loads(raw[lo:hi].decode("utf-8"), parse_constant=_reject_constant)
+            validate_record(record)
+        except (ValueError, RecordError):  # UnicodeDecodeError is a ValueError
+            return None
+        out.append(record)
+    return out
+
+
+def _times(frame: pl.DataFrame, name: str) -> pl.Series | None:
+    """Epoch seconds parsed exactly as the line reader parses them, once per distinct value."""
+    values = frame[name].unique()
+    try:
+        parsed = [parse_time(v) for v in values.to_list()]
+    except (RecordError, TypeError):
+        return None
+    table = pl.DataFrame({name: values, "_t": pl.Series(parsed, dtype=pl.Float64)})
+    return frame.select(name).join(table, on=name, how="left", maintain_order="left")["_t"]
+
+
+def _valid(frame: pl.DataFrame) -> bool:
+    """What validate_record checks beyond types, by columns (types hold for exact rows)."""
+    negative = pl.any_horizontal([pl.col(n) < 0 for n in (*INT_FIELDS, "flops")])
+    return not frame.select(negative.any()).item()
+
+
+def read_jsonl_columns(path: Path) -> Trace | None:
+    """The trace, or None when the line-by-line reader must decide (any bad input)."""
+    raw = _bytes(path)
+    found = _bounds(raw) if raw is not None else None
+    if raw is None or found is None:
+        return None
+    starts, ends = found
+    frame = _parse(raw, len(starts))
+    if frame is None:
+        return None
+    slow = np.flatnonzero(~_exact_rows(frame, raw, starts, ends))
+    frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("_extra"))
+    if slow.size:
+        records = _slow_records(raw, starts[slow], ends[slow])
+        if records is None:
+            return None
+        fixed = typed_frame(records).with_columns(pl.Series("_i", slow, dtype=pl.Int64))
+        fast = np.ones(frame.height, dtype=np.bool_)
+        fast[slow] = False
+        kept = frame.with_row_index("_i").with_columns(pl.col("_i").cast(pl.Int64)).filter(pl.Series(fast))
+        frame = pl.concat([kept, fixed.select(kept.columns)]).sort("_i").drop("_i")
+    if not _valid(frame):
+        return None
+    starts_s, ends_s = _times(frame, "window_start"), _times(frame, "window_end")
+    if starts_s is None or ends_s is None or (ends_s < starts_s).any():
+        return None
+    return Trace(with_derived(frame, starts_s, ends_s), None, str(path))

@@ -1,0 +1,135 @@
+"""The Dask engine gives the local engine's verdicts and violations on generated traces,
+every violation scenario included (a 2-worker LocalCluster in this process)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from distributed import Client, LocalCluster
+
+from inspectorate.commitment import check, load_commitment
+from inspectorate.commitment._registry import MAX_IDS
+from inspectorate.scale import check_distributed
+from inspectorate.trace import SCENARIOS, GenSpec, generate_trace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from check_throughput import all_rules_commitment
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as c:
+            yield c
+
+
+def _facts(verdict):
+    return verdict.verdict, [(v.rule_id, v.message, v.record_ids, v.count) for v in verdict.violations]
+
+
+def _commitment(spec: GenSpec, **overrides):
+    body = all_rules_commitment(spec.chips, spec.hours)
+    body["deterministic_rules"] += [
+        {"kind": "aggregate_flop_cap", "op_type": "training", "threshold": 1e18, "id": "tight_job_cap"},
+        {
+            "kind": "aggregate_flop_cap",
+            "op_type": "*",
+            "scope": "per_operator",
+            "threshold": 1e18,
+            "id": "tight_operator_cap",
+        },
+    ]
+    return load_commitment(body)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_dask_verdicts_equal_local(client, scenario):
+    spec = GenSpec(chips=6, hours=0.5, scenario=scenario, seed=3)
+    trace = generate_trace(spec)
+    commitment = _commitment(spec)
+    local = check(trace, commitment)
+    distributed = check_distributed(trace, commitment, client=client, partitions=3)
+    assert _facts(distributed) == _facts(local)
+    assert distributed.rules_evaluated == local.rules_evaluated
+    if scenario != "training":
+        assert local.verdict == 0  # each injected scenario (and the caps) is caught
+
+
+def test_many_flagged_records_fall_back_to_a_global_run(client):
+    """More flagged records than a violation names: the reduce cannot see them all."""
+    spec = GenSpec(chips=40, hours=MAX_IDS / 40 / 60 * 2, scenario="idle_work", seed=1)
+    trace = generate_trace(spec)
+    commitment = load_commitment(
+        {"id": "t", "deterministic_rules": [{"kind": "max_flop_per_token", "ceiling": 1.0}]}
+    )
+    local = check(trace, commitment)
+    assert any(v.count and v.count > len(v.record_ids) for v in local.violations)
+    assert _facts(check_distributed(trace, commitment, client=client, partitions=4)) == _facts(local)
+
+
+def test_a_break_at_a_partition_seam_is_found(client):
+    spec = GenSpec(chips=4, hours=0.5, scenario="training")
+    records = generate_trace(spec).records
+    seam = len(records) // 2  # partitions=2: the edited record ends the first range
+    records[seam - 1] = dict(records[seam - 1], flops=records[seam - 1]["flops"] * 2)  # not re-chained
+    from inspectorate.trace import Trace
+
+    trace = Trace.from_records(records)
+    commitment = load_commitment({"id": "t", "deterministic_rules": []})
+    local = check(trace, commitment)
+    assert [b.index for b in trace.chain_breaks()] == [seam]
+    assert _facts(check_distributed(trace, commitment, client=client, partitions=2)) == _facts(local)
+
+
+def test_cli_engine_dask(tmp_path):
+    from typer.testing import CliRunner
+
+    from inspectorate.cli import app
+    from inspectorate.trace import write_generated
+
+    path = write_generated(GenSpec(chips=3, hours=0.2, scenario="over_cap"), tmp_path / "t.parquet")
+    cap = tmp_path / "c.yml"
+    cap.write_text(
+        "id: c\ndeterministic_rules:\n  - {kind: aggregate_flop_cap, op_type: training, threshold: 1.0}\n"
+    )
+    local = CliRunner().invoke(app, ["check", str(path), "-c", str(cap), "-f", "json"])
+    dask = CliRunner().invoke(app, ["check", str(path), "-c", str(cap), "-f", "json", "--engine", "dask"])
+    assert local.exit_code == dask.exit_code == 1
+    assert local.stdout == dask.stdout
+
+
+def test_a_wrong_published_head_is_found(client):
+    spec = GenSpec(chips=4, hours=0.3, scenario="training")
+    trace = generate_trace(spec)
+    trace.head = "f" * 64
+    commitment = load_commitment({"id": "t", "deterministic_rules": []})
+    local = check(trace, commitment)
+    assert local.verdict == 0
+    assert _facts(check_distributed(trace, commitment, client=client, partitions=3)) == _facts(local)
+
+
+@pytest.mark.parametrize("scenario", ["tampered", "forbidden_tag", "fragmented_jobs"])
+def test_lean_parquet_traces_match_local(client, tmp_path, monkeypatch, scenario):
+    """Above LEAN_ABOVE the frame keeps rule columns only: chain tasks read row groups
+    from the file, global rules stream from it; verdicts still equal the local engine's."""
+    import pyarrow.parquet as pq
+
+    from inspectorate.trace import _io, read_trace, write_generated
+
+    spec = GenSpec(chips=6, hours=0.5, scenario=scenario, seed=2)
+    path = tmp_path / "t.parquet"
+    write_generated(spec, path)
+    table = pq.read_table(path)
+    pq.write_table(table, path, row_group_size=40)  # several row groups to split
+    monkeypatch.setattr(_io, "LEAN_ABOVE", 10)
+    trace = read_trace(path)
+    assert trace.lean
+    commitment = _commitment(spec)
+    local = check(trace, commitment)
+    assert local.verdict == 0
+    assert _facts(check_distributed(trace, commitment, client=client, partitions=3)) == _facts(local)
