@@ -139,6 +139,7 @@ def _mount_optional() -> None:
     app.command("redteam")(redteam_command)
     app.command("verify")(verify_command)
     app.add_typer(testbed_app, name="testbed", help="Run real workloads and record hash-chained evidence.")
+    __import__("inspectorate.difr._cli", fromlist=["mount"]).mount(app)  # `difr` group + `replay`
 
 
 _mount_optional()
