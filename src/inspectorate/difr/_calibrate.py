@@ -156,8 +156,10 @@ def calibrate(
     options: ServeOptions,
     variants: Sequence[HonestVariant] | None = None,
     vocab: str = "",
+    collect: list[Any] | None = None,
 ) -> Calibration:
-    """Serve ``prompts`` honestly under each variant, score, and collect the honest scores."""
+    """Serve ``prompts`` honestly under each variant, score, and collect the honest scores
+    (every SequenceScore is also appended to ``collect`` when given: benchmarks re-cut them)."""
     if options.sampling.temperature > 0 and options.sampling.seed is None and options.projection is None:
         raise InputError("nothing to calibrate: no declared sampling seed and no projections")
     variants = list(variants or default_variants())
@@ -171,6 +173,8 @@ def calibrate(
             gens = generate(model, prompts, opts, keep_logits=True)
             log = _as_log(model, opts, vocab, [g.record for g in gens])
             scores = score_log(model, log, keep_costs=True)
+            if collect is not None:
+                collect.extend(scores)
             for g, s in zip(gens, scores, strict=True):
                 token.append(s.token_score or 0.0)
                 if s.act_distance is not None:
