@@ -185,3 +185,17 @@ def test_honest_logs_under_fresh_seeds_and_batchings_all_pass_one_calibration(
         serve(ck.model, prompts, opts, tmp_path / f"h{k}.jsonl", vocab=ck.vocab)
         report = verify_log(read_log(tmp_path / f"h{k}.jsonl"), ck, cal)
         assert report.decision == "consistent", (batch, report.reasons)
+
+
+def test_log_for_another_vocabulary_is_inconsistent_without_scoring(ref_ckpt, prompts, options, tmp_path):
+    ck = load_checkpoint(ref_ckpt)
+    records = [g.record for g in generate(ck.model, prompts, options)]
+    header = LogHeader(
+        ck.model_hash,
+        ck.vocab[::-1],
+        options.sampling,
+        projection=options.projection,
+        vocab_size=ck.config.vocab_size,
+    )
+    report = verify_log(read_log(write_log(tmp_path / "v.jsonl", header, records)), ck)
+    assert report.decision == "inconsistent" and "vocabulary" in report.reasons[-1] and not report.sequences

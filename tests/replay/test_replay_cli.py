@@ -32,3 +32,17 @@ def test_replay_cli_bad_input(tmp_path, capsys):
     (tmp_path / "c.json").write_text("[]")
     assert invoke(["replay", str(tmp_path / "c.json"), "--corpus", str(CORPUS)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_replay_cli_calibrates_a_tolerance_and_uses_it(honest, tmp_path, capsys):
+    claim = str(honest.base / "claim.json")
+    tol = tmp_path / "tol.json"
+    assert (
+        invoke(["replay", claim, "--corpus", str(CORPUS), "--calibrate-out", str(tol), "--threads", "1"]) == 0
+    )
+    saved = json.loads(tol.read_text())
+    # one thread, same machine: the replay is bit-exact, so the tolerance sits at its floor
+    assert saved["basis"]["honest_max_distance"] == 0.0 and saved["weight"] == 1e-7
+    capsys.readouterr()
+    assert invoke(["replay", claim, "--corpus", str(CORPUS), "--segment", "0", "--tolerance", str(tol)]) == 0
+    assert "CONSISTENT" in capsys.readouterr().out

@@ -20,6 +20,9 @@ def replay(
         "--calibrate-out",
         help="treat CLAIM as honest: measure the tolerance over thread counts, write it",
     ),
+    threads: str = typer.Option(
+        "1,2", "--threads", help="with --calibrate-out: torch thread counts to replay under"
+    ),
     format: str = typer.Option("text", "--format", "-f", help="text or json"),
 ) -> None:
     """Reproduce a claimed training run (or segments of it); exit 0 agrees, 1 disagrees, 2 bad input."""
@@ -31,7 +34,13 @@ def replay(
         raise InputError("--format must be text or json")
     parsed, text = read_claim(claim), load_corpus(corpus)
     if calibrate_out is not None:
-        tol = calibrate_tolerance(parsed, text)
+        try:
+            counts = tuple(int(t) for t in threads.split(","))
+        except ValueError:
+            raise InputError(f"--threads must be comma-separated integers, got {threads!r}") from None
+        if not counts or min(counts) < 1:
+            raise InputError("--threads must be >= 1")
+        tol = calibrate_tolerance(parsed, text, threads=counts)
         tol.save(calibrate_out)
         typer.echo(f"wrote {calibrate_out}: weight {tol.weight:.3g}, metric {tol.metric:.3g}")
         return
