@@ -136,3 +136,11 @@ def test_bad_input_exits_2_with_one_line(ref_ckpt, tmp_path, capsys):
     ]
     assert invoke(args) == 2
     assert "vocabulary" in capsys.readouterr().err
+
+
+def test_cli_import_does_not_load_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, inspectorate.cli; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

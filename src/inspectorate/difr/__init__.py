@@ -8,76 +8,65 @@ A server writes its log with :class:`LogWriter` (or :func:`serve` for a testbed 
 the verifier re-computes every token under the shared Gumbel-max sampler and the
 committed activation projections, and judges each sequence against thresholds
 calibrated on honest non-determinism (:func:`calibrate`). Needs torch (``[testbed]``).
+
+Names are imported lazily (PEP 562): the CLI mounts this package's commands
+without importing torch; touching a name imports it.
 """
 
-from inspectorate.difr._calibrate import (
-    Calibration,
-    HonestVariant,
-    Thresholds,
-    calibrate,
-    covert_bits,
-    default_variants,
-    fit_threshold,
-)
-from inspectorate.difr._checkpoint import (
-    Checkpoint,
-    file_sha256,
-    load_checkpoint,
-    model_hash,
-    save_checkpoint,
-    weights_sha256,
-)
-from inspectorate.difr._finding import difr_finding
-from inspectorate.difr._log import (
-    LogHeader,
-    LogWriter,
-    ProjectionSpec,
-    SamplingConfig,
-    SequenceRecord,
-    ServingLog,
-    commit_seed,
-    read_log,
-    write_log,
-)
-from inspectorate.difr._sampling import choose, gumbel_noise, shortfall
-from inspectorate.difr._score import SequenceScore, score_log
-from inspectorate.difr._serve import ServeOptions, corpus_prompts, generate, read_prompts, serve
-from inspectorate.difr._verify import DifrReport, verify_log
+from __future__ import annotations
 
-__all__ = [
-    "Calibration",
-    "Checkpoint",
-    "DifrReport",
-    "HonestVariant",
-    "LogHeader",
-    "LogWriter",
-    "ProjectionSpec",
-    "SamplingConfig",
-    "SequenceRecord",
-    "SequenceScore",
-    "ServeOptions",
-    "ServingLog",
-    "Thresholds",
-    "calibrate",
-    "choose",
-    "commit_seed",
-    "corpus_prompts",
-    "covert_bits",
-    "default_variants",
-    "difr_finding",
-    "file_sha256",
-    "fit_threshold",
-    "generate",
-    "gumbel_noise",
-    "load_checkpoint",
-    "model_hash",
-    "read_log",
-    "read_prompts",
-    "save_checkpoint",
-    "score_log",
-    "serve",
-    "shortfall",
-    "verify_log",
-    "weights_sha256",
-    "write_log",
-]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "Calibration": "_calibrate",
+    "Checkpoint": "_checkpoint",
+    "DifrReport": "_verify",
+    "HonestVariant": "_calibrate",
+    "LogHeader": "_log",
+    "LogWriter": "_log",
+    "ProjectionSpec": "_log",
+    "SamplingConfig": "_log",
+    "SequenceRecord": "_log",
+    "SequenceScore": "_score",
+    "ServeOptions": "_serve",
+    "ServingLog": "_log",
+    "Thresholds": "_calibrate",
+    "calibrate": "_calibrate",
+    "choose": "_sampling",
+    "commit_seed": "_log",
+    "corpus_prompts": "_serve",
+    "covert_bits": "_calibrate",
+    "default_variants": "_calibrate",
+    "difr_finding": "_finding",
+    "file_sha256": "_checkpoint",
+    "fit_threshold": "_calibrate",
+    "generate": "_serve",
+    "gumbel_noise": "_sampling",
+    "load_checkpoint": "_checkpoint",
+    "model_hash": "_checkpoint",
+    "read_log": "_log",
+    "read_prompts": "_serve",
+    "save_checkpoint": "_checkpoint",
+    "score_log": "_score",
+    "serve": "_serve",
+    "shortfall": "_sampling",
+    "verify_log": "_verify",
+    "weights_sha256": "_checkpoint",
+    "write_log": "_log",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'inspectorate.difr' has no attribute {name!r}")
+    value = getattr(import_module(f"inspectorate.difr.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

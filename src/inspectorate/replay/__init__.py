@@ -5,40 +5,49 @@
     result.decision, result.to_dict()
 
 Needs torch (``[testbed]``).
+
+Names are imported lazily (PEP 562): the CLI mounts this package's commands
+without importing torch; touching a name imports it.
 """
 
-from inspectorate.replay._claim import CheckpointRef, TrainingClaim, checkpoint_steps, read_claim, record_run
-from inspectorate.replay._finding import replay_finding
-from inspectorate.replay._replay import (
-    ReplayResult,
-    SegmentResult,
-    Tolerance,
-    calibrate_tolerance,
-    check_metric,
-    choose_segments,
-    replay_claim,
-    replay_segment,
-)
-from inspectorate.replay._train import TrainSpec, evaluate, init_model, quick_train, train_steps
+from __future__ import annotations
 
-__all__ = [
-    "CheckpointRef",
-    "ReplayResult",
-    "SegmentResult",
-    "Tolerance",
-    "TrainSpec",
-    "TrainingClaim",
-    "calibrate_tolerance",
-    "check_metric",
-    "checkpoint_steps",
-    "choose_segments",
-    "evaluate",
-    "init_model",
-    "quick_train",
-    "read_claim",
-    "record_run",
-    "replay_claim",
-    "replay_finding",
-    "replay_segment",
-    "train_steps",
-]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "CheckpointRef": "_claim",
+    "ReplayResult": "_replay",
+    "SegmentResult": "_replay",
+    "Tolerance": "_replay",
+    "TrainSpec": "_train",
+    "TrainingClaim": "_claim",
+    "calibrate_tolerance": "_replay",
+    "check_metric": "_replay",
+    "checkpoint_steps": "_claim",
+    "choose_segments": "_replay",
+    "evaluate": "_train",
+    "init_model": "_train",
+    "quick_train": "_train",
+    "read_claim": "_claim",
+    "record_run": "_claim",
+    "replay_claim": "_replay",
+    "replay_finding": "_finding",
+    "replay_segment": "_replay",
+    "train_steps": "_train",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'inspectorate.replay' has no attribute {name!r}")
+    value = getattr(import_module(f"inspectorate.replay.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
