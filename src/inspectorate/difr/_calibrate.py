@@ -121,9 +121,9 @@ def fit_threshold(samples: Sequence[float], p: float, floor: float) -> tuple[flo
     """Score above which an honest sequence falls with probability ~``p``.
 
     Exponential tail fitted to the excesses over the 90th percentile (peaks over
-    threshold, shape 0), extrapolated to ``p``; then raised to the largest honest value
-    seen and to ``floor``. With too few distinct excesses the tail is not fitted and the
-    observed maximum and the floor decide alone (said in the basis).
+    threshold, shape 0), extrapolated to ``p``, and never below the largest honest value
+    seen. With fewer than 5 excesses (or none above zero) the tail is not fitted and the
+    observed maximum and ``floor`` decide (said in the basis).
     """
     x = np.sort(np.asarray(samples, dtype=np.float64))
     if x.size == 0:
@@ -133,7 +133,10 @@ def fit_threshold(samples: Sequence[float], p: float, floor: float) -> tuple[flo
     pot = None
     if excess.size >= 5 and excess.mean() > 0:
         pot = u + float(excess.mean()) * math.log((excess.size / x.size) / p)
-    value = max(pot or 0.0, float(x[-1]), floor)
+    # The floor stands in for the tail only when the tail cannot be fitted: a floor built
+    # from single-token extremes is far above the per-sequence tail once enough honest
+    # sequences exist (bf16: 0.022 vs 0.003), and would hand an attacker that margin.
+    value = max(pot, float(x[-1])) if pot is not None else max(float(x[-1]), floor)
     return value, {"pot": pot, "honest_max": float(x[-1]), "floor": floor, "honest_n": int(x.size)}
 
 
