@@ -113,6 +113,7 @@ def test_no_seed_and_no_projection_is_indeterminate(ref_ckpt, prompts, options, 
     serve(ck.model, prompts, opts, tmp_path / "n.jsonl", vocab=ck.vocab)
     report = _verify(tmp_path / "n.jsonl", ck)
     assert report.decision == "indeterminate" and report.exit_code == 1
+    assert difr_finding(report)["decision"] == "indeterminate"
 
 
 def test_activations_alone_catch_a_substitute_without_a_seed(
