@@ -32,9 +32,13 @@ CONSISTENT, INCONSISTENT, INDETERMINATE = "consistent", "inconsistent", "indeter
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Largest honest disagreement allowed: relative weight distance, metric difference."""
+    """Largest honest disagreement allowed: relative weight distance, metric difference.
 
-    weight: float = 1e-3
+    The defaults are ~10x the largest honest disagreements measured by bench/replay.py
+    (weights 1.1e-3 replaying under 2 threads a run recorded under 1; metric 0): use
+    :func:`calibrate_tolerance` on an honest run of the model and machine at hand."""
+
+    weight: float = 1e-2
     metric: float = 1e-4
     basis: dict[str, Any] = field(default_factory=dict)
 
