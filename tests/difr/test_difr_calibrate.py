@@ -22,6 +22,14 @@ def test_threshold_never_below_observed_or_floor_and_grows_as_fpr_shrinks():
         fit_threshold([], 1e-3, 0.0)
 
 
+def test_floor_gives_way_only_to_a_tail_fitted_on_enough_points():
+    rng = np.random.default_rng(1)
+    many, few = rng.exponential(1.0, size=2000), rng.exponential(1.0, size=60)
+    assert fit_threshold(many, 1e-3, 100.0)[0] < 100.0  # 200 excesses: the tail decides
+    value, basis = fit_threshold(few, 1e-3, 100.0)
+    assert basis["pot"] is not None and value == 100.0  # 6 excesses: the floor still binds
+
+
 def test_covert_bits_counts_affordable_deviations():
     costs = np.array([0.1, 0.2, 5.0, 7.0])
     assert covert_bits(costs, 0.0) == 0.0

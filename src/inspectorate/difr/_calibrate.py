@@ -29,6 +29,7 @@ from inspectorate.difr._score import score_log
 from inspectorate.difr._serve import ServeOptions, generate
 from inspectorate.errors import InputError
 
+TRUSTED_TAIL = 20  # excesses a fitted tail needs before it may go below the physical floor
 COST_KEEP = 256  # smallest alternative costs kept per honest sequence (the covert bound needs no more)
 
 
@@ -122,8 +123,8 @@ def fit_threshold(samples: Sequence[float], p: float, floor: float) -> tuple[flo
 
     Exponential tail fitted to the excesses over the 90th percentile (peaks over
     threshold, shape 0), extrapolated to ``p``, and never below the largest honest value
-    seen. With fewer than 5 excesses (or none above zero) the tail is not fitted and the
-    observed maximum and ``floor`` decide (said in the basis).
+    seen; below ``TRUSTED_TAIL`` excesses ``floor`` is a lower bound too. With fewer than
+    5 excesses (or none above zero) the tail is not fitted (said in the basis).
     """
     x = np.sort(np.asarray(samples, dtype=np.float64))
     if x.size == 0:
@@ -133,10 +134,13 @@ def fit_threshold(samples: Sequence[float], p: float, floor: float) -> tuple[flo
     pot = None
     if excess.size >= 5 and excess.mean() > 0:
         pot = u + float(excess.mean()) * math.log((excess.size / x.size) / p)
-    # The floor stands in for the tail only when the tail cannot be fitted: a floor built
-    # from single-token extremes is far above the per-sequence tail once enough honest
-    # sequences exist (bf16: 0.022 vs 0.003), and would hand an attacker that margin.
-    value = max(pot, float(x[-1])) if pot is not None else max(float(x[-1]), floor)
+    # The floor gives way to the fitted tail only once the tail rests on TRUSTED_TAIL
+    # excesses: a floor built from single-token extremes is far above the per-sequence
+    # tail once enough honest sequences exist (bf16: 0.022 vs 0.003) and would hand an
+    # attacker that margin, but a tail fitted to a handful of points is too noisy to
+    # stand alone (64 honest sequences put it within 10% of an honest log's maximum).
+    trusted = pot is not None and excess.size >= TRUSTED_TAIL
+    value = max(pot or 0.0, float(x[-1]), 0.0 if trusted else floor)
     return value, {"pot": pot, "honest_max": float(x[-1]), "floor": floor, "honest_n": int(x.size)}
 
 
