@@ -1,0 +1,197 @@
+"""``inspectorate difr serve|calibrate|verify``: parse arguments, call one library function.
+
+Mounted by the main CLI as a sub-app; torch is imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+app = typer.Typer(
+    no_args_is_help=True, help="Served-model identity by re-computation (Token-/Activation-DiFR)."
+)
+
+
+def mount(parent: typer.Typer) -> None:
+    """Re-computation commands on the main CLI: the ``difr`` group and ``replay``."""
+    from inspectorate.replay._cli import replay
+
+    parent.add_typer(app, name="difr")
+    parent.command("replay")(replay)
+
+
+class Format(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+class Precision(str, enum.Enum):
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+
+
+def _options(
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    seed: int | None,
+    max_new: int,
+    batch_size: int,
+    precision: Precision,
+    projection_seed: int | None,
+    projection_layer: int,
+    projection_dim: int,
+):
+    from inspectorate.difr import ProjectionSpec, SamplingConfig, ServeOptions
+    from inspectorate.errors import InputError
+
+    if max_new < 1 or batch_size < 1:
+        raise InputError("--max-new and --batch-size must be >= 1")
+    projection = None
+    if projection_seed is not None:
+        projection = ProjectionSpec(seed=projection_seed, layer=projection_layer, dim=projection_dim)
+    sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    return ServeOptions(sampling, max_new, batch_size, precision.value, projection)
+
+
+TEMPERATURE = typer.Option(0.8, "--temperature", help="0 = greedy")
+TOP_K = typer.Option(None, "--top-k")
+TOP_P = typer.Option(None, "--top-p")
+MAX_NEW = typer.Option(64, "--max-new", help="tokens generated per prompt")
+BATCH = typer.Option(16, "--batch-size")
+PRECISION = typer.Option(Precision.float32, "--precision")
+PROJ_SEED = typer.Option(None, "--projection-seed", help="verifier's committed seed: enables Activation-DiFR")
+PROJ_LAYER = typer.Option(0, "--projection-layer", help="block whose output is projected")
+PROJ_DIM = typer.Option(8, "--projection-dim", help="floats per token")
+PROMPT_LEN = typer.Option(16, "--prompt-length", help="use the last N characters of each prompt line")
+
+
+@app.command()
+def serve(
+    model: Path = typer.Option(..., "--model", help="checkpoint (inspectorate.checkpoint .pt)"),
+    prompts: Path = typer.Option(..., "--prompts", help="UTF-8 text, one prompt per line"),
+    out: Path = typer.Option(..., "--out", help="serving log to write (JSONL)"),
+    seed: int | None = typer.Option(None, "--seed", help="declared sampling seed (Token-DiFR needs it)"),
+    temperature: float = TEMPERATURE,
+    top_k: int | None = TOP_K,
+    top_p: float | None = TOP_P,
+    max_new: int = MAX_NEW,
+    batch_size: int = BATCH,
+    precision: Precision = PRECISION,
+    prompt_length: int = PROMPT_LEN,
+    projection_seed: int | None = PROJ_SEED,
+    projection_layer: int = PROJ_LAYER,
+    projection_dim: int = PROJ_DIM,
+) -> None:
+    """Serve PROMPTS with a testbed checkpoint and write a serving log."""
+    from inspectorate.difr import load_checkpoint, read_prompts
+    from inspectorate.difr import serve as run_serve
+
+    opts = _options(
+        temperature,
+        top_k,
+        top_p,
+        seed,
+        max_new,
+        batch_size,
+        precision,
+        projection_seed,
+        projection_layer,
+        projection_dim,
+    )
+    ckpt = load_checkpoint(model)
+    run_serve(ckpt.model, read_prompts(prompts, ckpt.vocab, prompt_length), opts, out, vocab=ckpt.vocab)
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def calibrate(
+    reference: Path = typer.Option(..., "--reference", help="reference checkpoint"),
+    prompts: Path = typer.Option(..., "--prompts", help="calibration prompts, one per line"),
+    out: Path = typer.Option(..., "--out", help="calibration JSON to write"),
+    temperature: float = TEMPERATURE,
+    top_k: int | None = TOP_K,
+    top_p: float | None = TOP_P,
+    max_new: int = MAX_NEW,
+    precision: Precision = PRECISION,
+    prompt_length: int = PROMPT_LEN,
+    projection_seed: int | None = PROJ_SEED,
+    projection_layer: int = PROJ_LAYER,
+    projection_dim: int = PROJ_DIM,
+    threads: str = typer.Option("1,2", "--threads", help="torch thread counts the variants cycle through"),
+    variants: int = typer.Option(4, "--variants", help="honest re-runs (batch size / composition / seed)"),
+) -> None:
+    """Serve the reference honestly under thread/batch/composition variants; save honest scores."""
+    from inspectorate.difr import calibrate as run_calibrate
+    from inspectorate.difr import default_variants, load_checkpoint, read_prompts
+    from inspectorate.errors import InputError
+
+    try:
+        counts = [int(t) for t in threads.split(",")]
+    except ValueError:
+        raise InputError(f"--threads must be comma-separated integers, got {threads!r}") from None
+    if not counts or min(counts) < 1 or not 1 <= variants <= 6:
+        raise InputError("--threads must be >= 1 and --variants in 1..6")
+
+    opts = _options(
+        temperature,
+        top_k,
+        top_p,
+        0,
+        max_new,
+        16,
+        precision,
+        projection_seed,
+        projection_layer,
+        projection_dim,
+    )
+    ckpt = load_checkpoint(reference)
+    chosen = default_variants(variants, counts)
+    cal = run_calibrate(
+        ckpt.model, read_prompts(prompts, ckpt.vocab, prompt_length), opts, chosen, vocab=ckpt.vocab
+    )
+    cal.save(out)
+    typer.echo(f"wrote {out} ({len(cal.token_scores)} honest sequences)")
+
+
+@app.command()
+def verify(
+    log: Path = typer.Argument(..., help="serving log (JSONL)"),
+    reference: Path = typer.Option(..., "--reference", help="reference checkpoint"),
+    calibration: Path | None = typer.Option(
+        None, "--calibration", help="from `difr calibrate` (default: self-calibrate)"
+    ),
+    log_fpr: float = typer.Option(1e-3, "--log-fpr", help="false-positive rate for the whole log"),
+    format: Format = typer.Option(Format.text, "--format", "-f"),
+) -> None:
+    """Re-compute LOG with the reference; exit 0 matches, 1 diverges (or cannot be checked), 2 bad input."""
+    from inspectorate.difr import Calibration, load_checkpoint, read_log, verify_log
+
+    cal = Calibration.load(calibration) if calibration else None
+    report = verify_log(read_log(log), load_checkpoint(reference), cal, log_fpr)
+    if format is Format.json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        typer.echo(_text(report.to_dict()))
+    raise typer.Exit(report.exit_code)
+
+
+def _text(d: dict[str, Any]) -> str:
+    lines = [f"{d['decision'].upper()}: {d['sequences']} sequences, {d['tokens']} tokens"]
+    for name in ("token_difr", "activation_difr"):
+        block = d.get(name)
+        if block:
+            extra = f", exact match {block['exact_match_rate']:.4f}" if "exact_match_rate" in block else ""
+            lines.append(
+                f"  {name}: max score {block['max_score']:.3g} vs threshold {block['threshold']:.3g}, "
+                f"{len(block['flagged'])} flagged{extra}"
+            )
+    if d.get("covert_channel"):
+        lines.append(f"  covert channel bound: {d['covert_channel']['max_bits']:.2f} bits/sequence (max)")
+    lines += [f"  - {r}" for r in d["reasons"]]
+    return "\n".join(lines)

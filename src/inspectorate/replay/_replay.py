@@ -1,0 +1,219 @@
+"""Replay a claimed training run, whole or by segments (Proof-of-Learning style).
+
+A segment ``k`` starts from claimed checkpoint ``k`` (weights and AdamW state), runs the
+claimed steps with the claimed data order, and must land within ``tolerance.weight`` of
+claimed checkpoint ``k+1``, measured as ``||w_replayed - w_claimed|| / ||w_claimed -
+w_start||`` (relative to how far the segment moved, so it means the same early and late
+in training). Checkpoint 0 must be the claimed seed's initialisation, every checkpoint
+file must hash to what the claim says, and the reported metric must be what the final
+checkpoint scores. A full replay checks every segment; the verifier may instead draw
+``r`` segments at random, which catches an attack confined to ``b`` of ``S`` segments
+with probability ``1 - C(S-b, r) / C(S, r)``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from inspectorate.difr._checkpoint import file_sha256, load_checkpoint, weights_sha256
+from inspectorate.errors import InputError
+from inspectorate.replay._claim import CheckpointRef, TrainingClaim
+from inspectorate.replay._train import evaluate, init_model, make_optimizer, train_steps
+from inspectorate.testbed.data import Corpus
+
+CONSISTENT, INCONSISTENT, INDETERMINATE = "consistent", "inconsistent", "indeterminate"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Largest honest disagreement allowed: relative weight distance, metric difference.
+
+    The defaults are ~10x the largest honest disagreements measured by bench/replay.py
+    (weights 1.1e-3 replaying under 2 threads a run recorded under 1; metric 0): use
+    :func:`calibrate_tolerance` on an honest run of the model and machine at hand."""
+
+    weight: float = 1e-2
+    metric: float = 1e-4
+    basis: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: Path | str) -> Path:
+        Path(path).write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: Path | str) -> Tolerance:
+        try:
+            return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise InputError(f"bad tolerance file ({exc})", path) from None
+
+
+@dataclass
+class SegmentResult:
+    segment: int
+    start_step: int
+    end_step: int
+    exact: bool
+    distance: float
+    agree: bool
+
+
+@dataclass
+class ReplayResult:
+    decision: str
+    reasons: list[str]
+    segments: list[SegmentResult]
+    metric: dict[str, float]
+    tolerance: Tolerance
+    n_segments: int
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.decision == CONSISTENT else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "reasons": self.reasons,
+            "segments_replayed": [asdict(s) for s in self.segments],
+            "segments_total": self.n_segments,
+            "metric": self.metric,
+            "tolerance": asdict(self.tolerance),
+        }
+
+
+def choose_segments(n_segments: int, count: int, seed: int) -> list[int]:
+    """The verifier's random draw of ``count`` distinct segments (PoL)."""
+    count = min(max(count, 0), n_segments)
+    return sorted(
+        int(i) for i in np.random.default_rng([seed, 0x9013]).choice(n_segments, count, replace=False)
+    )
+
+
+def replay_claim(
+    claim: TrainingClaim,
+    corpus: Corpus,
+    segments: list[int] | None = None,
+    tolerance: Tolerance | None = None,
+) -> ReplayResult:
+    """Check files, initialisation, the chosen segments (all when None) and the metric."""
+    tol = tolerance or Tolerance()
+    n = len(claim.checkpoints) - 1
+    chosen = list(range(n)) if segments is None else sorted(set(segments))
+    if any(not 0 <= k < n for k in chosen):
+        raise InputError(f"segments must be in 0..{n - 1}")
+    if corpus.fingerprint(claim.data["split"]) != claim.data["fingerprint"]:
+        reason = "the verifier's copy of the data does not match the claimed fingerprint: cannot replay"
+        return ReplayResult(INDETERMINATE, [reason], [], {}, tol, n)
+    reasons = _file_reasons(claim, sorted({0, n, *chosen, *(k + 1 for k in chosen)}))
+    if reasons:
+        return ReplayResult(INCONSISTENT, reasons, [], {}, tol, n)
+    if segments is None or 0 in chosen:
+        reasons += _init_reasons(claim)
+    results = [replay_segment(claim, corpus, k, tol) for k in chosen]
+    reasons += [
+        f"segment {r.segment} (steps {r.start_step}-{r.end_step}) lands {r.distance:.3g} from its checkpoint"
+        f" (tolerance {tol.weight:.3g})"
+        for r in results
+        if not r.agree
+    ]
+    metric = check_metric(claim, corpus)
+    if abs(metric["difference"]) > tol.metric:
+        reasons.append(
+            f"reported {claim.metric['name']} {metric['reported']:.6g}, the final checkpoint scores {metric['recomputed']:.6g}"
+        )
+    return ReplayResult(INCONSISTENT if reasons else CONSISTENT, reasons, results, metric, tol, n)
+
+
+def replay_segment(claim: TrainingClaim, corpus: Corpus, k: int, tol: Tolerance) -> SegmentResult:
+    start, end = claim.checkpoints[k], claim.checkpoints[k + 1]
+    model, opt = _resume(claim, start)
+    w0 = _flat(model)
+    train_steps(model, opt, corpus.split(claim.data["split"]), claim.spec, start.step, end.step)
+    replayed = weights_sha256(model.state_dict())
+    target = load_checkpoint(claim.path_of(end)).model
+    w1, w = _flat(target), _flat(model)
+    moved = float(torch.linalg.vector_norm(w1 - w0))
+    distance = float(torch.linalg.vector_norm(w - w1)) / max(moved, 1e-12)
+    exact = replayed == end.weights_sha256
+    return SegmentResult(k, start.step, end.step, exact, distance, exact or distance <= tol.weight)
+
+
+def check_metric(claim: TrainingClaim, corpus: Corpus) -> dict[str, float]:
+    final = load_checkpoint(claim.path_of(claim.checkpoints[-1])).model
+    value = evaluate(final, corpus.split(claim.spec.eval_split), claim.spec)
+    reported = float(claim.metric["value"])
+    return {"reported": reported, "recomputed": value, "difference": reported - value}
+
+
+def _resume(claim: TrainingClaim, ref: CheckpointRef) -> tuple[Any, torch.optim.Optimizer]:
+    ckpt = load_checkpoint(claim.path_of(ref))
+    model = ckpt.model
+    if claim.spec.freeze_embeddings:
+        model.freeze_embeddings()
+    opt = make_optimizer(model, claim.spec)
+    if ckpt.optimizer is None:
+        raise InputError(f"checkpoint {ref.file} holds no optimizer state: a segment cannot resume")
+    try:
+        opt.load_state_dict(ckpt.optimizer)
+    except (ValueError, KeyError) as exc:
+        raise InputError(f"checkpoint {ref.file}: optimizer state does not fit ({exc})") from None
+    return model, opt
+
+
+def _flat(model: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1).double() for p in model.parameters()])
+
+
+def _file_reasons(claim: TrainingClaim, indices: list[int]) -> list[str]:
+    """Every checkpoint a replay reads must be the file and the weights the claim names."""
+    reasons = []
+    for i in indices:
+        ref = claim.checkpoints[i]
+        path = claim.path_of(ref)
+        if not path.exists():
+            raise InputError(f"checkpoint file {ref.file} is missing", claim.base)
+        if file_sha256(path) != ref.file_sha256:
+            reasons.append(f"checkpoint {ref.file} does not hash to the claimed file fingerprint")
+        elif weights_sha256(load_checkpoint(path).model.state_dict()) != ref.weights_sha256:
+            reasons.append(f"checkpoint {ref.file} weights do not match the claimed weight fingerprint")
+    return reasons
+
+
+def _init_reasons(claim: TrainingClaim) -> list[str]:
+    expected = weights_sha256(init_model(claim.spec).state_dict())
+    if expected != claim.checkpoints[0].weights_sha256:
+        return ["checkpoint 0 is not the claimed seed's initialisation"]
+    return []
+
+
+def calibrate_tolerance(
+    claim: TrainingClaim, corpus: Corpus, threads: tuple[int, ...] = (1, 2), factor: float = 10.0
+) -> Tolerance:
+    """Replay every segment of an honest claim under each thread count; the tolerance is
+    ``factor`` x the largest honest disagreement (weights and metric), floored at 1e-7."""
+    saved = torch.get_num_threads()
+    dists, metrics = [], []
+    try:
+        for t in threads:
+            torch.set_num_threads(t)
+            dists += [
+                replay_segment(claim, corpus, k, Tolerance()).distance
+                for k in range(len(claim.checkpoints) - 1)
+            ]
+            metrics.append(abs(check_metric(claim, corpus)["difference"]))
+    finally:
+        torch.set_num_threads(saved)
+    basis = {
+        "threads": list(threads),
+        "honest_max_distance": max(dists),
+        "honest_max_metric": max(metrics),
+        "factor": factor,
+    }
+    return Tolerance(max(factor * max(dists), 1e-7), max(factor * max(metrics), 1e-7), basis)

@@ -1,0 +1,136 @@
+"""Deterministic, resumable training of a testbed GPT: the run a claim describes.
+
+Why batches are drawn per step and not from one running RNG: a Proof-of-Learning replay
+starts in the middle (at checkpoint k), so the batch of step ``s`` must depend on
+``(seed, s)`` only. The learning rate is a function of the step for the same reason, and
+checkpoints carry the AdamW state, so a segment replay continues exactly where the
+recorded run stood.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from inspectorate.errors import InputError
+from inspectorate.testbed.model import GPT, GPTConfig
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything that determines a run besides the data and the code."""
+
+    model: dict[str, Any] = field(default_factory=lambda: GPTConfig().to_dict())
+    steps: int = 100
+    batch_size: int = 8
+    seq_len: int = 32
+    lr: float = 3e-3
+    warmup_steps: int = 5
+    min_lr_frac: float = 0.1
+    weight_decay: float = 0.1
+    seed: int = 0
+    split: str = "pretrain"
+    eval_split: str = "val"
+    eval_batches: int = 4
+    checkpoint_every: int = 20
+    freeze_embeddings: bool = False
+
+    @property
+    def config(self) -> GPTConfig:
+        return GPTConfig(**self.model)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainSpec:
+        try:
+            spec = cls(**data)
+            spec.config  # noqa: B018  (validates the model block)
+        except TypeError as exc:
+            raise InputError(f"bad training config ({exc})") from None
+        if spec.steps < 1 or spec.checkpoint_every < 1 or spec.batch_size < 1:
+            raise InputError("steps, checkpoint_every and batch_size must be >= 1")
+        return spec
+
+
+def init_model(spec: TrainSpec) -> GPT:
+    """The run's initial weights: a function of the seed and the architecture only."""
+    torch.manual_seed(spec.seed)
+    model = GPT(spec.config)
+    if spec.freeze_embeddings:
+        model.freeze_embeddings()
+    return model
+
+
+def make_optimizer(model: GPT, spec: TrainSpec) -> torch.optim.AdamW:
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(params, lr=spec.lr, betas=(0.9, 0.95), weight_decay=spec.weight_decay)
+
+
+def lr_at(spec: TrainSpec, step: int) -> float:
+    """Linear warmup, then cosine to ``min_lr_frac * lr`` at the last step."""
+    if step < spec.warmup_steps:
+        return spec.lr * (step + 1) / spec.warmup_steps
+    span = max(spec.steps - spec.warmup_steps, 1)
+    cos = 0.5 * (1.0 + math.cos(math.pi * min((step - spec.warmup_steps) / span, 1.0)))
+    return spec.lr * (spec.min_lr_frac + (1.0 - spec.min_lr_frac) * cos)
+
+
+def batch_at(tokens: np.ndarray, spec: TrainSpec, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step ``step``'s batch: random windows drawn from ``(seed, step)`` alone."""
+    if len(tokens) <= spec.seq_len + 1:
+        raise InputError(f"split of {len(tokens)} tokens is too short for sequences of {spec.seq_len}")
+    rng = np.random.default_rng([spec.seed, step])
+    starts = rng.integers(0, len(tokens) - spec.seq_len - 1, size=spec.batch_size)
+    rows = tokens[starts[:, None] + np.arange(spec.seq_len + 1)[None, :]]
+    return torch.from_numpy(rows[:, :-1].copy()), torch.from_numpy(rows[:, 1:].copy())
+
+
+def train_steps(
+    model: GPT, opt: torch.optim.Optimizer, tokens: np.ndarray, spec: TrainSpec, start: int, end: int
+) -> float:
+    """Run steps ``[start, end)``; returns the last training loss."""
+    model.train()
+    loss_value = float("nan")
+    for step in range(start, end):
+        x, y = batch_at(tokens, spec, step)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(spec, step)
+        _, loss, _ = model(x, y)
+        assert loss is not None
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss_value = loss.item()
+    model.eval()
+    return loss_value
+
+
+@torch.no_grad()
+def evaluate(model: GPT, tokens: np.ndarray, spec: TrainSpec) -> float:
+    """Mean cross-entropy (nats/char) on fixed validation windows drawn from the seed."""
+    model.eval()
+    rng = np.random.default_rng([spec.seed, 0x5EED])
+    losses = []
+    for _ in range(spec.eval_batches):
+        starts = rng.integers(0, len(tokens) - spec.seq_len - 1, size=spec.batch_size)
+        rows = torch.from_numpy(tokens[starts[:, None] + np.arange(spec.seq_len + 1)[None, :]])
+        _, loss, _ = model(rows[:, :-1], rows[:, 1:])
+        assert loss is not None
+        losses.append(float(loss))
+    return float(np.mean(losses))
+
+
+def quick_train(tokens: np.ndarray, spec: TrainSpec, model: GPT | None = None) -> GPT:
+    """Train ``spec.steps`` steps (from ``model`` when given, e.g. a fine-tune) and return it."""
+    model = model if model is not None else init_model(spec)
+    if spec.freeze_embeddings:
+        model.freeze_embeddings()
+    train_steps(model, make_optimizer(model, spec), tokens, spec, 0, spec.steps)
+    return model
