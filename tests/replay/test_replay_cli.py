@@ -7,6 +7,7 @@ from pathlib import Path
 
 from inspectorate.cli import invoke
 from inspectorate.replay._attacks import metric_inflated
+from inspectorate.verify._recomputed import read_recomputed
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "testbed_corpus.txt"
 
@@ -24,8 +25,17 @@ def test_replay_cli_honest_segments_and_forgery(honest, tmp_path, capsys):
         out["decision"] == "consistent" and len(out["segments_replayed"]) == 2 and out["segments_total"] == 4
     )
     forged = metric_inflated(honest, tmp_path / "f", delta=0.02)
-    assert invoke(["replay", str(forged.base / "claim.json"), "--corpus", str(CORPUS), "--segment", "3"]) == 1
+    found = tmp_path / "finding.json"
+    args = ["replay", str(forged.base / "claim.json"), "--corpus", str(CORPUS), "--segment", "3"]
+    assert invoke([*args, "--finding-out", str(found)]) == 1
     assert "INCONSISTENT" in capsys.readouterr().out
+    phase, finding = read_recomputed(f"pretrain={found}")  # what `verify --recomputed` reads
+    assert (phase, finding.property, finding.decision, finding.basis) == (
+        "pretrain",
+        "training_replay",
+        "inconsistent",
+        ("replay",),
+    )
 
 
 def test_replay_cli_bad_input(tmp_path, capsys):

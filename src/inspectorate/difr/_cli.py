@@ -168,12 +168,17 @@ def verify(
     ),
     log_fpr: float = typer.Option(1e-3, "--log-fpr", help="false-positive rate for the whole log"),
     format: Format = typer.Option(Format.text, "--format", "-f"),
+    finding_out: Path | None = typer.Option(
+        None, "--finding-out", help="also write the result as a finding for `verify --recomputed PHASE=FILE`"
+    ),
 ) -> None:
     """Re-compute LOG with the reference; exit 0 matches, 1 diverges (or cannot be checked), 2 bad input."""
-    from inspectorate.difr import Calibration, load_checkpoint, read_log, verify_log
+    from inspectorate.difr import Calibration, difr_finding, load_checkpoint, read_log, verify_log
 
     cal = Calibration.load(calibration) if calibration else None
     report = verify_log(read_log(log), load_checkpoint(reference), cal, log_fpr)
+    if finding_out is not None:
+        finding_out.write_text(json.dumps(difr_finding(report), indent=1) + "\n", encoding="utf-8")
     if format is Format.json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

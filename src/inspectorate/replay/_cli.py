@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from pathlib import Path
 
 import typer
+
+
+class Format(str, enum.Enum):
+    text = "text"
+    json = "json"
 
 
 def replay(
@@ -23,15 +29,23 @@ def replay(
     threads: str = typer.Option(
         "1,2", "--threads", help="with --calibrate-out: torch thread counts to replay under"
     ),
-    format: str = typer.Option("text", "--format", "-f", help="text or json"),
+    format: Format = typer.Option(Format.text, "--format", "-f"),
+    finding_out: Path | None = typer.Option(
+        None, "--finding-out", help="also write the result as a finding for `verify --recomputed PHASE=FILE`"
+    ),
 ) -> None:
     """Reproduce a claimed training run (or segments of it); exit 0 agrees, 1 disagrees, 2 bad input."""
     from inspectorate.errors import InputError
-    from inspectorate.replay import Tolerance, calibrate_tolerance, choose_segments, read_claim, replay_claim
+    from inspectorate.replay import (
+        Tolerance,
+        calibrate_tolerance,
+        choose_segments,
+        read_claim,
+        replay_claim,
+        replay_finding,
+    )
     from inspectorate.testbed.data import load_corpus
 
-    if format not in ("text", "json"):
-        raise InputError("--format must be text or json")
     parsed, text = read_claim(claim), load_corpus(corpus)
     if calibrate_out is not None:
         try:
@@ -47,7 +61,9 @@ def replay(
     n = len(parsed.checkpoints) - 1
     chosen = list(segment) or (choose_segments(n, segments, seed) if segments is not None else None)
     result = replay_claim(parsed, text, chosen, Tolerance.load(tolerance) if tolerance else None)
-    if format == "json":
+    if finding_out is not None:
+        finding_out.write_text(json.dumps(replay_finding(result), indent=1) + "\n", encoding="utf-8")
+    if format is Format.json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
         done = len(result.segments)

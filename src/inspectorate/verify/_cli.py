@@ -38,16 +38,26 @@ def verify(
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="No progress bar (none is shown off a terminal)."
     ),
+    recomputed: list[str] = typer.Option(
+        [],
+        "--recomputed",
+        help="PHASE=FILE: a `difr verify` or `replay` finding for that phase (repeatable).",
+    ),
 ) -> None:
     """Judge every phase of RUN_DIR from its telemetry; exit 0 certified, 1 not, 2 bad input."""
     from inspectorate.commitment import load_commitment
     from inspectorate.report import progress, render_run_text
     from inspectorate.trace import load_run
     from inspectorate.verify._inspector import verify_run
+    from inspectorate.verify._recomputed import read_recomputed
+    from inspectorate.verify._registry import Finding
 
     promised = load_commitment(commitment) if commitment is not None else None
+    extra: dict[str, list[Finding]] = {}
+    for phase, found in map(read_recomputed, recomputed):
+        extra.setdefault(phase, []).append(found)
     run = load_run(run_dir)
     with progress(len(run.phases()), "phases", quiet=quiet) as advance:
-        verdict = verify_run(run, promised, policy=policy.value, on_phase=advance)
+        verdict = verify_run(run, promised, policy=policy.value, on_phase=advance, recomputed=extra)
     typer.echo(verdict.to_json() if format is Format.json else render_run_text(verdict))
     raise typer.Exit(verdict.exit_code)

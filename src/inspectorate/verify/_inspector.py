@@ -28,6 +28,7 @@ from inspectorate.trace import RunDir, load_run
 from inspectorate.verify._calibration import DEFAULT, Calibration
 from inspectorate.verify._evidence import PhaseEvidence, collect, gaps, restrict
 from inspectorate.verify._properties import Context
+from inspectorate.verify._recomputed import settle
 from inspectorate.verify._registry import (
     CONSISTENT,
     INCONSISTENT,
@@ -154,6 +155,7 @@ class Inspector:
         run: RunDir | Path | str,
         commitment: Commitment | None = None,
         on_phase: Callable[[str], None] | None = None,
+        recomputed: dict[str, list[Finding]] | None = None,
     ) -> RunVerdict:
         """Verdict for every phase of ``run`` and for the run as a whole (``on_phase(name)``
         is called as each phase is judged, for progress display)."""
@@ -163,9 +165,15 @@ class Inspector:
             raise InputError("run has no labelled phases (workload_labels.jsonl missing or empty)", run.path)
         ctx = self.context(run, evidence)
         rules = _commitment(run, commitment)
+        extra = recomputed or {}
+        unknown = sorted(set(extra) - {ev.name for ev in evidence})
+        if unknown:
+            raise InputError(
+                f"--recomputed names phase(s) the run does not have: {', '.join(unknown)}", run.path
+            )
         phases = []
         for ev in evidence:
-            phases.append(self.judge(ev, ctx, rules))
+            phases.append(self.judge(ev, ctx, rules, extra.get(ev.name, [])))
             if on_phase is not None:
                 on_phase(ev.name)
         seen = restrict(run, self.subset).missing_streams
@@ -200,8 +208,14 @@ class Inspector:
     def findings(self, ev: PhaseEvidence, ctx: Context) -> list[Finding]:
         return [_trust_rule(PROPERTIES[name].fn(ev, ctx)) for name in self.properties]
 
-    def judge(self, ev: PhaseEvidence, ctx: Context, rules: Verdict | None = None) -> PhaseVerdict:
-        found = self.findings(ev, ctx)
+    def judge(
+        self,
+        ev: PhaseEvidence,
+        ctx: Context,
+        rules: Verdict | None = None,
+        recomputed: list[Finding] | None = None,
+    ) -> PhaseVerdict:
+        found = settle(self.findings(ev, ctx), recomputed or [])
         found += _rule_findings(ev, rules)
         judged = [f for f in found if f.decision != UNVERIFIABLE]
         suspicion = max((f.score for f in judged), default=0.0)
@@ -343,7 +357,9 @@ def verify_run(
     policy: str = "strict",
     subset: str = "full",
     on_phase: Callable[[str], None] | None = None,
+    recomputed: dict[str, list[Finding]] | None = None,
 ) -> RunVerdict:
-    """One call: load ``run``, judge it with the built-in properties under ``policy``."""
+    """One call: load ``run``, judge it with the built-in properties under ``policy``;
+    ``recomputed`` maps phase names to DiFR / replay findings (``_recomputed``)."""
     inspector = Inspector(calibration=calibration, policy=policy, subset=subset)
-    return inspector.inspect(run, commitment, on_phase)
+    return inspector.inspect(run, commitment, on_phase, recomputed)

@@ -41,6 +41,18 @@ STREAMS: dict[str, StreamOwner] = {
         StreamOwner("nvsmi", SENSOR, "nvsmi.csv", "NVML / nvidia-smi GPU counters"),
         StreamOwner("dcgm", SENSOR, "dcgm.csv", "DCGM profiling counters (incl. NVLink bytes)"),
         StreamOwner("spot_check", VERIFIER, "(none)", "the verifier's own re-run of the claimed work"),
+        StreamOwner(
+            "difr",
+            VERIFIER,
+            "(difr verify --finding-out)",
+            "served outputs re-computed with the reference model",
+        ),
+        StreamOwner(
+            "replay",
+            VERIFIER,
+            "(replay --finding-out)",
+            "claimed training segments re-run from committed checkpoints",
+        ),
         StreamOwner("labels", PROVER, "workload_labels.jsonl", "the claim itself: phases, labels, sizes"),
         StreamOwner("provenance", PROVER, "provenance.json", "hardware, software, settings"),
         StreamOwner("windows", PROVER, "windows.jsonl", "window records: op type, flops, tokens"),
