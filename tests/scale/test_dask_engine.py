@@ -133,3 +133,20 @@ def test_lean_parquet_traces_match_local(client, tmp_path, monkeypatch, scenario
     local = check(trace, commitment)
     assert local.verdict == 0
     assert _facts(check_distributed(trace, commitment, client=client, partitions=3)) == _facts(local)
+
+
+def test_semantic_fallbacks_run_on_dask_too(client):
+    """A commitment with semantic rules: both engines run the same plan (fallbacks included)."""
+    from inspectorate.attacks import violate
+    from inspectorate.data import seed_path
+    from inspectorate.trace import Trace, read_trace
+
+    commitment = load_commitment(seed_path("no_frontier_training.yml"))
+    clean = read_trace(seed_path("legit_finetune"))
+    for trace in (clean, Trace.from_records(violate(clean.records, commitment))):
+        local = check(trace, commitment)
+        distributed = check_distributed(trace, commitment, client=client, partitions=3)
+        assert _facts(distributed) == _facts(local)
+        assert distributed.rules_evaluated == local.rules_evaluated
+        assert distributed.semantic_rules_judged == local.semantic_rules_judged
+        assert "no-splitting" in dict(local.semantic_rules_judged)

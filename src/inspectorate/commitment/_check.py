@@ -105,22 +105,40 @@ def check(
     started = time.perf_counter()
     violations: list[Violation] = []
     timings: dict[str, float] = {}
-    semantic = plan_semantic(commitment)
-    specs = commitment.effective_rules() + list(semantic.specs)
+    specs = rule_plan(commitment)
     for spec in specs:
         t0 = time.perf_counter()
         violations.extend(run_rule(spec, trace))
         timings[spec.id] = time.perf_counter() - t0
         if on_rule is not None:
             on_rule(spec.id)
+    return assemble(commitment, specs, violations, len(trace), time.perf_counter() - started, timings)
+
+
+def rule_plan(commitment: Commitment) -> list[RuleSpec]:
+    """Every rule a check runs, in order: implicit, listed, then the semantic rules that
+    have an offline fallback or a compiled rule. Every engine runs this same list."""
+    return commitment.effective_rules() + list(plan_semantic(commitment).specs)
+
+
+def assemble(
+    commitment: Commitment,
+    specs: list[RuleSpec],
+    violations: list[Violation],
+    records: int,
+    seconds: float,
+    timings: dict[str, float],
+) -> Verdict:
+    """The verdict over ``specs``' violations (shared by the local and distributed engines)."""
+    semantic = plan_semantic(commitment)
     return Verdict(
         commitment_id=commitment.id,
         verdict=0 if violations else 1,
         violations=tuple(violations),
         rules_evaluated=tuple(spec.id for spec in specs),
         semantic_rules_not_evaluated=tuple(semantic.unjudged),
-        records=len(trace),
-        seconds=time.perf_counter() - started,
+        records=records,
+        seconds=seconds,
         timings=timings,
         semantic_rules_judged=semantic.judged,
         semantic_unjudged_reasons=semantic.unjudged,

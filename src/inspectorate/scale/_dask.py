@@ -34,7 +34,7 @@ from typing import Any
 
 import polars as pl
 
-from inspectorate.commitment._check import Verdict, run_rule
+from inspectorate.commitment._check import Verdict, assemble, rule_plan, run_rule
 from inspectorate.commitment._model import Commitment, RuleSpec
 from inspectorate.commitment._registry import Violation
 from inspectorate.errors import InputError
@@ -213,7 +213,7 @@ def _run(client, trace: Trace, commitment, partitions, on_rule) -> Verdict:
     ranges = client.scatter(_ranges(frame, parts), hash=False)  # no tokenizing of frames
     keyed: dict[str, Any] = {}
     whole = client.scatter(frame, hash=False)
-    specs = commitment.effective_rules()
+    specs = rule_plan(commitment)
     pending: dict[str, Any] = {}
     for spec in specs:  # submit every map first, so the cluster works on all rules at once
         how = plan(spec)
@@ -237,16 +237,7 @@ def _run(client, trace: Trace, commitment, partitions, on_rule) -> Verdict:
         timings[spec.id] = time.perf_counter() - t0
         if on_rule is not None:
             on_rule(spec.id)
-    return Verdict(
-        commitment_id=commitment.id,
-        verdict=0 if violations else 1,
-        violations=tuple(violations),
-        rules_evaluated=tuple(spec.id for spec in specs),
-        semantic_rules_not_evaluated=tuple(str(r["id"]) for r in commitment.semantic_rules),
-        records=len(trace),
-        seconds=time.perf_counter() - started,
-        timings=timings,
-    )
+    return assemble(commitment, specs, violations, len(trace), time.perf_counter() - started, timings)
 
 
 def _reduce(spec: RuleSpec, mapped: Any, trace: Trace) -> list[Violation]:
