@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from pathlib import Path
 
@@ -10,6 +11,17 @@ import typer
 app = typer.Typer(
     no_args_is_help=True, help="The LLM inspector: evidence digest, semantic verdicts, compilation."
 )
+
+
+class Format(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+class BackendName(str, enum.Enum):
+    anthropic = "anthropic"
+    openai = "openai"
+
 
 BACKEND = typer.Option(
     None, "--backend", help="anthropic | openai (default: from keys / INSPECTORATE_AGENT_BACKEND)."
@@ -28,7 +40,7 @@ def _settings(backend, model, base_url, budget, no_budget, steps, cache_dir, no_
     from inspectorate.agent import AgentSettings
 
     settings = AgentSettings.from_env(
-        backend=backend,
+        backend=backend.value if backend is not None else None,
         model=model,
         base_url=base_url,
         budget_usd=budget,
@@ -81,8 +93,8 @@ def digest(
 def judge(
     trace: Path = typer.Argument(...),
     commitment: Path = typer.Option(..., "--commitment", "-c"),
-    format: str = typer.Option("text", "--format", "-f", help="text | json"),
-    backend: str | None = BACKEND,
+    format: Format = typer.Option(Format.text, "--format", "-f"),
+    backend: BackendName | None = BACKEND,
     model: str | None = MODEL,
     base_url: str | None = BASE_URL,
     budget: float | None = BUDGET,
@@ -108,7 +120,9 @@ def judge(
         properties=_run_properties(trace),
     )
     typer.echo(
-        json.dumps(verdict.to_dict(), indent=2) if format == "json" else verdict_text(verdict, str(trace))
+        json.dumps(verdict.to_dict(), indent=2)
+        if format is Format.json
+        else verdict_text(verdict, str(trace))
     )
     raise typer.Exit(verdict.exit_code)
 
@@ -120,7 +134,7 @@ def compile_(
     trace: Path | None = typer.Option(
         None, "--trace", help="Evidence the agent judges (rules with no fallback)."
     ),
-    backend: str | None = BACKEND,
+    backend: BackendName | None = BACKEND,
     model: str | None = MODEL,
     base_url: str | None = BASE_URL,
     budget: float | None = BUDGET,
