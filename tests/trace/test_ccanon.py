@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inspectorate.trace import Trace, _ccols, canonical_json, rechain
+from inspectorate.trace import FIELDS, Trace, _ccols, canonical_json, rechain
 from inspectorate.trace._fastchain import _compiled_digests, canonical_lines, frame_chain_breaks
 
 # every Unicode plane (astral characters need surrogate pairs in ensure_ascii output),
@@ -153,6 +153,20 @@ def test_fallback_spells_the_same(recs):
         assert frame_chain_breaks(trace.frame) == []
     finally:
         _ccols._ext = saved
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_every_ascii_control_and_del_is_escaped_as_json_does(compiled, monkeypatch):
+    """json.dumps(ensure_ascii=True) escapes 0x00-0x1f and DEL (0x7f); hypothesis found the
+    Polars fallback spelling DEL raw, which would have hashed a different chain."""
+    if not compiled:
+        monkeypatch.setattr(_ccols, "_ext", None)
+    seed = json.loads(_seed_lines()[0])
+    base = {k: seed[k] for k in FIELDS}  # no extra fields: those always take the json path
+    recs = rechain([dict(base, config_hash=chr(c) + "x", record_id=f"r{c}") for c in (*range(32), 0x7F)])
+    trace = Trace.from_records(recs)
+    assert canonical_lines(trace.frame) == _expected(recs)
+    assert frame_chain_breaks(trace.frame) == []
 
 
 def test_fallback_is_used_when_forced(pure_python):

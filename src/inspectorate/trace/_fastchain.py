@@ -25,7 +25,7 @@ from inspectorate.trace._frame import records_from_frame
 from inspectorate.trace._schema import FIELDS, INT_FIELDS, LIST_FIELDS, STRING_FIELDS
 
 _SORTED = sorted(FIELDS)
-_ESCAPED_ASCII = r"[\x00-\x1f\\]"
+_ESCAPED_ASCII = r"[\x00-\x1f\x7f\\]"  # what json.dumps(ensure_ascii=True) escapes below 0x80 (DEL too)
 CHUNK = 200_000
 
 
