@@ -14,8 +14,7 @@ nothing until an agent command runs.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from inspectorate._lazy import lazy_exports
 
 _EXPORTS = {
     "AgentSettings": "_backends",
@@ -48,13 +47,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'inspectorate.agent' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"inspectorate.agent.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -12,8 +12,7 @@ without importing torch; touching a name imports it.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from inspectorate._lazy import lazy_exports
 
 _EXPORTS = {
     "CheckpointRef": "_claim",
@@ -40,14 +39,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'inspectorate.replay' has no attribute {name!r}")
-    value = getattr(import_module(f"inspectorate.replay.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

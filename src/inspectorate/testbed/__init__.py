@@ -11,8 +11,7 @@ only touching e.g. ``GPT`` or ``run_testbed`` imports torch.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from inspectorate._lazy import lazy_exports
 
 _EXPORTS = {
     "GPT": "model",
@@ -52,14 +51,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'inspectorate.testbed' has no attribute {name!r}")
-    value = getattr(import_module(f"inspectorate.testbed.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
