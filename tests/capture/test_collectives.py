@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import socket
@@ -63,6 +64,12 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         grads.append(model.weight.grad.clone().tolist())
     log.close()
     (Path(out) / f"grads_rank{rank}.json").write_text(json.dumps(grads))
+    # Tear down in order: no rank leaves while the other still talks to it, and no DDP
+    # reducer (holding gloo work and Python futures) outlives the group. Without this, a
+    # CI run saw a rank abort at exit ("terminate called without an active exception").
+    dist.barrier()
+    del ddp
+    gc.collect()
     dist.destroy_process_group()
 
 
