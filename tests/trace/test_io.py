@@ -164,3 +164,64 @@ def test_json_schema_and_validator_agree_field_by_field():
         for broken in ({k: v for k, v in record.items() if k != name}, {**record, name: wrong[prop["type"]]}):
             with pytest.raises(RecordError, match=name if name in broken else f"missing.*{name}"):
                 validate_record(copy.deepcopy(broken))
+
+
+def _parquet_with(tmp_path, name: str, column: str, value) -> object:
+    """A generated 24-record Parquet trace with ``column`` of row 13 set to ``value``."""
+    import polars as pl
+
+    from inspectorate.trace import generate_trace
+    from inspectorate.trace._schema import FIELDS
+
+    frame = pl.DataFrame(generate_trace(GenSpec(chips=4, hours=0.1)).records).select(FIELDS)
+    if value is not _STRING_FLOPS:
+        at_13 = pl.int_range(pl.len()) == 13
+        frame = frame.with_columns(pl.when(at_13).then(pl.lit(value)).otherwise(pl.col(column)).alias(column))
+    else:
+        frame = frame.with_columns(pl.col("flops").cast(pl.Utf8))
+    path = tmp_path / f"{name}.parquet"
+    frame.write_parquet(path)
+    return path
+
+
+_STRING_FLOPS = object()
+_BAD_ROWS = {
+    "null": ("chip_id", None),
+    "nan": ("flops", float("nan")),
+    "negative": ("tokens_processed", -1),
+    "time": ("window_start", "not a time"),
+    "feb30": ("window_start", "2026-02-30T00:00:00Z"),
+    "order": ("window_end", "2026-04-24T08:00:00Z"),
+    "type": ("flops", _STRING_FLOPS),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_ROWS))
+def test_lean_reader_rejects_what_the_full_reader_rejects(tmp_path, monkeypatch, case):
+    import inspectorate.trace._io as io
+
+    path = _parquet_with(tmp_path, case, *_BAD_ROWS[case])
+    with pytest.raises(InputError) as full:
+        read_trace(path)
+    monkeypatch.setattr(io, "LEAN_ABOVE", 10)
+    with pytest.raises(InputError) as lean:
+        read_trace(path)
+    if case == "type":  # the storage type is checked before any row is read
+        assert str(lean.value) == str(full.value) and "wrong column type" in str(lean.value)
+    else:
+        assert str(lean.value) == str(full.value) and "row 13" in str(lean.value)
+
+
+@pytest.mark.parametrize(
+    "spelling", ["2026-04-24T09:00:00+00:00", "2026-04-24T10:00:00.250+01:00", "2026-04-24 09:00:00"]
+)
+def test_every_reader_parses_other_iso_spellings_like_the_line_reader(tmp_path, monkeypatch, spelling):
+    import inspectorate.trace._io as io
+    from inspectorate.trace._schema import parse_time
+
+    path = _parquet_with(tmp_path, "iso", "window_start", spelling)
+    full = read_trace(path).frame
+    monkeypatch.setattr(io, "LEAN_ABOVE", 10)
+    lean = read_trace(path).frame
+    assert full["ws"][13] == lean["ws"][13] == parse_time(spelling)
+    assert full["ws"].to_list() == lean["ws"].to_list() and full["we"].to_list() == lean["we"].to_list()

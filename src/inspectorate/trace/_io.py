@@ -20,9 +20,18 @@ import pyarrow.parquet as pq
 
 from inspectorate.errors import InputError
 from inspectorate.trace._canonical import GENESIS, canonical_json, record_hash
-from inspectorate.trace._frame import FRAME_SCHEMA, frame_from_records, with_derived
+from inspectorate.trace._frame import (
+    CATEGORICAL,
+    FRAME_SCHEMA,
+    epoch_seconds,
+    fast_epoch,
+    frame_from_records,
+    with_derived,
+)
 from inspectorate.trace._schema import (
     FIELDS,
+    INT_FIELDS,
+    LIST_FIELDS,
     SCHEMA_NAME,
     SCHEMA_VERSION,
     RecordError,
@@ -132,7 +141,30 @@ def _open_parquet(path: Path) -> pq.ParquetFile:
         raise InputError(f"missing column(s): {', '.join(missing)}", path)
     if handle.metadata.num_rows == 0:
         raise InputError("empty trace (no records)", path)
+    for name in FIELDS:
+        stored = handle.schema_arrow.field(name).type
+        if not _storable(name, stored):
+            raise InputError(f"wrong column type: {name!r} is stored as {stored}", path)
     return handle
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+
+
+def _storable(name: str, kind: pa.DataType) -> bool:
+    """Whether a column's storage type holds the field's JSON type (text is not a number:
+    a cast would accept "1e15" where the line reader rejects a string)."""
+    if pa.types.is_null(kind):  # all null: the null check names the row
+        return True
+    if name in INT_FIELDS:
+        return pa.types.is_integer(kind)
+    if name == "flops":
+        return pa.types.is_integer(kind) or pa.types.is_floating(kind)
+    if name in LIST_FIELDS:
+        listed = pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_list_view(kind)
+        return listed and (_is_text(kind.value_type) or pa.types.is_null(kind.value_type))
+    return _is_text(kind)
 
 
 def _typed(batch: pa.Table | pa.RecordBatch, path: Path, columns: list[str]) -> pl.DataFrame:
@@ -155,16 +187,6 @@ def iter_parquet_chunks(path: Path, rows: int = 200_000) -> Iterator[pl.DataFram
     yield from iter_parquet_columns(path, list(FRAME_SCHEMA), rows)
 
 
-def _lean(frame: pl.DataFrame) -> pl.DataFrame:
-    """Keep what rules read, compactly: no timestamp strings (``ws``/``we`` stay), the
-    number of upstream_refs instead of the refs (the DAG rule streams them from the file),
-    data_source_tags as categorical lists."""
-    return frame.with_columns(
-        pl.col("upstream_refs").list.len().alias("n_refs"),
-        pl.col("data_source_tags").cast(pl.List(pl.Categorical)),
-    ).drop(["window_start", "window_end", "upstream_refs"])
-
-
 def iter_parquet_columns(path: Path, columns: list[str], rows: int = 500_000) -> Iterator[pl.DataFrame]:
     """Some schema columns, typed, in file order, ``rows`` at a time."""
     handle = _open_parquet(path)
@@ -185,19 +207,86 @@ def read_parquet_frame(path: Path, last_only: bool = False) -> pl.DataFrame:
 
 
 def _read_parquet(path: Path) -> Trace:
-    """Small files: every column in memory. Large files: the rule columns only, built a
-    row group at a time so peak memory stays near the lean frame's size."""
+    """Small files: every column in memory. Large files: the rule columns only (lean)."""
     handle = _open_parquet(path)
     if handle.metadata.num_rows <= LEAN_ABOVE:
         return Trace(read_parquet_frame(path), None, str(path), backing=path)
-    wanted = [n for n in FRAME_SCHEMA if n != "prev_record_hash"]
-    names = stored_columns(handle, wanted)
-    parts, offset = [], 0
-    for batch in handle.iter_batches(batch_size=250_000, columns=names):
-        part = _lean(_checked(_typed(batch, path, wanted), path, offset))
-        parts.append(part.with_columns(pl.col("row") + offset))
-        offset += part.height
-    return Trace(pl.concat(parts, rechunk=False), None, str(path), backing=path)
+    return Trace(_read_lean(path, handle), None, str(path), backing=path)
+
+
+# What a lean frame leaves on disk: the chain's and the rebuild's columns (prev hashes,
+# ``_extra``), the timestamp strings (``ws``/``we`` stay) and the refs (the DAG rule
+# streams them; ``n_refs`` stays).
+_LEAN_DROPPED = ("prev_record_hash", "_extra", "window_start", "window_end", "upstream_refs")
+
+
+def _read_lean(path: Path, handle: pq.ParquetFile) -> pl.DataFrame:
+    """The rule columns of a large file in one streaming Polars scan: typed, validated
+    by columns (the first bad row is re-read and explained exactly as the full reader
+    would), categorical identities, ``n_refs`` for the refs."""
+    names = stored_columns(handle, [n for n in FRAME_SCHEMA if n != "_extra"])
+    lazy = (
+        pl.scan_parquet(path)
+        .select([pl.col(n).cast(FRAME_SCHEMA[n], strict=True) for n in names])
+        .with_row_index("row")
+        .with_columns(
+            fast_epoch(pl.col("window_start")).alias("ws"),
+            fast_epoch(pl.col("window_end")).alias("we"),
+            _bad_values().alias("_bad"),
+            pl.col("upstream_refs").list.len().alias("n_refs"),
+            pl.col("data_source_tags").cast(pl.List(pl.Categorical)),
+            *[pl.col(name).cast(pl.Categorical) for name in CATEGORICAL],
+        )
+        .drop([n for n in _LEAN_DROPPED if n in names])
+    )
+    try:
+        frame = lazy.collect(engine="streaming")
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"wrong column type ({_short(exc)})", path) from None
+    frame = _slow_times(path, frame)
+    bad = frame["_bad"] | frame["ws"].is_null() | frame["we"].is_null() | (frame["we"] < frame["ws"])
+    if bad.any():
+        _explain_row(path, int(bad.arg_max()))  # type: ignore[arg-type]
+    return frame.drop("_bad")
+
+
+def _bad_values() -> pl.Expr:
+    """What ``_checked`` rejects besides times: nulls, non-finite flops, negatives."""
+    nulls = pl.any_horizontal([pl.col(n).is_null() for n in FIELDS])
+    negative = pl.any_horizontal(
+        [pl.col(n) < 0 for n in ("flops", "tokens_processed", "batch_size", "sequence_length")]
+    )
+    return nulls | pl.col("flops").is_finite().not_() | negative
+
+
+def _slow_times(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    """Parse the timestamps the fast path left null (other ISO spellings) with parse_time."""
+    slow = frame.filter(pl.col("ws").is_null() | pl.col("we").is_null())["row"]
+    if slow.len() == 0:
+        return frame
+    strings = (
+        pl.scan_parquet(path)
+        .with_row_index("row")
+        .filter(pl.col("row").is_in(slow.implode()))
+        .select("row", "window_start", "window_end")
+        .collect()
+    )
+    fixed = strings.select(
+        "row",
+        epoch_seconds(strings["window_start"]).alias("_ws"),
+        epoch_seconds(strings["window_end"]).alias("_we"),
+    )
+    joined = frame.join(fixed, on="row", how="left", maintain_order="left")
+    return joined.with_columns(
+        pl.col("ws").fill_null(pl.col("_ws")), pl.col("we").fill_null(pl.col("_we"))
+    ).drop("_ws", "_we")
+
+
+def _explain_row(path: Path, row: int) -> None:
+    """Raise the full reader's one-line error for ``row`` (it failed a column check)."""
+    one = pl.scan_parquet(path).slice(row, 1).collect()
+    _checked(_typed(one.to_arrow(), path, list(FRAME_SCHEMA)), path, row)
+    raise InputError(f"row {row}: invalid record", path)
 
 
 def _checked(frame: pl.DataFrame, path: Path, offset: int = 0) -> pl.DataFrame:

@@ -16,7 +16,15 @@ from typing import Any
 import polars as pl
 
 from inspectorate.commitment._registry import Violation, rule, violation
-from inspectorate.commitment.rules._common import OpTypes, distinct_over, ids, op_label, op_mask, rows
+from inspectorate.commitment.rules._common import (
+    OpTypes,
+    distinct_over,
+    first_rows,
+    ids,
+    op_label,
+    op_mask,
+    rows,
+)
 from inspectorate.trace import Trace, format_time
 
 HOURS = 3600.0
@@ -32,10 +40,10 @@ def no_splitting(
     other (linked transitively). A run whose jobs together exceed ``threshold`` FLOPs
     flags the earliest record of every job after the first (in time): the first
     flagged id is the second job's earliest record."""
+    # Identities stay categorical over the records (casting 10^7 of them to strings cost
+    # seconds and gigabytes); only the per-job and per-group results become strings.
     frame = rows(
         trace, op_mask(op_type), "job_id", "operator", "model_hash_prefix", "code_commit", "flops", "we"
-    ).with_columns(
-        pl.col(c).cast(pl.Utf8) for c in ("job_id", "operator", "model_hash_prefix", "code_commit")
     )
     if frame.height == 0:
         return
@@ -61,22 +69,27 @@ def no_splitting(
 
 def _job_table(frame: pl.DataFrame) -> pl.DataFrame:
     """Per job: total FLOPs, time span, and its earliest record (time, then file order)."""
-    ordered = frame.sort(["ws", "row"])
-    return ordered.group_by("job_id", maintain_order=True).agg(
+    totals = frame.group_by("job_id").agg(
         pl.col("flops").sum().alias("flops"),
         pl.col("ws").min().alias("start"),
         pl.col("we").max().alias("end"),
-        pl.col("row").first().alias("first_row"),
-        pl.col("record_id").first().alias("first_id"),
     )
+    first = frame.join(first_rows(frame, "job_id"), on="row", how="semi").select(
+        "job_id", pl.col("row").alias("first_row"), pl.col("record_id").alias("first_id")
+    )
+    return totals.join(first, on="job_id").with_columns(pl.col("job_id").cast(pl.Utf8)).sort("job_id")
 
 
 def _logical_runs(frame: pl.DataFrame, jobs: pl.DataFrame, gap: float) -> list[list[str]]:
     """Groups of two or more jobs linked by shared (model, commit), operator and time."""
     spans = {j: (s, e) for j, s, e in zip(jobs["job_id"], jobs["start"], jobs["end"])}
-    operators = {
-        j: set(ops) for j, ops in frame.group_by("job_id").agg(pl.col("operator").unique()).iter_rows()
-    }
+    as_text = pl.col("_v").cast(pl.List(pl.Utf8)).list.sort()
+    per_job = (
+        frame.group_by("job_id")
+        .agg(pl.col("operator").unique().alias("_v"))
+        .select(pl.col("job_id").cast(pl.Utf8), as_text)
+    )
+    operators = {j: set(ops) for j, ops in per_job.iter_rows()}
     parent = {j: j for j in spans}
 
     def find(j: str) -> str:
@@ -85,8 +98,8 @@ def _logical_runs(frame: pl.DataFrame, jobs: pl.DataFrame, gap: float) -> list[l
             j = parent[j]
         return j
 
-    shared = frame.group_by("model_hash_prefix", "code_commit").agg(pl.col("job_id").unique().sort())
-    for group in shared["job_id"].to_list():
+    shared = frame.group_by("model_hash_prefix", "code_commit").agg(pl.col("job_id").unique().alias("_v"))
+    for group in shared.select(as_text)["_v"].to_list():
         for i, a in enumerate(group):
             for b in group[i + 1 :]:
                 near = max(spans[a][0], spans[b][0]) - min(spans[a][1], spans[b][1]) <= gap
