@@ -83,19 +83,19 @@ def upstream_refs_dag_validity(trace: Trace) -> Iterator[Violation]:
     a record present in the trace, and points backwards in the append-only log (to a
     record earlier in file order). Backward-only edges rule out cycles, self-references
     and references to the future."""
-    frame = trace.frame.select("record_id", "row")
-    if frame["record_id"].n_unique() < frame.height:
-        dupes = frame.filter(pl.col("record_id").is_duplicated())
+    target = _Targets(trace.frame.select("record_id", "row"))
+    dupes = target.duplicates()
+    if dupes.height:
         yield violation(
             f"{dupes.height} records share record_ids, so references are ambiguous",
             ids(dupes),
             duplicate_ids=sorted(set(dupes["record_id"].to_list()))[:20],
         )
-    target = _Targets(frame)
     resolved = [target.resolve(part) for part in _ref_chunks(trace)]
     edges = pl.concat(
         [part.filter(pl.col("ref_row").is_null() | (pl.col("ref_row") >= pl.col("row"))) for part in resolved]
     )
+    edges = edges.with_columns(target.ids.gather(edges["row"]).alias("record_id"))
     phantom = edges.filter(pl.col("ref_row").is_null())
     if phantom.height:
         yield violation(
@@ -114,34 +114,48 @@ def upstream_refs_dag_validity(trace: Trace) -> Iterator[Violation]:
 
 
 def _ref_chunks(trace: Trace) -> Iterator[pl.DataFrame]:
-    """(row, record_id, upstream_refs) in file order; streamed from the file for lean traces."""
+    """(row, upstream_refs) in file order; streamed from the file for lean traces."""
     if "upstream_refs" in trace.frame.columns:
-        yield trace.frame.select("row", "record_id", "upstream_refs")
+        yield trace.frame.select("row", "upstream_refs")
         return
     from inspectorate.trace._io import iter_parquet_columns
 
     offset = 0
-    for part in iter_parquet_columns(trace._backing_path(), ["record_id", "upstream_refs"]):
+    for part in iter_parquet_columns(trace._backing_path(), ["upstream_refs"]):
         yield part.with_row_index("row", offset=offset)
         offset += part.height
 
 
 class _Targets:
-    """Record ids as sorted 64-bit hashes: a ref resolves by binary search (no hash table
-    rebuilt per chunk), and every match is confirmed on the strings, so a collision
-    cannot hide a phantom. Duplicate ids resolve to their first occurrence."""
+    """Record ids as sorted 64-bit hashes, 12 bytes a record (no table of strings): refs
+    resolve by a merge of sorted hashes, and every match is confirmed on the strings, so
+    a collision cannot hide a phantom. Duplicate ids resolve to their first occurrence
+    (the sort is stable, so equal hashes stay in file order)."""
 
     def __init__(self, frame: pl.DataFrame):
-        keys = frame["record_id"].hash().to_numpy()
-        order = np.lexsort((frame["row"].to_numpy(), keys))
-        self.keys, self.rows = keys[order], frame["row"].to_numpy()[order]
+        table = frame.select(pl.col("record_id").hash().alias("k"), "row").sort("k", maintain_order=True)
+        self.keys, self.rows = table["k"].to_numpy(), table["row"].to_numpy()
         self.ids = frame["record_id"]
+
+    def duplicates(self) -> pl.DataFrame:
+        """(record_id, row) of every record whose id another record also has, file order."""
+        same = np.flatnonzero(self.keys[1:] == self.keys[:-1])
+        if same.size == 0:
+            return pl.DataFrame({"record_id": [], "row": []}, schema={"record_id": pl.Utf8, "row": pl.UInt32})
+        rows = np.unique(np.concatenate([self.rows[same], self.rows[same + 1]]))
+        candidates = pl.DataFrame({"row": rows}).with_columns(self.ids.gather(rows).alias("record_id"))
+        return candidates.filter(pl.col("record_id").is_duplicated()).select(
+            "record_id", pl.col("row").cast(pl.UInt32)
+        )
 
     def resolve(self, part: pl.DataFrame) -> pl.DataFrame:
         """Edges (row -> ref) with the referenced record's row, null when absent."""
         edges = part.explode("upstream_refs").filter(pl.col("upstream_refs").is_not_null())
         wanted = edges["upstream_refs"].hash().to_numpy()
-        pos = np.clip(np.searchsorted(self.keys, wanted), 0, max(len(self.keys) - 1, 0))
+        order = np.argsort(wanted)  # sorted queries walk the sorted keys once, cache-friendly
+        pos = np.empty_like(order)
+        pos[order] = np.searchsorted(self.keys, wanted[order])
+        pos = np.clip(pos, 0, max(len(self.keys) - 1, 0))
         hit = self.keys[pos] == wanted if len(self.keys) else np.zeros(len(wanted), dtype=bool)
         rows = np.where(hit, self.rows[pos], 0)
         same = self.ids.gather(pl.Series(rows, dtype=pl.UInt32)) == edges["upstream_refs"]
