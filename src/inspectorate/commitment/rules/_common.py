@@ -25,10 +25,12 @@ def rows(trace, mask: pl.Expr | None, *columns: str) -> pl.DataFrame:
     and window start). Filtering the whole frame would copy every column: at 10^7
     records that is more memory than the rule needs by an order of magnitude."""
     wanted = list(dict.fromkeys(("record_id", "row", "ws", *columns)))
-    lazy = trace.frame.lazy()
-    if mask is not None:
-        lazy = lazy.filter(mask)
-    return lazy.select(wanted).collect()
+    frame = trace.frame
+    # A mask that keeps every record (an honest training trace under a training rule) is
+    # dropped: selecting columns shares their buffers, filtering would copy them all.
+    if mask is None or frame.select(mask.all()).item():
+        return frame.select(wanted)
+    return frame.lazy().filter(mask).select(wanted).collect()
 
 
 def ref_count(frame: pl.DataFrame) -> pl.Expr:
@@ -56,9 +58,23 @@ def ids(frame: pl.DataFrame) -> list[str]:
 
 def first_rows(frame: pl.DataFrame, key: str) -> pl.DataFrame:
     """``row`` of each group's first record (earliest window, then file order), for joins."""
-    return (
-        frame.group_by(key).agg(pl.col("row").filter(pl.col("ws") == pl.col("ws").min()).min()).select("row")
-    )
+    starts = sliced_agg(frame, [key], [pl.col("ws").min()], [pl.col("ws").min()])
+    at_start = frame.join(starts, on=[key, "ws"], how="semi")
+    return at_start.group_by(key).agg(pl.col("row").min()).select("row")
+
+
+SLICE_ROWS = 2_000_000
+
+
+def sliced_agg(frame: pl.DataFrame, by: list[str], aggs: list[pl.Expr], merge: list[pl.Expr]) -> pl.DataFrame:
+    """``frame.group_by(by).agg(aggs)`` computed over row slices, then merged with
+    ``merge`` (which must combine partial results exactly: min of mins, sum of counts).
+    A group-by over 10^7 rows holds a hash table and row keys for all of them; slices
+    bound that to SLICE_ROWS rows while the result stays one row per group."""
+    if frame.height <= SLICE_ROWS:
+        return frame.group_by(by).agg(aggs)
+    parts = [frame.slice(lo, SLICE_ROWS).group_by(by).agg(aggs) for lo in range(0, frame.height, SLICE_ROWS)]
+    return pl.concat(parts).group_by(by).agg(merge)
 
 
 def distinct_over(frame: pl.DataFrame, key: str | list[str], value: str, limit: int) -> pl.DataFrame:
@@ -66,8 +82,11 @@ def distinct_over(frame: pl.DataFrame, key: str | list[str], value: str, limit: 
     order of first appearance (time, then file order) and the records of every value
     beyond the first ``limit``. Aggregates first; touches records only for violators."""
     keys = [key] if isinstance(key, str) else key
-    firsts = frame.group_by(keys + [value]).agg(
-        pl.col("ws").min().alias("_t"), pl.col("row").min().alias("_r")
+    firsts = sliced_agg(
+        frame,
+        keys + [value],
+        [pl.col("ws").min().alias("_t"), pl.col("row").min().alias("_r")],
+        [pl.col("_t").min(), pl.col("_r").min()],
     )
     counts = firsts.group_by(keys).agg(pl.len().alias("n"))
     over = counts.filter(pl.col("n") > limit)

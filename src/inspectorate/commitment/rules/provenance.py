@@ -30,11 +30,13 @@ def forbidden_data_source_tags(trace: Trace, tags: list[str]) -> Iterator[Violat
     """No record may carry a data_source_tag equal to or matching any of ``tags``
     (shell-style globs: ``corpus:cbrn-*``; a name is also taken literally, so
     ``corpus:x[1]`` forbids that very tag)."""
-    exploded = trace.frame.select("record_id", "row", "data_source_tags").explode("data_source_tags")
-    hits = exploded.filter(_named(pl.col("data_source_tags").cast(pl.Utf8), tags).fill_null(False))
-    if hits.height:
-        found = sorted(set(hits["data_source_tags"].to_list()))
-        flagged = hits.unique("row", maintain_order=True)
+    # Match the distinct tags (a handful), then find the records holding a matched one:
+    # no per-record tag strings are built.
+    distinct = trace.frame.select(pl.col("data_source_tags").explode().unique().cast(pl.Utf8).alias("t"))
+    found = sorted(distinct.filter(_named(pl.col("t"), tags).fill_null(False))["t"].to_list())
+    if found:
+        holds = pl.col("data_source_tags").list.eval(pl.element().is_in(found)).list.any()
+        flagged = rows(trace, holds, "data_source_tags")
         yield violation(
             f"{flagged.height} record(s) use forbidden data sources: {', '.join(found)}",
             ids(flagged),

@@ -24,6 +24,7 @@ from inspectorate.commitment.rules._common import (
     op_label,
     op_mask,
     rows,
+    sliced_agg,
 )
 from inspectorate.trace import Trace, format_time
 
@@ -69,10 +70,11 @@ def no_splitting(
 
 def _job_table(frame: pl.DataFrame) -> pl.DataFrame:
     """Per job: total FLOPs, time span, and its earliest record (time, then file order)."""
-    totals = frame.group_by("job_id").agg(
-        pl.col("flops").sum().alias("flops"),
-        pl.col("ws").min().alias("start"),
-        pl.col("we").max().alias("end"),
+    totals = sliced_agg(
+        frame,
+        ["job_id"],
+        [pl.col("flops").sum(), pl.col("ws").min().alias("start"), pl.col("we").max().alias("end")],
+        [pl.col("flops").sum(), pl.col("start").min(), pl.col("end").max()],
     )
     first = frame.join(first_rows(frame, "job_id"), on="row", how="semi").select(
         "job_id", pl.col("row").alias("first_row"), pl.col("record_id").alias("first_id")
@@ -84,11 +86,8 @@ def _logical_runs(frame: pl.DataFrame, jobs: pl.DataFrame, gap: float) -> list[l
     """Groups of two or more jobs linked by shared (model, commit), operator and time."""
     spans = {j: (s, e) for j, s, e in zip(jobs["job_id"], jobs["start"], jobs["end"])}
     as_text = pl.col("_v").cast(pl.List(pl.Utf8)).list.sort()
-    per_job = (
-        frame.group_by("job_id")
-        .agg(pl.col("operator").unique().alias("_v"))
-        .select(pl.col("job_id").cast(pl.Utf8), as_text)
-    )
+    per_job = _pairs(frame, "job_id", "operator").group_by("job_id").agg(pl.col("operator").alias("_v"))
+    per_job = per_job.select(pl.col("job_id").cast(pl.Utf8), as_text)
     operators = {j: set(ops) for j, ops in per_job.iter_rows()}
     parent = {j: j for j in spans}
 
@@ -98,7 +97,8 @@ def _logical_runs(frame: pl.DataFrame, jobs: pl.DataFrame, gap: float) -> list[l
             j = parent[j]
         return j
 
-    shared = frame.group_by("model_hash_prefix", "code_commit").agg(pl.col("job_id").unique().alias("_v"))
+    pairs = _pairs(frame, "model_hash_prefix", "code_commit", "job_id")
+    shared = pairs.group_by("model_hash_prefix", "code_commit").agg(pl.col("job_id").alias("_v"))
     for group in shared.select(as_text)["_v"].to_list():
         for i, a in enumerate(group):
             for b in group[i + 1 :]:
@@ -109,6 +109,11 @@ def _logical_runs(frame: pl.DataFrame, jobs: pl.DataFrame, gap: float) -> list[l
     for j in sorted(spans):
         runs.setdefault(find(j), []).append(j)
     return [members for members in runs.values() if len(members) > 1]
+
+
+def _pairs(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """The distinct combinations of ``columns`` (a handful), found slice by slice."""
+    return sliced_agg(frame, list(columns), [pl.len().alias("_n")], [pl.col("_n").sum()]).drop("_n")
 
 
 def _flop_per_token() -> pl.Expr:
