@@ -115,9 +115,15 @@ class Trace:
 
             return parquet_chain_breaks(self.backing, self.head)
         if self.lean:
+            import pyarrow as pa
+
             from inspectorate.trace._io import iter_parquet_chunks
 
-            return chunk_chain_breaks(iter_parquet_chunks(self._backing_path()), self.head)
+            breaks = chunk_chain_breaks(iter_parquet_chunks(self._backing_path()), self.head)
+            # Arrow's allocator keeps the chunks' freed pages; hand them back, or the
+            # streamed chain leaves ~0.8 GB resident at 10^7 records for the rules after it.
+            pa.default_memory_pool().release_unused()
+            return breaks
         return frame_chain_breaks(self.frame, self.head)
 
     def where(self, **equals: Any) -> pl.DataFrame:

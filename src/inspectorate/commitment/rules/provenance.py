@@ -93,10 +93,10 @@ def upstream_refs_dag_validity(trace: Trace) -> Iterator[Violation]:
             ids(dupes),
             duplicate_ids=sorted(set(dupes["record_id"].to_list()))[:20],
         )
-    resolved = [target.resolve(part) for part in _ref_chunks(trace)]
+    bad = pl.col("ref_row").is_null() | (pl.col("ref_row") >= pl.col("row"))
     edges = pl.concat(
-        [part.filter(pl.col("ref_row").is_null() | (pl.col("ref_row") >= pl.col("row"))) for part in resolved]
-    )
+        [target.resolve(part).filter(bad) for part in _ref_chunks(trace)]
+    )  # keep bad edges only
     edges = edges.with_columns(target.ids.gather(edges["row"]).alias("record_id"))
     phantom = edges.filter(pl.col("ref_row").is_null())
     if phantom.height:
