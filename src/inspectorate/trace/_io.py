@@ -182,7 +182,7 @@ def stored_columns(handle: pq.ParquetFile, wanted=FRAME_SCHEMA) -> list[str]:
     return [n for n in wanted if n in handle.schema_arrow.names]
 
 
-def iter_parquet_chunks(path: Path, rows: int = 200_000) -> Iterator[pl.DataFrame]:
+def iter_parquet_chunks(path: Path, rows: int = 50_000) -> Iterator[pl.DataFrame]:
     """Every schema column, in file order, ``rows`` at a time (for the chain)."""
     yield from iter_parquet_columns(path, list(FRAME_SCHEMA), rows)
 

@@ -84,8 +84,11 @@ def window_completeness(
         )
     slots = max(int(math.ceil((end - start) / window_seconds - 1e-9)), 0)
     yield from _outside(trace, start, end, expected_chips)
-    frame = _declared(trace, expected_chips).filter(
-        pl.col("_c").is_not_null() & (pl.col("ws") >= start) & (pl.col("ws") < end)
+    frame = (
+        trace.frame.lazy()
+        .select(_chip_index(trace, expected_chips), "ws")
+        .filter(pl.col("_c").is_not_null() & (pl.col("ws") >= start) & (pl.col("ws") < end))
+        .collect()
     )
     starts = _starts(
         frame["_c"].to_numpy(), frame["ws"].to_numpy(), len(expected_chips), slots, start, window_seconds
@@ -107,23 +110,37 @@ def window_completeness(
         )
 
 
-def _declared(trace: Trace, expected_chips: list[str]) -> pl.DataFrame:
-    """Records of declared chips, with ``_c`` = the chip's index in the inventory."""
-    dtype = trace.frame.schema["chip_id"]
+def _chip_index(trace: Trace, expected_chips: list[str]) -> pl.Expr:
+    """``_c``: each record's chip's index in the inventory (null: undeclared). Mapped from
+    the distinct chips (a few thousand), so no per-record join or strings are built."""
+    present = trace.frame.select(pl.col("chip_id").unique())
     chips = pl.DataFrame(
-        {"chip_id": expected_chips, "_c": range(len(expected_chips))},
-        schema={"chip_id": pl.Utf8, "_c": pl.Int64},
-    ).with_columns(pl.col("chip_id").cast(dtype))
-    return trace.frame.select("record_id", "row", "chip_id", "ws", "we").join(chips, on="chip_id", how="left")
+        {"_name": expected_chips, "_c": range(len(expected_chips))}, schema={"_name": pl.Utf8, "_c": pl.Int64}
+    )
+    table = present.with_columns(pl.col("chip_id").cast(pl.Utf8).alias("_name")).join(
+        chips, on="_name", how="inner"
+    )
+    codes = table["chip_id"].to_physical()
+    return (
+        pl.col("chip_id")
+        .to_physical()
+        .replace_strict(codes, table["_c"], default=None, return_dtype=pl.Int64)
+        .alias("_c")
+    )
 
 
 def _outside(trace: Trace, start: float, end: float, expected_chips: list[str]) -> Iterator[Violation]:
     """Records the declaration does not cover: undeclared chips, or windows that begin
     before the declared start or end after the declared end (work outside the audit)."""
-    frame = _declared(trace, expected_chips)
     undeclared = pl.col("_c").is_null()
     early, late = pl.col("ws") < start - 1e-6, pl.col("we") > end + 1e-6
-    bad = frame.filter(undeclared | early | late).sort("row")
+    bad = (
+        trace.frame.lazy()
+        .select("record_id", "row", "chip_id", "ws", "we", _chip_index(trace, expected_chips))
+        .filter(undeclared | early | late)
+        .collect()
+        .sort("row")
+    )
     if bad.height == 0:
         return
     chips = sorted(set(bad.filter(undeclared)["chip_id"].cast(pl.Utf8).to_list()))
