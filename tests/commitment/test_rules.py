@@ -250,6 +250,18 @@ def test_window_completeness_accepts_irregular_windows():
     assert found == []
 
 
+def test_window_completeness_counts_a_chip_listed_twice_once():
+    params = dict(
+        expected_window_start="2026-04-24T09:00:00Z",
+        expected_window_end="2026-04-24T09:04:00Z",
+    )
+    assert run("window_completeness", HONEST, expected_chips=["gpu-00", "gpu-01", "gpu-00"], **params) == []
+    dropped = [r for r in HONEST if r["record_id"] != "r0005"]
+    twice = run("window_completeness", dropped, expected_chips=["gpu-01", "gpu-00", "gpu-01"], **params)
+    once = run("window_completeness", dropped, expected_chips=["gpu-01", "gpu-00"], **params)
+    assert twice == once and len(once) == 1
+
+
 def test_dag_rejects_cycles_self_refs_and_phantoms():
     assert run("upstream_refs_dag_validity", edit(HONEST, 2, upstream_refs=["r0002"]))
     assert run("upstream_refs_dag_validity", edit(HONEST, 2, upstream_refs=["nope"]))

@@ -33,6 +33,21 @@ def rows(trace, mask: pl.Expr | None, *columns: str) -> pl.DataFrame:
     return frame.lazy().filter(mask).select(wanted).collect()
 
 
+def by_value(trace, column: str, value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Per record, ``value`` evaluated on its ``column`` (as text, named ``v``), computed
+    once per distinct value and mapped back by code: no per-record strings, no join.
+    Identity columns hold a few thousand distinct values over millions of records."""
+    distinct = trace.frame.select(pl.col(column).unique())
+    table = distinct.with_columns(pl.col(column).cast(pl.Utf8).alias("v")).with_columns(
+        value.cast(dtype).alias("_out")
+    )
+    return (
+        pl.col(column)
+        .to_physical()
+        .replace_strict(table[column].to_physical(), table["_out"], default=None, return_dtype=dtype)
+    )
+
+
 def ref_count(frame: pl.DataFrame) -> pl.Expr:
     """Number of upstream_refs (lean frames carry only the count, ``n_refs``)."""
     return pl.col("n_refs") if "n_refs" in frame.columns else pl.col("upstream_refs").list.len()

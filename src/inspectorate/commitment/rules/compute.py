@@ -8,7 +8,7 @@ from typing import Literal
 import polars as pl
 
 from inspectorate.commitment._registry import Violation, rule, violation
-from inspectorate.commitment.rules._common import OpTypes, glob_regex, ids, op_label, op_mask, rows
+from inspectorate.commitment.rules._common import OpTypes, by_value, glob_regex, ids, op_label, op_mask, rows
 from inspectorate.trace import Trace, format_time
 
 _SCOPE_KEY = {"per_job": "job_id", "per_operator": "operator"}
@@ -190,13 +190,14 @@ def flop_physically_possible(
     """A chip cannot do more than its peak: flops ≤ peak × window seconds × ``slack``.
     ``peak_flops`` maps chip_id globs to FLOP/s (first match in the order given; "*" is
     the fallback, 2.5e15 by default). A zero-length window with FLOPs is impossible."""
-    peak = pl.lit(None, dtype=pl.Float64)
+    first_match = pl.lit(None, dtype=pl.Float64)
     for pattern, value in reversed(list(peak_flops.items())):
-        peak = (
-            pl.when(pl.col("chip_id").cast(pl.Utf8).str.contains(glob_regex([pattern])))
+        first_match = (
+            pl.when(pl.col("v").str.contains(glob_regex([pattern])))
             .then(pl.lit(value))
-            .otherwise(peak)
+            .otherwise(first_match)
         )
+    peak = by_value(trace, "chip_id", first_match, pl.Float64())
     secs = pl.col("we") - pl.col("ws")
     bad = rows(
         trace, peak.is_not_null() & (pl.col("flops") > peak * secs * slack), "flops", "we"

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from inspectorate.commitment._registry import Violation, rule, violation
+from inspectorate.commitment.rules._common import by_value
 from inspectorate.errors import InputError
 from inspectorate.trace import Trace, format_time, parse_time
 
@@ -82,6 +83,7 @@ def window_completeness(
             f"window_completeness: expected_window_end {expected_window_end} is not after "
             f"expected_window_start {expected_window_start}"
         )
+    expected_chips = list(dict.fromkeys(expected_chips))  # a chip listed twice is one chip
     slots = max(int(math.ceil((end - start) / window_seconds - 1e-9)), 0)
     yield from _outside(trace, start, end, expected_chips)
     frame = (
@@ -111,22 +113,9 @@ def window_completeness(
 
 
 def _chip_index(trace: Trace, expected_chips: list[str]) -> pl.Expr:
-    """``_c``: each record's chip's index in the inventory (null: undeclared). Mapped from
-    the distinct chips (a few thousand), so no per-record join or strings are built."""
-    present = trace.frame.select(pl.col("chip_id").unique())
-    chips = pl.DataFrame(
-        {"_name": expected_chips, "_c": range(len(expected_chips))}, schema={"_name": pl.Utf8, "_c": pl.Int64}
-    )
-    table = present.with_columns(pl.col("chip_id").cast(pl.Utf8).alias("_name")).join(
-        chips, on="_name", how="inner"
-    )
-    codes = table["chip_id"].to_physical()
-    return (
-        pl.col("chip_id")
-        .to_physical()
-        .replace_strict(codes, table["_c"], default=None, return_dtype=pl.Int64)
-        .alias("_c")
-    )
+    """``_c``: each record's chip's index in the inventory (null: undeclared)."""
+    index = pl.col("v").replace_strict(expected_chips, range(len(expected_chips)), default=None)
+    return by_value(trace, "chip_id", index, pl.Int64()).alias("_c")
 
 
 def _outside(trace: Trace, start: float, end: float, expected_chips: list[str]) -> Iterator[Violation]:

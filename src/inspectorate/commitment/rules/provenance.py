@@ -10,6 +10,7 @@ import polars as pl
 from inspectorate.commitment._registry import Violation, rule, violation
 from inspectorate.commitment.rules._common import (
     OpTypes,
+    by_value,
     first_rows,
     glob_regex,
     ids,
@@ -49,7 +50,8 @@ def forbidden_data_source_tags(trace: Trace, tags: list[str]) -> Iterator[Violat
 def forbidden_operators(trace: Trace, operators: list[str]) -> Iterator[Violation]:
     """No record may name an operator equal to or matching any of ``operators`` (globs;
     a name is also taken literally, so ``ops[red-team]`` forbids that very operator)."""
-    bad = rows(trace, _named(pl.col("operator").cast(pl.Utf8), operators), "operator")
+    named = by_value(trace, "operator", _named(pl.col("v"), operators).fill_null(False), pl.Boolean())
+    bad = rows(trace, named, "operator")
     if bad.height:
         yield violation(
             f"{bad.height} record(s) from forbidden operator(s) {sorted(set(bad['operator'].to_list()))}",
