@@ -35,17 +35,21 @@ def rows(trace, mask: pl.Expr | None, *columns: str) -> pl.DataFrame:
 
 def by_value(trace, column: str, value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """Per record, ``value`` evaluated on its ``column`` (as text, named ``v``), computed
-    once per distinct value and mapped back by code: no per-record strings, no join.
-    Identity columns hold a few thousand distinct values over millions of records."""
-    distinct = trace.frame.select(pl.col(column).unique())
-    table = distinct.with_columns(pl.col(column).cast(pl.Utf8).alias("v")).with_columns(
-        value.cast(dtype).alias("_out")
+    once per distinct value and looked up by categorical code: no per-record strings and
+    no join. Identity columns hold thousands of distinct values over millions of records."""
+    col = trace.frame[column]
+    table = (
+        col.unique()
+        .to_frame()
+        .with_columns(pl.col(column).cast(pl.Utf8).alias("v"))
+        .with_columns(value.cast(dtype).alias("_out"))
     )
-    return (
-        pl.col(column)
-        .to_physical()
-        .replace_strict(table[column].to_physical(), table["_out"], default=None, return_dtype=dtype)
-    )
+    if not isinstance(col.dtype, pl.Categorical) or col.len() == 0:
+        return pl.lit(col.replace_strict(table[column], table["_out"], default=None, return_dtype=dtype))
+    codes = col.to_physical()
+    lookup = pl.repeat(None, int(codes.max()) + 1, dtype=dtype, eager=True)
+    lookup.scatter(table[column].to_physical(), table["_out"])
+    return pl.lit(lookup.gather(codes))
 
 
 def ref_count(frame: pl.DataFrame) -> pl.Expr:
