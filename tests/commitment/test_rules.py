@@ -127,7 +127,7 @@ MESSAGES = {
     "aggregate_flop_cap": "1.68e+17 FLOP of training exceeds the cap 1.575e+17",
     "allowed_dataset_fingerprints": "unregistered dataset fingerprints ['sha256:eeeeeeeeeeeeeeee']",
     "allowed_op_types": "outside ['training', 'inference', 'eval', 'idle']: ['preprocessing']",
-    "audit_window_uniqueness": "2 distinct training jobs (limit 1): ['job-a', 'job-b']",
+    "audit_window_uniqueness": "the audit window has 2 distinct training jobs (limit 1): ['job-a', 'job-b']",
     "batch_token_consistency": "above 5× the tokens processed",
     "chip_job_stability": "chip_id 'gpu-00' has 2 distinct jobs (limit 1)",
     "code_commit_per_job_stable": "'git:lab/train@abc1234', 'git:lab/train@fff9999'",

@@ -25,7 +25,7 @@ from inspectorate.trace import FIELDS
 
 # USD per million tokens (input, output); approximate list prices, override by env.
 PRICES = {"anthropic": (3.0, 15.0), "openai": (2.0, 8.0)}
-MODELS = {"anthropic": "claude-sonnet-4-5", "openai": "gpt-4.1"}
+MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1"}  # as the agent tier (agent/_backends.py)
 KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 
 SYSTEM = """You are the red team in a compute-verification exercise. A prover's trace of

@@ -25,12 +25,20 @@ from inspectorate.trace import Trace
 
 
 def _over_limit(
-    trace: Trace, key: str | list[str], value: str, limit: int, what: str, op_type: OpTypes = "*"
+    trace: Trace,
+    key: str | list[str],
+    value: str,
+    limit: int,
+    what: str,
+    op_type: OpTypes = "*",
+    name: str | None = None,
 ) -> Iterator[Violation]:
+    """Groups of ``key`` with more than ``limit`` distinct ``value``s (``name`` replaces
+    the group's "key 'value'" label in the message)."""
     keys = [key] if isinstance(key, str) else key
     frame = rows(trace, op_mask(op_type), *keys, value)
     for row in distinct_over(frame, key, value, limit).iter_rows(named=True):
-        label = ", ".join(f"{k} {row[k]!r}" for k in keys)
+        label = name or ", ".join(f"{k} {row[k]!r}" for k in keys)
         yield violation(
             f"{label} has {row['n']} distinct {what} (limit {limit}): {row['values'][:5]}",
             row["extra_ids"] or [],
@@ -98,7 +106,13 @@ def audit_window_uniqueness(
         return
     frame = frame.with_columns(pl.lit("audit window").alias("_window"))
     yield from _over_limit(
-        Trace(frame, source=trace.source), "_window", "job_id", max_jobs, f"{op_type} jobs", ["*", "idle"]
+        Trace(frame, source=trace.source),
+        "_window",
+        "job_id",
+        max_jobs,
+        f"{op_type} jobs",
+        ["*", "idle"],
+        name="the audit window",
     )
 
 
