@@ -150,3 +150,39 @@ def test_semantic_fallbacks_run_on_dask_too(client):
         assert distributed.rules_evaluated == local.rules_evaluated
         assert distributed.semantic_rules_judged == local.semantic_rules_judged
         assert "no-splitting" in dict(local.semantic_rules_judged)
+
+
+def _dag_trace():
+    from inspectorate.trace import rechain
+
+    records = generate_trace(GenSpec(chips=5, hours=0.4, scenario="training", seed=4)).records
+    records[7]["upstream_refs"] = ["rec_9999999999", records[2]["record_id"]]  # phantom, then fine
+    records[9]["upstream_refs"] = [records[30]["record_id"]]  # forward
+    records[11]["upstream_refs"] = [records[11]["record_id"], "ghost"]  # self, phantom
+    records[40]["record_id"] = records[3]["record_id"]  # duplicate id
+    records[50]["upstream_refs"] = [records[3]["record_id"]]  # resolves to the first copy
+    return rechain(records)
+
+
+@pytest.mark.parametrize("lean", [False, True])
+def test_dag_join_equals_the_local_rule(client, tmp_path, monkeypatch, lean):
+    import inspectorate.trace._io as io
+    from inspectorate.trace import Trace, read_trace, write_trace
+
+    records = _dag_trace()
+    commitment = load_commitment({"id": "t", "deterministic_rules": [{"kind": "upstream_refs_dag_validity"}]})
+    if lean:
+        write_trace(records, tmp_path / "d.parquet")
+        monkeypatch.setattr(io, "LEAN_ABOVE", 10)
+        trace = read_trace(tmp_path / "d.parquet")
+        assert trace.lean
+    else:
+        trace = Trace.from_records(records)
+    local = check(trace, commitment)
+    for parts in (1, 3, 4):
+        assert _facts(check_distributed(trace, commitment, client=client, partitions=parts)) == _facts(local)
+    messages = " ".join(v.message for v in local.violations)
+    assert (
+        "2 records share record_ids" in messages and "3 reference(s) to records not in the trace" in messages
+    )
+    assert "2 reference(s) point to the record itself or to a later record" in messages

@@ -16,7 +16,10 @@ is what each call sees:
   hash-partitioned by that key so every group is whole in one partition; map = the rule
   on each partition; reduce = the same rule on all rows of the groups any partition
   flagged.
-- **Global rules** (need the whole trace: the DAG of upstream refs, window completeness,
+- **The DAG of upstream refs**: refs joined against record ids with both sides
+  partitioned by a hash of the id string, one bucket per task (``scale/_dag.py``); the
+  rule's own ``dag_violations`` turns the buckets' findings into violations.
+- **Global rules** (need the whole trace: window completeness,
   cross-job and cross-model comparisons, a global cap) and kinds this module does not
   know (plugins) run once, on one worker, over the whole trace.
 
@@ -38,6 +41,7 @@ from inspectorate.commitment._check import Verdict, assemble, rule_plan, run_rul
 from inspectorate.commitment._model import Commitment, RuleSpec
 from inspectorate.commitment._registry import Violation
 from inspectorate.errors import InputError
+from inspectorate.scale._dag import reduce_dag, submit_dag
 from inspectorate.trace import Trace
 from inspectorate.trace._canonical import GENESIS, ChainBreak
 
@@ -71,6 +75,8 @@ def plan(spec: RuleSpec) -> str | None:
     """How a rule is distributed: "record", a key column, or None (global)."""
     if spec.kind == "hash_chain_intact":
         return "chain"
+    if spec.kind == "upstream_refs_dag_validity":
+        return "dag"  # a hash-partitioned join (scale/_dag.py)
     if spec.kind in RECORD_LOCAL:
         return "record"
     if spec.kind == "aggregate_flop_cap":
@@ -219,6 +225,8 @@ def _run(client, trace: Trace, commitment, partitions, on_rule) -> Verdict:
         how = plan(spec)
         if how == "chain":
             pending[spec.id] = _chain_tasks(client, trace, ranges, parts)
+        elif how == "dag":
+            pending[spec.id] = submit_dag(client, trace, ranges, parts)
         elif how == "record":
             pending[spec.id] = [client.submit(_map_rule, spec, part, pure=False) for part in ranges]
         elif how is not None:
@@ -246,6 +254,8 @@ def _reduce(spec: RuleSpec, mapped: Any, trace: Trace) -> list[Violation]:
         return run_rule(spec, _StitchedTrace(trace, _stitch(mapped, trace.head, trace.frame["record_id"])))
     if how is None:
         return mapped
+    if how == "dag":
+        return [replace(v, rule_id=spec.id, kind=spec.kind) for v in reduce_dag(mapped, trace)]
     found = [v for part in mapped for v in part]
     if not found:
         return []

@@ -88,18 +88,26 @@ def upstream_refs_dag_validity(trace: Trace) -> Iterator[Violation]:
     record earlier in file order). Backward-only edges rule out cycles, self-references
     and references to the future."""
     target = _Targets(trace.frame.select("record_id", "row"))
-    dupes = target.duplicates()
+    edges = pl.concat([target.resolve(part).filter(BAD_EDGE) for part in _ref_chunks(trace)])
+    yield from dag_violations(target.duplicates(), edges, target.ids)
+
+
+# An edge that names no record (null) or the record itself or a later one.
+BAD_EDGE = pl.col("ref_row").is_null() | (pl.col("ref_row") >= pl.col("row"))
+
+
+def dag_violations(dupes: pl.DataFrame, edges: pl.DataFrame, record_ids: pl.Series) -> Iterator[Violation]:
+    """The DAG rule's verdict from its two findings, however they were computed (here, or
+    by the Dask engine's hash-partitioned join): ``dupes`` (record_id, row) of records
+    sharing an id, and the bad ``edges`` (row, upstream_refs, ref_row) in file order.
+    ``record_ids``: every record's id, by row."""
     if dupes.height:
         yield violation(
             f"{dupes.height} records share record_ids, so references are ambiguous",
             ids(dupes),
             duplicate_ids=sorted(set(dupes["record_id"].to_list()))[:20],
         )
-    bad = pl.col("ref_row").is_null() | (pl.col("ref_row") >= pl.col("row"))
-    edges = pl.concat(
-        [target.resolve(part).filter(bad) for part in _ref_chunks(trace)]
-    )  # keep bad edges only
-    edges = edges.with_columns(target.ids.gather(edges["row"]).alias("record_id"))
+    edges = edges.with_columns(record_ids.gather(edges["row"]).alias("record_id"))
     phantom = edges.filter(pl.col("ref_row").is_null())
     if phantom.height:
         yield violation(
