@@ -86,6 +86,11 @@ def main() -> None:
                 "records": len(trace),
                 "verdict": verdict.verdict,
                 "total_s": round(time.perf_counter() - started, 2),
+                "read_s": lines[0]["s"],
+                "chain_s": round(verdict.timings.get("hash_chain_intact", 0.0), 2),
+                "rules_rec_per_s": round(
+                    len(trace) / (verdict.seconds - verdict.timings.get("hash_chain_intact", 0.0))
+                ),
                 "overall_peak_mb": sampler.overall >> 20,
                 "frame_mb": frame_mb,
                 "frame_bytes_per_record": round(trace.frame.estimated_size() / len(trace), 1),
