@@ -119,13 +119,17 @@ class _Check:
             self.groups.column(raw["chip_id"]).alias("grp"),
         )
         frame = frame.with_columns((pl.col("ws") // self.window_seconds).cast(pl.Int64).alias("win"))
-        out = frame.filter((pl.col("win") != win) | (pl.col("grp") != int(match.group(2))) | pl.col("ws").is_null())
+        out = frame.filter(
+            (pl.col("win") != win) | (pl.col("grp") != int(match.group(2))) | pl.col("ws").is_null()
+        )
         for r, s, w, g in out.select("record_id", "seq", "win", "grp").head(MAX_LISTED).iter_rows():
             self.misplaced.append(f"{name}: record {r} (seq {s}) belongs to window {w}, group {g}")
         chained, self.state, _ = chain_chips(frame.drop("chip_prev"), self.state)
         bad = chained.filter(pl.col("stored_prev") != pl.col("chip_prev"))
         self.broken += bad.height
-        for c, r, s in bad.select("chip_id", "record_id", "seq").head(MAX_LISTED - len(self.breaks)).iter_rows():
+        for c, r, s in (
+            bad.select("chip_id", "record_id", "seq").head(MAX_LISTED - len(self.breaks)).iter_rows()
+        ):
             self.breaks.append(f"chip {c}: record {r} (seq {s}) does not chain to the chip's previous record")
         return chained.group_by("chip_id").agg(pl.col("h").last().alias("head"))
 

@@ -251,7 +251,9 @@ def _merge_heads(heads: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([heads.join(new, on=["win", "chip_id"], how="anti"), new.select(heads.columns)])
 
 
-def source_chunks(source: Trace | str | Path | Iterable[pl.DataFrame], rows: int = CHUNK) -> Iterator[pl.DataFrame]:
+def source_chunks(
+    source: Trace | str | Path | Iterable[pl.DataFrame], rows: int = CHUNK
+) -> Iterator[pl.DataFrame]:
     """Frames in single-chain order from a trace, a trace path, or an iterable of frames,
     without holding more than ``rows`` records of a large file."""
     if isinstance(source, Trace):
@@ -315,8 +317,11 @@ def write_partitioned(
     return writer.close()
 
 
-def generate_partitioned(spec: Any, root: str | Path, window_seconds: int = 3600, chip_groups: int = 16) -> dict:
+def generate_partitioned(
+    spec: Any, root: str | Path, window_seconds: int = 3600, chip_groups: int = 16
+) -> dict:
     """A generated trace (``GenSpec``) straight into the layout, never whole in memory."""
     from inspectorate.trace import iter_generated
 
-    return write_partitioned(iter_generated(spec), root, window_seconds, chip_groups)
+    # 100k-row chunks: the generator's Python strings dominate peak memory, not the layout
+    return write_partitioned(iter_generated(spec, chunk=100_000), root, window_seconds, chip_groups)
