@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -111,6 +112,8 @@ def generate_layout(records: int, workdir: Path) -> dict:
     if (out / "manifest.json").exists():
         return {"records": records, "generate_s": None, "note": "reused"}
     partial = out.with_name(out.name + ".partial")
+    if partial.exists():  # an interrupted earlier run
+        shutil.rmtree(partial)
     t = time.perf_counter()
     manifest = generate_partitioned(
         GenSpec(chips=chips, hours=hours, scenario="training"), partial, window_seconds=LAYOUT_WINDOW_SECONDS

@@ -5,6 +5,7 @@ generated traces cut into chunks that end inside windows, and on out-of-order so
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from collections import defaultdict
 
@@ -157,3 +158,20 @@ def test_bad_sources_are_input_errors(tmp_path):
     broken = frame.with_columns(pl.lit("yesterday").alias("window_start"))
     with pytest.raises(InputError, match="ISO 8601"):
         write_partitioned(iter([broken]), tmp_path / "b")
+
+
+def test_cli_generates_straight_into_the_layout(tmp_path, capsys):
+    from typer.testing import CliRunner
+
+    from inspectorate.cli import app, invoke
+
+    runner = CliRunner()
+    args = ["trace", "generate", "--chips", "5", "--hours", "2", "--scenario", "mixed"]
+    layout = ["--layout", "partitioned", "--partition-seconds", "1800", "--chip-groups", "2"]
+    done = runner.invoke(app, [*args, *layout, "--out", str(tmp_path / "p")])
+    assert done.exit_code == 0, done.output
+    records = generate_trace(GenSpec(chips=5, hours=2, scenario="mixed")).records
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    _assert_matches_oracle(tmp_path / "p", records, 1800, 2, manifest)
+    assert invoke([*args, *layout, "--out", str(tmp_path / "p")]) == 2
+    assert "not an empty directory" in capsys.readouterr().err

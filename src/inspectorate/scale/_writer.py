@@ -138,6 +138,8 @@ class PartitionedWriter:
         if window_seconds <= 0 or chip_groups <= 0:
             raise InputError("window seconds and chip groups must be positive")
         self.root = Path(root)
+        if self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
+            raise InputError("output exists and is not an empty directory; choose a new one", self.root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.window_seconds, self.chip_groups = window_seconds, chip_groups
         self.groups = _Groups(chip_groups)
