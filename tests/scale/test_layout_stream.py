@@ -31,7 +31,8 @@ from inspectorate.trace._schema import parse_time
 
 
 def _oracle(records: list[dict], window_seconds: int, groups: int) -> tuple[dict, dict]:
-    """(manifest fields, {file: [(seq, chip_prev), ...] by seq}) from the definition, record by record."""
+    """(manifest fields, {file: [(seq, chip_prev), ...] by seq}) from the definition, record
+    by record: a record's link is SHA-256(chip_prev + hash), chip_prev the link before it."""
     rows = []
     for seq, record in enumerate(records):
         ws = parse_time(record["window_start"])
@@ -46,8 +47,8 @@ def _oracle(records: list[dict], window_seconds: int, groups: int) -> tuple[dict
     for chain in by_chip.values():
         prev = GENESIS
         for row in sorted(chain, key=lambda r: (r["ws"], r["seq"])):
-            row["chip_prev"], prev = prev, row["h"]
-            heads[row["win"]][row["chip"]] = row["h"]
+            row["chip_prev"], prev = prev, hashlib.sha256((prev + row["h"]).encode()).hexdigest()
+            heads[row["win"]][row["chip"]] = prev
     files: dict[str, list] = defaultdict(list)
     counts: dict[int, int] = defaultdict(int)
     for row in rows:

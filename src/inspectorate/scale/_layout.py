@@ -6,13 +6,19 @@ Every record keeps its exact fields (the single-chain ``prev_record_hash`` inclu
 the conversion is lossless) plus:
 
 - ``seq``: its position in the original single-chain file (the converter's order);
-- ``chip_prev``: the hash of the previous record *of the same chip* (time, then seq
-  order; GENESIS for a chip's first). Each chip is a chain of its own, so chip groups
-  verify in parallel and never need another group's data.
+- ``chip_prev``: the *link* of the previous record of the same chip (time, then seq
+  order; GENESIS for a chip's first), where a record's link is the hex SHA-256 of
+  ``chip_prev + hash`` (the two hex digests' ASCII; hash = SHA-256 of the record's
+  canonical JSON). Each chip is a chain of its own, so chip groups verify in parallel
+  and never need another group's data.
 
-Per window, the heads of the chips active in it (the hash of each chip's last record in
+Per window, the heads of the chips active in it (the link of each chip's last record in
 the window) are the leaves of a Merkle tree (leaf = SHA-256 of ``chip_id NUL head``,
-sorted by chip_id; an odd node is paired with itself). The manifest lists every window's
+sorted by chip_id; an odd node is paired with itself). A link commits to the record and
+to every earlier link of its chip, so a head commits to the chip's whole history: layout
+/1 took the head to be the last record's hash alone, and an edited record whose chip
+successor was re-pointed (chip_prev is outside the record's hash) left every root as it
+was. The manifest lists every window's
 root and the root over the window roots in time order: publishing that one value pins
 every record. The row order inside a file is not part of the format.
 
@@ -35,9 +41,9 @@ import pyarrow.parquet as pq
 
 from inspectorate.errors import InputError
 from inspectorate.scale._writer import (
-    EMPTY_STATE,
     LAYOUT,
     MANIFEST,
+    ChipState,
     _Groups,
     chain_chips,
     epoch,
@@ -91,7 +97,7 @@ class _Check:
     def __init__(self, root: Path, window_seconds: int, chip_groups: int):
         self.root, self.window_seconds = root, window_seconds
         self.groups = _Groups(chip_groups)
-        self.state = EMPTY_STATE
+        self.state: ChipState = {}
         self.records = 0
         self.breaks: list[str] = []
         self.misplaced: list[str] = []
@@ -124,14 +130,14 @@ class _Check:
         )
         for r, s, w, g in out.select("record_id", "seq", "win", "grp").head(MAX_LISTED).iter_rows():
             self.misplaced.append(f"{name}: record {r} (seq {s}) belongs to window {w}, group {g}")
-        chained, self.state, _ = chain_chips(frame.drop("chip_prev"), self.state)
+        chained, _ = chain_chips(frame.drop("chip_prev"), self.state)
         bad = chained.filter(pl.col("stored_prev") != pl.col("chip_prev"))
         self.broken += bad.height
         for c, r, s in (
             bad.select("chip_id", "record_id", "seq").head(MAX_LISTED - len(self.breaks)).iter_rows()
         ):
             self.breaks.append(f"chip {c}: record {r} (seq {s}) does not chain to the chip's previous record")
-        return chained.group_by("chip_id").agg(pl.col("h").last().alias("head"))
+        return chained.group_by("chip_id").agg(pl.col("link").last().alias("head"))
 
 
 def verify_partitioned(root: str | Path, expected_root: str | None = None) -> list[str]:

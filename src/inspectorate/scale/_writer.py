@@ -33,7 +33,7 @@ from inspectorate.trace._canonical import GENESIS
 from inspectorate.trace._fastchain import frame_hashes
 from inspectorate.trace._frame import FRAME_SCHEMA
 
-LAYOUT = "inspectorate.partitioned/1"
+LAYOUT = "inspectorate.partitioned/2"  # /1 hashed heads without chip_prev: see _layout
 MANIFEST = "manifest.json"
 STORED = [*FRAME_SCHEMA, "seq", "chip_prev"]
 CHUNK = 250_000
@@ -73,28 +73,43 @@ def epoch(col: pl.Expr) -> pl.Expr:
     return parsed.dt.epoch("us").cast(pl.Float64) / 1e6
 
 
-EMPTY_STATE = pl.DataFrame(schema={"chip_id": pl.Utf8, "s_ws": pl.Float64, "s_h": pl.Utf8})
+# chip_id -> (window_start of its last record so far, its link)
+ChipState = dict[str, tuple[float, str]]
 
 
-def chain_chips(frame: pl.DataFrame, state: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, bool]:
-    """Sort by (chip, ws, seq) and set ``chip_prev`` from the previous row of the chip or,
-    for a chip's first row here, from ``state`` (chip_id, s_ws, s_h: its last so far).
-    Returns (chained frame, new state, whether a chip went back in time across calls)."""
-    out = frame.join(state, on="chip_id", how="left").sort(["chip_id", "ws", "seq"])
-    prev = pl.col("h").shift(1).over("chip_id")
-    out = out.with_columns(
-        pl.coalesce(prev, pl.col("s_h"), pl.lit(GENESIS)).alias("chip_prev"),
-        (prev.is_null() & (pl.col("ws") < pl.col("s_ws"))).alias("_back"),
-    )
-    back = bool(out["_back"].any())
-    last = out.group_by("chip_id").agg(pl.col("ws").last().alias("s_ws"), pl.col("h").last().alias("s_h"))
-    state = pl.concat([state.join(last, on="chip_id", how="anti"), last])
-    return out.drop("s_ws", "s_h", "_back"), state, back
+def chain_chips(frame: pl.DataFrame, state: ChipState) -> tuple[pl.DataFrame, bool]:
+    """Sort by (chip, ws, seq), set ``chip_prev`` (the link of the chip's previous record,
+    carried in ``state`` across calls, which is updated) and ``link`` = SHA-256 of
+    ``chip_prev + h``. Returns the frame and whether a chip went back in time across calls."""
+    out = frame.sort(["chip_id", "ws", "seq"])
+    prevs, links = [], []
+    back = False
+    sha = hashlib.sha256
+    current, last_ws, prev = None, 0.0, GENESIS
+    # a fold per chip: each link depends on the one before, so this loop is sequential
+    for chip, h, ws in zip(out["chip_id"].to_list(), out["h"].to_list(), out["ws"].to_list()):
+        if chip != current:
+            if current is not None:
+                state[current] = (last_ws, prev)
+            current = chip
+            if chip in state:
+                last_ws, prev = state[chip]
+                back |= ws < last_ws
+            else:
+                prev = GENESIS
+        prevs.append(prev)
+        prev = sha((prev + h).encode()).hexdigest()
+        links.append(prev)
+        last_ws = ws
+    if current is not None:
+        state[current] = (last_ws, prev)
+    chained = out.with_columns(pl.Series("chip_prev", prevs, pl.Utf8), pl.Series("link", links, pl.Utf8))
+    return chained, back
 
 
 def window_heads(chained: pl.DataFrame) -> pl.DataFrame:
-    """(win, chip_id, head): each chip's last hash per window in a chained frame."""
-    return chained.group_by(["win", "chip_id"]).agg(pl.col("h").last().alias("head"))
+    """(win, chip_id, head): each chip's last link per window in a chained frame."""
+    return chained.group_by(["win", "chip_id"]).agg(pl.col("link").last().alias("head"))
 
 
 class _Groups:
@@ -143,7 +158,7 @@ class PartitionedWriter:
         self.root.mkdir(parents=True, exist_ok=True)
         self.window_seconds, self.chip_groups = window_seconds, chip_groups
         self.groups = _Groups(chip_groups)
-        self.state = EMPTY_STATE
+        self.state: ChipState = {}
         self.heads = pl.DataFrame(schema={"win": pl.Int64, "chip_id": pl.Utf8, "head": pl.Utf8})
         self.writers: dict[int, dict[int, pq.ParquetWriter]] = {}
         self.counts: dict[int, int] = {}
@@ -161,7 +176,7 @@ class PartitionedWriter:
         frame = annotate(chunk, self.records, self.window_seconds, self.groups)
         self.records += frame.height
         self.last_hash = frame["h"][-1]
-        chained, self.state, back = chain_chips(frame, self.state)
+        chained, back = chain_chips(frame, self.state)
         self.disordered |= back
         self.heads = _merge_heads(self.heads, window_heads(chained))
         for (win, grp), part in chained.group_by(["win", "grp"]):
@@ -223,7 +238,7 @@ class PartitionedWriter:
 
     def _refinalise(self) -> None:
         """Out-of-order source: rebuild every window in time order, one at a time."""
-        state = EMPTY_STATE
+        state: ChipState = {}
         for win in sorted(self.counts):
             folder = self.root / f"window={win}"
             parts = sorted(folder.glob("*.parquet"))
@@ -233,14 +248,14 @@ class PartitionedWriter:
                 pl.Series("h", frame_hashes(frame), dtype=pl.Utf8),
                 self.groups.column(frame["chip_id"]).alias("grp"),
             )
-            chained, state, _ = chain_chips(frame, state)
+            chained, _ = chain_chips(frame, state)
             for path in parts:
                 path.unlink()
             files = []
             for (grp,), part in chained.group_by(["grp"]):
                 files.append(_file(win, int(grp)))
                 pq.write_table(part.select(STORED).to_arrow(), self.root / files[-1], compression="zstd")
-            heads = chained.group_by("chip_id").agg(pl.col("h").last().alias("head"))
+            heads = chained.group_by("chip_id").agg(pl.col("link").last().alias("head"))
             self.windows[win] = {"root": window_root(heads), "records": 0, "files": sorted(files)}
 
 
