@@ -31,7 +31,9 @@ when given. A record must lie in the file of its own window and chip group.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -45,13 +47,13 @@ from inspectorate.scale._writer import (
     MANIFEST,
     ChipState,
     _Groups,
-    chain_chips,
     epoch,
     merkle_root,
     window_root,
     write_partitioned,
 )
 from inspectorate.trace import Trace, write_trace
+from inspectorate.trace._canonical import GENESIS
 from inspectorate.trace._fastchain import frame_hashes
 from inspectorate.trace._frame import FRAME_SCHEMA, with_derived
 
@@ -92,7 +94,7 @@ def _read_file(root: Path, name: str) -> pl.DataFrame:
 
 
 class _Check:
-    """Running state of a verification: chip heads carried across windows, problems."""
+    """Running state of a verification: chip links carried across windows, problems."""
 
     def __init__(self, root: Path, window_seconds: int, chip_groups: int):
         self.root, self.window_seconds = root, window_seconds
@@ -103,16 +105,8 @@ class _Check:
         self.misplaced: list[str] = []
         self.broken = 0
 
-    def window(self, win: int, files: list[str]) -> str:
-        """Verify one window's files; returns the window's Merkle root."""
-        heads = []
-        for name in files:
-            heads.append(self.file(win, name))
-        if not heads:
-            return merkle_root([])
-        return window_root(pl.concat(heads).unique("chip_id", keep="last", maintain_order=True))
-
     def file(self, win: int, name: str) -> pl.DataFrame:
+        """Verify one file (after every earlier window of its chips); (chip_id, head) rows."""
         match = _NAME.fullmatch(name)
         if match is None or int(match.group(1)) != win:
             raise InputError(f"manifest lists {name!r} under window {win}", self.root / MANIFEST)
@@ -130,8 +124,9 @@ class _Check:
         )
         for r, s, w, g in out.select("record_id", "seq", "win", "grp").head(MAX_LISTED).iter_rows():
             self.misplaced.append(f"{name}: record {r} (seq {s}) belongs to window {w}, group {g}")
-        chained, _ = chain_chips(frame.drop("chip_prev"), self.state)
-        bad = chained.filter(pl.col("stored_prev") != pl.col("chip_prev"))
+        del self.misplaced[MAX_LISTED:]
+        chained = self.links(frame.drop("chip_prev"))
+        bad = chained.filter(pl.col("stored_prev") != pl.col("expected_prev"))
         self.broken += bad.height
         for c, r, s in (
             bad.select("chip_id", "record_id", "seq").head(MAX_LISTED - len(self.breaks)).iter_rows()
@@ -139,26 +134,106 @@ class _Check:
             self.breaks.append(f"chip {c}: record {r} (seq {s}) does not chain to the chip's previous record")
         return chained.group_by("chip_id").agg(pl.col("link").last().alias("head"))
 
+    def links(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Each record's link from its *stored* chip_prev, and the chip_prev it should
+        have: the link of the chip's previous record (carried across files). A break is
+        reported where it is, not at every later record of the chip; when no record
+        breaks, these links are the chain's links from GENESIS, by induction."""
+        out = frame.sort(["chip_id", "ws", "seq"])
+        sha = hashlib.sha256
+        links = [sha((p + h).encode()).hexdigest() for p, h in zip(out["stored_prev"], out["h"])]
+        chips = out["chip_id"].unique().to_list()
+        carried = {c: self.state[c][1] if c in self.state else GENESIS for c in chips}
+        out = out.with_columns(pl.Series("link", links, dtype=pl.Utf8))
+        out = out.with_columns(
+            pl.coalesce(
+                pl.col("link").shift(1).over("chip_id"), pl.col("chip_id").replace_strict(carried)
+            ).alias("expected_prev")
+        )
+        last = out.group_by("chip_id").agg(pl.col("ws").last(), pl.col("link").last())
+        self.state.update(zip(last["chip_id"], zip(last["ws"], last["link"])))
+        return out
 
-def verify_partitioned(root: str | Path, expected_root: str | None = None) -> list[str]:
-    """Every problem found (empty: intact): per-chip chains, window roots, the root."""
-    root = Path(root)
-    manifest = read_manifest(root)
+    def result(self, heads: dict[int, pl.DataFrame]) -> dict[str, Any]:
+        keep = ("records", "breaks", "misplaced", "broken")
+        return {"heads": heads} | {k: getattr(self, k) for k in keep}
+
+
+def _verify_serial(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Window by window in time order: memory is one file, the chips' links and one
+    window's heads."""
     check = _Check(root, int(manifest["window_seconds"]), int(manifest["chip_groups"]))
-    if not any(entry["files"] for entry in manifest["windows"].values()):
-        raise InputError("partitioned trace lists no files", root)
-    problems: list[str] = []
     roots = {}
     for win in sorted(manifest["windows"], key=int):
-        entry = manifest["windows"][win]
-        roots[int(win)] = check.window(int(win), entry["files"])
-        if roots[int(win)] != entry["root"]:
+        heads = [check.file(int(win), name) for name in manifest["windows"][win]["files"]]
+        roots[int(win)] = window_root(pl.concat(heads)) if heads else merkle_root([])
+    out = check.result({})
+    out["roots"] = roots
+    return out
+
+
+def _verify_group(root: Path, window_seconds: int, chip_groups: int, files: list[tuple[int, str]]) -> dict:
+    """One chip group's files, in time order (a worker process): its chips' heads per window."""
+    check = _Check(root, window_seconds, chip_groups)
+    return check.result({win: check.file(win, name) for win, name in files})
+
+
+def _verify_parallel(root: Path, manifest: dict[str, Any], workers: int) -> dict[str, Any]:
+    """Chip groups in worker processes (a chip never leaves its group); the window roots
+    from the heads they return (one row per chip and window)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    by_group: dict[str, list[tuple[int, str]]] = {}
+    for win in sorted(manifest["windows"], key=int):
+        for name in manifest["windows"][win]["files"]:
+            by_group.setdefault(name.rsplit("/", 1)[-1], []).append((int(win), name))
+    args = (root, int(manifest["window_seconds"]), int(manifest["chip_groups"]))
+    context = multiprocessing.get_context("spawn")  # forking a process that runs Polars threads can hang
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        parts = list(pool.map(_verify_group, *zip(*[(*args, files) for files in by_group.values()])))
+    out: dict[str, Any] = {"records": 0, "breaks": [], "misplaced": [], "broken": 0, "roots": {}}
+    heads: dict[int, list[pl.DataFrame]] = {}
+    for part in parts:
+        for key in ("records", "broken", "breaks", "misplaced"):
+            out[key] += part[key]
+        for win, frame in part["heads"].items():
+            heads.setdefault(win, []).append(frame)
+    for key in ("breaks", "misplaced"):
+        del out[key][MAX_LISTED:]
+    for win in manifest["windows"]:
+        frames = heads.get(int(win), [])
+        out["roots"][int(win)] = window_root(pl.concat(frames)) if frames else merkle_root([])
+    return out
+
+
+def default_workers() -> int:
+    """Worker processes for verification: none on two cores or fewer, where one process
+    already keeps both busy (Polars and the compiled hasher run beside the GIL)."""
+    cores = os.cpu_count() or 1
+    return cores - 1 if cores > 2 else 1
+
+
+def verify_partitioned(
+    root: str | Path, expected_root: str | None = None, workers: int | None = None
+) -> list[str]:
+    """Every problem found (empty: intact): per-chip chains, window roots, the root.
+    ``workers`` > 1 verifies chip groups in that many processes (default: by core count)."""
+    root = Path(root)
+    manifest = read_manifest(root)
+    if not any(entry["files"] for entry in manifest["windows"].values()):
+        raise InputError("partitioned trace lists no files", root)
+    workers = min(default_workers() if workers is None else workers, int(manifest["chip_groups"]))
+    found = _verify_parallel(root, manifest, workers) if workers > 1 else _verify_serial(root, manifest)
+    roots = found["roots"]
+    problems = found["misplaced"] + found["breaks"]
+    if found["broken"] > len(found["breaks"]):
+        problems.append(f"{found['broken']} records in all do not chain to their chip's previous record")
+    for win in sorted(manifest["windows"], key=int):
+        if roots[int(win)] != manifest["windows"][win]["root"]:
             problems.append(f"window {win}: Merkle root of the chip heads differs from the manifest")
-    problems = check.misplaced[:MAX_LISTED] + check.breaks + problems
-    if check.broken > len(check.breaks):
-        problems.append(f"{check.broken} records in all do not chain to their chip's previous record")
-    if check.records != manifest["records"]:
-        problems.append(f"{check.records} records stored, manifest says {manifest['records']}")
+    if found["records"] != manifest["records"]:
+        problems.append(f"{found['records']} records stored, manifest says {manifest['records']}")
     top = merkle_root([bytes.fromhex(roots[w]) for w in sorted(roots)])
     if top != manifest["root"]:
         problems.append("root over the window roots differs from the manifest")
