@@ -176,3 +176,12 @@ def test_cli_generates_straight_into_the_layout(tmp_path, capsys):
     _assert_matches_oracle(tmp_path / "p", records, 1800, 2, manifest)
     assert invoke([*args, *layout, "--out", str(tmp_path / "p")]) == 2
     assert "not an empty directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n", [0, 1, 7])
+def test_generator_list_column_equals_python_lists(n):
+    from inspectorate.trace._generate import _repeated_list
+
+    built = _repeated_list("corpus:web-filtered", n)
+    assert built.dtype == pl.List(pl.Utf8)
+    assert built.to_list() == pl.Series([["corpus:web-filtered"]] * n, dtype=pl.List(pl.Utf8)).to_list()
