@@ -185,3 +185,24 @@ def test_generator_list_column_equals_python_lists(n):
     built = _repeated_list("corpus:web-filtered", n)
     assert built.dtype == pl.List(pl.Utf8)
     assert built.to_list() == pl.Series([["corpus:web-filtered"]] * n, dtype=pl.List(pl.Utf8)).to_list()
+
+
+def test_large_jsonl_streams_by_lines(tmp_path, monkeypatch):
+    """Above JSONL_IN_MEMORY bytes a JSONL trace is read a chunk of lines at a time, each
+    record validated (a bad line is an InputError naming it)."""
+    from inspectorate.errors import InputError
+    from inspectorate.scale import _writer
+
+    monkeypatch.setattr(_writer, "JSONL_IN_MEMORY", 0)
+    records = read_trace(seed_path("alibaba_real")).records
+    path = write_trace(Trace.from_records(records), tmp_path / "t.jsonl")
+    manifest = write_partitioned(
+        source_chunks(path, rows=31), tmp_path / "p", window_seconds=600, chip_groups=3
+    )
+    _assert_matches_oracle(tmp_path / "p", records, 600, 3, manifest)
+    lines = path.read_text().splitlines()
+    lines[40] = lines[40].replace('"flops":', '"flops":-')
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as exc:
+        write_partitioned(path, tmp_path / "q")
+    assert str(exc.value).startswith(f"{path}:41: ")

@@ -1,10 +1,10 @@
 """Streaming writer of the partitioned layout (format: ``_layout``'s docstring).
 
 Records arrive in single-chain order, a chunk at a time. Each chunk is hashed, sorted by
-(chip, time, seq), chained per chip onto the chip's last hash so far, and appended to
+(chip, time, seq), chained per chip onto the chip's last link so far, and appended to
 one Parquet writer per open (window, group) file. A window closes (its files closed, its
 Merkle root computed from the chips' heads, the heads dropped) once the source has moved
-``OPEN_WINDOWS - 1`` windows past it. Memory: one chunk, the last (time, hash) of every
+``OPEN_WINDOWS - 1`` windows past it. Memory: one chunk, the last (time, link) of every
 chip, and the heads of the open windows, whatever the trace's length.
 
 Streaming equals the definition (chip chains in time-then-seq order) as long as every
