@@ -141,7 +141,10 @@ class _Check:
         breaks, these links are the chain's links from GENESIS, by induction."""
         out = frame.sort(["chip_id", "ws", "seq"])
         sha = hashlib.sha256
-        links = [sha((p + h).encode()).hexdigest() for p, h in zip(out["stored_prev"], out["h"])]
+        links = [
+            sha((p + h).encode()).hexdigest()
+            for p, h in zip(out["stored_prev"].to_list(), out["h"].to_list())
+        ]
         chips = out["chip_id"].unique().to_list()
         carried = {c: self.state[c][1] if c in self.state else GENESIS for c in chips}
         out = out.with_columns(pl.Series("link", links, dtype=pl.Utf8))
