@@ -159,6 +159,12 @@ def test_bad_sources_are_input_errors(tmp_path):
     broken = frame.with_columns(pl.lit("yesterday").alias("window_start"))
     with pytest.raises(InputError, match="ISO 8601"):
         write_partitioned(iter([broken]), tmp_path / "b")
+    nulls = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(None).otherwise(pl.col("chip_id")).alias("chip_id")
+    )
+    with pytest.raises(InputError, match=f"record {frame.height + 3}: field 'chip_id' is null"):
+        write_partitioned(iter([frame, nulls]), tmp_path / "n")
+    assert not (tmp_path / "n" / "manifest.json").exists()
 
 
 def test_cli_generates_straight_into_the_layout(tmp_path, capsys):

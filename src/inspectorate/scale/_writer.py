@@ -134,6 +134,11 @@ def annotate(frame: pl.DataFrame, offset: int, window_seconds: int, groups: _Gro
         frame = frame.select([pl.col(n).cast(t) for n, t in FRAME_SCHEMA.items()])
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"wrong column type ({str(exc).splitlines()[0]})") from None
+    nulls = frame.select(pl.all().exclude("_extra").null_count()).row(0, named=True)
+    for name, count in nulls.items():
+        if count:
+            first = frame[name].is_null().arg_max() or 0
+            raise InputError(f"record {offset + first}: field {name!r} is null")
     frame = frame.with_columns(epoch(pl.col("window_start")).alias("ws"))
     bad = frame["ws"].is_null().arg_max()
     if bad is not None and frame["ws"][bad] is None:
@@ -236,6 +241,13 @@ class PartitionedWriter:
         (self.root / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
         return manifest
 
+    def abort(self) -> None:
+        """Close the open files after a failure (the directory has no manifest: not a layout)."""
+        for groups in self.writers.values():
+            for writer in groups.values():
+                writer.close()
+        self.writers.clear()
+
     def _refinalise(self) -> None:
         """Out-of-order source: rebuild every window in time order, one at a time."""
         state: ChipState = {}
@@ -329,8 +341,12 @@ def write_partitioned(
     """Write ``trace`` (a Trace, a trace path, or frames in single-chain order) in the
     partitioned layout, streaming; returns the manifest."""
     writer = PartitionedWriter(root, window_seconds, chip_groups)
-    for chunk in source_chunks(trace):
-        writer.add(chunk)
+    try:
+        for chunk in source_chunks(trace):
+            writer.add(chunk)
+    except BaseException:
+        writer.abort()
+        raise
     return writer.close()
 
 
