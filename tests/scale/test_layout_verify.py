@@ -173,8 +173,12 @@ def test_a_dropped_record_is_caught_by_the_count_or_the_chain(layout):
     assert any("does not chain" in p for p in problems)
 
 
-def test_worker_processes_find_what_one_process_finds(layout):
-    """Chip groups verified in 2 spawned workers: the same problems, tampered or not."""
+def test_worker_processes_find_what_one_process_finds(layout, monkeypatch):
+    """Chip groups verified in 2 spawned workers, one window per round (the chips' links
+    handed from round to round): the same problems, tampered or not."""
+    from inspectorate.scale import _layout
+
+    monkeypatch.setattr(_layout, "BATCH_WINDOWS", 1)
     root, published = layout
     assert verify_partitioned(root, published, workers=2) == []
     chip = _edit_first(root, _files(root)[2], repoint=True)

@@ -60,6 +60,7 @@ from inspectorate.trace._frame import FRAME_SCHEMA, with_derived
 __all__ = ["LAYOUT", "convert", "merkle_root", "read_partitioned", "verify_partitioned", "write_partitioned"]
 
 MAX_LISTED = 20  # problems of one kind listed before they are only counted
+BATCH_WINDOWS = 16  # windows per round of worker tasks (parallel verification)
 _NAME = re.compile(r"window=(-?\d+)/group=(\d+)\.parquet")
 
 
@@ -175,38 +176,55 @@ def _verify_serial(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _verify_group(root: Path, window_seconds: int, chip_groups: int, files: list[tuple[int, str]]) -> dict:
-    """One chip group's files, in time order (a worker process): its chips' heads per window."""
+def _verify_group(
+    root: Path, window_seconds: int, chip_groups: int, files: list[tuple[int, str]], state: ChipState
+) -> dict[str, Any]:
+    """Some windows of one chip group, in time order, from its chips' carried ``state``
+    (a worker process): problems, its chips' heads per window, the state after."""
     check = _Check(root, window_seconds, chip_groups)
-    return check.result({win: check.file(win, name) for win, name in files})
+    check.state = state
+    out = check.result({win: check.file(win, name) for win, name in files})
+    out["state"] = check.state
+    return out
 
 
 def _verify_parallel(root: Path, manifest: dict[str, Any], workers: int) -> dict[str, Any]:
-    """Chip groups in worker processes (a chip never leaves its group); the window roots
-    from the heads they return (one row per chip and window)."""
+    """Chip groups in worker processes (a chip never leaves its group), ``BATCH_WINDOWS``
+    windows at a time: each batch's window roots from the heads the workers return, each
+    group's chip state handed back for the next batch. Memory in the parent: one batch's
+    heads and the chips' last links."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    by_group: dict[str, list[tuple[int, str]]] = {}
-    for win in sorted(manifest["windows"], key=int):
-        for name in manifest["windows"][win]["files"]:
-            by_group.setdefault(name.rsplit("/", 1)[-1], []).append((int(win), name))
+    windows = sorted(manifest["windows"], key=int)
     args = (root, int(manifest["window_seconds"]), int(manifest["chip_groups"]))
+    states: dict[str, ChipState] = {}
+    out: dict[str, Any] = {"records": 0, "breaks": [], "misplaced": [], "broken": 0, "roots": {}}
     context = multiprocessing.get_context("spawn")  # forking a process that runs Polars threads can hang
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        parts = list(pool.map(_verify_group, *zip(*[(*args, files) for files in by_group.values()])))
-    out: dict[str, Any] = {"records": 0, "breaks": [], "misplaced": [], "broken": 0, "roots": {}}
-    heads: dict[int, list[pl.DataFrame]] = {}
-    for part in parts:
-        for key in ("records", "broken", "breaks", "misplaced"):
-            out[key] += part[key]
-        for win, frame in part["heads"].items():
-            heads.setdefault(win, []).append(frame)
+        for lo in range(0, len(windows), BATCH_WINDOWS):
+            batch = windows[lo : lo + BATCH_WINDOWS]
+            by_group: dict[str, list[tuple[int, str]]] = {}
+            for win in batch:
+                for name in manifest["windows"][win]["files"]:
+                    by_group.setdefault(name.rsplit("/", 1)[-1], []).append((int(win), name))
+            tasks = {
+                g: pool.submit(_verify_group, *args, files, states.get(g, {}))
+                for g, files in by_group.items()
+            }
+            heads: dict[int, list[pl.DataFrame]] = {}
+            for group, task in tasks.items():
+                part = task.result()
+                states[group] = part["state"]
+                for key in ("records", "broken", "breaks", "misplaced"):
+                    out[key] += part[key]
+                for win, frame in part["heads"].items():
+                    heads.setdefault(win, []).append(frame)
+            for win in batch:
+                frames = heads.get(int(win), [])
+                out["roots"][int(win)] = window_root(pl.concat(frames)) if frames else merkle_root([])
     for key in ("breaks", "misplaced"):
         del out[key][MAX_LISTED:]
-    for win in manifest["windows"]:
-        frames = heads.get(int(win), [])
-        out["roots"][int(win)] = window_root(pl.concat(frames)) if frames else merkle_root([])
     return out
 
 
