@@ -99,6 +99,11 @@ def rules(kind: str | None = typer.Argument(None, help="Show one kind in full.")
         typer.echo(text if kind else text.split("\n")[0] + "\n    " + text.split("\n")[1].strip())
 
 
+class Layout(str, enum.Enum):
+    single = "single"
+    partitioned = "partitioned"
+
+
 @trace_app.command("generate")
 def trace_generate(
     out: Path = typer.Option(..., "--out", "-o", help="Output .jsonl, .jsonl.gz or .parquet."),
@@ -111,6 +116,15 @@ def trace_generate(
     ),
     window_seconds: int = typer.Option(60, "--window-seconds"),
     seed: int = typer.Option(0, "--seed"),
+    layout: Layout = typer.Option(
+        Layout.single,
+        "--layout",
+        help="single: one chained file; partitioned: straight into the partitioned layout (--out is a new directory).",
+    ),
+    partition_seconds: int = typer.Option(
+        3600, "--partition-seconds", help="Partitioned: seconds per window file."
+    ),
+    chip_groups: int = typer.Option(16, "--chip-groups", help="Partitioned: chip groups per window."),
 ) -> None:
     """Write a synthetic hash-chained cluster trace."""
     from inspectorate.trace import GenSpec, write_generated
@@ -120,7 +134,12 @@ def trace_generate(
     spec = GenSpec(
         chips=chips, hours=hours, scenario=scenario.value, window_seconds=window_seconds, seed=seed
     )
-    count = write_generated(spec, out)
+    if layout is Layout.partitioned:
+        from inspectorate.scale import generate_partitioned
+
+        count = generate_partitioned(spec, out, partition_seconds, chip_groups)["records"]
+    else:
+        count = write_generated(spec, out)
     typer.echo(f"wrote {count} records ({scenario.value}) to {out}")
 
 

@@ -10,11 +10,14 @@ from inspectorate.scale._layout import (
     verify_partitioned,
     write_partitioned,
 )
+from inspectorate.scale._writer import PartitionedWriter, generate_partitioned
 
 __all__ = [
     "LAYOUT",
+    "PartitionedWriter",
     "check_distributed",
     "convert",
+    "generate_partitioned",
     "merkle_root",
     "plan",
     "read_partitioned",

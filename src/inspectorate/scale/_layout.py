@@ -6,23 +6,35 @@ Every record keeps its exact fields (the single-chain ``prev_record_hash`` inclu
 the conversion is lossless) plus:
 
 - ``seq``: its position in the original single-chain file (the converter's order);
-- ``chip_prev``: the hash of the previous record *of the same chip* (time, then seq
-  order; GENESIS for a chip's first). Each chip is a chain of its own, so chip groups
-  verify in parallel and never need another group's data.
+- ``chip_prev``: the *link* of the previous record of the same chip (time, then seq
+  order; GENESIS for a chip's first), where a record's link is the hex SHA-256 of
+  ``chip_prev + hash`` (the two hex digests' ASCII; hash = SHA-256 of the record's
+  canonical JSON). Each chip is a chain of its own, so chip groups verify in parallel
+  and never need another group's data.
 
-Per window, the heads of the chips active in it (the hash of each chip's last record in
+Per window, the heads of the chips active in it (the link of each chip's last record in
 the window) are the leaves of a Merkle tree (leaf = SHA-256 of ``chip_id NUL head``,
-sorted by chip_id; an odd node is paired with itself). The manifest lists every window's
+sorted by chip_id; an odd node is paired with itself). A link commits to the record and
+to every earlier link of its chip, so a head commits to the chip's whole history: layout
+/1 took the head to be the last record's hash alone, and an edited record whose chip
+successor was re-pointed (chip_prev is outside the record's hash) left every root as it
+was. The manifest lists every window's
 root and the root over the window roots in time order: publishing that one value pins
-every record. ``verify_partitioned`` recomputes everything from the records and compares
-with the manifest, and with a root published out of band when given.
+every record. The row order inside a file is not part of the format.
+
+``write_partitioned`` (``_writer``) streams: memory is one chunk plus per-chip state.
+``verify_partitioned`` streams too: windows in time order, one file at a time, each
+chip's last hash carried from window to window; it recomputes every chip chain and root
+from the records and compares with the manifest, and with a root published out of band
+when given. A record must lie in the file of its own window and chip group.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,98 +42,25 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from inspectorate.errors import InputError
-from inspectorate.trace import Trace, read_trace, write_trace
+from inspectorate.scale._writer import (
+    LAYOUT,
+    MANIFEST,
+    ChipState,
+    _Groups,
+    merkle_root,
+    window_root,
+    write_partitioned,
+)
+from inspectorate.trace import Trace, write_trace
 from inspectorate.trace._canonical import GENESIS
 from inspectorate.trace._fastchain import frame_hashes
-from inspectorate.trace._frame import FRAME_SCHEMA, with_derived
+from inspectorate.trace._frame import FRAME_SCHEMA, epoch_seconds, with_derived
 
-LAYOUT = "inspectorate.partitioned/1"
-MANIFEST = "manifest.json"
+__all__ = ["LAYOUT", "convert", "merkle_root", "read_partitioned", "verify_partitioned", "write_partitioned"]
 
-
-def merkle_root(leaves: list[bytes]) -> str:
-    """Hex Merkle root of leaf digests (an odd node pairs with itself; empty: GENESIS)."""
-    if not leaves:
-        return GENESIS
-    level = leaves
-    while len(level) > 1:
-        if len(level) % 2:
-            level = level + [level[-1]]
-        level = [hashlib.sha256(level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
-    return level[0].hex()
-
-
-def _leaf(chip: str, head: str) -> bytes:
-    return hashlib.sha256(chip.encode() + b"\0" + head.encode()).digest()
-
-
-def _group(chip: str, groups: int) -> int:
-    return int.from_bytes(hashlib.sha256(chip.encode()).digest()[:8], "big") % groups
-
-
-def _window_roots(heads: pl.DataFrame) -> dict[int, str]:
-    """Merkle root per window over (chip_id, head) rows."""
-    out = {}
-    for (window,), part in heads.sort(["win", "chip_id"]).group_by("win", maintain_order=True):
-        out[int(window)] = merkle_root([_leaf(c, h) for c, h in zip(part["chip_id"], part["head"])])
-    return out
-
-
-def _annotated(frame: pl.DataFrame, window_seconds: int, groups: int) -> pl.DataFrame:
-    """seq, h (record hash), win, grp and chip_prev for every record."""
-    chips = frame["chip_id"].cast(pl.Utf8).unique().to_list()
-    table = pl.DataFrame({"chip_id": chips, "grp": [_group(c, groups) for c in chips]})
-    out = (
-        frame.with_columns(
-            pl.col("row").cast(pl.Int64).alias("seq"),
-            pl.Series("h", frame_hashes(frame)),
-            (pl.col("ws") // window_seconds).cast(pl.Int64).alias("win"),
-            pl.col("chip_id").cast(pl.Utf8),
-        )
-        .join(table, on="chip_id", how="left")
-        .sort(["chip_id", "ws", "seq"])
-    )
-    return out.with_columns(pl.col("h").shift(1).over("chip_id").fill_null(GENESIS).alias("chip_prev"))
-
-
-def _heads(frame: pl.DataFrame) -> pl.DataFrame:
-    """(win, chip_id, head): each chip's last record hash in each window (rows in chain order)."""
-    return frame.group_by(["win", "chip_id"], maintain_order=True).agg(pl.col("h").last().alias("head"))
-
-
-def write_partitioned(
-    trace: Trace | str | Path, root: str | Path, window_seconds: int = 3600, chip_groups: int = 16
-) -> dict[str, Any]:
-    """Write ``trace`` (a Trace or any trace path) in the partitioned layout; returns the manifest."""
-    trace = trace if isinstance(trace, Trace) else read_trace(trace)
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    frame = _annotated(trace.full_frame(), window_seconds, chip_groups)
-    stored = [*FRAME_SCHEMA, "seq", "chip_prev"]
-    windows: dict[str, Any] = {}
-    roots = _window_roots(_heads(frame))
-    for (win, grp), part in frame.group_by(["win", "grp"], maintain_order=True):
-        name = f"window={win}/group={grp}.parquet"
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(part.select(stored).to_arrow(), root / name, compression="zstd")
-        entry = windows.setdefault(str(win), {"root": roots[int(win)], "records": 0, "files": []})
-        entry["records"] += part.height
-        entry["files"].append(name)
-    for entry in windows.values():
-        entry["files"].sort()
-    ordered = sorted(windows, key=int)
-    last = frame.sort("seq")["h"][-1]
-    manifest = {
-        "layout": LAYOUT,
-        "window_seconds": window_seconds,
-        "chip_groups": chip_groups,
-        "records": frame.height,
-        "windows": {w: windows[w] for w in ordered},
-        "root": merkle_root([bytes.fromhex(windows[w]["root"]) for w in ordered]),
-        "single_chain_head": last,
-    }
-    (root / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-    return manifest
+MAX_LISTED = 20  # problems of one kind listed before they are only counted
+BATCH_WINDOWS = 16  # windows per round of worker tasks (parallel verification)
+_NAME = re.compile(r"window=(-?\d+)/group=(\d+)\.parquet")
 
 
 def read_manifest(root: str | Path) -> dict[str, Any]:
@@ -132,71 +71,189 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
         raise InputError(f"not a partitioned trace ({exc})", path) from None
     if not isinstance(manifest, dict) or manifest.get("layout") != LAYOUT:
         raise InputError(f"manifest layout is not {LAYOUT}", path)
+    try:
+        for entry in manifest["windows"].values():
+            entry["files"] = list(entry["files"])
+        int(manifest["window_seconds"]), int(manifest["chip_groups"]), int(manifest["records"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"malformed manifest ({exc!r})", path) from None
     return manifest
 
 
-def _read_files(root: Path, files: list[str]) -> pl.DataFrame:
-    """The typed schema columns (+ ``_extra``) and ``seq``/``chip_prev`` of some partitions."""
+def _read_file(root: Path, name: str) -> pl.DataFrame:
+    """The typed schema columns (+ ``_extra``) and ``seq``/``chip_prev`` of one partition."""
     from inspectorate.trace._io import _typed
 
-    parts = []
-    for name in files:
-        path = root / name
-        try:
-            table = pq.read_table(path)
-            extra = pl.DataFrame(pl.from_arrow(table.select(["seq", "chip_prev"])))
-        except (OSError, ValueError, KeyError) as exc:
-            raise InputError(f"unreadable partition ({exc})", path) from None
-        parts.append(_typed(table, path, list(FRAME_SCHEMA)).hstack(extra))
-    if not parts:
-        raise InputError("partitioned trace lists no files", root)
-    return pl.concat(parts)
+    path = root / name
+    try:
+        table = pq.read_table(path)
+        extra = pl.DataFrame(pl.from_arrow(table.select(["seq", "chip_prev"])))
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"unreadable partition ({exc})", path) from None
+    return _typed(table, path, list(FRAME_SCHEMA)).hstack(extra)
 
 
-def _files_by_group(manifest: dict[str, Any]) -> dict[str, list[str]]:
-    by_group: dict[str, list[str]] = defaultdict(list)
+class _Check:
+    """Running state of a verification: chip links carried across windows, problems."""
+
+    def __init__(self, root: Path, window_seconds: int, chip_groups: int):
+        self.root, self.window_seconds = root, window_seconds
+        self.groups = _Groups(chip_groups)
+        self.state: ChipState = {}
+        self.records = 0
+        self.breaks: list[str] = []
+        self.misplaced: list[str] = []
+        self.broken = 0
+
+    def file(self, win: int, name: str) -> pl.DataFrame:
+        """Verify one file (after every earlier window of its chips); (chip_id, head) rows."""
+        match = _NAME.fullmatch(name)
+        if match is None or int(match.group(1)) != win:
+            raise InputError(f"manifest lists {name!r} under window {win}", self.root / MANIFEST)
+        raw = _read_file(self.root, name)
+        self.records += raw.height
+        frame = raw.with_columns(
+            epoch_seconds(raw["window_start"]).alias("ws"),
+            pl.Series("h", frame_hashes(raw), dtype=pl.Utf8),
+            pl.col("chip_prev").alias("stored_prev"),
+            self.groups.column(raw["chip_id"]).alias("grp"),
+        )
+        frame = frame.with_columns((pl.col("ws") // self.window_seconds).cast(pl.Int64).alias("win"))
+        out = frame.filter(
+            (pl.col("win") != win) | (pl.col("grp") != int(match.group(2))) | pl.col("ws").is_null()
+        )
+        for r, s, w, g in out.select("record_id", "seq", "win", "grp").head(MAX_LISTED).iter_rows():
+            self.misplaced.append(f"{name}: record {r} (seq {s}) belongs to window {w}, group {g}")
+        del self.misplaced[MAX_LISTED:]
+        chained = self.links(frame.drop("chip_prev"))
+        bad = chained.filter(pl.col("stored_prev") != pl.col("expected_prev"))
+        self.broken += bad.height
+        for c, r, s in (
+            bad.select("chip_id", "record_id", "seq").head(MAX_LISTED - len(self.breaks)).iter_rows()
+        ):
+            self.breaks.append(f"chip {c}: record {r} (seq {s}) does not chain to the chip's previous record")
+        return chained.group_by("chip_id").agg(pl.col("link").last().alias("head"))
+
+    def links(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Each record's link from its *stored* chip_prev, and the chip_prev it should
+        have: the link of the chip's previous record (carried across files). A break is
+        reported where it is, not at every later record of the chip; when no record
+        breaks, these links are the chain's links from GENESIS, by induction."""
+        out = frame.sort(["chip_id", "ws", "seq"])
+        sha = hashlib.sha256
+        links = [
+            sha((p + h).encode()).hexdigest()
+            for p, h in zip(out["stored_prev"].to_list(), out["h"].to_list())
+        ]
+        chips = out["chip_id"].unique().to_list()
+        carried = {c: self.state[c][1] if c in self.state else GENESIS for c in chips}
+        out = out.with_columns(pl.Series("link", links, dtype=pl.Utf8))
+        out = out.with_columns(
+            pl.coalesce(
+                pl.col("link").shift(1).over("chip_id"), pl.col("chip_id").replace_strict(carried)
+            ).alias("expected_prev")
+        )
+        last = out.group_by("chip_id").agg(pl.col("ws").last(), pl.col("link").last())
+        self.state.update(zip(last["chip_id"], zip(last["ws"], last["link"])))
+        return out
+
+    def result(self, heads: dict[int, pl.DataFrame]) -> dict[str, Any]:
+        keep = ("records", "breaks", "misplaced", "broken")
+        return {"heads": heads} | {k: getattr(self, k) for k in keep}
+
+
+def _verify_serial(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Window by window in time order: memory is one file, the chips' links and one
+    window's heads."""
+    check = _Check(root, int(manifest["window_seconds"]), int(manifest["chip_groups"]))
+    roots = {}
     for win in sorted(manifest["windows"], key=int):
-        for name in manifest["windows"][win]["files"]:
-            by_group[name.split("/")[-1]].append(name)
-    return by_group
+        heads = [check.file(int(win), name) for name in manifest["windows"][win]["files"]]
+        roots[int(win)] = window_root(pl.concat(heads)) if heads else merkle_root([])
+    out = check.result({})
+    out["roots"] = roots
+    return out
 
 
-def verify_group(root: Path, files: list[str], window_seconds: int) -> tuple[list[str], pl.DataFrame]:
-    """One chip group on its own: (problems, heads per window). Parallel across groups."""
-    raw = _read_files(root, files)
-    frame = with_derived(raw.drop("chip_prev", "seq")).with_columns(
-        raw["seq"], raw["chip_prev"], pl.col("chip_id").cast(pl.Utf8)
-    )
-    frame = frame.with_columns(
-        pl.Series("h", frame_hashes(frame)), (pl.col("ws") // window_seconds).cast(pl.Int64).alias("win")
-    ).sort(["chip_id", "ws", "seq"])
-    expected = pl.col("h").shift(1).over("chip_id").fill_null(GENESIS)
-    bad = frame.filter(pl.col("chip_prev") != expected)
-    problems = [
-        f"chip {c}: record {r} (seq {s}) does not chain to the chip's previous record"
-        for c, r, s in bad.select("chip_id", "record_id", "seq").head(20).iter_rows()
-    ]
-    return problems, _heads(frame)
+def _verify_group(
+    root: Path, window_seconds: int, chip_groups: int, files: list[tuple[int, str]], state: ChipState
+) -> dict[str, Any]:
+    """Some windows of one chip group, in time order, from its chips' carried ``state``
+    (a worker process): problems, its chips' heads per window, the state after."""
+    check = _Check(root, window_seconds, chip_groups)
+    check.state = state
+    out = check.result({win: check.file(win, name) for win, name in files})
+    out["state"] = check.state
+    return out
 
 
-def verify_partitioned(root: str | Path, expected_root: str | None = None) -> list[str]:
-    """Every problem found (empty: intact): per-chip chains, window roots, the root."""
+def _verify_parallel(root: Path, manifest: dict[str, Any], workers: int) -> dict[str, Any]:
+    """Chip groups in worker processes (a chip never leaves its group), ``BATCH_WINDOWS``
+    windows at a time: each batch's window roots from the heads the workers return, each
+    group's chip state handed back for the next batch. Memory in the parent: one batch's
+    heads and the chips' last links."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    windows = sorted(manifest["windows"], key=int)
+    args = (root, int(manifest["window_seconds"]), int(manifest["chip_groups"]))
+    states: dict[str, ChipState] = {}
+    out: dict[str, Any] = {"records": 0, "breaks": [], "misplaced": [], "broken": 0, "roots": {}}
+    context = multiprocessing.get_context("spawn")  # forking a process that runs Polars threads can hang
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for lo in range(0, len(windows), BATCH_WINDOWS):
+            batch = windows[lo : lo + BATCH_WINDOWS]
+            by_group: dict[str, list[tuple[int, str]]] = {}
+            for win in batch:
+                for name in manifest["windows"][win]["files"]:
+                    by_group.setdefault(name.rsplit("/", 1)[-1], []).append((int(win), name))
+            tasks = {
+                g: pool.submit(_verify_group, *args, files, states.get(g, {}))
+                for g, files in by_group.items()
+            }
+            heads: dict[int, list[pl.DataFrame]] = {}
+            for group, task in tasks.items():
+                part = task.result()
+                states[group] = part["state"]
+                for key in ("records", "broken", "breaks", "misplaced"):
+                    out[key] += part[key]
+                for win, frame in part["heads"].items():
+                    heads.setdefault(win, []).append(frame)
+            for win in batch:
+                frames = heads.get(int(win), [])
+                out["roots"][int(win)] = window_root(pl.concat(frames)) if frames else merkle_root([])
+    for key in ("breaks", "misplaced"):
+        del out[key][MAX_LISTED:]
+    return out
+
+
+def default_workers() -> int:
+    """Worker processes for verification: none on two cores or fewer, where one process
+    already keeps both busy (Polars and the compiled hasher run beside the GIL)."""
+    cores = os.cpu_count() or 1
+    return cores - 1 if cores > 2 else 1
+
+
+def verify_partitioned(
+    root: str | Path, expected_root: str | None = None, workers: int | None = None
+) -> list[str]:
+    """Every problem found (empty: intact): per-chip chains, window roots, the root.
+    ``workers`` > 1 verifies chip groups in that many processes (default: by core count)."""
     root = Path(root)
     manifest = read_manifest(root)
-    problems: list[str] = []
-    heads = []
-    records = 0
-    for files in _files_by_group(manifest).values():
-        found, group_heads = verify_group(root, files, int(manifest["window_seconds"]))
-        problems += found
-        heads.append(group_heads)
-        records += sum(pq.ParquetFile(root / f).metadata.num_rows for f in files)
-    if records != manifest["records"]:
-        problems.append(f"{records} records stored, manifest says {manifest['records']}")
-    roots = _window_roots(pl.concat(heads)) if heads else {}
-    for win, entry in manifest["windows"].items():
-        if roots.get(int(win)) != entry["root"]:
+    if not any(entry["files"] for entry in manifest["windows"].values()):
+        raise InputError("partitioned trace lists no files", root)
+    workers = min(default_workers() if workers is None else workers, int(manifest["chip_groups"]))
+    found = _verify_parallel(root, manifest, workers) if workers > 1 else _verify_serial(root, manifest)
+    roots = found["roots"]
+    problems = found["misplaced"] + found["breaks"]
+    if found["broken"] > len(found["breaks"]):
+        problems.append(f"{found['broken']} records in all do not chain to their chip's previous record")
+    for win in sorted(manifest["windows"], key=int):
+        if roots[int(win)] != manifest["windows"][win]["root"]:
             problems.append(f"window {win}: Merkle root of the chip heads differs from the manifest")
+    if found["records"] != manifest["records"]:
+        problems.append(f"{found['records']} records stored, manifest says {manifest['records']}")
     top = merkle_root([bytes.fromhex(roots[w]) for w in sorted(roots)])
     if top != manifest["root"]:
         problems.append("root over the window roots differs from the manifest")
@@ -210,7 +267,9 @@ def read_partitioned(root: str | Path) -> Trace:
     root = Path(root)
     manifest = read_manifest(root)
     files = [f for w in manifest["windows"].values() for f in w["files"]]
-    frame = _read_files(root, files).sort("seq").drop("seq", "chip_prev")
+    if not files:
+        raise InputError("partitioned trace lists no files", root)
+    frame = pl.concat([_read_file(root, f) for f in files]).sort("seq").drop("seq", "chip_prev")
     return Trace(with_derived(frame), None, str(root))
 
 

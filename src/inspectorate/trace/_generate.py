@@ -95,11 +95,17 @@ def _columns(spec: GenSpec, lo: int, hi: int) -> dict[str, Any]:
         "model_hash_prefix": np.where(op == "training", _h("train-model"), _h("serve-model")).tolist(),
         "dataset_fingerprint": np.where(op == "training", _h("pretrain-data"), _h("user-requests")).tolist(),
         "upstream_refs": _refs(window, chip, op),
-        "data_source_tags": [["corpus:web-filtered"]] * (hi - lo),
+        "data_source_tags": _repeated_list("corpus:web-filtered", hi - lo),
         "code_commit": ["git:lab/train@0a1b2c3"] * (hi - lo),
         "config_hash": [_h("config-v1")] * (hi - lo),
         "_extra": [None] * (hi - lo),
     }
+
+
+def _repeated_list(value: str, n: int) -> pl.Series:
+    """``[[value]] * n`` as a list column, built by Polars (from Python lists it costs
+    ~50 µs a row, most of the generator's time)."""
+    return pl.select(pl.concat_list(pl.lit(value, dtype=pl.Utf8).repeat_by(n).explode())).to_series()
 
 
 def _ids(index: np.ndarray) -> pl.Series:
