@@ -114,3 +114,25 @@ def test_cli_verify_chain_on_both_layouts(tmp_path):
     bad = runner.invoke(app, ["trace", "verify-chain", str(tmp_path / "p"), "--root", "0" * 64])
     assert bad.exit_code == 1
     assert runner.invoke(app, ["trace", "verify-chain", str(path)]).exit_code == 0
+
+
+@pytest.mark.parametrize("scenario", ["mixed", "tampered", "over_cap"])
+def test_check_reads_a_layout_like_the_single_file(tmp_path, scenario):
+    from inspectorate.commitment import check, load_commitment
+    from inspectorate.data import commitment_path
+
+    trace = generate_trace(GenSpec(chips=5, hours=1, scenario=scenario))
+    write_partitioned(trace, tmp_path / "p", window_seconds=1200, chip_groups=3)
+    commitment = load_commitment(commitment_path("frontier-training-cap"))
+    layout = read_trace(tmp_path / "p")
+    assert check(layout, commitment).to_dict() == check(trace, commitment).to_dict()
+    assert [b.index for b in layout.chain_breaks()] == [b.index for b in trace.chain_breaks()]
+
+
+def test_check_rejects_a_layout_with_a_bad_value(tmp_path):
+    from inspectorate.errors import InputError
+
+    write_partitioned(generate_trace(GenSpec(chips=4, hours=1)), tmp_path / "p", chip_groups=2)
+    _forge(tmp_path / "p", lambda f: f.with_columns(pl.lit(-5, dtype=pl.Int64).alias("tokens_processed")))
+    with pytest.raises(InputError, match="tokens_processed"):
+        read_trace(tmp_path / "p")

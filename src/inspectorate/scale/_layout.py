@@ -54,7 +54,8 @@ from inspectorate.scale._writer import (
 from inspectorate.trace import Trace, write_trace
 from inspectorate.trace._canonical import GENESIS
 from inspectorate.trace._fastchain import frame_hashes
-from inspectorate.trace._frame import FRAME_SCHEMA, epoch_seconds, with_derived
+from inspectorate.trace._frame import FRAME_SCHEMA, epoch_seconds
+from inspectorate.trace._io import _checked
 
 __all__ = ["LAYOUT", "convert", "merkle_root", "read_partitioned", "verify_partitioned", "write_partitioned"]
 
@@ -270,7 +271,7 @@ def read_partitioned(root: str | Path) -> Trace:
     if not files:
         raise InputError("partitioned trace lists no files", root)
     frame = pl.concat([_read_file(root, f) for f in files]).sort("seq").drop("seq", "chip_prev")
-    return Trace(with_derived(frame), None, str(root))
+    return Trace(_checked(frame, root), None, str(root))  # validated as any reader validates
 
 
 def convert(source: str | Path, out: str | Path, **layout: int) -> Path:

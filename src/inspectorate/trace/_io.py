@@ -41,6 +41,7 @@ from inspectorate.trace._schema import (
 from inspectorate.trace._trace import Trace
 
 RUN_DIR_TRACE = "windows.jsonl"
+PARTITIONED_MANIFEST = "manifest.json"  # a partitioned layout (inspectorate.scale)
 
 
 def _reject_constant(name: str) -> Any:
@@ -88,8 +89,15 @@ def read_head(path: Path) -> str | None:
 
 
 def read_trace(path: str | Path, head: str | None = None) -> Trace:
-    """Read a trace file or run directory; ``head`` overrides any sidecar."""
+    """Read a trace file, a run directory or a partitioned layout; ``head`` overrides any
+    sidecar (a layout's own roots are checked by ``trace verify-chain``)."""
     path = Path(path)
+    if path.is_dir() and (path / PARTITIONED_MANIFEST).exists():
+        from inspectorate.scale._layout import read_partitioned  # the layout builds on trace
+
+        trace = read_partitioned(path)
+        trace.head = head
+        return trace
     if path.is_dir():
         candidate = path / RUN_DIR_TRACE
         if not candidate.exists():
