@@ -76,10 +76,15 @@ def ids(frame: pl.DataFrame) -> list[str]:
 
 
 def first_rows(frame: pl.DataFrame, key: str) -> pl.DataFrame:
-    """``row`` of each group's first record (earliest window, then file order), for joins."""
-    starts = sliced_agg(frame, [key], [pl.col("ws").min()], [pl.col("ws").min()])
-    at_start = frame.join(starts, on=[key, "ws"], how="semi")
-    return at_start.group_by(key).agg(pl.col("row").min()).select("row")
+    """The first record of each group (earliest window, then file order)."""
+    at_start = pl.col("_r").filter(pl.col("ws") == pl.col("ws").min()).min()
+    firsts = sliced_agg(
+        frame.select(key, "ws", pl.col("row").alias("_r")),
+        [key],
+        [pl.col("ws").min(), at_start],
+        [pl.col("ws").min(), at_start],
+    )
+    return frame.filter(pl.col("row").is_in(firsts["_r"].implode()))
 
 
 SLICE_ROWS = 2_000_000

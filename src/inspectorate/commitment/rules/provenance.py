@@ -207,7 +207,7 @@ def training_base_models(
     hash in the registry ``allowed`` of approved base checkpoints. A pretraining run
     starts from fresh weights, whose hash no registry holds."""
     frame = rows(trace, op_mask(op_type), "job_id", "model_hash_prefix")
-    starts = frame.join(first_rows(frame, "job_id"), on="row", how="semi")
+    starts = first_rows(frame, "job_id")
     bad = starts.filter(~pl.col("model_hash_prefix").is_in(allowed)).sort(["ws", "row"])
     if bad.height:
         yield violation(

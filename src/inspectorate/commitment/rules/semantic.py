@@ -76,7 +76,7 @@ def _job_table(frame: pl.DataFrame) -> pl.DataFrame:
         [pl.col("flops").sum(), pl.col("ws").min().alias("start"), pl.col("we").max().alias("end")],
         [pl.col("flops").sum(), pl.col("start").min(), pl.col("end").max()],
     )
-    first = frame.join(first_rows(frame, "job_id"), on="row", how="semi").select(
+    first = first_rows(frame, "job_id").select(
         "job_id", pl.col("row").alias("first_row"), pl.col("record_id").alias("first_id")
     )
     return totals.join(first, on="job_id").with_columns(pl.col("job_id").cast(pl.Utf8)).sort("job_id")
