@@ -139,9 +139,12 @@ def _read_jsonl_lines(path: Path) -> Trace:
 LEAN_ABOVE = 1_000_000  # rows; smaller traces keep every column in memory
 
 
-def _open_parquet(path: Path) -> pq.ParquetFile:
+def _open_parquet(path: Path, stream: bool = False) -> pq.ParquetFile:
+    """Open and vet a Parquet trace. ``stream``: read column chunks through a 1 MiB buffer
+    instead of pre-buffering whole row groups (the streamed chain's peak at 10^7 records:
+    2.13 -> 1.70 GB, same speed)."""
     try:
-        handle = pq.ParquetFile(path)
+        handle = pq.ParquetFile(path, pre_buffer=not stream, buffer_size=(1 << 20) if stream else 0)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"not a readable Parquet file ({_short(exc)})", path) from None
     missing = [name for name in FIELDS if name not in handle.schema_arrow.names]
@@ -197,7 +200,7 @@ def iter_parquet_chunks(path: Path, rows: int = 50_000) -> Iterator[pl.DataFrame
 
 def iter_parquet_columns(path: Path, columns: list[str], rows: int = 500_000) -> Iterator[pl.DataFrame]:
     """Some schema columns, typed, in file order, ``rows`` at a time."""
-    handle = _open_parquet(path)
+    handle = _open_parquet(path, stream=True)
     for batch in handle.iter_batches(batch_size=rows, columns=stored_columns(handle, columns)):
         yield _typed(batch, path, columns)
 
