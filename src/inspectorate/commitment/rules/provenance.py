@@ -145,8 +145,9 @@ class _Targets:
     (the sort is stable, so equal hashes stay in file order)."""
 
     def __init__(self, frame: pl.DataFrame):
-        table = frame.select(pl.col("record_id").hash().alias("k"), "row").sort("k", maintain_order=True)
-        self.keys, self.rows = table["k"].to_numpy(), table["row"].to_numpy()
+        keys = frame["record_id"].hash().to_numpy()
+        order = np.argsort(keys, kind="stable")  # numpy, in arrays of its own: half the peak of a frame sort
+        self.keys, self.rows = keys[order], frame["row"].to_numpy()[order]
         self.ids = frame["record_id"]
 
     def duplicates(self) -> pl.DataFrame:
