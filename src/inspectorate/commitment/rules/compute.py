@@ -8,7 +8,16 @@ from typing import Literal
 import polars as pl
 
 from inspectorate.commitment._registry import Violation, rule, violation
-from inspectorate.commitment.rules._common import OpTypes, by_value, glob_regex, ids, op_label, op_mask, rows
+from inspectorate.commitment.rules._common import (
+    OpTypes,
+    by_value,
+    glob_regex,
+    ids,
+    op_label,
+    op_mask,
+    rows,
+    sliced_agg,
+)
 from inspectorate.trace import Trace, format_time
 
 _SCOPE_KEY = {"per_job": "job_id", "per_operator": "operator"}
@@ -31,10 +40,13 @@ def aggregate_flop_cap(
         if frame["flops"].sum() <= threshold:
             return
         frame, key = frame.with_columns(pl.lit("all").alias("_all")), "_all"
-    totals = frame.group_by(key).agg(pl.col("flops").sum().alias("total")).filter(pl.col("total") > threshold)
+    totals = sliced_agg(frame, [key], [pl.col("flops").sum().alias("total")], [pl.col("total").sum()])
+    totals = totals.filter(pl.col("total") > threshold)
     for group, total in totals.sort(key).iter_rows():
         ordered = frame.filter(pl.col(key) == group).sort(["ws", "row"])
         crossed = ordered.filter(pl.col("flops").cum_sum() > threshold)
+        if crossed.height == 0:  # the total and the running sum rounded apart at the cap
+            crossed = ordered.tail(1)
         label = "trace" if key == "_all" else f"{key} {group!r}"
         yield violation(
             f"{label}: {total:.4g} FLOP of {op_label(op_type)} exceeds the cap {threshold:.4g}",
