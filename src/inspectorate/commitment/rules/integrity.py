@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from inspectorate.commitment._registry import Violation, rule, violation
+from inspectorate.commitment.rules import _common
 from inspectorate.commitment.rules._common import by_value
 from inspectorate.errors import InputError
 from inspectorate.trace import Trace, format_time, parse_time
@@ -86,15 +87,15 @@ def window_completeness(
     expected_chips = list(dict.fromkeys(expected_chips))  # a chip listed twice is one chip
     slots = max(int(math.ceil((end - start) / window_seconds - 1e-9)), 0)
     yield from _outside(trace, start, end, expected_chips)
-    frame = (
-        trace.frame.lazy()
-        .select(_chip_index(trace, expected_chips), "ws")
-        .filter(pl.col("_c").is_not_null() & (pl.col("ws") >= start) & (pl.col("ws") < end))
-        .collect()
-    )
-    starts = _starts(
-        frame["_c"].to_numpy(), frame["ws"].to_numpy(), len(expected_chips), slots, start, window_seconds
-    )
+    inside = pl.col("_c").is_not_null() & (pl.col("ws") >= start) & (pl.col("ws") < end)
+    marked = trace.frame.select(_chip_index(trace, expected_chips), "ws")
+    starts = np.zeros((len(expected_chips), slots), dtype=bool)
+    size = _common.SLICE_ROWS  # slices: the slot arithmetic stays small
+    for lo in range(0, marked.height, size):
+        part = marked.slice(lo, size).filter(inside)
+        starts |= _starts(
+            part["_c"].to_numpy(), part["ws"].to_numpy(), len(expected_chips), slots, start, window_seconds
+        )
     for c in np.flatnonzero((~starts).any(axis=1)):
         chip, missing = expected_chips[c], np.flatnonzero(~starts[c])
         first = start + missing[0] * window_seconds

@@ -17,6 +17,7 @@ from inspectorate.commitment.rules._common import (
     op_mask,
     ref_count,
     rows,
+    sliced_agg,
 )
 from inspectorate.trace import Trace
 
@@ -71,7 +72,7 @@ def require_upstream_refs(trace: Trace, op_types: OpTypes = "*") -> Iterator[Vio
         trace, op_mask(op_types), "job_id", "n_refs" if "n_refs" in trace.frame.columns else "upstream_refs"
     )
     roots = frame.filter(ref_count(frame) == 0)
-    firsts = frame.group_by("job_id").agg(pl.col("row").min())
+    firsts = sliced_agg(frame, ["job_id"], [pl.col("row").min()], [pl.col("row").min()])
     bad = roots.join(firsts.select("row"), on="row", how="anti").sort(["ws", "row"])
     if bad.height:
         yield violation(
