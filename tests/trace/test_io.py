@@ -225,3 +225,46 @@ def test_every_reader_parses_other_iso_spellings_like_the_line_reader(tmp_path, 
     lean = read_trace(path).frame
     assert full["ws"][13] == lean["ws"][13] == parse_time(spelling)
     assert full["ws"].to_list() == lean["ws"].to_list() and full["we"].to_list() == lean["we"].to_list()
+
+
+@pytest.mark.parametrize(
+    "extra, says",
+    [
+        ("not json", "is not JSON"),
+        ("[1]", "not a JSON object"),
+        ('{"record_id": "rec_x"}', "repeats schema field(s) ['record_id']"),
+        ('{"flops": 1e25}', "gives flops"),
+        ('{"flops": 99}', "gives flops"),
+    ],
+)
+def test_extra_cannot_restate_what_the_rules_read(tmp_path, extra, says):
+    """A forger lowers a Parquet file's flops column and keeps the true value in _extra,
+    so the chain (hashing _extra's value) still verifies while the rules read the low
+    one. Any _extra that re-states a schema field, or is not a JSON object, is bad input."""
+    import polars as pl
+
+    from inspectorate.commitment import check, load_commitment
+    from inspectorate.data import commitment_path
+    from inspectorate.trace import generate_trace
+    from inspectorate.trace._schema import FIELDS
+
+    frame = pl.DataFrame(generate_trace(GenSpec(chips=2, hours=0.1)).records).select(FIELDS)
+    frame = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(pl.lit(extra)).otherwise(None).alias("_extra")
+    )
+    frame.write_parquet(tmp_path / "f.parquet")
+    commitment = load_commitment(commitment_path("frontier-training-cap"))
+    with pytest.raises(InputError, match=r"record 'rec_0000000003': _extra") as found:
+        check(read_trace(tmp_path / "f.parquet"), commitment)
+    assert says in str(found.value)
+
+
+def test_extra_may_spell_flops_as_the_integer_it_was(tmp_path):
+    from inspectorate.trace import generate_trace, rechain
+
+    records = generate_trace(GenSpec(chips=2, hours=0.1)).records
+    records[3]["flops"] = int(records[3]["flops"])
+    records[4]["note"] = {"free": "text"}
+    trace = read_trace(write_trace(rechain(records), tmp_path / "i.parquet"))
+    assert trace.chain_breaks() == [] and trace.records[3]["flops"] == records[3]["flops"]
+    assert isinstance(trace.records[3]["flops"], int) and trace.records[4]["note"] == {"free": "text"}

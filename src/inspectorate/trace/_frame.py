@@ -131,6 +131,33 @@ def records_from_frame(frame: pl.DataFrame) -> list[dict[str, Any]]:
     for row in frame.select(names + ["_extra"]).iter_rows():
         record = dict(zip(names, row[:-1]))
         if row[-1] is not None:
-            record.update(json.loads(row[-1]))
+            record.update(_extra_fields(row[-1], record))
         out.append(record)
     return out
+
+
+def _extra_fields(text: str, record: dict[str, Any]) -> dict[str, Any]:
+    """``_extra`` parsed and vetted. It may add fields and give flops its JSON integer
+    spelling, nothing else: a file whose ``_extra`` re-stated a schema field (or another
+    flops) would have the chain hash one record while the rules read another."""
+    from inspectorate.errors import InputError
+
+    where = f"record {record['record_id']!r}: _extra"
+    try:
+        extra = json.loads(text, parse_constant=_no_constant)
+    except ValueError:
+        raise InputError(f"{where} is not JSON") from None
+    if not isinstance(extra, dict):
+        raise InputError(f"{where} is not a JSON object")
+    shadowed = sorted(k for k in extra if k in FIELD_SET and k != "flops")
+    if shadowed:
+        raise InputError(f"{where} repeats schema field(s) {shadowed}")
+    if "flops" in extra:
+        value = extra["flops"]
+        if isinstance(value, bool) or not isinstance(value, int) or float(value) != record["flops"]:
+            raise InputError(f"{where} gives flops {value!r}, the flops column {record['flops']!r}")
+    return extra
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
