@@ -179,7 +179,7 @@ def test_dag_join_equals_the_local_rule(client, tmp_path, monkeypatch, lean):
     else:
         trace = Trace.from_records(records)
     local = check(trace, commitment)
-    for parts in (1, 3, 4):
+    for parts in (1, 3, 4, 64):  # 64 buckets for ~120 ids: some get none
         assert _facts(check_distributed(trace, commitment, client=client, partitions=parts)) == _facts(local)
     messages = " ".join(v.message for v in local.violations)
     assert (

@@ -26,6 +26,9 @@ from inspectorate.commitment._registry import Violation
 from inspectorate.commitment.rules.provenance import BAD_EDGE, dag_violations
 from inspectorate.trace import Trace
 
+_NO_IDS = pl.DataFrame(schema={"record_id": pl.Utf8, "row": pl.UInt32})
+_NO_REFS = pl.DataFrame(schema={"row": pl.UInt32, "upstream_refs": pl.Utf8, "_pos": pl.Int64})
+
 
 def _ids_map(part: pl.DataFrame, buckets: int) -> dict[int, pl.DataFrame]:
     keyed = part.select("record_id", "row").with_columns((pl.col("record_id").hash() % buckets).alias("_b"))
@@ -55,18 +58,15 @@ def _refs_of_groups(path: str, groups: list[int], offset: int) -> pl.DataFrame:
 def _bucket(
     ids: list[pl.DataFrame | None], refs: list[pl.DataFrame | None]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """One bucket's findings: (dupes: record_id, row), (bad edges: row, _pos, upstream_refs, ref_row)."""
-    id_frame = pl.concat([f for f in ids if f is not None]) if any(f is not None for f in ids) else None
-    ref_frame = pl.concat([f for f in refs if f is not None]) if any(f is not None for f in refs) else None
-    if id_frame is None:
-        id_frame = pl.DataFrame(schema={"record_id": pl.Utf8, "row": pl.UInt32})
+    """One bucket's findings: (dupes: record_id, row), (bad edges: row, _pos, upstream_refs, ref_row).
+    A map that put nothing in this bucket gave None."""
+    id_frame = pl.concat([f for f in ids if f is not None] or [_NO_IDS])
+    ref_frame = pl.concat([f for f in refs if f is not None] or [_NO_REFS])
     firsts = id_frame.group_by("record_id").agg(
         pl.col("row").min().cast(pl.Int64).alias("ref_row"), pl.len().alias("n")
     )
     shared = firsts.filter(pl.col("n") > 1).select("record_id")
     dupes = id_frame.join(shared, on="record_id", how="semi")
-    if ref_frame is None:
-        return dupes, pl.DataFrame()
     targets = firsts.select(pl.col("record_id").alias("upstream_refs"), "ref_row")
     bad = ref_frame.join(targets, on="upstream_refs", how="left").filter(BAD_EDGE)
     return dupes, bad
@@ -77,17 +77,12 @@ def submit_dag(client: Any, trace: Trace, ranges: list, parts: int) -> list:
     buckets = max(parts, 1)
     id_maps = [client.submit(_ids_map, part, buckets, pure=False) for part in ranges]
     if trace.lean:  # the refs are not in memory: workers read them from the file
-        import pyarrow.parquet as pq
+        from inspectorate.scale._dask import row_group_batches
 
         path = str(trace._backing_path())
-        meta = pq.ParquetFile(path).metadata
-        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-        count = len(sizes)
-        batches = [list(range(i * count // parts, (i + 1) * count // parts)) for i in range(parts)]
         sources = [
-            client.submit(_refs_of_groups, path, batch, sum(sizes[: batch[0]]), pure=False)
-            for batch in batches
-            if batch
+            client.submit(_refs_of_groups, path, groups, first, pure=False)
+            for groups, first in row_group_batches(path, parts)
         ]
     else:
         sources = ranges
@@ -101,12 +96,6 @@ def submit_dag(client: Any, trace: Trace, ranges: list, parts: int) -> list:
 
 def reduce_dag(found: list[tuple[pl.DataFrame, pl.DataFrame]], trace: Trace) -> list[Violation]:
     """The buckets' findings in file order, judged by the rule's own ``dag_violations``."""
-    dupes = pl.concat([d for d, _ in found if d.height]) if any(d.height for d, _ in found) else found[0][0]
-    dupes = dupes.sort("row")
-    edges = [e for _, e in found if e.height]
-    bad = (
-        pl.concat(edges).sort(["row", "_pos"]).drop("_pos")
-        if edges
-        else pl.DataFrame(schema={"row": pl.UInt32, "upstream_refs": pl.Utf8, "ref_row": pl.Int64})
-    )
+    dupes = pl.concat([d for d, _ in found]).sort("row")
+    bad = pl.concat([e for _, e in found]).sort(["row", "_pos"]).drop("_pos")
     return list(dag_violations(dupes, bad, trace.frame["record_id"]))

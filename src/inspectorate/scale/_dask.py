@@ -198,13 +198,22 @@ def _chain_tasks(client, trace: Trace, ranges: list, parts: int) -> list:
     file; otherwise they check the scattered row ranges."""
     if not trace.lean:
         return [client.submit(_chain_part, part, pure=False) for part in ranges]
+    path = str(trace._backing_path())
+    return [
+        client.submit(_chain_groups, path, groups, pure=False) for groups, _ in row_group_batches(path, parts)
+    ]
+
+
+def row_group_batches(path: str, parts: int) -> list[tuple[list[int], int]]:
+    """The file's row groups in at most ``parts`` contiguous runs: (groups, first row)."""
     import pyarrow.parquet as pq
 
-    path = str(trace._backing_path())
-    count = pq.ParquetFile(path).num_row_groups
+    meta = pq.ParquetFile(path).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    count = len(sizes)
     parts = max(min(parts, count), 1)
-    batches = [list(range(i * count // parts, (i + 1) * count // parts)) for i in range(parts)]
-    return [client.submit(_chain_groups, path, batch, pure=False) for batch in batches if batch]
+    runs = [list(range(i * count // parts, (i + 1) * count // parts)) for i in range(parts)]
+    return [(run, sum(sizes[: run[0]])) for run in runs if run]
 
 
 def _map_global(spec: RuleSpec, frame: pl.DataFrame, source: str, backing: Any) -> list[Violation]:
