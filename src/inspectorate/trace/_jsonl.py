@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.json as pj
 
 from inspectorate.trace import _ccols
-from inspectorate.trace._frame import FRAME_SCHEMA, typed_frame, with_derived
+from inspectorate.trace._frame import FRAME_SCHEMA, epoch_seconds, typed_frame, with_derived
 from inspectorate.trace._schema import (
     FIELD_SET,
     FIELDS,
@@ -35,7 +35,6 @@ from inspectorate.trace._schema import (
     NUMBER_FIELDS,
     STRING_FIELDS,
     RecordError,
-    parse_time,
     validate_record,
 )
 from inspectorate.trace._trace import Trace
@@ -134,14 +133,9 @@ def _slow_records(raw: bytes, starts: np.ndarray, ends: np.ndarray) -> list[dict
 
 
 def _times(frame: pl.DataFrame, name: str) -> pl.Series | None:
-    """Epoch seconds parsed exactly as the line reader parses them, once per distinct value."""
-    values = frame[name].unique()
-    try:
-        parsed = [parse_time(v) for v in values.to_list()]
-    except (RecordError, TypeError):
-        return None
-    table = pl.DataFrame({name: values, "_t": pl.Series(parsed, dtype=pl.Float64)})
-    return frame.select(name).join(table, on=name, how="left", maintain_order="left")["_t"]
+    """Epoch seconds parsed exactly as the line reader parses them (None if any fails)."""
+    parsed = epoch_seconds(frame[name])
+    return None if parsed.null_count() else parsed
 
 
 def _valid(frame: pl.DataFrame) -> bool:
