@@ -15,11 +15,20 @@ from inspectorate.verify._recomputed import read_recomputed
 SMALL = Path(__file__).resolve().parents[1] / "data" / "rundirs_attacks" / "small_run"
 
 
-def _write(tmp_path: Path, name: str, prop: str, decision: str, score: float) -> Path:
+SEED_INIT = {"start": "seed_init", "start_checked": True, "final_weights_sha256": "w-final"}
+
+
+def _write(tmp_path: Path, name: str, prop: str, decision: str, score: float, **evidence) -> Path:
     path = tmp_path / f"{name}.json"
     path.write_text(
         json.dumps(
-            {"property": prop, "decision": decision, "score": score, "grade": "sensor", "evidence": {"n": 1}}
+            {
+                "property": prop,
+                "decision": decision,
+                "score": score,
+                "grade": "sensor",
+                "evidence": {"n": 1, **evidence},
+            }
         )
     )
     return path
@@ -33,7 +42,7 @@ def test_a_consistent_replay_settles_what_no_sensor_can_tell(tmp_path):
     before = _phase(verify_run(SMALL), "honest_train")
     assert {f.property: f.decision for f in before.findings}["p3_finetune"] == "unverifiable"
     phase, found = read_recomputed(
-        f"honest_train={_write(tmp_path, 'r', 'training_replay', 'consistent', 0.1)}"
+        f"honest_train={_write(tmp_path, 'r', 'training_replay', 'consistent', 0.1, claim=SEED_INIT)}"
     )
     after = _phase(verify_run(SMALL, recomputed={phase: [found]}), "honest_train")
     by = {f.property: f for f in after.findings}
@@ -66,3 +75,88 @@ def test_bad_recomputed_input_is_a_one_line_error(tmp_path, capsys):
     assert invoke(["verify", str(SMALL), "--recomputed", f"no_such_phase={good}"]) == 2
     err = capsys.readouterr().err
     assert "no_such_phase" in err and err.count("\n") == 1
+
+
+def test_a_replay_without_a_claim_summary_settles_nothing(tmp_path):
+    """A file that says "consistent" but names no replayed claim cannot be bound to the
+    phase, and a ``settles`` list written into the file is ignored."""
+    path = _write(tmp_path, "r", "training_replay", "consistent", 0.1, settles=["p3_finetune"])
+    phase, found = read_recomputed(f"honest_train={path}")
+    by = {
+        f.property: f for f in _phase(verify_run(SMALL, recomputed={phase: [found]}), "honest_train").findings
+    }
+    assert by["p3_finetune"].decision == "unverifiable"
+    assert by["training_replay"].evidence["settles"] == []
+
+
+def _claim(**kw):
+    from inspectorate.verify._evidence import Claim
+
+    base = dict(label="pretrain:tiny", activity="pretrain", op="training", size="tiny", n_params=1000)
+    return Claim(**{**base, **kw})
+
+
+def _replay(**summary):
+    from inspectorate.verify._registry import Finding
+
+    claim = {
+        "n_params": 1000,
+        "start": "seed_init",
+        "start_weights_sha256": None,
+        "start_checked": True,
+        "final_weights_sha256": "w1",
+        "tokens": 4096,
+        **summary,
+    }
+    return Finding("training_replay", 0.1, "consistent", {"claim": claim}, basis=("replay",))
+
+
+def test_bind_settles_p3_only_for_a_checked_start_the_verifier_knows():
+    from inspectorate.verify._recomputed import bind
+
+    assert bind(_replay(), _claim(), 4096, set()).evidence["settles"] == [
+        "p1_op_type",
+        "p2_model_size",
+        "p3_finetune",
+    ]
+    unchecked = bind(_replay(start_checked=False), _claim(), 4096, set())
+    assert unchecked.decision == "consistent" and unchecked.evidence["settles"] == [
+        "p1_op_type",
+        "p2_model_size",
+    ]
+    finetune = _claim(label="finetune:tiny", activity="finetune")
+    from_model = _replay(start="model", start_weights_sha256="w0")
+    assert bind(from_model, finetune, 4096, set()).evidence["settles"] == ["p1_op_type", "p2_model_size"]
+    known = bind(from_model, finetune, 4096, {"w0"})
+    assert known.evidence["settles"] == ["p1_op_type", "p2_model_size", "p3_finetune"]
+
+
+@pytest.mark.parametrize(
+    ("claim_kw", "summary", "window_tokens", "needle"),
+    [
+        ({}, {"n_params": 9000}, 4096, "trains 9000 parameters; the phase claims 1000"),
+        (
+            {},
+            {"start": "model", "start_weights_sha256": "w0"},
+            4096,
+            "claims pretrain; the replayed run starts from model",
+        ),
+        (
+            {"label": "finetune:tiny", "activity": "finetune"},
+            {},
+            4096,
+            "claims finetune; the replayed run starts from seed_init",
+        ),
+        ({}, {"tokens": 1000}, 4096, "covers 1000 tokens; the phase's windows claim 4096"),
+        ({"op": "inference", "activity": "inference"}, {}, 4096, "attached to a phase claimed as inference"),
+    ],
+)
+def test_a_replay_that_contradicts_the_phase_claim_is_inconsistent(claim_kw, summary, window_tokens, needle):
+    """The prover's replay claim and its phase claim disagree: a competent forger that
+    hands over a real run of something else (a bigger model, a fine-tune under a
+    pretraining claim, a shorter run) is caught by the binding, not trusted."""
+    from inspectorate.verify._recomputed import bind
+
+    bound = bind(_replay(**summary), _claim(**claim_kw), window_tokens, {"w0"})
+    assert bound.decision == "inconsistent" and bound.score == 1.0
+    assert any(needle in p for p in bound.evidence["binding"]), bound.evidence["binding"]

@@ -46,6 +46,24 @@ class TrainingClaim:
     checkpoints: list[CheckpointRef]
     code_commit: str = "unknown"
     base: Path = field(default=Path("."), repr=False)
+    # The weights step 0 starts from: None for the seed's initialisation (pretraining),
+    # else ``{"name", "weights_sha256"}`` of the model a fine-tune starts from.
+    start: dict[str, str] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """What the claim says was trained, for binding a replay to a phase's claim."""
+        s = self.spec
+        return {
+            "n_params": s.n_params,
+            "start": "seed_init" if self.start is None else "model",
+            "start_weights_sha256": None if self.start is None else self.start["weights_sha256"],
+            "final_weights_sha256": self.checkpoints[-1].weights_sha256,
+            "steps": s.steps,
+            "world_size": s.world_size,
+            "tokens": s.steps * s.batch_size * s.seq_len * s.world_size,
+            "split": self.data["split"],
+            "freeze_embeddings": s.freeze_embeddings,
+        }
 
     def path_of(self, ref: CheckpointRef) -> Path:
         return self.base / ref.file
@@ -59,6 +77,7 @@ class TrainingClaim:
             "data": self.data,
             "metric": self.metric,
             "checkpoints": [asdict(c) for c in self.checkpoints],
+            "start": self.start,
         }
 
     def write(self, path: Path | str | None = None) -> Path:
@@ -83,6 +102,7 @@ def read_claim(path: Path | str) -> TrainingClaim:
             checkpoints=[CheckpointRef(**c) for c in data["checkpoints"]],
             code_commit=str(data.get("code_commit", "unknown")),
             base=path.parent,
+            start=_start(data.get("start")),
         )
     except InputError as exc:
         raise InputError(exc.reason, path) from None
@@ -92,6 +112,14 @@ def read_claim(path: Path | str) -> TrainingClaim:
     if len(steps) < 2 or steps[0] != 0 or steps != sorted(set(steps)) or steps[-1] != claim.spec.steps:
         raise InputError("checkpoints must start at step 0, increase, and end at the claimed steps", path)
     return claim
+
+
+def _start(raw: Any) -> dict[str, str] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("weights_sha256"), str):
+        raise InputError("start must be null (seed initialisation) or an object with weights_sha256")
+    return {"name": str(raw.get("name", "")), "weights_sha256": raw["weights_sha256"]}
 
 
 def checkpoint_steps(spec: TrainSpec) -> list[int]:

@@ -72,6 +72,7 @@ class ReplayResult:
     metric: dict[str, float]
     tolerance: Tolerance
     n_segments: int
+    claim: dict[str, Any] = field(default_factory=dict)  # TrainingClaim.summary() + start_checked
 
     @property
     def exit_code(self) -> int:
@@ -85,6 +86,7 @@ class ReplayResult:
             "segments_total": self.n_segments,
             "metric": self.metric,
             "tolerance": asdict(self.tolerance),
+            "claim": self.claim,
         }
 
 
@@ -110,11 +112,13 @@ def replay_claim(
         raise InputError(f"segments must be in 0..{n - 1}")
     if corpus.fingerprint(claim.data["split"]) != claim.data["fingerprint"]:
         reason = "the verifier's copy of the data does not match the claimed fingerprint: cannot replay"
-        return ReplayResult(INDETERMINATE, [reason], [], {}, tol, n)
+        return ReplayResult(INDETERMINATE, [reason], [], {}, tol, n, claim.summary())
     reasons = _file_reasons(claim, sorted({0, n, *chosen, *(k + 1 for k in chosen)}))
     if reasons:
-        return ReplayResult(INCONSISTENT, reasons, [], {}, tol, n)
-    if segments is None or 0 in chosen:
+        return ReplayResult(INCONSISTENT, reasons, [], {}, tol, n, claim.summary())
+    start_checked = segments is None or 0 in chosen
+    summary = {**claim.summary(), "start_checked": start_checked}
+    if start_checked:
         reasons += _init_reasons(claim)
     results = [replay_segment(claim, corpus, k, tol) for k in chosen]
     reasons += [
@@ -128,7 +132,7 @@ def replay_claim(
         reasons.append(
             f"reported {claim.metric['name']} {metric['reported']:.6g}, the final checkpoint scores {metric['recomputed']:.6g}"
         )
-    return ReplayResult(INCONSISTENT if reasons else CONSISTENT, reasons, results, metric, tol, n)
+    return ReplayResult(INCONSISTENT if reasons else CONSISTENT, reasons, results, metric, tol, n, summary)
 
 
 def replay_segment(claim: TrainingClaim, corpus: Corpus, k: int, tol: Tolerance) -> SegmentResult:
@@ -187,6 +191,11 @@ def _file_reasons(claim: TrainingClaim, indices: list[int]) -> list[str]:
 
 
 def _init_reasons(claim: TrainingClaim) -> list[str]:
+    """Step 0 must be the claimed start: the named model, or the seed's initialisation."""
+    if claim.start is not None:
+        if claim.start["weights_sha256"] != claim.checkpoints[0].weights_sha256:
+            return [f"checkpoint 0 is not the claimed start model {claim.start.get('name') or ''}".rstrip()]
+        return []
     expected = weights_sha256(init_model(claim.spec).state_dict())
     if expected != claim.checkpoints[0].weights_sha256:
         return ["checkpoint 0 is not the claimed seed's initialisation"]

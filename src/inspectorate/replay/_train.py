@@ -10,6 +10,7 @@ recorded run stood.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,7 +18,10 @@ import numpy as np
 import torch
 
 from inspectorate.errors import InputError
-from inspectorate.testbed.model import GPT, GPTConfig
+from inspectorate.testbed.data import BatchSampler
+from inspectorate.testbed.model import GPT, GPTConfig, count_params
+
+SAMPLERS = ("step", "stream")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,14 @@ class TrainSpec:
     eval_batches: int = 4
     checkpoint_every: int = 20
     freeze_embeddings: bool = False
+    # A data-parallel run (the testbed's DDP jobs): each step averages the gradients of
+    # ``world_size`` rank batches, the learning rate of every step is recorded (budgets
+    # in wall-clock seconds make it a function of time, not of the step), and batches
+    # come from one running stream per rank (``sampler="stream"``, the testbed's
+    # BatchSampler) instead of being drawn from ``(seed, step)``.
+    world_size: int = 1
+    lr_schedule: tuple[float, ...] | None = None
+    sampler: str = "step"
 
     @property
     def config(self) -> GPTConfig:
@@ -49,13 +61,25 @@ class TrainSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainSpec:
         try:
+            if data.get("lr_schedule") is not None:
+                data = {**data, "lr_schedule": tuple(float(v) for v in data["lr_schedule"])}
             spec = cls(**data)
             spec.config  # noqa: B018  (validates the model block)
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise InputError(f"bad training config ({exc})") from None
-        if spec.steps < 1 or spec.checkpoint_every < 1 or spec.batch_size < 1:
-            raise InputError("steps, checkpoint_every and batch_size must be >= 1")
+        if spec.steps < 1 or spec.checkpoint_every < 1 or spec.batch_size < 1 or spec.world_size < 1:
+            raise InputError("steps, checkpoint_every, batch_size and world_size must be >= 1")
+        if spec.sampler not in SAMPLERS:
+            raise InputError(f"sampler must be one of {', '.join(SAMPLERS)}, got {spec.sampler!r}")
+        if spec.lr_schedule is not None and (
+            len(spec.lr_schedule) != spec.steps or not all(math.isfinite(v) for v in spec.lr_schedule)
+        ):
+            raise InputError(f"lr_schedule must hold {spec.steps} finite learning rates, one a step")
         return spec
+
+    @property
+    def n_params(self) -> int:
+        return count_params(self.config)
 
 
 def init_model(spec: TrainSpec) -> GPT:
@@ -73,7 +97,10 @@ def make_optimizer(model: GPT, spec: TrainSpec) -> torch.optim.AdamW:
 
 
 def lr_at(spec: TrainSpec, step: int) -> float:
-    """Linear warmup, then cosine to ``min_lr_frac * lr`` at the last step."""
+    """The recorded rate of the step, else linear warmup, then cosine to
+    ``min_lr_frac * lr`` at the last step."""
+    if spec.lr_schedule is not None:
+        return spec.lr_schedule[step]
     if step < spec.warmup_steps:
         return spec.lr * (step + 1) / spec.warmup_steps
     span = max(spec.steps - spec.warmup_steps, 1)
@@ -91,25 +118,70 @@ def batch_at(tokens: np.ndarray, spec: TrainSpec, step: int) -> tuple[torch.Tens
     return torch.from_numpy(rows[:, :-1].copy()), torch.from_numpy(rows[:, 1:].copy())
 
 
+def step_batches(
+    tokens: np.ndarray, spec: TrainSpec, start: int, end: int
+) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
+    """Per step in ``[start, end)``, the batch of every rank, in rank order."""
+    if spec.sampler == "step":
+        for step in range(start, end):
+            yield [batch_at(tokens, spec, step)]
+        return
+    # The testbed's stream: rank r reads draw s of the generator seeded (seed, r); a
+    # segment starting mid-run skips the draws before it (cheap: index draws only).
+    samplers = [
+        BatchSampler(tokens, spec.batch_size, spec.seq_len, seed=spec.seed, rank=r)
+        for r in range(spec.world_size)
+    ]
+    for s in samplers:
+        for _ in range(start):
+            s.next()
+    for _ in range(start, end):
+        yield [tuple(torch.from_numpy(a) for a in s.next()) for s in samplers]  # type: ignore[misc]
+
+
 def train_steps(
     model: GPT, opt: torch.optim.Optimizer, tokens: np.ndarray, spec: TrainSpec, start: int, end: int
 ) -> float:
     """Run steps ``[start, end)``; returns the last training loss."""
     model.train()
     loss_value = float("nan")
-    for step in range(start, end):
-        x, y = batch_at(tokens, spec, step)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for step, batches in zip(range(start, end), step_batches(tokens, spec, start, end), strict=True):
         for group in opt.param_groups:
             group["lr"] = lr_at(spec, step)
+        loss_value = _backward(model, trainable, batches)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    model.eval()
+    return loss_value
+
+
+def _backward(
+    model: GPT, trainable: list[torch.Tensor], batches: list[tuple[torch.Tensor, torch.Tensor]]
+) -> float:
+    """Gradients as data parallelism leaves them: each rank's own, divided by the world
+    size, summed in rank order (the comm hook divides before the all-reduce sums; a
+    power-of-two divide is exact, so two ranks replay bit for bit on equal threads).
+    Tied weights are why each rank's gradient is taken whole before summing: letting
+    autograd accumulate across ranks would add the terms in another order."""
+    if len(batches) == 1:
+        _, loss, _ = model(*batches[0])
+        assert loss is not None
+        loss.backward()
+        return float(loss.item())
+    total: list[torch.Tensor] | None = None
+    for x, y in batches:
         _, loss, _ = model(x, y)
         assert loss is not None
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        loss_value = loss.item()
-    model.eval()
-    return loss_value
+        grads = [p.grad.div_(len(batches)) if p.grad is not None else torch.zeros_like(p) for p in trainable]
+        total = grads if total is None else [t.add_(g) for t, g in zip(total, grads, strict=True)]
+        for p in trainable:
+            p.grad = None
+    for p, g in zip(trainable, total or [], strict=True):
+        p.grad = g
+    return float(loss.item())
 
 
 @torch.no_grad()

@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 
 from inspectorate.capture import ChainWriter, CollectiveLog, LabelWriter, StepRecorder
+from inspectorate.testbed.claims import ClaimWriter
 from inspectorate.testbed.data import Corpus, load_corpus
 from inspectorate.testbed.model import GPT, count_params, flops_per_token, preset
 from inspectorate.testbed.phases import ACTIVITY_SPLIT, Label, PhaseSpec
@@ -142,7 +143,7 @@ def build_model(state: RankState, phase: PhaseSpec, index: int) -> GPT | None:
     torch.manual_seed(state.plan.seed * 1000 + index)
     model = GPT(preset(role.preset))
     if phase.init_from is not None:
-        path = state.plan.checkpoints / f"{phase.init_from}.pt"
+        path = _role_path(state, phase.init_from)
         if path.exists():
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             state.recorder.event("checkpoint_loaded", role=phase.init_from, file=path.name)
@@ -217,8 +218,11 @@ def run_phase(state: RankState, index: int, phase: PhaseSpec, budget: float) -> 
         budget_s=budget,
         seed=plan.seed * 1000 + index,
         max_steps=plan.max_steps,
+        claims=claim_writer(state, phase, model),
     )
     result = WORKLOADS[phase.workload](ctx)
+    if ctx.claims is not None:
+        ctx.claims.finish()
     t_end = time.time()
     state.recorder.event(
         "phase_done", steps=result.steps, tokens=result.tokens, seconds=t_end - t_start, **result.extra
@@ -249,9 +253,26 @@ def run_phase(state: RankState, index: int, phase: PhaseSpec, budget: float) -> 
         append_windows(state.windows, records, id_prefix=f"{plan.host_id}-rec_")
 
 
+def claim_writer(state: RankState, phase: PhaseSpec, model: GPT | None) -> ClaimWriter | None:
+    """Rank 0 of a phase with a model records any training it runs as a replay claim
+    (``claims/<phase>/``); a fine-tune names the checkpoint it started from."""
+    if state.rank != 0 or model is None:
+        return None
+    start = (
+        phase.init_from
+        if phase.init_from is not None and _role_path(state, phase.init_from).exists()
+        else None
+    )
+    return ClaimWriter(state.plan.out / "claims" / phase.name, state.corpus, state.plan.code_commit, start)
+
+
+def _role_path(state: RankState, role: str) -> Path:
+    return state.plan.checkpoints / f"{role}.pt"
+
+
 def _save_checkpoint(state: RankState, model: GPT, role: str, step: int) -> None:
     """state_dict only (weights_only loads), written atomically; remembers its hash."""
-    path = state.plan.checkpoints / f"{role}.pt"
+    path = _role_path(state, role)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(model.state_dict(), tmp)

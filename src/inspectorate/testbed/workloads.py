@@ -25,6 +25,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from inspectorate.capture import CollectiveLog, StepRecorder, allreduce_logging_hook
+from inspectorate.testbed.claims import ClaimWriter
 from inspectorate.testbed.data import BatchSampler, Corpus
 from inspectorate.testbed.model import GPT, kv_cache_bytes, sample_next
 from inspectorate.testbed.phases import PhaseSpec
@@ -53,6 +54,7 @@ class WorkContext:
     seed: int = 0
     max_steps: int | None = None
     started: float = field(default_factory=time.monotonic)
+    claims: ClaimWriter | None = None  # rank 0 of a job that writes a replay claim
 
     @property
     def distributed(self) -> bool:
@@ -206,6 +208,20 @@ class Trainer:
             seed=self.ctx.seed,
             rank=self.ctx.rank,
         )
+        if self.ctx.claims is not None:
+            model = self.ctx.model
+            self.ctx.claims.begin(
+                model,
+                self.opt,
+                model=model.config.to_dict(),
+                batch_size=role.batch_size,
+                seq_len=role.seq_len,
+                lr=role.lr,
+                seed=self.ctx.seed,
+                split=self.split,
+                world_size=self.ctx.world_size,
+                freeze_embeddings=not model.wte.weight.requires_grad,
+            )
         self.ctx.start_clock()
 
     def run_step(self, progress: float) -> int:
@@ -239,6 +255,8 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         ctx.tally.add(x.numel())
         self.step += 1
+        if ctx.claims is not None:
+            ctx.claims.after_step(self.step, lr)
         return x.numel()
 
 

@@ -28,7 +28,7 @@ from inspectorate.trace import RunDir, load_run
 from inspectorate.verify._calibration import DEFAULT, Calibration
 from inspectorate.verify._evidence import PhaseEvidence, collect, gaps, restrict
 from inspectorate.verify._properties import Context
-from inspectorate.verify._recomputed import settle
+from inspectorate.verify._recomputed import bind, settle
 from inspectorate.verify._registry import (
     CONSISTENT,
     INCONSISTENT,
@@ -215,7 +215,14 @@ class Inspector:
         rules: Verdict | None = None,
         recomputed: list[Finding] | None = None,
     ) -> PhaseVerdict:
-        found = settle(self.findings(ev, ctx), recomputed or [])
+        window_tokens = (ev.windows or {}).get("tokens")
+        bound = [bind(r, ev.claim, window_tokens, ctx.replayed_models) for r in recomputed or []]
+        ctx.replayed_models.update(
+            str(r.evidence["claim"].get("final_weights_sha256"))
+            for r in bound
+            if r.property == "training_replay" and r.decision == CONSISTENT and r.evidence.get("settles")
+        )
+        found = settle(self.findings(ev, ctx), bound)
         found += _rule_findings(ev, rules)
         judged = [f for f in found if f.decision != UNVERIFIABLE]
         suspicion = max((f.score for f in judged), default=0.0)

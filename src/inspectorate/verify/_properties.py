@@ -34,6 +34,7 @@ class Context:
     calibration: Calibration = DEFAULT
     layout: str = "flat"
     hashes_before: dict[str, set[str]] = field(default_factory=dict)  # phase -> hashes seen in earlier phases
+    replayed_models: set[str] = field(default_factory=set)  # final weights of earlier bound replays
 
 
 def decide(score: float) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from inspectorate.errors import InputError
+from inspectorate.verify._evidence import Claim
 from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, UNVERIFIABLE, Finding
 
 SOURCES = {"served_model_identity": "difr", "training_replay": "replay"}
@@ -51,8 +52,61 @@ def _finding(data: Any, path: Path) -> Finding:
         raise InputError("finding needs a decision (consistent|inconsistent|indeterminate) and a score", path)
     raw = data.get("evidence")
     evidence: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    evidence = {k: v for k, v in evidence.items() if k not in _BOUND}  # decided by bind(), not the file
     prop = str(data["property"])
     return Finding(prop, min(max(float(score), 0.0), 1.0), decision, evidence, basis=(SOURCES[prop],))
+
+
+_BOUND = ("settles", "binding", "start_known")
+TOKEN_SLACK = 1.25  # replayed tokens vs the phase's window tokens (both count every rank's batch)
+
+
+def bind(rec: Finding, claim: Claim, window_tokens: float | None, models: set[str]) -> Finding:
+    """A replay speaks for a phase only if it replays what the phase claims.
+
+    The claim file is the prover's, so a consistent replay of *some* run proves nothing
+    about this phase until its model size, its start and its tokens match the phase's
+    claim; a mismatch is the prover contradicting itself (inconsistent). P3 is settled
+    only when the replay checked step 0: a pretraining claim must start from the seed's
+    initialisation, a fine-tune from a model the verifier has itself replayed earlier in
+    the run (``models``: final weights of earlier bound replays) or no model it knows of,
+    in which case P3 stays open. The properties settled are decided here, never read
+    from the file.
+    """
+    if rec.property != "training_replay" or rec.decision != CONSISTENT:
+        return rec
+    c = rec.evidence.get("claim")
+    if not isinstance(c, dict):
+        return replace(rec, evidence={**rec.evidence, "settles": [], "binding": ["no claim summary to bind"]})
+    problems = _mismatches(c, claim, window_tokens)
+    if problems:
+        return replace(rec, decision=INCONSISTENT, score=1.0, evidence={**rec.evidence, "binding": problems})
+    settles = ["p1_op_type", "p2_model_size"]
+    start_known = c.get("start") == "seed_init" or c.get("start_weights_sha256") in models
+    if c.get("start_checked") and start_known:
+        settles.append("p3_finetune")
+    return replace(rec, evidence={**rec.evidence, "settles": settles, "start_known": start_known})
+
+
+def _mismatches(c: dict[str, Any], claim: Claim, window_tokens: float | None) -> list[str]:
+    out = []
+    if claim.op != "training":
+        out.append(f"a training replay attached to a phase claimed as {claim.op}")
+    if claim.n_params is not None and c.get("n_params") != claim.n_params:
+        out.append(
+            f"the replayed run trains {c.get('n_params')} parameters; the phase claims {claim.n_params}"
+        )
+    start = {"pretrain": "seed_init", "finetune": "model"}.get(claim.activity or "")
+    if start is not None and c.get("start") != start:
+        out.append(f"the phase claims {claim.activity}; the replayed run starts from {c.get('start')}")
+    tokens = c.get("tokens")
+    if window_tokens and isinstance(tokens, (int, float)):
+        ratio = tokens / window_tokens
+        if not 1 / TOKEN_SLACK <= ratio <= TOKEN_SLACK:
+            out.append(
+                f"the replayed run covers {tokens:.0f} tokens; the phase's windows claim {window_tokens:.0f}"
+            )
+    return out
 
 
 def settle(found: list[Finding], extra: list[Finding]) -> list[Finding]:
@@ -61,8 +115,14 @@ def settle(found: list[Finding], extra: list[Finding]) -> list[Finding]:
     out = list(found)
     for rec in extra:
         if rec.decision == CONSISTENT:
+            # a training replay settles what ``bind`` found it answers, nothing unbound
+            answers = (
+                rec.evidence.get("settles", ())
+                if rec.property == "training_replay"
+                else SETTLES[rec.property]
+            )
             for i, f in enumerate(out):
-                if f.property in SETTLES[rec.property] and f.decision == UNVERIFIABLE:
+                if f.property in answers and f.decision == UNVERIFIABLE:
                     why = f"settled by {rec.property} (verifier re-computation)"
                     out[i] = replace(
                         f, decision=CONSISTENT, basis=rec.basis, evidence={**f.evidence, "settled": why}
