@@ -149,6 +149,7 @@ def test_bind_settles_p3_only_for_a_checked_start_the_verifier_knows():
         ),
         ({}, {"tokens": 1000}, 4096, "covers 1000 tokens; the phase's windows claim 4096"),
         ({"op": "inference", "activity": "inference"}, {}, 4096, "attached to a phase claimed as inference"),
+        ({}, {"final_weights_sha256": "w0"}, 4096, "already handed over for an earlier phase"),
     ],
 )
 def test_a_replay_that_contradicts_the_phase_claim_is_inconsistent(claim_kw, summary, window_tokens, needle):

@@ -8,7 +8,9 @@ pretraining lr schedule, no frozen group, a fresh weight fingerprint), the colle
 log (omitted for non-training claims, one all-reduce of the claimed size per forged
 step otherwise) and the window records (tokens chosen so that the claimed work explains
 the CPU its own processes burned, FLOPs from the claimed model), and rebuilds every hash
-chain it touched. It never touches a sensor-owned stream (``sensor.jsonl``, ``cpu.csv``,
+chain it touched. It withholds the replay claim (``claims/<phase>/``) of every lying
+phase: its true checkpoints contradict the claim, and a claim that agrees would have to
+be a real run of the claimed work (the verifier replays it). It never touches a sensor-owned stream (``sensor.jsonl``, ``cpu.csv``,
 ``netdev.log``, ``nvsmi.csv``): that is the boundary the verifier relies on.
 
 To size its forgery the prover measures what it can measure on its own host: its
@@ -66,6 +68,8 @@ def make_competent(src: Path | str, dst: Path | str) -> Path:
         _forge_windows(windows, phase, tokens)
         phase["_tokens"] = tokens
     _write(dst / "windows.jsonl", rechain(windows))
+    for phase in phases:
+        shutil.rmtree(dst / "claims" / phase["phase"], ignore_errors=True)
     for path in sorted(dst.glob("steps*.jsonl")):
         _forge_steps(path, phases, roles)
     for path in sorted(dst.glob("collectives*.jsonl")):

@@ -79,6 +79,8 @@ def bind(rec: Finding, claim: Claim, window_tokens: float | None, models: set[st
     if not isinstance(c, dict):
         return replace(rec, evidence={**rec.evidence, "settles": [], "binding": ["no claim summary to bind"]})
     problems = _mismatches(c, claim, window_tokens)
+    if c.get("final_weights_sha256") in models:
+        problems.append("the same replayed run was already handed over for an earlier phase")
     if problems:
         return replace(rec, decision=INCONSISTENT, score=1.0, evidence={**rec.evidence, "binding": problems})
     settles = ["p1_op_type", "p2_model_size"]
