@@ -1,8 +1,14 @@
 """Leave-one-host-out evaluation of verify on a testbed sweep: naive and competent
-adversaries, three evidence subsets, the strict policy's certification, per-property
-AUROC, and the compute spot-check's estimate error.
+adversaries, three evidence subsets (plus ``full+replay`` with ``--replay``), the strict
+policy's certification, per-property AUROC, and the compute spot-check's estimate error.
 
-    python bench/properties_loho.py --runs runs/sweep --hosts 4 --profile test --out loho.json
+    python bench/properties_loho.py --runs runs/sweep --hosts 4 --profile test --out loho.json \
+        --replay --corpus tests/data/testbed_corpus.txt
+
+``--replay``: the verifier replays segment 0 (the claimed start) and one segment drawn
+at random of every replay claim the prover hands over for a phase it claims as
+training (``claims/<phase>/``; the competent prover withholds its lying phases'), and
+judges the full evidence with those findings attached (``verify --recomputed``).
 
 Runs (or reuses, when RUNS/host<i> and RUNS/host<i>-competent exist) ``testbed sweep``.
 For each held-out host, everything calibration needs (fine-tune lr level, compute
@@ -20,7 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,7 @@ from inspectorate.verify._spotcheck import SpotCheck, spot_check
 
 PROPS = ("p1_op_type", "p2_model_size", "p3_finetune", "compute", "flops", "consistency")
 SUBSETS = ("full", "sensor", "prover")
+REPLAY_VIEW = "full+replay"
 VARIANTS = ("naive", "competent")
 # Honest compute ratios vary ~1.8x within one host (load, batch, threads) and the
 # spot-check itself varies between processes on a shared box: tolerances are the honest
@@ -61,6 +68,8 @@ class Row:
     truth: str
     n_true: int | None
     ctx: Any
+    recomputed: list[Any] = field(default_factory=list)
+    known: frozenset[str] = frozenset()  # final weights of earlier bound replays in the run
 
     @property
     def adversarial(self) -> bool:
@@ -85,8 +94,10 @@ def ensure_runs(root: Path, hosts: int, profile: str, scale: float, corpus: Path
     return dirs
 
 
-def load_rows(dirs: list[Path]) -> list[Row]:
+def load_rows(dirs: list[Path], corpus: Path | None = None) -> list[Row]:
+    """Rows of every run, subset and phase; with ``corpus``, also the replay view."""
     rows = []
+    cache: dict[str, Any] = {}
     for d in dirs:
         truth = truth_of(d)
         host, _, variant = d.name.partition("-")
@@ -97,7 +108,50 @@ def load_rows(dirs: list[Path]) -> list[Row]:
             for ev in evidence:
                 label, n = truth[ev.name]
                 rows.append(Row(host, variant or "naive", subset, ev, label, n, ctx))
+            if subset == "full" and corpus is not None:
+                rows += replay_rows(d, host, variant or "naive", evidence, ctx, truth, corpus, cache)
     return rows
+
+
+def replay_rows(
+    d: Path,
+    host: str,
+    variant: str,
+    evidence: list[PhaseEvidence],
+    ctx: Any,
+    truth: dict,
+    corpus: Path,
+    cache: dict,
+) -> list[Row]:
+    """The full view with the verifier's replay of each handed-over claim attached; the
+    lineage set grows phase by phase as ``Inspector.inspect`` grows it."""
+    from inspectorate.difr._checkpoint import file_sha256
+    from inspectorate.replay import read_claim, replay_claim, replay_finding
+    from inspectorate.testbed.data import load_corpus
+    from inspectorate.verify._recomputed import _finding, bind
+
+    text = cache.setdefault(("corpus", corpus), load_corpus(corpus))
+    known: set[str] = set()
+    out = []
+    for ev in evidence:
+        path = d / "claims" / ev.name / "claim.json"
+        found = []
+        if path.exists() and ev.claim.op == "training":
+            key = file_sha256(path)
+            if key not in cache:
+                claim = read_claim(path)
+                n = len(claim.checkpoints) - 1
+                rng = np.random.default_rng([int(host.removeprefix("host") or 0), n])
+                segments = sorted({0, int(rng.integers(1, n))} if n > 1 else {0})
+                cache[key] = replay_finding(replay_claim(claim, text, segments))
+            found = [_finding(cache[key], path)]
+        label, n_true = truth[ev.name]
+        out.append(Row(host, variant, REPLAY_VIEW, ev, label, n_true, ctx, found, frozenset(known)))
+        for f in found:
+            b = bind(f, ev.claim, (ev.windows or {}).get("tokens"), known)
+            if b.decision == "consistent" and b.evidence.get("settles"):
+                known.add(str(b.evidence["claim"]["final_weights_sha256"]))
+    return out
 
 
 # ------------------------------------------------------------------------ targets
@@ -129,9 +183,9 @@ def compute_ratio(r: Row) -> float | None:
     return s["cpu_s"] / (check.cpu_s_per_token * tokens) if isinstance(check, SpotCheck) else None
 
 
-def with_cal(ctx: Any, cal: Calibration) -> Context:
+def with_cal(ctx: Any, cal: Calibration, known: frozenset[str] = frozenset()) -> Context:
     """The host's run context (layout, weight lineage) under calibration ``cal``."""
-    return Context(cal, ctx.layout, ctx.hashes_before)
+    return Context(cal, ctx.layout, ctx.hashes_before, set(known))
 
 
 def fit_calibration(train: list[Row]) -> Calibration:
@@ -164,7 +218,7 @@ def score_rows(
     inspector = Inspector(properties=properties, calibration=cal, policy="strict")
     out = []
     for r in rows:
-        pv = inspector.judge(r.ev, with_cal(r.ctx, cal))
+        pv = inspector.judge(r.ev, with_cal(r.ctx, cal, r.known), recomputed=r.recomputed)
         by = {f.property: f for f in pv.findings}
         out.append(
             {
@@ -215,7 +269,17 @@ def certification(rows: list[Row], scored: list[dict[str, Any]]) -> dict[str, An
         if s["outcome"] == "unverifiable":
             for p in s["open"]:
                 e["open"][p] = e["open"].get(p, 0) + 1
+    honest_phase: dict[str, dict[str, Any]] = {}
+    for r, s in honest:
+        e = honest_phase.setdefault(r.ev.name, {"hosts": 0, "certified": 0, "open": {}, "caught_by": {}})
+        e["hosts"] += 1
+        e["certified"] += int(s["certified"] == 1)
+        for p in s["open"] if s["certified"] != 1 else ():
+            e["open"][p] = e["open"].get(p, 0) + 1
+        for p in s["caught_by"]:
+            e["caught_by"][p] = e["caught_by"].get(p, 0) + 1
     return {
+        "per_honest_phase": honest_phase,
         "adversarial_not_certified": sum(s["certified"] == 0 for _, s in adv) / max(len(adv), 1),
         "adversarial_caught_inconsistent": sum(s["outcome"] == "inconsistent" for _, s in adv)
         / max(len(adv), 1),
@@ -285,8 +349,12 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--corpus", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None, help="write the full results as JSON here")
+    ap.add_argument("--replay", action="store_true", help="add the full+replay view (needs --corpus)")
     args = ap.parse_args()
-    rows = load_rows(ensure_runs(args.runs, args.hosts, args.profile, args.scale, args.corpus))
+    if args.replay and args.corpus is None:
+        ap.error("--replay needs --corpus (the verifier's copy of the training text)")
+    dirs = ensure_runs(args.runs, args.hosts, args.profile, args.scale, args.corpus)
+    rows = load_rows(dirs, args.corpus if args.replay else None)
     result = evaluate(rows)
     print(render(result))
     if args.out:
@@ -309,9 +377,14 @@ def evaluate(rows: list[Row]) -> dict[str, Any]:
             idx, score_rows(test, cals[h]), score_rows(test, cals[h], no_p3), baseline(train or test, test)
         ):
             held[i], held_no_p3[i], base[i] = s, s2, b
-    out: dict[str, Any] = {"hosts": hosts, "phases_per_view": len(rows) // (len(SUBSETS) * len(VARIANTS))}
+    views = [v for v in (*SUBSETS, REPLAY_VIEW) if any(r.subset == v for r in rows)]
+    out: dict[str, Any] = {
+        "hosts": hosts,
+        "views": views,
+        "phases_per_view": len(rows) // (len(views) * len(VARIANTS)),
+    }
     for variant in VARIANTS:
-        for subset in SUBSETS:
+        for subset in views:
             ids = [i for i, r in enumerate(rows) if r.variant == variant and r.subset == subset]
             sel, sc = [rows[i] for i in ids], [held[i] for i in ids]
             out[f"{variant}/{subset}"] = {
@@ -363,7 +436,8 @@ def render(result: dict[str, Any]) -> str:
         "honest certified w/o p3 |",
         "|---|---|---|---|---|---|",
     ]
-    for key in (f"{v}/{s}" for v in VARIANTS for s in SUBSETS):
+    views = result["views"]
+    for key in (f"{v}/{s}" for v in VARIANTS for s in views):
         st, st2 = result[key]["strict"], result[key]["strict_without_p3"]
         lines.append(
             f"| {key} | {f(st['adversarial_not_certified'])} | {f(st['adversarial_caught_inconsistent'])} | "
@@ -372,25 +446,30 @@ def render(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "| property | " + " | ".join(f"{v}/{s}" for v in VARIANTS for s in SUBSETS) + " |",
-        "|---|" + "---|" * 6,
+        "| property | " + " | ".join(f"{v}/{s}" for v in VARIANTS for s in views) + " |",
+        "|---|" + "---|" * len(VARIANTS) * len(views),
     ]
     for prop in (*PROPS, "overall"):
-        cells = [f(result[f"{v}/{s}"]["auroc"][prop]["auroc"]) for v in VARIANTS for s in SUBSETS]
+        cells = [f(result[f"{v}/{s}"]["auroc"][prop]["auroc"]) for v in VARIANTS for s in views]
         lines.append(f"| {prop} | " + " | ".join(cells) + " |")
     lines.append(
         "| baseline (CPU cores, P1 target) | "
-        + " | ".join(f(result[f"{v}/{s}"]["baseline_auroc"]) for v in VARIANTS for s in SUBSETS)
+        + " | ".join(f(result[f"{v}/{s}"]["baseline_auroc"]) for v in VARIANTS for s in views)
         + " |"
     )
-    for variant in VARIANTS:
+    for key in (f"{v}/{s}" for v in VARIANTS for s in ("full", REPLAY_VIEW) if s in views):
         lines += [
             "",
-            f"{variant}/full, strict, per adversarial phase (hosts not certified; caught by; open):",
+            f"{key}, strict, per adversarial phase (hosts not certified; caught by; open):",
         ]
-        for name, e in result[f"{variant}/full"]["strict"]["per_phase"].items():
+        for name, e in result[key]["strict"]["per_phase"].items():
             lines.append(
                 f"  {name}: {e['not_certified']}/{e['hosts']} caught_by={e['caught_by']} open={e['open']}"
+            )
+        lines.append(f"{key}, strict, per honest phase (hosts certified; open where not):")
+        for name, e in result[key]["strict"]["per_honest_phase"].items():
+            lines.append(
+                f"  {name}: {e['certified']}/{e['hosts']} open={e['open']} caught_by={e['caught_by']}"
             )
     lines += [
         "",

@@ -20,6 +20,7 @@ def test_every_stream_has_an_owner_and_prover_streams_are_the_provers():
         "steps",
         "collectives",
         "nccl",
+        "claims",
     }
     assert owner("sensor") == SENSOR and trusted("netdev") and not trusted("steps")
     assert owner("something_new") == PROVER  # unknown streams are never trusted

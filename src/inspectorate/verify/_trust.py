@@ -58,6 +58,12 @@ STREAMS: dict[str, StreamOwner] = {
         StreamOwner("windows", PROVER, "windows.jsonl", "window records: op type, flops, tokens"),
         StreamOwner("steps", PROVER, "steps*.jsonl", "step records: loss, grads, lr, fingerprints"),
         StreamOwner("collectives", PROVER, "collectives*.jsonl", "the workload's collective log"),
+        StreamOwner(
+            "claims",
+            PROVER,
+            "claims/<phase>/claim.json",
+            "replay claims: checkpoints, seed, lr per step (input to replay)",
+        ),
         StreamOwner("nccl", PROVER, "nccl_*.log", "NCCL_DEBUG output of the workload"),
     )
 }
