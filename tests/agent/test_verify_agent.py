@@ -18,6 +18,7 @@ import pytest
 from mock_llm import Script, anthropic_text, openai_text, settings, verdict_json
 
 from inspectorate.agent import AgentReport, RuleJudgement, fold_agent, merge_agent, verify_with_agent
+from inspectorate.agent._verify import NOTHING_LEFT
 from inspectorate.cli import invoke
 from inspectorate.commitment import check, load_commitment
 from inspectorate.verify import RunVerdict, verify_run
@@ -51,7 +52,11 @@ def commitment(tmp_path) -> Path:
 
 @pytest.fixture(autouse=True)
 def no_keys(monkeypatch):
-    for name in KEYS + ("INSPECTORATE_AGENT_BACKEND", "INSPECTORATE_AGENT_PRICES"):
+    for name in KEYS + (
+        "INSPECTORATE_AGENT_BACKEND",
+        "INSPECTORATE_AGENT_MODEL",
+        "INSPECTORATE_AGENT_PRICES",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -153,6 +158,16 @@ def test_the_policy_alone_decides_an_otherwise_certified_run(policy, certified):
     assert verdict.outcome == ("unverifiable" if policy == "strict" else "consistent")
     expected = [f"unverifiable: semantic rule {RULE} (step budget exhausted)"] if policy == "strict" else []
     assert verdict.reasons == expected
+
+
+def test_no_semantic_rule_left_means_no_model_call(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    script = Script()  # any call fails the test
+    plain = {k: v for k, v in COMMITMENT.items() if k != "semantic_rules"}
+    options = settings(script, tmp_path, backend="anthropic")
+    verdict = verify_with_agent(run, load_commitment(plain), options, policy="strict")
+    assert script.requests == [] and verdict.agent["skipped"] == NOTHING_LEFT
+    assert verdict.agent["unjudged"] == {} and not any("semantic rule" in r for r in verdict.reasons)
 
 
 def test_cli_without_a_key_skips_with_one_line_and_names_the_unjudged_rule(run, commitment, capsys):
