@@ -5,7 +5,8 @@
 
 Backends: Anthropic (prompt caching) and any OpenAI-compatible endpoint, from the
 ``[agent]`` extra. With no key or endpoint the tier is skipped with one line and the
-rules stay listed as not evaluated. ``build_digest`` is the bounded evidence summary the
+rules stay listed as not evaluated. ``verify_with_agent`` does the same for a run
+directory (``verify --agent``), with the telemetry findings in the digest. ``build_digest`` is the bounded evidence summary the
 model reads; ``compile_commitment`` turns judgements into deterministic rules.
 
 Names load on first use (PEP 562), so mounting ``inspectorate agent`` in the CLI costs
@@ -42,6 +43,8 @@ _EXPORTS = {
     "VERDICT_SCHEMA": "_verdict",
     "RuleJudgement": "_verdict",
     "validate_reply": "_verdict",
+    "fold_agent": "_verify",
+    "verify_with_agent": "_verify",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -166,3 +166,10 @@ def agent_check(trace, commitment, on_rule=None):
     from inspectorate.agent import AgentSettings, check_with_agent
 
     return check_with_agent(trace, commitment, AgentSettings.from_env(), notify=_warn, on_rule=on_rule)
+
+
+def agent_verify(run, commitment, **options):
+    """``verify --agent``: verify, then the LLM tier configured from the environment."""
+    from inspectorate.agent import AgentSettings, verify_with_agent
+
+    return verify_with_agent(run, commitment, AgentSettings.from_env(), notify=_warn, **options)

@@ -320,8 +320,10 @@ def _cited(frame: pl.DataFrame, findings: list[Any], jobs: list[dict[str, Any]],
 
 def _properties(run: dict[str, Any], limit: int) -> dict[str, Any]:
     """Telemetry property findings per phase (P1 op type, P2 size, P3 fine-tune, FLOPs,
-    consistency): decision and score, not the full evidence. Phase names and claims come
-    from the prover's labels, so they are clipped like every prover string."""
+    consistency): decision and score, not the full evidence; each phase's outcome and the
+    properties that decided it (``decided_by``: those whose decision is the outcome).
+    Phase names and claims come from the prover's labels, so they are clipped like every
+    prover string."""
     phases = []
     for phase in run.get("phases", [])[:limit]:
         found = [
@@ -333,11 +335,17 @@ def _properties(run: dict[str, Any], limit: int) -> dict[str, Any]:
             }
             for f in phase.get("findings", [])
         ]
+        outcome = phase.get("outcome")
+        decided = [f["property"] for f in found if outcome is not None and f["decision"] == outcome]
         phases.append(
-            {k: phase.get(k) for k in ("phase", "claimed", "verdict", "confidence")} | {"findings": found}
+            {k: phase.get(k) for k in ("phase", "claimed", "verdict", "confidence", "outcome")}
+            | {"decided_by": decided, "unverifiable": list(phase.get("unverifiable", [])), "findings": found}
         )
+    head = {k: run.get(k) for k in ("verdict", "outcome", "policy")}
     return clip(
-        {"verdict": run.get("verdict"), "missing_streams": run.get("missing_streams", []), "phases": phases}
+        head
+        | {"reasons": list(run.get("reasons", []))[:limit], "missing_streams": run.get("missing_streams", [])}
+        | {"phases": phases}
     )
 
 

@@ -12,11 +12,19 @@ from pathlib import Path
 
 import typer
 
+from inspectorate.agent._cli import BackendName
+from inspectorate.errors import InputError
+
 
 class AttackerName(str, enum.Enum):
     offline = "offline"
     anthropic = "anthropic"
     openai = "openai"
+
+
+class DefenderName(str, enum.Enum):
+    search = "search"
+    llm = "llm"
 
 
 def redteam(
@@ -28,6 +36,18 @@ def redteam(
     seed: int = typer.Option(0, "--seed", help="Seed (offline search and attack randomness)."),
     defend: bool = typer.Option(
         False, "--defend", help="Propose the smallest rule change catching the evasions."
+    ),
+    defender: DefenderName = typer.Option(
+        DefenderName.search,
+        "--defender",
+        help="Who proposes the rules: search (offline candidates) or llm (a model; keys as for the agent).",
+    ),
+    backend: BackendName | None = typer.Option(
+        None, "--backend", help="--defender llm: anthropic | openai (default from keys / env)."
+    ),
+    model: str | None = typer.Option(None, "--model", help="--defender llm: model name."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="--defender llm: OpenAI-compatible endpoint (a local model server)."
     ),
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="No progress bar (none is shown off a terminal)."
@@ -44,6 +64,15 @@ def redteam(
     from inspectorate.report import progress
     from inspectorate.trace import read_trace
 
+    settings = None
+    if defender is DefenderName.llm:
+        from inspectorate.agent import AgentSettings
+
+        settings = AgentSettings.from_env(
+            backend=backend.value if backend else None, model=model, base_url=base_url
+        )
+    elif backend or model or base_url:
+        raise InputError("--backend, --model and --base-url configure --defender llm")
     promise, clean = load_commitment(commitment), read_trace(baseline).records
     with progress(rounds, "red team", quiet=quiet) as advance:
         report = run(
@@ -55,6 +84,8 @@ def redteam(
             seed=seed,
             defend=defend,
             unsandboxed=unsandboxed,
+            defender=defender.value,
+            defender_settings=settings,
             on_round=lambda row: advance(f"round {row['round']} {'caught' if row['caught'] else 'evaded'}"),
         )
     typer.echo(report.summary())

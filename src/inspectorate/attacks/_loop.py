@@ -92,6 +92,13 @@ class RedteamReport:
                 f"{self.defense['evasions_caught_after']}/{self.defense['evasions_before']} evasions; "
                 f"false positives on honest traces: {self.defense['false_positives'] or 'none'}"
             )
+            llm = self.defense.get("llm")
+            if llm:
+                text += (
+                    f"\ndefender llm: {len(llm['proposed'])} valid proposal(s), {len(llm['rejected'])} "
+                    f"rejected, {len(llm['admissible'])} admissible"
+                    + (f"; {llm['skipped']}" if llm.get("skipped") else "")
+                )
         return text
 
 
@@ -121,12 +128,17 @@ def redteam(
     limits: Limits | None = None,
     on_round: Callable[[dict[str, Any]], None] | None = None,
     unsandboxed: bool = False,
+    defender: str = "search",
+    defender_settings: Any = None,
 ) -> RedteamReport:
     """Run ``rounds`` rounds of ``attacker`` against ``commitment``, hiding ``violate(baseline)``.
 
     ``baseline_records`` is the clean, compliant trace; ``out_path`` gets one JSON line
     per round (appended as it goes). With ``defend`` the smallest rule change that
-    catches the evasions is searched and all rounds are re-scored with it.
+    catches the evasions is searched and all rounds are re-scored with it; ``defender``
+    says who proposes the rules: ``search`` (offline candidates) or ``llm`` (the agent's
+    LLM defender, configured by ``defender_settings`` or the environment; its model is
+    resolved before the first round, so a missing key fails fast).
 
     An attacker that writes code (anything but the built-in offline search) is refused
     up front (``SandboxUnavailable``) when the OS sandbox cannot be set up, unless
@@ -134,6 +146,7 @@ def redteam(
     """
     if rounds < 1:
         raise InputError(f"rounds must be >= 1, got {rounds}")
+    run_defend = _defender(defender, defend, defender_settings)
     clean = [dict(r) for r in baseline_records]
     baseline = _violating_baseline(clean, commitment)
     bot = make_attacker(attacker, seed)
@@ -160,10 +173,40 @@ def redteam(
         if on_round is not None:
             on_round(row)
     if defend:
-        from inspectorate.attacks._defend import defend as run_defend
-
         report.defense = run_defend(report, commitment, clean, baseline, honest_traces)
     return report
+
+
+DEFENDERS = ("search", "llm")
+
+
+def _defender(name: str, defend: bool, settings: Any) -> Callable[..., dict[str, Any]]:
+    """The function that proposes the patch: the offline search, or the LLM defender
+    alone (``agent.llm_defend`` without the offline candidates, so the two can be compared).
+    A missing key is bad input here, before any round is played."""
+    if name not in DEFENDERS:
+        raise InputError(f"unknown defender {name!r}; accepted: {', '.join(DEFENDERS)}")
+    if name == "search":
+        from inspectorate.attacks._defend import defend as search
+
+        return search
+    if not defend:
+        raise InputError("--defender llm needs --defend")
+    from inspectorate.agent import AgentSettings, llm_defend, make_backend
+
+    settings = settings or AgentSettings.from_env()
+    backend = make_backend(settings)
+    if isinstance(backend, str):
+        raise InputError("--defender llm needs a model: " + backend.removeprefix("agent tier skipped: "))
+
+    def ask_the_model(
+        report: Any, commitment: Commitment, clean: Records, baseline: Records, honest: Any
+    ) -> dict[str, Any]:
+        return llm_defend(
+            report, commitment, clean, baseline, honest, settings, backend, include_offline=False
+        )
+
+    return ask_the_model
 
 
 def _violating_baseline(clean: Records, commitment: Commitment) -> Records:

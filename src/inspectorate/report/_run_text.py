@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from inspectorate.verify._inspector import RunVerdict
 from inspectorate.verify._registry import INCONSISTENT, UNVERIFIABLE
 
@@ -29,7 +31,30 @@ def render_run_text(verdict: RunVerdict) -> str:
         for f in p.findings:
             if f.decision == INCONSISTENT:
                 lines.append(f"       {f.property}: {_brief(f.evidence)}")
+    if verdict.agent is not None:
+        lines += _agent_lines(verdict.agent)
     return "\n".join(lines)
+
+
+def _agent_lines(agent: dict[str, Any]) -> list[str]:
+    """The LLM tier (``verify --agent``): how each semantic rule was judged, which were
+    not and why, and what the calls cost."""
+    lines = []
+    if agent.get("skipped"):
+        lines.append(f"  agent: {agent['skipped']}")
+    for rid, how in agent.get("semantic_rules_judged", {}).items():
+        lines.append(f"  semantic rule {rid}: {how}")
+    for rid, why in agent.get("unjudged", {}).items():
+        why = "the tier was skipped" if why == agent.get("skipped") else why
+        lines.append(f"  semantic rule {rid}: NOT judged ({why})")
+    accounting = agent.get("accounting")
+    if accounting:
+        cost = accounting["cost_usd"]
+        lines.append(
+            f"  agent {agent['backend']}:{agent['model']}: {len(accounting['calls'])} call(s), "
+            f"{accounting['tokens']} tokens, {'cost unknown' if cost is None else f'${cost:.4f}'}"
+        )
+    return lines
 
 
 def _brief(evidence: dict) -> str:

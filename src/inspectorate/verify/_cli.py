@@ -7,6 +7,7 @@ handler turns into exit 2 and one line on stderr.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -43,12 +44,17 @@ def verify(
         "--recomputed",
         help="PHASE=FILE: a `difr verify` or `replay` finding for that phase (repeatable).",
     ),
+    agent: bool = typer.Option(
+        False,
+        "--agent",
+        help="LLM tier for the commitment's semantic rules no offline judge covers (keys from env).",
+    ),
 ) -> None:
     """Judge every phase of RUN_DIR from its telemetry; exit 0 certified, 1 not, 2 bad input."""
     from inspectorate.commitment import load_commitment
     from inspectorate.report import progress, render_run_text
     from inspectorate.trace import load_run
-    from inspectorate.verify._inspector import verify_run
+    from inspectorate.verify._inspector import RunVerdict, verify_run
     from inspectorate.verify._recomputed import read_recomputed
     from inspectorate.verify._registry import Finding
 
@@ -57,7 +63,12 @@ def verify(
     for phase, found in map(read_recomputed, recomputed):
         extra.setdefault(phase, []).append(found)
     run = load_run(run_dir)
+    judge: Callable[..., RunVerdict] = verify_run
+    if agent:
+        from inspectorate.agent._cli import agent_verify
+
+        judge = agent_verify
     with progress(len(run.phases()), "phases", quiet=quiet) as advance:
-        verdict = verify_run(run, promised, policy=policy.value, on_phase=advance, recomputed=extra)
+        verdict = judge(run, promised, policy=policy.value, on_phase=advance, recomputed=extra)
     typer.echo(verdict.to_json() if format is Format.json else render_run_text(verdict))
     raise typer.Exit(verdict.exit_code)

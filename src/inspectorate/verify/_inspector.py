@@ -107,14 +107,16 @@ class RunVerdict:
     outcome: str = CONSISTENT
     reasons: list[str] = field(default_factory=list)
     gaps: list[dict[str, Any]] = field(default_factory=list)
+    agent: dict[str, Any] | None = None  # the LLM tier's report (``verify --agent``)
 
     @property
     def exit_code(self) -> int:
         return 0 if self.verdict == 1 else 1
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``verify`` JSON contract of docs/DESIGN.md (plus policy, outcome, reasons, gaps)."""
-        return {
+        """The ``verify`` JSON contract of docs/DESIGN.md (plus policy, outcome, reasons,
+        gaps, and ``agent`` when the LLM tier ran)."""
+        out = {
             "run": self.run,
             "verdict": self.verdict,
             "confidence": round(self.confidence, 4),
@@ -125,6 +127,9 @@ class RunVerdict:
             "reasons": self.reasons,
             "gaps": self.gaps,
         }
+        if self.agent is not None:
+            out["agent"] = self.agent
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
