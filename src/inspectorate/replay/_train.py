@@ -145,7 +145,7 @@ def train_steps(
     """Run steps ``[start, end)``; returns the last training loss."""
     model.train()
     loss_value = float("nan")
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    trainable: list[torch.Tensor] = [p for p in model.parameters() if p.requires_grad]
     for step, batches in zip(range(start, end), step_batches(tokens, spec, start, end), strict=True):
         for group in opt.param_groups:
             group["lr"] = lr_at(spec, step)
