@@ -84,13 +84,15 @@ def truth_of(run_dir: Path) -> dict[str, tuple[str, int | None]]:
     return out
 
 
-def ensure_runs(root: Path, hosts: int, profile: str, scale: float, corpus: Path | None) -> list[Path]:
+def ensure_runs(
+    root: Path, hosts: int, profile: str, scale: float, corpus: Path | None, claims: bool = False
+) -> list[Path]:
     dirs = [root / f"host{i}{s}" for i in range(hosts) for s in ("", "-competent")]
     if all((d / "workload_labels.jsonl").exists() for d in dirs):
         return dirs
     from inspectorate.testbed.run import sweep
 
-    sweep(hosts, root, profile, scale=scale, progress=True, corpus=corpus)
+    sweep(hosts, root, profile, scale=scale, progress=True, corpus=corpus, replay_claims=claims)
     return dirs
 
 
@@ -353,7 +355,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.replay and args.corpus is None:
         ap.error("--replay needs --corpus (the verifier's copy of the training text)")
-    dirs = ensure_runs(args.runs, args.hosts, args.profile, args.scale, args.corpus)
+    dirs = ensure_runs(args.runs, args.hosts, args.profile, args.scale, args.corpus, args.replay)
     rows = load_rows(dirs, args.corpus if args.replay else None)
     result = evaluate(rows)
     print(render(result))

@@ -51,7 +51,7 @@ SEED_FIELDS = {
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tb") / "run"
-    run_testbed("test", HOST, out, corpus=FIXTURE_CORPUS, progress=False, threads=1)
+    run_testbed("test", HOST, out, corpus=FIXTURE_CORPUS, progress=False, threads=1, replay_claims=True)
     return out
 
 

@@ -23,6 +23,9 @@ class ProfileName(str, Enum):
     test = "test"
 
 
+CLAIMS_HELP = "training jobs also write replay claims (RUN_DIR/claims/<phase>/; 12 B/param per checkpoint)"
+
+
 @app.command()
 def run(
     profile: ProfileName = typer.Option(
@@ -37,6 +40,7 @@ def run(
     phases: str | None = typer.Option(None, help="comma-separated phase names (default: all 15)"),
     corpus: Path = typer.Option(..., help="UTF-8 text corpus to train on (e.g. tinyshakespeare.txt)"),
     keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints", help="keep RUN_DIR/checkpoints/*.pt"),
+    replay_claims: bool = typer.Option(False, "--replay-claims", help=CLAIMS_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
     """Run the phase schedule on this host and write RUN_DIR."""
@@ -55,6 +59,7 @@ def run(
         progress=not quiet,
         corpus=corpus,
         keep_checkpoints=keep_checkpoints,
+        replay_claims=replay_claims,
     )
     typer.echo(format_summary(summarize_run(out_dir)))
     typer.echo(f"run directory: {out_dir}")
@@ -68,11 +73,21 @@ def sweep(
     scale: float = typer.Option(1.0, help="multiply every phase duration"),
     phases: str | None = typer.Option(None, help="comma-separated phase names (default: all 15)"),
     corpus: Path = typer.Option(..., help="UTF-8 text corpus to train on (e.g. tinyshakespeare.txt)"),
+    replay_claims: bool = typer.Option(False, "--replay-claims", help=CLAIMS_HELP),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Run several hosts varying threads, batch size and seed (for leave-one-host-out)."""
     from inspectorate.testbed.run import sweep as run_sweep
 
-    runs = run_sweep(hosts, out, profile.value, scale=scale, progress=not quiet, phases=phases, corpus=corpus)
+    runs = run_sweep(
+        hosts,
+        out,
+        profile.value,
+        scale=scale,
+        progress=not quiet,
+        phases=phases,
+        corpus=corpus,
+        replay_claims=replay_claims,
+    )
     for path in runs:
         typer.echo(str(path))

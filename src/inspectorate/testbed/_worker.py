@@ -50,6 +50,7 @@ class WorkerPlan:
     grid_t0: float
     code_commit: str
     max_steps: int | None = None
+    replay_claims: bool = False
 
 
 @dataclass
@@ -256,7 +257,7 @@ def run_phase(state: RankState, index: int, phase: PhaseSpec, budget: float) -> 
 def claim_writer(state: RankState, phase: PhaseSpec, model: GPT | None) -> ClaimWriter | None:
     """Rank 0 of a phase with a model records any training it runs as a replay claim
     (``claims/<phase>/``); a fine-tune names the checkpoint it started from."""
-    if state.rank != 0 or model is None:
+    if state.rank != 0 or model is None or not state.plan.replay_claims:
         return None
     start = (
         phase.init_from

@@ -186,13 +186,16 @@ def run_testbed(
     corpus: Path | str | None = None,
     max_steps: int | None = None,
     keep_checkpoints: bool = False,
+    replay_claims: bool = False,
 ) -> Path:
     """Run ``phases`` (default: all 15) of ``profile`` as ``host_id``; return the run dir.
 
     ``batch_size`` sets every role's training batch, ``batch_scale`` multiplies them;
     ``scale`` multiplies every phase's duration; ``max_steps`` caps steps per phase too.
     Checkpoints go to ``out/checkpoints`` only when ``keep_checkpoints`` (the 124M one is
-    half a gigabyte).
+    half a gigabyte). ``replay_claims``: every training job also writes a replay claim
+    with weights + AdamW checkpoints to ``out/claims/<phase>/`` (``testbed.claims``; 12
+    bytes a parameter per checkpoint, O(log steps) checkpoints a job).
     """
     import torch.multiprocessing as mp
 
@@ -233,6 +236,7 @@ def run_testbed(
         grid_t0=time.time(),
         code_commit=prov["code_commit"],
         max_steps=max_steps,
+        replay_claims=replay_claims,
     )
     # OpenMP threads that spin while waiting burn CPU-seconds that measure nothing; passive
     # waiting keeps the sensor's CPU time a measure of work (the compute spot-check needs it).
@@ -344,6 +348,7 @@ def sweep(
     progress: bool = True,
     phases: str | Sequence[str] | None = None,
     corpus: Path | str | None = None,
+    replay_claims: bool = False,
 ) -> list[Path]:
     """Run ``host0..host<N-1>`` one after another into ``out/<host>``, varying per host the
     threads per rank (1, 2), the batch size (x1, x0.5, x1.5) and the seed (= host index),
@@ -368,6 +373,7 @@ def sweep(
                 scale=scale,
                 progress=progress,
                 corpus=corpus,
+                replay_claims=replay_claims,
             )
         )
         runs.append(make_competent(runs[-1], Path(out) / f"host{i}-competent"))
