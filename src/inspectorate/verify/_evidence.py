@@ -89,6 +89,7 @@ class PhaseEvidence:
     windows: dict[str, Any] = field(default_factory=dict)
     sensor: dict[str, Any] = field(default_factory=dict)  # verifier-owned sensor features
     integrity: dict[str, Any] = field(default_factory=dict)  # chain breaks inside the phase
+    checkpoint_files_b: float = 0.0  # bytes of the replay checkpoints handed over (claims/<phase>/)
 
     @property
     def duration(self) -> float:
@@ -182,8 +183,15 @@ def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
         ev.steps = _steps(run.slice("steps", phase) if run.steps is not None else None)
         ev.windows = _windows(run, ev)
         ev.integrity.update(_breaks_in(run, ev, window_breaks))
+        if subset != "sensor":  # prover files: only ever a cap on what the sensor saw written
+            ev.checkpoint_files_b = _checkpoint_bytes(run.path, phase.name)
         out.append(ev)
     return out
+
+
+def _checkpoint_bytes(root: Path, phase: str) -> float:
+    folder = root / "claims" / phase
+    return float(sum(f.stat().st_size for f in folder.glob("*.pt"))) if folder.is_dir() else 0.0
 
 
 def restrict(run: RunDir, subset: str) -> RunDir:

@@ -27,6 +27,7 @@ from inspectorate.errors import InputError
 from inspectorate.trace import RunDir, load_run
 from inspectorate.verify._calibration import DEFAULT, Calibration
 from inspectorate.verify._evidence import PhaseEvidence, collect, gaps, restrict
+from inspectorate.verify._physics import claimed_work
 from inspectorate.verify._properties import Context
 from inspectorate.verify._recomputed import bind, settle
 from inspectorate.verify._registry import (
@@ -38,6 +39,7 @@ from inspectorate.verify._registry import (
     finding,
     load_plugins,
 )
+from inspectorate.verify._spotcheck import SpotCheck, spot_check
 from inspectorate.verify._trust import trusted_only
 
 BUILTIN = (
@@ -184,22 +186,30 @@ class Inspector:
         seen = restrict(run, self.subset).missing_streams
         missing = list(seen) + ([] if evidence[0].streams.get("sensor") else ["sensor"])
         verdict = _combine(str(run.path), phases, missing, rules, self.policy)
-        verdict.gaps = [self.judge_gap(g) for g in gaps(run, self.subset)]
+        by_name = {ev.name: ev for ev in evidence}
+        verdict.gaps = [self.judge_gap(g, by_name.get(g["before"])) for g in gaps(run, self.subset)]
         _apply_gaps(verdict)
         return verdict
 
-    def judge_gap(self, gap: dict[str, Any]) -> dict[str, Any]:
-        """Unlabelled time: CPU-seconds of the workload tree beyond ``gap_cpu_s`` is
-        unexplained work (inconsistent); without the sensor the gap is unverifiable."""
+    def judge_gap(self, gap: dict[str, Any], following: PhaseEvidence | None = None) -> dict[str, Any]:
+        """Unlabelled time: CPU-seconds of the workload tree beyond the allowance is
+        unexplained work (inconsistent); without the sensor the gap is unverifiable.
+        The allowance is ``gap_cpu_s`` plus building the following phase's declared model
+        on each of its ranks, as the verifier's spot-check measured it (a job builds its
+        model before it starts: 124M parameters take seconds, 28k nothing)."""
         s = gap.get("sensor") or {}
         if "cpu_s" not in s:
             return {**gap, "decision": UNVERIFIABLE}
-        bad = s["cpu_s"] > self.calibration.gap_cpu_s
-        return {
-            **gap,
-            "decision": INCONSISTENT if bad else CONSISTENT,
-            "allowed_cpu_s": self.calibration.gap_cpu_s,
-        }
+        allowed = self.calibration.gap_cpu_s + self._build_cpu_s(following)
+        bad = s["cpu_s"] > allowed
+        return {**gap, "decision": INCONSISTENT if bad else CONSISTENT, "allowed_cpu_s": allowed}
+
+    def _build_cpu_s(self, ev: PhaseEvidence | None) -> float:
+        work = claimed_work(ev) if ev is not None else None
+        if ev is None or work is None:
+            return 0.0
+        check = spot_check(work, self.calibration.spot_check_s)
+        return check.build_cpu_s * (ev.claim.world_size or 1) if isinstance(check, SpotCheck) else 0.0
 
     def context(self, run: RunDir, evidence: list[PhaseEvidence]) -> Context:
         """Run-wide context: layout and, per phase, the weight hashes earlier phases produced."""

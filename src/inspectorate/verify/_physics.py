@@ -20,7 +20,7 @@ from typing import Any
 from inspectorate.verify._evidence import PhaseEvidence
 from inspectorate.verify._properties import Context, above, below
 from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, Finding, finding, prop, unverifiable
-from inspectorate.verify._spotcheck import SpotCheck, Work, spot_check
+from inspectorate.verify._spotcheck import SpotCheck, Work, checkpoint_cpu_s_per_byte, spot_check
 
 
 def claimed_work(ev: PhaseEvidence) -> Work | None:
@@ -66,7 +66,9 @@ def compute(ev: PhaseEvidence, ctx: Context) -> Finding:
     if not isinstance(check, SpotCheck):
         return unverifiable("compute", ["spot_check"], reason=check, **evidence)
     expected = check.cpu_s_per_token * float(tokens)
-    ratio = s["cpu_s"] / expected if expected > 0 else float("inf")
+    io = checkpoint_io(ev)
+    observed = max(s["cpu_s"] - io.get("io_cpu_s", 0.0), 0.0)
+    ratio = observed / expected if expected > 0 else float("inf")
     score = max(above(ratio, cal.compute_high), below(ratio, 1.0 / cal.compute_low))
     return finding(
         "compute",
@@ -78,8 +80,25 @@ def compute(ev: PhaseEvidence, ctx: Context) -> Finding:
         observed_over_expected=ratio,
         tolerance=[1.0 / cal.compute_low, cal.compute_high],
         spot_check=check.to_dict(),
+        **io,
         **evidence,
     )
+
+
+def checkpoint_io(ev: PhaseEvidence) -> dict[str, Any]:
+    """CPU the phase spent writing the replay checkpoints it hands over, excused from the
+    compute comparison: the bytes the sensor saw the tree write, capped by the bytes of
+    checkpoint files in ``claims/<phase>/`` (so writing anything else, or more than was
+    handed over, excuses nothing), times the verifier's own cost per checkpoint byte
+    (``checkpoint_cpu_s_per_byte``: serialise, hash the file, hash the weights)."""
+    written = (ev.sensor or {}).get("write_b")
+    if not written or ev.checkpoint_files_b <= 0:
+        return {}
+    per_byte = checkpoint_cpu_s_per_byte()
+    if per_byte is None:
+        return {}
+    excused = min(float(written), ev.checkpoint_files_b)
+    return {"checkpoint_bytes": excused, "io_cpu_s": excused * per_byte}
 
 
 @prop("integrity", claim=False)

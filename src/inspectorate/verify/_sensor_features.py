@@ -79,12 +79,19 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
         "threads_max": float(f["threads"].max() or 0),  # type: ignore[arg-type]
         "gpu_power_w": _mean(f, "gpu_power_w"),
         "gpu_util": _mean(f, "gpu_util"),
+        "write_b": _delta_or_none(f, "write_b"),
     }
     if mem.len() and sensor.baseline_b is not None:
         out["mem_p90_b"] = float(mem.quantile(0.9) or 0.0)
         out["footprint_b"] = max(out["mem_p90_b"] - sensor.baseline_b, 0.0)
         out["baseline_b"] = sensor.baseline_b
     return out
+
+
+def _delta_or_none(frame: pl.DataFrame, col: str) -> float | None:
+    """Growth of a cumulative counter over the window; None when the sensor lacks it."""
+    values = frame[col].drop_nulls()
+    return float(values[-1] - values[0]) if values.len() >= 2 else None
 
 
 def _mean(frame: pl.DataFrame, col: str) -> float | None:

@@ -33,6 +33,7 @@ SENSOR_COLUMNS = (
     "net_tx_b",
     "gpu_power_w",
     "gpu_util",
+    "write_b",  # absent from sensors older than this field: null
 )
 
 
@@ -85,6 +86,7 @@ def _row(r: dict[str, Any]) -> dict[str, float | None]:
     row["net_tx_b"] = float(sum(v[1] for v in net.values()))
     row["gpu_power_w"] = sum(power) / 1000.0 if power else None
     row["gpu_util"] = sum(util) / len(util) if util else None
+    row["write_b"] = _num(r.get("write_b"))
     return row
 
 
