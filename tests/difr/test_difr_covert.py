@@ -71,7 +71,9 @@ def test_within_budget_passes_and_the_receiver_decodes_exactly(reference, corpus
     sent = covert_serve(reference, prompts, opts, plan, SECRET)
     embedded = [b for s in sent for b in s.bits]
     assert 0 < len(embedded) < len(SECRET) and embedded == SECRET[: len(embedded)]
-    assert _deviations(reference, opts, sent) == sum(embedded) > 0  # every 1 is a steered token
+    carriers = [(s, p) for s in sent for p in sorted(set(s.positions))]
+    steered = sum(s.record.tokens[p] != _gumbel_max(reference, opts, s.record)[p] for s, p in carriers)
+    assert _deviations(reference, opts, sent) == steered > 0  # only carriers are steered
     decoded = [b for s in sent for b in covert_decode(reference, s.record, opts, plan)]
     assert decoded == SECRET[: len(embedded)]
     report = verify_log(_log(reference, corpus, opts, sent), load_checkpoint(ref_ckpt), cal)
@@ -80,6 +82,16 @@ def test_within_budget_passes_and_the_receiver_decodes_exactly(reference, corpus
     scores = [s.token_score for s in report.sequences]
     assert np.allclose(scores, [s.spent / opts.max_new for s in sent], rtol=0, atol=1e-6)
     assert max(scores) <= th.token
+
+
+def test_two_bits_per_carrier_round_trip(reference, prompts, bf16):
+    opts, _, _ = bf16
+    plan = CovertPlan(budget=2.0, cap=0.5, bits_per_carrier=2)  # generous: no verifier judges here
+    sent = covert_serve(reference, prompts, opts, plan, SECRET)
+    embedded = [b for s in sent for b in s.bits]
+    assert embedded == SECRET[: len(embedded)] and all(s.spent <= plan.budget for s in sent)
+    assert any(len(set(s.positions)) < len(s.positions) for s in sent)  # some carried 2 bits
+    assert [b for s in sent for b in covert_decode(reference, s.record, opts, plan)] == embedded
 
 
 def test_over_budget_is_flagged(reference, corpus, prompts, ref_ckpt, bf16):

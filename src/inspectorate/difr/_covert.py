@@ -7,7 +7,9 @@ to embed a secret bitstring. At each position it computes, exactly as the verifi
 would, the cost of every token under the regenerated noise; the position *carries* a
 bit when the cheapest deviation (usually the runner-up of the noisy scores) costs at
 most ``cap`` and fits what is left of the budget. Bit 0 serves the Gumbel-max token
-(free), bit 1 the cheapest deviation. A colluding receiver who holds the model and the
+(free), bit 1 the cheapest deviation; with ``bits_per_carrier = b`` a position where
+``2^b - 1`` deviations fit carries ``b`` bits (value ``v`` serves the ``v``-th cheapest,
+0 the Gumbel-max token). A colluding receiver who holds the model and the
 seed walks the served sequence with the same computation, so it finds the same carrier
 positions (they depend only on the prefix and on what was spent, which it re-derives)
 and reads the bits back exactly.
@@ -41,15 +43,25 @@ class CovertPlan:
 
     budget: float
     cap: float
+    bits_per_carrier: int = 1
+
+    def __post_init__(self) -> None:
+        if not (self.budget >= 0 and self.cap >= 0 and 1 <= self.bits_per_carrier <= 8):
+            raise InputError("a covert plan needs budget, cap >= 0 and 1-8 bits per carrier")
 
     @classmethod
     def under(
-        cls, threshold: float, n_tokens: int, margin: float = 0.9, cap_fraction: float = 0.25
+        cls,
+        threshold: float,
+        n_tokens: int,
+        margin: float = 0.9,
+        cap_fraction: float = 0.25,
+        bits_per_carrier: int = 1,
     ) -> CovertPlan:
         """A plan that keeps ``margin`` of the verifier's per-sequence budget, spent by
         deviations costing at most ``cap_fraction`` of it each."""
         budget = threshold * n_tokens * margin
-        return cls(budget, budget * cap_fraction)
+        return cls(budget, budget * cap_fraction, bits_per_carrier)
 
 
 @dataclass(frozen=True)
@@ -63,7 +75,7 @@ class CovertSequence:
     spent: float
 
 
-Picker = Callable[[int, int, int | None], int]  # (position, Gumbel-max token, carrier alt) -> token
+Picker = Callable[[int, list[int]], int]  # (position, carrier options, [] if none) -> token
 
 
 def covert_serve(
@@ -82,12 +94,13 @@ def covert_serve(
         bits: list[int] = []
         where: list[int] = []
 
-        def pick(j: int, ref: int, alt: int | None, bits: list[int] = bits, where: list[int] = where) -> int:
-            if alt is None:
-                return ref
-            bits.append(1 if next(stream, 0) else 0)
-            where.append(j)
-            return alt if bits[-1] else ref
+        def pick(j: int, choices: list[int], bits: list[int] = bits, where: list[int] = where) -> int:
+            value = 0
+            for _ in range(len(choices).bit_length() - 1):  # log2 of a power of two
+                bits.append(1 if next(stream, 0) else 0)
+                where.append(j)
+                value = 2 * value + bits[-1]
+            return choices[value]
 
         tokens, hidden, spent = _walk(model, index, prompt, options, plan, pick)
         projections = _projections(hidden[None], options.projection)
@@ -105,15 +118,16 @@ def covert_decode(
     model: torch.nn.Module, record: SequenceRecord, options: ServeOptions, plan: CovertPlan
 ) -> tuple[int, ...]:
     """The receiver: the bits one served sequence carries (it needs the model, the seed and
-    the plan). A carrier holding neither of its two tokens is not this channel: InputError."""
+    the plan). A carrier holding none of its choices is not this channel: InputError."""
     _check(options.sampling)
     served, bits = record.tokens, []
 
-    def pick(j: int, ref: int, alt: int | None) -> int:
-        if alt is not None:
-            if served[j] not in (ref, alt):
+    def pick(j: int, choices: list[int]) -> int:
+        if len(choices) > 1:
+            if served[j] not in choices:
                 raise InputError(f"sequence {record.index} position {j}: not a carrier token of this plan")
-            bits.append(int(served[j] == alt))
+            width, value = len(choices).bit_length() - 1, choices.index(served[j])
+            bits.extend((value >> k) & 1 for k in reversed(range(width)))
         return int(served[j])
 
     _walk(model, record.index, record.prompt, replace(options, max_new=len(served)), plan, pick)
@@ -150,8 +164,8 @@ def _walk(
         for j in range(n_new):
             row = logits[0, -1, :].float().numpy().astype(np.float64)
             hidden.append(seen[-1][0, -1, :].numpy())
-            ref, alt, costs = _carrier(row, None if noise is None else noise[j], sampling, plan, spent)
-            token = pick(j, ref, alt)
+            choices, costs = _carrier(row, None if noise is None else noise[j], sampling, plan, spent)
+            token = pick(j, choices)
             spent += float(costs[token])
             tokens.append(token)
             if j + 1 < n_new:
@@ -161,17 +175,18 @@ def _walk(
 
 def _carrier(
     logits: np.ndarray, noise: np.ndarray | None, sampling: SamplingConfig, plan: CovertPlan, spent: float
-) -> tuple[int, int | None, np.ndarray]:
-    """(Gumbel-max token, the cheapest deviation when it may carry a bit else None, every
-    token's cost): costs are the verifier's own shortfall function, token by token."""
+) -> tuple[list[int], np.ndarray]:
+    """(the position's choices: the Gumbel-max token then the cheapest deviations that fit,
+    ``2^b`` of them, or just the Gumbel-max token; every token's cost). Costs are the
+    verifier's own shortfall function, token by token."""
     v = logits.shape[-1]
     grid = np.broadcast_to(logits, (v, v))
     ref, costs = shortfall(
         grid, None if noise is None else np.broadcast_to(noise, (v, v)), np.arange(v), sampling
     )
     winner = int(ref[0])
-    others = costs.copy()
-    others[winner] = np.inf
-    alt = int(others.argmin())
-    fits = others[alt] <= plan.cap and spent + others[alt] <= plan.budget
-    return winner, alt if fits else None, costs
+    order = [int(t) for t in np.argsort(costs, kind="stable") if t != winner]
+    room = min(plan.cap, plan.budget - spent)
+    fit = sum(1 for t in order[: 2**plan.bits_per_carrier - 1] if costs[t] <= room)
+    width = (fit + 1).bit_length() - 1  # the most bits whose 2^b - 1 deviations all fit
+    return [winner, *order[: 2**width - 1]], costs
