@@ -120,7 +120,7 @@ def covert_decode(
     """The receiver: the bits one served sequence carries (it needs the model, the seed and
     the plan). A carrier holding none of its choices is not this channel: InputError."""
     _check(options.sampling)
-    served, bits = record.tokens, []
+    served, bits = record.tokens, list[int]()
 
     def pick(j: int, choices: list[int]) -> int:
         if len(choices) > 1:
