@@ -7,7 +7,8 @@ Uses bench/difr.py's reference model (cached in --workdir under the same name), 
 calibration (same prompts, honest variants and sampling; cached here as JSON) and its
 held-out prompt set. The verifier judges logs of 64 sequences at log FPR 1e-3; the
 attacker knows that threshold. For each declared precision and each attacker plan
-(budget = margin x threshold x L, per-position cap = a fraction of the budget) it serves
+(budget = margin x threshold x L, per-position cap = a fraction of the budget, b
+bits per carrier) it serves
 the held-out prompts embedding a uniformly random secret, lets the verifier score them
 (Token- and Activation-DiFR) and the colluding receiver decode them, and prints bits
 embedded per sequence, sequences flagged, the chance a 64-sequence log is caught, and
@@ -93,7 +94,7 @@ def attack(ref, prompts, opts, vocab, plan: CovertPlan, th, secret: list[int], d
         "bits_median": float(np.median(bits)),
         "bits_max": int(bits.max()),
         "bits_unflagged_mean": float(unflagged.mean()) if unflagged.size else 0.0,
-        "steered_tokens_mean": float(np.mean([sum(s.bits) for s in sent])),
+        "steered_tokens_mean": float(np.mean([steered(s) for s in sent])),
         "flagged_token": int(flag_t.sum()),
         "flagged_activation": int(flag_a.sum()),
         "p_caught_64": 1.0 - p_miss(flag_t | flag_a, N_LOG),
@@ -101,6 +102,12 @@ def attack(ref, prompts, opts, vocab, plan: CovertPlan, th, secret: list[int], d
         "max_score_over_threshold": float(max(s.token_score for s in scores) / th.token),
         "seconds": time.perf_counter() - t0,
     }
+
+
+def steered(sequence) -> int:
+    """Positions whose served token is not the Gumbel-max one (a carrier whose bits are not all 0)."""
+    hot = {p for p, b in zip(sequence.positions, sequence.bits, strict=True) if b}
+    return len(hot)
 
 
 def main() -> None:
@@ -136,30 +143,30 @@ def main() -> None:
             f"{bound.get('median_bits', 0):.1f} median =="
         )
         print(
-            f"  {'margin':>6} {'cap/B':>6} {'bits/seq mean':>13} {'median':>6} {'max':>4} {'steered':>7} "
+            f"  {'margin':>6} {'cap/B':>6} {'b':>2} {'bits/seq mean':>13} {'median':>6} {'max':>4} {'steered':>7} "
             f"{'flag tok':>8} {'flag act':>8} {'P(caught,n=64)':>14} {'decoded':>8} {'max score/thr':>13}"
         )
-        rows = []
-        plans = [(m, f) for m, f in WITHIN]
-        for margin, frac in plans:
-            rows.append(run_row(ref, test_prompts, o, vocab, th, secret, L, margin, frac, decode=True))
-        best = max(rows, key=lambda r: r["bits_unflagged_mean"])
-        frac = best["cap_fraction"]
-        rows.append(run_row(ref, test_prompts, o, vocab, th, secret, L, 0.99, frac, decode=True))
+        rows = [run_row(ref, test_prompts, o, vocab, th, secret, L, m, f, 1, True) for m, f in WITHIN]
+        frac = max(rows, key=lambda r: r["bits_unflagged_mean"])["cap_fraction"]
+        rows.append(run_row(ref, test_prompts, o, vocab, th, secret, L, 0.9, frac, 2, True))
+        width = max(rows, key=lambda r: r["bits_unflagged_mean"])["bits_per_carrier"]
+        rows.append(run_row(ref, test_prompts, o, vocab, th, secret, L, 0.99, frac, width, True))
         for margin in OVER:
-            rows.append(run_row(ref, test_prompts, o, vocab, th, secret, L, margin, frac, decode=False))
+            rows.append(run_row(ref, test_prompts, o, vocab, th, secret, L, margin, frac, width, False))
         figures[prec] = {"threshold": th.token, "budget": th.token * L, "bound": bound, "attacks": rows}
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 
 
-def run_row(ref, prompts, opts, vocab, th, secret, L, margin: float, frac: float, decode: bool) -> dict:
-    plan = CovertPlan.under(th.token, L, margin, frac)
+def run_row(
+    ref, prompts, opts, vocab, th, secret, L, margin: float, frac: float, width: int, decode: bool
+) -> dict:
+    plan = CovertPlan.under(th.token, L, margin, frac, width)
     row = attack(ref, prompts, opts, vocab, plan, th, secret, decode)
-    row.update(margin=margin, cap_fraction=frac)
+    row.update(margin=margin, cap_fraction=frac, bits_per_carrier=width)
     ok, total = row["decoded_exactly"]
     print(
-        f"  {margin:>6.2f} {frac:>6.3g} {row['bits_mean']:>13.2f} {row['bits_median']:>6.1f} {row['bits_max']:>4} "
+        f"  {margin:>6.2f} {frac:>6.3g} {width:>2} {row['bits_mean']:>13.2f} {row['bits_median']:>6.1f} {row['bits_max']:>4} "
         f"{row['steered_tokens_mean']:>7.2f} {row['flagged_token']:>4}/{len(prompts):<3} "
         f"{row['flagged_activation']:>4}/{len(prompts):<3} {row['p_caught_64']:>14.3f} "
         f"{(f'{ok}/{total}' if total else '-'):>8} {row['max_score_over_threshold']:>13.3f}",
