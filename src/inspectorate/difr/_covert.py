@@ -149,7 +149,7 @@ def _walk(
     pick: Picker,
 ) -> tuple[list[int], np.ndarray, float]:
     """Decode one sequence with a KV cache at batch 1, in float32, letting ``pick`` choose
-    each token among the carrier's two; sender and receiver both run exactly this, so
+    each token among the position's choices; sender and receiver both run exactly this, so
     they see bit-identical costs. Returns tokens, layer activations and the spend."""
     sampling, n_new = options.sampling, options.max_new
     vocab = config_of(model).vocab_size
