@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from inspectorate.cli import invoke
@@ -15,7 +17,6 @@ from inspectorate.replay._code import TRAINING_MODULES
 from inspectorate.verify._recomputed import read_recomputed
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "testbed_corpus.txt"
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def _rename_code(claim, out: Path, value: str):
@@ -29,11 +30,11 @@ def _rename_code(claim, out: Path, value: str):
 def test_fingerprint_is_the_training_sources_and_torch():
     value = code_fingerprint()
     assert value.startswith("inspectorate-train:sha256:") and len(value.split(":")[-1]) == 64
-    # recomputed independently from the files of this checkout (the modules imported from it)
+    # recomputed independently from the files the modules were imported from
     digest = hashlib.sha256()
-    fields = [f"torch {torch.__version__}".encode()]
+    fields = [f"torch {torch.__version__}".encode(), f"numpy {np.__version__}".encode()]
     for name in TRAINING_MODULES:
-        path = SRC / (name.replace(".", "/") + ".py")
+        path = Path(importlib.import_module(name).__file__)
         fields += [f"module {name}".encode(), path.read_bytes()]
     for f in fields:
         digest.update(len(f).to_bytes(8, "big") + f)

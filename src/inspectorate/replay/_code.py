@@ -4,7 +4,8 @@ A replay proves a claim only if the verifier replays the code the claim names. A
 commit cannot be checked from inside an installed wheel, so the default is a content
 fingerprint of what determines a training step: the source of the modules that build
 the model, draw the batches and run the optimiser, plus the torch version (its kernels
-and AdamW are part of the step). Sources are read through the import system, so the
+and AdamW are part of the step) and the numpy version (the batches are drawn by numpy's
+``Generator``, whose streams numpy does not promise to keep across versions). Sources are read through the import system, so the
 fingerprint is the same from a checkout and from an installed wheel of the same code.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 
+import numpy as np
 import torch
 
 from inspectorate.errors import InputError
@@ -37,9 +39,10 @@ def module_source(name: str) -> bytes:
 
 
 def code_fingerprint(modules: tuple[str, ...] = TRAINING_MODULES) -> str:
-    """``inspectorate-train:sha256:<hex>`` over each module's name and source, and torch's version."""
+    """``inspectorate-train:sha256:<hex>`` over each module's name and source, and the
+    torch and numpy versions."""
     digest = hashlib.sha256()
-    fields = [f"torch {torch.__version__}".encode()]
+    fields = [f"torch {torch.__version__}".encode(), f"numpy {np.__version__}".encode()]
     for name in modules:
         fields += [f"module {name}".encode(), module_source(name)]
     for value in fields:  # length-prefixed: no two different inputs hash the same bytes
