@@ -20,6 +20,8 @@ from inspectorate._lazy import lazy_exports
 _EXPORTS = {
     "Calibration": "_calibrate",
     "Checkpoint": "_checkpoint",
+    "CovertPlan": "_covert",
+    "CovertSequence": "_covert",
     "DifrReport": "_verify",
     "HonestVariant": "_calibrate",
     "LogHeader": "_log",
@@ -36,6 +38,8 @@ _EXPORTS = {
     "commit_seed": "_log",
     "corpus_prompts": "_serve",
     "covert_bits": "_calibrate",
+    "covert_decode": "_covert",
+    "covert_serve": "_covert",
     "default_variants": "_calibrate",
     "difr_finding": "_finding",
     "file_sha256": "_checkpoint",

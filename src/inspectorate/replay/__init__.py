@@ -24,6 +24,7 @@ _EXPORTS = {
     "calibrate_tolerance": "_replay",
     "check_metric": "_replay",
     "checkpoint_steps": "_claim",
+    "code_fingerprint": "_code",
     "choose_segments": "_replay",
     "evaluate": "_train",
     "init_model": "_train",

@@ -8,6 +8,9 @@
      "checkpoints": [{"step": 0, "file": "ckpt_0000.pt", "weights_sha256": "...",
                       "file_sha256": "..."}, ...]}
 
+``code_commit`` names the training code (by default its :func:`code_fingerprint`); a
+replay runs only when the verifier's code is the one named.
+
 Checkpoints hold the weights *and* the AdamW state (a segment replay resumes exactly),
 at step 0, every ``checkpoint_every`` steps and at the last step.
 """
@@ -23,6 +26,7 @@ import numpy as np
 
 from inspectorate.difr._checkpoint import file_sha256, save_checkpoint, weights_sha256
 from inspectorate.errors import InputError
+from inspectorate.replay._code import code_fingerprint
 from inspectorate.replay._train import TrainSpec, evaluate, init_model, make_optimizer, train_steps
 from inspectorate.testbed.data import Corpus
 
@@ -131,11 +135,13 @@ def record_run(
     corpus: Corpus,
     out: Path | str,
     *,
-    code_commit: str = "unknown",
+    code_commit: str | None = None,
     train_tokens: np.ndarray | None = None,
     segment_steps: dict[int, int] | None = None,
 ) -> TrainingClaim:
     """Train as ``spec`` says, checkpoint, evaluate, and write ``out/claim.json``.
+
+    ``code_commit`` defaults to :func:`code_fingerprint` of the code that trained.
 
     ``train_tokens`` and ``segment_steps`` (segment index -> steps actually run) exist to
     build dishonest runs for the benchmark: the claim written still says the declared
@@ -158,7 +164,7 @@ def record_run(
         data={"split": spec.split, "fingerprint": corpus.fingerprint(spec.split)},
         metric={"name": f"{spec.eval_split}_loss", "value": metric},
         checkpoints=refs,
-        code_commit=code_commit,
+        code_commit=code_commit if code_commit is not None else code_fingerprint(),
         base=out,
     )
     claim.write()

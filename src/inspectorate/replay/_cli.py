@@ -29,6 +29,11 @@ def replay(
     threads: str = typer.Option(
         "1,2", "--threads", help="with --calibrate-out: torch thread counts to replay under"
     ),
+    code_commit: str | None = typer.Option(
+        None,
+        "--code-commit",
+        help="the code this replay runs, as the claim spells it (default: the installed training code's fingerprint)",
+    ),
     format: Format = typer.Option(Format.text, "--format", "-f"),
     finding_out: Path | None = typer.Option(
         None, "--finding-out", help="also write the result as a finding for `verify --recomputed PHASE=FILE`"
@@ -60,7 +65,9 @@ def replay(
         return
     n = len(parsed.checkpoints) - 1
     chosen = list(segment) or (choose_segments(n, segments, seed) if segments is not None else None)
-    result = replay_claim(parsed, text, chosen, Tolerance.load(tolerance) if tolerance else None)
+    result = replay_claim(
+        parsed, text, chosen, Tolerance.load(tolerance) if tolerance else None, code=code_commit
+    )
     if finding_out is not None:
         finding_out.write_text(json.dumps(replay_finding(result), indent=1) + "\n", encoding="utf-8")
     if format is Format.json:

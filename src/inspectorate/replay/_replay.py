@@ -4,7 +4,9 @@ A segment ``k`` starts from claimed checkpoint ``k`` (weights and AdamW state), 
 claimed steps with the claimed data order, and must land within ``tolerance.weight`` of
 claimed checkpoint ``k+1``, measured as ``||w_replayed - w_claimed|| / ||w_claimed -
 w_start||`` (relative to how far the segment moved, so it means the same early and late
-in training). Checkpoint 0 must be the claimed seed's initialisation, every checkpoint
+in training). The claim's ``code_commit`` must name the code the verifier replays with
+(by default :func:`code_fingerprint`), else the replay is indeterminate: reproducing a
+run with other code proves nothing about the claimed one. Checkpoint 0 must be the claimed seed's initialisation, every checkpoint
 file must hash to what the claim says, and the reported metric must be what the final
 checkpoint scores. A full replay checks every segment; the verifier may instead draw
 ``r`` segments at random, which catches an attack confined to ``b`` of ``S`` segments
@@ -24,6 +26,7 @@ import torch
 from inspectorate.difr._checkpoint import file_sha256, load_checkpoint, weights_sha256
 from inspectorate.errors import InputError
 from inspectorate.replay._claim import CheckpointRef, TrainingClaim
+from inspectorate.replay._code import code_fingerprint
 from inspectorate.replay._train import evaluate, init_model, make_optimizer, train_steps
 from inspectorate.testbed.data import Corpus
 
@@ -72,6 +75,7 @@ class ReplayResult:
     metric: dict[str, float]
     tolerance: Tolerance
     n_segments: int
+    code: dict[str, str] = field(default_factory=dict)  # {"claimed", "replayed_with"}
     claim: dict[str, Any] = field(default_factory=dict)  # TrainingClaim.summary() + start_checked
 
     @property
@@ -86,6 +90,7 @@ class ReplayResult:
             "segments_total": self.n_segments,
             "metric": self.metric,
             "tolerance": asdict(self.tolerance),
+            "code_commit": self.code,
             "claim": self.claim,
         }
 
@@ -103,19 +108,31 @@ def replay_claim(
     corpus: Corpus,
     segments: list[int] | None = None,
     tolerance: Tolerance | None = None,
+    *,
+    code: str | None = None,
 ) -> ReplayResult:
-    """Check files, initialisation, the chosen segments (all when None) and the metric."""
+    """Check the code, the data, files, initialisation, the chosen segments (all when
+    None) and the metric. ``code`` is what the verifier replays with (default: this
+    installation's :func:`code_fingerprint`; a verifier that checked out the claimed
+    commit declares it here)."""
     tol = tolerance or Tolerance()
     n = len(claim.checkpoints) - 1
     chosen = list(range(n)) if segments is None else sorted(set(segments))
     if any(not 0 <= k < n for k in chosen):
         raise InputError(f"segments must be in 0..{n - 1}")
+    mine = code if code is not None else code_fingerprint()
+    codes = {"claimed": claim.code_commit, "replayed_with": mine}
+    if claim.code_commit != mine:
+        reason = (
+            f"the claim names code {claim.code_commit!r}, the verifier replays with {mine!r}: cannot replay"
+        )
+        return ReplayResult(INDETERMINATE, [reason], [], {}, tol, n, codes, claim.summary())
     if corpus.fingerprint(claim.data["split"]) != claim.data["fingerprint"]:
         reason = "the verifier's copy of the data does not match the claimed fingerprint: cannot replay"
-        return ReplayResult(INDETERMINATE, [reason], [], {}, tol, n, claim.summary())
+        return ReplayResult(INDETERMINATE, [reason], [], {}, tol, n, codes, claim.summary())
     reasons = _file_reasons(claim, sorted({0, n, *chosen, *(k + 1 for k in chosen)}))
     if reasons:
-        return ReplayResult(INCONSISTENT, reasons, [], {}, tol, n, claim.summary())
+        return ReplayResult(INCONSISTENT, reasons, [], {}, tol, n, codes, claim.summary())
     start_checked = segments is None or 0 in chosen
     summary = {**claim.summary(), "start_checked": start_checked}
     if start_checked:
@@ -132,7 +149,9 @@ def replay_claim(
         reasons.append(
             f"reported {claim.metric['name']} {metric['reported']:.6g}, the final checkpoint scores {metric['recomputed']:.6g}"
         )
-    return ReplayResult(INCONSISTENT if reasons else CONSISTENT, reasons, results, metric, tol, n, summary)
+    return ReplayResult(
+        INCONSISTENT if reasons else CONSISTENT, reasons, results, metric, tol, n, codes, summary
+    )
 
 
 def replay_segment(claim: TrainingClaim, corpus: Corpus, k: int, tol: Tolerance) -> SegmentResult:

@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 
 from inspectorate.capture import ChainWriter, CollectiveLog, LabelWriter, StepRecorder
+from inspectorate.replay._code import code_fingerprint
 from inspectorate.testbed.claims import ClaimWriter
 from inspectorate.testbed.data import Corpus, load_corpus
 from inspectorate.testbed.model import GPT, count_params, flops_per_token, preset
@@ -256,7 +257,8 @@ def run_phase(state: RankState, index: int, phase: PhaseSpec, budget: float) -> 
 
 def claim_writer(state: RankState, phase: PhaseSpec, model: GPT | None) -> ClaimWriter | None:
     """Rank 0 of a phase with a model records any training it runs as a replay claim
-    (``claims/<phase>/``); a fine-tune names the checkpoint it started from."""
+    (``claims/<phase>/``); a fine-tune names the checkpoint it started from, and the
+    code is named by the fingerprint a verifier's replay compares (``replay._code``)."""
     if state.rank != 0 or model is None or not state.plan.replay_claims:
         return None
     start = (
@@ -264,7 +266,7 @@ def claim_writer(state: RankState, phase: PhaseSpec, model: GPT | None) -> Claim
         if phase.init_from is not None and _role_path(state, phase.init_from).exists()
         else None
     )
-    return ClaimWriter(state.plan.out / "claims" / phase.name, state.corpus, state.plan.code_commit, start)
+    return ClaimWriter(state.plan.out / "claims" / phase.name, state.corpus, code_fingerprint(), start)
 
 
 def _role_path(state: RankState, role: str) -> Path:

@@ -1,0 +1,179 @@
+"""The covert-channel bound, attacked: an adaptive sender that spends Token-DiFR's
+per-sequence threshold on steered tokens, against fp32 and bf16 declarations.
+
+    python bench/difr_covert.py --corpus ../shared/data/corpora/tinyshakespeare.txt [--workdir W]
+
+Uses bench/difr.py's reference model (cached in --workdir under the same name), its
+calibration (same prompts, honest variants and sampling; cached here as JSON) and its
+held-out prompt set. The verifier judges logs of 64 sequences at log FPR 1e-3; the
+attacker knows that threshold. For each declared precision and each attacker plan
+(budget = margin x threshold x L, per-position cap = a fraction of the budget, b
+bits per carrier) it serves
+the held-out prompts embedding a uniformly random secret, lets the verifier score them
+(Token- and Activation-DiFR) and the colluding receiver decode them, and prints bits
+embedded per sequence, sequences flagged, the chance a 64-sequence log is caught, and
+the calibrated bound (``Calibration.covert_bits``) it is compared with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from difr import LOG_FPR, calibrate_precision, p_miss, specs
+from inspectorate.difr import (
+    Calibration,
+    CovertPlan,
+    ProjectionSpec,
+    SamplingConfig,
+    ServeOptions,
+    corpus_prompts,
+    covert_decode,
+    covert_serve,
+    load_checkpoint,
+    model_hash,
+    save_checkpoint,
+    score_log,
+)
+from inspectorate.difr._log import LogHeader, ServingLog
+from inspectorate.replay import quick_train
+from inspectorate.testbed.data import load_corpus
+
+N_LOG = 64
+WITHIN = [(0.9, f) for f in (1.0, 0.5, 0.25, 0.125, 0.0625)]
+OVER = (1.5, 3.0)
+
+
+def reference_model(corpus, workdir: Path, steps: int, block: int) -> torch.nn.Module:
+    spec = specs(len(corpus.vocab), steps, block)["reference"]
+    path = workdir / f"reference-{steps}.pt"  # bench/difr.py's cache name
+    if not path.exists():
+        t0 = time.perf_counter()
+        save_checkpoint(
+            path, quick_train(corpus.split(spec.split), spec), corpus.vocab.chars, {"spec": spec.to_dict()}
+        )
+        print(f"  trained the reference in {time.perf_counter() - t0:.0f}s")
+    return load_checkpoint(path).model
+
+
+def calibration(ref, prompts, opts, vocab, precision: str, cache: Path) -> Calibration:
+    if cache.exists():
+        return Calibration.load(cache)
+    cal, _ = calibrate_precision(ref, prompts, opts, vocab, precision)
+    cal.save(cache)
+    return cal
+
+
+def attack(ref, prompts, opts, vocab, plan: CovertPlan, th, secret: list[int], decode: bool) -> dict:
+    """Serve with the plan; the verifier's flags and the receiver's decoding."""
+    t0 = time.perf_counter()
+    sent = covert_serve(ref, prompts, opts, plan, secret)
+    header = LogHeader(model_hash(ref), vocab, opts.sampling, opts.precision, opts.projection)
+    scores = score_log(ref, ServingLog(header, tuple(s.record for s in sent)))
+    flag_t = np.array([s.token_score > th.token for s in scores])
+    flag_a = np.array([s.activation_score > th.activation for s in scores])
+    bits = np.array([len(s.bits) for s in sent])
+    exact = [covert_decode(ref, s.record, opts, plan) == s.bits for s in sent] if decode else []
+    embedded = [b for s in sent for b in s.bits]
+    assert embedded == secret[: len(embedded)]  # the sender embeds the secret in order
+    unflagged = bits[~(flag_t | flag_a)]
+    return {
+        "budget": plan.budget,
+        "cap": plan.cap,
+        "bits_mean": float(bits.mean()),
+        "bits_median": float(np.median(bits)),
+        "bits_max": int(bits.max()),
+        "bits_unflagged_mean": float(unflagged.mean()) if unflagged.size else 0.0,
+        "steered_tokens_mean": float(np.mean([steered(s) for s in sent])),
+        "flagged_token": int(flag_t.sum()),
+        "flagged_activation": int(flag_a.sum()),
+        "p_caught_64": 1.0 - p_miss(flag_t | flag_a, N_LOG),
+        "decoded_exactly": (int(sum(exact)), len(exact)),
+        "max_score_over_threshold": float(max(s.token_score for s in scores) / th.token),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def steered(sequence) -> int:
+    """Positions whose served token is not the Gumbel-max one (a carrier whose bits are not all 0)."""
+    hot = {p for p, b in zip(sequence.positions, sequence.bits, strict=True) if b}
+    return len(hot)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--corpus", type=Path, required=True)
+    ap.add_argument("--workdir", type=Path, default=None, help="model and calibration cache")
+    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--pool", type=int, default=128)
+    ap.add_argument("--max-new", type=int, default=128)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="difr-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    corpus = load_corpus(args.corpus)
+    vocab, L = corpus.vocab.chars, args.max_new
+    ref = reference_model(corpus, workdir, args.steps, 16 + L)
+    proj = ProjectionSpec(seed=20251126, layer=1, dim=8)
+    opts = ServeOptions(SamplingConfig(0.8, 40, None, 1234), L, 16, "float32", proj)
+    cal_prompts = corpus_prompts(corpus.split("val"), args.pool, 16, seed=1)
+    test_prompts = corpus_prompts(corpus.split("val"), args.pool, 16, seed=2)
+    secret = np.random.default_rng(20260101).integers(0, 2, args.pool * L).tolist()
+    figures: dict = {}
+    for prec in ("float32", "bfloat16"):
+        cache = workdir / f"cal-{prec}-{args.steps}-{args.pool}-{L}.json"
+        cal = calibration(ref, cal_prompts, opts, vocab, prec, cache)
+        th = cal.thresholds(N_LOG, LOG_FPR)
+        bound = cal.covert_bits(th)
+        o = replace(opts, precision=prec, sampling=replace(opts.sampling, seed=77))
+        print(
+            f"\n== {prec} declared: token threshold {th.token:.3g} (budget {th.token * L:.3g} per {L}-token "
+            f"sequence), activation {th.activation:.3g}; calibrated bound {bound.get('max_bits', 0):.1f} bits max, "
+            f"{bound.get('median_bits', 0):.1f} median =="
+        )
+        print(
+            f"  {'margin':>6} {'cap/B':>6} {'b':>2} {'bits/seq mean':>13} {'median':>6} {'max':>4} {'steered':>7} "
+            f"{'flag tok':>8} {'flag act':>8} {'P(caught,n=64)':>14} {'decoded':>8} {'max score/thr':>13}"
+        )
+        rows = [run_row(ref, test_prompts, o, vocab, th, secret, L, m, f, 1, True) for m, f in WITHIN]
+        frac = max(rows, key=lambda r: r["bits_unflagged_mean"])["cap_fraction"]
+        rows.append(run_row(ref, test_prompts, o, vocab, th, secret, L, 0.9, frac, 2, True))
+        width = max(rows, key=lambda r: r["bits_unflagged_mean"])["bits_per_carrier"]
+        rows.append(run_row(ref, test_prompts, o, vocab, th, secret, L, 0.99, frac, width, True))
+        for margin in OVER:
+            rows.append(run_row(ref, test_prompts, o, vocab, th, secret, L, margin, frac, width, False))
+        figures[prec] = {"threshold": th.token, "budget": th.token * L, "bound": bound, "attacks": rows}
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+def run_row(
+    ref, prompts, opts, vocab, th, secret, L, margin: float, frac: float, width: int, decode: bool
+) -> dict:
+    plan = CovertPlan.under(th.token, L, margin, frac, width)
+    row = attack(ref, prompts, opts, vocab, plan, th, secret, decode)
+    row.update(margin=margin, cap_fraction=frac, bits_per_carrier=width)
+    ok, total = row["decoded_exactly"]
+    print(
+        f"  {margin:>6.2f} {frac:>6.3g} {width:>2} {row['bits_mean']:>13.2f} {row['bits_median']:>6.1f} {row['bits_max']:>4} "
+        f"{row['steered_tokens_mean']:>7.2f} {row['flagged_token']:>4}/{len(prompts):<3} "
+        f"{row['flagged_activation']:>4}/{len(prompts):<3} {row['p_caught_64']:>14.3f} "
+        f"{(f'{ok}/{total}' if total else '-'):>8} {row['max_score_over_threshold']:>13.3f}",
+        flush=True,
+    )
+    return row
+
+
+if __name__ == "__main__":
+    main()
