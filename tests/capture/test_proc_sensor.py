@@ -105,3 +105,18 @@ def test_gpu_counters_come_from_nvml_when_present(tmp_path, monkeypatch):
     log = read_sensor(tmp_path / "sensor.jsonl")
     assert log.records[0]["gpu"] == [{"index": 0, "util": 87, "mem": 2**30, "power_mw": 350_000}]
     assert log.frame["gpu_power_w"][0] == 350.0 and log.frame["gpu_util"][0] == 87.0
+
+
+def test_read_proc_counts_the_bytes_a_process_writes(tmp_path):
+    """``write_b`` (``/proc/PID/io`` wchar) grows by what the process wrote: the counter
+    the compute check prices checkpoint writes by."""
+    import os
+
+    from inspectorate.capture._proc_sensor import read_proc
+
+    before = read_proc(os.getpid())
+    with open(tmp_path / "blob", "wb") as f:
+        f.write(b"\0" * 4_000_000)
+    after = read_proc(os.getpid())
+    assert before is not None and after is not None
+    assert after.write_b - before.write_b >= 4_000_000
