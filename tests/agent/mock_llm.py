@@ -8,6 +8,10 @@ for the test to inspect.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -124,3 +128,30 @@ def verdict_json(
     }
     entry.update(extra)
     return json.dumps({"rules": [entry]})
+
+
+@contextmanager
+def openai_server(reply: dict[str, Any]) -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
+    """A stand-in OpenAI-compatible model server on 127.0.0.1 (real HTTP, for CLI tests):
+    every POST gets ``reply``. Yields the base URL and the requests seen, as (path, body)."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    body = json.dumps(reply).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append((self.path, json.loads(self.rfile.read(int(self.headers["content-length"])))))
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
+    finally:
+        server.shutdown()

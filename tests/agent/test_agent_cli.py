@@ -65,39 +65,16 @@ def test_agent_digest_prints_json_and_bad_input_exits_2(tmp_path):
 
 def test_agent_judge_against_a_local_openai_compatible_server(tmp_path):
     """End to end through the CLI and real HTTP on localhost (a stand-in model server)."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from mock_llm import openai_server, openai_text, verdict_json
 
-    from mock_llm import openai_text, verdict_json
-
-    seen = []
     answer = verdict_json(
         "no-pretraining-in-disguise", "compliant", ids=["rec_000000"], signals=["job:job_finetune_safety_v2"]
     )
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            seen.append((self.path, json.loads(self.rfile.read(int(self.headers["content-length"])))))
-            body = json.dumps(openai_text(answer)).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    with openai_server(openai_text(answer)) as (url, seen):
         code, out, err = cli(
             "agent", "judge", seed_path("legit_finetune"), "-c", commitment_path("fine-tune-only"),
             "--base-url", url, "--model", "local-model", "--no-budget", "--cache-dir", tmp_path, "--format", "json",
         )  # fmt: skip
-    finally:
-        server.shutdown()
     verdict = json.loads(out)
     assert code == 0, err
     assert [p for p, _ in seen] == ["/v1/chat/completions"] and seen[0][1]["model"] == "local-model"

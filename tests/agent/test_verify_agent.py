@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from mock_llm import Script, anthropic_text, openai_text, settings, verdict_json
+from mock_llm import Script, anthropic_text, openai_server, openai_text, settings, verdict_json
 
 from inspectorate.agent import AgentReport, RuleJudgement, fold_agent, merge_agent, verify_with_agent
 from inspectorate.agent._verify import NOTHING_LEFT
@@ -203,33 +201,14 @@ def test_cli_agent_needs_a_commitment(run, capsys):
 
 def test_cli_end_to_end_against_a_local_model_server(run, commitment, tmp_path, monkeypatch, capsys):
     """The real CLI, the real OpenAI client and real HTTP on localhost: a violation -> exit 1."""
-    seen: list[dict] = []
     answer = verdict_json(RULE, ids=["rec_000002"], signals=["overview"])
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            seen.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
-            body = json.dumps(openai_text(answer)).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("INSPECTORATE_AGENT_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/v1")
     monkeypatch.setenv("INSPECTORATE_AGENT_MODEL", "local-model")
     monkeypatch.setenv("INSPECTORATE_AGENT_BUDGET_USD", "none")
     monkeypatch.setenv("INSPECTORATE_CACHE_DIR", str(tmp_path / "cache"))
-    try:
+    with openai_server(openai_text(answer)) as (url, seen):
+        monkeypatch.setenv("INSPECTORATE_AGENT_BASE_URL", url)
         code = invoke(["verify", str(run), "-c", str(commitment), "--agent", "-q", "--policy", "lenient"])
-    finally:
-        server.shutdown()
     out = capsys.readouterr().out
-    assert code == 1 and len(seen) == 1 and seen[0]["model"] == "local-model"
+    assert code == 1 and len(seen) == 1 and seen[0][1]["model"] == "local-model"
     assert f"reason: inconsistent: semantic rule {RULE} violated (agent openai:local-model" in out
     assert f"semantic rule {RULE}: agent openai:local-model (violation, confidence 0.90)" in out

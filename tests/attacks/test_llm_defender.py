@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ import pytest
 from conftest import SMALL_COMMITMENT, small_trace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
-from mock_llm import Script, anthropic_text, openai_text, settings
+from mock_llm import Script, anthropic_text, openai_server, openai_text, settings
 
 from inspectorate.attacks._loop import redteam
 from inspectorate.cli import invoke
@@ -134,35 +132,15 @@ def test_cli_without_a_key_exits_2_before_any_round(tmp_path, capsys):
 
 def test_cli_writes_the_defense_with_the_llm_block(tmp_path, monkeypatch, capsys):
     """The real CLI and OpenAI client against a stand-in model server on localhost."""
-    seen: list[dict] = []
-    reply = json.dumps(openai_text(json.dumps({"rules": [FLOOR, BROKEN]}))).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            seen.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("INSPECTORATE_AGENT_BUDGET_USD", "none")
     monkeypatch.setenv("INSPECTORATE_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "r.jsonl"
-    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    try:
+    with openai_server(openai_text(json.dumps({"rules": [FLOOR, BROKEN]}))) as (url, seen):
         code = invoke(
             [*_args(tmp_path), "--rounds", "6", "--seed", "2", "--out", str(out), "--defend"]
             + ["--defender", "llm", "--base-url", url, "--model", "local-model"]
         )
-    finally:
-        server.shutdown()
-    assert code == 0 and len(seen) == 1 and seen[0]["model"] == "local-model"
+    assert code == 0 and len(seen) == 1 and seen[0][1]["model"] == "local-model"
     defense = json.loads((tmp_path / "r.defense.json").read_text())
     assert [r["id"] for r in defense["added_rules"]] == ["llm:min_flop_per_token#0"]
     assert defense["llm"]["admissible"] == ["llm:min_flop_per_token#0"]
