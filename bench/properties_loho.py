@@ -44,7 +44,7 @@ from inspectorate.verify._spotcheck import SpotCheck, spot_check
 PROPS = ("p1_op_type", "p2_model_size", "p3_finetune", "compute", "flops", "consistency")
 SUBSETS = ("full", "sensor", "prover")
 REPLAY_VIEW = "full+replay"
-VARIANTS = ("naive", "competent")
+VARIANTS = ("naive", "competent", "substitute")  # substitute: with --replay only
 # Honest compute ratios vary ~1.8x within one host (load, batch, threads) and the
 # spot-check itself varies between processes on a shared box: tolerances are the honest
 # extremes of the training hosts widened by this factor (spot-checks of one work item
@@ -88,11 +88,18 @@ def ensure_runs(
     root: Path, hosts: int, profile: str, scale: float, corpus: Path | None, claims: bool = False
 ) -> list[Path]:
     dirs = [root / f"host{i}{s}" for i in range(hosts) for s in ("", "-competent")]
-    if all((d / "workload_labels.jsonl").exists() for d in dirs):
-        return dirs
-    from inspectorate.testbed.run import sweep
+    if not all((d / "workload_labels.jsonl").exists() for d in dirs):
+        from inspectorate.testbed.run import sweep
 
-    sweep(hosts, root, profile, scale=scale, progress=True, corpus=corpus, replay_claims=claims)
+        sweep(hosts, root, profile, scale=scale, progress=True, corpus=corpus, replay_claims=claims)
+    if claims and corpus is not None:  # the strongest forgery against the replay binding
+        from inspectorate.testbed.competent import make_substituting
+
+        for i in range(hosts):
+            sub = root / f"host{i}-substitute"
+            if not (sub / "workload_labels.jsonl").exists():
+                make_substituting(root / f"host{i}-competent", sub, corpus)
+            dirs.append(sub)
     return dirs
 
 
@@ -193,7 +200,7 @@ def with_cal(ctx: Any, cal: Calibration, known: frozenset[str] = frozenset()) ->
 def fit_calibration(train: list[Row]) -> Calibration:
     """What the held-out protocol learns from its training rows (honest phases only for
     the tolerances; naive phases for the lr level, where the lie's own records speak)."""
-    full = [r for r in train if r.subset == "full"]
+    full = [r for r in train if r.subset == "full" and r.variant != "substitute"]  # fit as before
     honest = [r for r in full if not r.adversarial and r.variant == "naive"]
     ft = [r.ev.steps.get("lr_max") for r in full if r.truth.startswith("finetune") and r.variant == "naive"]
     pt = [r.ev.steps.get("lr_max") for r in honest if r.truth.startswith("pretrain")]
@@ -380,12 +387,14 @@ def evaluate(rows: list[Row]) -> dict[str, Any]:
         ):
             held[i], held_no_p3[i], base[i] = s, s2, b
     views = [v for v in (*SUBSETS, REPLAY_VIEW) if any(r.subset == v for r in rows)]
+    variants = [v for v in VARIANTS if any(r.variant == v for r in rows)]
     out: dict[str, Any] = {
         "hosts": hosts,
         "views": views,
-        "phases_per_view": len(rows) // (len(views) * len(VARIANTS)),
+        "variants": variants,
+        "phases_per_view": len(rows) // (len(views) * len(variants)),
     }
-    for variant in VARIANTS:
+    for variant in variants:
         for subset in views:
             ids = [i for i, r in enumerate(rows) if r.variant == variant and r.subset == subset]
             sel, sc = [rows[i] for i in ids], [held[i] for i in ids]
@@ -438,8 +447,8 @@ def render(result: dict[str, Any]) -> str:
         "honest certified w/o p3 |",
         "|---|---|---|---|---|---|",
     ]
-    views = result["views"]
-    for key in (f"{v}/{s}" for v in VARIANTS for s in views):
+    views, variants = result["views"], result["variants"]
+    for key in (f"{v}/{s}" for v in variants for s in views):
         st, st2 = result[key]["strict"], result[key]["strict_without_p3"]
         lines.append(
             f"| {key} | {f(st['adversarial_not_certified'])} | {f(st['adversarial_caught_inconsistent'])} | "
@@ -448,18 +457,18 @@ def render(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "| property | " + " | ".join(f"{v}/{s}" for v in VARIANTS for s in views) + " |",
-        "|---|" + "---|" * len(VARIANTS) * len(views),
+        "| property | " + " | ".join(f"{v}/{s}" for v in variants for s in views) + " |",
+        "|---|" + "---|" * len(variants) * len(views),
     ]
     for prop in (*PROPS, "overall"):
-        cells = [f(result[f"{v}/{s}"]["auroc"][prop]["auroc"]) for v in VARIANTS for s in views]
+        cells = [f(result[f"{v}/{s}"]["auroc"][prop]["auroc"]) for v in variants for s in views]
         lines.append(f"| {prop} | " + " | ".join(cells) + " |")
     lines.append(
         "| baseline (CPU cores, P1 target) | "
-        + " | ".join(f(result[f"{v}/{s}"]["baseline_auroc"]) for v in VARIANTS for s in views)
+        + " | ".join(f(result[f"{v}/{s}"]["baseline_auroc"]) for v in variants for s in views)
         + " |"
     )
-    for key in (f"{v}/{s}" for v in VARIANTS for s in ("full", REPLAY_VIEW) if s in views):
+    for key in (f"{v}/{s}" for v in variants for s in ("full", REPLAY_VIEW) if s in views):
         lines += [
             "",
             f"{key}, strict, per adversarial phase (hosts not certified; caught by; open):",

@@ -272,3 +272,30 @@ def test_verify_with_replays_settles_training_claims_and_catches_a_disguised_fin
     lie = by["adv_finetune_as_pretrain"]["training_replay"]
     assert lie.decision == "inconsistent"
     assert any("claims pretrain; the replayed run starts from model" in b for b in lie.evidence["binding"])
+
+
+def test_a_substituted_claim_passes_the_binding_the_documented_limit(run_dir: Path, tmp_path: Path) -> None:
+    """The strongest forgery against the replay binding: the competent prover hands over,
+    for its fine-tune claimed as pretraining, a real run of the claimed pretraining done
+    elsewhere. Every replay check passes and P3 is settled: what the binding cannot see
+    (docs/difr.md, "Binding"). Kept as a test so a future defence has to update it."""
+    from inspectorate.replay import read_claim, replay_claim, replay_finding
+    from inspectorate.testbed.competent import make_competent, make_substituting
+    from inspectorate.testbed.data import load_corpus
+    from inspectorate.verify import verify_run
+    from inspectorate.verify._recomputed import _finding
+
+    competent = make_competent(run_dir, tmp_path / "competent")
+    assert not (competent / "claims" / "adv_finetune_as_pretrain").exists()  # withheld
+    sub = make_substituting(competent, tmp_path / "substitute", FIXTURE_CORPUS)
+    path = sub / "claims" / "adv_finetune_as_pretrain" / "claim.json"
+    claim = read_claim(path)
+    assert claim.start is None and claim.spec.world_size == 2
+    result = replay_claim(claim, load_corpus(FIXTURE_CORPUS), [0, len(claim.checkpoints) - 2])
+    assert result.decision == "consistent", result.reasons
+    verdict = verify_run(
+        sub, recomputed={"adv_finetune_as_pretrain": [_finding(replay_finding(result), path)]}
+    )
+    lie = next(p for p in verdict.phases if p.phase == "adv_finetune_as_pretrain")
+    by = {f.property: f for f in lie.findings}
+    assert by["training_replay"].decision == "consistent" and by["p3_finetune"].decision == "consistent"

@@ -241,3 +241,48 @@ def _forge_collectives(path: Path, phases: list[dict[str, Any]]) -> None:
             ]
     kept.sort(key=lambda r: r.get("t", 0.0))
     _write(path, kept)
+
+
+def make_substituting(src: Path | str, dst: Path | str, corpus: Path | str) -> Path:
+    """Copy competent run ``src`` to ``dst`` and hand over, for every lying phase claimed
+    as pretraining, a *real* replay claim of the claimed work run elsewhere: the claimed
+    model trained from a fresh seed on the pretraining split, for as many steps as the
+    phase's forged window tokens need, with a warmup-and-cosine schedule. Every check a
+    replay can make passes (it is a real run); what it does not show is that the phase
+    ran it. The strongest forgery against the replay binding (docs/difr.md, "Binding")."""
+    from inspectorate.replay._claim import record_run
+    from inspectorate.replay._train import TrainSpec
+    from inspectorate.testbed.data import load_corpus
+    from inspectorate.testbed.model import preset
+
+    src, dst = Path(src), Path(dst)
+    shutil.copytree(src, dst)
+    text = load_corpus(Path(corpus))
+    roles = json.loads((dst / "provenance.json").read_text()).get("roles", {})
+    windows = _jsonl(dst / "windows.jsonl")
+    for k, phase in enumerate(lying_phases(dst)):
+        claimed = str(phase.get("claimed"))
+        own = _phase_windows(windows, phase)
+        if not claimed.startswith("pretrain:") or not own:
+            continue
+        role = roles[claimed.split(":", 1)[1]]
+        batch, seq, world = (
+            int(own[0]["batch_size"]),
+            int(own[0]["sequence_length"]),
+            int(phase["world_size"]),
+        )
+        tokens = sum(float(w["tokens_processed"]) for w in own)
+        steps = max(1, round(tokens / (batch * seq * world)))
+        spec = TrainSpec(
+            model=preset(role["preset"]).to_dict(),
+            steps=steps,
+            batch_size=batch,
+            seq_len=seq,
+            lr=float(role["lr"]),
+            seed=7_000_000 + k,
+            world_size=world,
+            sampler="stream",
+            checkpoint_every=max(1, steps // 4),
+        )
+        record_run(spec, text, dst / "claims" / phase["phase"])
+    return dst
