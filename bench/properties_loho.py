@@ -44,7 +44,7 @@ from inspectorate.verify._spotcheck import SpotCheck, spot_check
 PROPS = ("p1_op_type", "p2_model_size", "p3_finetune", "compute", "flops", "consistency")
 SUBSETS = ("full", "sensor", "prover")
 REPLAY_VIEW = "full+replay"
-VARIANTS = ("naive", "competent", "substitute")  # substitute: with --replay only
+VARIANTS = ("naive", "competent", "substitute", "substitute-live")  # substitute*: with --replay only
 # Honest compute ratios vary ~1.8x within one host (load, batch, threads) and the
 # spot-check itself varies between processes on a shared box: tolerances are the honest
 # extremes of the training hosts widened by this factor (spot-checks of one work item
@@ -96,10 +96,11 @@ def ensure_runs(
         from inspectorate.testbed.competent import make_substituting
 
         for i in range(hosts):
-            sub = root / f"host{i}-substitute"
-            if not (sub / "workload_labels.jsonl").exists():
-                make_substituting(root / f"host{i}-competent", sub, corpus)
-            dirs.append(sub)
+            for name, live in (("substitute", False), ("substitute-live", True)):
+                sub = root / f"host{i}-{name}"
+                if not (sub / "workload_labels.jsonl").exists():
+                    make_substituting(root / f"host{i}-competent", sub, corpus, live=live)
+                dirs.append(sub)
     return dirs
 
 
@@ -157,7 +158,7 @@ def replay_rows(
         label, n_true = truth[ev.name]
         out.append(Row(host, variant, REPLAY_VIEW, ev, label, n_true, ctx, found, frozenset(known)))
         for f in found:
-            b = bind(f, ev.claim, (ev.windows or {}).get("tokens"), known)
+            b = bind(f, ev.claim, (ev.windows or {}).get("tokens"), known, ctx.nonce)
             if b.decision == "consistent" and b.evidence.get("settles"):
                 known.add(str(b.evidence["claim"]["final_weights_sha256"]))
     return out
@@ -194,13 +195,13 @@ def compute_ratio(r: Row) -> float | None:
 
 def with_cal(ctx: Any, cal: Calibration, known: frozenset[str] = frozenset()) -> Context:
     """The host's run context (layout, weight lineage) under calibration ``cal``."""
-    return Context(cal, ctx.layout, ctx.hashes_before, set(known))
+    return Context(cal, ctx.layout, ctx.hashes_before, set(known), ctx.nonce)
 
 
 def fit_calibration(train: list[Row]) -> Calibration:
     """What the held-out protocol learns from its training rows (honest phases only for
     the tolerances; naive phases for the lr level, where the lie's own records speak)."""
-    full = [r for r in train if r.subset == "full" and r.variant != "substitute"]  # fit as before
+    full = [r for r in train if r.subset == "full" and r.variant in ("naive", "competent")]  # fit as before
     honest = [r for r in full if not r.adversarial and r.variant == "naive"]
     ft = [r.ev.steps.get("lr_max") for r in full if r.truth.startswith("finetune") and r.variant == "naive"]
     pt = [r.ev.steps.get("lr_max") for r in honest if r.truth.startswith("pretrain")]

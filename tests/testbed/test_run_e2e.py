@@ -274,11 +274,27 @@ def test_verify_with_replays_settles_training_claims_and_catches_a_disguised_fin
     assert any("claims pretrain; the replayed run starts from model" in b for b in lie.evidence["binding"])
 
 
-def test_a_substituted_claim_passes_the_binding_the_documented_limit(run_dir: Path, tmp_path: Path) -> None:
+def test_the_claims_seeds_derive_from_the_sensors_challenge(run_dir: Path) -> None:
+    """With replay claims on, the sensor's start record carries a challenge and every
+    claim's seed is derived from it under the claim's key."""
+    from inspectorate.replay import derive_seed, read_claim
+    from inspectorate.verify._sensor_features import issued_nonce
+
+    nonce = issued_nonce(run_dir)
+    assert nonce is not None and len(nonce) == 32
+    for path in (run_dir / "claims").glob("*/claim.json"):
+        claim = read_claim(path)
+        assert claim.nonce_key is not None and claim.spec.seed == derive_seed(nonce, claim.nonce_key)
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_substituted_claim_and_the_challenge(run_dir: Path, tmp_path: Path, live: bool) -> None:
     """The strongest forgery against the replay binding: the competent prover hands over,
     for its fine-tune claimed as pretraining, a real run of the claimed pretraining done
-    elsewhere. Every replay check passes and P3 is settled: what the binding cannot see
-    (docs/difr.md, "Binding"). Kept as a test so a future defence has to update it."""
+    elsewhere. Every replay check passes. Computed before or after the run (a fresh
+    seed), the challenge rejects it; computed during the run on other hardware (its seed
+    derived from the challenge), it passes and P3 is settled: the documented limit
+    (docs/difr.md, "Binding"), kept as a test so a future defence has to update it."""
     from inspectorate.replay import read_claim, replay_claim, replay_finding
     from inspectorate.testbed.competent import make_competent, make_substituting
     from inspectorate.testbed.data import load_corpus
@@ -287,7 +303,7 @@ def test_a_substituted_claim_passes_the_binding_the_documented_limit(run_dir: Pa
 
     competent = make_competent(run_dir, tmp_path / "competent")
     assert not (competent / "claims" / "adv_finetune_as_pretrain").exists()  # withheld
-    sub = make_substituting(competent, tmp_path / "substitute", FIXTURE_CORPUS)
+    sub = make_substituting(competent, tmp_path / "substitute", FIXTURE_CORPUS, live=live)
     path = sub / "claims" / "adv_finetune_as_pretrain" / "claim.json"
     claim = read_claim(path)
     assert claim.start is None and claim.spec.world_size == 2
@@ -298,4 +314,11 @@ def test_a_substituted_claim_passes_the_binding_the_documented_limit(run_dir: Pa
     )
     lie = next(p for p in verdict.phases if p.phase == "adv_finetune_as_pretrain")
     by = {f.property: f for f in lie.findings}
-    assert by["training_replay"].decision == "consistent" and by["p3_finetune"].decision == "consistent"
+    if live:
+        assert by["training_replay"].decision == "consistent" and by["p3_finetune"].decision == "consistent"
+    else:
+        assert by["training_replay"].decision == "inconsistent"
+        assert any(
+            "not derived from the verifier's challenge" in b
+            for b in by["training_replay"].evidence["binding"]
+        )

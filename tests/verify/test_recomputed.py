@@ -161,3 +161,17 @@ def test_a_replay_that_contradicts_the_phase_claim_is_inconsistent(claim_kw, sum
     bound = bind(_replay(**summary), _claim(**claim_kw), window_tokens, {"w0"})
     assert bound.decision == "inconsistent" and bound.score == 1.0
     assert any(needle in p for p in bound.evidence["binding"]), bound.evidence["binding"]
+
+
+def test_bind_checks_the_seed_against_the_sensors_challenge():
+    from inspectorate.replay import derive_seed
+    from inspectorate.verify._recomputed import bind
+
+    fresh = _replay(seed=derive_seed("n0", "job/1"), nonce_key="job/1")
+    assert bind(fresh, _claim(), 4096, set(), "n0").decision == "consistent"
+    assert bind(fresh, _claim(), 4096, set(), None).decision == "consistent"  # no challenge issued
+    for stale in (fresh, _replay(seed=123, nonce_key="job/1"), _replay(seed=derive_seed("n0", "job/1"))):
+        nonce = "n1" if stale is fresh else "n0"
+        bound = bind(stale, _claim(), 4096, set(), nonce)
+        assert bound.decision == "inconsistent"
+        assert any("not derived from the verifier's challenge" in b for b in bound.evidence["binding"])

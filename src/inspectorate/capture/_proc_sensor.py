@@ -18,6 +18,7 @@ cannot hide its CPU time between two ticks (it loses at most one period of it).
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import threading
 import time
@@ -276,6 +277,10 @@ class ProcSensor:
                     "target": self.target(),
                     "hz": 1.0 / self.period,
                     "sensor_pid": os.getpid(),
+                    # the verifier's challenge, issued as the run starts: replay claims
+                    # must derive their seeds from it (replay.derive_seed), so a run
+                    # computed before this moment cannot be handed over as this one's
+                    "nonce": secrets.token_hex(16),
                 },
                 id_prefix="sensor_",
             )

@@ -53,6 +53,7 @@ class TrainingClaim:
     # The weights step 0 starts from: None for the seed's initialisation (pretraining),
     # else ``{"name", "weights_sha256"}`` of the model a fine-tune starts from.
     start: dict[str, str] | None = None
+    nonce_key: str | None = None  # the seed is derive_seed(verifier's nonce, nonce_key)
 
     def summary(self) -> dict[str, Any]:
         """What the claim says was trained, for binding a replay to a phase's claim."""
@@ -67,6 +68,8 @@ class TrainingClaim:
             "tokens": s.steps * s.batch_size * s.seq_len * s.world_size,
             "split": self.data["split"],
             "freeze_embeddings": s.freeze_embeddings,
+            "seed": s.seed,
+            "nonce_key": self.nonce_key,
         }
 
     def path_of(self, ref: CheckpointRef) -> Path:
@@ -82,6 +85,7 @@ class TrainingClaim:
             "metric": self.metric,
             "checkpoints": [asdict(c) for c in self.checkpoints],
             "start": self.start,
+            "nonce_key": self.nonce_key,
         }
 
     def write(self, path: Path | str | None = None) -> Path:
@@ -107,6 +111,7 @@ def read_claim(path: Path | str) -> TrainingClaim:
             code_commit=str(data.get("code_commit", "unknown")),
             base=path.parent,
             start=_start(data.get("start")),
+            nonce_key=None if data.get("nonce_key") is None else str(data["nonce_key"]),
         )
     except InputError as exc:
         raise InputError(exc.reason, path) from None

@@ -22,6 +22,7 @@ import torch.distributed as dist
 
 from inspectorate.capture import ChainWriter, CollectiveLog, LabelWriter, StepRecorder
 from inspectorate.replay._code import code_fingerprint
+from inspectorate.replay._nonce import derive_seed
 from inspectorate.testbed.claims import ClaimWriter
 from inspectorate.testbed.data import Corpus, load_corpus
 from inspectorate.testbed.model import GPT, count_params, flops_per_token, preset
@@ -52,6 +53,7 @@ class WorkerPlan:
     code_commit: str
     max_steps: int | None = None
     replay_claims: bool = False
+    nonce: str | None = None  # the verifier's challenge (sensor start record), with replay claims
 
 
 @dataclass
@@ -142,7 +144,7 @@ def build_model(state: RankState, phase: PhaseSpec, index: int) -> GPT | None:
     if phase.truth.size is None:
         return None
     role = state.plan.profile.role(phase.truth.size)
-    torch.manual_seed(state.plan.seed * 1000 + index)
+    torch.manual_seed(phase_seed(state.plan, index, phase))
     model = GPT(preset(role.preset))
     if phase.init_from is not None:
         path = _role_path(state, phase.init_from)
@@ -218,9 +220,9 @@ def run_phase(state: RankState, index: int, phase: PhaseSpec, budget: float) -> 
         collectives=state.collectives,
         tally=tally,
         budget_s=budget,
-        seed=plan.seed * 1000 + index,
+        seed=phase_seed(plan, index, phase),
         max_steps=plan.max_steps,
-        claims=claim_writer(state, phase, model),
+        claims=claim_writer(state, index, phase, model),
     )
     result = WORKLOADS[phase.workload](ctx)
     if ctx.claims is not None:
@@ -255,7 +257,7 @@ def run_phase(state: RankState, index: int, phase: PhaseSpec, budget: float) -> 
         append_windows(state.windows, records, id_prefix=f"{plan.host_id}-rec_")
 
 
-def claim_writer(state: RankState, phase: PhaseSpec, model: GPT | None) -> ClaimWriter | None:
+def claim_writer(state: RankState, index: int, phase: PhaseSpec, model: GPT | None) -> ClaimWriter | None:
     """Rank 0 of a phase with a model records any training it runs as a replay claim
     (``claims/<phase>/``); a fine-tune names the checkpoint it started from, and the
     code is named by the fingerprint a verifier's replay compares (``replay._code``)."""
@@ -266,7 +268,21 @@ def claim_writer(state: RankState, phase: PhaseSpec, model: GPT | None) -> Claim
         if phase.init_from is not None and _role_path(state, phase.init_from).exists()
         else None
     )
-    return ClaimWriter(state.plan.out / "claims" / phase.name, state.corpus, code_fingerprint(), start)
+    key = nonce_key(state.plan, index, phase) if state.plan.nonce else None
+    return ClaimWriter(state.plan.out / "claims" / phase.name, state.corpus, code_fingerprint(), start, key)
+
+
+def nonce_key(plan: WorkerPlan, index: int, phase: PhaseSpec) -> str:
+    return f"{plan.host_id}/{plan.seed}/{index}/{phase.name}"
+
+
+def phase_seed(plan: WorkerPlan, index: int, phase: PhaseSpec) -> int:
+    """The seed of a phase's initial weights and batch streams: from the run's seed, or,
+    under the verifier's challenge, derived from it (``replay.derive_seed``) so the
+    training runs could not have been computed before the run began."""
+    if plan.nonce:
+        return derive_seed(plan.nonce, nonce_key(plan, index, phase))
+    return plan.seed * 1000 + index
 
 
 def _role_path(state: RankState, role: str) -> Path:

@@ -41,9 +41,16 @@ def is_checkpoint_step(step: int) -> bool:
 class ClaimWriter:
     """Rank 0's recorder of one training job as a replayable claim."""
 
-    def __init__(self, out: Path, corpus: Corpus, code_commit: str, start_name: str | None) -> None:
+    def __init__(
+        self,
+        out: Path,
+        corpus: Corpus,
+        code_commit: str,
+        start_name: str | None,
+        nonce_key: str | None = None,
+    ) -> None:
         self.out, self.corpus, self.code_commit = out, corpus, code_commit
-        self.start_name = start_name
+        self.start_name, self.nonce_key = start_name, nonce_key
         self.fields: dict[str, Any] | None = None
         self.lrs: list[float] = []
         self.refs: list[CheckpointRef] = []
@@ -93,6 +100,7 @@ class ClaimWriter:
             code_commit=self.code_commit,
             base=self.out,
             start=self.start,
+            nonce_key=self.nonce_key,
         )
         return claim.write()
 

@@ -243,23 +243,30 @@ def _forge_collectives(path: Path, phases: list[dict[str, Any]]) -> None:
     _write(path, kept)
 
 
-def make_substituting(src: Path | str, dst: Path | str, corpus: Path | str) -> Path:
+def make_substituting(src: Path | str, dst: Path | str, corpus: Path | str, *, live: bool = False) -> Path:
     """Copy competent run ``src`` to ``dst`` and hand over, for every lying phase claimed
     as pretraining, a *real* replay claim of the claimed work run elsewhere: the claimed
-    model trained from a fresh seed on the pretraining split, for as many steps as the
-    phase's forged window tokens need, with a warmup-and-cosine schedule. Every check a
-    replay can make passes (it is a real run); what it does not show is that the phase
-    ran it. The strongest forgery against the replay binding (docs/difr.md, "Binding")."""
+    model trained on the pretraining split, for as many steps as the phase's forged
+    window tokens need, with a warmup-and-cosine schedule. Every check a replay can make
+    passes (it is a real run); what it does not show is that the phase ran it.
+
+    Without ``live`` the run uses a fresh seed: one computed before the run (or after),
+    which the verifier's challenge rejects. With ``live`` its seed derives from the
+    challenge the sensor issued, as a run computed *during* the run on other hardware
+    could: the strongest forgery against the replay binding (docs/difr.md, "Binding")."""
     from inspectorate.replay._claim import record_run
+    from inspectorate.replay._nonce import derive_seed
     from inspectorate.replay._train import TrainSpec
     from inspectorate.testbed.data import load_corpus
     from inspectorate.testbed.model import preset
+    from inspectorate.verify._sensor_features import issued_nonce
 
     src, dst = Path(src), Path(dst)
     shutil.copytree(src, dst)
     text = load_corpus(Path(corpus))
     roles = json.loads((dst / "provenance.json").read_text()).get("roles", {})
     windows = _jsonl(dst / "windows.jsonl")
+    nonce = issued_nonce(dst) if live else None
     for k, phase in enumerate(lying_phases(dst)):
         claimed = str(phase.get("claimed"))
         own = _phase_windows(windows, phase)
@@ -273,16 +280,20 @@ def make_substituting(src: Path | str, dst: Path | str, corpus: Path | str) -> P
         )
         tokens = sum(float(w["tokens_processed"]) for w in own)
         steps = max(1, round(tokens / (batch * seq * world)))
+        key = f"substitute/{phase['phase']}"
         spec = TrainSpec(
             model=preset(role["preset"]).to_dict(),
             steps=steps,
             batch_size=batch,
             seq_len=seq,
             lr=float(role["lr"]),
-            seed=7_000_000 + k,
+            seed=derive_seed(nonce, key) if nonce else 7_000_000 + k,
             world_size=world,
             sampler="stream",
             checkpoint_every=max(1, steps // 4),
         )
-        record_run(spec, text, dst / "claims" / phase["phase"])
+        claim = record_run(spec, text, dst / "claims" / phase["phase"])
+        if nonce:
+            claim.nonce_key = key
+            claim.write()
     return dst

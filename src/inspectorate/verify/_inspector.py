@@ -39,6 +39,7 @@ from inspectorate.verify._registry import (
     finding,
     load_plugins,
 )
+from inspectorate.verify._sensor_features import issued_nonce
 from inspectorate.verify._spotcheck import SpotCheck, spot_check
 from inspectorate.verify._trust import trusted_only
 
@@ -218,7 +219,8 @@ class Inspector:
         for ev in evidence:
             before[ev.name] = set(seen)
             seen.update(ev.steps.get("fingerprint_hashes") or [])
-        return Context(self.calibration, run.layout, before)
+        nonce = issued_nonce(run.path) if self.subset != "prover" else None
+        return Context(self.calibration, run.layout, before, nonce=nonce)
 
     def findings(self, ev: PhaseEvidence, ctx: Context) -> list[Finding]:
         return [_trust_rule(PROPERTIES[name].fn(ev, ctx)) for name in self.properties]
@@ -231,7 +233,7 @@ class Inspector:
         recomputed: list[Finding] | None = None,
     ) -> PhaseVerdict:
         window_tokens = (ev.windows or {}).get("tokens")
-        bound = [bind(r, ev.claim, window_tokens, ctx.replayed_models) for r in recomputed or []]
+        bound = [bind(r, ev.claim, window_tokens, ctx.replayed_models, ctx.nonce) for r in recomputed or []]
         ctx.replayed_models.update(
             str(r.evidence["claim"].get("final_weights_sha256"))
             for r in bound

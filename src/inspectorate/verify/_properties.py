@@ -35,6 +35,7 @@ class Context:
     layout: str = "flat"
     hashes_before: dict[str, set[str]] = field(default_factory=dict)  # phase -> hashes seen in earlier phases
     replayed_models: set[str] = field(default_factory=set)  # final weights of earlier bound replays
+    nonce: str | None = None  # the sensor's challenge: replayed runs must derive their seeds from it
 
 
 def decide(score: float) -> str:

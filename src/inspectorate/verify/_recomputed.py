@@ -61,7 +61,9 @@ _BOUND = ("settles", "binding", "start_known")
 TOKEN_SLACK = 1.25  # replayed tokens vs the phase's window tokens (both count every rank's batch)
 
 
-def bind(rec: Finding, claim: Claim, window_tokens: float | None, models: set[str]) -> Finding:
+def bind(
+    rec: Finding, claim: Claim, window_tokens: float | None, models: set[str], nonce: str | None = None
+) -> Finding:
     """A replay speaks for a phase only if it replays what the phase claims.
 
     The claim file is the prover's, so a consistent replay of *some* run proves nothing
@@ -71,7 +73,8 @@ def bind(rec: Finding, claim: Claim, window_tokens: float | None, models: set[st
     initialisation, a fine-tune from a model the verifier has itself replayed earlier in
     the run (``models``: final weights of earlier bound replays) or no model it knows of,
     in which case P3 stays open. The properties settled are decided here, never read
-    from the file.
+    from the file. Where the sensor issued a challenge (``nonce``), the replayed run's
+    seed must derive from it: a run computed before the challenge cannot have that seed.
     """
     if rec.property != "training_replay" or rec.decision != CONSISTENT:
         return rec
@@ -81,6 +84,10 @@ def bind(rec: Finding, claim: Claim, window_tokens: float | None, models: set[st
     problems = _mismatches(c, claim, window_tokens)
     if c.get("final_weights_sha256") in models:
         problems.append("the same replayed run was already handed over for an earlier phase")
+    if nonce is not None and not _fresh(c, nonce):
+        problems.append(
+            "the replayed run's seed is not derived from the verifier's challenge: it may predate the run"
+        )
     if problems:
         return replace(rec, decision=INCONSISTENT, score=1.0, evidence={**rec.evidence, "binding": problems})
     settles = ["p1_op_type", "p2_model_size"]
@@ -88,6 +95,13 @@ def bind(rec: Finding, claim: Claim, window_tokens: float | None, models: set[st
     if c.get("start_checked") and start_known:
         settles.append("p3_finetune")
     return replace(rec, evidence={**rec.evidence, "settles": settles, "start_known": start_known})
+
+
+def _fresh(c: dict[str, Any], nonce: str) -> bool:
+    from inspectorate.replay._nonce import derive_seed  # torch-free
+
+    key = c.get("nonce_key")
+    return isinstance(key, str) and c.get("seed") == derive_seed(nonce, key)
 
 
 def _mismatches(c: dict[str, Any], claim: Claim, window_tokens: float | None) -> list[str]:

@@ -8,6 +8,7 @@ read, so a finding built only on these can pass a claim.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,20 @@ def load_sensor(run_path: Path, span: tuple[float, float] | None) -> SensorRun |
         frame = frame.filter((pl.col("t") >= span[0]) & (pl.col("t") <= span[1]))
     base = frame["mem_b"].min() if frame.height else None
     return SensorRun(log, float(base) if base is not None else None)  # type: ignore[arg-type]
+
+
+def issued_nonce(run_path: Path) -> str | None:
+    """The challenge the sensor issued when the run began (its start record), if any."""
+    path = run_path / "sensor.jsonl"
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8") as f:
+        try:
+            first = json.loads(f.readline())
+        except ValueError:
+            return None  # a malformed sensor file is reported by its reader
+    nonce = first.get("nonce") if isinstance(first, dict) and first.get("kind") == "start" else None
+    return str(nonce) if nonce else None
 
 
 def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> dict[str, Any]:
