@@ -138,7 +138,7 @@ def replay_rows(
     from inspectorate.difr._checkpoint import file_sha256
     from inspectorate.replay import read_claim, replay_claim, replay_finding
     from inspectorate.testbed.data import load_corpus
-    from inspectorate.verify._recomputed import _finding, bind
+    from inspectorate.verify._recomputed import _finding, bind_phase
 
     text = cache.setdefault(("corpus", corpus), load_corpus(corpus))
     known: set[str] = set()
@@ -157,10 +157,7 @@ def replay_rows(
             found = [_finding(cache[key], path)]
         label, n_true = truth[ev.name]
         out.append(Row(host, variant, REPLAY_VIEW, ev, label, n_true, ctx, found, frozenset(known)))
-        for f in found:
-            b = bind(f, ev.claim, (ev.windows or {}).get("tokens"), known, ctx.nonce)
-            if b.decision == "consistent" and b.evidence.get("settles"):
-                known.add(str(b.evidence["claim"]["final_weights_sha256"]))
+        bind_phase(found, ev.claim, (ev.windows or {}).get("tokens"), known, ctx.nonce)
     return out
 
 

@@ -82,3 +82,22 @@ def test_a_gap_may_hold_building_the_next_jobs_declared_model():
     judged = inspector.judge_gap(gap, following)
     assert judged["decision"] == "consistent" and judged["allowed_cpu_s"] == pytest.approx(allowance)
     assert inspector.judge_gap(gap)["decision"] == "inconsistent"  # nothing follows: no build to allow
+
+
+def test_the_cap_counts_only_checkpoint_files_the_claim_names(tmp_path):
+    """Padding the claim folder with files the claim does not name (which no replay
+    reads), or naming a path out of it, raises the cap by nothing."""
+    import json
+
+    from inspectorate.verify._evidence import _checkpoint_bytes
+
+    folder = tmp_path / "claims" / "p"
+    folder.mkdir(parents=True)
+    (folder / "ckpt_0.pt").write_bytes(b"\0" * 1000)
+    (folder / "ckpt_1.pt").write_bytes(b"\0" * 500)
+    (folder / "padding.pt").write_bytes(b"\0" * 10**6)
+    (tmp_path / "outside.pt").write_bytes(b"\0" * 10**6)
+    files = ["ckpt_0.pt", "ckpt_1.pt", "../../outside.pt"]
+    (folder / "claim.json").write_text(json.dumps({"checkpoints": [{"file": f} for f in files]}))
+    assert _checkpoint_bytes(tmp_path, "p") == 1500.0
+    assert _checkpoint_bytes(tmp_path, "absent") == 0.0

@@ -8,7 +8,6 @@ Keeping the parent free of torch compute also keeps it safe to fork helpers late
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
@@ -244,7 +243,9 @@ def run_testbed(
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     sensor = start_sensor(out, os.getpid())
     if replay_claims:  # claims derive their seeds from the challenge the sensor issued
-        plan = replace(plan, nonce=sensor_nonce(out))
+        from inspectorate.verify._sensor_features import issued_nonce
+
+        plan = replace(plan, nonce=issued_nonce(out))  # received once, as over the wire
     try:
         from inspectorate.capture import Sensors
 
@@ -275,14 +276,6 @@ def start_sensor(out: Path, pid: int, hz: float = 10.0, timeout_s: float = 30.0)
         time.sleep(0.05)
     proc.kill()
     raise InputError(f"the sensor process did not start (exit code {proc.poll()})", out)
-
-
-def sensor_nonce(out: Path) -> str | None:
-    """The challenge in the sensor's start record: what the verifier hands the prover as
-    the run begins (the workload reads it once, as it would receive it over the wire)."""
-    first = (out / "sensor.jsonl").read_text(encoding="utf-8").split("\n", 1)[0]
-    nonce = json.loads(first).get("nonce")
-    return str(nonce) if nonce else None
 
 
 def stop_sensor(proc: subprocess.Popen[bytes]) -> None:

@@ -190,8 +190,16 @@ def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
 
 
 def _checkpoint_bytes(root: Path, phase: str) -> float:
+    """Bytes of the checkpoint files the phase's claim names (files in the folder that
+    the claim does not name, which no replay would ever read, count for nothing)."""
     folder = root / "claims" / phase
-    return float(sum(f.stat().st_size for f in folder.glob("*.pt"))) if folder.is_dir() else 0.0
+    try:
+        refs = json.loads((folder / "claim.json").read_text(encoding="utf-8"))["checkpoints"]
+        names = {str(r["file"]) for r in refs}
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+    files = [folder / n for n in names if Path(n).name == n]  # no path out of the folder
+    return float(sum(f.stat().st_size for f in files if f.is_file()))
 
 
 def restrict(run: RunDir, subset: str) -> RunDir:

@@ -29,7 +29,7 @@ from inspectorate.verify._calibration import DEFAULT, Calibration
 from inspectorate.verify._evidence import PhaseEvidence, collect, gaps, restrict
 from inspectorate.verify._physics import claimed_work
 from inspectorate.verify._properties import Context
-from inspectorate.verify._recomputed import bind, settle
+from inspectorate.verify._recomputed import bind_phase, settle
 from inspectorate.verify._registry import (
     CONSISTENT,
     INCONSISTENT,
@@ -233,12 +233,7 @@ class Inspector:
         recomputed: list[Finding] | None = None,
     ) -> PhaseVerdict:
         window_tokens = (ev.windows or {}).get("tokens")
-        bound = [bind(r, ev.claim, window_tokens, ctx.replayed_models, ctx.nonce) for r in recomputed or []]
-        ctx.replayed_models.update(
-            str(r.evidence["claim"].get("final_weights_sha256"))
-            for r in bound
-            if r.property == "training_replay" and r.decision == CONSISTENT and r.evidence.get("settles")
-        )
+        bound = bind_phase(recomputed or [], ev.claim, window_tokens, ctx.replayed_models, ctx.nonce)
         found = settle(self.findings(ev, ctx), bound)
         found += _rule_findings(ev, rules)
         judged = [f for f in found if f.decision != UNVERIFIABLE]

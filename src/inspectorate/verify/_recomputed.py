@@ -97,6 +97,20 @@ def bind(
     return replace(rec, evidence={**rec.evidence, "settles": settles, "start_known": start_known})
 
 
+def bind_phase(
+    recs: list[Finding], claim: Claim, window_tokens: float | None, models: set[str], nonce: str | None
+) -> list[Finding]:
+    """``bind`` each finding of one phase, then add the final weights of every replay that
+    settled something to ``models``: the lineage later phases' fine-tunes may start from."""
+    bound = [bind(r, claim, window_tokens, models, nonce) for r in recs]
+    models.update(
+        str(r.evidence["claim"].get("final_weights_sha256"))
+        for r in bound
+        if r.property == "training_replay" and r.decision == CONSISTENT and r.evidence.get("settles")
+    )
+    return bound
+
+
 def _fresh(c: dict[str, Any], nonce: str) -> bool:
     from inspectorate.replay._nonce import derive_seed  # torch-free
 
