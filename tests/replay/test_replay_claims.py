@@ -70,7 +70,7 @@ def test_wrong_initialisation_is_caught(honest, donor, corpus, tmp_path):
 
 
 def test_other_data_on_the_verifier_side_is_indeterminate(honest, tmp_path):
-    from inspectorate.testbed.data import load_corpus
+    from inspectorate.models._corpus import load_corpus
 
     text = (honest.base / "claim.json").read_text()
     other = tmp_path / "other.txt"

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from inspectorate.difr._calibrate import Calibration, HonestVariant, Thresholds, calibrate, check_compatible
-from inspectorate.difr._checkpoint import Checkpoint
 from inspectorate.difr._log import ServingLog
 from inspectorate.difr._score import SequenceScore, score_log
 from inspectorate.difr._serve import ServeOptions
 from inspectorate.errors import InputError
+from inspectorate.models._checkpoint import Checkpoint
 
 CONSISTENT, INCONSISTENT, INDETERMINATE = "consistent", "inconsistent", "indeterminate"
 

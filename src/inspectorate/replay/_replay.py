@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from inspectorate.difr._checkpoint import file_sha256, load_checkpoint, weights_sha256
 from inspectorate.errors import InputError
+from inspectorate.models._checkpoint import file_sha256, load_checkpoint, weights_sha256
+from inspectorate.models._corpus import Corpus
 from inspectorate.replay._claim import CheckpointRef, TrainingClaim
 from inspectorate.replay._code import code_fingerprint
 from inspectorate.replay._train import evaluate, init_model, make_optimizer, train_steps
-from inspectorate.testbed.data import Corpus
 
 CONSISTENT, INCONSISTENT, INDETERMINATE = "consistent", "inconsistent", "indeterminate"
 

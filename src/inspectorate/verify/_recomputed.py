@@ -112,7 +112,7 @@ def bind_phase(
 
 
 def _fresh(c: dict[str, Any], nonce: str) -> bool:
-    from inspectorate.replay._nonce import derive_seed  # torch-free
+    from inspectorate.capture._nonce import derive_seed  # torch-free
 
     key = c.get("nonce_key")
     return isinstance(key, str) and c.get("seed") == derive_seed(nonce, key)
