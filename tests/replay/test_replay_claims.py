@@ -76,8 +76,8 @@ def test_other_data_on_the_verifier_side_is_indeterminate(honest, tmp_path):
     other = tmp_path / "other.txt"
     other.write_text("the quick brown fox jumps over the lazy dog\n" * 60)
     result = replay_claim(read_claim(honest.base / "claim.json"), load_corpus(other))
-    assert result.decision == "indeterminate" and result.exit_code == 1
-    assert replay_finding(result)["decision"] == "indeterminate" and replay_finding(result)["score"] == 0.0
+    assert result.decision == "unverifiable" and result.exit_code == 1
+    assert replay_finding(result)["decision"] == "unverifiable" and replay_finding(result)["score"] == 0.0
     assert json.loads(text)["data"]["fingerprint"].startswith("sha256:")
 
 

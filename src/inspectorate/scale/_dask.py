@@ -40,7 +40,7 @@ import polars as pl
 from inspectorate.commitment._check import Verdict, assemble, rule_plan, run_rule
 from inspectorate.commitment._model import Commitment, RuleSpec
 from inspectorate.commitment._registry import Violation
-from inspectorate.errors import InputError
+from inspectorate.errors import InputError, MissingExtra
 from inspectorate.scale._dag import reduce_dag, submit_dag
 from inspectorate.trace import Trace
 from inspectorate.trace._canonical import GENESIS, ChainBreak
@@ -167,7 +167,7 @@ def check_distributed(
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:
-        raise InputError("the dask engine needs the [scale] extra (dask, distributed)") from exc
+        raise MissingExtra(exc.name or "distributed", "scale") from exc
     own = None
     if client is None:
         try:
