@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from inspectorate.errors import InputError
+from inspectorate.errors import InputError, missing_extra
 from inspectorate.trace import SCENARIOS
 
 app = typer.Typer(
@@ -236,6 +236,10 @@ def invoke(argv: list[str] | None = None) -> int:
         show() if callable(show) else print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
+        missing = missing_extra(exc) if isinstance(exc, ModuleNotFoundError) else None
+        if missing is not None:  # an optional dependency, not a bug: name the extra to install
+            print(f"error: {missing.one_line()}", file=sys.stderr)
+            return 2
         if os.environ.get("INSPECTORATE_DEBUG"):
             raise
         print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)

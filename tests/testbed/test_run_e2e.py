@@ -15,8 +15,8 @@ import pytest
 pytest.importorskip("torch")
 
 from inspectorate.capture import read_chain_file
+from inspectorate.models._gpt import PRESETS, flops_per_token
 from inspectorate.testbed import DEFAULT_PHASES, PHASES, run_testbed, summarize_run
-from inspectorate.testbed.model import PRESETS, flops_per_token
 from inspectorate.testbed.phases import parse_label
 from inspectorate.testbed.summary import netdev_bytes, phase_spans
 from inspectorate.trace import verify_chain
@@ -206,8 +206,8 @@ def test_single_rank_training_leaves_no_collective_and_one_training_rank(run_dir
 
 
 def _replayed(run_dir: Path, phase: str, segments: list[int] | None = None) -> Any:
+    from inspectorate.models._corpus import load_corpus
     from inspectorate.replay import read_claim, replay_claim
-    from inspectorate.testbed.data import load_corpus
 
     claim = read_claim(run_dir / "claims" / phase / "claim.json")
     return claim, replay_claim(claim, load_corpus(FIXTURE_CORPUS), segments)
@@ -295,9 +295,9 @@ def test_a_substituted_claim_and_the_challenge(run_dir: Path, tmp_path: Path, li
     seed), the challenge rejects it; computed during the run on other hardware (its seed
     derived from the challenge), it passes and P3 is settled: the documented limit
     (docs/difr.md, "Binding"), kept as a test so a future defence has to update it."""
+    from inspectorate.models._corpus import load_corpus
     from inspectorate.replay import read_claim, replay_claim, replay_finding
     from inspectorate.testbed.competent import make_competent, make_substituting
-    from inspectorate.testbed.data import load_corpus
     from inspectorate.verify import verify_run
     from inspectorate.verify._recomputed import _finding
 

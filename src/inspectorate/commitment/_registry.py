@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
 from inspectorate._plugins import Registry
+from inspectorate.errors import ParamError
 
 MAX_IDS = 1000  # record ids kept per violation; the count keeps the true total
 
@@ -116,10 +117,6 @@ def load_plugins() -> None:
 
 def known_kinds() -> list[str]:
     return RULES.names()
-
-
-class ParamError(ValueError):
-    """A rule parameter that does not fit its annotation."""
 
 
 def coerce(value: Any, annotation: Any, where: str) -> Any:

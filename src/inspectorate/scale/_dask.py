@@ -40,10 +40,11 @@ import polars as pl
 from inspectorate.commitment._check import Verdict, assemble, rule_plan, run_rule
 from inspectorate.commitment._model import Commitment, RuleSpec
 from inspectorate.commitment._registry import Violation
-from inspectorate.errors import InputError
+from inspectorate.errors import InputError, MissingExtra
 from inspectorate.scale._dag import reduce_dag, submit_dag
 from inspectorate.trace import Trace
 from inspectorate.trace._canonical import GENESIS, ChainBreak
+from inspectorate.trace._trace import row_group_batches
 
 RECORD_LOCAL = frozenset(
     {
@@ -166,7 +167,7 @@ def check_distributed(
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:
-        raise InputError("the dask engine needs the [scale] extra (dask, distributed)") from exc
+        raise MissingExtra(exc.name or "distributed", "scale") from exc
     own = None
     if client is None:
         try:
@@ -202,18 +203,6 @@ def _chain_tasks(client, trace: Trace, ranges: list, parts: int) -> list:
     return [
         client.submit(_chain_groups, path, groups, pure=False) for groups, _ in row_group_batches(path, parts)
     ]
-
-
-def row_group_batches(path: str, parts: int) -> list[tuple[list[int], int]]:
-    """The file's row groups in at most ``parts`` contiguous runs: (groups, first row)."""
-    import pyarrow.parquet as pq
-
-    meta = pq.ParquetFile(path).metadata
-    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-    count = len(sizes)
-    parts = max(min(parts, count), 1)
-    runs = [list(range(i * count // parts, (i + 1) * count // parts)) for i in range(parts)]
-    return [(run, sum(sizes[: run[0]])) for run in runs if run]
 
 
 def _map_global(spec: RuleSpec, frame: pl.DataFrame, source: str, backing: Any) -> list[Violation]:

@@ -65,7 +65,7 @@ def spot_check(work: Work, seconds: float = 1.0) -> SpotCheck | str:
     try:
         import torch  # noqa: F401
 
-        from inspectorate.testbed.model import PRESETS
+        from inspectorate.models._gpt import PRESETS
     except ImportError:
         return "torch is not installed (the [testbed] extra): cannot re-run the claimed work"
     if work.model not in PRESETS:
@@ -77,7 +77,7 @@ def spot_check(work: Work, seconds: float = 1.0) -> SpotCheck | str:
 def _measure(work: Work, seconds: float) -> SpotCheck:
     import torch
 
-    from inspectorate.testbed.model import GPT, preset
+    from inspectorate.models._gpt import GPT, preset
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # CPU-seconds per token, one intra-op thread (the busy-core unit)
@@ -120,7 +120,7 @@ def checkpoint_cpu_s_per_byte(mib: int = 32) -> float | None:
     try:
         import torch
 
-        from inspectorate.difr._checkpoint import file_sha256, weights_sha256
+        from inspectorate.models._checkpoint import file_sha256, weights_sha256
     except ImportError:
         return None
     import tempfile
