@@ -29,7 +29,11 @@ def claimed_work(ev: PhaseEvidence) -> Work | None:
     if ev.claim.op not in ("training", "inference", "eval") or not ev.claim.model:
         return None
     return Work(
-        ev.claim.op, ev.claim.model, int(w.get("batch_size") or 0), int(w.get("sequence_length") or 0)
+        ev.claim.op,
+        ev.claim.model,
+        int(w.get("batch_size") or 0),
+        int(w.get("sequence_length") or 0),
+        ev.model_spec,
     )
 
 

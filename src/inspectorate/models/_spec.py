@@ -1,0 +1,221 @@
+"""Declared models: typed architecture configs the verifier can build without the prover's code.
+
+A prover that claims "this phase served model X" hands over a *description* of X, not
+its code: a JSON file naming an architecture family and its config
+(``{"format": "inspectorate.model", "version": 1, "family": "llama", "config": {...}}``).
+The verifier builds that architecture with random weights from its own code (this
+package), so it can price a claimed token (the spot-check), bound the memory the claimed
+op needs, and count parameters, without running anything the prover wrote.
+
+Families are registered classes (``@architecture("llama")``); third parties add theirs
+through the ``inspectorate.models`` entry-point group. Every spec counts its parameters
+analytically, and that count must equal the built module's (a conformance test checks
+every registered family), because P2 compares it with what the sensor saw.
+
+This module is torch-free: only ``ModelSpec.build`` imports torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from inspectorate._plugins import PluginError, Registry
+from inspectorate.errors import InputError
+
+FORMAT = "inspectorate.model"
+VERSION = 1
+FP32 = 4  # bytes per parameter, value or state
+ADAM_STATES = 2  # AdamW's first and second moments
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Base of every architecture config: frozen (it keys caches), counted, buildable."""
+
+    family: ClassVar[str] = ""
+
+    def n_params(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def depth(self) -> int:
+        """Repeated blocks (what a slice keeps one or two of)."""
+        raise NotImplementedError
+
+    @property
+    def context(self) -> int | None:
+        """Longest sequence the model takes (None: unbounded, a recurrent model)."""
+        return None
+
+    @property
+    def vocab(self) -> int:
+        raise NotImplementedError
+
+    def with_layers(self, k: int) -> ModelSpec:
+        """The same model at full width with ``k`` blocks (the spot-check's slice)."""
+        return dataclasses.replace(self, **{self._layer_field: k})
+
+    _layer_field: ClassVar[str] = "n_layers"  # the config field that counts the blocks
+
+    def build(self) -> Any:
+        """A torch module with random weights: ``forward(idx) -> logits (B, T, V)`` and
+        ``decode(idx, state) -> (logits of the last position (B, V), state)``."""
+        raise NotImplementedError
+
+    def flops_per_token(self, training: bool) -> float:
+        """Kaplan's estimate: 6N per trained token, 2N per inferred token."""
+        return (6.0 if training else 2.0) * self.n_params()
+
+    def cache_bytes(self, batch: int, seq: int) -> int:
+        """Bytes of decoding state for ``batch`` sequences of ``seq`` tokens (KV cache)."""
+        return 0
+
+    def memory_b(self, op: str, batch: int = 1, seq: int = 1) -> dict[str, int]:
+        """Lower bounds on resident bytes for ``op`` in fp32: weights for any op, plus
+        gradients and AdamW's two moments for training, plus the decoding cache for
+        inference. Activations and the runtime are not counted: a bound, not a guess."""
+        n = self.n_params()
+        out = {"weights": FP32 * n}
+        if op == "training":
+            out |= {"gradients": FP32 * n, "optimizer": ADAM_STATES * FP32 * n}
+        elif op == "inference":
+            out["cache"] = self.cache_bytes(batch, seq)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "family": self.family,
+            "config": _plain(dataclasses.asdict(self)),
+        }
+
+
+def _plain(value: Any) -> Any:
+    return (
+        list(value)
+        if isinstance(value, tuple)
+        else value
+        if not isinstance(value, dict)
+        else {k: _plain(v) for k, v in value.items()}
+    )
+
+
+S = TypeVar("S", bound=type[ModelSpec])
+ARCHITECTURES: Registry[type[ModelSpec]] = Registry(
+    "model family", "inspectorate.models", ("inspectorate.models._families",)
+)
+
+
+def architecture(name: str) -> Callable[[S], S]:
+    """Register a ModelSpec subclass as the family ``name`` (a docstring is required)."""
+
+    def register(cls: S) -> S:
+        if not isinstance(cls, type) or not issubclass(cls, ModelSpec):
+            raise PluginError(f"model family {name!r} must be a ModelSpec subclass")
+        doc = (cls.__doc__ or "").strip()
+        if not dataclasses.is_dataclass(cls) or not doc or doc.startswith(f"{cls.__name__}("):
+            # (a dataclass without a docstring gets its signature as one)
+            raise PluginError(f"model family {name!r} must be a documented dataclass")
+        cls.family = name
+        ARCHITECTURES.add(name, cls, cls)
+        return cls
+
+    return register
+
+
+def spec_from_dict(data: Any, where: str | Path = "<model>") -> ModelSpec:
+    """A ModelSpec from its JSON form; any problem is an InputError naming the field."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InputError(f"not a model description (format {FORMAT!r} expected)", where)
+    if data.get("version") != VERSION:
+        raise InputError(f"model description version {data.get('version')!r}; this reads {VERSION}", where)
+    try:
+        cls = ARCHITECTURES.get(str(data.get("family")))
+    except InputError as exc:
+        raise InputError(exc.reason, where) from None
+    config = data.get("config")
+    if not isinstance(config, dict):
+        raise InputError("model description needs a 'config' object", where)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(config) - set(fields))
+    if unknown:
+        raise InputError(
+            f"{cls.family} config has unknown field(s) {unknown}; known: {', '.join(fields)}", where
+        )
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    try:
+        spec = cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{cls.family} config: {exc}", where) from None
+    problem = _check(spec)
+    if problem:
+        raise InputError(f"{cls.family} config: {problem}", where)
+    return spec
+
+
+def _check(spec: ModelSpec) -> str | None:
+    """Every numeric field a positive number of the declared kind (bools excepted)."""
+    for f in dataclasses.fields(spec):
+        value = getattr(spec, f.name)
+        items = value if isinstance(value, tuple) else (value,)
+        for v in items:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
+            if not v > 0 and f.name not in ("dropout",):
+                return f"{f.name} must be positive, got {v!r}"
+            if isinstance(f.default, int) and not isinstance(f.default, bool) and not isinstance(v, int):
+                return f"{f.name} must be an integer, got {v!r}"
+    return None
+
+
+def read_model_file(path: str | Path) -> ModelSpec:
+    """Read a model description handed over with a claim."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read a model description ({exc})", path) from None
+    return spec_from_dict(data, path)
+
+
+def write_model_file(spec: ModelSpec, path: str | Path) -> Path:
+    """Write ``spec`` as a model description (what ``read_model_file`` reads back)."""
+    path = Path(path)
+    spec_from_dict(spec.to_dict(), path)  # a writer never writes what its reader refuses
+    path.write_text(json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+NAMED: dict[str, Callable[[], ModelSpec]] = {}  # filled by _families: the well-known configs
+
+
+def named_spec(name: str) -> ModelSpec | None:
+    """A well-known config by name (the testbed presets, GPT-2 sizes), or None."""
+    ARCHITECTURES.load()
+    make = NAMED.get(name)
+    return None if make is None else make()
+
+
+MODELS_DIR = "models"
+
+
+def _safe_name(name: str) -> bool:
+    """A file name inside RUN/models/, never a path out of it."""
+    return "/" not in name and "\\" not in name and not name.startswith(".")
+
+
+def resolve_model(name: str | None, run_dir: str | Path | None = None) -> ModelSpec | None:
+    """The spec a claim's ``model`` names: ``RUN/models/<name>.json`` handed over with the
+    run first, then a well-known name; None when the verifier cannot build it."""
+    if not name:
+        return None
+    if run_dir is not None and _safe_name(name):
+        path = Path(run_dir) / MODELS_DIR / f"{name}.json"
+        if path.is_file():
+            return read_model_file(path)
+    return named_spec(name)
