@@ -19,7 +19,7 @@ from inspectorate.models._gpt import PRESETS, flops_per_token
 from inspectorate.testbed import DEFAULT_PHASES, PHASES, run_testbed, summarize_run
 from inspectorate.testbed.phases import parse_label
 from inspectorate.testbed.summary import netdev_bytes, phase_spans
-from inspectorate.trace import verify_chain
+from inspectorate.trace import load_run, verify_chain
 
 pytestmark = pytest.mark.slow
 HOST = "tbhost"
@@ -322,3 +322,23 @@ def test_a_substituted_claim_and_the_challenge(run_dir: Path, tmp_path: Path, li
             "not derived from the verifier's challenge" in b
             for b in by["training_replay"].evidence["binding"]
         )
+
+
+def test_verify_replay_in_one_call(run_dir: Path) -> None:
+    """``verify --replay``: every handed-over claim is replayed (segment 0 plus a seeded
+    draw) and bound to its phase in one call, with the same outcome as the per-phase
+    ``replay`` + ``--recomputed`` route above."""
+    from inspectorate.verify import verify_run
+    from inspectorate.verify._replay_run import ReplayPlan, handed_over
+
+    assert {"honest_pretrain_tiny", "honest_finetune_tiny"} <= set(handed_over(load_run(run_dir)))
+    verdict = verify_run(run_dir, replay=ReplayPlan(FIXTURE_CORPUS, draws=1, seed=11))
+    by = {p.phase: {f.property: f for f in p.findings} for p in verdict.phases}
+    for honest in ("honest_pretrain_tiny", "honest_finetune_tiny"):
+        replayed = by[honest]["training_replay"]
+        assert replayed.decision == "consistent", replayed.evidence
+        assert (
+            replayed.evidence["draw_seed"] == 11 and replayed.evidence["segments_replayed"][0]["segment"] == 0
+        )
+        assert by[honest]["p3_finetune"].basis == ("replay",)
+    assert by["adv_finetune_as_pretrain"]["training_replay"].decision == "inconsistent"

@@ -44,6 +44,20 @@ def verify(
         "--recomputed",
         help="PHASE=FILE: a `difr verify` or `replay` finding for that phase (repeatable).",
     ),
+    replay: bool = typer.Option(
+        False,
+        "--replay",
+        help="Replay every training claim handed over under RUN_DIR/claims/ (segment 0 + a random draw); needs --corpus.",
+    ),
+    corpus: Path | None = typer.Option(
+        None, "--corpus", help="The verifier's copy of the training text (for --replay)."
+    ),
+    replay_draws: int = typer.Option(
+        1, "--replay-draws", min=0, help="Random segments replayed per claim beyond segment 0."
+    ),
+    replay_seed: int | None = typer.Option(
+        None, "--replay-seed", help="Seed of the segment draw (default: fresh entropy; reported)."
+    ),
     agent: bool = typer.Option(
         False,
         "--agent",
@@ -52,6 +66,7 @@ def verify(
 ) -> None:
     """Judge every phase of RUN_DIR from its telemetry; exit 0 certified, 1 not, 2 bad input."""
     from inspectorate.commitment import load_commitment
+    from inspectorate.errors import InputError
     from inspectorate.report import progress, render_run_text
     from inspectorate.trace import load_run
     from inspectorate.verify._inspector import RunVerdict, verify_run
@@ -63,12 +78,19 @@ def verify(
     for phase, found in map(read_recomputed, recomputed):
         extra.setdefault(phase, []).append(found)
     run = load_run(run_dir)
+    plan = None
+    if replay != (corpus is not None):
+        raise InputError("--replay and --corpus go together (the verifier's copy of the training text)")
+    if replay and corpus is not None:
+        from inspectorate.verify._replay_run import ReplayPlan
+
+        plan = ReplayPlan(corpus, draws=replay_draws, seed=replay_seed)
     judge: Callable[..., RunVerdict] = verify_run
     if agent:
         from inspectorate.agent._cli import agent_verify
 
         judge = agent_verify
     with progress(len(run.phases()), "phases", quiet=quiet) as advance:
-        verdict = judge(run, promised, policy=policy.value, on_phase=advance, recomputed=extra)
+        verdict = judge(run, promised, policy=policy.value, on_phase=advance, recomputed=extra, replay=plan)
     typer.echo(verdict.to_json() if format is Format.json else render_run_text(verdict))
     raise typer.Exit(verdict.exit_code)
