@@ -6,7 +6,7 @@ docs/signing.md for the design and what a real TEE would add.
 """
 
 from inspectorate.ledger._audit import Problem, audit_log, check_stream
-from inspectorate.ledger._heads import HeadSigner, machine_identity
+from inspectorate.ledger._heads import HeadSigner, machine_identity, open_signer, sign_file
 from inspectorate.ledger._keys import Keyring, SigningKey, enrol, generate_key, load_key, load_keyring, save_key
 from inspectorate.ledger._log import LogOperator, LogView, encode_proof, init_log, open_log, parse_proof
 from inspectorate.ledger._merkle import (
@@ -17,7 +17,7 @@ from inspectorate.ledger._merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from inspectorate.ledger._verify import SignedReport, verify_signed
+from inspectorate.ledger._verify import SignedReport, verify_signed, verify_signed_trace
 from inspectorate.ledger._witness import Cosigned, Witness
 
 __all__ = [
@@ -43,10 +43,13 @@ __all__ = [
     "machine_identity",
     "merkle_root",
     "node_hash",
+    "open_signer",
     "open_log",
     "parse_proof",
     "save_key",
+    "sign_file",
     "verify_consistency",
     "verify_inclusion",
     "verify_signed",
+    "verify_signed_trace",
 ]

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from inspectorate.ledger._keys import SigningKey
+from inspectorate.ledger._keys import SigningKey, load_key
 from inspectorate.ledger._log import LogOperator
 
 HEAD_SCHEMA = "inspectorate.head/1"
@@ -54,7 +54,9 @@ class HeadSigner:
 
     def observe(self, record: dict[str, Any], head: str, count: int, *, final: bool = False) -> None:
         """Called after every record the chain writer stored; signs once per window
-        (always the first record, so the stream is logged from its start, and the last)."""
+        (always the first record, so the stream is logged from its start, and a ``stop``
+        record, which closes the stream: ``final``)."""
+        final = final or record.get("kind") == "stop"
         if count == 1:
             self.stream, self.nonce = head, record.get("nonce")
         now = time.monotonic()
@@ -80,3 +82,23 @@ class HeadSigner:
         self.log.publish()
         self.signed += 1
         return leaf
+
+
+def open_signer(key: Path, log: Path, log_key: Path, window_s: float = 1.0) -> HeadSigner:
+    """A head signer from key files: the host's key, and the log (with its operator key)."""
+    return HeadSigner(load_key(key), LogOperator(log, load_key(log_key)), window_s=window_s)
+
+
+def sign_file(path: Path, signer: HeadSigner, *, final: bool = True) -> dict[str, Any]:
+    """Sign the current head of an existing chained JSONL file (``ledger sign-stream``):
+    for writers without a hook, e.g. a window-record recorder signing after each window."""
+    from inspectorate.ledger._log import read_jsonl
+    from inspectorate.trace._canonical import record_hash
+
+    records = read_jsonl(path)
+    if not records:
+        from inspectorate.errors import InputError
+
+        raise InputError("nothing to sign: the stream is empty", path)
+    signer.stream, signer.nonce = record_hash(records[0]), records[0].get("nonce")
+    return signer.sign(record_hash(records[-1]), len(records), final)

@@ -200,3 +200,9 @@ def enrol(keyring_path: Path, key_id: str, role: str, public_key: str) -> Keyrin
     ring = Keyring(entries, keyring_path)
     keyring_path.write_text(json.dumps(ring.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return ring
+
+
+def enrol_key_file(keyring_path: Path, key_path: Path) -> Enrolment:
+    """Enrol the public half of a key file under its own id and role."""
+    key = load_key(key_path)
+    return enrol(keyring_path, key.id, key.role, key.public_hex).by_id[key.id]

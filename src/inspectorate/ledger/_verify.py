@@ -99,3 +99,17 @@ def _describe(report: SignedReport, records: list[dict[str, Any]], audit: Any) -
     report.heads = len(mine)
     if mine:
         report.host, report.final_head = str(mine[-1].get("host")), str(mine[-1].get("head"))
+
+
+def verify_signed_trace(
+    trace: Path, log: Path, keyring: Path, *, challenge: str | None = None, state: Path | None = None
+) -> SignedReport:
+    """``check --head-log``: a window-record trace (a ``.jsonl`` or a run directory's
+    ``windows.jsonl``) against its signed heads."""
+    from inspectorate.errors import InputError
+    from inspectorate.trace._io import RUN_DIR_TRACE
+
+    path = trace / RUN_DIR_TRACE if trace.is_dir() else trace
+    if path.suffix != ".jsonl":
+        raise InputError("--head-log checks a .jsonl trace (its records as written and signed)", path)
+    return verify_signed(path, log, keyring, challenge=challenge, state=state)

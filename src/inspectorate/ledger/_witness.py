@@ -93,3 +93,26 @@ def _load_state(path: Path) -> dict[str, dict[str, Any]]:
         return {str(k): {"size": int(v["size"]), "root": str(v["root"])} for k, v in logs.items()}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"not a witness state file ({exc})", path) from None
+
+
+def witness_log(log: Path, key: Path, keyring: Path, state: Path) -> Cosigned:
+    """One witness round over a log directory: take its latest tree head, ask the log for
+    a consistency proof from what this witness cosigned last, cosign it or refuse; a
+    cosignature is appended to the log's ``cosignatures.jsonl``."""
+    from inspectorate.ledger._keys import load_key, load_keyring
+    from inspectorate.ledger._log import add_cosignature, open_log
+
+    view = open_log(log)
+    witness = Witness(load_key(key), load_keyring(keyring), state)
+    sth = view.latest_sth()
+    if sth is None:
+        return Cosigned(None, "the log has no tree head yet")
+    last = witness.state.get(view.log_id)
+    proof: list[bytes] = []
+    size = int(sth.get("size") or 0)
+    if last is not None and 0 < int(last["size"]) < size <= len(view.hashes):
+        proof = view.consistency(int(last["size"]), size)
+    answer = witness.cosign(sth, proof)
+    if answer.cosig is not None:
+        add_cosignature(log, answer.cosig)
+    return answer
