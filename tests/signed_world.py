@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("cryptography")
 
-from inspectorate.capture._chain_writer import ChainWriter  # noqa: E402
-from inspectorate.ledger import (  # noqa: E402
+from inspectorate.capture._chain_writer import ChainWriter
+from inspectorate.ledger import (
     HeadSigner,
     Keyring,
     LogOperator,
@@ -22,7 +22,7 @@ from inspectorate.ledger import (  # noqa: E402
     load_keyring,
     save_key,
 )
-from inspectorate.ledger._witness import witness_log  # noqa: E402
+from inspectorate.ledger._witness import witness_log
 
 
 @dataclass
@@ -51,7 +51,9 @@ class World:
         return path
 
     def cosign(self, witness: str = "w1") -> str | None:
-        answer = witness_log(self.log, self.root / f"{witness}.key", self.ring, self.root / f"{witness}.state")
+        answer = witness_log(
+            self.log, self.root / f"{witness}.key", self.ring, self.root / f"{witness}.state"
+        )
         return answer.refusal
 
 

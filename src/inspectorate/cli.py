@@ -62,7 +62,9 @@ def check(
         None, "--scheduler", help="Dask scheduler address (default: a local cluster)."
     ),
     head_log: Path | None = typer.Option(
-        None, "--head-log", help="Transparency log of the trace's signed heads (pins --head; needs --keyring)."
+        None,
+        "--head-log",
+        help="Transparency log of the trace's signed heads (pins --head; needs --keyring).",
     ),
     keyring: Path | None = typer.Option(None, "--keyring", help="The verifier's keyring (enrolled keys)."),
 ) -> None:

@@ -11,11 +11,19 @@ import pytest
 
 pytest.importorskip("cryptography")
 
-from inspectorate.capture._proc_sensor import SENSOR_FILE, run_sensor  # noqa: E402
-from inspectorate.ledger import HeadSigner, LogOperator, enrol, generate_key, init_log, verify_signed  # noqa: E402
-from inspectorate.ledger._log import read_jsonl  # noqa: E402
-from inspectorate.ledger._witness import Witness  # noqa: E402
-from inspectorate.ledger import load_keyring, open_log  # noqa: E402
+from inspectorate.capture._proc_sensor import SENSOR_FILE, run_sensor
+from inspectorate.ledger import (
+    HeadSigner,
+    LogOperator,
+    enrol,
+    generate_key,
+    init_log,
+    load_keyring,
+    open_log,
+    verify_signed,
+)
+from inspectorate.ledger._log import read_jsonl
+from inspectorate.ledger._witness import Witness
 
 
 def test_sensor_signs_every_window_and_an_honest_run_verifies(tmp_path: Path) -> None:
@@ -26,7 +34,9 @@ def test_sensor_signs_every_window_and_an_honest_run_verifies(tmp_path: Path) ->
     signer = HeadSigner(keys["host-a"], LogOperator(tmp_path / "log", keys["log-a"]), window_s=0.2)
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        run_sensor(tmp_path / "run", pid=child.pid, hz=20, duration=1.2, gpu=False, signer=signer, challenge="c-1")
+        run_sensor(
+            tmp_path / "run", pid=child.pid, hz=20, duration=1.2, gpu=False, signer=signer, challenge="c-1"
+        )
     finally:
         child.kill()
         child.wait()
@@ -41,5 +51,7 @@ def test_sensor_signs_every_window_and_an_honest_run_verifies(tmp_path: Path) ->
     cosig = witness.cosign(sth, []).cosig
     assert cosig is not None
     (tmp_path / "log" / "cosignatures.jsonl").write_text(__import__("json").dumps(cosig) + "\n")
-    report = verify_signed(tmp_path / "run" / SENSOR_FILE, tmp_path / "log", tmp_path / "ring.json", challenge="c-1")
+    report = verify_signed(
+        tmp_path / "run" / SENSOR_FILE, tmp_path / "log", tmp_path / "ring.json", challenge="c-1"
+    )
     assert report.decision == "consistent", report.problems

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from signed_world import World
 
 from inspectorate.errors import InputError
 from inspectorate.ledger import enrol, generate_key, load_key, load_keyring, save_key
+from signed_world import World
 
 
 def test_key_round_trip_and_no_silent_overwrite(tmp_path: Path) -> None:

@@ -6,13 +6,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from inspectorate.data import commitment_path
+
+pytest.importorskip("cryptography")
 
 FRONTIER = str(commitment_path("frontier-training-cap"))
 
 
 def cli(*args: object) -> tuple[int, str, str]:
-    proc = subprocess.run([sys.executable, "-m", "inspectorate.cli", *map(str, args)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "inspectorate.cli", *map(str, args)], capture_output=True, text=True
+    )
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -28,7 +34,20 @@ def test_keys_log_witness_and_check_head_log(tmp_path: Path) -> None:
     assert cli("trace", "generate", "--out", trace, "--chips", 2, "--hours", 0.1)[0] == 0
     signing = ("--key", t / "host-a.key", "--log", t / "log", "--log-key", t / "log-a.key")
     assert cli("ledger", "sign-stream", trace, *signing)[0] == 0
-    assert cli("ledger", "cosign", t / "log", "--key", t / "w1.key", "--keyring", t / "ring.json", "--state", t / "w.json")[0] == 0
+    assert (
+        cli(
+            "ledger",
+            "cosign",
+            t / "log",
+            "--key",
+            t / "w1.key",
+            "--keyring",
+            t / "ring.json",
+            "--state",
+            t / "w.json",
+        )[0]
+        == 0
+    )
     signed = ("--head-log", t / "log", "--keyring", t / "ring.json")
     code, out, _ = cli("check", trace, "--commitment", FRONTIER, *signed)
     assert code == 0, out

@@ -31,7 +31,16 @@ from inspectorate.ledger._merkle import (
 # transparency-dev/merkle testonly/constants.go: LeafInputs()
 LEAVES = [
     bytes.fromhex(h)
-    for h in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f")
+    for h in (
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    )
 ]
 # transparency-dev/merkle testonly/constants.go: RootHashes(), indexed by tree size
 ROOTS = [
@@ -101,7 +110,9 @@ def test_published_inclusion_happy_path_and_generated_path_agree() -> None:
         ("trailing root", 0, 8, LEAF0, [*PROOF_0_OF_8, ROOT8], ROOT8),
     ],
 )
-def test_inclusion_probes_fail(desc: str, index: int, size: int, leaf: bytes, proof: list[bytes], root: bytes) -> None:
+def test_inclusion_probes_fail(
+    desc: str, index: int, size: int, leaf: bytes, proof: list[bytes], root: bytes
+) -> None:
     assert not verify_inclusion(index, size, leaf, proof, root), desc
 
 
@@ -132,7 +143,9 @@ def test_published_consistency_happy_path() -> None:
         ("trailing garbage", 1, 8, LEAF0, ROOT8, [*PROOF_0_OF_8, leaf_hash(b"g")]),
     ],
 )
-def test_consistency_probes_fail(desc: str, m: int, n: int, old: bytes, new: bytes, proof: list[bytes]) -> None:
+def test_consistency_probes_fail(
+    desc: str, m: int, n: int, old: bytes, new: bytes, proof: list[bytes]
+) -> None:
     assert not verify_consistency(m, n, old, new, proof), desc
 
 

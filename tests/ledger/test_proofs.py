@@ -38,7 +38,9 @@ def _proof_like() -> st.SearchStrategy[dict[str, Any]]:
         st.integers(),
         st.none(),
     )
-    size = st.one_of(st.integers(min_value=-5, max_value=1 << 70), st.booleans(), st.text(max_size=3), st.none())
+    size = st.one_of(
+        st.integers(min_value=-5, max_value=1 << 70), st.booleans(), st.text(max_size=3), st.none()
+    )
     return st.fixed_dictionaries(
         {
             "schema": st.sampled_from(["inspectorate.proof/1", "inspectorate.proof/2", ""]),

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from signed_world import World
-
 from inspectorate.ledger import verify_signed
 from inspectorate.ledger._log import COSIGS, LEAVES, STHS, read_jsonl
 from inspectorate.trace._canonical import canonical_bytes, rechain
+from signed_world import World
 
 
 def _kinds(report) -> set[str]:  # type: ignore[no-untyped-def]
@@ -115,7 +114,10 @@ def test_old_copy_of_the_log_is_a_rollback(world: World, tmp_path: Path) -> None
     state = world.root / "v.json"
     world.stream("s2.jsonl", nonce="n2")
     world.cosign()
-    assert verify_signed(world.root / "s2.jsonl", world.log, world.ring, challenge="n2", state=state).decision == "consistent"
+    assert (
+        verify_signed(world.root / "s2.jsonl", world.log, world.ring, challenge="n2", state=state).decision
+        == "consistent"
+    )
     for name, data in snapshot.items():
         (world.log / name).write_bytes(data)
     report = verify_signed(first, world.log, world.ring, challenge="n1", state=state)
@@ -177,9 +179,10 @@ def test_key_used_on_two_boots_at_once(world: World) -> None:
     clone.machine = dict(a.machine, boot_id="another-boot")
     from inspectorate.capture._chain_writer import ChainWriter
 
-    with ChainWriter(world.root / "s1.jsonl", on_append=a.observe) as w1, ChainWriter(
-        world.root / "s2.jsonl", on_append=clone.observe
-    ) as w2:
+    with (
+        ChainWriter(world.root / "s1.jsonl", on_append=a.observe) as w1,
+        ChainWriter(world.root / "s2.jsonl", on_append=clone.observe) as w2,
+    ):
         for i in range(4):
             w1.append({"kind": "start" if i == 0 else "sample", "nonce": "n1", "i": i})
             w2.append({"kind": "start" if i == 0 else "sample", "nonce": "n2", "i": i})

@@ -7,7 +7,15 @@ docs/signing.md for the design and what a real TEE would add.
 
 from inspectorate.ledger._audit import Problem, audit_log, check_stream
 from inspectorate.ledger._heads import HeadSigner, machine_identity, open_signer, sign_file
-from inspectorate.ledger._keys import Keyring, SigningKey, enrol, generate_key, load_key, load_keyring, save_key
+from inspectorate.ledger._keys import (
+    Keyring,
+    SigningKey,
+    enrol,
+    generate_key,
+    load_key,
+    load_keyring,
+    save_key,
+)
 from inspectorate.ledger._log import LogOperator, LogView, encode_proof, init_log, open_log, parse_proof
 from inspectorate.ledger._merkle import (
     ProofError,

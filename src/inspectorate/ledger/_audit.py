@@ -115,10 +115,14 @@ def _check_against_leaves(audit: Audit, head: dict[str, Any], who: str) -> bool:
 def _gossip(audit: Audit, keyring: Keyring, peer: dict[str, Any]) -> None:
     """A head another verifier was shown: signed by the log (or a witness), it must be a
     prefix of, or equal to, this log; otherwise one of us was shown a split view."""
-    kind, signer, role = ("cosig", str(peer.get("witness")), "witness") if "witness" in peer else (
-        "sth",
-        audit.view.log_id,
-        "log",
+    kind, signer, role = (
+        ("cosig", str(peer.get("witness")), "witness")
+        if "witness" in peer
+        else (
+            "sth",
+            audit.view.log_id,
+            "log",
+        )
     )
     if peer.get("log") != audit.view.log_id:
         return
@@ -158,7 +162,9 @@ def check_stream(records: list[dict[str, Any]], audit: Audit, challenge: str | N
     stream = record_hash(records[0])
     heads = [(i, h) for i, h in audit.heads if h.get("stream") == stream]
     if not heads:
-        return [Problem("rechain", INCONSISTENT, "no signed head names this stream (re-chained or never logged)")]
+        return [
+            Problem("rechain", INCONSISTENT, "no signed head names this stream (re-chained or never logged)")
+        ]
     counts = [int(h.get("count") or 0) for _, h in heads]
     if any(b <= a for a, b in zip(counts, counts[1:], strict=False)):
         out.append(Problem("rechain", INCONSISTENT, "signed heads of this stream do not advance"))
@@ -176,31 +182,43 @@ def _positions(records: list[dict[str, Any]], heads: list[tuple[int, dict[str, A
             msg = f"a head signed at record {count} but the stream holds {len(records)} (tail cut)"
             return [Problem("truncation", INCONSISTENT, msg)]
         if count < 1 or record_hash(records[count - 1]) != head.get("head"):
-            return [Problem("rechain", INCONSISTENT, f"record {count} is not the one signed (edited, re-chained)")]
+            return [
+                Problem("rechain", INCONSISTENT, f"record {count} is not the one signed (edited, re-chained)")
+            ]
     return []
 
 
 def _ending(records: list[dict[str, Any]], last: dict[str, Any]) -> list[Problem]:
     extra = len(records) - int(last.get("count") or 0)
     if not last.get("final"):
-        return [Problem("unclosed", UNVERIFIABLE, f"no final signed head; {extra} record(s) after the last one")]
+        return [
+            Problem("unclosed", UNVERIFIABLE, f"no final signed head; {extra} record(s) after the last one")
+        ]
     if extra > 0:
         return [Problem("rechain", INCONSISTENT, f"{extra} record(s) after the final signed head")]
     return []
 
 
-def _freshness(first: dict[str, Any], heads: list[tuple[int, dict[str, Any]]], challenge: str | None) -> list[Problem]:
+def _freshness(
+    first: dict[str, Any], heads: list[tuple[int, dict[str, Any]]], challenge: str | None
+) -> list[Problem]:
     nonce = first.get("nonce")
     if any(h.get("nonce") != nonce for _, h in heads):
         return [Problem("replay", INCONSISTENT, "signed heads carry another nonce than the stream's start")]
     if challenge is not None and nonce != challenge:
-        return [Problem("replay", INCONSISTENT, f"the stream answers challenge {str(nonce)[:12]}..., not this one")]
+        return [
+            Problem(
+                "replay", INCONSISTENT, f"the stream answers challenge {str(nonce)[:12]}..., not this one"
+            )
+        ]
     return []
 
 
 def _witnessed(audit: Audit, index: int) -> list[Problem]:
     if audit.witnessed is None or audit.witnessed[0] <= index:
-        return [Problem("unwitnessed", UNVERIFIABLE, "no witness cosigned a tree holding the stream's last head")]
+        return [
+            Problem("unwitnessed", UNVERIFIABLE, "no witness cosigned a tree holding the stream's last head")
+        ]
     size, root = audit.witnessed
     leaf = audit.view.hashes[index]
     if not verify_inclusion(index, size, leaf, audit.view.inclusion(index, size), root):
@@ -229,9 +247,17 @@ def check_monotonic(audit: Audit, seen: dict[str, Any] | None) -> list[Problem]:
         return []
     size, root, have = int(seen["size"]), str(seen["root"]), len(audit.view.leaves)
     if have < size:
-        return [Problem("replay", INCONSISTENT, f"log has {have} leaves; this verifier already saw {size} (old log)")]
+        return [
+            Problem(
+                "replay", INCONSISTENT, f"log has {have} leaves; this verifier already saw {size} (old log)"
+            )
+        ]
     if audit.view.root(size).hex() != root:
-        return [Problem("split_view", INCONSISTENT, f"log's first {size} leaves differ from what this verifier saw")]
+        return [
+            Problem(
+                "split_view", INCONSISTENT, f"log's first {size} leaves differ from what this verifier saw"
+            )
+        ]
     return []
 
 

@@ -82,7 +82,9 @@ def cosign(
 def verify_log(
     log: Path = typer.Argument(..., help="Log directory."),
     keyring: Path = typer.Option(..., "--keyring"),
-    stream: Path | None = typer.Option(None, "--stream", help="A chained JSONL file (sensor.jsonl) to check."),
+    stream: Path | None = typer.Option(
+        None, "--stream", help="A chained JSONL file (sensor.jsonl) to check."
+    ),
     challenge: str | None = typer.Option(None, "--challenge", help="The nonce the verifier issued."),
     state: Path | None = typer.Option(None, "--state", help="The verifier's memory of each log."),
     peer: list[Path] = typer.Option([], "--peer", help="A signed head another verifier holds (repeatable)."),

@@ -176,7 +176,9 @@ def load_keyring(path: Path) -> Keyring:
     entries = []
     for i, row in enumerate(data.get("keys") or []):
         try:
-            entry = Enrolment(str(row["id"]), str(row["role"]), str(row["public_key"]), float(row["enrolled"]))
+            entry = Enrolment(
+                str(row["id"]), str(row["role"]), str(row["public_key"]), float(row["enrolled"])
+            )
             if len(bytes.fromhex(entry.public_key)) != 32:
                 raise ValueError("public key is not 32 bytes")
         except (KeyError, TypeError, ValueError) as exc:
