@@ -22,7 +22,9 @@ def sensor(
     key: Path | None = typer.Option(None, "--key", help="Host key: sign the chain head every window."),
     log: Path | None = typer.Option(None, "--log", help="Transparency log directory the signed heads go to."),
     log_key: Path | None = typer.Option(None, "--log-key", help="The log operator's key (signs tree heads)."),
-    sign_every: float = typer.Option(1.0, "--sign-every", help="Seconds per signed window."),
+    sign_every: float = typer.Option(
+        5.0, "--sign-every", help="Seconds per signed window (the first and last record are always signed)."
+    ),
     challenge: str | None = typer.Option(None, "--challenge", help="The verifier's nonce for this run."),
 ) -> None:
     """Sample a workload's process tree from /proc until it exits (or SIGTERM)."""

@@ -42,7 +42,7 @@ class HeadSigner:
     """The sensor's hook: after a window's record is written, sign the chain head and
     append it to the log (one leaf + one signed tree head per window)."""
 
-    def __init__(self, key: SigningKey, log: LogOperator, *, window_s: float = 1.0) -> None:
+    def __init__(self, key: SigningKey, log: LogOperator, *, window_s: float = 5.0) -> None:
         if key.role != "host":
             raise ValueError(f"key {key.id!r} is a {key.role} key, not a host key")
         self.key, self.log, self.window_s = key, log, window_s
@@ -84,7 +84,7 @@ class HeadSigner:
         return leaf
 
 
-def open_signer(key: Path, log: Path, log_key: Path, window_s: float = 1.0) -> HeadSigner:
+def open_signer(key: Path, log: Path, log_key: Path, window_s: float = 5.0) -> HeadSigner:
     """A head signer from key files: the host's key, and the log (with its operator key)."""
     return HeadSigner(load_key(key), LogOperator(log, load_key(log_key)), window_s=window_s)
 
