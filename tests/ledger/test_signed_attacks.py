@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from inspectorate.ledger import verify_signed
+from inspectorate.ledger import open_log, verify_signed
+from inspectorate.ledger._merkle import root_from_hashes
 from inspectorate.ledger._log import COSIGS, LEAVES, STHS, read_jsonl
 from inspectorate.trace._canonical import canonical_bytes, rechain
 from signed_world import World
@@ -27,6 +28,8 @@ def test_honest_stream_is_consistent(world: World) -> None:
     report = verify_signed(stream, world.log, world.ring, challenge="nonce-1", state=world.root / "v.json")
     assert report.decision == "consistent", report.problems
     assert report.heads == 8 and report.host == "host-a" and report.witnessed_size == 8
+    view = open_log(world.log)  # the audit's cached prefix roots are the RFC roots
+    assert all(view.root(k) == root_from_hashes(view.hashes[:k]) for k in range(len(view.hashes) + 1))
     # a second honest run on the same log, later: still consistent against the saved state
     stream2 = world.stream("sensor2.jsonl", nonce="nonce-2")
     assert world.cosign() is None

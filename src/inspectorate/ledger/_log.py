@@ -20,13 +20,14 @@ import base64
 import binascii
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from inspectorate.errors import InputError
 from inspectorate.ledger._keys import SigningKey
 from inspectorate.ledger._merkle import (
+    EMPTY_ROOT,
     HASH_LEN,
     Frontier,
     ProofError,
@@ -84,9 +85,23 @@ class LogView:
     hashes: list[bytes]
     sths: list[dict[str, Any]]
     cosigs: list[dict[str, Any]]
+    _prefix_roots: list[bytes] | None = field(default=None, repr=False)
 
     def root(self, size: int) -> bytes:
-        return root_from_hashes(self.hashes[:size])
+        """MTH of the first ``size`` leaves. Every prefix root is computed once, in one
+        O(n log n) pass: an audit compares one tree head per leaf, and a per-head MTH would
+        grow quadratically with the log."""
+        if self._prefix_roots is None:
+            frontier, roots = Frontier(), [EMPTY_ROOT]
+            for h in self.hashes:
+                frontier.append_hash(h)
+                roots.append(frontier.root())
+            self._prefix_roots = roots
+        return (
+            self._prefix_roots[size]
+            if 0 <= size < len(self._prefix_roots)
+            else root_from_hashes(self.hashes[:size])
+        )
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
         return inclusion_path(index, self.hashes[:size])
