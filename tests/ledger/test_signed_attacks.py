@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from inspectorate.ledger import open_log, verify_signed
-from inspectorate.ledger._merkle import root_from_hashes
 from inspectorate.ledger._log import COSIGS, LEAVES, STHS, read_jsonl
+from inspectorate.ledger._merkle import root_from_hashes
 from inspectorate.trace._canonical import canonical_bytes, rechain
 from signed_world import World
 

@@ -115,17 +115,12 @@ def _check_against_leaves(audit: Audit, head: dict[str, Any], who: str) -> bool:
 def _gossip(audit: Audit, keyring: Keyring, peer: dict[str, Any]) -> None:
     """A head another verifier was shown: signed by the log (or a witness), it must be a
     prefix of, or equal to, this log; otherwise one of us was shown a split view."""
-    kind, signer, role = (
-        ("cosig", str(peer.get("witness")), "witness")
-        if "witness" in peer
-        else (
-            "sth",
-            audit.view.log_id,
-            "log",
-        )
-    )
     if peer.get("log") != audit.view.log_id:
         return
+    if "witness" in peer:
+        kind, signer, role = "cosig", str(peer["witness"]), "witness"
+    else:
+        kind, signer, role = "sth", audit.view.log_id, "log"
     bad = keyring.verify(kind, peer, signer, role)
     if bad is not None:
         audit.add("provenance", UNVERIFIABLE, f"a peer's head is unusable: {bad}")
