@@ -216,3 +216,18 @@ def test_unclosed_stream_is_unverifiable(world: World) -> None:
     world.cosign()
     report = verify_signed(stream, world.log, world.ring)
     assert report.decision == "unverifiable" and _kinds(report) == {"unclosed"}
+
+
+def test_rewritten_history_fails_the_verifiers_consistency_check(world: World) -> None:
+    """Same size as before, but an earlier leaf replaced (re-signed with the stolen host
+    key even): the verifier's remembered root is not a prefix of the log any more."""
+    world.stream("s1.jsonl", nonce="n1")
+    world.cosign()
+    state = world.root / "v.json"
+    assert verify_signed(None, world.log, world.ring, state=state).decision == "consistent"
+    leaves = read_jsonl(world.log / LEAVES)
+    leaves[2] = world.keys["host-a"].sign("head", dict(leaves[2], t=0.5))
+    _write_lines(world.log / LEAVES, leaves)
+    report = verify_signed(None, world.log, world.ring, state=state)
+    assert report.decision == "inconsistent" and "split_view" in _kinds(report)
+    assert any("extension" in p.message for p in report.problems)

@@ -26,7 +26,7 @@ from typing import Any
 from inspectorate.errors import InputError
 from inspectorate.ledger._keys import Keyring
 from inspectorate.ledger._log import LogView
-from inspectorate.ledger._merkle import verify_inclusion
+from inspectorate.ledger._merkle import ProofError, verify_consistency, verify_inclusion
 from inspectorate.trace._canonical import record_hash
 
 INCONSISTENT, UNVERIFIABLE = "inconsistent", "unverifiable"
@@ -247,12 +247,15 @@ def check_monotonic(audit: Audit, seen: dict[str, Any] | None) -> list[Problem]:
                 "replay", INCONSISTENT, f"log has {have} leaves; this verifier already saw {size} (old log)"
             )
         ]
-    if audit.view.root(size).hex() != root:
-        return [
-            Problem(
-                "split_view", INCONSISTENT, f"log's first {size} leaves differ from what this verifier saw"
-            )
-        ]
+    # the RFC 9162 consistency proof the log serves, checked as a remote verifier would
+    proof = audit.view.consistency(size, have) if 0 < size < have else []
+    try:
+        ok = size == 0 or verify_consistency(size, have, bytes.fromhex(root), audit.view.root(have), proof)
+    except (ValueError, ProofError):
+        ok = False
+    if not ok:
+        msg = f"log is not an extension of the size-{size} tree this verifier saw"
+        return [Problem("split_view", INCONSISTENT, msg)]
     return []
 
 
