@@ -231,3 +231,17 @@ def test_rewritten_history_fails_the_verifiers_consistency_check(world: World) -
     report = verify_signed(None, world.log, world.ring, state=state)
     assert report.decision == "inconsistent" and "split_view" in _kinds(report)
     assert any("extension" in p.message for p in report.problems)
+
+
+def test_a_torn_last_line_is_ignored_and_a_missing_stream_is_bad_input(world: World) -> None:
+    import pytest
+
+    from inspectorate.errors import InputError
+
+    stream = world.stream("sensor.jsonl")
+    world.cosign()
+    with stream.open("ab") as f:
+        f.write(b'{"kind": "sample", "t": 9')  # a writer killed mid-record
+    assert verify_signed(stream, world.log, world.ring).decision == "consistent"
+    with pytest.raises(InputError, match="no such stream"):
+        verify_signed(world.root / "absent.jsonl", world.log, world.ring)

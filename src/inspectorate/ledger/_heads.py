@@ -92,10 +92,10 @@ def open_signer(key: Path, log: Path, log_key: Path, window_s: float = 5.0) -> H
 def sign_file(path: Path, signer: HeadSigner, *, final: bool = True) -> dict[str, Any]:
     """Sign the current head of an existing chained JSONL file (``ledger sign-stream``):
     for writers without a hook, e.g. a window-record recorder signing after each window."""
-    from inspectorate.ledger._log import read_jsonl
+    from inspectorate.ledger._log import read_stream
     from inspectorate.trace._canonical import record_hash
 
-    records = read_jsonl(path)
+    records = read_stream(path)
     if not records:
         from inspectorate.errors import InputError
 

@@ -53,18 +53,34 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Every object line of ``path`` ([] when absent); a bad line is an InputError."""
     if not path.is_file():
         return []
-    out = []
-    for i, line in enumerate(path.read_bytes().splitlines(), 1):
-        if not line.strip():
-            continue
+    return [
+        _object(line, path, i) for i, line in enumerate(path.read_bytes().splitlines(), 1) if line.strip()
+    ]
+
+
+def read_stream(path: Path) -> list[dict[str, Any]]:
+    """A chained stream's records; a torn last line (a writer killed mid-record, no
+    newline) is left out, as the chain writer would cut it: it was never signed."""
+    if not path.is_file():
+        raise InputError("no such stream file", path)
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        tail = data[data.rfind(b"\n") + 1 :]
         try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise InputError(f"not valid JSON ({exc})", path, i) from None
-        if not isinstance(obj, dict):
-            raise InputError("a log line must be a JSON object", path, i)
-        out.append(obj)
-    return out
+            json.loads(tail)
+        except ValueError:
+            data = data[: len(data) - len(tail)]
+    return [_object(line, path, i) for i, line in enumerate(data.splitlines(), 1) if line.strip()]
+
+
+def _object(line: bytes, path: Path, i: int) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except ValueError as exc:
+        raise InputError(f"not valid JSON ({exc})", path, i) from None
+    if not isinstance(obj, dict):
+        raise InputError("a record must be a JSON object", path, i)
+    return obj
 
 
 def init_log(path: Path, log_id: str) -> None:

@@ -18,7 +18,7 @@ from inspectorate.ledger._audit import (
     save_state,
 )
 from inspectorate.ledger._keys import _read_json, load_keyring
-from inspectorate.ledger._log import open_log, read_jsonl
+from inspectorate.ledger._log import open_log, read_stream
 
 CONSISTENT = "consistent"
 
@@ -79,7 +79,7 @@ def verify_signed(
     report.problems += check_monotonic(audit, known.get(view.log_id))
     report.witnessed_size = audit.witnessed[0] if audit.witnessed else None
     if stream is not None:
-        records = read_jsonl(stream)
+        records = read_stream(stream)
         report.problems += check_stream(records, audit, challenge)
         _describe(report, records, audit)
     if challenge is None and stream is not None:
