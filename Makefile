@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml setup.py src/inspectorate/trace/_ccanon.c
 	command -v bwrap >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq bubblewrap; else echo "note: the red-team sandbox needs bubblewrap (bwrap): sudo apt-get install bubblewrap"; fi; }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,testbed,scale,agent,calibrate]'
+	$(BIN)/python -m pip install -q -e '.[dev,testbed,scale,agent,calibrate,sign]'
 	touch $(STAMP) $(DEMO_STAMP)
 
 # The demo's set only: no torch, no Dask, no SDKs unless DEMO_EXTRAS names them (the full

@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors",),
     ("_plugins", "_lazy", "data", "decisions"),
     ("trace",),
-    ("commitment",),
+    ("commitment", "ledger"),
     ("capture", "scale"),
     ("models",),
     ("replay", "difr"),

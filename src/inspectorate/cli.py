@@ -61,9 +61,24 @@ def check(
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Dask scheduler address (default: a local cluster)."
     ),
+    head_log: Path | None = typer.Option(
+        None,
+        "--head-log",
+        help="Transparency log of the trace's signed heads (pins --head; needs --keyring).",
+    ),
+    keyring: Path | None = typer.Option(None, "--keyring", help="The verifier's keyring (enrolled keys)."),
 ) -> None:
     """Judge TRACE against COMMITMENT; exit 0 compliant, 1 violation, 2 bad input."""
     from inspectorate.commitment import check as run_check
+
+    signed = None
+    if (head_log is None) != (keyring is None):
+        raise InputError("--head-log and --keyring go together")
+    if head_log is not None and keyring is not None:
+        from inspectorate.ledger import verify_signed_trace
+
+        signed = verify_signed_trace(trace, head_log, keyring)
+        head = head if head is not None else signed.final_head  # the signed head pins the tail
 
     if agent and engine is Engine.dask:
         raise InputError("--agent runs with the local engine only (drop --engine dask)")
@@ -82,11 +97,15 @@ def check(
             verdict = check_distributed(records, promise, scheduler=scheduler, on_rule=advance)
         else:
             verdict = run_check(records, promise, on_rule=advance)
+    bad_signed = signed is not None and signed.decision != "consistent"
     if format is Format.json:
-        typer.echo(json.dumps(verdict.to_dict(), indent=2))
+        out = verdict.to_dict() | ({"signed": signed.to_dict()} if signed is not None else {})
+        typer.echo(json.dumps(out, indent=2))
     else:
         typer.echo(verdict_text(verdict, str(trace)))
-    raise typer.Exit(verdict.exit_code)
+        for line in signed.reasons() if signed is not None else []:
+            typer.echo(line)
+    raise typer.Exit(max(verdict.exit_code, 1) if bad_signed else verdict.exit_code)
 
 
 @app.command()
@@ -203,6 +222,7 @@ def _mount_optional() -> None:
     from inspectorate.attacks._cli import redteam as redteam_command
     from inspectorate.capture._sensor_cli import sensor as sensor_command
     from inspectorate.difr._cli import mount as mount_recomputation
+    from inspectorate.ledger._cli import app as ledger_app
     from inspectorate.testbed._cli import app as testbed_app  # torch loads only when a command runs
     from inspectorate.verify._cli import verify as verify_command
 
@@ -211,6 +231,7 @@ def _mount_optional() -> None:
     app.command("sensor")(sensor_command)
     app.add_typer(testbed_app, name="testbed", help="Run real workloads and record hash-chained evidence.")
     app.add_typer(agent_app, name="agent")
+    app.add_typer(ledger_app, name="ledger")
     mount_recomputation(app)  # the `difr` group and `replay`
 
 

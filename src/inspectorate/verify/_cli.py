@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from inspectorate.errors import InputError
+
 
 class Format(str, enum.Enum):
     text = "text"
@@ -63,16 +65,28 @@ def verify(
         "--agent",
         help="LLM tier for the commitment's semantic rules no offline judge covers (keys from env).",
     ),
+    head_log: Path | None = typer.Option(
+        None, "--head-log", help="Transparency log of the sensor's signed heads (needs --keyring)."
+    ),
+    keyring: Path | None = typer.Option(None, "--keyring", help="The verifier's keyring (enrolled keys)."),
+    challenge: str | None = typer.Option(None, "--challenge", help="The nonce issued for this run."),
+    ledger_state: Path | None = typer.Option(
+        None, "--ledger-state", help="The verifier's memory of each log (monotonic size)."
+    ),
+    peer_head: list[Path] = typer.Option(
+        [], "--peer-head", help="A signed tree head another verifier holds (gossip; repeatable)."
+    ),
 ) -> None:
     """Judge every phase of RUN_DIR from its telemetry; exit 0 certified, 1 not, 2 bad input."""
     from inspectorate.commitment import load_commitment
-    from inspectorate.errors import InputError
     from inspectorate.report import progress, render_run_text
     from inspectorate.trace import load_run
     from inspectorate.verify._inspector import RunVerdict, verify_run
     from inspectorate.verify._recomputed import read_recomputed
     from inspectorate.verify._registry import Finding
 
+    if (head_log is None) != (keyring is None):
+        raise InputError("--head-log and --keyring go together")
     promised = load_commitment(commitment) if commitment is not None else None
     extra: dict[str, list[Finding]] = {}
     for phase, found in map(read_recomputed, recomputed):
@@ -92,5 +106,9 @@ def verify(
         judge = agent_verify
     with progress(len(run.phases()), "phases", quiet=quiet) as advance:
         verdict = judge(run, promised, policy=policy.value, on_phase=advance, recomputed=extra, replay=plan)
+    if head_log is not None and keyring is not None:
+        from inspectorate.verify._signed import attach_signed
+
+        attach_signed(verdict, head_log, keyring, challenge=challenge, state=ledger_state, peers=peer_head)
     typer.echo(verdict.to_json() if format is Format.json else render_run_text(verdict))
     raise typer.Exit(verdict.exit_code)

@@ -117,6 +117,7 @@ class RunVerdict:
     reasons: list[str] = field(default_factory=list)
     gaps: list[dict[str, Any]] = field(default_factory=list)
     agent: dict[str, Any] | None = None  # the LLM tier's report (``verify --agent``)
+    signed: dict[str, Any] | None = None  # signed-evidence report (``verify --head-log``)
 
     @property
     def exit_code(self) -> int:
@@ -138,6 +139,8 @@ class RunVerdict:
         }
         if self.agent is not None:
             out["agent"] = self.agent
+        if self.signed is not None:
+            out["signed"] = self.signed
         return out
 
     def to_json(self) -> str:
