@@ -61,9 +61,16 @@ def check(
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Dask scheduler address (default: a local cluster)."
     ),
+    report: Path | None = typer.Option(
+        None, "--report", help="Also write the verdict as one HTML page with plots (the [report] extra)."
+    ),
 ) -> None:
     """Judge TRACE against COMMITMENT; exit 0 compliant, 1 violation, 2 bad input."""
     from inspectorate.commitment import check as run_check
+    from inspectorate.report import report_check, report_path
+
+    if report is not None:
+        report_path(report, trace)  # a bad --report path fails before the work, not after
 
     if agent and engine is Engine.dask:
         raise InputError("--agent runs with the local engine only (drop --engine dask)")
@@ -86,6 +93,8 @@ def check(
         typer.echo(json.dumps(verdict.to_dict(), indent=2))
     else:
         typer.echo(verdict_text(verdict, str(trace)))
+    if report is not None:
+        report_check(records, verdict, report, str(trace))
     raise typer.Exit(verdict.exit_code)
 
 
@@ -179,6 +188,23 @@ def trace_convert(
     from inspectorate.scale import convert
 
     typer.echo(convert(source, out, window_seconds=window_seconds, chip_groups=chip_groups))
+
+
+@app.command("report")
+def report_command(
+    source: Path = typer.Argument(..., help="Run directory, trace file, or bench output directory."),
+    out: Path = typer.Option(..., "--out", "-o", help="The HTML file to write."),
+    commitment: Path | None = typer.Option(None, "--commitment", "-c", help="Commitment YAML to judge by."),
+    verdict: Path | None = typer.Option(
+        None, "--verdict", help="A saved `check`/`verify --format json` verdict, drawn without judging again."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT even if this tool did not write it."),
+) -> None:
+    """Write one self-contained HTML page: verdict, telemetry plots, rule hits, leaderboard."""
+    from inspectorate.report import write_report
+
+    written = write_report(source, out, commitment=commitment, verdict=verdict, force=force)
+    typer.echo(f"wrote {written}")
 
 
 @app.command()

@@ -25,6 +25,7 @@ class Section:
     html: str = ""
     plots: list[dict[str, Any]] = field(default_factory=list)
     anchor: str = ""
+    plots_first: bool = False
 
 
 @dataclass
@@ -82,11 +83,12 @@ def _header(page: Page) -> str:
 def _section(section: Section, specs: list[dict[str, Any]]) -> str:
     anchor = f' id="{esc(section.anchor)}"' if section.anchor else ""
     parts = [f"<section{anchor}><h2>{esc(section.title)}</h2>"]
-    if section.html:
-        parts.append(section.html)
+    plots = []
     for spec in section.plots:
-        parts.append(f'<div class="plot" id="plot-{len(specs)}"></div>')
+        plots.append(f'<div class="plot" id="plot-{len(specs)}"></div>')
         specs.append(spec)
+    text = [section.html] if section.html else []
+    parts += plots + text if section.plots_first else text + plots
     parts.append("</section>")
     return "".join(parts)
 
@@ -116,6 +118,9 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 code,.mono{font-family:ui-monospace,monospace;font-size:12px}
 tr:target{background:#fff3c4}
 details summary{cursor:pointer;color:#245}
+.ftag{display:inline-block;margin:1px 2px;padding:0 5px;border-radius:3px;font-size:11.5px;border:1px solid #ddd;cursor:help}
+.ftag.consistent{color:var(--pass)}.ftag.unverifiable{color:var(--open)}
+.finding{border-left:3px solid var(--fail);padding:2px 8px;margin:2px 0 4px;background:#fff5f5}
 footer{margin-top:18px;color:var(--mute);font-size:11.5px}
 """
 

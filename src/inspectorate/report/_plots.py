@@ -16,18 +16,29 @@ _T = {"field": "t", "type": "quantitative", "title": "seconds since run start"}
 
 
 def _base(height: int = 150) -> Spec:
+    # A fixed y-axis extent lines the panels' x axes up, so one phase sits at one place on the page
     return {
         "width": "container",
         "height": height,
-        "config": {"view": {"stroke": "#ddd"}, "axis": {"labelFontSize": 11, "titleFontSize": 11}},
+        "config": {
+            "view": {"stroke": "#ddd"},
+            "axis": {"labelFontSize": 11, "titleFontSize": 11},
+            "axisY": {"minExtent": 150, "maxExtent": 150},
+            "legend": {"labelLimit": 150, "orient": "right"},
+        },
     }
+
+
+def _x(domain: list[float] | None, title: str | None = "seconds since run start") -> Spec:
+    scale: Spec = {"domain": domain, "nice": False} if domain else {}
+    return {"field": "t0", "type": "quantitative", "title": title, "scale": scale}
 
 
 def _claimed_scale(labels: list[str]) -> Spec:
     return {"domain": labels, "scheme": "tableau10"}
 
 
-def phase_timeline(bands: list[dict[str, Any]], labels: list[str]) -> Spec:
+def phase_timeline(bands: list[dict[str, Any]], labels: list[str], domain: list[float] | None = None) -> Spec:
     """One bar per phase on the run's clock, coloured by claim, outlined by outcome."""
     spec = _base(max(60, 18 * len(bands)))
     spec["data"] = {"values": bands}
@@ -37,7 +48,7 @@ def phase_timeline(bands: list[dict[str, Any]], labels: list[str]) -> Spec:
         {
             "mark": {"type": "bar", "height": 12, "strokeWidth": 2.5},
             "encoding": {
-                "x": {"field": "t0", "type": "quantitative", "title": "seconds since run start"},
+                "x": _x(domain),
                 "x2": {"field": "t1"},
                 "y": y,
                 "color": {"field": "claimed", "type": "nominal", "scale": _claimed_scale(labels),
@@ -48,7 +59,7 @@ def phase_timeline(bands: list[dict[str, Any]], labels: list[str]) -> Spec:
             },
         },
         {
-            "mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 11},
+            "mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 11, "limit": 260},
             "encoding": {"x": {"field": "t1", "type": "quantitative"}, "y": y, "text": {"field": "mark"},
                          "color": {"value": "#333"}},
         },
@@ -58,7 +69,7 @@ def phase_timeline(bands: list[dict[str, Any]], labels: list[str]) -> Spec:
 
 def telemetry(
     title: str, unit: str, rows: list[dict[str, Any]], bands: list[dict[str, Any]],
-    labels: list[str], flags: list[dict[str, Any]],
+    labels: list[str], flags: list[dict[str, Any]], domain: list[float] | None = None,
 ) -> Spec:
     """A signal over the run: claimed phases shaded behind it, flagged phases whose
     deciding finding rests on this signal's stream outlined red and named."""
@@ -69,7 +80,7 @@ def telemetry(
             "data": {"values": bands},
             "mark": {"type": "rect", "opacity": 0.16},
             "encoding": {
-                "x": {"field": "t0", "type": "quantitative", "title": _T["title"]},
+                "x": _x(domain),
                 "x2": {"field": "t1"},
                 "color": {"field": "claimed", "type": "nominal", "scale": _claimed_scale(labels),
                           "legend": {"title": "claimed"}},
@@ -80,8 +91,9 @@ def telemetry(
             "data": {"values": rows},
             "mark": {"type": "line", "strokeWidth": 1.3, "interpolate": "linear"},
             "encoding": {
-                "x": _T,
-                "y": {"field": "value", "type": "quantitative", "title": unit},
+                "x": {**_T, "scale": {"domain": domain, "nice": False}} if domain else _T,
+                "y": {"field": "value", "type": "quantitative", "title": unit,
+                      "axis": {"format": "~s" if unit.endswith("/s") else ",.4~g"}},
                 "stroke": {"field": "series", "type": "nominal", "legend": {"title": "series"},
                            "scale": {"scheme": "dark2"}},
                 "tooltip": [{"field": "series"}, {"field": "t", "format": ".1f"}, {"field": "value", "format": ".3~s"}],
@@ -89,6 +101,7 @@ def telemetry(
         },
     ]
     if flags:
+        flags = [{**f, "row": 2 + 13 * (i % 3)} for i, f in enumerate(sorted(flags, key=lambda f: f["t0"]))]
         x = {"field": "t0", "type": "quantitative"}
         layers.append({
             "data": {"values": flags},
@@ -99,7 +112,7 @@ def telemetry(
             "data": {"values": flags},
             "mark": {"type": "text", "align": "left", "baseline": "top", "dx": 3, "dy": 3, "color": FLAG,
                      "fontWeight": "bold", "fontSize": 11},
-            "encoding": {"x": x, "y": {"value": 0}, "text": {"field": "label"}},
+            "encoding": {"x": x, "y": {"field": "row", "type": "quantitative", "scale": None}, "text": {"field": "label"}},
         })
     spec["layer"] = layers
     spec["resolve"] = {"scale": {"color": "independent"}}
@@ -116,7 +129,8 @@ def window_flops(rows: list[dict[str, Any]], hits: list[dict[str, Any]]) -> Spec
         "mark": {"type": "area", "opacity": 0.8},
         "encoding": {
             "x": x,
-            "y": {"field": "flops", "type": "quantitative", "stack": "zero", "title": "FLOP"},
+            "y": {"field": "flops", "type": "quantitative", "stack": "zero", "title": "FLOP",
+                  "axis": {"format": ".2~e"}},
             "color": {"field": "op_type", "type": "nominal", "scale": {"scheme": "tableau10"}},
             "tooltip": [{"field": "op_type"}, {"field": "t", "type": "temporal"}, {"field": "flops", "format": ".3~s"}],
         },

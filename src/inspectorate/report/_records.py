@@ -7,6 +7,7 @@ import polars as pl
 
 from inspectorate.report._html import Section, esc
 
+OPEN_ROWS = 25
 MAX_ROWS = 300  # a page of flagged records is for reading; the rest are counted, not shown
 COLUMNS = ("record_id", "chip_id", "job_id", "window_start", "op_type", "flops", "tokens_processed",
            "model_hash_prefix", "dataset_fingerprint")
@@ -25,8 +26,10 @@ def record_section(frame: pl.DataFrame, ids: list[str]) -> Section:
     note = f"<p>{len(wanted)} flagged record(s)" + (
         f"; {missing} not shown (over {MAX_ROWS} or not in this file)." if missing > 0 else "."
     ) + "</p>"
-    return Section("Flagged records", f"{note}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
-                   anchor="records")
+    rows = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    if shown.height > OPEN_ROWS:  # a long list stays folded; following a link to a row unfolds it
+        rows = f"<details><summary>show {shown.height} records</summary>{rows}</details>"
+    return Section("Flagged records", note + rows, anchor="records")
 
 
 def _cell(value: object) -> str:

@@ -15,7 +15,7 @@ from inspectorate.errors import InputError
 from inspectorate.report import _plots
 from inspectorate.report._html import Page, Section, esc, table
 from inspectorate.report._records import record_section
-from inspectorate.report._series import Panel, panels
+from inspectorate.report._series import BUCKETS, Panel, panels
 from inspectorate.trace import Phase, RunDir
 
 MARK = {"consistent": "✓", "unverifiable": "?", "inconsistent": "✗"}
@@ -37,9 +37,11 @@ def run_page(run: RunDir, verdict: dict[str, Any]) -> Page:
         reasons=[str(r) for r in verdict.get("reasons", [])][:12],
         facts=_facts(run, verdict, phases, signals),
     )
-    timeline = Section("Phases", _phase_table(verdict), [_plots.phase_timeline(bands, labels)] if bands else [])
-    page.sections.append(timeline)
-    page.sections.append(_telemetry(signals, bands, labels, verdict))
+    domain = [0.0, max([b["t1"] for b in bands] + [_end(run, sensor, origin)])]
+    plots = [_plots.phase_timeline(bands, labels, domain)] if bands else []
+    page.sections.append(Section("Phases", "", plots))
+    page.sections.append(_telemetry(signals, bands, labels, verdict, domain))
+    page.sections.append(Section("Findings per phase", _phase_table(verdict), anchor="findings"))
     commitment = verdict.get("commitment")
     flagged = _flagged_ids(verdict)
     if commitment:
@@ -129,61 +131,99 @@ def _bands(phases: list[Phase], by_phase: dict[Any, dict[str, Any]], origin: flo
     return bands
 
 
-def _telemetry(signals: list[Panel], bands: list[dict[str, Any]], labels: list[str], verdict: dict[str, Any]) -> Section:
+def _telemetry(
+    signals: list[Panel], bands: list[dict[str, Any]], labels: list[str], verdict: dict[str, Any], domain: list[float]
+) -> Section:
     """One panel per signal; a flagged phase is outlined on the panels whose stream its
     inconsistent findings name as basis (the signal that decided it)."""
-    deciding: dict[str, list[tuple[str, str]]] = {}  # stream -> [(phase, property)]
+    deciding: dict[str, dict[str, list[str]]] = {}  # panel key -> phase -> properties
     for p in verdict.get("phases", []):
         for f in p.get("findings", []):
             if f.get("decision") == "inconsistent":
-                for stream in f.get("basis") or []:
-                    deciding.setdefault(stream, []).append((p.get("phase"), f.get("property")))
+                for key in deciding_panels(f, signals):
+                    deciding.setdefault(key, {}).setdefault(p.get("phase"), []).append(f.get("property"))
     where = {b["phase"]: b for b in bands}
     plots = []
     for panel in signals:
         flags = [
-            {"phase": ph, "t0": where[ph]["t0"], "t1": where[ph]["t1"], "label": f"✗ {prop} ({panel.stream})"}
-            for ph, prop in deciding.get(panel.stream, [])
+            {"phase": ph, "t0": where[ph]["t0"], "t1": where[ph]["t1"], "label": "✗ " + ", ".join(props)}
+            for ph, props in deciding.get(panel.key, {}).items()
             if ph in where
         ]
-        plots.append(_plots.telemetry(panel.title, panel.unit, panel.rows(), bands, labels, flags))
+        plots.append(_plots.telemetry(panel.title, panel.unit, panel.rows(), bands, labels, flags, domain))
     if not signals:
         return Section("Telemetry", "<p>No telemetry stream with timestamps in this run.</p>")
     note = (
         "<p>Claimed phases are shaded by label. A red dashed box marks a phase judged "
         "<b>inconsistent</b> on the panel whose stream decided it (the finding's basis). "
-        f"Series are min/max-decimated to at most {2 * 400} points each; "
+        f"Series are min/max-decimated to at most {2 * BUCKETS} points each; "
         + ", ".join(f"{esc(s.title)}: {s.raw_points:,} samples from <code>{esc(s.stream)}</code>" for s in signals)
         + ".</p>"
     )
     return Section("Telemetry", note, plots, anchor="telemetry")
 
 
+# Which plotted signal an evidence key speaks of (``observed_cpu_s`` -> CPU cores, ...)
+_SIGNAL_WORDS = {
+    "cpu_cores": ("cpu", "cores"),
+    "memory": ("mem", "rss", "pss", "footprint", "bytes_per_param"),
+    "nic": ("net", "nic", "sync", "rx_", "tx_", "collective"),
+    "gpu_power": ("power", "energy", "joule"),
+    "gpu_util": ("util", "sm_active", "activity"),
+    "gpu_memory": ("mem", "footprint"),
+}
+
+
+def deciding_panels(finding: dict[str, Any], signals: list[Panel]) -> list[str]:
+    """The panels that show the signal an inconsistent finding rests on: those drawn from
+    a stream in its ``basis`` whose signal its evidence names; every panel of those
+    streams when the evidence names none of them (the finding still used the stream)."""
+    basis = set(finding.get("basis") or [])
+    candidates = [s for s in signals if s.stream in basis]
+    keys = " ".join(str(k).lower() for k in (finding.get("evidence") or {}))
+    named = [s.key for s in candidates if any(w in keys for w in _SIGNAL_WORDS.get(s.key, ()))]
+    return named or [s.key for s in candidates]
+
+
 def _phase_table(verdict: dict[str, Any]) -> str:
+    """One row per phase: inconsistent findings open with their evidence; the rest as
+    compact tags (hover for the evidence)."""
     rows = []
     for p in verdict.get("phases", []):
         outcome = str(p.get("outcome", "?"))
-        cells = []
-        for f in p.get("findings", []):
-            decision = str(f.get("decision", "?"))
-            evidence = {k: v for k, v in (f.get("evidence") or {}).items() if k != "flagged_record_ids"}
-            ids = (f.get("evidence") or {}).get("flagged_record_ids") or []
-            links = " ".join(f'<a href="#rec-{esc(i)}">{esc(i)}</a>' for i in ids[:10])
-            brief = esc(", ".join(f"{k}={_short(v)}" for k, v in list(evidence.items())[:8]))
-            basis = ", ".join(f.get("basis") or []) or "-"
-            cells.append(
-                f'<details{" open" if decision == "inconsistent" else ""}><summary>'
-                f'<span class="tag {esc(decision)}">{esc(decision)}</span> <b>{esc(f.get("property"))}</b> '
-                f"basis: {esc(basis)}</summary><span class=\"mono\">{brief}</span> {links}</details>"
-            )
+        findings = p.get("findings", [])
+        loud = [_finding_detail(f) for f in findings if f.get("decision") == "inconsistent"]
+        quiet = [_finding_tag(f) for f in findings if f.get("decision") != "inconsistent"]
         rows.append([
             f"<b>{esc(p.get('phase'))}</b>",
             esc(p.get("claimed")),
             f'<span class="tag {esc(outcome)}">{esc(outcome)}</span>',
             f"{float(p.get('confidence', 0.0)):.2f}",
-            "".join(cells),
+            "".join(loud) + '<div class="tags">' + " ".join(quiet) + "</div>",
         ])
-    return table(["phase", "claimed", "outcome", "confidence", "findings (inconsistent ones open)"], rows)
+    return table(["phase", "claimed", "outcome", "confidence", "findings"], rows)
+
+
+def _evidence_text(f: dict[str, Any]) -> str:
+    evidence = {k: v for k, v in (f.get("evidence") or {}).items() if k != "flagged_record_ids"}
+    return ", ".join(f"{k}={_short(v)}" for k, v in list(evidence.items())[:10])
+
+
+def _finding_tag(f: dict[str, Any]) -> str:
+    decision = str(f.get("decision", "?"))
+    basis = ", ".join(f.get("basis") or []) or "no basis"
+    title = esc(f"{decision}; basis: {basis}; {_evidence_text(f)}")
+    return f'<span class="ftag {esc(decision)}" title="{title}">{MARK.get(decision, "")} {esc(f.get("property"))}</span>'
+
+
+def _finding_detail(f: dict[str, Any]) -> str:
+    ids = (f.get("evidence") or {}).get("flagged_record_ids") or []
+    links = " ".join(f'<a href="#rec-{esc(i)}">{esc(i)}</a>' for i in ids[:10])
+    basis = ", ".join(f.get("basis") or []) or "-"
+    return (
+        f'<div class="finding"><span class="tag inconsistent">inconsistent</span> <b>{esc(f.get("property"))}</b>'
+        f' (deciding signal: {esc(basis)})<div class="mono">{esc(_evidence_text(f))}</div>{links}</div>'
+    )
 
 
 def _short(value: Any) -> str:

@@ -13,6 +13,7 @@ from inspectorate.report._records import record_section
 from inspectorate.trace import Trace
 
 BINS = 400
+LINKED = 20  # record links per rule hit
 
 
 def trace_page(trace: Trace, verdict: dict[str, Any] | None, source: str) -> Page:
@@ -32,7 +33,9 @@ def trace_page(trace: Trace, verdict: dict[str, Any] | None, source: str) -> Pag
     page.sections.append(Section("Claimed compute", "", [_plots.window_flops(_binned(frame), hits)]))
     if verdict is not None:
         page.sections.append(violations_section(verdict))
-        ids = [i for v in verdict.get("violations", []) for i in v.get("record_ids", [])]
+        # the ids the rule table links to come first, so no link points past the shown rows
+        linked = [i for v in verdict.get("violations", []) for i in v.get("record_ids", [])[:LINKED]]
+        ids = linked + [i for v in verdict.get("violations", []) for i in v.get("record_ids", [])]
         if ids:
             page.sections.append(record_section(frame, ids))
     return page
@@ -44,8 +47,8 @@ def violations_section(verdict: dict[str, Any]) -> Section:
     for v in verdict.get("violations", []):
         ids = list(v.get("record_ids", []))
         count = v.get("record_count", len(ids))
-        links = ", ".join(f'<a href="#rec-{esc(i)}">{esc(i)}</a>' for i in ids[:20])
-        more = f" (+{count - min(count, 20)} more)" if count > 20 else ""
+        links = ", ".join(f'<a href="#rec-{esc(i)}">{esc(i)}</a>' for i in ids[:LINKED])
+        more = f" (+{count - min(count, LINKED)} more)" if count > LINKED else ""
         rows.append([f"<b>{esc(v.get('rule_id'))}</b>", esc(v.get("kind")), esc(v.get("message")), links + more])
     judged = verdict.get("rules_evaluated") or []
     unjudged = verdict.get("semantic_rules_not_evaluated") or []

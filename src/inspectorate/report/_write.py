@@ -73,6 +73,13 @@ def report_check(trace: Any, verdict: Any, out: Path, source: str = "", force: b
     return _write(trace_page(trace, verdict.to_dict(), source or str(trace.source)), out)
 
 
+def report_path(out: Path, source: Path | None = None, force: bool = False) -> Path:
+    """Fail now (InputError) if ``out`` cannot take a report or the extra is missing."""
+    _vega.vl_convert()
+    _check_out(Path(out), force, None if source is None else Path(source))
+    return Path(out)
+
+
 def run_verdict_dict(verdict: Any) -> dict[str, Any]:
     """``RunVerdict.to_dict`` plus the commitment verdict it carries (rule hits)."""
     out = dict(verdict.to_dict())

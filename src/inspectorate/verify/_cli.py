@@ -49,15 +49,20 @@ def verify(
         "--agent",
         help="LLM tier for the commitment's semantic rules no offline judge covers (keys from env).",
     ),
+    report: Path | None = typer.Option(
+        None, "--report", help="Also write the verdict as one HTML page with plots (the [report] extra)."
+    ),
 ) -> None:
     """Judge every phase of RUN_DIR from its telemetry; exit 0 certified, 1 not, 2 bad input."""
     from inspectorate.commitment import load_commitment
-    from inspectorate.report import progress, render_run_text
+    from inspectorate.report import progress, render_run_text, report_path, report_run
     from inspectorate.trace import load_run
     from inspectorate.verify._inspector import RunVerdict, verify_run
     from inspectorate.verify._recomputed import read_recomputed
     from inspectorate.verify._registry import Finding
 
+    if report is not None:
+        report_path(report, run_dir)  # a bad --report path fails before the work, not after
     promised = load_commitment(commitment) if commitment is not None else None
     extra: dict[str, list[Finding]] = {}
     for phase, found in map(read_recomputed, recomputed):
@@ -71,4 +76,6 @@ def verify(
     with progress(len(run.phases()), "phases", quiet=quiet) as advance:
         verdict = judge(run, promised, policy=policy.value, on_phase=advance, recomputed=extra)
     typer.echo(verdict.to_json() if format is Format.json else render_run_text(verdict))
+    if report is not None:
+        report_run(run, verdict, report)
     raise typer.Exit(verdict.exit_code)
