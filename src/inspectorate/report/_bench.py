@@ -44,7 +44,9 @@ def bench_page(path: Path) -> Page:
     metric_rows = _metric_rows(entries)
     for track in dict.fromkeys(r["track"] for r in metric_rows):
         rows = [r for r in metric_rows if r["track"] == track]
-        page.sections.append(Section(f"Leaderboard: {track}", _board_table(rows), [_plots.leaderboard(rows, track)]))
+        page.sections.append(
+            Section(f"Leaderboard: {track}", _board_table(rows), [_plots.leaderboard(rows, track)], plots_first=True)
+        )
     family_rows = _family_rows(entries)
     if family_rows:
         metric = _family_metric(family_rows)

@@ -24,7 +24,8 @@ def _base(height: int = 150) -> Spec:
             "view": {"stroke": "#ddd"},
             "axis": {"labelFontSize": 11, "titleFontSize": 11},
             "axisY": {"minExtent": 150, "maxExtent": 150},
-            "legend": {"labelLimit": 150, "orient": "right"},
+            # legends above the plot, so every panel's plot is the same width
+            "legend": {"labelLimit": 180, "orient": "top", "direction": "horizontal", "titleOrient": "left"},
         },
     }
 
@@ -93,9 +94,10 @@ def telemetry(
             "encoding": {
                 "x": {**_T, "scale": {"domain": domain, "nice": False}} if domain else _T,
                 "y": {"field": "value", "type": "quantitative", "title": unit,
-                      "axis": {"format": "~s" if unit.endswith("/s") else ",.4~g"}},
+                      "axis": {"format": "~s" if unit.endswith("/s") else ",.3~r"}},
                 "stroke": {"field": "series", "type": "nominal", "legend": {"title": "series"},
                            "scale": {"scheme": "dark2"}},
+                "detail": {"field": "segment", "type": "nominal"},  # no line across a gap in the samples
                 "tooltip": [{"field": "series"}, {"field": "t", "format": ".1f"}, {"field": "value", "format": ".3~s"}],
             },
         },
@@ -153,7 +155,7 @@ def leaderboard(rows: list[dict[str, Any]], track: str) -> Spec:
         "data": {"values": rows},
         "facet": {"column": {"field": "metric", "type": "nominal", "title": None}},
         "spec": {
-            "width": 170,
+            "width": 240,
             "height": {"step": 22},
             "layer": [
                 {"mark": {"type": "rule", "strokeWidth": 2},

@@ -38,7 +38,7 @@ class Panel:
     raw_points: int
 
     def rows(self) -> list[dict[str, Any]]:
-        return self.frame.select("t", "value", "series").to_dicts()
+        return self.frame.select("t", "value", "series", "segment").to_dicts()
 
 
 def panels(run: RunDir, origin: float, sensor: pl.DataFrame | None, buckets: int = BUCKETS) -> list[Panel]:
@@ -59,8 +59,19 @@ def panels(run: RunDir, origin: float, sensor: pl.DataFrame | None, buckets: int
         frame = frame.drop_nulls(["t", "value"]).filter(pl.col("value").is_finite())
         if frame.height:
             shifted = frame.with_columns(pl.col("t") - origin)
-            out.append(Panel(key, title, unit, stream, decimate(shifted, buckets), frame.height))
+            out.append(Panel(key, title, unit, stream, segments(decimate(shifted, buckets)), frame.height))
     return out
+
+
+def segments(frame: pl.DataFrame, gap_factor: float = 5.0) -> pl.DataFrame:
+    """Number the runs of samples without a gap (a step over ``gap_factor`` times the
+    series' median step, e.g. between the per-phase files of a capture), so the plot
+    draws no line through time nobody sampled."""
+    step = pl.col("t").diff().over("series")
+    gap = (step > gap_factor * step.median().over("series")).fill_null(False)
+    return frame.sort("series", "t").with_columns(
+        (pl.col("series") + ":" + gap.cast(pl.Int64).cum_sum().over("series").cast(pl.Utf8)).alias("segment")
+    )
 
 
 def decimate(frame: pl.DataFrame, buckets: int = BUCKETS) -> pl.DataFrame:
