@@ -1,0 +1,108 @@
+"""The inspect_ai task (`inspect eval inspectorate/verifier_challenge`), run offline with
+inspect_ai's mock model: the metrics are the leaderboard's and they move with the answers."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("inspect_ai", reason="the [inspect] extra (inspect-ai) is not installed")
+
+from inspect_ai import eval as inspect_eval  # noqa: E402
+from inspect_ai.model import ModelOutput, ModelUsage, get_model  # noqa: E402
+
+from inspectorate.agent._inspect_task import (  # noqa: E402
+    builtin_suite,
+    parse_decision,
+    samples_from_suite,
+    verifier_challenge,
+)
+from inspectorate.commitment import check, load_commitment  # noqa: E402
+from inspectorate.errors import InputError  # noqa: E402
+from inspectorate.trace import read_trace  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return builtin_suite(tmp_path_factory.mktemp("suite"))
+
+
+def metrics(log) -> dict[str, float]:
+    assert log.status == "success", log.error
+    return {name: m.value for name, m in log.results.scores[0].metrics.items()}
+
+
+def reply(text: str) -> ModelOutput:
+    # usage given, so the mock does not count tokens with tiktoken (whose tables it would download)
+    out = ModelOutput.from_content(model="mockllm/model", content=text)
+    out.usage = ModelUsage(input_tokens=1000, output_tokens=len(text), total_tokens=1000 + len(text))
+    return out
+
+
+def run(suite: Path, answers: list[str], tmp_path: Path) -> dict[str, float]:
+    model = get_model("mockllm/model", custom_outputs=[reply(f"reasoning...\nVERDICT: {a}") for a in answers])
+    [log] = inspect_eval(verifier_challenge(suite=str(suite)), model=model, max_samples=1,
+                         log_dir=str(tmp_path), display="none")
+    return metrics(log)
+
+
+def truths(suite: Path) -> list[str]:
+    answers = {a["id"]: a["truth"] for a in map(json.loads, (suite / "answers.jsonl").read_text().splitlines())}
+    return [answers[c["id"]] for c in map(json.loads, (suite / "cases.jsonl").read_text().splitlines())]
+
+
+def test_builtin_truths_agree_with_the_deterministic_checker(suite: Path) -> None:
+    promise = load_commitment(suite / "commitment.yml")
+    for case, truth in zip(map(json.loads, (suite / "cases.jsonl").read_text().splitlines()), truths(suite)):
+        verdict = check(read_trace(suite / case["evidence"]), promise)
+        assert ("compliant" if verdict.compliant else "violation") == truth, case["id"]
+
+
+def test_prompts_hold_the_commitment_and_the_evidence_but_not_our_findings(suite: Path) -> None:
+    samples = samples_from_suite(suite)
+    assert len(samples) == 8 and {s.target for s in samples} == {"compliant", "violation"}
+    for sample in samples:
+        assert "aggregate_flop_cap" in sample.input and "EVIDENCE DIGEST" in sample.input
+        assert '"findings": []' in sample.input  # the model judges; it is not shown our rule hits
+
+
+def test_a_perfect_inspector_scores_one(suite: Path, tmp_path: Path) -> None:
+    got = run(suite, truths(suite), tmp_path)
+    assert got["accuracy"] == 1.0 and got["caught_rate"] == 1.0
+    assert got["honest_fpr"] == 0.0 and got["abstention_rate"] == 0.0
+
+
+def test_always_violation_catches_all_and_flags_every_honest_case(suite: Path, tmp_path: Path) -> None:
+    got = run(suite, ["violation"] * 8, tmp_path)
+    assert got["caught_rate"] == 1.0 and got["honest_fpr"] == 1.0
+    assert got["accuracy"] == pytest.approx(5 / 8)
+
+
+def test_an_answer_without_a_verdict_is_an_abstention(suite: Path, tmp_path: Path) -> None:
+    model = get_model("mockllm/model", custom_outputs=[reply("Default output from mockllm/model")] * 8)
+    [log] = inspect_eval(verifier_challenge(suite=str(suite)), model=model, log_dir=str(tmp_path), display="none")
+    got = metrics(log)
+    assert got["abstention_rate"] == 1.0 and got["accuracy"] == 0.0 and got["caught_rate"] == 0.0
+
+
+def test_parse_takes_the_last_verdict_line() -> None:
+    assert parse_decision("VERDICT: compliant\n...on reflection\nVERDICT: **Violation**") == "violation"
+    assert parse_decision("I think it complies.") == "unverifiable"
+
+
+def test_a_suite_without_answers_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "cases.jsonl").write_text('{"id": "x", "track": "compliance"}\n')
+    with pytest.raises(InputError, match="answers.jsonl"):
+        samples_from_suite(tmp_path)
+
+
+def test_the_entry_point_names_the_module_holding_the_task() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    module = project["project"]["entry-points"]["inspect_ai"]["inspectorate"]
+    assert module == verifier_challenge.__module__
+    assert "inspect-ai" in " ".join(project["project"]["optional-dependencies"]["inspect"])
