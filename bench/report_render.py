@@ -31,7 +31,9 @@ def synthetic_run(root: Path, phases: int, phase_seconds: float, hz: float) -> t
     t0, step = 1_800_000_000.0, 1.0 / hz
     labels, verdict_phases = [], []
     with (run / "cpu.csv").open("w") as cpu, (run / "netdev.log").open("w") as net:
-        cpu.write("timestamp,cpu_percent,per_cpu_max,mem_used_mb,mem_percent,proc_rss_mb,load1,ctx_switches\n")
+        cpu.write(
+            "timestamp,cpu_percent,per_cpu_max,mem_used_mb,mem_percent,proc_rss_mb,load1,ctx_switches\n"
+        )
         total, rx = int(phases * phase_seconds * hz), 0
         for i in range(total):
             t = t0 + i * step
@@ -39,23 +41,51 @@ def synthetic_run(root: Path, phases: int, phase_seconds: float, hz: float) -> t
             cpu.write(f"{t:.3f},{busy:.1f},{busy:.1f},2048.0,10.0,{900 + i % 300:.1f},1.0,{i}\n")
             if i % int(hz) == 0:
                 rx += int(1e6 * (1 + math.sin(i / 500.0)))
-                net.write(f"--- {t:.3f} ---\nInter-|   Receive\n face |bytes packets errs drop fifo frame compressed multicast|"
-                          "bytes packets errs drop fifo colls carrier compressed\n"
-                          f"  eth0: {rx} 1 0 0 0 0 0 0 {rx // 2} 1 0 0 0 0 0 0\n")
+                net.write(
+                    f"--- {t:.3f} ---\nInter-|   Receive\n face |bytes packets errs drop fifo frame compressed multicast|"
+                    "bytes packets errs drop fifo colls carrier compressed\n"
+                    f"  eth0: {rx} 1 0 0 0 0 0 0 {rx // 2} 1 0 0 0 0 0 0\n"
+                )
     for k in range(phases):
         claimed, start = LABELS[k % len(LABELS)], t0 + k * phase_seconds
-        labels += [{"event": "start", "phase": f"phase_{k:02d}", "claimed": claimed, "t": start},
-                   {"event": "end", "phase": f"phase_{k:02d}", "claimed": claimed, "t": start + phase_seconds - 1}]
+        labels += [
+            {"event": "start", "phase": f"phase_{k:02d}", "claimed": claimed, "t": start},
+            {"event": "end", "phase": f"phase_{k:02d}", "claimed": claimed, "t": start + phase_seconds - 1},
+        ]
         outcome = "inconsistent" if k % 4 == 3 else "consistent"
-        verdict_phases.append({"phase": f"phase_{k:02d}", "claimed": claimed, "outcome": outcome, "confidence": 0.9,
-                               "verdict": int(outcome == "consistent"),
-                               "findings": [{"property": "compute", "decision": outcome, "basis": ["cpu"],
-                                             "evidence": {"score": 0.8, "observed_cpu_s": 12.0}}]})
+        verdict_phases.append(
+            {
+                "phase": f"phase_{k:02d}",
+                "claimed": claimed,
+                "outcome": outcome,
+                "confidence": 0.9,
+                "verdict": int(outcome == "consistent"),
+                "findings": [
+                    {
+                        "property": "compute",
+                        "decision": outcome,
+                        "basis": ["cpu"],
+                        "evidence": {"score": 0.8, "observed_cpu_s": 12.0},
+                    }
+                ],
+            }
+        )
     (run / "workload_labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in labels))
     (run / "provenance.json").write_text(json.dumps({"cpu_count_logical": 2}))
     verdict = root / "verify.json"
-    verdict.write_text(json.dumps({"run": str(run), "verdict": 0, "confidence": 0.9, "outcome": "inconsistent",
-                                   "reasons": [], "missing_streams": [], "phases": verdict_phases}))
+    verdict.write_text(
+        json.dumps(
+            {
+                "run": str(run),
+                "verdict": 0,
+                "confidence": 0.9,
+                "outcome": "inconsistent",
+                "reasons": [],
+                "missing_streams": [],
+                "phases": verdict_phases,
+            }
+        )
+    )
     return run, verdict
 
 
@@ -68,8 +98,12 @@ def time_render(run: Path, verdict: Path, out: Path, repeat: int) -> dict[str, f
         start = time.perf_counter()
         write_report(run, out, verdict=verdict, force=True)
         warm.append(time.perf_counter() - start)
-    return {"first_s": round(cold, 3), "median_s": round(statistics.median(warm), 3),
-            "max_s": round(max(warm), 3), "page_mb": round(out.stat().st_size / 1e6, 3)}
+    return {
+        "first_s": round(cold, 3),
+        "median_s": round(statistics.median(warm), 3),
+        "max_s": round(max(warm), 3),
+        "page_mb": round(out.stat().st_size / 1e6, 3),
+    }
 
 
 def main() -> None:

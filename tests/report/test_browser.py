@@ -16,7 +16,9 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 
 from inspectorate.report import write_report  # noqa: E402
 
-CHROMIUM = os.environ.get("INSPECTORATE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = (
+    os.environ.get("INSPECTORATE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "artifacts"
 
 pytestmark = pytest.mark.skipif(

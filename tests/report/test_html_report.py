@@ -15,10 +15,10 @@ from _pages import RUN_DIR, bench_dir, violating_trace
 
 pytest.importorskip("vl_convert", reason="the [report] extra (vl-convert-python) is not installed")
 
-from inspectorate.cli import invoke  # noqa: E402
-from inspectorate.report import write_report  # noqa: E402
-from inspectorate.report._run import deciding_panels  # noqa: E402
-from inspectorate.report._series import Panel, decimate, segments  # noqa: E402
+from inspectorate.cli import invoke
+from inspectorate.report import write_report
+from inspectorate.report._run import deciding_panels
+from inspectorate.report._series import Panel, decimate, segments
 
 PAGE_LIMIT = 5_000_000
 
@@ -80,18 +80,38 @@ def test_run_dir_report_has_verdict_phases_and_a_plot_per_signal(tmp_path: Path)
 
 def test_a_saved_verdict_is_drawn_without_judging_again(tmp_path: Path) -> None:
     verdict = {
-        "run": str(RUN_DIR), "verdict": 0, "confidence": 0.9, "outcome": "inconsistent", "policy": "strict",
-        "reasons": ["inconsistent: idle_baseline (p1_op_type)"], "missing_streams": [],
-        "phases": [{"phase": "idle_baseline", "claimed": "idle", "outcome": "inconsistent", "confidence": 0.9,
-                    "findings": [{"property": "p1_op_type", "decision": "inconsistent", "basis": ["nvsmi"],
-                                  "evidence": {"score": 0.99, "gpu_util_mean": 97.0}}]}],
+        "run": str(RUN_DIR),
+        "verdict": 0,
+        "confidence": 0.9,
+        "outcome": "inconsistent",
+        "policy": "strict",
+        "reasons": ["inconsistent: idle_baseline (p1_op_type)"],
+        "missing_streams": [],
+        "phases": [
+            {
+                "phase": "idle_baseline",
+                "claimed": "idle",
+                "outcome": "inconsistent",
+                "confidence": 0.9,
+                "findings": [
+                    {
+                        "property": "p1_op_type",
+                        "decision": "inconsistent",
+                        "basis": ["nvsmi"],
+                        "evidence": {"score": 0.99, "gpu_util_mean": 97.0},
+                    }
+                ],
+            }
+        ],
     }
     saved = tmp_path / "verify.json"
     saved.write_text(json.dumps(verdict), encoding="utf-8")
     html = write_report(RUN_DIR, tmp_path / "r.html", verdict=saved).read_text(encoding="utf-8")
     assert "inconsistent: idle_baseline (p1_op_type)" in html
     charts = {c.get("title", {}).get("text"): c for c in specs(html)}
-    flagged = [layer for layer in charts["GPU utilisation"]["layer"] if layer["mark"].get("stroke") == "#d62728"]
+    flagged = [
+        layer for layer in charts["GPU utilisation"]["layer"] if layer["mark"].get("stroke") == "#d62728"
+    ]
     assert flagged and flagged[0]["data"]["values"][0]["phase"] == "idle_baseline"
     assert not [layer for layer in charts["GPU power"]["layer"] if layer["mark"].get("stroke") == "#d62728"]
 
@@ -110,7 +130,9 @@ def test_check_report_links_every_rule_hit_to_its_record(tmp_path: Path) -> None
 
 
 def test_bench_dir_report_reads_the_leaderboard_and_tolerates_a_torn_tail(tmp_path: Path) -> None:
-    html = write_report(bench_dir(tmp_path, torn_tail=True), tmp_path / "bench.html").read_text(encoding="utf-8")
+    html = write_report(bench_dir(tmp_path, torn_tail=True), tmp_path / "bench.html").read_text(
+        encoding="utf-8"
+    )
     self_contained(html)
     charts = specs(html)
     boards = [c for c in charts if "facet" in c]

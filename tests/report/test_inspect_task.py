@@ -11,18 +11,18 @@ import pytest
 
 pytest.importorskip("inspect_ai", reason="the [inspect] extra (inspect-ai) is not installed")
 
-from inspect_ai import eval as inspect_eval  # noqa: E402
-from inspect_ai.model import ModelOutput, ModelUsage, get_model  # noqa: E402
+from inspect_ai import eval as inspect_eval
+from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
-from inspectorate.agent._inspect_task import (  # noqa: E402
+from inspectorate.agent._inspect_task import (
     builtin_suite,
     parse_decision,
     samples_from_suite,
     verifier_challenge,
 )
-from inspectorate.commitment import check, load_commitment  # noqa: E402
-from inspectorate.errors import InputError  # noqa: E402
-from inspectorate.trace import read_trace  # noqa: E402
+from inspectorate.commitment import check, load_commitment
+from inspectorate.errors import InputError
+from inspectorate.trace import read_trace
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,13 +46,20 @@ def reply(text: str) -> ModelOutput:
 
 def run(suite: Path, answers: list[str], tmp_path: Path) -> dict[str, float]:
     model = get_model("mockllm/model", custom_outputs=[reply(f"reasoning...\nVERDICT: {a}") for a in answers])
-    [log] = inspect_eval(verifier_challenge(suite=str(suite)), model=model, max_samples=1,
-                         log_dir=str(tmp_path), display="none")
+    [log] = inspect_eval(
+        verifier_challenge(suite=str(suite)),
+        model=model,
+        max_samples=1,
+        log_dir=str(tmp_path),
+        display="none",
+    )
     return metrics(log)
 
 
 def truths(suite: Path) -> list[str]:
-    answers = {a["id"]: a["truth"] for a in map(json.loads, (suite / "answers.jsonl").read_text().splitlines())}
+    answers = {
+        a["id"]: a["truth"] for a in map(json.loads, (suite / "answers.jsonl").read_text().splitlines())
+    }
     return [answers[c["id"]] for c in map(json.loads, (suite / "cases.jsonl").read_text().splitlines())]
 
 
@@ -85,7 +92,9 @@ def test_always_violation_catches_all_and_flags_every_honest_case(suite: Path, t
 
 def test_an_answer_without_a_verdict_is_an_abstention(suite: Path, tmp_path: Path) -> None:
     model = get_model("mockllm/model", custom_outputs=[reply("Default output from mockllm/model")] * 8)
-    [log] = inspect_eval(verifier_challenge(suite=str(suite)), model=model, log_dir=str(tmp_path), display="none")
+    [log] = inspect_eval(
+        verifier_challenge(suite=str(suite)), model=model, log_dir=str(tmp_path), display="none"
+    )
     got = metrics(log)
     assert got["abstention_rate"] == 1.0 and got["accuracy"] == 0.0 and got["caught_rate"] == 0.0
 

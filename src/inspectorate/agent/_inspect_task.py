@@ -59,7 +59,9 @@ def verifier_challenge(suite: str | None = None, tracks: str = "compliance", max
 # ----------------------------------------------------------------------------- suites
 
 
-def samples_from_suite(suite: Path, tracks: tuple[str, ...] = ("compliance",), max_chars: int = 12_000) -> list[Sample]:
+def samples_from_suite(
+    suite: Path, tracks: tuple[str, ...] = ("compliance",), max_chars: int = 12_000
+) -> list[Sample]:
     """One Sample per case of ``tracks`` that has an answer (the host's answers file)."""
     cases = _jsonl(suite / "cases.jsonl")
     answers = {a["id"]: a for a in _jsonl(suite / "answers.jsonl")}
@@ -69,14 +71,20 @@ def samples_from_suite(suite: Path, tracks: tuple[str, ...] = ("compliance",), m
             continue
         reader = READERS.get(case["track"])
         if reader is None:
-            raise InputError(f"track {case['track']!r} has no prompt reader; known: {', '.join(READERS)}", suite)
+            raise InputError(
+                f"track {case['track']!r} has no prompt reader; known: {', '.join(READERS)}", suite
+            )
         answer = answers[case["id"]]
         samples.append(
             Sample(
                 id=case["id"],
                 input=reader(suite, case, max_chars),
                 target=str(answer["truth"]),
-                metadata={"track": case["track"], "family": answer.get("family"), "variant": answer.get("variant")},
+                metadata={
+                    "track": case["track"],
+                    "family": answer.get("family"),
+                    "variant": answer.get("variant"),
+                },
             )
         )
     if not samples:
@@ -129,17 +137,32 @@ def builtin_suite(root: Path) -> Path:
             rule["threshold"] = float(rule["threshold"]) * 3.0e19 / 1.0e25
     promise["deterministic_rules"].append({"kind": "op_type_flop_ratio", "training_threshold": 3.0e10})
     (root / "commitment.yml").write_text(yaml.safe_dump(promise, sort_keys=False), encoding="utf-8")
-    scenarios = [("training", "compliant"), ("inference", "compliant"), ("mixed", "compliant"),
-                 ("over_cap", "violation"), ("relabel_training", "violation"), ("idle_work", "violation"),
-                 ("forbidden_tag", "violation"), ("fragmented_jobs", "violation")]
+    scenarios = [
+        ("training", "compliant"),
+        ("inference", "compliant"),
+        ("mixed", "compliant"),
+        ("over_cap", "violation"),
+        ("relabel_training", "violation"),
+        ("idle_work", "violation"),
+        ("forbidden_tag", "violation"),
+        ("fragmented_jobs", "violation"),
+    ]
     cases, answers = [], []
     for scenario, truth in scenarios:
         evidence = f"traces/{scenario}.jsonl"
-        write_generated(GenSpec(chips=8, hours=2, window_seconds=600, scenario=scenario, seed=7), root / evidence)
+        write_generated(
+            GenSpec(chips=8, hours=2, window_seconds=600, scenario=scenario, seed=7), root / evidence
+        )
         cid = f"compliance/generated-{scenario}"
         cases.append({"id": cid, "track": "compliance", "evidence": evidence, "commitment": "commitment.yml"})
-        answers.append({"id": cid, "truth": truth, "family": "honest" if truth == "compliant" else scenario,
-                        "variant": "honest" if truth == "compliant" else "injected"})
+        answers.append(
+            {
+                "id": cid,
+                "truth": truth,
+                "family": "honest" if truth == "compliant" else scenario,
+                "variant": "honest" if truth == "compliant" else "injected",
+            }
+        )
     for name, rows in (("cases.jsonl", cases), ("answers.jsonl", answers)):
         (root / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return root
@@ -168,19 +191,19 @@ def _rate(pairs: list[tuple[str, str]], truth: str, decision: str) -> float:
 
 
 @metric
-def caught_rate():  # type: ignore[no-untyped-def]
+def caught_rate():
     """Violations called violations (abstentions count as missed)."""
     return lambda scores: _rate(_decisions(scores), "violation", "violation")
 
 
 @metric
-def honest_fpr():  # type: ignore[no-untyped-def]
+def honest_fpr():
     """Compliant cases called violations."""
     return lambda scores: _rate(_decisions(scores), "compliant", "violation")
 
 
 @metric
-def abstention_rate():  # type: ignore[no-untyped-def]
+def abstention_rate():
     """Cases answered unverifiable (or with no parsable verdict)."""
 
     def rate(scores: list[Any]) -> float:
@@ -191,7 +214,7 @@ def abstention_rate():  # type: ignore[no-untyped-def]
 
 
 @scorer(metrics=[accuracy(), stderr(), caught_rate(), honest_fpr(), abstention_rate()])
-def inspector_verdict():  # type: ignore[no-untyped-def]
+def inspector_verdict():
     """Correct when the model's final VERDICT line equals the case's truth."""
 
     async def score(state: TaskState, target: Target) -> Score:

@@ -6,4 +6,12 @@ from inspectorate.report._run_text import render_run_text
 from inspectorate.report._text import verdict_text
 from inspectorate.report._write import report_check, report_path, report_run, write_report
 
-__all__ = ["progress", "render_run_text", "report_check", "report_path", "report_run", "verdict_text", "write_report"]
+__all__ = [
+    "progress",
+    "render_run_text",
+    "report_check",
+    "report_path",
+    "report_run",
+    "verdict_text",
+    "write_report",
+]

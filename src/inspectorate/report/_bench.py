@@ -45,7 +45,12 @@ def bench_page(path: Path) -> Page:
     for track in dict.fromkeys(r["track"] for r in metric_rows):
         rows = [r for r in metric_rows if r["track"] == track]
         page.sections.append(
-            Section(f"Leaderboard: {track}", _board_table(rows), [_plots.leaderboard(rows, track)], plots_first=True)
+            Section(
+                f"Leaderboard: {track}",
+                _board_table(rows),
+                [_plots.leaderboard(rows, track)],
+                plots_first=True,
+            )
         )
     family_rows = _family_rows(entries)
     if family_rows:
@@ -106,8 +111,16 @@ def _metric_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for metric, raw in (metrics or {}).items():
                 value, lo, hi = _interval(raw)
                 if value is not None:
-                    rows.append({"verifier": str(entry.get("verifier", "?")), "track": str(track),
-                                 "metric": str(metric), "value": value, "lo": lo, "hi": hi})
+                    rows.append(
+                        {
+                            "verifier": str(entry.get("verifier", "?")),
+                            "track": str(track),
+                            "metric": str(metric),
+                            "value": value,
+                            "lo": lo,
+                            "hi": hi,
+                        }
+                    )
     return rows
 
 
@@ -119,8 +132,16 @@ def _family_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for metric, raw in items:
                 value, lo, hi = _interval(raw)
                 if value is not None:
-                    rows.append({"verifier": str(entry.get("verifier", "?")), "family": str(family),
-                                 "metric": str(metric), "value": value, "lo": lo, "hi": hi})
+                    rows.append(
+                        {
+                            "verifier": str(entry.get("verifier", "?")),
+                            "family": str(family),
+                            "metric": str(metric),
+                            "value": value,
+                            "lo": lo,
+                            "hi": hi,
+                        }
+                    )
     return rows
 
 
@@ -140,15 +161,22 @@ def _fmt(value: float | None) -> str:
 
 def _board_table(rows: list[dict[str, Any]]) -> str:
     cells = [
-        [esc(r["verifier"]), esc(r["metric"]), f'<span class="mono">{_fmt(r["value"])}</span>',
-         f'<span class="mono">[{_fmt(r["lo"])}, {_fmt(r["hi"])}]</span>' if r["lo"] is not None else ""]
+        [
+            esc(r["verifier"]),
+            esc(r["metric"]),
+            f'<span class="mono">{_fmt(r["value"])}</span>',
+            f'<span class="mono">[{_fmt(r["lo"])}, {_fmt(r["hi"])}]</span>' if r["lo"] is not None else "",
+        ]
         for r in rows
     ]
     return table(["verifier", "metric", "value", "95% interval"], cells)
 
 
 def _cost_section(entries: list[dict[str, Any]]) -> Section:
-    rows = [[esc(e.get("verifier", "?")), esc(_plain(e.get("cost"))), esc(_plain(e.get("latency")))] for e in entries]
+    rows = [
+        [esc(e.get("verifier", "?")), esc(_plain(e.get("cost"))), esc(_plain(e.get("latency")))]
+        for e in entries
+    ]
     return Section("Cost and latency per verdict", table(["verifier", "cost", "latency"], rows))
 
 
@@ -164,4 +192,7 @@ def _case_section(cases: list[dict[str, Any]]) -> Section:
     keys = ["id", "track", "family", "verdict", "score", "seconds", "cost"]
     rows = [[esc(_plain(c.get(k))) for k in keys] for c in cases[:500]]
     more = f"<p>{len(cases) - 500} more case(s) in results.jsonl.</p>" if len(cases) > 500 else ""
-    return Section(f"Cases ({len(cases)})", f"<details><summary>show the per-case results</summary>{table(keys, rows)}{more}</details>")
+    return Section(
+        f"Cases ({len(cases)})",
+        f"<details><summary>show the per-case results</summary>{table(keys, rows)}{more}</details>",
+    )

@@ -56,7 +56,7 @@ def render(page: Page, generator: str) -> str:
     for section in page.sections:
         body.append(_section(section, specs))
     versions = ", ".join(f"{k} {v}" for k, v in _vega.versions().items())
-    body.append(f'<footer>{esc(generator)}; plots: {esc(versions)}, inlined.</footer>')
+    body.append(f"<footer>{esc(generator)}; plots: {esc(versions)}, inlined.</footer>")
     data = json.dumps(specs, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
     return _TEMPLATE.format(
         title=esc(page.title),
@@ -73,8 +73,8 @@ def _header(page: Page) -> str:
     reasons = "".join(f"<li>{esc(r)}</li>" for r in page.reasons)
     return (
         f'<header class="verdict {STATUS_CLASS.get(page.status, "open")}">'
-        f"<h1>{esc(page.headline)}</h1><p class=\"title\">{esc(page.title)}</p>"
-        + (f"<ul class=\"reasons\">{reasons}</ul>" if reasons else "")
+        f'<h1>{esc(page.headline)}</h1><p class="title">{esc(page.title)}</p>'
+        + (f'<ul class="reasons">{reasons}</ul>' if reasons else "")
         + (f"<dl>{facts}</dl>" if facts else "")
         + "</header>"
     )

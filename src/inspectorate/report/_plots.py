@@ -52,25 +52,42 @@ def phase_timeline(bands: list[dict[str, Any]], labels: list[str], domain: list[
                 "x": _x(domain),
                 "x2": {"field": "t1"},
                 "y": y,
-                "color": {"field": "claimed", "type": "nominal", "scale": _claimed_scale(labels),
-                          "legend": {"title": "claimed"}},
-                "stroke": {"field": "outcome", "type": "nominal", "legend": {"title": "outcome"},
-                           "scale": {"domain": list(OUTCOME_COLOURS), "range": list(OUTCOME_COLOURS.values())}},
+                "color": {
+                    "field": "claimed",
+                    "type": "nominal",
+                    "scale": _claimed_scale(labels),
+                    "legend": {"title": "claimed"},
+                },
+                "stroke": {
+                    "field": "outcome",
+                    "type": "nominal",
+                    "legend": {"title": "outcome"},
+                    "scale": {"domain": list(OUTCOME_COLOURS), "range": list(OUTCOME_COLOURS.values())},
+                },
                 "tooltip": tooltip,
             },
         },
         {
             "mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 11, "limit": 260},
-            "encoding": {"x": {"field": "t1", "type": "quantitative"}, "y": y, "text": {"field": "mark"},
-                         "color": {"value": "#333"}},
+            "encoding": {
+                "x": {"field": "t1", "type": "quantitative"},
+                "y": y,
+                "text": {"field": "mark"},
+                "color": {"value": "#333"},
+            },
         },
     ]
     return spec
 
 
 def telemetry(
-    title: str, unit: str, rows: list[dict[str, Any]], bands: list[dict[str, Any]],
-    labels: list[str], flags: list[dict[str, Any]], domain: list[float] | None = None,
+    title: str,
+    unit: str,
+    rows: list[dict[str, Any]],
+    bands: list[dict[str, Any]],
+    labels: list[str],
+    flags: list[dict[str, Any]],
+    domain: list[float] | None = None,
 ) -> Spec:
     """A signal over the run: claimed phases shaded behind it, flagged phases whose
     deciding finding rests on this signal's stream outlined red and named."""
@@ -83,8 +100,12 @@ def telemetry(
             "encoding": {
                 "x": _x(domain),
                 "x2": {"field": "t1"},
-                "color": {"field": "claimed", "type": "nominal", "scale": _claimed_scale(labels),
-                          "legend": {"title": "claimed"}},
+                "color": {
+                    "field": "claimed",
+                    "type": "nominal",
+                    "scale": _claimed_scale(labels),
+                    "legend": {"title": "claimed"},
+                },
                 "tooltip": [{"field": "phase"}, {"field": "claimed"}, {"field": "outcome"}],
             },
         },
@@ -93,29 +114,67 @@ def telemetry(
             "mark": {"type": "line", "strokeWidth": 1.3, "interpolate": "linear"},
             "encoding": {
                 "x": {**_T, "scale": {"domain": domain, "nice": False}} if domain else _T,
-                "y": {"field": "value", "type": "quantitative", "title": unit,
-                      "axis": {"format": "~s" if unit.endswith("/s") else ",.3~r"}},
-                "stroke": {"field": "series", "type": "nominal", "legend": {"title": "series"},
-                           "scale": {"scheme": "dark2"}},
+                "y": {
+                    "field": "value",
+                    "type": "quantitative",
+                    "title": unit,
+                    "axis": {"format": "~s" if unit.endswith("/s") else ",.3~r"},
+                },
+                "stroke": {
+                    "field": "series",
+                    "type": "nominal",
+                    "legend": {"title": "series"},
+                    "scale": {"scheme": "dark2"},
+                },
                 "detail": {"field": "segment", "type": "nominal"},  # no line across a gap in the samples
-                "tooltip": [{"field": "series"}, {"field": "t", "format": ".1f"}, {"field": "value", "format": ".3~s"}],
+                "tooltip": [
+                    {"field": "series"},
+                    {"field": "t", "format": ".1f"},
+                    {"field": "value", "format": ".3~s"},
+                ],
             },
         },
     ]
     if flags:
         flags = [{**f, "row": 2 + 13 * (i % 3)} for i, f in enumerate(sorted(flags, key=lambda f: f["t0"]))]
         x = {"field": "t0", "type": "quantitative"}
-        layers.append({
-            "data": {"values": flags},
-            "mark": {"type": "rect", "fillOpacity": 0, "stroke": FLAG, "strokeWidth": 2, "strokeDash": [5, 3]},
-            "encoding": {"x": x, "x2": {"field": "t1"}, "tooltip": [{"field": "phase"}, {"field": "label"}]},
-        })
-        layers.append({
-            "data": {"values": flags},
-            "mark": {"type": "text", "align": "left", "baseline": "top", "dx": 3, "dy": 3, "color": FLAG,
-                     "fontWeight": "bold", "fontSize": 11},
-            "encoding": {"x": x, "y": {"field": "row", "type": "quantitative", "scale": None}, "text": {"field": "label"}},
-        })
+        layers.append(
+            {
+                "data": {"values": flags},
+                "mark": {
+                    "type": "rect",
+                    "fillOpacity": 0,
+                    "stroke": FLAG,
+                    "strokeWidth": 2,
+                    "strokeDash": [5, 3],
+                },
+                "encoding": {
+                    "x": x,
+                    "x2": {"field": "t1"},
+                    "tooltip": [{"field": "phase"}, {"field": "label"}],
+                },
+            }
+        )
+        layers.append(
+            {
+                "data": {"values": flags},
+                "mark": {
+                    "type": "text",
+                    "align": "left",
+                    "baseline": "top",
+                    "dx": 3,
+                    "dy": 3,
+                    "color": FLAG,
+                    "fontWeight": "bold",
+                    "fontSize": 11,
+                },
+                "encoding": {
+                    "x": x,
+                    "y": {"field": "row", "type": "quantitative", "scale": None},
+                    "text": {"field": "label"},
+                },
+            }
+        )
     spec["layer"] = layers
     spec["resolve"] = {"scale": {"color": "independent"}}
     return spec
@@ -126,23 +185,40 @@ def window_flops(rows: list[dict[str, Any]], hits: list[dict[str, Any]]) -> Spec
     spec = _base(170)
     spec["title"] = {"text": "Claimed FLOP per time bin (window records)", "anchor": "start", "fontSize": 13}
     x = {"field": "t", "type": "temporal", "title": "window start"}
-    layers: list[Spec] = [{
-        "data": {"values": rows},
-        "mark": {"type": "area", "opacity": 0.8},
-        "encoding": {
-            "x": x,
-            "y": {"field": "flops", "type": "quantitative", "stack": "zero", "title": "FLOP",
-                  "axis": {"format": ".2~e"}},
-            "color": {"field": "op_type", "type": "nominal", "scale": {"scheme": "tableau10"}},
-            "tooltip": [{"field": "op_type"}, {"field": "t", "type": "temporal"}, {"field": "flops", "format": ".3~s"}],
-        },
-    }]
+    layers: list[Spec] = [
+        {
+            "data": {"values": rows},
+            "mark": {"type": "area", "opacity": 0.8},
+            "encoding": {
+                "x": x,
+                "y": {
+                    "field": "flops",
+                    "type": "quantitative",
+                    "stack": "zero",
+                    "title": "FLOP",
+                    "axis": {"format": ".2~e"},
+                },
+                "color": {"field": "op_type", "type": "nominal", "scale": {"scheme": "tableau10"}},
+                "tooltip": [
+                    {"field": "op_type"},
+                    {"field": "t", "type": "temporal"},
+                    {"field": "flops", "format": ".3~s"},
+                ],
+            },
+        }
+    ]
     if hits:
-        layers.append({
-            "data": {"values": hits},
-            "mark": {"type": "tick", "color": FLAG, "thickness": 2, "size": 14},
-            "encoding": {"x": x, "y": {"value": 0}, "tooltip": [{"field": "rule_id"}, {"field": "record_id"}]},
-        })
+        layers.append(
+            {
+                "data": {"values": hits},
+                "mark": {"type": "tick", "color": FLAG, "thickness": 2, "size": 14},
+                "encoding": {
+                    "x": x,
+                    "y": {"value": 0},
+                    "tooltip": [{"field": "rule_id"}, {"field": "record_id"}],
+                },
+            }
+        )
     spec["layer"] = layers
     return spec
 
@@ -158,17 +234,30 @@ def leaderboard(rows: list[dict[str, Any]], track: str) -> Spec:
             "width": 240,
             "height": {"step": 22},
             "layer": [
-                {"mark": {"type": "rule", "strokeWidth": 2},
-                 "encoding": {"x": {"field": "lo", "type": "quantitative", "title": None,
-                                    "scale": {"zero": True}},
-                              "x2": {"field": "hi"}, "y": y,
-                              "color": {"field": "verifier", "type": "nominal", "legend": None}}},
-                {"mark": {"type": "point", "filled": True, "size": 60},
-                 "encoding": {"x": {"field": "value", "type": "quantitative"}, "y": y,
-                              "color": {"field": "verifier", "type": "nominal", "legend": None},
-                              "tooltip": [{"field": "verifier"}, {"field": "metric"},
-                                          {"field": "value", "format": ".3f"}, {"field": "lo", "format": ".3f"},
-                                          {"field": "hi", "format": ".3f"}]}},
+                {
+                    "mark": {"type": "rule", "strokeWidth": 2},
+                    "encoding": {
+                        "x": {"field": "lo", "type": "quantitative", "title": None, "scale": {"zero": True}},
+                        "x2": {"field": "hi"},
+                        "y": y,
+                        "color": {"field": "verifier", "type": "nominal", "legend": None},
+                    },
+                },
+                {
+                    "mark": {"type": "point", "filled": True, "size": 60},
+                    "encoding": {
+                        "x": {"field": "value", "type": "quantitative"},
+                        "y": y,
+                        "color": {"field": "verifier", "type": "nominal", "legend": None},
+                        "tooltip": [
+                            {"field": "verifier"},
+                            {"field": "metric"},
+                            {"field": "value", "format": ".3f"},
+                            {"field": "lo", "format": ".3f"},
+                            {"field": "hi", "format": ".3f"},
+                        ],
+                    },
+                },
             ],
         },
         "resolve": {"scale": {"x": "independent"}},
@@ -182,14 +271,31 @@ def family_bars(rows: list[dict[str, Any]], metric: str) -> Spec:
     spec["data"] = {"values": rows}
     x = {"field": "family", "type": "nominal", "title": None, "axis": {"labelAngle": -30}}
     spec["layer"] = [
-        {"mark": "bar",
-         "encoding": {"x": x, "xOffset": {"field": "verifier"}, "y": {"field": "value", "type": "quantitative",
-                                                                      "title": metric},
-                      "color": {"field": "verifier", "type": "nominal"},
-                      "tooltip": [{"field": "verifier"}, {"field": "family"}, {"field": "value", "format": ".3f"},
-                                  {"field": "lo", "format": ".3f"}, {"field": "hi", "format": ".3f"}]}},
-        {"mark": {"type": "rule", "color": "#333"}, "transform": [{"filter": "isValid(datum.lo)"}],
-         "encoding": {"x": x, "xOffset": {"field": "verifier"}, "y": {"field": "lo", "type": "quantitative"},
-                      "y2": {"field": "hi"}}},
+        {
+            "mark": "bar",
+            "encoding": {
+                "x": x,
+                "xOffset": {"field": "verifier"},
+                "y": {"field": "value", "type": "quantitative", "title": metric},
+                "color": {"field": "verifier", "type": "nominal"},
+                "tooltip": [
+                    {"field": "verifier"},
+                    {"field": "family"},
+                    {"field": "value", "format": ".3f"},
+                    {"field": "lo", "format": ".3f"},
+                    {"field": "hi", "format": ".3f"},
+                ],
+            },
+        },
+        {
+            "mark": {"type": "rule", "color": "#333"},
+            "transform": [{"filter": "isValid(datum.lo)"}],
+            "encoding": {
+                "x": x,
+                "xOffset": {"field": "verifier"},
+                "y": {"field": "lo", "type": "quantitative"},
+                "y2": {"field": "hi"},
+            },
+        },
     ]
     return spec

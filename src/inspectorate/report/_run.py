@@ -66,7 +66,9 @@ def _headline(verdict: dict[str, Any]) -> str:
     return f"{head}: {outcome}" + (f" under policy {policy}" if policy else "") if outcome else head
 
 
-def _facts(run: RunDir, verdict: dict[str, Any], phases: list[Phase], signals: list[Panel]) -> list[tuple[str, str]]:
+def _facts(
+    run: RunDir, verdict: dict[str, Any], phases: list[Phase], signals: list[Panel]
+) -> list[tuple[str, str]]:
     counts: dict[str, int] = {}
     for p in verdict.get("phases", []):
         counts[p.get("outcome", "?")] = counts.get(p.get("outcome", "?"), 0) + 1
@@ -112,27 +114,35 @@ def _end(run: RunDir, sensor: pl.DataFrame | None, origin: float) -> float:
     return max(ends)
 
 
-def _bands(phases: list[Phase], by_phase: dict[Any, dict[str, Any]], origin: float, end: float) -> list[dict[str, Any]]:
+def _bands(
+    phases: list[Phase], by_phase: dict[Any, dict[str, Any]], origin: float, end: float
+) -> list[dict[str, Any]]:
     bands = []
     for p in phases:
         judged = by_phase.get(p.name, {})
         outcome = judged.get("outcome", "not judged")
         flagged = [f["property"] for f in judged.get("findings", []) if f.get("decision") == "inconsistent"]
         t1 = (p.t1 if p.t1 is not None else origin + end) - origin
-        bands.append({
-            "phase": p.name,
-            "claimed": str(p.claimed),
-            "outcome": outcome,
-            "flagged_by": ", ".join(flagged),
-            "t0": round(p.t0 - origin, 3),
-            "t1": round(max(t1, p.t0 - origin), 3),
-            "mark": MARK.get(outcome, "") + (" " + ", ".join(flagged) if flagged else ""),
-        })
+        bands.append(
+            {
+                "phase": p.name,
+                "claimed": str(p.claimed),
+                "outcome": outcome,
+                "flagged_by": ", ".join(flagged),
+                "t0": round(p.t0 - origin, 3),
+                "t1": round(max(t1, p.t0 - origin), 3),
+                "mark": MARK.get(outcome, "") + (" " + ", ".join(flagged) if flagged else ""),
+            }
+        )
     return bands
 
 
 def _telemetry(
-    signals: list[Panel], bands: list[dict[str, Any]], labels: list[str], verdict: dict[str, Any], domain: list[float]
+    signals: list[Panel],
+    bands: list[dict[str, Any]],
+    labels: list[str],
+    verdict: dict[str, Any],
+    domain: list[float],
 ) -> Section:
     """One panel per signal; a flagged phase is outlined on the panels whose stream its
     inconsistent findings name as basis (the signal that decided it)."""
@@ -157,7 +167,9 @@ def _telemetry(
         "<p>Claimed phases are shaded by label. A red dashed box marks a phase judged "
         "<b>inconsistent</b> on the panel whose stream decided it (the finding's basis). "
         f"Series are min/max-decimated to at most {2 * BUCKETS} points each; "
-        + ", ".join(f"{esc(s.title)}: {s.raw_points:,} samples from <code>{esc(s.stream)}</code>" for s in signals)
+        + ", ".join(
+            f"{esc(s.title)}: {s.raw_points:,} samples from <code>{esc(s.stream)}</code>" for s in signals
+        )
         + ".</p>"
     )
     return Section("Telemetry", note, plots, anchor="telemetry")
@@ -194,13 +206,15 @@ def _phase_table(verdict: dict[str, Any]) -> str:
         findings = p.get("findings", [])
         loud = [_finding_detail(f) for f in findings if f.get("decision") == "inconsistent"]
         quiet = [_finding_tag(f) for f in findings if f.get("decision") != "inconsistent"]
-        rows.append([
-            f"<b>{esc(p.get('phase'))}</b>",
-            esc(p.get("claimed")),
-            f'<span class="tag {esc(outcome)}">{esc(outcome)}</span>',
-            f"{float(p.get('confidence', 0.0)):.2f}",
-            "".join(loud) + '<div class="tags">' + " ".join(quiet) + "</div>",
-        ])
+        rows.append(
+            [
+                f"<b>{esc(p.get('phase'))}</b>",
+                esc(p.get("claimed")),
+                f'<span class="tag {esc(outcome)}">{esc(outcome)}</span>',
+                f"{float(p.get('confidence', 0.0)):.2f}",
+                "".join(loud) + '<div class="tags">' + " ".join(quiet) + "</div>",
+            ]
+        )
     return table(["phase", "claimed", "outcome", "confidence", "findings"], rows)
 
 

@@ -78,8 +78,8 @@ def decimate(frame: pl.DataFrame, buckets: int = BUCKETS) -> pl.DataFrame:
     """Per series and time bin, the min and the max sample (see the module docstring)."""
     if frame.height <= 2 * buckets:
         return frame.sort("series", "t")
-    lo, hi = frame["t"].min(), frame["t"].max()
-    width = max((hi - lo) / buckets, 1e-9)  # type: ignore[operator]
+    lo, hi = frame.select(pl.col("t").min()).item(), frame.select(pl.col("t").max()).item()
+    width = max((hi - lo) / buckets, 1e-9)
     binned = frame.with_columns(((pl.col("t") - lo) / width).floor().cast(pl.Int64).alias("_bin"))
     keep = binned.group_by("series", "_bin").agg(
         pl.col("t").get(pl.col("value").arg_min()).alias("t_min"),
@@ -145,7 +145,9 @@ def _nic(run: RunDir, sensor: pl.DataFrame | None) -> Found:
         return None
     host = pl.col("host") if "host" in run.netdev.columns else pl.lit("host")
     real = run.netdev.filter(pl.col("iface") != "lo").with_columns(host.alias("series"))
-    per_snapshot = real.group_by("series", "t").agg((pl.col("rx_bytes") + pl.col("tx_bytes")).sum().alias("bytes"))
+    per_snapshot = real.group_by("series", "t").agg(
+        (pl.col("rx_bytes") + pl.col("tx_bytes")).sum().alias("bytes")
+    )
     return "nic", "NIC bytes/s (rx+tx, all interfaces but lo)", "B/s", "netdev", _rate(per_snapshot, "bytes")
 
 
@@ -161,4 +163,10 @@ def _nvsmi(run: RunDir, column: str, key: str, title: str, unit: str) -> Found:
 def _sensor_col(sensor: pl.DataFrame, column: str, key: str, title: str, unit: str) -> Found:
     if column not in sensor.columns or sensor[column].null_count() == sensor.height:
         return None
-    return key, title, unit, "sensor", sensor.select("t", pl.col(column).alias("value"), pl.lit("workload").alias("series"))
+    return (
+        key,
+        title,
+        unit,
+        "sensor",
+        sensor.select("t", pl.col(column).alias("value"), pl.lit("workload").alias("series")),
+    )

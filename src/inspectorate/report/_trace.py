@@ -19,7 +19,9 @@ LINKED = 20  # record links per rule hit
 def trace_page(trace: Trace, verdict: dict[str, Any] | None, source: str) -> Page:
     frame = trace.frame
     if verdict is None:
-        page = Page(source, "open", "NOT JUDGED: no commitment given", ["pass --commitment C.yml to check the trace"])
+        page = Page(
+            source, "open", "NOT JUDGED: no commitment given", ["pass --commitment C.yml to check the trace"]
+        )
     else:
         ok = verdict.get("verdict") == 1
         page = Page(
@@ -49,12 +51,16 @@ def violations_section(verdict: dict[str, Any]) -> Section:
         count = v.get("record_count", len(ids))
         links = ", ".join(f'<a href="#rec-{esc(i)}">{esc(i)}</a>' for i in ids[:LINKED])
         more = f" (+{count - min(count, LINKED)} more)" if count > LINKED else ""
-        rows.append([f"<b>{esc(v.get('rule_id'))}</b>", esc(v.get("kind")), esc(v.get("message")), links + more])
+        rows.append(
+            [f"<b>{esc(v.get('rule_id'))}</b>", esc(v.get("kind")), esc(v.get("message")), links + more]
+        )
     judged = verdict.get("rules_evaluated") or []
     unjudged = verdict.get("semantic_rules_not_evaluated") or []
-    note = f"<p>{len(judged)} rule(s) evaluated" + (
-        f"; NOT judged: {esc(', '.join(unjudged))}" if unjudged else ""
-    ) + ".</p>"
+    note = (
+        f"<p>{len(judged)} rule(s) evaluated"
+        + (f"; NOT judged: {esc(', '.join(unjudged))}" if unjudged else "")
+        + ".</p>"
+    )
     body = table(["rule", "kind", "message", "records"], rows) if rows else "<p>No rule was broken.</p>"
     return Section(f"Commitment {verdict.get('commitment_id', '')}: rule hits", note + body, anchor="rules")
 
@@ -76,22 +82,27 @@ def _binned(frame: pl.DataFrame) -> list[dict[str, Any]]:
     """Claimed FLOP summed per (time bin, op_type): at most BINS bins, whatever the trace size."""
     if frame.is_empty() or "ws" not in frame.columns:
         return []
-    lo, hi = frame["ws"].min(), frame["ws"].max()
-    width = max((hi - lo) / BINS, 1e-9)  # type: ignore[operator]
+    lo, hi = frame.select(pl.col("ws").min()).item(), frame.select(pl.col("ws").max()).item()
+    width = max((hi - lo) / BINS, 1e-9)
     out = (
         frame.with_columns(((pl.col("ws") - lo) / width).floor().alias("_bin"))
         .group_by("_bin", "op_type")
         .agg(pl.col("flops").sum(), pl.col("ws").min().alias("t"))
         .sort("t")
     )
-    return [{"t": _ms(r["t"]), "op_type": r["op_type"], "flops": float(r["flops"] or 0)} for r in out.iter_rows(named=True)]
+    return [
+        {"t": _ms(r["t"]), "op_type": r["op_type"], "flops": float(r["flops"] or 0)}
+        for r in out.iter_rows(named=True)
+    ]
 
 
 def _hits(frame: pl.DataFrame, verdict: dict[str, Any] | None) -> list[dict[str, Any]]:
     if verdict is None or "ws" not in frame.columns:
         return []
     pairs = [(v.get("rule_id"), i) for v in verdict.get("violations", []) for i in v.get("record_ids", [])]
-    when = dict(frame.filter(pl.col("record_id").is_in([i for _, i in pairs])).select("record_id", "ws").iter_rows())
+    when = dict(
+        frame.filter(pl.col("record_id").is_in([i for _, i in pairs])).select("record_id", "ws").iter_rows()
+    )
     return [{"rule_id": r, "record_id": i, "t": _ms(when[i])} for r, i in pairs[:2000] if i in when]
 
 

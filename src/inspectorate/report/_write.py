@@ -105,8 +105,12 @@ def _judge_run(run: Any, commitment: Path | None) -> dict[str, Any]:
 def _is_run_dir(path: Path) -> bool:
     if not path.is_dir() or (path / "manifest.json").is_file():  # a partitioned trace
         return False
-    return any((path / name).exists() for name in ("workload_labels.jsonl", "phases", "sensor.jsonl", "cpu.csv")) or any(
-        (child / "workload_labels.jsonl").exists() or (child / "phases").is_dir() for child in path.iterdir() if child.is_dir()
+    return any(
+        (path / name).exists() for name in ("workload_labels.jsonl", "phases", "sensor.jsonl", "cpu.csv")
+    ) or any(
+        (child / "workload_labels.jsonl").exists() or (child / "phases").is_dir()
+        for child in path.iterdir()
+        if child.is_dir()
     )
 
 
