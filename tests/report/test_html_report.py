@@ -171,3 +171,15 @@ def test_without_the_extra_report_exits_2_naming_it(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all("pip install 'inspectorate[report]'" in line for line in err)
     assert not (tmp_path / "r.html").exists()
+
+
+def test_verify_report_writes_the_page_for_the_verdict_it_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "verify.html"
+    code = invoke(["verify", str(RUN_DIR), "--format", "json", "-q", "--report", str(out)])
+    printed = json.loads(capsys.readouterr().out)
+    assert code == (0 if printed["verdict"] == 1 else 1)
+    html = out.read_text(encoding="utf-8")
+    for reason in printed["reasons"]:
+        assert reason.replace("'", "&#x27;") in html
