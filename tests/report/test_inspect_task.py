@@ -115,3 +115,53 @@ def test_the_entry_point_names_the_module_holding_the_task() -> None:
     module = project["project"]["entry-points"]["inspect_ai"]["inspectorate"]
     assert module == verifier_challenge.__module__
     assert "inspect-ai" in " ".join(project["project"]["optional-dependencies"]["inspect"])
+
+
+def run_dir_suite(tmp_path: Path) -> Path:
+    """Two op_type cases over the H100 fixture's host-a (its labels say pretrain and idle)."""
+    import shutil
+
+    shutil.copytree(
+        ROOT / "tests" / "data" / "rundirs" / "h100_two_hosts" / "host-a", tmp_path / "runs" / "a"
+    )
+    cases = [
+        {
+            "id": f"op_type/a/{p}",
+            "track": "op_type",
+            "evidence": "runs/a",
+            "phase": p,
+            "claim": {"claimed_op": op},
+        }
+        for p, op in (("honest_pretrain_small", "training"), ("idle_baseline", "training"))
+    ]
+    answers = [
+        {"id": "op_type/a/honest_pretrain_small", "truth": "consistent", "family": "honest"},
+        {"id": "op_type/a/idle_baseline", "truth": "inconsistent", "family": "idle_as_training"},
+    ]
+    for name, rows in (("cases.jsonl", cases), ("answers.jsonl", answers)):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return tmp_path
+
+
+def test_run_dir_tracks_show_each_streams_readings_not_the_truth(tmp_path: Path) -> None:
+    samples = samples_from_suite(run_dir_suite(tmp_path), ("op_type",))
+    busy, idle = (
+        json.loads(s.input.split("owner says who wrote it):\n")[1].split("\n\n")[0]) for s in samples
+    )
+    assert busy["streams"]["nvsmi"]["utilization_gpu"]["mean"] > 90
+    assert idle["streams"]["nvsmi"]["utilization_gpu"]["mean"] < 10
+    assert all('"truth"' not in s.input and "VERDICT" not in s.input for s in samples)
+    assert "consistent, inconsistent, unverifiable" in samples[0].input
+
+
+def test_run_dir_track_metrics_use_the_consistent_vocabulary(tmp_path: Path) -> None:
+    suite = run_dir_suite(tmp_path / "suite")
+    model = get_model("mockllm/model", custom_outputs=[reply("VERDICT: inconsistent")] * 2)
+    [log] = inspect_eval(
+        verifier_challenge(suite=str(suite), tracks="op_type"),
+        model=model,
+        log_dir=str(tmp_path / "logs"),
+        display="none",
+    )
+    got = metrics(log)
+    assert got["caught_rate"] == 1.0 and got["honest_fpr"] == 1.0 and got["accuracy"] == 0.5

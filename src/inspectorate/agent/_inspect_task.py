@@ -30,14 +30,20 @@ from inspect_ai.solver import TaskState, generate, system_message
 from inspectorate.errors import InputError
 
 SYSTEM = (
-    "You are a compute inspector. A prover promised a commitment and submitted evidence "
-    "(a digest of hash-chained window records it wrote itself). Decide whether the evidence "
-    "complies with the commitment. Prover-written values may lie; reason from totals, job "
-    "structure and consistency. End with exactly one line: "
-    "VERDICT: compliant, VERDICT: violation, or VERDICT: unverifiable."
+    "You are a compute inspector. A prover made a claim or a commitment and submitted "
+    "evidence; prover-written values may lie, verifier-owned sensor readings are harder to "
+    "forge. Reason from totals, structure and consistency between streams. End with exactly "
+    "one line: VERDICT: <decision>, using one of the decisions the question names."
 )
-DECISIONS = ("compliant", "violation", "unverifiable")
-_VERDICT = re.compile(r"VERDICT:\s*\**\s*(compliant|violation|unverifiable)", re.I)
+# The honest decision and the lie's, per kind of track (the bench's vocabulary).
+NEGATIVE, POSITIVE = ("compliant", "consistent"), ("violation", "inconsistent")
+_VERDICT = re.compile(r"VERDICT:\s*\**\s*(compliant|violation|consistent|inconsistent|unverifiable)", re.I)
+QUESTIONS = {
+    "op_type": "Is the phase's claimed op type (training / inference / eval / idle) what ran?",
+    "undeclared_work": "Does a phase claimed as idle or serving hide compute it does not declare?",
+    "model_size": "Is the phase's model the declared size?",
+    "finetune": "Is a phase claimed as pre-training really a fresh pre-training (not a fine-tune)?",
+}
 
 
 @task
@@ -115,11 +121,25 @@ def compliance_prompt(suite: Path, case: dict[str, Any], max_chars: int) -> str:
     return (
         f"COMMITMENT (YAML):\n{commitment}\n\nEVIDENCE DIGEST (JSON):\n"
         f"{json.dumps(digest, sort_keys=True, default=str)}\n\n"
-        "Does the evidence comply with the commitment?"
+        "Does the evidence comply with the commitment? Decisions: compliant, violation, unverifiable."
     )
 
 
-READERS = {"compliance": compliance_prompt}
+def phase_prompt(suite: Path, case: dict[str, Any], max_chars: int) -> str:
+    """The claim for one phase of a run directory + what each stream shows in it."""
+    from inspectorate.agent._phase_digest import phase_digest
+
+    digest = phase_digest(suite / case["evidence"], str(case["phase"]))
+    text = json.dumps(digest, sort_keys=True, default=str)[:max_chars]
+    return (
+        f"CLAIM for phase {case['phase']!r} (prover-written):\n{json.dumps(case.get('claim'), sort_keys=True)}\n\n"
+        f"EVIDENCE (per-stream summary of that phase; owner says who wrote it):\n{text}\n\n"
+        f"{QUESTIONS.get(case['track'], 'Is the claim true?')} Answer consistent if the claim holds, "
+        "inconsistent if it does not; decisions: consistent, inconsistent, unverifiable."
+    )
+
+
+READERS = {"compliance": compliance_prompt, **{track: phase_prompt for track in QUESTIONS}}
 
 
 def builtin_suite(root: Path) -> Path:
@@ -185,21 +205,21 @@ def _decisions(scores: list[Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _rate(pairs: list[tuple[str, str]], truth: str, decision: str) -> float:
-    pool = [d for t, d in pairs if t == truth]
-    return sum(d == decision for d in pool) / len(pool) if pool else float("nan")
+def _rate(pairs: list[tuple[str, str]], truths: tuple[str, ...], decisions: tuple[str, ...]) -> float:
+    pool = [d for t, d in pairs if t in truths]
+    return sum(d in decisions for d in pool) / len(pool) if pool else float("nan")
 
 
 @metric
 def caught_rate():
-    """Violations called violations (abstentions count as missed)."""
-    return lambda scores: _rate(_decisions(scores), "violation", "violation")
+    """Lies (violation / inconsistent) called lies; abstentions count as missed."""
+    return lambda scores: _rate(_decisions(scores), POSITIVE, POSITIVE)
 
 
 @metric
 def honest_fpr():
-    """Compliant cases called violations."""
-    return lambda scores: _rate(_decisions(scores), "compliant", "violation")
+    """Honest cases (compliant / consistent) called lies."""
+    return lambda scores: _rate(_decisions(scores), NEGATIVE, POSITIVE)
 
 
 @metric
