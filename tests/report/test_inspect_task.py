@@ -165,3 +165,40 @@ def test_run_dir_track_metrics_use_the_consistent_vocabulary(tmp_path: Path) -> 
     )
     got = metrics(log)
     assert got["caught_rate"] == 1.0 and got["honest_fpr"] == 1.0 and got["accuracy"] == 0.5
+
+
+def test_the_task_resolves_by_name_through_the_entry_point(tmp_path: Path) -> None:
+    """What `inspect eval inspectorate/verifier_challenge` does, in a child process that sees
+    the pyproject's entry point through a dist-info on its path (no reinstall needed)."""
+    import os
+    import subprocess
+    import sys
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    group = project["project"]["entry-points"]["inspect_ai"]
+    info = tmp_path / "inspectorate_ep-0.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: inspectorate-ep\nVersion: 0.0\n")
+    (info / "entry_points.txt").write_text(
+        "[inspect_ai]\n" + "".join(f"{k} = {v}\n" for k, v in group.items())
+    )
+    script = (
+        "from inspect_ai import eval as ev\n"
+        "from inspect_ai.model import get_model, ModelOutput, ModelUsage\n"
+        "o = ModelOutput.from_content(model='mockllm/model', content='VERDICT: violation')\n"
+        "o.usage = ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)\n"
+        "[log] = ev('inspectorate/verifier_challenge', model=get_model('mockllm/model', custom_outputs=[o] * 8),"
+        f" log_dir={str(tmp_path / 'logs')!r}, display='none')\n"
+        "print(log.status, log.results.scores[0].metrics['caught_rate'].value)\n"
+    )
+    path = os.pathsep.join([str(ROOT / "src"), str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": path},
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["success", "1.0"]
