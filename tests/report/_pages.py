@@ -34,17 +34,22 @@ def bench_dir(tmp: Path, torn_tail: bool = False) -> Path:
                     "compliance": {
                         "accuracy": {"value": base, "lo": base - 0.08, "hi": min(1.0, base + 0.06)},
                         "caught_rate": {"value": base - 0.05, "lo": base - 0.15, "hi": base},
+                        "n": {"value": 40, "lo": None, "hi": None},
                     },
                     "op_type": {
                         "accuracy": {"value": base - 0.1, "lo": base - 0.2, "hi": base},
                         "honest_fpr": 0.02,
                     },
                 },
+                # the bench's shape: per track, per family, metric -> {value, lo, hi}
                 "families": {
-                    "relabel": {
-                        "caught_rate": {"value": base, "lo": base - 0.1, "hi": min(1.0, base + 0.05)}
-                    },
-                    "split_job": {"caught_rate": base - 0.3},
+                    "compliance": {
+                        "relabel": {
+                            "caught": {"value": base, "lo": base - 0.1, "hi": min(1.0, base + 0.05)},
+                            "n": {"value": 12, "lo": None, "hi": None},
+                        },
+                        "split_job": {"caught": {"value": base - 0.3, "lo": None, "hi": None}},
+                    }
                 },
                 "cost": {"tokens": 0, "usd": 0.0},
                 "latency": {"median_s": 0.12 / base},

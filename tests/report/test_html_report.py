@@ -140,8 +140,10 @@ def test_bench_dir_report_reads_the_leaderboard_and_tolerates_a_torn_tail(tmp_pa
     rows = boards[0]["data"]["values"]
     assert {r["verifier"] for r in rows} == {"inspectorate", "threshold", "forest"}
     assert all(r["lo"] <= r["value"] <= r["hi"] for r in rows if r["lo"] is not None)
-    family = [c for c in charts if c.get("title", {}).get("text") == "caught_rate per family"]
+    assert all(r["metric"] != "n" for r in rows)  # counts are tabled, not plotted
+    family = [c for c in charts if c.get("title", {}).get("text") == "caught per family"]
     assert {r["family"] for r in family[0]["data"]["values"]} == {"relabel", "split_job"}
+    assert "Per attack family: compliance" in html
     assert "case-7" in html and "case-torn" not in html
 
 
@@ -183,3 +185,15 @@ def test_verify_report_writes_the_page_for_the_verdict_it_printed(
     html = out.read_text(encoding="utf-8")
     for reason in printed["reasons"]:
         assert reason.replace("'", "&#x27;") in html
+
+
+def test_bench_families_without_tracks_are_read_too(tmp_path: Path) -> None:
+    out = bench_dir(tmp_path)
+    board = json.loads((out / "leaderboard.json").read_text())
+    for entry in board["entries"]:
+        entry["families"] = {"relabel": {"caught_rate": 0.5}, "split_job": {"caught_rate": 0.25}}
+    (out / "leaderboard.json").write_text(json.dumps(board))
+    charts = specs(write_report(out, tmp_path / "b.html").read_text(encoding="utf-8"))
+    bars = [c for c in charts if c.get("title", {}).get("text", "").endswith("per family")]
+    assert len(bars) == 1 and bars[0]["title"]["text"] == "caught_rate per family"
+    assert {r["family"] for r in bars[0]["data"]["values"]} == {"relabel", "split_job"}

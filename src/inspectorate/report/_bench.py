@@ -17,7 +17,12 @@ from inspectorate.errors import InputError
 from inspectorate.report import _plots
 from inspectorate.report._html import Page, Section, esc, table
 
-PREFERRED_FAMILY_METRICS = ("caught_rate", "caught", "accuracy", "tpr")
+PREFERRED_FAMILY_METRICS = ("caught", "caught_rate", "accuracy", "tpr")
+
+
+def _plotted(metric: str) -> bool:
+    """Rates and scores are plotted; counts (``n``, ``n_positive``, ...) only tabled."""
+    return metric != "n" and not metric.startswith("n_")
 
 
 def is_bench_dir(path: Path) -> bool:
@@ -39,8 +44,12 @@ def bench_page(path: Path) -> Page:
             ("cases", str(len(cases))),
             ("suite sha256", str(suite.get("sha256", "?"))[:16]),
             ("schema", str(board.get("schema_version", "?"))),
+            ("evidence subset", str(board.get("subset", "full"))),
         ],
     )
+    harness = board.get("harness") or {}
+    if harness.get("overhead_pct") is not None:
+        page.facts.append(("harness overhead", f"{harness['overhead_pct']}%"))
     metric_rows = _metric_rows(entries)
     for track in dict.fromkeys(r["track"] for r in metric_rows):
         rows = [r for r in metric_rows if r["track"] == track]
@@ -48,15 +57,17 @@ def bench_page(path: Path) -> Page:
             Section(
                 f"Leaderboard: {track}",
                 _board_table(rows),
-                [_plots.leaderboard(rows, track)],
+                [_plots.leaderboard([r for r in rows if _plotted(r["metric"])], track)],
                 plots_first=True,
             )
         )
     family_rows = _family_rows(entries)
-    if family_rows:
-        metric = _family_metric(family_rows)
-        chosen = [r for r in family_rows if r["metric"] == metric]
-        page.sections.append(Section("Per attack family", "", [_plots.family_bars(chosen, metric)]))
+    for track in dict.fromkeys(r["track"] for r in family_rows):
+        rows = [r for r in family_rows if r["track"] == track]
+        metric = _family_metric(rows)
+        chosen = [r for r in rows if r["metric"] == metric]
+        title = "Per attack family" + (f": {track}" if track else "")
+        page.sections.append(Section(title, "", [_plots.family_bars(chosen, metric)]))
     page.sections.append(_cost_section(entries))
     if cases:
         page.sections.append(_case_section(cases))
@@ -125,24 +136,36 @@ def _metric_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _family_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of ``families``: ``{track: {family: {metric: ...}}}`` (the bench's shape) or
+    ``{family: {metric: ...}}`` / ``{family: value}`` (track left empty)."""
     rows = []
     for entry in entries:
-        for family, metrics in (entry.get("families") or {}).items():
-            items = metrics.items() if isinstance(metrics, dict) else [("value", metrics)]
-            for metric, raw in items:
-                value, lo, hi = _interval(raw)
-                if value is not None:
-                    rows.append(
-                        {
-                            "verifier": str(entry.get("verifier", "?")),
-                            "family": str(family),
-                            "metric": str(metric),
-                            "value": value,
-                            "lo": lo,
-                            "hi": hi,
-                        }
-                    )
+        for key, inner in (entry.get("families") or {}).items():
+            nested = isinstance(inner, dict) and any(_is_family(v) for v in inner.values())
+            for track, family, metrics in (
+                [(str(key), f, m) for f, m in inner.items()] if nested else [("", str(key), inner)]
+            ):
+                items = metrics.items() if isinstance(metrics, dict) else [("value", metrics)]
+                for metric, raw in items:
+                    value, lo, hi = _interval(raw)
+                    if value is not None and _plotted(str(metric)):
+                        rows.append(
+                            {
+                                "verifier": str(entry.get("verifier", "?")),
+                                "track": track,
+                                "family": str(family),
+                                "metric": str(metric),
+                                "value": value,
+                                "lo": lo,
+                                "hi": hi,
+                            }
+                        )
     return rows
+
+
+def _is_family(value: Any) -> bool:
+    """A family's metrics: a dict whose values are numbers or ``{value, lo, hi}``."""
+    return isinstance(value, dict) and any(isinstance(v, dict) and "value" in v for v in value.values())
 
 
 def _family_metric(rows: list[dict[str, Any]]) -> str:
