@@ -179,7 +179,9 @@ def _ranking(entries: list[dict[str, Any]]) -> str:
 
 
 def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}"
+    if value is None:
+        return ""
+    return f"{value:.0f}" if float(value).is_integer() and abs(value) > 1 else f"{value:.3f}"
 
 
 def _board_table(rows: list[dict[str, Any]]) -> str:
