@@ -67,9 +67,16 @@ def check(
         help="Transparency log of the trace's signed heads (pins --head; needs --keyring).",
     ),
     keyring: Path | None = typer.Option(None, "--keyring", help="The verifier's keyring (enrolled keys)."),
+    report: Path | None = typer.Option(
+        None, "--report", help="Also write the verdict as one HTML page with plots (the [report] extra)."
+    ),
 ) -> None:
     """Judge TRACE against COMMITMENT; exit 0 compliant, 1 violation, 2 bad input."""
     from inspectorate.commitment import check as run_check
+    from inspectorate.report import report_check, report_path
+
+    if report is not None:
+        report_path(report, trace)  # a bad --report path fails before the work, not after
 
     signed = None
     if (head_log is None) != (keyring is None):
@@ -105,6 +112,8 @@ def check(
         typer.echo(verdict_text(verdict, str(trace)))
         for line in signed.reasons() if signed is not None else []:
             typer.echo(line)
+    if report is not None:
+        report_check(records, verdict, report, str(trace))
     raise typer.Exit(max(verdict.exit_code, 1) if bad_signed else verdict.exit_code)
 
 
@@ -198,6 +207,23 @@ def trace_convert(
     from inspectorate.scale import convert
 
     typer.echo(convert(source, out, window_seconds=window_seconds, chip_groups=chip_groups))
+
+
+@app.command("report")
+def report_command(
+    source: Path = typer.Argument(..., help="Run directory, trace file, or bench output directory."),
+    out: Path = typer.Option(..., "--out", "-o", help="The HTML file to write."),
+    commitment: Path | None = typer.Option(None, "--commitment", "-c", help="Commitment YAML to judge by."),
+    verdict: Path | None = typer.Option(
+        None, "--verdict", help="A saved `check`/`verify --format json` verdict, drawn without judging again."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT even if this tool did not write it."),
+) -> None:
+    """Write one self-contained HTML page: verdict, telemetry plots, rule hits, leaderboard."""
+    from inspectorate.report import write_report
+
+    written = write_report(source, out, commitment=commitment, verdict=verdict, force=force)
+    typer.echo(f"wrote {written}")
 
 
 @app.command()

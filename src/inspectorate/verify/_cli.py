@@ -76,10 +76,13 @@ def verify(
     peer_head: list[Path] = typer.Option(
         [], "--peer-head", help="A signed tree head another verifier holds (gossip; repeatable)."
     ),
+    report: Path | None = typer.Option(
+        None, "--report", help="Also write the verdict as one HTML page with plots (the [report] extra)."
+    ),
 ) -> None:
     """Judge every phase of RUN_DIR from its telemetry; exit 0 certified, 1 not, 2 bad input."""
     from inspectorate.commitment import load_commitment
-    from inspectorate.report import progress, render_run_text
+    from inspectorate.report import progress, render_run_text, report_path, report_run
     from inspectorate.trace import load_run
     from inspectorate.verify._inspector import RunVerdict, verify_run
     from inspectorate.verify._recomputed import read_recomputed
@@ -87,6 +90,8 @@ def verify(
 
     if (head_log is None) != (keyring is None):
         raise InputError("--head-log and --keyring go together")
+    if report is not None:
+        report_path(report, run_dir)  # a bad --report path fails before the work, not after
     promised = load_commitment(commitment) if commitment is not None else None
     extra: dict[str, list[Finding]] = {}
     for phase, found in map(read_recomputed, recomputed):
@@ -111,4 +116,6 @@ def verify(
 
         attach_signed(verdict, head_log, keyring, challenge=challenge, state=ledger_state, peers=peer_head)
     typer.echo(verdict.to_json() if format is Format.json else render_run_text(verdict))
+    if report is not None:
+        report_run(run, verdict, report)
     raise typer.Exit(verdict.exit_code)
