@@ -121,7 +121,9 @@ def rule(
         }
         hints = typing.get_type_hints(fn)
         params = {n: p.replace(annotation=hints.get(n, Any)) for n, p in params.items()}
-        RULES.add(name, RuleKind(name, fn, implicit, params, selects), fn)  # a plugin may add kinds, never replace one
+        RULES.add(
+            name, RuleKind(name, fn, implicit, params, selects), fn
+        )  # a plugin may add kinds, never replace one
         return fn
 
     return register
@@ -147,7 +149,7 @@ def coerce(value: Any, annotation: Any, where: str) -> Any:
         return value
     if origin is Literal:
         if value not in args:
-            raise ParamError(f"{where}: {value!r} is not an accepted value; accepted: {', '.join(map(str, args))}")
+            raise ParamError(f"{where} must be one of {', '.join(map(str, args))}; got {value!r}")
         return value
     if origin in (typing.Union, types.UnionType):
         errors = []
@@ -185,7 +187,7 @@ def _enumeration_error(value: Any, args: tuple[Any, ...], where: str) -> str | N
         if not wrong or not any(get_origin(a) in (list, tuple) for a in args):
             return None
         value = wrong[0]
-    return f"{where}: {value!r} is not an accepted value; accepted: {', '.join(map(str, accepted))}"
+    return f"{where} must be one of {', '.join(map(str, accepted))} (or a list of them); got {value!r}"
 
 
 def _coerce_scalar(value: Any, annotation: Any, where: str) -> Any:

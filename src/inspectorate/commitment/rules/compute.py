@@ -241,7 +241,8 @@ def idle_record_honesty(
 ) -> Iterator[Violation]:
     """An idle record says its chip did nothing; three things betray work relabelled
     idle with zero FLOPs (idle_must_be_zero sees only FLOPs and tokens):
-    (1) work shape: tokens_processed, batch_size or sequence_length above zero;
+    (1) work shape: tokens_processed or batch_size above zero (a configured
+    sequence_length is not work);
     (2) identity: the job_id, or the (model_hash_prefix, dataset_fingerprint) pair, of a
     job with ``op_type`` records (a training job's identity on an idle window);
     (3) position: the window lies on its chip between two records of one ``op_type``
@@ -259,19 +260,16 @@ def idle_record_honesty(
         "we",
         "tokens_processed",
         "batch_size",
-        "sequence_length",
         "model_hash_prefix",
         "dataset_fingerprint",
     )
     idle = frame.filter(pl.col("op_type") == "idle")
     if idle.height == 0:
         return
-    shaped = idle.filter(
-        (pl.col("tokens_processed") > 0) | (pl.col("batch_size") > 0) | (pl.col("sequence_length") > 0)
-    )
+    shaped = idle.filter((pl.col("tokens_processed") > 0) | (pl.col("batch_size") > 0))
     if shaped.height:
         yield violation(
-            f"{shaped.height} idle record(s) carry a work shape (tokens, batch or sequence length)",
+            f"{shaped.height} idle record(s) carry a work shape (tokens or a batch)",
             ids(shaped.sort(["ws", "row"])),
             tokens=shaped["tokens_processed"].sum(),
         )
@@ -303,9 +301,16 @@ def _inside_runs(idle: pl.DataFrame, jobs: pl.DataFrame, allow_pauses: bool) -> 
     """Idle records whose chip has records of one job both before and after them."""
     work = jobs.select("chip_id", "ws", pl.col("job_id").alias("run_job")).sort("ws")
     probe = idle.select("record_id", "row", "chip_id", "ws", "we").sort("ws")
-    before = probe.join_asof(work, on="ws", by="chip_id", strategy="backward", allow_exact_matches=False)
+    before = probe.join_asof(
+        work, on="ws", by="chip_id", strategy="backward", allow_exact_matches=False, check_sortedness=False
+    )
     after = probe.select("row", "ws", "chip_id").join_asof(
-        work.rename({"run_job": "next_job"}), on="ws", by="chip_id", strategy="forward", allow_exact_matches=False
+        work.rename({"run_job": "next_job"}),
+        on="ws",
+        by="chip_id",
+        strategy="forward",
+        allow_exact_matches=False,
+        check_sortedness=False,  # sorted by ws overall, so within each chip too
     )
     inside = before.join(after.select("row", "next_job"), on="row").filter(
         pl.col("run_job").is_not_null() & (pl.col("run_job") == pl.col("next_job"))
@@ -314,7 +319,9 @@ def _inside_runs(idle: pl.DataFrame, jobs: pl.DataFrame, allow_pauses: bool) -> 
         # the job works on another chip during this idle window
         busy = jobs.select(pl.col("job_id").alias("run_job"), pl.col("chip_id").alias("other"), "ws", "we")
         overlap = inside.join(busy, on="run_job", suffix="_o").filter(
-            (pl.col("other") != pl.col("chip_id")) & (pl.col("ws_o") < pl.col("we")) & (pl.col("we_o") > pl.col("ws"))
+            (pl.col("other") != pl.col("chip_id"))
+            & (pl.col("ws_o") < pl.col("we"))
+            & (pl.col("we_o") > pl.col("ws"))
         )
         inside = inside.filter(pl.col("row").is_in(overlap["row"].implode()))
     return inside.sort(["ws", "row"])
