@@ -199,21 +199,23 @@ def _inject(frame: pl.DataFrame, spec: GenSpec, lo: int) -> pl.DataFrame:
 
 
 def over_cap_factor(spec: GenSpec) -> float:
-    """How much over its honest compute the over_cap run claims: twice, or enough that
-    its total crosses ``spec.cap`` by OVER_CAP_MARGIN. The FLOP claims stay within the
-    chips' peak (MFU at most 1): a cap the run cannot cross physically is bad input."""
+    """How much over its honest compute the over_cap run claims: twice, or, given
+    ``spec.cap``, so much that its total is OVER_CAP_MARGIN x the cap (never less than
+    the honest run). The FLOP claims stay within the chips' peak (MFU at most 1): a cap
+    the run cannot cross physically is bad input."""
     if spec.cap is None:
         return 2.0
     if not spec.cap > 0:
-        raise InputError(f"--cap must be a positive FLOP count, got {spec.cap!r}")
+        raise InputError(f"must be a positive FLOP count, got {spec.cap!r}", "--cap")
     honest = spec.records * spec.peak_flops * spec.mfu * spec.window_seconds  # expected total
-    factor = max(2.0, OVER_CAP_MARGIN * spec.cap / honest)
+    factor = max(1.0, OVER_CAP_MARGIN * spec.cap / honest)
     if factor * spec.mfu > 1.0:
         chip_hours = OVER_CAP_MARGIN * spec.cap / (spec.peak_flops * 3600)
         raise InputError(
-            f"--cap {spec.cap:.3g}: {spec.chips} chips x {spec.hours:g} h cannot cross it within the "
+            f"{spec.chips} chips x {spec.hours:g} h cannot cross {spec.cap:.3g} FLOP within the "
             f"chips' peak ({spec.peak_flops:.3g} FLOP/s); it needs about {chip_hours:.3g} chip-hours "
-            "(raise --chips or --hours)"
+            "(raise --chips or --hours)",
+            "--cap",
         )
     return factor
 
@@ -223,7 +225,7 @@ def iter_generated(spec: GenSpec, chunk: int = 250_000) -> Iterator[pl.DataFrame
     if spec.scenario not in SCENARIOS:
         raise InputError(f"unknown scenario {spec.scenario!r}; known: {', '.join(SCENARIOS)}")
     if spec.cap is not None and spec.scenario != "over_cap":
-        raise InputError(f"--cap applies to --scenario over_cap only, not {spec.scenario!r}")
+        raise InputError(f"applies to --scenario over_cap only, not {spec.scenario!r}", "--cap")
     if spec.scenario == "over_cap":
         over_cap_factor(spec)  # bad --cap fails before anything is written
     prev = GENESIS
