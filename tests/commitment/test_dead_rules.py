@@ -34,7 +34,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_the_typo_commitment_is_bad_input_naming_rule_value_and_accepted(tmp_path):
     # before: COMPLIANT ... confidence=1.00, exit 0 (the filter matched nothing)
     path = tmp_path / "typo.yml"
-    path.write_text("id: typo\ndeterministic_rules:\n  - kind: aggregate_flop_cap\n    op_type: trainig\n    threshold: 0\n")
+    path.write_text(
+        "id: typo\ndeterministic_rules:\n  - kind: aggregate_flop_cap\n    op_type: trainig\n    threshold: 0\n"
+    )
     run = _cli("check", str(FINETUNE), "-c", str(path))
     assert run.returncode == 2, run.stdout
     lines = run.stderr.strip().splitlines()
@@ -74,10 +76,14 @@ def test_every_enumerated_parameter_of_every_kind_rejects_a_value_outside_it():
             if not _enumerated(param.annotation):
                 continue
             required = {
-                n: _sample(p.annotation) for n, p in kind.params.items() if p.default is p.empty and n != pname
+                n: _sample(p.annotation)
+                for n, p in kind.params.items()
+                if p.default is p.empty and n != pname
             }
             with pytest.raises(InputError, match=f"{name}.{pname} must be one of"):
-                load_commitment({"id": "x", "deterministic_rules": [{"kind": name, **required, pname: "no-such"}]})
+                load_commitment(
+                    {"id": "x", "deterministic_rules": [{"kind": name, **required, pname: "no-such"}]}
+                )
             checked += 1
     assert checked >= 15  # every op_type/op_types/scope parameter of the built-in kinds
 

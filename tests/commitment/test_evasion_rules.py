@@ -27,7 +27,15 @@ def flagged(kind: str, records: list[dict], **params) -> dict[str, set[str]]:
 
 
 def _stem(message: str) -> str:
-    for stem in ("work shape", "identity", "inside a running", "fewer than", "distinct", "no record for", "at or after"):
+    for stem in (
+        "work shape",
+        "identity",
+        "inside a running",
+        "fewer than",
+        "distinct",
+        "no record for",
+        "at or after",
+    ):
         if stem in message:
             return stem
     return message
@@ -87,7 +95,9 @@ def fragmentation_oracle(records: list[dict], min_records: int, max_short: int) 
     short = {j for j, n in sizes.items() if n < min_records}
     if len(short) <= max_short:
         return {}
-    return {"fewer than": {r["record_id"] for r in records if r["op_type"] == "training" and r["job_id"] in short}}
+    return {
+        "fewer than": {r["record_id"] for r in records if r["op_type"] == "training" and r["job_id"] in short}
+    }
 
 
 def slots_oracle(records: list[dict], end: float, width: float = 60.0) -> dict[str, set[str]]:
@@ -134,16 +144,18 @@ def mutated(draw):
 @settings(max_examples=60, deadline=None)
 @given(mutated(), st.booleans())
 def test_idle_record_honesty_matches_its_oracle(records, allow_pauses):
-    assert flagged("idle_record_honesty", records, allow_pauses=allow_pauses, op_type="training") == idle_oracle(
-        records, allow_pauses
-    )
+    assert flagged(
+        "idle_record_honesty", records, allow_pauses=allow_pauses, op_type="training"
+    ) == idle_oracle(records, allow_pauses)
 
 
 @settings(max_examples=60, deadline=None)
 @given(mutated(), st.integers(1, 3), st.integers(0, 2))
 def test_job_fragmentation_matches_its_oracle(records, min_records, max_short):
     params = {"op_type": "training", "min_records_per_job": min_records, "max_short_jobs": max_short}
-    assert flagged("job_fragmentation", records, **params) == fragmentation_oracle(records, min_records, max_short)
+    assert flagged("job_fragmentation", records, **params) == fragmentation_oracle(
+        records, min_records, max_short
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -205,8 +217,16 @@ def violating() -> list[dict]:
     "name, params, closes",
     [
         ("prefix_at_slot", {"keep": 0.7}, {"require_head", "window_slots_to_end"}),
-        ("idle_inside_job", {"identity": "scrub", "where": "spread", "fraction": 0.35}, {"idle_record_honesty"}),
-        ("idle_inside_job", {"identity": "keep", "where": "middle", "fraction": 0.35}, {"idle_record_honesty"}),
+        (
+            "idle_inside_job",
+            {"identity": "scrub", "where": "spread", "fraction": 0.35},
+            {"idle_record_honesty"},
+        ),
+        (
+            "idle_inside_job",
+            {"identity": "keep", "where": "middle", "fraction": 0.35},
+            {"idle_record_honesty"},
+        ),
         ("confetti_jobs", {"fraction": 1.0}, {"job_fragmentation", "training_total_cap"}),
     ],
 )
@@ -214,7 +234,9 @@ def test_attack_evades_without_the_new_rules_and_is_caught_with_them(violating, 
     old, new = _commitment(new=False), _commitment(new=True)
     assert not check(Trace.from_records(violating), old).compliant  # there is something to hide
     out = check_attack(name, violating, **params)
-    assert get_attack(name).intent_preserved(violating, out), "the attack removed the work instead of hiding it"
+    assert get_attack(name).intent_preserved(violating, out), (
+        "the attack removed the work instead of hiding it"
+    )
     before = check(Trace.from_records(out), old)
     assert before.compliant, f"{name} no longer evades the old rules: {before.rationale}"
     after = check(Trace.from_records(out), new)
@@ -252,7 +274,9 @@ def test_honest_generated_traces_comply_with_both_shipped_caps(scenario, tmp_pat
     from inspectorate.trace import write_generated
 
     path = tmp_path / "t.jsonl"
-    write_generated(GenSpec(chips=8, hours=2, scenario=scenario, seed=random.Random(scenario).randint(0, 99)), path)
+    write_generated(
+        GenSpec(chips=8, hours=2, scenario=scenario, seed=random.Random(scenario).randint(0, 99)), path
+    )
     for name in ("frontier-training-cap", "demo-training-cap"):
         verdict = check(read_trace(path), load_commitment(commitment_path(name)))
         assert verdict.compliant, f"{name}: {verdict.rationale}"

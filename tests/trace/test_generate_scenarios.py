@@ -18,28 +18,23 @@ def test_every_injected_scenario_names_a_commitment():
 
 @pytest.mark.parametrize("scenario", INJECTED)
 def test_scenario_flags_under_its_paired_commitment(scenario):
-    # the demo's size (8 chips x 2 h), as the pairing is documented; the head the
-    # generator publishes is what ``trace generate`` leaves next to the file
+    # the demo's size (8 chips x 2 h), as the pairing is documented; generate_trace
+    # carries the head the generator publishes (``trace generate``'s sidecar)
     trace = generate_trace(GenSpec(chips=8, hours=2, scenario=scenario, seed=1))
     honest = generate_trace(GenSpec(chips=8, hours=2, scenario="training", seed=1))
     commitment = load_commitment(commitment_path(SCENARIO_COMMITMENT[scenario]))
-    trace.head, honest.head = _tip(trace), _tip(honest)
     assert check(honest, commitment).compliant, "the honest run must pass the paired commitment"
     verdict = check(trace, commitment)
     assert not verdict.compliant, f"{scenario} passes {commitment.id}"
 
 
-def _tip(trace) -> str:
-    from inspectorate.trace._canonical import record_hash
-    from inspectorate.trace._frame import records_from_frame
-
-    return record_hash(records_from_frame(trace.frame.tail(1))[0])
-
-
 def test_cap_makes_over_cap_cross_the_callers_cap():
     cap = 3.0e19  # an honest 8-chip, 2-hour run does ~2.3e19: twice that would be 4.6e19
     commitment = load_commitment(
-        {"id": "c", "deterministic_rules": [{"kind": "aggregate_flop_cap", "op_type": "training", "threshold": cap}]}
+        {
+            "id": "c",
+            "deterministic_rules": [{"kind": "aggregate_flop_cap", "op_type": "training", "threshold": cap}],
+        }
     )
     honest = generate_trace(GenSpec(chips=8, hours=2, scenario="training"))
     assert check(honest, commitment).compliant

@@ -98,7 +98,11 @@ def _inside_idle_work(records: Sequence[Mapping[str, Any]]) -> list[float]:
     intent_check=idle_work_recoverable,
 )
 def idle_inside_job(
-    records: Records, rng: random.Random, fraction: float = 0.3, identity: str = "scrub", where: str = "spread"
+    records: Records,
+    rng: random.Random,
+    fraction: float = 0.3,
+    identity: str = "scrub",
+    where: str = "spread",
 ) -> Records:
     """Relabel a ``fraction`` of the run's windows ``idle`` with zero FLOPs and tokens,
     batch and sequence length zeroed so idle_must_be_zero and every ratio rule see a

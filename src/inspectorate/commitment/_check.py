@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
+
 from inspectorate.commitment._model import Commitment, RuleSpec
 from inspectorate.commitment._registry import RULES, Violation, load_plugins
 from inspectorate.commitment._semantic import plan_semantic

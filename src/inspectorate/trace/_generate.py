@@ -262,7 +262,17 @@ def _chain(frame: pl.DataFrame, prev: str) -> tuple[pl.DataFrame, str]:
 def generate_trace(spec: GenSpec) -> Trace:
     """The whole generated trace in memory (use ``iter_generated`` for large ones)."""
     frame = pl.concat(list(iter_generated(spec)))
-    return Trace(with_derived(frame), None, f"<generated {spec.scenario}>")
+    # the head the generator publishes (write_generated's sidecar), so a trace made in
+    # memory is pinned like one read back from disk
+    return Trace(with_derived(frame), None, f"<generated {spec.scenario}>", head=_tip(frame))
+
+
+def _tip(frame: pl.DataFrame) -> str:
+    """The hash of the last record: the chain head to publish."""
+    from inspectorate.trace._canonical import record_hash
+    from inspectorate.trace._frame import records_from_frame
+
+    return record_hash(records_from_frame(frame.tail(1))[0])
 
 
 def write_generated(spec: GenSpec, path: str | Path) -> int:
@@ -271,9 +281,6 @@ def write_generated(spec: GenSpec, path: str | Path) -> int:
     import json
 
     import pyarrow.parquet as pq
-
-    from inspectorate.trace._canonical import record_hash
-    from inspectorate.trace._frame import records_from_frame
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -295,7 +302,7 @@ def write_generated(spec: GenSpec, path: str | Path) -> int:
                 count, last = count + frame.height, frame.tail(1)
     if last is None:
         raise InputError("the generator produced no records (check --hours and --window-seconds)")
-    head = record_hash(records_from_frame(last)[0])
+    head = _tip(last)
     sidecar = path.with_name(path.name + ".head.json")
     sidecar.write_text(json.dumps({"head": head, "records": count, "schema": "inspectorate.window/1"}) + "\n")
     return count
