@@ -152,14 +152,13 @@ def _skip_refs(records: Records, gone: set[str], cited: dict[str, list[str]]) ->
             continue
         refs: list[str] = []
         for ref in r["upstream_refs"]:
-            seen = set()
-            while ref in gone and ref not in seen:
-                seen.add(ref)
-                ref = next(iter(cited.get(ref, [])), None)  # type: ignore[assignment]
-                if ref is None:
-                    break
-            if ref is not None and ref not in gone:
-                refs.append(ref)
+            target: str | None = ref
+            seen: set[str] = set()
+            while target is not None and target in gone and target not in seen:
+                seen.add(target)
+                target = next(iter(cited.get(target, [])), None)
+            if target is not None and target not in gone:
+                refs.append(target)
         r["upstream_refs"] = refs
 
 

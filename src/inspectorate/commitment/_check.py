@@ -163,7 +163,7 @@ def matched_counts(trace: Trace, specs: list[RuleSpec]) -> dict[str, int]:
         if kind.selects is not None:
             mask = kind.selects(params)
         elif "op_type" in params or "op_types" in params:
-            mask = op_mask(params.get("op_type", params.get("op_types")))
+            mask = op_mask(params["op_type"] if "op_type" in params else params["op_types"])
         else:
             mask = None
         exprs[spec.id] = pl.len() if mask is None else mask.fill_null(False).sum()
