@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from builders import base, chained
 from inspectorate.attacks import check_attack, get_attack, violate
-from inspectorate.commitment import RuleSpec, check, load_commitment, run_rule
+from inspectorate.commitment import RuleSpec, check, check_rule, load_commitment, run_rule
 from inspectorate.data import SEED_TRACES, commitment_path, seed_path
 from inspectorate.trace import GenSpec, Trace, format_time, generate_trace, parse_time, read_trace, rechain
 
@@ -183,6 +183,7 @@ def test_require_head_flags_an_unpinned_log_and_passes_a_pinned_one():
     assert "prefix" in found.message and found.record_ids == ("r0007",)
     pinned = Trace(unpinned.frame, None, "<pinned>", head="ab" * 32)
     assert run_rule(spec, pinned) == []
+    check_rule("require_head", unpinned, Trace.from_records(rechain(base()), head="ab" * 32))
 
 
 # -- the competent attacks ----------------------------------------------------------
