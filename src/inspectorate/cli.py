@@ -153,14 +153,18 @@ def trace_generate(
         3600, "--partition-seconds", help="Partitioned: seconds per window file."
     ),
     chip_groups: int = typer.Option(16, "--chip-groups", help="Partitioned: chip groups per window."),
+    cap: float | None = typer.Option(
+        None, "--cap", help="over_cap: a per-job FLOP cap the run must cross (default: twice its compute)."
+    ),
 ) -> None:
-    """Write a synthetic hash-chained cluster trace."""
+    """Write a synthetic hash-chained cluster trace. Each injected scenario violates a
+    shipped commitment at 8 chips x 2 h (commitments/README.md pairs them)."""
     from inspectorate.trace import GenSpec, write_generated
 
     if chips < 1 or hours <= 0 or window_seconds < 1:
         raise InputError("--chips and --window-seconds must be >= 1 and --hours > 0")
     spec = GenSpec(
-        chips=chips, hours=hours, scenario=scenario.value, window_seconds=window_seconds, seed=seed
+        chips=chips, hours=hours, scenario=scenario.value, window_seconds=window_seconds, seed=seed, cap=cap
     )
     if layout is Layout.partitioned:
         from inspectorate.scale import generate_partitioned
