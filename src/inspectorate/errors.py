@@ -23,3 +23,8 @@ class InputError(ValueError):
         if self.line is not None:
             where = f"{where}:{self.line}"
         return f"{where}: {self.reason}"
+
+
+class PluginError(TypeError):
+    """A plugin that cannot be registered: no docstring, a malformed signature or
+    metadata, a name already taken. Raised at import time, by the decorator."""
