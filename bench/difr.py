@@ -31,7 +31,6 @@ from inspectorate.difr import (
     SamplingConfig,
     ServeOptions,
     calibrate,
-    corpus_prompts,
     generate,
     load_checkpoint,
     model_hash,
@@ -40,7 +39,9 @@ from inspectorate.difr import (
 )
 from inspectorate.difr._attacks import quantize_int8
 from inspectorate.difr._log import LogHeader, ServingLog
-from inspectorate.replay import TrainSpec, evaluate, quick_train
+from inspectorate.difr._serve import corpus_prompts
+from inspectorate.replay import TrainSpec, quick_train
+from inspectorate.replay._train import evaluate
 from inspectorate.testbed.data import load_corpus
 from inspectorate.testbed.model import GPTConfig
 

@@ -10,7 +10,7 @@ import pytest
 
 from inspectorate.commitment import RULES, check, load_commitment, rule, violation
 from inspectorate.commitment._model import RuleSpec
-from inspectorate.scale import plan
+from inspectorate.scale._dask import plan
 from inspectorate.trace import GenSpec, Trace, generate_trace, rechain
 
 

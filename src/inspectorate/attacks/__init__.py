@@ -2,9 +2,9 @@
 code, and the adversarial search loop (``redteam``)."""
 
 from inspectorate.attacks._conformance import check_attack
-from inspectorate.attacks._defend import candidates, defend, honest_traces
-from inspectorate.attacks._intent import conserves_work, dominant_job, flop_per_token, violate, work
-from inspectorate.attacks._loop import Attacker, RedteamReport, make_attacker, play_round, redteam, replay
+from inspectorate.attacks._defend import defend
+from inspectorate.attacks._intent import conserves_work, violate
+from inspectorate.attacks._loop import Attacker, RedteamReport, make_attacker, redteam
 from inspectorate.attacks._offline import OfflineAttacker, Proposal
 from inspectorate.attacks._registry import (
     ATTACKS,
@@ -21,8 +21,6 @@ from inspectorate.attacks._sandbox import (
     SandboxError,
     SandboxResult,
     SandboxUnavailable,
-    isolation_problem,
-    network_isolated,
     run_mutation,
     run_sandboxed,
 )
@@ -51,24 +49,15 @@ __all__ = [
     "attack",
     "attack_names",
     "check_attack",
-    "candidates",
     "compose",
     "conserves_work",
     "defend",
-    "dominant_job",
-    "flop_per_token",
     "get_attack",
     "get_rundir_attack",
-    "honest_traces",
-    "isolation_problem",
     "make_attacker",
-    "network_isolated",
-    "play_round",
     "redteam",
-    "replay",
     "run_mutation",
     "run_sandboxed",
     "rundir_attack",
     "violate",
-    "work",
 ]

@@ -89,8 +89,9 @@ def serve(
     projection_dim: int = PROJ_DIM,
 ) -> None:
     """Serve PROMPTS with a testbed checkpoint and write a serving log."""
-    from inspectorate.difr import load_checkpoint, read_prompts
+    from inspectorate.difr import load_checkpoint
     from inspectorate.difr import serve as run_serve
+    from inspectorate.difr._serve import read_prompts
 
     opts = _options(
         temperature,
@@ -128,7 +129,8 @@ def calibrate(
 ) -> None:
     """Serve the reference honestly under thread/batch/composition variants; save honest scores."""
     from inspectorate.difr import calibrate as run_calibrate
-    from inspectorate.difr import default_variants, load_checkpoint, read_prompts
+    from inspectorate.difr import default_variants, load_checkpoint
+    from inspectorate.difr._serve import read_prompts
     from inspectorate.errors import InputError
 
     try:
@@ -173,7 +175,8 @@ def verify(
     ),
 ) -> None:
     """Re-compute LOG with the reference; exit 0 matches, 1 diverges (or cannot be checked), 2 bad input."""
-    from inspectorate.difr import Calibration, difr_finding, load_checkpoint, read_log, verify_log
+    from inspectorate.difr import Calibration, load_checkpoint, read_log, verify_log
+    from inspectorate.difr._finding import difr_finding
 
     cal = Calibration.load(calibration) if calibration else None
     report = verify_log(read_log(log), load_checkpoint(reference), cal, log_fpr)

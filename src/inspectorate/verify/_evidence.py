@@ -20,7 +20,8 @@ import numpy as np
 import polars as pl
 
 from inspectorate.errors import InputError
-from inspectorate.trace import Phase, RunDir, netdev_rates
+from inspectorate.trace import Phase, RunDir
+from inspectorate.trace.streams import netdev_rates
 from inspectorate.verify._sensor_features import SensorRun, load_sensor
 from inspectorate.verify._sensor_features import window as sensor_window
 from inspectorate.verify._trust import SUBSETS
