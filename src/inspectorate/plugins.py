@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from inspectorate._plugins import ConformanceError
     from inspectorate.attacks._conformance import check_attack
     from inspectorate.attacks._registry import AttackFunction, attack
-    from inspectorate.attacks._telemetry_attacks import RundirAttackFunction, rundir_attack
+    from inspectorate.attacks._rundir_attacks import RundirAttackFunction, rundir_attack
     from inspectorate.commitment._conformance import check_rule
     from inspectorate.commitment._partition import by_param
     from inspectorate.commitment._registry import RuleFunction, Violation, rule, violation
@@ -54,8 +54,8 @@ _EXPORTS = {
     "AttackFunction": "inspectorate.attacks._registry",
     "attack": "inspectorate.attacks._registry",
     "check_attack": "inspectorate.attacks._conformance",
-    "RundirAttackFunction": "inspectorate.attacks._telemetry_attacks",
-    "rundir_attack": "inspectorate.attacks._telemetry_attacks",
+    "RundirAttackFunction": "inspectorate.attacks._rundir_attacks",
+    "rundir_attack": "inspectorate.attacks._rundir_attacks",
     "RuleFunction": "inspectorate.commitment._registry",
     "Violation": "inspectorate.commitment._registry",
     "rule": "inspectorate.commitment._registry",

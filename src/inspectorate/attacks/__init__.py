@@ -16,6 +16,12 @@ from inspectorate.attacks._registry import (
     compose,
     get_attack,
 )
+from inspectorate.attacks._rundir_attacks import (
+    RUNDIR_ATTACKS,
+    RundirAttack,
+    get_rundir_attack,
+    rundir_attack,
+)
 from inspectorate.attacks._sandbox import (
     Limits,
     SandboxError,
@@ -23,12 +29,6 @@ from inspectorate.attacks._sandbox import (
     SandboxUnavailable,
     run_mutation,
     run_sandboxed,
-)
-from inspectorate.attacks._telemetry_attacks import (
-    RUNDIR_ATTACKS,
-    RundirAttack,
-    get_rundir_attack,
-    rundir_attack,
 )
 
 __all__ = [

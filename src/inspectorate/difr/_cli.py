@@ -12,6 +12,8 @@ from typing import Any
 
 import typer
 
+from inspectorate._cli_options import Format, FormatOption
+
 app = typer.Typer(
     no_args_is_help=True, help="Served-model identity by re-computation (Token-/Activation-DiFR)."
 )
@@ -23,11 +25,6 @@ def mount(parent: typer.Typer) -> None:
 
     parent.add_typer(app, name="difr")
     parent.command("replay")(replay)
-
-
-class Format(str, enum.Enum):
-    text = "text"
-    json = "json"
 
 
 class Precision(str, enum.Enum):
@@ -169,7 +166,7 @@ def verify(
         None, "--calibration", help="from `difr calibrate` (default: self-calibrate)"
     ),
     log_fpr: float = typer.Option(1e-3, "--log-fpr", help="false-positive rate for the whole log"),
-    format: Format = typer.Option(Format.text, "--format", "-f"),
+    format: FormatOption = Format.text,
     finding_out: Path | None = typer.Option(
         None, "--finding-out", help="also write the result as a finding for `verify --recomputed PHASE=FILE`"
     ),

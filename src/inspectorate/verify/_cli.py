@@ -7,15 +7,11 @@ handler turns into exit 2 and one line on stderr.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
-
-class Format(str, enum.Enum):
-    text = "text"
-    json = "json"
+from inspectorate._cli_options import Format, FormatOption, QuietOption, warn
 
 
 class Policy(str, enum.Enum):
@@ -30,15 +26,13 @@ def verify(
     commitment: Path | None = typer.Option(
         None, "--commitment", "-c", help="Commitment YAML checked over windows.jsonl."
     ),
-    format: Format = typer.Option(Format.text, "--format", "-f"),
+    format: FormatOption = Format.text,
     policy: Policy = typer.Option(
         Policy.strict,
         "--policy",
         help="strict: an unverifiable phase is not certified (exit 1); lenient: reported, certified.",
     ),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="No progress bar (none is shown off a terminal)."
-    ),
+    quiet: QuietOption = False,
     recomputed: list[str] = typer.Option(
         [],
         "--recomputed",
@@ -51,24 +45,17 @@ def verify(
     ),
 ) -> None:
     """Judge every phase of RUN_DIR from its telemetry; exit 0 certified, 1 not, 2 bad input."""
-    from inspectorate.commitment import load_commitment
+    from inspectorate._commands import verify_files
     from inspectorate.report import progress, render_run_text
-    from inspectorate.trace import load_run
-    from inspectorate.verify._inspector import RunVerdict, verify_run
-    from inspectorate.verify._recomputed import read_recomputed
-    from inspectorate.verify._registry import Finding
 
-    promised = load_commitment(commitment) if commitment is not None else None
-    extra: dict[str, list[Finding]] = {}
-    for phase, found in map(read_recomputed, recomputed):
-        extra.setdefault(phase, []).append(found)
-    run = load_run(run_dir)
-    judge: Callable[..., RunVerdict] = verify_run
-    if agent:
-        from inspectorate.agent._cli import agent_verify
-
-        judge = agent_verify
-    with progress(len(run.phases()), "phases", quiet=quiet) as advance:
-        verdict = judge(run, promised, policy=policy.value, on_phase=advance, recomputed=extra)
+    verdict = verify_files(
+        run_dir,
+        commitment,
+        policy=policy.value,
+        recomputed=recomputed,
+        agent=agent,
+        notify=warn,
+        progress=lambda total, _large: progress(total, "phases", quiet=quiet),
+    )
     typer.echo(verdict.to_json() if format is Format.json else render_run_text(verdict))
     raise typer.Exit(verdict.exit_code)

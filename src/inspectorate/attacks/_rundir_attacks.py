@@ -67,7 +67,7 @@ class RundirAttack:
 RUNDIR_ATTACKS: Registry[RundirAttack] = Registry(
     "run-dir attack",
     "inspectorate.rundir_attacks",
-    ("inspectorate.attacks._telemetry_attacks",),
+    ("inspectorate.attacks._rundir_attacks",),
     positional=("run_dir", "rng"),
 )
 
