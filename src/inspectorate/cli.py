@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from inspectorate._cli_options import Format, FormatOption, QuietOption, warn
 from inspectorate.errors import InputError, missing_extra
 from inspectorate.trace import SCENARIOS
 
@@ -25,14 +26,6 @@ app = typer.Typer(
 )
 trace_app = typer.Typer(no_args_is_help=True, help="Generate and inspect window-record traces.")
 app.add_typer(trace_app, name="trace")
-
-
-LARGE_TRACE = 200_000  # records; below this a check takes about a second and needs no progress bar
-
-
-class Format(str, enum.Enum):
-    text = "text"
-    json = "json"
 
 
 class Engine(str, enum.Enum):
@@ -47,13 +40,11 @@ Scenario = enum.Enum("Scenario", [(name, name) for name in SCENARIOS], type=str)
 def check(
     trace: Path = typer.Argument(..., help="Trace: .jsonl, .jsonl.gz, .parquet or a run directory."),
     commitment: Path = typer.Option(..., "--commitment", "-c", help="Commitment YAML."),
-    format: Format = typer.Option(Format.text, "--format", "-f"),
+    format: FormatOption = Format.text,
     head: str | None = typer.Option(
         None, "--head", help="Published chain head (hex) to pin the last record."
     ),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="No progress bar (none is shown off a terminal)."
-    ),
+    quiet: QuietOption = False,
     agent: bool = typer.Option(
         False, "--agent", help="LLM tier for semantic rules no offline judge covers (keys from env)."
     ),
@@ -72,49 +63,29 @@ def check(
     ),
 ) -> None:
     """Judge TRACE against COMMITMENT; exit 0 compliant, 1 violation, 2 bad input."""
-    from inspectorate.commitment import check as run_check
-    from inspectorate.report import report_check, report_path
-
-    if report is not None:
-        report_path(report, trace)  # a bad --report path fails before the work, not after
-
-    signed = None
-    if (head_log is None) != (keyring is None):
-        raise InputError("--head-log and --keyring go together")
-    if head_log is not None and keyring is not None:
-        from inspectorate.ledger import verify_signed_trace
-
-        signed = verify_signed_trace(trace, head_log, keyring)
-        head = head if head is not None else signed.final_head  # the signed head pins the tail
-
-    if agent and engine is Engine.dask:
-        raise InputError("--agent runs with the local engine only (drop --engine dask)")
-    if agent:
-        from inspectorate.agent._cli import agent_check as run_check
-    from inspectorate.commitment import load_commitment
+    from inspectorate._commands import check_command
     from inspectorate.report import progress, verdict_text
-    from inspectorate.trace import read_trace
 
-    records, promise = read_trace(trace, head=head), load_commitment(commitment)
-    large = len(records) >= LARGE_TRACE
-    with progress(len(promise.effective_rules()), "rules", quiet=quiet or not large) as advance:
-        if engine is Engine.dask:
-            from inspectorate.scale import check_distributed
-
-            verdict = check_distributed(records, promise, scheduler=scheduler, on_rule=advance)
-        else:
-            verdict = run_check(records, promise, on_rule=advance)
-    bad_signed = signed is not None and signed.decision != "consistent"
+    checked = check_command(
+        trace,
+        commitment,
+        head=head,
+        engine=engine.value,
+        scheduler=scheduler,
+        agent=agent,
+        notify=warn,
+        progress=lambda total, large: progress(total, "rules", quiet=quiet or not large),
+        head_log=head_log,
+        keyring=keyring,
+        report=report,
+    )
     if format is Format.json:
-        out = verdict.to_dict() | ({"signed": signed.to_dict()} if signed is not None else {})
-        typer.echo(json.dumps(out, indent=2))
+        typer.echo(json.dumps(checked.to_dict(), indent=2))
     else:
-        typer.echo(verdict_text(verdict, str(trace)))
-        for line in signed.reasons() if signed is not None else []:
+        typer.echo(verdict_text(checked.verdict, str(trace)))
+        for line in checked.signed.reasons() if checked.signed is not None else []:
             typer.echo(line)
-    if report is not None:
-        report_check(records, verdict, report, str(trace))
-    raise typer.Exit(max(verdict.exit_code, 1) if bad_signed else verdict.exit_code)
+    raise typer.Exit(checked.exit_code)
 
 
 @app.command()

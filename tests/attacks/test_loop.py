@@ -8,8 +8,9 @@ import os
 import pytest
 
 from conftest import REFERENCE_COMMITMENT, small_trace
-from inspectorate.attacks import OfflineAttacker, Proposal, make_attacker, redteam, replay, violate
+from inspectorate.attacks import OfflineAttacker, Proposal, make_attacker, redteam, violate
 from inspectorate.attacks._llm import build_prompt, digest, parse_reply
+from inspectorate.attacks._loop import replay
 from inspectorate.cli import invoke
 from inspectorate.data import seed_path
 from inspectorate.errors import InputError

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from builders import base, chained
 from inspectorate.attacks import check_attack, get_attack, violate
-from inspectorate.commitment import RuleSpec, check, check_rule, load_commitment, run_rule
+from inspectorate.commitment import RuleSpec, check, check_rule, load_commitment
+from inspectorate.commitment._check import run_rule
 from inspectorate.data import SEED_TRACES, commitment_path, seed_path
 from inspectorate.trace import GenSpec, Trace, format_time, generate_trace, parse_time, read_trace, rechain
 

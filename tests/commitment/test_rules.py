@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from builders import TOKENS, N, base, chained
-from inspectorate.commitment import RuleSpec, check_rule, known_kinds, run_rule, validate_params
+from inspectorate.commitment import RuleSpec, check_rule, known_kinds
+from inspectorate.commitment._check import run_rule
+from inspectorate.commitment._model import validate_params
 
 
 def run(kind, records, **params):

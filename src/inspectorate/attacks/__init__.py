@@ -2,10 +2,10 @@
 code, and the adversarial search loop (``redteam``)."""
 
 from inspectorate.attacks._conformance import check_attack
-from inspectorate.attacks._defend import candidates, defend, honest_traces
-from inspectorate.attacks._intent import conserves_work, dominant_job, flop_per_token, violate, work
-from inspectorate.attacks._llm_defender import DefenderProposal, llm_defend, propose_rules
-from inspectorate.attacks._loop import Attacker, RedteamReport, make_attacker, play_round, redteam, replay
+from inspectorate.attacks._defend import defend
+from inspectorate.attacks._intent import conserves_work, violate
+from inspectorate.attacks._llm_defender import llm_defend
+from inspectorate.attacks._loop import Attacker, RedteamReport, make_attacker, redteam
 from inspectorate.attacks._offline import OfflineAttacker, Proposal
 from inspectorate.attacks._registry import (
     ATTACKS,
@@ -17,21 +17,19 @@ from inspectorate.attacks._registry import (
     compose,
     get_attack,
 )
+from inspectorate.attacks._rundir_attacks import (
+    RUNDIR_ATTACKS,
+    RundirAttack,
+    get_rundir_attack,
+    rundir_attack,
+)
 from inspectorate.attacks._sandbox import (
     Limits,
     SandboxError,
     SandboxResult,
     SandboxUnavailable,
-    isolation_problem,
-    network_isolated,
     run_mutation,
     run_sandboxed,
-)
-from inspectorate.attacks._telemetry_attacks import (
-    RUNDIR_ATTACKS,
-    RundirAttack,
-    get_rundir_attack,
-    rundir_attack,
 )
 
 __all__ = [
@@ -39,7 +37,6 @@ __all__ = [
     "Attack",
     "Attacker",
     "Compound",
-    "DefenderProposal",
     "Limits",
     "OfflineAttacker",
     "Proposal",
@@ -53,26 +50,16 @@ __all__ = [
     "attack",
     "attack_names",
     "check_attack",
-    "candidates",
     "compose",
     "conserves_work",
     "defend",
-    "dominant_job",
-    "flop_per_token",
     "get_attack",
     "get_rundir_attack",
-    "honest_traces",
-    "isolation_problem",
     "llm_defend",
     "make_attacker",
-    "network_isolated",
-    "play_round",
-    "propose_rules",
     "redteam",
-    "replay",
     "run_mutation",
     "run_sandboxed",
     "rundir_attack",
     "violate",
-    "work",
 ]

@@ -7,6 +7,7 @@ from typing import Literal
 
 import polars as pl
 
+from inspectorate.commitment._partition import by_param
 from inspectorate.commitment._registry import Violation, rule, violation
 from inspectorate.commitment.rules._common import (
     OpTypes,
@@ -23,7 +24,10 @@ from inspectorate.trace import Trace, format_time
 _SCOPE_KEY = {"per_job": "job_id", "per_operator": "operator"}
 
 
-@rule("aggregate_flop_cap")
+@rule(
+    "aggregate_flop_cap",
+    partition=by_param("scope", per_job="keyed:job_id", per_operator="keyed:operator", otherwise="global"),
+)
 def aggregate_flop_cap(
     trace: Trace,
     threshold: float,
@@ -60,7 +64,7 @@ def aggregate_flop_cap(
         )
 
 
-@rule("idle_must_be_zero", selects=lambda p: pl.col("op_type") == "idle")
+@rule("idle_must_be_zero", partition="record", selects=lambda p: pl.col("op_type") == "idle")
 def idle_must_be_zero(trace: Trace, max_flops: float = 0.0) -> Iterator[Violation]:
     """Idle windows do no work: an ``idle`` record with flops above ``max_flops`` or any
     tokens processed is a violation (closes idle laundering: compute hidden in windows
@@ -92,7 +96,11 @@ def _flop_per_token() -> pl.Expr:
     )
 
 
-@rule("op_type_flop_ratio", selects=lambda p: op_mask(p["op_types"]) & (pl.col("op_type") != "training"))
+@rule(
+    "op_type_flop_ratio",
+    partition="record",
+    selects=lambda p: op_mask(p["op_types"]) & (pl.col("op_type") != "training"),
+)
 def op_type_flop_ratio(
     trace: Trace, training_threshold: float = 5.0e10, op_types: OpTypes = ("*", "idle")
 ) -> Iterator[Violation]:
@@ -122,7 +130,7 @@ def op_type_flop_ratio(
         )
 
 
-@rule("max_flop_per_token")
+@rule("max_flop_per_token", partition="record")
 def max_flop_per_token(
     trace: Trace, ceiling: float, op_types: OpTypes = ("training", "inference")
 ) -> Iterator[Violation]:
@@ -147,7 +155,7 @@ def _min_fpt_selects(p: dict) -> pl.Expr:
     return mask if p["models"] is None else mask & pl.col("model_hash_prefix").is_in(p["models"])
 
 
-@rule("min_flop_per_token", selects=_min_fpt_selects)
+@rule("min_flop_per_token", partition="record", selects=_min_fpt_selects)
 def min_flop_per_token(
     trace: Trace, floor: float, op_types: OpTypes = ("training",), models: list[str] | None = None
 ) -> Iterator[Violation]:
@@ -174,7 +182,7 @@ def min_flop_per_token(
         )
 
 
-@rule("batch_token_consistency")
+@rule("batch_token_consistency", partition="record")
 def batch_token_consistency(
     trace: Trace, max_capacity_ratio: float = 5.0, op_types: OpTypes = ("training", "inference")
 ) -> Iterator[Violation]:
@@ -200,7 +208,7 @@ def batch_token_consistency(
 DEFAULT_PEAK = {"*": 2.5e15}
 
 
-@rule("flop_physically_possible", implicit=True)
+@rule("flop_physically_possible", implicit=True, partition="record")
 def flop_physically_possible(
     trace: Trace, peak_flops: dict[str, float] = DEFAULT_PEAK, slack: float = 1.0
 ) -> Iterator[Violation]:
@@ -235,7 +243,7 @@ def _is_idle(params: dict) -> pl.Expr:
     return pl.col("op_type") == "idle"
 
 
-@rule("idle_record_honesty", selects=_is_idle)
+@rule("idle_record_honesty", partition="global", selects=_is_idle)
 def idle_record_honesty(
     trace: Trace, op_type: OpTypes = "training", allow_pauses: bool = False
 ) -> Iterator[Violation]:

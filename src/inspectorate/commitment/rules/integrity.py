@@ -15,7 +15,7 @@ from inspectorate.errors import InputError
 from inspectorate.trace import Trace, format_time, parse_time
 
 
-@rule("hash_chain_intact", implicit=True)
+@rule("hash_chain_intact", implicit=True, partition="chain")
 def hash_chain_intact(trace: Trace) -> Iterator[Violation]:
     """Every record's prev_record_hash is the SHA-256 of the previous record's canonical
     JSON (64 zeros for the first); with a published head, the last record's hash must
@@ -37,7 +37,7 @@ def hash_chain_intact(trace: Trace) -> Iterator[Violation]:
         )
 
 
-@rule("timestamp_monotonic", implicit=True)
+@rule("timestamp_monotonic", implicit=True, partition="keyed:chip_id")
 def timestamp_monotonic(trace: Trace, tolerance_seconds: float = 0.0) -> Iterator[Violation]:
     """Time on each chip moves forward: taken in time order, a chip's windows never
     overlap (each starts no earlier than every earlier one ended, within
@@ -63,7 +63,7 @@ def timestamp_monotonic(trace: Trace, tolerance_seconds: float = 0.0) -> Iterato
         )
 
 
-@rule("window_completeness")
+@rule("window_completeness", partition="global")
 def window_completeness(
     trace: Trace,
     expected_window_start: str,
@@ -157,7 +157,7 @@ def _starts(
     return marks
 
 
-@rule("require_head", selects=lambda p: None)
+@rule("require_head", partition="driver", selects=lambda p: None)
 def require_head(trace: Trace) -> Iterator[Violation]:
     """The log's end is pinned: a published chain head (``--head``, or the
     ``<trace>.head.json`` sidecar a writer leaves) must come with the trace, and
@@ -176,7 +176,7 @@ def require_head(trace: Trace) -> Iterator[Violation]:
         )
 
 
-@rule("window_slots_to_end")
+@rule("window_slots_to_end", partition="keyed:chip_id")
 def window_slots_to_end(
     trace: Trace, audit_window_end: str, window_seconds: float = 60.0
 ) -> Iterator[Violation]:

@@ -51,7 +51,7 @@ def _over_limit(
         )
 
 
-@rule("cross_job_fingerprint_consistency")
+@rule("cross_job_fingerprint_consistency", partition="global")
 def cross_job_fingerprint_consistency(
     trace: Trace, max_jobs_per_fingerprint: int = 1, op_types: OpTypes = "*"
 ) -> Iterator[Violation]:
@@ -67,19 +67,19 @@ def cross_job_fingerprint_consistency(
     )
 
 
-@rule("code_commit_per_job_stable")
+@rule("code_commit_per_job_stable", partition="keyed:job_id")
 def code_commit_per_job_stable(trace: Trace, max_commits_per_job: int = 1) -> Iterator[Violation]:
     """A job runs one code version: at most ``max_commits_per_job`` code_commits per job."""
     yield from _over_limit(trace, "job_id", "code_commit", max_commits_per_job, "code_commits", ["*", "idle"])
 
 
-@rule("chip_job_stability")
+@rule("chip_job_stability", partition="keyed:chip_id")
 def chip_job_stability(trace: Trace, max_jobs_per_chip: int = 1) -> Iterator[Violation]:
     """Chips don't job-hop within an audit window: at most ``max_jobs_per_chip`` jobs per chip."""
     yield from _over_limit(trace, "chip_id", "job_id", max_jobs_per_chip, "jobs", ["*", "idle"])
 
 
-@rule("operator_op_type_uniqueness")
+@rule("operator_op_type_uniqueness", partition="global")
 def operator_op_type_uniqueness(
     trace: Trace, op_type: OpTypes = "training", max_jobs_per_operator: int = 1
 ) -> Iterator[Violation]:
@@ -87,7 +87,7 @@ def operator_op_type_uniqueness(
     yield from _over_limit(trace, "operator", "job_id", max_jobs_per_operator, f"{op_type} jobs", op_type)
 
 
-@rule("training_unique_per_model")
+@rule("training_unique_per_model", partition="global")
 def training_unique_per_model(
     trace: Trace, op_type: OpTypes = "training", max_training_jobs_per_model: int = 1
 ) -> Iterator[Violation]:
@@ -98,7 +98,7 @@ def training_unique_per_model(
     )
 
 
-@rule("audit_window_uniqueness")
+@rule("audit_window_uniqueness", partition="global")
 def audit_window_uniqueness(
     trace: Trace, op_type: OpTypes = "training", max_jobs: int = 1
 ) -> Iterator[Violation]:
@@ -118,7 +118,7 @@ def audit_window_uniqueness(
     )
 
 
-@rule("operator_uniqueness_per_job")
+@rule("operator_uniqueness_per_job", partition="keyed:job_id")
 def operator_uniqueness_per_job(trace: Trace, max_operators_per_job: int = 1) -> Iterator[Violation]:
     """A job has one responsible team: at most ``max_operators_per_job`` operators per job."""
     yield from _over_limit(trace, "job_id", "operator", max_operators_per_job, "operators", ["*", "idle"])
@@ -152,7 +152,7 @@ def _models_in(frame: pl.DataFrame) -> tuple[int, list[str]]:
     return count + len(hashes), flagged
 
 
-@rule("model_uniqueness_per_job")
+@rule("model_uniqueness_per_job", partition="keyed:job_id")
 def model_uniqueness_per_job(
     trace: Trace, op_type: OpTypes = "training", max_models_per_job: int = 1
 ) -> Iterator[Violation]:
@@ -188,7 +188,7 @@ def model_uniqueness_per_job(
             )
 
 
-@rule("model_hash_consistency")
+@rule("model_hash_consistency", partition="global")
 def model_hash_consistency(trace: Trace, max_distinct_configs: int = 2) -> Iterator[Violation]:
     """Within a (job_id, operator, code_commit) group the model may change only with
     the config: each config_hash carries one model (one evolving lineage for training,
@@ -253,7 +253,7 @@ def _explain_group(
             )
 
 
-@rule("job_fragmentation")
+@rule("job_fragmentation", partition="global")
 def job_fragmentation(
     trace: Trace,
     op_type: OpTypes = "training",
