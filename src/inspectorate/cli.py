@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from inspectorate._paths import FORCE_HELP, hex_digest, output_dir, output_file
 from inspectorate.errors import InputError
 from inspectorate.trace import SCENARIOS
 
@@ -57,7 +58,7 @@ def check(
     agent: bool = typer.Option(
         False, "--agent", help="LLM tier for semantic rules no offline judge covers (keys from env)."
     ),
-    engine: Engine = typer.Option(Engine.local, "--engine", help="local, or dask (the [scale] extra)."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local, or dask (the \\[scale] extra)."),
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Dask scheduler address (default: a local cluster)."
     ),
@@ -73,7 +74,7 @@ def check(
     from inspectorate.report import progress, verdict_text
     from inspectorate.trace import read_trace
 
-    records, promise = read_trace(trace, head=head), load_commitment(commitment)
+    records, promise = read_trace(trace, head=hex_digest(head)), load_commitment(commitment)
     large = len(records) >= LARGE_TRACE
     with progress(len(promise.effective_rules()), "rules", quiet=quiet or not large) as advance:
         if engine is Engine.dask:
@@ -125,10 +126,15 @@ def trace_generate(
         3600, "--partition-seconds", help="Partitioned: seconds per window file."
     ),
     chip_groups: int = typer.Option(16, "--chip-groups", help="Partitioned: chip groups per window."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
-    """Write a synthetic hash-chained cluster trace."""
+    """Write a synthetic hash-chained cluster trace (an existing --out is refused without --force)."""
     from inspectorate.trace import GenSpec, write_generated
 
+    if layout is Layout.partitioned:
+        output_dir(out, "--out", force)
+    else:
+        output_file(out, "--out", force, companions=[out.with_name(out.name + ".head.json")])
     if chips < 1 or hours <= 0 or window_seconds < 1:
         raise InputError("--chips and --window-seconds must be >= 1 and --hours > 0")
     spec = GenSpec(
@@ -153,6 +159,8 @@ def trace_verify_chain(
     directory (manifest.json) is checked per chip, window roots and root included."""
     from inspectorate.trace import read_trace
 
+    head, root = hex_digest(head, "--head"), hex_digest(root, "--root")
+
     if (trace / "manifest.json").exists():
         from inspectorate.scale import verify_partitioned
 
@@ -174,9 +182,15 @@ def trace_convert(
     out: Path,
     window_seconds: int = typer.Option(3600, "--window-seconds"),
     chip_groups: int = typer.Option(16, "--chip-groups"),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Single-chain trace <-> partitioned layout (per-chip chains, Merkle root per window)."""
     from inspectorate.scale import convert
+
+    if (source / "manifest.json").exists():  # to one file (and its head sidecar)
+        output_file(out, "OUT", force, companions=[out.with_name(out.name + ".head.json")])
+    else:
+        output_dir(out, "OUT")  # a new layout never lands on top of another
 
     typer.echo(convert(source, out, window_seconds=window_seconds, chip_groups=chip_groups))
 
@@ -186,12 +200,15 @@ def demo(
     out: Path | None = typer.Option(
         None, "--out", help="Where the demo writes its files (default: a new temporary directory)."
     ),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """End to end on the embedded data: shared traces, a generated trace, an injected violation."""
     import tempfile
 
     from inspectorate.demo import run_demo
 
+    if out is not None:
+        output_dir(out, "--out", force)
     raise typer.Exit(
         run_demo(out if out is not None else Path(tempfile.mkdtemp(prefix="inspectorate-demo-")))
     )

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from inspectorate._paths import FORCE_HELP, output_file
+
 app = typer.Typer(
     no_args_is_help=True, help="The LLM inspector: evidence digest, semantic verdicts, compilation."
 )
@@ -143,6 +145,7 @@ def compile_(
     cache_dir: Path | None = CACHE,
     no_cache: bool = NO_CACHE,
     prices: Path | None = PRICES,
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Compile semantic rules into deterministic ones; exit 0 if every rule compiled, 1 if not."""
     from inspectorate.agent import compile_commitment
@@ -150,6 +153,7 @@ def compile_(
     from inspectorate.commitment import load_commitment
     from inspectorate.trace import read_trace
 
+    output_file(out, "--out", force)
     settings = _settings(backend, model, base_url, budget, no_budget, steps, cache_dir, no_cache, prices)
     loaded = read_trace(trace) if trace else None
     data, outcomes = compile_commitment(load_commitment(commitment), loaded, settings)

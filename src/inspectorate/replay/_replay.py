@@ -82,9 +82,22 @@ class ReplayResult:
     def exit_code(self) -> int:
         return 0 if self.decision == CONSISTENT else 1
 
+    @property
+    def steps_replayed(self) -> int:
+        """Training steps the replayed segments cover (not the claim's total)."""
+        return sum(s.end_step - s.start_step for s in self.segments)
+
+    def covered(self) -> str:
+        """The steps covered, for a person: ``"steps 0-20, 40-60 (40 of 100)"``."""
+        spans = ", ".join(f"{s.start_step}-{s.end_step}" for s in self.segments) or "none"
+        total = self.claim.get("steps")
+        return f"steps {spans} ({self.steps_replayed} of {total if total is not None else '?'})"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "decision": self.decision,
+            "steps_replayed": self.steps_replayed,
+            "steps_total": self.claim.get("steps"),
             "reasons": self.reasons,
             "segments_replayed": [asdict(s) for s in self.segments],
             "segments_total": self.n_segments,
@@ -96,8 +109,10 @@ class ReplayResult:
 
 
 def choose_segments(n_segments: int, count: int, seed: int) -> list[int]:
-    """The verifier's random draw of ``count`` distinct segments (PoL)."""
-    count = min(max(count, 0), n_segments)
+    """The verifier's random draw of ``count`` distinct segments (PoL); at least one."""
+    if count < 1:
+        raise InputError(f"--segments must be >= 1 (a replay of no segment checks nothing), got {count}")
+    count = min(count, n_segments)
     return sorted(
         int(i) for i in np.random.default_rng([seed, 0x9013]).choice(n_segments, count, replace=False)
     )
@@ -118,6 +133,8 @@ def replay_claim(
     tol = tolerance or Tolerance()
     n = len(claim.checkpoints) - 1
     chosen = list(range(n)) if segments is None else sorted(set(segments))
+    if not chosen:
+        raise InputError("no segment chosen: a replay of no segment checks nothing")
     if any(not 0 <= k < n for k in chosen):
         raise InputError(f"segments must be in 0..{n - 1}")
     mine = code if code is not None else code_fingerprint()
