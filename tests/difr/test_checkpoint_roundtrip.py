@@ -54,7 +54,9 @@ def test_meta_that_is_not_json_is_refused(tmp_path, model):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     vocab=st.text(min_size=0, max_size=40).map(lambda t: "".join(dict.fromkeys(t))[:40]),
-    meta=st.dictionaries(st.text(max_size=8), st.integers() | st.text(max_size=8) | st.booleans(), max_size=4),
+    meta=st.dictionaries(
+        st.text(max_size=8), st.integers() | st.text(max_size=8) | st.booleans(), max_size=4
+    ),
     with_optimizer=st.booleans(),
 )
 def test_what_is_written_loads_back(tmp_path_factory, model, vocab, meta, with_optimizer):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import typer
 
-from inspectorate.agent._cli import BackendName
 from inspectorate._paths import FORCE_HELP, output_file
+from inspectorate.agent._cli import BackendName
 from inspectorate.errors import InputError
 
 
@@ -33,7 +33,11 @@ def redteam(
     attacker: AttackerName = typer.Option(AttackerName.offline, "--attacker", help="Who proposes attacks."),
     commitment: Path = typer.Option(..., "--commitment", help="Commitment YAML."),
     baseline: Path = typer.Option(..., "--baseline", help="Clean, compliant trace to inflate and hide."),
-    out: Path = typer.Option(..., "--out", help="One JSON line per round; --defend also writes OUT with its suffix replaced by .defense.json (rounds.jsonl -> rounds.defense.json).",),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="One JSON line per round; --defend also writes OUT with its suffix replaced by .defense.json (rounds.jsonl -> rounds.defense.json).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed (offline search and attack randomness)."),
     defend: bool = typer.Option(
         False, "--defend", help="Propose the smallest rule change catching the evasions."

@@ -89,7 +89,9 @@ def save_checkpoint(
     config = config_of(model)
     if not isinstance(vocab, str):
         hint = " (pass its .chars)" if isinstance(getattr(vocab, "chars", None), str) else ""
-        raise TypeError(f"vocab must be the vocabulary's characters as a str, got {type(vocab).__name__}{hint}")
+        raise TypeError(
+            f"vocab must be the vocabulary's characters as a str, got {type(vocab).__name__}{hint}"
+        )
     if len(vocab) > config.vocab_size:
         raise ValueError(f"vocab has {len(vocab)} characters, the model only {config.vocab_size}")
     if optimizer is not None:
