@@ -7,7 +7,6 @@ traceback), 3 internal error (set INSPECTORATE_DEBUG=1 for the traceback).
 from __future__ import annotations
 
 import enum
-import json
 import os
 import sys
 from pathlib import Path
@@ -26,6 +25,24 @@ app = typer.Typer(
 )
 trace_app = typer.Typer(no_args_is_help=True, help="Generate and inspect window-record traces.")
 app.add_typer(trace_app, name="trace")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from inspectorate import __version__
+
+        typer.echo(f"inspectorate {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Automated verification of AI compute. Exit codes: 0 compliant, 1 violation, 2 bad
+    input, 3 internal error. In JSON, "verdict": 1 means compliant (the opposite of exit code 1)."""
 
 
 LARGE_TRACE = 200_000  # records; below this a check takes about a second and needs no progress bar
@@ -84,7 +101,9 @@ def check(
         else:
             verdict = run_check(records, promise, on_rule=advance)
     if format is Format.json:
-        typer.echo(json.dumps(verdict.to_dict(), indent=2))
+        from inspectorate.report._archive import check_document
+
+        typer.echo(check_document(verdict.to_dict(), records, trace, commitment))
     else:
         typer.echo(verdict_text(verdict, str(trace)))
     raise typer.Exit(verdict.exit_code)

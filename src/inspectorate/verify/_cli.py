@@ -70,5 +70,10 @@ def verify(
         judge = agent_verify
     with progress(len(run.phases()), "phases", quiet=quiet) as advance:
         verdict = judge(run, promised, policy=policy.value, on_phase=advance, recomputed=extra)
-    typer.echo(verdict.to_json() if format is Format.json else render_run_text(verdict))
+    if format is Format.json:
+        from inspectorate.report._archive import verify_document
+
+        typer.echo(verify_document(verdict.to_dict(), run, commitment))
+    else:
+        typer.echo(render_run_text(verdict))
     raise typer.Exit(verdict.exit_code)
