@@ -76,7 +76,11 @@ PROMPT_LEN = typer.Option(16, "--prompt-length", help="use the last N characters
 
 @app.command()
 def serve(
-    model: Path = typer.Option(..., "--model", help="checkpoint (inspectorate.checkpoint .pt)"),
+    model: Path = typer.Option(
+        ...,
+        "--model",
+        help="claim checkpoint (inspectorate.checkpoint .pt; testbed run --replay-claims writes them)",
+    ),
     prompts: Path = typer.Option(..., "--prompts", help="UTF-8 text, one prompt per line"),
     out: Path = typer.Option(..., "--out", help="serving log to write (JSONL)"),
     seed: int | None = typer.Option(None, "--seed", help="declared sampling seed (Token-DiFR needs it)"),
