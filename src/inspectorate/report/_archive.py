@@ -7,7 +7,8 @@ Keys are sorted, so the same input gives byte-identical JSON. What a run measure
 this host (the spot-check's CPU timings and everything computed from them: the
 ``compute`` finding's score and ratios, a gap's allowance, the confidences they feed)
 varies from run to run; it lives under the one ``"timings"`` key, and the rest diffs
-clean.
+clean, unless a decision resting on the spot-check flipped (near its tolerance, on a
+loaded host): that decision and what follows from it then differ as well.
 
 Note the two scales: ``"verdict": 1`` means compliant (certified), while the process's
 exit code 1 means a violation (not certified).
