@@ -55,15 +55,17 @@ def output_file(
     return path
 
 
-def output_dir(path: str | Path, option: str = "--out", force: bool = False) -> Path:
+def output_dir(path: str | Path, option: str = "--out", force: bool = False, forceable: bool = True) -> Path:
     """Vet a directory a command fills: new or empty, or any directory with ``force``
-    (files of the same name in it are then replaced)."""
+    (files of the same name in it are then replaced). ``forceable=False``: a layout that
+    must own its directory (a partitioned trace) is always written into a new one."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(f"{option}: is a file; give a directory path", path)
     if path.is_dir():
-        if not force and any(path.iterdir()):
-            raise InputError(f"{option}: directory is not empty; pass --force to write into it", path)
+        if not (force and forceable) and any(path.iterdir()):
+            hint = "pass --force to write into it" if forceable else "choose a new one"
+            raise InputError(f"{option}: directory is not empty; {hint}", path)
         if not os.access(path, os.W_OK | os.X_OK):
             raise InputError(f"{option}: no permission to write in it", path)
         return path

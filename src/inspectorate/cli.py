@@ -151,7 +151,7 @@ def trace_generate(
     from inspectorate.trace import GenSpec, write_generated
 
     if layout is Layout.partitioned:
-        output_dir(out, "--out", force)
+        output_dir(out, "--out", forceable=False)  # a layout owns its directory
     else:
         output_file(out, "--out", force, companions=[out.with_name(out.name + ".head.json")])
     if chips < 1 or hours <= 0 or window_seconds < 1:
@@ -209,7 +209,7 @@ def trace_convert(
     if (source / "manifest.json").exists():  # to one file (and its head sidecar)
         output_file(out, "OUT", force, companions=[out.with_name(out.name + ".head.json")])
     else:
-        output_dir(out, "OUT")  # a new layout never lands on top of another
+        output_dir(out, "OUT", forceable=False)  # a new layout never lands on top of another
 
     typer.echo(convert(source, out, window_seconds=window_seconds, chip_groups=chip_groups))
 

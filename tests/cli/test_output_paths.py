@@ -152,3 +152,20 @@ def test_replay_segments_zero_is_bad_input():
     with pytest.raises(InputError, match="--segments must be >= 1"):
         choose_segments(5, 0, seed=0)
     assert len(choose_segments(5, 9, seed=0)) == 5
+
+
+def test_a_partitioned_layout_always_needs_a_new_directory(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("x")
+    for extra in ([], ["--force"]):
+        err = one_line_exit_2(
+            capsys,
+            "trace",
+            "generate",
+            "--layout",
+            "partitioned",
+            "--out",
+            tmp_path,
+            *extra,
+            expect="new one",
+        )
+        assert "--force" not in err
