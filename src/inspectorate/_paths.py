@@ -65,7 +65,7 @@ def output_dir(path: str | Path, option: str = "--out", force: bool = False, for
     if path.is_dir():
         if not (force and forceable) and any(path.iterdir()):
             hint = "pass --force to write into it" if forceable else "choose a new one"
-            raise InputError(f"{option}: directory is not empty; {hint}", path)
+            raise InputError(f"{option}: exists and is not an empty directory; {hint}", path)
         if not os.access(path, os.W_OK | os.X_OK):
             raise InputError(f"{option}: no permission to write in it", path)
         return path
