@@ -44,6 +44,7 @@ def replay(
 ) -> None:
     """Reproduce a claimed training run (or segments of it); exit 0 agrees, 1 disagrees, 2 bad input."""
     from inspectorate.errors import InputError
+    from inspectorate.models._corpus import load_corpus
     from inspectorate.replay import (
         Tolerance,
         calibrate_tolerance,
@@ -52,7 +53,6 @@ def replay(
         replay_claim,
         replay_finding,
     )
-    from inspectorate.testbed.data import load_corpus
 
     for option, path in (("--calibrate-out", calibrate_out), ("--finding-out", finding_out)):
         if path is not None:

@@ -13,10 +13,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inspectorate.difr import load_checkpoint, save_checkpoint
-from inspectorate.difr._checkpoint import model_hash
-from inspectorate.testbed.data import CharVocab
-from inspectorate.testbed.model import GPT, GPTConfig
+from inspectorate.models import GPT, CharVocab, GPTConfig, load_checkpoint, model_hash, save_checkpoint
 
 CONFIG = GPTConfig(n_layer=1, n_head=1, n_embd=8, block_size=8, vocab_size=40)
 
