@@ -29,7 +29,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Lowest first; units in one tuple are peers (neither may import the other).
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
-    ("_plugins", "_lazy", "data", "decisions"),
+    ("_plugins", "_lazy", "_paths", "data", "decisions"),
     ("trace",),
     ("commitment", "ledger"),
     ("capture", "scale"),

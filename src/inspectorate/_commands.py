@@ -14,6 +14,7 @@ from inspectorate.errors import InputError
 
 if TYPE_CHECKING:
     from inspectorate.commitment import Verdict
+    from inspectorate.trace import Trace
     from inspectorate.verify import RunVerdict
 
 LARGE_TRACE = 200_000  # records; below this a check takes about a second and needs no progress bar
@@ -37,6 +38,7 @@ def check_files(
     agent: bool = False,
     notify: Callable[[str], None] | None = None,
     progress: Progress = _no_progress,
+    records: Trace | None = None,
 ) -> Verdict:
     """``inspectorate check``: read the trace (pinned to ``head``), load the commitment
     and judge it with the local engine, the Dask engine (``engine="dask"``, at
@@ -49,7 +51,8 @@ def check_files(
         raise InputError(f"unknown engine {engine!r}; known: local, dask")
     if agent and engine == "dask":
         raise InputError("--agent runs with the local engine only (drop --engine dask)")
-    records, promise = read_trace(trace, head=head), load_commitment(commitment)
+    promise = load_commitment(commitment)
+    records = records if records is not None else read_trace(trace, head=head)
     with progress(len(promise.effective_rules()), len(records) >= LARGE_TRACE) as advance:
         if engine == "dask":
             from inspectorate.scale import check_distributed
@@ -69,6 +72,7 @@ class Checked:
 
     verdict: Verdict
     signed: Any = None
+    records: Any = None  # the Trace judged (its head or chain tip goes into the JSON)
 
     @property
     def exit_code(self) -> int:
@@ -78,6 +82,12 @@ class Checked:
     def to_dict(self) -> dict[str, Any]:
         out = self.verdict.to_dict()
         return out | ({"signed": self.signed.to_dict()} if self.signed is not None else {})
+
+    def to_json(self, trace: Path, commitment: Path) -> str:
+        """The archivable ``check --format json`` document (``report._archive``)."""
+        from inspectorate.report._archive import check_document
+
+        return check_document(self.to_dict(), self.records, trace, commitment)
 
 
 def check_command(
@@ -105,13 +115,15 @@ def check_command(
 
         signed = verify_signed_trace(trace, head_log, keyring)
         head = head if head is not None else signed.final_head
-    verdict = check_files(trace, commitment, head=head, **options)
+    from inspectorate.trace import read_trace
+
+    records = read_trace(trace, head=head)
+    verdict = check_files(trace, commitment, head=head, records=records, **options)
     if report is not None:
         from inspectorate.report import report_check
-        from inspectorate.trace import read_trace
 
-        report_check(read_trace(trace, head=head), verdict, report, str(trace))
-    return Checked(verdict, signed)
+        report_check(records, verdict, report, str(trace))
+    return Checked(verdict, signed, records)
 
 
 @dataclass(frozen=True)
@@ -190,3 +202,12 @@ def verify_files(
 
         report_run(run, verdict, report)
     return verdict
+
+
+def verify_json(verdict: RunVerdict, run_dir: Path, commitment: Path | None) -> str:
+    """The archivable ``verify --format json`` document: the run's window-record head or
+    chain tip and the commitment's SHA-256 beside the verdict (``report._archive``)."""
+    from inspectorate.report._archive import verify_document
+    from inspectorate.trace import load_run
+
+    return verify_document(verdict.to_dict(), load_run(run_dir), commitment)

@@ -7,7 +7,6 @@ traceback), 3 internal error (set INSPECTORATE_DEBUG=1 for the traceback).
 from __future__ import annotations
 
 import enum
-import json
 import os
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import typer
 
 from inspectorate._cli_options import Format, FormatOption, QuietOption, warn
+from inspectorate._paths import FORCE_HELP, hex_digest, output_dir, output_file
 from inspectorate.errors import InputError, missing_extra
 from inspectorate.trace import SCENARIOS
 
@@ -26,6 +26,24 @@ app = typer.Typer(
 )
 trace_app = typer.Typer(no_args_is_help=True, help="Generate and inspect window-record traces.")
 app.add_typer(trace_app, name="trace")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from inspectorate import __version__
+
+        typer.echo(f"inspectorate {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Automated verification of AI compute. Exit codes: 0 compliant, 1 violation, 2 bad
+    input, 3 internal error. In JSON, "verdict": 1 means compliant (the opposite of exit code 1)."""
 
 
 class Engine(str, enum.Enum):
@@ -48,7 +66,7 @@ def check(
     agent: bool = typer.Option(
         False, "--agent", help="LLM tier for semantic rules no offline judge covers (keys from env)."
     ),
-    engine: Engine = typer.Option(Engine.local, "--engine", help="local, or dask (the [scale] extra)."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local, or dask (the \\[scale] extra)."),
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Dask scheduler address (default: a local cluster)."
     ),
@@ -69,7 +87,7 @@ def check(
     checked = check_command(
         trace,
         commitment,
-        head=head,
+        head=hex_digest(head, "--head"),
         engine=engine.value,
         scheduler=scheduler,
         agent=agent,
@@ -80,7 +98,7 @@ def check(
         report=report,
     )
     if format is Format.json:
-        typer.echo(json.dumps(checked.to_dict(), indent=2))
+        typer.echo(checked.to_json(trace, commitment))
     else:
         typer.echo(verdict_text(checked.verdict, str(trace)))
         for line in checked.signed.reasons() if checked.signed is not None else []:
@@ -127,11 +145,17 @@ def trace_generate(
     cap: float | None = typer.Option(
         None, "--cap", help="over_cap: a per-job FLOP cap the run must cross (default: twice its compute)."
     ),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Write a synthetic hash-chained cluster trace. Each injected scenario violates a
-    shipped commitment at 8 chips x 2 h (commitments/README.md pairs them)."""
+    shipped commitment at 8 chips x 2 h (commitments/README.md pairs them). An existing
+    --out is refused without --force."""
     from inspectorate.trace import GenSpec, write_generated
 
+    if layout is Layout.partitioned:
+        output_dir(out, "--out", forceable=False)  # a layout owns its directory
+    else:
+        output_file(out, "--out", force, companions=[out.with_name(out.name + ".head.json")])
     if chips < 1 or hours <= 0 or window_seconds < 1:
         raise InputError("--chips and --window-seconds must be >= 1 and --hours > 0")
     spec = GenSpec(
@@ -156,6 +180,8 @@ def trace_verify_chain(
     directory (manifest.json) is checked per chip, window roots and root included."""
     from inspectorate.trace import read_trace
 
+    head, root = hex_digest(head, "--head"), hex_digest(root, "--root")
+
     if (trace / "manifest.json").exists():
         from inspectorate.scale import verify_partitioned
 
@@ -177,9 +203,15 @@ def trace_convert(
     out: Path,
     window_seconds: int = typer.Option(3600, "--window-seconds"),
     chip_groups: int = typer.Option(16, "--chip-groups"),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Single-chain trace <-> partitioned layout (per-chip chains, Merkle root per window)."""
     from inspectorate.scale import convert
+
+    if (source / "manifest.json").exists():  # to one file (and its head sidecar)
+        output_file(out, "OUT", force, companions=[out.with_name(out.name + ".head.json")])
+    else:
+        output_dir(out, "OUT", forceable=False)  # a new layout never lands on top of another
 
     typer.echo(convert(source, out, window_seconds=window_seconds, chip_groups=chip_groups))
 
@@ -206,12 +238,15 @@ def demo(
     out: Path | None = typer.Option(
         None, "--out", help="Where the demo writes its files (default: a new temporary directory)."
     ),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """End to end on the embedded data: shared traces, a generated trace, an injected violation."""
     import tempfile
 
     from inspectorate.demo import run_demo
 
+    if out is not None:
+        output_dir(out, "--out", force)
     raise typer.Exit(
         run_demo(out if out is not None else Path(tempfile.mkdtemp(prefix="inspectorate-demo-")))
     )

@@ -2,6 +2,7 @@
 
     InspectorateError
     ├── InputError (ValueError) ........ bad input the user can fix: exit 2, one line
+    │   ├── ProofError ................. a malformed Merkle proof or tree head (ledger)
     │   ├── MissingExtra ................ an optional dependency is not installed: names the extra
     │   └── SandboxUnavailable .......... the OS isolation cannot be set up: untrusted code refused
     ├── RecordError (ValueError) ....... a record breaks the schema (readers add file and line)
@@ -101,6 +102,10 @@ def import_optional(name: str) -> ModuleType:
         raise missing from exc
 
 
+class ProofError(InputError):
+    """A Merkle proof or tree head that is malformed (not merely one that fails to verify)."""
+
+
 class SandboxUnavailable(InputError):
     """The OS isolation cannot be set up here: running untrusted code is refused."""
 
@@ -160,6 +165,7 @@ __all__ = [
     "ParamError",
     "PayloadError",
     "PluginError",
+    "ProofError",
     "RecordError",
     "SandboxError",
     "SandboxUnavailable",

@@ -102,4 +102,6 @@ def test_check_command_and_its_library_function_agree(capsys):
     trace, commitment = seed_path("legit_finetune"), seed_path("no_frontier_training.yml")
     verdict = check_files(trace, commitment)
     assert invoke(["check", str(trace), "-c", str(commitment), "-f", "json"]) == verdict.exit_code
-    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(verdict.to_dict()))
+    printed = json.loads(capsys.readouterr().out)
+    archive = {"schema_version", "tool", "trace", "commitment"}  # what the archived document adds
+    assert {k: v for k, v in printed.items() if k not in archive} == json.loads(json.dumps(verdict.to_dict()))

@@ -81,5 +81,9 @@ def test_writer_refuses_duplicates_and_empty_log_is_rejected(tmp_path):
     (tmp_path / "empty.jsonl").write_text("")
     with pytest.raises(InputError, match="empty"):
         read_log(tmp_path / "empty.jsonl")
+    with LogWriter(tmp_path / "h.jsonl", HEADER):  # a server that served nothing
+        pass
     with pytest.raises(InputError, match="no sequences"):
-        read_log(write_log(tmp_path / "h.jsonl", HEADER, []))
+        read_log(tmp_path / "h.jsonl")
+    with pytest.raises(InputError, match="at least one sequence"):  # write_log refuses it up front
+        write_log(tmp_path / "h2.jsonl", HEADER, [])

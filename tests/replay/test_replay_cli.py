@@ -56,3 +56,21 @@ def test_replay_cli_calibrates_a_tolerance_and_uses_it(honest, tmp_path, capsys)
     capsys.readouterr()
     assert invoke(["replay", claim, "--corpus", str(CORPUS), "--segment", "0", "--tolerance", str(tol)]) == 0
     assert "CONSISTENT" in capsys.readouterr().out
+
+
+def test_replay_states_the_steps_it_covered_and_refuses_zero_segments(honest, capsys):
+    """Issue 18 item 4: the text and JSON say which training steps the replay covered
+    (before: only a segment count), and ``--segments 0`` is bad input (before: a
+    verdict over nothing replayed)."""
+    claim = str(honest.base / "claim.json")
+    assert invoke(["replay", claim, "--corpus", str(CORPUS), "--segment", "1"]) == 0
+    text = capsys.readouterr().out
+    steps = [c.step for c in honest.checkpoints]
+    covered = steps[2] - steps[1]
+    assert f"steps {steps[1]}-{steps[2]} ({covered} of {steps[-1]})" in text.splitlines()[0]
+    assert invoke(["replay", claim, "--corpus", str(CORPUS), "--segment", "1", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["steps_replayed"], out["steps_total"]) == (covered, steps[-1])
+    assert invoke(["replay", claim, "--corpus", str(CORPUS), "--segments", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--segments must be >= 1" in err and len(err.strip().splitlines()) == 1

@@ -31,7 +31,7 @@ def test_help_lists_run_and_sweep(cli) -> None:
 def test_non_empty_out_dir_is_refused(cli, tmp_path: Path) -> None:
     (tmp_path / "old.txt").write_text("x")
     code, _, err = cli("run", "--profile", "test", "--corpus", FIXTURE_CORPUS, "--out", tmp_path)
-    assert code == 2 and "not empty" in err and err.count("\n") == 1
+    assert code == 2 and "not an empty directory" in err and err.count("\n") == 1
 
 
 def test_bad_host_id_and_unknown_phase_exit_2(cli, tmp_path: Path) -> None:

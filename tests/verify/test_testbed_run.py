@@ -169,3 +169,42 @@ def test_deleted_collectives_still_give_a_verdict_with_lower_confidence(run_dir,
 @pytest.mark.parametrize("prop", ["p2_model_size", "p3_finetune", "flops", "consistency", "compute"])
 def test_builtin_properties_pass_conformance_on_the_run(run_dir, prop):
     check_property(prop, run_dir, H100)
+
+
+def test_archived_json_differs_only_in_timings_across_fresh_spot_checks(run_dir, verdict):
+    """Issue 18 item 5: two verifications with fresh spot-check measurements (the cache
+    cleared) give the same document outside ``"timings"``, and the timings are there.
+    The one exception is real: a decision that rests on a spot-check (a phase's
+    ``compute``, a gap's allowance) can flip on a loaded host, and then what follows from
+    it differs too; every other difference fails."""
+    from inspectorate.report._archive import split_timings
+    from inspectorate.verify._spotcheck import _measure, checkpoint_cpu_s_per_byte
+
+    _measure.cache_clear()
+    checkpoint_cpu_s_per_byte.cache_clear()
+    again = verify_run(run_dir)
+    first, timings = split_timings(verdict.to_dict())
+    second, _ = split_timings(again.to_dict())
+    flipped = [
+        f"$.phases[{i}]"
+        for i, (x, y) in enumerate(zip(first["phases"], second["phases"]))
+        if _decision(x, "compute") != _decision(y, "compute")
+    ] + [f"$.gaps[{i}]" for i, (x, y) in enumerate(zip(first["gaps"], second["gaps"])) if x != y]
+    derived = ("$.reasons", "$.outcome", "$.verdict") if flipped else ()
+    unexplained = [d for d in _differences(first, second) if not d.startswith((*flipped, *derived))]
+    assert unexplained == []
+    assert any("compute" in p["findings"] for p in timings["phases"].values())
+
+
+def _differences(a, b, path="$") -> list[str]:
+    """JSON paths where two documents differ (a readable failure instead of a long diff)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(set(a) | set(b))
+        return [d for k in keys for d in _differences(a.get(k), b.get(k), f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _differences(x, y, f"{path}[{i}]")]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"[:200]]
+
+
+def _decision(phase: dict, prop: str) -> str | None:
+    return next((f["decision"] for f in phase["findings"] if f["property"] == prop), None)

@@ -26,6 +26,7 @@ from inspectorate._cli_options import (
     agent_settings,
     warn,
 )
+from inspectorate._paths import FORCE_HELP, output_file
 
 app = typer.Typer(
     no_args_is_help=True, help="The LLM inspector: evidence digest, semantic verdicts, compilation."
@@ -90,10 +91,12 @@ def compile_(
     cache_dir: CacheDirOption = None,
     no_cache: NoCacheOption = False,
     prices: PricesOption = None,
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Compile semantic rules into deterministic ones; exit 0 if every rule compiled, 1 if not."""
     from inspectorate.agent._files import compile_files
 
+    output_file(out, "--out", force)
     settings = agent_settings(backend, model, base_url, budget, no_budget, steps, cache_dir, no_cache, prices)
     outcomes = compile_files(commitment, out, trace, settings)
     for o in outcomes:

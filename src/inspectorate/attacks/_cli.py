@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from inspectorate._cli_options import BackendOption, BaseUrlOption, ModelOption, QuietOption
+from inspectorate._paths import FORCE_HELP, output_file
 from inspectorate.errors import InputError
 
 
@@ -32,7 +33,11 @@ def redteam(
     attacker: AttackerName = typer.Option(AttackerName.offline, "--attacker", help="Who proposes attacks."),
     commitment: Path = typer.Option(..., "--commitment", help="Commitment YAML."),
     baseline: Path = typer.Option(..., "--baseline", help="Clean, compliant trace to inflate and hide."),
-    out: Path = typer.Option(..., "--out", help="One JSON line per round (OUT.defense.json with --defend)."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="One JSON line per round; --defend also writes OUT with its suffix replaced by .defense.json (rounds.jsonl -> rounds.defense.json).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed (offline search and attack randomness)."),
     defend: bool = typer.Option(
         False, "--defend", help="Propose the smallest rule change catching the evasions."
@@ -51,6 +56,7 @@ def redteam(
         "--unsandboxed",
         help="Run attacker code without the OS sandbox (bwrap + seccomp); warns every round.",
     ),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Play the red team against COMMITMENT: each round hides violate(BASELINE); writes OUT."""
     from inspectorate.attacks._loop import redteam as run
@@ -58,6 +64,7 @@ def redteam(
     from inspectorate.report import progress
     from inspectorate.trace import read_trace
 
+    output_file(out, "--out", force, companions=[out.with_suffix(".defense.json")] if defend else [])
     settings = None
     if defender is DefenderName.llm:
         from inspectorate._cli_options import agent_settings

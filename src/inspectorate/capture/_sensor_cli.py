@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from inspectorate._paths import output_dir
 from inspectorate.errors import InputError
 
 
@@ -38,6 +39,7 @@ def sensor(
         raise InputError(f"no process with pid {pid}")
     if cgroup is not None and not (cgroup / "cgroup.procs").exists():
         raise InputError("not a cgroup v2 directory (no cgroup.procs)", cgroup)
+    output_dir(out, "--out", force=True)  # a sensor resumes its own chain in an existing directory
     signer = None
     if (key, log, log_key).count(None) not in (0, 3):
         raise InputError("--key, --log and --log-key go together")

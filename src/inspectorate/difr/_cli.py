@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from inspectorate._cli_options import Format, FormatOption
+from inspectorate._paths import FORCE_HELP, output_file
 
 app = typer.Typer(
     no_args_is_help=True, help="Served-model identity by re-computation (Token-/Activation-DiFR)."
@@ -65,12 +66,17 @@ PRECISION = typer.Option(Precision.float32, "--precision")
 PROJ_SEED = typer.Option(None, "--projection-seed", help="verifier's committed seed: enables Activation-DiFR")
 PROJ_LAYER = typer.Option(0, "--projection-layer", help="block whose output is projected")
 PROJ_DIM = typer.Option(8, "--projection-dim", help="floats per token")
+FORCE = typer.Option(False, "--force", help=FORCE_HELP)
 PROMPT_LEN = typer.Option(16, "--prompt-length", help="use the last N characters of each prompt line")
 
 
 @app.command()
 def serve(
-    model: Path = typer.Option(..., "--model", help="checkpoint (inspectorate.checkpoint .pt)"),
+    model: Path = typer.Option(
+        ...,
+        "--model",
+        help="claim checkpoint (inspectorate.checkpoint .pt; testbed run --replay-claims writes them)",
+    ),
     prompts: Path = typer.Option(..., "--prompts", help="UTF-8 text, one prompt per line"),
     out: Path = typer.Option(..., "--out", help="serving log to write (JSONL)"),
     seed: int | None = typer.Option(None, "--seed", help="declared sampling seed (Token-DiFR needs it)"),
@@ -84,8 +90,10 @@ def serve(
     projection_seed: int | None = PROJ_SEED,
     projection_layer: int = PROJ_LAYER,
     projection_dim: int = PROJ_DIM,
+    force: bool = FORCE,
 ) -> None:
-    """Serve PROMPTS with a testbed checkpoint and write a serving log."""
+    """Serve PROMPTS with a claim checkpoint (``testbed run --replay-claims`` writes them
+    under RUN_DIR/claims/<phase>/) and write a serving log."""
     from inspectorate.difr import load_checkpoint
     from inspectorate.difr import serve as run_serve
     from inspectorate.difr._serve import read_prompts
@@ -102,6 +110,7 @@ def serve(
         projection_layer,
         projection_dim,
     )
+    output_file(out, "--out", force)
     ckpt = load_checkpoint(model)
     run_serve(ckpt.model, read_prompts(prompts, ckpt.vocab, prompt_length), opts, out, vocab=ckpt.vocab)
     typer.echo(f"wrote {out}")
@@ -123,6 +132,7 @@ def calibrate(
     projection_dim: int = PROJ_DIM,
     threads: str = typer.Option("1,2", "--threads", help="torch thread counts the variants cycle through"),
     variants: int = typer.Option(4, "--variants", help="honest re-runs (batch size / composition / seed)"),
+    force: bool = FORCE,
 ) -> None:
     """Serve the reference honestly under thread/batch/composition variants; save honest scores."""
     from inspectorate.difr import calibrate as run_calibrate
@@ -136,6 +146,7 @@ def calibrate(
         raise InputError(f"--threads must be comma-separated integers, got {threads!r}") from None
     if not counts or min(counts) < 1 or not 1 <= variants <= 6:
         raise InputError("--threads must be >= 1 and --variants in 1..6")
+    output_file(out, "--out", force)
 
     opts = _options(
         temperature,
@@ -170,11 +181,14 @@ def verify(
     finding_out: Path | None = typer.Option(
         None, "--finding-out", help="also write the result as a finding for `verify --recomputed PHASE=FILE`"
     ),
+    force: bool = FORCE,
 ) -> None:
     """Re-compute LOG with the reference; exit 0 matches, 1 diverges (or cannot be checked), 2 bad input."""
     from inspectorate.difr import Calibration, load_checkpoint, read_log, verify_log
     from inspectorate.difr._finding import difr_finding
 
+    if finding_out is not None:
+        output_file(finding_out, "--finding-out", force)
     cal = Calibration.load(calibration) if calibration else None
     report = verify_log(read_log(log), load_checkpoint(reference), cal, log_fpr)
     if finding_out is not None:

@@ -139,18 +139,26 @@ class LogWriter:
         self.path = Path(path)
         self.header = header
         self._seen: set[int] = set()
+        # what read_log would refuse in a header is refused before the file is opened
+        if header.precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {PRECISIONS}", self.path)
+        first = _dumps(header.to_dict(), self.path)
         self._fh: IO[str] = open(self.path, "w", encoding="utf-8")
-        self._line(header.to_dict())
+        self._fh.write(first)
 
     def write(self, record: SequenceRecord) -> None:
         _check_sequence(record, self.header, self.path, None)
+        if record.projections is not None and not all(
+            math.isfinite(v) for row in record.projections for v in row
+        ):
+            raise InputError(f"sequence {record.index}: projections must be finite", self.path)
         if record.index in self._seen:
             raise InputError(f"sequence index {record.index} written twice", self.path)
         self._seen.add(record.index)
         self._line(record.to_dict())
 
     def _line(self, obj: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(obj, separators=(",", ":")) + "\n")
+        self._fh.write(_dumps(obj, self.path))
 
     def close(self) -> None:
         self._fh.close()
@@ -162,7 +170,16 @@ class LogWriter:
         self.close()
 
 
+def _dumps(obj: dict[str, Any], path: Path) -> str:
+    try:
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n"
+    except (TypeError, ValueError) as exc:  # a non-JSON server field, NaN
+        raise InputError(f"cannot write a serving-log line ({exc})", path) from None
+
+
 def write_log(path: Path | str, header: LogHeader, sequences: list[SequenceRecord]) -> Path:
+    if not sequences:  # read_log refuses a log without sequences
+        raise InputError("a serving log needs at least one sequence", path)
     with LogWriter(path, header) as writer:
         for record in sequences:
             writer.write(record)

@@ -22,14 +22,10 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from inspectorate.errors import InputError
+from inspectorate.errors import ProofError
 
 HASH_LEN = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
-
-
-class ProofError(InputError):
-    """A proof or tree head that is malformed (not merely one that fails to verify)."""
 
 
 def leaf_hash(leaf: bytes) -> bytes:

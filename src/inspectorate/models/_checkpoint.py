@@ -80,15 +80,30 @@ def save_checkpoint(
     meta: dict[str, Any] | None = None,
     optimizer: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``path`` atomically (temp file then rename); returns the path."""
+    """Write ``path`` atomically (temp file then rename); returns the path.
+
+    What ``load_checkpoint`` would refuse is refused here, before a byte is written
+    (a ``CharVocab`` object instead of its characters would otherwise be pickled into a
+    file that ``weights_only`` loading rejects): ``TypeError``/``ValueError``."""
     path = Path(path)
+    config = config_of(model)
+    if not isinstance(vocab, str):
+        hint = " (pass its .chars)" if isinstance(getattr(vocab, "chars", None), str) else ""
+        raise TypeError(
+            f"vocab must be the vocabulary's characters as a str, got {type(vocab).__name__}{hint}"
+        )
+    if len(vocab) > config.vocab_size:
+        raise ValueError(f"vocab has {len(vocab)} characters, the model only {config.vocab_size}")
+    if optimizer is not None:
+        _plain(optimizer, "optimizer")
+    encoded_meta = json.dumps(meta or {}, sort_keys=True)  # TypeError here, not on load
     path.parent.mkdir(parents=True, exist_ok=True)
     blob: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
-        "config": json.dumps(model.config.to_dict(), sort_keys=True),
+        "config": json.dumps(config.to_dict(), sort_keys=True),
         "vocab": vocab,
-        "meta": json.dumps(meta or {}, sort_keys=True),
+        "meta": encoded_meta,
         "state_dict": model.state_dict(),
     }
     if optimizer is not None:
@@ -97,6 +112,22 @@ def save_checkpoint(
     torch.save(blob, tmp)
     tmp.replace(path)
     return path
+
+
+_PLAIN = (str, int, float, bool, type(None), torch.Tensor)
+
+
+def _plain(value: Any, where: str) -> None:
+    """Only what ``torch.load(weights_only=True)`` reads back: containers, scalars, tensors."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _plain(key, where)
+            _plain(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _plain(item, f"{where}[{index}]")
+    elif not isinstance(value, _PLAIN):
+        raise TypeError(f"{where} holds a {type(value).__name__}, which a checkpoint cannot store")
 
 
 def load_checkpoint(path: Path | str) -> Checkpoint:

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from inspectorate._cli_options import Format, FormatOption
+from inspectorate._paths import FORCE_HELP, output_file
 
 
 def replay(
@@ -34,6 +35,7 @@ def replay(
     finding_out: Path | None = typer.Option(
         None, "--finding-out", help="also write the result as a finding for `verify --recomputed PHASE=FILE`"
     ),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Reproduce a claimed training run (or segments of it); exit 0 agrees, 1 disagrees, 2 bad input."""
     from inspectorate.errors import InputError
@@ -47,6 +49,9 @@ def replay(
         replay_finding,
     )
 
+    for option, path in (("--calibrate-out", calibrate_out), ("--finding-out", finding_out)):
+        if path is not None:
+            output_file(path, option, force)
     parsed, text = read_claim(claim), load_corpus(corpus)
     if calibrate_out is not None:
         try:
@@ -70,7 +75,7 @@ def replay(
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
         done = len(result.segments)
-        typer.echo(f"{result.decision.upper()}: {done}/{n} segments replayed")
+        typer.echo(f"{result.decision.upper()}: {done}/{n} segments replayed, {result.covered()}")
         for s in result.segments:
             typer.echo(
                 f"  segment {s.segment} steps {s.start_step}-{s.end_step}: distance {s.distance:.3g} exact={s.exact}"

@@ -84,9 +84,22 @@ class ReplayResult:
     def exit_code(self) -> int:
         return 0 if self.decision == CONSISTENT else 1
 
+    @property
+    def steps_replayed(self) -> int:
+        """Training steps the replayed segments cover (not the claim's total)."""
+        return sum(s.end_step - s.start_step for s in self.segments)
+
+    def covered(self) -> str:
+        """The steps covered, for a person: ``"steps 0-20, 40-60 (40 of 100)"``."""
+        spans = ", ".join(f"{s.start_step}-{s.end_step}" for s in self.segments) or "none"
+        total = self.claim.get("steps")
+        return f"steps {spans} ({self.steps_replayed} of {total if total is not None else '?'})"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "decision": self.decision,
+            "steps_replayed": self.steps_replayed,
+            "steps_total": self.claim.get("steps"),
             "reasons": self.reasons,
             "segments_replayed": [asdict(s) for s in self.segments],
             "segments_total": self.n_segments,
@@ -98,8 +111,10 @@ class ReplayResult:
 
 
 def choose_segments(n_segments: int, count: int, seed: int) -> list[int]:
-    """The verifier's random draw of ``count`` distinct segments (PoL)."""
-    count = min(max(count, 0), n_segments)
+    """The verifier's random draw of ``count`` distinct segments (PoL); at least one."""
+    if count < 1:
+        raise InputError(f"--segments must be >= 1 (zero replays no training step), got {count}")
+    count = min(count, n_segments)
     return sorted(
         int(i) for i in np.random.default_rng([seed, 0x9013]).choice(n_segments, count, replace=False)
     )

@@ -19,6 +19,8 @@ def render_run_text(verdict: RunVerdict) -> str:
     lines += [f"  reason: {r}" for r in verdict.reasons]
     if verdict.missing_streams:
         lines.append(f"  missing streams: {', '.join(verdict.missing_streams)}")
+    if verdict.not_applicable:
+        lines.append(f"  not applicable (CPU-only host): {', '.join(verdict.not_applicable)}")
     for p in verdict.phases:
         mark = {"consistent": "ok  ", "unverifiable": "open", "inconsistent": "FLAG"}[p.outcome]
         bad = [f.property for f in p.findings if f.decision == INCONSISTENT]
@@ -34,6 +36,8 @@ def render_run_text(verdict: RunVerdict) -> str:
                 lines.append(f"       {f.property}: {_brief(f.evidence)}")
             elif f.decision == UNVERIFIABLE and p.outcome != INCONSISTENT:
                 lines.append(f"       {f.property} {would_settle(f)}")
+            for torn in f.evidence.get("torn_streams", []) if f.property == "integrity" else []:
+                lines.append(f"       integrity: {torn['file']}: {torn['problem']}")
     if verdict.agent is not None:
         lines += _agent_lines(verdict.agent)
     return "\n".join(lines)

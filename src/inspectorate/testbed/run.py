@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from inspectorate._paths import output_dir
 from inspectorate.errors import InputError
 from inspectorate.models._corpus import load_corpus
 from inspectorate.testbed.phases import PhaseSpec, select_phases
@@ -162,8 +163,7 @@ def _check_vocab(profile: Profile, vocab: int, corpus_path: Path | None) -> None
 def _check_inputs(profile: Profile, host_id: str, out: Path) -> None:
     if not HOST_ID.match(host_id):
         raise InputError(f"host id {host_id!r} must be letters, digits, '.', '_' or '-' (max 64)")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError("run directory exists and is not empty; choose a new --out", out)
+    output_dir(out, "--out")  # a run directory is evidence: always a new (or empty) one
     if profile.device == "cuda":
         import torch
 

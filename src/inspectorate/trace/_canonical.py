@@ -57,9 +57,14 @@ class ChainBreak:
     suspect_record_id: str | None
     expected: str
     found: str
+    covers: int | None = None  # records the published head covers, when its sidecar says
 
     @property
     def reason(self) -> str:
+        if self.covers is not None and self.covers > self.index:
+            return f"truncated: {self.index} records, the published head covers {self.covers}"
+        if self.covers is not None and self.covers < self.index:
+            return f"extended: {self.index} records, the published head covers {self.covers}"
         if self.found == "<missing head>":
             return "trace ends before the published head"
         return f"prev_record_hash {self.found[:16]}... != hash of previous record {self.expected[:16]}..."

@@ -78,16 +78,28 @@ def _short(exc: BaseException) -> str:
 
 def read_head(path: Path) -> str | None:
     """The published chain head from ``<path>.head.json`` if present."""
+    return read_head_sidecar(path)[0]
+
+
+def read_head_sidecar(path: Path) -> tuple[str | None, int | None]:
+    """(head, records it covers) from ``<path>.head.json``; (None, None) without one.
+    The count is optional (a head published out of band has none)."""
     sidecar = path.with_name(path.name + ".head.json")
     if not sidecar.exists():
-        return None
+        return None, None
     try:
-        head = json.loads(sidecar.read_text())["head"]
-    except (ValueError, KeyError, TypeError, OSError) as exc:
+        data = json.loads(sidecar.read_text())
+        head, count = data["head"], data.get("records")
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
         raise InputError(f"unreadable head sidecar ({_short(exc)})", sidecar) from None
-    if not (isinstance(head, str) and len(head) == 64):
-        raise InputError("head must be a 64-character hex string", sidecar)
-    return head
+    if not (isinstance(head, str) and len(head) == 64 and all(c in HEX for c in head)):
+        raise InputError("head must be 64 hex digits (a SHA-256)", sidecar)
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+        raise InputError(f"records must be a count >= 0, got {count!r}", sidecar)
+    return head.lower(), count
+
+
+HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def read_trace(path: str | Path, head: str | None = None) -> Trace:
@@ -106,12 +118,12 @@ def read_trace(path: str | Path, head: str | None = None) -> Trace:
         path = candidate
     if not path.exists():
         raise InputError("no such file", path)
-    head = head if head is not None else read_head(path)
+    published, covers = read_head_sidecar(path) if head is None else (head, None)
     if path.suffix == ".parquet":
         trace = _read_parquet(path)
     else:
         trace = _read_jsonl(path)
-    trace.head = head
+    trace.head, trace.head_records = published, covers
     return trace
 
 

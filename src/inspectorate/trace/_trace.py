@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,9 @@ class Trace:
         self._records = records
         self.source = source
         self.head = head
+        # How many records the published head covers, when its sidecar says (a file
+        # shorter than that was truncated: the reason the head break then gives).
+        self.head_records: int | None = None
         # A Parquet file the frame was read from. Large traces keep only the columns rules
         # read in memory; the chain and the exact records are streamed from here.
         self.backing = backing
@@ -101,7 +105,25 @@ class Trace:
         return iter(self.records)
 
     def chain_breaks(self) -> list[ChainBreak]:
-        """Every break in the hash chain (with the head, when known)."""
+        """Every break in the hash chain (with the head, when known). When the head's
+        sidecar counts a different number of records than the file holds, the head
+        break says so ("truncated: N records, the published head covers M")."""
+        breaks = self._chain_breaks()
+        covers, count = self.head_records, len(self)
+        if self.head is None or covers is None or covers == count:
+            return breaks
+        at_head = [b for b in breaks if b.index == count]
+        rest = [b for b in breaks if b.index != count]
+        if at_head:
+            head_break = replace(at_head[0], covers=covers)
+        else:  # the head matches yet the count disagrees: the sidecar itself is inconsistent
+            last = self.last_record() if count else {}
+            head_break = ChainBreak(
+                count, None, max(count - 1, 0), last.get("record_id"), self.head, self.head, covers
+            )
+        return [*rest, head_break]
+
+    def _chain_breaks(self) -> list[ChainBreak]:
         if self._records is not None:
             return list(iter_chain_breaks(self._records, self.head))
         from inspectorate.trace._fastchain import chunk_chain_breaks, frame_chain_breaks

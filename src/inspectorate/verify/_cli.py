@@ -74,7 +74,7 @@ def verify(
     ),
 ) -> None:
     """Judge every phase of RUN_DIR from its telemetry; exit 0 certified, 1 not, 2 bad input."""
-    from inspectorate._commands import SignedOptions, verify_files
+    from inspectorate._commands import SignedOptions, verify_files, verify_json
     from inspectorate.report import progress, render_run_text
 
     if replay != (corpus is not None):
@@ -91,5 +91,7 @@ def verify(
         signed=SignedOptions(head_log, keyring, challenge, ledger_state, peer_head),
         report=report,
     )
-    typer.echo(verdict.to_json() if format is Format.json else render_run_text(verdict))
+    typer.echo(
+        verify_json(verdict, run_dir, commitment) if format is Format.json else render_run_text(verdict)
+    )
     raise typer.Exit(verdict.exit_code)

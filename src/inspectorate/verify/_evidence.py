@@ -169,8 +169,9 @@ def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
     phases = run.phases()
     sensor = _load_sensor(run, phases, subset)
     window_breaks = run.windows.chain_breaks() if run.windows is not None else []
+    torn = _torn_tails(run, sensor)
     out = []
-    for phase in phases:
+    for index, phase in enumerate(phases):
         extra = claims.get(phase.name, {})
         ev = PhaseEvidence(phase.name, parse_claim(phase.claimed, extra), phase.t0, _end(run, phase))
         ev.model_spec = resolve_model(ev.claim.model, run.path)
@@ -189,6 +190,9 @@ def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
         ev.steps = _steps(run.slice("steps", phase) if run.steps is not None else None)
         ev.windows = _windows(run, ev)
         ev.integrity.update(_breaks_in(run, ev, window_breaks))
+        mine = [t for t in torn if _phase_of(phases, t["after_t"]) == index]
+        if mine:
+            ev.integrity["torn_streams"] = [{k: v for k, v in t.items() if k != "after_t"} for t in mine]
         if subset != "sensor":  # prover files: only ever a cap on what the sensor saw written
             ev.checkpoint_files_b = _checkpoint_bytes(run.path, phase.name)
         out.append(ev)
@@ -229,6 +233,36 @@ def _load_sensor(run: RunDir, phases: list[Phase], subset: str) -> SensorRun | N
         return None
     ends = [p.t1 for p in phases if p.t1 is not None]
     return load_sensor(run.path, (phases[0].t0, max(ends)) if ends else None)
+
+
+def _torn_tails(run: RunDir, sensor: SensorRun | None) -> list[dict[str, Any]]:
+    """Chained files that end in a partial line (a writer killed mid-record, or a tail
+    cut by hand), each with the time of its last complete record: the phase holding that
+    time is the one whose evidence stops early (the last phase when no phase holds it)."""
+    files: list[tuple[str, Any]] = [(Path(n).name, log) for n, log in run.step_logs.items()]
+    if sensor is not None:
+        files.append((sensor.log.path.name, sensor.log))
+    out = []
+    for name, log in files:
+        if log.torn:
+            times = [r.get("t") for r in log.records if isinstance(r.get("t"), (int, float))]
+            out.append(
+                {
+                    "file": name,
+                    "complete_records": len(log.records),
+                    "problem": "last line torn (partial record dropped)",
+                    "after_t": float(times[-1]) if times else float("-inf"),
+                }
+            )
+    return out
+
+
+def _phase_of(phases: list[Phase], t: float) -> int:
+    """The phase whose span holds time ``t``; the last phase when none does."""
+    for index, phase in enumerate(phases):
+        if phase.t0 <= t <= (phase.t1 if phase.t1 is not None else math.inf):
+            return index
+    return len(phases) - 1
 
 
 def _breaks_in(run: RunDir, ev: PhaseEvidence, window_breaks: list[Any]) -> dict[str, Any]:

@@ -118,6 +118,10 @@ class RunVerdict:
     gaps: list[dict[str, Any]] = field(default_factory=list)
     agent: dict[str, Any] | None = None  # the LLM tier's report (``verify --agent``)
     signed: dict[str, Any] | None = None  # signed-evidence report (``verify --head-log``)
+    # streams the run's hardware cannot produce (GPU streams on a CPU-only host), with why:
+    # reported apart from missing_streams so an absence that is expected does not read
+    # like a failure (the confidence penalty for absent evidence is unchanged)
+    not_applicable: dict[str, str] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -132,6 +136,7 @@ class RunVerdict:
             "confidence": round(self.confidence, 4),
             "phases": [p.to_dict() for p in self.phases],
             "missing_streams": self.missing_streams,
+            "streams_not_applicable": self.not_applicable,
             "policy": self.policy,
             "outcome": self.outcome,
             "reasons": self.reasons,
@@ -195,7 +200,10 @@ class Inspector:
                 on_phase(ev.name)
         seen = restrict(run, self.subset).missing_streams
         missing = list(seen) + ([] if evidence[0].streams.get("sensor") else ["sensor"])
+        not_applicable = _not_applicable(run)
+        missing = [m for m in missing if m not in not_applicable]
         verdict = _combine(str(run.path), phases, missing, rules, self.policy)
+        verdict.not_applicable = not_applicable
         by_name = {ev.name: ev for ev in evidence}
         verdict.gaps = [self.judge_gap(g, by_name.get(g["before"])) for g in gaps(run, self.subset)]
         _apply_gaps(verdict)
@@ -278,6 +286,26 @@ def _trust_rule(f: Finding) -> Finding:
         return f
     reason = "no sensor or verifier evidence behind this pass (prover streams only)"
     return replace(f, decision=UNVERIFIABLE, evidence={**f.evidence, "unverifiable_reason": reason})
+
+
+GPU_STREAMS = ("nvsmi", "dcgm", "nccl")
+
+
+def _not_applicable(run: RunDir) -> dict[str, str]:
+    """GPU streams a CPU-only run cannot have: every host's provenance declares no GPU
+    (``device: cpu`` or an empty/zero ``gpus``). Only absent streams are listed."""
+    hosts = list(run.provenance_by_host.values())
+    if not hosts or not all(_cpu_only(p) for p in hosts):
+        return {}
+    why = "not applicable: CPU-only host (provenance declares no GPU)"
+    return {s: why for s in GPU_STREAMS if run.stream(s) is None}
+
+
+def _cpu_only(provenance: dict[str, Any]) -> bool:
+    gpus = provenance.get("gpus")
+    if provenance.get("device") == "cpu":
+        return True
+    return "gpus" in provenance and not gpus  # [] or 0
 
 
 def _missing(ev: PhaseEvidence) -> list[str]:

@@ -137,7 +137,9 @@ def checkpoint_io(ev: PhaseEvidence) -> dict[str, Any]:
 @prop("integrity", claim=False)
 def integrity(ev: PhaseEvidence, ctx: Context) -> Finding:
     """Chains hold: no step- or window-record chain break inside the phase, none in the
-    sensor's chain. A break is inconsistent; an intact sensor chain is the basis of a pass."""
+    sensor's chain. A break is inconsistent; an intact sensor chain is the basis of a pass.
+    A chained file that ends in a torn (partial) last line is named under
+    ``torn_streams`` in the phase its last complete record falls in."""
     breaks = ev.integrity.get("step_breaks") or []
     window_breaks = ev.integrity.get("window_breaks") or []
     sensor_breaks = int(ev.integrity.get("sensor_breaks") or 0)
@@ -146,6 +148,9 @@ def integrity(ev: PhaseEvidence, ctx: Context) -> Finding:
         "window_chain_breaks": window_breaks[:10],
         "sensor_chain_breaks": sensor_breaks,
     }
+    torn = ev.integrity.get("torn_streams") or []
+    if torn:  # named, not failed: a killed writer leaves one; the records before it are chained
+        evidence["torn_streams"] = torn
     if breaks or window_breaks or sensor_breaks:
         return finding("integrity", 1.0, INCONSISTENT, **evidence)
     if not ev.streams.get("sensor"):
