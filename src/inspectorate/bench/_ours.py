@@ -1,0 +1,92 @@
+"""Our verifiers as entrants: ``check`` (track a) and ``verify`` (tracks b-e), one
+adapter object ``ours``; the LLM inspector and OpenAI-compatible servers are in
+``_llm_entry`` (they need a key or a server URL).
+
+``verify`` judges a whole run; its per-phase findings are cached per evidence directory
+so a run's phases cost one ``verify`` between them (the cost is charged to the first case
+of the run, and the harness's latency figures say so)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from inspectorate.bench._case import COMPLIANT, CONSISTENT, INCONSISTENT, UNVERIFIABLE, VIOLATION
+from inspectorate.bench._verifier import BenchVerdict, CaseView, abstain, verifier
+from inspectorate.errors import InputError
+
+# Which verify properties answer each track's question.
+TRACK_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "op_type": ("p1_op_type",),
+    "undeclared_work": ("compute", "p1_op_type", "consistency"),
+    "model_size": ("p2_model_size",),
+    "finetune": ("p3_finetune",),
+}
+
+
+def track_decision(findings: list[dict[str, Any]], props: tuple[str, ...]) -> BenchVerdict:
+    """The track's answer from verify's per-phase findings (``{property, decision, score}``)."""
+    relevant = [
+        f for f in findings if f["property"] in props and f.get("evidence", {}).get("applies") is not False
+    ]
+    if not relevant:
+        return abstain("no finding of " + ", ".join(props))
+    score = max(float(f["score"]) for f in relevant)
+    bad = [f for f in relevant if f["decision"] == INCONSISTENT]
+    if bad:
+        return BenchVerdict(INCONSISTENT, score, {"properties": [f["property"] for f in bad]})
+    if any(f["decision"] == CONSISTENT for f in relevant):
+        return BenchVerdict(CONSISTENT, score, {"properties": [f["property"] for f in relevant]})
+    return BenchVerdict(UNVERIFIABLE, score, {"properties": [f["property"] for f in relevant]})
+
+
+class Ours:
+    """``inspectorate check`` on traces, ``inspectorate verify`` (strict policy) on runs."""
+
+    tracks = ("compliance", "op_type", "undeclared_work", "model_size", "finetune")
+
+    def __init__(self, name: str = "ours", policy: str = "strict") -> None:
+        self.name = name
+        self.policy = policy
+        self._runs: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
+
+    def verify(self, view: CaseView) -> BenchVerdict:
+        if not view.evidence.exists():
+            raise InputError("evidence not found", view.evidence)
+        if view.track == "compliance":
+            return self._check(view)
+        if view.track not in TRACK_PROPERTIES:
+            return abstain(f"track {view.track} is not covered by {self.name}")
+        phases = self._phases(view.evidence)
+        if view.case.phase not in phases:
+            raise InputError(f"phase {view.case.phase!r} not in the run's labels", view.evidence)
+        return track_decision(phases[view.case.phase], TRACK_PROPERTIES[view.track])
+
+    def _check(self, view: CaseView) -> BenchVerdict:
+        from inspectorate.commitment import check, load_commitment
+        from inspectorate.trace import read_trace
+
+        if view.commitment is None:
+            raise InputError("compliance case without a commitment", view.evidence)
+        verdict = check(read_trace(view.evidence), load_commitment(view.commitment))
+        rules = sorted({v.rule_id for v in verdict.violations})
+        if verdict.compliant:
+            return BenchVerdict(COMPLIANT, 0.0, {"rules_evaluated": len(verdict.rules_evaluated)})
+        return BenchVerdict(VIOLATION, 1.0, {"rules": rules[:10]})
+
+    def _phases(self, run: Path) -> dict[str, list[dict[str, Any]]]:
+        from inspectorate.verify import verify_run
+
+        key = (str(run.resolve()), run.stat().st_mtime_ns)
+        if key not in self._runs:
+            verdict = verify_run(run, policy=self.policy)
+            self._runs[key] = {
+                p.phase: [{**f.to_dict(), "evidence": f.evidence} for f in p.findings] for p in verdict.phases
+            }
+        return self._runs[key]
+
+
+@verifier("ours")
+def ours(**options: Any) -> Ours:
+    """check (commitment rules) + verify (telemetry properties, strict trust policy)."""
+    return Ours(**options)
