@@ -47,6 +47,7 @@ def run(
     timeout: float = typer.Option(120.0, "--timeout", help="seconds per verdict (per call for --cmd)"),
     seed: int = typer.Option(0, "--seed", help="bootstrap seed"),
     reps: int = typer.Option(1000, "--reps", help="bootstrap draws"),
+    select: list[str] = typer.Option([], "--select", help="case-id glob to keep (repeatable), e.g. 'op_type/*'"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
     force: bool = typer.Option(False, "--force", help="replace a non-empty --out"),
 ) -> None:
@@ -62,7 +63,7 @@ def run(
         raise InputError("give --verifier NAME or --cmd \"...\"")
     board = run_bench(suite or public_suite(), out, entrants, subset=subset, answers_path=answers,
                       baselines=not no_baselines, ablate=ablate, timeout=timeout, seed=seed, reps=reps,
-                      quiet=quiet, force=force)
+                      select=select or None, quiet=quiet, force=force)
     if board.get("leaderboard", True) is None:
         typer.echo(f"results: {out / 'results.jsonl'} (no answers: not scored)")
         return

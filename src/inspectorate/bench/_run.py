@@ -202,13 +202,22 @@ def run_bench(
     timeout: float = 120.0,
     seed: int = 0,
     reps: int = 1000,
+    select: list[str] | None = None,
     quiet: bool = False,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Score ``verifiers`` (+ the baselines) on the suite; write results and leaderboard."""
+    """Score ``verifiers`` (+ the baselines) on the suite; write results and leaderboard.
+    ``select``: case-id globs (``op_type/*``, ``*/r01/*``); a case is kept if any matches."""
     from inspectorate.report._progress import progress
 
     suite = load_suite(suite_path)
+    if select:
+        import fnmatch
+
+        kept = [c for c in suite.cases if any(fnmatch.fnmatch(c.id, g) for g in select)]
+        if not kept:
+            raise InputError(f"--select {' '.join(select)} matches no case of the suite", suite.root)
+        suite = Suite(suite.root, suite.manifest, kept)
     answers = suite.answers(answers_path)
     if out.exists() and any(out.iterdir()) and not force:
         raise InputError("output folder exists and is not empty (use --force to replace it)", out)

@@ -36,12 +36,15 @@ def phase_truths(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def _rename(value: Any, names: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        return names.get(value, value)
+    """``value`` with every ``"phase"`` field renamed (only that key: a claimed label such
+    as ``idle`` can equal a phase name and must stay as it is)."""
     if isinstance(value, list):
         return [_rename(v, names) for v in value]
     if isinstance(value, dict):
-        return {k: _rename(v, names) for k, v in value.items()}
+        return {
+            k: names.get(v, v) if k == "phase" and isinstance(v, str) else _rename(v, names)
+            for k, v in value.items()
+        }
     return value
 
 
