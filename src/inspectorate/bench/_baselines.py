@@ -194,7 +194,7 @@ class Forest:
 
     tracks = RUN_TRACKS
 
-    def __init__(self, name: str = "forest", seed: int = 0, trees: int = 200) -> None:
+    def __init__(self, name: str = "forest", seed: int = 0, trees: int = 100) -> None:
         self.name = name
         self.seed, self.trees = seed, trees
         self._features = _FeatureCache()

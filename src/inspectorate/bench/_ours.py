@@ -48,7 +48,7 @@ class Ours:
     def __init__(self, name: str = "ours", policy: str = "strict") -> None:
         self.name = name
         self.policy = policy
-        self._runs: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
+        self._runs: dict[tuple[str, int, tuple[str, ...]], dict[str, list[dict[str, Any]]]] = {}
 
     def verify(self, view: CaseView) -> BenchVerdict:
         if not view.evidence.exists():
@@ -57,7 +57,7 @@ class Ours:
             return self._check(view)
         if view.track not in TRACK_PROPERTIES:
             return abstain(f"track {view.track} is not covered by {self.name}")
-        phases = self._phases(view.evidence)
+        phases = self._phases(view.evidence, TRACK_PROPERTIES[view.track])
         if view.case.phase not in phases:
             raise InputError(f"phase {view.case.phase!r} not in the run's labels", view.evidence)
         return track_decision(phases[view.case.phase], TRACK_PROPERTIES[view.track])
@@ -74,12 +74,15 @@ class Ours:
             return BenchVerdict(COMPLIANT, 0.0, {"rules_evaluated": len(verdict.rules_evaluated)})
         return BenchVerdict(VIOLATION, 1.0, {"rules": rules[:10]})
 
-    def _phases(self, run: Path) -> dict[str, list[dict[str, Any]]]:
-        from inspectorate.verify import verify_run
+    def _phases(self, run: Path, props: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
+        """verify's findings per phase, computing only ``props`` (the compute spot-check
+        re-runs the claimed work and costs seconds per phase: only the tracks that read
+        it pay for it)."""
+        from inspectorate.verify import Inspector
 
-        key = (str(run.resolve()), run.stat().st_mtime_ns)
+        key = (str(run.resolve()), run.stat().st_mtime_ns, props)
         if key not in self._runs:
-            verdict = verify_run(run, policy=self.policy)
+            verdict = Inspector(properties=props, policy=self.policy).inspect(run)
             self._runs[key] = {
                 p.phase: [{**f.to_dict(), "evidence": f.evidence} for f in p.findings] for p in verdict.phases
             }

@@ -59,6 +59,7 @@ class Entry:
     verifier: Verifier
     rows: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    fit_seconds: float = 0.0  # training a learning entry: its own time, not the harness's
 
 
 def _keep(src: Path, dst: Path, keep: Callable[[str], bool]) -> None:
@@ -160,8 +161,10 @@ def score_entry(
         if isinstance(v, Trainable):
             if answers is None:
                 raise InputError(f"{v.name} learns from answers: give --answers (or a suite that ships them)")
+            t_fit = time.perf_counter()
             try:
                 v.fit(train, [answers[w.case.id] for w in train])
+                entry.fit_seconds += time.perf_counter() - t_fit
             except Exception as e:  # noqa: BLE001 - a failed fit is the entrant's failure
                 for w in test:
                     entry.rows.append(_row(w, v.name, None, f"fit failed: {type(e).__name__}: {e}", 0.0))
@@ -210,6 +213,7 @@ def run_bench(
     ``select``: case-id globs (``op_type/*``, ``*/r01/*``); a case is kept if any matches."""
     from inspectorate.report._progress import progress
 
+    t_start = time.perf_counter()
     suite = load_suite(suite_path)
     if select:
         import fnmatch
@@ -229,8 +233,8 @@ def run_bench(
     names = {e.name for e in entrants}
     if baselines:
         entrants += [make_verifier(b) for b in BASELINES if b not in names]
-    t_all = time.perf_counter()
     views = views_for(suite, work, subset)
+    t_prep = time.perf_counter() - t_start
     total = sum(1 for e in entrants for w in views if w.track in e.tracks)
     entries: list[Entry] = []
     with progress(total, "bench", quiet=quiet) as advance:
@@ -243,13 +247,21 @@ def run_bench(
             for v in entrants[:1]:
                 rows = score_entry(v, dropped, answers, timeout, lambda _: None).rows
                 ablation.setdefault(v.name, {})[stream] = scored(rows, answers, suite)
-    wall = time.perf_counter() - t_all
+    t_loop = sum(e.seconds for e in entries)
     rows = [r for e in entries for r in e.rows]
     _write_results(out / "results.jsonl", rows, answers if answers_path is not None else None)
     if answers is None:
         return {"results": str(out / "results.jsonl"), "leaderboard": None}
-    board = write_leaderboard(out, suite, subset, [(e.name, scored(e.rows, answers, suite), e.seconds) for e in entries],
-                              ablation, wall, seed, reps)
+    timing = {
+        "prepare_seconds": t_prep,
+        "loop_seconds": t_loop,
+        "fit_seconds": sum(e.fit_seconds for e in entries),
+        "started": t_start,
+    }
+    board = write_leaderboard(
+        out, suite, subset, [(e.name, scored(e.rows, answers, suite), e.seconds) for e in entries],
+        ablation, timing, seed, reps,
+    )
     shutil.rmtree(work, ignore_errors=True)
     return board
 
