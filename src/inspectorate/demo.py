@@ -42,6 +42,9 @@ def run_demo(out: Path, console: Console | None = None) -> int:
         "legit_finetune only; bloom_real aggregates 384 GPUs under one chip_id (see commitments/README.md).[/dim]\n"
     )
     _generated(out, commitments["frontier-training-cap"], console)
+    from inspectorate.bench._story import run_story  # 3. testbed -> check + verify -> bench -> report
+
+    run_story(out, console)
     return 0
 
 

@@ -56,8 +56,14 @@ def verify(run):
             continue
         bad = start["claimed"] == "idle" and load > 0.5
         conf = min(max(load, 0.5), 1.0)
-        phases.append({"phase": name, "verdict": 0 if bad else 1, "confidence": conf,
-                       "outcome": "inconsistent" if bad else "consistent"})
+        phases.append(
+            {
+                "phase": name,
+                "verdict": 0 if bad else 1,
+                "confidence": conf,
+                "outcome": "inconsistent" if bad else "consistent",
+            }
+        )
     return {"phases": phases}
 
 

@@ -83,7 +83,9 @@ def test_neutral_copy_renames_phase_fields_only(tmp_path):
     (src / "collectives.jsonl").write_text(json.dumps({"phase": "adv_x", "op": "idle"}) + "\n")
     names = neutral_copy(src, tmp_path / "out")
     assert names == {"idle": "p01", "adv_x": "p02"}
-    rows = [json.loads(line) for line in (tmp_path / "out" / "workload_labels.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (tmp_path / "out" / "workload_labels.jsonl").read_text().splitlines()
+    ]
     assert rows[0] == {"event": "start", "phase": "p01", "claimed": "idle", "t": 1.0}
     assert json.loads((tmp_path / "out" / "collectives.jsonl").read_text()) == {"phase": "p02", "op": "idle"}
     shutil.rmtree(tmp_path / "out")

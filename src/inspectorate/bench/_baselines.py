@@ -142,7 +142,7 @@ def _claimed_op(view: CaseView) -> str:
 class Threshold:
     """Fixed thresholds on utilisation / memory slope / footprint; no fitting."""
 
-    tracks = RUN_TRACKS
+    tracks: tuple[str, ...] = RUN_TRACKS
 
     def __init__(self, name: str = "threshold") -> None:
         self.name = name
@@ -173,8 +173,14 @@ class Threshold:
         if view.track == "undeclared_work" and claimed == "idle":
             score = min(max(f["util"] / (2 * IDLE_UTIL), 0.0), 1.0)
         else:
-            score = min(max(f["util"], 0.0), 1.0) if claimed != "training" else 1.0 - min(max(f["util"], 0.0), 1.0)
-        bad = op != claimed and not (view.track == "undeclared_work" and claimed == "inference" and op == "idle")
+            score = (
+                min(max(f["util"], 0.0), 1.0)
+                if claimed != "training"
+                else 1.0 - min(max(f["util"], 0.0), 1.0)
+            )
+        bad = op != claimed and not (
+            view.track == "undeclared_work" and claimed == "inference" and op == "idle"
+        )
         return BenchVerdict(INCONSISTENT if bad else CONSISTENT, score, {"predicted_op": op, **f})
 
     def _size(self, view: CaseView, f: dict[str, float]) -> BenchVerdict:
@@ -192,7 +198,7 @@ class Threshold:
 class Forest:
     """A random forest per track over ``FEATURES`` + the claim; trained by ``fit``."""
 
-    tracks = RUN_TRACKS
+    tracks: tuple[str, ...] = RUN_TRACKS
 
     def __init__(self, name: str = "forest", seed: int = 0, trees: int = 100) -> None:
         self.name = name
@@ -205,7 +211,11 @@ class Forest:
         op = _claimed_op(view)
         n = view.case.claim.get("claimed_n_params")
         claim = [float(op == k) for k in ("training", "inference", "eval", "idle")]
-        return [f[k] for k in FEATURES] + claim + [math.log10(n) if isinstance(n, (int, float)) and n > 0 else -1.0]
+        return (
+            [f[k] for k in FEATURES]
+            + claim
+            + [math.log10(n) if isinstance(n, (int, float)) and n > 0 else -1.0]
+        )
 
     def fit(self, views: list[CaseView], answers: list[Answer]) -> None:
         from sklearn.ensemble import RandomForestClassifier
@@ -216,7 +226,9 @@ class Forest:
             ys = [int(a.adversarial) for _, a in pairs]
             if len(set(ys)) < 2:
                 continue  # one class only: nothing to learn, the forest abstains on this track
-            model = RandomForestClassifier(n_estimators=self.trees, random_state=self.seed, min_samples_leaf=1)
+            model = RandomForestClassifier(
+                n_estimators=self.trees, random_state=self.seed, min_samples_leaf=1
+            )
             model.fit(np.array([self._row(v) for v, _ in pairs]), np.array(ys))
             self._models[track] = model
 

@@ -170,7 +170,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         try:
             obj = json.loads(line)
         except ValueError as e:
-            raise InputError(f"not JSON ({e.msg})", path, i) from None
+            raise InputError(f"not JSON ({e})", path, i) from None
         if not isinstance(obj, dict):
             raise InputError("expected a JSON object", path, i)
         out.append(obj)

@@ -37,10 +37,19 @@ class EntrantError(RuntimeError):
 
 
 class Command:
-    tracks = ("compliance", "op_type", "undeclared_work", "model_size", "finetune")
+    tracks: tuple[str, ...] = ("compliance", "op_type", "undeclared_work", "model_size", "finetune")
 
-    def __init__(self, cmd: str, timeout: float = 120.0, logs: Path | None = None, name: str | None = None):
+    def __init__(
+        self,
+        cmd: str,
+        timeout: float = 120.0,
+        logs: Path | None = None,
+        name: str | None = None,
+        tracks: tuple[str, ...] | None = None,
+    ):
         self.argv = shlex.split(cmd)
+        if tracks is not None:
+            self.tracks = tracks
         if not self.argv:
             raise InputError("--cmd is empty")
         self.name = name or f"cmd:{cmd}"
@@ -56,7 +65,11 @@ class Command:
         t0 = time.perf_counter()
         try:
             proc = subprocess.run(
-                argv, capture_output=True, text=True, timeout=self.timeout, env={**os.environ, "NO_COLOR": "1"}
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                env={**os.environ, "NO_COLOR": "1"},
             )
         except subprocess.TimeoutExpired as e:
             self._log(argv, _text(e.stdout), _text(e.stderr), None)
@@ -93,7 +106,9 @@ class Command:
         if view.track == "compliance":
             if view.commitment is None:
                 raise InputError("compliance case without a commitment", view.evidence)
-            res = self._call(["check", str(view.evidence), "--commitment", str(view.commitment), "--format", "json"])
+            res = self._call(
+                ["check", str(view.evidence), "--commitment", str(view.commitment), "--format", "json"]
+            )
             out = res["out"]
             bit = out.get("verdict")
             if bit not in (0, 1):
@@ -137,3 +152,13 @@ def _text(b: Any) -> str:
     if b is None:
         return ""
     return b.decode(errors="replace") if isinstance(b, bytes) else str(b)
+
+
+def reference_entrant(path: Path, timeout: float = 120.0, logs: Path | None = None) -> Command:
+    """The write-up's reference checker at ``path`` (track a only), run as a program."""
+    import sys
+
+    if not (path / "inspector" / "consistency_checks.py").is_file():
+        raise InputError("not the reference checker (inspector/consistency_checks.py missing)", path)
+    cmd = shlex.join([sys.executable, "-m", "inspectorate.bench._reference_cli", str(path)])
+    return Command(cmd, timeout, logs, name="reference", tracks=("compliance",))

@@ -33,11 +33,15 @@ def entry_dict(name: str, rows: list[Scored], seconds: float, seed: int, reps: i
         honest = [r for r in trows if not r.positive]
         fam = {}
         for family, frows in sorted(_by([r for r in trows if r.positive], "family").items()):
-            fam[family] = with_intervals(frows + honest, seed, FAMILY_REPS)  # the family's lies vs the track's honest
+            fam[family] = with_intervals(
+                frows + honest, seed, FAMILY_REPS
+            )  # the family's lies vs the track's honest
         families[track] = fam
         by_host = _by([r for r in trows if r.host], "host")
         if len(by_host) > 1:  # leave-one-host-out view: each host's cases on their own
-            hosts[track] = {h: with_intervals(hrows, seed, FAMILY_REPS) for h, hrows in sorted(by_host.items())}
+            hosts[track] = {
+                h: with_intervals(hrows, seed, FAMILY_REPS) for h, hrows in sorted(by_host.items())
+            }
     c = cost(rows)
     return {
         "verifier": name,
@@ -70,7 +74,10 @@ def write_leaderboard(
     for e in board["entries"]:
         if e["verifier"] in ablation:
             e["ablation"] = {
-                stream: {t: _brief(with_intervals(trows, seed, FAMILY_REPS)) for t, trows in sorted(_by(rows, "track").items())}
+                stream: {
+                    t: _brief(with_intervals(trows, seed, FAMILY_REPS))
+                    for t, trows in sorted(_by(rows, "track").items())
+                }
                 for stream, rows in ablation[e["verifier"]].items()
             }
     case_s = sum(r.seconds for _, rows, _ in entries for r in rows)
@@ -81,9 +88,13 @@ def write_leaderboard(
         "fit_seconds": round(timing["fit_seconds"], 3),
         "harness_seconds": round(harness_s, 3),  # suite load + hash check, views, dispatch, timeouts
         "overhead_pct": round(100.0 * harness_s / own_s, 2) if own_s > 0 else None,
-        "scoring_seconds": round(time.perf_counter() - timing["started"] - timing["prepare_seconds"] - timing["loop_seconds"], 3),
+        "scoring_seconds": round(
+            time.perf_counter() - timing["started"] - timing["prepare_seconds"] - timing["loop_seconds"], 3
+        ),
     }
-    (out / "leaderboard.json").write_text(json.dumps(board, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    (out / "leaderboard.json").write_text(
+        json.dumps(board, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+    )
     (out / "leaderboard.md").write_text(render_md(board), encoding="utf-8")
     return board
 
@@ -110,8 +121,12 @@ def render_md(board: dict[str, Any], harness: bool = True) -> str:
     ]
     tracks = sorted({t for e in board["entries"] for t in e["tracks"]})
     for t in tracks:
-        lines += [f"## {t}", "", "| # | verifier | n | caught | missed | abstained | honest FPR | AUROC | TPR@1% FPR |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {t}",
+            "",
+            "| # | verifier | n | caught | missed | abstained | honest FPR | AUROC | TPR@1% FPR |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         ranked = rank([e for e in board["entries"] if t in e["tracks"]], t)
         for i, e in enumerate(ranked, 1):
             m = e["tracks"][t]
@@ -120,7 +135,12 @@ def render_md(board: dict[str, Any], harness: bool = True) -> str:
                 f"{_fmt(m['abstained'])} | {_fmt(m['honest_fpr'])} | {_fmt(m['auroc'])} | {_fmt(m['tpr_at_fpr_0.01'])} |"
             )
         lines.append("")
-    lines += ["## cost and latency", "", "| verifier | s/verdict | p95 s | tokens/verdict | $/verdict |", "|---|---|---|---|---|"]
+    lines += [
+        "## cost and latency",
+        "",
+        "| verifier | s/verdict | p95 s | tokens/verdict | $/verdict |",
+        "|---|---|---|---|---|",
+    ]
     for e in board["entries"]:
         lat, c = e["latency"], e["cost"]
         lines.append(
@@ -128,8 +148,16 @@ def render_md(board: dict[str, Any], harness: bool = True) -> str:
             f"{c['tokens_per_verdict']:g} | {c['dollars_per_verdict']:g} |"
         )
     h = board["harness"]
-    lines += [] if not harness else ["", f"harness: {h['verdict_seconds']} s in verdicts, {h['harness_seconds']} s around them "
-              f"(overhead {h['overhead_pct']}%); scoring and intervals {h['scoring_seconds']} s", ""]
+    lines += (
+        []
+        if not harness
+        else [
+            "",
+            f"harness: {h['verdict_seconds']} s in verdicts, {h['harness_seconds']} s around them "
+            f"(overhead {h['overhead_pct']}%); scoring and intervals {h['scoring_seconds']} s",
+            "",
+        ]
+    )
     return "\n".join(lines)
 
 

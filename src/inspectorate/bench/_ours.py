@@ -43,7 +43,7 @@ def track_decision(findings: list[dict[str, Any]], props: tuple[str, ...]) -> Be
 class Ours:
     """``inspectorate check`` on traces, ``inspectorate verify`` (strict policy) on runs."""
 
-    tracks = ("compliance", "op_type", "undeclared_work", "model_size", "finetune")
+    tracks: tuple[str, ...] = ("compliance", "op_type", "undeclared_work", "model_size", "finetune")
 
     def __init__(self, name: str = "ours", policy: str = "strict") -> None:
         self.name = name

@@ -112,7 +112,7 @@ def _call(v: Verifier, view: CaseView, timeout: float) -> tuple[BenchVerdict | N
         t0 = time.perf_counter()
         try:
             box["v"] = v.verify(view).validate(view.track)
-        except BaseException as e:  # noqa: BLE001 - any failure of the entrant is scored
+        except BaseException as e:
             box["e"] = f"{type(e).__name__}: {e}"[:500]
         box["s"] = time.perf_counter() - t0
 
@@ -125,12 +125,18 @@ def _call(v: Verifier, view: CaseView, timeout: float) -> tuple[BenchVerdict | N
     return box.get("v"), box.get("e"), float(box.get("s", time.perf_counter() - t0))
 
 
-def _row(view: CaseView, name: str, verdict: BenchVerdict | None, err: str | None, secs: float) -> dict[str, Any]:
+def _row(
+    view: CaseView, name: str, verdict: BenchVerdict | None, err: str | None, secs: float
+) -> dict[str, Any]:
     row: dict[str, Any] = {"id": view.case.id, "track": view.track, "verifier": name, "subset": view.subset}
     if verdict is None:
         row.update(decision=ERROR, score=0.5, error=err, evidence={})
     else:
-        row.update(decision=verdict.decision, score=round(float(verdict.score), 6), evidence=_jsonable(verdict.evidence))
+        row.update(
+            decision=verdict.decision,
+            score=round(float(verdict.score), 6),
+            evidence=_jsonable(verdict.evidence),
+        )
         row["cost"] = {"tokens": verdict.tokens, "dollars": verdict.dollars}
     row["seconds"] = round(secs, 6)
     row.setdefault("cost", {"tokens": 0, "dollars": 0.0})
@@ -154,7 +160,10 @@ def score_entry(
     folds: list[tuple[list[CaseView], list[CaseView]]] = [([], mine)]
     if isinstance(v, Trainable):
         hosts = sorted({w.case.host for w in mine if w.case.host})
-        folds = [([w for w in mine if w.case.host and w.case.host != h], [w for w in mine if w.case.host == h]) for h in hosts]
+        folds = [
+            ([w for w in mine if w.case.host and w.case.host != h], [w for w in mine if w.case.host == h])
+            for h in hosts
+        ]
         folds.append(([], [w for w in mine if not w.case.host]))
     t0 = time.perf_counter()
     for train, test in folds:
@@ -165,7 +174,7 @@ def score_entry(
             try:
                 v.fit(train, [answers[w.case.id] for w in train])
                 entry.fit_seconds += time.perf_counter() - t_fit
-            except Exception as e:  # noqa: BLE001 - a failed fit is the entrant's failure
+            except Exception as e:
                 for w in test:
                     entry.rows.append(_row(w, v.name, None, f"fit failed: {type(e).__name__}: {e}", 0.0))
                     advance(w.case.id)
@@ -187,8 +196,18 @@ def scored(rows: list[dict[str, Any]], answers: dict[str, Answer], suite: Suite)
             raise InputError(f"answers have no entry for case {r['id']}")
         cost = r.get("cost", {})
         out.append(
-            Scored(r["id"], r["track"], a.family, hosts.get(r["id"]), a.adversarial, r["decision"], float(r["score"]),
-                   float(r["seconds"]), int(cost.get("tokens", 0)), float(cost.get("dollars", 0.0)))
+            Scored(
+                r["id"],
+                r["track"],
+                a.family,
+                hosts.get(r["id"]),
+                a.adversarial,
+                r["decision"],
+                float(r["score"]),
+                float(r["seconds"]),
+                int(cost.get("tokens", 0)),
+                float(cost.get("dollars", 0.0)),
+            )
         )
     return out
 
@@ -259,8 +278,14 @@ def run_bench(
         "started": t_start,
     }
     board = write_leaderboard(
-        out, suite, subset, [(e.name, scored(e.rows, answers, suite), e.seconds) for e in entries],
-        ablation, timing, seed, reps,
+        out,
+        suite,
+        subset,
+        [(e.name, scored(e.rows, answers, suite), e.seconds) for e in entries],
+        ablation,
+        timing,
+        seed,
+        reps,
     )
     shutil.rmtree(work, ignore_errors=True)
     return board

@@ -104,7 +104,9 @@ def _tracks_of(start: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def run_cases(suite: Path, runs: list[tuple[str, str, Path]], tracks: set[str]) -> tuple[list[Case], list[Answer]]:
+def run_cases(
+    suite: Path, runs: list[tuple[str, str, Path]], tracks: set[str]
+) -> tuple[list[Case], list[Answer]]:
     """Cases and answers for ``runs`` (host, variant, run dir), copied under ``suite/runs``."""
     cases: list[Case] = []
     answers: list[Answer] = []
@@ -113,7 +115,7 @@ def run_cases(suite: Path, runs: list[tuple[str, str, Path]], tracks: set[str]) 
         names = neutral_copy(src, suite / rel)
         for start in phase_truths(src):
             phase = names[start["phase"]]
-            claim = {
+            claim: dict[str, Any] = {
                 key: start[key]
                 for key in ("claimed", "claimed_op", "claimed_model", "claimed_n_params", "world_size")
                 if key in start
@@ -124,7 +126,9 @@ def run_cases(suite: Path, runs: list[tuple[str, str, Path]], tracks: set[str]) 
                 cid = f"{track}/r{k:02d}/{phase}"
                 cases.append(Case(cid, track, rel, claim, phase=phase, host=host))
                 lie = start["truth"] != start["claimed"]
-                family = (start["phase"] + ("+competent" if variant == "competent" else "")) if lie else "honest"
+                family = (
+                    (start["phase"] + ("+competent" if variant == "competent" else "")) if lie else "honest"
+                )
                 detail = {"truth_label": start["truth"], "n_params": start.get("n_params"), "run": rel}
                 answers.append(Answer(cid, truth, family, variant if lie else "honest", detail))
     return cases, answers

@@ -119,7 +119,11 @@ def with_intervals(rows: Sequence[Scored], seed: int = 0, reps: int = 1000) -> d
         d = sorted(draws[k])
         lo = d[int(0.025 * (len(d) - 1))] if d else None
         hi = d[int(math.ceil(0.975 * (len(d) - 1)))] if d else None
-        out[k] = {"value": round(v, 4), "lo": None if lo is None else round(lo, 4), "hi": None if hi is None else round(hi, 4)}
+        out[k] = {
+            "value": round(v, 4),
+            "lo": None if lo is None else round(lo, 4),
+            "hi": None if hi is None else round(hi, 4),
+        }
     return out
 
 

@@ -104,7 +104,9 @@ def suite_hash(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical({k: v for k, v in manifest.items() if k != "sha256"})).hexdigest()
 
 
-def write_manifest(root: Path, name: str, version: str, seed: int | None, tracks: list[str], extra: dict[str, Any]) -> dict[str, Any]:
+def write_manifest(
+    root: Path, name: str, version: str, seed: int | None, tracks: list[str], extra: dict[str, Any]
+) -> dict[str, Any]:
     files = {}
     for f in sorted(p for p in root.rglob("*") if p.is_file() and p.name != "manifest.json"):
         rel = f.relative_to(root).as_posix()
@@ -116,7 +118,10 @@ def write_manifest(root: Path, name: str, version: str, seed: int | None, tracks
         "version": version,
         "builder_version": BUILDER_VERSION,
         "seed": seed,
-        "tracks": {t: {"title": TRACKS[t].title, "question": TRACKS[t].question, "budget": TRACKS[t].budget} for t in tracks},
+        "tracks": {
+            t: {"title": TRACKS[t].title, "question": TRACKS[t].question, "budget": TRACKS[t].budget}
+            for t in tracks
+        },
         "reproducible": [t for t in tracks if t in DETERMINISTIC_TRACKS],
         "not_reproducible": {
             t: "telemetry of a real testbed run (timings, CPU, memory) differs run to run"
@@ -127,7 +132,9 @@ def write_manifest(root: Path, name: str, version: str, seed: int | None, tracks
         **extra,
     }
     manifest["sha256"] = suite_hash(manifest)
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    (root / "manifest.json").write_text(
+        json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return manifest
 
 
@@ -185,7 +192,9 @@ def build_suite(
     return write_manifest(out, name or f"suite-{size}-seed{seed}", version, seed, chosen, extra)
 
 
-def _run_sources(runs: Path | None, out: Path, seed: int, size: str, corpus: Path | None) -> list[tuple[str, str, Path]]:
+def _run_sources(
+    runs: Path | None, out: Path, seed: int, size: str, corpus: Path | None
+) -> list[tuple[str, str, Path]]:
     if runs is None:
         if corpus is None:
             raise InputError("run-directory tracks need --runs DIR or --corpus FILE (to run the testbed)")

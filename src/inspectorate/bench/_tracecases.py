@@ -42,7 +42,10 @@ def write_gz(records: list[dict[str, Any]], path: Path) -> None:
     """Canonical JSONL, gzip with a zero mtime and no file name: same records, same bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records)
-    with path.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as f:
+    with (
+        path.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as f,
+    ):
         f.write(text.encode("utf-8"))
 
 
@@ -112,13 +115,17 @@ def compliance_cases(suite: Path, seed: int, size: str) -> tuple[list[Case], lis
         with tempfile.TemporaryDirectory() as tmp:
             raw = Path(tmp) / "t.jsonl"
             write_generated(GenSpec(chips=4, hours=1, scenario=scenario, seed=seed * 100 + k), raw)
-            lines = [json.loads(line) for line in raw.read_text(encoding="utf-8").splitlines() if line.strip()]
+            lines = [
+                json.loads(line) for line in raw.read_text(encoding="utf-8").splitlines() if line.strip()
+            ]
         write_gz(lines, suite / rel)
         truth = COMPLIANT if scenario in GEN_HONEST else VIOLATION
         cid = f"compliance/gen-{scenario}"
         cases.append(Case(cid, "compliance", rel, {"commitment_id": gen["id"]}, commitment=gen_rel))
         honest = truth == COMPLIANT
         answers.append(
-            Answer(cid, truth, "honest" if honest else f"gen_{scenario}", "honest" if honest else "generator", {})
+            Answer(
+                cid, truth, "honest" if honest else f"gen_{scenario}", "honest" if honest else "generator", {}
+            )
         )
     return cases, answers

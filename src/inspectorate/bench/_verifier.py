@@ -61,8 +61,11 @@ class BenchVerdict:
 class Verifier(Protocol):
     """What an entrant implements (one object may cover several tracks)."""
 
-    name: str
-    tracks: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def tracks(self) -> tuple[str, ...]: ...
 
     def verify(self, view: CaseView) -> BenchVerdict: ...
 
@@ -112,7 +115,7 @@ def check_verifier(v: Verifier, views: list[CaseView]) -> list[str]:
         try:
             first = v.verify(view).validate(view.track)
             second = v.verify(view).validate(view.track)
-        except Exception as e:  # noqa: BLE001 - the point is to report any failure
+        except Exception as e:
             problems.append(f"{view.case.id}: {type(e).__name__}: {e}")
             continue
         if (first.decision, round(first.score, 9)) != (second.decision, round(second.score, 9)):
@@ -127,7 +130,7 @@ def check_verifier(v: Verifier, views: list[CaseView]) -> list[str]:
             problems.append("accepted evidence that does not exist (expected InputError)")
         except InputError:
             pass
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             problems.append(f"bad input raised {type(e).__name__}, not InputError: {e}")
     return problems
 
@@ -139,4 +142,8 @@ def _files(path: Path) -> dict[str, tuple[int, int]]:
         return {path.name: (st.st_size, st.st_mtime_ns)}
     if not path.is_dir():
         return {}
-    return {str(f.relative_to(path)): (f.stat().st_size, f.stat().st_mtime_ns) for f in path.rglob("*") if f.is_file()}
+    return {
+        str(f.relative_to(path)): (f.stat().st_size, f.stat().st_mtime_ns)
+        for f in path.rglob("*")
+        if f.is_file()
+    }
