@@ -95,3 +95,22 @@ def test_whole_public_suite_three_entries(tmp_path):
     ours = _entry(board, "ours")
     assert set(ours["tracks"]) == {"compliance", "op_type", "undeclared_work", "model_size", "finetune"}
     assert all(m["n"]["value"] > 0 for m in ours["tracks"].values())
+
+
+@pytest.mark.slow
+def test_served_identity_track(tmp_path):
+    """Track f: DiFR catches every dishonest server of the public suite, passes honest logs."""
+    pytest.importorskip("torch")
+    from inspectorate.bench import public_suite, run_bench
+
+    board = run_bench(
+        public_suite(),
+        tmp_path / "out",
+        ["ours"],
+        select=["served_identity/*"],
+        baselines=False,
+        reps=100,
+        quiet=True,
+    )
+    m = _entry(board, "ours")["tracks"]["served_identity"]
+    assert m["n_positive"]["value"] == 4 and m["caught"]["value"] == 1.0 and m["honest_fpr"]["value"] == 0.0

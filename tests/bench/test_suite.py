@@ -54,7 +54,14 @@ def test_public_suite_ships_small_and_consistent(public):
     m = public.manifest
     total = sum(f["bytes"] for f in m["files"].values())
     assert total < 10 * 2**20
-    assert set(m["tracks"]) >= {"compliance", "op_type", "model_size", "undeclared_work", "finetune"}
+    assert set(m["tracks"]) == {
+        "compliance",
+        "op_type",
+        "model_size",
+        "undeclared_work",
+        "finetune",
+        "served_identity",
+    }
     assert m["not_reproducible"] and "measured" in {f["origin"] for f in m["files"].values()}
     for t, info in m["tracks"].items():
         assert info["budget"], t

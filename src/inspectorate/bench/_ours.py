@@ -43,7 +43,14 @@ def track_decision(findings: list[dict[str, Any]], props: tuple[str, ...]) -> Be
 class Ours:
     """``inspectorate check`` on traces, ``inspectorate verify`` (strict policy) on runs."""
 
-    tracks: tuple[str, ...] = ("compliance", "op_type", "undeclared_work", "model_size", "finetune")
+    tracks: tuple[str, ...] = (
+        "compliance",
+        "op_type",
+        "undeclared_work",
+        "model_size",
+        "finetune",
+        "served_identity",
+    )
 
     def __init__(self, name: str = "ours", policy: str = "strict") -> None:
         self.name = name
@@ -55,6 +62,8 @@ class Ours:
             raise InputError("evidence not found", view.evidence)
         if view.track == "compliance":
             return self._check(view)
+        if view.track == "served_identity":
+            return self._difr(view)
         if view.track not in TRACK_PROPERTIES:
             return abstain(f"track {view.track} is not covered by {self.name}")
         phases = self._phases(view.evidence, TRACK_PROPERTIES[view.track])
@@ -73,6 +82,22 @@ class Ours:
         if verdict.compliant:
             return BenchVerdict(COMPLIANT, 0.0, {"rules_evaluated": len(verdict.rules_evaluated)})
         return BenchVerdict(VIOLATION, 1.0, {"rules": rules[:10]})
+
+    def _difr(self, view: CaseView) -> BenchVerdict:
+        """``difr verify``: re-compute the log with the declared checkpoint (self-calibrated)."""
+        from inspectorate.difr import load_checkpoint, read_log, verify_log
+
+        if view.commitment is None:
+            raise InputError("served-identity case without a declared checkpoint", view.evidence)
+        report = verify_log(read_log(view.evidence), load_checkpoint(view.commitment))
+        n = max(len(report.sequences), 1)
+        flagged = len(set(report.flagged_token) | set(report.flagged_activation)) / n
+        evidence = {"reasons": report.reasons[:5], "flagged_share": round(flagged, 4)}
+        if report.decision == INCONSISTENT:
+            return BenchVerdict(INCONSISTENT, 0.5 + 0.5 * flagged if flagged else 1.0, evidence)
+        if report.decision == CONSISTENT:
+            return BenchVerdict(CONSISTENT, 0.49 * flagged, evidence)
+        return BenchVerdict(UNVERIFIABLE, 0.5, evidence)
 
     def _phases(self, run: Path, props: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
         """verify's findings per phase, computing only ``props`` (the compute spot-check
