@@ -118,3 +118,52 @@ class Ours:
 def ours(**options: Any) -> Ours:
     """check (commitment rules) + verify (telemetry properties, strict trust policy)."""
     return Ours(**options)
+
+
+class OursAgent(Ours):
+    """``ours`` plus the LLM tier (``check --agent``) on each commitment's semantic rules.
+
+    The backend comes from the environment as for ``check --agent``: ANTHROPIC_API_KEY,
+    OPENAI_API_KEY, or any OpenAI-compatible server (a local open-weights model) through
+    INSPECTORATE_AGENT_BASE_URL / INSPECTORATE_AGENT_MODEL. Tokens and dollars of every
+    verdict are the agent ledger's. Unconfigured, the tier is skipped and the verdict says
+    so in its evidence (it then equals ``ours``)."""
+
+    def __init__(self, name: str = "ours-agent", policy: str = "strict", **settings: Any) -> None:
+        super().__init__(name, policy)
+        self.settings = settings
+
+    def _check(self, view: CaseView) -> BenchVerdict:
+        from inspectorate.agent import AgentSettings, check_with_agent
+        from inspectorate.commitment import load_commitment
+        from inspectorate.trace import read_trace
+
+        if view.commitment is None:
+            raise InputError("compliance case without a commitment", view.evidence)
+        skipped: list[str] = []
+        verdict = check_with_agent(
+            read_trace(view.evidence),
+            load_commitment(view.commitment),
+            AgentSettings.from_env(**self.settings),
+            notify=skipped.append,
+        )
+        accounting = (verdict.agent or {}).get("accounting") or {}
+        evidence: dict[str, Any] = {"rules": sorted({v.rule_id for v in verdict.violations})[:10]}
+        if skipped:
+            evidence["agent"] = skipped[0]
+        decision, score = (COMPLIANT, 0.0) if verdict.compliant else (VIOLATION, 1.0)
+        if verdict.compliant and verdict.semantic_rules_not_evaluated:
+            score = 0.5 * (1.0 - verdict.confidence) if verdict.confidence < 1.0 else 0.0
+        return BenchVerdict(
+            decision,
+            score,
+            evidence,
+            tokens=int(accounting.get("tokens") or 0),
+            dollars=float(accounting.get("cost_usd") or 0.0),
+        )
+
+
+@verifier("ours-agent")
+def ours_agent(**options: Any) -> OursAgent:
+    """ours + the LLM inspector on semantic rules (Anthropic, OpenAI or any OpenAI-compatible server)."""
+    return OursAgent(**options)
