@@ -186,6 +186,9 @@ def demo(
     out: Path | None = typer.Option(
         None, "--out", help="Where the demo writes its files (default: a new temporary directory)."
     ),
+    story: bool = typer.Option(
+        True, "--story/--no-story", help="Also run the testbed -> verify -> bench story (minutes)."
+    ),
 ) -> None:
     """End to end on the embedded data: shared traces, a generated trace, an injected violation."""
     import tempfile
@@ -193,7 +196,7 @@ def demo(
     from inspectorate.demo import run_demo
 
     raise typer.Exit(
-        run_demo(out if out is not None else Path(tempfile.mkdtemp(prefix="inspectorate-demo-")))
+        run_demo(out if out is not None else Path(tempfile.mkdtemp(prefix="inspectorate-demo-")), story=story)
     )
 
 

@@ -5,6 +5,8 @@
 2. A generated 8-chip training trace, honest, then with injected violations (a
    training-FLOP cap crossed, training relabelled as inference, a tampered record):
    each verdict printed with the rule that fired.
+3. (``--story``, the default) a short testbed run, check + verify on it, the bench on a
+   slice of the public suite, and the command that renders the report (bench/_story.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ COMMITMENTS = ("frontier-training-cap", "inference-only", "fine-tune-only", "ref
 INJECTED = ("training", "over_cap", "relabel_training", "idle_work", "fragmented_jobs", "tampered")
 
 
-def run_demo(out: Path, console: Console | None = None) -> int:
+def run_demo(out: Path, console: Console | None = None, story: bool = True) -> int:
     console = console or Console(width=max(Console().width, 150))
     commitments = {name: load_commitment(commitment_path(name)) for name in COMMITMENTS}
     table = Table(title="Honest reference traces (seed 000 data, CC-BY-4.0)")
@@ -42,9 +44,10 @@ def run_demo(out: Path, console: Console | None = None) -> int:
         "legit_finetune only; bloom_real aggregates 384 GPUs under one chip_id (see commitments/README.md).[/dim]\n"
     )
     _generated(out, commitments["frontier-training-cap"], console)
-    from inspectorate.bench._story import run_story  # 3. testbed -> check + verify -> bench -> report
+    if story:  # 3. a testbed run -> check + verify -> the bench -> the report command
+        from inspectorate.bench._story import run_story
 
-    run_story(out, console)
+        run_story(out, console)
     return 0
 
 

@@ -12,7 +12,9 @@ EXTERNAL = Path(__file__).resolve().parent / "external_verifier.py"
 
 
 def test_bad_suite_is_one_line_exit_2(tmp_path, capsys):
-    code = invoke(["bench", "run", "--suite", str(tmp_path), "--verifier", "ours", "--out", str(tmp_path / "o")])
+    code = invoke(
+        ["bench", "run", "--suite", str(tmp_path), "--verifier", "ours", "--out", str(tmp_path / "o")]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "manifest.json missing" in err[0]
     assert invoke(["bench", "run", "--verifier", "nope", "--out", str(tmp_path / "o2")]) == 2
@@ -21,7 +23,18 @@ def test_bad_suite_is_one_line_exit_2(tmp_path, capsys):
 
 def test_cmd_entry_compare_and_catalogue(tmp_path, capsys):
     cmd = f"{sys.executable} {EXTERNAL}"
-    args = ["bench", "run", "--cmd", cmd, "--select", "compliance/seed-*", "--no-baselines", "--reps", "50", "--quiet"]
+    args = [
+        "bench",
+        "run",
+        "--cmd",
+        cmd,
+        "--select",
+        "compliance/seed-*",
+        "--no-baselines",
+        "--reps",
+        "50",
+        "--quiet",
+    ]
     assert invoke([*args, "--out", str(tmp_path / "a")]) == 0
     assert invoke([*args, "--out", str(tmp_path / "a")]) == 2  # never overwrites without --force
     assert invoke([*args, "--out", str(tmp_path / "b"), "--answers", str(_answers())]) == 0
