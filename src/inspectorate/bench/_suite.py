@@ -186,6 +186,7 @@ def build_suite(
     if any(t in RUN_TRACKS for t in chosen):
         sources = _run_sources(runs, out, seed, size, corpus)
         c, a = run_cases(out, sources, {t for t in chosen if t in RUN_TRACKS})
+        shutil.rmtree(out / ".testbed-runs", ignore_errors=True)
         cases += c
         answers += a
         extra["hosts"] = sorted({h for h, _, _ in sources})
@@ -209,7 +210,7 @@ def _run_sources(
             raise InputError("run-directory tracks need --runs DIR or --corpus FILE (to run the testbed)")
         from inspectorate.testbed.run import sweep
 
-        runs = out.parent / f".{out.name}-runs"
+        runs = out / ".testbed-runs"  # copied into runs/ as cases are made, then removed
         phases = PUBLIC_PHASES if size == "small" else None
         sweep(2 if size == "small" else 3, runs, "test", progress=False, phases=phases, corpus=corpus)
     found = []
