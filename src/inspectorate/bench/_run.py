@@ -269,6 +269,7 @@ def run_bench(
     t_loop = sum(e.seconds for e in entries)
     rows = [r for e in entries for r in e.rows]
     _write_results(out / "results.jsonl", rows, answers if answers_path is not None else None)
+    shutil.rmtree(work, ignore_errors=True)  # the evidence views were copies
     if answers is None:
         return {"results": str(out / "results.jsonl"), "leaderboard": None}
     timing = {
@@ -287,7 +288,6 @@ def run_bench(
         seed,
         reps,
     )
-    shutil.rmtree(work, ignore_errors=True)
     return board
 
 
