@@ -93,7 +93,14 @@ def test_whole_public_suite_three_entries(tmp_path):
     board = run_bench(public_suite(), tmp_path / "out", ["ours"], reps=200, quiet=True)
     assert [e["verifier"] for e in board["entries"]] == ["ours", "threshold", "forest"]
     ours = _entry(board, "ours")
-    assert set(ours["tracks"]) == {"compliance", "op_type", "undeclared_work", "model_size", "finetune"}
+    assert set(ours["tracks"]) == {
+        "compliance",
+        "op_type",
+        "undeclared_work",
+        "model_size",
+        "finetune",
+        "served_identity",
+    }
     assert all(m["n"]["value"] > 0 for m in ours["tracks"].values())
 
 
