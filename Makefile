@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The demo's own test (tests/test_makefile.py) runs it with every other extra missing, so a
 # demo step that starts needing one (a testbed run needs `testbed`) fails there until it
 # is added here. `make install` / `make test` install every extra regardless.
-DEMO_EXTRAS ?=
+DEMO_EXTRAS ?= testbed
 DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: demo test test-fast install lint wheel-check bench clean

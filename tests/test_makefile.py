@@ -12,7 +12,7 @@ import pytest
 from inspectorate.errors import EXTRAS
 
 ROOT = Path(__file__).resolve().parents[1]
-FULL = {"dev", "testbed", "scale", "agent", "calibrate"}
+FULL = {"dev", "testbed", "scale", "agent", "calibrate", "sign", "report", "inspect"}
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 

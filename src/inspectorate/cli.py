@@ -239,6 +239,9 @@ def demo(
         None, "--out", help="Where the demo writes its files (default: a new temporary directory)."
     ),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    story: bool = typer.Option(
+        True, "--story/--no-story", help="Also run the testbed -> verify -> bench story (minutes)."
+    ),
 ) -> None:
     """End to end on the embedded data: shared traces, a generated trace, an injected violation."""
     import tempfile
@@ -248,7 +251,7 @@ def demo(
     if out is not None:
         output_dir(out, "--out", force)
     raise typer.Exit(
-        run_demo(out if out is not None else Path(tempfile.mkdtemp(prefix="inspectorate-demo-")))
+        run_demo(out if out is not None else Path(tempfile.mkdtemp(prefix="inspectorate-demo-")), story=story)
     )
 
 
@@ -256,6 +259,7 @@ def _mount_optional() -> None:
     """Command groups that live with their packages (torch and the SDKs load only when a command runs)."""
     from inspectorate.agent._cli import app as agent_app
     from inspectorate.attacks._cli import redteam as redteam_command
+    from inspectorate.bench._cli import app as bench_app
     from inspectorate.capture._sensor_cli import sensor as sensor_command
     from inspectorate.difr._cli import mount as mount_recomputation
     from inspectorate.ledger._cli import app as ledger_app
@@ -268,6 +272,7 @@ def _mount_optional() -> None:
     app.add_typer(testbed_app, name="testbed", help="Run real workloads and record hash-chained evidence.")
     app.add_typer(agent_app, name="agent")
     app.add_typer(ledger_app, name="ledger")
+    app.add_typer(bench_app, name="bench")
     mount_recomputation(app)  # the `difr` group and `replay`
 
 

@@ -6,6 +6,8 @@
    training-FLOP cap crossed, training relabelled as inference, a tampered record):
    each verdict under the demo's commitment (a shipped file, demo-training-cap,
    written next to the traces so the printed hint reproduces it) with the rule that fired.
+3. (``--story``, the default) a short testbed run, check + verify on it, the bench on a
+   slice of the public suite, and the command that renders the report (bench/_story.py).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ COMMITMENTS = ("frontier-training-cap", "inference-only", "fine-tune-only", "ref
 INJECTED = ("training", "over_cap", "relabel_training", "idle_work", "fragmented_jobs", "tampered")
 
 
-def run_demo(out: Path, console: Console | None = None) -> int:
+def run_demo(out: Path, console: Console | None = None, story: bool = True) -> int:
     console = console or Console(width=max(Console().width, 150))
     commitments = {name: load_commitment(commitment_path(name)) for name in COMMITMENTS}
     table = Table(title="Honest reference traces (seed 000 data, CC-BY-4.0)")
@@ -43,6 +45,10 @@ def run_demo(out: Path, console: Console | None = None) -> int:
         "legit_finetune only; bloom_real aggregates 384 GPUs under one chip_id (see commitments/README.md).[/dim]\n"
     )
     _generated(out, console)
+    if story:  # 3. a testbed run -> check + verify -> the bench -> the report command
+        from inspectorate.bench._story import run_story
+
+        run_story(out, console)
     return 0
 
 

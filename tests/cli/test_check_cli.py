@@ -111,7 +111,10 @@ def test_choices_are_enums_and_bad_values_exit_2(tmp_path):
 
 def test_demo_writes_to_a_fresh_temporary_directory_by_default(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "inspectorate.cli", "demo"], capture_output=True, text=True, cwd=tmp_path
+        [sys.executable, "-m", "inspectorate.cli", "demo", "--no-story"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written relative to the working directory
