@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from inspectorate.capture._chain_writer import ChainWriter
+from inspectorate.capture._scope import CgroupCounters, GpuProcesses, WorkloadScope
 
 SCHEMA = "inspectorate.sensor/1"
 SENSOR_FILE = "sensor.jsonl"
@@ -219,6 +220,11 @@ class ProcSensor:
         self.totals = TreeTotals()
         self.exclude = {os.getpid()}
         self.nvml = _Nvml.open(gpu)
+        # the workload's own counters (cgroup, network namespace, GPU processes): _scope
+        self.scope = WorkloadScope(
+            cgroup=CgroupCounters.discover(self.cgroup) if self.cgroup is not None else None,
+            gpu=GpuProcesses(self.nvml.nvml, self.nvml.handles) if self.nvml is not None else None,
+        )
         self.count = 0
 
     def target(self) -> dict[str, Any]:
@@ -237,7 +243,8 @@ class ProcSensor:
     def sample(self) -> dict[str, Any]:
         """One record: tree totals, per-process readings, host CPU, NICs, GPUs."""
         t = time.time()
-        readings = [r for r in (read_proc(p) for p in self.pids()) if r is not None]
+        pids = self.pids()
+        readings = [r for r in (read_proc(p) for p in pids) if r is not None]
         cum = self.totals.update(readings)
         pss = [r.pss_b for r in readings]
         host_s, ncpu = host_cpu_s()
@@ -262,6 +269,7 @@ class ProcSensor:
         }
         if self.nvml is not None:
             record["gpu"] = self.nvml.read()
+        record.update(self.scope.read(pids))
         return record
 
     def run(self, stop: threading.Event | None = None, duration: float | None = None) -> int:
