@@ -5,6 +5,7 @@ torch and nvidia-ml-py are imported only when a torch- or NVML-using call runs.
 """
 
 from inspectorate.capture._chain_writer import ChainWriter
+from inspectorate.capture._client import active, phase, tokens
 from inspectorate.capture._collectives import CollectiveLog, allreduce_logging_hook
 from inspectorate.capture._labels import LabelWriter
 from inspectorate.capture._proc_sensor import SENSOR_FILE, ProcSensor, run_sensor
@@ -32,10 +33,13 @@ __all__ = [
     "SENSOR_FILE",
     "Sensors",
     "StepRecorder",
+    "active",
     "allreduce_logging_hook",
     "default_param_group",
     "gpu_available",
     "nvsmi_timestamp",
+    "phase",
     "read_chain_file",
     "run_sensor",
+    "tokens",
 ]

@@ -164,12 +164,24 @@ def _relative(path: Path) -> Path | None:
 
 
 def _v1_twins(rel: Path) -> dict[str, Path]:
+    """The group in each v1 hierarchy: at the same relative path, or (``capture`` nests
+    the group under its own cgroup of each hierarchy, and the sensor is capture's child)
+    by name under this process's own group there."""
     out = {}
     for ctl in V1_CONTROLLERS:
-        d = CGROUP_ROOT / ctl / rel
-        if (d / "cgroup.procs").exists():
-            out[ctl] = d
+        for d in (CGROUP_ROOT / ctl / rel, CGROUP_ROOT / ctl / _own_v1(ctl) / rel.name):
+            if (d / "cgroup.procs").exists():
+                out[ctl] = d
+                break
     return out
+
+
+def _own_v1(controller: str) -> str:
+    for line in (_read(PROC / "self" / "cgroup") or "").splitlines():
+        _, names, path = line.split(":", 2)
+        if controller in names.split(","):
+            return path.lstrip("/")
+    return ""
 
 
 # ------------------------------------------------------------------------ network
