@@ -315,3 +315,57 @@ def _child(
         except OSError:
             pass
     os._exit(126)
+
+
+# ------------------------------------------------------------------------ for spawned ranks
+
+
+@dataclass(frozen=True)
+class Membership:
+    """What a process spawned by someone else needs to join the workload (picklable)."""
+
+    cgroup_dirs: tuple[str, ...]
+    netns_path: str | None
+
+    def join(self) -> None:
+        """Join the cgroup and the namespace: call first thing in the new process, before
+        it opens a socket or starts a thread (a thread keeps the namespace it was born in)."""
+        for d in self.cgroup_dirs:
+            Path(d, "cgroup.procs").write_text(str(os.getpid()))
+        if self.netns_path is not None:
+            _setns(Path(self.netns_path))
+
+
+@dataclass
+class Isolation:
+    """A cgroup and a network namespace for workers that a parent spawns itself (the
+    testbed's ranks): they ``join()`` the ``membership``; the sensor samples the cgroup."""
+
+    cgroup: Cgroup
+    netns: Netns
+
+    @classmethod
+    def create_if_permitted(cls) -> Isolation | None:
+        """None when this host or user lacks the rights (the caller runs unisolated)."""
+        if missing_rights():
+            return None
+        tag = f"{random.SystemRandom().randrange(16**6):06x}"
+        cgroup = Cgroup.create(f"inspectorate-{tag}")
+        try:
+            return cls(cgroup, Netns.create(tag))
+        except BaseException:
+            cgroup.remove()
+            raise
+
+    @property
+    def membership(self) -> Membership:
+        return Membership(tuple(str(d) for d in self.cgroup.dirs), str(self.netns.path))
+
+    @property
+    def sensor_target(self) -> list[str]:
+        return ["--cgroup", str(self.cgroup.sensor_path)]
+
+    def close(self) -> None:
+        self.cgroup.kill_all()
+        self.cgroup.remove()
+        self.netns.remove()
