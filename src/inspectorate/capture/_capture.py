@@ -173,11 +173,18 @@ def capture(
         except BaseException:
             child.abort()
             raise
+        sensor_cpu_at_release = _proc_cpu_s(sensor.pid)
         code = _run(child, channel, claims)
         channel.end_all()
         if cgroup is not None:
             cgroup.kill_all()
         time.sleep(2.0 / hz)  # the sensor's last samples cover the last phase's end
+        sensor_cpu = _proc_cpu_s(sensor.pid)
+        prov["overhead"] = {  # the sensor's CPU while the command ran (its start-up excluded)
+            "sensor_cpu_s": None if sensor_cpu is None or sensor_cpu_at_release is None else sensor_cpu - sensor_cpu_at_release,
+            "sensor_startup_cpu_s": sensor_cpu_at_release,
+            "wrapper_cpu_s": _self_cpu_s(),
+        }
         stop_sensor(sensor)
     finally:
         server.close()
@@ -294,6 +301,22 @@ def _provenance(cmd: Sequence[str], claims: Claims, shared_host: bool) -> dict[s
         "isolation": None,
         "start_time": time.time(),
     }
+
+
+def _proc_cpu_s(pid: int) -> float | None:
+    """CPU-seconds a process has used (what the sensor costs the host)."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _self_cpu_s() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def _write_json(path: Path, obj: Any) -> None:
