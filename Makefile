@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml setup.py src/inspectorate/trace/_ccanon.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	command -v bwrap >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq bubblewrap; else echo "note: the red-team sandbox needs bubblewrap (bwrap): sudo apt-get install bubblewrap"; fi; }
+	command -v ip >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq iproute2; else echo "note: inspectorate capture needs iproute2 (ip): sudo apt-get install iproute2"; fi; }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev,testbed,scale,agent,calibrate]'

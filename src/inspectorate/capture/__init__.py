@@ -4,6 +4,7 @@ Writers here produce exactly the formats ``inspectorate.trace`` reads (docs/capt
 torch and nvidia-ml-py are imported only when a torch- or NVML-using call runs.
 """
 
+from inspectorate.capture._callbacks import hf_callback, lightning_callback
 from inspectorate.capture._chain_writer import ChainWriter
 from inspectorate.capture._client import active, phase, tokens
 from inspectorate.capture._collectives import CollectiveLog, allreduce_logging_hook
@@ -37,6 +38,8 @@ __all__ = [
     "allreduce_logging_hook",
     "default_param_group",
     "gpu_available",
+    "hf_callback",
+    "lightning_callback",
     "nvsmi_timestamp",
     "phase",
     "read_chain_file",
