@@ -28,9 +28,16 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "workloads"))
-import harness  # noqa: E402
+import harness
 
-LIES = ("train_as_infer", "train_as_eval", "big_as_small", "hidden_under_idle", "tokens_inflated", "updates_as_serving")
+LIES = (
+    "train_as_infer",
+    "train_as_eval",
+    "big_as_small",
+    "hidden_under_idle",
+    "tokens_inflated",
+    "updates_as_serving",
+)
 
 
 def n_params(name: str, config: dict[str, Any]) -> int:
@@ -40,7 +47,12 @@ def n_params(name: str, config: dict[str, Any]) -> int:
         h, layers = config.get("hidden", 192), config.get("layers", 2)
         return vocab * h + layers * (2 * 3 * h * h + 2 * 3 * h) + h * vocab + vocab
     if name == "mlp_lm":
-        c, e, h, d = config.get("context", 16), config.get("embed", 24), config.get("hidden", 512), config.get("depth", 2)
+        c, e, h, d = (
+            config.get("context", 16),
+            config.get("embed", 24),
+            config.get("hidden", 512),
+            config.get("depth", 2),
+        )
         return vocab * e + c * e * h + h + (d - 1) * (h * h + h) + h * vocab + vocab
     if name == "matmul":
         return config.get("width", 384) ** 2 * config.get("depth", 4)
@@ -68,7 +80,10 @@ def plan(name: str, seconds: float, records: str, lean: bool) -> dict[str, Any]:
     rows = [("honest_idle", "idle", "idle", 1, 1), ("honest_serve", "serve", "inference", 1, 1)]
     if not lean:
         rows += [("honest_eval", "eval", "eval", 1, 1), ("honest_train", "train", "training", 1, 1)]
-    rows += [("lie_hidden_under_idle", "hidden", "idle", 1, 1), ("lie_train_as_infer", "train", "inference", 1, 1)]
+    rows += [
+        ("lie_hidden_under_idle", "hidden", "idle", 1, 1),
+        ("lie_train_as_infer", "train", "inference", 1, 1),
+    ]
     if not lean:
         rows += [
             ("lie_train_as_eval", "train", "eval", 1, 1),
@@ -91,7 +106,9 @@ def plan(name: str, seconds: float, records: str, lean: bool) -> dict[str, Any]:
 
 def run_one(name: str, records: str, seconds: float, lean: bool, root: Path) -> list[dict[str, Any]]:
     out = root / f"{name}-{records}"
-    proc = harness.capture_run(WORKLOADS[name]["script"], plan(name, seconds, records, lean), out, timeout_s=1800)
+    proc = harness.capture_run(
+        WORKLOADS[name]["script"], plan(name, seconds, records, lean), out, timeout_s=1800
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{name}/{records}: capture exited {proc.returncode}: {proc.stderr[-1500:]}")
     strict, lenient = harness.outcomes(out, "strict"), harness.outcomes(out, "lenient")

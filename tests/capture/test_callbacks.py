@@ -36,7 +36,9 @@ def channel(tmp_path, monkeypatch):
 
 
 def _labels(path):
-    return [(e["event"], e["phase"], e.get("claimed_op")) for e in map(json.loads, path.read_text().splitlines())]
+    return [
+        (e["event"], e["phase"], e.get("claimed_op")) for e in map(json.loads, path.read_text().splitlines())
+    ]
 
 
 def test_lightning_fit_with_validation_is_segmented(channel, tmp_path, monkeypatch):
@@ -46,7 +48,9 @@ def test_lightning_fit_with_validation_is_segmented(channel, tmp_path, monkeypat
     monkeypatch.setitem(sys.modules, "lightning", pkg)
     monkeypatch.setitem(sys.modules, "lightning.pytorch", mod)
     cb = lightning_callback(model="my-gru", n_params=1000, batch_size=4, sequence_length=8)
-    trainer = types.SimpleNamespace(global_rank=0, state=types.SimpleNamespace(fn="fit"), sanity_checking=False)
+    trainer = types.SimpleNamespace(
+        global_rank=0, state=types.SimpleNamespace(fn="fit"), sanity_checking=False
+    )
     cb.on_train_start(trainer, None)
     for i in range(3):
         cb.on_train_batch_end(trainer, None, None, (_Tensor(32), _Tensor(32)), i)
@@ -82,7 +86,10 @@ def test_hf_trainer_run_counts_tokens_per_step(channel, tmp_path, monkeypatch):
         cb.on_step_end(args, state, None)
     cb.on_train_end(args, state, None)
     channel.end_all()
-    assert _labels(tmp_path / "workload_labels.jsonl") == [("start", "train.0", "training"), ("end", "train.0", "training")]
+    assert _labels(tmp_path / "workload_labels.jsonl") == [
+        ("start", "train.0", "training"),
+        ("end", "train.0", "training"),
+    ]
     from inspectorate.trace import read_trace
 
     assert read_trace(tmp_path / "windows.jsonl").frame["tokens_processed"].sum() == 5 * 4 * 2 * 2 * 128

@@ -32,7 +32,10 @@ def _claims(tmp_path: Path, doc: object) -> Path:
 
 
 def test_claims_file_schedule_and_errors(tmp_path):
-    ok = _claims(tmp_path, {"defaults": {"model": "m", "n_params": 10}, "phases": [{"name": "a", "op": "eval", "duration": 2}]})
+    ok = _claims(
+        tmp_path,
+        {"defaults": {"model": "m", "n_params": 10}, "phases": [{"name": "a", "op": "eval", "duration": 2}]},
+    )
     claims = _capture.load_claims(ok)
     assert claims.schedule[0].end_s == 2.0 and claims.schedule[0].claim.fields["claimed_model"] == "m"
     for bad, words in (
@@ -46,7 +49,9 @@ def test_claims_file_schedule_and_errors(tmp_path):
 
 
 def test_without_rights_it_fails_closed_with_one_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(_capture, "missing_rights", lambda: ["root (CAP_SYS_ADMIN) for cgroups and network namespaces"])
+    monkeypatch.setattr(
+        _capture, "missing_rights", lambda: ["root (CAP_SYS_ADMIN) for cgroups and network namespaces"]
+    )
     with pytest.raises(InputError) as err:
         _capture.capture(["true"], _claims(tmp_path, {}), tmp_path / "run")
     text = str(err.value)
@@ -57,7 +62,15 @@ def test_without_rights_it_fails_closed_with_one_line(tmp_path, monkeypatch):
 def test_cli_exits_2_on_bad_input(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "evidence.txt").write_text("keep me")
-    cmd = [sys.executable, "-m", "inspectorate.cli", "capture", "--claims", str(_claims(tmp_path, {})), "--out"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "inspectorate.cli",
+        "capture",
+        "--claims",
+        str(_claims(tmp_path, {})),
+        "--out",
+    ]
     proc = subprocess.run([*cmd, str(tmp_path / "run"), "--", "true"], capture_output=True, text=True)
     assert proc.returncode == 2 and "not empty" in proc.stderr and "Traceback" not in proc.stderr
     assert (tmp_path / "run" / "evidence.txt").read_text() == "keep me"
@@ -65,7 +78,9 @@ def test_cli_exits_2_on_bad_input(tmp_path):
 
 def test_channel_counts_holders_and_writes_windows(tmp_path):
     ch = Channel(tmp_path, window_s=1.0)
-    claim = PhaseClaim.parse({"phase": "train", "op": "training", "n_params": 100, "batch_size": 4, "sequence_length": 8})
+    claim = PhaseClaim.parse(
+        {"phase": "train", "op": "training", "n_params": 100, "batch_size": 4, "sequence_length": 8}
+    )
     t0 = time.time()
     ch.start(claim, t0)
     ch.start(claim, t0 + 0.1)  # a second rank opens the same phase
@@ -116,9 +131,16 @@ def test_shared_host_never_reads_traffic(tmp_path):
 
     claims = _claims(
         tmp_path,
-        {"phases": [{"name": "idle", "op": "idle", "start": 0.3, "end": 1.3}, {"name": "serve", "op": "inference", "start": 1.4, "end": 2.4, "n_params": 1000}]},
+        {
+            "phases": [
+                {"name": "idle", "op": "idle", "start": 0.3, "end": 1.3},
+                {"name": "serve", "op": "inference", "start": 1.4, "end": 2.4, "n_params": 1000},
+            ]
+        },
     )
-    result = _capture.capture([sys.executable, "-c", "import time; time.sleep(2.6)"], claims, tmp_path / "run", shared_host=True)
+    result = _capture.capture(
+        [sys.executable, "-c", "import time; time.sleep(2.6)"], claims, tmp_path / "run", shared_host=True
+    )
     assert result.exit_code == 0 and not result.isolated
     verdict = verify_run(tmp_path / "run")
     for ph in verdict.phases:

@@ -13,15 +13,25 @@ import pytest
 from inspectorate.capture._isolate import missing_rights
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workloads"))
-import harness  # noqa: E402
+import harness
 
 ISOLATION = missing_rights()
 PLAN = {
     "records": "competent",
     "phases": [
         {"name": "idle", "do": "idle", "seconds": 3, "claim": {"op": "idle"}},
-        {"name": "serve", "do": "serve", "seconds": 3, "claim": {"op": "inference", "model": "mlp-lm", "n_params": 300_000}},
-        {"name": "train", "do": "train", "seconds": 3, "claim": {"op": "training", "model": "mlp-lm", "n_params": 300_000}},
+        {
+            "name": "serve",
+            "do": "serve",
+            "seconds": 3,
+            "claim": {"op": "inference", "model": "mlp-lm", "n_params": 300_000},
+        },
+        {
+            "name": "train",
+            "do": "train",
+            "seconds": 3,
+            "claim": {"op": "training", "model": "mlp-lm", "n_params": 300_000},
+        },
     ],
 }
 

@@ -18,12 +18,16 @@ import harness  # noqa: E402
 ISOLATION = missing_rights()
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(bool(ISOLATION), reason=f"cgroups/network namespaces unavailable: {'; '.join(ISOLATION)}"),
+    pytest.mark.skipif(
+        bool(ISOLATION), reason=f"cgroups/network namespaces unavailable: {'; '.join(ISOLATION)}"
+    ),
 ]
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("capture_workloads", ROOT / "bench" / "capture_workloads.py")
+    spec = importlib.util.spec_from_file_location(
+        "capture_workloads", ROOT / "bench" / "capture_workloads.py"
+    )
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
@@ -48,7 +52,12 @@ def test_two_gloo_ranks_are_captured_whole(tmp_path):
         "config": {"world_size": 2, "width": 256},
         "records": "none",
         "phases": [
-            {"name": "train", "do": "train", "seconds": 3, "claim": {"op": "training", "model": "ddp-mlp", "n_params": 200_000, "world_size": 2}}
+            {
+                "name": "train",
+                "do": "train",
+                "seconds": 3,
+                "claim": {"op": "training", "model": "ddp-mlp", "n_params": 200_000, "world_size": 2},
+            }
         ],
     }
     proc = harness.capture_run("ddp_mlp.py", plan, tmp_path / "run")

@@ -22,7 +22,13 @@ from inspectorate import capture
 from inspectorate.capture import StepRecorder
 
 KIND = {"training": "train_step", "inference": "infer_token", "eval": "eval_step"}
-DO_OP = {"train": "training", "serve": "inference", "serve_updates": "inference", "eval": "eval", "hidden": "training"}
+DO_OP = {
+    "train": "training",
+    "serve": "inference",
+    "serve_updates": "inference",
+    "eval": "eval",
+    "hidden": "training",
+}
 
 
 def hidden_work() -> int:

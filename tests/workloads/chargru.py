@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
 import _driver
+import torch
 from corpus import chars
+from torch import nn
 
 
 class CharGRU(nn.Module):

@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import socket
 
+import _driver
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
-
-import _driver
 
 
 class Workload:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
 import time
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,20 @@ def capture_run(
     plan_path.write_text(json.dumps(plan))
     claims_path = out.parent / f"{out.name}.claims.json"
     claims_path.write_text(json.dumps(claims or {}))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
-    cmd = [sys.executable, "-m", "inspectorate.cli", "capture", "--claims", str(claims_path), "--out", str(out)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "inspectorate.cli",
+        "capture",
+        "--claims",
+        str(claims_path),
+        "--out",
+        str(out),
+    ]
     if shared_host:
         cmd.append("--shared-host")
     cmd += ["--", sys.executable, str(HERE / script), str(plan_path)]

@@ -3,9 +3,8 @@ the same products plus their gradients and an SGD update."""
 
 from __future__ import annotations
 
-import torch
-
 import _driver
+import torch
 
 
 class Workload:

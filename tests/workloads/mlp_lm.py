@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
 import _driver
+import torch
 from corpus import chars
+from torch import nn
 
 
 class Workload:
     def __init__(
-        self, context: int = 16, embed: int = 24, hidden: int = 512, depth: int = 2, batch_size: int = 32, seq_len: int = 32
+        self,
+        context: int = 16,
+        embed: int = 24,
+        hidden: int = 512,
+        depth: int = 2,
+        batch_size: int = 32,
+        seq_len: int = 32,
     ) -> None:
         ids, vocab = chars()
         self.data = torch.tensor(ids, dtype=torch.long)
         self.context = context
-        layers: list[nn.Module] = [nn.Embedding(vocab, embed), nn.Flatten(), nn.Linear(context * embed, hidden), nn.GELU()]
+        layers: list[nn.Module] = [
+            nn.Embedding(vocab, embed),
+            nn.Flatten(),
+            nn.Linear(context * embed, hidden),
+            nn.GELU(),
+        ]
         for _ in range(depth - 1):
             layers += [nn.Linear(hidden, hidden), nn.GELU()]
         layers.append(nn.Linear(hidden, vocab))

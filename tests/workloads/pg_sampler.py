@@ -3,10 +3,9 @@ samples (reward: how many vowels a sample holds). Serving with updates in betwee
 
 from __future__ import annotations
 
+import _driver
 import torch
 from torch import nn
-
-import _driver
 
 VOCAB = 32
 VOWELS = torch.tensor([0, 4, 8, 14, 20])

@@ -38,7 +38,7 @@ def default_tokens(batch: Any) -> int:
 def _base(candidates: tuple[tuple[str, str], ...], extra: str) -> type:
     for module, name in candidates:
         try:
-            return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+            return getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError):
             continue
     raise InputError(f"this callback needs the [{extra}] extra: pip install 'inspectorate[{extra}]'")
@@ -84,7 +84,9 @@ def lightning_callback(tokens_of: TokensOf = default_tokens, **claim: Any) -> An
     def val_end(self: Any, trainer: Any, pl_module: Any) -> None:
         fitting = getattr(getattr(trainer, "state", None), "fn", None)
         seg.stop()
-        if str(getattr(fitting, "value", fitting)) == "fit" and not getattr(trainer, "sanity_checking", False):
+        if str(getattr(fitting, "value", fitting)) == "fit" and not getattr(
+            trainer, "sanity_checking", False
+        ):
             seg.start("train", "training")  # back to training after the validation run
 
     hooks = {

@@ -144,7 +144,9 @@ def capture(
     missing = [] if shared_host else missing_rights()
     if missing:
         raise InputError(
-            "cannot isolate the workload: missing " + "; ".join(missing) + " (--shared-host runs it unisolated,"
+            "cannot isolate the workload: missing "
+            + "; ".join(missing)
+            + " (--shared-host runs it unisolated,"
             " and then no traffic is attributable)"
         )
     tag = secrets.token_hex(3)
@@ -161,14 +163,19 @@ def capture(
                 "cgroup_version": cgroup.version,
                 "cgroups": [str(d) for d in cgroup.dirs],
                 "netns": netns.name,
-                "veth": {"host": f"{netns.host_if} {netns.host_ip}/30", "workload": f"{netns.ns_if} {netns.ns_ip}/30"},
+                "veth": {
+                    "host": f"{netns.host_if} {netns.host_ip}/30",
+                    "workload": f"{netns.ns_if} {netns.ns_ip}/30",
+                },
             }
         _write_json(out / "provenance.json", prov)
         env = {**os.environ, SOCKET_ENV: str(server.path), RUN_DIR_ENV: str(out)}
         env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning waits burn CPU that measures nothing
         child = spawn_gated(list(cmd), env, cgroup, netns)
         try:
-            target = ["--cgroup", str(cgroup.sensor_path)] if cgroup is not None else ["--pid", str(child.pid)]
+            target = (
+                ["--cgroup", str(cgroup.sensor_path)] if cgroup is not None else ["--pid", str(child.pid)]
+            )
             sensor = start_sensor(out, target, hz)
         except BaseException:
             child.abort()
@@ -181,7 +188,9 @@ def capture(
         time.sleep(2.0 / hz)  # the sensor's last samples cover the last phase's end
         sensor_cpu = _proc_cpu_s(sensor.pid)
         prov["overhead"] = {  # the sensor's CPU while the command ran (its start-up excluded)
-            "sensor_cpu_s": None if sensor_cpu is None or sensor_cpu_at_release is None else sensor_cpu - sensor_cpu_at_release,
+            "sensor_cpu_s": None
+            if sensor_cpu is None or sensor_cpu_at_release is None
+            else sensor_cpu - sensor_cpu_at_release,
             "sensor_startup_cpu_s": sensor_cpu_at_release,
             "wrapper_cpu_s": _self_cpu_s(),
         }
@@ -235,7 +244,8 @@ def _drive(channel: Channel, schedule: list[ScheduledPhase], t0: float, done: th
     """Start and end scheduled phases at their offsets; stop (ending open ones) when the
     command exits."""
     events = sorted(
-        [(p.start_s, 1, p) for p in schedule] + [(p.end_s, 0, p) for p in schedule], key=lambda e: (e[0], e[1])
+        [(p.start_s, 1, p) for p in schedule] + [(p.end_s, 0, p) for p in schedule],
+        key=lambda e: (e[0], e[1]),
     )
     for offset, is_start, p in events:
         if done.wait(max(0.0, t0 + offset - time.time())):
@@ -325,7 +335,9 @@ def _write_json(path: Path, obj: Any) -> None:
 
 def _samples(out: Path) -> int:
     path = out / "sensor.jsonl"
-    return sum(1 for line in path.read_text().splitlines() if '"kind":"sample"' in line) if path.exists() else 0
+    return (
+        sum(1 for line in path.read_text().splitlines() if '"kind":"sample"' in line) if path.exists() else 0
+    )
 
 
 def _rmtree(path: Path) -> None:

@@ -9,7 +9,9 @@ import typer
 
 def capture(
     cmd: list[str] = typer.Argument(None, help="The command and its arguments, after '--'."),
-    claims: Path = typer.Option(..., "--claims", help="Claims file (YAML/JSON): phase schedule and defaults."),
+    claims: Path = typer.Option(
+        ..., "--claims", help="Claims file (YAML/JSON): phase schedule and defaults."
+    ),
     out: Path = typer.Option(..., "--out", help="Run directory to write (must be new or empty)."),
     shared_host: bool = typer.Option(
         False, "--shared-host", help="Run without cgroup/namespace (traffic is then never attributable)."

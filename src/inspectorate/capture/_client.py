@@ -43,7 +43,7 @@ def _sock() -> socket.socket | None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(path)
         _conn.update(sock=sock, pid=os.getpid())
-    return _conn["sock"]  # type: ignore[no-any-return]
+    return _conn["sock"]
 
 
 def _send(msg: dict[str, Any], ack: bool = False) -> None:

@@ -73,7 +73,9 @@ def _own_cgroup(controller: str | None) -> str:
     """This process's cgroup path in a v1 hierarchy (``controller``) or in v2 (None)."""
     for line in (_read(Path("/proc/self/cgroup")) or "").splitlines():
         _, names, path = line.split(":", 2)
-        if (controller is None and names == "") or (controller is not None and controller in names.split(",")):
+        if (controller is None and names == "") or (
+            controller is not None and controller in names.split(",")
+        ):
             return path.lstrip("/")
     return ""
 
@@ -95,7 +97,11 @@ class Cgroup:
                 group.version = 2
                 base = CGROUP_ROOT / "inspectorate.capture"
                 base.mkdir(exist_ok=True)
-                wanted = set((_read(CGROUP_ROOT / "cgroup.subtree_control") or "").split()) & {"cpu", "memory", "io"}
+                wanted = set((_read(CGROUP_ROOT / "cgroup.subtree_control") or "").split()) & {
+                    "cpu",
+                    "memory",
+                    "io",
+                }
                 if wanted:  # enable in the leaf-less base so the workload's group has the files
                     (base / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in sorted(wanted)))
                 group._make(base / name)
@@ -107,7 +113,9 @@ class Cgroup:
                         group._make(root / _own_cgroup(ctl) / name)
         except OSError as exc:
             group.remove()
-            raise InputError(f"cannot create the workload's cgroup ({exc.strerror}): {exc.filename}") from None
+            raise InputError(
+                f"cannot create the workload's cgroup ({exc.strerror}): {exc.filename}"
+            ) from None
         return group
 
     def _make(self, path: Path) -> None:
@@ -214,7 +222,7 @@ def _free_subnet() -> ipaddress.IPv4Network:
     rng = random.SystemRandom()
     for _ in range(200):
         third = rng.choice([x for x in range(1, 255) if x != 169])
-        net = ipaddress.ip_network(f"169.254.{third}.{4 * rng.randrange(0, 64)}/30")
+        net = ipaddress.IPv4Network(f"169.254.{third}.{4 * rng.randrange(0, 64)}/30")
         if not any(net.overlaps(u) for u in used):
             return net
     raise InputError("no free link-local /30 for the workload's veth pair")
@@ -276,7 +284,9 @@ def spawn_gated(
     if report != b"r":
         os.close(go_w)
         os.waitpid(pid, 0)
-        raise InputError(f"the workload could not be isolated: {report.decode(errors='replace') or 'no report'}")
+        raise InputError(
+            f"the workload could not be isolated: {report.decode(errors='replace') or 'no report'}"
+        )
     return GatedChild(pid, go_w)
 
 

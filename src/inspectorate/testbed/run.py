@@ -285,7 +285,15 @@ def start_sensor(
     """``inspectorate sensor --pid PID`` (or ``target``, e.g. ``--cgroup DIR``) as a separate
     process (it excludes itself from the tree it samples); returns once its first sample is
     on disk, so no phase runs unseen."""
-    cmd = [sys.executable, "-m", "inspectorate.cli", "sensor", *(target or ["--pid", str(pid)]), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "inspectorate.cli",
+        "sensor",
+        *(target or ["--pid", str(pid)]),
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen([*cmd, "--hz", str(hz)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     path, deadline = out / "sensor.jsonl", time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
