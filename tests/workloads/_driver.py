@@ -66,8 +66,11 @@ def run(workload: Any, plan: dict[str, Any], rank: int = 0) -> None:
                 if rank == 0 and n:
                     capture.tokens(int(n * float(ph.get("token_factor", 1.0))))
                 if rec is not None and ph["do"] != "hidden":
-                    op = DO_OP[ph["do"]] if mode == "naive" else claim["op"]
-                    _record(rec, op, step, n, dt)
+                    # naive: what it really did; competent: what it claims, tokens as claimed
+                    if mode == "naive":
+                        _record(rec, DO_OP[ph["do"]], step, n, dt)
+                    else:
+                        _record(rec, claim["op"], step, int(n * float(ph.get("token_factor", 1.0))), dt)
                 step += 1
         if i + 1 < len(plan["phases"]):
             time.sleep(float(plan.get("gap_s", 0.3)))

@@ -64,6 +64,7 @@ def outcomes(run: Path, policy: str = "strict") -> dict[str, dict[str, Any]]:
         ev = p1.evidence if p1 is not None else {}
         out[ph.phase] = {
             "outcome": ph.outcome,
+            "certified": ph.verdict == 1,
             "decisions": {name: f.decision for name, f in props.items()},
             "sensor_sync_bytes": ev.get("sensor_sync_bytes"),
             "traffic": ev.get("traffic"),
