@@ -67,8 +67,9 @@ def run(workload: Any, plan: dict[str, Any], rank: int = 0) -> None:
                     capture.tokens(int(n * float(ph.get("token_factor", 1.0))))
                 if rec is not None and ph["do"] != "hidden":
                     # naive: what it really did; competent: what it claims, tokens as claimed
-                    if mode == "naive":
-                        _record(rec, DO_OP[ph["do"]], step, n, dt)
+                    if mode == "naive":  # an update step of a sampling loop is a train step
+                        op = "training" if getattr(workload, "last_update", False) else DO_OP[ph["do"]]
+                        _record(rec, op, step, n, dt)
                     else:
                         _record(rec, claim["op"], step, int(n * float(ph.get("token_factor", 1.0))), dt)
                 step += 1

@@ -26,6 +26,7 @@ class Workload:
         self.k, self.batch_size, self.seq_len = k, batch_size, seq_len
         self.n_params = _driver.n_params(self.policy)
         self.samples = 0
+        self.last_update = False
         self.gen = torch.Generator().manual_seed(3)
         self.hidden = hidden
 
@@ -43,6 +44,7 @@ class Workload:
             return torch.stack(toks, 1), torch.stack(logps, 1)
 
     def serve(self) -> int:
+        self.last_update = False
         self._sample(grad=False)
         return self.batch_size * self.seq_len
 
@@ -52,6 +54,7 @@ class Workload:
         """A sample; every k-th one is followed by a policy-gradient step on it."""
         self.samples += 1
         update = self.samples % self.k == 0
+        self.last_update = update
         toks, logp = self._sample(grad=update)
         if update:
             reward = torch.isin(toks, VOWELS).float().mean(1)
