@@ -38,7 +38,7 @@ def run_block(
     import torch
 
     from inspectorate.capture import StepRecorder
-    from inspectorate.testbed.model import GPT, preset
+    from inspectorate.models._gpt import GPT, preset
 
     torch.manual_seed(args.seed)
     model = GPT(preset(args.preset))

@@ -40,9 +40,9 @@ from inspectorate.difr import (
 )
 from inspectorate.difr._attacks import quantize_int8
 from inspectorate.difr._log import LogHeader, ServingLog
+from inspectorate.models._corpus import load_corpus
+from inspectorate.models._gpt import GPTConfig
 from inspectorate.replay import TrainSpec, evaluate, quick_train
-from inspectorate.testbed.data import load_corpus
-from inspectorate.testbed.model import GPTConfig
 
 NS = (1, 2, 4, 8, 16, 32, 64)
 LS = (2, 4, 8, 16, 32, 64, 128)

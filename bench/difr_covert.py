@@ -46,8 +46,8 @@ from inspectorate.difr import (
     score_log,
 )
 from inspectorate.difr._log import LogHeader, ServingLog
+from inspectorate.models._corpus import load_corpus
 from inspectorate.replay import quick_train
-from inspectorate.testbed.data import load_corpus
 
 N_LOG = 64
 WITHIN = [(0.9, f) for f in (1.0, 0.5, 0.25, 0.125, 0.0625)]

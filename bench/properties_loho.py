@@ -135,9 +135,9 @@ def replay_rows(
 ) -> list[Row]:
     """The full view with the verifier's replay of each handed-over claim attached; the
     lineage set grows phase by phase as ``Inspector.inspect`` grows it."""
-    from inspectorate.difr._checkpoint import file_sha256
+    from inspectorate.models._checkpoint import file_sha256
+    from inspectorate.models._corpus import load_corpus
     from inspectorate.replay import read_claim, replay_claim, replay_finding
-    from inspectorate.testbed.data import load_corpus
     from inspectorate.verify._recomputed import _finding, bind_phase
 
     text = cache.setdefault(("corpus", corpus), load_corpus(corpus))

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
+from inspectorate.models._corpus import load_corpus
+from inspectorate.models._gpt import GPTConfig
 from inspectorate.replay import TrainSpec, calibrate_tolerance, record_run, replay_claim
 from inspectorate.replay._attacks import checkpoint_swapped, data_substituted, metric_inflated, steps_skipped
-from inspectorate.testbed.data import load_corpus
-from inspectorate.testbed.model import GPTConfig
 
 RS = (1, 2, 3, 5, 10)
 

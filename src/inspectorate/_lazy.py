@@ -12,13 +12,15 @@ def lazy_exports(
     package: str, exports: Mapping[str, str], namespace: dict[str, Any]
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for ``package``: a name in ``exports`` (name -> module
-    inside the package) is imported on first use and cached in ``namespace``."""
+    inside the package, or a full ``inspectorate.`` module name for a re-export from a
+    lower layer) is imported on first use and cached in ``namespace``."""
 
     def getattr_(name: str) -> Any:
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(import_module(f"{package}.{module}"), name)
+        target = module if module.startswith("inspectorate.") else f"{package}.{module}"
+        value = getattr(import_module(target), name)
         namespace[name] = value
         return value
 

@@ -15,19 +15,9 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
-from inspectorate.errors import InputError
+from inspectorate.errors import ConformanceError, InputError, PluginError
 
 T = TypeVar("T")
-
-
-class PluginError(TypeError):
-    """A plugin that cannot be registered (no docstring, a name already taken)."""
-
-
-class ConformanceError(Exception):
-    """A plugin failed its conformance battery (``check_rule``, ``check_property``,
-    ``check_attack``); the message names the first property that does not hold. A real
-    exception, not ``assert``: ``python -O`` must not turn the battery into a no-op."""
 
 
 def require(condition: object, message: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from inspectorate.errors import InputError
+from inspectorate.errors import InputError, missing_extra
 from inspectorate.trace import SCENARIOS
 
 app = typer.Typer(
@@ -61,9 +61,31 @@ def check(
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Dask scheduler address (default: a local cluster)."
     ),
+    head_log: Path | None = typer.Option(
+        None,
+        "--head-log",
+        help="Transparency log of the trace's signed heads (pins --head; needs --keyring).",
+    ),
+    keyring: Path | None = typer.Option(None, "--keyring", help="The verifier's keyring (enrolled keys)."),
+    report: Path | None = typer.Option(
+        None, "--report", help="Also write the verdict as one HTML page with plots (the [report] extra)."
+    ),
 ) -> None:
     """Judge TRACE against COMMITMENT; exit 0 compliant, 1 violation, 2 bad input."""
     from inspectorate.commitment import check as run_check
+    from inspectorate.report import report_check, report_path
+
+    if report is not None:
+        report_path(report, trace)  # a bad --report path fails before the work, not after
+
+    signed = None
+    if (head_log is None) != (keyring is None):
+        raise InputError("--head-log and --keyring go together")
+    if head_log is not None and keyring is not None:
+        from inspectorate.ledger import verify_signed_trace
+
+        signed = verify_signed_trace(trace, head_log, keyring)
+        head = head if head is not None else signed.final_head  # the signed head pins the tail
 
     if agent and engine is Engine.dask:
         raise InputError("--agent runs with the local engine only (drop --engine dask)")
@@ -82,11 +104,17 @@ def check(
             verdict = check_distributed(records, promise, scheduler=scheduler, on_rule=advance)
         else:
             verdict = run_check(records, promise, on_rule=advance)
+    bad_signed = signed is not None and signed.decision != "consistent"
     if format is Format.json:
-        typer.echo(json.dumps(verdict.to_dict(), indent=2))
+        out = verdict.to_dict() | ({"signed": signed.to_dict()} if signed is not None else {})
+        typer.echo(json.dumps(out, indent=2))
     else:
         typer.echo(verdict_text(verdict, str(trace)))
-    raise typer.Exit(verdict.exit_code)
+        for line in signed.reasons() if signed is not None else []:
+            typer.echo(line)
+    if report is not None:
+        report_check(records, verdict, report, str(trace))
+    raise typer.Exit(max(verdict.exit_code, 1) if bad_signed else verdict.exit_code)
 
 
 @app.command()
@@ -125,14 +153,18 @@ def trace_generate(
         3600, "--partition-seconds", help="Partitioned: seconds per window file."
     ),
     chip_groups: int = typer.Option(16, "--chip-groups", help="Partitioned: chip groups per window."),
+    cap: float | None = typer.Option(
+        None, "--cap", help="over_cap: a per-job FLOP cap the run must cross (default: twice its compute)."
+    ),
 ) -> None:
-    """Write a synthetic hash-chained cluster trace."""
+    """Write a synthetic hash-chained cluster trace. Each injected scenario violates a
+    shipped commitment at 8 chips x 2 h (commitments/README.md pairs them)."""
     from inspectorate.trace import GenSpec, write_generated
 
     if chips < 1 or hours <= 0 or window_seconds < 1:
         raise InputError("--chips and --window-seconds must be >= 1 and --hours > 0")
     spec = GenSpec(
-        chips=chips, hours=hours, scenario=scenario.value, window_seconds=window_seconds, seed=seed
+        chips=chips, hours=hours, scenario=scenario.value, window_seconds=window_seconds, seed=seed, cap=cap
     )
     if layout is Layout.partitioned:
         from inspectorate.scale import generate_partitioned
@@ -181,6 +213,23 @@ def trace_convert(
     typer.echo(convert(source, out, window_seconds=window_seconds, chip_groups=chip_groups))
 
 
+@app.command("report")
+def report_command(
+    source: Path = typer.Argument(..., help="Run directory, trace file, or bench output directory."),
+    out: Path = typer.Option(..., "--out", "-o", help="The HTML file to write."),
+    commitment: Path | None = typer.Option(None, "--commitment", "-c", help="Commitment YAML to judge by."),
+    verdict: Path | None = typer.Option(
+        None, "--verdict", help="A saved `check`/`verify --format json` verdict, drawn without judging again."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT even if this tool did not write it."),
+) -> None:
+    """Write one self-contained HTML page: verdict, telemetry plots, rule hits, leaderboard."""
+    from inspectorate.report import write_report
+
+    written = write_report(source, out, commitment=commitment, verdict=verdict, force=force)
+    typer.echo(f"wrote {written}")
+
+
 @app.command()
 def demo(
     out: Path | None = typer.Option(
@@ -204,6 +253,7 @@ def _mount_optional() -> None:
     from inspectorate.capture._capture_cli import capture as capture_command
     from inspectorate.capture._sensor_cli import sensor as sensor_command
     from inspectorate.difr._cli import mount as mount_recomputation
+    from inspectorate.ledger._cli import app as ledger_app
     from inspectorate.testbed._cli import app as testbed_app  # torch loads only when a command runs
     from inspectorate.verify._cli import verify as verify_command
 
@@ -213,6 +263,7 @@ def _mount_optional() -> None:
     app.command("capture")(capture_command)
     app.add_typer(testbed_app, name="testbed", help="Run real workloads and record hash-chained evidence.")
     app.add_typer(agent_app, name="agent")
+    app.add_typer(ledger_app, name="ledger")
     mount_recomputation(app)  # the `difr` group and `replay`
 
 
@@ -238,6 +289,10 @@ def invoke(argv: list[str] | None = None) -> int:
         show() if callable(show) else print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
+        missing = missing_extra(exc) if isinstance(exc, ModuleNotFoundError) else None
+        if missing is not None:  # an optional dependency, not a bug: name the extra to install
+            print(f"error: {missing.one_line()}", file=sys.stderr)
+            return 2
         if os.environ.get("INSPECTORATE_DEBUG"):
             raise
         print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -1,11 +1,55 @@
-"""The one exception type for problems the user can fix in their input."""
+"""Every exception inspectorate raises on purpose, under one base (httpx's layout).
+
+    InspectorateError
+    ├── InputError (ValueError) ........ bad input the user can fix: exit 2, one line
+    │   ├── MissingExtra ................ an optional dependency is not installed: names the extra
+    │   └── SandboxUnavailable .......... the OS isolation cannot be set up: untrusted code refused
+    ├── RecordError (ValueError) ....... a record breaks the schema (readers add file and line)
+    ├── ParamError (ValueError) ........ a rule parameter does not fit its annotation
+    ├── PluginError (TypeError) ........ a plugin cannot be registered (no docstring, name taken)
+    ├── ConformanceError ............... a plugin failed its conformance battery
+    ├── BackendError (RuntimeError) .... an LLM call failed for good (after retries)
+    ├── MalformedReply (RuntimeError) .. a 2xx LLM reply that is not the promised JSON (retried)
+    ├── SandboxError (RuntimeError) .... untrusted code produced no valid records (``kind`` says why)
+    └── PayloadError (ValueError) ...... the sandboxed child's output is not one acceptable payload
+
+Each class keeps the built-in base it always had, so ``except ValueError`` and the like
+catch what they caught before; ``except InspectorateError`` catches all of them. Two
+exception classes live elsewhere, in files that also run stdlib-only inside the red-team
+sandbox and so never import the package: ``Blocked`` (``attacks/_sandbox_child.py``; the
+parent sees it as ``SandboxError(kind="blocked")``) and ``SeccompUnsupported``
+(``attacks/_sandbox_seccomp.py``; the parent refuses to run untrusted code, an
+``InputError``).
+
+The CLI turns ``InputError`` into exit 2 and one line on stderr; a missing optional
+module anywhere under a command becomes a ``MissingExtra`` line (:func:`missing_extra`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from importlib import import_module
 from pathlib import Path
+from types import ModuleType
+
+# Top-level module -> the extra that installs it (pyproject.toml [project.optional-dependencies]).
+EXTRAS = {
+    "torch": "testbed",
+    "dask": "scale",
+    "distributed": "scale",
+    "anthropic": "agent",
+    "openai": "agent",
+    "sklearn": "calibrate",
+    "pynvml": "gpu",
+    "cryptography": "sign",
+}
 
 
-class InputError(ValueError):
+class InspectorateError(Exception):
+    """The base of every exception inspectorate raises on purpose."""
+
+
+class InputError(InspectorateError, ValueError):
     """Malformed or unusable input: carries the file, the line (1-based) and the reason.
 
     The CLI turns it into exit code 2 and a single line on stderr; library callers can
@@ -23,3 +67,102 @@ class InputError(ValueError):
         if self.line is not None:
             where = f"{where}:{self.line}"
         return f"{where}: {self.reason}"
+
+
+class MissingExtra(InputError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+    def __init__(self, module: str, extra: str):
+        self.module, self.extra = module, extra
+        super().__init__(
+            f"{module} is not installed (the [{extra}] extra): pip install 'inspectorate[{extra}]'", module
+        )
+
+    def one_line(self) -> str:
+        return self.reason
+
+
+def missing_extra(exc: ModuleNotFoundError) -> MissingExtra | None:
+    """The ``MissingExtra`` behind ``exc`` when the missing module is an optional
+    dependency (None for anything else: a missing core module is a broken install)."""
+    top = (exc.name or "").split(".")[0]
+    return MissingExtra(top, EXTRAS[top]) if top in EXTRAS else None
+
+
+def import_optional(name: str) -> ModuleType:
+    """``import_module(name)``, or ``MissingExtra`` naming the extra when ``name`` is an
+    optional dependency that is not installed."""
+    try:
+        return import_module(name)
+    except ModuleNotFoundError as exc:
+        missing = missing_extra(exc)
+        if missing is None:
+            raise
+        raise missing from exc
+
+
+class SandboxUnavailable(InputError):
+    """The OS isolation cannot be set up here: running untrusted code is refused."""
+
+
+class RecordError(InspectorateError, ValueError):
+    """A record that breaks the schema; the reader adds file and line."""
+
+
+class ParamError(InspectorateError, ValueError):
+    """A rule parameter that does not fit its annotation."""
+
+
+class PluginError(InspectorateError, TypeError):
+    """A plugin that cannot be registered (no docstring, a name already taken)."""
+
+
+class ConformanceError(InspectorateError):
+    """A plugin failed its conformance battery (``check_rule``, ``check_property``,
+    ``check_attack``); the message names the first property that does not hold. A real
+    exception, not ``assert``: ``python -O`` must not turn the battery into a no-op."""
+
+
+class BackendError(InspectorateError, RuntimeError):
+    """A call that failed for good (after retries, or not retryable)."""
+
+
+class MalformedReply(InspectorateError, RuntimeError):
+    """A 2xx reply whose body is not the JSON object the API promises (retried)."""
+
+
+class SandboxError(InspectorateError, RuntimeError):
+    """The code did not produce valid records; ``kind`` says why (timeout, cpu, memory,
+    output, blocked, denied, invalid, error, crashed, isolation)."""
+
+    def __init__(self, kind: str, message: str, blocked: Sequence[str] = ()):
+        self.kind = kind
+        self.blocked = list(blocked)
+        super().__init__(f"sandbox ({kind}): {message}")
+
+
+class PayloadError(InspectorateError, ValueError):
+    """The child's output is not one acceptable payload; ``kind`` is ``output`` or ``invalid``."""
+
+    def __init__(self, kind: str, message: str):
+        self.kind = kind
+        super().__init__(message)
+
+
+__all__ = [
+    "EXTRAS",
+    "BackendError",
+    "ConformanceError",
+    "InputError",
+    "InspectorateError",
+    "MalformedReply",
+    "MissingExtra",
+    "ParamError",
+    "PayloadError",
+    "PluginError",
+    "RecordError",
+    "SandboxError",
+    "SandboxUnavailable",
+    "import_optional",
+    "missing_extra",
+]

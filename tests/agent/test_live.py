@@ -25,8 +25,8 @@ def test_live_inspection_judges_or_explains_and_accounts(tmp_path):
     report = verdict.agent
     assert report and report["skipped"] is None
     judgement = report["judgements"]["no-pretraining-in-disguise"]
-    assert judgement["verdict"] in ("compliant", "violation", "undetermined")
-    if judgement["verdict"] == "undetermined":
+    assert judgement["verdict"] in ("compliant", "violation", "unverifiable")
+    if judgement["verdict"] == "unverifiable":
         assert judgement["reason"] or judgement["rationale"]
     else:
         assert set(judgement["cited_record_ids"]) <= set(trace.frame["record_id"].to_list())

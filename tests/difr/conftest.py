@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from inspectorate.difr import ProjectionSpec, SamplingConfig, ServeOptions, save_checkpoint
+from inspectorate.models._corpus import load_corpus
+from inspectorate.models._gpt import GPTConfig
 from inspectorate.replay import TrainSpec, quick_train
-from inspectorate.testbed.data import load_corpus
-from inspectorate.testbed.model import GPTConfig
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "testbed_corpus.txt"
 

@@ -112,8 +112,8 @@ def test_no_seed_and_no_projection_is_indeterminate(ref_ckpt, prompts, options, 
     opts = replace(options, sampling=replace(options.sampling, seed=None), projection=None)
     serve(ck.model, prompts, opts, tmp_path / "n.jsonl", vocab=ck.vocab)
     report = _verify(tmp_path / "n.jsonl", ck)
-    assert report.decision == "indeterminate" and report.exit_code == 1
-    assert difr_finding(report)["decision"] == "indeterminate"
+    assert report.decision == "unverifiable" and report.exit_code == 1
+    assert difr_finding(report)["decision"] == "unverifiable"
 
 
 def test_activations_alone_catch_a_substitute_without_a_seed(

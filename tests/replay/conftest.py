@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from inspectorate.models._corpus import load_corpus
+from inspectorate.models._gpt import GPTConfig
 from inspectorate.replay import TrainSpec, record_run
-from inspectorate.testbed.data import load_corpus
-from inspectorate.testbed.model import GPTConfig
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "testbed_corpus.txt"
 

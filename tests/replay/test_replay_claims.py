@@ -70,14 +70,14 @@ def test_wrong_initialisation_is_caught(honest, donor, corpus, tmp_path):
 
 
 def test_other_data_on_the_verifier_side_is_indeterminate(honest, tmp_path):
-    from inspectorate.testbed.data import load_corpus
+    from inspectorate.models._corpus import load_corpus
 
     text = (honest.base / "claim.json").read_text()
     other = tmp_path / "other.txt"
     other.write_text("the quick brown fox jumps over the lazy dog\n" * 60)
     result = replay_claim(read_claim(honest.base / "claim.json"), load_corpus(other))
-    assert result.decision == "indeterminate" and result.exit_code == 1
-    assert replay_finding(result)["decision"] == "indeterminate" and replay_finding(result)["score"] == 0.0
+    assert result.decision == "unverifiable" and result.exit_code == 1
+    assert replay_finding(result)["decision"] == "unverifiable" and replay_finding(result)["score"] == 0.0
     assert json.loads(text)["data"]["fingerprint"].startswith("sha256:")
 
 

@@ -57,17 +57,17 @@ def test_edited_code_commit_is_indeterminate_naming_both(honest, corpus, tmp_pat
     other = "inspectorate-train:sha256:" + "0" * 64
     forged = _rename_code(honest, tmp_path / "e", other)
     result = replay_claim(forged, corpus)
-    assert result.decision == "indeterminate" and result.exit_code == 1 and result.segments == []
+    assert result.decision == "unverifiable" and result.exit_code == 1 and result.segments == []
     (reason,) = result.reasons
     assert other in reason and code_fingerprint() in reason and "cannot replay" in reason
     finding = replay_finding(result)
-    assert finding["decision"] == "indeterminate" and finding["score"] == 0.0
+    assert finding["decision"] == "unverifiable" and finding["score"] == 0.0
 
 
 def test_unknown_code_commit_is_indeterminate(honest, corpus, tmp_path):
     forged = _rename_code(honest, tmp_path / "u", "unknown")
     result = replay_claim(forged, corpus, segments=[0])
-    assert result.decision == "indeterminate" and "'unknown'" in result.reasons[0]
+    assert result.decision == "unverifiable" and "'unknown'" in result.reasons[0]
 
 
 def test_verifier_declares_the_code_it_replays_with(honest, corpus, tmp_path):
@@ -75,9 +75,7 @@ def test_verifier_declares_the_code_it_replays_with(honest, corpus, tmp_path):
     # a verifier that checked out git:lab/train@0a1b2c3 says so; the replay then runs
     result = replay_claim(forged, corpus, segments=[2], code="git:lab/train@0a1b2c3")
     assert result.decision == "consistent", result.reasons
-    assert (
-        replay_claim(honest, corpus, segments=[2], code="git:lab/train@0a1b2c3").decision == "indeterminate"
-    )
+    assert replay_claim(honest, corpus, segments=[2], code="git:lab/train@0a1b2c3").decision == "unverifiable"
 
 
 def test_cli_code_commit(honest, tmp_path, capsys):
@@ -86,7 +84,7 @@ def test_cli_code_commit(honest, tmp_path, capsys):
     args = ["replay", claim, "--corpus", str(CORPUS), "--segment", "0"]
     assert invoke([*args, "--finding-out", str(found)]) == 1
     out = capsys.readouterr().out
-    assert "INDETERMINATE" in out and "git:lab/train@0a1b2c3" in out and code_fingerprint() in out
+    assert "UNVERIFIABLE" in out and "git:lab/train@0a1b2c3" in out and code_fingerprint() in out
     _, finding = read_recomputed(f"pretrain={found}")
     assert finding.decision == "unverifiable"
     assert invoke([*args, "--code-commit", "git:lab/train@0a1b2c3", "--format", "json"]) == 0

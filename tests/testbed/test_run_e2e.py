@@ -15,11 +15,11 @@ import pytest
 pytest.importorskip("torch")
 
 from inspectorate.capture import read_chain_file
+from inspectorate.models._gpt import PRESETS, flops_per_token
 from inspectorate.testbed import DEFAULT_PHASES, PHASES, run_testbed, summarize_run
-from inspectorate.testbed.model import PRESETS, flops_per_token
 from inspectorate.testbed.phases import parse_label
 from inspectorate.testbed.summary import netdev_bytes, phase_spans
-from inspectorate.trace import verify_chain
+from inspectorate.trace import load_run, verify_chain
 
 pytestmark = pytest.mark.slow
 HOST = "tbhost"
@@ -206,8 +206,8 @@ def test_single_rank_training_leaves_no_collective_and_one_training_rank(run_dir
 
 
 def _replayed(run_dir: Path, phase: str, segments: list[int] | None = None) -> Any:
+    from inspectorate.models._corpus import load_corpus
     from inspectorate.replay import read_claim, replay_claim
-    from inspectorate.testbed.data import load_corpus
 
     claim = read_claim(run_dir / "claims" / phase / "claim.json")
     return claim, replay_claim(claim, load_corpus(FIXTURE_CORPUS), segments)
@@ -295,9 +295,9 @@ def test_a_substituted_claim_and_the_challenge(run_dir: Path, tmp_path: Path, li
     seed), the challenge rejects it; computed during the run on other hardware (its seed
     derived from the challenge), it passes and P3 is settled: the documented limit
     (docs/difr.md, "Binding"), kept as a test so a future defence has to update it."""
+    from inspectorate.models._corpus import load_corpus
     from inspectorate.replay import read_claim, replay_claim, replay_finding
     from inspectorate.testbed.competent import make_competent, make_substituting
-    from inspectorate.testbed.data import load_corpus
     from inspectorate.verify import verify_run
     from inspectorate.verify._recomputed import _finding
 
@@ -322,3 +322,23 @@ def test_a_substituted_claim_and_the_challenge(run_dir: Path, tmp_path: Path, li
             "not derived from the verifier's challenge" in b
             for b in by["training_replay"].evidence["binding"]
         )
+
+
+def test_verify_replay_in_one_call(run_dir: Path) -> None:
+    """``verify --replay``: every handed-over claim is replayed (segment 0 plus a seeded
+    draw) and bound to its phase in one call, with the same outcome as the per-phase
+    ``replay`` + ``--recomputed`` route above."""
+    from inspectorate.verify import verify_run
+    from inspectorate.verify._replay_run import ReplayPlan, handed_over
+
+    assert {"honest_pretrain_tiny", "honest_finetune_tiny"} <= set(handed_over(load_run(run_dir)))
+    verdict = verify_run(run_dir, replay=ReplayPlan(FIXTURE_CORPUS, draws=1, seed=11))
+    by = {p.phase: {f.property: f for f in p.findings} for p in verdict.phases}
+    for honest in ("honest_pretrain_tiny", "honest_finetune_tiny"):
+        replayed = by[honest]["training_replay"]
+        assert replayed.decision == "consistent", replayed.evidence
+        assert (
+            replayed.evidence["draw_seed"] == 11 and replayed.evidence["segments_replayed"][0]["segment"] == 0
+        )
+        assert by[honest]["p3_finetune"].basis == ("replay",)
+    assert by["adv_finetune_as_pretrain"]["training_replay"].decision == "inconsistent"

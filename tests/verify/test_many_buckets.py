@@ -21,7 +21,7 @@ def _ddp_log(path: Path, steps: int = 6) -> int:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from inspectorate.testbed.model import GPT, GPTConfig
+    from inspectorate.models._gpt import GPT, GPTConfig
     from inspectorate.testbed.workloads import unannotated
 
     with socket.socket() as s:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inspectorate.agent._cost import CallRecord
+from inspectorate.errors import BackendError, MalformedReply
 
 DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1"}  # the seed ran Sonnet 4.6
 KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
@@ -74,14 +75,6 @@ class Reply:
     tool_calls: list[tuple[str, str, Any]]  # (call id, tool name, arguments or an error string)
     truncated: bool
     usage: CallRecord
-
-
-class BackendError(RuntimeError):
-    """A call that failed for good (after retries, or not retryable)."""
-
-
-class MalformedReply(RuntimeError):
-    """A 2xx reply whose body is not the JSON object the API promises (retried)."""
 
 
 def _dict(value: Any) -> dict[str, Any]:

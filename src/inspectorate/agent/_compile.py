@@ -21,6 +21,7 @@ from inspectorate.agent._backends import AgentSettings, Backend
 from inspectorate.agent._inspector import inspect_semantic
 from inspectorate.agent._verdict import RuleJudgement
 from inspectorate.commitment import Commitment, RuleSpec, check, load_commitment, run_rule, validate_params
+from inspectorate.decisions import Decision
 from inspectorate.errors import InputError
 from inspectorate.trace import Trace, read_trace
 
@@ -61,8 +62,8 @@ def vet(
             return "does not reproduce the agent's violation (flags none of the cited records)"
         if judgement.verdict == "compliant" and found:
             return "fires where the agent found the evidence compliant"
-        if judgement.verdict == "undetermined":
-            return "the agent's judgement is undetermined: nothing to reproduce"
+        if judgement.verdict == Decision.UNVERIFIABLE:
+            return "the agent's judgement is unverifiable: nothing to reproduce"
     for trace in honest:
         if run_rule(spec, trace):
             return f"raises a violation on the honest trace {Path(trace.source).name}"

@@ -2,7 +2,7 @@
 
 A reply is accepted only as written: a number given as a string, a missing field, an
 unknown verdict word, a record id not in the trace or a signal not in the evidence
-makes it invalid (the inspector retries, then reports the rule undetermined). Nothing
+makes it invalid (the inspector retries, then reports the rule unverifiable). Nothing
 is coerced into shape.
 """
 
@@ -13,7 +13,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-VERDICTS = ("compliant", "violation", "undetermined")
+from inspectorate.decisions import LEGACY, Decision
+
+# The third word is the shared Decision vocabulary; replies and cached files of older
+# versions said "undetermined", read as the same thing.
+VERDICTS = ("compliant", "violation", str(Decision.UNVERIFIABLE))
 RULE_KEYS = {"id", "verdict", "confidence", "cited_record_ids", "signals", "rationale", "proposed_rule"}
 REQUIRED = RULE_KEYS - {"proposed_rule"}
 
@@ -49,11 +53,11 @@ VERDICT_SCHEMA: dict[str, Any] = {
 
 @dataclass
 class RuleJudgement:
-    """The inspector's answer for one semantic rule (``verdict`` undetermined + ``reason``
+    """The inspector's answer for one semantic rule (``verdict`` unverifiable + ``reason``
     when no valid answer came back)."""
 
     id: str
-    verdict: str = "undetermined"
+    verdict: str = Decision.UNVERIFIABLE
     confidence: float = 0.0
     cited_record_ids: list[str] = field(default_factory=list)
     signals: list[str] = field(default_factory=list)
@@ -98,7 +102,10 @@ def validate_reply(
         if problems:
             errors += [f"rules[{index}]: {p}" for p in problems]
             continue
-        judged[str(rid)] = RuleJudgement(**{k: entry.get(k) for k in RULE_KEYS})
+        fields = {k: entry.get(k) for k in RULE_KEYS}
+        if fields["verdict"] not in ("compliant", "violation"):  # the shared third word, old or new
+            fields["verdict"] = Decision.parse(fields["verdict"])
+        judged[str(rid)] = RuleJudgement(**fields)
     errors += [f"rule {rid!r} has no answer" for rid in rule_ids if rid not in judged]
     return judged, errors
 
@@ -112,7 +119,7 @@ def _problems(entry: Any, rule_ids: list[str], record_ids: set[str], signals: se
         return problems
     if entry["id"] not in rule_ids:
         problems.append(f"id {entry['id']!r} is not a rule asked for ({', '.join(rule_ids)})")
-    if entry["verdict"] not in VERDICTS:
+    if LEGACY.get(entry["verdict"], entry["verdict"]) not in VERDICTS:
         problems.append(f"verdict must be one of {', '.join(VERDICTS)}")
     confidence = entry["confidence"]
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1:

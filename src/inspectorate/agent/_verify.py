@@ -26,6 +26,7 @@ from inspectorate.errors import InputError
 from inspectorate.trace import RunDir, load_run
 from inspectorate.verify import CONSISTENT, INCONSISTENT, UNVERIFIABLE, RunVerdict, verify_run
 from inspectorate.verify._registry import Finding
+from inspectorate.verify._replay_run import ReplayPlan
 
 NOTHING_LEFT = "no semantic rule is left for the LLM tier (every one is judged offline or compiled)"
 
@@ -40,6 +41,7 @@ def verify_with_agent(
     backend: Backend | str | None = None,
     on_phase: Callable[[str], None] | None = None,
     recomputed: dict[str, list[Finding]] | None = None,
+    replay: ReplayPlan | None = None,
 ) -> RunVerdict:
     """``verify_run`` on ``run``, then the LLM tier on the commitment's semantic rules
     left unjudged, over the run's window records and the verify findings. A skipped tier
@@ -47,7 +49,9 @@ def verify_with_agent(
     if commitment is None:
         raise InputError("--agent judges a commitment's semantic rules: give --commitment")
     loaded = run if isinstance(run, RunDir) else load_run(run)
-    verdict = verify_run(loaded, commitment, policy=policy, on_phase=on_phase, recomputed=recomputed)
+    verdict = verify_run(
+        loaded, commitment, policy=policy, on_phase=on_phase, recomputed=recomputed, replay=replay
+    )
     rules = verdict.commitment
     assert rules is not None and loaded.windows is not None  # verify_run raises without windows
     pending = list(rules.semantic_rules_not_evaluated)

@@ -4,6 +4,7 @@ code, and the adversarial search loop (``redteam``)."""
 from inspectorate.attacks._conformance import check_attack
 from inspectorate.attacks._defend import candidates, defend, honest_traces
 from inspectorate.attacks._intent import conserves_work, dominant_job, flop_per_token, violate, work
+from inspectorate.attacks._llm_defender import DefenderProposal, llm_defend, propose_rules
 from inspectorate.attacks._loop import Attacker, RedteamReport, make_attacker, play_round, redteam, replay
 from inspectorate.attacks._offline import OfflineAttacker, Proposal
 from inspectorate.attacks._registry import (
@@ -38,6 +39,7 @@ __all__ = [
     "Attack",
     "Attacker",
     "Compound",
+    "DefenderProposal",
     "Limits",
     "OfflineAttacker",
     "Proposal",
@@ -61,9 +63,11 @@ __all__ = [
     "get_rundir_attack",
     "honest_traces",
     "isolation_problem",
+    "llm_defend",
     "make_attacker",
     "network_isolated",
     "play_round",
+    "propose_rules",
     "redteam",
     "replay",
     "run_mutation",

@@ -182,7 +182,7 @@ DEFENDERS = ("search", "llm")
 
 def _defender(name: str, defend: bool, settings: Any) -> Callable[..., dict[str, Any]]:
     """The function that proposes the patch: the offline search, or the LLM defender
-    alone (``agent.llm_defend`` without the offline candidates, so the two can be compared).
+    alone (``attacks.llm_defend`` without the offline candidates, so the two can be compared).
     A missing key is bad input here, before any round is played."""
     if name not in DEFENDERS:
         raise InputError(f"unknown defender {name!r}; accepted: {', '.join(DEFENDERS)}")
@@ -192,7 +192,8 @@ def _defender(name: str, defend: bool, settings: Any) -> Callable[..., dict[str,
         return search
     if not defend:
         raise InputError("--defender llm needs --defend")
-    from inspectorate.agent import AgentSettings, llm_defend, make_backend
+    from inspectorate.agent import AgentSettings, make_backend
+    from inspectorate.attacks._llm_defender import llm_defend
 
     settings = settings or AgentSettings.from_env()
     backend = make_backend(settings)

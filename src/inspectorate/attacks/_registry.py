@@ -83,7 +83,11 @@ class Attack:
 ATTACKS: Registry[Attack] = Registry(
     "attack",
     "inspectorate.attacks",
-    ("inspectorate.attacks._label_job_time_attacks", "inspectorate.attacks._accounting_provenance_attacks"),
+    (
+        "inspectorate.attacks._label_job_time_attacks",
+        "inspectorate.attacks._accounting_provenance_attacks",
+        "inspectorate.attacks._evasion_attacks",
+    ),
 )
 
 

@@ -34,19 +34,9 @@ from typing import IO, Any
 from inspectorate.attacks import _sandbox_isolation as isolation
 from inspectorate.attacks._sandbox_isolation import CHILD, SandboxUnavailable
 from inspectorate.attacks._sandbox_payload import PayloadError, parse, validate_output
-from inspectorate.errors import InputError
+from inspectorate.errors import InputError, SandboxError
 
 STDERR_KEEP = 2000
-
-
-class SandboxError(RuntimeError):
-    """The code did not produce valid records; ``kind`` says why (timeout, cpu, memory,
-    output, blocked, denied, invalid, error, crashed, isolation)."""
-
-    def __init__(self, kind: str, message: str, blocked: Sequence[str] = ()):
-        self.kind = kind
-        self.blocked = list(blocked)
-        super().__init__(f"sandbox ({kind}): {message}")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from inspectorate.attacks import _sandbox_seccomp as seccomp
-from inspectorate.errors import InputError
+from inspectorate.errors import SandboxUnavailable
 
 HERE = Path(__file__).resolve().parent
 CHILD = HERE / "_sandbox_child.py"
@@ -42,10 +42,6 @@ USERNS_FIX = (
 )
 
 SECCOMP_FIX = "use a kernel built with CONFIG_SECCOMP_FILTER (every mainstream distribution kernel is)"
-
-
-class SandboxUnavailable(InputError):
-    """The OS isolation cannot be set up here: running untrusted code is refused."""
 
 
 def interpreter() -> str:

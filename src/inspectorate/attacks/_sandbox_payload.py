@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from inspectorate.attacks._sandbox_child import HEADER
+from inspectorate.errors import PayloadError
 from inspectorate.trace import validate_record
 
 MAX_DEPTH = 8  # a record list is 3 deep ([ { "upstream_refs": [ ); extra fields get a little room
@@ -25,14 +26,6 @@ MAX_BLOCKED = 50
 KINDS = ("blocked", "denied", "memory", "error", "output", "isolation")
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _FRAME = re.compile(re.escape(HEADER) + rb" ([0-9]{1,12})\n")
-
-
-class PayloadError(ValueError):
-    """The child's output is not one acceptable payload; ``kind`` is ``output`` or ``invalid``."""
-
-    def __init__(self, kind: str, message: str):
-        self.kind = kind
-        super().__init__(message)
 
 
 def unframe(raw: bytes) -> bytes:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +67,21 @@ class ChainWriter:
     """Context manager appending hash-chained records, one line each, thread-safe.
 
     ``fsync_every``: 0 syncs only on close; N>0 syncs after every N records (1 is the
-    paranoid setting; each fsync costs a disk flush).
+    paranoid setting; each fsync costs a disk flush). ``on_append(stored, head, count)``
+    runs after each record is written, under the lock, so heads reach it in order (the
+    sensor's head signer, ``ledger.HeadSigner.observe``).
     """
 
-    def __init__(self, path: Path | str, *, fsync_every: int = 0) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        fsync_every: int = 0,
+        on_append: Callable[[dict[str, Any], str, int], None] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.fsync_every = fsync_every
+        self.on_append = on_append
         self.torn_tail_repaired = False
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,6 +146,8 @@ class ChainWriter:
             self.head = record_hash(stored)
             self.count += 1
             self._maybe_sync()
+            if self.on_append is not None:
+                self.on_append(stored, self.head, self.count)
         return stored
 
     def _write_all(self, data: bytes) -> None:

@@ -24,10 +24,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspectorate.capture._chain_writer import ChainWriter
 from inspectorate.capture._scope import CgroupCounters, GpuProcesses, WorkloadScope
+
+if TYPE_CHECKING:
+    from inspectorate.ledger import HeadSigner
 
 SCHEMA = "inspectorate.sensor/1"
 SENSOR_FILE = "sensor.jsonl"
@@ -209,6 +212,8 @@ class ProcSensor:
         cgroup: Path | str | None = None,
         hz: float = MIN_HZ,
         gpu: bool | None = None,
+        signer: HeadSigner | None = None,
+        challenge: str | None = None,
     ) -> None:
         if (pid is None) == (cgroup is None):
             raise ValueError("give exactly one of pid or cgroup")
@@ -227,6 +232,9 @@ class ProcSensor:
         )
         self.count = 0
         self._pss: dict[tuple[int, int], int | None] = {}
+        # signed evidence (docs/signing.md): a ledger.HeadSigner signs the chain head every
+        # window into the host's transparency log; the challenge is the verifier's nonce
+        self.signer, self.challenge = signer, challenge
 
     def target(self) -> dict[str, Any]:
         return {"pid": self.pid} if self.pid is not None else {"cgroup": str(self.cgroup)}
@@ -295,7 +303,8 @@ class ProcSensor:
         """Sample until the target is gone, ``stop`` is set or ``duration`` passes."""
         stop = stop or threading.Event()
         start = time.monotonic()
-        with ChainWriter(self.out) as writer:
+        on_append = self.signer.observe if self.signer is not None else None
+        with ChainWriter(self.out, on_append=on_append) as writer:
             writer.append(
                 {
                     "schema": SCHEMA,
@@ -307,7 +316,7 @@ class ProcSensor:
                     # the verifier's challenge, issued as the run starts: replay claims
                     # must derive their seeds from it (replay.derive_seed), so a run
                     # computed before this moment cannot be handed over as this one's
-                    "nonce": secrets.token_hex(16),
+                    "nonce": self.challenge or secrets.token_hex(16),
                 },
                 id_prefix="sensor_",
             )
@@ -384,10 +393,12 @@ def run_sensor(
     hz: float = MIN_HZ,
     duration: float | None = None,
     gpu: bool | None = None,
+    signer: HeadSigner | None = None,
+    challenge: str | None = None,
 ) -> int:
     """Sample ``pid``'s process tree (or ``cgroup``) into ``out_dir/sensor.jsonl`` until the
     target exits, SIGTERM/SIGINT arrives or ``duration`` passes; returns samples written."""
-    sensor = ProcSensor(out_dir, pid=pid, cgroup=cgroup, hz=hz, gpu=gpu)
+    sensor = ProcSensor(out_dir, pid=pid, cgroup=cgroup, hz=hz, gpu=gpu, signer=signer, challenge=challenge)
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -21,6 +21,13 @@ def sensor(
     out: Path = typer.Option(..., "--out", help="Directory for sensor.jsonl (hash-chained)."),
     hz: float = typer.Option(10.0, "--hz", help="Samples per second (>= 10)."),
     duration: float | None = typer.Option(None, "--duration", help="Stop after this many seconds."),
+    key: Path | None = typer.Option(None, "--key", help="Host key: sign the chain head every window."),
+    log: Path | None = typer.Option(None, "--log", help="Transparency log directory the signed heads go to."),
+    log_key: Path | None = typer.Option(None, "--log-key", help="The log operator's key (signs tree heads)."),
+    sign_every: float = typer.Option(
+        5.0, "--sign-every", help="Seconds per signed window (the first and last record are always signed)."
+    ),
+    challenge: str | None = typer.Option(None, "--challenge", help="The verifier's nonce for this run."),
 ) -> None:
     """Sample a workload's process tree from /proc until it exits (or SIGTERM)."""
     from inspectorate.capture._proc_sensor import MIN_HZ, PROC, run_sensor
@@ -33,4 +40,11 @@ def sensor(
         raise InputError(f"no process with pid {pid}")
     if cgroup is not None and not (cgroup / "cgroup.procs").exists():
         raise InputError("not a cgroup directory (no cgroup.procs)", cgroup)
-    run_sensor(out, pid=pid, cgroup=cgroup, hz=hz, duration=duration)
+    signer = None
+    if (key, log, log_key).count(None) not in (0, 3):
+        raise InputError("--key, --log and --log-key go together")
+    if key is not None and log is not None and log_key is not None:
+        from inspectorate.ledger._heads import open_signer
+
+        signer = open_signer(key, log, log_key, window_s=sign_every)
+    run_sensor(out, pid=pid, cgroup=cgroup, hz=hz, duration=duration, signer=signer, challenge=challenge)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
 from inspectorate._plugins import Registry
+from inspectorate.errors import ParamError
 
 MAX_IDS = 1000  # record ids kept per violation; the count keeps the true total
 
@@ -64,12 +65,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# A rule's record filter, from its configured parameters: a Polars boolean expression
+# over the trace frame, or None when the rule reads every record. ``check`` counts the
+# records it selects ("matched"), so a rule whose filter selects nothing is reported
+# as having checked nothing instead of passing silently.
+Selector = Callable[[dict[str, Any]], Any]
+
+
 @dataclass(frozen=True)
 class RuleKind:
     name: str
     fn: Callable[..., Iterable[Violation]]
     implicit: bool
     params: dict[str, inspect.Parameter]
+    selects: Selector | None = None
+
+    def configured(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` with the kind's defaults filled in."""
+        defaults = {n: p.default for n, p in self.params.items() if p.default is not inspect.Parameter.empty}
+        return {**defaults, **params}
 
     @property
     def doc(self) -> str:
@@ -89,8 +103,13 @@ RULES: Registry[RuleKind] = Registry(
 )
 
 
-def rule(name: str, *, implicit: bool = False) -> Callable[[Callable], Callable]:
-    """Register ``fn`` as rule kind ``name``; ``implicit`` kinds run on every check."""
+def rule(
+    name: str, *, implicit: bool = False, selects: Selector | None = None
+) -> Callable[[Callable], Callable]:
+    """Register ``fn`` as rule kind ``name``; ``implicit`` kinds run on every check.
+    ``selects(params)`` is the rule's record filter (see ``Selector``); without it a kind
+    with an ``op_type``/``op_types`` parameter selects those labels, any other kind every
+    record."""
 
     def register(fn: Callable) -> Callable:
         if not inspect.getdoc(fn):
@@ -103,7 +122,9 @@ def rule(name: str, *, implicit: bool = False) -> Callable[[Callable], Callable]
         }
         hints = typing.get_type_hints(fn)
         params = {n: p.replace(annotation=hints.get(n, Any)) for n, p in params.items()}
-        RULES.add(name, RuleKind(name, fn, implicit, params), fn)  # a plugin may add kinds, never replace one
+        RULES.add(
+            name, RuleKind(name, fn, implicit, params, selects), fn
+        )  # a plugin may add kinds, never replace one
         return fn
 
     return register
@@ -118,10 +139,6 @@ def known_kinds() -> list[str]:
     return RULES.names()
 
 
-class ParamError(ValueError):
-    """A rule parameter that does not fit its annotation."""
-
-
 def coerce(value: Any, annotation: Any, where: str) -> Any:
     """Check ``value`` against a simple annotation; convert ints to floats where allowed."""
     origin, args = get_origin(annotation), get_args(annotation)
@@ -129,7 +146,7 @@ def coerce(value: Any, annotation: Any, where: str) -> Any:
         return value
     if origin is Literal:
         if value not in args:
-            raise ParamError(f"{where} must be one of {list(args)}, got {value!r}")
+            raise ParamError(f"{where} must be one of {', '.join(map(str, args))}; got {value!r}")
         return value
     if origin in (typing.Union, types.UnionType):
         errors = []
@@ -138,8 +155,13 @@ def coerce(value: Any, annotation: Any, where: str) -> Any:
                 return coerce(value, arg, where)
             except ParamError as exc:
                 errors.append(str(exc))
+        enumerated = _enumeration_error(value, args, where)
+        if enumerated:
+            raise ParamError(enumerated)
         raise ParamError(f"{where}: {value!r} fits none of the accepted types ({'; '.join(errors)})")
-    if origin is list:
+    if origin is tuple and isinstance(value, tuple):  # a default, or a caller's own tuple
+        value = list(value)
+    if origin in (list, tuple):
         if not isinstance(value, list):
             raise ParamError(f"{where} must be a list, got {type(value).__name__}")
         return [coerce(v, args[0] if args else Any, f"{where}[{i}]") for i, v in enumerate(value)]
@@ -148,6 +170,21 @@ def coerce(value: Any, annotation: Any, where: str) -> Any:
             raise ParamError(f"{where} must be a mapping, got {type(value).__name__}")
         return {coerce(k, args[0], where): coerce(v, args[1], f"{where}[{k!r}]") for k, v in value.items()}
     return _coerce_scalar(value, annotation, where)
+
+
+def _enumeration_error(value: Any, args: tuple[Any, ...], where: str) -> str | None:
+    """The one-line reason a value failed an enumerated union (``OpTypes``: a label or a
+    list of labels): name the offending value and the accepted ones, not every branch."""
+    literals = [a for a in args if get_origin(a) is Literal]
+    if not literals:
+        return None
+    accepted = [v for lit in literals for v in get_args(lit)]
+    if isinstance(value, (list, tuple)):
+        wrong = [v for v in value if v not in accepted]
+        if not wrong or not any(get_origin(a) in (list, tuple) for a in args):
+            return None
+        value = wrong[0]
+    return f"{where} must be one of {', '.join(map(str, accepted))} (or a list of them); got {value!r}"
 
 
 def _coerce_scalar(value: Any, annotation: Any, where: str) -> Any:
@@ -172,6 +209,20 @@ def _coerce_scalar(value: Any, annotation: Any, where: str) -> Any:
     raise ParamError(f"{where}: unsupported parameter annotation {annotation!r}")
 
 
+def _display(annotation: Any) -> str:
+    """An annotation as a commitment author reads it: enumerations spelt out."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return "|".join(map(str, args))
+    if origin in (typing.Union, types.UnionType):
+        literals = [a for a in args if get_origin(a) is Literal]
+        if literals and any(get_origin(a) in (list, tuple) for a in args):
+            return f"{_display(literals[0])} or a list of them"
+    if origin is None and hasattr(annotation, "__name__"):
+        return str(annotation.__name__)
+    return str(annotation).replace("typing.", "")
+
+
 def describe_kind(name: str) -> str:
     """``kind(param: type = default, ...)`` followed by the docstring: for `inspectorate rules`."""
     load_plugins()
@@ -182,8 +233,7 @@ def describe_kind(name: str) -> str:
     kind = RULES[name]
     params = []
     for pname, param in kind.params.items():
-        plain = get_origin(param.annotation) is None and hasattr(param.annotation, "__name__")
-        annotation = param.annotation.__name__ if plain else str(param.annotation).replace("typing.", "")
+        annotation = _display(param.annotation)
         default = "" if param.default is inspect.Parameter.empty else f" = {param.default!r}"
         params.append(f"{pname}: {annotation}{default}")
     flag = "  [implicit: runs on every check]" if kind.implicit else ""

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from inspectorate.difr._checkpoint import config_of, model_hash
 from inspectorate.difr._log import LogHeader, SamplingConfig, ServingLog
 from inspectorate.difr._sampling import scaled
 from inspectorate.difr._score import score_log
 from inspectorate.difr._serve import ServeOptions, generate
 from inspectorate.errors import InputError
+from inspectorate.models._checkpoint import config_of, model_hash
 
 TRUSTED_TAIL = 20  # excesses a fitted tail needs before it may go below the physical floor
 COST_KEEP = 256  # smallest alternative costs kept per honest sequence (the covert bound needs no more)

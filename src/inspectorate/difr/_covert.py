@@ -29,12 +29,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from inspectorate.difr._checkpoint import config_of
 from inspectorate.difr._log import SamplingConfig, SequenceRecord
 from inspectorate.difr._projection import capture_layer
 from inspectorate.difr._sampling import gumbel_noise, shortfall
 from inspectorate.difr._serve import ServeOptions, _projections
 from inspectorate.errors import InputError
+from inspectorate.models._checkpoint import config_of
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from inspectorate.decisions import Decision
+
 PROPERTY = "served_model_identity"
 
 
@@ -25,8 +27,8 @@ def difr_finding(report: Any) -> dict[str, Any]:
             worst = max(worst, block["max_score"] / limit)
     score = (
         1.0
-        if report.decision == "inconsistent"
-        else (0.0 if report.decision == "indeterminate" else min(0.49, worst / 2))
+        if Decision.parse(report.decision) is Decision.INCONSISTENT
+        else (0.0 if Decision.parse(report.decision) is Decision.UNVERIFIABLE else min(0.49, worst / 2))
     )
     evidence = {k: data[k] for k in data if k != "per_sequence"}
     evidence["flagged_sequences"] = sorted(set(report.flagged_token) | set(report.flagged_activation))

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inspectorate.difr._checkpoint import Checkpoint, config_of, model_hash
 from inspectorate.difr._log import LogHeader, ProjectionSpec, SamplingConfig, SequenceRecord, write_log
 from inspectorate.difr._projection import capture_layer, project, projection_matrix
 from inspectorate.difr._sampling import choose, gumbel_noise
 from inspectorate.errors import InputError
+from inspectorate.models._checkpoint import Checkpoint, config_of, model_hash
 
 
 @dataclass(frozen=True)

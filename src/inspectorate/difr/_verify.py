@@ -2,7 +2,7 @@
 
 Decision: ``inconsistent`` when the log claims another model hash or vocabulary, or any
 sequence's Token-DiFR score (mean Gumbel-margin shortfall) or Activation-DiFR score
-(mean relative projection distance) exceeds its calibrated threshold; ``indeterminate``
+(mean relative projection distance) exceeds its calibrated threshold; ``unverifiable``
 when neither test can run (no declared sampling seed under temperature > 0 and no
 projections): a verifier does not pass what it cannot re-compute; else ``consistent``.
 Without a calibration file the verifier calibrates itself on the reference, re-serving
@@ -16,14 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from inspectorate.decisions import Decision
 from inspectorate.difr._calibrate import Calibration, HonestVariant, Thresholds, calibrate, check_compatible
-from inspectorate.difr._checkpoint import Checkpoint
 from inspectorate.difr._log import ServingLog
 from inspectorate.difr._score import SequenceScore, score_log
 from inspectorate.difr._serve import ServeOptions
 from inspectorate.errors import InputError
+from inspectorate.models._checkpoint import Checkpoint
 
-CONSISTENT, INCONSISTENT, INDETERMINATE = "consistent", "inconsistent", "indeterminate"
+CONSISTENT, INCONSISTENT, UNVERIFIABLE = Decision.CONSISTENT, Decision.INCONSISTENT, Decision.UNVERIFIABLE
+INDETERMINATE = UNVERIFIABLE  # the old name (older reports wrote "indeterminate")
 
 
 @dataclass
@@ -98,7 +100,7 @@ def verify_log(
     scores = score_log(model, log)
     if not any(s.shortfall is not None or s.act_distance is not None for s in scores):
         reasons.append("no sampling seed declared and no projections: nothing can be re-computed")
-        return DifrReport(INDETERMINATE, reasons, header.model_hash, reference.model_hash, None, scores)
+        return DifrReport(UNVERIFIABLE, reasons, header.model_hash, reference.model_hash, None, scores)
     source = "file" if calibration is not None else "self"
     calibration = calibration or _self_calibrate(log, reference, lengths, variants)
     check_compatible(calibration, header, lengths)

@@ -25,7 +25,7 @@ _EXPORTS = {
     "check_metric": "_replay",
     "checkpoint_steps": "_claim",
     "code_fingerprint": "_code",
-    "derive_seed": "_nonce",
+    "derive_seed": "inspectorate.capture._nonce",
     "choose_segments": "_replay",
     "evaluate": "_train",
     "init_model": "_train",

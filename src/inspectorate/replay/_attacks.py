@@ -13,10 +13,10 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from inspectorate.difr._checkpoint import file_sha256, load_checkpoint, weights_sha256
+from inspectorate.models._checkpoint import file_sha256, load_checkpoint, weights_sha256
+from inspectorate.models._corpus import Corpus
 from inspectorate.replay._claim import TrainingClaim, checkpoint_steps, read_claim, record_run
 from inspectorate.replay._train import TrainSpec
-from inspectorate.testbed.data import Corpus
 
 
 def metric_inflated(claim: TrainingClaim, out: Path, delta: float = 0.05) -> TrainingClaim:

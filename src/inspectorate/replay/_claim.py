@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from inspectorate.difr._checkpoint import file_sha256, save_checkpoint, weights_sha256
 from inspectorate.errors import InputError
+from inspectorate.models._checkpoint import file_sha256, save_checkpoint, weights_sha256
+from inspectorate.models._corpus import Corpus
 from inspectorate.replay._code import code_fingerprint
 from inspectorate.replay._train import TrainSpec, evaluate, init_model, make_optimizer, train_steps
-from inspectorate.testbed.data import Corpus
 
 FORMAT = "inspectorate.replay.claim"
 VERSION = 1

@@ -41,6 +41,7 @@ def replay(
 ) -> None:
     """Reproduce a claimed training run (or segments of it); exit 0 agrees, 1 disagrees, 2 bad input."""
     from inspectorate.errors import InputError
+    from inspectorate.models._corpus import load_corpus
     from inspectorate.replay import (
         Tolerance,
         calibrate_tolerance,
@@ -49,7 +50,6 @@ def replay(
         replay_claim,
         replay_finding,
     )
-    from inspectorate.testbed.data import load_corpus
 
     parsed, text = read_claim(claim), load_corpus(corpus)
     if calibrate_out is not None:

@@ -22,8 +22,8 @@ from inspectorate.errors import InputError
 PREFIX = "inspectorate-train:sha256:"
 TRAINING_MODULES = (
     "inspectorate.replay._train",
-    "inspectorate.testbed.model",
-    "inspectorate.testbed.data",
+    "inspectorate.models._gpt",
+    "inspectorate.models._corpus",
 )
 
 

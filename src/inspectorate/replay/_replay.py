@@ -5,7 +5,7 @@ claimed steps with the claimed data order, and must land within ``tolerance.weig
 claimed checkpoint ``k+1``, measured as ``||w_replayed - w_claimed|| / ||w_claimed -
 w_start||`` (relative to how far the segment moved, so it means the same early and late
 in training). The claim's ``code_commit`` must name the code the verifier replays with
-(by default :func:`code_fingerprint`), else the replay is indeterminate: reproducing a
+(by default :func:`code_fingerprint`), else the replay is unverifiable: reproducing a
 run with other code proves nothing about the claimed one. Checkpoint 0 must be the claimed seed's initialisation, every checkpoint
 file must hash to what the claim says, and the reported metric must be what the final
 checkpoint scores. A full replay checks every segment; the verifier may instead draw
@@ -23,14 +23,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from inspectorate.difr._checkpoint import file_sha256, load_checkpoint, weights_sha256
+from inspectorate.decisions import Decision
 from inspectorate.errors import InputError
+from inspectorate.models._checkpoint import file_sha256, load_checkpoint, weights_sha256
+from inspectorate.models._corpus import Corpus
 from inspectorate.replay._claim import CheckpointRef, TrainingClaim
 from inspectorate.replay._code import code_fingerprint
 from inspectorate.replay._train import evaluate, init_model, make_optimizer, train_steps
-from inspectorate.testbed.data import Corpus
 
-CONSISTENT, INCONSISTENT, INDETERMINATE = "consistent", "inconsistent", "indeterminate"
+CONSISTENT, INCONSISTENT, UNVERIFIABLE = Decision.CONSISTENT, Decision.INCONSISTENT, Decision.UNVERIFIABLE
+INDETERMINATE = UNVERIFIABLE  # the old name (older results wrote "indeterminate")
 
 
 @dataclass(frozen=True)
@@ -126,10 +128,10 @@ def replay_claim(
         reason = (
             f"the claim names code {claim.code_commit!r}, the verifier replays with {mine!r}: cannot replay"
         )
-        return ReplayResult(INDETERMINATE, [reason], [], {}, tol, n, codes, claim.summary())
+        return ReplayResult(UNVERIFIABLE, [reason], [], {}, tol, n, codes, claim.summary())
     if corpus.fingerprint(claim.data["split"]) != claim.data["fingerprint"]:
         reason = "the verifier's copy of the data does not match the claimed fingerprint: cannot replay"
-        return ReplayResult(INDETERMINATE, [reason], [], {}, tol, n, codes, claim.summary())
+        return ReplayResult(UNVERIFIABLE, [reason], [], {}, tol, n, codes, claim.summary())
     reasons = _file_reasons(claim, sorted({0, n, *chosen, *(k + 1 for k in chosen)}))
     if reasons:
         return ReplayResult(INCONSISTENT, reasons, [], {}, tol, n, codes, claim.summary())

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from inspectorate.errors import InputError
-from inspectorate.testbed.data import BatchSampler
-from inspectorate.testbed.model import GPT, GPTConfig, count_params
+from inspectorate.models._corpus import BatchSampler
+from inspectorate.models._gpt import GPT, GPTConfig, count_params
 
 SAMPLERS = ("step", "stream")
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from inspectorate.verify._inspector import RunVerdict
 from inspectorate.verify._registry import INCONSISTENT, UNVERIFIABLE
+from inspectorate.verify._settle import would_settle
 
 
 def render_run_text(verdict: RunVerdict) -> str:
@@ -31,6 +32,8 @@ def render_run_text(verdict: RunVerdict) -> str:
         for f in p.findings:
             if f.decision == INCONSISTENT:
                 lines.append(f"       {f.property}: {_brief(f.evidence)}")
+            elif f.decision == UNVERIFIABLE and p.outcome != INCONSISTENT:
+                lines.append(f"       {f.property} {would_settle(f)}")
     if verdict.agent is not None:
         lines += _agent_lines(verdict.agent)
     return "\n".join(lines)

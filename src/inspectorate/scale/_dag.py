@@ -25,6 +25,7 @@ import polars as pl
 from inspectorate.commitment._registry import Violation
 from inspectorate.commitment.rules.provenance import BAD_EDGE, dag_violations
 from inspectorate.trace import Trace
+from inspectorate.trace._trace import row_group_batches
 
 _NO_IDS = pl.DataFrame(schema={"record_id": pl.Utf8, "row": pl.UInt32})
 _NO_REFS = pl.DataFrame(schema={"row": pl.UInt32, "upstream_refs": pl.Utf8, "_pos": pl.Int64})
@@ -77,8 +78,6 @@ def submit_dag(client: Any, trace: Trace, ranges: list, parts: int) -> list:
     buckets = max(parts, 1)
     id_maps = [client.submit(_ids_map, part, buckets, pure=False) for part in ranges]
     if trace.lean:  # the refs are not in memory: workers read them from the file
-        from inspectorate.scale._dask import row_group_batches
-
         path = str(trace._backing_path())
         sources = [
             client.submit(_refs_of_groups, path, groups, first, pure=False)

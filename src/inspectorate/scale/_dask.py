@@ -37,13 +37,14 @@ from typing import Any
 
 import polars as pl
 
-from inspectorate.commitment._check import Verdict, assemble, rule_plan, run_rule
+from inspectorate.commitment._check import Verdict, assemble, rule_plan, run_rule, with_coverage
 from inspectorate.commitment._model import Commitment, RuleSpec
 from inspectorate.commitment._registry import Violation
-from inspectorate.errors import InputError
+from inspectorate.errors import InputError, MissingExtra
 from inspectorate.scale._dag import reduce_dag, submit_dag
 from inspectorate.trace import Trace
 from inspectorate.trace._canonical import GENESIS, ChainBreak
+from inspectorate.trace._trace import row_group_batches
 
 RECORD_LOCAL = frozenset(
     {
@@ -67,7 +68,11 @@ KEYED = {
     "code_commit_per_job_stable": "job_id",
     "operator_uniqueness_per_job": "job_id",
     "model_uniqueness_per_job": "job_id",
+    "window_slots_to_end": "chip_id",
 }
+# Rules that read only the trace's metadata (its published head): run on the driver,
+# which holds the head; the workers' copies of the frame do not.
+DRIVER = frozenset({"require_head"})
 _CAP_SCOPE = {"per_job": "job_id", "per_operator": "operator"}
 
 
@@ -77,6 +82,8 @@ def plan(spec: RuleSpec) -> str | None:
         return "chain"
     if spec.kind == "upstream_refs_dag_validity":
         return "dag"  # a hash-partitioned join (scale/_dag.py)
+    if spec.kind in DRIVER:
+        return "driver"
     if spec.kind in RECORD_LOCAL:
         return "record"
     if spec.kind == "aggregate_flop_cap":
@@ -166,7 +173,7 @@ def check_distributed(
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:
-        raise InputError("the dask engine needs the [scale] extra (dask, distributed)") from exc
+        raise MissingExtra(exc.name or "distributed", "scale") from exc
     own = None
     if client is None:
         try:
@@ -204,18 +211,6 @@ def _chain_tasks(client, trace: Trace, ranges: list, parts: int) -> list:
     ]
 
 
-def row_group_batches(path: str, parts: int) -> list[tuple[list[int], int]]:
-    """The file's row groups in at most ``parts`` contiguous runs: (groups, first row)."""
-    import pyarrow.parquet as pq
-
-    meta = pq.ParquetFile(path).metadata
-    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-    count = len(sizes)
-    parts = max(min(parts, count), 1)
-    runs = [list(range(i * count // parts, (i + 1) * count // parts)) for i in range(parts)]
-    return [(run, sum(sizes[: run[0]])) for run in runs if run]
-
-
 def _map_global(spec: RuleSpec, frame: pl.DataFrame, source: str, backing: Any) -> list[Violation]:
     """A global rule over the whole trace (with its backing file: the DAG rule streams refs)."""
     return run_rule(spec, Trace(frame, None, source, backing=backing))
@@ -236,6 +231,8 @@ def _run(client, trace: Trace, commitment, partitions, on_rule) -> Verdict:
             pending[spec.id] = _chain_tasks(client, trace, ranges, parts)
         elif how == "dag":
             pending[spec.id] = submit_dag(client, trace, ranges, parts)
+        elif how == "driver":
+            pending[spec.id] = run_rule(spec, trace)
         elif how == "record":
             pending[spec.id] = [client.submit(_map_rule, spec, part, pure=False) for part in ranges]
         elif how is not None:
@@ -254,14 +251,15 @@ def _run(client, trace: Trace, commitment, partitions, on_rule) -> Verdict:
         timings[spec.id] = time.perf_counter() - t0
         if on_rule is not None:
             on_rule(spec.id)
-    return assemble(commitment, specs, violations, len(trace), time.perf_counter() - started, timings)
+    verdict = assemble(commitment, specs, violations, len(trace), time.perf_counter() - started, timings)
+    return with_coverage(verdict, trace, specs)
 
 
 def _reduce(spec: RuleSpec, mapped: Any, trace: Trace) -> list[Violation]:
     how = plan(spec)
     if how == "chain":
         return run_rule(spec, _StitchedTrace(trace, _stitch(mapped, trace.head, trace.frame["record_id"])))
-    if how is None:
+    if how is None or how == "driver":
         return mapped
     if how == "dag":
         return [replace(v, rule_id=spec.id, kind=spec.kind) for v in reduce_dag(mapped, trace)]

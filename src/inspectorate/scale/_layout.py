@@ -56,6 +56,7 @@ from inspectorate.trace._canonical import GENESIS
 from inspectorate.trace._fastchain import frame_hashes
 from inspectorate.trace._frame import FRAME_SCHEMA, epoch_seconds
 from inspectorate.trace._io import _checked
+from inspectorate.trace._layouts import LAYOUTS
 
 __all__ = ["LAYOUT", "convert", "merkle_root", "read_partitioned", "verify_partitioned", "write_partitioned"]
 
@@ -283,3 +284,7 @@ def convert(source: str | Path, out: str | Path, **layout: int) -> Path:
         raise InputError("output exists; choose a new directory", out)
     write_partitioned(source, out, **layout)
     return out
+
+
+# read_trace finds this layout through trace's registry: trace never imports scale.
+LAYOUTS.register("partitioned", MANIFEST, read_partitioned)

@@ -21,11 +21,11 @@ import torch
 import torch.distributed as dist
 
 from inspectorate.capture import ChainWriter, CollectiveLog, LabelWriter, StepRecorder
+from inspectorate.capture._nonce import derive_seed
+from inspectorate.models._corpus import Corpus, load_corpus
+from inspectorate.models._gpt import GPT, count_params, flops_per_token, preset
 from inspectorate.replay._code import code_fingerprint
-from inspectorate.replay._nonce import derive_seed
 from inspectorate.testbed.claims import ClaimWriter
-from inspectorate.testbed.data import Corpus, load_corpus
-from inspectorate.testbed.model import GPT, count_params, flops_per_token, preset
 from inspectorate.testbed.phases import ACTIVITY_SPLIT, Label, PhaseSpec
 from inspectorate.testbed.profiles import Profile
 from inspectorate.testbed.windows import WindowClaim, WindowTally, append_windows, short_hash, window_records

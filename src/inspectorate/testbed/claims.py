@@ -23,11 +23,11 @@ from typing import Any
 
 import torch
 
-from inspectorate.difr._checkpoint import file_sha256, save_checkpoint, weights_sha256
+from inspectorate.models._checkpoint import file_sha256, save_checkpoint, weights_sha256
+from inspectorate.models._corpus import Corpus
+from inspectorate.models._gpt import GPT
 from inspectorate.replay._claim import CheckpointRef, TrainingClaim
 from inspectorate.replay._train import TrainSpec, evaluate
-from inspectorate.testbed.data import Corpus
-from inspectorate.testbed.model import GPT
 
 GROWTH = 4  # checkpoint at steps 1, 4, 16, 64, ...
 

@@ -254,11 +254,11 @@ def make_substituting(src: Path | str, dst: Path | str, corpus: Path | str, *, l
     which the verifier's challenge rejects. With ``live`` its seed derives from the
     challenge the sensor issued, as a run computed *during* the run on other hardware
     could: the strongest forgery against the replay binding (docs/difr.md, "Binding")."""
+    from inspectorate.capture._nonce import derive_seed
+    from inspectorate.models._corpus import load_corpus
+    from inspectorate.models._gpt import preset
     from inspectorate.replay._claim import record_run
-    from inspectorate.replay._nonce import derive_seed
     from inspectorate.replay._train import TrainSpec
-    from inspectorate.testbed.data import load_corpus
-    from inspectorate.testbed.model import preset
     from inspectorate.verify._sensor_features import issued_nonce
 
     src, dst = Path(src), Path(dst)

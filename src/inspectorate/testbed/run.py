@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from inspectorate.errors import InputError
-from inspectorate.testbed.data import load_corpus
+from inspectorate.models._corpus import load_corpus
 from inspectorate.testbed.phases import PhaseSpec, select_phases
 from inspectorate.testbed.profiles import Profile, get_profile
 from inspectorate.testbed.windows import iso_z
@@ -150,7 +150,7 @@ def _write_json(path: Path, obj: Any) -> None:
 
 def _check_vocab(profile: Profile, vocab: int, corpus_path: Path | None) -> None:
     """A character outside the model's embedding table would crash a rank mid-run."""
-    from inspectorate.testbed.model import preset
+    from inspectorate.models._gpt import preset
 
     smallest = min(preset(role.preset).vocab_size for role in profile.roles.values())
     if vocab > smallest:

@@ -25,9 +25,9 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from inspectorate.capture import CollectiveLog, StepRecorder, allreduce_logging_hook
+from inspectorate.models._corpus import BatchSampler, Corpus
+from inspectorate.models._gpt import GPT, kv_cache_bytes, sample_next
 from inspectorate.testbed.claims import ClaimWriter
-from inspectorate.testbed.data import BatchSampler, Corpus
-from inspectorate.testbed.model import GPT, kv_cache_bytes, sample_next
 from inspectorate.testbed.phases import PhaseSpec
 from inspectorate.testbed.profiles import Profile, RoleSpec
 from inspectorate.testbed.windows import WindowTally

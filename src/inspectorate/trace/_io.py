@@ -28,6 +28,7 @@ from inspectorate.trace._frame import (
     frame_from_records,
     with_derived,
 )
+from inspectorate.trace._layouts import LAYOUTS
 from inspectorate.trace._schema import (
     FIELDS,
     INT_FIELDS,
@@ -42,6 +43,7 @@ from inspectorate.trace._trace import Trace
 
 RUN_DIR_TRACE = "windows.jsonl"
 PARTITIONED_MANIFEST = "manifest.json"  # a partitioned layout (inspectorate.scale)
+LAYOUTS.register_lazy("partitioned", PARTITIONED_MANIFEST, "inspectorate.scale._layout")
 
 
 def _reject_constant(name: str) -> Any:
@@ -92,10 +94,9 @@ def read_trace(path: str | Path, head: str | None = None) -> Trace:
     """Read a trace file, a run directory or a partitioned layout; ``head`` overrides any
     sidecar (a layout's own roots are checked by ``trace verify-chain``)."""
     path = Path(path)
-    if path.is_dir() and (path / PARTITIONED_MANIFEST).exists():
-        from inspectorate.scale._layout import read_partitioned  # the layout builds on trace
-
-        trace = read_partitioned(path)
+    layout = LAYOUTS.match(path)
+    if layout is not None:  # a layout a higher layer owns (registered, not imported here)
+        trace = LAYOUTS.reader(layout.name)(path)
         trace.head = head
         return trace
     if path.is_dir():

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from inspectorate.errors import RecordError
+
 SCHEMA_VERSION = 1
 SCHEMA_NAME = "inspectorate.window"
 
@@ -38,10 +40,6 @@ FIELDS = STRING_FIELDS + INT_FIELDS + NUMBER_FIELDS + LIST_FIELDS
 FIELD_SET = frozenset(FIELDS)
 
 OP_TYPES_KNOWN = ("training", "inference", "eval", "idle")
-
-
-class RecordError(ValueError):
-    """A record that breaks the schema; the reader adds file and line."""
 
 
 def parse_time(value: str) -> float:

@@ -136,3 +136,15 @@ class Trace:
 
     def __repr__(self) -> str:
         return f"Trace({self.source!r}, {len(self)} records)"
+
+
+def row_group_batches(path: str, parts: int) -> list[tuple[list[int], int]]:
+    """The file's row groups in at most ``parts`` contiguous runs: (groups, first row)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    count = len(sizes)
+    parts = max(min(parts, count), 1)
+    runs = [list(range(i * count // parts, (i + 1) * count // parts)) for i in range(parts)]
+    return [(run, sum(sizes[: run[0]])) for run in runs if run]

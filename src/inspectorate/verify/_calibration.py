@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from inspectorate.errors import import_optional
+
 
 @dataclass(frozen=True)
 class Calibration:
@@ -95,7 +97,7 @@ DEFAULT = Calibration()
 
 def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
     """Area under the ROC curve (scikit-learn's ``roc_auc_score``); NaN when a class is absent."""
-    from sklearn.metrics import roc_auc_score
+    roc_auc_score = import_optional("sklearn.metrics").roc_auc_score
 
     y = np.asarray(labels, dtype=int)
     if len(set(y.tolist())) < 2:
@@ -105,7 +107,7 @@ def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
 
 def isotonic(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """Non-decreasing fit of y(x) (scikit-learn ``IsotonicRegression``); returns knots (x, y)."""
-    from sklearn.isotonic import IsotonicRegression
+    IsotonicRegression = import_optional("sklearn.isotonic").IsotonicRegression
 
     xs = np.asarray(x, dtype=float)
     model = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(xs, np.asarray(y, dtype=float))
@@ -121,7 +123,7 @@ def fit_isotonic(scores: Sequence[float], labels: Sequence[int], floor: float = 
 
 def logistic_fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> Any:
     """L2-regularised logistic regression (scikit-learn ``LogisticRegression``, C = 1/l2)."""
-    from sklearn.linear_model import LogisticRegression
+    LogisticRegression = import_optional("sklearn.linear_model").LogisticRegression
 
     X = np.asarray(x, dtype=float).reshape(len(x), -1)
     labels = np.asarray(y, dtype=int)

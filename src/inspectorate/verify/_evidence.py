@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from inspectorate.errors import InputError
+from inspectorate.models import ModelSpec, resolve_model
 from inspectorate.trace import Phase, RunDir, netdev_rates
 from inspectorate.verify._sensor_features import SensorRun, load_sensor
 from inspectorate.verify._sensor_features import window as sensor_window
@@ -90,6 +91,7 @@ class PhaseEvidence:
     sensor: dict[str, Any] = field(default_factory=dict)  # verifier-owned sensor features
     integrity: dict[str, Any] = field(default_factory=dict)  # chain breaks inside the phase
     checkpoint_files_b: float = 0.0  # bytes of the replay checkpoints handed over (claims/<phase>/)
+    model_spec: ModelSpec | None = None  # the declared model, when the verifier can build it
 
     @property
     def duration(self) -> float:
@@ -170,6 +172,9 @@ def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
     for phase in phases:
         extra = claims.get(phase.name, {})
         ev = PhaseEvidence(phase.name, parse_claim(phase.claimed, extra), phase.t0, _end(run, phase))
+        ev.model_spec = resolve_model(ev.claim.model, run.path)
+        if ev.model_spec is not None and ev.claim.n_params is None:  # the description counts them
+            ev.claim = replace(ev.claim, n_params=ev.model_spec.n_params())
         ev.streams = {
             s: run.stream(s) is not None
             for s in ("cpu", "nvsmi", "dcgm", "nccl", "netdev", "collectives", "steps", "windows")

@@ -39,7 +39,9 @@ from inspectorate.verify._registry import (
     finding,
     load_plugins,
 )
+from inspectorate.verify._replay_run import ReplayPlan, replay_run
 from inspectorate.verify._sensor_features import issued_nonce
+from inspectorate.verify._settle import would_settle
 from inspectorate.verify._spotcheck import SpotCheck, spot_check
 from inspectorate.verify._trust import trusted_only
 
@@ -95,7 +97,11 @@ def _finding_dict(f: Finding) -> dict[str, Any]:
     evidence = {"score": round(f.score, 4), **f.evidence}
     if f.record_ids:
         evidence["flagged_record_ids"] = list(f.record_ids)
-    return {"property": f.property, "decision": f.decision, "evidence": evidence, "basis": list(f.basis)}
+    out = {"property": f.property, "decision": f.decision, "evidence": evidence, "basis": list(f.basis)}
+    settle = would_settle(f)
+    if settle is not None:
+        out["would_settle"] = settle
+    return out
 
 
 @dataclass
@@ -111,6 +117,7 @@ class RunVerdict:
     reasons: list[str] = field(default_factory=list)
     gaps: list[dict[str, Any]] = field(default_factory=list)
     agent: dict[str, Any] | None = None  # the LLM tier's report (``verify --agent``)
+    signed: dict[str, Any] | None = None  # signed-evidence report (``verify --head-log``)
 
     @property
     def exit_code(self) -> int:
@@ -132,6 +139,8 @@ class RunVerdict:
         }
         if self.agent is not None:
             out["agent"] = self.agent
+        if self.signed is not None:
+            out["signed"] = self.signed
         return out
 
     def to_json(self) -> str:
@@ -377,8 +386,17 @@ def verify_run(
     subset: str = "full",
     on_phase: Callable[[str], None] | None = None,
     recomputed: dict[str, list[Finding]] | None = None,
+    replay: ReplayPlan | None = None,
 ) -> RunVerdict:
     """One call: load ``run``, judge it with the built-in properties under ``policy``;
-    ``recomputed`` maps phase names to DiFR / replay findings (``_recomputed``)."""
+    ``recomputed`` maps phase names to DiFR / replay findings (``_recomputed``);
+    ``replay`` has the verifier replay every training claim the run hands over
+    (``_replay_run``) and adds those findings."""
     inspector = Inspector(calibration=calibration, policy=policy, subset=subset)
+    if replay is not None:
+        run = run if isinstance(run, RunDir) else load_run(run)
+        extra = {k: list(v) for k, v in (recomputed or {}).items()}
+        for phase, found in replay_run(run, replay).items():
+            extra.setdefault(phase, []).extend(found)
+        recomputed = extra
     return inspector.inspect(run, commitment, on_phase, recomputed)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from inspectorate.verify._evidence import PhaseEvidence
+from inspectorate.verify._hostcal import HostRate, flops_floor_cpu_s, host_rate
 from inspectorate.verify._properties import Context, above, below
 from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, Finding, finding, prop, unverifiable
 from inspectorate.verify._spotcheck import SpotCheck, Work, checkpoint_cpu_s_per_byte, spot_check
@@ -29,7 +30,11 @@ def claimed_work(ev: PhaseEvidence) -> Work | None:
     if ev.claim.op not in ("training", "inference", "eval") or not ev.claim.model:
         return None
     return Work(
-        ev.claim.op, ev.claim.model, int(w.get("batch_size") or 0), int(w.get("sequence_length") or 0)
+        ev.claim.op,
+        ev.claim.model,
+        int(w.get("batch_size") or 0),
+        int(w.get("sequence_length") or 0),
+        ev.model_spec,
     )
 
 
@@ -64,7 +69,7 @@ def compute(ev: PhaseEvidence, ctx: Context) -> Finding:
         return unverifiable("compute", ["windows (claimed tokens)", "claimed_model"], **evidence)
     check = spot_check(work, cal.spot_check_s)
     if not isinstance(check, SpotCheck):
-        return unverifiable("compute", ["spot_check"], reason=check, **evidence)
+        return _rate_floor(ev, float(tokens), check, evidence)
     expected = check.cpu_s_per_token * float(tokens)
     io = checkpoint_io(ev)
     observed = max(s["cpu_s"] - io.get("io_cpu_s", 0.0), 0.0)
@@ -83,6 +88,34 @@ def compute(ev: PhaseEvidence, ctx: Context) -> Finding:
         **io,
         **evidence,
     )
+
+
+FLOOR_SLACK = 2.0  # the rate is fp32 at one matrix size: reduced precision or larger GEMMs run faster
+
+
+def _rate_floor(ev: PhaseEvidence, tokens: float, why: str, evidence: dict[str, Any]) -> Finding:
+    """No model to re-run: the host's matrix-product rate still bounds the claim from
+    below (``_hostcal``). Fewer CPU-seconds than the claimed FLOPs need at the peak rate
+    (with ``FLOOR_SLACK``) is inconsistent; anything above stays unverifiable, because
+    without the model's cost per token hidden compute cannot be bounded."""
+    n = ev.claim.n_params
+    rate = host_rate() if n else "no parameter count claimed"
+    if not isinstance(rate, HostRate) or not n or ev.claim.op is None:
+        return unverifiable("compute", ["spot_check"], reason=why, **evidence)
+    floor = flops_floor_cpu_s(ev.claim.op, n, tokens, rate) / FLOOR_SLACK
+    observed = float(evidence["observed_cpu_s"])
+    bound: dict[str, Any] = {
+        "claimed_tokens": tokens,
+        "flops_floor_cpu_s": floor,
+        "host_rate": rate.to_dict(),
+        "floor_slack": FLOOR_SLACK,
+        "basis_note": "physics: 6N/2N FLOPs per token at the host's peak fp32 matrix-product rate",
+    }
+    if observed < floor:
+        score = below(observed, floor)
+        return finding("compute", score, INCONSISTENT, basis=["sensor", "host_rate"], **bound, **evidence)
+    reason = f"{why}; the sensor's CPU clears the FLOP floor, and hidden compute cannot be bounded without the model"
+    return unverifiable("compute", ["spot_check"], reason=reason, **bound, **evidence)
 
 
 def checkpoint_io(ev: PhaseEvidence) -> dict[str, Any]:

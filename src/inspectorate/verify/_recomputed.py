@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from inspectorate.decisions import Decision
 from inspectorate.errors import InputError
 from inspectorate.verify._evidence import Claim
 from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, UNVERIFIABLE, Finding
@@ -27,7 +28,6 @@ SETTLES = {
     "served_model_identity": ("p2_model_size",),
     "training_replay": ("p1_op_type", "p2_model_size", "p3_finetune"),
 }
-_DECISIONS = {"consistent": CONSISTENT, "inconsistent": INCONSISTENT, "indeterminate": UNVERIFIABLE}
 
 
 def read_recomputed(spec: str) -> tuple[str, Finding]:
@@ -46,10 +46,10 @@ def read_recomputed(spec: str) -> tuple[str, Finding]:
 def _finding(data: Any, path: Path) -> Finding:
     if not isinstance(data, dict) or data.get("property") not in SOURCES:
         raise InputError(f"not a re-computation finding (property one of {sorted(SOURCES)})", path)
-    decision = _DECISIONS.get(str(data.get("decision")))
+    decision = Decision.parse(data.get("decision"), str(path))  # old files' words too
     score = data.get("score")
-    if decision is None or not isinstance(score, (int, float)) or not math.isfinite(score):
-        raise InputError("finding needs a decision (consistent|inconsistent|indeterminate) and a score", path)
+    if not isinstance(score, (int, float)) or not math.isfinite(score):
+        raise InputError("finding needs a decision (consistent|inconsistent|unverifiable) and a score", path)
     raw = data.get("evidence")
     evidence: dict[str, Any] = raw if isinstance(raw, dict) else {}
     evidence = {k: v for k, v in evidence.items() if k not in _BOUND}  # decided by bind(), not the file
@@ -112,7 +112,7 @@ def bind_phase(
 
 
 def _fresh(c: dict[str, Any], nonce: str) -> bool:
-    from inspectorate.replay._nonce import derive_seed  # torch-free
+    from inspectorate.capture._nonce import derive_seed  # torch-free
 
     key = c.get("nonce_key")
     return isinstance(key, str) and c.get("seed") == derive_seed(nonce, key)

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inspectorate._plugins import Registry
+from inspectorate.decisions import LEGACY, Decision
 
-CONSISTENT, INCONSISTENT, UNVERIFIABLE = "consistent", "inconsistent", "unverifiable"
+CONSISTENT, INCONSISTENT, UNVERIFIABLE = Decision.CONSISTENT, Decision.INCONSISTENT, Decision.UNVERIFIABLE
 INDETERMINATE = UNVERIFIABLE  # the old name of the third outcome
-DECISIONS = (CONSISTENT, INCONSISTENT, UNVERIFIABLE)
+DECISIONS = tuple(Decision)
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,9 @@ def finding(
 ) -> Finding:
     """Build a Finding, clipping the score and checking the decision word; ``basis`` names
     the streams (sensor or verifier, see ``_trust``) a consistent decision rests on."""
-    if decision == "indeterminate":
-        decision = UNVERIFIABLE
-    if decision not in DECISIONS:
-        raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+    if LEGACY.get(decision, decision) not in DECISIONS:  # a property's bug, not the user's input
+        raise ValueError(f"decision must be one of {[str(d) for d in DECISIONS]}, got {decision!r}")
+    decision = Decision(LEGACY.get(decision, decision))
     score = 0.0 if not math.isfinite(score) else min(max(float(score), 0.0), 1.0)
     return Finding(
         name, score, decision, plain(evidence), tuple(record_ids[:50]), tuple(dict.fromkeys(basis))

@@ -42,6 +42,9 @@ STREAMS: dict[str, StreamOwner] = {
         StreamOwner("dcgm", SENSOR, "dcgm.csv", "DCGM profiling counters (incl. NVLink bytes)"),
         StreamOwner("spot_check", VERIFIER, "(none)", "the verifier's own re-run of the claimed work"),
         StreamOwner(
+            "host_rate", VERIFIER, "(cache)", "the verifier's own fp32 matrix-product rate of the host"
+        ),
+        StreamOwner(
             "difr",
             VERIFIER,
             "(difr verify --finding-out)",
@@ -112,6 +115,6 @@ PROPERTY_EVIDENCE: dict[str, dict[str, tuple[str, ...]]] = {
     "p3_finetune": {"sensor": (), "prover": ("collectives", "steps")},
     "flops": {"sensor": (), "prover": ("windows", "steps")},
     "consistency": {"sensor": ("netdev", "sensor"), "prover": ("collectives", "steps", "windows")},
-    "compute": {"sensor": ("sensor", "spot_check"), "prover": ("labels", "windows")},
+    "compute": {"sensor": ("sensor", "spot_check", "host_rate"), "prover": ("labels", "windows")},
     "integrity": {"sensor": ("sensor",), "prover": ("steps", "windows")},
 }

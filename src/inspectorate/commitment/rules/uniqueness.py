@@ -15,8 +15,10 @@ from inspectorate.commitment._registry import Violation, rule, violation
 from inspectorate.commitment.rules._common import (
     OpTypes,
     distinct_over,
+    ids,
     lineage_count,
     model_counts,
+    op_label,
     op_mask,
     rows,
     sliced_agg,
@@ -249,3 +251,39 @@ def _explain_group(
                 config_hash=config,
                 models=count,
             )
+
+
+@rule("job_fragmentation")
+def job_fragmentation(
+    trace: Trace,
+    op_type: OpTypes = "training",
+    min_records_per_job: int = 2,
+    max_short_jobs: int = 0,
+    max_jobs_per_chip: int | None = None,
+) -> Iterator[Violation]:
+    """Work is not cut into confetti jobs to stay under per-job caps: at most
+    ``max_short_jobs`` jobs of ``op_type`` may have fewer than ``min_records_per_job``
+    records (a job of one window is a fragment, not a run: single-record jobs, each with
+    fresh model, code and data identities, pass every per-job cap and fingerprint
+    rule), and, when ``max_jobs_per_chip`` is set, no chip carries more than that many
+    ``op_type`` jobs (a chip's time sliced into jobs). Larger fragments can still pass
+    both; what they add up to is bounded by a commitment-level cap,
+    aggregate_flop_cap with ``scope: global`` (all jobs of the op type together)."""
+    frame = rows(trace, op_mask(op_type), "job_id", "chip_id")
+    sizes = sliced_agg(frame, ["job_id"], [pl.len().alias("n")], [pl.col("n").sum()])
+    short = sizes.filter(pl.col("n") < min_records_per_job)
+    if short.height > max_short_jobs:
+        flagged = frame.join(short.select("job_id"), on="job_id", how="semi").sort(["ws", "row"])
+        yield violation(
+            f"{short.height} {op_label(op_type)} job(s) have fewer than {min_records_per_job} records "
+            f"(limit {max_short_jobs} such jobs): work fragmented into short jobs",
+            ids(flagged),
+            short_jobs=short.height,
+            jobs=sorted(short["job_id"].cast(pl.Utf8).to_list())[:20],
+            min_records_per_job=min_records_per_job,
+            max_short_jobs=max_short_jobs,
+        )
+    if max_jobs_per_chip is not None:
+        yield from _over_limit(
+            trace, "chip_id", "job_id", max_jobs_per_chip, f"{op_label(op_type)} jobs", op_type
+        )

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from inspectorate.errors import InputError
-from inspectorate.testbed.model import GPT, GPTConfig
+from inspectorate.models._gpt import GPT, GPTConfig
 
 FORMAT = "inspectorate.checkpoint"
 VERSION = 1

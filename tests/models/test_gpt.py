@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 from inspectorate.capture import default_param_group  # noqa: E402
 from inspectorate.errors import InputError  # noqa: E402
-from inspectorate.testbed.model import (  # noqa: E402
+from inspectorate.models._gpt import (  # noqa: E402
     GPT,
     PRESETS,
     count_params,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from inspectorate.errors import InputError
-from inspectorate.testbed.data import (
+from inspectorate.models._corpus import (
     SPLITS,
     BatchSampler,
     CharVocab,

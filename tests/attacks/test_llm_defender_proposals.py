@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
 from mock_llm import Script, anthropic_text, settings
 
-from inspectorate.agent._defender import llm_defend
+from inspectorate.attacks._llm_defender import llm_defend
 from inspectorate.commitment import load_commitment
 from inspectorate.data import SEED_TRACES, seed_path
 from inspectorate.trace import read_trace, rechain

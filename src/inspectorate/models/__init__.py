@@ -1,0 +1,82 @@
+"""The model layer: what a verifier re-runs and a prover serves or trains.
+
+Declarable architectures (:class:`ModelSpec` families ``gpt``, ``llama``, ``mlp``,
+``rnn``; third parties add theirs through the ``inspectorate.models`` entry-point
+group with ``@architecture("name")``) and the portable description a prover hands
+over with a claim (``RUN_DIR/models/<name>.json``), from which the verifier builds the
+model with random weights from its own code:
+
+    from inspectorate.models import read_model_file, resolve_model
+    spec = read_model_file("run/models/chargru.json")  # {"format": "inspectorate.model", ...}
+    spec.n_params(), spec.memory_b("training"), spec.build()  # build() needs torch
+
+Also the testbed's character-level GPT (:class:`GPT`, its presets and FLOP accounting),
+the corpus it trains on (deterministic splits, seeded batches, dataset fingerprints)
+and the checkpoint format that names its weights (a SHA-256 over the state dict). It
+sits below ``replay``, ``difr`` and ``verify`` (they re-compute with it) and below
+``testbed`` (which trains it); it imports only ``errors`` and ``_plugins``.
+
+Names load on first use (PEP 562): the specs and the corpus need only numpy, built
+models and checkpoints need torch (the ``[testbed]`` extra).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from inspectorate._lazy import lazy_exports
+
+if TYPE_CHECKING:  # what type checkers see of the lazy names below
+    from inspectorate.models._families import GPTSpec as GPTSpec
+    from inspectorate.models._families import LlamaSpec as LlamaSpec
+    from inspectorate.models._families import MLPSpec as MLPSpec
+    from inspectorate.models._families import RNNSpec as RNNSpec
+    from inspectorate.models._files import ARCHITECTURES as ARCHITECTURES
+    from inspectorate.models._files import named_spec as named_spec
+    from inspectorate.models._files import read_model_file as read_model_file
+    from inspectorate.models._files import resolve_model as resolve_model
+    from inspectorate.models._files import spec_from_dict as spec_from_dict
+    from inspectorate.models._files import write_model_file as write_model_file
+    from inspectorate.models._spec import ModelSpec as ModelSpec
+    from inspectorate.models._spec import architecture as architecture
+
+_EXPORTS = {
+    "ARCHITECTURES": "_files",
+    "ModelSpec": "_spec",
+    "architecture": "_spec",
+    "named_spec": "_files",
+    "read_model_file": "_files",
+    "resolve_model": "_files",
+    "spec_from_dict": "_files",
+    "write_model_file": "_files",
+    "GPTSpec": "_families",
+    "LlamaSpec": "_families",
+    "MLPSpec": "_families",
+    "RNNSpec": "_families",
+    "GPT": "_gpt",
+    "GPTConfig": "_gpt",
+    "PRESETS": "_gpt",
+    "count_params": "_gpt",
+    "flops_per_token": "_gpt",
+    "kv_cache_bytes": "_gpt",
+    "preset": "_gpt",
+    "sample_next": "_gpt",
+    "SPLITS": "_corpus",
+    "BatchSampler": "_corpus",
+    "CharVocab": "_corpus",
+    "Corpus": "_corpus",
+    "dataset_fingerprint": "_corpus",
+    "load_corpus": "_corpus",
+    "split_range": "_corpus",
+    "Checkpoint": "_checkpoint",
+    "config_of": "_checkpoint",
+    "file_sha256": "_checkpoint",
+    "load_checkpoint": "_checkpoint",
+    "model_hash": "_checkpoint",
+    "save_checkpoint": "_checkpoint",
+    "weights_sha256": "_checkpoint",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
