@@ -15,6 +15,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 $(STAMP): pyproject.toml setup.py src/inspectorate/trace/_ccanon.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	command -v bwrap >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq bubblewrap; else echo "note: the red-team sandbox needs bubblewrap (bwrap): sudo apt-get install bubblewrap"; fi; }
+	command -v ip >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq iproute2; else echo "note: inspectorate capture needs iproute2 (ip): sudo apt-get install iproute2"; fi; }
 	command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq chromium; else echo "note: the report's browser test needs chromium: sudo apt-get install chromium"; fi; }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0

@@ -260,6 +260,7 @@ def _mount_optional() -> None:
     from inspectorate.agent._cli import app as agent_app
     from inspectorate.attacks._cli import redteam as redteam_command
     from inspectorate.bench._cli import app as bench_app
+    from inspectorate.capture._capture_cli import capture as capture_command
     from inspectorate.capture._sensor_cli import sensor as sensor_command
     from inspectorate.difr._cli import mount as mount_recomputation
     from inspectorate.ledger._cli import app as ledger_app
@@ -269,6 +270,7 @@ def _mount_optional() -> None:
     app.command("redteam")(redteam_command)
     app.command("verify")(verify_command)
     app.command("sensor")(sensor_command)
+    app.command("capture")(capture_command)
     app.add_typer(testbed_app, name="testbed", help="Run real workloads and record hash-chained evidence.")
     app.add_typer(agent_app, name="agent")
     app.add_typer(ledger_app, name="ledger")

@@ -99,12 +99,23 @@ def test_gpu_counters_come_from_nvml_when_present(tmp_path, monkeypatch):
         nvmlDeviceGetUtilizationRates=lambda h: types.SimpleNamespace(gpu=87, memory=40),
         nvmlDeviceGetMemoryInfo=lambda h: types.SimpleNamespace(used=2**30, total=2**34),
         nvmlDeviceGetPowerUsage=lambda h: 350_000,
+        # per process: the workload (our parent's tree) and a stranger sharing the GPU
+        nvmlDeviceGetComputeRunningProcesses=lambda h: [
+            types.SimpleNamespace(pid=os.getppid(), usedGpuMemory=2**29),
+            types.SimpleNamespace(pid=2**22 + 7, usedGpuMemory=2**32),
+        ],
+        nvmlDeviceGetProcessUtilization=lambda h, ts: [
+            types.SimpleNamespace(pid=os.getppid(), smUtil=30, memUtil=5, timeStamp=ts + 1),
+            types.SimpleNamespace(pid=2**22 + 7, smUtil=57, memUtil=50, timeStamp=ts + 1),
+        ],
     )
     monkeypatch.setattr(_sensors, "_load_pynvml", lambda: fake)
     ProcSensor(tmp_path, pid=os.getppid(), hz=10, gpu=True).run(duration=0.25)
     log = read_sensor(tmp_path / "sensor.jsonl")
     assert log.records[0]["gpu"] == [{"index": 0, "util": 87, "mem": 2**30, "power_mw": 350_000}]
-    assert log.frame["gpu_power_w"][0] == 350.0 and log.frame["gpu_util"][0] == 87.0
+    # the device-wide figures are shown; the workload's columns count its own PIDs only
+    assert log.frame["gpu_power_w"][0] == 350.0 and log.frame["host_gpu_util"][0] == 87.0
+    assert log.frame["gpu_util"][0] == 30.0 and log.frame["gpu_mem_b"][0] == 2**29
 
 
 def test_read_proc_counts_the_bytes_a_process_writes(tmp_path):

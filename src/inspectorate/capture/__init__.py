@@ -4,7 +4,9 @@ Writers here produce exactly the formats ``inspectorate.trace`` reads (docs/capt
 torch and nvidia-ml-py are imported only when a torch- or NVML-using call runs.
 """
 
+from inspectorate.capture._callbacks import hf_callback, lightning_callback
 from inspectorate.capture._chain_writer import ChainWriter
+from inspectorate.capture._client import active, phase, tokens
 from inspectorate.capture._collectives import CollectiveLog, allreduce_logging_hook
 from inspectorate.capture._labels import LabelWriter
 from inspectorate.capture._proc_sensor import SENSOR_FILE, ProcSensor, run_sensor
@@ -28,7 +30,13 @@ __all__ = [
     "SENSOR_FILE",
     "Sensors",
     "StepRecorder",
+    "active",
     "allreduce_logging_hook",
     "gpu_available",
+    "hf_callback",
+    "lightning_callback",
+    "nvsmi_timestamp",
+    "phase",
     "run_sensor",
+    "tokens",
 ]

@@ -16,7 +16,9 @@ from inspectorate.errors import InputError
 
 def sensor(
     pid: int | None = typer.Option(None, "--pid", help="Root of the workload's process tree."),
-    cgroup: Path | None = typer.Option(None, "--cgroup", help="cgroup v2 directory of the workload."),
+    cgroup: Path | None = typer.Option(
+        None, "--cgroup", help="The workload's cgroup directory (v2, or v1 in any hierarchy)."
+    ),
     out: Path = typer.Option(..., "--out", help="Directory for sensor.jsonl (hash-chained)."),
     hz: float = typer.Option(10.0, "--hz", help="Samples per second (>= 10)."),
     duration: float | None = typer.Option(None, "--duration", help="Stop after this many seconds."),
@@ -38,7 +40,7 @@ def sensor(
     if pid is not None and not (PROC / str(pid)).exists():
         raise InputError(f"no process with pid {pid}")
     if cgroup is not None and not (cgroup / "cgroup.procs").exists():
-        raise InputError("not a cgroup v2 directory (no cgroup.procs)", cgroup)
+        raise InputError("not a cgroup directory (no cgroup.procs)", cgroup)
     output_dir(out, "--out", force=True)  # a sensor resumes its own chain in an existing directory
     signer = None
     if (key, log, log_key).count(None) not in (0, 3):

@@ -54,6 +54,7 @@ class WorkerPlan:
     max_steps: int | None = None
     replay_claims: bool = False
     nonce: str | None = None  # the verifier's challenge (sensor start record), with replay claims
+    isolation: Any = None  # capture._isolate.Membership: the ranks' own cgroup + network namespace
 
 
 @dataclass
@@ -110,6 +111,8 @@ def _init_group(rank: int, plan: WorkerPlan) -> None:
 
 def worker_main(rank: int, plan: WorkerPlan) -> None:
     """Entry point for ``torch.multiprocessing.spawn``: run every phase, then leave."""
+    if plan.isolation is not None:  # before any socket or thread: the sensor's counters are ours
+        plan.isolation.join()
     torch.set_num_threads(plan.threads)
     _init_group(rank, plan)
     steps_name = "steps.jsonl" if rank == 0 else f"steps_rank{rank}.jsonl"

@@ -241,7 +241,20 @@ def run_testbed(
     # OpenMP threads that spin while waiting burn CPU-seconds that measure nothing; passive
     # waiting keeps the sensor's CPU time a measure of work (the compute spot-check needs it).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    sensor = start_sensor(out, os.getpid())
+    # ranks in a cgroup and network namespace of their own where the rights exist, so the
+    # sensor's CPU and traffic are theirs (capture._isolate); else the parent's tree, whose
+    # traffic verify then never reads (host-wide counters)
+    from inspectorate.capture._isolate import Isolation
+
+    isolation = Isolation.create_if_permitted()
+    try:
+        sensor = start_sensor(out, os.getpid(), target=isolation.sensor_target if isolation else None)
+    except BaseException:
+        if isolation is not None:
+            isolation.close()
+        raise
+    if isolation is not None:
+        plan = replace(plan, isolation=isolation.membership)
     if replay_claims:  # claims derive their seeds from the challenge the sensor issued
         from inspectorate.verify._sensor_features import issued_nonce
 
@@ -254,6 +267,8 @@ def run_testbed(
             _wait(procs, out, selected, budgets, progress)
     finally:
         stop_sensor(sensor)
+        if isolation is not None:
+            isolation.close()
         shutil.rmtree(scratch, ignore_errors=True)
     end = clock_sample()
     prov["clock"].update(
@@ -264,10 +279,21 @@ def run_testbed(
     return out
 
 
-def start_sensor(out: Path, pid: int, hz: float = 10.0, timeout_s: float = 30.0) -> subprocess.Popen[bytes]:
-    """``inspectorate sensor --pid PID`` as a separate process (it excludes itself from the
-    tree it samples); returns once its first sample is on disk, so no phase runs unseen."""
-    cmd = [sys.executable, "-m", "inspectorate.cli", "sensor", "--pid", str(pid), "--out", str(out)]
+def start_sensor(
+    out: Path, pid: int, hz: float = 10.0, timeout_s: float = 30.0, target: list[str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``inspectorate sensor --pid PID`` (or ``target``, e.g. ``--cgroup DIR``) as a separate
+    process (it excludes itself from the tree it samples); returns once its first sample is
+    on disk, so no phase runs unseen."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "inspectorate.cli",
+        "sensor",
+        *(target or ["--pid", str(pid)]),
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen([*cmd, "--hz", str(hz)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     path, deadline = out / "sensor.jsonl", time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:

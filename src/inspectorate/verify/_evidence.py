@@ -361,8 +361,12 @@ def _sync(run: RunDir, phase: Phase, ev: PhaseEvidence, rates: pl.DataFrame | No
             )
             _grad_step(ev, keys, "_rk", "bytes", "datatype")
     net = _netdev_bytes(run, phase, rates)
-    if net is not None:
-        ev.sync_bytes["netdev"] = net
+    if net is not None and ev.streams.get("sensor"):
+        # netdev.log is host-wide (/proc/net/dev of whoever wrote it): with a sensor that
+        # scopes traffic to the workload's namespace, it is shown and never decides
+        ev.sensor["host_netdev_b"] = net
+    elif net is not None:
+        ev.sync_bytes["netdev"] = net  # layouts without a sensor (seed capture): all there is
     if "net_tx_b" in ev.sensor:
         ev.sync_bytes["sensor_net"] = ev.sensor["net_tx_b"]
     dcgm = run.slice("dcgm", phase) if run.dcgm is not None else None

@@ -154,7 +154,16 @@ def p1_op_type(ev: PhaseEvidence, ctx: Context) -> Finding:
         ctx_per_s=ev.sensor.get("ctx_per_s"),
         gpu_util=ev.gpu_util,
         cpu_busy_cores=ev.cpu_busy_cores,
+        **_traffic_note(ev),
     )
+
+
+def _traffic_note(ev: PhaseEvidence) -> dict[str, Any]:
+    """Why no sensor traffic decided (host-wide counters only), and what they showed."""
+    s = ev.sensor or {}
+    if "traffic" not in s:
+        return {}
+    return {"traffic": s["traffic"], "host_net_tx_b": s.get("host_net_tx_b")}
 
 
 def _p1_training(
@@ -275,6 +284,7 @@ def p2_model_size(ev: PhaseEvidence, ctx: Context) -> Finding:
         "dtype_bytes": ev.grad_dtype_bytes,
         "headroom": cal.size_headroom,
         "gpu_mem_mib": ev.gpu_mem_mib,
+        **_traffic_note(ev),
     }
     if ev.claim.op == "idle":
         return finding("p2_model_size", 0.0, CONSISTENT, basis=["claim"], applies=False, **evidence)

@@ -17,6 +17,7 @@ import polars as pl
 
 from inspectorate.trace.streams import SensorLog, per_process_cpu, read_sensor
 
+NOT_ATTRIBUTABLE = "unverifiable: traffic not attributable"  # host-wide counters only
 BUSY_CORES = 0.1  # a process using a tenth of a core or more over a phase counts as busy
 
 
@@ -87,20 +88,39 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
         "cpu_s": delta("cpu_s") * span / dt,  # scaled to the whole window
         "cores": delta("cpu_s") / dt,
         "host_cores": delta("host_cpu_s") / dt,
-        "net_tx_b": delta("net_tx_b") * span / dt,
+        "host_net_tx_b": delta("host_net_tx_b") * span / dt,  # host-wide: shown, never decides
         "minflt_per_s": delta("minflt") / dt,
         "ctx_per_s": (delta("ctx_vol") + delta("ctx_invol")) / dt,
         "busy_procs": sum(1 for v in busy.values() if v >= BUSY_CORES),
         "threads_max": float(f["threads"].max() or 0),  # type: ignore[arg-type]
         "gpu_power_w": _mean(f, "gpu_power_w"),
-        "gpu_util": _mean(f, "gpu_util"),
+        "gpu_util": _mean(f, "gpu_util"),  # the workload's PIDs only (NVML process samples)
+        "host_gpu_util": _mean(f, "host_gpu_util"),
+        "gpu_mem_b": _max(f, "gpu_mem_b"),
+        "cg_mem_max_b": _max(f, "cg_mem_b"),
+        "io_w_b": _delta_or_none(f, "io_w_b"),
         "write_b": _delta_or_none(f, "write_b"),
     }
+    out.update(_traffic(f, span, dt))
     if mem.len() and sensor.baseline_b is not None:
         out["mem_p90_b"] = float(mem.quantile(0.9) or 0.0)
         out["footprint_b"] = max(out["mem_p90_b"] - sensor.baseline_b, 0.0)
         out["baseline_b"] = sensor.baseline_b
     return out
+
+
+def _traffic(f: pl.DataFrame, span: float, dt: float) -> dict[str, Any]:
+    """The workload's own traffic (its namespace's interfaces), only when every sample of
+    the window was attributable; otherwise a reason and no number to decide on."""
+    own = f["net_tx_b"]
+    if f["net_attributable"].min() == 1.0 and own.null_count() == 0:
+        return {"net_tx_b": float(own[-1] - own[0]) * span / dt, "net_scope": "netns"}
+    return {"traffic": NOT_ATTRIBUTABLE}
+
+
+def _max(frame: pl.DataFrame, col: str) -> float | None:
+    value = frame[col].drop_nulls().max()
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 def _delta_or_none(frame: pl.DataFrame, col: str) -> float | None:

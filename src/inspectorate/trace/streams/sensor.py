@@ -34,6 +34,17 @@ SENSOR_COLUMNS = (
     "gpu_power_w",
     "gpu_util",
     "write_b",  # absent from sensors older than this field: null
+    # workload scope (capture._scope); null in sensors older than these fields
+    "tree_cpu_s",  # sum over the tree's /proc readings (cpu_s is the cgroup's when it has one)
+    "net_attributable",  # 1: net_* are the workload's own namespace; 0: host-wide, never decide
+    "host_net_rx_b",
+    "host_net_tx_b",
+    "cg_mem_b",
+    "cg_anon_b",
+    "io_r_b",
+    "io_w_b",
+    "gpu_mem_b",  # the workload's PIDs on the GPUs (NVML running compute processes)
+    "host_gpu_util",
 )
 
 
@@ -76,16 +87,35 @@ def _empty() -> pl.DataFrame:
 
 
 def _row(r: dict[str, Any]) -> dict[str, float | None]:
-    net = r.get("net") or {}
+    """One sample. Traffic and GPU columns hold the workload's own counters only: the
+    namespace's interfaces when the sensor saw the workload alone in its own network
+    namespace (``net_scope == "netns"``), else null (host-wide ``net`` goes to
+    ``host_net_*``, shown, never deciding); likewise GPU utilisation of its PIDs."""
+    host_net = r.get("net") or {}
     gpus = r.get("gpu") or []
     power = [g.get("power_mw") for g in gpus if g.get("power_mw") is not None]
     util = [g.get("util") for g in gpus if g.get("util") is not None]
     row: dict[str, float | None] = {c: _num(r.get(c)) for c in SENSOR_COLUMNS[:12]}
     row["t"] = float(r["t"])
-    row["net_rx_b"] = float(sum(v[0] for v in net.values()))
-    row["net_tx_b"] = float(sum(v[1] for v in net.values()))
-    row["gpu_power_w"] = sum(power) / 1000.0 if power else None
-    row["gpu_util"] = sum(util) / len(util) if util else None
+    row["tree_cpu_s"] = row["cpu_s"]
+    cg = r.get("cg") or {}
+    if cg.get("cpu_s") is not None:  # the cgroup's CPU: exact, exited processes included
+        row["cpu_s"] = float(cg["cpu_s"])
+    row["cg_mem_b"], row["cg_anon_b"] = _num(cg.get("mem_b")), _num(cg.get("anon_b"))
+    row["io_r_b"], row["io_w_b"] = _num(cg.get("io_r_b")), _num(cg.get("io_w_b"))
+    own = r.get("wl_net") if r.get("net_scope") == "netns" else None
+    row["net_attributable"] = 1.0 if own is not None else 0.0
+    row["net_rx_b"] = float(sum(v[0] for v in own.values())) if own is not None else None
+    row["net_tx_b"] = float(sum(v[1] for v in own.values())) if own is not None else None
+    row["host_net_rx_b"] = float(sum(v[0] for v in host_net.values()))
+    row["host_net_tx_b"] = float(sum(v[1] for v in host_net.values()))
+    row["gpu_power_w"] = sum(power) / 1000.0 if power else None  # whole device: shown only
+    row["host_gpu_util"] = sum(util) / len(util) if util else None
+    procs = r.get("gpu_procs")
+    sm = [g["sm_util"] for g in procs or [] if g.get("sm_util") is not None]
+    mem = [g["mem_b"] for g in procs or [] if g.get("mem_b") is not None]
+    row["gpu_util"] = sum(sm) / len(sm) if sm else None
+    row["gpu_mem_b"] = float(sum(mem)) if mem else None
     row["write_b"] = _num(r.get("write_b"))
     return row
 

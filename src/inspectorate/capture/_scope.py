@@ -1,0 +1,303 @@
+"""Counters that belong to the workload alone: its cgroup, its network namespace, its GPU
+processes. The sensor (``_proc_sensor``) adds them to every sample.
+
+Why: host-wide counters (``/proc/net/dev`` of the host, ``/proc/stat``, a GPU's total
+utilisation) move when a neighbour works, and a verifier that reads them as the
+workload's calls an honest idle phase training because another process flooded the
+loopback. Everything here is scoped by the kernel:
+
+* **cgroup**: ``cpuacct.usage`` / ``cpu.stat usage_usec`` (CPU of every process that
+  ever ran in the group, exited ones included, to the nanosecond), ``memory.usage_in_bytes``
+  / ``memory.current`` and ``memory.stat`` (anon / rss), ``blkio`` / ``io.stat`` bytes.
+  A v1 cgroup is given by its path in any one hierarchy; the same relative path is looked
+  up in the others (``inspectorate capture`` creates it in each).
+* **network namespace**: ``/proc/<pid>/net/dev`` of a workload process shows the interfaces
+  of *its* namespace. The scope is ``netns`` only when every workload process shares one
+  namespace other than the sensor's own; otherwise (``host``, ``mixed``) the traffic is not
+  attributable and the reader never lets it decide.
+* **GPU**: NVML's running compute processes (memory) and process utilisation samples
+  (SM %), summed over the workload's PIDs only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROC = Path("/proc")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+V1_CONTROLLERS = ("cpuacct", "memory", "blkio")
+NETNS = "netns"  # the workload's own namespace: traffic attributable
+HOST = "host"  # the sensor's namespace: host-wide, never decides
+MIXED = "mixed"  # processes in several namespaces (or unreadable): never decides
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text.strip()) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _kv_file(text: str | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in (text or "").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+@dataclass
+class CgroupCounters:
+    """The workload's cgroup in every hierarchy where it exists (v2 and/or v1)."""
+
+    version: int
+    dirs: dict[str, Path] = field(default_factory=dict)  # controller (or "v2") -> directory
+
+    @classmethod
+    def discover(cls, path: Path | str) -> CgroupCounters:
+        """From one cgroup directory, the same group in the other hierarchies."""
+        path = Path(path).resolve()
+        if (path / "cgroup.controllers").exists():  # a v2 directory
+            dirs = {"v2": path}
+            rel = _relative(path)
+            if rel is not None:  # hybrid host: v1 twins made by capture carry the counters v2 lacks
+                dirs.update(_v1_twins(rel))
+            return cls(2, dirs)
+        rel = _relative(path)
+        dirs = _v1_twins(rel) if rel is not None else {}
+        if not dirs:
+            dirs = {"cpuacct": path}
+        v2 = CGROUP_ROOT / "unified" / rel if rel is not None else None
+        if v2 is not None and (v2 / "cgroup.procs").exists():
+            dirs["v2"] = v2
+        return cls(1, dirs)
+
+    def procs_dir(self) -> Path:
+        return next(iter(self.dirs.values()))
+
+    def read(self) -> dict[str, Any]:
+        """CPU-seconds, memory (total, anonymous) and block-I/O bytes of the group."""
+        out: dict[str, Any] = {"v": self.version}
+        cpu = self._cpu_s()
+        if cpu is not None:
+            out["cpu_s"] = round(cpu, 4)
+        out.update(self._memory())
+        out.update(self._io())
+        return out
+
+    def _cpu_s(self) -> float | None:
+        if "cpuacct" in self.dirs:
+            ns = _int(_read(self.dirs["cpuacct"] / "cpuacct.usage"))
+            if ns is not None:
+                return ns / 1e9
+        if "v2" in self.dirs:  # cpu.stat's usage_usec exists in v2 without the cpu controller
+            usec = _kv_file(_read(self.dirs["v2"] / "cpu.stat")).get("usage_usec")
+            if usec is not None:
+                return usec / 1e6
+        return None
+
+    def _memory(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        if "memory" in self.dirs:
+            d = self.dirs["memory"]
+            total = _int(_read(d / "memory.usage_in_bytes"))
+            stat = _kv_file(_read(d / "memory.stat"))
+            anon = stat.get("total_rss", stat.get("rss"))
+        elif "v2" in self.dirs:
+            d = self.dirs["v2"]
+            total = _int(_read(d / "memory.current"))
+            anon = _kv_file(_read(d / "memory.stat")).get("anon")
+        else:
+            return out
+        if total is not None:
+            out["mem_b"] = total
+        if anon is not None:
+            out["anon_b"] = anon
+        return out
+
+    def _io(self) -> dict[str, int]:
+        if "blkio" in self.dirs:
+            text = _read(self.dirs["blkio"] / "blkio.throttle.io_service_bytes_recursive")
+            rd = wr = 0
+            for line in (text or "").splitlines():
+                parts = line.split()
+                if len(parts) == 3 and parts[2].isdigit():
+                    rd += int(parts[2]) if parts[1] == "Read" else 0
+                    wr += int(parts[2]) if parts[1] == "Write" else 0
+            return {"io_r_b": rd, "io_w_b": wr} if text is not None else {}
+        if "v2" in self.dirs:
+            text = _read(self.dirs["v2"] / "io.stat")
+            if text is None:
+                return {}
+            rd = wr = 0
+            for line in text.splitlines():
+                kv = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
+                rd += int(kv.get("rbytes", 0))
+                wr += int(kv.get("wbytes", 0))
+            return {"io_r_b": rd, "io_w_b": wr}
+        return {}
+
+
+def _relative(path: Path) -> Path | None:
+    """The group's path below its hierarchy's mount (``cpuacct/a/b`` -> ``a/b``)."""
+    try:
+        rel = path.relative_to(CGROUP_ROOT)
+    except ValueError:
+        return None
+    parts = rel.parts
+    if not parts:
+        return None
+    if (CGROUP_ROOT / "cgroup.controllers").exists():  # pure v2 mount at the root
+        return rel
+    return Path(*parts[1:]) if len(parts) > 1 else None
+
+
+def _v1_twins(rel: Path) -> dict[str, Path]:
+    """The group in each v1 hierarchy: at the same relative path, or (``capture`` nests
+    the group under its own cgroup of each hierarchy, and the sensor is capture's child)
+    by name under this process's own group there."""
+    out = {}
+    for ctl in V1_CONTROLLERS:
+        for d in (CGROUP_ROOT / ctl / rel, CGROUP_ROOT / ctl / _own_v1(ctl) / rel.name):
+            if (d / "cgroup.procs").exists():
+                out[ctl] = d
+                break
+    return out
+
+
+def _own_v1(controller: str) -> str:
+    for line in (_read(PROC / "self" / "cgroup") or "").splitlines():
+        _, names, path = line.split(":", 2)
+        if controller in names.split(","):
+            return path.lstrip("/")
+    return ""
+
+
+# ------------------------------------------------------------------------ network
+
+
+def netns_id(pid: int | str) -> str | None:
+    """The network namespace a process lives in (``net:[inode]``), None when gone."""
+    try:
+        return os.readlink(PROC / str(pid) / "ns" / "net")
+    except OSError:
+        return None
+
+
+def net_dev(path: Path) -> dict[str, list[int]] | None:
+    """Per interface: [rx_bytes, tx_bytes, rx_packets, tx_packets] of one ``net/dev`` file."""
+    text = _read(path)
+    if text is None:
+        return None
+    out = {}
+    for line in text.splitlines()[2:]:
+        name, _, rest = line.partition(":")
+        f = rest.split()
+        if len(f) >= 10:
+            out[name.strip()] = [int(f[0]), int(f[8]), int(f[1]), int(f[9])]
+    return out
+
+
+def workload_net(pids: list[int]) -> tuple[str, str | None, dict[str, list[int]] | None]:
+    """(scope, namespace, counters) of the workload's network namespace.
+
+    ``netns`` when every readable workload process shares one namespace that is not the
+    sensor's own; then the counters are that namespace's interfaces (veth and its own
+    loopback), read through a workload process. Otherwise the scope says why the traffic
+    cannot be the workload's alone, and no counters are returned."""
+    own = netns_id("self")
+    spaces = {n for n in (netns_id(p) for p in pids) if n is not None}
+    if not spaces:
+        return MIXED, None, None
+    if len(spaces) > 1:
+        return MIXED, None, None
+    space = next(iter(spaces))
+    if space == own:
+        return HOST, space, None
+    for pid in pids:  # any process of the namespace shows its interfaces
+        if netns_id(pid) == space:
+            counters = net_dev(PROC / str(pid) / "net" / "dev")
+            if counters is not None:
+                return NETNS, space, counters
+    return MIXED, space, None
+
+
+# ------------------------------------------------------------------------ GPU
+
+
+class GpuProcesses:
+    """Per-device GPU memory and SM utilisation of the workload's PIDs (NVML).
+
+    ``nvmlDeviceGetComputeRunningProcesses`` gives each process's used memory;
+    ``nvmlDeviceGetProcessUtilization`` gives utilisation samples (pid, smUtil, memUtil,
+    timeStamp) since a timestamp, so each read asks only for samples newer than the last."""
+
+    def __init__(self, nvml: Any, handles: list[Any]) -> None:
+        self.nvml = nvml
+        self.handles = handles
+        self.last_ts = [0] * len(handles)
+
+    def read(self, pids: list[int]) -> list[dict[str, Any]]:
+        mine = set(pids)
+        out = []
+        for i, h in enumerate(self.handles):
+            row: dict[str, Any] = {"index": i, "mem_b": None, "sm_util": None, "pids": 0}
+            try:
+                procs = self.nvml.nvmlDeviceGetComputeRunningProcesses(h)
+                used = [p.usedGpuMemory or 0 for p in procs if int(p.pid) in mine]
+                row["mem_b"], row["pids"] = int(sum(used)), len(used)
+            except Exception:
+                pass
+            row["sm_util"] = self._util(i, h, mine)
+            out.append(row)
+        return out
+
+    def _util(self, i: int, handle: Any, mine: set[int]) -> float | None:
+        try:
+            samples = self.nvml.nvmlDeviceGetProcessUtilization(handle, self.last_ts[i])
+        except Exception as exc:  # NVML_ERROR_NOT_FOUND: no sample since last_ts -> idle
+            return 0.0 if type(exc).__name__.endswith("NotFound") else None
+        if not samples:
+            return 0.0
+        self.last_ts[i] = max(int(s.timeStamp) for s in samples)
+        per_pid: dict[int, float] = {}
+        for s in samples:
+            if int(s.pid) in mine:
+                per_pid[int(s.pid)] = max(per_pid.get(int(s.pid), 0.0), float(s.smUtil))
+        return float(min(sum(per_pid.values()), 100.0))
+
+
+# ------------------------------------------------------------------------ one sample
+
+
+@dataclass
+class WorkloadScope:
+    """What the sensor adds to a sample: cgroup counters, the workload's namespace
+    traffic with its scope, and (with NVML) the workload's GPU processes."""
+
+    cgroup: CgroupCounters | None = None
+    gpu: GpuProcesses | None = None
+
+    def read(self, pids: list[int]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.cgroup is not None:
+            out["cg"] = self.cgroup.read()
+        scope, space, counters = workload_net(pids)
+        out["net_scope"] = scope
+        out["netns"] = space
+        if counters is not None:
+            out["wl_net"] = counters
+        if self.gpu is not None:
+            out["gpu_procs"] = self.gpu.read(pids)
+        return out

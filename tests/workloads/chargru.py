@@ -1,0 +1,68 @@
+"""A character-level GRU language model, trained in one process (truncated BPTT)."""
+
+from __future__ import annotations
+
+import _driver
+import torch
+from corpus import chars
+from torch import nn
+
+
+class CharGRU(nn.Module):
+    def __init__(self, vocab: int, hidden: int, layers: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, hidden)
+        self.rnn = nn.GRU(hidden, hidden, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        out, h = self.rnn(self.embed(x), h)
+        return self.head(out), h
+
+
+class Workload:
+    def __init__(self, hidden: int = 192, layers: int = 2, batch_size: int = 16, seq_len: int = 64) -> None:
+        ids, vocab = chars()
+        self.data = torch.tensor(ids, dtype=torch.long)
+        self.model = CharGRU(vocab, hidden, layers)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=2e-3)
+        self.batch_size, self.seq_len = batch_size, seq_len
+        self.n_params = _driver.n_params(self.model)
+        self.gen = torch.Generator().manual_seed(0)
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        starts = torch.randint(0, len(self.data) - self.seq_len - 1, (self.batch_size,), generator=self.gen)
+        x = torch.stack([self.data[s : s + self.seq_len] for s in starts])
+        y = torch.stack([self.data[s + 1 : s + self.seq_len + 1] for s in starts])
+        return x, y
+
+    def train(self) -> int:
+        x, y = self._batch()
+        logits, _ = self.model(x)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return x.numel()
+
+    @torch.no_grad()
+    def eval(self) -> int:
+        x, _ = self._batch()
+        self.model(x)
+        return x.numel()
+
+    @torch.no_grad()
+    def serve(self) -> int:
+        """Sample seq_len characters for a batch, one step at a time (hidden state carried)."""
+        x = torch.zeros(self.batch_size, 1, dtype=torch.long)
+        h = None
+        for _ in range(self.seq_len):
+            logits, h = self.model(x, h)
+            x = torch.multinomial(torch.softmax(logits[:, -1], -1), 1, generator=self.gen)
+        return self.batch_size * self.seq_len
+
+
+if __name__ == "__main__":
+    plan = _driver.load_plan()
+    torch.set_num_threads(int(plan.get("threads", 1)))
+    _driver.run(Workload(**plan.get("config", {})), plan)

@@ -1,0 +1,70 @@
+"""A fixed-context MLP language model (Bengio-style): sampling loop, training, eval."""
+
+from __future__ import annotations
+
+import _driver
+import torch
+from corpus import chars
+from torch import nn
+
+
+class Workload:
+    def __init__(
+        self,
+        context: int = 16,
+        embed: int = 24,
+        hidden: int = 512,
+        depth: int = 2,
+        batch_size: int = 32,
+        seq_len: int = 32,
+    ) -> None:
+        ids, vocab = chars()
+        self.data = torch.tensor(ids, dtype=torch.long)
+        self.context = context
+        layers: list[nn.Module] = [
+            nn.Embedding(vocab, embed),
+            nn.Flatten(),
+            nn.Linear(context * embed, hidden),
+            nn.GELU(),
+        ]
+        for _ in range(depth - 1):
+            layers += [nn.Linear(hidden, hidden), nn.GELU()]
+        layers.append(nn.Linear(hidden, vocab))
+        self.model = nn.Sequential(*layers)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-3)
+        self.batch_size, self.seq_len = batch_size, seq_len
+        self.n_params = _driver.n_params(self.model)
+        self.gen = torch.Generator().manual_seed(1)
+
+    def _batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        starts = torch.randint(0, len(self.data) - self.context - 1, (n,), generator=self.gen)
+        x = torch.stack([self.data[s : s + self.context] for s in starts])
+        return x, self.data[starts + self.context]
+
+    def train(self) -> int:
+        x, y = self._batch(self.batch_size * self.seq_len)
+        loss = nn.functional.cross_entropy(self.model(x), y)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return int(y.numel())
+
+    @torch.no_grad()
+    def eval(self) -> int:
+        x, _ = self._batch(self.batch_size * self.seq_len)
+        self.model(x)
+        return int(x.shape[0])
+
+    @torch.no_grad()
+    def serve(self) -> int:
+        ctx, _ = self._batch(self.batch_size)
+        for _ in range(self.seq_len):
+            nxt = torch.multinomial(torch.softmax(self.model(ctx), -1), 1, generator=self.gen)
+            ctx = torch.cat([ctx[:, 1:], nxt], 1)
+        return self.batch_size * self.seq_len
+
+
+if __name__ == "__main__":
+    plan = _driver.load_plan()
+    torch.set_num_threads(int(plan.get("threads", 1)))
+    _driver.run(Workload(**plan.get("config", {})), plan)
