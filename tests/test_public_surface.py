@@ -122,7 +122,6 @@ PUBLIC = {
         "gpu_available",
         "hf_callback",
         "lightning_callback",
-        "nvsmi_timestamp",
         "phase",
         "run_sensor",
         "tokens",

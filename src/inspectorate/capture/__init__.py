@@ -35,7 +35,6 @@ __all__ = [
     "gpu_available",
     "hf_callback",
     "lightning_callback",
-    "nvsmi_timestamp",
     "phase",
     "run_sensor",
     "tokens",
