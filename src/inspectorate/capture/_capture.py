@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import secrets
 import signal
 import subprocess
@@ -45,6 +46,7 @@ from inspectorate.capture._isolate import Cgroup, Netns, missing_rights, spawn_g
 from inspectorate.errors import InputError
 
 PROVENANCE_SCHEMA = "inspectorate.provenance/1"
+MODEL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 RUN_FILES = (
     "workload_labels.jsonl",
     "windows.jsonl",
@@ -70,6 +72,7 @@ class Claims:
     sha256: str
     window_s: float = 5.0
     schedule: list[ScheduledPhase] = field(default_factory=list)
+    models: dict[str, Path] = field(default_factory=dict)  # name -> model description handed over
 
 
 def load_claims(path: Path) -> Claims:
@@ -98,7 +101,25 @@ def load_claims(path: Path) -> Claims:
         raise InputError("'phases' must be a list", path)
     for i, entry in enumerate(phases):
         claims.schedule.append(_scheduled(entry, defaults, path, i))
+    claims.models = _models(doc.get("models") or {}, path)
     return claims
+
+
+def _models(listed: Any, path: Path) -> dict[str, Path]:
+    """``models: {NAME: FILE}``: the description of each declared model (``inspectorate.models``
+    format), handed over with the run as ``RUN/models/NAME.json`` so the verifier can build
+    it. Paths are relative to the claims file; the files are checked by the verifier."""
+    if not isinstance(listed, dict):
+        raise InputError("'models' must map model names to description files", path)
+    out = {}
+    for name, file in listed.items():
+        if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
+            raise InputError(f"model name {name!r} must be letters, digits, '.', '_' or '-'", path)
+        where = path.parent / str(file)
+        if not where.is_file():
+            raise InputError(f"model {name!r}: no description file {where}", path)
+        out[name] = where
+    return out
 
 
 def _scheduled(entry: Any, defaults: dict[str, Any], path: Path, i: int) -> ScheduledPhase:
@@ -149,6 +170,9 @@ def capture(
             + " (--shared-host runs it unisolated,"
             " and then no traffic is attributable)"
         )
+    for name, file in claims.models.items():  # the declared models go with the run
+        (out / "models").mkdir(exist_ok=True)
+        (out / "models" / f"{name}.json").write_bytes(file.read_bytes())
     tag = secrets.token_hex(3)
     cgroup = netns = None
     scratch = Path(tempfile.mkdtemp(prefix="insp-cap-"))
@@ -290,6 +314,7 @@ def _prepare_out(out: Path, force: bool) -> Path:
             raise InputError("--out is not empty (evidence is never overwritten without --force)", out)
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
+        _rmtree(out / "models")
         if any(out.iterdir()):
             raise InputError("--out holds files capture did not write; choose a new directory", out)
     out.mkdir(parents=True, exist_ok=True)
