@@ -27,7 +27,10 @@ app = typer.Typer(
     help="Automated verification of AI compute.",
 )
 trace_app = typer.Typer(
-    cls=LightGroup, rich_markup_mode=None, no_args_is_help=True, help="Generate and inspect window-record traces."
+    cls=LightGroup,
+    rich_markup_mode=None,
+    no_args_is_help=True,
+    help="Generate and inspect window-record traces.",
 )
 app.add_typer(trace_app, name="trace")
 

@@ -15,7 +15,6 @@ if TYPE_CHECKING:  # the lazy names below, for type checkers and editors
     from inspectorate.trace._canonical import rechain as rechain
     from inspectorate.trace._canonical import record_hash as record_hash
     from inspectorate.trace._canonical import verify_chain as verify_chain
-    from inspectorate.trace._scenarios import SCENARIOS as SCENARIOS
     from inspectorate.trace._generate import GenSpec as GenSpec
     from inspectorate.trace._generate import generate_trace as generate_trace
     from inspectorate.trace._generate import iter_generated as iter_generated
@@ -26,6 +25,7 @@ if TYPE_CHECKING:  # the lazy names below, for type checkers and editors
     from inspectorate.trace._rundir import Phase as Phase
     from inspectorate.trace._rundir import RunDir as RunDir
     from inspectorate.trace._rundir import load_run as load_run
+    from inspectorate.trace._scenarios import SCENARIOS as SCENARIOS
     from inspectorate.trace._schema import FIELDS as FIELDS
     from inspectorate.trace._schema import SCHEMA_VERSION as SCHEMA_VERSION
     from inspectorate.trace._schema import format_time as format_time

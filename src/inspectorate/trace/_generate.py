@@ -26,7 +26,6 @@ from inspectorate.trace._scenarios import SCENARIOS
 from inspectorate.trace._schema import parse_time
 from inspectorate.trace._trace import Trace
 
-
 # The shipped commitment (commitments/, by id) each injected scenario violates at the
 # demo's size (8 chips x 2 h, the defaults of ``inspectorate demo``); a test holds every
 # pair. over_cap crosses demo-training-cap's caps: no generated run can reach the
