@@ -57,7 +57,14 @@ def prepare(records: int, workdir: Path) -> tuple[Path, Path, Path]:
 
     for step in ("--gen", "--write-jsonl"):
         subprocess.run(
-            [sys.executable, str(HERE / "check_throughput.py"), step, str(records), "--workdir", str(workdir)],
+            [
+                sys.executable,
+                str(HERE / "check_throughput.py"),
+                step,
+                str(records),
+                "--workdir",
+                str(workdir),
+            ],
             check=True,
             capture_output=True,
         )

@@ -127,9 +127,13 @@ def _layout(keys: list[str], seps: tuple[str, str]) -> tuple[bytes, bytes, list[
 
 def _arrow_column(kind: int, rows: int, bufs: Any) -> pa.Array:
     if kind == 0:
-        return pa.Array.from_buffers(pa.large_string(), rows, [None, pa.py_buffer(bufs[0]), pa.py_buffer(bufs[1])])
+        return pa.Array.from_buffers(
+            pa.large_string(), rows, [None, pa.py_buffer(bufs[0]), pa.py_buffer(bufs[1])]
+        )
     if kind in (1, 2):
-        return pa.Array.from_buffers(pa.int64() if kind == 1 else pa.float64(), rows, [None, pa.py_buffer(bufs)])
+        return pa.Array.from_buffers(
+            pa.int64() if kind == 1 else pa.float64(), rows, [None, pa.py_buffer(bufs)]
+        )
     offsets, child_offsets, data = (pa.py_buffer(b) for b in bufs)
     items = len(bufs[1]) // 8 - 1
     child = pa.Array.from_buffers(pa.large_string(), items, [None, child_offsets, data])
