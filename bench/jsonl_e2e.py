@@ -80,15 +80,21 @@ def prepare(records: int, workdir: Path) -> tuple[Path, Path, Path]:
 
 
 def timed(argv: list[str], ok: tuple[int, ...] = (0,)) -> float:
+    env = None
+    if argv[0].startswith("PYTHONPATH="):  # a contender run from another source tree
+        env = {**os.environ, "PYTHONPATH": argv[0].split("=", 1)[1]}
+        argv = argv[1:]
     t = time.perf_counter()
-    run = subprocess.run(argv, capture_output=True, text=True)
+    run = subprocess.run(argv, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - t
     if run.returncode not in ok:
         raise SystemExit(f"{argv[:4]} exited {run.returncode}: {run.stderr.strip()[-300:]}")
     return seconds
 
 
-def contenders(path: Path, as_yaml: Path, as_json: Path, reference: Path | None) -> dict[str, list[str]]:
+def contenders(
+    path: Path, as_yaml: Path, as_json: Path, reference: Path | None, baseline: Path | None
+) -> dict[str, list[str]]:
     py = sys.executable
     out = {
         "ours": [py, "-m", "inspectorate.cli", "check", str(path), "-c", str(as_yaml), "-q"],
@@ -96,6 +102,8 @@ def contenders(path: Path, as_yaml: Path, as_json: Path, reference: Path | None)
         "version": [py, "-m", "inspectorate.cli", "--version"],
         "check_help": [py, "-m", "inspectorate.cli", "check", "--help"],
     }
+    if baseline is not None:  # the same command from another checkout (e.g. before a change)
+        out["ours_baseline"] = [f"PYTHONPATH={baseline}", *out["ours"]]
     if reference is not None:
         out["reference"] = [py, "-c", REFERENCE, str(path), str(as_json), str(reference)]
     return out
@@ -106,11 +114,13 @@ def one_round(k: int, runs: dict[str, list[str]]) -> dict:
     order = names[k % len(names) :] + names[: k % len(names)]  # rotate who goes first
     row: dict = {"round": k, "load_before": round(os.getloadavg()[0], 2)}
     for name in order:
-        row[name] = round(timed(runs[name], ok=(0, 1) if name == "ours" else (0,)), 3)
+        row[name] = round(timed(runs[name], ok=(0, 1) if name.startswith("ours") else (0,)), 3)
     row["load_after"] = round(os.getloadavg()[0], 2)
     if "reference" in row:
         row["speedup_vs_reference"] = round(row["reference"] / row["ours"], 2)
     row["ours_over_limit"] = round(row["ours"] / row["limit"], 2)
+    if "ours_baseline" in row:
+        row["speedup_vs_baseline"] = round(row["ours_baseline"] / row["ours"], 2)
     return row
 
 
@@ -129,6 +139,11 @@ def summary(rows: list[dict], records: int) -> dict:
         "check_help_s": round(med["check_help"], 3),
         "goals": "speedup >= 10, ours/limit <= 2, start-up < 0.2 s",
     }
+    if "ours_baseline" in med:
+        out |= {
+            "baseline_s": round(med["ours_baseline"], 3),
+            "speedup_vs_baseline": med["speedup_vs_baseline"],
+        }
     if "reference" in med:
         out |= {
             "reference_s": round(med["reference"], 3),
@@ -146,6 +161,9 @@ def main() -> None:
     found = [p / "shared" / "reference" for p in HERE.parents if (p / "shared" / "reference").is_dir()]
     default_ref = found[0] if found else HERE.parents[1] / "shared" / "reference"
     parser.add_argument("--reference", type=Path, default=default_ref, help="the reference checker's root")
+    parser.add_argument(
+        "--baseline-src", type=Path, help="also time `check` from this src/ (another checkout)"
+    )
     args = parser.parse_args()
     reference = args.reference if (args.reference / "inspector" / "consistency_checks.py").exists() else None
     if reference is None:
@@ -153,7 +171,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        runs = contenders(*prepare(args.records, workdir), reference)
+        runs = contenders(*prepare(args.records, workdir), reference, args.baseline_src)
         rows = []
         for k in range(args.rounds):
             rows.append(one_round(k, runs))
