@@ -20,6 +20,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define MAXCOLS 64
 #define MAXLAYOUTS 4
@@ -65,12 +68,31 @@ typedef struct {
 
 static inline int plain(unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; }
 
+/* The first byte at or after p that is not plain (or e): 16 bytes a step where SSE2 is. */
+static inline const char *plain_run(const char *p, const char *e) {
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
+    while (e - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        /* signed: below 0x20 catches controls and every byte >= 0x80 */
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                   _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, del)));
+        int mask = _mm_movemask_epi8(bad);
+        if (mask) return p + __builtin_ctz(mask);
+        p += 16;
+    }
+#endif
+    while (p < e && plain((unsigned char)*p)) p++;
+    return p;
+}
+
 /* A string token at *pp: its content appended to out. 0 ok, 1 no, -1 memory. */
 static int scan_str(const char **pp, const char *e, Buf *out) {
     const char *p = *pp;
     if (p >= e || *p != '"') return 1;
     const char *s = ++p;
-    while (p < e && plain((unsigned char)*p)) p++;
+    p = plain_run(p, e);
     if (p >= e || *p != '"') return 1;
     if (add(out, s, p - s)) return -1;
     *pp = p + 1;
