@@ -81,3 +81,24 @@ def test_a_scanned_row_is_what_json_reads(field, value, canonical):
         assert line in (json.dumps(read), json.dumps(read, sort_keys=True, separators=(",", ":")))
         assert records[1] == read
         assert [type(records[1][k]) for k in FIELDS] == [type(read[k]) for k in FIELDS]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    value=st.floats(allow_nan=False, allow_infinity=False)
+    | st.from_regex(r"\A-?[0-9]{1,18}(\.[0-9]{0,18})?(e[+-]?[0-9]{1,3})?\Z", fullmatch=True)
+)
+def test_a_float_token_scans_only_as_repr_spells_it(value):
+    """flops: repr's spelling of every finite double scans to that double; any other
+    decimal spelling (trailing zeros, exponent layouts, int-spelled) is left to json."""
+    token = repr(value) if isinstance(value, float) else value
+    line = json.dumps(GOOD).replace(json.dumps(GOOD["flops"]), token, 1)
+    ok, records = _rows([line])
+    try:
+        read = json.loads(line)["flops"]
+    except ValueError:  # not JSON ("0.", "01"): never scanned
+        read = None
+    exact = isinstance(read, float) and abs(read) != float("inf") and repr(read) == token
+    assert ok == [exact]
+    if exact:
+        assert repr(records[0]["flops"]) == token

@@ -20,6 +20,8 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <math.h>
+#include <float.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -28,7 +30,9 @@
 #define MAXLAYOUTS 4
 #define MAXKEYS 64
 
+/* A growing buffer that is a bytes object from the start: handed back without a copy. */
 typedef struct {
+    PyObject *o;
     char *p;
     Py_ssize_t len, cap;
 } Buf;
@@ -37,9 +41,13 @@ static int grow(Buf *b, Py_ssize_t need) {
     if (b->len + need <= b->cap) return 0;
     Py_ssize_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + need) cap *= 2;
-    char *p = PyMem_Realloc(b->p, cap);
-    if (!p) return -1;
-    b->p = p;
+    if (b->o == NULL) {
+        b->o = PyBytes_FromStringAndSize(NULL, cap);
+        if (!b->o) return -1;
+    } else if (_PyBytes_Resize(&b->o, cap)) {
+        return -1;
+    }
+    b->p = PyBytes_AS_STRING(b->o);
     b->cap = cap;
     return 0;
 }
@@ -117,23 +125,112 @@ static int scan_int(const char **pp, const char *e, int64_t *v) {
     return 0;
 }
 
+/* repr's layout of the decimal in t (sign, digits, point, exponent) into out: fixed
+ * notation for decimal exponents -4..15 with at least one digit after the point,
+ * otherwise d.ddde+XX. Returns its length, or -1 when t is not a plain decimal; *sig gets
+ * the number of significant digits. */
+static int repr_layout(const char *t, Py_ssize_t n, char *out, int *sig) {
+    char digits[40];
+    int nd = 0, point = -1, neg = 0, exp10 = 0, k = 0;
+    Py_ssize_t i = 0;
+    if (i < n && t[i] == '-') { neg = 1; i++; }
+    for (; i < n && t[i] != 'e'; i++) {
+        if (t[i] == '.') {
+            if (point >= 0) return -1;
+            point = nd;
+        } else if (t[i] >= '0' && t[i] <= '9' && nd < 38) {
+            digits[nd++] = t[i];
+        } else {
+            return -1;
+        }
+    }
+    if (point < 0) point = nd;
+    if (i < n) {
+        int esign = 1, any = 0;
+        i++;
+        if (i < n && (t[i] == '+' || t[i] == '-')) esign = t[i++] == '-' ? -1 : 1;
+        for (; i < n; i++) {
+            if (t[i] < '0' || t[i] > '9' || exp10 > 10000) return -1;
+            exp10 = exp10 * 10 + (t[i] - '0');
+            any = 1;
+        }
+        if (!any) return -1;
+        exp10 *= esign;
+    }
+    int lead = 0;
+    while (lead < nd && digits[lead] == '0') lead++;
+    while (nd > lead && digits[nd - 1] == '0') nd--;
+    const char *d = digits + lead;
+    int len = nd - lead, decpt = point - lead + exp10;
+    *sig = len;
+    if (neg) out[k++] = '-';
+    if (len == 0) {
+        memcpy(out + k, "0.0", 3);
+        return k + 3;
+    }
+    if (decpt <= -4 || decpt > 16) {
+        out[k++] = d[0];
+        if (len > 1) {
+            out[k++] = '.';
+            memcpy(out + k, d + 1, len - 1);
+            k += len - 1;
+        }
+        int e = decpt - 1, a = e < 0 ? -e : e;
+        out[k++] = 'e';
+        out[k++] = e < 0 ? '-' : '+';
+        if (a >= 100) out[k++] = (char)('0' + a / 100);
+        out[k++] = (char)('0' + a / 10 % 10);
+        out[k++] = (char)('0' + a % 10);
+    } else if (decpt <= 0) {
+        out[k++] = '0';
+        out[k++] = '.';
+        for (int z = 0; z < -decpt; z++) out[k++] = '0';
+        memcpy(out + k, d, len);
+        k += len;
+    } else if (decpt >= len) {
+        memcpy(out + k, d, len);
+        k += len;
+        for (int z = 0; z < decpt - len; z++) out[k++] = '0';
+        out[k++] = '.';
+        out[k++] = '0';
+    } else {
+        memcpy(out + k, d, decpt);
+        k += decpt;
+        out[k++] = '.';
+        memcpy(out + k, d + decpt, len - decpt);
+        k += len - decpt;
+    }
+    return k;
+}
+
+/* A float token: accepted only when it is float.__repr__ of the value it parses to. With
+ * at most 15 significant digits (DBL_DIG) and a normal value, no other decimal that short
+ * reads as the same double, so repr's digits are the token's and its spelling is repr's
+ * layout of them; longer tokens (and subnormals) are checked against repr itself. */
 static int scan_float(const char **pp, const char *e, double *v) {
     const char *p = *pp;
-    char tok[64];
+    char tok[64], lay[96];
     Py_ssize_t n = 0;
-    while (p + n < e && n < 63 && strchr("0123456789.eE+-", p[n]) && p[n]) n++;
+    while (p + n < e && n < 63 && p[n] && strchr("0123456789.e+-", p[n])) n++;
     if (n == 0 || n >= 63) return 1;
     memcpy(tok, p, n);
     tok[n] = 0;
     char *end = NULL;
     double x = PyOS_string_to_double(tok, &end, NULL);
     if (x == -1.0 && PyErr_Occurred()) { PyErr_Clear(); return 1; }
-    if (end != tok + n) return 1;
-    char *repr = PyOS_double_to_string(x, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
-    if (!repr) return -1;
-    int same = (Py_ssize_t)strlen(repr) == n && memcmp(repr, tok, n) == 0;
-    PyMem_Free(repr);
-    if (!same) return 1; /* e.g. an int-spelled float, "1e3", "-0": json's call */
+    if (end != tok + n || !isfinite(x)) return 1;
+    int sig = 99, k = repr_layout(tok, n, lay, &sig);
+    if (k < 0) return 1;
+    int same;
+    if (sig <= 15 && (sig == 0 ? x == 0.0 : fabs(x) >= DBL_MIN)) {
+        same = k == n && memcmp(lay, tok, n) == 0;
+    } else {
+        char *repr = PyOS_double_to_string(x, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+        if (!repr) return -1;
+        same = (Py_ssize_t)strlen(repr) == n && memcmp(repr, tok, n) == 0;
+        PyMem_Free(repr);
+    }
+    if (!same) return 1; /* e.g. an int-spelled float, "1E3", "1.50": json's call */
     *v = x;
     *pp = p + n;
     return 0;
@@ -234,11 +331,18 @@ static int parse_layouts(PyObject *seq, Layout *ls, Py_ssize_t *nl, Py_ssize_t n
 }
 
 static PyObject *take(Buf *b) {
-    PyObject *o = PyBytes_FromStringAndSize(b->p ? b->p : "", b->len);
-    PyMem_Free(b->p);
+    if (grow(b, 1)) return NULL; /* an empty buffer still becomes bytes */
+    PyObject *o = b->o;
+    b->o = NULL;
     b->p = NULL;
+    if (_PyBytes_Resize(&o, b->len)) return NULL;
     b->len = b->cap = 0;
     return o;
+}
+
+static void drop(Buf *b) {
+    Py_CLEAR(b->o);
+    b->p = NULL;
 }
 
 /* scan(raw, layouts, kinds) -> (starts, ends, ok, [column buffers]) */
@@ -303,13 +407,13 @@ nomem:
     PyErr_NoMemory();
 done:
     for (Py_ssize_t j = 0; j < MAXCOLS; j++) {
-        PyMem_Free(cols[j].offs.p);
-        PyMem_Free(cols[j].data.p);
-        PyMem_Free(cols[j].coffs.p);
+        drop(&cols[j].offs);
+        drop(&cols[j].data);
+        drop(&cols[j].coffs);
     }
-    PyMem_Free(starts.p);
-    PyMem_Free(ends.p);
-    PyMem_Free(ok.p);
+    drop(&starts);
+    drop(&ends);
+    drop(&ok);
     Py_XDECREF(fast);
     PyBuffer_Release(&raw);
     return result;
