@@ -4,6 +4,7 @@ line that is not that spelling is always left to json."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import polars as pl
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspectorate.data import seed_path
-from inspectorate.trace import canonical_json
+from inspectorate.trace import canonical_json, record_hash
 from inspectorate.trace._frame import records_from_frame
 from inspectorate.trace._jsonl import _scan, _scanner
 from inspectorate.trace._schema import FIELDS
@@ -22,7 +23,7 @@ GOOD = json.loads(seed_path("legit_finetune").read_text().splitlines()[0])
 
 
 def _rows(lines: list[str]) -> tuple[list[bool], list[dict]]:
-    frame, _, _, ok = _scan(("\n".join(lines) + "\n").encode())
+    frame, _, _, ok, _ = _scan(("\n".join(lines) + "\n").encode())
     frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("_extra"))
     return ok.tolist(), records_from_frame(frame)
 
@@ -32,6 +33,22 @@ def test_reference_and_canonical_lines_scan():
     ok, records = _rows(lines + [canonical_json(json.loads(lines[0]))])
     assert all(ok)
     assert records == [json.loads(line) for line in lines + lines[:1]]
+
+
+def test_digests_are_the_canonical_hashes():
+    """The scanner spells each scanned row canonically from the line's tokens (lists
+    re-joined with ","); its digests are the chain's record hashes."""
+    lines = seed_path("legit_finetune").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    records[1]["upstream_refs"] = ["a", "b", "c"]
+    records[2]["data_source_tags"] = []
+    spelled = [json.dumps(r) for r in records] + [canonical_json(r) for r in records]
+    spelled[3] = json.dumps({**records[3], "chip_id": "é"})  # not scanned: hashed from json
+    *_, ok, digests = _scan(("\n".join(spelled) + "\n").encode())
+    empty = hashlib.sha256(b"").hexdigest()  # a row not scanned: the reader hashes json's record
+    want = [record_hash(r) if scanned else empty for r, scanned in zip(records + records, ok)]
+    assert ok[3] == False  # noqa: E712
+    assert [digests[32 * i : 32 * i + 32].hex() for i in range(len(spelled))] == want
 
 
 @pytest.mark.parametrize(

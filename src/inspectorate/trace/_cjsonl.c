@@ -253,7 +253,7 @@ static int scan_list(const char **pp, const char *e, Column *c, const Layout *L)
 }
 
 /* One line in one layout: 0 scanned, 1 not this layout, -1 memory. */
-static int scan_line(const char *p, const char *e, const Layout *L, Column *cols) {
+static int scan_line(const char *p, const char *e, const Layout *L, Column *cols, const char **span) {
     if (p >= e || *p++ != '{') return 1;
     for (Py_ssize_t k = 0; k < L->nkeys; k++) {
         if (k && (e - p < L->isl || memcmp(p, L->isep, L->isl))) return 1;
@@ -263,6 +263,7 @@ static int scan_line(const char *p, const char *e, const Layout *L, Column *cols
         if (memcmp(p, L->ksep, L->ksl)) return 1;
         p += L->ksl;
         Column *c = &cols[L->col[k]];
+        span[2 * L->col[k]] = p;
         int r;
         if (c->kind == 0) {
             r = scan_str(&p, e, &c->data);
@@ -278,6 +279,7 @@ static int scan_line(const char *p, const char *e, const Layout *L, Column *cols
             r = scan_list(&p, e, c, L);
         }
         if (r) return r;
+        span[2 * L->col[k] + 1] = p;
     }
     return (p < e && *p == '}' && p + 1 == e) ? 0 : 1;
 }
@@ -285,6 +287,32 @@ static int scan_line(const char *p, const char *e, const Layout *L, Column *cols
 typedef struct {
     Py_ssize_t data, coffs;
 } Mark;
+
+/* The canonical spelling of a row that scanned (sorted keys, "," and ":"): each token is
+ * copied as it stands (its spelling is json's whatever the separators), but a list in a
+ * layout with another item separator is re-joined from its items. */
+static int put_canonical(Buf *out, const Layout *C, const Layout *L, Column *cols, const Mark *m,
+                         const char **span) {
+    if (add(out, "{", 1)) return -1;
+    for (Py_ssize_t k = 0; k < C->nkeys; k++) {
+        int j = C->col[k];
+        if ((k && add(out, ",", 1)) || add(out, C->key[k], C->keyl[k]) || add(out, ":", 1)) return -1;
+        if (cols[j].kind != 3 || (L->isl == 1 && L->isep[0] == ',')) {
+            if (add(out, span[2 * j], span[2 * j + 1] - span[2 * j])) return -1;
+            continue;
+        }
+        const int64_t *co = (const int64_t *)(cols[j].coffs.p + m[j].coffs) - 1;
+        Py_ssize_t items = (cols[j].coffs.len - m[j].coffs) / 8;
+        if (add(out, "[", 1)) return -1;
+        for (Py_ssize_t i = 0; i < items; i++) {
+            if ((i && add(out, ",", 1)) || add(out, "\"", 1) ||
+                add(out, cols[j].data.p + co[i], co[i + 1] - co[i]) || add(out, "\"", 1))
+                return -1;
+        }
+        if (add(out, "]", 1)) return -1;
+    }
+    return add(out, "}", 1);
+}
 
 /* Close row i of every column: offsets for strings and lists, an empty value for a
  * row that did not scan (its column lengths rolled back to the marks first). */
@@ -345,23 +373,28 @@ static void drop(Buf *b) {
     b->p = NULL;
 }
 
-/* scan(raw, layouts, kinds) -> (starts, ends, ok, [column buffers]) */
+/* scan(raw, layouts, kinds, canonical) -> (starts, ends, ok, [column buffers], canon, canon
+ * offsets): with canonical >= 0 (the index of the sorted-keys compact layout in layouts),
+ * the canonical spelling of every row that scanned, for the hash chain (others empty). */
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer raw;
     PyObject *layouts_obj, *result = NULL, *fast = NULL;
     const char *kinds;
     Py_ssize_t ncols, nl = 0;
-    if (!PyArg_ParseTuple(args, "y*Oy#", &raw, &layouts_obj, &kinds, &ncols)) return NULL;
+    int canonical = -1;
+    if (!PyArg_ParseTuple(args, "y*Oy#i", &raw, &layouts_obj, &kinds, &ncols, &canonical)) return NULL;
     Layout ls[MAXLAYOUTS];
     Column cols[MAXCOLS];
     memset(cols, 0, sizeof cols);
-    Buf starts = {0}, ends = {0}, ok = {0};
+    Buf starts = {0}, ends = {0}, ok = {0}, canon = {0}, coffs = {0};
+    const char *span[2 * MAXCOLS];
     fast = PySequence_Fast(layouts_obj, "layouts");
-    if (!fast || ncols > MAXCOLS || parse_layouts(fast, ls, &nl, ncols)) {
+    if (!fast || ncols > MAXCOLS || parse_layouts(fast, ls, &nl, ncols) || canonical >= nl) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad layouts");
         goto done;
     }
     int64_t zero = 0;
+    if (canonical >= 0 && add(&coffs, &zero, 8)) goto nomem;
     for (Py_ssize_t j = 0; j < ncols; j++) {
         cols[j].kind = kinds[j];
         if ((kinds[j] == 0 || kinds[j] == 3) && add(&cols[j].offs, &zero, 8)) goto nomem;
@@ -377,8 +410,9 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             if (add(&starts, &lo, 8) || add(&ends, &hi, 8)) goto nomem;
             for (Py_ssize_t j = 0; j < ncols; j++) marks[j] = (Mark){cols[j].data.len, cols[j].coffs.len};
             int r = 1;
-            for (Py_ssize_t i = 0; i < nl && r == 1; i++) {
-                r = scan_line(p, e, &ls[i], cols);
+            Py_ssize_t i = 0;
+            for (; i < nl && r == 1; i++) {
+                r = scan_line(p, e, &ls[i], cols, span);
                 if (r == 1)
                     for (Py_ssize_t j = 0; j < ncols; j++) {
                         cols[j].data.len = marks[j].data;
@@ -386,6 +420,11 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                     }
             }
             if (r < 0) goto nomem;
+            if (canonical >= 0) {
+                if (r == 0 && put_canonical(&canon, &ls[canonical], &ls[i - 1], cols, marks, span)) goto nomem;
+                int64_t end_off = canon.len;
+                if (add(&coffs, &end_off, 8)) goto nomem;
+            }
             char flag = r == 0;
             if (add(&ok, &flag, 1) || close_row(cols, ncols, marks, flag)) goto nomem;
         }
@@ -401,7 +440,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         if (!item) { Py_DECREF(columns); goto done; }
         PyList_SET_ITEM(columns, j, item);
     }
-    result = Py_BuildValue("(NNNN)", take(&starts), take(&ends), take(&ok), columns);
+    result = Py_BuildValue("(NNNNNN)", take(&starts), take(&ends), take(&ok), columns, take(&canon), take(&coffs));
     goto done;
 nomem:
     PyErr_NoMemory();
@@ -414,13 +453,15 @@ done:
     drop(&starts);
     drop(&ends);
     drop(&ok);
+    drop(&canon);
+    drop(&coffs);
     Py_XDECREF(fast);
     PyBuffer_Release(&raw);
     return result;
 }
 
 static PyMethodDef METHODS[] = {
-    {"scan", scan, METH_VARARGS, "scan(raw, layouts, kinds) -> (starts, ends, ok, columns)"},
+    {"scan", scan, METH_VARARGS, "scan(raw, layouts, kinds, canonical) -> (starts, ends, ok, columns, canon, offsets)"},
     {NULL, NULL, 0, NULL},
 };
 
