@@ -22,7 +22,7 @@ from inspectorate.errors import InputError
 from inspectorate.trace._canonical import GENESIS
 from inspectorate.trace._fastchain import canonical_lines
 from inspectorate.trace._frame import FRAME_SCHEMA, with_derived
-from inspectorate.trace._scenarios import SCENARIOS
+from inspectorate.trace._scenarios import HONEST, INJECTED, SCENARIOS  # noqa: F401  (re-exported)
 from inspectorate.trace._schema import parse_time
 from inspectorate.trace._trace import Trace
 
