@@ -151,7 +151,10 @@ def _load(name: str) -> Any:
     target = getattr(import_module(module), attribute)
     holder = typer.Typer(rich_markup_mode=None)  # plain help, as the root's
     if isinstance(target, typer.Typer):
-        holder.add_typer(target, name=name, **({"help": help_text} if help_text else {}))
+        if help_text:  # a help given here overrides the sub-app's own
+            holder.add_typer(target, name=name, help=help_text)
+        else:
+            holder.add_typer(target, name=name)
     else:
         holder.command(name)(target)
     return typer.main.get_group(holder).commands[name]
