@@ -8,6 +8,14 @@ parameter or appends an attack whose ``targets`` name a rule kind that fired on 
 Values sized from the commitment (caps, thresholds: ``Derived``) and values from its
 registries (allowed op types, dataset fingerprints: the attack's declared ``hints``) are
 read from the commitment, as a real prover would. Deterministic given the seed.
+
+``strategy="beam"`` searches combinations systematically under the round budget: after
+the singles, it keeps the ``beam`` best intent-preserving combinations seen so far
+(fewest rules fired, then fewest records flagged: the distance to a clean verdict) and
+extends each, best first, by one more family (attacks that target a rule kind that
+fired on it first), up to ``depth`` parts: pairs, then triples. Families whose single
+round removed the violation (drops, truncation) are never added: a compound's intent
+check is every part's.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from inspectorate.attacks._registry import ATTACKS, Attack, Step, attack_names, 
 from inspectorate.errors import InputError
 
 MAX_STEPS = 4
+STRATEGIES = ("greedy", "beam")
 _UNSIZED = object()
 
 
@@ -45,12 +54,19 @@ class OfflineAttacker:
     seed: int = 0
     explore_first: bool = True
     name: str = "offline"
+    strategy: str = "greedy"
+    beam: int = 4
+    depth: int = 3
     rng: random.Random = field(init=False)
     tried: set[str] = field(default_factory=set)
     facts: Facts = field(default_factory=Facts)
     queue: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise InputError(f"unknown search strategy {self.strategy!r}; accepted: {', '.join(STRATEGIES)}")
+        if self.beam < 1 or not 1 <= self.depth <= MAX_STEPS:
+            raise InputError(f"beam must be >= 1 and depth 1..{MAX_STEPS}, got {self.beam}, {self.depth}")
         self.rng = random.Random(self.seed)
         self.queue = attack_names()
         self.rng.shuffle(self.queue)
@@ -65,6 +81,10 @@ class OfflineAttacker:
                 steps = [self._sample_step(get_attack(self.queue.pop()))]
                 if self._fresh(steps):
                     return self._proposal(steps, f"explore: first try of {steps[0].name}")
+        if self.strategy == "beam":
+            found = self._beam(history)
+            if found is not None:
+                return self._proposal(*found)
         for _ in range(50):
             steps, why = self._exploit(history)
             if self._fresh(steps):
@@ -94,6 +114,27 @@ class OfflineAttacker:
         i = self.rng.randrange(len(steps))
         steps[i] = self._sample_step(get_attack(steps[i].name))
         return steps, f"exploit round {base['round']}: re-sampling the parameters of {steps[i].name}"
+
+    def _beam(self, history: Sequence[dict[str, Any]]) -> tuple[list[Step], str] | None:
+        """The first fresh extension of the best combinations so far (None: beam exhausted)."""
+        hollow = _hollow_families(history)
+        for base in _beam_rows(history, self.beam):
+            steps = [Step.from_dict(s) for s in base["attack_spec"]["compose"]]
+            if len(steps) >= self.depth:
+                continue
+            have = {s.name for s in steps}
+            fired = set(base.get("fired_kinds") or [])
+            names = [n for n in attack_names() if n not in have and n not in hollow]
+            self.rng.shuffle(names)
+            names.sort(key=lambda n: not (fired & set(get_attack(n).targets)))
+            for name in names:
+                extended = steps + [self._sample_step(get_attack(name))]
+                if self._fresh(extended):
+                    return extended, (
+                        f"beam round {base['round']} ({len(base.get('fired_rules') or [])} rule(s) fired): "
+                        f"adding {name}"
+                    )
+        return None
 
     def _sample_step(self, attack: Attack) -> Step:
         """Sample each parameter; commitment-sized values are resolved to numbers here, so
@@ -142,3 +183,29 @@ def _best(history: Sequence[dict[str, Any]], rng: random.Random) -> dict[str, An
     usable.sort(key=lambda r: (len(r.get("fired_rules") or []), len(r["attack_spec"]["compose"]), r["round"]))
     top = usable[: max(1, min(5, len(usable)))]
     return rng.choice(top)
+
+
+def distance(row: dict[str, Any]) -> tuple[int, int]:
+    """How far a round's trace is from a clean verdict: rules fired, then records flagged."""
+    return len(row.get("fired_rules") or []), int(row.get("flagged_records") or 0)
+
+
+def _beam_rows(history: Sequence[dict[str, Any]], width: int) -> list[dict[str, Any]]:
+    """The ``width`` closest intent-preserving combinations (one row per set of families)."""
+    rows = [r for r in history if r.get("intent_preserved") and r.get("attack_spec") and not r.get("error")]
+    rows.sort(key=lambda r: (distance(r), len(r["attack_spec"]["compose"]), r["round"]))
+    best: dict[frozenset[str], dict[str, Any]] = {}
+    for r in rows:
+        best.setdefault(frozenset(s["attack"] for s in r["attack_spec"]["compose"]), r)
+    return list(best.values())[:width]
+
+
+def _hollow_families(history: Sequence[dict[str, Any]]) -> set[str]:
+    """Attacks whose every single-attack round removed the violation instead of hiding it."""
+    seen: dict[str, bool] = {}
+    for r in history:
+        spec = (r.get("attack_spec") or {}).get("compose") or []
+        if len(spec) == 1 and not r.get("error"):
+            name = spec[0]["attack"]
+            seen[name] = seen.get(name, False) or bool(r.get("intent_preserved"))
+    return {name for name, kept in seen.items() if not kept}
