@@ -1,6 +1,7 @@
 """Red team: record attacks, run-directory attacks, a sandbox for untrusted mutation
 code, and the adversarial search loop (``redteam``)."""
 
+from inspectorate.attacks._caught import Score, gaps, side_by_side
 from inspectorate.attacks._conformance import check_attack
 from inspectorate.attacks._defend import candidates, defend, honest_traces
 from inspectorate.attacks._intent import conserves_work, dominant_job, flop_per_token, violate, work
@@ -17,6 +18,7 @@ from inspectorate.attacks._registry import (
     compose,
     get_attack,
 )
+from inspectorate.attacks._rundir_compound import RundirCompound, compose_rundir
 from inspectorate.attacks._sandbox import (
     Limits,
     SandboxError,
@@ -46,19 +48,23 @@ __all__ = [
     "RUNDIR_ATTACKS",
     "RedteamReport",
     "RundirAttack",
+    "RundirCompound",
     "SandboxError",
     "SandboxResult",
     "SandboxUnavailable",
+    "Score",
     "Step",
     "attack",
     "attack_names",
     "check_attack",
     "candidates",
     "compose",
+    "compose_rundir",
     "conserves_work",
     "defend",
     "dominant_job",
     "flop_per_token",
+    "gaps",
     "get_attack",
     "get_rundir_attack",
     "honest_traces",
@@ -72,6 +78,7 @@ __all__ = [
     "replay",
     "run_mutation",
     "run_sandboxed",
+    "side_by_side",
     "rundir_attack",
     "violate",
     "work",

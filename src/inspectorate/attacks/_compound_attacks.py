@@ -80,7 +80,7 @@ def compound_attack(name: str, steps: Sequence[str], *, doc: str, seed_round: st
 
 def _load_parts() -> None:
     """The parts live in the other attack modules; import them before composing."""
-    import inspectorate.attacks._accounting_provenance_attacks  # noqa: F401
+    import inspectorate.attacks._accounting_provenance_attacks
     import inspectorate.attacks._label_job_time_attacks  # noqa: F401
 
 

@@ -10,10 +10,10 @@ registries (allowed op types, dataset fingerprints: the attack's declared ``hint
 read from the commitment, as a real prover would. Deterministic given the seed.
 
 ``strategy="beam"`` searches combinations systematically under the round budget: after
-the singles, it keeps the ``beam`` best intent-preserving combinations seen so far
-(fewest rules fired, then fewest records flagged: the distance to a clean verdict) and
-extends each, best first, by one more family (attacks that target a rule kind that
-fired on it first), up to ``depth`` parts: pairs, then triples. Families whose single
+the singles, it keeps the ``beam`` closest caught, intent-preserving combinations seen
+so far (fewest rules fired, then fewest records flagged: the distance to a clean
+verdict) that still have room to grow and extends each, best first, by up to ``branch`` more families (attacks that
+target a rule kind that fired on it first), up to ``depth`` parts: pairs, then triples. Families whose single
 round removed the violation (drops, truncation) are never added: a compound's intent
 check is every part's.
 """
@@ -57,6 +57,7 @@ class OfflineAttacker:
     strategy: str = "greedy"
     beam: int = 4
     depth: int = 3
+    branch: int = 8
     rng: random.Random = field(init=False)
     tried: set[str] = field(default_factory=set)
     facts: Facts = field(default_factory=Facts)
@@ -65,8 +66,11 @@ class OfflineAttacker:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise InputError(f"unknown search strategy {self.strategy!r}; accepted: {', '.join(STRATEGIES)}")
-        if self.beam < 1 or not 1 <= self.depth <= MAX_STEPS:
-            raise InputError(f"beam must be >= 1 and depth 1..{MAX_STEPS}, got {self.beam}, {self.depth}")
+        if self.beam < 1 or self.branch < 1 or not 1 <= self.depth <= MAX_STEPS:
+            raise InputError(
+                f"beam and branch must be >= 1 and depth 1..{MAX_STEPS}, "
+                f"got {self.beam}, {self.branch}, {self.depth}"
+            )
         self.rng = random.Random(self.seed)
         self.queue = attack_names()
         self.rng.shuffle(self.queue)
@@ -118,10 +122,13 @@ class OfflineAttacker:
     def _beam(self, history: Sequence[dict[str, Any]]) -> tuple[list[Step], str] | None:
         """The first fresh extension of the best combinations so far (None: beam exhausted)."""
         hollow = _hollow_families(history)
-        for base in _beam_rows(history, self.beam):
+        open_rows = [
+            r
+            for r in _beam_rows(history)
+            if len(r["attack_spec"]["compose"]) < self.depth and _children(history, r) < self.branch
+        ]
+        for base in open_rows[: self.beam]:
             steps = [Step.from_dict(s) for s in base["attack_spec"]["compose"]]
-            if len(steps) >= self.depth:
-                continue
             have = {s.name for s in steps}
             fired = set(base.get("fired_kinds") or [])
             names = [n for n in attack_names() if n not in have and n not in hollow]
@@ -190,14 +197,26 @@ def distance(row: dict[str, Any]) -> tuple[int, int]:
     return len(row.get("fired_rules") or []), int(row.get("flagged_records") or 0)
 
 
-def _beam_rows(history: Sequence[dict[str, Any]], width: int) -> list[dict[str, Any]]:
-    """The ``width`` closest intent-preserving combinations (one row per set of families)."""
-    rows = [r for r in history if r.get("intent_preserved") and r.get("attack_spec") and not r.get("error")]
+def _children(history: Sequence[dict[str, Any]], base: dict[str, Any]) -> int:
+    """How many rounds so far extended ``base``'s combination by one attack."""
+    spec = base["attack_spec"]["compose"]
+    return sum(1 for r in history if (r.get("attack_spec") or {}).get("compose", [])[:-1] == spec)
+
+
+def _beam_rows(history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The caught, intent-preserving combinations, closest first (one row per set of
+    families). An evasion is not extended: it already wins; near misses are where one
+    more family can turn a catch into an evasion."""
+    rows = [
+        r
+        for r in history
+        if r.get("intent_preserved") and r.get("caught") and r.get("attack_spec") and not r.get("error")
+    ]
     rows.sort(key=lambda r: (distance(r), len(r["attack_spec"]["compose"]), r["round"]))
     best: dict[frozenset[str], dict[str, Any]] = {}
     for r in rows:
         best.setdefault(frozenset(s["attack"] for s in r["attack_spec"]["compose"]), r)
-    return list(best.values())[:width]
+    return list(best.values())
 
 
 def _hollow_families(history: Sequence[dict[str, Any]]) -> set[str]:
