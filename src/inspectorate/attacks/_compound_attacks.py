@@ -78,14 +78,6 @@ def compound_attack(name: str, steps: Sequence[str], *, doc: str, seed_round: st
     return entry
 
 
-def _load_parts() -> None:
-    """The parts live in the other attack modules; import them before composing."""
-    import inspectorate.attacks._accounting_provenance_attacks
-    import inspectorate.attacks._label_job_time_attacks  # noqa: F401
-
-
-_load_parts()
-
 compound_attack(
     "relabel_deflate_rotate",
     ["relabel_op_type", "deflate_flops", "rotate_model_hash"],
