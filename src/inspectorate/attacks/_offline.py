@@ -122,6 +122,11 @@ class OfflineAttacker:
     def _beam(self, history: Sequence[dict[str, Any]]) -> tuple[list[Step], str] | None:
         """The first fresh extension of the best combinations so far (None: beam exhausted)."""
         hollow = _hollow_families(history)
+        alone = {
+            r["attack_spec"]["compose"][0]["attack"]
+            for r in history
+            if r.get("evasion") and len((r.get("attack_spec") or {}).get("compose") or []) == 1
+        }
         open_rows = [
             r
             for r in _beam_rows(history)
@@ -133,7 +138,9 @@ class OfflineAttacker:
             fired = set(base.get("fired_kinds") or [])
             names = [n for n in attack_names() if n not in have and n not in hollow]
             self.rng.shuffle(names)
-            names.sort(key=lambda n: not (fired & set(get_attack(n).targets)))
+            # a family that evades alone makes any near miss an evasion: a variant of a
+            # known class, so it comes last; families aimed at what fired come first
+            names.sort(key=lambda n: (n in alone, not (fired & set(get_attack(n).targets))))
             for name in names:
                 extended = steps + [self._sample_step(get_attack(name))]
                 if self._fresh(extended):
@@ -220,11 +227,13 @@ def _beam_rows(history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _hollow_families(history: Sequence[dict[str, Any]]) -> set[str]:
-    """Attacks whose every single-attack round removed the violation instead of hiding it."""
+    """Attacks whose every single-attack round removed the violation instead of hiding it
+    (or failed: deleting the whole job leaves no trace to judge)."""
     seen: dict[str, bool] = {}
     for r in history:
         spec = (r.get("attack_spec") or {}).get("compose") or []
-        if len(spec) == 1 and not r.get("error"):
+        if len(spec) == 1:
             name = spec[0]["attack"]
-            seen[name] = seen.get(name, False) or bool(r.get("intent_preserved"))
+            kept = bool(r.get("intent_preserved")) and not r.get("error")
+            seen[name] = seen.get(name, False) or kept
     return {name for name, kept in seen.items() if not kept}

@@ -62,7 +62,7 @@ class Attack:
         Parameters left at a ``Derived`` default (or given as one) are sized from
         ``facts``, the commitment under attack."""
         gen = rng if isinstance(rng, random.Random) else random.Random(rng)
-        return rechain(self.apply(copy.deepcopy(list(records)), gen, facts, **params))
+        return rechain(self.apply([copy.deepcopy(dict(r)) for r in records], gen, facts, **params))
 
     def apply(
         self, records: Records, rng: random.Random, facts: Facts | None = None, **params: Any
@@ -183,7 +183,7 @@ class Compound:
         victims are pinned before the first step), and re-chain once at the end, as a
         prover that rewrites its log once before publishing it would."""
         gen = rng if isinstance(rng, random.Random) else random.Random(rng)
-        out: Records = copy.deepcopy(list(records))
+        out: Records = [copy.deepcopy(dict(r)) for r in records]
         with pinned_victims(out):
             for step in self.steps:
                 out = get_attack(step.name).apply(out, gen, facts, **step.params)
