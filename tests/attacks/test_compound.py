@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import small_trace
+from conftest import REFERENCE_COMMITMENT, small_trace
 from inspectorate.attacks import (
     OfflineAttacker,
     attack_names,
@@ -24,6 +24,7 @@ from inspectorate.attacks import (
 from inspectorate.attacks._compound_attacks import PARTS
 from inspectorate.attacks._telemetry_attacks import phases, read_jsonl
 from inspectorate.commitment import check, load_commitment
+from inspectorate.data import seed_path
 from inspectorate.errors import InputError
 from inspectorate.trace import verify_chain
 
@@ -165,3 +166,20 @@ def test_rundir_compound_lies_in_records_and_telemetry(tmp_path):
         compose_rundir()
     with pytest.raises(InputError, match="unknown"):
         compose_rundir(rundir=["no_such_rundir_attack"])
+
+
+def test_cli_strategy(tmp_path, capsys):
+    from inspectorate.cli import invoke
+
+    out = tmp_path / "rounds.jsonl"
+    args = ["--commitment", str(REFERENCE_COMMITMENT), "--baseline", str(seed_path("legit_finetune"))]
+    n = len(attack_names())
+    assert (
+        invoke(["redteam", "--rounds", str(n + 2), "--strategy", "beam", "-q", *args, "--out", str(out)]) == 0
+    )
+    played = read_jsonl(out)
+    assert [len(r["attack_spec"]["compose"]) for r in played[n:]] == [2, 2]
+    assert all(r["rationale"].startswith("beam round") for r in played[n:])
+    capsys.readouterr()
+    assert invoke(["redteam", "--attacker", "openai", "--strategy", "beam", *args, "--out", str(out)]) == 2
+    assert "--strategy" in capsys.readouterr().err
