@@ -77,12 +77,18 @@ def lineage_flop_cap(
     two or more jobs are reported (one job over the cap is aggregate_flop_cap's). An
     honest lab running separate runs back to back on the same chips has their sum
     capped too: declare a pause longer than ``handover_s`` between them."""
-    frame = rows(trace, op_mask(op_type), "job_id", "chip_id", "flops", "we", "upstream_refs")
+    # a layout that keeps only ref counts (no ref ids) links by handover alone
+    has_refs = "upstream_refs" in trace.frame.columns
+    frame = rows(
+        trace, op_mask(op_type), "job_id", "chip_id", "flops", "we", *(["upstream_refs"] if has_refs else [])
+    )
     if frame.height == 0:
         return
     jobs = sorted(frame["job_id"].cast(pl.Utf8).unique().to_list())
     runs = _Runs(jobs)
-    links = _ref_links(frame) + (_handover_links(frame, handover_s) if handover_s > 0 else [])
+    links = (_ref_links(frame) if has_refs else []) + (
+        _handover_links(frame, handover_s) if handover_s > 0 else []
+    )
     for a, b in links:
         runs.join(a, b)
     run_of = {job: runs.find(job) for job in jobs}
