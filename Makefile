@@ -15,9 +15,10 @@ DEMO_STAMP := $(VENV)/.installed-demo
 $(STAMP): pyproject.toml setup.py src/inspectorate/trace/_ccanon.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	command -v bwrap >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq bubblewrap; else echo "note: the red-team sandbox needs bubblewrap (bwrap): sudo apt-get install bubblewrap"; fi; }
+	command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq chromium; else echo "note: the report's browser test needs chromium: sudo apt-get install chromium"; fi; }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,testbed,scale,agent,calibrate,sign]'
+	$(BIN)/python -m pip install -q -e '.[dev,testbed,scale,agent,calibrate,sign,report,inspect]'
 	touch $(STAMP) $(DEMO_STAMP)
 
 # The demo's set only: no torch, no Dask, no SDKs unless DEMO_EXTRAS names them (the full

@@ -72,6 +72,10 @@ def all_rules_commitment(chips: int, hours: float) -> dict:
                 "expected_window_end": _iso(end_h),
                 "expected_chips": [f"gpu-gen-{c:05d}" for c in range(chips)],
             },
+            {"kind": "idle_record_honesty"},
+            {"kind": "job_fragmentation", "max_jobs_per_chip": 1},
+            {"kind": "require_head"},
+            {"kind": "window_slots_to_end", "audit_window_end": _iso(end_h)},
         ],
     }
 

@@ -31,7 +31,6 @@ from inspectorate.difr import (
     SamplingConfig,
     ServeOptions,
     calibrate,
-    corpus_prompts,
     generate,
     load_checkpoint,
     model_hash,
@@ -40,9 +39,11 @@ from inspectorate.difr import (
 )
 from inspectorate.difr._attacks import quantize_int8
 from inspectorate.difr._log import LogHeader, ServingLog
+from inspectorate.difr._serve import corpus_prompts
 from inspectorate.models._corpus import load_corpus
 from inspectorate.models._gpt import GPTConfig
-from inspectorate.replay import TrainSpec, evaluate, quick_train
+from inspectorate.replay import TrainSpec, quick_train
+from inspectorate.replay._train import evaluate
 
 NS = (1, 2, 4, 8, 16, 32, 64)
 LS = (2, 4, 8, 16, 32, 64, 128)

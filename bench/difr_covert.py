@@ -37,7 +37,6 @@ from inspectorate.difr import (
     ProjectionSpec,
     SamplingConfig,
     ServeOptions,
-    corpus_prompts,
     covert_decode,
     covert_serve,
     load_checkpoint,
@@ -46,6 +45,7 @@ from inspectorate.difr import (
     score_log,
 )
 from inspectorate.difr._log import LogHeader, ServingLog
+from inspectorate.difr._serve import corpus_prompts
 from inspectorate.models._corpus import load_corpus
 from inspectorate.replay import quick_train
 

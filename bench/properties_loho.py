@@ -36,7 +36,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from inspectorate.trace import load_run
-from inspectorate.verify import DEFAULT, Calibration, Inspector, PhaseEvidence, collect, separating_threshold
+from inspectorate.verify import Calibration, Inspector, PhaseEvidence
+from inspectorate.verify._calibration import DEFAULT, separating_threshold
+from inspectorate.verify._evidence import collect
 from inspectorate.verify._physics import claimed_work
 from inspectorate.verify._properties import Context
 from inspectorate.verify._spotcheck import SpotCheck, spot_check

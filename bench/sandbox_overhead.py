@@ -112,7 +112,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=60)
     args = parser.parse_args()
 
-    from inspectorate.attacks import isolation_problem, violate
+    from inspectorate.attacks import violate
+    from inspectorate.attacks._sandbox import isolation_problem
     from inspectorate.commitment import load_commitment
     from inspectorate.trace import read_trace
 

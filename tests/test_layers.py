@@ -40,8 +40,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("attacks",),
     ("bench",),
     ("report",),
+    ("_commands", "plugins"),
     ("demo",),
-    ("cli",),
+    ("cli", "_cli_options"),
 ]
 LEVEL = {unit: level for level, units in enumerate(LAYERS) for unit in units}
 CLI_LEVEL = LEVEL["cli"]
@@ -248,6 +249,7 @@ KNOWN_MODULE_CYCLES = [
     [
         "attacks._accounting_provenance_attacks",
         "attacks._compound_attacks",
+        "attacks._evasion_attacks",
         "attacks._label_job_time_attacks",
         "attacks._registry",
     ],

@@ -12,15 +12,16 @@ def lazy_exports(
     package: str, exports: Mapping[str, str], namespace: dict[str, Any]
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for ``package``: a name in ``exports`` (name -> module
-    inside the package, or a full ``inspectorate.`` module name for a re-export from a
-    lower layer) is imported on first use and cached in ``namespace``."""
+    inside the package, or an absolute ``inspectorate.…`` module for a module that is
+    not a package) is imported on first use and cached in ``namespace``."""
+    root = package.split(".")[0]
 
     def getattr_(name: str) -> Any:
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        target = module if module.startswith("inspectorate.") else f"{package}.{module}"
-        value = getattr(import_module(target), name)
+        absolute = module.split(".")[0] == root
+        value = getattr(import_module(module if absolute else f"{package}.{module}"), name)
         namespace[name] = value
         return value
 

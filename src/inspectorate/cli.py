@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from inspectorate._cli_options import Format, FormatOption, QuietOption, warn
 from inspectorate.errors import InputError, missing_extra
 from inspectorate.trace import SCENARIOS
 
@@ -25,14 +26,6 @@ app = typer.Typer(
 )
 trace_app = typer.Typer(no_args_is_help=True, help="Generate and inspect window-record traces.")
 app.add_typer(trace_app, name="trace")
-
-
-LARGE_TRACE = 200_000  # records; below this a check takes about a second and needs no progress bar
-
-
-class Format(str, enum.Enum):
-    text = "text"
-    json = "json"
 
 
 class Engine(str, enum.Enum):
@@ -47,13 +40,11 @@ Scenario = enum.Enum("Scenario", [(name, name) for name in SCENARIOS], type=str)
 def check(
     trace: Path = typer.Argument(..., help="Trace: .jsonl, .jsonl.gz, .parquet or a run directory."),
     commitment: Path = typer.Option(..., "--commitment", "-c", help="Commitment YAML."),
-    format: Format = typer.Option(Format.text, "--format", "-f"),
+    format: FormatOption = Format.text,
     head: str | None = typer.Option(
         None, "--head", help="Published chain head (hex) to pin the last record."
     ),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="No progress bar (none is shown off a terminal)."
-    ),
+    quiet: QuietOption = False,
     agent: bool = typer.Option(
         False, "--agent", help="LLM tier for semantic rules no offline judge covers (keys from env)."
     ),
@@ -67,45 +58,34 @@ def check(
         help="Transparency log of the trace's signed heads (pins --head; needs --keyring).",
     ),
     keyring: Path | None = typer.Option(None, "--keyring", help="The verifier's keyring (enrolled keys)."),
+    report: Path | None = typer.Option(
+        None, "--report", help="Also write the verdict as one HTML page with plots (the [report] extra)."
+    ),
 ) -> None:
     """Judge TRACE against COMMITMENT; exit 0 compliant, 1 violation, 2 bad input."""
-    from inspectorate.commitment import check as run_check
-
-    signed = None
-    if (head_log is None) != (keyring is None):
-        raise InputError("--head-log and --keyring go together")
-    if head_log is not None and keyring is not None:
-        from inspectorate.ledger import verify_signed_trace
-
-        signed = verify_signed_trace(trace, head_log, keyring)
-        head = head if head is not None else signed.final_head  # the signed head pins the tail
-
-    if agent and engine is Engine.dask:
-        raise InputError("--agent runs with the local engine only (drop --engine dask)")
-    if agent:
-        from inspectorate.agent._cli import agent_check as run_check
-    from inspectorate.commitment import load_commitment
+    from inspectorate._commands import check_command
     from inspectorate.report import progress, verdict_text
-    from inspectorate.trace import read_trace
 
-    records, promise = read_trace(trace, head=head), load_commitment(commitment)
-    large = len(records) >= LARGE_TRACE
-    with progress(len(promise.effective_rules()), "rules", quiet=quiet or not large) as advance:
-        if engine is Engine.dask:
-            from inspectorate.scale import check_distributed
-
-            verdict = check_distributed(records, promise, scheduler=scheduler, on_rule=advance)
-        else:
-            verdict = run_check(records, promise, on_rule=advance)
-    bad_signed = signed is not None and signed.decision != "consistent"
+    checked = check_command(
+        trace,
+        commitment,
+        head=head,
+        engine=engine.value,
+        scheduler=scheduler,
+        agent=agent,
+        notify=warn,
+        progress=lambda total, large: progress(total, "rules", quiet=quiet or not large),
+        head_log=head_log,
+        keyring=keyring,
+        report=report,
+    )
     if format is Format.json:
-        out = verdict.to_dict() | ({"signed": signed.to_dict()} if signed is not None else {})
-        typer.echo(json.dumps(out, indent=2))
+        typer.echo(json.dumps(checked.to_dict(), indent=2))
     else:
-        typer.echo(verdict_text(verdict, str(trace)))
-        for line in signed.reasons() if signed is not None else []:
+        typer.echo(verdict_text(checked.verdict, str(trace)))
+        for line in checked.signed.reasons() if checked.signed is not None else []:
             typer.echo(line)
-    raise typer.Exit(max(verdict.exit_code, 1) if bad_signed else verdict.exit_code)
+    raise typer.Exit(checked.exit_code)
 
 
 @app.command()
@@ -144,14 +124,18 @@ def trace_generate(
         3600, "--partition-seconds", help="Partitioned: seconds per window file."
     ),
     chip_groups: int = typer.Option(16, "--chip-groups", help="Partitioned: chip groups per window."),
+    cap: float | None = typer.Option(
+        None, "--cap", help="over_cap: a per-job FLOP cap the run must cross (default: twice its compute)."
+    ),
 ) -> None:
-    """Write a synthetic hash-chained cluster trace."""
+    """Write a synthetic hash-chained cluster trace. Each injected scenario violates a
+    shipped commitment at 8 chips x 2 h (commitments/README.md pairs them)."""
     from inspectorate.trace import GenSpec, write_generated
 
     if chips < 1 or hours <= 0 or window_seconds < 1:
         raise InputError("--chips and --window-seconds must be >= 1 and --hours > 0")
     spec = GenSpec(
-        chips=chips, hours=hours, scenario=scenario.value, window_seconds=window_seconds, seed=seed
+        chips=chips, hours=hours, scenario=scenario.value, window_seconds=window_seconds, seed=seed, cap=cap
     )
     if layout is Layout.partitioned:
         from inspectorate.scale import generate_partitioned
@@ -198,6 +182,23 @@ def trace_convert(
     from inspectorate.scale import convert
 
     typer.echo(convert(source, out, window_seconds=window_seconds, chip_groups=chip_groups))
+
+
+@app.command("report")
+def report_command(
+    source: Path = typer.Argument(..., help="Run directory, trace file, or bench output directory."),
+    out: Path = typer.Option(..., "--out", "-o", help="The HTML file to write."),
+    commitment: Path | None = typer.Option(None, "--commitment", "-c", help="Commitment YAML to judge by."),
+    verdict: Path | None = typer.Option(
+        None, "--verdict", help="A saved `check`/`verify --format json` verdict, drawn without judging again."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT even if this tool did not write it."),
+) -> None:
+    """Write one self-contained HTML page: verdict, telemetry plots, rule hits, leaderboard."""
+    from inspectorate.report import write_report
+
+    written = write_report(source, out, commitment=commitment, verdict=verdict, force=force)
+    typer.echo(f"wrote {written}")
 
 
 @app.command()

@@ -4,7 +4,8 @@
    project's commitments and the seed's own reference commitment.
 2. A generated 8-chip training trace, honest, then with injected violations (a
    training-FLOP cap crossed, training relabelled as inference, a tampered record):
-   each verdict printed with the rule that fired.
+   each verdict under the demo's commitment (a shipped file, demo-training-cap,
+   written next to the traces so the printed hint reproduces it) with the rule that fired.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def run_demo(out: Path, console: Console | None = None) -> int:
         "[dim]The reference commitment's registries (window range, chips, datasets) were written for "
         "legit_finetune only; bloom_real aggregates 384 GPUs under one chip_id (see commitments/README.md).[/dim]\n"
     )
-    _generated(out, commitments["frontier-training-cap"], console)
+    _generated(out, console)
     return 0
 
 
@@ -52,21 +53,19 @@ def _cell(verdict) -> str:
     return f"[red]violation[/red] {', '.join(rules[:2])}{' …' if len(rules) > 2 else ''}"
 
 
-def _generated(out: Path, commitment, console: Console) -> None:
-    table = Table(
-        title=f"Generated 8-chip × 2 h traces vs {commitment.id} (training cap scaled to 3e19 for the demo)"
-    )
+DEMO_COMMITMENT = "demo-training-cap"
+
+
+def _generated(out: Path, console: Console) -> None:
+    # The demo's commitment is a shipped file (frontier-training-cap at the generated
+    # run's scale), copied next to the traces so the hint below reproduces the table.
+    promise = out / f"{DEMO_COMMITMENT}.yml"
+    out.mkdir(parents=True, exist_ok=True)
+    promise.write_bytes(commitment_path(DEMO_COMMITMENT).read_bytes())
+    demo_commitment = load_commitment(promise)
+    table = Table(title=f"Generated 8-chip × 2 h traces vs {demo_commitment.id} ({promise.name})")
     for col in ("scenario", "records", "verdict", "triggered rule", "flagged", "why"):
         table.add_column(col)
-    scaled = commitment.to_dict()
-    # An honest 8-chip, 2-hour run does ~2.3e19 FLOP; scale the caps so doubling crosses them.
-    scale = 3.0e19 / 1.0e25
-    scaled["deterministic_rules"] = [
-        dict(r, threshold=r["threshold"] * scale) if r["kind"] == "aggregate_flop_cap" else r
-        for r in scaled["deterministic_rules"]
-    ]
-    scaled["deterministic_rules"].append({"kind": "op_type_flop_ratio", "training_threshold": 3.0e10})
-    demo_commitment = load_commitment(scaled)
     for scenario in INJECTED:
         path = out / f"generated_{scenario}.jsonl"
         write_generated(GenSpec(chips=8, hours=2, scenario=scenario, seed=1), path)
@@ -82,6 +81,5 @@ def _generated(out: Path, commitment, console: Console) -> None:
         )
     console.print(table)
     console.print(
-        f"[dim]Files in {out}; try: inspectorate check {out}/generated_over_cap.jsonl "
-        f"-c {commitment_path('frontier-training-cap')} --format json[/dim]"
+        f"[dim]Files in {out}; try: inspectorate check {out}/generated_over_cap.jsonl -c {promise} --format json[/dim]"
     )

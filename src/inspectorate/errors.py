@@ -41,6 +41,7 @@ EXTRAS = {
     "openai": "agent",
     "sklearn": "calibrate",
     "pynvml": "gpu",
+    "cryptography": "sign",
 }
 
 

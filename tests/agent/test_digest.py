@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 
 from builders import TOKENS, base, chained
-from inspectorate.agent import build_digest, evidence_hash
+from inspectorate.agent import build_digest
+from inspectorate.agent._digest import evidence_hash
 from inspectorate.commitment import check, load_commitment
 from inspectorate.data import seed_path
 from inspectorate.trace import GenSpec, Trace, generate_trace, read_trace

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from mock_llm import Script, anthropic_text, openai_server, openai_text, settings, verdict_json
 
-from inspectorate.agent import AgentReport, RuleJudgement, fold_agent, merge_agent, verify_with_agent
-from inspectorate.agent._verify import NOTHING_LEFT
+from inspectorate.agent import AgentReport, RuleJudgement, verify_with_agent
+from inspectorate.agent._inspector import merge_agent
+from inspectorate.agent._verify import NOTHING_LEFT, fold_agent
 from inspectorate.cli import invoke
 from inspectorate.commitment import check, load_commitment
 from inspectorate.verify import RunVerdict, verify_run

@@ -89,7 +89,7 @@ def small_commitment():
 def os_sandbox():
     """Tests of the OS boundary need bwrap + user namespaces + seccomp: skipped locally
     without them, a failure in CI (CI=true), where `make install` provides bwrap."""
-    from inspectorate.attacks import isolation_problem
+    from inspectorate.attacks._sandbox import isolation_problem
 
     problem = isolation_problem()
     if problem and os.environ.get("CI", "").lower() == "true":

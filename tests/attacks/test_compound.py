@@ -15,14 +15,13 @@ from inspectorate.attacks import (
     check_attack,
     compose,
     compose_rundir,
-    gaps,
     get_attack,
     redteam,
-    side_by_side,
     violate,
 )
+from inspectorate.attacks._caught import gaps, side_by_side
 from inspectorate.attacks._compound_attacks import PARTS
-from inspectorate.attacks._telemetry_attacks import phases, read_jsonl
+from inspectorate.attacks._rundir_attacks import phases, read_jsonl
 from inspectorate.commitment import check, load_commitment
 from inspectorate.data import seed_path
 from inspectorate.errors import InputError

@@ -22,7 +22,9 @@ from mock_llm import Script, anthropic_text, openai_server, openai_text, setting
 
 from inspectorate.attacks._loop import redteam
 from inspectorate.cli import invoke
-from inspectorate.commitment import RuleSpec, load_commitment, run_rule, validate_params
+from inspectorate.commitment import RuleSpec, load_commitment
+from inspectorate.commitment._check import run_rule
+from inspectorate.commitment._model import validate_params
 from inspectorate.data import SEED_TRACES, seed_path
 from inspectorate.trace import Trace, read_trace, write_trace
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from inspectorate.attacks import RUNDIR_ATTACKS, get_rundir_attack
-from inspectorate.attacks._telemetry_attacks import phases, read_jsonl
+from inspectorate.attacks._rundir_attacks import phases, read_jsonl
 from inspectorate.errors import InputError
 from inspectorate.trace import verify_chain
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from inspectorate.capture import ChainWriter, read_chain_file
+from inspectorate.capture import ChainWriter
 from inspectorate.errors import InputError
 from inspectorate.trace import GENESIS, chain_head, record_hash, verify_chain
+from inspectorate.trace.streams import read_chain_file
 
 
 def test_append_chains_label_job_time_attacksnd_returns_what_was_stored(tmp_path: Path) -> None:

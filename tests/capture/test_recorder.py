@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from inspectorate.capture import SCHEMA, StepRecorder, default_param_group, read_chain_file
+from inspectorate.capture import StepRecorder
+from inspectorate.capture._recorder import SCHEMA
+from inspectorate.capture._torch_stats import default_param_group
 from inspectorate.trace import verify_chain
+from inspectorate.trace.streams import read_chain_file
 
 torch = pytest.importorskip("torch")
 

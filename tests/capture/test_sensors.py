@@ -11,14 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from inspectorate.capture import (
-    CpuSampler,
-    NetdevSampler,
-    NvmlSampler,
-    Sensors,
-    gpu_available,
-    nvsmi_timestamp,
-)
+from inspectorate.capture import CpuSampler, NetdevSampler, NvmlSampler, Sensors, gpu_available
+from inspectorate.capture._sensors import nvsmi_timestamp
 from inspectorate.errors import InputError
 from inspectorate.trace import read_cpu, read_netdev, read_nvsmi
 

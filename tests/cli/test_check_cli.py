@@ -90,7 +90,8 @@ def test_rules_lists_every_kind_with_parameters():
     assert (
         code == 0
         and "aggregate_flop_cap(threshold: float" in out
-        and "Literal['per_job', 'per_operator', 'global']" in out
+        and "scope: per_job|per_operator|global" in out
+        and "op_type: training|inference|eval|idle|* or a list of them" in out
     )
     code, out, _ = cli("rules", "idle_must_be_zero")
     assert code == 0 and "Idle windows do no work" in out

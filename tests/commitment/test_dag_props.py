@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builders import base, chained
-from inspectorate.commitment import RuleSpec, run_rule
+from inspectorate.commitment import RuleSpec
+from inspectorate.commitment._check import run_rule
 from inspectorate.trace import read_trace, write_trace
 
 SPEC = RuleSpec("dag", "upstream_refs_dag_validity", {})

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from builders import TOKENS, N, base, chained
-from inspectorate.commitment import RuleSpec, run_rule, validate_params
+from inspectorate.commitment import RuleSpec
+from inspectorate.commitment._check import run_rule
+from inspectorate.commitment._model import validate_params
 
 
 def _run(records, **params):

@@ -5,7 +5,9 @@ quiet on the honest trace."""
 from __future__ import annotations
 
 from builders import base, chained, record
-from inspectorate.commitment import RuleSpec, known_kinds, run_rule, validate_params
+from inspectorate.commitment import RuleSpec, known_kinds
+from inspectorate.commitment._check import run_rule
+from inspectorate.commitment._model import validate_params
 from inspectorate.trace import format_time, parse_time
 
 known_kinds()  # registers the built-in kinds

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from builders import TOKENS, N, base, chained
-from inspectorate.commitment import RuleSpec, check_rule, known_kinds, run_rule, validate_params
+from inspectorate.commitment import RuleSpec, check_rule, known_kinds
+from inspectorate.commitment._check import run_rule
+from inspectorate.commitment._model import validate_params
 
 
 def run(kind, records, **params):
@@ -125,6 +127,29 @@ CASES = {
         {"r0003"},
     ),
     "training_base_models": ({"allowed": ["sha256:0000000000000000"]}, HONEST, {"r0000"}),
+    # chip 0's window 1 relabelled idle, identity scrubbed: still inside job-a's run on gpu-00
+    "idle_record_honesty": (
+        {},
+        edit(
+            HONEST,
+            2,
+            op_type="idle",
+            flops=0.0,
+            tokens_processed=0,
+            batch_size=0,
+            sequence_length=0,
+            job_id="job-idle",
+            model_hash_prefix="sha256:9999999999999999",
+            dataset_fingerprint="sha256:8888888888888888",
+        ),
+        {"r0002"},
+    ),
+    "job_fragmentation": ({}, relabel_window(HONEST, {"r0007"}, job_id="job-b"), {"r0007"}),
+    "window_slots_to_end": (
+        {"audit_window_end": "2026-04-24T09:04:00Z"},
+        [r for r in HONEST if r["record_id"] != "r0005"],
+        {"r0003"},
+    ),
 }
 
 
@@ -156,14 +181,17 @@ MESSAGES = {
     "training_unique_per_model": "has 2 distinct training jobs (limit 1): ['job-a', 'job-b']",
     "upstream_refs_dag_validity": "1 reference(s) point to the record itself or to a later record",
     "window_completeness": "chip 'gpu-01' has no record for 1 of 4 slots (first missing slot starts 2026-04-24T09:02:00Z)",
+    "idle_record_honesty": "1 idle record(s) sit inside a running training job on their chip (jobs ['job-a'])",
+    "job_fragmentation": "1 training job(s) have fewer than 2 records (limit 0 such jobs)",
+    "window_slots_to_end": "chip 'gpu-01' has no record for 1 of 4 slots up to the declared end 2026-04-24T09:04:00Z",
 }
 
 
 def test_every_kind_has_a_case():
     semantic = {"no_splitting", "op_type_honesty", "dataset_provenance", "batch_token_sanity"}
-    assert set(known_kinds()) - {"hash_chain_intact"} - semantic == set(
-        CASES
-    )  # semantic: test_semantic_fallbacks
+    # hash_chain_intact: tests/trace; require_head (a property of the trace, not of its
+    # records): test_evasion_rules; semantic: test_semantic_fallbacks
+    assert set(known_kinds()) - {"hash_chain_intact", "require_head"} - semantic == set(CASES)
 
 
 @pytest.mark.parametrize("kind", sorted(CASES))

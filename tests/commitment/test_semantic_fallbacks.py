@@ -8,14 +8,9 @@ from pathlib import Path
 import pytest
 
 from builders import TOKENS, N, base, chained
-from inspectorate.commitment import (
-    RuleSpec,
-    check,
-    check_rule,
-    load_commitment,
-    run_rule,
-    validate_params,
-)
+from inspectorate.commitment import RuleSpec, check, check_rule, load_commitment
+from inspectorate.commitment._check import run_rule
+from inspectorate.commitment._model import validate_params
 from inspectorate.errors import InputError
 from inspectorate.trace import read_trace
 

@@ -55,7 +55,7 @@ def ref_ckpt(reference, corpus, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def prompts(corpus):
-    from inspectorate.difr import corpus_prompts
+    from inspectorate.difr._serve import corpus_prompts
 
     return corpus_prompts(corpus.split("val"), 8, 8, seed=0)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inspectorate.difr import covert_bits, fit_threshold
+from inspectorate.difr._calibrate import covert_bits, fit_threshold
 from inspectorate.errors import InputError
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from inspectorate.difr import SamplingConfig, choose, gumbel_noise, shortfall
-from inspectorate.difr._sampling import allowed
+from inspectorate.difr import SamplingConfig
+from inspectorate.difr._sampling import allowed, choose, gumbel_noise, shortfall
 
 
 def test_noise_is_a_function_of_seed_index_position():

@@ -11,7 +11,6 @@ from inspectorate.difr import (
     Checkpoint,
     HonestVariant,
     calibrate,
-    difr_finding,
     generate,
     load_checkpoint,
     model_hash,
@@ -21,6 +20,7 @@ from inspectorate.difr import (
     verify_log,
 )
 from inspectorate.difr._attacks import mix_records, quantize_int8
+from inspectorate.difr._finding import difr_finding
 from inspectorate.difr._log import LogHeader, write_log
 from inspectorate.errors import InputError
 

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from inspectorate.capture import default_param_group  # noqa: E402
+from inspectorate.capture._torch_stats import default_param_group  # noqa: E402
 from inspectorate.errors import InputError  # noqa: E402
 from inspectorate.models._gpt import (  # noqa: E402
     GPT,

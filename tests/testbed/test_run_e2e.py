@@ -14,12 +14,12 @@ import pytest
 
 pytest.importorskip("torch")
 
-from inspectorate.capture import read_chain_file
 from inspectorate.models._gpt import PRESETS, flops_per_token
 from inspectorate.testbed import DEFAULT_PHASES, PHASES, run_testbed, summarize_run
 from inspectorate.testbed.phases import parse_label
 from inspectorate.testbed.summary import netdev_bytes, phase_spans
 from inspectorate.trace import load_run, verify_chain
+from inspectorate.trace.streams import read_chain_file
 
 pytestmark = pytest.mark.slow
 HOST = "tbhost"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inspectorate.capture import ChainWriter, read_chain_file
+from inspectorate.capture import ChainWriter
 from inspectorate.testbed.windows import (
     WindowClaim,
     WindowTally,
@@ -14,6 +14,7 @@ from inspectorate.testbed.windows import (
     window_records,
 )
 from inspectorate.trace import verify_chain
+from inspectorate.trace.streams import read_chain_file
 
 SEED_FIELDS = {
     "record_id",

@@ -12,8 +12,6 @@ import pytest
 
 from inspectorate.errors import InputError
 from inspectorate.trace import (
-    netdev_rates,
-    parse_wallclock,
     read_collectives,
     read_cpu,
     read_dcgm,
@@ -24,6 +22,7 @@ from inspectorate.trace import (
     read_steps,
     rechain,
 )
+from inspectorate.trace.streams import netdev_rates, parse_wallclock
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "streams"
 T_0720_20 = 1777447220.0  # 2026-04-29 07:20:20 UTC

@@ -112,6 +112,37 @@ def test_builtin_properties_pass_conformance():
     check_property("p1_op_type", SMALL, H100)
 
 
+def _broken_step_chain(dst: Path) -> Path:
+    """A copy of SMALL whose steps.jsonl has one record edited after it was chained."""
+    import shutil
+
+    shutil.copytree(SMALL, dst)
+    lines = (dst / "steps.jsonl").read_text().splitlines()
+    record = json.loads(lines[3])
+    record["loss"] = record["loss"] + 1.0  # not re-chained: the next record's prev hash no longer fits
+    lines[3] = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    (dst / "steps.jsonl").write_text("\n".join(lines) + "\n")
+    return dst
+
+
+def test_integrity_passes_conformance_on_a_broken_chain(tmp_path):
+    firing = _broken_step_chain(tmp_path / "broken")
+    assert "integrity" in flagged(verify_run(firing), "honest_train")
+    check_property("integrity", firing, SMALL)
+
+
+def test_every_builtin_property_has_a_conformance_test():
+    """p1 and integrity run here; the rest need the torch testbed run, whose
+    conformance test is tests/verify/test_testbed_run.py (slow): a new built-in
+    property must be added to one of them."""
+    from inspectorate.verify import PROPERTIES
+
+    here = {"p1_op_type", "integrity"}
+    on_the_testbed_run = {"p2_model_size", "p3_finetune", "flops", "consistency", "compute"}
+    builtin = {n for n in PROPERTIES.names() if PROPERTIES[n].fn.__module__.startswith("inspectorate.")}
+    assert builtin == here | on_the_testbed_run
+
+
 def test_cli_exit_codes(tmp_path, capsys):
     assert invoke(["verify", str(H100), "--format", "json", "--policy", "lenient"]) == 0
     assert json.loads(capsys.readouterr().out)["verdict"] == 1

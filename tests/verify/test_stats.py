@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from inspectorate.verify import (
-    Calibration,
+from inspectorate.verify import Calibration
+from inspectorate.verify._calibration import (
     auroc,
     fit_isotonic,
     isotonic,

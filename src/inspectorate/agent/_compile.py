@@ -20,7 +20,9 @@ import yaml
 from inspectorate.agent._backends import AgentSettings, Backend
 from inspectorate.agent._inspector import inspect_semantic
 from inspectorate.agent._verdict import RuleJudgement
-from inspectorate.commitment import Commitment, RuleSpec, check, load_commitment, run_rule, validate_params
+from inspectorate.commitment import Commitment, RuleSpec, check, load_commitment
+from inspectorate.commitment._check import run_rule
+from inspectorate.commitment._model import validate_params
 from inspectorate.decisions import Decision
 from inspectorate.errors import InputError
 from inspectorate.trace import Trace, read_trace

@@ -143,7 +143,9 @@ def _aggregate(trace: Trace, args: dict[str, Any]) -> tuple[Any, list[str]]:
 
 
 def _run_rule(trace: Trace, args: dict[str, Any]) -> tuple[Any, list[str]]:
-    from inspectorate.commitment import RuleSpec, run_rule, validate_params
+    from inspectorate.commitment import RuleSpec
+    from inspectorate.commitment._check import run_rule
+    from inspectorate.commitment._model import validate_params
 
     kind, params = args.get("kind"), args.get("params") or {}
     if not isinstance(kind, str) or not isinstance(params, dict):

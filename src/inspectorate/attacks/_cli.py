@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from inspectorate.agent._cli import BackendName
+from inspectorate._cli_options import BackendOption, BaseUrlOption, ModelOption, QuietOption
 from inspectorate.errors import InputError
 
 
@@ -52,16 +52,10 @@ def redteam(
         "--defender",
         help="Who proposes the rules: search (offline candidates) or llm (a model; keys as for the agent).",
     ),
-    backend: BackendName | None = typer.Option(
-        None, "--backend", help="--defender llm: anthropic | openai (default from keys / env)."
-    ),
-    model: str | None = typer.Option(None, "--model", help="--defender llm: model name."),
-    base_url: str | None = typer.Option(
-        None, "--base-url", help="--defender llm: OpenAI-compatible endpoint (a local model server)."
-    ),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="No progress bar (none is shown off a terminal)."
-    ),
+    backend: BackendOption = None,  # the backend flags configure --defender llm
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    quiet: QuietOption = False,
     unsandboxed: bool = typer.Option(
         False,
         "--unsandboxed",
@@ -76,11 +70,9 @@ def redteam(
 
     settings = None
     if defender is DefenderName.llm:
-        from inspectorate.agent import AgentSettings
+        from inspectorate._cli_options import agent_settings
 
-        settings = AgentSettings.from_env(
-            backend=backend.value if backend else None, model=model, base_url=base_url
-        )
+        settings = agent_settings(backend, model, base_url)
     elif backend or model or base_url:
         raise InputError("--backend, --model and --base-url configure --defender llm")
     if strategy is not Strategy.greedy and attacker is not AttackerName.offline:

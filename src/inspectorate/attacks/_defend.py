@@ -19,7 +19,9 @@ from dataclasses import replace
 from typing import Any
 
 from inspectorate.attacks._facts import Facts
-from inspectorate.commitment import RULES, Commitment, RuleSpec, check, known_kinds, run_rule, validate_params
+from inspectorate.commitment import RULES, Commitment, RuleSpec, check, known_kinds
+from inspectorate.commitment._check import run_rule
+from inspectorate.commitment._model import validate_params
 from inspectorate.data import SEED_TRACES, seed_path
 from inspectorate.errors import InputError
 from inspectorate.trace import Trace, parse_time, read_trace

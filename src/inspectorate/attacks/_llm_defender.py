@@ -23,7 +23,8 @@ from inspectorate.agent._cost import Ledger, load_prices
 from inspectorate.agent._digest import build_digest, evidence_hash
 from inspectorate.agent._inspector import call_model
 from inspectorate.agent._verdict import extract_json
-from inspectorate.commitment import Commitment, RuleSpec, check, describe_kind, known_kinds, validate_params
+from inspectorate.commitment import Commitment, RuleSpec, check, describe_kind, known_kinds
+from inspectorate.commitment._model import validate_params
 from inspectorate.errors import InputError
 from inspectorate.trace import Trace
 

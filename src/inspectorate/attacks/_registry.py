@@ -16,7 +16,7 @@ import inspect
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from inspectorate._plugins import PluginError, Registry
 from inspectorate.attacks._facts import HINTS, Facts
@@ -27,6 +27,16 @@ from inspectorate.trace import rechain
 
 Records = list[dict[str, Any]]
 AttackFn = Callable[..., Records]
+
+
+class AttackFunction(Protocol):
+    """What ``@attack`` registers: ``fn(records, rng, **params) -> records``; it may edit
+    ``records`` (a deep copy) and the registry re-chains what it returns."""
+
+    def __call__(self, records: Records, rng: random.Random, /, *args: Any, **params: Any) -> Records: ...
+
+
+AtkFn = TypeVar("AtkFn", bound=AttackFunction)
 
 
 @dataclass(frozen=True)
@@ -93,8 +103,10 @@ ATTACKS: Registry[Attack] = Registry(
     (
         "inspectorate.attacks._label_job_time_attacks",
         "inspectorate.attacks._accounting_provenance_attacks",
-        "inspectorate.attacks._compound_attacks",
+        "inspectorate.attacks._evasion_attacks",
+        "inspectorate.attacks._compound_attacks",  # last: it composes the others
     ),
+    positional=("records", "rng"),
 )
 
 
@@ -107,19 +119,16 @@ def attack(
     intent_check: IntentCheck = conserves_work,
     seed_round: str = "",
     hints: Mapping[str, str] | None = None,
-) -> Callable[[AttackFn], AttackFn]:
+) -> Callable[[AtkFn], AtkFn]:
     """Register ``fn`` as record attack ``name`` (its docstring must say why it exists).
 
     ``space`` lists values the offline searcher samples per parameter (a ``Derived``
     value is sized from the commitment); ``hints`` names, per parameter, a registry of
     the commitment whose allowed values are added to the choices (``Facts.hint``)."""
 
-    def register(fn: AttackFn) -> AttackFn:
-        if not inspect.getdoc(fn):
-            raise PluginError(f"attack {name!r} needs a docstring")
-        for param, hint in (hints or {}).items():
-            if hint not in HINTS:
-                raise PluginError(f"attack {name!r}: unknown hint {hint!r} for {param!r}")
+    def register(fn: AtkFn) -> AtkFn:
+        ATTACKS.check(name, fn)
+        _check_metadata(name, fn, intent, targets, space or {}, hints or {})
         entry = Attack(
             name, fn, intent, tuple(targets), dict(space or {}), intent_check, seed_round, dict(hints or {})
         )
@@ -127,6 +136,31 @@ def attack(
         return fn
 
     return register
+
+
+def _check_metadata(
+    name: str,
+    fn: Callable[..., object],
+    intent: object,
+    targets: object,
+    space: Mapping[str, Sequence[Any]],
+    hints: Mapping[str, str],
+) -> None:
+    """An attack's metadata, checked when it registers: PluginError names what is wrong."""
+    where = f"attack {name!r}"
+    if not isinstance(intent, str) or not intent.strip():
+        raise PluginError(f"{where}: intent must say what the attack hides, got {intent!r}")
+    if isinstance(targets, str) or not all(isinstance(t, str) for t in targets):  # type: ignore[attr-defined]
+        raise PluginError(f"{where}: targets must be a list of rule kind names, got {targets!r}")
+    params = list(inspect.signature(fn).parameters)[2:]
+    for param, values in space.items():
+        if param not in params:
+            raise PluginError(f"{where}: space samples {param!r}, which the function does not take")
+        if isinstance(values, str) or not values:
+            raise PluginError(f"{where}: space[{param!r}] must be a non-empty list of values")
+    for param, hint in hints.items():
+        if hint not in HINTS:
+            raise PluginError(f"{where}: unknown hint {hint!r} for {param!r}")
 
 
 def get_attack(name: str) -> Attack:

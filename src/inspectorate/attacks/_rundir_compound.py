@@ -19,7 +19,7 @@ from typing import Any
 
 from inspectorate.attacks._facts import Facts
 from inspectorate.attacks._registry import Compound, Step, compose
-from inspectorate.attacks._telemetry_attacks import get_rundir_attack, read_jsonl, write_jsonl
+from inspectorate.attacks._rundir_attacks import get_rundir_attack, read_jsonl, write_jsonl
 from inspectorate.errors import InputError
 
 StepSpec = str | Step | tuple[str, Mapping[str, Any]]

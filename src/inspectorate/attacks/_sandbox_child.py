@@ -303,8 +303,8 @@ def make_hook(scratch: str, state: dict[str, object]):
             (flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
         )
         if full == scratch or full.startswith(scratch + os.sep):
-            state["writes"] = int(state["writes"]) + writes
-            if int(state["writes"]) > MAX_WRITE_OPENS:
+            state["writes"] = int(state["writes"]) + writes  # type: ignore[call-overload]  # an int the parent set
+            if int(state["writes"]) > MAX_WRITE_OPENS:  # type: ignore[call-overload]
                 deny("open", f"more than {MAX_WRITE_OPENS} files opened for writing")
             return
         if not writes and full.startswith(stdlib + os.sep):

@@ -8,20 +8,16 @@ from inspectorate.capture._chain_writer import ChainWriter
 from inspectorate.capture._collectives import CollectiveLog, allreduce_logging_hook
 from inspectorate.capture._labels import LabelWriter
 from inspectorate.capture._proc_sensor import SENSOR_FILE, ProcSensor, run_sensor
-from inspectorate.capture._recorder import SCHEMA, StepRecorder
+from inspectorate.capture._recorder import StepRecorder
 from inspectorate.capture._sensors import (
     CpuSampler,
     NetdevSampler,
     NvmlSampler,
     Sensors,
     gpu_available,
-    nvsmi_timestamp,
 )
-from inspectorate.capture._torch_stats import default_param_group
-from inspectorate.trace.streams import read_chain_file
 
 __all__ = [
-    "SCHEMA",
     "ChainWriter",
     "CollectiveLog",
     "CpuSampler",
@@ -33,9 +29,6 @@ __all__ = [
     "Sensors",
     "StepRecorder",
     "allreduce_logging_hook",
-    "default_param_group",
     "gpu_available",
-    "nvsmi_timestamp",
-    "read_chain_file",
     "run_sensor",
 ]

@@ -4,11 +4,11 @@
 >>> verdict = check(read_trace("trace.jsonl"), load_commitment("commitment.yml"))
 """
 
-from inspectorate.commitment._check import Verdict, check, run_rule
+from inspectorate.commitment._check import Verdict, check
 from inspectorate.commitment._conformance import check_rule
-from inspectorate.commitment._model import Commitment, RuleSpec, load_commitment, validate_params
+from inspectorate.commitment._model import Commitment, RuleSpec, load_commitment
+from inspectorate.commitment._partition import by_param
 from inspectorate.commitment._registry import (
-    MAX_IDS,
     RULES,
     RuleKind,
     Violation,
@@ -19,20 +19,18 @@ from inspectorate.commitment._registry import (
 )
 
 __all__ = [
-    "MAX_IDS",
     "RULES",
     "Commitment",
     "RuleKind",
     "RuleSpec",
     "Verdict",
     "Violation",
+    "by_param",
     "check",
     "check_rule",
     "describe_kind",
     "known_kinds",
     "load_commitment",
     "rule",
-    "run_rule",
-    "validate_params",
     "violation",
 ]

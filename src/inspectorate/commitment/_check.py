@@ -7,9 +7,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import polars as pl
+
 from inspectorate.commitment._model import Commitment, RuleSpec
 from inspectorate.commitment._registry import RULES, Violation, load_plugins
 from inspectorate.commitment._semantic import plan_semantic
+from inspectorate.commitment.rules._common import op_mask
 from inspectorate.errors import InputError
 from inspectorate.trace import Trace
 
@@ -36,6 +39,33 @@ class Verdict:
     semantic_rules_judged: dict[str, str] = field(default_factory=dict)
     semantic_unjudged_reasons: dict[str, str] = field(default_factory=dict)
     agent: dict[str, Any] = field(default_factory=dict)  # the LLM tier's report, when it ran
+    # records each rule's filter selected (rule id -> count); 0 means the rule checked
+    # nothing, which a commitment author must see (a dead rule passes vacuously)
+    matched: dict[str, int] = field(default_factory=dict)
+    rule_kinds: dict[str, str] = field(default_factory=dict)
+    # False: no published head pinned the last record, so the chain protects the records
+    # submitted but not a tail that may have been left off (a prefix passes every rule)
+    head_checked: bool | None = None
+
+    @property
+    def dead_rules(self) -> list[str]:
+        """Rules whose filter matched no record (they checked nothing)."""
+        return [rule_id for rule_id, n in self.matched.items() if n == 0]
+
+    @property
+    def notes(self) -> list[str]:
+        """What the verdict does not cover, in words (text and JSON say the same)."""
+        out = []
+        if self.head_checked is False:
+            out.append(
+                "no published head: the hash chain protects the records submitted, not a tail "
+                "that may have been left off (a prefix of the log passes); publish the head "
+                "(--head or <trace>.head.json) or declare the audit window's end "
+                "(require_head, window_slots_to_end)"
+            )
+        for rule_id in self.dead_rules:
+            out.append(f"rule {rule_id} matched no record: it checked nothing")
+        return out
 
     @property
     def compliant(self) -> bool:
@@ -79,6 +109,12 @@ class Verdict:
             "semantic_rules_not_evaluated": list(self.semantic_rules_not_evaluated),
             "semantic_unjudged_reasons": dict(self.semantic_unjudged_reasons),
             "records": self.records,
+            "rule_coverage": [
+                {"rule_id": rule_id, "kind": self.rule_kinds.get(rule_id, ""), "matched": n}
+                for rule_id, n in self.matched.items()
+            ],
+            "head_checked": self.head_checked,
+            "notes": self.notes,
             **({"agent": self.agent} if self.agent else {}),
         }
 
@@ -112,7 +148,42 @@ def check(
         timings[spec.id] = time.perf_counter() - t0
         if on_rule is not None:
             on_rule(spec.id)
-    return assemble(commitment, specs, violations, len(trace), time.perf_counter() - started, timings)
+    verdict = assemble(commitment, specs, violations, len(trace), time.perf_counter() - started, timings)
+    return with_coverage(verdict, trace, specs)
+
+
+def matched_counts(trace: Trace, specs: list[RuleSpec]) -> dict[str, int]:
+    """Records each rule's filter selects (its ``selects`` metadata; else its op_type or
+    op_types parameter; else every record), all counted in one pass over the frame."""
+    load_plugins()
+    exprs: dict[str, Any] = {}
+    for spec in specs:
+        kind = RULES[spec.kind]
+        params = kind.configured(spec.params)
+        if kind.selects is not None:
+            mask = kind.selects(params)
+        elif "op_type" in params or "op_types" in params:
+            mask = op_mask(params["op_type"] if "op_type" in params else params["op_types"])
+        else:
+            mask = None
+        exprs[spec.id] = pl.len() if mask is None else mask.fill_null(False).sum()
+    if not exprs:
+        return {}
+    names = {f"_m{i}": rule_id for i, rule_id in enumerate(exprs)}
+    row = trace.frame.select(
+        [expr.cast(pl.Int64).alias(alias) for alias, expr in zip(names, exprs.values())]
+    ).row(0, named=True)
+    return {names[alias]: int(row[alias]) for alias in names}
+
+
+def with_coverage(verdict: Verdict, trace: Trace, specs: list[RuleSpec]) -> Verdict:
+    """The verdict with each rule's matched count and whether a head pinned the tail."""
+    return replace(
+        verdict,
+        matched=matched_counts(trace, specs),
+        rule_kinds={spec.id: spec.kind for spec in specs},
+        head_checked=trace.head is not None,
+    )
 
 
 def rule_plan(commitment: Commitment) -> list[RuleSpec]:

@@ -15,7 +15,41 @@ without importing torch; touching a name imports it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from inspectorate._lazy import lazy_exports
+
+if TYPE_CHECKING:  # the lazy names, for type checkers and editors
+    from inspectorate.difr._calibrate import Calibration as Calibration
+    from inspectorate.difr._calibrate import HonestVariant as HonestVariant
+    from inspectorate.difr._calibrate import Thresholds as Thresholds
+    from inspectorate.difr._calibrate import calibrate as calibrate
+    from inspectorate.difr._calibrate import default_variants as default_variants
+    from inspectorate.difr._covert import CovertPlan as CovertPlan
+    from inspectorate.difr._covert import CovertSequence as CovertSequence
+    from inspectorate.difr._covert import covert_decode as covert_decode
+    from inspectorate.difr._covert import covert_serve as covert_serve
+    from inspectorate.difr._log import LogHeader as LogHeader
+    from inspectorate.difr._log import LogWriter as LogWriter
+    from inspectorate.difr._log import ProjectionSpec as ProjectionSpec
+    from inspectorate.difr._log import SamplingConfig as SamplingConfig
+    from inspectorate.difr._log import SequenceRecord as SequenceRecord
+    from inspectorate.difr._log import ServingLog as ServingLog
+    from inspectorate.difr._log import commit_seed as commit_seed
+    from inspectorate.difr._log import read_log as read_log
+    from inspectorate.difr._log import write_log as write_log
+    from inspectorate.difr._score import SequenceScore as SequenceScore
+    from inspectorate.difr._score import score_log as score_log
+    from inspectorate.difr._serve import ServeOptions as ServeOptions
+    from inspectorate.difr._serve import generate as generate
+    from inspectorate.difr._serve import serve as serve
+    from inspectorate.difr._verify import DifrReport as DifrReport
+    from inspectorate.difr._verify import verify_log as verify_log
+    from inspectorate.models._checkpoint import Checkpoint as Checkpoint
+    from inspectorate.models._checkpoint import load_checkpoint as load_checkpoint
+    from inspectorate.models._checkpoint import model_hash as model_hash
+    from inspectorate.models._checkpoint import save_checkpoint as save_checkpoint
+
 
 _EXPORTS = {
     "Calibration": "_calibrate",
@@ -34,28 +68,18 @@ _EXPORTS = {
     "ServingLog": "_log",
     "Thresholds": "_calibrate",
     "calibrate": "_calibrate",
-    "choose": "_sampling",
     "commit_seed": "_log",
-    "corpus_prompts": "_serve",
-    "covert_bits": "_calibrate",
     "covert_decode": "_covert",
     "covert_serve": "_covert",
     "default_variants": "_calibrate",
-    "difr_finding": "_finding",
-    "file_sha256": "inspectorate.models._checkpoint",
-    "fit_threshold": "_calibrate",
     "generate": "_serve",
-    "gumbel_noise": "_sampling",
     "load_checkpoint": "inspectorate.models._checkpoint",
     "model_hash": "inspectorate.models._checkpoint",
     "read_log": "_log",
-    "read_prompts": "_serve",
     "save_checkpoint": "inspectorate.models._checkpoint",
     "score_log": "_score",
     "serve": "_serve",
-    "shortfall": "_sampling",
     "verify_log": "_verify",
-    "weights_sha256": "inspectorate.models._checkpoint",
     "write_log": "_log",
 }
 

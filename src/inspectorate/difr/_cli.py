@@ -12,6 +12,8 @@ from typing import Any
 
 import typer
 
+from inspectorate._cli_options import Format, FormatOption
+
 app = typer.Typer(
     no_args_is_help=True, help="Served-model identity by re-computation (Token-/Activation-DiFR)."
 )
@@ -23,11 +25,6 @@ def mount(parent: typer.Typer) -> None:
 
     parent.add_typer(app, name="difr")
     parent.command("replay")(replay)
-
-
-class Format(str, enum.Enum):
-    text = "text"
-    json = "json"
 
 
 class Precision(str, enum.Enum):
@@ -89,8 +86,9 @@ def serve(
     projection_dim: int = PROJ_DIM,
 ) -> None:
     """Serve PROMPTS with a testbed checkpoint and write a serving log."""
-    from inspectorate.difr import load_checkpoint, read_prompts
+    from inspectorate.difr import load_checkpoint
     from inspectorate.difr import serve as run_serve
+    from inspectorate.difr._serve import read_prompts
 
     opts = _options(
         temperature,
@@ -128,7 +126,8 @@ def calibrate(
 ) -> None:
     """Serve the reference honestly under thread/batch/composition variants; save honest scores."""
     from inspectorate.difr import calibrate as run_calibrate
-    from inspectorate.difr import default_variants, load_checkpoint, read_prompts
+    from inspectorate.difr import default_variants, load_checkpoint
+    from inspectorate.difr._serve import read_prompts
     from inspectorate.errors import InputError
 
     try:
@@ -167,13 +166,14 @@ def verify(
         None, "--calibration", help="from `difr calibrate` (default: self-calibrate)"
     ),
     log_fpr: float = typer.Option(1e-3, "--log-fpr", help="false-positive rate for the whole log"),
-    format: Format = typer.Option(Format.text, "--format", "-f"),
+    format: FormatOption = Format.text,
     finding_out: Path | None = typer.Option(
         None, "--finding-out", help="also write the result as a finding for `verify --recomputed PHASE=FILE`"
     ),
 ) -> None:
     """Re-compute LOG with the reference; exit 0 matches, 1 diverges (or cannot be checked), 2 bad input."""
-    from inspectorate.difr import Calibration, difr_finding, load_checkpoint, read_log, verify_log
+    from inspectorate.difr import Calibration, load_checkpoint, read_log, verify_log
+    from inspectorate.difr._finding import difr_finding
 
     cal = Calibration.load(calibration) if calibration else None
     report = verify_log(read_log(log), load_checkpoint(reference), cal, log_fpr)

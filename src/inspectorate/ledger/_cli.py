@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from inspectorate._cli_options import Format, FormatOption
+
 app = typer.Typer(no_args_is_help=True, help="Signed evidence: host keys, transparency log, witness.")
 
 
@@ -15,11 +17,6 @@ class Role(str, enum.Enum):
     host = "host"
     log = "log"
     witness = "witness"
-
-
-class Format(str, enum.Enum):
-    text = "text"
-    json = "json"
 
 
 @app.command("keygen")
@@ -88,7 +85,7 @@ def verify_log(
     challenge: str | None = typer.Option(None, "--challenge", help="The nonce the verifier issued."),
     state: Path | None = typer.Option(None, "--state", help="The verifier's memory of each log."),
     peer: list[Path] = typer.Option([], "--peer", help="A signed head another verifier holds (repeatable)."),
-    format: Format = typer.Option(Format.text, "--format", "-f"),
+    format: FormatOption = Format.text,
 ) -> None:
     """Audit the log (and a stream against it); exit 0 consistent, 1 not, 2 bad input."""
     from inspectorate.ledger._verify import verify_signed

@@ -26,7 +26,21 @@ from typing import TYPE_CHECKING
 
 from inspectorate._lazy import lazy_exports
 
-if TYPE_CHECKING:  # what type checkers see of the lazy names below
+if TYPE_CHECKING:  # the lazy names, for type checkers and editors
+    from inspectorate.models._checkpoint import Checkpoint as Checkpoint
+    from inspectorate.models._checkpoint import config_of as config_of
+    from inspectorate.models._checkpoint import file_sha256 as file_sha256
+    from inspectorate.models._checkpoint import load_checkpoint as load_checkpoint
+    from inspectorate.models._checkpoint import model_hash as model_hash
+    from inspectorate.models._checkpoint import save_checkpoint as save_checkpoint
+    from inspectorate.models._checkpoint import weights_sha256 as weights_sha256
+    from inspectorate.models._corpus import SPLITS as SPLITS
+    from inspectorate.models._corpus import BatchSampler as BatchSampler
+    from inspectorate.models._corpus import CharVocab as CharVocab
+    from inspectorate.models._corpus import Corpus as Corpus
+    from inspectorate.models._corpus import dataset_fingerprint as dataset_fingerprint
+    from inspectorate.models._corpus import load_corpus as load_corpus
+    from inspectorate.models._corpus import split_range as split_range
     from inspectorate.models._families import GPTSpec as GPTSpec
     from inspectorate.models._families import LlamaSpec as LlamaSpec
     from inspectorate.models._families import MLPSpec as MLPSpec
@@ -37,6 +51,14 @@ if TYPE_CHECKING:  # what type checkers see of the lazy names below
     from inspectorate.models._files import resolve_model as resolve_model
     from inspectorate.models._files import spec_from_dict as spec_from_dict
     from inspectorate.models._files import write_model_file as write_model_file
+    from inspectorate.models._gpt import GPT as GPT
+    from inspectorate.models._gpt import PRESETS as PRESETS
+    from inspectorate.models._gpt import GPTConfig as GPTConfig
+    from inspectorate.models._gpt import count_params as count_params
+    from inspectorate.models._gpt import flops_per_token as flops_per_token
+    from inspectorate.models._gpt import kv_cache_bytes as kv_cache_bytes
+    from inspectorate.models._gpt import preset as preset
+    from inspectorate.models._gpt import sample_next as sample_next
     from inspectorate.models._spec import ModelSpec as ModelSpec
     from inspectorate.models._spec import architecture as architecture
 

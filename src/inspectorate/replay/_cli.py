@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import enum
 import json
 from pathlib import Path
 
 import typer
 
-
-class Format(str, enum.Enum):
-    text = "text"
-    json = "json"
+from inspectorate._cli_options import Format, FormatOption
 
 
 def replay(
@@ -34,7 +30,7 @@ def replay(
         "--code-commit",
         help="the code this replay runs, as the claim spells it (default: the installed training code's fingerprint)",
     ),
-    format: Format = typer.Option(Format.text, "--format", "-f"),
+    format: FormatOption = Format.text,
     finding_out: Path | None = typer.Option(
         None, "--finding-out", help="also write the result as a finding for `verify --recomputed PHASE=FILE`"
     ),

@@ -26,6 +26,8 @@ def verdict_text(verdict: Verdict, source: str = "", max_ids: int = 20) -> str:
                 shown = ", ".join(v.record_ids[:max_ids])
                 more = f" ... (+{total - min(total, max_ids)} more)" if total > max_ids else ""
                 lines.append(f"    records: {shown}{more}")
+    for note in verdict.notes:  # dead rules and an unpinned tail: what the verdict did not cover
+        lines.append(f"\nnote: {note}")
     if verdict.semantic_rules_judged:
         judged = "; ".join(f"{k} ({v})" for k, v in verdict.semantic_rules_judged.items())
         lines.append(f"\nsemantic rules judged: {judged}")

@@ -1,7 +1,7 @@
 """Verification at scale: the Dask engine for ``check`` and the partitioned layout
 (per-chip chains, a Merkle root per window)."""
 
-from inspectorate.scale._dask import check_distributed, plan
+from inspectorate.scale._dask import check_distributed
 from inspectorate.scale._layout import (
     LAYOUT,
     convert,
@@ -19,7 +19,6 @@ __all__ = [
     "convert",
     "generate_partitioned",
     "merkle_root",
-    "plan",
     "read_partitioned",
     "verify_partitioned",
     "write_partitioned",

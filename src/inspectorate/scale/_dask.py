@@ -20,8 +20,11 @@ is what each call sees:
   partitioned by a hash of the id string, one bucket per task (``scale/_dag.py``); the
   rule's own ``dag_violations`` turns the buckets' findings into violations.
 - **Global rules** (need the whole trace: window completeness,
-  cross-job and cross-model comparisons, a global cap) and kinds this module does not
-  know (plugins) run once, on one worker, over the whole trace.
+  cross-job and cross-model comparisons, a global cap) and kinds that declare no
+  partition run once, on one worker, over the whole trace.
+
+Which of these a rule gets is the rule kind's own declaration (``@rule(partition=...)``,
+``commitment/_partition.py``), never a table of names here: a plugin's rule scales too.
 
 A map whose violation lists more records than it names (``count`` above ``MAX_IDS``)
 cannot tell the reduce every flagged group; that rule then runs globally. Verdicts and
@@ -37,52 +40,25 @@ from typing import Any
 
 import polars as pl
 
-from inspectorate.commitment._check import Verdict, assemble, rule_plan, run_rule
+from inspectorate.commitment._check import Verdict, assemble, rule_plan, run_rule, with_coverage
 from inspectorate.commitment._model import Commitment, RuleSpec
-from inspectorate.commitment._registry import Violation
+from inspectorate.commitment._registry import RULES, Violation, load_plugins
 from inspectorate.errors import InputError, MissingExtra
 from inspectorate.scale._dag import reduce_dag, submit_dag
 from inspectorate.trace import Trace
 from inspectorate.trace._canonical import GENESIS, ChainBreak
 from inspectorate.trace._trace import row_group_batches
 
-RECORD_LOCAL = frozenset(
-    {
-        "idle_must_be_zero",
-        "op_type_flop_ratio",
-        "max_flop_per_token",
-        "min_flop_per_token",
-        "batch_token_consistency",
-        "flop_physically_possible",
-        "forbidden_data_source_tags",
-        "forbidden_operators",
-        "allowed_dataset_fingerprints",
-        "allowed_op_types",
-    }
-)
-KEYED = {
-    "timestamp_monotonic": "chip_id",
-    "chip_job_stability": "chip_id",
-    "require_upstream_refs": "job_id",
-    "training_base_models": "job_id",
-    "code_commit_per_job_stable": "job_id",
-    "operator_uniqueness_per_job": "job_id",
-    "model_uniqueness_per_job": "job_id",
-}
-_CAP_SCOPE = {"per_job": "job_id", "per_operator": "operator"}
-
 
 def plan(spec: RuleSpec) -> str | None:
-    """How a rule is distributed: "record", a key column, or None (global)."""
-    if spec.kind == "hash_chain_intact":
-        return "chain"
-    if spec.kind == "upstream_refs_dag_validity":
-        return "dag"  # a hash-partitioned join (scale/_dag.py)
-    if spec.kind in RECORD_LOCAL:
-        return "record"
-    if spec.kind == "aggregate_flop_cap":
-        return _CAP_SCOPE.get(spec.params.get("scope", "per_job"))
-    return KEYED.get(spec.kind)
+    """How a rule is distributed: "chain", "dag", "record", a key column, or None
+    (global), as the rule kind declares on ``@rule(partition=...)``: the engine knows
+    no rule by name, so a plugin's kind scales like a built-in one."""
+    load_plugins()
+    part = RULES[spec.kind].partition_for(spec.params)
+    if part.how == "keyed":
+        return part.key
+    return None if part.how == "global" else part.how
 
 
 class _StitchedTrace(Trace):
@@ -225,6 +201,8 @@ def _run(client, trace: Trace, commitment, partitions, on_rule) -> Verdict:
             pending[spec.id] = _chain_tasks(client, trace, ranges, parts)
         elif how == "dag":
             pending[spec.id] = submit_dag(client, trace, ranges, parts)
+        elif how == "driver":
+            pending[spec.id] = run_rule(spec, trace)
         elif how == "record":
             pending[spec.id] = [client.submit(_map_rule, spec, part, pure=False) for part in ranges]
         elif how is not None:
@@ -243,14 +221,15 @@ def _run(client, trace: Trace, commitment, partitions, on_rule) -> Verdict:
         timings[spec.id] = time.perf_counter() - t0
         if on_rule is not None:
             on_rule(spec.id)
-    return assemble(commitment, specs, violations, len(trace), time.perf_counter() - started, timings)
+    verdict = assemble(commitment, specs, violations, len(trace), time.perf_counter() - started, timings)
+    return with_coverage(verdict, trace, specs)
 
 
 def _reduce(spec: RuleSpec, mapped: Any, trace: Trace) -> list[Violation]:
     how = plan(spec)
     if how == "chain":
         return run_rule(spec, _StitchedTrace(trace, _stitch(mapped, trace.head, trace.frame["record_id"])))
-    if how is None:
+    if how is None or how == "driver":
         return mapped
     if how == "dag":
         return [replace(v, rule_id=spec.id, kind=spec.kind) for v in reduce_dag(mapped, trace)]

@@ -308,8 +308,8 @@ def _path_chunks(path: Path, rows: int) -> Iterator[pl.DataFrame]:
 
 def _jsonl_chunks(path: Path, rows: int) -> Iterator[pl.DataFrame]:
     """A large JSONL trace a chunk of lines at a time, each record validated as read."""
-    from inspectorate.trace import iter_jsonl
     from inspectorate.trace._frame import typed_frame
+    from inspectorate.trace._io import iter_jsonl
     from inspectorate.trace._schema import RecordError, validate_record
 
     batch: list[dict[str, Any]] = []

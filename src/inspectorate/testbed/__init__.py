@@ -11,7 +11,37 @@ only touching e.g. ``GPT`` or ``run_testbed`` imports torch.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from inspectorate._lazy import lazy_exports
+
+if TYPE_CHECKING:  # the lazy names, for type checkers and editors
+    from inspectorate.models._corpus import SPLITS as SPLITS
+    from inspectorate.models._corpus import BatchSampler as BatchSampler
+    from inspectorate.models._corpus import CharVocab as CharVocab
+    from inspectorate.models._corpus import Corpus as Corpus
+    from inspectorate.models._corpus import dataset_fingerprint as dataset_fingerprint
+    from inspectorate.models._corpus import load_corpus as load_corpus
+    from inspectorate.models._corpus import split_range as split_range
+    from inspectorate.models._gpt import GPT as GPT
+    from inspectorate.models._gpt import PRESETS as PRESETS
+    from inspectorate.models._gpt import GPTConfig as GPTConfig
+    from inspectorate.models._gpt import count_params as count_params
+    from inspectorate.models._gpt import flops_per_token as flops_per_token
+    from inspectorate.models._gpt import preset as preset
+    from inspectorate.testbed.phases import DEFAULT_PHASES as DEFAULT_PHASES
+    from inspectorate.testbed.phases import PHASES as PHASES
+    from inspectorate.testbed.phases import Label as Label
+    from inspectorate.testbed.phases import PhaseSpec as PhaseSpec
+    from inspectorate.testbed.phases import select_phases as select_phases
+    from inspectorate.testbed.profiles import PROFILES as PROFILES
+    from inspectorate.testbed.profiles import Profile as Profile
+    from inspectorate.testbed.profiles import get_profile as get_profile
+    from inspectorate.testbed.run import run_testbed as run_testbed
+    from inspectorate.testbed.run import sweep as sweep
+    from inspectorate.testbed.summary import format_summary as format_summary
+    from inspectorate.testbed.summary import summarize_run as summarize_run
+
 
 _EXPORTS = {
     "GPT": "inspectorate.models._gpt",
@@ -29,19 +59,12 @@ _EXPORTS = {
     "SPLITS": "inspectorate.models._corpus",
     "Label": "phases",
     "PhaseSpec": "phases",
-    "TRUST_PHASES": "phases",
     "PHASES": "phases",
     "DEFAULT_PHASES": "phases",
-    "parse_label": "phases",
-    "op_type": "phases",
     "select_phases": "phases",
     "Profile": "profiles",
-    "RoleSpec": "profiles",
     "PROFILES": "profiles",
     "get_profile": "profiles",
-    "WindowClaim": "windows",
-    "WindowTally": "windows",
-    "window_records": "windows",
     "run_testbed": "run",
     "sweep": "run",
     "summarize_run": "summary",

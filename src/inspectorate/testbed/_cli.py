@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from inspectorate._cli_options import QuietOption
+
 app = typer.Typer(
     help="Run honest and adversarial workloads and record them as a run directory.", no_args_is_help=True
 )
@@ -41,7 +43,7 @@ def run(
     corpus: Path = typer.Option(..., help="UTF-8 text corpus to train on (e.g. tinyshakespeare.txt)"),
     keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints", help="keep RUN_DIR/checkpoints/*.pt"),
     replay_claims: bool = typer.Option(False, "--replay-claims", help=CLAIMS_HELP),
-    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    quiet: QuietOption = False,
 ) -> None:
     """Run the phase schedule on this host and write RUN_DIR."""
     from inspectorate.testbed.run import run_testbed
@@ -74,7 +76,7 @@ def sweep(
     phases: str | None = typer.Option(None, help="comma-separated phase names (default: all 15)"),
     corpus: Path = typer.Option(..., help="UTF-8 text corpus to train on (e.g. tinyshakespeare.txt)"),
     replay_claims: bool = typer.Option(False, "--replay-claims", help=CLAIMS_HELP),
-    quiet: bool = typer.Option(False, "--quiet"),
+    quiet: QuietOption = False,
 ) -> None:
     """Run several hosts varying threads, batch size and seed (for leave-one-host-out)."""
     from inspectorate.testbed.run import sweep as run_sweep

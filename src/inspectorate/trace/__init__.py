@@ -3,17 +3,15 @@
 from inspectorate.trace._canonical import (
     GENESIS,
     ChainBreak,
-    canonical_bytes,
     canonical_json,
     chain_head,
-    iter_chain_breaks,
     rechain,
     record_hash,
     verify_chain,
 )
 from inspectorate.trace._generate import SCENARIOS, GenSpec, generate_trace, iter_generated, write_generated
-from inspectorate.trace._io import iter_jsonl, read_head, read_trace, write_trace
-from inspectorate.trace._rundir import Phase, RunDir, load_run, phases_from_labels
+from inspectorate.trace._io import read_head, read_trace, write_trace
+from inspectorate.trace._rundir import Phase, RunDir, load_run
 from inspectorate.trace._schema import (
     FIELDS,
     SCHEMA_VERSION,
@@ -24,12 +22,8 @@ from inspectorate.trace._schema import (
 )
 from inspectorate.trace._trace import Trace
 from inspectorate.trace.streams import (
-    DCGM_FIELDS,
-    NCCL_DATATYPES,
     NcclLog,
     StepLog,
-    netdev_rates,
-    parse_wallclock,
     read_chain_file,
     read_collectives,
     read_cpu,
@@ -53,30 +47,22 @@ __all__ = [
     "Trace",
     "json_schema",
     "format_time",
-    "iter_jsonl",
     "parse_time",
     "read_head",
     "read_trace",
     "validate_record",
     "write_trace",
     "ChainBreak",
-    "canonical_bytes",
     "canonical_json",
     "chain_head",
-    "iter_chain_breaks",
     "rechain",
     "record_hash",
     "verify_chain",
-    "DCGM_FIELDS",
-    "NCCL_DATATYPES",
     "NcclLog",
     "Phase",
     "RunDir",
     "StepLog",
     "load_run",
-    "netdev_rates",
-    "parse_wallclock",
-    "phases_from_labels",
     "read_chain_file",
     "read_collectives",
     "read_cpu",

@@ -37,6 +37,21 @@ INJECTED = (
 )
 SCENARIOS = HONEST + INJECTED
 
+# The shipped commitment (commitments/, by id) each injected scenario violates at the
+# demo's size (8 chips x 2 h, the defaults of ``inspectorate demo``); a test holds every
+# pair. over_cap crosses demo-training-cap's caps: no generated run can reach the
+# frontier cap's 1e25 FLOP, so for another cap pass ``--cap`` (GenSpec.cap).
+SCENARIO_COMMITMENT = {
+    "over_cap": "demo-training-cap",
+    "relabel_training": "demo-training-cap",
+    "idle_work": "frontier-training-cap",
+    "forbidden_tag": "frontier-training-cap",
+    "dropped_windows": "frontier-training-cap",
+    "fragmented_jobs": "frontier-training-cap",
+    "tampered": "frontier-training-cap",
+}
+OVER_CAP_MARGIN = 1.25  # with --cap, the run's total is this much over the cap
+
 
 @dataclass(frozen=True)
 class GenSpec:
@@ -49,6 +64,7 @@ class GenSpec:
     params: float = 7e9  # declared model size N
     peak_flops: float = 989e12  # H100 dense BF16
     mfu: float = 0.4
+    cap: float | None = None  # over_cap: a per-job FLOP cap the run must cross
 
     @property
     def windows(self) -> int:
@@ -155,8 +171,8 @@ def _inject(frame: pl.DataFrame, spec: GenSpec, lo: int) -> pl.DataFrame:
     row = pl.int_range(pl.len()) + lo
     target = (row % 97) == 13  # a sparse, spread-out set of records
     s = spec.scenario
-    if s == "over_cap":  # the same run at twice the claimed compute: ~80% MFU, still physical
-        return frame.with_columns(pl.col("flops") * 2.0)
+    if s == "over_cap":  # the same run at more compute (twice by default: ~80% MFU), still physical
+        return frame.with_columns(pl.col("flops") * over_cap_factor(spec))
     if s == "relabel_training":
         return frame.with_columns(
             pl.when(target).then(pl.lit("inference")).otherwise(pl.col("op_type")).alias("op_type")
@@ -182,10 +198,36 @@ def _inject(frame: pl.DataFrame, spec: GenSpec, lo: int) -> pl.DataFrame:
     return frame
 
 
+def over_cap_factor(spec: GenSpec) -> float:
+    """How much over its honest compute the over_cap run claims: twice, or, given
+    ``spec.cap``, so much that its total is OVER_CAP_MARGIN x the cap (never less than
+    the honest run). The FLOP claims stay within the chips' peak (MFU at most 1): a cap
+    the run cannot cross physically is bad input."""
+    if spec.cap is None:
+        return 2.0
+    if not spec.cap > 0:
+        raise InputError(f"must be a positive FLOP count, got {spec.cap!r}", "--cap")
+    honest = spec.records * spec.peak_flops * spec.mfu * spec.window_seconds  # expected total
+    factor = max(1.0, OVER_CAP_MARGIN * spec.cap / honest)
+    if factor * spec.mfu > 1.0:
+        chip_hours = OVER_CAP_MARGIN * spec.cap / (spec.peak_flops * 3600)
+        raise InputError(
+            f"{spec.chips} chips x {spec.hours:g} h cannot cross {spec.cap:.3g} FLOP within the "
+            f"chips' peak ({spec.peak_flops:.3g} FLOP/s); it needs about {chip_hours:.3g} chip-hours "
+            "(raise --chips or --hours)",
+            "--cap",
+        )
+    return factor
+
+
 def iter_generated(spec: GenSpec, chunk: int = 250_000) -> Iterator[pl.DataFrame]:
     """Chained frames of at most ``chunk`` rows, in order (bounded memory)."""
     if spec.scenario not in SCENARIOS:
         raise InputError(f"unknown scenario {spec.scenario!r}; known: {', '.join(SCENARIOS)}")
+    if spec.cap is not None and spec.scenario != "over_cap":
+        raise InputError(f"applies to --scenario over_cap only, not {spec.scenario!r}", "--cap")
+    if spec.scenario == "over_cap":
+        over_cap_factor(spec)  # bad --cap fails before anything is written
     prev = GENESIS
     total = spec.records
     for lo in range(0, total, chunk):
@@ -220,7 +262,17 @@ def _chain(frame: pl.DataFrame, prev: str) -> tuple[pl.DataFrame, str]:
 def generate_trace(spec: GenSpec) -> Trace:
     """The whole generated trace in memory (use ``iter_generated`` for large ones)."""
     frame = pl.concat(list(iter_generated(spec)))
-    return Trace(with_derived(frame), None, f"<generated {spec.scenario}>")
+    # the head the generator publishes (write_generated's sidecar), so a trace made in
+    # memory is pinned like one read back from disk
+    return Trace(with_derived(frame), None, f"<generated {spec.scenario}>", head=_tip(frame))
+
+
+def _tip(frame: pl.DataFrame) -> str:
+    """The hash of the last record: the chain head to publish."""
+    from inspectorate.trace._canonical import record_hash
+    from inspectorate.trace._frame import records_from_frame
+
+    return record_hash(records_from_frame(frame.tail(1))[0])
 
 
 def write_generated(spec: GenSpec, path: str | Path) -> int:
@@ -229,9 +281,6 @@ def write_generated(spec: GenSpec, path: str | Path) -> int:
     import json
 
     import pyarrow.parquet as pq
-
-    from inspectorate.trace._canonical import record_hash
-    from inspectorate.trace._frame import records_from_frame
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -253,7 +302,7 @@ def write_generated(spec: GenSpec, path: str | Path) -> int:
                 count, last = count + frame.height, frame.tail(1)
     if last is None:
         raise InputError("the generator produced no records (check --hours and --window-seconds)")
-    head = record_hash(records_from_frame(last)[0])
+    head = _tip(last)
     sidecar = path.with_name(path.name + ".head.json")
     sidecar.write_text(json.dumps({"head": head, "records": count, "schema": "inspectorate.window/1"}) + "\n")
     return count

@@ -7,17 +7,12 @@ handler turns into exit 2 and one line on stderr.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
+from inspectorate._cli_options import Format, FormatOption, QuietOption, warn
 from inspectorate.errors import InputError
-
-
-class Format(str, enum.Enum):
-    text = "text"
-    json = "json"
 
 
 class Policy(str, enum.Enum):
@@ -32,15 +27,13 @@ def verify(
     commitment: Path | None = typer.Option(
         None, "--commitment", "-c", help="Commitment YAML checked over windows.jsonl."
     ),
-    format: Format = typer.Option(Format.text, "--format", "-f"),
+    format: FormatOption = Format.text,
     policy: Policy = typer.Option(
         Policy.strict,
         "--policy",
         help="strict: an unverifiable phase is not certified (exit 1); lenient: reported, certified.",
     ),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="No progress bar (none is shown off a terminal)."
-    ),
+    quiet: QuietOption = False,
     recomputed: list[str] = typer.Option(
         [],
         "--recomputed",
@@ -76,39 +69,27 @@ def verify(
     peer_head: list[Path] = typer.Option(
         [], "--peer-head", help="A signed tree head another verifier holds (gossip; repeatable)."
     ),
+    report: Path | None = typer.Option(
+        None, "--report", help="Also write the verdict as one HTML page with plots (the [report] extra)."
+    ),
 ) -> None:
     """Judge every phase of RUN_DIR from its telemetry; exit 0 certified, 1 not, 2 bad input."""
-    from inspectorate.commitment import load_commitment
+    from inspectorate._commands import SignedOptions, verify_files
     from inspectorate.report import progress, render_run_text
-    from inspectorate.trace import load_run
-    from inspectorate.verify._inspector import RunVerdict, verify_run
-    from inspectorate.verify._recomputed import read_recomputed
-    from inspectorate.verify._registry import Finding
 
-    if (head_log is None) != (keyring is None):
-        raise InputError("--head-log and --keyring go together")
-    promised = load_commitment(commitment) if commitment is not None else None
-    extra: dict[str, list[Finding]] = {}
-    for phase, found in map(read_recomputed, recomputed):
-        extra.setdefault(phase, []).append(found)
-    run = load_run(run_dir)
-    plan = None
     if replay != (corpus is not None):
         raise InputError("--replay and --corpus go together (the verifier's copy of the training text)")
-    if replay and corpus is not None:
-        from inspectorate.verify._replay_run import ReplayPlan
-
-        plan = ReplayPlan(corpus, draws=replay_draws, seed=replay_seed)
-    judge: Callable[..., RunVerdict] = verify_run
-    if agent:
-        from inspectorate.agent._cli import agent_verify
-
-        judge = agent_verify
-    with progress(len(run.phases()), "phases", quiet=quiet) as advance:
-        verdict = judge(run, promised, policy=policy.value, on_phase=advance, recomputed=extra, replay=plan)
-    if head_log is not None and keyring is not None:
-        from inspectorate.verify._signed import attach_signed
-
-        attach_signed(verdict, head_log, keyring, challenge=challenge, state=ledger_state, peers=peer_head)
+    verdict = verify_files(
+        run_dir,
+        commitment,
+        policy=policy.value,
+        recomputed=recomputed,
+        agent=agent,
+        notify=warn,
+        progress=lambda total, _large: progress(total, "phases", quiet=quiet),
+        replay=None if corpus is None else (corpus, replay_draws, replay_seed),
+        signed=SignedOptions(head_log, keyring, challenge, ledger_state, peer_head),
+        report=report,
+    )
     typer.echo(verdict.to_json() if format is Format.json else render_run_text(verdict))
     raise typer.Exit(verdict.exit_code)

@@ -21,7 +21,8 @@ import polars as pl
 
 from inspectorate.errors import InputError
 from inspectorate.models import ModelSpec, resolve_model
-from inspectorate.trace import Phase, RunDir, netdev_rates
+from inspectorate.trace import Phase, RunDir
+from inspectorate.trace.streams import netdev_rates
 from inspectorate.verify._sensor_features import SensorRun, load_sensor
 from inspectorate.verify._sensor_features import window as sensor_window
 from inspectorate.verify._trust import SUBSETS

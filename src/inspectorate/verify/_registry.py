@@ -20,10 +20,15 @@ import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from inspectorate._plugins import Registry
 from inspectorate.decisions import LEGACY, Decision
+from inspectorate.errors import PluginError
+
+if TYPE_CHECKING:
+    from inspectorate.verify._evidence import PhaseEvidence
+    from inspectorate.verify._properties import Context
 
 CONSISTENT, INCONSISTENT, UNVERIFIABLE = Decision.CONSISTENT, Decision.INCONSISTENT, Decision.UNVERIFIABLE
 INDETERMINATE = UNVERIFIABLE  # the old name of the third outcome
@@ -103,18 +108,30 @@ class PropertyKind:
         return inspect.getdoc(self.fn) or ""
 
 
+class PropertyFunction(Protocol):
+    """What ``@prop`` registers: ``fn(evidence, context) -> Finding`` for one phase."""
+
+    def __call__(self, evidence: PhaseEvidence, context: Context, /) -> Finding: ...
+
+
+PropFn = TypeVar("PropFn", bound=PropertyFunction)
+
 PROPERTIES: Registry[PropertyKind] = Registry(
     "property",
     "inspectorate.properties",
     ("inspectorate.verify._accounting", "inspectorate.verify._physics", "inspectorate.verify._properties"),
+    positional=("evidence", "context"),
 )
 
 
-def prop(name: str, *, claim: bool = True) -> Callable[[Callable[..., Finding]], Callable[..., Finding]]:
+def prop(name: str, *, claim: bool = True) -> Callable[[PropFn], PropFn]:
     """Register ``fn(evidence, context) -> Finding`` as property ``name`` (``claim=False``
     for a cross-check of prover streams that can only fail a claim)."""
 
-    def register(fn: Callable[..., Finding]) -> Callable[..., Finding]:
+    def register(fn: PropFn) -> PropFn:
+        PROPERTIES.check(name, fn)
+        if not isinstance(claim, bool):
+            raise PluginError(f"property {name!r}: claim must be True or False, got {claim!r}")
         PROPERTIES.add(name, PropertyKind(name, fn, claim), fn)
         return fn
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
+from typing import Literal
 
 import polars as pl
 
 # "*" means every op_type except idle, as in the seed's wildcard cap: idle windows are
 # policed by idle_must_be_zero, and counting them would let a cap hide behind them.
-OpTypes = str | list[str] | tuple[str, ...]
+# A Literal, so the loader rejects a misspelt label ("trainig") instead of running a
+# rule whose filter matches nothing; the labels are the schema's (OP_TYPES_KNOWN).
+OpType = Literal["training", "inference", "eval", "idle", "*"]
+OpTypes = OpType | list[OpType] | tuple[OpType, ...]
 
 
 def op_mask(op_type: OpTypes) -> pl.Expr:

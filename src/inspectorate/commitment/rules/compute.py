@@ -7,6 +7,7 @@ from typing import Literal
 
 import polars as pl
 
+from inspectorate.commitment._partition import by_param
 from inspectorate.commitment._registry import Violation, rule, violation
 from inspectorate.commitment.rules._common import (
     OpTypes,
@@ -23,7 +24,10 @@ from inspectorate.trace import Trace, format_time
 _SCOPE_KEY = {"per_job": "job_id", "per_operator": "operator"}
 
 
-@rule("aggregate_flop_cap")
+@rule(
+    "aggregate_flop_cap",
+    partition=by_param("scope", per_job="keyed:job_id", per_operator="keyed:operator", otherwise="global"),
+)
 def aggregate_flop_cap(
     trace: Trace,
     threshold: float,
@@ -60,7 +64,7 @@ def aggregate_flop_cap(
         )
 
 
-@rule("idle_must_be_zero")
+@rule("idle_must_be_zero", partition="record", selects=lambda p: pl.col("op_type") == "idle")
 def idle_must_be_zero(trace: Trace, max_flops: float = 0.0) -> Iterator[Violation]:
     """Idle windows do no work: an ``idle`` record with flops above ``max_flops`` or any
     tokens processed is a violation (closes idle laundering: compute hidden in windows
@@ -92,7 +96,11 @@ def _flop_per_token() -> pl.Expr:
     )
 
 
-@rule("op_type_flop_ratio")
+@rule(
+    "op_type_flop_ratio",
+    partition="record",
+    selects=lambda p: op_mask(p["op_types"]) & (pl.col("op_type") != "training"),
+)
 def op_type_flop_ratio(
     trace: Trace, training_threshold: float = 5.0e10, op_types: OpTypes = ("*", "idle")
 ) -> Iterator[Violation]:
@@ -122,7 +130,7 @@ def op_type_flop_ratio(
         )
 
 
-@rule("max_flop_per_token")
+@rule("max_flop_per_token", partition="record")
 def max_flop_per_token(
     trace: Trace, ceiling: float, op_types: OpTypes = ("training", "inference")
 ) -> Iterator[Violation]:
@@ -142,7 +150,12 @@ def max_flop_per_token(
         )
 
 
-@rule("min_flop_per_token")
+def _min_fpt_selects(p: dict) -> pl.Expr:
+    mask = op_mask(p["op_types"]) & (pl.col("tokens_processed") > 0)
+    return mask if p["models"] is None else mask & pl.col("model_hash_prefix").is_in(p["models"])
+
+
+@rule("min_flop_per_token", partition="record", selects=_min_fpt_selects)
 def min_flop_per_token(
     trace: Trace, floor: float, op_types: OpTypes = ("training",), models: list[str] | None = None
 ) -> Iterator[Violation]:
@@ -169,7 +182,7 @@ def min_flop_per_token(
         )
 
 
-@rule("batch_token_consistency")
+@rule("batch_token_consistency", partition="record")
 def batch_token_consistency(
     trace: Trace, max_capacity_ratio: float = 5.0, op_types: OpTypes = ("training", "inference")
 ) -> Iterator[Violation]:
@@ -195,7 +208,7 @@ def batch_token_consistency(
 DEFAULT_PEAK = {"*": 2.5e15}
 
 
-@rule("flop_physically_possible", implicit=True)
+@rule("flop_physically_possible", implicit=True, partition="record")
 def flop_physically_possible(
     trace: Trace, peak_flops: dict[str, float] = DEFAULT_PEAK, slack: float = 1.0
 ) -> Iterator[Violation]:
@@ -224,3 +237,99 @@ def flop_physically_possible(
             peak_flops=peak_flops,
             slack=slack,
         )
+
+
+def _is_idle(params: dict) -> pl.Expr:
+    return pl.col("op_type") == "idle"
+
+
+@rule("idle_record_honesty", partition="global", selects=_is_idle)
+def idle_record_honesty(
+    trace: Trace, op_type: OpTypes = "training", allow_pauses: bool = False
+) -> Iterator[Violation]:
+    """An idle record says its chip did nothing; three things betray work relabelled
+    idle with zero FLOPs (idle_must_be_zero sees only FLOPs and tokens):
+    (1) work shape: tokens_processed or batch_size above zero (a configured
+    sequence_length is not work);
+    (2) identity: the job_id, or the (model_hash_prefix, dataset_fingerprint) pair, of a
+    job with ``op_type`` records (a training job's identity on an idle window);
+    (3) position: the window lies on its chip between two records of one ``op_type``
+    job on that chip, i.e. inside the job's run there. With ``allow_pauses`` (a cluster
+    whose jobs really pause), (3) counts only windows during which the job has records
+    on other chips: synchronous training steps every chip together, so one chip idling
+    while its peers train is a step relabelled. Closes training relabelled ``idle``
+    inside a running training job, identity scrubbed or not."""
+    frame = rows(
+        trace,
+        None,
+        "chip_id",
+        "op_type",
+        "job_id",
+        "we",
+        "tokens_processed",
+        "batch_size",
+        "model_hash_prefix",
+        "dataset_fingerprint",
+    )
+    idle = frame.filter(pl.col("op_type") == "idle")
+    if idle.height == 0:
+        return
+    shaped = idle.filter((pl.col("tokens_processed") > 0) | (pl.col("batch_size") > 0))
+    if shaped.height:
+        yield violation(
+            f"{shaped.height} idle record(s) carry a work shape (tokens or a batch)",
+            ids(shaped.sort(["ws", "row"])),
+            tokens=shaped["tokens_processed"].sum(),
+        )
+    jobs = frame.filter(op_mask(op_type) & (pl.col("op_type") != "idle"))
+    pairs = jobs.select("model_hash_prefix", "dataset_fingerprint").unique()
+    named = idle.filter(pl.col("job_id").is_in(jobs["job_id"].unique().implode())).vstack(
+        idle.join(pairs, on=["model_hash_prefix", "dataset_fingerprint"], how="semi")
+    )
+    named = named.unique("row").sort(["ws", "row"])
+    if named.height:
+        yield violation(
+            f"{named.height} idle record(s) carry the identity of a {op_label(op_type)} job "
+            f"({sorted(set(named['job_id'].to_list()))[:5]})",
+            ids(named),
+            jobs=sorted(set(named["job_id"].to_list()))[:20],
+        )
+    inside = _inside_runs(idle, jobs, allow_pauses)
+    if inside.height:
+        yield violation(
+            f"{inside.height} idle record(s) sit inside a running {op_label(op_type)} job on their "
+            f"chip (jobs {sorted(set(inside['run_job'].to_list()))[:5]})",
+            ids(inside),
+            jobs=sorted(set(inside["run_job"].to_list()))[:20],
+            allow_pauses=allow_pauses,
+        )
+
+
+def _inside_runs(idle: pl.DataFrame, jobs: pl.DataFrame, allow_pauses: bool) -> pl.DataFrame:
+    """Idle records whose chip has records of one job both before and after them."""
+    work = jobs.select("chip_id", "ws", pl.col("job_id").alias("run_job")).sort("ws")
+    probe = idle.select("record_id", "row", "chip_id", "ws", "we").sort("ws")
+    before = probe.join_asof(
+        work, on="ws", by="chip_id", strategy="backward", allow_exact_matches=False, check_sortedness=False
+    )
+    after = probe.select("row", "ws", "chip_id").join_asof(
+        work.rename({"run_job": "next_job"}),
+        on="ws",
+        by="chip_id",
+        strategy="forward",
+        allow_exact_matches=False,
+        check_sortedness=False,  # sorted by ws overall, so within each chip too
+    )
+    inside = before.join(after.select("row", "next_job"), on="row").filter(
+        pl.col("run_job").is_not_null() & (pl.col("run_job") == pl.col("next_job"))
+    )
+    if allow_pauses and inside.height:
+        # the job works on another chip during this idle window
+        busy = jobs.select(pl.col("job_id").alias("run_job"), pl.col("chip_id").alias("other"), "ws", "we")
+        overlap = inside.join(busy, on="run_job", suffix="_o").filter(
+            (pl.col("other") != pl.col("chip_id"))
+            & (pl.col("ws_o") < pl.col("we"))
+            & (pl.col("we_o") > pl.col("ws"))
+        )
+        inside = inside.filter(pl.col("row").is_in(overlap["row"].implode()))
+    return inside.sort(["ws", "row"])

@@ -15,7 +15,7 @@ from inspectorate.errors import InputError
 from inspectorate.trace import Trace, format_time, parse_time
 
 
-@rule("hash_chain_intact", implicit=True)
+@rule("hash_chain_intact", implicit=True, partition="chain")
 def hash_chain_intact(trace: Trace) -> Iterator[Violation]:
     """Every record's prev_record_hash is the SHA-256 of the previous record's canonical
     JSON (64 zeros for the first); with a published head, the last record's hash must
@@ -37,7 +37,7 @@ def hash_chain_intact(trace: Trace) -> Iterator[Violation]:
         )
 
 
-@rule("timestamp_monotonic", implicit=True)
+@rule("timestamp_monotonic", implicit=True, partition="keyed:chip_id")
 def timestamp_monotonic(trace: Trace, tolerance_seconds: float = 0.0) -> Iterator[Violation]:
     """Time on each chip moves forward: taken in time order, a chip's windows never
     overlap (each starts no earlier than every earlier one ended, within
@@ -63,7 +63,7 @@ def timestamp_monotonic(trace: Trace, tolerance_seconds: float = 0.0) -> Iterato
         )
 
 
-@rule("window_completeness")
+@rule("window_completeness", partition="global")
 def window_completeness(
     trace: Trace,
     expected_window_start: str,
@@ -155,3 +155,76 @@ def _starts(
     if slots:
         marks[chip, slot] = True
     return marks
+
+
+@rule("require_head", partition="driver", selects=lambda p: None)
+def require_head(trace: Trace) -> Iterator[Violation]:
+    """The log's end is pinned: a published chain head (``--head``, or the
+    ``<trace>.head.json`` sidecar a writer leaves) must come with the trace, and
+    hash_chain_intact then checks that the last record submitted hashes to it. Without
+    a head the chain proves only that the submitted records were not edited: a prover
+    can submit a prefix of its log, every record intact, and the records it left off
+    (the tail, where a cap is crossed) are unprotected. Closes prefix submission; see
+    also window_slots_to_end, which needs no head but a declared end."""
+    if trace.head is None:
+        last = trace.frame.select("record_id").tail(1)["record_id"].to_list()
+        yield violation(
+            f"no published head: the {len(trace)} records submitted may be a prefix of the log "
+            "(the tail after the last record is unprotected)",
+            last,
+            records=len(trace),
+        )
+
+
+@rule("window_slots_to_end", partition="keyed:chip_id")
+def window_slots_to_end(
+    trace: Trace, audit_window_end: str, window_seconds: float = 60.0
+) -> Iterator[Violation]:
+    """The prover declared where its audit window ends: every chip in the trace has a
+    record starting in every slot of ``window_seconds`` from its first record's slot up
+    to ``audit_window_end`` (idle windows included: a chip that stops working still
+    reports idle), and no record starts at or after that end. Slots are the multiples of
+    ``window_seconds`` since the epoch (minute boundaries for 60 s); windows may jitter
+    within their slot. A prefix of the log stops short of the end on every chip and a
+    dropped window leaves a hole, however well the chain was re-written. Unlike
+    window_completeness it needs no chip inventory or start: each chip's own first
+    record opens its slots (a chip missing altogether is window_completeness's to find)."""
+    end = parse_time(audit_window_end)
+    frame = trace.frame.select("record_id", "row", "chip_id", "ws")
+    late = frame.filter(pl.col("ws") >= end - 1e-6).sort(["ws", "row"])
+    if late.height:
+        yield violation(
+            f"{late.height} record(s) start at or after the declared audit window end {format_time(end)}",
+            late["record_id"].to_list(),
+            audit_window_end=format_time(end),
+        )
+    slot = ((pl.col("ws") / window_seconds) + 1e-9).floor().cast(pl.Int64)
+    last_slot = int(math.ceil(end / window_seconds - 1e-9)) - 1
+    per_chip = (
+        frame.filter(pl.col("ws") < end - 1e-6)
+        .with_columns(slot.alias("slot"))
+        .group_by("chip_id")
+        .agg(pl.col("slot").min().alias("first"), pl.col("slot").n_unique().alias("have"))
+        .with_columns((last_slot - pl.col("first") + 1).alias("want"))
+        .filter(pl.col("have") < pl.col("want"))
+        .sort("chip_id")
+    )
+    for chip, first, have, want in per_chip.select("chip_id", "first", "have", "want").iter_rows():
+        slots = np.unique(
+            np.floor(frame.filter(pl.col("chip_id") == chip)["ws"].to_numpy() / window_seconds + 1e-9).astype(
+                np.int64
+            )
+        )
+        expected = np.arange(first, last_slot + 1)
+        gap = int(expected[~np.isin(expected, slots)][0])
+        before = frame.filter((pl.col("chip_id") == chip) & (pl.col("ws") < gap * window_seconds))
+        yield violation(
+            f"chip {chip!r} has no record for {want - have} of {want} slots up to the declared end "
+            f"{format_time(end)} (first missing slot starts {format_time(gap * window_seconds)})",
+            before.sort(["ws", "row"])["record_id"].tail(1).to_list(),
+            chip_id=chip,
+            missing_slots=int(want - have),
+            slots=int(want),
+            first_missing=format_time(gap * window_seconds),
+            audit_window_end=format_time(end),
+        )

@@ -62,7 +62,7 @@ def _handover_links(frame: pl.DataFrame, handover_s: float) -> list[tuple[str, s
     return out
 
 
-@rule("lineage_flop_cap")
+@rule("lineage_flop_cap", partition="global")  # runs join jobs across the whole trace
 def lineage_flop_cap(
     trace: Trace, threshold: float, op_type: OpTypes = "training", handover_s: float = 300.0
 ) -> Iterator[Violation]:

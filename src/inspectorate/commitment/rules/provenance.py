@@ -27,7 +27,7 @@ def _named(column: pl.Expr, names: list[str]) -> pl.Expr:
     return column.is_in(names) | column.str.contains(glob_regex(names))
 
 
-@rule("forbidden_data_source_tags")
+@rule("forbidden_data_source_tags", partition="record")
 def forbidden_data_source_tags(trace: Trace, tags: list[str]) -> Iterator[Violation]:
     """No record may carry a data_source_tag equal to or matching any of ``tags``
     (shell-style globs: ``corpus:cbrn-*``; a name is also taken literally, so
@@ -47,7 +47,7 @@ def forbidden_data_source_tags(trace: Trace, tags: list[str]) -> Iterator[Violat
         )
 
 
-@rule("forbidden_operators")
+@rule("forbidden_operators", partition="record")
 def forbidden_operators(trace: Trace, operators: list[str]) -> Iterator[Violation]:
     """No record may name an operator equal to or matching any of ``operators`` (globs;
     a name is also taken literally, so ``ops[red-team]`` forbids that very operator)."""
@@ -62,7 +62,7 @@ def forbidden_operators(trace: Trace, operators: list[str]) -> Iterator[Violatio
         )
 
 
-@rule("require_upstream_refs")
+@rule("require_upstream_refs", partition="keyed:job_id")
 def require_upstream_refs(trace: Trace, op_types: OpTypes = "*") -> Iterator[Violation]:
     """Lineage is declared: every ``op_types`` record except the first of its job in the
     append-only file must list at least one upstream_ref. The job's first record may
@@ -82,7 +82,7 @@ def require_upstream_refs(trace: Trace, op_types: OpTypes = "*") -> Iterator[Vio
         )
 
 
-@rule("upstream_refs_dag_validity")
+@rule("upstream_refs_dag_validity", partition="dag")
 def upstream_refs_dag_validity(trace: Trace) -> Iterator[Violation]:
     """upstream_refs form a valid provenance DAG: record ids are unique, every ref names
     a record present in the trace, and points backwards in the append-only log (to a
@@ -177,7 +177,7 @@ class _Targets:
         return edges.with_columns(pl.when(pl.Series(hit) & same).then(ref_row).alias("ref_row"))
 
 
-@rule("allowed_dataset_fingerprints")
+@rule("allowed_dataset_fingerprints", partition="record")
 def allowed_dataset_fingerprints(trace: Trace, allowed: list[str]) -> Iterator[Violation]:
     """Only dataset fingerprints in the approved registry ``allowed`` may appear."""
     bad = rows(trace, ~pl.col("dataset_fingerprint").is_in(allowed), "dataset_fingerprint")
@@ -190,7 +190,7 @@ def allowed_dataset_fingerprints(trace: Trace, allowed: list[str]) -> Iterator[V
         )
 
 
-@rule("allowed_op_types")
+@rule("allowed_op_types", partition="record")
 def allowed_op_types(trace: Trace, allowed: list[str]) -> Iterator[Violation]:
     """op_type is a closed enumeration: labels outside ``allowed`` escape op-typed caps."""
     bad = rows(trace, ~pl.col("op_type").is_in(allowed), "op_type")
@@ -201,7 +201,7 @@ def allowed_op_types(trace: Trace, allowed: list[str]) -> Iterator[Violation]:
         )
 
 
-@rule("training_base_models")
+@rule("training_base_models", partition="keyed:job_id")
 def training_base_models(
     trace: Trace, allowed: list[str], op_type: OpTypes = "training"
 ) -> Iterator[Violation]:

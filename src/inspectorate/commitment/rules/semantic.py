@@ -31,7 +31,7 @@ from inspectorate.trace import Trace, format_time
 HOURS = 3600.0
 
 
-@rule("no_splitting")
+@rule("no_splitting", partition="global")
 def no_splitting(
     trace: Trace, threshold: float, window_hours: float = 72.0, op_type: OpTypes = "training"
 ) -> Iterator[Violation]:
@@ -124,7 +124,7 @@ def _flop_per_token() -> pl.Expr:
     return pl.when(tokens > 0).then(pl.col("flops") / tokens).otherwise(dense)
 
 
-@rule("op_type_honesty")
+@rule("op_type_honesty", partition="global")
 def op_type_honesty(
     trace: Trace, max_flop_per_token: float = 5.0e10, op_types: OpTypes = ("inference",)
 ) -> Iterator[Violation]:
@@ -145,7 +145,7 @@ def op_type_honesty(
         )
 
 
-@rule("dataset_provenance")
+@rule("dataset_provenance", partition="global")
 def dataset_provenance(trace: Trace) -> Iterator[Violation]:
     """A job's dataset_fingerprint changes only with its config: within one (job_id,
     config_hash) every record uses one fingerprint. A second fingerprint under the same
@@ -167,7 +167,7 @@ def dataset_provenance(trace: Trace) -> Iterator[Violation]:
         )
 
 
-@rule("batch_token_sanity")
+@rule("batch_token_sanity", partition="global")
 def batch_token_sanity(
     trace: Trace, max_ratio: float = 10.0, op_types: OpTypes = ("training", "inference")
 ) -> Iterator[Violation]:

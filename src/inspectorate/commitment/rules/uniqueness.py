@@ -15,8 +15,10 @@ from inspectorate.commitment._registry import Violation, rule, violation
 from inspectorate.commitment.rules._common import (
     OpTypes,
     distinct_over,
+    ids,
     lineage_count,
     model_counts,
+    op_label,
     op_mask,
     rows,
     sliced_agg,
@@ -49,7 +51,7 @@ def _over_limit(
         )
 
 
-@rule("cross_job_fingerprint_consistency")
+@rule("cross_job_fingerprint_consistency", partition="global")
 def cross_job_fingerprint_consistency(
     trace: Trace, max_jobs_per_fingerprint: int = 1, op_types: OpTypes = "*"
 ) -> Iterator[Violation]:
@@ -65,19 +67,19 @@ def cross_job_fingerprint_consistency(
     )
 
 
-@rule("code_commit_per_job_stable")
+@rule("code_commit_per_job_stable", partition="keyed:job_id")
 def code_commit_per_job_stable(trace: Trace, max_commits_per_job: int = 1) -> Iterator[Violation]:
     """A job runs one code version: at most ``max_commits_per_job`` code_commits per job."""
     yield from _over_limit(trace, "job_id", "code_commit", max_commits_per_job, "code_commits", ["*", "idle"])
 
 
-@rule("chip_job_stability")
+@rule("chip_job_stability", partition="keyed:chip_id")
 def chip_job_stability(trace: Trace, max_jobs_per_chip: int = 1) -> Iterator[Violation]:
     """Chips don't job-hop within an audit window: at most ``max_jobs_per_chip`` jobs per chip."""
     yield from _over_limit(trace, "chip_id", "job_id", max_jobs_per_chip, "jobs", ["*", "idle"])
 
 
-@rule("operator_op_type_uniqueness")
+@rule("operator_op_type_uniqueness", partition="global")
 def operator_op_type_uniqueness(
     trace: Trace, op_type: OpTypes = "training", max_jobs_per_operator: int = 1
 ) -> Iterator[Violation]:
@@ -85,7 +87,7 @@ def operator_op_type_uniqueness(
     yield from _over_limit(trace, "operator", "job_id", max_jobs_per_operator, f"{op_type} jobs", op_type)
 
 
-@rule("training_unique_per_model")
+@rule("training_unique_per_model", partition="global")
 def training_unique_per_model(
     trace: Trace, op_type: OpTypes = "training", max_training_jobs_per_model: int = 1
 ) -> Iterator[Violation]:
@@ -96,7 +98,7 @@ def training_unique_per_model(
     )
 
 
-@rule("audit_window_uniqueness")
+@rule("audit_window_uniqueness", partition="global")
 def audit_window_uniqueness(
     trace: Trace, op_type: OpTypes = "training", max_jobs: int = 1
 ) -> Iterator[Violation]:
@@ -116,7 +118,7 @@ def audit_window_uniqueness(
     )
 
 
-@rule("operator_uniqueness_per_job")
+@rule("operator_uniqueness_per_job", partition="keyed:job_id")
 def operator_uniqueness_per_job(trace: Trace, max_operators_per_job: int = 1) -> Iterator[Violation]:
     """A job has one responsible team: at most ``max_operators_per_job`` operators per job."""
     yield from _over_limit(trace, "job_id", "operator", max_operators_per_job, "operators", ["*", "idle"])
@@ -150,7 +152,7 @@ def _models_in(frame: pl.DataFrame) -> tuple[int, list[str]]:
     return count + len(hashes), flagged
 
 
-@rule("model_uniqueness_per_job")
+@rule("model_uniqueness_per_job", partition="keyed:job_id")
 def model_uniqueness_per_job(
     trace: Trace, op_type: OpTypes = "training", max_models_per_job: int = 1
 ) -> Iterator[Violation]:
@@ -186,7 +188,7 @@ def model_uniqueness_per_job(
             )
 
 
-@rule("model_hash_consistency")
+@rule("model_hash_consistency", partition="global")
 def model_hash_consistency(trace: Trace, max_distinct_configs: int = 2) -> Iterator[Violation]:
     """Within a (job_id, operator, code_commit) group the model may change only with
     the config: each config_hash carries one model (one evolving lineage for training,
@@ -249,3 +251,39 @@ def _explain_group(
                 config_hash=config,
                 models=count,
             )
+
+
+@rule("job_fragmentation", partition="global")
+def job_fragmentation(
+    trace: Trace,
+    op_type: OpTypes = "training",
+    min_records_per_job: int = 2,
+    max_short_jobs: int = 0,
+    max_jobs_per_chip: int | None = None,
+) -> Iterator[Violation]:
+    """Work is not cut into confetti jobs to stay under per-job caps: at most
+    ``max_short_jobs`` jobs of ``op_type`` may have fewer than ``min_records_per_job``
+    records (a job of one window is a fragment, not a run: single-record jobs, each with
+    fresh model, code and data identities, pass every per-job cap and fingerprint
+    rule), and, when ``max_jobs_per_chip`` is set, no chip carries more than that many
+    ``op_type`` jobs (a chip's time sliced into jobs). Larger fragments can still pass
+    both; what they add up to is bounded by a commitment-level cap,
+    aggregate_flop_cap with ``scope: global`` (all jobs of the op type together)."""
+    frame = rows(trace, op_mask(op_type), "job_id", "chip_id")
+    sizes = sliced_agg(frame, ["job_id"], [pl.len().alias("n")], [pl.col("n").sum()])
+    short = sizes.filter(pl.col("n") < min_records_per_job)
+    if short.height > max_short_jobs:
+        flagged = frame.join(short.select("job_id"), on="job_id", how="semi").sort(["ws", "row"])
+        yield violation(
+            f"{short.height} {op_label(op_type)} job(s) have fewer than {min_records_per_job} records "
+            f"(limit {max_short_jobs} such jobs): work fragmented into short jobs",
+            ids(flagged),
+            short_jobs=short.height,
+            jobs=sorted(short["job_id"].cast(pl.Utf8).to_list())[:20],
+            min_records_per_job=min_records_per_job,
+            max_short_jobs=max_short_jobs,
+        )
+    if max_jobs_per_chip is not None:
+        yield from _over_limit(
+            trace, "chip_id", "job_id", max_jobs_per_chip, f"{op_label(op_type)} jobs", op_type
+        )

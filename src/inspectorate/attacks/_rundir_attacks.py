@@ -22,13 +22,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from inspectorate._plugins import Registry
-from inspectorate.errors import InputError
+from inspectorate.errors import InputError, PluginError
 from inspectorate.trace import canonical_json, rechain
 
 RundirFn = Callable[..., None]
+
+
+class RundirAttackFunction(Protocol):
+    """What ``@rundir_attack`` registers: ``fn(run_dir, rng, **params)`` edits the copy
+    of a run directory at ``run_dir`` in place (the source is never handed to it)."""
+
+    def __call__(self, run_dir: Path, rng: random.Random, /, *args: Any, **params: Any) -> None: ...
+
+
+RdFn = TypeVar("RdFn", bound=RundirAttackFunction)
 
 
 @dataclass(frozen=True)
@@ -55,14 +65,22 @@ class RundirAttack:
 
 
 RUNDIR_ATTACKS: Registry[RundirAttack] = Registry(
-    "run-dir attack", "inspectorate.rundir_attacks", ("inspectorate.attacks._telemetry_attacks",)
+    "run-dir attack",
+    "inspectorate.rundir_attacks",
+    ("inspectorate.attacks._rundir_attacks",),
+    positional=("run_dir", "rng"),
 )
 
 
-def rundir_attack(name: str, *, intent: str, targets: list[str]) -> Callable[[RundirFn], RundirFn]:
+def rundir_attack(name: str, *, intent: str, targets: list[str]) -> Callable[[RdFn], RdFn]:
     """Register ``fn(run_dir, rng, **params)`` as run-directory attack ``name``."""
 
-    def register(fn: RundirFn) -> RundirFn:
+    def register(fn: RdFn) -> RdFn:
+        RUNDIR_ATTACKS.check(name, fn)
+        if not isinstance(intent, str) or not intent.strip():
+            raise PluginError(f"run-dir attack {name!r}: intent must say what it hides, got {intent!r}")
+        if isinstance(targets, str) or not all(isinstance(t, str) for t in targets):
+            raise PluginError(f"run-dir attack {name!r}: targets must be a list of names, got {targets!r}")
         RUNDIR_ATTACKS.add(name, RundirAttack(name, fn, intent, tuple(targets)), fn)
         return fn
 
