@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from inspectorate.attacks._compound_attacks import PARTS
 from inspectorate.attacks._facts import Facts
 from inspectorate.attacks._registry import ATTACKS, Attack, Step, attack_names, get_attack
 from inspectorate.errors import InputError
@@ -72,8 +73,12 @@ class OfflineAttacker:
                 f"got {self.beam}, {self.branch}, {self.depth}"
             )
         self.rng = random.Random(self.seed)
-        self.queue = attack_names()
-        self.rng.shuffle(self.queue)
+        # single families first (seeded order), the registered compounds after them:
+        # the queue pops from the end, so compounds go in front, in library order
+        names = attack_names()
+        atoms = [n for n in names if n not in PARTS]
+        self.rng.shuffle(atoms)
+        self.queue = [n for n in names if n in PARTS][::-1] + atoms
 
     def prepare(self, commitment: Any, baseline: Sequence[dict[str, Any]]) -> None:
         """Read caps, thresholds and registries out of the commitment under attack."""
