@@ -76,3 +76,20 @@ def test_one_job_over_the_cap_is_left_to_aggregate_flop_cap():
     assert fired(run(["a"] * 6)) == []
     (v,) = fired(run(SPLIT))
     assert v.evidence["jobs"] == ["a", "b"] and v.evidence["total_flops"] == 4.8e18
+
+
+def test_job_fragmentation_counts_windows_when_asked():
+    # one-window jobs padded with a second record on another chip in the same window
+    padded = run(["a", "b", "c", "d", "e", "f"])  # chips c0 and c1 each hold jobs a..f, one window each
+    spec = RuleSpec(
+        "job_fragmentation",
+        "job_fragmentation",
+        validate_params("job_fragmentation", {"min_windows_per_job": 2}, "test"),
+    )
+    plain = RuleSpec(
+        "job_fragmentation", "job_fragmentation", validate_params("job_fragmentation", {}, "test")
+    )
+    assert run_rule(plain, padded) == []  # two records per job: not short by records
+    (v,) = run_rule(spec, padded)
+    assert v.evidence["short_jobs"] == 6 and "2 windows" in v.message
+    assert run_rule(spec, run(["a"] * 3 + ["b"] * 3)) == []
