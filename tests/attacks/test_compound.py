@@ -7,8 +7,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from attack_data import REFERENCE_COMMITMENT, small_trace
 
-from conftest import REFERENCE_COMMITMENT, small_trace
 from inspectorate.attacks import (
     OfflineAttacker,
     attack_names,
@@ -180,5 +180,19 @@ def test_cli_strategy(tmp_path, capsys):
     assert [len(r["attack_spec"]["compose"]) for r in played[n:]] == [2, 2]
     assert all(r["rationale"].startswith("beam round") for r in played[n:])
     capsys.readouterr()
-    assert invoke(["redteam", "--attacker", "openai", "--strategy", "beam", *args, "--out", str(out)]) == 2
+    assert (
+        invoke(
+            [
+                "redteam",
+                "--attacker",
+                "openai",
+                "--strategy",
+                "beam",
+                *args,
+                "--out",
+                str(tmp_path / "other.jsonl"),
+            ]
+        )
+        == 2
+    )
     assert "--strategy" in capsys.readouterr().err

@@ -6,8 +6,8 @@ import json
 import os
 
 import pytest
+from attack_data import REFERENCE_COMMITMENT, small_trace
 
-from conftest import REFERENCE_COMMITMENT, small_trace
 from inspectorate.attacks import OfflineAttacker, Proposal, attack_names, make_attacker, redteam, violate
 from inspectorate.attacks._llm import build_prompt, digest, parse_reply
 from inspectorate.attacks._loop import replay
