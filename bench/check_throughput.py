@@ -39,6 +39,7 @@ def all_rules_commitment(chips: int, hours: float) -> dict:
         "id": "bench-all-rules",
         "deterministic_rules": [
             {"kind": "aggregate_flop_cap", "op_type": "training", "threshold": 1e30},
+            {"kind": "lineage_flop_cap", "op_type": "training", "threshold": 1e30},
             {"kind": "aggregate_flop_cap", "op_type": "*", "scope": "global", "threshold": 1e30},
             {"kind": "idle_must_be_zero"},
             {"kind": "op_type_flop_ratio"},

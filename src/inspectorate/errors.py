@@ -9,6 +9,8 @@
     ├── ParamError (ValueError) ........ a rule parameter does not fit its annotation
     ├── PluginError (TypeError) ........ a plugin cannot be registered (no docstring, name taken)
     ├── ConformanceError ............... a plugin failed its conformance battery
+    ├── ClaimError (ValueError) ........ a capture phase claim with an unknown op or a mistyped field
+    ├── EntrantError (RuntimeError) .... a bench entrant failed on a case (scored, not raised further)
     ├── BackendError (RuntimeError) .... an LLM call failed for good (after retries)
     ├── MalformedReply (RuntimeError) .. a 2xx LLM reply that is not the promised JSON (retried)
     ├── SandboxError (RuntimeError) .... untrusted code produced no valid records (``kind`` says why)
@@ -128,6 +130,15 @@ class ConformanceError(InspectorateError):
     exception, not ``assert``: ``python -O`` must not turn the battery into a no-op."""
 
 
+class ClaimError(InspectorateError, ValueError):
+    """A phase claim (``inspectorate capture``) that names an unknown op or carries a field
+    of the wrong type."""
+
+
+class EntrantError(InspectorateError, RuntimeError):
+    """A bench entrant failed on a case (scored as a failure, never a crash of the harness)."""
+
+
 class BackendError(InspectorateError, RuntimeError):
     """A call that failed for good (after retries, or not retryable)."""
 
@@ -157,7 +168,9 @@ class PayloadError(InspectorateError, ValueError):
 __all__ = [
     "EXTRAS",
     "BackendError",
+    "ClaimError",
     "ConformanceError",
+    "EntrantError",
     "InputError",
     "InspectorateError",
     "MalformedReply",

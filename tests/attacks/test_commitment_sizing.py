@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 import yaml
+from attack_data import REFERENCE_COMMITMENT
 
-from conftest import REFERENCE_COMMITMENT
 from inspectorate.attacks import get_attack, redteam, violate
 from inspectorate.attacks._facts import Facts
 from inspectorate.commitment import check, load_commitment

@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from conftest import SMALL_COMMITMENT, small_trace
+from attack_data import SMALL_COMMITMENT, small_trace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
 from mock_llm import Script, anthropic_text, openai_server, openai_text, settings

@@ -6,9 +6,9 @@ import json
 import os
 
 import pytest
+from attack_data import REFERENCE_COMMITMENT, small_trace
 
-from conftest import REFERENCE_COMMITMENT, small_trace
-from inspectorate.attacks import OfflineAttacker, Proposal, make_attacker, redteam, violate
+from inspectorate.attacks import OfflineAttacker, Proposal, attack_names, make_attacker, redteam, violate
 from inspectorate.attacks._llm import build_prompt, digest, parse_reply
 from inspectorate.attacks._loop import replay
 from inspectorate.cli import invoke
@@ -139,7 +139,8 @@ def test_defend_on_small_rounds(small_commitment):
 
 def test_reference_loop_and_defend(reference, tmp_path):
     commitment, clean = reference
-    report = redteam(40, "offline", commitment, clean, tmp_path / "r.jsonl", seed=1, defend=True)
+    rounds = len(attack_names()) + 3  # every library attack (compounds too) once, then exploit
+    report = redteam(rounds, "offline", commitment, clean, tmp_path / "r.jsonl", seed=1, defend=True)
     names = {r["evasion_name"] for r in report.evasions}
     assert {"deflate_flops", "deflate_flops_inflate_tokens"} <= names  # FLOPs under-reported, tokens kept
     ghosts = [r for r in report.rounds if "excess_to_ghost_inference" in r["evasion_name"]]

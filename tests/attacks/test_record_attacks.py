@@ -6,8 +6,8 @@ import copy
 import random
 
 import pytest
+from attack_data import REFERENCE_COMMITMENT, SMALL_COMMITMENT, all_traces, small_trace
 
-from conftest import REFERENCE_COMMITMENT, SMALL_COMMITMENT, all_traces, small_trace
 from inspectorate._plugins import ConformanceError
 from inspectorate.attacks import (
     ATTACKS,

@@ -17,8 +17,8 @@ import secrets
 from pathlib import Path
 
 import pytest
+from attack_data import small_trace
 
-from conftest import small_trace
 from inspectorate.attacks import Limits, SandboxError, run_mutation, run_sandboxed
 
 ESCAPES = sorted((Path(__file__).parent / "escapes").glob("*.py"))

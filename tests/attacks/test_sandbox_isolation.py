@@ -8,8 +8,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from attack_data import small_trace
 
-from conftest import small_trace
 from inspectorate.attacks import Limits, run_sandboxed
 from inspectorate.attacks import _sandbox as sandbox
 from inspectorate.attacks import _sandbox_isolation as isolation

@@ -13,10 +13,10 @@ import json
 import math
 
 import pytest
+from attack_data import small_trace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import small_trace
 from inspectorate.attacks import Limits, SandboxError, SandboxResult, run_mutation, run_sandboxed
 from inspectorate.attacks._sandbox_child import HEADER
 from inspectorate.attacks._sandbox_payload import PayloadError, nesting_depth, parse

@@ -11,8 +11,8 @@ import subprocess
 import sys
 
 import pytest
+from attack_data import small_trace
 
-from conftest import small_trace
 from inspectorate.attacks import Limits, Proposal, SandboxUnavailable, redteam, run_sandboxed
 from inspectorate.attacks import _sandbox_isolation as isolation
 from inspectorate.attacks import _sandbox_seccomp as seccomp

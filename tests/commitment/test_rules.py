@@ -63,6 +63,12 @@ CASES = {
         relabel_window(HONEST, {"r0004", "r0005", "r0006", "r0007"}, job_id="job-b"),
         {"r0004", "r0005", "r0006", "r0007"},
     ),
+    # the run's second half booked as another job: still one run (lineage), over 7.5 windows
+    "lineage_flop_cap": (
+        {"threshold": 6 * N * TOKENS * 7.5},
+        relabel_window(HONEST, {"r0004", "r0005", "r0006", "r0007"}, job_id="job-b"),
+        {"r0007"},
+    ),
     "code_commit_per_job_stable": ({}, edit(HONEST, 6, code_commit="git:lab/train@fff9999"), {"r0006"}),
     "chip_job_stability": (
         {},
@@ -149,6 +155,7 @@ CASES = {
 
 # kind -> what the first violation's message must state (the numbers and names behind it)
 MESSAGES = {
+    "lineage_flop_cap": "2 training jobs joined by lineage or chip handover are one run: 1.68e+17 FLOP",
     "aggregate_flop_cap": "1.68e+17 FLOP of training exceeds the cap 1.575e+17",
     "allowed_dataset_fingerprints": "unregistered dataset fingerprints ['sha256:eeeeeeeeeeeeeeee']",
     "allowed_op_types": "outside ['training', 'inference', 'eval', 'idle']: ['preprocessing']",
@@ -201,7 +208,7 @@ def test_rule_fires_on_smallest_breaking_trace(kind):
 @pytest.mark.parametrize("kind", sorted(CASES))
 def test_rule_quiet_on_honest_trace(kind):
     params, _, _ = CASES[kind]
-    if kind == "aggregate_flop_cap":
+    if kind in ("aggregate_flop_cap", "lineage_flop_cap"):
         params = dict(params, threshold=6 * N * TOKENS * 8)
     if kind == "training_base_models":
         params = {"allowed": ["sha256:aaaaaaaaaaaaaaaa"]}
@@ -211,6 +218,7 @@ def test_rule_quiet_on_honest_trace(kind):
 # Kinds whose firing case is HONEST itself under a tight parameter need another quiet trace.
 QUIET = {
     "aggregate_flop_cap": base(windows=3),  # 6 windows of work, under the 7.5-window cap
+    "lineage_flop_cap": relabel_window(HONEST, {"r0004", "r0005", "r0006", "r0007"}, job_id="job-b")[:6],
     "training_base_models": base(
         model_hash_prefix="sha256:0000000000000000"
     ),  # starts from the registered base

@@ -23,6 +23,7 @@ from inspectorate.attacks._rundir_attacks import (
     get_rundir_attack,
     rundir_attack,
 )
+from inspectorate.attacks._rundir_compound import RundirCompound, compose_rundir
 from inspectorate.attacks._sandbox import (
     Limits,
     SandboxError,
@@ -43,6 +44,7 @@ __all__ = [
     "RUNDIR_ATTACKS",
     "RedteamReport",
     "RundirAttack",
+    "RundirCompound",
     "SandboxError",
     "SandboxResult",
     "SandboxUnavailable",
@@ -51,6 +53,7 @@ __all__ = [
     "attack_names",
     "check_attack",
     "compose",
+    "compose_rundir",
     "conserves_work",
     "defend",
     "get_attack",

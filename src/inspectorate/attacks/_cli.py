@@ -23,6 +23,11 @@ class AttackerName(str, enum.Enum):
     openai = "openai"
 
 
+class Strategy(str, enum.Enum):
+    greedy = "greedy"
+    beam = "beam"
+
+
 class DefenderName(str, enum.Enum):
     search = "search"
     llm = "llm"
@@ -39,6 +44,11 @@ def redteam(
         help="One JSON line per round; --defend also writes OUT with its suffix replaced by .defense.json (rounds.jsonl -> rounds.defense.json).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed (offline search and attack randomness)."),
+    strategy: Strategy = typer.Option(
+        Strategy.greedy,
+        "--strategy",
+        help="Offline search: greedy (near misses) or beam (pairs and triples of attack families).",
+    ),
     defend: bool = typer.Option(
         False, "--defend", help="Propose the smallest rule change catching the evasions."
     ),
@@ -72,6 +82,8 @@ def redteam(
         settings = agent_settings(backend, model, base_url)
     elif backend or model or base_url:
         raise InputError("--backend, --model and --base-url configure --defender llm")
+    if strategy is not Strategy.greedy and attacker is not AttackerName.offline:
+        raise InputError("--strategy configures --attacker offline")
     promise, clean = load_commitment(commitment), read_trace(baseline).records
     with progress(rounds, "red team", quiet=quiet) as advance:
         report = run(
@@ -81,6 +93,7 @@ def redteam(
             clean,
             out,
             seed=seed,
+            strategy=strategy.value,
             defend=defend,
             unsandboxed=unsandboxed,
             defender=defender.value,

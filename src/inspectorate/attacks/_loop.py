@@ -102,12 +102,13 @@ class RedteamReport:
         return text
 
 
-def make_attacker(attacker: str | Attacker, seed: int = 0) -> Attacker:
-    """``offline`` | ``anthropic`` | ``openai`` | an object with ``propose``."""
+def make_attacker(attacker: str | Attacker, seed: int = 0, strategy: str = "greedy") -> Attacker:
+    """``offline`` | ``anthropic`` | ``openai`` | an object with ``propose``; ``strategy``
+    is the offline attacker's strategy (``greedy`` or ``beam``: combinations)."""
     if not isinstance(attacker, str):
         return attacker
     if attacker == "offline":
-        return OfflineAttacker(seed=seed)
+        return OfflineAttacker(seed=seed, strategy=strategy)
     if attacker in ("anthropic", "openai"):
         from inspectorate.attacks._llm import LLMAttacker
 
@@ -130,6 +131,7 @@ def redteam(
     unsandboxed: bool = False,
     defender: str = "search",
     defender_settings: Any = None,
+    strategy: str = "greedy",
 ) -> RedteamReport:
     """Run ``rounds`` rounds of ``attacker`` against ``commitment``, hiding ``violate(baseline)``.
 
@@ -138,7 +140,8 @@ def redteam(
     catches the evasions is searched and all rounds are re-scored with it; ``defender``
     says who proposes the rules: ``search`` (offline candidates) or ``llm`` (the agent's
     LLM defender, configured by ``defender_settings`` or the environment; its model is
-    resolved before the first round, so a missing key fails fast).
+    resolved before the first round, so a missing key fails fast). ``strategy`` picks the
+    offline attacker's strategy: ``beam`` searches pairs and triples of families.
 
     An attacker that writes code (anything but the built-in offline search) is refused
     up front (``SandboxUnavailable``) when the OS sandbox cannot be set up, unless
@@ -149,7 +152,7 @@ def redteam(
     run_defend = _defender(defender, defend, defender_settings)
     clean = [dict(r) for r in baseline_records]
     baseline = _violating_baseline(clean, commitment)
-    bot = make_attacker(attacker, seed)
+    bot = make_attacker(attacker, seed, strategy)
     if unsandboxed or (limits is not None and limits.unsandboxed):
         limits = replace(limits or Limits(), unsandboxed=True)
     elif not isinstance(bot, OfflineAttacker):  # it only ever proposes library attacks
@@ -254,6 +257,7 @@ def play_round(
         "triggered_rule_id": None,
         "fired_rules": [],
         "fired_kinds": [],
+        "flagged_records": 0,
         "intent_preserved": False,
         "evasion": False,
         "mutated_record_count": 0,
@@ -268,6 +272,7 @@ def play_round(
             triggered_rule_id=verdict.triggered_rule_id,
             fired_rules=sorted({v.rule_id for v in verdict.violations}),
             fired_kinds=sorted({v.kind for v in verdict.violations}),
+            flagged_records=len({i for v in verdict.violations for i in v.record_ids}),
             intent_preserved=intent,
             mutated_record_count=len(mutated),
         )

@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 from inspectorate._plugins import PluginError, Registry
 from inspectorate.attacks._facts import HINTS, Facts
 from inspectorate.attacks._intent import IntentCheck, conserves_work
+from inspectorate.attacks._util import pinned_victims
 from inspectorate.errors import InputError
 from inspectorate.trace import rechain
 
@@ -70,6 +71,14 @@ class Attack:
 
         Parameters left at a ``Derived`` default (or given as one) are sized from
         ``facts``, the commitment under attack."""
+        gen = rng if isinstance(rng, random.Random) else random.Random(rng)
+        return rechain(self.apply([copy.deepcopy(dict(r)) for r in records], gen, facts, **params))
+
+    def apply(
+        self, records: Records, rng: random.Random, facts: Facts | None = None, **params: Any
+    ) -> Records:
+        """Run the attack on ``records`` itself (edited in place), without re-chaining: a
+        step of a compound, whose chain is re-built once at the end."""
         defaults = self.defaults()
         unknown = sorted(set(params) - set(defaults))
         if unknown:
@@ -79,9 +88,7 @@ class Attack:
             )
         known = facts if facts is not None else Facts()
         values = {k: known.resolve(v) for k, v in {**defaults, **params}.items()}
-        gen = rng if isinstance(rng, random.Random) else random.Random(rng)
-        out = self.fn(copy.deepcopy(list(records)), gen, **values)
-        return rechain(out)
+        return self.fn(records, rng, **values)
 
     def intent_preserved(
         self, original: Sequence[Mapping[str, Any]], mutated: Sequence[Mapping[str, Any]]
@@ -97,6 +104,7 @@ ATTACKS: Registry[Attack] = Registry(
         "inspectorate.attacks._label_job_time_attacks",
         "inspectorate.attacks._accounting_provenance_attacks",
         "inspectorate.attacks._evasion_attacks",
+        "inspectorate.attacks._compound_attacks",  # last: it composes the others
     ),
     positional=("records", "rng"),
 )
@@ -205,10 +213,14 @@ class Compound:
         rng: random.Random | int | None = None,
         facts: Facts | None = None,
     ) -> Records:
+        """Apply the steps in order to one private copy, each hiding the same run (the
+        victims are pinned before the first step), and re-chain once at the end, as a
+        prover that rewrites its log once before publishing it would."""
         gen = rng if isinstance(rng, random.Random) else random.Random(rng)
-        out: Records = [dict(r) for r in records]
-        for step in self.steps:
-            out = get_attack(step.name)(out, gen, facts, **step.params)
+        out: Records = [copy.deepcopy(dict(r)) for r in records]
+        with pinned_victims(out):
+            for step in self.steps:
+                out = get_attack(step.name).apply(out, gen, facts, **step.params)
         return rechain(out)
 
     def intent_preserved(

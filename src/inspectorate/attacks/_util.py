@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from inspectorate.attacks._intent import dominant_job
@@ -13,8 +15,44 @@ from inspectorate.trace import format_time, parse_time
 Records = list[dict[str, Any]]
 
 
+# Record ids of the run a compound attack hides, fixed before its first step. Why: after
+# split_jobs the dominant job is one fragment, so a later step would hide only that
+# fragment; a competent prover applies every lie to the whole run it is hiding.
+_PINNED: contextvars.ContextVar[frozenset[str] | None] = contextvars.ContextVar("victims", default=None)
+
+
+@contextlib.contextmanager
+def pinned_victims(records: Records) -> Iterator[None]:
+    """While open, ``victims`` returns the records (by id) that were victims of ``records``."""
+    token = _PINNED.set(frozenset(records[i]["record_id"] for i in victims(records)))
+    try:
+        yield
+    finally:
+        _PINNED.reset(token)
+
+
+def _derived(record_id: str, pinned: frozenset[str]) -> bool:
+    """``record_id`` is pinned, or was split off a pinned record (``<id>-s1``, ``<id>-g``)."""
+    if record_id in pinned:
+        return True
+    cut = record_id.find("-")
+    while cut > 0:
+        if record_id[:cut] in pinned:
+            return True
+        cut = record_id.find("-", cut + 1)
+    return False
+
+
 def victims(records: Records) -> list[int]:
-    """Indices of the dominant job's non-idle records, in time order (ties: file order)."""
+    """Indices of the dominant job's non-idle records, in time order (ties: file order);
+    inside ``pinned_victims``, the non-idle records of the run pinned there."""
+    pinned = _PINNED.get()
+    if pinned is not None:
+        idx = [
+            i for i, r in enumerate(records) if _derived(r["record_id"], pinned) and r["op_type"] != "idle"
+        ]
+        if idx:
+            return sorted(idx, key=lambda i: (parse_time(records[i]["window_start"]), i))
     job = dominant_job(records)
     idx = [i for i, r in enumerate(records) if r["job_id"] == job and r["op_type"] != "idle"]
     return sorted(idx, key=lambda i: (parse_time(records[i]["window_start"]), i))

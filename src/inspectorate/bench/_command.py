@@ -29,11 +29,7 @@ from typing import Any
 from inspectorate.bench._case import COMPLIANT, CONSISTENT, INCONSISTENT, UNVERIFIABLE, VIOLATION
 from inspectorate.bench._ours import TRACK_PROPERTIES, track_decision
 from inspectorate.bench._verifier import BenchVerdict, CaseView
-from inspectorate.errors import InputError
-
-
-class EntrantError(RuntimeError):
-    """The entrant failed on a case (scored as a failure)."""
+from inspectorate.errors import EntrantError, InputError
 
 
 class Command:

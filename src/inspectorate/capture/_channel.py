@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from inspectorate.capture._chain_writer import ChainWriter
+from inspectorate.errors import ClaimError
 
 SOCKET_ENV = "INSPECTORATE_CAPTURE_SOCKET"
 RUN_DIR_ENV = "INSPECTORATE_RUN_DIR"
@@ -40,10 +41,6 @@ CLAIM_KEYS: dict[str, tuple[str, type]] = {
     "chips": ("chips", list),
 }
 WINDOW_KEYS = ("batch_size", "sequence_length", "flops_per_token", "model_hash_prefix")
-
-
-class ClaimError(ValueError):
-    """A phase claim that names an unknown op or carries a field of the wrong type."""
 
 
 @dataclass

@@ -39,6 +39,24 @@ def netdev_bytes(path: Path, iface: str = "lo") -> list[tuple[float, int]]:
     return out
 
 
+def workload_net_bytes(path: Path) -> list[tuple[float, int]]:
+    """(t, rx + tx bytes) of the workload's own network namespace, from the sensor's
+    samples (``wl_net`` when ``net_scope`` is ``netns``): where the ranks run isolated,
+    their traffic no longer crosses the host's loopback that netdev.log reads."""
+    out: list[tuple[float, int]] = []
+    if not path.exists():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue  # a torn last line
+        own = r.get("wl_net") if r.get("kind") == "sample" and r.get("net_scope") == "netns" else None
+        if isinstance(own, dict):
+            out.append((float(r["t"]), int(sum(v[0] + v[1] for v in own.values()))))
+    return out
+
+
 def _bytes_between(samples: list[tuple[float, int]], lo: float, hi: float) -> int | None:
     inside = [b for t, b in samples if lo <= t <= hi]
     return inside[-1] - inside[0] if len(inside) >= 2 else None
@@ -81,7 +99,8 @@ def summarize_run(run: Path | str) -> list[dict[str, Any]]:
     for entry in _jsonl(run / "collectives.jsonl"):
         coll[entry.get("phase") or "?"][0] += 1
         coll[entry.get("phase") or "?"][1] += entry.get("bytes", 0)
-    loopback = netdev_bytes(run / "netdev.log")
+    # the ranks' traffic: their own namespace's counters when they ran isolated, else the host loopback
+    loopback = workload_net_bytes(run / "sensor.jsonl") or netdev_bytes(run / "netdev.log")
     rows = []
     for span in phase_spans(run):
         name, start, end = span["phase"], span.get("start"), span.get("end")

@@ -260,6 +260,7 @@ def job_fragmentation(
     min_records_per_job: int = 2,
     max_short_jobs: int = 0,
     max_jobs_per_chip: int | None = None,
+    min_windows_per_job: int | None = None,
 ) -> Iterator[Violation]:
     """Work is not cut into confetti jobs to stay under per-job caps: at most
     ``max_short_jobs`` jobs of ``op_type`` may have fewer than ``min_records_per_job``
@@ -268,20 +269,30 @@ def job_fragmentation(
     rule), and, when ``max_jobs_per_chip`` is set, no chip carries more than that many
     ``op_type`` jobs (a chip's time sliced into jobs). Larger fragments can still pass
     both; what they add up to is bounded by a commitment-level cap,
-    aggregate_flop_cap with ``scope: global`` (all jobs of the op type together)."""
+    aggregate_flop_cap with ``scope: global`` (all jobs of the op type together).
+    ``min_windows_per_job`` also counts a job short when its records start in fewer
+    distinct windows: a one-window job padded with a second record on an invented chip
+    in the same window (confetti_jobs + ghost_chips) has two records but one window."""
     frame = rows(trace, op_mask(op_type), "job_id", "chip_id")
     sizes = sliced_agg(frame, ["job_id"], [pl.len().alias("n")], [pl.col("n").sum()])
-    short = sizes.filter(pl.col("n") < min_records_per_job)
+    short = sizes.filter(pl.col("n") < min_records_per_job).select("job_id")
+    what = f"{min_records_per_job} records"
+    if min_windows_per_job is not None:
+        windows = frame.group_by("job_id").agg(pl.col("ws").n_unique().alias("w"))
+        few = windows.filter(pl.col("w") < min_windows_per_job).select("job_id")
+        short = pl.concat([short, few.with_columns(pl.col("job_id").cast(short["job_id"].dtype))]).unique()
+        what += f" or {min_windows_per_job} windows"
     if short.height > max_short_jobs:
         flagged = frame.join(short.select("job_id"), on="job_id", how="semi").sort(["ws", "row"])
         yield violation(
-            f"{short.height} {op_label(op_type)} job(s) have fewer than {min_records_per_job} records "
+            f"{short.height} {op_label(op_type)} job(s) have fewer than {what} "
             f"(limit {max_short_jobs} such jobs): work fragmented into short jobs",
             ids(flagged),
             short_jobs=short.height,
             jobs=sorted(short["job_id"].cast(pl.Utf8).to_list())[:20],
             min_records_per_job=min_records_per_job,
             max_short_jobs=max_short_jobs,
+            **({} if min_windows_per_job is None else {"min_windows_per_job": min_windows_per_job}),
         )
     if max_jobs_per_chip is not None:
         yield from _over_limit(
