@@ -63,13 +63,15 @@ def _handover_links(frame: pl.DataFrame, handover_s: float) -> list[tuple[str, s
         .with_columns(pl.col("job_id").cast(pl.Utf8), pl.col("chip_id").cast(pl.Utf8))
         .sort(["chip_id", "start"])
     )
-    out = []
-    for chip_rows in spans.partition_by("chip_id"):
-        ordered = chip_rows.rows(named=True)
-        for prev, nxt in zip(ordered, ordered[1:]):
-            if prev["job_id"] != nxt["job_id"] and nxt["start"] - prev["end"] <= handover_s:
-                out.append((prev["job_id"], nxt["job_id"]))
-    return out
+    # each span against the one before it on its chip (by start), as columns
+    before = spans.with_columns(
+        pl.col("job_id").shift().over("chip_id").alias("prev_job"),
+        pl.col("end").shift().over("chip_id").alias("prev_end"),
+    )
+    linked = before.filter(
+        (pl.col("prev_job") != pl.col("job_id")) & (pl.col("start") - pl.col("prev_end") <= handover_s)
+    )
+    return list(linked.select("prev_job", "job_id").iter_rows())
 
 
 @rule("lineage_flop_cap", partition="global")  # runs join jobs across the whole trace
