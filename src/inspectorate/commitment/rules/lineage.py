@@ -97,6 +97,8 @@ def lineage_flop_cap(
     if frame.height == 0:
         return
     jobs = sorted(frame["job_id"].cast(pl.Utf8).unique().to_list())
+    if len(jobs) < 2:  # only runs of two or more jobs are reported: nothing to link
+        return
     runs = _Runs(jobs)
     links = (_ref_links(frame) if has_refs else []) + (
         _handover_links(frame, handover_s) if handover_s > 0 else []
