@@ -211,3 +211,38 @@ def verify_json(verdict: RunVerdict, run_dir: Path, commitment: Path | None) -> 
     from inspectorate.trace import load_run
 
     return verify_document(verdict.to_dict(), load_run(run_dir), commitment)
+
+
+def generate_file(
+    spec: Any, out: Path, *, force: bool = False, partitioned: tuple[int, int] | None = None
+) -> int:
+    """``trace generate``: write the synthetic trace ``spec`` to ``out`` (refusing to
+    overwrite evidence without ``force``) or, with ``partitioned`` = (seconds per window
+    file, chip groups), straight into a new partitioned layout; the records written."""
+    from inspectorate._paths import output_dir, output_file
+
+    if partitioned is not None:
+        from inspectorate.scale import generate_partitioned
+
+        output_dir(out, "--out", forceable=False)  # a layout owns its directory
+        return int(generate_partitioned(spec, out, *partitioned)["records"])
+    from inspectorate.trace import write_generated
+
+    output_file(out, "--out", force, companions=[out.with_name(out.name + ".head.json")])
+    return int(write_generated(spec, out))
+
+
+def verify_chain_file(trace: Path, head: str | None, root: str | None) -> tuple[list[str], bool]:
+    """``trace verify-chain``: (lines to show, intact?) for a single chained file pinned to
+    ``head``, or a partitioned directory checked per chip against ``root``."""
+    if (trace / "manifest.json").exists():
+        from inspectorate.scale import verify_partitioned
+
+        problems = verify_partitioned(trace, expected_root=root)
+        summary = "chains and roots intact" if not problems else f"{len(problems)} problem(s)"
+        return [*problems[:20], summary], not problems
+    from inspectorate.trace import read_trace
+
+    breaks = read_trace(trace, head=head).chain_breaks()
+    lines = [f"break at record {b.index} ({b.record_id}): {b.reason}" for b in breaks[:20]]
+    return [*lines, "chain intact" if not breaks else f"{len(breaks)} break(s)"], not breaks

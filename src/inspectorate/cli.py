@@ -157,23 +157,18 @@ def trace_generate(
     """Write a synthetic hash-chained cluster trace. Each injected scenario violates a
     shipped commitment at 8 chips x 2 h (commitments/README.md pairs them). An existing
     --out is refused without --force."""
-    from inspectorate.trace import GenSpec, write_generated
+    from inspectorate._commands import generate_file
+    from inspectorate.trace import GenSpec
 
-    if layout is Layout.partitioned:
-        output_dir(out, "--out", forceable=False)  # a layout owns its directory
-    else:
-        output_file(out, "--out", force, companions=[out.with_name(out.name + ".head.json")])
     if chips < 1 or hours <= 0 or window_seconds < 1:
         raise InputError("--chips and --window-seconds must be >= 1 and --hours > 0")
     spec = GenSpec(
         chips=chips, hours=hours, scenario=scenario.value, window_seconds=window_seconds, seed=seed, cap=cap
     )
-    if layout is Layout.partitioned:
-        from inspectorate.scale import generate_partitioned
-
-        count = generate_partitioned(spec, out, partition_seconds, chip_groups)["records"]
-    else:
-        count = write_generated(spec, out)
+    partitioned = layout is Layout.partitioned
+    count = generate_file(
+        spec, out, force=force, partitioned=(partition_seconds, chip_groups) if partitioned else None
+    )
     typer.echo(f"wrote {count} records ({scenario.value}) to {out}")
 
 
@@ -185,23 +180,12 @@ def trace_verify_chain(
 ) -> None:
     """Check only the hash chain(s); exit 0 intact, 1 broken, 2 bad input. A partitioned
     directory (manifest.json) is checked per chip, window roots and root included."""
-    from inspectorate.trace import read_trace
+    from inspectorate._commands import verify_chain_file
 
-    head, root = hex_digest(head, "--head"), hex_digest(root, "--root")
-
-    if (trace / "manifest.json").exists():
-        from inspectorate.scale import verify_partitioned
-
-        problems = verify_partitioned(trace, expected_root=root)
-        for line in problems[:20]:
-            typer.echo(line)
-        typer.echo("chains and roots intact" if not problems else f"{len(problems)} problem(s)")
-        raise typer.Exit(1 if problems else 0)
-    breaks = read_trace(trace, head=head).chain_breaks()
-    for b in breaks[:20]:
-        typer.echo(f"break at record {b.index} ({b.record_id}): {b.reason}")
-    typer.echo("chain intact" if not breaks else f"{len(breaks)} break(s)")
-    raise typer.Exit(1 if breaks else 0)
+    lines, intact = verify_chain_file(trace, hex_digest(head, "--head"), hex_digest(root, "--root"))
+    for line in lines:
+        typer.echo(line)
+    raise typer.Exit(0 if intact else 1)
 
 
 @trace_app.command("convert")
