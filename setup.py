@@ -10,6 +10,12 @@ setup(
             ["src/inspectorate/trace/_ccanon.c"],
             extra_compile_args=["-O3"],
             optional=True,
-        )
+        ),
+        Extension(
+            "inspectorate.trace._cjsonl",
+            ["src/inspectorate/trace/_cjsonl.c"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        ),
     ]
 )

@@ -13,18 +13,25 @@ from pathlib import Path
 
 import typer
 
-from inspectorate._cli_options import Format, FormatOption, QuietOption, warn
+from inspectorate._cli_options import Format, FormatOption, LazyGroup, LightGroup, QuietOption, warn
 from inspectorate._paths import FORCE_HELP, hex_digest, output_dir, output_file
 from inspectorate.errors import InputError, missing_extra
-from inspectorate.trace import SCENARIOS
+from inspectorate.trace._scenarios import SCENARIOS
 
 app = typer.Typer(
+    cls=LazyGroup,  # the commands of other packages are imported when run (LAZY_COMMANDS)
+    rich_markup_mode=None,  # plain help: rich and pygments cost 0.3 s of start-up
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Automated verification of AI compute.",
 )
-trace_app = typer.Typer(no_args_is_help=True, help="Generate and inspect window-record traces.")
+trace_app = typer.Typer(
+    cls=LightGroup,
+    rich_markup_mode=None,
+    no_args_is_help=True,
+    help="Generate and inspect window-record traces.",
+)
 app.add_typer(trace_app, name="trace")
 
 
@@ -66,7 +73,7 @@ def check(
     agent: bool = typer.Option(
         False, "--agent", help="LLM tier for semantic rules no offline judge covers (keys from env)."
     ),
-    engine: Engine = typer.Option(Engine.local, "--engine", help="local, or dask (the \\[scale] extra)."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local, or dask (the [scale] extra)."),
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Dask scheduler address (default: a local cluster)."
     ),
@@ -237,32 +244,6 @@ def demo(
     raise typer.Exit(
         run_demo(out if out is not None else Path(tempfile.mkdtemp(prefix="inspectorate-demo-")), story=story)
     )
-
-
-def _mount_optional() -> None:
-    """Command groups that live with their packages (torch and the SDKs load only when a command runs)."""
-    from inspectorate.agent._cli import app as agent_app
-    from inspectorate.attacks._cli import redteam as redteam_command
-    from inspectorate.bench._cli import app as bench_app
-    from inspectorate.capture._capture_cli import capture as capture_command
-    from inspectorate.capture._sensor_cli import sensor as sensor_command
-    from inspectorate.difr._cli import mount as mount_recomputation
-    from inspectorate.ledger._cli import app as ledger_app
-    from inspectorate.testbed._cli import app as testbed_app  # torch loads only when a command runs
-    from inspectorate.verify._cli import verify as verify_command
-
-    app.command("redteam")(redteam_command)
-    app.command("verify")(verify_command)
-    app.command("sensor")(sensor_command)
-    app.command("capture")(capture_command)
-    app.add_typer(testbed_app, name="testbed", help="Run real workloads and record hash-chained evidence.")
-    app.add_typer(agent_app, name="agent")
-    app.add_typer(ledger_app, name="ledger")
-    app.add_typer(bench_app, name="bench")
-    mount_recomputation(app)  # the `difr` group and `replay`
-
-
-_mount_optional()
 
 
 def invoke(argv: list[str] | None = None) -> int:

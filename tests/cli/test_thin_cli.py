@@ -6,8 +6,8 @@ from __future__ import annotations
 import ast
 import json
 from pathlib import Path
+from typing import Any
 
-import click
 import typer.main
 
 import inspectorate
@@ -31,10 +31,13 @@ SHARED = (
 SPELLED_ONCE = tuple(flag for flag in SHARED if flag != "--model")
 
 
-def _commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
-    out: dict[str, click.Command] = {}
-    for name, cmd in group.commands.items():
-        if isinstance(cmd, click.Group):
+def _commands(group: Any, prefix: str = "") -> dict[str, Any]:
+    """Every leaf command, the lazily mounted ones included (typer's vendored click groups
+    are not ``click.Group``s: a group is what lists commands)."""
+    out: dict[str, Any] = {}
+    for name in group.list_commands(None):
+        cmd = group.get_command(None, name)
+        if hasattr(cmd, "list_commands"):
             out.update(_commands(cmd, f"{prefix}{name} "))
         else:
             out[f"{prefix}{name}"] = cmd

@@ -8,9 +8,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 Advance = Callable[[str], None]
 
 
@@ -24,6 +21,9 @@ def progress(total: int, label: str, *, quiet: bool = False) -> Iterator[Advance
     if quiet or total < 1 or not sys.stderr.isatty():
         yield _silent
         return
+    from rich.console import Console  # only for a bar on a terminal: rich costs start-up
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -165,15 +165,16 @@ def frame_hashes(frame: pl.DataFrame, chunk: int = CHUNK) -> list[str]:
 
 
 def _compiled_chain_breaks(
-    chunks: Iterator[pl.DataFrame], head: str | None, genesis: str
+    chunks: Iterator[pl.DataFrame], head: str | None, genesis: str, known: bytes | None = None
 ) -> tuple[list[ChainBreak], str]:
-    """The compiled path of ``chunk_chain_breaks``; also returns the last hash."""
+    """The compiled path of ``chunk_chain_breaks``; also returns the last hash. ``known``:
+    every row's digest, already computed (the JSONL scanner's, from the lines)."""
     breaks: list[ChainBreak] = []
     prev_hash, prev_id, offset = genesis, None, 0
     for part in chunks:
         if part.height == 0:
             continue
-        digest = _compiled_digests(part)
+        digest = known[32 * offset : 32 * (offset + part.height)] if known else _compiled_digests(part)
         found, ids = part["prev_record_hash"], part["record_id"]
         for index in _ccols.mismatches(digest, found, prev_hash):
             expected = digest[32 * (index - 1) : 32 * index].hex() if index else prev_hash
@@ -304,6 +305,12 @@ def parquet_chain_breaks(path, head: str | None = None, workers: int | None = No
     return breaks
 
 
-def frame_chain_breaks(frame: pl.DataFrame, head: str | None = None) -> list[ChainBreak]:
-    """Chain breaks of an in-memory frame."""
-    return chunk_chain_breaks(_slices(frame, CHUNK), head) if frame.height else []
+def frame_chain_breaks(
+    frame: pl.DataFrame, head: str | None = None, known: bytes | None = None
+) -> list[ChainBreak]:
+    """Chain breaks of an in-memory frame (``known``: its rows' digests, when computed)."""
+    if not frame.height:
+        return []
+    if known is not None and _ccols.compiled():
+        return _compiled_chain_breaks(_slices(frame, CHUNK), head, GENESIS, known)[0]
+    return chunk_chain_breaks(_slices(frame, CHUNK), head)

@@ -22,20 +22,9 @@ from inspectorate.errors import InputError
 from inspectorate.trace._canonical import GENESIS
 from inspectorate.trace._fastchain import canonical_lines
 from inspectorate.trace._frame import FRAME_SCHEMA, with_derived
+from inspectorate.trace._scenarios import HONEST, INJECTED, SCENARIOS  # noqa: F401  (re-exported)
 from inspectorate.trace._schema import parse_time
 from inspectorate.trace._trace import Trace
-
-HONEST = ("training", "inference", "mixed")
-INJECTED = (
-    "over_cap",
-    "relabel_training",
-    "idle_work",
-    "forbidden_tag",
-    "dropped_windows",
-    "fragmented_jobs",
-    "tampered",
-)
-SCENARIOS = HONEST + INJECTED
 
 # The shipped commitment (commitments/, by id) each injected scenario violates at the
 # demo's size (8 chips x 2 h, the defaults of ``inspectorate demo``); a test holds every

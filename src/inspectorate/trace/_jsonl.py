@@ -15,8 +15,12 @@ their line numbers are the ones that reader gives.
 from __future__ import annotations
 
 import gzip
+import importlib
 import io
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,7 @@ import pyarrow as pa
 import pyarrow.json as pj
 
 from inspectorate.trace import _ccols
+from inspectorate.trace._canonical import canonical_json
 from inspectorate.trace._frame import FRAME_SCHEMA, epoch_seconds, typed_frame, with_derived
 from inspectorate.trace._schema import (
     FIELD_SET,
@@ -47,6 +52,15 @@ _ARROW_SCHEMA = pa.schema(
     + [(n, pa.list_(pa.string())) for n in LIST_FIELDS]
 )
 _BOM = b"\xef\xbb\xbf"
+_KIND = {**dict.fromkeys(STRING_FIELDS, 0), **dict.fromkeys(INT_FIELDS, 1), **dict.fromkeys(NUMBER_FIELDS, 2)}
+_KIND |= dict.fromkeys(LIST_FIELDS, 3)
+
+try:  # the strict one-pass scanner (C, built at install); without it Arrow parses
+    if os.environ.get("INSPECTORATE_PURE_PYTHON"):
+        raise ImportError("pure Python requested")
+    _scanner: Any = importlib.import_module("inspectorate.trace._cjsonl")
+except ImportError:
+    _scanner = None
 
 
 def _reject_constant(name: str) -> Any:
@@ -106,6 +120,68 @@ def _exact_rows(frame: pl.DataFrame, raw: bytes, starts: np.ndarray, ends: np.nd
     return exact
 
 
+def _layout(keys: list[str], seps: tuple[str, str]) -> tuple[bytes, bytes, list[tuple[bytes, int]]]:
+    return (
+        seps[0].encode(),
+        seps[1].encode(),
+        [(json.dumps(k).encode(), FIELDS.index(k)) for k in keys],
+    )
+
+
+def _arrow_column(kind: int, rows: int, bufs: Any) -> pa.Array:
+    if kind == 0:
+        return pa.Array.from_buffers(
+            pa.large_string(), rows, [None, pa.py_buffer(bufs[0]), pa.py_buffer(bufs[1])]
+        )
+    if kind in (1, 2):
+        return pa.Array.from_buffers(
+            pa.int64() if kind == 1 else pa.float64(), rows, [None, pa.py_buffer(bufs)]
+        )
+    offsets, child_offsets, data = (pa.py_buffer(b) for b in bufs)
+    items = len(bufs[1]) // 8 - 1
+    child = pa.Array.from_buffers(pa.large_string(), items, [None, child_offsets, data])
+    return pa.Array.from_buffers(pa.large_list(pa.large_string()), rows, [None, offsets], children=[child])
+
+
+def _scan(raw: bytes) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray, bytes | None] | None:
+    """(frame, starts, ends, exact) by the compiled scanner: one pass over the bytes that
+    takes a line's values only where the line is their json.dumps spelling (in the first
+    line's key order with the default separators, or canonical); ``exact`` is False for
+    the other lines (their row is a placeholder the caller replaces). The last item: the
+    SHA-256 of every exact row's canonical spelling (zeros for the others), spelled by
+    the scanner from the line's own tokens, when the compiled hasher is there. None
+    without the scanner or without lines."""
+    if _scanner is None:
+        return None
+    first = raw[: raw.find(b"\n")] if b"\n" in raw else raw
+    layouts = [_layout(sorted(FIELDS), _ccols.CANONICAL_SEPS)]
+    order = _key_order(first.strip()) if first.strip() else None
+    if order is not None:
+        layouts.insert(0, _layout(order, _ccols.DUMPS_SEPS))
+    kinds = bytes(_KIND[name] for name in FIELDS)
+    canonical = len(layouts) - 1 if _ccols.compiled() else -1
+    starts_b, ends_b, ok, columns, canon, canon_offsets = _scanner.scan(raw, layouts, kinds, canonical)
+    rows = len(ok)
+    if rows == 0:
+        return None
+    table = pa.table({name: _arrow_column(_KIND[name], rows, columns[j]) for j, name in enumerate(FIELDS)})
+    frame = pl.DataFrame(pl.from_arrow(table)).select([pl.col(n).cast(t) for n, t in _SCHEMA.items()])
+    starts, ends = np.frombuffer(starts_b, dtype=np.int64), np.frombuffer(ends_b, dtype=np.int64)
+    digests = _digests(canon, np.frombuffer(canon_offsets, dtype=np.int64)) if canonical >= 0 else None
+    return frame, starts, ends, np.frombuffer(ok, dtype=np.bool_), digests
+
+
+def _digests(data: bytes, offsets: np.ndarray) -> bytes:
+    """SHA-256 of every slice; two threads (the C loop lets go of the GIL with OpenSSL)."""
+    rows = len(offsets) - 1
+    if rows < 50_000 or (os.cpu_count() or 1) < 2:
+        return _ccols.digests(data, offsets)
+    half = rows // 2
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parts = list(pool.map(lambda o: _ccols.digests(data, o), [offsets[: half + 1], offsets[half:]]))
+    return b"".join(parts)
+
+
 def _parse(raw: bytes, rows: int) -> pl.DataFrame | None:
     """The schema fields of every line, parsed by Arrow's multithreaded JSON reader."""
     try:
@@ -147,19 +223,31 @@ def _valid(frame: pl.DataFrame) -> bool:
 def read_jsonl_columns(path: Path) -> Trace | None:
     """The trace, or None when the line-by-line reader must decide (any bad input)."""
     raw = _bytes(path)
-    found = _bounds(raw) if raw is not None else None
-    if raw is None or found is None:
+    if raw is None:
         return None
-    starts, ends = found
-    frame = _parse(raw, len(starts))
-    if frame is None:
-        return None
-    slow = np.flatnonzero(~_exact_rows(frame, raw, starts, ends))
+    scanned, digests = _scan(raw), None
+    if scanned is not None:
+        frame, starts, ends, exact, digests = scanned
+    else:
+        found = _bounds(raw)
+        if found is None:
+            return None
+        starts, ends = found
+        parsed = _parse(raw, len(starts))
+        if parsed is None:
+            return None
+        frame, exact = parsed, _exact_rows(parsed, raw, starts, ends)
+    slow = np.flatnonzero(~exact)
     frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("_extra"))
     if slow.size:
         records = _slow_records(raw, starts[slow], ends[slow])
         if records is None:
             return None
+        if digests is not None:  # json read these lines: hash what it read, as the line reader does
+            fixed_digests = bytearray(digests)
+            for index, record in zip(slow.tolist(), records):
+                fixed_digests[32 * index : 32 * index + 32] = sha256(canonical_json(record).encode()).digest()
+            digests = bytes(fixed_digests)
         fixed = typed_frame(records).with_columns(pl.Series("_i", slow, dtype=pl.Int64))
         fast = np.ones(frame.height, dtype=np.bool_)
         fast[slow] = False
@@ -170,4 +258,7 @@ def read_jsonl_columns(path: Path) -> Trace | None:
     starts_s, ends_s = _times(frame, "window_start"), _times(frame, "window_end")
     if starts_s is None or ends_s is None or (ends_s < starts_s).any():
         return None
-    return Trace(with_derived(frame, starts_s, ends_s), None, str(path))
+    trace = Trace(with_derived(frame, starts_s, ends_s), None, str(path))
+    if digests is not None:
+        trace.know_digests(digests)
+    return trace

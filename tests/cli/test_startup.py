@@ -1,0 +1,60 @@
+"""The CLI imports only what the command needs: `--version` and `check --help` load no
+engine (polars, numpy, pyarrow, torch), no help renderer (rich, pygments) and no
+pydantic, and no other package's commands. The start-up time itself is a benchmark
+(bench/jsonl_e2e.py prints it); this checks the property behind it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("polars", "numpy", "pyarrow", "torch", "rich", "pygments", "pydantic", "yaml")
+PACKAGES = ("attacks", "verify", "capture", "testbed", "agent", "ledger", "bench", "difr", "replay")
+
+
+def _loaded(argv: list[str] | None) -> tuple[int, str, set[str]]:
+    """Exit code, stdout and sys.modules of a fresh process that runs ``argv`` (None:
+    only imports the CLI)."""
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from inspectorate.cli import invoke\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        f"    rc = invoke({argv!r}) if {argv!r} is not None else 0\n"
+        "print(json.dumps([rc, out.getvalue(), sorted(sys.modules)]))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    rc, text, modules = json.loads(run.stdout.splitlines()[-1])
+    return rc, text, set(modules)
+
+
+@pytest.mark.parametrize("argv", [None, ["--version"], ["check", "--help"], ["trace", "generate", "--help"]])
+def test_start_up_imports_no_engine(argv):
+    rc, text, modules = _loaded(argv)
+    heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
+    assert heavy == []
+    assert not [m for m in modules if m.split(".")[:2] in [["inspectorate", p] for p in PACKAGES]]
+    if argv:
+        assert rc == 0 and text
+
+
+def test_lazy_commands_are_listed_and_run():
+    rc, text, modules = _loaded(["--help"])
+    assert rc == 0
+    for name in ("check", "verify", "redteam", "testbed", "ledger", "bench", "difr", "replay"):
+        assert f"  {name} " in text
+    rc, text, modules = _loaded(["ledger", "--help"])
+    assert rc == 0 and "Usage:" in text and "inspectorate.ledger._cli" in modules
+    assert "inspectorate.bench._cli" not in modules  # only the command asked for is imported
+
+
+def test_version_and_unknown_command():
+    rc, text, _ = _loaded(["--version"])
+    assert (rc, text.split()[0]) == (0, "inspectorate")
+    run = subprocess.run(
+        [sys.executable, "-m", "inspectorate.cli", "no-such-command"], capture_output=True, text=True
+    )
+    assert run.returncode == 2 and "No such command" in run.stderr

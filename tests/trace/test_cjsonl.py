@@ -1,0 +1,121 @@
+"""The compiled JSONL scanner (``_cjsonl``) takes a line's values only where the line is
+their json.dumps spelling: a row it accepts reads exactly as json reads the line, and a
+line that is not that spelling is always left to json."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from inspectorate.data import seed_path
+from inspectorate.trace import canonical_json, record_hash
+from inspectorate.trace._frame import records_from_frame
+from inspectorate.trace._jsonl import _scan, _scanner
+from inspectorate.trace._schema import FIELDS
+
+pytestmark = pytest.mark.skipif(_scanner is None, reason="the _cjsonl extension is not built")
+GOOD = json.loads(seed_path("legit_finetune").read_text().splitlines()[0])
+
+
+def _rows(lines: list[str]) -> tuple[list[bool], list[dict]]:
+    frame, _, _, ok, _ = _scan(("\n".join(lines) + "\n").encode())
+    frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("_extra"))
+    return ok.tolist(), records_from_frame(frame)
+
+
+def test_reference_and_canonical_lines_scan():
+    lines = seed_path("legit_finetune").read_text().splitlines()
+    ok, records = _rows(lines + [canonical_json(json.loads(lines[0]))])
+    assert all(ok)
+    assert records == [json.loads(line) for line in lines + lines[:1]]
+
+
+def test_digests_are_the_canonical_hashes():
+    """The scanner spells each scanned row canonically from the line's tokens (lists
+    re-joined with ","); its digests are the chain's record hashes."""
+    lines = seed_path("legit_finetune").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    records[1]["upstream_refs"] = ["a", "b", "c"]
+    records[2]["data_source_tags"] = []
+    spelled = [json.dumps(r) for r in records] + [canonical_json(r) for r in records]
+    spelled[3] = json.dumps({**records[3], "chip_id": "é"})  # not scanned: hashed from json
+    *_, ok, digests = _scan(("\n".join(spelled) + "\n").encode())
+    empty = hashlib.sha256(b"").hexdigest()  # a row not scanned: the reader hashes json's record
+    want = [record_hash(r) if scanned else empty for r, scanned in zip(records + records, ok)]
+    assert ok[3] == False  # noqa: E712
+    assert [digests[32 * i : 32 * i + 32].hex() for i in range(len(spelled))] == want
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        lambda r: json.dumps(r).replace('"flops": ', '"flops":  '),  # a second space
+        lambda r: json.dumps(r, separators=(",", ": ")),  # a third layout
+        lambda r: json.dumps(r).replace(", ", ",", 1),  # separators mixed
+        lambda r: json.dumps({**r, "flops": int(r["flops"])}),  # an int where json read a float
+        lambda r: json.dumps({**r, "tokens_processed": 1.0}),  # a float where an int belongs
+        lambda r: json.dumps({**r, "chip_id": "é"}),  # an escape (\\u00e9)
+        lambda r: json.dumps({**r, "chip_id": "é"}, ensure_ascii=False),  # raw UTF-8
+        lambda r: json.dumps({**r, "x": 1}),  # an extra field
+        lambda r: json.dumps({k: v for k, v in r.items() if k != "job_id"}),  # a missing one
+        lambda r: json.dumps(r)[:-1] + ', "flops": 1.0}',  # a duplicate key
+        lambda r: json.dumps(r).replace('"batch_size": ', '"batch_size": 0'),  # a leading zero
+        lambda r: json.dumps(r).replace(str(r["flops"]), "1E30"),  # not repr's spelling
+        lambda r: json.dumps({**r, "flops": float("nan")}),
+        lambda r: json.dumps(r) + " ",  # trailing space
+        lambda r: json.dumps({**r, "upstream_refs": [1]}),
+    ],
+)
+def test_other_spellings_are_left_to_json(spelling):
+    ok, _ = _rows([json.dumps(GOOD), spelling(GOOD), json.dumps(GOOD)])
+    assert ok == [True, False, True]
+
+
+tokens = (
+    st.text(max_size=6)
+    | st.integers(-(2**64), 2**64)
+    | st.floats()
+    | st.lists(st.text(max_size=3), max_size=3)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(sorted(GOOD)), value=tokens, canonical=st.booleans())
+def test_a_scanned_row_is_what_json_reads(field, value, canonical):
+    """Soundness: accepted only if the line is json.dumps of what json reads from it, in
+    one of the two layouts, and then the row holds exactly those values."""
+    record = {**GOOD, field: value}
+    line = canonical_json(record) if canonical else json.dumps(record)
+    ok, records = _rows([json.dumps(GOOD), line])
+    assert ok[0]
+    if ok[1]:
+        read = json.loads(line)
+        assert line in (json.dumps(read), json.dumps(read, sort_keys=True, separators=(",", ":")))
+        assert records[1] == read
+        assert [type(records[1][k]) for k in FIELDS] == [type(read[k]) for k in FIELDS]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    value=st.floats(allow_nan=False, allow_infinity=False)
+    | st.from_regex(r"\A-?[0-9]{1,18}(\.[0-9]{0,18})?(e[+-]?[0-9]{1,3})?\Z", fullmatch=True)
+)
+def test_a_float_token_scans_only_as_repr_spells_it(value):
+    """flops: repr's spelling of every finite double scans to that double; any other
+    decimal spelling (trailing zeros, exponent layouts, int-spelled) is left to json."""
+    token = repr(value) if isinstance(value, float) else value
+    line = json.dumps(GOOD).replace(json.dumps(GOOD["flops"]), token, 1)
+    ok, records = _rows([line])
+    try:
+        read = json.loads(line)["flops"]
+    except ValueError:  # not JSON ("0.", "01"): never scanned
+        read = None
+    exact = isinstance(read, float) and abs(read) != float("inf") and repr(read) == token
+    assert ok == [exact]
+    if exact:
+        assert repr(records[0]["flops"]) == token
