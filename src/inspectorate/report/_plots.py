@@ -229,9 +229,10 @@ def leaderboard(rows: list[dict[str, Any]], track: str) -> Spec:
     return {
         "title": {"text": f"Track {track}", "anchor": "start", "fontSize": 13},
         "data": {"values": rows},
-        "facet": {"column": {"field": "metric", "type": "nominal", "title": None}},
+        "facet": {"field": "metric", "type": "nominal", "title": None},
+        "columns": 4,  # wrap the metrics into rows: a row per track would overflow the page
         "spec": {
-            "width": 240,
+            "width": 180,
             "height": {"step": 22},
             "layer": [
                 {
