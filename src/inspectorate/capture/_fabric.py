@@ -119,9 +119,11 @@ def capture_fabric(
             h.holder.release()
             h.child = spawn_gated(list(cmd), env, h.cgroup, netns)
             stack.callback(_abort_unreleased, h)
-        for h in members:
-            h.sensor = _start_sensor(h, out, scratch, tag, hz, sign_every, challenge)
+        for h in members:  # all started first, then waited for: start-up is mostly imports
+            h.sensor = _start_sensor(h, out, scratch, hz, sign_every, challenge)
             stack.callback(stop_sensor, h.sensor)
+        for h in members:
+            _await_sensor(h)
         codes = _run_all(members, claims)
         time.sleep(3.0 / hz)  # every sensor samples the links after the last byte moved
         for h in members:
@@ -212,25 +214,30 @@ def _abort_unreleased(h: _Host) -> None:
 
 
 def _start_sensor(
-    h: _Host, out: Path, scratch: Path, tag: str, hz: float, sign_every: float, challenge: str
+    h: _Host, out: Path, scratch: Path, hz: float, sign_every: float, challenge: str
 ) -> subprocess.Popen[bytes]:
-    """The host's sensor, outside its namespace and cgroup, signing into the host's log;
-    returns once its first sample is on disk."""
+    """The host's sensor, outside its namespace and cgroup, signing into the host's log."""
     i = h.index
     cmd = [sys.executable, "-m", "inspectorate.cli", "sensor", "--cgroup", str(h.cgroup.sensor_path)]
     cmd += ["--out", str(h.run_dir), "--hz", str(hz), "--sign-every", str(sign_every)]
     cmd += ["--key", str(scratch / f"h{i}.key"), "--log", str(out / LEDGER_DIR / f"h{i}")]
     cmd += ["--log-key", str(scratch / f"log{i}.key"), "--challenge", host_challenge(challenge, i)]
     with open(h.run_dir / "capture.log", "ab") as log:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    path, deadline = h.run_dir / "sensor.jsonl", time.monotonic() + 60.0
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+
+
+def _await_sensor(h: _Host, timeout_s: float = 60.0) -> None:
+    """Return once the host's sensor has its first sample on disk (the rank may start)."""
+    proc, path = h.sensor, h.run_dir / "sensor.jsonl"
+    assert proc is not None
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
         if path.exists() and path.read_bytes().count(b"\n") >= 2:
-            return proc
+            return
         time.sleep(0.02)
     proc.kill()
     proc.wait()
-    raise InputError(f"host h{i}'s sensor did not start (see capture.log)", h.run_dir)
+    raise InputError(f"host h{h.index}'s sensor did not start (see capture.log)", h.run_dir)
 
 
 def _run_all(members: list[_Host], claims: Claims) -> list[int]:
