@@ -74,7 +74,13 @@ def fabric3(tmp_path_factory: pytest.TempPathFactory) -> Path:
     script = tmp / "exchange.py"
     script.write_text(EXCHANGE)
     result = capture_fabric(
-        [sys.executable, str(script)], _claims(tmp, 3), tmp / "fab", hosts=3, hz=20, sign_every=0.5, port=29611
+        [sys.executable, str(script)],
+        _claims(tmp, 3),
+        tmp / "fab",
+        hosts=3,
+        hz=20,
+        sign_every=0.5,
+        port=29611,
     )
     assert result.exit_codes == [0, 0, 0]
     return result.out
@@ -93,7 +99,9 @@ def test_honest_fabric_conserves_every_link_to_the_byte(fabric3: Path) -> None:
     assert links["h0.p1-h1.p0"]["b_tx"] >= 262144 and links["h0.p2-h2.p0"]["b_tx"] >= 262144
     assert by["world_size"].evidence["carried"] == ["h0", "h1", "h2"]
     assert by["host_signatures"].decision == "consistent"
-    assert by["unlisted_signers"].evidence["signers"] == sorted(json.loads((fabric3 / "fabric.json").read_text())["hosts"][i]["host_key"] for i in range(3))
+    assert by["unlisted_signers"].evidence["signers"] == sorted(
+        json.loads((fabric3 / "fabric.json").read_text())["hosts"][i]["host_key"] for i in range(3)
+    )
     # no step records: the volume law cannot apply and says so instead of passing
     assert by["allreduce_volume"].decision == "unverifiable"
 

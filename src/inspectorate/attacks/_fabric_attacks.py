@@ -38,7 +38,9 @@ class FabricForger:
 FABRIC_FORGERS: dict[str, FabricForger] = {}
 
 
-def fabric_forger(name: str, claim: str) -> Callable[[Callable[[Path, Path], None]], Callable[[Path, Path], None]]:
+def fabric_forger(
+    name: str, claim: str
+) -> Callable[[Callable[[Path, Path], None]], Callable[[Path, Path], None]]:
     def register(fn: Callable[[Path, Path], None]) -> Callable[[Path, Path], None]:
         FABRIC_FORGERS[name] = FabricForger(name, claim, fn)
         return fn
@@ -168,7 +170,9 @@ def phantom_host(src: Path, dst: Path) -> None:
     _save_manifest(dst, manifest)
 
 
-@fabric_forger("understate_model", "the job trained a model half the size it did (n_params halved everywhere)")
+@fabric_forger(
+    "understate_model", "the job trained a model half the size it did (n_params halved everywhere)"
+)
 def understate_model(src: Path, dst: Path) -> None:
     manifest = _manifest(dst)
     n_params = _claimed_n_params(dst, manifest) // 2

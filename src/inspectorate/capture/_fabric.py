@@ -266,7 +266,9 @@ def _witness(out: Path, scratch: Path, tag: str, n: int) -> None:
 
     ver = out / VERIFIER_DIR
     for i in range(n):
-        answer = witness_log(out / LEDGER_DIR / f"h{i}", scratch / "witness.key", ver / KEYRING, ver / WITNESS_STATE)
+        answer = witness_log(
+            out / LEDGER_DIR / f"h{i}", scratch / "witness.key", ver / KEYRING, ver / WITNESS_STATE
+        )
         if answer.cosig is None:
             raise InputError(f"the witness refused host h{i}'s log: {answer.refusal}", out / LEDGER_DIR)
 
@@ -298,7 +300,7 @@ def _manifest(
         "claims_file": {"path": str(claims.path), "sha256": claims.sha256},
         "hosts": hosts,
         "links": links,
-        "start_time": min((_first_t(out / h["dir"]) for h in hosts), default=None),
+        "start_time": min((_first_t(out / HOSTS_DIR / f"h{i}") for i in range(mesh.n)), default=None),
         "end_time": time.time(),
     }
 

@@ -30,7 +30,15 @@ def capture_fabric(
     if sign_every <= 0:
         raise InputError("--sign-every must be > 0")
     result = run(
-        cmd or [], claims, out, hosts=hosts, hz=hz, sign_every=sign_every, challenge=challenge, port=port, force=force
+        cmd or [],
+        claims,
+        out,
+        hosts=hosts,
+        hz=hz,
+        sign_every=sign_every,
+        challenge=challenge,
+        port=port,
+        force=force,
     )
     typer.echo(
         f"captured fabric {result.out} ({len(result.exit_codes)} hosts; sensor samples "

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inspectorate.verify._fabric_evidence import DTYPE_BYTES, FabricEvidence, HostEvidence, load_fabric
+from inspectorate.verify._fabric_evidence import DTYPE_BYTES, FabricEvidence, load_fabric
 from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, UNVERIFIABLE, Finding, finding
 
 VERDICT_SCHEMA = "inspectorate.fabric_verdict/1"
@@ -51,7 +51,9 @@ class FabricCheck:
 FABRIC_CHECKS: dict[str, FabricCheck] = {}
 
 
-def fabric_check(name: str, *, scope: str, catches: str) -> Callable[[Callable[..., Finding]], Callable[..., Finding]]:
+def fabric_check(
+    name: str, *, scope: str, catches: str
+) -> Callable[[Callable[..., Finding]], Callable[..., Finding]]:
     def register(fn: Callable[[FabricEvidence], Finding]) -> Callable[[FabricEvidence], Finding]:
         if scope not in ("host", "fabric"):
             raise ValueError(f"scope must be host or fabric, got {scope!r}")
@@ -64,7 +66,9 @@ def fabric_check(name: str, *, scope: str, catches: str) -> Callable[[Callable[.
 # ------------------------------------------------------------------------ host scope
 
 
-@fabric_check("host_signatures", scope="host", catches="unsigned, re-chained, truncated or copied sensor streams")
+@fabric_check(
+    "host_signatures", scope="host", catches="unsigned, re-chained, truncated or copied sensor streams"
+)
 def host_signatures(ev: FabricEvidence) -> Finding:
     """Each host's sensor stream against its signed, witnessed heads, answering this
     fabric's challenge for that host, signed by the key the manifest names; no two
@@ -87,7 +91,9 @@ def host_signatures(ev: FabricEvidence) -> Finding:
         elif report.decision == UNVERIFIABLE:
             unsure.append(f"{h.name}: " + "; ".join(report.reasons()))
         if report.host is not None and report.host != h.entry.get("host_key"):
-            bad.append(f"{h.name}: stream signed by {report.host!r}, manifest names {h.entry.get('host_key')!r}")
+            bad.append(
+                f"{h.name}: stream signed by {report.host!r}, manifest names {h.entry.get('host_key')!r}"
+            )
         if report.host is not None and report.host in signers:
             bad.append(f"{h.name} and {signers[report.host]} are one signer ({report.host}): a copied stream")
         if report.host is not None:
@@ -95,10 +101,19 @@ def host_signatures(ev: FabricEvidence) -> Finding:
     if ev.challenge is None:
         unsure.append("freshness not checked: no challenge")
     decision = INCONSISTENT if bad else UNVERIFIABLE if unsure else CONSISTENT
-    return finding("host_signatures", 1.0 if bad else 0.0, decision, basis=["sensor"], hosts=per_host, problems=bad + unsure)
+    return finding(
+        "host_signatures",
+        1.0 if bad else 0.0,
+        decision,
+        basis=["sensor"],
+        hosts=per_host,
+        problems=bad + unsure,
+    )
 
 
-@fabric_check("claims_agree", scope="host", catches="a host whose own files disagree on world size, rank or model")
+@fabric_check(
+    "claims_agree", scope="host", catches="a host whose own files disagree on world size, rank or model"
+)
 def claims_agree(ev: FabricEvidence) -> Finding:
     """Each host's labels and step records name the manifest's world size and one model."""
     problems = []
@@ -111,13 +126,17 @@ def claims_agree(ev: FabricEvidence) -> Finding:
                 problems.append(f"{h.name}: {what} claim world size {sorted(seen)}, manifest {world}")
         if len(h.n_params) > 1:
             problems.append(f"{h.name}: several model sizes claimed {sorted(h.n_params)}")
-    return finding("claims_agree", 1.0 if problems else 0.0, INCONSISTENT if problems else CONSISTENT, problems=problems)
+    return finding(
+        "claims_agree", 1.0 if problems else 0.0, INCONSISTENT if problems else CONSISTENT, problems=problems
+    )
 
 
 # ------------------------------------------------------------------------ fabric scope
 
 
-@fabric_check("link_conservation", scope="fabric", catches="a hidden peer's link, an invented link, relabelled links")
+@fabric_check(
+    "link_conservation", scope="fabric", catches="a hidden peer's link, an invented link, relabelled links"
+)
 def link_conservation(ev: FabricEvidence) -> Finding:
     """On every claimed link, what one end's signed counters say it sent the other end's
     say it received (both directions); every interface that carried traffic is on a
@@ -137,17 +156,30 @@ def link_conservation(ev: FabricEvidence) -> Finding:
             continue
         (a_rx, a_tx), (b_rx, b_tx) = ha.net[a_if], hb.net[b_if]
         gaps = (a_tx - b_rx, b_tx - a_rx)
-        links[f"h{a}.{a_if}-h{b}.{b_if}"] = {"a_tx": a_tx, "b_rx": b_rx, "b_tx": b_tx, "a_rx": a_rx, "gaps": gaps}
+        links[f"h{a}.{a_if}-h{b}.{b_if}"] = {
+            "a_tx": a_tx,
+            "b_rx": b_rx,
+            "b_tx": b_tx,
+            "a_rx": a_rx,
+            "gaps": gaps,
+        }
         for (sent, got), gap in zip(((a_tx, b_rx), (b_tx, a_rx)), gaps, strict=True):
             if abs(gap) > CONSERVE_ABS_B + CONSERVE_REL * max(sent, got):
                 problems.append(f"link h{a}.{a_if} - h{b}.{b_if}: sent {sent} B, received {got} B")
     stray = _unclaimed(ev, used)
-    problems += [f"h{i}.{iface} carried {rx + tx} B on no claimed link (a peer not in the fabric)" for i, iface, rx, tx in stray]
+    problems += [
+        f"h{i}.{iface} carried {rx + tx} B on no claimed link (a peer not in the fabric)"
+        for i, iface, rx, tx in stray
+    ]
     if not any(h.sensor_ok for h in ev.hosts):
         return finding("link_conservation", 0.0, UNVERIFIABLE, problems=["no host has NIC counters"])
     return finding(
-        "link_conservation", 1.0 if problems else 0.0, INCONSISTENT if problems else CONSISTENT,
-        basis=["sensor"], links=links, problems=problems,
+        "link_conservation",
+        1.0 if problems else 0.0,
+        INCONSISTENT if problems else CONSISTENT,
+        basis=["sensor"],
+        links=links,
+        problems=problems,
     )
 
 
@@ -170,14 +202,24 @@ def world_size(ev: FabricEvidence) -> Finding:
     extra_peers = sorted({iface for _, iface, _, _ in _unclaimed(ev, used)})
     seen = len(carried) + len(extra_peers)
     claimed = ev.claimed_world
-    problems = [f"{h.name} is listed but carried no traffic (missing rank)" for h in ev.hosts if h.name not in carried]
+    problems = [
+        f"{h.name} is listed but carried no traffic (missing rank)" for h in ev.hosts if h.name not in carried
+    ]
     if extra_peers:
-        problems.append(f"traffic to {len(extra_peers)} peer(s) outside the fabric via {extra_peers} (extra rank)")
+        problems.append(
+            f"traffic to {len(extra_peers)} peer(s) outside the fabric via {extra_peers} (extra rank)"
+        )
     if claimed is not None and claimed != seen:
         problems.append(f"claimed world size {claimed}, traffic shows at least {seen} hosts")
     return finding(
-        "world_size", 1.0 if problems else 0.0, INCONSISTENT if problems else CONSISTENT,
-        basis=["sensor"], claimed=claimed, carried=carried, extra_peers=extra_peers, problems=problems,
+        "world_size",
+        1.0 if problems else 0.0,
+        INCONSISTENT if problems else CONSISTENT,
+        basis=["sensor"],
+        claimed=claimed,
+        carried=carried,
+        extra_peers=extra_peers,
+        problems=problems,
     )
 
 
@@ -191,7 +233,9 @@ def allreduce_volume(ev: FabricEvidence) -> Finding:
     ratios, problems, missing = {}, [], []
     for h in ev.hosts:
         if w is None or w < 2 or h.steps is None or len(h.n_params) != 1 or h.grad_dtype not in DTYPE_BYTES:
-            missing.append(f"{h.name}: needs claimed world size >= 2, step records, one n_params and a known dtype")
+            missing.append(
+                f"{h.name}: needs claimed world size >= 2, step records, one n_params and a known dtype"
+            )
             continue
         g = next(iter(h.n_params)) * DTYPE_BYTES[h.grad_dtype]
         expected = h.steps * 2 * (w - 1) / w * g
@@ -200,21 +244,34 @@ def allreduce_volume(ev: FabricEvidence) -> Finding:
         high = VOLUME_HIGH + (w - 1) * g / expected
         ratios[h.name] = {"tx": tx, "expected": expected, "ratio": ratio, "band": [VOLUME_LOW, high]}
         if not VOLUME_LOW <= ratio <= high:
-            problems.append(f"{h.name}: sent {tx} B, {ratio:.3f}x a ring all-reduce of the claimed model at W={w}")
+            problems.append(
+                f"{h.name}: sent {tx} B, {ratio:.3f}x a ring all-reduce of the claimed model at W={w}"
+            )
     if missing and not ratios:
         return finding("allreduce_volume", 0.0, UNVERIFIABLE, problems=missing)
     decision = INCONSISTENT if problems else UNVERIFIABLE if missing else CONSISTENT
-    return finding("allreduce_volume", 1.0 if problems else 0.0, decision, basis=["sensor"], hosts=ratios, problems=problems + missing)
+    return finding(
+        "allreduce_volume",
+        1.0 if problems else 0.0,
+        decision,
+        basis=["sensor"],
+        hosts=ratios,
+        problems=problems + missing,
+    )
 
 
-@fabric_check("unlisted_signers", scope="fabric", catches="a hidden host whose key signed under this fabric's challenge")
+@fabric_check(
+    "unlisted_signers", scope="fabric", catches="a hidden host whose key signed under this fabric's challenge"
+)
 def unlisted_signers(ev: FabricEvidence) -> Finding:
     """Every log the verifier holds: a host key that signed heads answering this fabric's
     challenge but is not a manifest host took part unlisted."""
     from inspectorate.ledger import audit_log, load_keyring, open_log
 
     if ev.challenge is None:
-        return finding("unlisted_signers", 0.0, UNVERIFIABLE, problems=["no challenge: cannot tell this fabric's heads"])
+        return finding(
+            "unlisted_signers", 0.0, UNVERIFIABLE, problems=["no challenge: cannot tell this fabric's heads"]
+        )
     if not ev.ledger.is_dir():
         return finding("unlisted_signers", 0.0, UNVERIFIABLE, problems=[f"no ledger directory {ev.ledger}"])
     ring, listed = load_keyring(ev.keyring), {str(h.entry.get("host_key")) for h in ev.hosts}
@@ -226,8 +283,12 @@ def unlisted_signers(ev: FabricEvidence) -> Finding:
     extra = sorted(set(signers) - listed)
     problems = [f"{k} signed heads for {signers[k]} but is not in the fabric" for k in extra]
     return finding(
-        "unlisted_signers", 1.0 if problems else 0.0, INCONSISTENT if problems else CONSISTENT,
-        basis=["sensor"], signers=sorted(signers), problems=problems,
+        "unlisted_signers",
+        1.0 if problems else 0.0,
+        INCONSISTENT if problems else CONSISTENT,
+        basis=["sensor"],
+        signers=sorted(signers),
+        problems=problems,
     )
 
 
@@ -242,10 +303,30 @@ class FabricVerdict:
     @property
     def outcome(self) -> str:
         decisions = {f.decision for _, f in self.findings}
-        return str(INCONSISTENT if INCONSISTENT in decisions else UNVERIFIABLE if UNVERIFIABLE in decisions else CONSISTENT)
+        return str(
+            INCONSISTENT
+            if INCONSISTENT in decisions
+            else UNVERIFIABLE
+            if UNVERIFIABLE in decisions
+            else CONSISTENT
+        )
 
     def caught_by(self, scope: str | None = None) -> list[str]:
         return [c.name for c, f in self.findings if f.decision == INCONSISTENT and scope in (None, c.scope)]
+
+    def to_text(self) -> str:
+        lines = []
+        for check, found in self.findings:
+            problems = found.evidence.get("problems") or []
+            head = f"{found.decision:>12}  {check.scope:<6} {check.name}"
+            lines.append(head + (f": {problems[0]}" if problems else ""))
+            lines += [f"{'':>21}{extra}" for extra in problems[1:4]]
+        return "\n".join([*lines, f"fabric {self.outcome}"])
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -272,8 +353,3 @@ def verify_fabric(
         if scope is None or check.scope == scope:
             verdict.findings.append((check, check.fn(ev)))
     return verdict
-
-
-def host_only(ev: FabricEvidence, h: HostEvidence) -> FabricEvidence:
-    """The evidence one host alone offers (its directory, the manifest's claims)."""
-    return FabricEvidence(ev.root, ev.manifest, ev.keyring, ev.ledger, ev.challenge, [h])
