@@ -78,13 +78,16 @@ def host_signatures(ev: FabricEvidence) -> Finding:
     per_host: dict[str, Any] = {}
     signers: dict[str, str] = {}
     bad, unsure = [], []
+    logs = _logs_by_signer(ev)
     for h in ev.hosts:
         stream = h.dir / "sensor.jsonl"
-        if not stream.is_file() or not (h.log / "leaves.jsonl").is_file():
+        # the verifier's ledger, not the manifest's say, decides which log is the host's
+        log = logs.get(str(h.entry.get("host_key")), h.log)
+        if not stream.is_file() or not (log / "leaves.jsonl").is_file():
             bad.append(f"{h.name}: no sensor stream or no log")
             continue
         challenge = None if ev.challenge is None else f"{ev.challenge}:h{h.index}"
-        report = verify_signed(stream, h.log, ev.keyring, challenge=challenge)
+        report = verify_signed(stream, log, ev.keyring, challenge=challenge)
         per_host[h.name] = {"decision": report.decision, "signer": report.host, "heads": report.heads}
         if report.decision == INCONSISTENT or report.heads == 0:
             bad.append(f"{h.name}: " + "; ".join(report.reasons() or ["no signed head for the stream"]))
@@ -266,7 +269,6 @@ def allreduce_volume(ev: FabricEvidence) -> Finding:
 def unlisted_signers(ev: FabricEvidence) -> Finding:
     """Every log the verifier holds: a host key that signed heads answering this fabric's
     challenge but is not a manifest host took part unlisted."""
-    from inspectorate.ledger import audit_log, load_keyring, open_log
 
     if ev.challenge is None:
         return finding(
@@ -274,12 +276,10 @@ def unlisted_signers(ev: FabricEvidence) -> Finding:
         )
     if not ev.ledger.is_dir():
         return finding("unlisted_signers", 0.0, UNVERIFIABLE, problems=[f"no ledger directory {ev.ledger}"])
-    ring, listed = load_keyring(ev.keyring), {str(h.entry.get("host_key")) for h in ev.hosts}
-    signers: dict[str, str] = {}
-    for log in sorted(p.parent for p in ev.ledger.rglob("leaves.jsonl")):
-        for _, head in audit_log(open_log(log), ring).heads:
-            if str(head.get("nonce", "")).startswith(f"{ev.challenge}:"):
-                signers[str(head.get("host"))] = str(head.get("nonce"))
+    listed = {str(h.entry.get("host_key")) for h in ev.hosts}
+    signers = {
+        host: nonce for host, (_, nonce) in _ledger_heads(ev).items() if nonce.startswith(f"{ev.challenge}:")
+    }
     extra = sorted(set(signers) - listed)
     problems = [f"{k} signed heads for {signers[k]} but is not in the fabric" for k in extra]
     return finding(
@@ -290,6 +290,24 @@ def unlisted_signers(ev: FabricEvidence) -> Finding:
         signers=sorted(signers),
         problems=problems,
     )
+
+
+def _ledger_heads(ev: FabricEvidence) -> dict[str, tuple[Path, str]]:
+    """Every host key with validly signed heads in the verifier's ledger: (its log, the
+    nonce of its last head)."""
+    from inspectorate.ledger import audit_log, load_keyring, open_log
+
+    if not ev.ledger.is_dir():
+        return {}
+    ring, out = load_keyring(ev.keyring), {}
+    for log in sorted(p.parent for p in ev.ledger.rglob("leaves.jsonl")):
+        for _, head in audit_log(open_log(log), ring).heads:  # signature-checked heads only
+            out[str(head.get("host"))] = (log, str(head.get("nonce", "")))
+    return out
+
+
+def _logs_by_signer(ev: FabricEvidence) -> dict[str, Path]:
+    return {host: log for host, (log, _) in _ledger_heads(ev).items()}
 
 
 # ------------------------------------------------------------------------ verdict
