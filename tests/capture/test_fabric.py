@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,21 @@ def test_bad_input_exits_2_without_running(tmp_path: Path) -> None:
     cli = [sys.executable, "-m", "inspectorate.cli", "verify-fabric", str(tmp_path / "nowhere")]
     proc = subprocess.run(cli, capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+@needs_netns
+def test_a_failed_rank_stops_its_peers_and_the_idle_fabric_shows_missing_ranks(tmp_path: Path) -> None:
+    script = tmp_path / "fail.py"
+    script.write_text("import os, sys, time\nif os.environ['RANK'] == '1': sys.exit(3)\ntime.sleep(600)\n")
+    t0 = time.monotonic()
+    result = capture_fabric(
+        [sys.executable, str(script)], _claims(tmp_path, 2), tmp_path / "fab", hosts=2, hz=20, grace_s=0.5
+    )
+    assert result.exit_codes[1] == 3 and result.exit_codes[0] != 0 and time.monotonic() - t0 < 120
+    verdict = verify_fabric(result.out, **_verifier(result.out))  # type: ignore[arg-type]
+    by = {c.name: f for c, f in verdict.findings}
+    assert by["host_signatures"].decision == "consistent"  # the evidence is genuine...
+    assert "missing rank" in " ".join(by["world_size"].evidence["problems"])  # ...and shows no job
 
 
 @needs_netns

@@ -30,6 +30,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,7 @@ FABRIC_SCHEMA = "inspectorate.fabric/1"
 MANIFEST = "fabric.json"
 HOSTS_DIR, LEDGER_DIR, VERIFIER_DIR = "hosts", "ledger", "verifier"
 KEYRING, CHALLENGE_FILE, WITNESS_STATE = "ring.json", "challenge.txt", "witness.json"
+GRACE_S = 30.0  # how long peers of a failed rank may take to notice before they are stopped
 
 
 def host_challenge(challenge: str, index: int) -> str:
@@ -93,6 +95,7 @@ def capture_fabric(
     challenge: str | None = None,
     port: int = 29500,
     force: bool = False,
+    grace_s: float = GRACE_S,
 ) -> FabricResult:
     """Run ``cmd`` once per host (rank = host index) across a namespace mesh, each host
     sensed and signing on its own; write the fabric layout above."""
@@ -124,7 +127,7 @@ def capture_fabric(
             stack.callback(stop_sensor, h.sensor)
         for h in members:
             _await_sensor(h)
-        codes = _run_all(members, claims)
+        codes = _run_all(members, claims, grace_s)
         time.sleep(3.0 / hz)  # every sensor samples the links after the last byte moved
         for h in members:
             h.channel.end_all()
@@ -240,7 +243,7 @@ def _await_sensor(h: _Host, timeout_s: float = 60.0) -> None:
     raise InputError(f"host h{h.index}'s sensor did not start (see capture.log)", h.run_dir)
 
 
-def _run_all(members: list[_Host], claims: Claims) -> list[int]:
+def _run_all(members: list[_Host], claims: Claims, grace_s: float) -> list[int]:
     """Release every rank at once, drive each host's claim schedule, wait for all."""
     t0, done = time.time(), threading.Event()
     drivers = [
@@ -254,11 +257,36 @@ def _run_all(members: list[_Host], claims: Claims) -> list[int]:
     for t in drivers:
         t.start()
     try:
-        return [int(h.child.wait()) for h in members if h.child is not None]
+        return _wait_all([h.child for h in members if h.child is not None], grace_s)
     finally:
         done.set()
         for t in drivers:
             t.join(timeout=5)
+
+
+def _wait_all(children: list[GatedChild], grace_s: float = GRACE_S) -> list[int]:
+    """Every rank's exit code. A rank that fails leaves its peers blocked in a collective
+    until their own timeout: once one exits non-zero, the rest get ``grace_s`` seconds,
+    then SIGTERM (and SIGKILL 5 s later) to their process groups."""
+    codes: dict[int, int] = {}
+    deadline: float | None = None
+    while len(codes) < len(children):
+        for c in children:
+            if c.pid in codes:
+                continue
+            pid, status = os.waitpid(c.pid, os.WNOHANG)
+            if pid:
+                codes[c.pid] = os.waitstatus_to_exitcode(status)
+                if codes[c.pid] != 0 and deadline is None:
+                    deadline = time.monotonic() + grace_s
+        if deadline is not None and time.monotonic() > deadline:
+            sig = signal.SIGKILL if time.monotonic() > deadline + 5 else signal.SIGTERM
+            for c in children:
+                if c.pid not in codes:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(c.pid, sig)
+        time.sleep(0.05)
+    return [codes[c.pid] for c in children]
 
 
 def _witness(out: Path, scratch: Path, tag: str, n: int) -> None:
