@@ -5,7 +5,8 @@ each host under its own signing sensor), or reads one given with ``--fabric``. T
 verifies the honest fabric and every registered forger's rewrite of it twice: with the
 per-host checks only (``scope=host``: each host's signed stream, each host's claims
 agreeing with the manifest) and with the cross-host checks (``scope=fabric``), and
-prints which checks catch which attack, the per-link conservation residuals and the
+prints which checks catch which attack beside what ``inspectorate verify --head-log`` says of
+each host's run directory alone, the per-link conservation residuals and the
 all-reduce volume ratios the tolerances were set from.
 
     python bench/fabric.py --hosts 3 --steps 30            # as root; prints a table
@@ -32,7 +33,8 @@ def capture(root: Path, hosts: int, steps: int, hidden: int) -> Path:
     claims = root / "claims.yml"
     claims.write_text(
         "window_s: 1.0\n"
-        f"defaults: {{op: training, model: fabric-mlp, n_params: {n_params(64, hidden)}, world_size: {hosts}}}\n"
+        f"defaults: {{op: training, model: fabric-mlp, n_params: {n_params(64, hidden)}, world_size: {hosts},"
+        " batch_size: 32, sequence_length: 1}\n"
         "phases:\n  - {name: train, start: 0, duration: 3600}\n"
     )
     job = [
@@ -58,12 +60,31 @@ def judge(fabric: Path, verifier: dict[str, Any]) -> dict[str, Any]:
     per_host = verify_fabric(fabric, scope="host", **verifier)
     cross = verify_fabric(fabric, scope="fabric", **verifier)
     return {
+        "verify_per_host": full_verify(fabric, verifier),
         "per_host": per_host.caught_by(),
         "fabric": cross.caught_by(),
         "per_host_outcome": per_host.outcome,
         "fabric_outcome": cross.outcome,
         "findings": {c.name: f.to_dict() for c, f in per_host.findings + cross.findings},
     }
+
+
+def full_verify(fabric: Path, verifier: dict[str, Any]) -> dict[str, str]:
+    """``inspectorate verify`` with ``--head-log`` on each host's run directory alone: the
+    project's whole per-host verdict (telemetry properties and signed evidence)."""
+    from inspectorate.verify import verify_run
+    from inspectorate.verify._signed import attach_signed
+
+    manifest = json.loads((fabric / "fabric.json").read_text())
+    out = {}
+    for h in manifest["hosts"]:
+        log = verifier["ledger"] / Path(h["log"]).name
+        log = log if log.is_dir() else fabric / h["log"]
+        verdict = verify_run(fabric / h["dir"])
+        challenge = f"{verifier['challenge']}:h{h['index']}"
+        verdict = attach_signed(verdict, log, verifier["keyring"], challenge=challenge)
+        out[f"h{h['index']}"] = str(verdict.outcome)
+    return out
 
 
 def main() -> int:
@@ -102,9 +123,10 @@ def main() -> int:
 
 def report(rows: dict[str, Any], load: tuple[float, float, float]) -> None:
     print(f"load average at start: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (2-core shared box)")
-    print(f"{'fabric':<22} {'per-host evidence catches':<30} fabric evidence catches")
+    print(f"{'fabric':<22} {'`verify` per host':<34} {'per-host checks catch':<22} fabric checks catch")
     for name, r in rows.items():
-        print(f"{name:<22} {', '.join(r['per_host']) or '-':<30} {', '.join(r['fabric']) or '-'}")
+        full = " ".join(f"{h}:{o[:5]}" for h, o in r["verify_per_host"].items())
+        print(f"{name:<22} {full:<34} {', '.join(r['per_host']) or '-':<22} {', '.join(r['fabric']) or '-'}")
     honest = rows["honest"]["findings"]
     for link, v in (honest["link_conservation"]["evidence"].get("links") or {}).items():
         print(

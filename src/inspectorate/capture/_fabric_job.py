@@ -2,8 +2,8 @@
 
 ``python -m inspectorate.capture._fabric_job --steps 40 --hidden 512``. It reads the
 launcher's ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``/``MASTER_PORT`` and writes, into
-``INSPECTORATE_RUN_DIR``, ``steps.jsonl`` (one chained record per optimizer step: the
-prover's claim of how many gradient all-reduces it did) and ``collectives.jsonl`` (DDP's
+``INSPECTORATE_RUN_DIR``, ``steps.jsonl`` (``StepRecorder``'s ``train_step`` records,
+one per optimizer step: the prover's claim of how many gradient all-reduces it did) and ``collectives.jsonl`` (DDP's
 own account of the bytes it asked gloo to all-reduce). Both are the prover's files; the
 fabric check weighs them against the sensors' NIC counters.
 """
@@ -15,8 +15,6 @@ import os
 import time
 from datetime import timedelta
 from pathlib import Path
-
-STEPS_SCHEMA = "inspectorate.fabric_step/1"
 
 
 def n_params(dim: int, hidden: int) -> int:
@@ -35,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    from inspectorate.capture._chain_writer import ChainWriter
+    from inspectorate.capture import _client as capture_client
     from inspectorate.capture._collectives import CollectiveLog, allreduce_logging_hook
+    from inspectorate.capture._recorder import StepRecorder
 
     torch.set_num_threads(1)
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
@@ -51,27 +50,31 @@ def main(argv: list[str] | None = None) -> int:
     ddp.register_comm_hook(state=None, hook=allreduce_logging_hook(log))
     opt = torch.optim.SGD(ddp.parameters(), lr=0.01)
     gen = torch.Generator().manual_seed(1000 + rank)
-    count = sum(p.numel() for p in model.parameters())
-    with ChainWriter(run_dir / "steps.jsonl") as steps:
-        for step in range(args.steps):
-            x = torch.randn(args.batch, args.dim, generator=gen)
-            opt.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.mse_loss(ddp(x), x)
-            loss.backward()
-            opt.step()
-            steps.append(
-                {
-                    "schema": STEPS_SCHEMA,
-                    "kind": "step",
-                    "step": step,
-                    "rank": rank,
-                    "world_size": world,
-                    "n_params": count,
-                    "grad_dtype": "float32",
-                    "loss": round(float(loss.detach()), 6),
-                    "t": time.time(),
-                }
-            )
+    recorder = StepRecorder(run_dir / "steps.jsonl", phase="train", rank=rank, fingerprint_every=10)
+    for step in range(args.steps):
+        x = torch.randn(args.batch, args.dim, generator=gen)
+        opt.zero_grad(set_to_none=True)
+        t0 = time.perf_counter()
+        loss = torch.nn.functional.mse_loss(ddp(x), x)
+        t1 = time.perf_counter()
+        loss.backward()  # DDP's all-reduce of the gradient buckets runs here
+        t2 = time.perf_counter()
+        opt.step()
+        t3 = time.perf_counter()
+        if capture_client.active():  # the wrapper turns these into the window records' tokens
+            capture_client.tokens(args.batch)
+        recorder.train_step(
+            step,
+            loss=loss.detach(),
+            model=model,
+            optimizer=opt,
+            lr=0.01,
+            tokens=args.batch,
+            forward_s=t1 - t0,
+            backward_s=t2 - t1,
+            optimizer_s=t3 - t2,
+        )
+    recorder.close()
     dist.barrier()
     log.close()
     dist.destroy_process_group()

@@ -24,6 +24,7 @@ from inspectorate.errors import InputError
 
 MANIFEST = "fabric.json"
 FABRIC_SCHEMA = "inspectorate.fabric/1"
+STEP_KINDS = ("train_step", "step")  # StepRecorder's, and a bare job's own
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
 
@@ -157,7 +158,7 @@ def _claims(h: HostEvidence) -> None:
             h.label_world.add(rec["world_size"])
         if isinstance(rec.get("claimed_n_params"), int):
             h.n_params.add(rec["claimed_n_params"])
-    steps = [r for r in _lines(h.dir / "steps.jsonl") if r.get("kind") == "step"]
+    steps = [r for r in _lines(h.dir / "steps.jsonl") if r.get("kind") in STEP_KINDS]
     if steps:
         h.steps = len(steps)
         h.step_world = {r["world_size"] for r in steps if isinstance(r.get("world_size"), int)}
