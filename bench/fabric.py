@@ -94,6 +94,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--hidden", type=int, default=512)
     ap.add_argument("--json", type=Path, help="Write the figures here.")
+    ap.add_argument("--keep", type=Path, help="Keep the captured fabric here (a new directory).")
     args = ap.parse_args()
     from inspectorate.attacks._fabric_attacks import FABRIC_FORGERS, forge
 
@@ -101,6 +102,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-fabric-"))
     try:
         src = args.fabric or capture(work, args.hosts, args.steps, args.hidden)
+        if args.keep and not args.fabric:
+            shutil.copytree(src, args.keep)
         verifier = {
             "keyring": src / "verifier" / "ring.json",
             "ledger": src / "ledger",

@@ -170,12 +170,34 @@ def phantom_host(src: Path, dst: Path) -> None:
     _save_manifest(dst, manifest)
 
 
-@fabric_forger(
-    "understate_model", "the job trained a model half the size it did (n_params halved everywhere)"
-)
-def understate_model(src: Path, dst: Path) -> None:
+def _understate(dst: Path, keep: float) -> None:
+    """Claim ``keep`` x the model's parameters everywhere the prover writes the size:
+    labels, window FLOPs, DDP's log of all-reduced bytes, fingerprints' parameter counts."""
     manifest = _manifest(dst)
-    n_params = _claimed_n_params(dst, manifest) // 2
+    set_params = _set(n_params=round(_claimed_n_params(dst, manifest) * keep))
+
+    def edit(record: dict[str, Any]) -> dict[str, Any]:
+        out = set_params(record)
+        if isinstance(out.get("flops"), (int, float)) and "window_start" in out:
+            out["flops"] = out["flops"] * keep  # window records price tokens at 6 x n_params
+        if out.get("op") == "allreduce" and isinstance(out.get("bytes"), int):
+            out["bytes"] = round(out["bytes"] * keep)
+        if out.get("kind") == "fingerprint" and isinstance(out.get("num_params"), int):
+            out["num_params"] = round(out["num_params"] * keep)
+        return out
+
     for h in manifest["hosts"]:
-        _rewrite(dst / h["dir"], _set(n_params=n_params))
+        _rewrite(dst / h["dir"], edit)
     _save_manifest(dst, manifest)
+
+
+@fabric_forger("understate_model", "the model was half the size it was (every size claim rewritten to match)")
+def understate_model(src: Path, dst: Path) -> None:
+    _understate(dst, 0.5)
+
+
+@fabric_forger(
+    "understate_model_25", "the model was 25% smaller than it was (every size claim rewritten to match)"
+)
+def understate_model_25(src: Path, dst: Path) -> None:
+    _understate(dst, 0.75)
