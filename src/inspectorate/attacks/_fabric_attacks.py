@@ -131,7 +131,7 @@ def hide_host(src: Path, dst: Path) -> None:
 @fabric_forger(
     "hide_host_competent",
     "one host fewer, and every traffic-bearing interface claimed: the survivors' links to the "
-    "dropped host are declared links between survivors, and the model size scaled so the "
+    "dropped host are declared links between survivors, and every size claim scaled so the "
     "ring all-reduce volume fits the smaller world",
 )
 def hide_host_competent(src: Path, dst: Path) -> None:
@@ -146,10 +146,8 @@ def hide_host_competent(src: Path, dst: Path) -> None:
     w = manifest["world_size"]
     # per-rank bytes go as 2(W-1)/W x G: inflate G so the smaller world moves the same bytes
     scale = ((old_w - 1) / old_w) / ((w - 1) / w) if w > 1 else 1.0
-    n_params = round(_claimed_n_params(dst, manifest) * scale)
-    for h in manifest["hosts"]:
-        _rewrite(dst / h["dir"], _set(world_size=w, n_params=n_params))
     _save_manifest(dst, manifest)
+    _resize(dst, scale, world_size=w)
 
 
 @fabric_forger("phantom_host", "the job ran on one host more (a copy of host 1's evidence as a new rank)")
@@ -170,34 +168,34 @@ def phantom_host(src: Path, dst: Path) -> None:
     _save_manifest(dst, manifest)
 
 
-def _understate(dst: Path, keep: float) -> None:
-    """Claim ``keep`` x the model's parameters everywhere the prover writes the size:
-    labels, window FLOPs, DDP's log of all-reduced bytes, fingerprints' parameter counts."""
+def _resize(dst: Path, factor: float, **also: Any) -> None:
+    """Claim ``factor`` x the model's parameters everywhere the prover writes the size
+    (labels, window FLOPs, DDP's log of all-reduced bytes, fingerprints' parameter
+    counts), and set the fields in ``also``; every host, re-chained."""
     manifest = _manifest(dst)
-    set_params = _set(n_params=round(_claimed_n_params(dst, manifest) * keep))
+    set_fields = _set(n_params=round(_claimed_n_params(dst, manifest) * factor), **also)
 
     def edit(record: dict[str, Any]) -> dict[str, Any]:
-        out = set_params(record)
+        out = set_fields(record)
         if isinstance(out.get("flops"), (int, float)) and "window_start" in out:
-            out["flops"] = out["flops"] * keep  # window records price tokens at 6 x n_params
+            out["flops"] = out["flops"] * factor  # window records price tokens at 6 x n_params
         if out.get("op") == "allreduce" and isinstance(out.get("bytes"), int):
-            out["bytes"] = round(out["bytes"] * keep)
+            out["bytes"] = round(out["bytes"] * factor)
         if out.get("kind") == "fingerprint" and isinstance(out.get("num_params"), int):
-            out["num_params"] = round(out["num_params"] * keep)
+            out["num_params"] = round(out["num_params"] * factor)
         return out
 
     for h in manifest["hosts"]:
         _rewrite(dst / h["dir"], edit)
-    _save_manifest(dst, manifest)
 
 
 @fabric_forger("understate_model", "the model was half the size it was (every size claim rewritten to match)")
 def understate_model(src: Path, dst: Path) -> None:
-    _understate(dst, 0.5)
+    _resize(dst, 0.5)
 
 
 @fabric_forger(
     "understate_model_25", "the model was 25% smaller than it was (every size claim rewritten to match)"
 )
 def understate_model_25(src: Path, dst: Path) -> None:
-    _understate(dst, 0.75)
+    _resize(dst, 0.75)
