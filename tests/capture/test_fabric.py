@@ -143,6 +143,12 @@ def test_bad_input_exits_2_without_running(tmp_path: Path) -> None:
     (tmp_path / "b" / "x").write_text("evidence")
     with pytest.raises(InputError, match="not empty"):
         capture_fabric(["true"], claims, tmp_path / "b", hosts=2)
+    from inspectorate.cli import invoke
+
+    args = ["--claims", str(claims), "--out", str(tmp_path / "c")]
+    assert invoke(["capture-fabric", "--hosts", "2", *args, "--hz", "5", "--", "true"]) == 2
+    assert invoke(["capture-fabric", "--hosts", "20", *args, "--", "true"]) == 2
+    assert not (tmp_path / "c").exists()
     cli = [sys.executable, "-m", "inspectorate.cli", "verify-fabric", str(tmp_path / "nowhere")]
     proc = subprocess.run(cli, capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1

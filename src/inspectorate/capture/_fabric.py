@@ -43,7 +43,7 @@ from typing import Any
 
 from inspectorate.capture._capture import Claims, _drive, _samples, load_claims, stop_sensor
 from inspectorate.capture._channel import RUN_DIR_ENV, SOCKET_ENV, Channel, ChannelServer
-from inspectorate.capture._fabric_net import Mesh, link_name
+from inspectorate.capture._fabric_net import MAX_HOSTS, Mesh, link_name
 from inspectorate.capture._isolate import Cgroup, GatedChild, Netns, missing_rights, spawn_gated
 from inspectorate.errors import InputError
 
@@ -101,6 +101,8 @@ def capture_fabric(
     sensed and signing on its own; write the fabric layout above."""
     if not cmd:
         raise InputError("no command given (inspectorate capture-fabric ... -- CMD ARGS)")
+    if not 2 <= hosts <= MAX_HOSTS:
+        raise InputError(f"--hosts must be 2..{MAX_HOSTS}")
     claims = load_claims(Path(claims_path))
     out = _prepare_out(Path(out), force)
     missing = missing_rights()
