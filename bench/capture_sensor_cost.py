@@ -119,8 +119,10 @@ def arm(kind: str, seconds: float, src: str | None, use_cgroup: bool) -> dict[st
 def report(rows: list[dict[str, Any]]) -> None:
     ncpu = os.cpu_count()
     print(f"host: {ncpu} logical CPUs; load1 and busy host cores measured during each arm")
-    print(f"{'workload':8s} {'target':9s} {'sensor':18s} {'work cores':>10s} {'sensor ms/s':>11s} "
-          f"{'sensor/work':>11s} {'host cores':>10s} {'load1':>6s}")
+    print(
+        f"{'workload':8s} {'target':9s} {'sensor':18s} {'work cores':>10s} {'sensor ms/s':>11s} "
+        f"{'sensor/work':>11s} {'host cores':>10s} {'load1':>6s}"
+    )
     for r in rows:
         verdict = "PASS" if r["ratio"] <= 0.02 else "FAIL"
         print(

@@ -266,7 +266,9 @@ class ProcSensor:
             "anon_rss_b": sum(r.anon_b for r in readings),
             "file_rss_b": sum(r.file_b for r in readings),
             # [pid, cpu_s, rss_b, threads, minflt, majflt] (the last two: sensor/2)
-            "per_proc": [[r.pid, round(r.cpu_s, 3), r.rss_b, r.threads, r.minflt, r.majflt] for r in readings],
+            "per_proc": [
+                [r.pid, round(r.cpu_s, 3), r.rss_b, r.threads, r.minflt, r.majflt] for r in readings
+            ],
             "host_cpu_s": round(host_s, 3),
             "host_ncpu": ncpu,
             "net": self.host.nics(),

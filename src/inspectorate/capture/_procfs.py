@@ -17,7 +17,9 @@ import os
 import re
 
 _CHUNK = 1 << 16
-_STATUS = re.compile(rb"^(voluntary_ctxt_switches|nonvoluntary_ctxt_switches|RssAnon|RssFile|RssShmem):\s+(\d+)", re.M)
+_STATUS = re.compile(
+    rb"^(voluntary_ctxt_switches|nonvoluntary_ctxt_switches|RssAnon|RssFile|RssShmem):\s+(\d+)", re.M
+)
 _WCHAR = re.compile(rb"^wchar:\s+(\d+)", re.M)
 _PSS = re.compile(rb"^Pss:\s+(\d+)", re.M)
 

@@ -52,7 +52,9 @@ V2_MEMORY_STAT = {
     "pgfault": "pgfault",
     "pgmajfault": "pgmajfault",
 }
-_V1_TOTALS = re.compile(rb"^total_(" + b"|".join(n.encode() for n in V1_MEMORY_STAT.values()) + rb") (\d+)$", re.M)
+_V1_TOTALS = re.compile(
+    rb"^total_(" + b"|".join(n.encode() for n in V1_MEMORY_STAT.values()) + rb") (\d+)$", re.M
+)
 _V2_NAMES = re.compile(rb"^(" + b"|".join(n.encode() for n in V2_MEMORY_STAT.values()) + rb") (\d+)$", re.M)
 
 
