@@ -254,13 +254,13 @@ class ExportedSpec(ModelSpec):
     def build(self) -> Any:
         prog = load_program(self.path)
         randomize(prog.module)
-        return ProgramModule(prog.module, self.context)
+        return program_module(prog.module, self.context)
 
     def with_layers(self, k: int) -> ModelSpec:
         raise InputError("an exported program is timed whole, not by slices", self.path)
 
 
-def ProgramModule(program: Any, context: int | None) -> Any:  # noqa: N802 (a class factory)
+def program_module(program: Any, context: int | None) -> Any:
     """The program behind the model API the spot-check uses: ``forward(*inputs)`` (the
     first tensor of the program's output) and ``decode(idx, state)``. An exported program
     carries no decoding cache, so decoding runs it over the whole window (the last
