@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,11 @@ time.sleep(1.0)
 op, width, end = sys.argv[1], int(sys.argv[2]), time.time() + float(sys.argv[3])
 m = torch.nn.Sequential(*[torch.nn.Linear(width, width) for _ in range(4)])
 opt = torch.optim.AdamW(m.parameters()) if op == "train" else None
+step = 0
 while time.time() < end:
+    step += 1
+    if step == 4:  # warm: optimizer state allocated, allocator caches filled
+        print("ready", flush=True)
     x = torch.randn(int(sys.argv[4]), width)
     if opt is None:
         with torch.no_grad():
@@ -44,13 +47,18 @@ def phase(op: str, width: int, batch: int, seconds: float) -> dict[str, Any]:
     from capture_sensor_cost import _cgroup
     from inspectorate.capture._proc_sensor import ProcSensor
 
-    work = subprocess.Popen([sys.executable, "-c", WORKLOAD, op, str(width), str(seconds + 4), str(batch)])
+    work = subprocess.Popen(
+        [sys.executable, "-c", WORKLOAD, op, str(width), str(seconds + 120), str(batch)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     group = _cgroup(f"faults-{op}-{work.pid}")
     out = Path(tempfile.mkdtemp(prefix="insp-faults-"))
     try:
         if group is not None:
             group.join(work.pid)
-        time.sleep(3.0)  # imports, model build, first steps: not measured
+        assert work.stdout is not None
+        work.stdout.readline()  # imports, model build, first steps: not measured
         kw: dict[str, Any] = {"cgroup": group.sensor_path} if group is not None else {"pid": work.pid}
         sensor = ProcSensor(out, gpu=False, **kw)
         stop = threading.Event()

@@ -143,3 +143,25 @@ def test_cgroup_memory_stat_gives_faults_and_anon(tmp_path: Path):
     assert cg1["pgfault"] - cg0["pgfault"] >= 40 * MIB // os.sysconf("SC_PAGE_SIZE") // 2
     assert cg1["anon_b"] - cg0["anon_b"] >= 32 * MIB
     assert after["procs"] == 1 and after["per_proc"][0][0] == child.pid
+
+
+def test_readers_take_sensor1_records_and_expose_sensor2_fields(tmp_path: Path):
+    from inspectorate.verify._sensor_features import SensorRun, window
+
+    old = Path(__file__).parents[2] / "src/inspectorate/data/bench/public-v1/runs/r03/sensor.jsonl"
+    log = read_sensor(old)
+    assert log.records[0]["schema"] == "inspectorate.sensor/1" and log.frame.height > 10
+    assert log.frame["cg_pgfault"].null_count() == log.frame.height
+    t = log.frame["t"]
+    feats = window(SensorRun(log, 0.0), float(t[0]), float(t[-1]))
+    assert feats["cg_pgfault"] is None and feats["anon_rss_max_b"] is None and feats["cores"] >= 0
+    child = _holder()  # a sensor/2 stream: the same reader, the new fields filled in
+    try:
+        ProcSensor(tmp_path, pid=child.pid, hz=20, gpu=False).run(duration=0.3)
+    finally:
+        child.kill()
+        child.wait()
+    new = read_sensor(tmp_path / "sensor.jsonl")
+    t = new.frame["t"]
+    feats = window(SensorRun(new, 0.0), float(t[0]), float(t[-1]))
+    assert feats["anon_rss_max_b"] > 0 and feats["cg_pgfault"] is None  # no cgroup: pid mode
