@@ -165,3 +165,26 @@ def test_readers_take_sensor1_records_and_expose_sensor2_fields(tmp_path: Path):
     t = new.frame["t"]
     feats = window(SensorRun(new, 0.0), float(t[0]), float(t[-1]))
     assert feats["anon_rss_max_b"] > 0 and feats["cg_pgfault"] is None  # no cgroup: pid mode
+
+
+def test_a_process_that_comes_or_goes_triggers_a_pss_reread(monkeypatch):
+    reads: list[str] = []
+    real = _proc_table.read_once
+    monkeypatch.setattr(_proc_table, "read_once", lambda p: reads.append(p) or real(p))
+    child = _holder()
+    table = ProcTable()
+    try:
+        files = table.get(child.pid)
+        assert files is not None
+        rss = read_proc(child.pid, pss=False).rss_b  # type: ignore[union-attr]
+        files.pss_now(rss, 100.0)
+        files.pss_now(rss, 102.0)  # nothing moved: carried
+        assert len(reads) == 1
+        files.pss_now(rss, 102.5, others_changed=True)  # a sharer exited: re-read ...
+        assert len(reads) == 2
+        files.pss_now(rss, 103.0, others_changed=True)  # ... but not twice within a second
+        assert len(reads) == 2
+    finally:
+        table.close()
+        child.kill()
+        child.wait()

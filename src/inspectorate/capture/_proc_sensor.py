@@ -218,6 +218,7 @@ class ProcSensor:
         )
         self.count = 0
         self.table = ProcTable()  # kept-open /proc files of the workload's processes
+        self._last_pids: set[int] = set()
         self.host = HostFiles(CLK_TCK)
         self._procs = Pread.open(str(self.cgroup / "cgroup.procs")) if self.cgroup is not None else None
         # signed evidence (docs/signing.md): a ledger.HeadSigner signs the chain head every
@@ -282,6 +283,8 @@ class ProcSensor:
         """Every process's counters through kept-open files; PSS read or carried
         (``_proc_table``: re-read when RSS moved, at least every 10 s)."""
         now = time.monotonic()
+        changed = set(pids) != self._last_pids  # a process came or went: shared pages moved
+        self._last_pids = set(pids)
         out = []
         for p in pids:
             texts = self.table.texts(p)
@@ -292,7 +295,7 @@ class ProcSensor:
             except (ValueError, IndexError):  # a process caught mid-exit
                 continue
             files = self.table.files[p]
-            r.pss_b = files.pss_now(r.rss_b, now)
+            r.pss_b = files.pss_now(r.rss_b, now, changed)
             out.append(r)
         self.table.keep_only(set(pids))
         return out

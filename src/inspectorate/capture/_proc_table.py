@@ -15,6 +15,9 @@ evidence is the same:
   reports the last PSS plus the RSS change since (capped by RSS). Private growth and
   shrinkage, what a footprint is made of, move PSS and RSS alike, so the carried value is
   exact for them; shared pages can make it off by at most the slack before a re-read.
+  Pages also change hands without any RSS moving when a process that shares them starts
+  or exits (a forked helper, a dataloader worker): then every process is re-read (at
+  most once a second), so a sharer that exits cannot leave the survivor's PSS at half.
 """
 
 from __future__ import annotations
@@ -78,10 +81,12 @@ class ProcFiles:
                 out.extend(int(c) for c in text.split())
         return out if found else None
 
-    def pss_now(self, rss: int, now: float) -> int | None:
-        """PSS read or carried (see the module doc)."""
+    def pss_now(self, rss: int, now: float, others_changed: bool = False) -> int | None:
+        """PSS read or carried (see the module doc). ``others_changed``: a process of the
+        workload appeared or exited, so pages shared with it changed hands without this
+        process's RSS moving (a sharer that exits leaves its half to the survivor)."""
         age = now - self.pss_t
-        moved = abs(rss - self.pss_rss) > PSS_SLACK_B
+        moved = others_changed or abs(rss - self.pss_rss) > PSS_SLACK_B
         if age >= PSS_MAX_AGE_S or (moved and age >= PSS_MIN_AGE_S):
             self.pss = pss_b(read_once(f"/proc/{self.pid}/smaps_rollup"))
             self.pss_rss, self.pss_t = rss, now
