@@ -169,12 +169,12 @@ class CgroupCounters:
                     wr += int(parts[2]) if parts[1] == b"Write" else 0
             return {"io_r_b": rd, "io_w_b": wr}
         if "v2" in self.dirs:
-            text = self._text("v2", "io.stat")
-            if text is None:
+            raw = self._text("v2", "io.stat")
+            if raw is None:
                 return {}
             rd = wr = 0
-            for line in text.decode().splitlines():
-                kv = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
+            for row in raw.decode().splitlines():
+                kv = dict(p.split("=", 1) for p in row.split()[1:] if "=" in p)
                 rd += int(kv.get("rbytes", 0))
                 wr += int(kv.get("wbytes", 0))
             return {"io_r_b": rd, "io_w_b": wr}
