@@ -188,3 +188,33 @@ def test_a_process_that_comes_or_goes_triggers_a_pss_reread(monkeypatch):
         table.close()
         child.kill()
         child.wait()
+
+
+def test_steady_ticks_open_no_files(monkeypatch, tmp_path: Path):
+    """The cost guard: once a process is known, a tick re-reads kept-open descriptors
+    (pread) and opens nothing, unless PSS is due (memory moved, a process came or went)."""
+    from inspectorate.capture import _procfs
+
+    child = _holder()
+    try:
+        sensor = ProcSensor(tmp_path, pid=child.pid, hz=10, gpu=False)
+        for _ in range(3):
+            sensor.sample()  # first sight: files opened, PSS read
+        opened: list[str] = []
+        real_open = _procfs.os.open
+        monkeypatch.setattr(_procfs.os, "open", lambda p, *a: opened.append(p) or real_open(p, *a))
+        for _ in range(20):
+            record = sensor.sample()
+        monkeypatch.undo()
+        assert opened == [] and record["procs"] == 1 and record["pss_b"] is not None
+        _grow(child, 48)  # memory moved past the slack: exactly one smaps_rollup read
+        time.sleep(_proc_table.PSS_MIN_AGE_S)
+        monkeypatch.setattr(_procfs.os, "open", lambda p, *a: opened.append(p) or real_open(p, *a))
+        after = sensor.sample()
+        monkeypatch.undo()
+        assert opened == [f"/proc/{child.pid}/smaps_rollup"]
+        assert after["pss_b"] - record["pss_b"] >= 40 * MIB
+        sensor.close()
+    finally:
+        child.kill()
+        child.wait()
