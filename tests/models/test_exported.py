@@ -150,3 +150,16 @@ def test_hostile_archives_are_refused_without_running_their_code(archives, tmp_p
             read_model_file(path).build()
         assert "\n" not in str(err.value)
     assert not mark.exists()
+
+
+def test_a_static_program_at_another_shape_is_one_clear_error(tmp_path):
+    model = TinyLM().eval()
+    ep = torch.export.export(model, (torch.randint(0, VOCAB, (2, 8)),))  # no dynamic dims
+    torch.export.save(ep, str(tmp_path / "static.pt2"))
+    spec = read_model_file(tmp_path / "static.pt2")
+    assert spec.input_specs() == (("int64", 2, 8),)  # the program's own fixed shape
+    built = spec.build()
+    assert built(*spec.make_inputs(5, 99)).shape == (2, 8, VOCAB)  # fixed dims stay fixed
+    with pytest.raises(InputError, match="does not run on inputs") as err:
+        built(torch.randint(0, VOCAB, (3, 8)))
+    assert "\n" not in str(err.value)

@@ -273,7 +273,12 @@ def program_module(program: Any, context: int | None) -> Any:
             self.program = program
 
         def forward(self, *inputs: Any) -> Any:
-            out = self.program(*inputs)
+            try:
+                out = self.program(*inputs)
+            except Exception as exc:  # a static program at another shape, a wrong dtype
+                shapes = ", ".join(f"{tuple(t.shape)} {t.dtype}" for t in inputs)
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+                raise InputError(f"the exported program does not run on inputs {shapes} ({first})") from None
             while isinstance(out, (tuple, list)):
                 out = out[0]
             return out
