@@ -142,6 +142,7 @@ def test_cgroup_memory_stat_gives_faults_and_anon(tmp_path: Path):
     assert {"pgfault", "pgmajfault", "anon_b", "file_b"} <= set(cg1)
     assert cg1["pgfault"] - cg0["pgfault"] >= 40 * MIB // os.sysconf("SC_PAGE_SIZE") // 2
     assert cg1["anon_b"] - cg0["anon_b"] >= 32 * MIB
+    assert cg1["cpu_s"] > cg0["cpu_s"] and cg1["mem_b"] - cg0["mem_b"] >= 32 * MIB  # kept-open, fresh
     assert after["procs"] == 1 and after["per_proc"][0][0] == child.pid
 
 
@@ -218,3 +219,28 @@ def test_steady_ticks_open_no_files(monkeypatch, tmp_path: Path):
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_process_that_joins_the_cgroup_later_is_seen_at_the_next_tick(tmp_path: Path):
+    """v1 serves a kept-open cgroup.procs its cached pid list again: the sensor must not
+    keep that file open (a rank that joins after the sensor started would stay unseen)."""
+    from inspectorate.capture._isolate import Cgroup, missing_rights
+
+    if missing_rights():
+        pytest.skip("no rights to create a cgroup here: " + "; ".join(missing_rights()))
+    first, second = _holder(), _holder()
+    group = Cgroup.create(f"insp-test-join-{first.pid}")
+    try:
+        group.join(first.pid)
+        sensor = ProcSensor(tmp_path, cgroup=group.sensor_path, hz=10, gpu=False)
+        assert [p[0] for p in sensor.sample()["per_proc"]] == [first.pid]
+        group.join(second.pid)  # joins within the second that v1 would cache the list for
+        seen = {p[0] for p in sensor.sample()["per_proc"]}
+        sensor.close()
+    finally:
+        for child in (first, second):
+            child.kill()
+            child.wait()
+        group.kill_all()
+        group.remove()
+    assert seen == {first.pid, second.pid}

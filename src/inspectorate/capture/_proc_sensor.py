@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from inspectorate.capture._chain_writer import ChainWriter
 from inspectorate.capture._proc_table import HostFiles, ProcTable
-from inspectorate.capture._procfs import Pread, pss_b, read_once, status_fields, wchar
+from inspectorate.capture._procfs import pss_b, read_once, status_fields, wchar
 from inspectorate.capture._scope import CgroupCounters, GpuProcesses, WorkloadScope
 
 if TYPE_CHECKING:
@@ -196,7 +196,10 @@ class ProcSensor:
         self.table = ProcTable()  # kept-open /proc files of the workload's processes
         self._last_pids: set[int] = set()
         self.host = HostFiles(CLK_TCK)
-        self._procs = Pread.open(str(self.cgroup / "cgroup.procs")) if self.cgroup is not None else None
+        # cgroup.procs is opened afresh every tick, never kept: v1 caches the pid list of an
+        # open file and serves it again to reads that come within a second (so a process
+        # that joined later would never be seen)
+        self._procs = str(self.cgroup / "cgroup.procs") if self.cgroup is not None else None
         # signed evidence (docs/signing.md): a ledger.HeadSigner signs the chain head every
         # window into the host's transparency log; the challenge is the verifier's nonce
         self.signer, self.challenge = signer, challenge
@@ -212,7 +215,7 @@ class ProcSensor:
     def pids(self) -> list[int]:
         if self.pid is not None:
             return self.table.tree(self.pid, self.exclude, _scan_children)
-        text = self._procs.read() if self._procs is not None else None
+        text = read_once(self._procs) if self._procs is not None else None
         if text is None:
             return []
         return [p for p in map(int, text.split()) if p not in self.exclude]
@@ -318,8 +321,6 @@ class ProcSensor:
         """Close every kept-open file (the sensor object is spent afterwards)."""
         self.table.close()
         self.host.close()
-        if self._procs is not None:
-            self._procs.close()
         if self.scope.cgroup is not None:
             self.scope.cgroup.close()
         self.scope.net.close()
