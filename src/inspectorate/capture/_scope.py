@@ -78,7 +78,7 @@ class CgroupCounters:
 
     version: int
     dirs: dict[str, Path] = field(default_factory=dict)  # controller (or "v2") -> directory
-    _open: dict[Path, Pread | None] = field(default_factory=dict, repr=False)
+    _open: dict[Path, Pread | None] = field(default_factory=dict, repr=False, compare=False)
 
     def _text(self, ctl: str, name: str) -> bytes | None:
         """A file of the group, opened once and re-read with pread (``_procfs``)."""
