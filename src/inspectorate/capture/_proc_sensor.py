@@ -11,7 +11,7 @@ this process (later: attests it); in the testbed it is a child of the testbed pa
 that excludes itself from the tree it measures.
 
 Each tick reads files kept open since the process was first seen, and PSS only when
-memory moved (``_proc_table``: ~0.18 ms of CPU a tick for one torch process, was ~1.8 ms).
+memory moved (``_proc_table``: ~0.19 ms of CPU a tick for one torch process, was 1.2-1.8 ms).
 
 Cumulative counters (CPU time, faults, context switches) include processes that have
 exited: a process's last reading is kept when it disappears, so a short-lived helper
