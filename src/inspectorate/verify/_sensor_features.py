@@ -102,6 +102,11 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
         "cg_mem_max_b": _max(f, "cg_mem_b"),
         "io_w_b": _delta_or_none(f, "io_w_b"),
         "write_b": _delta_or_none(f, "write_b"),
+        # sensor/2 allocator and page-fault signals (None from older sensors): shown, no
+        # property decides on them yet (docs/verify.md "Allocator and page-fault fields")
+        "cg_pgfault": _delta_or_none(f, "cg_pgfault"),
+        "cg_anon_max_b": _max(f, "cg_anon_b"),
+        "anon_rss_max_b": _max(f, "anon_rss_b"),
     }
     out.update(_traffic(f, span, dt))
     if mem.len() and sensor.baseline_b is not None:
