@@ -213,19 +213,19 @@ def map_part(part: Part, plan_: Plan) -> dict[str, Any]:
 # ---------------------------------------------------------------- reduce
 
 
-def reduce_key_bucket(bucket: int, key: str, plan_: Plan) -> dict[int, pl.DataFrame]:
-    """Every keyed rule on ``key`` over one bucket (its groups whole): the rows of the
+def reduce_key_bucket(bucket: int, column: str, plan_: Plan) -> dict[int, pl.DataFrame]:
+    """Every keyed rule on ``column`` over one bucket (its groups whole): the rows of the
     groups each rule flagged, by rule index."""
-    rows = _read(plan_.spill, f"key={key}/b={bucket}")
+    rows = _read(plan_.spill, f"key={column}/b={bucket}")
     if rows is None:
         return {}
     trace = Trace(rows, None, "<bucket>")
     out = {}
     for i, (spec, how) in enumerate(zip(plan_.specs, plan_.hows)):
-        if how == key:
+        if how == column:
             found = run_rule(spec, trace)
             if found:
-                out[i] = _suspects(found, rows, key)
+                out[i] = _suspects(found, rows, column)
     return out
 
 
@@ -284,6 +284,7 @@ class _OnDask:
         self.client = client
 
     def map(self, fn: Callable[..., Any], items: list[Any], **kwargs: Any) -> list[Any]:
+        # (no keyword may be named ``key``: Client.map takes it as the tasks' name)
         if not items:
             return []
         return list(self.client.gather(self.client.map(fn, items, pure=False, **kwargs)))
@@ -345,7 +346,7 @@ def _run(
     _, last, tail = max((m["last"] for m in mapped), key=lambda item: item[0])
     keyed: dict[int, list[pl.DataFrame]] = {}
     for key in plan_.keys():
-        for found in runner.map(reduce_key_bucket, list(range(plan_.buckets)), key=key, plan_=plan_):
+        for found in runner.map(reduce_key_bucket, list(range(plan_.buckets)), column=key, plan_=plan_):
             for i, rows in found.items():
                 keyed.setdefault(i, []).append(rows)
     dag = runner.map(reduce_dag_bucket, list(range(plan_.buckets)), plan_=plan_) if plan_.has("dag") else []
