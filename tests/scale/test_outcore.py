@@ -174,3 +174,51 @@ def test_bad_sources_are_one_line_errors(tmp_path):
         check_out_of_core(jsonl, _commitment(spec))
     assert not wants_out_of_core(jsonl)
     assert not wants_out_of_core(tmp_path / "missing.parquet")
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_cli_checks_a_large_parquet_file_out_of_core(tmp_path, monkeypatch, engine):
+    """Above OUTCORE_ABOVE records `check` goes out of core; its JSON document is the
+    in-memory one, byte for byte (trace identity included)."""
+    from typer.testing import CliRunner
+
+    from inspectorate.cli import app
+    from inspectorate.scale import _outcore
+    from inspectorate.trace import write_generated
+
+    path = tmp_path / "t.parquet"
+    write_generated(GenSpec(chips=3, hours=0.2, scenario="over_cap"), path)
+    cap = tmp_path / "c.yml"
+    cap.write_text(
+        "id: c\ndeterministic_rules:\n  - {kind: aggregate_flop_cap, op_type: training, threshold: 1.0}\n"
+        "  - {kind: dataset_provenance}\n  - {kind: require_head}\n"
+    )
+    args = ["check", str(path), "-c", str(cap), "-f", "json", "--engine", engine]
+    in_memory = CliRunner().invoke(app, args)
+    calls = []
+    original = _outcore.check_out_of_core
+    monkeypatch.setattr(_outcore, "OUTCORE_ABOVE", 10)
+    monkeypatch.setattr(_outcore, "check_out_of_core", lambda *a, **k: calls.append(1) or original(*a, **k))
+    out_of_core = CliRunner().invoke(app, args)
+    assert calls
+    assert in_memory.exit_code == out_of_core.exit_code == 1
+    assert out_of_core.stdout == in_memory.stdout
+
+
+def test_cli_checks_a_layout_out_of_core(tmp_path):
+    from typer.testing import CliRunner
+
+    from inspectorate.cli import app
+    from inspectorate.report._archive import check_document
+
+    spec = GenSpec(chips=3, hours=0.3, scenario="forbidden_tag")
+    path = write_trace(generate_trace(spec), tmp_path / "t.parquet")
+    layout = tmp_path / "layout"
+    write_partitioned(path, layout, window_seconds=600, chip_groups=2)
+    cap = tmp_path / "c.yml"
+    cap.write_text("id: c\ndeterministic_rules:\n  - {kind: forbidden_data_source_tags, tags: ['corpus:cbrn-*']}\n")
+    result = CliRunner().invoke(app, ["check", str(layout), "-c", str(cap), "-f", "json"])
+    trace = read_trace(layout)
+    local = check(trace, load_commitment(cap))
+    assert result.exit_code == 1
+    assert result.stdout.strip() == check_document(local.to_dict(), trace, layout, cap).strip()

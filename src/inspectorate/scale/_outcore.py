@@ -405,3 +405,32 @@ def _dag_verdict(found: list[tuple[pl.DataFrame, pl.DataFrame]]) -> list[Violati
     ) else found[0][1].with_columns(pl.lit(None, dtype=pl.Utf8).alias("record_id"))
     bad = bad.sort(["row", "_pos"]).drop("_pos")
     return list(dag_violations(dupes, bad, pl.Series("record_id", [], dtype=pl.Utf8)))
+
+
+def check_on_cluster(
+    path: str | Path,
+    commitment: Commitment,
+    *,
+    head: str | None = None,
+    scheduler: str | None = None,
+    on_rule: Callable[[str], None] | None = None,
+) -> tuple[Verdict, Trace]:
+    """``check_out_of_core`` with its tasks on a Dask cluster (``scheduler``, else a
+    LocalCluster of worker processes on this machine): each worker reads its own parts."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        from inspectorate.errors import MissingExtra
+
+        raise MissingExtra(exc.name or "distributed", "scale") from exc
+    try:
+        client = Client(scheduler) if scheduler else Client(LocalCluster(n_workers=2, threads_per_worker=1))
+    except OSError as exc:
+        raise InputError(f"cannot reach the Dask scheduler {scheduler} ({exc})") from None
+    try:
+        return check_out_of_core(path, commitment, head=head, client=client, on_rule=on_rule)
+    finally:
+        cluster = client.cluster
+        client.close()
+        if cluster is not None:
+            cluster.close()
