@@ -89,6 +89,8 @@ class _OutOfCoreTrace(Trace):
         super().__init__(frame, None, source.path, source.head)
         self.head_records = source.head_records
         self._count, self._breaks, self._last = source.records, breaks, last
+        self.phases: dict[str, float] = {}  # seconds per phase (map, reduce, ...), for benches
+        self.parts = len(source.parts)
 
     def __len__(self) -> int:
         return self._count
@@ -195,8 +197,12 @@ def map_part(part: Part, plan_: Plan) -> dict[str, Any]:
             found = run_rule(spec, trace)
             if found:
                 _write(_suspects(found, rules, None), plan_.spill, f"record/{i}", part.index)
-    for key in plan_.keys():
-        _scatter(rules, key, plan_.buckets, plan_.spill, f"key={key}", part.index)
+    if plan_.keys():
+        # the refs as their count, as in the lean frame rules already read (``n_refs``):
+        # a group's rules never resolve ref ids, and the lists are most of a spill's bytes
+        counted = rules.with_columns(pl.col("upstream_refs").list.len().alias("n_refs")).drop("upstream_refs")
+        for key in plan_.keys():
+            _scatter(counted, key, plan_.buckets, plan_.spill, f"key={key}", part.index)
     _chain_spill(frame, plan_, part.index)
     if plan_.has("dag"):
         _dag_spill(rules, plan_, part.index)
@@ -341,7 +347,9 @@ def _run(
     started: float,
     on_rule: Callable[[str], None] | None,
 ) -> tuple[Verdict, Trace]:
+    t_start = time.perf_counter()
     mapped = runner.map(map_part, list(source.parts), plan_=plan_)
+    t_map = time.perf_counter()
     matched = {s.id: sum(m["matched"][s.id] for m in mapped) for s in plan_.specs}
     _, last, tail = max((m["last"] for m in mapped), key=lambda item: item[0])
     keyed: dict[int, list[pl.DataFrame]] = {}
@@ -350,9 +358,11 @@ def _run(
             for i, rows in found.items():
                 keyed.setdefault(i, []).append(rows)
     dag = runner.map(reduce_dag_bucket, list(range(plan_.buckets)), plan_=plan_) if plan_.has("dag") else []
+    t_buckets = time.perf_counter()
     breaks, _ = chain_breaks(plan_, source.records, source.head)
     whole = _read(plan_.spill, "global") if plan_.has(None) else None
     meta = _OutOfCoreTrace(source, tail, breaks, last)
+    t_chain = time.perf_counter()
     violations: list[Violation] = []
     timings: dict[str, float] = {}
     for i, (spec, how) in enumerate(zip(plan_.specs, plan_.hows)):
@@ -361,6 +371,12 @@ def _run(
         timings[spec.id] = time.perf_counter() - t0
         if on_rule is not None:
             on_rule(spec.id)
+    meta.phases = {
+        "map": t_map - t_start,
+        "buckets": t_buckets - t_map,
+        "chain_and_global_read": t_chain - t_buckets,
+        "judge": time.perf_counter() - t_chain,
+    }
     verdict = assemble(
         commitment, list(plan_.specs), violations, source.records, time.perf_counter() - started, timings
     )
