@@ -222,3 +222,16 @@ def test_cli_checks_a_layout_out_of_core(tmp_path):
     local = check(trace, load_commitment(cap))
     assert result.exit_code == 1
     assert result.stdout.strip() == check_document(local.to_dict(), trace, layout, cap).strip()
+
+
+@pytest.mark.parametrize("at", [49, 50, 51])
+def test_a_chain_break_at_a_part_seam_is_found(tmp_path, at):
+    """Parts of 50 rows: an edit at the seam (the last record of a part, the first of the
+    next) breaks the chain where the in-memory reader sees it, in both sources."""
+    spec = GenSpec(chips=4, hours=0.5, scenario="training")
+    records = generate_trace(spec).records
+    records[at] = dict(records[at], flops=records[at]["flops"] * 2)  # not re-chained
+    commitment = load_commitment({"id": "t", "deterministic_rules": []})
+    for local, outcore in _both(Trace.from_records(records), commitment, tmp_path, 50, 60):
+        assert local[0] == 0
+        assert outcore == local

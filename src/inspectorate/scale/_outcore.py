@@ -46,7 +46,7 @@ from inspectorate.commitment._registry import Violation
 from inspectorate.commitment.rules.provenance import dag_violations
 from inspectorate.errors import InputError
 from inspectorate.scale._dag import _bucket
-from inspectorate.scale._dask import _flagged, plan
+from inspectorate.scale._dask import _chain_part, _flagged, plan
 from inspectorate.scale._parts import PART_ROWS, Part, Source, layout_source, load_part, parquet_source, rule_frame
 from inspectorate.trace import Trace
 from inspectorate.trace._canonical import GENESIS, ChainBreak
@@ -68,6 +68,7 @@ class Plan:
     chain_buckets: int
     spill: str
     chain_rows: int
+    ordered: bool = False  # parts are row ranges in order: each checks its own chain range
 
     def keys(self) -> list[str]:
         special = ("record", "chain", "dag", "driver", None)
@@ -165,6 +166,8 @@ def _scatter(frame: pl.DataFrame, column: str, buckets: int, spill: str, name: s
 
 
 def _chain_spill(frame: pl.DataFrame, plan_: Plan, part: int) -> None:
+    """(row, record_id, hash, prev hash) by row range, for a source whose parts are not
+    row ranges (the layout): ``chain_breaks`` reads the ranges back in order."""
     rows = frame.select(
         "row", "record_id", pl.Series("h", frame_hashes(frame), dtype=pl.Utf8), "prev_record_hash"
     )
@@ -203,7 +206,7 @@ def map_part(part: Part, plan_: Plan) -> dict[str, Any]:
         counted = rules.with_columns(pl.col("upstream_refs").list.len().alias("n_refs")).drop("upstream_refs")
         for key in plan_.keys():
             _scatter(counted, key, plan_.buckets, plan_.spill, f"key={key}", part.index)
-    _chain_spill(frame, plan_, part.index)
+    chain = _chain_part(frame) if plan_.ordered else _chain_spill(frame, plan_, part.index)
     if plan_.has("dag"):
         _dag_spill(rules, plan_, part.index)
     if plan_.has(None):
@@ -211,6 +214,7 @@ def map_part(part: Part, plan_: Plan) -> dict[str, Any]:
     last = frame.filter(pl.col("row") == pl.col("row").max())
     return {
         "matched": matched_counts(trace, list(plan_.specs)),
+        "chain": None if chain is None else (*chain, frame["record_id"][0], frame["record_id"][-1]),
         "rows": frame.height,
         "last": (int(last["row"][0]), records_from_frame(last.head(1))[0], rule_frame(last.head(1))),
     }
@@ -240,6 +244,26 @@ def reduce_dag_bucket(bucket: int, plan_: Plan) -> tuple[pl.DataFrame, pl.DataFr
     ids = _read(plan_.spill, f"dag/ids/b={bucket}")
     refs = _read(plan_.spill, f"dag/refs/b={bucket}")
     return _bucket([ids], [refs])
+
+
+def stitched_breaks(
+    source: Source, chains: list[tuple[str, str, int, list[ChainBreak], str, str]]
+) -> list[ChainBreak]:
+    """The chain of an ordered source from its parts' own checks (each from its first
+    prev hash): their breaks, shifted to file rows, plus a break wherever a part does not
+    start from the previous part's last hash, and at the head."""
+    breaks: list[ChainBreak] = []
+    prev_hash, prev_id = GENESIS, None
+    for part, (first, last, rows, internal, first_id, last_id) in zip(source.parts, chains):
+        offset = part.offset
+        if first != prev_hash:
+            breaks.append(ChainBreak(offset, first_id, max(offset - 1, 0), prev_id, prev_hash, first))
+        breaks += [replace(b, index=b.index + offset, suspect_index=max(b.index + offset - 1, 0)) for b in internal]
+        prev_hash, prev_id = last, last_id
+    if source.head is not None and source.head != prev_hash:
+        records = source.records
+        breaks.append(ChainBreak(records, None, max(records - 1, 0), prev_id, source.head, prev_hash))
+    return breaks
 
 
 def chain_breaks(plan_: Plan, records: int, head: str | None) -> tuple[list[ChainBreak], str]:
@@ -326,6 +350,7 @@ def check_out_of_core(
             max(math.ceil(source.records / spill_rows), 1),
             str(spill),
             spill_rows,
+            source.ordered,
         )
         runner = _OnDask(client) if client is not None else _Serial()
         return _run(source, commitment, plan_, runner, started, on_rule)
@@ -359,7 +384,10 @@ def _run(
                 keyed.setdefault(i, []).append(rows)
     dag = runner.map(reduce_dag_bucket, list(range(plan_.buckets)), plan_=plan_) if plan_.has("dag") else []
     t_buckets = time.perf_counter()
-    breaks, _ = chain_breaks(plan_, source.records, source.head)
+    if plan_.ordered:
+        breaks = stitched_breaks(source, [m["chain"] for m in mapped])
+    else:
+        breaks, _ = chain_breaks(plan_, source.records, source.head)
     whole = _read(plan_.spill, "global") if plan_.has(None) else None
     meta = _OutOfCoreTrace(source, tail, breaks, last)
     t_chain = time.perf_counter()

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from inspectorate.errors import InputError
 from inspectorate.trace._frame import FRAME_SCHEMA
-from inspectorate.trace._io import _checked, _open_parquet, _typed, stored_columns
+from inspectorate.trace._io import _checked, _collect, _open_parquet, _scan_typed, stored_columns
 
 PART_ROWS = 1_000_000  # records a worker reads at once (about 0.3 GB of frame)
 # Columns only the chain reads (or the exact rebuild): rules never do, so the frame the
@@ -27,8 +27,8 @@ CHAIN_ONLY = ("prev_record_hash", "_extra", "window_start", "window_end")
 
 @dataclass(frozen=True)
 class Part:
-    """One unit of work: ``files`` (paths) and, for a single file, its ``groups`` (row
-    groups, in order) starting at row ``offset``; ``groups`` None: whole layout files."""
+    """One unit of work: ``files`` (paths) and, for a single file (``groups`` not None),
+    the row range ``offset`` .. ``offset + rows``; ``groups`` None: whole layout files."""
 
     index: int
     files: tuple[str, ...]
@@ -51,19 +51,14 @@ class Source:
 
 
 def parquet_source(path: Path, part_rows: int = PART_ROWS) -> Source:
-    """A single Parquet file by runs of row groups of about ``part_rows`` records."""
-    meta = _open_parquet(path).metadata
-    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-    parts: list[Part] = []
-    run: list[int] = []
-    offset = start = 0
-    for group, size in enumerate(sizes):
-        run.append(group)
-        offset += size
-        if offset - start >= part_rows or group == len(sizes) - 1:
-            parts.append(Part(len(parts), (str(path),), tuple(run), start, offset - start))
-            run, start = [], offset
-    return Source(str(path), tuple(parts), meta.num_rows, ordered=True)
+    """A single Parquet file as row ranges of ``part_rows`` records (a worker reads the
+    row groups its range overlaps)."""
+    records = _open_parquet(path).metadata.num_rows
+    parts = tuple(
+        Part(i, (str(path),), (), lo, min(part_rows, records - lo))
+        for i, lo in enumerate(range(0, records, max(part_rows, 1)))
+    )
+    return Source(str(path), parts, records, ordered=True)
 
 
 def layout_source(root: Path, part_rows: int = PART_ROWS) -> Source:
@@ -98,9 +93,11 @@ def load_part(part: Part) -> pl.DataFrame:
     ``row`` = position in the original order."""
     if part.groups is not None:
         path = Path(part.files[0])
-        handle = _open_parquet(path)
-        table = handle.read_row_groups(list(part.groups), columns=stored_columns(handle))
-        frame = _checked(_typed(table, path, list(FRAME_SCHEMA)), path, part.offset)
+        names = stored_columns(_open_parquet(path))
+        lazy = _scan_typed(path, names).slice(part.offset, part.rows)
+        if "_extra" not in names:
+            lazy = lazy.with_columns(pl.lit(None, dtype=pl.Utf8).alias("_extra"))
+        frame = _checked(_collect(lazy, path).select(list(FRAME_SCHEMA)), path, part.offset)
         return frame.with_columns((pl.col("row") + part.offset).cast(frame["row"].dtype))
     frames = [_layout_file(Path(f)) for f in part.files]
     raw = pl.concat(frames).sort("seq")
