@@ -153,7 +153,10 @@ def main() -> None:
             if base.get("seconds") and row.get("seconds") and engine != "inmemory":
                 row["time_vs_inmemory"] = round(row["seconds"] / base["seconds"], 2)
                 row["peak_vs_inmemory"] = round(row["peak_rss_mb"] / base["peak_rss_mb"], 2)
-                row["same_verdict"] = (row["verdict"], row["violations"]) == (base["verdict"], base["violations"])
+                row["same_verdict"] = (row["verdict"], row["violations"]) == (
+                    base["verdict"],
+                    base["violations"],
+                )
             print(json.dumps(row), flush=True)
 
 

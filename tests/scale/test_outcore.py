@@ -33,7 +33,13 @@ def _commitment(spec: GenSpec):
     body = all_rules_commitment(spec.chips, spec.hours)
     body["deterministic_rules"] += [
         {"kind": "aggregate_flop_cap", "op_type": "training", "threshold": 1e18, "id": "tight_job_cap"},
-        {"kind": "aggregate_flop_cap", "op_type": "*", "scope": "per_operator", "threshold": 1e18, "id": "op_cap"},
+        {
+            "kind": "aggregate_flop_cap",
+            "op_type": "*",
+            "scope": "per_operator",
+            "threshold": 1e18,
+            "id": "op_cap",
+        },
         {"kind": "aggregate_flop_cap", "op_type": "*", "scope": "global", "threshold": 1e19, "id": "all_cap"},
         {"kind": "require_head", "id": "head"},
     ]
@@ -106,7 +112,9 @@ EDITS = st.lists(
     spill_rows=st.integers(30, 500),
     groups=st.integers(1, 5),
 )
-def test_generated_and_edited_traces_match_in_memory(scenario, chips, seed, edits, part_rows, spill_rows, groups):
+def test_generated_and_edited_traces_match_in_memory(
+    scenario, chips, seed, edits, part_rows, spill_rows, groups
+):
     spec = GenSpec(chips=chips, hours=0.4, scenario=scenario, seed=seed)
     records = _edit(generate_trace(spec).records, edits)
     folder = Path(tempfile.mkdtemp())
@@ -216,7 +224,9 @@ def test_cli_checks_a_layout_out_of_core(tmp_path):
     layout = tmp_path / "layout"
     write_partitioned(path, layout, window_seconds=600, chip_groups=2)
     cap = tmp_path / "c.yml"
-    cap.write_text("id: c\ndeterministic_rules:\n  - {kind: forbidden_data_source_tags, tags: ['corpus:cbrn-*']}\n")
+    cap.write_text(
+        "id: c\ndeterministic_rules:\n  - {kind: forbidden_data_source_tags, tags: ['corpus:cbrn-*']}\n"
+    )
     result = CliRunner().invoke(app, ["check", str(layout), "-c", str(cap), "-f", "json"])
     trace = read_trace(layout)
     local = check(trace, load_commitment(cap))

@@ -47,7 +47,15 @@ from inspectorate.commitment.rules.provenance import dag_violations
 from inspectorate.errors import InputError
 from inspectorate.scale._dag import _bucket
 from inspectorate.scale._dask import _chain_part, _flagged, plan
-from inspectorate.scale._parts import PART_ROWS, Part, Source, layout_source, load_part, parquet_source, rule_frame
+from inspectorate.scale._parts import (
+    PART_ROWS,
+    Part,
+    Source,
+    layout_source,
+    load_part,
+    parquet_source,
+    rule_frame,
+)
 from inspectorate.trace import Trace
 from inspectorate.trace._canonical import GENESIS, ChainBreak
 from inspectorate.trace._fastchain import frame_hashes
@@ -72,7 +80,7 @@ class Plan:
 
     def keys(self) -> list[str]:
         special = ("record", "chain", "dag", "driver", None)
-        return list(dict.fromkeys(h for h in self.hows if h not in special))  # type: ignore[misc]
+        return list(dict.fromkeys(h for h in self.hows if h is not None and h not in special))
 
     def has(self, how: str | None) -> bool:
         return how in self.hows
@@ -206,7 +214,9 @@ def map_part(part: Part, plan_: Plan) -> dict[str, Any]:
         counted = rules.with_columns(pl.col("upstream_refs").list.len().alias("n_refs")).drop("upstream_refs")
         for key in plan_.keys():
             _scatter(counted, key, plan_.buckets, plan_.spill, f"key={key}", part.index)
-    chain = _chain_part(frame) if plan_.ordered else _chain_spill(frame, plan_, part.index)
+    chain = _chain_part(frame) if plan_.ordered else None
+    if not plan_.ordered:
+        _chain_spill(frame, plan_, part.index)
     if plan_.has("dag"):
         _dag_spill(rules, plan_, part.index)
     if plan_.has(None):
@@ -254,11 +264,13 @@ def stitched_breaks(
     start from the previous part's last hash, and at the head."""
     breaks: list[ChainBreak] = []
     prev_hash, prev_id = GENESIS, None
-    for part, (first, last, rows, internal, first_id, last_id) in zip(source.parts, chains):
+    for part, (first, last, _rows, internal, first_id, last_id) in zip(source.parts, chains):
         offset = part.offset
         if first != prev_hash:
             breaks.append(ChainBreak(offset, first_id, max(offset - 1, 0), prev_id, prev_hash, first))
-        breaks += [replace(b, index=b.index + offset, suspect_index=max(b.index + offset - 1, 0)) for b in internal]
+        breaks += [
+            replace(b, index=b.index + offset, suspect_index=max(b.index + offset - 1, 0)) for b in internal
+        ]
         prev_hash, prev_id = last, last_id
     if source.head is not None and source.head != prev_hash:
         records = source.records
@@ -275,7 +287,11 @@ def chain_breaks(plan_: Plan, records: int, head: str | None) -> tuple[list[Chai
         rows = _read(plan_.spill, f"chain/b={b}")
         if rows is None:
             continue
-        if rows["row"][0] != expect or rows["row"][-1] != expect + rows.height - 1 or rows["row"].is_duplicated().any():
+        if (
+            rows["row"][0] != expect
+            or rows["row"][-1] != expect + rows.height - 1
+            or rows["row"].is_duplicated().any()
+        ):
             raise NotPositional
         checked = rows.with_columns(
             pl.col("h").shift(1, fill_value=prev_hash).alias("expected"),
@@ -444,9 +460,11 @@ def _judge(
 
 def _dag_verdict(found: list[tuple[pl.DataFrame, pl.DataFrame]]) -> list[Violation]:
     dupes = pl.concat([d for d, _ in found], how="diagonal_relaxed").sort("row")
-    bad = pl.concat([e for _, e in found if e.height], how="diagonal_relaxed") if any(
-        e.height for _, e in found
-    ) else found[0][1].with_columns(pl.lit(None, dtype=pl.Utf8).alias("record_id"))
+    bad = (
+        pl.concat([e for _, e in found if e.height], how="diagonal_relaxed")
+        if any(e.height for _, e in found)
+        else found[0][1].with_columns(pl.lit(None, dtype=pl.Utf8).alias("record_id"))
+    )
     bad = bad.sort(["row", "_pos"]).drop("_pos")
     return list(dag_violations(dupes, bad, pl.Series("record_id", [], dtype=pl.Utf8)))
 

@@ -125,4 +125,3 @@ def _layout_file(path: Path) -> pl.DataFrame:
 def rule_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """What rules read of a part (the chain-only columns dropped)."""
     return frame.drop([c for c in CHAIN_ONLY if c in frame.columns])
-
