@@ -77,7 +77,9 @@ def _commitment(chips: int, hours: float, bounded: bool):
     return load_commitment(body)
 
 
-def _one(engine: str, records: int, workdir: Path, workers: int, part_rows: int, bounded: bool) -> dict:
+def _one(
+    engine: str, records: int, workdir: Path, workers: int, part_rows: int, spill_rows: int, bounded: bool
+) -> dict:
     """One measurement (run in a child process)."""
     peak = Peak()
     from inspectorate.commitment import check
@@ -93,8 +95,15 @@ def _one(engine: str, records: int, workdir: Path, workers: int, part_rows: int,
     elif engine == "outcore":
         from inspectorate.scale._outcore import check_out_of_core
 
-        verdict, meta = check_out_of_core(path, commitment, part_rows=part_rows, spill_dir=workdir)
-        out = {"parts": meta.parts, "phases_s": {k: round(v, 2) for k, v in meta.phases.items()}}
+        verdict, meta = check_out_of_core(
+            path, commitment, part_rows=part_rows, spill_rows=spill_rows, spill_dir=workdir
+        )
+        out = {
+            "parts": meta.parts,
+            "part_rows": part_rows,
+            "spill_rows": spill_rows,
+            "phases_s": {k: round(v, 2) for k, v in meta.phases.items()},
+        }
     else:
         from distributed import Client, LocalCluster
 
@@ -104,10 +113,21 @@ def _one(engine: str, records: int, workdir: Path, workers: int, part_rows: int,
             with Client(cluster) as client:
                 started = time.perf_counter()  # the cluster's start-up is not the check's
                 verdict, meta = check_out_of_core(
-                    path, commitment, client=client, part_rows=part_rows, spill_dir=workdir
+                    path,
+                    commitment,
+                    client=client,
+                    part_rows=part_rows,
+                    spill_rows=spill_rows,
+                    spill_dir=workdir,
                 )
-        out = {"parts": meta.parts, "phases_s": {k: round(v, 2) for k, v in meta.phases.items()}}
+        out = {
+            "parts": meta.parts,
+            "part_rows": part_rows,
+            "spill_rows": spill_rows,
+            "phases_s": {k: round(v, 2) for k, v in meta.phases.items()},
+        }
     seconds = time.perf_counter() - started
+    cpu = _cpu_seconds()
     out.update(
         engine=engine,
         records=records,
@@ -117,6 +137,11 @@ def _one(engine: str, records: int, workdir: Path, workers: int, part_rows: int,
         violations=[(v.rule_id, v.count) for v in verdict.violations],
         seconds=round(seconds, 2),
         rec_per_s=round(records / seconds),
+        # CPU seconds of this process and its reaped children (Dask workers, after the
+        # cluster closed): records per CPU-second is the per-core rate, and it moves far
+        # less with the box's load than the wall-clock rate does
+        cpu_s=round(cpu, 1),
+        rec_per_cpu_s=round(records / cpu),
         peak_rss_mb=peak.peak >> 20,
     )
     if "phases_s" in out:
@@ -125,6 +150,14 @@ def _one(engine: str, records: int, workdir: Path, workers: int, part_rows: int,
         if engine == "dask":
             out["map_rec_per_s_per_worker"] = round(records / map_s / workers)
     return out
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _child(engine: str, records: int, args: argparse.Namespace) -> dict:
@@ -142,6 +175,8 @@ def _child(engine: str, records: int, args: argparse.Namespace) -> dict:
         str(args.workers),
         "--part-rows",
         str(args.part_rows),
+        "--spill-rows",
+        str(args.spill_rows),
         *(["--bounded"] if args.bounded else []),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
@@ -161,6 +196,7 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=["inmemory", "outcore", "dask"])
     parser.add_argument("--no-baseline", action="store_true", help="skip the in-memory engine")
     parser.add_argument("--timeout", type=int, default=3600)
+    parser.add_argument("--spill-rows", type=int, default=2_000_000, help="records per spill bucket")
     parser.add_argument("--bounded", action="store_true", help="leave out the global rule kinds")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -168,7 +204,15 @@ def main() -> None:
     if args.one:
         print(
             json.dumps(
-                _one(args.one, args.sizes[0], args.workdir, args.workers, args.part_rows, args.bounded)
+                _one(
+                    args.one,
+                    args.sizes[0],
+                    args.workdir,
+                    args.workers,
+                    args.part_rows,
+                    args.spill_rows,
+                    args.bounded,
+                )
             )
         )
         return
