@@ -40,28 +40,44 @@ LIES = (
 )
 
 
-def n_params(name: str, config: dict[str, Any]) -> int:
-    """Parameters of each workload's model, by its own formula (no model is built)."""
-    vocab = 65  # tinyshakespeare's characters (the generated fallback has fewer)
-    if name == "chargru":
-        h, layers = config.get("hidden", 192), config.get("layers", 2)
-        return vocab * h + layers * (2 * 3 * h * h + 2 * 3 * h) + h * vocab + vocab
-    if name == "mlp_lm":
-        c, e, h, d = (
-            config.get("context", 16),
-            config.get("embed", 24),
-            config.get("hidden", 512),
-            config.get("depth", 2),
-        )
-        return vocab * e + c * e * h + h + (d - 1) * (h * h + h) + h * vocab + vocab
+def description(name: str, config: dict[str, Any], shrink: float = 1.0) -> dict[str, Any] | None:
+    """The ``inspectorate.model`` description of what each workload really runs (None
+    where no family describes it). ``shrink``: a model with about ``shrink`` times the
+    parameters (widths scaled by its square root), what the 20x lie declares instead."""
+    from corpus import chars
+
+    def w(x: int) -> int:
+        return max(int(round(x * shrink**0.5)), 1)
+
+    vocab = chars()[1]
+    if name == "chargru":  # embedding of width hidden, stacked GRU, linear head
+        h = w(config.get("hidden", 192))
+        cfg = {"cell": "gru", "vocab_size": vocab, "d_embed": h, "hidden": h, "n_layers": config.get("layers", 2)}
+        return {"family": "rnn", "config": cfg}
+    if name == "pg_sampler":  # an LSTMCell over a 32-token vocabulary: one LSTM layer
+        h = w(config.get("hidden", 256))
+        return {"family": "rnn", "config": {"cell": "lstm", "vocab_size": 32, "d_embed": h, "hidden": h, "n_layers": 1}}
+    if name in ("mlp_lm", "mlp_wide"):  # Bengio's fixed-context MLP LM
+        d = config.get("depth", 2)
+        hidden = [w(config.get("hidden", 512))] * d
+        cfg = {"vocab_size": vocab, "context_len": config.get("context", 16), "d_embed": config.get("embed", 24)}
+        return {"family": "mlp", "config": {**cfg, "hidden": hidden}}
+    return None  # matmul (no LM family: a parameter count only), ddp_mlp (a classifier)
+
+
+def n_params(name: str, config: dict[str, Any], shrink: float = 1.0) -> int:
+    """Parameters of each workload's model: the verifier's closed form for a described
+    model, the workload's own formula otherwise (no model is built)."""
+    desc = description(name, config, shrink)
+    if desc is not None:
+        from inspectorate.models import spec_from_dict
+
+        return spec_from_dict({"format": "inspectorate.model", "version": 1, **desc}).n_params()
     if name == "matmul":
-        return config.get("width", 384) ** 2 * config.get("depth", 4)
+        return int(config.get("width", 384) ** 2 * config.get("depth", 4) * shrink)
     if name == "ddp_mlp":
         w, d = config.get("width", 512), config.get("depth", 3)
-        return 256 * w + w + (d - 1) * (w * w + w) + w * 10 + 10
-    if name == "pg_sampler":
-        h = config.get("hidden", 256)
-        return 32 * h + 4 * (2 * h * h + 2 * h) // 1 + h * 32 + 32
+        return int((256 * w + w + (d - 1) * (w * w + w) + w * 10 + 10) * shrink)
     raise ValueError(name)
 
 
@@ -71,12 +87,35 @@ WORKLOADS: dict[str, dict[str, Any]] = {
     "matmul": {"script": "matmul.py", "config": {}},
     "ddp_mlp": {"script": "ddp_mlp.py", "config": {"world_size": 2}},
     "pg_sampler": {"script": "pg_sampler.py", "config": {"k": 4}},
+    # Above the memory-separation size (~22M params): a wide MLP LM, 31.8M parameters
+    # but only ~64 MFLOP a token, so it runs on a loaded core; training holds >= 16 B a
+    # parameter (~0.5 GB) against serving's 4 B.
+    "mlp_wide": {
+        "script": "mlp_lm.py",
+        "config": {"hidden": 5120, "embed": 64, "context": 16, "batch_size": 4, "seq_len": 8},
+    },
 }
+SHRINK = 1 / 20  # the lie big_as_small declares a model with 1/20 of the parameters
+
+
+def model_files(name: str, root: Path) -> dict[str, str]:
+    """Write the workload's description (and the small one the 20x lie declares) under
+    ``root``; model name -> file, for the claims file's ``models:``."""
+    out = {}
+    for tag, shrink in (("", 1.0), ("-small", SHRINK)):
+        desc = description(name, WORKLOADS[name]["config"], shrink)
+        if desc is None:
+            continue
+        path = root / f"{name}{tag}.model.json"
+        path.write_text(json.dumps({"format": "inspectorate.model", "version": 1, **desc}, indent=2))
+        out[f"{name}{tag}"] = str(path)
+    return out
 
 
 def plan(name: str, seconds: float, records: str, lean: bool) -> dict[str, Any]:
     """Honest phases, then lies; each phase: (name, do, claimed op, n_params factor, token factor)."""
-    n = n_params(name, WORKLOADS[name]["config"])
+    config = WORKLOADS[name]["config"]
+    described = description(name, config) is not None
     rows = [("honest_idle", "idle", "idle", 1, 1), ("honest_serve", "serve", "inference", 1, 1)]
     if not lean:
         rows += [("honest_eval", "eval", "eval", 1, 1), ("honest_train", "train", "training", 1, 1)]
@@ -87,27 +126,31 @@ def plan(name: str, seconds: float, records: str, lean: bool) -> dict[str, Any]:
     if not lean:
         rows += [
             ("lie_train_as_eval", "train", "eval", 1, 1),
-            ("lie_big_as_small", "train", "training", 1 / 20, 1),
+            ("lie_big_as_small", "train", "training", SHRINK, 1),
             ("lie_tokens_inflated", "train", "inference", 1, 3),
         ]
         if name == "pg_sampler":
             rows.append(("lie_updates_as_serving", "serve_updates", "inference", 1, 1))
-    world = WORKLOADS[name]["config"].get("world_size", 1)
+    world = config.get("world_size", 1)
     phases = []
     for phase, do, op, size, tokens in rows:
         claim: dict[str, Any] = {"op": op, "label": op}
         if op != "idle":
-            claim.update(model=f"bench-{name}", n_params=max(int(n * size), 1))
+            small = size != 1
+            model = (f"{name}-small" if small else name) if described else f"bench-{name}"
+            claim.update(model=model, n_params=n_params(name, config, size))
         if world > 1:
             claim["world_size"] = world
         phases.append({"name": phase, "do": do, "seconds": seconds, "claim": claim, "token_factor": tokens})
-    return {"config": WORKLOADS[name]["config"], "records": records, "threads": 1, "phases": phases}
+    return {"config": config, "records": records, "threads": 1, "phases": phases}
 
 
 def run_one(name: str, records: str, seconds: float, lean: bool, root: Path) -> list[dict[str, Any]]:
     out = root / f"{name}-{records}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    claims = {"models": model_files(name, out.parent)}
     proc = harness.capture_run(
-        WORKLOADS[name]["script"], plan(name, seconds, records, lean), out, timeout_s=1800
+        WORKLOADS[name]["script"], plan(name, seconds, records, lean), out, claims=claims, timeout_s=1800
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{name}/{records}: capture exited {proc.returncode}: {proc.stderr[-1500:]}")
