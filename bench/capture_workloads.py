@@ -52,15 +52,28 @@ def description(name: str, config: dict[str, Any], shrink: float = 1.0) -> dict[
     vocab = chars()[1]
     if name == "chargru":  # embedding of width hidden, stacked GRU, linear head
         h = w(config.get("hidden", 192))
-        cfg = {"cell": "gru", "vocab_size": vocab, "d_embed": h, "hidden": h, "n_layers": config.get("layers", 2)}
+        cfg = {
+            "cell": "gru",
+            "vocab_size": vocab,
+            "d_embed": h,
+            "hidden": h,
+            "n_layers": config.get("layers", 2),
+        }
         return {"family": "rnn", "config": cfg}
     if name == "pg_sampler":  # an LSTMCell over a 32-token vocabulary: one LSTM layer
         h = w(config.get("hidden", 256))
-        return {"family": "rnn", "config": {"cell": "lstm", "vocab_size": 32, "d_embed": h, "hidden": h, "n_layers": 1}}
+        return {
+            "family": "rnn",
+            "config": {"cell": "lstm", "vocab_size": 32, "d_embed": h, "hidden": h, "n_layers": 1},
+        }
     if name in ("mlp_lm", "mlp_wide"):  # Bengio's fixed-context MLP LM
         d = config.get("depth", 2)
         hidden = [w(config.get("hidden", 512))] * d
-        cfg = {"vocab_size": vocab, "context_len": config.get("context", 16), "d_embed": config.get("embed", 24)}
+        cfg = {
+            "vocab_size": vocab,
+            "context_len": config.get("context", 16),
+            "d_embed": config.get("embed", 24),
+        }
         return {"family": "mlp", "config": {**cfg, "hidden": hidden}}
     return None  # matmul (no LM family: a parameter count only), ddp_mlp (a classifier)
 
