@@ -5,13 +5,17 @@ sensor's CPU against the workload's.
 The workloads (tests/workloads/) share no code with the testbed: a character-level GRU
 trained in one process, a sampling loop from an MLP language model, a loop of matrix
 products, an MLP trained data-parallel by 2 gloo processes, and a sampling loop with a
-policy-gradient update every k samples. Each run is one capture holding every phase of
+policy-gradient update every k samples; and ``mlp_wide``, the MLP LM at 31.8M
+parameters, above the memory-separation size (~22M). Each workload hands over a
+description of the model it runs (``models:`` in the claims file; matmul and the ddp
+classifier have no LM family and claim a parameter count only). Each run is one capture holding every phase of
 one workload: honest phases, then the lies (what it does vs what it claims).
 ``naive``: its step records tell what it really does; ``competent``: every file it
 writes agrees with its claim.
 
-    python bench/capture_workloads.py                 # all five, 6 s a phase
-    python bench/capture_workloads.py --lean          # matmul only, short (CI's slow test)
+    python bench/capture_workloads.py                 # all six, 6 s a phase
+    python bench/capture_workloads.py --lean          # mlp_lm competent only, short (CI's slow test)
+    python bench/capture_workloads.py --table out.json  # re-print saved rows
     python bench/capture_workloads.py --json out.json
 
 Needs root (cgroups, network namespaces). Figures on a loaded machine are timings of
@@ -135,11 +139,11 @@ def plan(name: str, seconds: float, records: str, lean: bool) -> dict[str, Any]:
     rows += [
         ("lie_hidden_under_idle", "hidden", "idle", 1, 1),
         ("lie_train_as_infer", "train", "inference", 1, 1),
+        ("lie_big_as_small", "train", "training", SHRINK, 1),
     ]
     if not lean:
         rows += [
             ("lie_train_as_eval", "train", "eval", 1, 1),
-            ("lie_big_as_small", "train", "training", SHRINK, 1),
             ("lie_tokens_inflated", "train", "inference", 1, 3),
         ]
         if name == "pg_sampler":
@@ -228,17 +232,43 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def summary(rows: list[dict[str, Any]]) -> str:
+    """Per mode: honest phases certified (strict), and every lie's outcome under both
+    policies (a lie `consistent` or certified under either is a failure of the verifier)."""
+    lines = []
+    for mode in dict.fromkeys(r["records"] for r in rows):
+        mine = [r for r in rows if r["records"] == mode and r["phase"] != "_overhead"]
+        honest = [r for r in mine if r["phase"].startswith("honest_")]
+        lies = [r for r in mine if r["phase"].startswith("lie_")]
+        cert = sum(r["strict"] == "consistent" for r in honest)
+        count = {
+            o: sum(r["strict"] == o for r in lies) for o in ("inconsistent", "unverifiable", "consistent")
+        }
+        lenient = sum(r["lenient_certified"] for r in lies)
+        lines.append(
+            f"{mode}: honest certified (strict) {cert}/{len(honest)}; lies {len(lies)}: "
+            + ", ".join(f"{v} {k}" for k, v in count.items())
+            + f"; lies certified under lenient {lenient}"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--records", default="naive,competent")
     ap.add_argument("--seconds", type=float, default=6.0, help="seconds a phase")
-    ap.add_argument("--lean", action="store_true", help="matmul only, naive, 4 phases")
+    ap.add_argument("--lean", action="store_true", help="mlp_lm only, competent, 5 phases")
     ap.add_argument("--out", type=Path, default=None, help="keep the run dirs here")
     ap.add_argument("--json", type=Path, default=None, help="write the rows as JSON")
+    ap.add_argument("--table", type=Path, default=None, help="only print the table of rows saved with --json")
     args = ap.parse_args(argv)
-    names = ["matmul"] if args.lean else args.workloads.split(",")
-    modes = ["naive"] if args.lean else args.records.split(",")
+    if args.table:
+        saved = json.loads(args.table.read_text())
+        print(table(saved) + "\n\n" + summary(saved))
+        return 0
+    names = ["mlp_lm"] if args.lean else args.workloads.split(",")
+    modes = ["competent"] if args.lean else args.records.split(",")
     root = args.out or Path(tempfile.mkdtemp(prefix="capture-workloads-"))
     rows: list[dict[str, Any]] = []
     for name in names:
@@ -247,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"done {name}/{mode}", file=sys.stderr, flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
-    print(table(rows))
+    print(table(rows) + "\n\n" + summary(rows))
     return 0
 
 
