@@ -79,8 +79,10 @@ def compute(ev: PhaseEvidence, ctx: Context) -> Finding:
     ratio_hi = ratio * check.cpu_s_per_token / price_hi if price_hi > 0 else ratio
     high, band = _high(ev, cal.compute_high, cal.spot_check_s, replace(work, spec=check.work.spec), price_hi)
     score = max(above(ratio_hi, high), below(ratio, 1.0 / cal.compute_low))
-    if priced:
-        band.update(priced, observed_over_highest_price=ratio_hi)
+    timed = {k: band.pop(k) for k in ("training_over_claimed_price",) if k in band}
+    if priced:  # what the verifier measured goes with the spot-check (archived under "timings")
+        band["priced_up_to"] = priced.pop("priced_up_to")
+        timed.update(priced, observed_over_highest_price=ratio_hi)
     return finding(
         "compute",
         score,
@@ -91,7 +93,7 @@ def compute(ev: PhaseEvidence, ctx: Context) -> Finding:
         observed_over_expected=ratio,
         tolerance=[1.0 / cal.compute_low, high],
         band=band,
-        spot_check=check.to_dict(),
+        spot_check={**check.to_dict(), **timed},
         **io,
         **evidence,
     )
@@ -120,9 +122,7 @@ def _price_hi(work: Work, check: SpotCheck, seconds: float) -> tuple[float, dict
     if work.op == "training":
         hi = check.cpu_s_per_token + gen.cpu_s_per_token
         return hi, {"generation_cpu_s_per_token": gen.cpu_s_per_token, "priced_up_to": "on-policy training"}
-    if gen.cpu_s_per_token <= check.cpu_s_per_token:
-        return check.cpu_s_per_token, None
-    return gen.cpu_s_per_token, {
+    return max(gen.cpu_s_per_token, check.cpu_s_per_token), {
         "generation_cpu_s_per_token": gen.cpu_s_per_token,
         "priced_up_to": "generative eval",
     }
