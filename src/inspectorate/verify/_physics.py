@@ -76,8 +76,12 @@ def compute(ev: PhaseEvidence, ctx: Context) -> Finding:
     observed = max(s["cpu_s"] - io.get("io_cpu_s", 0.0), 0.0)
     ratio = observed / expected if expected > 0 else float("inf")
     price_hi, priced = _price_hi(work, check, cal.spot_check_s)
-    ratio_hi = ratio * check.cpu_s_per_token / price_hi if price_hi > 0 else ratio
     high, band = _high(ev, cal.compute_high, cal.spot_check_s, replace(work, spec=check.work.spec), price_hi)
+    if work.op == "training" and band["kind"] == "multi-process":
+        # the wide band is a LOHO fit of supervised DDP jobs on the supervised price:
+        # it keeps that price (widening it for on-policy tokens would count twice)
+        price_hi, priced = check.cpu_s_per_token, None
+    ratio_hi = ratio * check.cpu_s_per_token / price_hi if price_hi > 0 else ratio
     score = max(above(ratio_hi, high), below(ratio, 1.0 / cal.compute_low))
     timed = {k: band.pop(k) for k in ("training_over_claimed_price",) if k in band}
     if priced:  # what the verifier measured goes with the spot-check (archived under "timings")
