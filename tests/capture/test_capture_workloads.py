@@ -37,7 +37,7 @@ def test_lean_bench_lies_are_never_consistent(tmp_path):
     """mlp_lm hands over its description; competent records (every prover file agrees
     with the claim). Lies never consistent or certified under either policy; hidden work
     under idle and a 20x model declared small are inconsistent on sensor CPU."""
-    rows = _bench().run_one("mlp_lm", "competent", 4.0, True, tmp_path)
+    rows = _bench().run_one("mlp_lm", "competent", 3.0, True, tmp_path)
     by = {r["phase"]: r for r in rows}
     assert by["honest_idle"]["strict"] == "consistent"
     assert by["honest_serve"]["strict"] != "inconsistent", by["honest_serve"]
