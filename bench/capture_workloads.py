@@ -5,13 +5,17 @@ sensor's CPU against the workload's.
 The workloads (tests/workloads/) share no code with the testbed: a character-level GRU
 trained in one process, a sampling loop from an MLP language model, a loop of matrix
 products, an MLP trained data-parallel by 2 gloo processes, and a sampling loop with a
-policy-gradient update every k samples. Each run is one capture holding every phase of
+policy-gradient update every k samples; and ``mlp_wide``, the MLP LM at 31.8M
+parameters, above the memory-separation size (~22M). Each workload hands over a
+description of the model it runs (``models:`` in the claims file; matmul and the ddp
+classifier have no LM family and claim a parameter count only). Each run is one capture holding every phase of
 one workload: honest phases, then the lies (what it does vs what it claims).
 ``naive``: its step records tell what it really does; ``competent``: every file it
 writes agrees with its claim.
 
-    python bench/capture_workloads.py                 # all five, 6 s a phase
-    python bench/capture_workloads.py --lean          # matmul only, short (CI's slow test)
+    python bench/capture_workloads.py                 # all six, 6 s a phase
+    python bench/capture_workloads.py --lean          # mlp_lm competent only, short (CI's slow test)
+    python bench/capture_workloads.py --table out.json  # re-print saved rows
     python bench/capture_workloads.py --json out.json
 
 Needs root (cgroups, network namespaces). Figures on a loaded machine are timings of
@@ -40,28 +44,57 @@ LIES = (
 )
 
 
-def n_params(name: str, config: dict[str, Any]) -> int:
-    """Parameters of each workload's model, by its own formula (no model is built)."""
-    vocab = 65  # tinyshakespeare's characters (the generated fallback has fewer)
-    if name == "chargru":
-        h, layers = config.get("hidden", 192), config.get("layers", 2)
-        return vocab * h + layers * (2 * 3 * h * h + 2 * 3 * h) + h * vocab + vocab
-    if name == "mlp_lm":
-        c, e, h, d = (
-            config.get("context", 16),
-            config.get("embed", 24),
-            config.get("hidden", 512),
-            config.get("depth", 2),
-        )
-        return vocab * e + c * e * h + h + (d - 1) * (h * h + h) + h * vocab + vocab
+def description(name: str, config: dict[str, Any], shrink: float = 1.0) -> dict[str, Any] | None:
+    """The ``inspectorate.model`` description of what each workload really runs (None
+    where no family describes it). ``shrink``: a model with about ``shrink`` times the
+    parameters (widths scaled by its square root), what the 20x lie declares instead."""
+    from corpus import chars
+
+    def w(x: int) -> int:
+        return max(int(round(x * shrink**0.5)), 1)
+
+    vocab = chars()[1]
+    if name == "chargru":  # embedding of width hidden, stacked GRU, linear head
+        h = w(config.get("hidden", 192))
+        cfg = {
+            "cell": "gru",
+            "vocab_size": vocab,
+            "d_embed": h,
+            "hidden": h,
+            "n_layers": config.get("layers", 2),
+        }
+        return {"family": "rnn", "config": cfg}
+    if name == "pg_sampler":  # an LSTMCell over a 32-token vocabulary: one LSTM layer
+        h = w(config.get("hidden", 256))
+        return {
+            "family": "rnn",
+            "config": {"cell": "lstm", "vocab_size": 32, "d_embed": h, "hidden": h, "n_layers": 1},
+        }
+    if name in ("mlp_lm", "mlp_wide"):  # Bengio's fixed-context MLP LM
+        d = config.get("depth", 2)
+        hidden = [w(config.get("hidden", 512))] * d
+        cfg = {
+            "vocab_size": vocab,
+            "context_len": config.get("context", 16),
+            "d_embed": config.get("embed", 24),
+        }
+        return {"family": "mlp", "config": {**cfg, "hidden": hidden}}
+    return None  # matmul (no LM family: a parameter count only), ddp_mlp (a classifier)
+
+
+def n_params(name: str, config: dict[str, Any], shrink: float = 1.0) -> int:
+    """Parameters of each workload's model: the verifier's closed form for a described
+    model, the workload's own formula otherwise (no model is built)."""
+    desc = description(name, config, shrink)
+    if desc is not None:
+        from inspectorate.models import spec_from_dict
+
+        return spec_from_dict({"format": "inspectorate.model", "version": 1, **desc}).n_params()
     if name == "matmul":
-        return config.get("width", 384) ** 2 * config.get("depth", 4)
+        return int(config.get("width", 384) ** 2 * config.get("depth", 4) * shrink)
     if name == "ddp_mlp":
         w, d = config.get("width", 512), config.get("depth", 3)
-        return 256 * w + w + (d - 1) * (w * w + w) + w * 10 + 10
-    if name == "pg_sampler":
-        h = config.get("hidden", 256)
-        return 32 * h + 4 * (2 * h * h + 2 * h) // 1 + h * 32 + 32
+        return int((256 * w + w + (d - 1) * (w * w + w) + w * 10 + 10) * shrink)
     raise ValueError(name)
 
 
@@ -71,43 +104,70 @@ WORKLOADS: dict[str, dict[str, Any]] = {
     "matmul": {"script": "matmul.py", "config": {}},
     "ddp_mlp": {"script": "ddp_mlp.py", "config": {"world_size": 2}},
     "pg_sampler": {"script": "pg_sampler.py", "config": {"k": 4}},
+    # Above the memory-separation size (~22M params): a wide MLP LM, 31.8M parameters
+    # but only ~64 MFLOP a token, so it runs on a loaded core; training holds >= 16 B a
+    # parameter (~0.5 GB) against serving's 4 B.
+    "mlp_wide": {
+        "script": "mlp_lm.py",
+        "config": {"hidden": 5120, "embed": 64, "context": 16, "batch_size": 4, "seq_len": 8},
+    },
 }
+SHRINK = 1 / 20  # the lie big_as_small declares a model with 1/20 of the parameters
+
+
+def model_files(name: str, root: Path) -> dict[str, str]:
+    """Write the workload's description (and the small one the 20x lie declares) under
+    ``root``; model name -> file, for the claims file's ``models:``."""
+    out = {}
+    for tag, shrink in (("", 1.0), ("-small", SHRINK)):
+        desc = description(name, WORKLOADS[name]["config"], shrink)
+        if desc is None:
+            continue
+        path = root / f"{name}{tag}.model.json"
+        path.write_text(json.dumps({"format": "inspectorate.model", "version": 1, **desc}, indent=2))
+        out[f"{name}{tag}"] = str(path)
+    return out
 
 
 def plan(name: str, seconds: float, records: str, lean: bool) -> dict[str, Any]:
     """Honest phases, then lies; each phase: (name, do, claimed op, n_params factor, token factor)."""
-    n = n_params(name, WORKLOADS[name]["config"])
+    config = WORKLOADS[name]["config"]
+    described = description(name, config) is not None
     rows = [("honest_idle", "idle", "idle", 1, 1), ("honest_serve", "serve", "inference", 1, 1)]
     if not lean:
         rows += [("honest_eval", "eval", "eval", 1, 1), ("honest_train", "train", "training", 1, 1)]
     rows += [
         ("lie_hidden_under_idle", "hidden", "idle", 1, 1),
         ("lie_train_as_infer", "train", "inference", 1, 1),
+        ("lie_big_as_small", "train", "training", SHRINK, 1),
     ]
     if not lean:
         rows += [
             ("lie_train_as_eval", "train", "eval", 1, 1),
-            ("lie_big_as_small", "train", "training", 1 / 20, 1),
             ("lie_tokens_inflated", "train", "inference", 1, 3),
         ]
         if name == "pg_sampler":
             rows.append(("lie_updates_as_serving", "serve_updates", "inference", 1, 1))
-    world = WORKLOADS[name]["config"].get("world_size", 1)
+    world = config.get("world_size", 1)
     phases = []
     for phase, do, op, size, tokens in rows:
         claim: dict[str, Any] = {"op": op, "label": op}
         if op != "idle":
-            claim.update(model=f"bench-{name}", n_params=max(int(n * size), 1))
+            small = size != 1
+            model = (f"{name}-small" if small else name) if described else f"bench-{name}"
+            claim.update(model=model, n_params=n_params(name, config, size))
         if world > 1:
             claim["world_size"] = world
         phases.append({"name": phase, "do": do, "seconds": seconds, "claim": claim, "token_factor": tokens})
-    return {"config": WORKLOADS[name]["config"], "records": records, "threads": 1, "phases": phases}
+    return {"config": config, "records": records, "threads": 1, "phases": phases}
 
 
 def run_one(name: str, records: str, seconds: float, lean: bool, root: Path) -> list[dict[str, Any]]:
     out = root / f"{name}-{records}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    claims = {"models": model_files(name, out.parent)}
     proc = harness.capture_run(
-        WORKLOADS[name]["script"], plan(name, seconds, records, lean), out, timeout_s=1800
+        WORKLOADS[name]["script"], plan(name, seconds, records, lean), out, claims=claims, timeout_s=1800
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{name}/{records}: capture exited {proc.returncode}: {proc.stderr[-1500:]}")
@@ -172,17 +232,43 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def summary(rows: list[dict[str, Any]]) -> str:
+    """Per mode: honest phases certified (strict), and every lie's outcome under both
+    policies (a lie `consistent` or certified under either is a failure of the verifier)."""
+    lines = []
+    for mode in dict.fromkeys(r["records"] for r in rows):
+        mine = [r for r in rows if r["records"] == mode and r["phase"] != "_overhead"]
+        honest = [r for r in mine if r["phase"].startswith("honest_")]
+        lies = [r for r in mine if r["phase"].startswith("lie_")]
+        cert = sum(r["strict"] == "consistent" for r in honest)
+        count = {
+            o: sum(r["strict"] == o for r in lies) for o in ("inconsistent", "unverifiable", "consistent")
+        }
+        lenient = sum(r["lenient_certified"] for r in lies)
+        lines.append(
+            f"{mode}: honest certified (strict) {cert}/{len(honest)}; lies {len(lies)}: "
+            + ", ".join(f"{v} {k}" for k, v in count.items())
+            + f"; lies certified under lenient {lenient}"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--records", default="naive,competent")
     ap.add_argument("--seconds", type=float, default=6.0, help="seconds a phase")
-    ap.add_argument("--lean", action="store_true", help="matmul only, naive, 4 phases")
+    ap.add_argument("--lean", action="store_true", help="mlp_lm only, competent, 5 phases")
     ap.add_argument("--out", type=Path, default=None, help="keep the run dirs here")
     ap.add_argument("--json", type=Path, default=None, help="write the rows as JSON")
+    ap.add_argument("--table", type=Path, default=None, help="only print the table of rows saved with --json")
     args = ap.parse_args(argv)
-    names = ["matmul"] if args.lean else args.workloads.split(",")
-    modes = ["naive"] if args.lean else args.records.split(",")
+    if args.table:
+        saved = json.loads(args.table.read_text())
+        print(table(saved) + "\n\n" + summary(saved))
+        return 0
+    names = ["mlp_lm"] if args.lean else args.workloads.split(",")
+    modes = ["competent"] if args.lean else args.records.split(",")
     root = args.out or Path(tempfile.mkdtemp(prefix="capture-workloads-"))
     rows: list[dict[str, Any]] = []
     for name in names:
@@ -191,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"done {name}/{mode}", file=sys.stderr, flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
-    print(table(rows))
+    print(table(rows) + "\n\n" + summary(rows))
     return 0
 
 

@@ -34,12 +34,21 @@ def _bench():
 
 
 def test_lean_bench_lies_are_never_consistent(tmp_path):
-    rows = _bench().run_one("matmul", "naive", 4.0, True, tmp_path)
+    """mlp_lm hands over its description; competent records (every prover file agrees
+    with the claim). Lies never consistent or certified under either policy; hidden work
+    under idle and a 20x model declared small are inconsistent on sensor CPU."""
+    rows = _bench().run_one("mlp_lm", "competent", 3.0, True, tmp_path)
     by = {r["phase"]: r for r in rows}
     assert by["honest_idle"]["strict"] == "consistent"
-    for phase in ("lie_hidden_under_idle", "lie_train_as_infer"):
-        assert by[phase]["strict"] != "consistent" and by[phase]["lenient"] != "consistent", by[phase]
-    assert by["lie_train_as_infer"]["strict"] == "inconsistent"  # its naive step records confess
+    assert by["honest_serve"]["strict"] != "inconsistent", by["honest_serve"]
+    for phase in ("lie_hidden_under_idle", "lie_train_as_infer", "lie_big_as_small"):
+        r = by[phase]
+        assert r["strict"] != "consistent" and r["lenient"] != "consistent", r
+    assert "compute" in by["lie_hidden_under_idle"]["flagged_by"]
+    for phase in ("lie_hidden_under_idle", "lie_big_as_small"):  # not certified even under lenient
+        assert by[phase]["strict"] == "inconsistent" and not by[phase]["lenient_certified"], by[phase]
+    assert "compute" in by["lie_big_as_small"]["flagged_by"]
+    assert (tmp_path / "mlp_lm-competent" / "models" / "mlp_lm-small.json").is_file()
     assert by["_overhead"]["sensor_cpu_s"] is not None
 
 

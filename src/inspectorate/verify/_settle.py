@@ -26,10 +26,14 @@ _STREAM_SOURCE = {
 
 # What settles a property when the missing streams alone do not say it.
 _PROPERTY_HINT = {
-    "p1_op_type": "sensor evidence that separates the ops at this size: a declared model the verifier "
-    "can build (spot-check), or a training replay (`verify --replay --corpus FILE`) for training claims",
-    "p2_model_size": "a declared model the verifier can build (its memory bound and spot-check), "
-    "or a bound training replay",
+    "p1_op_type": "sensor evidence that separates the ops at this size: gradient-sync traffic of "
+    "2+ ranks, or a model above the memory-separation size (~22M parameters, where training's "
+    "extra 12 B/param stands out of the footprint; below it one process training or serving "
+    "looks alike to every sensor), or a training replay (`verify --replay --corpus FILE`) for "
+    "training claims",
+    "p2_model_size": "the gradient-sync traffic of 2+ ranks, a footprint bound within 1.5x of the "
+    "claim (large models), a bound training replay, or a served-output check (`difr verify`, "
+    "then `verify --recomputed`)",
     "p3_finetune": "a replay claim whose segment 0 the verifier replays "
     "(`testbed run --replay-claims`, then `verify --replay --corpus FILE`)",
     "compute": "a declared model the verifier can build, so the spot-check can price a claimed token",

@@ -229,7 +229,7 @@ def _decode(model: Any, vocab: int, batch: int, seq: int, gen: Any, state: Any) 
     ``batch * seq`` tokens, as the serving workload tallies prefill plus decoded tokens."""
     import torch
 
-    prompt = min(8, seq - 1)
+    prompt = max(1, min(8, seq // 4))  # a short generation is mostly decoded, not prompt
     with torch.no_grad():
         logits, cache = model.decode(_batch(vocab, batch, prompt, gen), None)
         for _ in range(seq - prompt):

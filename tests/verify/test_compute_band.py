@@ -1,0 +1,67 @@
+"""compute's band: one busy process is held to 2x the highest honest price of a claimed
+token (no all-reduce to pay for), a multi-rank job keeps the wide LOHO band, and an eval
+claim is priced up to generation (an eval may generate its answers)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+from inspectorate.models import RNNSpec
+from inspectorate.verify._calibration import DEFAULT
+from inspectorate.verify._evidence import Claim, PhaseEvidence
+from inspectorate.verify._physics import SINGLE_PROCESS_HIGH, claimed_work, compute
+from inspectorate.verify._properties import Context
+from inspectorate.verify._spotcheck import spot_check
+
+SPEC = RNNSpec(cell="gru", vocab_size=65, d_embed=64, hidden=64, n_layers=1)
+TOKENS = 4096
+
+
+def _phase(op: str, cpu_s: float, busy_procs: int, world_size: int = 1) -> PhaseEvidence:
+    claim = Claim(op, None, op, None, SPEC.n_params(), world_size=world_size, model="gru-64")
+    ev = PhaseEvidence("p", claim, 0.0, 10.0)
+    ev.windows = {"tokens": TOKENS, "batch_size": 8, "sequence_length": 32}
+    ev.sensor = {"cpu_s": cpu_s, "cores": cpu_s / 10.0, "busy_procs": busy_procs}
+    ev.model_spec = SPEC
+    return ev
+
+
+def _price(op: str) -> float:
+    work = claimed_work(_phase(op, 1.0, 1))
+    assert work is not None
+    check = spot_check(work.__class__(op, work.model, work.batch, work.seq, SPEC), DEFAULT.spot_check_s)
+    assert not isinstance(check, str)
+    return check.cpu_s_per_token
+
+
+def test_one_process_is_held_to_twice_the_claimed_work_a_multi_rank_job_to_the_wide_band():
+    ctx = Context(DEFAULT)
+    price = _price("inference")
+    beyond = price * TOKENS * SINGLE_PROCESS_HIGH * 1.6  # inside the wide band (5.06), outside 2
+    single = compute(_phase("inference", beyond, busy_procs=1), ctx)
+    assert single.decision == "inconsistent", single.evidence
+    assert single.evidence["band"]["kind"] == "single-process"
+    assert "training_over_claimed_price" in single.evidence["spot_check"]  # reported, timed
+    wide = compute(_phase("inference", beyond, busy_procs=2, world_size=2), ctx)
+    assert wide.decision == "consistent", wide.evidence
+    # a starved rank: the sensor counts one busy process, the claim two ranks -> wide band
+    starved = compute(_phase("inference", beyond, busy_procs=1, world_size=2), ctx)
+    assert starved.evidence["band"]["kind"] == "multi-process"
+    honest = compute(_phase("inference", price * TOKENS * 1.2, busy_procs=1), ctx)
+    assert honest.decision == "consistent", honest.evidence
+
+
+def test_eval_is_priced_up_to_generation():
+    """A recurrent model stepped one token at a time costs more per token than its
+    teacher-forced forward: an eval that generates is honest up to that price."""
+    ctx = Context(DEFAULT)
+    forward, generate = _price("eval"), _price("inference")
+    assert generate > 1.5 * forward  # the reason for the rule, measured on this host
+    cpu = generate * TOKENS * 1.2  # a generative eval with some bookkeeping
+    f = compute(_phase("eval", cpu, busy_procs=1), ctx)
+    assert f.decision == "consistent", f.evidence
+    assert f.evidence["band"]["priced_up_to"] == "generative eval"
+    over = compute(_phase("eval", generate * TOKENS * SINGLE_PROCESS_HIGH * 2.5, busy_procs=1), ctx)
+    assert over.decision == "inconsistent", over.evidence
