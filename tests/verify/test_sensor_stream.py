@@ -55,7 +55,7 @@ def _evidence(run_path: Path, subset: str = "full"):
 
 def _assert_paths_agree(monkeypatch, run_path: Path, verdicts: bool = True) -> None:
     for subset in ("full", "sensor"):
-        stream, frame = _both(monkeypatch, lambda: _evidence(run_path, subset))
+        stream, frame = _both(monkeypatch, lambda s=subset: _evidence(run_path, s))
         _same(stream, frame, subset)
     if verdicts:
         a, b = _both(monkeypatch, lambda: Inspector(policy="lenient").inspect(run_path).to_dict())
