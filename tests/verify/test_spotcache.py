@@ -46,33 +46,33 @@ class Meter:
 
 def test_a_measurement_is_reused_across_runs(cache):
     meter, work = Meter(), _work()
-    first = _spotcache.cached(work, 1.0, "whole", meter(work))
-    again = _spotcache.cached(work, 1.0, "whole", meter(work))
+    first = _spotcache.cached(work, 1.0, "whole", meter(work), SpotCheck)
+    again = _spotcache.cached(work, 1.0, "whole", meter(work), SpotCheck)
     assert meter.calls == 1 and again == first
     doc = json.loads(cache.read_text())
     assert doc["schema"] == "inspectorate.spotcache/1" and len(doc["entries"]) == 1
     key = next(iter(doc["entries"].values()))["key"]
     assert {"host", "cpu", "torch", "model_sha256", "op", "batch", "seq"} <= set(key)
-    _spotcache.cached(work, 1.0, "sliced", meter(work))  # another way of timing: its own entry
-    _spotcache.cached(dataclasses.replace(work, batch=8), 1.0, "whole", meter(work))
+    _spotcache.cached(work, 1.0, "sliced", meter(work), SpotCheck)  # another way of timing: its own entry
+    _spotcache.cached(dataclasses.replace(work, batch=8), 1.0, "whole", meter(work), SpotCheck)
     assert meter.calls == 3
 
 
 def test_a_different_description_under_the_same_name_is_measured_again(cache):
     meter = Meter()
-    _spotcache.cached(_work(), 1.0, "whole", meter(_work()))
+    _spotcache.cached(_work(), 1.0, "whole", meter(_work()), SpotCheck)
     spec = _work().spec
     bigger = Work(
         "training", "micro", 4, 32, spec.with_layers(spec.depth + 2)
     )  # a prover's models/micro.json
-    _spotcache.cached(bigger, 1.0, "whole", meter(bigger))
+    _spotcache.cached(bigger, 1.0, "whole", meter(bigger), SpotCheck)
     assert meter.calls == 2
 
 
 def test_a_corrupt_cache_is_ignored_with_a_note(cache, capsys):
     cache.write_text("{not json")
     meter, work = Meter(), _work()
-    _spotcache.cached(work, 1.0, "whole", meter(work))
+    _spotcache.cached(work, 1.0, "whole", meter(work), SpotCheck)
     assert meter.calls == 1 and "ignored" in capsys.readouterr().err
     assert json.loads(cache.read_text())["schema"] == "inspectorate.spotcache/1"  # rewritten whole
 
@@ -90,23 +90,23 @@ def test_a_corrupt_cache_is_ignored_with_a_note(cache, capsys):
 )
 def test_a_tampered_or_stale_entry_is_measured_again(cache, capsys, tamper):
     meter, work = Meter(), _work()
-    _spotcache.cached(work, 1.0, "whole", meter(work))
+    _spotcache.cached(work, 1.0, "whole", meter(work), SpotCheck)
     doc = json.loads(cache.read_text())
     tamper(next(iter(doc["entries"].values())))
     cache.write_text(json.dumps(doc))
-    got = _spotcache.cached(work, 1.0, "whole", meter(work))
+    got = _spotcache.cached(work, 1.0, "whole", meter(work), SpotCheck)
     assert meter.calls == 2 and got.cpu_s_per_token == meter.cost
     assert "ignored" in capsys.readouterr().err
 
 
 def test_a_failure_is_never_stored_and_off_means_off(cache, monkeypatch):
     work = _work()
-    assert _spotcache.cached(work, 1.0, "whole", lambda: "cannot measure") == "cannot measure"
+    assert _spotcache.cached(work, 1.0, "whole", lambda: "cannot measure", SpotCheck) == "cannot measure"
     assert not cache.exists()
     monkeypatch.setenv("INSPECTORATE_SPOTCACHE", "off")
     meter = Meter()
-    _spotcache.cached(work, 1.0, "whole", meter(work))
-    _spotcache.cached(work, 1.0, "whole", meter(work))
+    _spotcache.cached(work, 1.0, "whole", meter(work), SpotCheck)
+    _spotcache.cached(work, 1.0, "whole", meter(work), SpotCheck)
     assert meter.calls == 2 and not cache.exists()
 
 

@@ -33,10 +33,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from inspectorate.verify._hostcal import _cache_file, _cpu_model
-from inspectorate.verify._spotcheck import SpotCheck, Work
+
+# ``_spotcheck.Work`` / ``SpotCheck`` by shape: _spotcheck imports this module (no cycle)
+Work: TypeAlias = Any
+SpotCheck: TypeAlias = Any
 
 SCHEMA = "inspectorate.spotcache/1"
 MAX_AGE_S = 30 * 86400.0  # a month: a torch or kernel upgrade changes the key anyway
@@ -158,9 +161,10 @@ def _store(path: Path, digest: str, key: dict[str, Any], check: SpotCheck, now: 
         _note(f"spot-check cache {path} not written ({exc.strerror})")
 
 
-def cached(work: Work, seconds: float, how: str, measure: Callable[[], SpotCheck | str]) -> SpotCheck | str:
-    """The cached measurement of ``work`` on this host, else ``measure()`` (stored when
-    it is a measurement; a sentence saying why none could be made is never stored)."""
+def cached(work: Work, seconds: float, how: str, measure: Callable[[], Any], make: Callable[..., Any]) -> Any:
+    """The cached measurement of ``work`` on this host (rebuilt with ``make``, the
+    SpotCheck class), else ``measure()``, stored when it is a measurement: a sentence
+    saying why none could be made is never stored."""
     if os.environ.get("INSPECTORATE_SPOTCACHE", "on").lower() in ("off", "0", "no"):
         return measure()
     key = cache_key(work, seconds, how)
@@ -170,7 +174,7 @@ def cached(work: Work, seconds: float, how: str, measure: Callable[[], SpotCheck
     entry = _load(path).get(digest)
     if entry is not None and _valid(entry, key, now):
         r = entry["result"]
-        return SpotCheck(
+        return make(
             work,
             float(r["cpu_s_per_token"]),
             r["tokens"],
@@ -182,6 +186,6 @@ def cached(work: Work, seconds: float, how: str, measure: Callable[[], SpotCheck
     if entry is not None:
         _note(f"spot-check cache entry for {work.model!r} {work.op} ignored (stale or malformed); measuring")
     result = measure()
-    if isinstance(result, SpotCheck):
+    if not isinstance(result, str):
         _store(path, digest, key, result, now)
     return result

@@ -96,8 +96,8 @@ def spot_check(work: Work, seconds: float = 1.0, max_bytes: float | None = None)
     from inspectorate.verify._spotcache import cached  # kept across runs per host and model
 
     if _needs_b(work) <= budget:
-        return cached(work, seconds, "whole", lambda: _measure(work, round(seconds, 3)))
-    return cached(work, seconds, "sliced", lambda: _sliced(work, round(seconds, 3), budget))
+        return cached(work, seconds, "whole", lambda: _measure(work, round(seconds, 3)), SpotCheck)
+    return cached(work, seconds, "sliced", lambda: _sliced(work, round(seconds, 3), budget), SpotCheck)
 
 
 def _budget() -> float:
