@@ -30,7 +30,7 @@ from pathlib import Path
 
 
 def _load() -> str:
-    return "load %.2f %.2f %.2f" % os.getloadavg()
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def _child(root: Path) -> None:
