@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def _load() -> str:
@@ -38,7 +39,8 @@ def _child(root: Path) -> None:
     from inspectorate.verify import Inspector
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    hosts, phases, outcomes, t_all = sorted(p for p in root.iterdir() if p.is_dir()), 0, {}, 0.0
+    hosts, phases, t_all = sorted(p for p in root.iterdir() if p.is_dir()), 0, 0.0
+    outcomes: dict[str, int] = {}
     decisions: dict[str, dict[str, int]] = {}
     for host in hosts:
         t0 = time.perf_counter()
@@ -51,7 +53,12 @@ def _child(root: Path) -> None:
                 d = decisions.setdefault(f.property, {})
                 d[f.decision] = d.get(f.decision, 0) + 1
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out = {"hosts": len(hosts), "phases": phases, "verify_s": t_all, "rss_imports_mib": rss0 / 1024}
+    out: dict[str, Any] = {
+        "hosts": len(hosts),
+        "phases": phases,
+        "verify_s": t_all,
+        "rss_imports_mib": rss0 / 1024,
+    }
     out.update({"peak_rss_mib": peak / 1024, "outcomes": outcomes, "decisions": decisions})
     print(json.dumps(out))
 

@@ -67,7 +67,8 @@ class _Chain:
 
 def phases_of(spec: RunSpec) -> list[tuple[int, float, float, tuple[str, str, float, float, int, float]]]:
     """(index, t0, t1, schedule row) of every phase that fits in ``spec.hours``."""
-    out, t, end, i = [], T0 + GAP_S, T0 + spec.hours * 3600.0, 0
+    out: list[tuple[int, float, float, tuple[str, str, float, float, int, float]]] = []
+    t, end, i = T0 + GAP_S, T0 + spec.hours * 3600.0, 0
     while True:
         row = SCHEDULE[i % len(SCHEDULE)]
         if t + row[2] > end:

@@ -306,7 +306,7 @@ def _view(
     gap_sensor = load_sensor(path.parent, gap_span) if gap_span != span else sensor
     assert gap_sensor is not None
     log = sensor.log
-    times = [r.get("t") for r in log.records if isinstance(r.get("t"), (int, float))]
+    times = [r["t"] for r in log.records if isinstance(r.get("t"), (int, float))]
     return SensorView(
         [sensor_window(sensor, a, b) for a, b in wins],
         [sensor_window(gap_sensor, a, b, bracket=True) for a, b in holes],
@@ -322,7 +322,7 @@ def _torn_tails(run: RunDir, sensor: SensorView | None) -> list[dict[str, Any]]:
     files: list[tuple[str, int, float | None]] = []
     for name, log in run.step_logs.items():
         if log.torn:
-            times = [r.get("t") for r in log.records if isinstance(r.get("t"), (int, float))]
+            times = [r["t"] for r in log.records if isinstance(r.get("t"), (int, float))]
             files.append((Path(name).name, len(log.records), float(times[-1]) if times else None))
     if sensor is not None and sensor.torn is not None:
         files.append(sensor.torn)

@@ -70,7 +70,7 @@ def _host_identity() -> str:
 def model_hash(work: Work) -> str | None:
     """SHA-256 of the resolved model description (class and every config field)."""
     spec = work.spec
-    if spec is None or not dataclasses.is_dataclass(spec):
+    if spec is None or not dataclasses.is_dataclass(spec) or isinstance(spec, type):
         return None
     desc = {
         "class": f"{type(spec).__module__}.{type(spec).__qualname__}",
