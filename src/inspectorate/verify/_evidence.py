@@ -168,6 +168,7 @@ def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
     cores = _cpu_cores(run)
     rates = netdev_rates(run.netdev) if run.netdev is not None and run.layout == "flat" else None
     phases = run.phases()
+    _VIEWS.clear()  # read afresh for every inspection; ``gaps`` then reuses this pass
     sensor = sensor_view(run, subset)
     window_breaks = run.windows.chain_breaks() if run.windows is not None else []
     torn = _torn_tails(run, sensor)
