@@ -24,8 +24,7 @@ from inspectorate.errors import InputError
 from inspectorate.models import ModelSpec, resolve_model
 from inspectorate.trace import Phase, RunDir
 from inspectorate.trace.streams import netdev_rates
-from inspectorate.verify._sensor_features import SensorRun, Unordered, load_sensor, stream_windows
-from inspectorate.verify._sensor_features import window as sensor_window
+from inspectorate.verify._sensor_features import SensorView, sensor_pass_view
 from inspectorate.verify._trust import SUBSETS
 
 # The only label fields a verifier may read (the prover's claims, never the truth).
@@ -230,27 +229,10 @@ def restrict(run: RunDir, subset: str) -> RunDir:
     return replace(run, **drop)
 
 
-def _load_sensor(run: RunDir, phases: list[Phase], subset: str) -> SensorRun | None:
-    if "sensor" not in SUBSETS[subset] or run.layout != "flat" or not phases:
-        return None
-    return load_sensor(run.path, _span(phases))
-
-
 def _span(phases: list[Phase]) -> tuple[float, float] | None:
     """Where the memory baseline is read: first start to last end of ``phases``."""
     ends = [p.t1 for p in phases if p.t1 is not None]
     return (phases[0].t0, max(ends)) if ends else None
-
-
-@dataclass
-class SensorView:
-    """The sensor's features of every phase (``collect``) and gap (``gaps``) of a run,
-    its chain breaks, and its torn tail: ``(file, samples, time of the last sample)``."""
-
-    phases: list[dict[str, Any]]
-    gaps: list[dict[str, Any]]
-    breaks: int
-    torn: tuple[str, int, float | None] | None
 
 
 _VIEWS: dict[tuple[Any, ...], SensorView | None] = {}  # the last run's view: collect then gaps
@@ -275,45 +257,8 @@ def sensor_view(run: RunDir, subset: str = "full") -> SensorView | None:
     key = (str(path), stat.st_size, stat.st_mtime_ns, mode, tuple(wins), tuple(holes), _span(phases))
     if key not in _VIEWS:
         _VIEWS.clear()
-        _VIEWS[key] = _view(path, wins, holes, _span(phases), _span(done), mode)
+        _VIEWS[key] = sensor_pass_view(path, wins, holes, _span(phases), _span(done), mode)
     return _VIEWS[key]
-
-
-def _view(
-    path: Path,
-    wins: list[tuple[float, float]],
-    holes: list[tuple[float, float]],
-    span: tuple[float, float] | None,
-    gap_span: tuple[float, float] | None,
-    mode: str,
-) -> SensorView:
-    if mode != "frame":
-        try:
-            sp = stream_windows(
-                path, [(a, b, False) for a, b in wins] + [(a, b, True) for a, b in holes], [span, gap_span]
-            )
-        except Unordered:
-            pass  # the sensor writes in time order; anything else is sliced on the frame
-        else:
-            n, tail = len(wins), sp.tail
-            return SensorView(
-                [sp.features(i, 0) for i in range(n)],
-                [sp.features(n + i, 1) for i in range(len(holes))],
-                len(tail.breaks),
-                (path.name, tail.samples, tail.last_t) if tail.torn else None,
-            )
-    sensor = load_sensor(path.parent, span)
-    assert sensor is not None
-    gap_sensor = load_sensor(path.parent, gap_span) if gap_span != span else sensor
-    assert gap_sensor is not None
-    log = sensor.log
-    times = [r["t"] for r in log.records if isinstance(r.get("t"), (int, float))]
-    return SensorView(
-        [sensor_window(sensor, a, b) for a, b in wins],
-        [sensor_window(gap_sensor, a, b, bracket=True) for a, b in holes],
-        len(log.breaks),
-        (path.name, len(log.records), float(times[-1]) if times else None) if log.torn else None,
-    )
 
 
 def _torn_tails(run: RunDir, sensor: SensorView | None) -> list[dict[str, Any]]:

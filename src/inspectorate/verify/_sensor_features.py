@@ -382,3 +382,54 @@ def stream_windows(
     streamer.finish()
     feats = [f for f, _ in streamer.results]
     return SensorPass(feats, [p for _, p in streamer.results], tail, streamer.mins)
+
+
+@dataclass
+class SensorView:
+    """The sensor's features of every phase (``collect``) and gap (``gaps``) of a run,
+    its chain breaks, and its torn tail: ``(file, samples, time of the last sample)``."""
+
+    phases: list[dict[str, Any]]
+    gaps: list[dict[str, Any]]
+    breaks: int
+    torn: tuple[str, int, float | None] | None
+
+
+def sensor_pass_view(
+    path: Path,
+    wins: list[tuple[float, float]],
+    holes: list[tuple[float, float]],
+    span: tuple[float, float] | None,
+    gap_span: tuple[float, float] | None,
+    mode: str,
+) -> SensorView:
+    """Features of the phase windows ``wins`` and the gap brackets ``holes``, by the
+    streaming pass (``mode`` other than ``frame``) or the frame; ``span`` and
+    ``gap_span`` are where each memory baseline is read."""
+    if mode != "frame":
+        try:
+            sp = stream_windows(
+                path, [(a, b, False) for a, b in wins] + [(a, b, True) for a, b in holes], [span, gap_span]
+            )
+        except Unordered:
+            pass  # the sensor writes in time order; anything else is sliced on the frame
+        else:
+            n, tail = len(wins), sp.tail
+            return SensorView(
+                [sp.features(i, 0) for i in range(n)],
+                [sp.features(n + i, 1) for i in range(len(holes))],
+                len(tail.breaks),
+                (path.name, tail.samples, tail.last_t) if tail.torn else None,
+            )
+    sensor = load_sensor(path.parent, span)
+    assert sensor is not None
+    gap_sensor = load_sensor(path.parent, gap_span) if gap_span != span else sensor
+    assert gap_sensor is not None
+    log = sensor.log
+    times = [r["t"] for r in log.records if isinstance(r.get("t"), (int, float))]
+    return SensorView(
+        [window(sensor, a, b) for a, b in wins],
+        [window(gap_sensor, a, b, bracket=True) for a, b in holes],
+        len(log.breaks),
+        (path.name, len(log.records), float(times[-1]) if times else None) if log.torn else None,
+    )
