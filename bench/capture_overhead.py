@@ -7,12 +7,18 @@ compared. The recorder's periodic fingerprints (every ``--fingerprint-every`` st
 included: they are part of what capture costs.
 
     python bench/capture_overhead.py --preset laptop --batch 8 --seq 128 --repeats 5
+
+``--sensor`` measures the other half of capture's cost instead: the verifier-owned
+sensor's CPU per CPU-second of a busy and of a light workload (bench/capture_sensor_cost.py).
+
+    python bench/capture_overhead.py --sensor --seconds 30 --baseline-src /path/to/old/src
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -90,7 +96,17 @@ def main() -> None:
     parser.add_argument("--fingerprint-every", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sensor", action="store_true", help="measure the sensor's CPU instead")
+    parser.add_argument("--seconds", type=float, default=30.0, help="--sensor: measured seconds per arm")
+    parser.add_argument("--baseline-src", help="--sensor: also run the sensor from this src tree")
+    parser.add_argument("--pid-too", action="store_true", help="--sensor: also follow the PID (no cgroup)")
     args = parser.parse_args()
+    if args.sensor:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from capture_sensor_cost import main as sensor_main
+
+        sensor_main(args.seconds, args.baseline_src, args.pid_too)
+        return
 
     import torch
 

@@ -219,6 +219,7 @@ PUBLIC = {
         "CharVocab",
         "Checkpoint",
         "Corpus",
+        "ExportedSpec",
         "GPT",
         "GPTConfig",
         "GPTSpec",

@@ -112,6 +112,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str | None]] = {
     "verify": ("inspectorate.verify._cli", "verify", None),
     "sensor": ("inspectorate.capture._sensor_cli", "sensor", None),
     "capture": ("inspectorate.capture._capture_cli", "capture", None),
+    "capture-fabric": ("inspectorate.capture._fabric_cli", "capture_fabric", None),
+    "verify-fabric": ("inspectorate.verify._fabric_cli", "verify_fabric", None),
     "testbed": ("inspectorate.testbed._cli", "app", "Run real workloads and record hash-chained evidence."),
     "agent": ("inspectorate.agent._cli", "app", None),
     "ledger": ("inspectorate.ledger._cli", "app", None),

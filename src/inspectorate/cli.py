@@ -77,6 +77,11 @@ def check(
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Dask scheduler address (default: a local cluster)."
     ),
+    out_of_core: bool = typer.Option(
+        False,
+        "--out-of-core",
+        help="Parquet file or layout: every rule over on-disk parts (docs/scaling.md).",
+    ),
     head_log: Path | None = typer.Option(
         None,
         "--head-log",
@@ -97,6 +102,7 @@ def check(
         head=hex_digest(head, "--head"),
         engine=engine.value,
         scheduler=scheduler,
+        out_of_core=out_of_core,
         agent=agent,
         notify=warn,
         progress=lambda total, large: progress(total, "rules", quiet=quiet or not large),

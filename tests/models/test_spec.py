@@ -103,7 +103,7 @@ def _doc(**over: object) -> dict[str, object]:
 @pytest.mark.parametrize(
     "doc, words",
     [
-        (_doc(family="transformerx"), "known: gpt, llama, mlp, rnn"),
+        (_doc(family="transformerx"), "known: exported, gpt, llama, mlp, rnn"),
         (_doc(config={"hiden": 8}), "unknown field(s) ['hiden']"),
         (_doc(config={"hidden": -3}), "hidden must be positive"),
         (_doc(config={"hidden": 2.5}), "hidden must be an integer"),

@@ -122,6 +122,21 @@ def _models(listed: Any, path: Path) -> dict[str, Path]:
     return out
 
 
+def _model_files(name: str, file: Path) -> list[tuple[Path, str]]:
+    """What goes to RUN/models/ for one declared model: an exported archive (.pt2, .pt)
+    as NAME.pt2/.pt; a JSON description as NAME.json plus the archive it names beside it."""
+    if file.suffix in (".pt2", ".pt"):
+        return [(file, f"{name}{file.suffix}")]
+    out = [(file, f"{name}.json")]
+    try:
+        linked = json.loads(file.read_text(encoding="utf-8")).get("config", {}).get("file")
+    except (OSError, ValueError, AttributeError):
+        return out  # the verifier reports a bad description
+    if isinstance(linked, str) and "/" not in linked and (file.parent / linked).is_file():
+        out.append((file.parent / linked, linked))
+    return out
+
+
 def _scheduled(entry: Any, defaults: dict[str, Any], path: Path, i: int) -> ScheduledPhase:
     if not isinstance(entry, dict):
         raise InputError(f"phase #{i + 1} must be a mapping", path)
@@ -172,7 +187,8 @@ def capture(
         )
     for name, file in claims.models.items():  # the declared models go with the run
         (out / "models").mkdir(exist_ok=True)
-        (out / "models" / f"{name}.json").write_bytes(file.read_bytes())
+        for src, dst in _model_files(name, file):
+            (out / "models" / dst).write_bytes(src.read_bytes())
     tag = secrets.token_hex(3)
     cgroup = netns = None
     scratch = Path(tempfile.mkdtemp(prefix="insp-cap-"))

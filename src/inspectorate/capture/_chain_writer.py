@@ -12,6 +12,7 @@ and cuts a torn tail off so the next record starts on a clean line.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -143,7 +144,7 @@ class ChainWriter:
             stored[PREV_FIELD] = self.head
             line = canonical_bytes(stored) + b"\n"
             self._write_all(line)
-            self.head = record_hash(stored)
+            self.head = hashlib.sha256(line[:-1]).hexdigest()  # record_hash, without encoding twice
             self.count += 1
             self._maybe_sync()
             if self.on_append is not None:

@@ -22,9 +22,12 @@ loopback. Everything here is scoped by the kernel:
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from inspectorate.capture._procfs import Pread, kv_bytes, net_dev_bytes
 
 PROC = Path("/proc")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -32,6 +35,27 @@ V1_CONTROLLERS = ("cpuacct", "memory", "blkio")
 NETNS = "netns"  # the workload's own namespace: traffic attributable
 HOST = "host"  # the sensor's namespace: host-wide, never decides
 MIXED = "mixed"  # processes in several namespaces (or unreadable): never decides
+# sample key -> memory.stat name (v1 reads total_<name> first). anon_b is sensor/1; the
+# rest are sensor/2: page cache and shared memory charged to the group, and the
+# cumulative minor+major (pgfault) and major (pgmajfault) page faults of its processes
+V1_MEMORY_STAT = {
+    "anon_b": "rss",
+    "file_b": "cache",
+    "shmem_b": "shmem",
+    "pgfault": "pgfault",
+    "pgmajfault": "pgmajfault",
+}
+V2_MEMORY_STAT = {
+    "anon_b": "anon",
+    "file_b": "file",
+    "shmem_b": "shmem",
+    "pgfault": "pgfault",
+    "pgmajfault": "pgmajfault",
+}
+_V1_TOTALS = re.compile(
+    rb"^total_(" + b"|".join(n.encode() for n in V1_MEMORY_STAT.values()) + rb") (\d+)$", re.M
+)
+_V2_NAMES = re.compile(rb"^(" + b"|".join(n.encode() for n in V2_MEMORY_STAT.values()) + rb") (\d+)$", re.M)
 
 
 def _read(path: Path) -> str | None:
@@ -41,20 +65,11 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _int(text: str | None) -> int | None:
+def _int(text: str | bytes | None) -> int | None:
     try:
         return int(text.strip()) if text is not None else None
     except ValueError:
         return None
-
-
-def _kv_file(text: str | None) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for line in (text or "").splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
-            out[parts[0]] = int(parts[1])
-    return out
 
 
 @dataclass
@@ -63,6 +78,21 @@ class CgroupCounters:
 
     version: int
     dirs: dict[str, Path] = field(default_factory=dict)  # controller (or "v2") -> directory
+    _open: dict[Path, Pread | None] = field(default_factory=dict, repr=False, compare=False)
+
+    def _text(self, ctl: str, name: str) -> bytes | None:
+        """A file of the group, opened once and re-read with pread (``_procfs``)."""
+        path = self.dirs[ctl] / name
+        if path not in self._open:
+            self._open[path] = Pread.open(str(path))
+        f = self._open[path]
+        return f.read() if f is not None else None
+
+    def close(self) -> None:
+        for f in self._open.values():
+            if f is not None:
+                f.close()
+        self._open.clear()
 
     @classmethod
     def discover(cls, path: Path | str) -> CgroupCounters:
@@ -98,51 +128,53 @@ class CgroupCounters:
 
     def _cpu_s(self) -> float | None:
         if "cpuacct" in self.dirs:
-            ns = _int(_read(self.dirs["cpuacct"] / "cpuacct.usage"))
+            ns = _int(self._text("cpuacct", "cpuacct.usage"))
             if ns is not None:
                 return ns / 1e9
         if "v2" in self.dirs:  # cpu.stat's usage_usec exists in v2 without the cpu controller
-            usec = _kv_file(_read(self.dirs["v2"] / "cpu.stat")).get("usage_usec")
+            usec = kv_bytes(self._text("v2", "cpu.stat")).get("usage_usec")
             if usec is not None:
                 return usec / 1e6
         return None
 
     def _memory(self) -> dict[str, int]:
-        out: dict[str, int] = {}
+        """Total and anonymous memory, and (sensor/2) the allocator and page-fault counters
+        of ``memory.stat``: every process that ever ran in the group, exited ones included."""
         if "memory" in self.dirs:
-            d = self.dirs["memory"]
-            total = _int(_read(d / "memory.usage_in_bytes"))
-            stat = _kv_file(_read(d / "memory.stat"))
-            anon = stat.get("total_rss", stat.get("rss"))
+            total = _int(self._text("memory", "memory.usage_in_bytes"))
+            # v1 hierarchical totals (total_*) include child groups; the bare names do not
+            stat = dict(_V1_TOTALS.findall(self._text("memory", "memory.stat") or b""))
+            names = V1_MEMORY_STAT
         elif "v2" in self.dirs:
-            d = self.dirs["v2"]
-            total = _int(_read(d / "memory.current"))
-            anon = _kv_file(_read(d / "memory.stat")).get("anon")
+            total = _int(self._text("v2", "memory.current"))
+            stat = dict(_V2_NAMES.findall(self._text("v2", "memory.stat") or b""))
+            names = V2_MEMORY_STAT
         else:
-            return out
+            return {}
+        out = {key: int(stat[name.encode()]) for key, name in names.items() if name.encode() in stat}
         if total is not None:
             out["mem_b"] = total
-        if anon is not None:
-            out["anon_b"] = anon
         return out
 
     def _io(self) -> dict[str, int]:
         if "blkio" in self.dirs:
-            text = _read(self.dirs["blkio"] / "blkio.throttle.io_service_bytes_recursive")
-            rd = wr = 0
-            for line in (text or "").splitlines():
-                parts = line.split()
-                if len(parts) == 3 and parts[2].isdigit():
-                    rd += int(parts[2]) if parts[1] == "Read" else 0
-                    wr += int(parts[2]) if parts[1] == "Write" else 0
-            return {"io_r_b": rd, "io_w_b": wr} if text is not None else {}
-        if "v2" in self.dirs:
-            text = _read(self.dirs["v2"] / "io.stat")
+            text = self._text("blkio", "blkio.throttle.io_service_bytes_recursive")
             if text is None:
                 return {}
             rd = wr = 0
-            for line in text.splitlines():
-                kv = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
+            for line in text.split(b"\n"):
+                parts = line.split()
+                if len(parts) == 3 and parts[2].isdigit():
+                    rd += int(parts[2]) if parts[1] == b"Read" else 0
+                    wr += int(parts[2]) if parts[1] == b"Write" else 0
+            return {"io_r_b": rd, "io_w_b": wr}
+        if "v2" in self.dirs:
+            raw = self._text("v2", "io.stat")
+            if raw is None:
+                return {}
+            rd = wr = 0
+            for row in raw.decode().splitlines():
+                kv = dict(p.split("=", 1) for p in row.split()[1:] if "=" in p)
                 rd += int(kv.get("rbytes", 0))
                 wr += int(kv.get("wbytes", 0))
             return {"io_r_b": rd, "io_w_b": wr}
@@ -190,7 +222,7 @@ def _own_v1(controller: str) -> str:
 def netns_id(pid: int | str) -> str | None:
     """The network namespace a process lives in (``net:[inode]``), None when gone."""
     try:
-        return os.readlink(PROC / str(pid) / "ns" / "net")
+        return os.readlink(f"/proc/{pid}/ns/net")
     except OSError:
         return None
 
@@ -198,39 +230,61 @@ def netns_id(pid: int | str) -> str | None:
 def net_dev(path: Path) -> dict[str, list[int]] | None:
     """Per interface: [rx_bytes, tx_bytes, rx_packets, tx_packets] of one ``net/dev`` file."""
     text = _read(path)
-    if text is None:
-        return None
-    out = {}
-    for line in text.splitlines()[2:]:
-        name, _, rest = line.partition(":")
-        f = rest.split()
-        if len(f) >= 10:
-            out[name.strip()] = [int(f[0]), int(f[8]), int(f[1]), int(f[9])]
-    return out
+    return net_dev_bytes(text.encode()) if text is not None else None
 
 
-def workload_net(pids: list[int]) -> tuple[str, str | None, dict[str, list[int]] | None]:
-    """(scope, namespace, counters) of the workload's network namespace.
+class NetScope:
+    """The workload's network namespace, tick by tick.
 
     ``netns`` when every readable workload process shares one namespace that is not the
     sensor's own; then the counters are that namespace's interfaces (veth and its own
     loopback), read through a workload process. Otherwise the scope says why the traffic
-    cannot be the workload's alone, and no counters are returned."""
-    own = netns_id("self")
-    spaces = {n for n in (netns_id(p) for p in pids) if n is not None}
-    if not spaces:
-        return MIXED, None, None
-    if len(spaces) > 1:
-        return MIXED, None, None
-    space = next(iter(spaces))
-    if space == own:
-        return HOST, space, None
-    for pid in pids:  # any process of the namespace shows its interfaces
-        if netns_id(pid) == space:
-            counters = net_dev(PROC / str(pid) / "net" / "dev")
-            if counters is not None:
+    cannot be the workload's alone, and no counters are returned. The ``net/dev`` file is
+    kept open per (process, namespace): a procfs ``net`` file shows the namespace the
+    process had when it was opened, so a process seen in another namespace is reopened."""
+
+    def __init__(self) -> None:
+        self.own = netns_id("self")
+        self.dev: dict[tuple[int, str], Pread | None] = {}
+
+    def read(self, pids: list[int]) -> tuple[str, str | None, dict[str, list[int]] | None]:
+        ids = {p: netns_id(p) for p in pids}
+        spaces = {n for n in ids.values() if n is not None}
+        if len(spaces) != 1:
+            return MIXED, None, None
+        space = next(iter(spaces))
+        if space == self.own:
+            return HOST, space, None
+        for pid in pids:  # any process of the namespace shows its interfaces
+            if ids[pid] != space:
+                continue
+            key = (pid, space)
+            if key not in self.dev:
+                self.dev[key] = Pread.open(f"/proc/{pid}/net/dev")
+            f = self.dev[key]
+            counters = net_dev_bytes(f.read()) if f is not None else None
+            if counters is not None and netns_id(pid) == space:  # still there after the read
+                self._keep(key)
                 return NETNS, space, counters
-    return MIXED, space, None
+        return MIXED, space, None
+
+    def _keep(self, key: tuple[int, str]) -> None:
+        for other in [k for k in self.dev if k != key]:
+            f = self.dev.pop(other)
+            if f is not None:
+                f.close()
+
+    def close(self) -> None:
+        self._keep((-1, ""))
+
+
+def workload_net(pids: list[int]) -> tuple[str, str | None, dict[str, list[int]] | None]:
+    """One reading of the workload's namespace (``NetScope`` keeps files open between ticks)."""
+    scope = NetScope()
+    try:
+        return scope.read(pids)
+    finally:
+        scope.close()
 
 
 # ------------------------------------------------------------------------ GPU
@@ -288,12 +342,13 @@ class WorkloadScope:
 
     cgroup: CgroupCounters | None = None
     gpu: GpuProcesses | None = None
+    net: NetScope = field(default_factory=NetScope)
 
     def read(self, pids: list[int]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.cgroup is not None:
             out["cg"] = self.cgroup.read()
-        scope, space, counters = workload_net(pids)
+        scope, space, counters = self.net.read(pids)
         out["net_scope"] = scope
         out["netns"] = space
         if counters is not None:

@@ -1,7 +1,8 @@
 """The model layer: what a verifier re-runs and a prover serves or trains.
 
 Declarable architectures (:class:`ModelSpec` families ``gpt``, ``llama``, ``mlp``,
-``rnn``; third parties add theirs through the ``inspectorate.models`` entry-point
+``rnn``, and ``exported``: a torch.export / TorchScript archive loaded without its
+weights or any unpickling; third parties add theirs through the ``inspectorate.models`` entry-point
 group with ``@architecture("name")``) and the portable description a prover hands
 over with a claim (``RUN_DIR/models/<name>.json``), from which the verifier builds the
 model with random weights from its own code:
@@ -41,6 +42,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and editors
     from inspectorate.models._corpus import dataset_fingerprint as dataset_fingerprint
     from inspectorate.models._corpus import load_corpus as load_corpus
     from inspectorate.models._corpus import split_range as split_range
+    from inspectorate.models._exported import ExportedSpec as ExportedSpec
     from inspectorate.models._families import GPTSpec as GPTSpec
     from inspectorate.models._families import LlamaSpec as LlamaSpec
     from inspectorate.models._families import MLPSpec as MLPSpec
@@ -71,6 +73,7 @@ _EXPORTS = {
     "resolve_model": "_files",
     "spec_from_dict": "_files",
     "write_model_file": "_files",
+    "ExportedSpec": "_exported",
     "GPTSpec": "_families",
     "LlamaSpec": "_families",
     "MLPSpec": "_families",

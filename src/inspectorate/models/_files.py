@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from inspectorate.errors import InputError
+from inspectorate.models._exported import SUFFIXES, ExportedSpec, exported_spec
 from inspectorate.models._families import NAMED
 from inspectorate.models._spec import ARCHITECTURES, FORMAT, VERSION, ModelSpec
 
@@ -60,13 +61,24 @@ def _check(spec: ModelSpec) -> str | None:
 
 
 def read_model_file(path: str | Path) -> ModelSpec:
-    """Read a model description handed over with a claim."""
+    """Read a model description handed over with a claim: a JSON description, or an
+    exported program itself (``.pt2`` torch.export, ``.pt`` TorchScript)."""
     path = Path(path)
+    if path.suffix in SUFFIXES:
+        return exported_spec(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read a model description ({exc})", path) from None
-    return spec_from_dict(data, path)
+    spec = spec_from_dict(data, path)
+    if isinstance(spec, ExportedSpec):  # the archive sits beside its description
+        if not _safe_name(spec.file):
+            raise InputError(
+                f"exported config: 'file' must name a file beside the description, got {spec.file!r}", path
+            )
+        config = {k: v for k, v in dataclasses.asdict(spec).items() if k != "file"}
+        return exported_spec(path.parent / spec.file, config)
+    return spec
 
 
 def write_model_file(spec: ModelSpec, path: str | Path) -> Path:
@@ -94,11 +106,14 @@ def _safe_name(name: str) -> bool:
 
 def resolve_model(name: str | None, run_dir: str | Path | None = None) -> ModelSpec | None:
     """The spec a claim's ``model`` names: ``RUN/models/<name>.json`` handed over with the
-    run first, then a well-known name; None when the verifier cannot build it."""
+    run first (it may point at an exported archive beside it), then a bare archive
+    ``RUN/models/<name>.pt2`` or ``.pt``, then a well-known name; None when the verifier
+    cannot build it."""
     if not name:
         return None
     if run_dir is not None and _safe_name(name):
-        path = Path(run_dir) / MODELS_DIR / f"{name}.json"
-        if path.is_file():
-            return read_model_file(path)
+        for suffix in (".json", *SUFFIXES):  # a description first, then a bare archive
+            path = Path(run_dir) / MODELS_DIR / f"{name}{suffix}"
+            if path.is_file():
+                return read_model_file(path)
     return named_spec(name)

@@ -114,6 +114,7 @@ def worker_main(rank: int, plan: WorkerPlan) -> None:
     if plan.isolation is not None:  # before any socket or thread: the sensor's counters are ours
         plan.isolation.join()
     torch.set_num_threads(plan.threads)
+    fix_mmap_threshold()
     _init_group(rank, plan)
     steps_name = "steps.jsonl" if rank == 0 else f"steps_rank{rank}.jsonl"
     state = RankState(
@@ -139,6 +140,28 @@ def worker_main(rank: int, plan: WorkerPlan) -> None:
             if closer is not None:
                 closer.close()
         dist.destroy_process_group()
+
+
+MMAP_THRESHOLD_B = 1 << 20
+
+
+def fix_mmap_threshold() -> None:
+    """Serve every allocation of 1 MiB or more (each tensor worth counting) from its own
+    mapping, returned to the OS when freed.
+
+    glibc raises its mmap threshold to the largest block freed (up to 32 MiB): after one
+    training phase a 124M model's weights, checkpoint loads and activations all come from
+    the heap, and what they free stays resident. Measured in one rank (train 2 steps,
+    then load the checkpoint and serve): 1120 MB resident after the load by default,
+    793 MB with the threshold fixed, 793 MB being the fresh model alone. A long-lived
+    honest server can do the same; the sensor cannot see inside an allocator."""
+    import ctypes
+
+    m_mmap_threshold = -3  # <malloc.h>; setting it also turns the dynamic threshold off
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(m_mmap_threshold, MMAP_THRESHOLD_B)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def release_memory() -> None:
@@ -210,6 +233,7 @@ def run_phase(state: RankState, index: int, phase: PhaseSpec, budget: float) -> 
     state.collectives.set_phase(phase.name)
     release_memory()
     model = build_model(state, phase, index)
+    release_memory()  # the checkpoint's state dict, copied into the model and dropped
     job_id = "job-" + short_hash([plan.host_id, plan.seed, phase.name, plan.grid_t0])[7:19]
     extra = label_fields(state, phase, job_id)
     dist.barrier()

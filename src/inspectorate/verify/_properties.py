@@ -323,7 +323,9 @@ def _footprint_bound(ev: PhaseEvidence, cal: Calibration) -> float | None:
     if fp is None:
         return None
     per = cal.train_bytes_per_param if ev.claim.op == "training" else cal.infer_bytes_per_param
-    ranks = max(int(ev.sensor.get("busy_procs") or 1), 1)
+    # processes that may each hold a copy, by memory (see model_holders); one when the
+    # sensor listed none, which gives the loosest bound
+    ranks = max(int(ev.sensor.get("mem_procs") or 1), 1)
     return (fp + cal.footprint_slack_b) / (per * ranks)
 
 

@@ -21,6 +21,7 @@ from inspectorate.trace.streams.sensor import Row, SensorTail, scan_sensor
 
 NOT_ATTRIBUTABLE = "unverifiable: traffic not attributable"  # host-wide counters only
 BUSY_CORES = 0.1  # a process using a tenth of a core or more over a phase counts as busy
+MODEL_HOLDER_SHARE = 0.8  # a process within 80% of the largest one's peak memory may hold a model copy
 
 
 @dataclass
@@ -94,6 +95,7 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
         "minflt_per_s": delta("minflt") / dt,
         "ctx_per_s": (delta("ctx_vol") + delta("ctx_invol")) / dt,
         "busy_procs": sum(1 for v in busy.values() if v >= BUSY_CORES),
+        "mem_procs": model_holders(sensor.log, t0, t1),
         "threads_max": float(f["threads"].max() or 0),  # type: ignore[arg-type]
         "gpu_power_w": _mean(f, "gpu_power_w"),
         "gpu_util": _mean(f, "gpu_util"),  # the workload's PIDs only (NVML process samples)
@@ -102,6 +104,11 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
         "cg_mem_max_b": _max(f, "cg_mem_b"),
         "io_w_b": _delta_or_none(f, "io_w_b"),
         "write_b": _delta_or_none(f, "write_b"),
+        # sensor/2 allocator and page-fault signals (None from older sensors): shown, no
+        # property decides on them yet (docs/verify.md "Allocator and page-fault fields")
+        "cg_pgfault": _delta_or_none(f, "cg_pgfault"),
+        "cg_anon_max_b": _max(f, "cg_anon_b"),
+        "anon_rss_max_b": _max(f, "anon_rss_b"),
     }
     out.update(_traffic(f, span, dt))
     if mem.len() and sensor.baseline_b is not None:
@@ -109,6 +116,23 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
         out["footprint_b"] = max(out["mem_p90_b"] - sensor.baseline_b, 0.0)
         out["baseline_b"] = sensor.baseline_b
     return out
+
+
+def model_holders(log: SensorLog, t0: float, t1: float) -> int:
+    """How many processes of the tree peaked within ``MODEL_HOLDER_SHARE`` of the largest
+    one's memory in [t0, t1]: the ranks that may each hold a whole model copy.
+
+    Memory, not CPU: on a loaded host a rank can get under a tenth of a core, and a
+    process that spins costs nothing while it would divide a footprint bound. A decoy
+    must hold nearly as much memory as the largest process to count, so dividing the
+    tree's footprint by this count under-states the largest holder by 20% at most."""
+    peak: dict[int, int] = {}
+    for r in log.records:
+        if t0 <= r["t"] <= t1:
+            for pid, _cpu, rss, *_ in r.get("per_proc", []):
+                peak[pid] = max(peak.get(pid, 0), int(rss or 0))
+    top = max(peak.values(), default=0)
+    return sum(1 for v in peak.values() if v >= MODEL_HOLDER_SHARE * top) if top > 0 else 0
 
 
 def _traffic(f: pl.DataFrame, span: float, dt: float) -> dict[str, Any]:

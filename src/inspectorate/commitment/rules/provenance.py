@@ -101,14 +101,16 @@ def dag_violations(dupes: pl.DataFrame, edges: pl.DataFrame, record_ids: pl.Seri
     """The DAG rule's verdict from its two findings, however they were computed (here, or
     by the Dask engine's hash-partitioned join): ``dupes`` (record_id, row) of records
     sharing an id, and the bad ``edges`` (row, upstream_refs, ref_row) in file order.
-    ``record_ids``: every record's id, by row."""
+    ``record_ids``: every record's id, by row (unused when ``edges`` carry their own
+    ``record_id``, as the out-of-core engine's buckets do)."""
     if dupes.height:
         yield violation(
             f"{dupes.height} records share record_ids, so references are ambiguous",
             ids(dupes),
             duplicate_ids=sorted(set(dupes["record_id"].to_list()))[:20],
         )
-    edges = edges.with_columns(record_ids.gather(edges["row"]).alias("record_id"))
+    if "record_id" not in edges.columns:
+        edges = edges.with_columns(record_ids.gather(edges["row"]).alias("record_id"))
     phantom = edges.filter(pl.col("ref_row").is_null())
     if phantom.height:
         yield violation(

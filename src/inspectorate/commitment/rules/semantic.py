@@ -124,7 +124,7 @@ def _flop_per_token() -> pl.Expr:
     return pl.when(tokens > 0).then(pl.col("flops") / tokens).otherwise(dense)
 
 
-@rule("op_type_honesty", partition="global")
+@rule("op_type_honesty", partition="record")  # each record judged alone
 def op_type_honesty(
     trace: Trace, max_flop_per_token: float = 5.0e10, op_types: OpTypes = ("inference",)
 ) -> Iterator[Violation]:
@@ -145,7 +145,7 @@ def op_type_honesty(
         )
 
 
-@rule("dataset_provenance", partition="global")
+@rule("dataset_provenance", partition="keyed:job_id")  # groups: (job_id, config_hash)
 def dataset_provenance(trace: Trace) -> Iterator[Violation]:
     """A job's dataset_fingerprint changes only with its config: within one (job_id,
     config_hash) every record uses one fingerprint. A second fingerprint under the same
@@ -167,7 +167,7 @@ def dataset_provenance(trace: Trace) -> Iterator[Violation]:
         )
 
 
-@rule("batch_token_sanity", partition="global")
+@rule("batch_token_sanity", partition="record")  # each record judged alone
 def batch_token_sanity(
     trace: Trace, max_ratio: float = 10.0, op_types: OpTypes = ("training", "inference")
 ) -> Iterator[Violation]:

@@ -51,7 +51,9 @@ def _over_limit(
         )
 
 
-@rule("cross_job_fingerprint_consistency", partition="global")
+@rule(
+    "cross_job_fingerprint_consistency", partition="keyed:model_hash_prefix"
+)  # a fingerprint includes its model hash
 def cross_job_fingerprint_consistency(
     trace: Trace, max_jobs_per_fingerprint: int = 1, op_types: OpTypes = "*"
 ) -> Iterator[Violation]:
@@ -79,7 +81,7 @@ def chip_job_stability(trace: Trace, max_jobs_per_chip: int = 1) -> Iterator[Vio
     yield from _over_limit(trace, "chip_id", "job_id", max_jobs_per_chip, "jobs", ["*", "idle"])
 
 
-@rule("operator_op_type_uniqueness", partition="global")
+@rule("operator_op_type_uniqueness", partition="keyed:operator")
 def operator_op_type_uniqueness(
     trace: Trace, op_type: OpTypes = "training", max_jobs_per_operator: int = 1
 ) -> Iterator[Violation]:
@@ -87,7 +89,7 @@ def operator_op_type_uniqueness(
     yield from _over_limit(trace, "operator", "job_id", max_jobs_per_operator, f"{op_type} jobs", op_type)
 
 
-@rule("training_unique_per_model", partition="global")
+@rule("training_unique_per_model", partition="keyed:model_hash_prefix")
 def training_unique_per_model(
     trace: Trace, op_type: OpTypes = "training", max_training_jobs_per_model: int = 1
 ) -> Iterator[Violation]:
@@ -188,7 +190,7 @@ def model_uniqueness_per_job(
             )
 
 
-@rule("model_hash_consistency", partition="global")
+@rule("model_hash_consistency", partition="keyed:job_id")  # groups: (job_id, operator, code_commit)
 def model_hash_consistency(trace: Trace, max_distinct_configs: int = 2) -> Iterator[Violation]:
     """Within a (job_id, operator, code_commit) group the model may change only with
     the config: each config_hash carries one model (one evolving lineage for training,

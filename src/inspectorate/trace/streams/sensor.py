@@ -46,6 +46,12 @@ SENSOR_COLUMNS = (
     "io_w_b",
     "gpu_mem_b",  # the workload's PIDs on the GPUs (NVML running compute processes)
     "host_gpu_util",
+    # sensor/2 (null in older sensors): the cgroup's page faults (cumulative, exited
+    # processes included) and page cache, the tree's anonymous resident memory
+    "cg_pgfault",
+    "cg_pgmajfault",
+    "cg_file_b",
+    "anon_rss_b",
 )
 
 
@@ -185,6 +191,8 @@ def _row(r: dict[str, Any]) -> dict[str, float | None]:
     row["gpu_util"] = sum(sm) / len(sm) if sm else None
     row["gpu_mem_b"] = float(sum(mem)) if mem else None
     row["write_b"] = _num(r.get("write_b"))
+    row["cg_pgfault"], row["cg_pgmajfault"] = _num(cg.get("pgfault")), _num(cg.get("pgmajfault"))
+    row["cg_file_b"], row["anon_rss_b"] = _num(cg.get("file_b")), _num(r.get("anon_rss_b"))
     return row
 
 
