@@ -197,6 +197,7 @@ class _Acc:
     mem: array = field(default_factory=lambda: array("d"))
     pid_first: dict[int, float] = field(default_factory=dict)
     pid_last: dict[int, float] = field(default_factory=dict)
+    pid_peak: dict[int, int] = field(default_factory=dict)  # for ``model_holders``
 
     def add(self, row: Row, record: dict[str, Any]) -> None:
         self.n += 1
@@ -212,11 +213,11 @@ class _Acc:
                 acc = self.sums.setdefault(col, [0.0, 0])
                 acc[0] += v
                 acc[1] += 1
-        for col in ("gpu_mem_b", "cg_mem_b"):
+        for col in ("gpu_mem_b", "cg_mem_b", "cg_anon_b", "anon_rss_b"):
             v = row[col]
             if v is not None and (col not in self.maxima or v > self.maxima[col]):
                 self.maxima[col] = v
-        for col in ("io_w_b", "write_b"):
+        for col in ("io_w_b", "write_b", "cg_pgfault"):
             v = row[col]
             if v is not None:
                 self.firsts.setdefault(col, v)
@@ -226,9 +227,10 @@ class _Acc:
             self.attributable = False
         if row["mem_b"] is not None:
             self.mem.append(row["mem_b"])
-        for pid, cpu, *_ in record.get("per_proc", []):
+        for pid, cpu, rss, *_ in record.get("per_proc", []):
             self.pid_first.setdefault(pid, cpu)
             self.pid_last[pid] = cpu
+            self.pid_peak[pid] = max(self.pid_peak.get(pid, 0), int(rss or 0))
 
     def features(self) -> dict[str, Any]:
         """The same features as ``window`` over the same samples, less the footprint."""
@@ -254,6 +256,7 @@ class _Acc:
             "minflt_per_s": delta("minflt") / dt,
             "ctx_per_s": (delta("ctx_vol") + delta("ctx_invol")) / dt,
             "busy_procs": sum(1 for v in busy.values() if v >= BUSY_CORES),
+            "mem_procs": self._holders(),
             "threads_max": float(self.threads_max or 0),
             "gpu_power_w": self._mean("gpu_power_w"),
             "gpu_util": self._mean("gpu_util"),
@@ -262,12 +265,20 @@ class _Acc:
             "cg_mem_max_b": self.maxima.get("cg_mem_b"),
             "io_w_b": self._delta_or_none("io_w_b"),
             "write_b": self._delta_or_none("write_b"),
+            "cg_pgfault": self._delta_or_none("cg_pgfault"),
+            "cg_anon_max_b": self.maxima.get("cg_anon_b"),
+            "anon_rss_max_b": self.maxima.get("anon_rss_b"),
         }
         if self.attributable:
             out.update({"net_tx_b": delta("net_tx_b") * span / dt, "net_scope": "netns"})
         else:
             out["traffic"] = NOT_ATTRIBUTABLE
         return out
+
+    def _holders(self) -> int:
+        """``model_holders`` over the window's samples."""
+        top = max(self.pid_peak.values(), default=0)
+        return sum(1 for v in self.pid_peak.values() if v >= MODEL_HOLDER_SHARE * top) if top > 0 else 0
 
     def _mean(self, col: str) -> float | None:
         acc = self.sums.get(col)
