@@ -21,3 +21,10 @@ def shared_data() -> Path:
     if not SHARED.exists():
         pytest.skip(f"shared data not found at {SHARED}")
     return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _no_spotcheck_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests measure afresh: a spot-check cached by an earlier run must not decide one
+    (tests/verify/test_spotcache.py turns the cache on in its own folder)."""
+    monkeypatch.setenv("INSPECTORATE_SPOTCACHE", "off")

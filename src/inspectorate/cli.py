@@ -178,6 +178,29 @@ def trace_generate(
     typer.echo(f"wrote {count} records ({scenario.value}) to {out}")
 
 
+@trace_app.command("generate-run")
+def trace_generate_run(
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="New directory: one flat run dir a host (host00, ...)."
+    ),
+    hosts: int = typer.Option(8, "--hosts"),
+    hours: float = typer.Option(24.0, "--hours"),
+    hz: float = typer.Option(10.0, "--hz", help="Sensor samples a second."),
+    seed: int = typer.Option(0, "--seed"),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+) -> None:
+    """Write run dirs of an honest multi-phase schedule (sensor, windows, steps, labels)
+    for verify at scale (bench/verify_scale.py). An existing --out is refused without --force."""
+    from inspectorate.trace._rungen import RunSpec, generate_run
+
+    if hosts < 1 or hours <= 0 or hz <= 0:
+        raise InputError("--hosts must be >= 1, --hours and --hz > 0")
+    done = generate_run(out, RunSpec(hosts=hosts, hours=hours, hz=hz, seed=seed), force=force)
+    typer.echo(
+        f"wrote {done['hosts']} hosts x {done['phases_per_host']} phases, {done['sensor_samples']} sensor samples to {out}"
+    )
+
+
 @trace_app.command("verify-chain")
 def trace_verify_chain(
     trace: Path,

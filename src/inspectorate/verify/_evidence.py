@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
@@ -23,8 +24,7 @@ from inspectorate.errors import InputError
 from inspectorate.models import ModelSpec, resolve_model
 from inspectorate.trace import Phase, RunDir
 from inspectorate.trace.streams import netdev_rates
-from inspectorate.verify._sensor_features import SensorRun, load_sensor
-from inspectorate.verify._sensor_features import window as sensor_window
+from inspectorate.verify._sensor_features import SensorView, sensor_pass_view
 from inspectorate.verify._trust import SUBSETS
 
 # The only label fields a verifier may read (the prover's claims, never the truth).
@@ -167,7 +167,8 @@ def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
     cores = _cpu_cores(run)
     rates = netdev_rates(run.netdev) if run.netdev is not None and run.layout == "flat" else None
     phases = run.phases()
-    sensor = _load_sensor(run, phases, subset)
+    _VIEWS.clear()  # read afresh for every inspection; ``gaps`` then reuses this pass
+    sensor = sensor_view(run, subset)
     window_breaks = run.windows.chain_breaks() if run.windows is not None else []
     torn = _torn_tails(run, sensor)
     out = []
@@ -184,8 +185,8 @@ def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
         ev.streams["sensor"] = sensor is not None
         _activity(run, phase, ev, cores)
         if sensor is not None:
-            ev.sensor = sensor_window(sensor, ev.t0, ev.t1)
-            ev.integrity["sensor_breaks"] = len(sensor.log.breaks)
+            ev.sensor = dict(sensor.phases[index])
+            ev.integrity["sensor_breaks"] = sensor.breaks
         _sync(run, phase, ev, rates)
         ev.steps = _steps(run.slice("steps", phase) if run.steps is not None else None)
         ev.windows = _windows(run, ev)
@@ -228,33 +229,58 @@ def restrict(run: RunDir, subset: str) -> RunDir:
     return replace(run, **drop)
 
 
-def _load_sensor(run: RunDir, phases: list[Phase], subset: str) -> SensorRun | None:
+def _span(phases: list[Phase]) -> tuple[float, float] | None:
+    """Where the memory baseline is read: first start to last end of ``phases``."""
+    ends = [p.t1 for p in phases if p.t1 is not None]
+    return (phases[0].t0, max(ends)) if ends else None
+
+
+_VIEWS: dict[tuple[Any, ...], SensorView | None] = {}  # the last run's view: collect then gaps
+
+
+def sensor_view(run: RunDir, subset: str = "full") -> SensorView | None:
+    """Sensor features of the run's phases and gaps, streamed once through
+    ``sensor.jsonl`` (bounded memory) or, with ``INSPECTORATE_SENSOR_LOADER=frame`` or
+    samples out of time order, from the whole stream loaded as a frame."""
+    phases = run.phases()
     if "sensor" not in SUBSETS[subset] or run.layout != "flat" or not phases:
         return None
-    ends = [p.t1 for p in phases if p.t1 is not None]
-    return load_sensor(run.path, (phases[0].t0, max(ends)) if ends else None)
+    path = run.path / "sensor.jsonl"
+    if not path.is_file():
+        return None
+    mine = restrict(run, subset)
+    wins = [(p.t0, _end(mine, p)) for p in phases]
+    done = [p for p in phases if p.t1 is not None]
+    holes = [(a.t1, b.t0) for a, b in zip(done, done[1:]) if a.t1 is not None]
+    mode = os.environ.get("INSPECTORATE_SENSOR_LOADER", "stream")
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns, mode, tuple(wins), tuple(holes), _span(phases))
+    if key not in _VIEWS:
+        _VIEWS.clear()
+        _VIEWS[key] = sensor_pass_view(path, wins, holes, _span(phases), _span(done), mode)
+    return _VIEWS[key]
 
 
-def _torn_tails(run: RunDir, sensor: SensorRun | None) -> list[dict[str, Any]]:
+def _torn_tails(run: RunDir, sensor: SensorView | None) -> list[dict[str, Any]]:
     """Chained files that end in a partial line (a writer killed mid-record, or a tail
     cut by hand), each with the time of its last complete record: the phase holding that
     time is the one whose evidence stops early (the last phase when no phase holds it)."""
-    files: list[tuple[str, Any]] = [(Path(n).name, log) for n, log in run.step_logs.items()]
-    if sensor is not None:
-        files.append((sensor.log.path.name, sensor.log))
-    out = []
-    for name, log in files:
+    files: list[tuple[str, int, float | None]] = []
+    for name, log in run.step_logs.items():
         if log.torn:
-            times = [r.get("t") for r in log.records if isinstance(r.get("t"), (int, float))]
-            out.append(
-                {
-                    "file": name,
-                    "complete_records": len(log.records),
-                    "problem": "last line torn (partial record dropped)",
-                    "after_t": float(times[-1]) if times else float("-inf"),
-                }
-            )
-    return out
+            times = [r["t"] for r in log.records if isinstance(r.get("t"), (int, float))]
+            files.append((Path(name).name, len(log.records), float(times[-1]) if times else None))
+    if sensor is not None and sensor.torn is not None:
+        files.append(sensor.torn)
+    return [
+        {
+            "file": name,
+            "complete_records": count,
+            "problem": "last line torn (partial record dropped)",
+            "after_t": last if last is not None else float("-inf"),
+        }
+        for name, count, last in files
+    ]
 
 
 def _phase_of(phases: list[Phase], t: float) -> int:
@@ -288,11 +314,11 @@ def gaps(run: RunDir, subset: str = "full", min_s: float = 0.5) -> list[dict[str
     """Unlabelled stretches between consecutive phases longer than ``min_s``, with the
     sensor's view of them (work there is unexplained by any claim)."""
     phases = [p for p in run.phases() if p.t1 is not None]
-    sensor = _load_sensor(run, phases, subset)
+    sensor = sensor_view(run, subset)
     out = []
-    for prev, nxt in zip(phases, phases[1:]):
+    for index, (prev, nxt) in enumerate(zip(phases, phases[1:])):
         if prev.t1 is not None and nxt.t0 - prev.t1 >= min_s:
-            feats = sensor_window(sensor, prev.t1, nxt.t0, bracket=True) if sensor is not None else {}
+            feats = dict(sensor.gaps[index]) if sensor is not None else {}
             out.append({"after": prev.name, "before": nxt.name, "t0": prev.t1, "t1": nxt.t0, "sensor": feats})
     return out
 

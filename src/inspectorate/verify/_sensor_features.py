@@ -9,13 +9,15 @@ read, so a finding built only on these can pass a claim.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from array import array
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from inspectorate.trace.streams import SensorLog, per_process_cpu, read_sensor
+from inspectorate.trace.streams.sensor import Row, SensorTail, scan_sensor
 
 NOT_ATTRIBUTABLE = "unverifiable: traffic not attributable"  # host-wide counters only
 BUSY_CORES = 0.1  # a process using a tenth of a core or more over a phase counts as busy
@@ -156,3 +158,313 @@ def _delta_or_none(frame: pl.DataFrame, col: str) -> float | None:
 def _mean(frame: pl.DataFrame, col: str) -> float | None:
     value = frame[col].drop_nulls().mean()
     return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------ streaming
+#
+# A day of 10 Hz samples is 864k records a host: the frame path above holds them all
+# (and every raw record, per-process readings included). The streaming path reads the
+# file once, in time order, feeding per-window accumulators that hold only what their
+# features need (first/last rows, running sums and maxima, per-process first/last CPU,
+# and the window's memory readings for the exact p90), and frees each window when time
+# passes its end: memory follows the longest window, not the run.
+
+
+class Unordered(Exception):
+    """Samples not in time order: the streaming pass cannot slice them (use the frame)."""
+
+
+@dataclass
+class _Acc:
+    """Running state of one window [t0, t1] (``bracket``: widened to the samples
+    bracketing it, fixed while streaming)."""
+
+    t0: float
+    t1: float
+    bracket: bool
+    state: str = "pending"  # pending -> open -> closed
+    t1_fixed: bool = False
+    n: int = 0
+    first: Row | None = None
+    last: Row | None = None
+    threads_max: float | None = None
+    sums: dict[str, list[float]] = field(default_factory=dict)  # col -> [sum, count]
+    maxima: dict[str, float] = field(default_factory=dict)
+    firsts: dict[str, float] = field(default_factory=dict)  # first / last non-null of counters
+    lasts: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    attributable: bool = True
+    mem: array = field(default_factory=lambda: array("d"))
+    pid_first: dict[int, float] = field(default_factory=dict)
+    pid_last: dict[int, float] = field(default_factory=dict)
+    pid_peak: dict[int, int] = field(default_factory=dict)  # for ``model_holders``
+
+    def add(self, row: Row, record: dict[str, Any]) -> None:
+        self.n += 1
+        if self.first is None:
+            self.first = row
+        self.last = row
+        th = row["threads"]
+        if th is not None and (self.threads_max is None or th > self.threads_max):
+            self.threads_max = th
+        for col in ("gpu_power_w", "gpu_util", "host_gpu_util"):
+            v = row[col]
+            if v is not None:
+                acc = self.sums.setdefault(col, [0.0, 0])
+                acc[0] += v
+                acc[1] += 1
+        for col in ("gpu_mem_b", "cg_mem_b", "cg_anon_b", "anon_rss_b"):
+            v = row[col]
+            if v is not None and (col not in self.maxima or v > self.maxima[col]):
+                self.maxima[col] = v
+        for col in ("io_w_b", "write_b", "cg_pgfault"):
+            v = row[col]
+            if v is not None:
+                self.firsts.setdefault(col, v)
+                self.lasts[col] = v
+                self.counts[col] = self.counts.get(col, 0) + 1
+        if row["net_attributable"] != 1.0 or row["net_tx_b"] is None:
+            self.attributable = False
+        if row["mem_b"] is not None:
+            self.mem.append(row["mem_b"])
+        for pid, cpu, rss, *_ in record.get("per_proc", []):
+            self.pid_first.setdefault(pid, cpu)
+            self.pid_last[pid] = cpu
+            self.pid_peak[pid] = max(self.pid_peak.get(pid, 0), int(rss or 0))
+
+    def features(self) -> dict[str, Any]:
+        """The same features as ``window`` over the same samples, less the footprint."""
+        f, g = self.first, self.last
+        if self.n < 2 or f is None or g is None:
+            return {}
+        dt = float(g["t"] - f["t"])  # type: ignore[operator]
+        if dt <= 0:
+            return {}
+        span = max(self.t1 - self.t0, dt)
+
+        def delta(col: str) -> float:
+            return float(g[col] - f[col])  # type: ignore[operator]
+
+        busy = {pid: (self.pid_last[pid] - self.pid_first[pid]) / dt for pid in self.pid_last}
+        out: dict[str, Any] = {
+            "samples": self.n,
+            "seconds": dt,
+            "cpu_s": delta("cpu_s") * span / dt,
+            "cores": delta("cpu_s") / dt,
+            "host_cores": delta("host_cpu_s") / dt,
+            "host_net_tx_b": delta("host_net_tx_b") * span / dt,
+            "minflt_per_s": delta("minflt") / dt,
+            "ctx_per_s": (delta("ctx_vol") + delta("ctx_invol")) / dt,
+            "busy_procs": sum(1 for v in busy.values() if v >= BUSY_CORES),
+            "mem_procs": self._holders(),
+            "threads_max": float(self.threads_max or 0),
+            "gpu_power_w": self._mean("gpu_power_w"),
+            "gpu_util": self._mean("gpu_util"),
+            "host_gpu_util": self._mean("host_gpu_util"),
+            "gpu_mem_b": self.maxima.get("gpu_mem_b"),
+            "cg_mem_max_b": self.maxima.get("cg_mem_b"),
+            "io_w_b": self._delta_or_none("io_w_b"),
+            "write_b": self._delta_or_none("write_b"),
+            "cg_pgfault": self._delta_or_none("cg_pgfault"),
+            "cg_anon_max_b": self.maxima.get("cg_anon_b"),
+            "anon_rss_max_b": self.maxima.get("anon_rss_b"),
+        }
+        if self.attributable:
+            out.update({"net_tx_b": delta("net_tx_b") * span / dt, "net_scope": "netns"})
+        else:
+            out["traffic"] = NOT_ATTRIBUTABLE
+        return out
+
+    def _holders(self) -> int:
+        """``model_holders`` over the window's samples."""
+        top = max(self.pid_peak.values(), default=0)
+        return sum(1 for v in self.pid_peak.values() if v >= MODEL_HOLDER_SHARE * top) if top > 0 else 0
+
+    def _mean(self, col: str) -> float | None:
+        acc = self.sums.get(col)
+        return acc[0] / acc[1] if acc else None
+
+    def _delta_or_none(self, col: str) -> float | None:
+        if self.counts.get(col, 0) < 2:
+            return None
+        return float(self.lasts[col] - self.firsts[col])
+
+
+@dataclass
+class SensorPass:
+    """What one streaming pass yields: each window's features, the file's tail (chain
+    breaks, torn line, sample count), and the lowest memory reading in each span."""
+
+    windows: list[dict[str, Any]]  # features without the memory footprint (see ``features``)
+    p90: list[float | None]  # each window's 90th percentile of tree memory
+    tail: SensorTail
+    baselines: list[float | None]
+
+    def features(self, index: int, span: int) -> dict[str, Any]:
+        """Window ``index``'s features with its footprint above span ``span``'s baseline."""
+        out = dict(self.windows[index])
+        p90, base = self.p90[index], self.baselines[span]
+        if out and p90 is not None and base is not None:
+            out["mem_p90_b"] = p90
+            out["footprint_b"] = max(p90 - base, 0.0)
+            out["baseline_b"] = base
+        return out
+
+
+class _Streamer:
+    """Feeds time-ordered samples to the windows they fall in (see ``stream_windows``)."""
+
+    def __init__(self, windows: list[tuple[float, float, bool]], spans: list[tuple[float, float] | None]):
+        self.accs: list[_Acc | None] = [_Acc(t0, t1, b) for t0, t1, b in windows]
+        self.order = sorted(range(len(windows)), key=lambda i: windows[i][0])
+        self.next = 0  # next pending window in ``order``
+        self.deferred: list[int] = []  # brackets whose t0 is the latest sample's time
+        self.open: list[int] = []
+        self.spans = spans
+        self.mins: list[float | None] = [None] * len(spans)
+        self.group: list[tuple[Row, dict[str, Any]]] = []  # samples at the latest time
+        self.group_t: float | None = None
+        self.results: list[tuple[dict[str, Any], float | None]] = [({}, None)] * len(windows)
+
+    def __call__(self, row: Row, record: dict[str, Any]) -> None:
+        t = float(row["t"])  # type: ignore[arg-type]
+        if self.group_t is not None and t < self.group_t:
+            raise Unordered
+        self._baselines(t, row["mem_b"])
+        for i in self.deferred:
+            self._open(i)
+        self.deferred = []
+        while self.next < len(self.order) and self._acc(self.order[self.next]).t0 <= t:
+            i = self.order[self.next]
+            self.next += 1
+            if self._acc(i).bracket and self._acc(i).t0 == t:
+                self.deferred.append(i)  # this sample is its start: open at the next one
+            else:
+                self._open(i)
+        still = []
+        for i in self.open:
+            acc = self._acc(i)
+            if self._take(acc, t):
+                acc.add(row, record)
+                still.append(i)
+            else:
+                self._close(i)
+        self.open = still
+        if t != self.group_t:
+            self.group, self.group_t = [], t
+        self.group.append((row, {"per_proc": record.get("per_proc", [])}))
+
+    def _acc(self, i: int) -> _Acc:
+        acc = self.accs[i]
+        assert acc is not None
+        return acc
+
+    def _open(self, i: int) -> None:
+        acc = self._acc(i)
+        if acc.bracket and self.group_t is not None and self.group_t <= acc.t0:
+            acc.t0 = self.group_t  # the last sample at or before t0
+            for row, rec in self.group:
+                acc.add(row, rec)
+        self.open.append(i)
+
+    def _close(self, i: int) -> None:
+        """Features now, memory freed; the baseline (known at the end) is applied later."""
+        acc = self._acc(i)
+        p90 = float(pl.Series(acc.mem, dtype=pl.Float64).quantile(0.9) or 0.0) if len(acc.mem) else None
+        self.results[i] = (acc.features(), p90)
+        self.accs[i] = None
+
+    @staticmethod
+    def _take(acc: _Acc, t: float) -> bool:
+        if not acc.bracket:
+            return t <= acc.t1
+        if acc.t1_fixed:
+            return t == acc.t1
+        if t >= acc.t1:
+            acc.t1, acc.t1_fixed = t, True  # the first sample at or after t1
+        return True
+
+    def _baselines(self, t: float, mem: float | None) -> None:
+        if mem is None:
+            return
+        for i, span in enumerate(self.spans):
+            if span is None or span[0] <= t <= span[1]:
+                low = self.mins[i]
+                self.mins[i] = mem if low is None or mem < low else low
+
+    def finish(self) -> None:
+        """End of file: a bracket never opened takes the last samples at or before t0."""
+        pending = self.deferred + self.order[self.next :]
+        self.next = len(self.order)
+        for i in pending:
+            acc = self._acc(i)
+            if acc.bracket and self.group_t is not None and self.group_t <= acc.t1:
+                self._open(i)
+        for i in self.order:
+            if self.accs[i] is not None:
+                self._close(i)
+        self.open = []
+
+
+def stream_windows(
+    path: Path, windows: list[tuple[float, float, bool]], spans: list[tuple[float, float] | None]
+) -> SensorPass:
+    """Features of each ``(t0, t1, bracket)`` window of ``sensor.jsonl`` (as ``window``
+    computes them on the frame) and the lowest memory reading in each span (None: all),
+    in one time-ordered pass. ``Unordered`` when the samples go back in time."""
+    streamer = _Streamer(windows, spans)
+    tail = scan_sensor(path, streamer)
+    streamer.finish()
+    feats = [f for f, _ in streamer.results]
+    return SensorPass(feats, [p for _, p in streamer.results], tail, streamer.mins)
+
+
+@dataclass
+class SensorView:
+    """The sensor's features of every phase (``collect``) and gap (``gaps``) of a run,
+    its chain breaks, and its torn tail: ``(file, samples, time of the last sample)``."""
+
+    phases: list[dict[str, Any]]
+    gaps: list[dict[str, Any]]
+    breaks: int
+    torn: tuple[str, int, float | None] | None
+
+
+def sensor_pass_view(
+    path: Path,
+    wins: list[tuple[float, float]],
+    holes: list[tuple[float, float]],
+    span: tuple[float, float] | None,
+    gap_span: tuple[float, float] | None,
+    mode: str,
+) -> SensorView:
+    """Features of the phase windows ``wins`` and the gap brackets ``holes``, by the
+    streaming pass (``mode`` other than ``frame``) or the frame; ``span`` and
+    ``gap_span`` are where each memory baseline is read."""
+    if mode != "frame":
+        try:
+            sp = stream_windows(
+                path, [(a, b, False) for a, b in wins] + [(a, b, True) for a, b in holes], [span, gap_span]
+            )
+        except Unordered:
+            pass  # the sensor writes in time order; anything else is sliced on the frame
+        else:
+            n, tail = len(wins), sp.tail
+            return SensorView(
+                [sp.features(i, 0) for i in range(n)],
+                [sp.features(n + i, 1) for i in range(len(holes))],
+                len(tail.breaks),
+                (path.name, tail.samples, tail.last_t) if tail.torn else None,
+            )
+    sensor = load_sensor(path.parent, span)
+    assert sensor is not None
+    gap_sensor = load_sensor(path.parent, gap_span) if gap_span != span else sensor
+    assert gap_sensor is not None
+    log = sensor.log
+    times = [r["t"] for r in log.records if isinstance(r.get("t"), (int, float))]
+    return SensorView(
+        [window(sensor, a, b) for a, b in wins],
+        [window(gap_sensor, a, b, bracket=True) for a, b in holes],
+        len(log.breaks),
+        (path.name, len(log.records), float(times[-1]) if times else None) if log.torn else None,
+    )

@@ -93,9 +93,11 @@ def spot_check(work: Work, seconds: float = 1.0, max_bytes: float | None = None)
         )
     work = replace(work, spec=spec)
     budget = _budget() if max_bytes is None else max_bytes
+    from inspectorate.verify._spotcache import cached  # kept across runs per host and model
+
     if _needs_b(work) <= budget:
-        return _measure(work, round(seconds, 3))
-    return _sliced(work, round(seconds, 3), budget)
+        return cached(work, seconds, "whole", lambda: _measure(work, round(seconds, 3)), SpotCheck)
+    return cached(work, seconds, "sliced", lambda: _sliced(work, round(seconds, 3), budget), SpotCheck)
 
 
 def _budget() -> float:

@@ -6,6 +6,7 @@ file, which the verifier treats as tampering, not as a parse error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,8 @@ from typing import Any
 import polars as pl
 
 from inspectorate.errors import InputError
-from inspectorate.trace._canonical import ChainBreak, verify_chain
-from inspectorate.trace.streams.steps import read_chain_file
+from inspectorate.trace._canonical import GENESIS, PREV_FIELD, ChainBreak, record_hash, verify_chain
+from inspectorate.trace.streams.steps import _json_object, is_complete_line, read_chain_file
 
 SENSOR_COLUMNS = (
     "t",
@@ -86,6 +87,73 @@ def read_sensor(path: Path | str) -> SensorLog:
     frame = frame.with_columns(pl.coalesce("pss_b", "rss_b").alias("mem_b")).sort("t")
     start = next((r for r in records if r.get("kind") == "start"), {})
     return SensorLog(path, frame, samples, verify_chain(records), torn, start)
+
+
+@dataclass
+class SensorTail:
+    """What a streaming pass over ``sensor.jsonl`` keeps of the file itself: the chain's
+    breaks, whether the last line was torn, how many samples there were and the time of
+    the last one, and the start record (the challenge nonce lives there)."""
+
+    path: Path
+    samples: int = 0
+    last_t: float | None = None
+    breaks: list[ChainBreak] = field(default_factory=list)
+    torn: bool = False
+    start: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def intact(self) -> bool:
+        return not self.breaks
+
+
+Row = dict[str, float | None]
+
+
+def scan_sensor(path: Path | str, consume: Callable[[Row, dict[str, Any]], None]) -> SensorTail:
+    """One pass over ``sensor.jsonl`` in bounded memory: every sample goes to
+    ``consume(row, record)`` in file order (``row`` as in ``read_sensor``'s frame, plus
+    ``mem_b``), the chain is checked record by record, and only the tail is kept.
+
+    Same file semantics as ``read_sensor``: a torn last line is dropped and reported, a
+    bad line anywhere else is InputError with its line number, a malformed sample too."""
+    path = Path(path)
+    tail = SensorTail(path)
+    prev_hash, prev_id, index = GENESIS, None, -1
+    try:
+        f = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror})", path) from None
+    with f:
+        for line_no, raw in enumerate(f, 1):
+            if not raw.endswith(b"\n") and raw.strip() and not is_complete_line(raw):
+                tail.torn = True  # only the last line can lack its newline
+                break
+            if not raw.strip():
+                continue
+            record = _json_object(raw, path, line_no)
+            index += 1
+            found = record.get(PREV_FIELD)
+            if found != prev_hash:
+                tail.breaks.append(
+                    ChainBreak(
+                        index, record.get("record_id"), max(index - 1, 0), prev_id, prev_hash, str(found)
+                    )
+                )
+            prev_hash, prev_id = record_hash(record), record.get("record_id")
+            kind = record.get("kind")
+            if kind == "start" and not tail.start:
+                tail.start = record
+            elif kind == "sample":
+                tail.samples += 1
+                try:
+                    row = _row(record)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise InputError(f"malformed sensor sample ({exc})", path, tail.samples) from None
+                row["mem_b"] = row["pss_b"] if row["pss_b"] is not None else row["rss_b"]
+                tail.last_t = row["t"]
+                consume(row, record)
+    return tail
 
 
 def _empty() -> pl.DataFrame:
