@@ -119,3 +119,12 @@ def runtime_processes(records: Any, t0: float, t1: float, floor: MemoryFloor) ->
                 if int(rss or 0) >= floor.anon_b:
                     seen.add(pid)
     return len(seen)
+
+
+def capped_baseline(lowest: float | None, processes: int) -> float | None:
+    """The memory baseline: the lowest tree reading in the span, but never above what
+    ``processes`` fresh interpreters hold (see the module's docstring)."""
+    floor = memory_floor()
+    if lowest is None or floor is None:
+        return lowest
+    return min(lowest, floor.tree_floor_b(processes))

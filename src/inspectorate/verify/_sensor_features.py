@@ -18,6 +18,7 @@ import polars as pl
 
 from inspectorate.trace.streams import SensorLog, per_process_cpu, read_sensor
 from inspectorate.trace.streams.sensor import Row, SensorTail, scan_sensor
+from inspectorate.verify._memfloor import capped_baseline, memory_floor, runtime_processes
 
 NOT_ATTRIBUTABLE = "unverifiable: traffic not attributable"  # host-wide counters only
 BUSY_CORES = 0.1  # a process using a tenth of a core or more over a phase counts as busy
@@ -46,7 +47,14 @@ def load_sensor(run_path: Path, span: tuple[float, float] | None) -> SensorRun |
     if span is not None and frame.height:
         frame = frame.filter((pl.col("t") >= span[0]) & (pl.col("t") <= span[1]))
     base = frame["mem_b"].min() if frame.height else None
-    return SensorRun(log, float(base) if base is not None else None)  # type: ignore[arg-type]
+    lowest = float(base) if base is not None else None  # type: ignore[arg-type]
+    t0, t1 = span if span is not None else (float("-inf"), float("inf"))
+    return SensorRun(log, capped_baseline(lowest, _runtime_count(log.records, t0, t1)))
+
+
+def _runtime_count(records: Any, t0: float, t1: float) -> int:
+    floor = memory_floor()
+    return runtime_processes(records, t0, t1, floor) if floor is not None else 0
 
 
 def issued_nonce(run_path: Path) -> str | None:
@@ -322,6 +330,8 @@ class _Streamer:
         self.open: list[int] = []
         self.spans = spans
         self.mins: list[float | None] = [None] * len(spans)
+        self.floor = memory_floor()
+        self.runtime: list[set[int]] = [set() for _ in spans]  # pids holding an interpreter's memory
         self.group: list[tuple[Row, dict[str, Any]]] = []  # samples at the latest time
         self.group_t: float | None = None
         self.results: list[tuple[dict[str, Any], float | None]] = [({}, None)] * len(windows)
@@ -331,6 +341,7 @@ class _Streamer:
         if self.group_t is not None and t < self.group_t:
             raise Unordered
         self._baselines(t, row["mem_b"])
+        self._runtime(t, record)
         for i in self.deferred:
             self._open(i)
         self.deferred = []
@@ -392,6 +403,19 @@ class _Streamer:
                 low = self.mins[i]
                 self.mins[i] = mem if low is None or mem < low else low
 
+    def _runtime(self, t: float, record: dict[str, Any]) -> None:
+        if self.floor is None:
+            return
+        for i, span in enumerate(self.spans):
+            if span is None or span[0] <= t <= span[1]:
+                for pid, _cpu, rss, *_ in record.get("per_proc", []):
+                    if int(rss or 0) >= self.floor.anon_b:
+                        self.runtime[i].add(pid)
+
+    def baselines(self) -> list[float | None]:
+        """Each span's lowest reading, capped by the runtime floor (``verify/_memfloor.py``)."""
+        return [capped_baseline(low, len(pids)) for low, pids in zip(self.mins, self.runtime, strict=True)]
+
     def finish(self) -> None:
         """End of file: a bracket never opened takes the last samples at or before t0."""
         pending = self.deferred + self.order[self.next :]
@@ -416,7 +440,7 @@ def stream_windows(
     tail = scan_sensor(path, streamer)
     streamer.finish()
     feats = [f for f, _ in streamer.results]
-    return SensorPass(feats, [p for _, p in streamer.results], tail, streamer.mins)
+    return SensorPass(feats, [p for _, p in streamer.results], tail, streamer.baselines())
 
 
 @dataclass
