@@ -27,9 +27,9 @@ from inspectorate.models._gpt import GPT, count_params, flops_per_token, preset
 from inspectorate.replay._code import code_fingerprint
 from inspectorate.testbed.claims import ClaimWriter
 from inspectorate.testbed.phases import ACTIVITY_SPLIT, Label, PhaseSpec
+from inspectorate.testbed.posttrain import workload_fn
 from inspectorate.testbed.profiles import Profile
 from inspectorate.testbed.windows import WindowClaim, WindowTally, append_windows, short_hash, window_records
-from inspectorate.testbed.posttrain import workload_fn
 from inspectorate.testbed.workloads import WorkContext, generation_length, warm_up
 
 ZERO_HASH = "sha256:" + "0" * 16

@@ -265,7 +265,14 @@ def _posttrain_phases() -> tuple[PhaseSpec, ...]:
     out = []
     for size in SIZES:
         out.append(
-            _p(f"honest_serve_logged_{size}", "logged_serving", f"inference:{size}", f"inference:{size}", 600, 20)
+            _p(
+                f"honest_serve_logged_{size}",
+                "logged_serving",
+                f"inference:{size}",
+                f"inference:{size}",
+                600,
+                20,
+            )
         )
         for mode, what in POSTTRAIN_MODES.items():
             for update in ("full", "lora"):

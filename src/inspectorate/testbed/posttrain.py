@@ -7,7 +7,7 @@ and the declared weights written once as ``served/<phase>/declared.pt`` (the com
 the verifier re-computes against). What else runs is set by the phase's ``params``:
 
 - ``mode=rl``: the served sequences *are* the rollouts. Each is scored by a cheap
-  verifiable reward (how often it emits ``TARGET_CHAR``), and every ``k`` rollouts one
+  verifiable reward (the share of its characters in ``TARGET_CHARS``), and every ``k`` rollouts one
   REINFORCE step (batch-mean baseline) is taken on the last ``min(k, UPDATE_BATCH)`` of them.
 - ``mode=ft``: every ``k`` rollouts, a burst of ``FT_BURST_STEPS`` supervised steps on the
   fine-tune split.
@@ -41,7 +41,7 @@ from inspectorate.models._corpus import BatchSampler
 from inspectorate.models._gpt import GPT
 from inspectorate.testbed.workloads import WORKLOADS, WorkContext, WorkResult, to_device
 
-TARGET_CHAR = "e"
+TARGET_CHARS = "aeiou"  # reward: share of vowels (varies across rollouts, unlike one rare char)
 UPDATE_BATCH = 8  # rollouts per policy-gradient step (the most recent ones)
 FT_BURST_STEPS = 2  # supervised steps per fine-tuning burst
 LORA_RANK = 4
@@ -49,6 +49,7 @@ TEMPERATURE, TOP_K = 0.8, 40
 SERVE_BATCH = 4  # sequences per served batch (one log file each)
 MAX_NEW = 16  # generated tokens per served sequence
 SAVE_EVERY_S = 1.0
+PROJ_DIM = 8
 SERVED_DIR = "served"
 DECLARED_FILE = "declared.pt"
 LR = {"adamw": 1e-3, "sgd": 1e-2}
@@ -98,7 +99,12 @@ def add_lora(model: GPT, rank: int = LORA_RANK) -> list[nn.Parameter]:
         p.requires_grad_(False)
     params: list[nn.Parameter] = []
     for block in model.blocks:
-        for owner, name in ((block.attn, "c_attn"), (block.attn, "c_proj"), (block.mlp, "c_fc"), (block.mlp, "c_proj")):
+        for owner, name in (
+            (block.attn, "c_attn"),
+            (block.attn, "c_proj"),
+            (block.mlp, "c_fc"),
+            (block.mlp, "c_proj"),
+        ):
             layer = LoRALinear(getattr(owner, name), rank)
             setattr(owner, name, layer)
             params += [layer.lora_a, layer.lora_b]
@@ -111,12 +117,14 @@ def set_adapters(model: nn.Module, enabled: bool) -> None:
             m.enabled = enabled
 
 
-def reward(tokens: list[int], target: int) -> float:
-    """The verifiable reward: the share of generated tokens that are the target character."""
-    return sum(t == target for t in tokens) / max(len(tokens), 1)
+def reward(tokens: list[int], target: set[int]) -> float:
+    """The verifiable reward: the share of generated tokens in the target set."""
+    return sum(t in target for t in tokens) / max(len(tokens), 1)
 
 
-def policy_loss(model: GPT, prompts: list[list[int]], outputs: list[list[int]], advantages: list[float]) -> torch.Tensor:
+def policy_loss(
+    model: GPT, prompts: list[list[int]], outputs: list[list[int]], advantages: list[float]
+) -> torch.Tensor:
     """REINFORCE: -mean(A_i * sum_t log pi(y_t | prefix)) under the serving temperature."""
     seq = torch.tensor([p + o for p, o in zip(prompts, outputs, strict=True)], dtype=torch.long)
     logits, _, _ = model(seq[:, :-1])
@@ -146,7 +154,9 @@ class Updater:
             else torch.optim.SGD(params, lr=lr, momentum=0.0)
         )
         self.params, self.steps, self.last_save = params, 0, 0.0
-        self.ft = BatchSampler(ctx.corpus.split("finetune"), ctx.role.batch_size, ctx.role.seq_len, seed=ctx.seed, rank=ctx.rank)
+        self.ft = BatchSampler(
+            ctx.corpus.split("finetune"), ctx.role.batch_size, ctx.role.seq_len, seed=ctx.seed, rank=ctx.rank
+        )
 
     def serve_model(self) -> GPT:
         if self.plan.update == "lora":
@@ -163,7 +173,12 @@ class Updater:
             if self.plan.mode == "rl":
                 rewards = [r for _, _, r in rollouts]
                 base = float(np.mean(rewards))
-                loss = policy_loss(self.model, [p for p, _, _ in rollouts], [o for _, o, _ in rollouts], [r - base for r in rewards])
+                loss = policy_loss(
+                    self.model,
+                    [p for p, _, _ in rollouts],
+                    [o for _, o, _ in rollouts],
+                    [r - base for r in rewards],
+                )
                 n = sum(len(p) + len(o) for p, o, _ in rollouts)
             else:
                 x, y = to_device(self.ctx, *self.ft.next())
@@ -177,8 +192,15 @@ class Updater:
             t3 = time.perf_counter()
             if self.plan.records == "train":
                 self.ctx.recorder.train_step(
-                    self.steps, loss=loss, model=self.model, optimizer=self.opt, lr=LR[self.plan.optimizer],
-                    tokens=n, forward_s=t1 - t0, backward_s=t2 - t1, optimizer_s=t3 - t2,
+                    self.steps,
+                    loss=loss,
+                    model=self.model,
+                    optimizer=self.opt,
+                    lr=LR[self.plan.optimizer],
+                    tokens=n,
+                    forward_s=t1 - t0,
+                    backward_s=t2 - t1,
+                    optimizer_s=t3 - t2,
                 )
             self.opt.zero_grad(set_to_none=True)
             self.steps, tokens = self.steps + 1, tokens + n
@@ -203,27 +225,44 @@ def served_dir(ctx: WorkContext) -> Path:
     return path
 
 
-def _serve_batch(ctx: WorkContext, model: GPT, prompts: list[list[int]], batch_no: int, declared: str) -> list[list[int]]:
+def _serve_batch(
+    ctx: WorkContext, model: GPT, prompts: list[list[int]], batch_no: int, declared: str
+) -> list[list[int]]:
     """Serve one batch as a real server does and log it (its own declared sampling seed)."""
-    from inspectorate.difr import LogHeader, SamplingConfig, ServeOptions, generate, write_log
+    from inspectorate.difr import LogHeader, ProjectionSpec, SamplingConfig, ServeOptions, generate, write_log
 
     seed = (ctx.seed * 1_000_003 + ctx.rank * 7919 + batch_no) % (2**62)
-    opts = ServeOptions(SamplingConfig(TEMPERATURE, TOP_K, seed=seed), max_new=MAX_NEW, batch_size=len(prompts))
+    # Activation-DiFR projections of the last block (the verifier's seed; here the phase's)
+    proj = ProjectionSpec(seed=ctx.seed % (2**31), layer=model.config.n_layer - 1, dim=PROJ_DIM)
+    opts = ServeOptions(
+        SamplingConfig(TEMPERATURE, TOP_K, seed=seed),
+        max_new=MAX_NEW,
+        batch_size=len(prompts),
+        projection=proj,
+    )
     t0 = time.perf_counter()
     with torch.no_grad():
         records = [g.record for g in generate(model, prompts, opts)]
     latency = time.perf_counter() - t0
     header = LogHeader(
-        model_hash=declared, vocab=ctx.corpus.vocab.chars, vocab_size=model.config.vocab_size,
-        sampling=opts.sampling, server={"batch_size": len(prompts), "rank": ctx.rank, "batch": batch_no},
+        model_hash=declared,
+        vocab=ctx.corpus.vocab.chars,
+        vocab_size=model.config.vocab_size,
+        sampling=opts.sampling,
+        projection=proj,
+        server={"batch_size": len(prompts), "rank": ctx.rank, "batch": batch_no},
     )
     folder = served_dir(ctx) / f"r{ctx.rank}"
     folder.mkdir(exist_ok=True)
     write_log(folder / f"b{batch_no:06d}.jsonl", header, records)
     n = sum(len(p) + MAX_NEW for p in prompts)
     ctx.recorder.infer_token(
-        batch_no, logits=torch.zeros(model.config.vocab_size), latency_s=latency, kv_bytes=0,
-        token=records[0].tokens[-1], tokens=n,
+        batch_no,
+        logits=torch.zeros(model.config.vocab_size),
+        latency_s=latency,
+        kv_bytes=0,
+        token=records[0].tokens[-1],
+        tokens=n,
     )
     ctx.tally.add(n)
     return [list(r.tokens) for r in records]
@@ -239,8 +278,10 @@ def posttrain_serving(ctx: WorkContext) -> WorkResult:
     if ctx.rank == 0:
         save_checkpoint(served_dir(ctx) / DECLARED_FILE, ctx.model, ctx.corpus.vocab.chars)
     updater = Updater(ctx, plan) if plan.k > 0 else None
-    sampler = BatchSampler(ctx.corpus.split("val"), SERVE_BATCH, ctx.role.prompt_len, seed=ctx.seed + 7919, rank=ctx.rank)
-    target = ctx.corpus.vocab.chars.index(TARGET_CHAR) if TARGET_CHAR in ctx.corpus.vocab.chars else 0
+    sampler = BatchSampler(
+        ctx.corpus.split("val"), SERVE_BATCH, ctx.role.prompt_len, seed=ctx.seed + 7919, rank=ctx.rank
+    )
+    target = {i for i, ch in enumerate(ctx.corpus.vocab.chars) if ch in TARGET_CHARS}
     buffer: list[tuple[list[int], list[int], float]] = []
     result, since = WorkResult(), 0
     ctx.start_clock()
@@ -250,7 +291,9 @@ def posttrain_serving(ctx: WorkContext) -> WorkResult:
         outs = _serve_batch(ctx, model, prompts, result.steps, declared)
         result.steps += 1
         result.tokens += sum(len(p) + len(o) for p, o in zip(prompts, outs, strict=True))
-        buffer = (buffer + [(p, o, reward(o, target)) for p, o in zip(prompts, outs, strict=True)])[-UPDATE_BATCH:]
+        buffer = (buffer + [(p, o, reward(o, target)) for p, o in zip(prompts, outs, strict=True)])[
+            -UPDATE_BATCH:
+        ]
         since += len(outs)
         if updater is not None and since >= plan.k:
             take = buffer[-min(plan.k, UPDATE_BATCH) :]
