@@ -30,6 +30,7 @@ def test_lora_is_the_base_until_trained_and_switches_off():
 def test_phases_claim_serving_and_stay_out_of_the_default_schedule():
     pt = [p for p in PHASES.values() if p.workload == "posttrain_serving"]
     assert len(pt) == 2 * 2 * 2 * 2 * 4  # sizes x modes x updates x variants x k
+    assert sum(p.workload == "logged_serving" for p in PHASES.values()) == 2 * 8
     assert all(p.claimed.activity == "inference" and p.adversarial for p in pt)
     assert not any(p.name in DEFAULT_PHASES for p in pt)
     plan = Plan.of(PHASES["pt_rl_lora_competent_k100_small"].params)

@@ -250,6 +250,7 @@ EXTRA_PHASES: tuple[PhaseSpec, ...] = (
 # default schedule: ``bench/posttrain.py`` and ``--phases`` select them. Every one claims
 # serving and writes a served-output log (``served/<phase>/``) as real serving does.
 POSTTRAIN_KS = (1, 10, 100, 1000)
+HONEST_REPLICAS = 8  # honest logged-serving phases per size (distinct names: one served/ dir each)
 POSTTRAIN_MODES = {"rl": "REINFORCE on served rollouts", "ft": "fine-tuning bursts between serving batches"}
 POSTTRAIN_VARIANTS = {
     # naive: AdamW, serves the live (updated) policy, writes it to disk, step records say "train"
@@ -264,16 +265,9 @@ POSTTRAIN_VARIANTS = {
 def _posttrain_phases() -> tuple[PhaseSpec, ...]:
     out = []
     for size in SIZES:
-        out.append(
-            _p(
-                f"honest_serve_logged_{size}",
-                "logged_serving",
-                f"inference:{size}",
-                f"inference:{size}",
-                600,
-                20,
-            )
-        )
+        for rep in ("", *(f"_r{i}" for i in range(1, HONEST_REPLICAS))):  # the bench's honest pool
+            label = f"inference:{size}"
+            out.append(_p(f"honest_serve_logged_{size}{rep}", "logged_serving", label, label, 600, 20))
         for mode, what in POSTTRAIN_MODES.items():
             for update in ("full", "lora"):
                 for variant, opts in POSTTRAIN_VARIANTS.items():

@@ -8,7 +8,7 @@ the verifier re-computes against). What else runs is set by the phase's ``params
 
 - ``mode=rl``: the served sequences *are* the rollouts. Each is scored by a cheap
   verifiable reward (the share of its characters in ``TARGET_CHARS``), and every ``k`` rollouts one
-  REINFORCE step (batch-mean baseline) is taken on the last ``min(k, UPDATE_BATCH)`` of them.
+  REINFORCE step (running-mean reward baseline) is taken on the last ``min(k, UPDATE_BATCH)`` of them.
 - ``mode=ft``: every ``k`` rollouts, a burst of ``FT_BURST_STEPS`` supervised steps on the
   fine-tune split.
 - ``update=full`` trains every parameter; ``update=lora`` trains rank-``LORA_RANK`` adapters
@@ -154,6 +154,7 @@ class Updater:
             else torch.optim.SGD(params, lr=lr, momentum=0.0)
         )
         self.params, self.steps, self.last_save = params, 0, 0.0
+        self.baseline: float | None = None
         self.ft = BatchSampler(
             ctx.corpus.split("finetune"), ctx.role.batch_size, ctx.role.seq_len, seed=ctx.seed, rank=ctx.rank
         )
@@ -172,7 +173,9 @@ class Updater:
             t0 = time.perf_counter()
             if self.plan.mode == "rl":
                 rewards = [r for _, _, r in rollouts]
-                base = float(np.mean(rewards))
+                base = self.baseline if self.baseline is not None else float(np.mean(rewards))
+                # running-mean baseline: a batch-mean one gives k = 1 a zero gradient
+                self.baseline = 0.9 * base + 0.1 * float(np.mean(rewards))
                 loss = policy_loss(
                     self.model,
                     [p for p, _, _ in rollouts],
@@ -185,7 +188,7 @@ class Updater:
                 _, loss, _ = self.model(x, y)
                 n = x.numel()
             t1 = time.perf_counter()
-            loss.backward()  # type: ignore[union-attr]
+            loss.backward()
             t2 = time.perf_counter()
             torch.nn.utils.clip_grad_norm_(self.params, 1.0)
             self.opt.step()
@@ -320,4 +323,4 @@ POSTTRAIN_WORKLOADS: dict[str, Callable[[WorkContext], WorkResult]] = {
 def workload_fn(name: str) -> Callable[[WorkContext], WorkResult]:
     """The workload function of a phase (the base table plus the post-training ones)."""
     table: dict[str, Any] = {**WORKLOADS, **POSTTRAIN_WORKLOADS}
-    return table[name]  # type: ignore[no-any-return]
+    return table[name]
