@@ -18,17 +18,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from inspectorate.testbed import run_testbed
-from inspectorate.testbed.competent import make_competent
-from inspectorate.testbed.phases import HONEST_REPLICAS, POSTTRAIN_MODES
-from inspectorate.trace import load_run
-from inspectorate.verify import _posttrain as P
-from inspectorate.verify._evidence import collect
-from inspectorate.verify._properties import Context
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning OpenMP threads on a shared box: 30x slower
+
+import torch  # noqa: E402
+
+from inspectorate.testbed import run_testbed  # noqa: E402
+from inspectorate.testbed.competent import make_competent  # noqa: E402
+from inspectorate.testbed.phases import HONEST_REPLICAS, POSTTRAIN_MODES  # noqa: E402
+from inspectorate.trace import load_run  # noqa: E402
+from inspectorate.verify import _posttrain as P  # noqa: E402
+from inspectorate.verify._evidence import collect  # noqa: E402
+from inspectorate.verify._properties import Context  # noqa: E402
 
 PROPS = (P.resident_state, P.backward_share, P.weight_writes, P.served_drift)
 SIGNALS = {  # property -> the evidence field that is its raw signal
@@ -58,6 +63,7 @@ def phases_for(size: str, ks: list[int], modes: list[str], honest: int) -> list[
 
 
 def judge(run: Path) -> dict[str, dict[str, Any]]:
+    torch.set_num_threads(1)  # the verifier's re-computation; threads only add contention here
     ctx, out = Context(), {}
     for ev in collect(load_run(run)):
         found = [fn(ev, ctx) for fn in PROPS]
