@@ -25,15 +25,15 @@ from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning OpenMP threads on a shared box: 30x slower
 
-import torch  # noqa: E402
+import torch
 
-from inspectorate.testbed import run_testbed  # noqa: E402
-from inspectorate.testbed.competent import make_competent  # noqa: E402
-from inspectorate.testbed.phases import HONEST_REPLICAS, POSTTRAIN_MODES  # noqa: E402
-from inspectorate.trace import load_run  # noqa: E402
-from inspectorate.verify import _posttrain as P  # noqa: E402
-from inspectorate.verify._evidence import collect  # noqa: E402
-from inspectorate.verify._properties import Context  # noqa: E402
+from inspectorate.testbed import run_testbed
+from inspectorate.testbed.competent import make_competent
+from inspectorate.testbed.phases import HONEST_REPLICAS, POSTTRAIN_MODES
+from inspectorate.trace import load_run
+from inspectorate.verify import _posttrain as P
+from inspectorate.verify._evidence import collect
+from inspectorate.verify._properties import Context
 
 PROPS = (P.resident_state, P.backward_share, P.weight_writes, P.served_drift)
 SIGNALS = {  # property -> the evidence field that is its raw signal
