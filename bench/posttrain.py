@@ -88,21 +88,17 @@ def main() -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--honest", type=int, default=4, help=f"honest phases per run (<= {HONEST_REPLICAS})")
     ap.add_argument("--scale", type=float, default=8.0)
+    ap.add_argument("--judge-only", action="store_true", help="re-judge the runs already in --workdir")
     a = ap.parse_args()
     names = phases_for(a.size, [int(k) for k in a.ks.split(",")], a.modes.split(","), a.honest)
     tally: dict[str, list[bool]] = defaultdict(list)
     for seed in (int(s) for s in a.seeds.split(",")):
-        run = run_testbed(
-            "test",
-            "h0",
-            a.workdir / f"seed{seed}",
-            phases=names,
-            seed=seed,
-            scale=a.scale,
-            corpus=a.corpus,
-            progress=False,
-        )
-        comp = make_competent(run, a.workdir / f"seed{seed}-competent")
+        run, comp = a.workdir / f"seed{seed}", a.workdir / f"seed{seed}-competent"
+        if not a.judge_only:
+            run_testbed(
+                "test", "h0", run, phases=names, seed=seed, scale=a.scale, corpus=a.corpus, progress=False
+            )
+            make_competent(run, comp)
         plain, forged = judge(run), judge(comp)
         for phase in names:
             row = forged[phase] if "_competent_" in phase else plain[phase]

@@ -39,7 +39,7 @@ from inspectorate.verify._spotcheck import SpotCheck, spot_check
 SERVED_DIR = "served"
 DECLARED_FILE = "declared.pt"
 # Honest-calibrated limits (bench/posttrain.py on honest serving phases; docs/posttrain.md).
-MEMORY_EXCESS_PER_PARAM = 2.0  # bytes/param beyond the serving bound (honest: <= 0.7 at 3.2M)
+MEMORY_EXCESS_PER_PARAM = 4.0  # one fp32 copy (a frozen server or gradients); honest creep <= 5.7 at 3.2M
 MEMORY_FIXED_B = 8 * 2**20  # plus a per-rank allowance independent of model size (torch arenas)
 COMPUTE_LIMIT = 1.5  # observed CPU-s over the spot-check cost of the served tokens (honest 0.39-0.84 here)
 WRITE_SHARE = 0.5  # unexplained writes of half the fp32 weights = a checkpoint
