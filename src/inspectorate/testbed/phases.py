@@ -21,6 +21,7 @@ hash prefix and the claimed activity's dataset fingerprint.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from inspectorate.errors import InputError
 
@@ -113,7 +114,7 @@ class PhaseSpec:
 
 
 def _p(
-    name: str, workload: str, truth: str, claimed: str, gpu_s: float, laptop_s: float, **kw: str
+    name: str, workload: str, truth: str, claimed: str, gpu_s: float, laptop_s: float, **kw: Any
 ) -> PhaseSpec:
     """Shorthand for the tables below: labels as strings."""
     return PhaseSpec(name, workload, parse_label(truth), parse_label(claimed), gpu_s, laptop_s, **kw)

@@ -18,7 +18,10 @@ prover's own files removes (docs/posttrain.md):
   policy diverges, an honest server does not.
 
 All four are cross-checks (``claim=False``): they can fail a serving claim, never pass
-one, and say ``applies: False`` for other claims. Thresholds come from honest serving
+one, and say ``applies: False`` for other claims. They judge serving phases that hand
+over a served-output log (``served/<phase>/``, the logged deployment they are built
+for) and are unverifiable without one; generic serving memory stays P1's (its
+single-rank-training footprint check), so runs without served logs judge as before. Thresholds come from honest serving
 phases (bench/posttrain.py), never from the attacks.
 """
 
@@ -103,6 +106,8 @@ def resident_state(ev: PhaseEvidence, ctx: Context) -> Finding:
     if not _serving(ev):
         return _not_serving(name, ev)
     s, n = ev.sensor or {}, ev.claim.n_params
+    if not served_files(ev):  # generic serving memory is P1's; this one needs the logged deployment
+        return unverifiable(name, ["served"])
     if "footprint_b" not in s or not n:
         return unverifiable(name, ["sensor"] if "footprint_b" not in s else ["claimed_n_params"])
     bound = serving_bound_b(ev, n)
@@ -189,6 +194,8 @@ def weight_writes(ev: PhaseEvidence, ctx: Context) -> Finding:
         return _not_serving(name, ev)
     s, n = ev.sensor or {}, ev.claim.n_params
     written = s.get("write_b") if s.get("write_b") is not None else s.get("io_w_b")
+    if not served_files(ev):
+        return unverifiable(name, ["served"])
     if written is None or not n:
         return unverifiable(name, ["sensor write bytes"] if written is None else ["claimed_n_params"])
     logged = sum(p.stat().st_size for paths in served_files(ev).values() for p in paths)
