@@ -3,6 +3,8 @@ serving; the posttrain_* properties pass the honest phase and catch the naive RL
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("torch")
@@ -10,10 +12,12 @@ pytest.importorskip("torch")
 from inspectorate.testbed import run_testbed
 from inspectorate.trace import load_run
 from inspectorate.verify import _posttrain as P
+from inspectorate.verify import check_property
 from inspectorate.verify._evidence import collect
 from inspectorate.verify._properties import Context
 
 pytestmark = pytest.mark.slow
+H100 = Path(__file__).resolve().parents[1] / "data" / "rundirs" / "h100_two_hosts"
 
 
 def test_naive_rl_is_caught_and_honest_serving_passes(tmp_path, corpus_path):
@@ -30,3 +34,7 @@ def test_naive_rl_is_caught_and_honest_serving_passes(tmp_path, corpus_path):
     assert "inconsistent" not in honest.values(), honest
     assert naive["posttrain_served_drift"] == "inconsistent", naive  # the live policy moved
     assert naive["posttrain_weight_writes"] == "inconsistent", naive  # it saved the policy
+    # the plugin conformance battery: deterministic, JSON evidence, fires here, quiet on a
+    # run without served logs (the seed's H100 layout)
+    for name in ("posttrain_weight_writes", "posttrain_served_drift"):
+        check_property(name, run, H100)
