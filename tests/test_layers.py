@@ -256,7 +256,7 @@ KNOWN_MODULE_CYCLES = [
     ["bench._baselines", "bench._ours", "bench._verifier"],
     ["commitment._registry", "commitment.rules.semantic"],
     ["trace._fastchain", "trace._io", "trace._jsonl", "trace._trace"],
-    ["verify._accounting", "verify._physics", "verify._properties", "verify._registry"],
+    ["verify._accounting", "verify._physics", "verify._posttrain", "verify._properties", "verify._registry"],
 ]
 
 

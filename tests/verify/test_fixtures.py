@@ -139,8 +139,12 @@ def test_every_builtin_property_has_a_conformance_test():
 
     here = {"p1_op_type", "integrity"}
     on_the_testbed_run = {"p2_model_size", "p3_finetune", "flops", "consistency", "compute"}
+    # tests/verify/test_posttrain_props.py and tests/testbed/test_posttrain_e2e.py (slow)
+    posttrain = {
+        f"posttrain_{n}" for n in ("resident_state", "backward_share", "weight_writes", "served_drift")
+    }
     builtin = {n for n in PROPERTIES.names() if PROPERTIES[n].fn.__module__.startswith("inspectorate.")}
-    assert builtin == here | on_the_testbed_run
+    assert builtin == here | on_the_testbed_run | posttrain
 
 
 def test_cli_exit_codes(tmp_path, capsys):

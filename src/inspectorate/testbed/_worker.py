@@ -27,9 +27,10 @@ from inspectorate.models._gpt import GPT, count_params, flops_per_token, preset
 from inspectorate.replay._code import code_fingerprint
 from inspectorate.testbed.claims import ClaimWriter
 from inspectorate.testbed.phases import ACTIVITY_SPLIT, Label, PhaseSpec
+from inspectorate.testbed.posttrain import workload_fn
 from inspectorate.testbed.profiles import Profile
 from inspectorate.testbed.windows import WindowClaim, WindowTally, append_windows, short_hash, window_records
-from inspectorate.testbed.workloads import WORKLOADS, WorkContext, generation_length, warm_up
+from inspectorate.testbed.workloads import WorkContext, generation_length, warm_up
 
 ZERO_HASH = "sha256:" + "0" * 16
 
@@ -269,8 +270,9 @@ def run_phase(state: RankState, index: int, phase: PhaseSpec, budget: float) -> 
         seed=phase_seed(plan, index, phase),
         max_steps=plan.max_steps,
         claims=claim_writer(state, index, phase, model),
+        out=plan.out,
     )
-    result = WORKLOADS[phase.workload](ctx)
+    result = workload_fn(phase.workload)(ctx)
     if ctx.claims is not None:
         ctx.claims.finish()
     t_end = time.time()

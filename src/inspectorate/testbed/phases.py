@@ -21,6 +21,7 @@ hash prefix and the claimed activity's dataset fingerprint.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from inspectorate.errors import InputError
 
@@ -94,6 +95,7 @@ class PhaseSpec:
     save_as: str | None = None
     collective_log: str = "full"  # "full" or "subsetted" (the log drops most all-reduces)
     note: str = ""
+    params: tuple[tuple[str, str | int], ...] = ()  # workload options (post-training phases)
 
     @property
     def adversarial(self) -> bool:
@@ -112,7 +114,7 @@ class PhaseSpec:
 
 
 def _p(
-    name: str, workload: str, truth: str, claimed: str, gpu_s: float, laptop_s: float, **kw: str
+    name: str, workload: str, truth: str, claimed: str, gpu_s: float, laptop_s: float, **kw: Any
 ) -> PhaseSpec:
     """Shorthand for the tables below: labels as strings."""
     return PhaseSpec(name, workload, parse_label(truth), parse_label(claimed), gpu_s, laptop_s, **kw)
@@ -245,8 +247,51 @@ EXTRA_PHASES: tuple[PhaseSpec, ...] = (
     _p("honest_eval_tiny", "eval", "eval:tiny", "eval:tiny", 300, 20, init_from="tiny"),
 )
 
+# Post-training disguised as serving (issue 21 item 1; docs/posttrain.md). Not in the
+# default schedule: ``bench/posttrain.py`` and ``--phases`` select them. Every one claims
+# serving and writes a served-output log (``served/<phase>/``) as real serving does.
+POSTTRAIN_KS = (1, 10, 100, 1000)
+HONEST_REPLICAS = 8  # honest logged-serving phases per size (distinct names: one served/ dir each)
+POSTTRAIN_MODES = {"rl": "REINFORCE on served rollouts", "ft": "fine-tuning bursts between serving batches"}
+POSTTRAIN_VARIANTS = {
+    # naive: AdamW, serves the live (updated) policy, writes it to disk, step records say "train"
+    "naive": (("optimizer", "adamw"), ("serve", "live"), ("save", 1), ("records", "train")),
+    # competent: SGD without momentum (no optimizer state), serves the declared weights
+    # (a frozen copy, or the adapter switched off), keeps the update in memory, and its
+    # step records are serving-shaped (make_competent then forges the rest)
+    "competent": (("optimizer", "sgd"), ("serve", "frozen"), ("save", 0), ("records", "serving")),
+}
+
+
+def _posttrain_phases() -> tuple[PhaseSpec, ...]:
+    out = []
+    for size in SIZES:
+        for rep in ("", *(f"_r{i}" for i in range(1, HONEST_REPLICAS))):  # the bench's honest pool
+            label = f"inference:{size}"
+            out.append(_p(f"honest_serve_logged_{size}{rep}", "logged_serving", label, label, 600, 20))
+        for mode, what in POSTTRAIN_MODES.items():
+            for update in ("full", "lora"):
+                for variant, opts in POSTTRAIN_VARIANTS.items():
+                    for k in POSTTRAIN_KS:
+                        out.append(
+                            PhaseSpec(
+                                f"pt_{mode}_{update}_{variant}_k{k}_{size}",
+                                "posttrain_serving",
+                                parse_label(f"finetune:{size}"),
+                                parse_label(f"inference:{size}"),
+                                600,
+                                20,
+                                note=f"{what}, {update} update every {k} rollouts ({variant}), claimed as serving",
+                                params=(("mode", mode), ("update", update), ("k", k), *opts),
+                            )
+                        )
+    return tuple(out)
+
+
+POSTTRAIN_PHASES: tuple[PhaseSpec, ...] = _posttrain_phases()
+
 PHASES: dict[str, PhaseSpec] = {
-    p.name: p for p in SEED_PHASES + FOLLOWUP_PHASES + TRUST_PHASES + EXTRA_PHASES
+    p.name: p for p in SEED_PHASES + FOLLOWUP_PHASES + TRUST_PHASES + EXTRA_PHASES + POSTTRAIN_PHASES
 }
 DEFAULT_PHASES: tuple[str, ...] = tuple(p.name for p in SEED_PHASES + FOLLOWUP_PHASES + TRUST_PHASES)
 

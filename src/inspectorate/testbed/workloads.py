@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -55,6 +56,7 @@ class WorkContext:
     max_steps: int | None = None
     started: float = field(default_factory=time.monotonic)
     claims: ClaimWriter | None = None  # rank 0 of a job that writes a replay claim
+    out: Path | None = None  # the run directory (workloads that write served-output logs)
 
     @property
     def distributed(self) -> bool:

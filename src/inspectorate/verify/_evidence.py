@@ -93,6 +93,7 @@ class PhaseEvidence:
     integrity: dict[str, Any] = field(default_factory=dict)  # chain breaks inside the phase
     checkpoint_files_b: float = 0.0  # bytes of the replay checkpoints handed over (claims/<phase>/)
     model_spec: ModelSpec | None = None  # the declared model, when the verifier can build it
+    run_path: Path | None = None  # where per-phase files live (served-output logs, claims)
 
     @property
     def duration(self) -> float:
@@ -175,6 +176,7 @@ def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
     for index, phase in enumerate(phases):
         extra = claims.get(phase.name, {})
         ev = PhaseEvidence(phase.name, parse_claim(phase.claimed, extra), phase.t0, _end(run, phase))
+        ev.run_path = run.path
         ev.model_spec = resolve_model(ev.claim.model, run.path)
         if ev.model_spec is not None and ev.claim.n_params is None:  # the description counts them
             ev.claim = replace(ev.claim, n_params=ev.model_spec.n_params())

@@ -53,6 +53,12 @@ BUILTIN = (
     "flops",
     "consistency",
     "integrity",
+    # post-training disguised as serving (verify/_posttrain.py): cross-checks that judge
+    # serving phases handing over a served-output log, unverifiable without one
+    "posttrain_resident_state",
+    "posttrain_backward_share",
+    "posttrain_weight_writes",
+    "posttrain_served_drift",
 )
 POLICIES = ("strict", "lenient")
 # Streams whose absence weakens a phase verdict: one of each group is needed.

@@ -119,7 +119,12 @@ PropFn = TypeVar("PropFn", bound=PropertyFunction)
 PROPERTIES: Registry[PropertyKind] = Registry(
     "property",
     "inspectorate.properties",
-    ("inspectorate.verify._accounting", "inspectorate.verify._physics", "inspectorate.verify._properties"),
+    (
+        "inspectorate.verify._accounting",
+        "inspectorate.verify._physics",
+        "inspectorate.verify._properties",
+        "inspectorate.verify._posttrain",
+    ),
     positional=("evidence", "context"),
 )
 

@@ -1,0 +1,281 @@
+"""Post-training disguised as serving: four detections from what the prover cannot write.
+
+A serving claim (op ``inference``) whose host also trains leaves traces no rewrite of the
+prover's own files removes (docs/posttrain.md):
+
+- ``posttrain_resident_state``: the sensor's memory footprint of the workload tree against
+  the declared model's serving bound (fp32 weights + the KV cache of the served batches,
+  per rank). Optimizer state (AdamW: 8 B/param), gradient buffers (4 B/param) and a
+  second copy of the weights (a frozen server beside a trained copy) do not fit in it.
+- ``posttrain_backward_share``: the sensor's CPU-seconds against what the served tokens
+  cost. The served tokens come from the served-output log, not the window records (which
+  a competent prover inflates to explain its CPU); every logged sequence must re-compute
+  under DiFR, so padding the log costs the very compute it would explain.
+- ``posttrain_weight_writes``: bytes the sensor saw the tree write beyond the served
+  log's own bytes: a weights-sized write is a checkpoint of an updated policy.
+- ``posttrain_served_drift``: DiFR (Token-DiFR under the declared seed) of served
+  sequences sampled early and late in the phase against the declared weights: an updated
+  policy diverges, an honest server does not.
+
+All four are cross-checks (``claim=False``): they can fail a serving claim, never pass
+one, and say ``applies: False`` for other claims. They judge serving phases that hand
+over a served-output log (``served/<phase>/``, the logged deployment they are built
+for) and are unverifiable without one; generic serving memory stays P1's (its
+single-rank-training footprint check), so runs without served logs judge as before. Thresholds come from honest serving
+phases (bench/posttrain.py), never from the attacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from inspectorate.errors import InputError
+from inspectorate.verify._evidence import PhaseEvidence
+from inspectorate.verify._physics import claimed_work
+from inspectorate.verify._properties import Context, above
+from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, Finding, finding, prop, unverifiable
+from inspectorate.verify._spotcheck import SpotCheck, spot_check
+
+SERVED_DIR = "served"
+DECLARED_FILE = "declared.pt"
+# Honest-calibrated limits (bench/posttrain.py on honest serving phases; docs/posttrain.md).
+MEMORY_EXCESS_PER_PARAM = 4.0  # one fp32 copy (a frozen server or gradients); honest creep <= 5.7 at 3.2M
+MEMORY_FIXED_B = 8 * 2**20  # plus a per-rank allowance independent of model size (torch arenas)
+COMPUTE_LIMIT = 1.5  # observed CPU-s over the spot-check cost of the served tokens (honest 0.39-0.84 here)
+WRITE_SHARE = 0.5  # unexplained writes of half the fp32 weights = a checkpoint
+TOKEN_TOL = 1e-3  # a sequence's mean Token-DiFR shortfall beyond fp32 numerical noise (~1e-5)
+ACT_TOL = 1e-5  # mean relative Activation-DiFR distance (honest fp32 threshold 5.7e-7, docs/difr.md)
+DRIFT_LIMIT = 0.25  # share of late sampled sequences over TOKEN_TOL
+SAMPLE_FILES = 2  # served batches sampled at each end of the phase, per rank
+
+
+def _serving(ev: PhaseEvidence) -> bool:
+    return ev.claim.op == "inference"
+
+
+def _not_serving(name: str, ev: PhaseEvidence) -> Finding:
+    return finding(name, 0.0, CONSISTENT, applies=False, claimed_op=ev.claim.op)
+
+
+def _ranks(ev: PhaseEvidence) -> int:
+    return max(ev.claim.world_size or 1, len(ev.claim.chips), 1)
+
+
+def served_files(ev: PhaseEvidence) -> dict[str, list[Path]]:
+    """rank folder -> the phase's served batch logs in serving order (none: empty)."""
+    if ev.run_path is None:
+        return {}
+    root = Path(ev.run_path) / SERVED_DIR / ev.name
+    if not root.is_dir():
+        return {}
+    return {d.name: sorted(d.glob("b*.jsonl")) for d in sorted(root.iterdir()) if d.is_dir()}
+
+
+@functools.lru_cache(maxsize=8)
+def _declared(path: Path) -> Any:
+    from inspectorate.difr import load_checkpoint
+
+    return load_checkpoint(path)
+
+
+def declared(ev: PhaseEvidence) -> Any | None:
+    path = Path(ev.run_path or ".") / SERVED_DIR / ev.name / DECLARED_FILE
+    return _declared(path) if path.is_file() else None
+
+
+def serving_bound_b(ev: PhaseEvidence, n: int) -> float:
+    """fp32 weights plus the KV cache of the served batches, per rank, times the ranks."""
+    ckpt = declared(ev)
+    kv = 0.0
+    if ckpt is not None:
+        c = ckpt.config
+        batch = int((ev.windows or {}).get("batch_size") or 4)
+        kv = 2.0 * c.n_layer * batch * c.block_size * c.n_embd * 4
+    return _ranks(ev) * (4.0 * n + kv)
+
+
+@prop("posttrain_resident_state", claim=False)
+def resident_state(ev: PhaseEvidence, ctx: Context) -> Finding:
+    """Serving claim: does the tree's memory fit the declared model's serving bound?
+    fail when the sensor's footprint exceeds fp32 weights + KV cache plus
+    MEMORY_EXCESS_PER_PARAM B/param + MEMORY_FIXED_B per rank: optimizer state, gradients or a second weights copy."""
+    name = "posttrain_resident_state"
+    if not _serving(ev):
+        return _not_serving(name, ev)
+    s, n = ev.sensor or {}, ev.claim.n_params
+    if not served_files(ev):  # generic serving memory is P1's; this one needs the logged deployment
+        return unverifiable(name, ["served"])
+    if "footprint_b" not in s or not n:
+        return unverifiable(name, ["sensor"] if "footprint_b" not in s else ["claimed_n_params"])
+    bound = serving_bound_b(ev, n)
+    limit = bound + (MEMORY_EXCESS_PER_PARAM * n + MEMORY_FIXED_B) * _ranks(ev)
+    score = above(s["footprint_b"], limit)
+    return finding(
+        name,
+        score,
+        INCONSISTENT if score >= 0.5 else CONSISTENT,
+        basis=["sensor"],
+        footprint_b=s["footprint_b"],
+        serving_bound_b=bound,
+        limit_b=limit,
+        excess_per_param_b=max(s["footprint_b"] - bound, 0.0) / (_ranks(ev) * n),
+    )
+
+
+def served_tokens(files: dict[str, list[Path]]) -> tuple[int, int]:
+    """(sequences, tokens incl. prompts) in the served logs (a malformed line: InputError)."""
+    seqs = toks = 0
+    for paths in files.values():
+        for path in paths:
+            with path.open(encoding="utf-8") as f:
+                next(f, None)  # header
+                for line in f:
+                    rec = json.loads(line)
+                    seqs, toks = seqs + 1, toks + len(rec["prompt"]) + len(rec["tokens"])
+    return seqs, toks
+
+
+@prop("posttrain_backward_share", claim=False)
+def backward_share(ev: PhaseEvidence, ctx: Context) -> Finding:
+    """Serving claim: is the sensor's CPU explained by the tokens actually served?
+    fail when observed CPU-s exceed COMPUTE_LIMIT x (spot-check serving CPU-s per token x
+    served-log tokens): the backward pass and optimizer of a hidden update."""
+    name = "posttrain_backward_share"
+    if not _serving(ev):
+        return _not_serving(name, ev)
+    s, files, work = ev.sensor or {}, served_files(ev), claimed_work(ev)
+    if "cpu_s" not in s or not files or work is None:
+        return unverifiable(
+            name,
+            [
+                m
+                for m, ok in (
+                    ("sensor", "cpu_s" in s),
+                    ("served", bool(files)),
+                    ("windows", work is not None),
+                )
+                if not ok
+            ],
+        )
+    check = spot_check(work, ctx.calibration.spot_check_s)
+    if not isinstance(check, SpotCheck):
+        return unverifiable(name, ["spot_check"], reason=check)
+    try:
+        seqs, tokens = served_tokens(files)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return finding(name, 1.0, INCONSISTENT, basis=["sensor"], reason=f"served log unreadable: {exc}")
+    expected = check.cpu_s_per_token * tokens
+    ratio = s["cpu_s"] / expected if expected > 0 else float("inf")
+    score = above(ratio, COMPUTE_LIMIT)
+    return finding(
+        name,
+        score,
+        INCONSISTENT if score >= 0.5 else CONSISTENT,
+        basis=["sensor", "spot_check"],
+        observed_cpu_s=s["cpu_s"],
+        served_sequences=seqs,
+        served_tokens=tokens,
+        cpu_s_per_token=check.cpu_s_per_token,
+        expected_cpu_s=expected,
+        ratio=ratio,
+        limit=COMPUTE_LIMIT,
+    )
+
+
+@prop("posttrain_weight_writes", claim=False)
+def weight_writes(ev: PhaseEvidence, ctx: Context) -> Finding:
+    """Serving claim: did the tree write a weights-sized file? fail when the sensor's write
+    bytes beyond the served logs reach WRITE_SHARE x the fp32 weights."""
+    name = "posttrain_weight_writes"
+    if not _serving(ev):
+        return _not_serving(name, ev)
+    s, n = ev.sensor or {}, ev.claim.n_params
+    written = s.get("write_b") if s.get("write_b") is not None else s.get("io_w_b")
+    if not served_files(ev):
+        return unverifiable(name, ["served"])
+    if written is None or not n:
+        return unverifiable(name, ["sensor write bytes"] if written is None else ["claimed_n_params"])
+    logged = sum(p.stat().st_size for paths in served_files(ev).values() for p in paths)
+    first = declared(ev)
+    declared_b = (
+        (Path(ev.run_path or ".") / SERVED_DIR / ev.name / DECLARED_FILE).stat().st_size if first else 0
+    )
+    excess = max(float(written) - logged - declared_b, 0.0)
+    limit = WRITE_SHARE * 4.0 * n
+    score = above(excess, limit)
+    return finding(
+        name,
+        score,
+        INCONSISTENT if score >= 0.5 else CONSISTENT,
+        basis=["sensor"],
+        written_b=written,
+        served_log_b=logged,
+        declared_b=declared_b,
+        excess_b=excess,
+        limit_b=limit,
+    )
+
+
+def _sample(files: dict[str, list[Path]]) -> tuple[list[Path], list[Path]]:
+    early = [p for paths in files.values() for p in paths[:SAMPLE_FILES]]
+    late = [p for paths in files.values() for p in paths[-SAMPLE_FILES:] if p not in early]
+    return early, late
+
+
+def _drift(model: Any, paths: list[Path], expect_hash: str) -> tuple[list[float], list[str]]:
+    from inspectorate.difr import read_log, score_log
+
+    scores, problems = [], []
+    for path in paths:
+        log = read_log(path)
+        if log.header.model_hash != expect_hash:
+            problems.append(f"{path.name}: claims {log.header.model_hash}")
+        for s in score_log(model, log):
+            tok, act = s.token_score, s.activation_score
+            if tok is None and act is None:
+                scores.append(float("inf"))  # nothing re-computable: not evidence of honesty
+            else:
+                scores.append(max((tok or 0.0) / TOKEN_TOL, (act or 0.0) / ACT_TOL))
+    return scores, problems
+
+
+@prop("posttrain_served_drift", claim=False)
+def served_drift(ev: PhaseEvidence, ctx: Context) -> Finding:
+    """Serving claim: do served outputs sampled early and late in the phase re-compute
+    under the declared weights (Token-DiFR)? fail when more than DRIFT_LIMIT of the late
+    sample exceeds TOKEN_TOL mean shortfall or ACT_TOL activation distance, or a log
+    claims other weights."""
+    name = "posttrain_served_drift"
+    if not _serving(ev):
+        return _not_serving(name, ev)
+    files, ckpt = served_files(ev), declared(ev)
+    if not files or ckpt is None:
+        return unverifiable(name, ["served"] if not files else ["declared weights"])
+    early, late = _sample(files)
+    try:
+        e_scores, e_bad = _drift(ckpt.model, early, ckpt.model_hash)
+        l_scores, l_bad = _drift(ckpt.model, late, ckpt.model_hash)
+    except InputError as exc:
+        return finding(name, 1.0, INCONSISTENT, basis=["difr"], reason=f"served log rejected: {exc}")
+    over = [x > 1.0 for x in l_scores] or [x > 1.0 for x in e_scores]
+    share = sum(over) / max(len(over), 1)
+    score = 1.0 if (e_bad or l_bad) else above(share, DRIFT_LIMIT)
+    return finding(
+        name,
+        score,
+        INCONSISTENT if score >= 0.5 else CONSISTENT,
+        basis=["difr"],
+        early_sequences=len(e_scores),
+        late_sequences=len(l_scores),
+        early_over=sum(x > 1.0 for x in e_scores),
+        late_over=sum(over),
+        late_share=share,
+        late_max_over_tol=max(l_scores, default=0.0),
+        token_tol=TOKEN_TOL,
+        act_tol=ACT_TOL,
+        limit=DRIFT_LIMIT,
+        hash_problems=(e_bad + l_bad)[:5],
+    )

@@ -1,0 +1,90 @@
+"""posttrain_* properties on hand-built evidence: memory, compute, writes, drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from inspectorate.difr import (  # noqa: E402
+    LogHeader,
+    ProjectionSpec,
+    SamplingConfig,
+    ServeOptions,
+    generate,
+    save_checkpoint,
+    write_log,
+)
+from inspectorate.models._gpt import GPT, preset  # noqa: E402
+from inspectorate.verify import _posttrain as P  # noqa: E402
+from inspectorate.verify._evidence import Claim, PhaseEvidence  # noqa: E402
+from inspectorate.verify._properties import Context  # noqa: E402
+
+VOCAB = "".join(chr(33 + i) for i in range(65))
+
+
+def _evidence(root: Path, name: str, **sensor: float) -> PhaseEvidence:
+    ev = PhaseEvidence(
+        name, Claim("inference:tiny", "inference", "inference", "tiny", 28_576, [], 1), 0.0, 10.0
+    )
+    ev.run_path, ev.sensor, ev.windows = root, dict(sensor), {"batch_size": 2}
+    return ev
+
+
+def _setup(tmp_path: Path, update: bool) -> PhaseEvidence:
+    torch.manual_seed(0)
+    model = GPT(preset("micro")).eval()
+    phase = tmp_path / "served" / "ph"
+    phase.mkdir(parents=True)
+    save_checkpoint(phase / "declared.pt", model, VOCAB)
+    from inspectorate.difr import model_hash
+
+    declared = model_hash(model)
+    (phase / "r0").mkdir()
+    for b in range(4):
+        if update and b == 2:  # one small SGD step of the served policy mid-phase
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(torch.randn_like(p) * 1e-3)
+        opts = ServeOptions(
+            SamplingConfig(0.8, 40, seed=b),
+            max_new=8,
+            batch_size=2,
+            projection=ProjectionSpec(seed=3, layer=1, dim=4),
+        )
+        recs = [g.record for g in generate(model, [[1, 2, 3, 4], [5, 6, 7, 8]], opts)]
+        write_log(
+            phase / "r0" / f"b{b:06d}.jsonl",
+            LogHeader(declared, VOCAB, opts.sampling, projection=opts.projection),
+            recs,
+        )
+    return _evidence(tmp_path, "ph", footprint_b=4 * 28_576 + 1e5, cpu_s=1.0, write_b=0.0)
+
+
+def test_drift_catches_a_policy_updated_mid_phase_and_passes_the_honest_server(tmp_path):
+    honest = P.served_drift(_setup(tmp_path / "h", update=False), Context())
+    updated = P.served_drift(_setup(tmp_path / "u", update=True), Context())
+    assert str(honest.decision) == "consistent" and honest.evidence["late_over"] == 0
+    assert str(updated.decision) == "inconsistent" and updated.evidence["early_over"] == 0
+
+
+def test_memory_and_writes_catch_optimizer_state_and_checkpoints(tmp_path):
+    ev = _setup(tmp_path, update=False)
+    assert str(P.resident_state(ev, Context()).decision) == "consistent"
+    n = ev.claim.n_params or 0
+    ev.sensor["footprint_b"] = 4 * n + 12 * n + P.MEMORY_FIXED_B + 1  # AdamW state + grads
+    ev.claim = Claim("inference:tiny", "inference", "inference", "tiny", n, [], 1)
+    assert str(P.resident_state(ev, Context()).decision) == "inconsistent"
+    assert str(P.weight_writes(ev, Context()).decision) == "consistent"
+    ev.sensor["write_b"] = 10 * 4 * n  # ten checkpoints of the policy
+    assert str(P.weight_writes(ev, Context()).decision) == "inconsistent"
+
+
+def test_other_claims_are_not_judged(tmp_path):
+    ev = _setup(tmp_path, update=False)
+    ev.claim = Claim("pretrain:tiny", "pretrain", "training", "tiny", 28_576, [], 1)
+    for fn in (P.resident_state, P.backward_share, P.weight_writes, P.served_drift):
+        f = fn(ev, Context())
+        assert str(f.decision) == "consistent" and f.evidence["applies"] is False
