@@ -45,7 +45,12 @@ def _opts(seed: int, batch: int = 4, order: int | None = None, projection=None) 
 
 def _log(reference, corpus, opts, records, server=None) -> ServingLog:
     header = LogHeader(
-        model_hash(reference), corpus.vocab.chars, opts.sampling, opts.precision, opts.projection, server or {}
+        model_hash(reference),
+        corpus.vocab.chars,
+        opts.sampling,
+        opts.precision,
+        opts.projection,
+        server or {},
     )
     return ServingLog(header, tuple(records))
 
@@ -103,7 +108,9 @@ def test_honest_batched_bf16_logs_pass_under_fresh_seeds(reference, corpus, prom
         assert 0 <= report.capacity_bits < report.output_bits["entropy"] < report.output_bits["vocab"]
 
 
-def test_the_shortfall_budget_attacker_is_refused_by_the_tie_check(reference, corpus, prompts, ref_ckpt, ties, cal):
+def test_the_shortfall_budget_attacker_is_refused_by_the_tie_check(
+    reference, corpus, prompts, ref_ckpt, ties, cal
+):
     """The attacker that passes the mean-shortfall threshold (test_difr_covert.py) spends
     it on deviations honest bf16 numerics cannot produce."""
     opts = _opts(1234)

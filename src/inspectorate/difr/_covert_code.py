@@ -123,8 +123,8 @@ def code_serve(
     sampling = options.sampling
     if sampling.temperature > 0 and sampling.seed is None:
         raise InputError("the covert code rides on the declared sampling seed; none is declared")
-    x = sum((Fraction(int(b), 2 ** (i + 1)) for i, b in enumerate(secret)), Fraction(0))
-    x += Fraction(1, 2 ** (len(secret) + 1))  # the middle of the secret's dyadic cell
+    # the secret as a binary fraction, nudged to the middle of its dyadic cell
+    x = Fraction(2 * int("".join(str(int(b)) for b in secret) or "0", 2) + 1, 2 ** (len(secret) + 1))
     interval, used, records = _Interval(), 0, []
     vocab = config_of(model).vocab_size
     model.eval()
@@ -163,7 +163,9 @@ def code_decode(
             choices = _carrier(q[j], int(prof.winner[j]), plan, used)
             if len(choices) > 1:
                 if token not in choices:
-                    raise InputError(f"sequence {record.index} position {j}: not a carrier token of this plan")
+                    raise InputError(
+                        f"sequence {record.index} position {j}: not a carrier token of this plan"
+                    )
                 interval.take(interval.split(len(choices), plan.rate)[choices.index(token)])
                 used += token != choices[0]
     return interval.known_bits(), interval.information()

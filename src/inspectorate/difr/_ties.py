@@ -147,7 +147,10 @@ def output_bits(profiles: Sequence[Profile], vocab: int) -> dict[str, float]:
     T under top-k/top-p) summed over positions: the bits honest sampling actually puts in
     the outputs, the stricter denominator (a covert channel can only hide inside it)."""
     n = sum(len(p.winner) for p in profiles)
-    return {"vocab": n * math.log2(max(vocab, 1)), "entropy": float(sum(p.entropy_bits.sum() for p in profiles))}
+    return {
+        "vocab": n * math.log2(max(vocab, 1)),
+        "entropy": float(sum(p.entropy_bits.sum() for p in profiles)),
+    }
 
 
 @dataclass
@@ -358,7 +361,9 @@ def check_ties(
     else:
         qs = [flip_probability(p, cal) for p in profiles]
     adm = admission(qs, log_fpr)
-    refused, deviations, alternatives = [], 0, []
+    refused: list[tuple[int, int]] = []
+    alternatives: list[int] = []
+    deviations = 0
     for record, prof, q in zip(log.sequences, profiles, qs, strict=True):
         tokens = np.asarray(record.tokens)
         ok = adm.admissible(q)
