@@ -46,6 +46,7 @@ from difr import LOG_FPR, calibrate_precision, p_miss, specs
 from inspectorate.difr import (
     Calibration,
     CovertPlan,
+    HonestVariant,
     ProjectionSpec,
     SamplingConfig,
     ServeOptions,
@@ -60,7 +61,7 @@ from inspectorate.difr import (
 from inspectorate.difr._covert_code import CodePlan, code_decode, code_serve
 from inspectorate.difr._log import LogHeader, ServingLog
 from inspectorate.difr._serve import corpus_prompts
-from inspectorate.difr._ties import TieCalibration, calibrate_ties, check_ties, nonce_seed
+from inspectorate.difr._ties import TieCalibration, check_ties, nonce_seed, serve_and_calibrate_ties
 from inspectorate.models._corpus import load_corpus
 from inspectorate.replay import quick_train
 
@@ -178,7 +179,7 @@ def main() -> None:
         ties = tie_calibration(
             ref, cal_prompts, o, vocab, workdir / f"ties-{prec}-{args.steps}-{args.pool}-{L}.json"
         )
-        old_plan = CovertPlan.under(th.token, L, 0.99, frac, width)
+        old_plan = CovertPlan.under(float(th.token or 0.0), L, 0.99, frac, width)
         figures[prec]["ties"] = defences(ref, test_prompts, o, vocab, ties, old_plan, secret, args.seeds)
     print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
@@ -189,20 +190,13 @@ def tie_calibration(ref, prompts, opts, vocab, cache: Path) -> TieCalibration:
     """Honest servers (1 thread batch 16; 2 threads batch 4 shuffled; fresh seeds)."""
     if cache.exists():
         return TieCalibration.load(cache)
-    t0, honest = time.perf_counter(), []
-    for threads, batch, order, seed in [(1, 16, None, 2001), (2, 4, 1, 2002)]:
-        o = replace(opts, batch_size=batch, order_seed=order, projection=None)
-        o = replace(o, sampling=replace(o.sampling, seed=seed))
-        torch.set_num_threads(threads)
-        gens = generate(ref, prompts, o, keep_logits=True)
-        torch.set_num_threads(1)
-        log = as_log(ref, o, vocab, [g.record for g in gens])
-        honest += [(log, g.record, g.logits) for g in gens]
-    ties = calibrate_ties(ref, honest)
-    ties.meta = {"sequences": len(honest), "seconds": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    variants = [HonestVariant(1, 16, None, 2001), HonestVariant(2, 4, 1, 2002)]
+    ties = serve_and_calibrate_ties(ref, prompts, opts, variants, vocab)
+    ties.meta = {"sequences": len(prompts) * len(variants), "seconds": time.perf_counter() - t0}
     print(
-        f"  tie calibration: {len(honest)} honest sequences, {ties.n} (position, rival) pairs, "
-        f"{ties.flips} honest flips vs the bf16/fp32 re-computation, {time.perf_counter() - t0:.0f}s"
+        f"  tie calibration: {len(prompts) * len(variants)} honest sequences, {ties.n} (position, rival) pairs, "
+        f"{ties.flips} honest flips vs the declared-precision re-computation, {time.perf_counter() - t0:.0f}s"
     )
     ties.save(cache)
     return ties

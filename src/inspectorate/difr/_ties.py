@@ -374,3 +374,32 @@ def check_ties(
                 refused.append((record.index, int(j)))
     bits = math.log2(accepted_patterns(alternatives, adm.max_deviations))
     return TieReport(adm, deviations, refused, bits, output_bits(profiles, log.header.n_ids), det)
+
+
+def serve_and_calibrate_ties(
+    model: torch.nn.Module,
+    prompts: Sequence[Sequence[int]],
+    options: Any,
+    variants: Sequence[Any],
+    vocab: str,
+) -> TieCalibration:
+    """Serve ``prompts`` honestly under each ``HonestVariant`` (threads, batch, order,
+    seed) keeping the served logits, and calibrate the tie check on them."""
+    from dataclasses import replace
+
+    from inspectorate.difr._calibrate import _as_log
+    from inspectorate.difr._serve import generate
+
+    honest = []
+    threads = torch.get_num_threads()
+    try:
+        for v in variants:
+            torch.set_num_threads(v.threads)
+            opts = replace(options, batch_size=v.batch_size, order_seed=v.order_seed, projection=None)
+            opts = replace(opts, sampling=replace(options.sampling, seed=v.sampling_seed))
+            gens = generate(model, prompts, opts, keep_logits=True)
+            log = _as_log(model, opts, vocab, [g.record for g in gens])
+            honest += [(log, g.record, g.logits) for g in gens if g.logits is not None]
+    finally:
+        torch.set_num_threads(threads)
+    return calibrate_ties(model, honest)
