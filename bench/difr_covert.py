@@ -136,8 +136,10 @@ def main() -> None:
     ap.add_argument("--precisions", default="float32,bfloat16")
     ap.add_argument("--old-plans", choices=("all", "best"), default="all", help="shortfall-budget plans")
     ap.add_argument("--seeds", type=int, default=4, help="held-out honest logs per defence")
+    ap.add_argument("--rates", default="1/2,1/8", help="the coding sender's deviation rates")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    rates = [Fraction(r) for r in args.rates.split(",")]
     torch.set_num_threads(1)
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="difr-bench-"))
@@ -180,7 +182,9 @@ def main() -> None:
             ref, cal_prompts, o, vocab, workdir / f"ties-{prec}-{args.steps}-{args.pool}-{L}.json"
         )
         old_plan = CovertPlan.under(float(th.token or 0.0), L, 0.99, frac, width)
-        figures[prec]["ties"] = defences(ref, test_prompts, o, vocab, ties, old_plan, secret, args.seeds)
+        figures[prec]["ties"] = defences(
+            ref, test_prompts, o, vocab, ties, old_plan, secret, args.seeds, rates
+        )
     print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
@@ -219,7 +223,7 @@ def capacity_line(name: str, rep) -> dict:
     return d
 
 
-def defences(ref, prompts, opts, vocab, ties, old_plan, secret, seeds: int) -> dict:
+def defences(ref, prompts, opts, vocab, ties, old_plan, secret, seeds: int, rates: list[Fraction]) -> dict:
     """Tie check (batched declaration) and deterministic decode: honest FPR, capacity, attackers."""
     n = min(N_LOG, len(prompts))
     log_prompts = prompts[:n]
@@ -242,10 +246,7 @@ def defences(ref, prompts, opts, vocab, ties, old_plan, secret, seeds: int) -> d
     out["shortfall_attacker"] = capacity_line(
         f"shortfall-budget attacker ({sum(len(s.bits) for s in sent)} bits)", rep
     )
-    out["coding_attacker"] = [
-        coding_attack(ref, log_prompts, o, vocab, ties, secret, rate)
-        for rate in (Fraction(1, 2), Fraction(1, 8))
-    ]
+    out["coding_attacker"] = [coding_attack(ref, log_prompts, o, vocab, ties, secret, rate) for rate in rates]
     print("  -- deterministic decode declared (batch 1, seed from the verifier's nonce) --")
     for k in range(seeds):
         nonce = f"bench-nonce-{k}"

@@ -26,12 +26,12 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and editors
     from inspectorate.difr._calibrate import calibrate as calibrate
     from inspectorate.difr._calibrate import default_variants as default_variants
     from inspectorate.difr._covert import CovertPlan as CovertPlan
-    from inspectorate.difr._covert_code import CodePlan as CodePlan
-    from inspectorate.difr._covert_code import code_decode as code_decode
-    from inspectorate.difr._covert_code import code_serve as code_serve
     from inspectorate.difr._covert import CovertSequence as CovertSequence
     from inspectorate.difr._covert import covert_decode as covert_decode
     from inspectorate.difr._covert import covert_serve as covert_serve
+    from inspectorate.difr._covert_code import CodePlan as CodePlan
+    from inspectorate.difr._covert_code import code_decode as code_decode
+    from inspectorate.difr._covert_code import code_serve as code_serve
     from inspectorate.difr._log import LogHeader as LogHeader
     from inspectorate.difr._log import LogWriter as LogWriter
     from inspectorate.difr._log import ProjectionSpec as ProjectionSpec
