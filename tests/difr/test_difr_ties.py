@@ -128,16 +128,18 @@ def test_coding_attacker_within_admission_carries_at_most_the_bound(reference, c
     opts = _opts(1234)
     honest, _ = _honest(reference, corpus, prompts, opts)
     adm = check_ties(reference, honest, ties).admission
-    plan = CodePlan(adm.theta, adm.max_deviations, Fraction(1, 2))
-    records, used = code_serve(reference, prompts, opts, ties, plan, SECRET)
-    log = _log(reference, corpus, opts, records)
-    report = check_ties(reference, log, ties)
-    assert report.refused == []  # it deviates only where the verifier admits deviations
-    bits, information = code_decode(reference, log, ties, plan)
-    assert bits == SECRET[: len(bits)]
-    assert report.deviations == used
-    if not report.reasons:  # passed: what it carried is within the verifier's count
-        assert information <= report.capacity_bits + 1e-9
+    for allowed in range(adm.max_deviations, -1, -1):  # tuned against the verifier it simulates
+        plan = CodePlan(adm.theta, allowed, Fraction(1, 2))
+        records, used = code_serve(reference, prompts, opts, ties, plan, SECRET)
+        log = _log(reference, corpus, opts, records)
+        report = check_ties(reference, log, ties)
+        assert report.refused == []  # it deviates only where the verifier admits deviations
+        bits, information = code_decode(reference, log, ties, plan)
+        assert bits == SECRET[: len(bits)] and report.deviations == used
+        if not report.reasons:
+            break
+    assert not report.reasons  # with no deviation left it is an honest log
+    assert len(bits) <= information <= report.capacity_bits + 1e-9  # within the verifier's count
     # the same plan with more deviations than honest numerics produce is caught
     greedy = CodePlan(adm.theta, 10 * (adm.max_deviations + 1), Fraction(1, 2))
     records, used = code_serve(reference, prompts, opts, ties, greedy, [1] * 256)
