@@ -144,3 +144,22 @@ def test_cli_import_does_not_load_torch():
 
     code = "import sys, inspectorate.cli; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_deterministic_serve_with_nonce_and_tie_check(ref_ckpt, corpus, tmp_path, capsys):
+    prompts = _prompts(tmp_path, corpus)
+    common = ["--max-new", "16", "--prompt-length", "8", "--top-k", "20", "--precision", "bfloat16"]
+    log, cal, ties = tmp_path / "det.jsonl", tmp_path / "cal.json", tmp_path / "ties.json"
+    serve = ["difr", "serve", "--model", str(ref_ckpt), "--prompts", str(prompts), "--out", str(log)]
+    assert invoke([*serve, *common, "--nonce", "n-1", "--deterministic"]) == 0
+    assert json.loads(log.read_text().splitlines()[0])["server"]["decode"] == "deterministic"
+    calib = ["difr", "calibrate", "--reference", str(ref_ckpt), "--prompts", str(prompts), "--out", str(cal)]
+    assert invoke([*calib, *common, "--variants", "2", "--threads", "1", "--ties-out", str(ties)]) == 0
+    capsys.readouterr()
+    verify = ["difr", "verify", str(log), "--reference", str(ref_ckpt), "--calibration", str(cal)]
+    assert invoke([*verify, "--ties", str(ties), "--nonce", "n-1", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ties"]["deterministic_decode"] and out["ties"]["capacity_bits"] == 0.0
+    assert invoke([*verify, "--nonce", "n-2"]) == 1  # the seed does not derive from this nonce
+    assert "nonce" in capsys.readouterr().out
+    assert invoke([*serve, *common, "--nonce", "n-1", "--seed", "3", "--force"]) == 2

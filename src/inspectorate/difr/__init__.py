@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and editors
     from inspectorate.difr._covert import CovertSequence as CovertSequence
     from inspectorate.difr._covert import covert_decode as covert_decode
     from inspectorate.difr._covert import covert_serve as covert_serve
+    from inspectorate.difr._covert_code import CodePlan as CodePlan
+    from inspectorate.difr._covert_code import code_decode as code_decode
+    from inspectorate.difr._covert_code import code_serve as code_serve
     from inspectorate.difr._log import LogHeader as LogHeader
     from inspectorate.difr._log import LogWriter as LogWriter
     from inspectorate.difr._log import ProjectionSpec as ProjectionSpec
@@ -43,6 +46,11 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and editors
     from inspectorate.difr._serve import ServeOptions as ServeOptions
     from inspectorate.difr._serve import generate as generate
     from inspectorate.difr._serve import serve as serve
+    from inspectorate.difr._ties import TieCalibration as TieCalibration
+    from inspectorate.difr._ties import TieReport as TieReport
+    from inspectorate.difr._ties import check_ties as check_ties
+    from inspectorate.difr._ties import nonce_seed as nonce_seed
+    from inspectorate.difr._ties import serve_and_calibrate_ties as serve_and_calibrate_ties
     from inspectorate.difr._verify import DifrReport as DifrReport
     from inspectorate.difr._verify import verify_log as verify_log
     from inspectorate.models._checkpoint import Checkpoint as Checkpoint
@@ -54,6 +62,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and editors
 _EXPORTS = {
     "Calibration": "_calibrate",
     "Checkpoint": "inspectorate.models._checkpoint",
+    "CodePlan": "_covert_code",
     "CovertPlan": "_covert",
     "CovertSequence": "_covert",
     "DifrReport": "_verify",
@@ -67,6 +76,13 @@ _EXPORTS = {
     "ServeOptions": "_serve",
     "ServingLog": "_log",
     "Thresholds": "_calibrate",
+    "TieCalibration": "_ties",
+    "TieReport": "_ties",
+    "check_ties": "_ties",
+    "code_decode": "_covert_code",
+    "code_serve": "_covert_code",
+    "nonce_seed": "_ties",
+    "serve_and_calibrate_ties": "_ties",
     "calibrate": "_calibrate",
     "commit_seed": "_log",
     "covert_decode": "_covert",

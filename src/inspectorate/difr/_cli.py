@@ -90,6 +90,12 @@ def serve(
     projection_seed: int | None = PROJ_SEED,
     projection_layer: int = PROJ_LAYER,
     projection_dim: int = PROJ_DIM,
+    nonce: str | None = typer.Option(
+        None, "--nonce", help="derive the sampling seed from the verifier's nonce"
+    ),
+    deterministic: bool = typer.Option(
+        False, "--deterministic", help="declare deterministic decoding (each sequence decoded alone)"
+    ),
     force: bool = FORCE,
 ) -> None:
     """Serve PROMPTS with a claim checkpoint (``testbed run --replay-claims`` writes them
@@ -97,14 +103,18 @@ def serve(
     from inspectorate.difr import load_checkpoint
     from inspectorate.difr import serve as run_serve
     from inspectorate.difr._serve import read_prompts
+    from inspectorate.difr._ties import nonce_seed
+    from inspectorate.errors import InputError
 
+    if nonce is not None and seed is not None:
+        raise InputError("--seed and --nonce exclude each other (the nonce derives the seed)")
     opts = _options(
         temperature,
         top_k,
         top_p,
-        seed,
+        nonce_seed(nonce) if nonce is not None else seed,
         max_new,
-        batch_size,
+        1 if deterministic else batch_size,
         precision,
         projection_seed,
         projection_layer,
@@ -112,7 +122,15 @@ def serve(
     )
     output_file(out, "--out", force)
     ckpt = load_checkpoint(model)
-    run_serve(ckpt.model, read_prompts(prompts, ckpt.vocab, prompt_length), opts, out, vocab=ckpt.vocab)
+    server: dict[str, object] | None = {"decode": "deterministic"} if deterministic else None
+    run_serve(
+        ckpt.model,
+        read_prompts(prompts, ckpt.vocab, prompt_length),
+        opts,
+        out,
+        vocab=ckpt.vocab,
+        server=server,
+    )
     typer.echo(f"wrote {out}")
 
 
@@ -132,6 +150,9 @@ def calibrate(
     projection_dim: int = PROJ_DIM,
     threads: str = typer.Option("1,2", "--threads", help="torch thread counts the variants cycle through"),
     variants: int = typer.Option(4, "--variants", help="honest re-runs (batch size / composition / seed)"),
+    ties_out: Path | None = typer.Option(
+        None, "--ties-out", help="also write a tie calibration (for `verify --ties`)"
+    ),
     force: bool = FORCE,
 ) -> None:
     """Serve the reference honestly under thread/batch/composition variants; save honest scores."""
@@ -147,6 +168,8 @@ def calibrate(
     if not counts or min(counts) < 1 or not 1 <= variants <= 6:
         raise InputError("--threads must be >= 1 and --variants in 1..6")
     output_file(out, "--out", force)
+    if ties_out is not None:
+        output_file(ties_out, "--ties-out", force)
 
     opts = _options(
         temperature,
@@ -167,6 +190,14 @@ def calibrate(
     )
     cal.save(out)
     typer.echo(f"wrote {out} ({len(cal.token_scores)} honest sequences)")
+    if ties_out is not None:
+        from inspectorate.difr._ties import serve_and_calibrate_ties
+
+        ties = serve_and_calibrate_ties(
+            ckpt.model, read_prompts(prompts, ckpt.vocab, prompt_length), opts, chosen, ckpt.vocab
+        )
+        ties.save(ties_out)
+        typer.echo(f"wrote {ties_out} ({ties.n} honest (position, rival) pairs)")
 
 
 @app.command()
@@ -177,6 +208,12 @@ def verify(
         None, "--calibration", help="from `difr calibrate` (default: self-calibrate)"
     ),
     log_fpr: float = typer.Option(1e-3, "--log-fpr", help="false-positive rate for the whole log"),
+    ties: Path | None = typer.Option(
+        None,
+        "--ties",
+        help="tie calibration (`calibrate --ties-out`): judge every deviation, report capacity",
+    ),
+    nonce: str | None = typer.Option(None, "--nonce", help="the declared seed must derive from this nonce"),
     format: FormatOption = Format.text,
     finding_out: Path | None = typer.Option(
         None, "--finding-out", help="also write the result as a finding for `verify --recomputed PHASE=FILE`"
@@ -189,8 +226,11 @@ def verify(
 
     if finding_out is not None:
         output_file(finding_out, "--finding-out", force)
+    from inspectorate.difr._ties import TieCalibration
+
     cal = Calibration.load(calibration) if calibration else None
-    report = verify_log(read_log(log), load_checkpoint(reference), cal, log_fpr)
+    tie_cal = TieCalibration.load(ties) if ties else None
+    report = verify_log(read_log(log), load_checkpoint(reference), cal, log_fpr, ties=tie_cal, nonce=nonce)
     if finding_out is not None:
         finding_out.write_text(json.dumps(difr_finding(report), indent=1) + "\n", encoding="utf-8")
     if format is Format.json:
@@ -212,5 +252,12 @@ def _text(d: dict[str, Any]) -> str:
             )
     if d.get("covert_channel"):
         lines.append(f"  covert channel bound: {d['covert_channel']['max_bits']:.2f} bits/sequence (max)")
+    if d.get("ties"):
+        t = d["ties"]
+        lines.append(
+            f"  tie check: {t['deviations']} deviations (honest numerics allow {t['max_deviations']}), "
+            f"{len(t['refused'])} refused; covert capacity {t['capacity_bits']:.2f} bits = "
+            f"{100 * t['capacity_fraction']['vocab']:.5f}% of log2(V) output bits"
+        )
     lines += [f"  - {r}" for r in d["reasons"]]
     return "\n".join(lines)

@@ -21,6 +21,7 @@ from inspectorate.difr._calibrate import Calibration, HonestVariant, Thresholds,
 from inspectorate.difr._log import ServingLog
 from inspectorate.difr._score import SequenceScore, score_log
 from inspectorate.difr._serve import ServeOptions
+from inspectorate.difr._ties import TieCalibration, check_ties, is_deterministic, nonce_seed
 from inspectorate.errors import InputError
 from inspectorate.models._checkpoint import Checkpoint
 
@@ -40,6 +41,7 @@ class DifrReport:
     flagged_activation: list[int] = field(default_factory=list)
     covert: dict[str, float] = field(default_factory=dict)
     calibration: str = "self"
+    ties: dict[str, Any] = field(default_factory=dict)  # the tie check (``_ties.py``), when run
 
     @property
     def exit_code(self) -> int:
@@ -78,6 +80,7 @@ class DifrReport:
             "threshold_basis": th.basis if th else None,
             "covert_channel": self.covert,
             "calibration": self.calibration,
+            "ties": self.ties or None,
             "per_sequence": [s.summary() for s in seqs],
         }
 
@@ -88,10 +91,19 @@ def verify_log(
     calibration: Calibration | None = None,
     log_fpr: float = 1e-3,
     variants: list[HonestVariant] | None = None,
+    ties: TieCalibration | None = None,
+    nonce: str | None = None,
 ) -> DifrReport:
-    """Re-compute every sequence with ``reference`` and judge the log (see module doc)."""
+    """Re-compute every sequence with ``reference`` and judge the log (see module doc).
+
+    With ``ties`` (a tie calibration of the declared precision), or when the log declares
+    deterministic decoding, every deviation from the re-computation is also judged
+    against honest numerics (``_ties.check_ties``) and the covert capacity the log
+    leaves is reported. With ``nonce`` the declared sampling seed must derive from it."""
     header, model = log.header, reference.model
     reasons = _identity_reasons(log, reference)
+    if nonce is not None and header.sampling.seed != nonce_seed(nonce):
+        reasons.append("the declared sampling seed does not derive from the verifier's nonce")
     if reasons and any("vocabulary" in r for r in reasons):
         return DifrReport(INCONSISTENT, reasons, header.model_hash, reference.model_hash, None, [])
     lengths = {len(s.tokens) for s in log.sequences}
@@ -109,6 +121,13 @@ def verify_log(
     flag_a = [
         s.index for s in scores if th.activation is not None and (s.activation_score or 0.0) > th.activation
     ]
+    tie_report = None
+    seeded = header.sampling.seed is not None or header.sampling.temperature == 0
+    if is_deterministic(log) and not seeded:
+        reasons.append("deterministic decoding declared without a sampling seed")
+    elif ties is not None or is_deterministic(log):
+        tie_report = check_ties(model, log, ties, log_fpr)
+        reasons.extend(tie_report.reasons)
     if flag_t:
         reasons.append(f"{len(flag_t)} sequence(s) exceed the Token-DiFR threshold {th.token:.3g}")
     if flag_a:
@@ -118,6 +137,8 @@ def verify_log(
         decision, reasons, header.model_hash, reference.model_hash, th, scores, flag_t, flag_a
     )
     report.covert, report.calibration = calibration.covert_bits(th), source
+    if tie_report is not None:
+        report.ties = tie_report.to_dict()
     return report
 
 
