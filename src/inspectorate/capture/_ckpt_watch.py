@@ -30,12 +30,14 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import io
+import json
 import os
 import select
 import struct
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +69,6 @@ def content_fingerprint(data: bytes) -> tuple[str | None, str | None]:
         return None, "not a torch checkpoint"
     try:
         import torch
-
-        from inspectorate.models._checkpoint import weights_sha256
     except ImportError:
         return None, "torch is not installed: no content fingerprint"
     try:
@@ -78,7 +78,23 @@ def content_fingerprint(data: bytes) -> tuple[str | None, str | None]:
     state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
     if not isinstance(state, dict) or not any(isinstance(v, torch.Tensor) for v in state.values()):
         return None, "no tensors"
-    return weights_sha256(state), None
+    return tensors_sha256(state), None
+
+
+def tensors_sha256(state: dict[str, Any]) -> str:
+    """SHA-256 over sorted names, each ``name|dtype|shape|`` then the raw bytes: the
+    construction of ``models._checkpoint.weights_sha256`` (capture sits below models, so
+    it is restated here; a test holds the two equal)."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name]
+        if not isinstance(tensor, torch.Tensor):
+            continue
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.detach().contiguous().reshape(-1).cpu().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 class _Inotify:
@@ -260,3 +276,43 @@ def _stat(path: Path) -> dict[str, Any]:
         return {"size": path.stat().st_size}
     except OSError:
         return {"size": None}
+
+
+@dataclass(frozen=True)
+class WatchLog:
+    """The watcher's stream as verify reads it: what was written, and whether the stream
+    can be trusted whole (an intact chain, no lost events, a stop record)."""
+
+    written: list[dict[str, Any]]
+    problems: list[str]  # a broken chain, a lost-events overflow, unreadable lines
+    stopped: bool
+
+
+def read_watch(run_path: Path | str) -> WatchLog | None:
+    """``RUN/sensor_ckpt.jsonl`` read and chain-checked; None when the run has none."""
+    from inspectorate.trace._canonical import verify_chain
+
+    path = Path(run_path) / STREAM
+    if not path.is_file():
+        return None
+    records: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            problems.append(f"{STREAM} line {i} is not JSON")
+            continue
+        if isinstance(rec, dict):
+            records.append(rec)
+    breaks = verify_chain(records)
+    if breaks:
+        problems.append(f"{STREAM}: hash chain broken at record {breaks[0].index}")
+    if any(r.get("kind") == "overflow" for r in records):
+        problems.append(f"{STREAM}: the watcher lost events (queue overflow)")
+    written = [
+        r for r in records if r.get("kind") == "written" and isinstance(r.get("t"), (int, float))
+    ]
+    return WatchLog(written, problems, any(r.get("kind") == "stop" for r in records))
