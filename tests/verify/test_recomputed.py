@@ -57,8 +57,14 @@ def _watched(tmp_path: Path) -> Path:
     phase = next(p for p in load_run(run).phases() if p.name == "honest_train")
     with ChainWriter(run / "sensor_ckpt.jsonl") as w:
         for i, ck in enumerate(SEED_INIT["checkpoints"]):
-            w.append({"kind": "written", "t": phase.t0 + 1 + i, "path": f"claims/honest_train/{ck['file']}",
-                      "weights_sha256": ck["weights_sha256"]})
+            w.append(
+                {
+                    "kind": "written",
+                    "t": phase.t0 + 1 + i,
+                    "path": f"claims/honest_train/{ck['file']}",
+                    "weights_sha256": ck["weights_sha256"],
+                }
+            )
     return run
 
 

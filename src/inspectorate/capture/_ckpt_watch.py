@@ -312,7 +312,5 @@ def read_watch(run_path: Path | str) -> WatchLog | None:
         problems.append(f"{STREAM}: hash chain broken at record {breaks[0].index}")
     if any(r.get("kind") == "overflow" for r in records):
         problems.append(f"{STREAM}: the watcher lost events (queue overflow)")
-    written = [
-        r for r in records if r.get("kind") == "written" and isinstance(r.get("t"), (int, float))
-    ]
+    written = [r for r in records if r.get("kind") == "written" and isinstance(r.get("t"), (int, float))]
     return WatchLog(written, problems, any(r.get("kind") == "stop" for r in records))

@@ -30,7 +30,9 @@ def sensor(
     ),
     challenge: str | None = typer.Option(None, "--challenge", help="The verifier's nonce for this run."),
     watch: list[Path] = typer.Option(
-        [], "--watch", help="Checkpoint directory to watch (repeatable): sensor_ckpt.jsonl records what is written."
+        [],
+        "--watch",
+        help="Checkpoint directory to watch (repeatable): sensor_ckpt.jsonl records what is written.",
     ),
 ) -> None:
     """Sample a workload's process tree from /proc until it exits (or SIGTERM)."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from inspectorate.capture._ckpt_watch import read_watch
 from inspectorate.commitment import Commitment, Verdict, check
 from inspectorate.errors import InputError
 from inspectorate.trace import RunDir, load_run
@@ -29,7 +30,6 @@ from inspectorate.verify._calibration import DEFAULT, Calibration
 from inspectorate.verify._evidence import PhaseEvidence, collect, gaps, restrict
 from inspectorate.verify._physics import claimed_work
 from inspectorate.verify._properties import Context
-from inspectorate.capture._ckpt_watch import read_watch
 from inspectorate.verify._recomputed import PhaseWatch, bind_phase, settle
 from inspectorate.verify._registry import (
     CONSISTENT,

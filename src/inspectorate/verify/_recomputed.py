@@ -207,8 +207,11 @@ def observe(c: dict[str, Any], watch: PhaseWatch) -> dict[str, Any]:
     "problems": [...], ...}``; without a stream ``bound`` is False with the reason."""
     log = watch.log
     if log is None:
-        return {"bound": False, "reason": "no checkpoint watcher stream (sensor_ckpt.jsonl): "
-                "the replayed run cannot be tied to weights this host wrote"}
+        return {
+            "bound": False,
+            "reason": "no checkpoint watcher stream (sensor_ckpt.jsonl): "
+            "the replayed run cannot be tied to weights this host wrote",
+        }
     if log.problems:
         return {"bound": False, "problems": [f"checkpoint watcher: {p}" for p in log.problems]}
     ckpts = c.get("checkpoints")
