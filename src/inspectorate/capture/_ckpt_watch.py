@@ -32,6 +32,7 @@ import hashlib
 import io
 import json
 import os
+import queue
 import select
 import struct
 import sys
@@ -46,10 +47,10 @@ from inspectorate.capture._chain_writer import ChainWriter
 SCHEMA = "inspectorate.ckpt_watch/1"
 STREAM = "sensor_ckpt.jsonl"
 
-IN_MODIFY, IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO = 0x2, 0x8, 0x40, 0x80
+IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO = 0x2, 0x4, 0x8, 0x40, 0x80
 IN_CREATE, IN_DELETE, IN_Q_OVERFLOW, IN_IGNORED, IN_ISDIR = 0x100, 0x200, 0x4000, 0x8000, 0x40000000
 IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
-MASK = IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
 _EVENT = struct.Struct("iIII")
 RENAME_GRACE_S = 0.05
 _TORCH_MAGIC = b"PK\x03\x04"  # torch.save's zip container
@@ -144,8 +145,12 @@ class _Inotify:
 class CheckpointWatcher:
     """Watch ``roots`` (created if missing) and chain what is written into ``out/STREAM``.
 
-    ``start()`` runs the watch in a daemon thread; ``stop()`` drains what is queued,
-    reports files still open for writing, writes a ``stop`` record and closes."""
+    Two daemon threads: the reader stamps each event with the time it arrived and never
+    waits on a hash (under load, loading the tensors of a file takes seconds: the record
+    must say when the file was written, not when it was hashed); the hasher reads the
+    file and records it with the event's time, unless the file changed after that event
+    (a later event then stands for the new content). ``stop()`` drains both, reports
+    files still open for writing, writes a ``stop`` record and closes."""
 
     def __init__(self, out: Path | str, roots: list[Path | str], poll_s: float = 0.2) -> None:
         self.out = Path(out)
@@ -154,9 +159,12 @@ class CheckpointWatcher:
         self.writer = ChainWriter(self.out / STREAM)
         self.ino = _Inotify()
         self.dirty: set[Path] = set()  # opened for writing, not yet closed
+        self.changed: dict[Path, float] = {}  # path -> arrival time of its latest change
+        self.jobs: queue.Queue[tuple[float, Path, str] | None] = queue.Queue()
         self.seen = 0
+        self.superseded = 0
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> CheckpointWatcher:
         for root in self.roots:
@@ -164,18 +172,23 @@ class CheckpointWatcher:
         self._record("start", roots=[self._rel(r) for r in self.roots], pid=os.getpid())
         for root in self.roots:
             self._watch_tree(root)
-        self._thread = threading.Thread(target=self._loop, name="ckpt-watch", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._read_loop, name="ckpt-watch", daemon=True),
+            threading.Thread(target=self._hash_loop, name="ckpt-hash", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._threads[0].join()
         self._drain(0.0)
+        self.jobs.put(None)
+        self._threads[1].join()
         for path in sorted(self.dirty):
             self._record("unclosed", path=self._rel(path), **_stat(path))
-        self._record("stop", files_recorded=self.seen, unclosed=len(self.dirty))
+        self._record("stop", files_recorded=self.seen, unclosed=len(self.dirty), superseded=self.superseded)
         self.writer.close()
         self.ino.close()
 
@@ -185,21 +198,30 @@ class CheckpointWatcher:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _loop(self) -> None:
+    def _read_loop(self) -> None:
         while not self._stop.is_set():
             self._drain(self.poll_s)
+
+    def _hash_loop(self) -> None:
+        try:  # loaded once up front: the first checkpoint must not wait seconds for it
+            import torch  # noqa: F401
+        except ImportError:
+            pass
+        while (job := self.jobs.get()) is not None:
+            self._hash(*job)
 
     def _drain(self, timeout_s: float) -> None:
         while True:
             events = self.ino.read(timeout_s)
             if not events:
                 return
+            t = time.time()
             if any(m & IN_CLOSE_WRITE for m, _ in events):  # its rename usually follows at once
                 events += self.ino.read(RENAME_GRACE_S)
-            self._handle(events)
+            self._handle(events, t)
             timeout_s = 0.0
 
-    def _handle(self, events: list[tuple[int, Path | None]]) -> None:
+    def _handle(self, events: list[tuple[int, Path | None]], t: float) -> None:
         # a temp file closed then renamed in the same batch is hashed once, at its new name
         moved_away = {p for m, p in events if m & IN_MOVED_FROM and p is not None}
         for mask, path in events:
@@ -210,17 +232,20 @@ class CheckpointWatcher:
             if mask & IN_ISDIR:
                 if mask & (IN_CREATE | IN_MOVED_TO):
                     self._watch_tree(path)
-            elif mask & (IN_CREATE | IN_MODIFY):
+                continue
+            if mask & (IN_CREATE | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO):
+                self.changed[path] = t
+            if mask & (IN_CREATE | IN_MODIFY):
                 self.dirty.add(path)
             elif mask & (IN_MOVED_FROM | IN_DELETE):
                 self.dirty.discard(path)
             elif mask & IN_CLOSE_WRITE:
                 self.dirty.discard(path)
                 if path not in moved_away:
-                    self._hash(path, "close_write")
+                    self.jobs.put((t, path, "close_write"))
             elif mask & IN_MOVED_TO:
                 self.dirty.discard(path)
-                self._hash(path, "moved_to")
+                self.jobs.put((t, path, "moved_to"))
 
     def _watch_tree(self, root: Path) -> None:
         """Watch ``root`` and its subdirectories; record files already there (written
@@ -230,22 +255,27 @@ class CheckpointWatcher:
         except WatchError as exc:
             self._record("watch_failed", path=self._rel(root), detail=str(exc))
             return
+        now = time.time()
         for entry in sorted(root.iterdir(), key=lambda p: p.name):
             if entry.is_dir() and not entry.is_symlink():
                 self._watch_tree(entry)
             elif entry.is_file():
-                self._hash(entry, "scan")
+                self.changed[entry] = now
+                self.jobs.put((now, entry, "scan"))
 
-    def _hash(self, path: Path, event: str) -> None:
+    def _hash(self, t: float, path: Path, event: str) -> None:
         try:
             with open(path, "rb") as fh:
                 before = os.fstat(fh.fileno())
                 data = fh.read()
                 after = os.fstat(fh.fileno())
         except OSError as exc:  # gone already (a rename chain, a delete): say so
-            self._record("vanished", path=self._rel(path), event=event, detail=exc.strerror or str(exc))
+            self._record("vanished", t=t, path=self._rel(path), event=event, detail=exc.strerror or str(exc))
             return
         weights, why = content_fingerprint(data)
+        if self.changed.get(path, t) > t:  # changed since this event: its later event records it
+            self.superseded += 1
+            return
         fields: dict[str, Any] = {
             "path": self._rel(path),
             "event": event,
@@ -253,16 +283,18 @@ class CheckpointWatcher:
             "mtime_ns": after.st_mtime_ns,
             "file_sha256": hashlib.sha256(data).hexdigest(),
             "weights_sha256": weights,
+            "hashed_t": time.time(),
         }
         if why is not None:
             fields["weights_error"] = why
         if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
             fields["changed_while_hashing"] = True  # its next close is recorded again
         self.seen += 1
-        self._record("written", **fields)
+        self._record("written", t=t, **fields)
 
-    def _record(self, kind: str, **fields: Any) -> None:
-        self.writer.append({"schema": SCHEMA, "kind": kind, "t": time.time(), **fields})
+    def _record(self, kind: str, t: float | None = None, **fields: Any) -> None:
+        when = time.time() if t is None else t
+        self.writer.append({"schema": SCHEMA, "kind": kind, "t": when, **fields})
 
     def _rel(self, path: Path) -> str:
         try:
