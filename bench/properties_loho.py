@@ -107,7 +107,10 @@ def ensure_runs(
             ):
                 sub = root / f"host{i}-{name}"
                 if not (sub / "workload_labels.jsonl").exists():
-                    make_substituting(root / f"host{i}-competent", sub, corpus, live=live, relay=relay)
+                    reuse = root / f"host{i}-substitute-live" if relay else None  # same runs, trained once
+                    make_substituting(
+                        root / f"host{i}-competent", sub, corpus, live=live, relay=relay, claims_from=reuse
+                    )
                 dirs.append(sub)
     return dirs
 

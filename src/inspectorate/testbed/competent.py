@@ -244,7 +244,13 @@ def _forge_collectives(path: Path, phases: list[dict[str, Any]]) -> None:
 
 
 def make_substituting(
-    src: Path | str, dst: Path | str, corpus: Path | str, *, live: bool = False, relay: bool = False
+    src: Path | str,
+    dst: Path | str,
+    corpus: Path | str,
+    *,
+    live: bool = False,
+    relay: bool = False,
+    claims_from: Path | str | None = None,
 ) -> Path:
     """Copy competent run ``src`` to ``dst`` and hand over, for every lying phase claimed
     as pretraining, a *real* replay claim of the claimed work run elsewhere: the claimed
@@ -260,11 +266,13 @@ def make_substituting(
     With ``relay`` (and ``live``) the forger also lands the substitute's checkpoint files
     in ``claims/<phase>/`` during the phase, paced as the claimed steps would fall, and
     writes its own checkpoints outside the watched directory: what the verifier's
-    checkpoint watcher then records is simulated by :func:`relayed_watch`."""
+    checkpoint watcher then records is simulated by :func:`relayed_watch`.
+    ``claims_from``: a substituting copy of the same run whose substitute claims to reuse
+    (the same runs, trained once)."""
     from inspectorate.capture._nonce import derive_seed
     from inspectorate.models._corpus import load_corpus
     from inspectorate.models._gpt import preset
-    from inspectorate.replay._claim import record_run
+    from inspectorate.replay._claim import read_claim, record_run
     from inspectorate.replay._train import TrainSpec
     from inspectorate.verify._sensor_features import issued_nonce
 
@@ -300,6 +308,11 @@ def make_substituting(
             sampler="stream",
             checkpoint_every=max(1, steps // 4),
         )
+        reused = Path(claims_from) / "claims" / phase["phase"] if claims_from is not None else None
+        if reused is not None and (reused / "claim.json").is_file():
+            shutil.copytree(reused, dst / "claims" / phase["phase"])
+            relayed.append((phase, read_claim(dst / "claims" / phase["phase"] / "claim.json")))
+            continue
         claim = record_run(spec, text, dst / "claims" / phase["phase"])
         if nonce:
             claim.nonce_key = key
