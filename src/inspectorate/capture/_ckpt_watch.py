@@ -203,10 +203,8 @@ class CheckpointWatcher:
             self._drain(self.poll_s)
 
     def _hash_loop(self) -> None:
-        try:  # loaded once up front: the first checkpoint must not wait seconds for it
-            import torch  # noqa: F401
-        except ImportError:
-            pass
+        # torch is imported at the first checkpoint, not up front: importing it holds the
+        # GIL for seconds on a loaded host and would starve the sensor's sampling thread
         while (job := self.jobs.get()) is not None:
             self._hash(*job)
 
@@ -264,6 +262,7 @@ class CheckpointWatcher:
                 self.jobs.put((now, entry, "scan"))
 
     def _hash(self, t: float, path: Path, event: str) -> None:
+        """Record the file as of event time ``t`` (the hash may come seconds later)."""
         try:
             with open(path, "rb") as fh:
                 before = os.fstat(fh.fileno())
