@@ -88,8 +88,17 @@ def truth_of(run_dir: Path) -> dict[str, tuple[str, int | None]]:
     return out
 
 
+FORGERS = ("substitute", "substitute-live", "substitute-relay")
+
+
 def ensure_runs(
-    root: Path, hosts: int, profile: str, scale: float, corpus: Path | None, claims: bool = False
+    root: Path,
+    hosts: int,
+    profile: str,
+    scale: float,
+    corpus: Path | None,
+    claims: bool = False,
+    forgers: tuple[str, ...] = FORGERS,
 ) -> list[Path]:
     dirs = [root / f"host{i}{s}" for i in range(hosts) for s in ("", "-competent")]
     if not all((d / "workload_labels.jsonl").exists() for d in dirs):
@@ -105,6 +114,8 @@ def ensure_runs(
                 ("substitute-live", True, False),
                 ("substitute-relay", True, True),
             ):
+                if name not in forgers:
+                    continue
                 sub = root / f"host{i}-{name}"
                 if not (sub / "workload_labels.jsonl").exists():
                     reuse = root / f"host{i}-substitute-live" if relay else None  # same runs, trained once
@@ -369,10 +380,18 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None, help="write the full results as JSON here")
     ap.add_argument("--replay", action="store_true", help="add the full+replay view (needs --corpus)")
+    ap.add_argument(
+        "--forgers",
+        default=",".join(FORGERS),
+        help="with --replay: which substituting provers to build and score (comma-separated)",
+    )
     args = ap.parse_args()
     if args.replay and args.corpus is None:
         ap.error("--replay needs --corpus (the verifier's copy of the training text)")
-    dirs = ensure_runs(args.runs, args.hosts, args.profile, args.scale, args.corpus, args.replay)
+    forgers = tuple(f for f in args.forgers.split(",") if f)
+    if unknown := set(forgers) - set(FORGERS):
+        ap.error(f"--forgers: unknown {sorted(unknown)} (choose from {', '.join(FORGERS)})")
+    dirs = ensure_runs(args.runs, args.hosts, args.profile, args.scale, args.corpus, args.replay, forgers)
     rows = load_rows(dirs, args.corpus if args.replay else None)
     result = evaluate(rows)
     print(render(result))
