@@ -50,9 +50,19 @@ def truth(run: Path) -> dict[str, bool]:
     return out
 
 
-def judge(run: Path, corpus: Path, seed: int) -> list[dict[str, Any]]:
+def judge(run: Path, corpus: Path, seed: int, lies_only: bool = False) -> list[dict[str, Any]]:
+    """``verify RUN --replay`` (segment 0 + one drawn segment per claim). ``lies_only``
+    replays only the adversarial phases' claims (the substitute provers hand over the
+    naive run's honest claims unchanged: their honest outcomes are the naive run's, and
+    the box is too loaded to replay them three times); their honest rows are then not
+    scored."""
     adversarial = truth(run)
-    verdict = verify_run(run, replay=ReplayPlan(corpus, draws=1, seed=seed))
+    if lies_only:
+        verdict = verify_run(
+            run, recomputed=_replayed(run, corpus, seed, {p for p, a in adversarial.items() if a})
+        )
+    else:
+        verdict = verify_run(run, replay=ReplayPlan(corpus, draws=1, seed=seed))
     rows = []
     for p in verdict.phases:
         replay = next((f for f in p.findings if f.property == "training_replay"), None)
@@ -69,9 +79,27 @@ def judge(run: Path, corpus: Path, seed: int) -> list[dict[str, Any]]:
     return rows
 
 
+def _replayed(run: Path, corpus: Path, seed: int, phases: set[str]) -> dict[str, list[Any]]:
+    """What ``verify --replay`` attaches, for ``phases`` only (same draw per phase)."""
+    from inspectorate.models._corpus import load_corpus
+    from inspectorate.replay import read_claim, replay_claim, replay_finding
+    from inspectorate.trace import load_run
+    from inspectorate.verify._recomputed import _finding
+    from inspectorate.verify._replay_run import _phase_seed, handed_over, segments_for
+
+    text = load_corpus(corpus)
+    out = {}
+    for phase, path in handed_over(load_run(run)).items():
+        if phase in phases:
+            claim = read_claim(path)
+            chosen = segments_for(len(claim.checkpoints) - 1, 1, _phase_seed(seed, phase))
+            out[phase] = [_finding(replay_finding(replay_claim(claim, text, chosen)), path)]
+    return out
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     lies = [r for r in rows if r["adversarial"]]
-    honest = [r for r in rows if not r["adversarial"]]
+    honest = [r for r in rows if not r["adversarial"] and not r.get("unscored")]
     return {
         "lies": len(lies),
         "lies_certified": sum(r["certified"] for r in lies),
@@ -89,13 +117,21 @@ def main() -> None:
     ap.add_argument("--hosts", type=int, default=4)
     ap.add_argument("--corpus", type=Path, required=True)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--host-list", default=None, help="comma-separated host indices (default: all)")
+    ap.add_argument("--provers", default=",".join(PROVERS), help="comma-separated provers to judge")
+    ap.add_argument("--full", action="store_true", help="substitute provers: replay honest claims too")
     args = ap.parse_args()
     per: dict[str, list[dict[str, Any]]] = {p: [] for p in PROVERS}
-    for h in range(args.hosts):
+
+    hosts = [int(h) for h in args.host_list.split(",")] if args.host_list else range(args.hosts)
+    provers = [p for p in args.provers.split(",") if p in PROVERS]
+    for h in hosts:
         ensure(args.runs, h, args.corpus)
-        for prover in PROVERS:
+        for prover in provers:
             name = f"host{h}" if prover == "naive" else f"host{h}-{prover}"
-            rows = judge(args.runs / name, args.corpus, seed=1000 + h)
+            lies_only = prover.startswith("substitute") and not args.full
+            rows = judge(args.runs / name, args.corpus, seed=1000 + h, lies_only=lies_only)
+            rows = [{**r, "unscored": lies_only and not r["adversarial"]} for r in rows]
             per[prover] += [{**r, "host": h} for r in rows]
             print(f"host{h} {prover}: {json.dumps(summarize(rows))}", flush=True)
     result = {p: summarize(rows) for p, rows in per.items()}
