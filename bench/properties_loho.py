@@ -46,7 +46,9 @@ from inspectorate.verify._spotcheck import SpotCheck, spot_check
 PROPS = ("p1_op_type", "p2_model_size", "p3_finetune", "compute", "flops", "consistency")
 SUBSETS = ("full", "sensor", "prover")
 REPLAY_VIEW = "full+replay"
-VARIANTS = ("naive", "competent", "substitute", "substitute-live")  # substitute*: with --replay only
+# substitute*: with --replay only; -relay also lands the live substitute's checkpoints on
+# the host during the phase, where the checkpoint watcher sees them written
+VARIANTS = ("naive", "competent", "substitute", "substitute-live", "substitute-relay")
 # Honest compute ratios vary ~1.8x within one host (load, batch, threads) and the
 # spot-check itself varies between processes on a shared box: tolerances are the honest
 # extremes of the training hosts widened by this factor (spot-checks of one work item
@@ -86,8 +88,17 @@ def truth_of(run_dir: Path) -> dict[str, tuple[str, int | None]]:
     return out
 
 
+FORGERS = ("substitute", "substitute-live", "substitute-relay")
+
+
 def ensure_runs(
-    root: Path, hosts: int, profile: str, scale: float, corpus: Path | None, claims: bool = False
+    root: Path,
+    hosts: int,
+    profile: str,
+    scale: float,
+    corpus: Path | None,
+    claims: bool = False,
+    forgers: tuple[str, ...] = FORGERS,
 ) -> list[Path]:
     dirs = [root / f"host{i}{s}" for i in range(hosts) for s in ("", "-competent")]
     if not all((d / "workload_labels.jsonl").exists() for d in dirs):
@@ -98,10 +109,19 @@ def ensure_runs(
         from inspectorate.testbed.competent import make_substituting
 
         for i in range(hosts):
-            for name, live in (("substitute", False), ("substitute-live", True)):
+            for name, live, relay in (
+                ("substitute", False, False),
+                ("substitute-live", True, False),
+                ("substitute-relay", True, True),
+            ):
+                if name not in forgers:
+                    continue
                 sub = root / f"host{i}-{name}"
                 if not (sub / "workload_labels.jsonl").exists():
-                    make_substituting(root / f"host{i}-competent", sub, corpus, live=live)
+                    reuse = root / f"host{i}-substitute-live" if relay else None  # same runs, trained once
+                    make_substituting(
+                        root / f"host{i}-competent", sub, corpus, live=live, relay=relay, claims_from=reuse
+                    )
                 dirs.append(sub)
     return dirs
 
@@ -140,7 +160,7 @@ def replay_rows(
     from inspectorate.models._checkpoint import file_sha256
     from inspectorate.models._corpus import load_corpus
     from inspectorate.replay import read_claim, replay_claim, replay_finding
-    from inspectorate.verify._recomputed import _finding, bind_phase
+    from inspectorate.verify._recomputed import PhaseWatch, _finding, bind_phase
 
     text = cache.setdefault(("corpus", corpus), load_corpus(corpus))
     known: set[str] = set()
@@ -159,7 +179,8 @@ def replay_rows(
             found = [_finding(cache[key], path)]
         label, n_true = truth[ev.name]
         out.append(Row(host, variant, REPLAY_VIEW, ev, label, n_true, ctx, found, frozenset(known)))
-        bind_phase(found, ev.claim, (ev.windows or {}).get("tokens"), known, ctx.nonce)
+        watch = PhaseWatch(ev.name, ev.t0, ev.t1, ctx.ckpt_watch)
+        bind_phase(found, ev.claim, (ev.windows or {}).get("tokens"), known, ctx.nonce, watch)
     return out
 
 
@@ -194,7 +215,7 @@ def compute_ratio(r: Row) -> float | None:
 
 def with_cal(ctx: Any, cal: Calibration, known: frozenset[str] = frozenset()) -> Context:
     """The host's run context (layout, weight lineage) under calibration ``cal``."""
-    return Context(cal, ctx.layout, ctx.hashes_before, set(known), ctx.nonce)
+    return Context(cal, ctx.layout, ctx.hashes_before, set(known), ctx.nonce, ctx.ckpt_watch)
 
 
 def fit_calibration(train: list[Row]) -> Calibration:
@@ -359,10 +380,18 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None, help="write the full results as JSON here")
     ap.add_argument("--replay", action="store_true", help="add the full+replay view (needs --corpus)")
+    ap.add_argument(
+        "--forgers",
+        default=",".join(FORGERS),
+        help="with --replay: which substituting provers to build and score (comma-separated)",
+    )
     args = ap.parse_args()
     if args.replay and args.corpus is None:
         ap.error("--replay needs --corpus (the verifier's copy of the training text)")
-    dirs = ensure_runs(args.runs, args.hosts, args.profile, args.scale, args.corpus, args.replay)
+    forgers = tuple(f for f in args.forgers.split(",") if f)
+    if unknown := set(forgers) - set(FORGERS):
+        ap.error(f"--forgers: unknown {sorted(unknown)} (choose from {', '.join(FORGERS)})")
+    dirs = ensure_runs(args.runs, args.hosts, args.profile, args.scale, args.corpus, args.replay, forgers)
     rows = load_rows(dirs, args.corpus if args.replay else None)
     result = evaluate(rows)
     print(render(result))

@@ -287,14 +287,18 @@ def test_the_claims_seeds_derive_from_the_sensors_challenge(run_dir: Path) -> No
         assert claim.nonce_key is not None and claim.spec.seed == derive_seed(nonce, claim.nonce_key)
 
 
-@pytest.mark.parametrize("live", [False, True])
-def test_a_substituted_claim_and_the_challenge(run_dir: Path, tmp_path: Path, live: bool) -> None:
+@pytest.mark.parametrize(("live", "relay"), [(False, False), (True, False), (True, True)])
+def test_a_substituted_claim_and_the_challenge(
+    run_dir: Path, tmp_path: Path, live: bool, relay: bool
+) -> None:
     """The strongest forgery against the replay binding: the competent prover hands over,
     for its fine-tune claimed as pretraining, a real run of the claimed pretraining done
     elsewhere. Every replay check passes. Computed before or after the run (a fresh
     seed), the challenge rejects it; computed during the run on other hardware (its seed
-    derived from the challenge), it passes and P3 is settled: the documented limit
-    (docs/difr.md, "Binding"), kept as a test so a future defence has to update it."""
+    derived from the challenge) and handed over, the checkpoint watcher never saw its
+    weights written on this host. Relayed onto the host during the phase at the claimed
+    pace (the watcher sees the copies), it passes and P3 is settled: the documented limit
+    (docs/verify.md, "The trained model's identity"), kept so a future defence updates it."""
     from inspectorate.models._corpus import load_corpus
     from inspectorate.replay import read_claim, replay_claim, replay_finding
     from inspectorate.testbed.competent import make_competent, make_substituting
@@ -303,7 +307,7 @@ def test_a_substituted_claim_and_the_challenge(run_dir: Path, tmp_path: Path, li
 
     competent = make_competent(run_dir, tmp_path / "competent")
     assert not (competent / "claims" / "adv_finetune_as_pretrain").exists()  # withheld
-    sub = make_substituting(competent, tmp_path / "substitute", FIXTURE_CORPUS, live=live)
+    sub = make_substituting(competent, tmp_path / "substitute", FIXTURE_CORPUS, live=live, relay=relay)
     path = sub / "claims" / "adv_finetune_as_pretrain" / "claim.json"
     claim = read_claim(path)
     assert claim.start is None and claim.spec.world_size == 2
@@ -314,14 +318,15 @@ def test_a_substituted_claim_and_the_challenge(run_dir: Path, tmp_path: Path, li
     )
     lie = next(p for p in verdict.phases if p.phase == "adv_finetune_as_pretrain")
     by = {f.property: f for f in lie.findings}
-    if live:
+    binding = by["training_replay"].evidence.get("binding", [])
+    if relay:
         assert by["training_replay"].decision == "consistent" and by["p3_finetune"].decision == "consistent"
+    elif live:
+        assert by["training_replay"].decision == "inconsistent"
+        assert any("never seen written on this host" in b for b in binding), binding
     else:
         assert by["training_replay"].decision == "inconsistent"
-        assert any(
-            "not derived from the verifier's challenge" in b
-            for b in by["training_replay"].evidence["binding"]
-        )
+        assert any("not derived from the verifier's challenge" in b for b in binding)
 
 
 def test_verify_replay_in_one_call(run_dir: Path) -> None:

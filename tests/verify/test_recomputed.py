@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,15 @@ from inspectorate.verify._recomputed import read_recomputed
 SMALL = Path(__file__).resolve().parents[1] / "data" / "rundirs_attacks" / "small_run"
 
 
-SEED_INIT = {"start": "seed_init", "start_checked": True, "final_weights_sha256": "w-final"}
+SEED_INIT = {
+    "start": "seed_init",
+    "start_checked": True,
+    "final_weights_sha256": "w-final",
+    "checkpoints": [
+        {"step": 0, "file": "ckpt_000000.pt", "weights_sha256": "w-init"},
+        {"step": 4, "file": "ckpt_000004.pt", "weights_sha256": "w-final"},
+    ],
+}
 
 
 def _write(tmp_path: Path, name: str, prop: str, decision: str, score: float, **evidence) -> Path:
@@ -38,13 +47,39 @@ def _phase(verdict, name):
     return next(p for p in verdict.phases if p.phase == name)
 
 
+def _watched(tmp_path: Path) -> Path:
+    """SMALL plus a checkpoint watcher that saw SEED_INIT's checkpoints written in honest_train."""
+    from inspectorate.capture._chain_writer import ChainWriter
+    from inspectorate.trace import load_run
+
+    run = tmp_path / "run"
+    shutil.copytree(SMALL, run)
+    phase = next(p for p in load_run(run).phases() if p.name == "honest_train")
+    with ChainWriter(run / "sensor_ckpt.jsonl") as w:
+        for i, ck in enumerate(SEED_INIT["checkpoints"]):
+            w.append(
+                {
+                    "kind": "written",
+                    "t": phase.t0 + 1 + i,
+                    "path": f"claims/honest_train/{ck['file']}",
+                    "weights_sha256": ck["weights_sha256"],
+                }
+            )
+    return run
+
+
 def test_a_consistent_replay_settles_what_no_sensor_can_tell(tmp_path):
     before = _phase(verify_run(SMALL), "honest_train")
     assert {f.property: f.decision for f in before.findings}["p3_finetune"] == "unverifiable"
     phase, found = read_recomputed(
         f"honest_train={_write(tmp_path, 'r', 'training_replay', 'consistent', 0.1, claim=SEED_INIT)}"
     )
-    after = _phase(verify_run(SMALL, recomputed={phase: [found]}), "honest_train")
+    # no watcher stream: the replay cannot be tied to weights this host wrote, settles nothing
+    unbound = _phase(verify_run(SMALL, recomputed={phase: [found]}), "honest_train")
+    by = {f.property: f for f in unbound.findings}
+    assert by["p3_finetune"].decision == "unverifiable" and by["training_replay"].evidence["settles"] == []
+    assert "no checkpoint watcher stream" in by["training_replay"].evidence["observed"]["reason"]
+    after = _phase(verify_run(_watched(tmp_path), recomputed={phase: [found]}), "honest_train")
     by = {f.property: f for f in after.findings}
     for prop in ("p1_op_type", "p2_model_size", "p3_finetune"):
         assert by[prop].decision == "consistent" and by[prop].basis == ("replay",)

@@ -51,6 +51,7 @@ RUN_FILES = (
     "workload_labels.jsonl",
     "windows.jsonl",
     "sensor.jsonl",
+    "sensor_ckpt.jsonl",
     "provenance.json",
     "steps.jsonl",
     "capture.log",
@@ -300,6 +301,8 @@ def start_sensor(out: Path, target: list[str], hz: float, timeout_s: float = 30.
     """``inspectorate sensor`` as a separate process outside the workload's cgroup and
     namespace; returns once its first sample is on disk."""
     cmd = [sys.executable, "-m", "inspectorate.cli", "sensor", *target, "--out", str(out), "--hz", str(hz)]
+    if sys.platform.startswith("linux"):  # the checkpoint watcher (RUN/sensor_ckpt.jsonl)
+        cmd += ["--watch", str(out / "claims")]
     log = open(out / "capture.log", "ab")
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     log.close()
@@ -331,6 +334,7 @@ def _prepare_out(out: Path, force: bool) -> Path:
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
         _rmtree(out / "models")
+        _rmtree(out / "claims")
         if any(out.iterdir()):
             raise InputError("--out holds files capture did not write; choose a new directory", out)
     out.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,11 @@ def sensor(
         5.0, "--sign-every", help="Seconds per signed window (the first and last record are always signed)."
     ),
     challenge: str | None = typer.Option(None, "--challenge", help="The verifier's nonce for this run."),
+    watch: list[Path] = typer.Option(
+        [],
+        "--watch",
+        help="Checkpoint directory to watch (repeatable): sensor_ckpt.jsonl records what is written.",
+    ),
 ) -> None:
     """Sample a workload's process tree from /proc until it exits (or SIGTERM)."""
     from inspectorate.capture._proc_sensor import MIN_HZ, PROC, run_sensor
@@ -49,4 +54,16 @@ def sensor(
         from inspectorate.ledger._heads import open_signer
 
         signer = open_signer(key, log, log_key, window_s=sign_every)
-    run_sensor(out, pid=pid, cgroup=cgroup, hz=hz, duration=duration, signer=signer, challenge=challenge)
+    watcher = None
+    if watch:  # checkpoint writes, hashed in this process (outside the workload's tree)
+        from inspectorate.capture._ckpt_watch import CheckpointWatcher, WatchError
+
+        try:
+            watcher = CheckpointWatcher(out, list(watch)).start()
+        except WatchError as exc:
+            raise InputError(f"cannot watch checkpoints ({exc})", watch[0]) from None
+    try:
+        run_sensor(out, pid=pid, cgroup=cgroup, hz=hz, duration=duration, signer=signer, challenge=challenge)
+    finally:
+        if watcher is not None:
+            watcher.stop()

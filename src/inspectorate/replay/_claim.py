@@ -70,6 +70,10 @@ class TrainingClaim:
             "freeze_embeddings": s.freeze_embeddings,
             "seed": s.seed,
             "nonce_key": self.nonce_key,
+            # what the verifier's checkpoint watcher must have seen this host write
+            "checkpoints": [
+                {"step": c.step, "file": c.file, "weights_sha256": c.weights_sha256} for c in self.checkpoints
+            ],
         }
 
     def path_of(self, ref: CheckpointRef) -> Path:

@@ -243,7 +243,15 @@ def _forge_collectives(path: Path, phases: list[dict[str, Any]]) -> None:
     _write(path, kept)
 
 
-def make_substituting(src: Path | str, dst: Path | str, corpus: Path | str, *, live: bool = False) -> Path:
+def make_substituting(
+    src: Path | str,
+    dst: Path | str,
+    corpus: Path | str,
+    *,
+    live: bool = False,
+    relay: bool = False,
+    claims_from: Path | str | None = None,
+) -> Path:
     """Copy competent run ``src`` to ``dst`` and hand over, for every lying phase claimed
     as pretraining, a *real* replay claim of the claimed work run elsewhere: the claimed
     model trained on the pretraining split, for as many steps as the phase's forged
@@ -253,11 +261,18 @@ def make_substituting(src: Path | str, dst: Path | str, corpus: Path | str, *, l
     Without ``live`` the run uses a fresh seed: one computed before the run (or after),
     which the verifier's challenge rejects. With ``live`` its seed derives from the
     challenge the sensor issued, as a run computed *during* the run on other hardware
-    could: the strongest forgery against the replay binding (docs/difr.md, "Binding")."""
+    could: the strongest forgery against the replay binding (docs/difr.md, "Binding").
+
+    With ``relay`` (and ``live``) the forger also lands the substitute's checkpoint files
+    in ``claims/<phase>/`` during the phase, paced as the claimed steps would fall, and
+    writes its own checkpoints outside the watched directory: what the verifier's
+    checkpoint watcher then records is simulated by :func:`relayed_watch`.
+    ``claims_from``: a substituting copy of the same run whose substitute claims to reuse
+    (the same runs, trained once)."""
     from inspectorate.capture._nonce import derive_seed
     from inspectorate.models._corpus import load_corpus
     from inspectorate.models._gpt import preset
-    from inspectorate.replay._claim import record_run
+    from inspectorate.replay._claim import read_claim, record_run
     from inspectorate.replay._train import TrainSpec
     from inspectorate.verify._sensor_features import issued_nonce
 
@@ -267,6 +282,7 @@ def make_substituting(src: Path | str, dst: Path | str, corpus: Path | str, *, l
     roles = json.loads((dst / "provenance.json").read_text()).get("roles", {})
     windows = _jsonl(dst / "windows.jsonl")
     nonce = issued_nonce(dst) if live else None
+    relayed = []
     for k, phase in enumerate(lying_phases(dst)):
         claimed = str(phase.get("claimed"))
         own = _phase_windows(windows, phase)
@@ -292,8 +308,55 @@ def make_substituting(src: Path | str, dst: Path | str, corpus: Path | str, *, l
             sampler="stream",
             checkpoint_every=max(1, steps // 4),
         )
+        reused = Path(claims_from) / "claims" / phase["phase"] if claims_from is not None else None
+        if reused is not None and (reused / "claim.json").is_file():
+            shutil.copytree(reused, dst / "claims" / phase["phase"])
+            relayed.append((phase, read_claim(dst / "claims" / phase["phase"] / "claim.json")))
+            continue
         claim = record_run(spec, text, dst / "claims" / phase["phase"])
         if nonce:
             claim.nonce_key = key
             claim.write()
+        relayed.append((phase, claim))
+    if relay and nonce:
+        relayed_watch(dst, relayed)
     return dst
+
+
+def relayed_watch(run: Path, relayed: list[tuple[dict[str, Any], Any]]) -> None:
+    """Rewrite ``sensor_ckpt.jsonl`` as the checkpoint watcher would have recorded a relay.
+
+    The prover cannot write this stream (the sensor's process does); this stands in for
+    the watcher, giving the forger its best case: none of the lying phase's own
+    checkpoints were written where the watcher looks, and each substitute checkpoint was
+    copied in (closed, hashed) at the time its step falls at the claimed pace."""
+    from inspectorate.capture._ckpt_watch import SCHEMA, STREAM
+
+    path = run / STREAM
+    if not path.exists():
+        return
+    dirs = tuple(f"claims/{phase['phase']}/" for phase, _ in relayed)
+    rows = [
+        {k: v for k, v in r.items() if k != "prev_record_hash"}
+        for r in _jsonl(path)
+        if not (r.get("kind") == "written" and str(r.get("path", "")).startswith(dirs))
+    ]
+    for phase, claim in relayed:
+        t0, t1 = float(phase["t"]), float(phase["t_end"])
+        for ref in claim.checkpoints:
+            frac = ref.step / max(claim.spec.steps, 1)
+            rows.append(
+                {
+                    "schema": SCHEMA,
+                    "kind": "written",
+                    "t": t0 + (0.02 + 0.96 * frac) * (t1 - t0),
+                    "path": f"claims/{phase['phase']}/{ref.file}",
+                    "event": "moved_to",
+                    "size": claim.path_of(ref).stat().st_size,
+                    "file_sha256": ref.file_sha256,
+                    "weights_sha256": ref.weights_sha256,
+                }
+            )
+    order = {"start": 0, "stop": 2}
+    rows.sort(key=lambda r: (order.get(str(r.get("kind")), 1), float(r.get("t", 0.0))))
+    _write(path, rechain(rows))

@@ -294,6 +294,8 @@ def start_sensor(
         "--out",
         str(out),
     ]
+    if sys.platform.startswith("linux"):  # the checkpoint watcher: what weights the run wrote
+        cmd += ["--watch", str(out / "claims")]
     proc = subprocess.Popen([*cmd, "--hz", str(hz)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     path, deadline = out / "sensor.jsonl", time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from inspectorate.capture._ckpt_watch import read_watch
 from inspectorate.commitment import Commitment, Verdict, check
 from inspectorate.errors import InputError
 from inspectorate.trace import RunDir, load_run
@@ -29,7 +30,7 @@ from inspectorate.verify._calibration import DEFAULT, Calibration
 from inspectorate.verify._evidence import PhaseEvidence, collect, gaps, restrict
 from inspectorate.verify._physics import claimed_work
 from inspectorate.verify._properties import Context
-from inspectorate.verify._recomputed import bind_phase, settle
+from inspectorate.verify._recomputed import PhaseWatch, bind_phase, settle
 from inspectorate.verify._registry import (
     CONSISTENT,
     INCONSISTENT,
@@ -243,7 +244,8 @@ class Inspector:
             before[ev.name] = set(seen)
             seen.update(ev.steps.get("fingerprint_hashes") or [])
         nonce = issued_nonce(run.path) if self.subset != "prover" else None
-        return Context(self.calibration, run.layout, before, nonce=nonce)
+        watch = read_watch(run.path) if self.subset != "prover" else None
+        return Context(self.calibration, run.layout, before, nonce=nonce, ckpt_watch=watch)
 
     def findings(self, ev: PhaseEvidence, ctx: Context) -> list[Finding]:
         return [_trust_rule(PROPERTIES[name].fn(ev, ctx)) for name in self.properties]
@@ -256,7 +258,8 @@ class Inspector:
         recomputed: list[Finding] | None = None,
     ) -> PhaseVerdict:
         window_tokens = (ev.windows or {}).get("tokens")
-        bound = bind_phase(recomputed or [], ev.claim, window_tokens, ctx.replayed_models, ctx.nonce)
+        watch = PhaseWatch(ev.name, ev.t0, ev.t1, ctx.ckpt_watch)
+        bound = bind_phase(recomputed or [], ev.claim, window_tokens, ctx.replayed_models, ctx.nonce, watch)
         found = settle(self.findings(ev, ctx), bound)
         found += _rule_findings(ev, rules)
         judged = [f for f in found if f.decision != UNVERIFIABLE]

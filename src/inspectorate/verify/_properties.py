@@ -36,6 +36,7 @@ class Context:
     hashes_before: dict[str, set[str]] = field(default_factory=dict)  # phase -> hashes seen in earlier phases
     replayed_models: set[str] = field(default_factory=set)  # final weights of earlier bound replays
     nonce: str | None = None  # the sensor's challenge: replayed runs must derive their seeds from it
+    ckpt_watch: Any = None  # capture._ckpt_watch.WatchLog: the weights the host was seen writing
 
 
 def decide(score: float) -> str:

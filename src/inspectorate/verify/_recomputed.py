@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspectorate.decisions import Decision
 from inspectorate.errors import InputError
 from inspectorate.verify._evidence import Claim
 from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, UNVERIFIABLE, Finding
+
+if TYPE_CHECKING:
+    from inspectorate.capture._ckpt_watch import WatchLog
 
 SOURCES = {"served_model_identity": "difr", "training_replay": "replay"}
 SETTLES = {
@@ -57,12 +60,31 @@ def _finding(data: Any, path: Path) -> Finding:
     return Finding(prop, min(max(float(score), 0.0), 1.0), decision, evidence, basis=(SOURCES[prop],))
 
 
-_BOUND = ("settles", "binding", "start_known")
+_BOUND = ("settles", "binding", "start_known", "observed")
 TOKEN_SLACK = 1.25  # replayed tokens vs the phase's window tokens (both count every rank's batch)
 
 
+@dataclass(frozen=True)
+class PhaseWatch:
+    """What the verifier's checkpoint watcher saw, for one phase's window [t0, t1]
+    (``log`` None: the run has no watcher stream, or this view may not read it)."""
+
+    phase: str
+    t0: float
+    t1: float
+    log: WatchLog | None
+
+
+WATCH_SLACK_S = 1.0  # label and watcher clocks are read by different processes (seen: 0.31 s early)
+
+
 def bind(
-    rec: Finding, claim: Claim, window_tokens: float | None, models: set[str], nonce: str | None = None
+    rec: Finding,
+    claim: Claim,
+    window_tokens: float | None,
+    models: set[str],
+    nonce: str | None = None,
+    watch: PhaseWatch | None = None,
 ) -> Finding:
     """A replay speaks for a phase only if it replays what the phase claims.
 
@@ -88,21 +110,36 @@ def bind(
         problems.append(
             "the replayed run's seed is not derived from the verifier's challenge: it may predate the run"
         )
+    observed: dict[str, Any] = {}
+    if watch is not None:
+        observed = observe(c, watch)
+        problems += observed.get("problems", [])
     if problems:
-        return replace(rec, decision=INCONSISTENT, score=1.0, evidence={**rec.evidence, "binding": problems})
+        evidence = {**rec.evidence, "binding": problems, **({"observed": observed} if observed else {})}
+        return replace(rec, decision=INCONSISTENT, score=1.0, evidence=evidence)
+    if watch is not None and not observed.get("bound"):
+        # a replay shows a real run exists, not that this host ran it: without the
+        # watcher's record of the phase's own weights it settles nothing
+        return replace(rec, evidence={**rec.evidence, "settles": [], "observed": observed})
     settles = ["p1_op_type", "p2_model_size"]
     start_known = c.get("start") == "seed_init" or c.get("start_weights_sha256") in models
     if c.get("start_checked") and start_known:
         settles.append("p3_finetune")
-    return replace(rec, evidence={**rec.evidence, "settles": settles, "start_known": start_known})
+    extra = {"observed": observed} if observed else {}
+    return replace(rec, evidence={**rec.evidence, "settles": settles, "start_known": start_known, **extra})
 
 
 def bind_phase(
-    recs: list[Finding], claim: Claim, window_tokens: float | None, models: set[str], nonce: str | None
+    recs: list[Finding],
+    claim: Claim,
+    window_tokens: float | None,
+    models: set[str],
+    nonce: str | None,
+    watch: PhaseWatch | None = None,
 ) -> list[Finding]:
     """``bind`` each finding of one phase, then add the final weights of every replay that
     settled something to ``models``: the lineage later phases' fine-tunes may start from."""
-    bound = [bind(r, claim, window_tokens, models, nonce) for r in recs]
+    bound = [bind(r, claim, window_tokens, models, nonce, watch) for r in recs]
     models.update(
         str(r.evidence["claim"].get("final_weights_sha256"))
         for r in bound
@@ -159,3 +196,65 @@ def settle(found: list[Finding], extra: list[Finding]) -> list[Finding]:
                     )
         out.append(rec)
     return out
+
+
+def observe(c: dict[str, Any], watch: PhaseWatch) -> dict[str, Any]:
+    """Bind the replayed claim to the weights the watcher saw this host write.
+
+    Every claimed checkpoint's weight fingerprint must have been seen written during
+    the phase's window, in step order; weights the phase wrote into its own claim
+    directory that the claim does not list contradict it. Returns ``{"bound": bool,
+    "problems": [...], ...}``; without a stream ``bound`` is False with the reason."""
+    log = watch.log
+    if log is None:
+        return {
+            "bound": False,
+            "reason": "no checkpoint watcher stream (sensor_ckpt.jsonl): "
+            "the replayed run cannot be tied to weights this host wrote",
+        }
+    if log.problems:
+        return {"bound": False, "problems": [f"checkpoint watcher: {p}" for p in log.problems]}
+    ckpts = c.get("checkpoints")
+    if not isinstance(ckpts, list) or not ckpts:
+        return {"bound": False, "problems": ["the replayed claim lists no checkpoint fingerprints to bind"]}
+    lo, hi = watch.t0 - WATCH_SLACK_S, watch.t1 + WATCH_SLACK_S
+    never, outside, firsts = [], [], []
+    for ck in ckpts:
+        times = [float(r["t"]) for r in log.written if r.get("weights_sha256") == ck.get("weights_sha256")]
+        inside = [t for t in times if lo <= t <= hi]
+        if not times:
+            never.append(str(ck.get("file")))
+        elif not inside:
+            outside.append(f"{ck.get('file')} at t={min(times):.1f}")
+        else:
+            firsts.append(min(inside))
+    problems = []
+    n = len(ckpts)
+    if never:
+        problems.append(
+            f"{len(never)} of {n} claimed checkpoints were never seen written on this host"
+            f" (first: {never[0]}): the claimed run was computed elsewhere"
+        )
+    if outside:
+        problems.append(
+            f"{len(outside)} of {n} claimed checkpoints were seen written only outside the phase"
+            f" [{watch.t0:.1f}, {watch.t1:.1f}] (first: {outside[0]})"
+        )
+    if not problems and firsts != sorted(firsts):
+        problems.append("the claimed checkpoints were seen written out of step order")
+    listed = {ck.get("weights_sha256") for ck in ckpts}
+    own_dir = f"claims/{watch.phase}/"
+    unlisted = {
+        r.get("weights_sha256")
+        for r in log.written
+        if str(r.get("path", "")).startswith(own_dir)
+        and r.get("weights_sha256")
+        and r["weights_sha256"] not in listed
+        and lo <= float(r["t"]) <= hi
+    }
+    if unlisted:
+        problems.append(
+            f"the watcher saw {len(unlisted)} other weight files written to {own_dir} during the phase:"
+            " the phase trained weights its claim does not list"
+        )
+    return {"bound": not problems, "problems": problems, "checkpoints_seen": len(firsts), "checkpoints": n}

@@ -12,6 +12,11 @@ a prover cannot know in advance which segments will be checked (Proof-of-Learnin
 argument: a forger must then get every segment right). ``seed`` makes the draw
 reproducible for tests and audits, and is reported with each finding.
 
+A replayed claim is then bound to weights this host was seen writing: every checkpoint
+it lists must appear in the sensor's checkpoint watcher stream (``sensor_ckpt.jsonl``)
+during the phase (``_recomputed.observe``); a real run computed elsewhere and handed over
+is inconsistent, and without the stream a replay settles nothing.
+
 Needs torch (the ``[testbed]`` extra) through the replay package.
 """
 

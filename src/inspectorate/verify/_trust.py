@@ -36,6 +36,13 @@ STREAMS: dict[str, StreamOwner] = {
             "inspectorate sensor: process-tree CPU time, RSS/PSS, faults, context switches, "
             "threads; host CPU; NIC counters; NVML. Separate process, own hash chain",
         ),
+        StreamOwner(
+            "ckpt_watch",
+            SENSOR,
+            "sensor_ckpt.jsonl",
+            "inspectorate sensor --watch: checkpoint files the workload wrote (inotify), file and "
+            "tensor hashes, own hash chain",
+        ),
         StreamOwner("netdev", SENSOR, "netdev.log", "/proc/net/dev snapshots (host NIC and loopback)"),
         StreamOwner("cpu", SENSOR, "cpu.csv", "host CPU and memory (psutil)"),
         StreamOwner("nvsmi", SENSOR, "nvsmi.csv", "NVML / nvidia-smi GPU counters"),

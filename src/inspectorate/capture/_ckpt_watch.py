@@ -1,0 +1,347 @@
+"""The verifier-owned checkpoint watcher: what weights this host wrote, and when.
+
+A replay claim is the prover's file: a real run computed elsewhere replays as well as
+the run the phase made. The watcher runs in the sensor's process (``inspectorate sensor
+--watch DIR``), outside the workload, and records every file the workload finishes
+writing under the watched directories into its own hash-chained stream,
+``RUN/sensor_ckpt.jsonl``, which the prover does not write:
+
+    {"schema": "inspectorate.ckpt_watch/1", "kind": "written", "t": 1712.3,
+     "path": "claims/p/ckpt_000004.pt", "event": "moved_to", "size": 38112,
+     "file_sha256": "...", "weights_sha256": "..." | null, "weights_error": "..."?}
+
+``weights_sha256`` is the content fingerprint: SHA-256 of the tensors (the project's
+``weights_sha256``: sorted names, dtype, shape, bytes), so re-serialising the same
+weights keeps it while the file hash changes. verify binds a replay to the phase only
+for checkpoints whose fingerprint was seen written during the phase's window
+(``verify._replay_run``).
+
+Linux inotify through ctypes (no dependency): ``IN_CLOSE_WRITE`` and ``IN_MOVED_TO``
+(``save_checkpoint`` writes a temp file and renames it), recursive (a new subdirectory
+is watched, then scanned for what was written before its watch existed). Races: a file
+rewritten after its close closes again and is recorded again; a file that changed while
+it was hashed says so (its next close is recorded too); a file opened for writing and
+never closed by the time the watcher stops is reported ``unclosed``; a kernel queue
+overflow is recorded (``overflow``: events were lost, so the stream is incomplete).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import io
+import json
+import os
+import queue
+import select
+import struct
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inspectorate.capture._chain_writer import ChainWriter
+
+SCHEMA = "inspectorate.ckpt_watch/1"
+STREAM = "sensor_ckpt.jsonl"
+
+IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO = 0x2, 0x4, 0x8, 0x40, 0x80
+IN_CREATE, IN_DELETE, IN_Q_OVERFLOW, IN_IGNORED, IN_ISDIR = 0x100, 0x200, 0x4000, 0x8000, 0x40000000
+IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
+MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+_EVENT = struct.Struct("iIII")
+RENAME_GRACE_S = 0.05
+_TORCH_MAGIC = b"PK\x03\x04"  # torch.save's zip container
+
+
+class WatchError(OSError):
+    """inotify is unavailable (not Linux, or the watch limit is reached)."""
+
+
+def content_fingerprint(data: bytes) -> tuple[str | None, str | None]:
+    """(weights_sha256, None) of a torch checkpoint's tensors, or (None, why not).
+
+    Reads with ``weights_only=True`` (no code runs); the tensors are the file's
+    ``state_dict`` (the project's checkpoint format) or the file itself when it is a
+    flat name -> tensor mapping."""
+    if not data.startswith(_TORCH_MAGIC):
+        return None, "not a torch checkpoint"
+    try:
+        import torch
+    except ImportError:
+        return None, "torch is not installed: no content fingerprint"
+    try:
+        blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # any unreadable file is a fact to record, not a crash
+        return None, f"unreadable checkpoint ({type(exc).__name__})"
+    state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
+    if not isinstance(state, dict) or not any(isinstance(v, torch.Tensor) for v in state.values()):
+        return None, "no tensors"
+    return tensors_sha256(state), None
+
+
+def tensors_sha256(state: dict[str, Any]) -> str:
+    """SHA-256 over sorted names, each ``name|dtype|shape|`` then the raw bytes: the
+    construction of ``models._checkpoint.weights_sha256`` (capture sits below models, so
+    it is restated here; a test holds the two equal)."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name]
+        if not isinstance(tensor, torch.Tensor):
+            continue
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.detach().contiguous().reshape(-1).cpu().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+class _Inotify:
+    """The ctypes binding: one inotify descriptor, watches by directory."""
+
+    def __init__(self) -> None:
+        if not sys.platform.startswith("linux"):
+            raise WatchError("inotify needs Linux")
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        fd = self.libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        if fd < 0:
+            raise WatchError(ctypes.get_errno(), "inotify_init1 failed")
+        self.fd = fd
+        self.dirs: dict[int, Path] = {}
+
+    def add(self, path: Path) -> None:
+        wd = self.libc.inotify_add_watch(self.fd, os.fsencode(path), MASK)
+        if wd < 0:
+            raise WatchError(ctypes.get_errno(), f"inotify_add_watch {path} failed")
+        self.dirs[wd] = path
+
+    def read(self, timeout_s: float) -> list[tuple[int, Path | None]]:
+        """(mask, path) of the events that arrived within ``timeout_s``."""
+        ready, _, _ = select.select([self.fd], [], [], timeout_s)
+        if not ready:
+            return []
+        try:
+            buf = os.read(self.fd, 1 << 16)
+        except BlockingIOError:
+            return []
+        out: list[tuple[int, Path | None]] = []
+        off = 0
+        while off + _EVENT.size <= len(buf):
+            wd, mask, _cookie, length = _EVENT.unpack_from(buf, off)
+            name = buf[off + _EVENT.size : off + _EVENT.size + length].rstrip(b"\0")
+            off += _EVENT.size + length
+            base = self.dirs.get(wd)
+            if mask & IN_IGNORED:
+                self.dirs.pop(wd, None)
+            out.append((mask, base / os.fsdecode(name) if base is not None and name else None))
+        return out
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class CheckpointWatcher:
+    """Watch ``roots`` (created if missing) and chain what is written into ``out/STREAM``.
+
+    Two daemon threads: the reader stamps each event with the time it arrived and never
+    waits on a hash (under load, loading the tensors of a file takes seconds: the record
+    must say when the file was written, not when it was hashed); the hasher reads the
+    file and records it with the event's time, unless the file changed after that event
+    (a later event then stands for the new content). ``stop()`` drains both, reports
+    files still open for writing, writes a ``stop`` record and closes."""
+
+    def __init__(self, out: Path | str, roots: list[Path | str], poll_s: float = 0.2) -> None:
+        self.out = Path(out)
+        self.roots = [Path(r).resolve() for r in roots]
+        self.poll_s = poll_s
+        self.writer = ChainWriter(self.out / STREAM)
+        self.ino = _Inotify()
+        self.dirty: set[Path] = set()  # opened for writing, not yet closed
+        self.changed: dict[Path, float] = {}  # path -> arrival time of its latest change
+        self.jobs: queue.Queue[tuple[float, Path, str] | None] = queue.Queue()
+        self.seen = 0
+        self.superseded = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> CheckpointWatcher:
+        for root in self.roots:
+            root.mkdir(parents=True, exist_ok=True)
+        self._record("start", roots=[self._rel(r) for r in self.roots], pid=os.getpid())
+        for root in self.roots:
+            self._watch_tree(root)
+        self._threads = [
+            threading.Thread(target=self._read_loop, name="ckpt-watch", daemon=True),
+            threading.Thread(target=self._hash_loop, name="ckpt-hash", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._threads[0].join()
+        self._drain(0.0)
+        self.jobs.put(None)
+        self._threads[1].join()
+        for path in sorted(self.dirty):
+            self._record("unclosed", path=self._rel(path), **_stat(path))
+        self._record("stop", files_recorded=self.seen, unclosed=len(self.dirty), superseded=self.superseded)
+        self.writer.close()
+        self.ino.close()
+
+    def __enter__(self) -> CheckpointWatcher:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _read_loop(self) -> None:
+        while not self._stop.is_set():
+            self._drain(self.poll_s)
+
+    def _hash_loop(self) -> None:
+        # torch is imported at the first checkpoint, not up front: importing it holds the
+        # GIL for seconds on a loaded host and would starve the sensor's sampling thread
+        while (job := self.jobs.get()) is not None:
+            self._hash(*job)
+
+    def _drain(self, timeout_s: float) -> None:
+        while True:
+            events = self.ino.read(timeout_s)
+            if not events:
+                return
+            t = time.time()
+            if any(m & IN_CLOSE_WRITE for m, _ in events):  # its rename usually follows at once
+                events += self.ino.read(RENAME_GRACE_S)
+            self._handle(events, t)
+            timeout_s = 0.0
+
+    def _handle(self, events: list[tuple[int, Path | None]], t: float) -> None:
+        # a temp file closed then renamed in the same batch is hashed once, at its new name
+        moved_away = {p for m, p in events if m & IN_MOVED_FROM and p is not None}
+        for mask, path in events:
+            if mask & IN_Q_OVERFLOW:
+                self._record("overflow", detail="kernel event queue overflowed: writes were missed")
+            if path is None:
+                continue
+            if mask & IN_ISDIR:
+                if mask & (IN_CREATE | IN_MOVED_TO):
+                    self._watch_tree(path)
+                continue
+            if mask & (IN_CREATE | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO):
+                self.changed[path] = t
+            if mask & (IN_CREATE | IN_MODIFY):
+                self.dirty.add(path)
+            elif mask & (IN_MOVED_FROM | IN_DELETE):
+                self.dirty.discard(path)
+            elif mask & IN_CLOSE_WRITE:
+                self.dirty.discard(path)
+                if path not in moved_away:
+                    self.jobs.put((t, path, "close_write"))
+            elif mask & IN_MOVED_TO:
+                self.dirty.discard(path)
+                self.jobs.put((t, path, "moved_to"))
+
+    def _watch_tree(self, root: Path) -> None:
+        """Watch ``root`` and its subdirectories; record files already there (written
+        before the watch existed: a new directory's first files race its watch)."""
+        try:
+            self.ino.add(root)
+        except WatchError as exc:
+            self._record("watch_failed", path=self._rel(root), detail=str(exc))
+            return
+        now = time.time()
+        for entry in sorted(root.iterdir(), key=lambda p: p.name):
+            if entry.is_dir() and not entry.is_symlink():
+                self._watch_tree(entry)
+            elif entry.is_file():
+                self.changed[entry] = now
+                self.jobs.put((now, entry, "scan"))
+
+    def _hash(self, t: float, path: Path, event: str) -> None:
+        """Record the file as of event time ``t`` (the hash may come seconds later)."""
+        try:
+            with open(path, "rb") as fh:
+                before = os.fstat(fh.fileno())
+                data = fh.read()
+                after = os.fstat(fh.fileno())
+        except OSError as exc:  # gone already (a rename chain, a delete): say so
+            self._record("vanished", t=t, path=self._rel(path), event=event, detail=exc.strerror or str(exc))
+            return
+        weights, why = content_fingerprint(data)
+        if self.changed.get(path, t) > t:  # changed since this event: its later event records it
+            self.superseded += 1
+            return
+        fields: dict[str, Any] = {
+            "path": self._rel(path),
+            "event": event,
+            "size": len(data),
+            "mtime_ns": after.st_mtime_ns,
+            "file_sha256": hashlib.sha256(data).hexdigest(),
+            "weights_sha256": weights,
+            "hashed_t": time.time(),
+        }
+        if why is not None:
+            fields["weights_error"] = why
+        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+            fields["changed_while_hashing"] = True  # its next close is recorded again
+        self.seen += 1
+        self._record("written", t=t, **fields)
+
+    def _record(self, kind: str, t: float | None = None, **fields: Any) -> None:
+        when = time.time() if t is None else t
+        self.writer.append({"schema": SCHEMA, "kind": kind, "t": when, **fields})
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.out.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+
+def _stat(path: Path) -> dict[str, Any]:
+    try:
+        return {"size": path.stat().st_size}
+    except OSError:
+        return {"size": None}
+
+
+@dataclass(frozen=True)
+class WatchLog:
+    """The watcher's stream as verify reads it: what was written, and whether the stream
+    can be trusted whole (an intact chain, no lost events, a stop record)."""
+
+    written: list[dict[str, Any]]
+    problems: list[str]  # a broken chain, a lost-events overflow, unreadable lines
+    stopped: bool
+
+
+def read_watch(run_path: Path | str) -> WatchLog | None:
+    """``RUN/sensor_ckpt.jsonl`` read and chain-checked; None when the run has none."""
+    from inspectorate.trace._canonical import verify_chain
+
+    path = Path(run_path) / STREAM
+    if not path.is_file():
+        return None
+    records: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            problems.append(f"{STREAM} line {i} is not JSON")
+            continue
+        if isinstance(rec, dict):
+            records.append(rec)
+    breaks = verify_chain(records)
+    if breaks:
+        problems.append(f"{STREAM}: hash chain broken at record {breaks[0].index}")
+    if any(r.get("kind") == "overflow" for r in records):
+        problems.append(f"{STREAM}: the watcher lost events (queue overflow)")
+    written = [r for r in records if r.get("kind") == "written" and isinstance(r.get("t"), (int, float))]
+    return WatchLog(written, problems, any(r.get("kind") == "stop" for r in records))
