@@ -23,8 +23,8 @@ def shared_data() -> Path:
     return SHARED
 
 
-@pytest.fixture(autouse=True)
-def _no_spotcheck_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests measure afresh: a spot-check cached by an earlier run must not decide one
-    (tests/verify/test_spotcache.py turns the cache on in its own folder)."""
-    monkeypatch.setenv("INSPECTORATE_SPOTCACHE", "off")
+# Tests measure afresh: a spot-check cached by an earlier run must not decide one
+# (tests/verify/test_spotcache.py turns the cache on in its own folder). Set for the
+# whole session, not by an autouse fixture: session-scoped fixtures (a verified testbed
+# run) are built before any function-scoped fixture runs, and would read the cache.
+os.environ["INSPECTORATE_SPOTCACHE"] = "off"

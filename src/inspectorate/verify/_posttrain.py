@@ -112,16 +112,19 @@ def resident_state(ev: PhaseEvidence, ctx: Context) -> Finding:
         return unverifiable(name, ["sensor"] if "footprint_b" not in s else ["claimed_n_params"])
     bound = serving_bound_b(ev, n)
     limit = bound + (MEMORY_EXCESS_PER_PARAM * n + MEMORY_FIXED_B) * _ranks(ev)
-    score = above(s["footprint_b"], limit)
+    # a check that can only fail a claim reads the smaller footprint (above the lowest
+    # labelled reading, not above the runtime floor that caps it for P1/P2's passes)
+    footprint = float(s.get("footprint_labelled_b", s["footprint_b"]))
+    score = above(footprint, limit)
     return finding(
         name,
         score,
         INCONSISTENT if score >= 0.5 else CONSISTENT,
         basis=["sensor"],
-        footprint_b=s["footprint_b"],
+        footprint_b=footprint,
         serving_bound_b=bound,
         limit_b=limit,
-        excess_per_param_b=max(s["footprint_b"] - bound, 0.0) / (_ranks(ev) * n),
+        excess_per_param_b=max(footprint - bound, 0.0) / (_ranks(ev) * n),
     )
 
 

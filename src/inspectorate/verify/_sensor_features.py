@@ -31,6 +31,7 @@ class SensorRun:
 
     log: SensorLog
     baseline_b: float | None
+    lowest_b: float | None = None  # the lowest reading itself, before the runtime cap
 
     @property
     def frame(self) -> pl.DataFrame:
@@ -49,7 +50,7 @@ def load_sensor(run_path: Path, span: tuple[float, float] | None) -> SensorRun |
     base = frame["mem_b"].min() if frame.height else None
     lowest = float(base) if base is not None else None  # type: ignore[arg-type]
     t0, t1 = span if span is not None else (float("-inf"), float("inf"))
-    return SensorRun(log, capped_baseline(lowest, _runtime_count(log.records, t0, t1)))
+    return SensorRun(log, capped_baseline(lowest, _runtime_count(log.records, t0, t1)), lowest)
 
 
 def _runtime_count(records: Any, t0: float, t1: float) -> int:
@@ -123,6 +124,8 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
         out["mem_p90_b"] = float(mem.quantile(0.9) or 0.0)
         out["footprint_b"] = max(out["mem_p90_b"] - sensor.baseline_b, 0.0)
         out["baseline_b"] = sensor.baseline_b
+        if sensor.lowest_b is not None:
+            out["footprint_labelled_b"] = max(out["mem_p90_b"] - sensor.lowest_b, 0.0)
     return out
 
 
@@ -307,6 +310,7 @@ class SensorPass:
     p90: list[float | None]  # each window's 90th percentile of tree memory
     tail: SensorTail
     baselines: list[float | None]
+    lowest: list[float | None] = field(default_factory=list)  # each span's lowest reading, uncapped
 
     def features(self, index: int, span: int) -> dict[str, Any]:
         """Window ``index``'s features with its footprint above span ``span``'s baseline."""
@@ -316,6 +320,9 @@ class SensorPass:
             out["mem_p90_b"] = p90
             out["footprint_b"] = max(p90 - base, 0.0)
             out["baseline_b"] = base
+            low = self.lowest[span] if span < len(self.lowest) else None
+            if low is not None:
+                out["footprint_labelled_b"] = max(p90 - low, 0.0)
         return out
 
 
@@ -440,7 +447,9 @@ def stream_windows(
     tail = scan_sensor(path, streamer)
     streamer.finish()
     feats = [f for f, _ in streamer.results]
-    return SensorPass(feats, [p for _, p in streamer.results], tail, streamer.baselines())
+    return SensorPass(
+        feats, [p for _, p in streamer.results], tail, streamer.baselines(), list(streamer.mins)
+    )
 
 
 @dataclass
