@@ -19,11 +19,13 @@ SPEC = RNNSpec(cell="gru", vocab_size=65, d_embed=64, hidden=64, n_layers=1)
 TOKENS = 4096
 
 
-def _phase(op: str, cpu_s: float, busy_procs: int, world_size: int = 1) -> PhaseEvidence:
+def _phase(
+    op: str, cpu_s: float, busy_procs: int, world_size: int = 1, holders: int | None = None
+) -> PhaseEvidence:
     claim = Claim(op, None, op, None, SPEC.n_params(), world_size=world_size, model="gru-64")
     ev = PhaseEvidence("p", claim, 0.0, 10.0)
     ev.windows = {"tokens": TOKENS, "batch_size": 8, "sequence_length": 32}
-    ev.sensor = {"cpu_s": cpu_s, "cores": cpu_s / 10.0, "busy_procs": busy_procs}
+    ev.sensor = {"cpu_s": cpu_s, "cores": cpu_s / 10.0, "busy_procs": busy_procs, "mem_procs": holders}
     ev.model_spec = SPEC
     return ev
 
@@ -46,9 +48,16 @@ def test_one_process_is_held_to_twice_the_claimed_work_a_multi_rank_job_to_the_w
     assert "training_over_claimed_price" in single.evidence["spot_check"]  # reported, timed
     wide = compute(_phase("inference", beyond, busy_procs=2, world_size=2), ctx)
     assert wide.decision == "consistent", wide.evidence
-    # a starved rank: the sensor counts one busy process, the claim two ranks -> wide band
-    starved = compute(_phase("inference", beyond, busy_procs=1, world_size=2), ctx)
+    # a starved rank: one busy process, but two hold the model -> wide band
+    starved = compute(_phase("inference", beyond, busy_procs=1, world_size=2, holders=2), ctx)
     assert starved.evidence["band"]["kind"] == "multi-process"
+    # one process claiming two ranks: the sensor sees one holder -> the single band
+    liar = compute(_phase("inference", beyond, busy_procs=1, world_size=2, holders=1), ctx)
+    assert liar.evidence["band"]["kind"] == "single-process"
+    assert liar.decision == "inconsistent", liar.evidence
+    # an older sensor with no per-process list: the claim's ranks decide, as before
+    old = compute(_phase("inference", beyond, busy_procs=1, world_size=2), ctx)
+    assert old.evidence["band"]["kind"] == "multi-process"
     honest = compute(_phase("inference", price * TOKENS * 1.2, busy_procs=1), ctx)
     assert honest.decision == "consistent", honest.evidence
 

@@ -143,15 +143,24 @@ def _high(
     which CPU would have to exceed the claim to point at training. Not used to decide:
     on a loaded host the spot-check moves ~1.5x run to run, as much as that factor."""
     procs = (ev.sensor or {}).get("busy_procs")
-    # A claimed multi-rank job keeps the wide band even when the sensor counts one busy
-    # process: on a loaded host a starved rank falls under the sensor's busy threshold.
-    # (A single process claiming ranks it does not run gets the wide band: its lie stays
-    # unverifiable through compute, never consistent through it alone.)
-    if procs is None or procs >= 2 or multi_rank(ev):
-        return wide, {"kind": "multi-process", "busy_procs": procs, "claimed_multi_rank": multi_rank(ev)}
+    holders = (ev.sensor or {}).get("mem_procs")
+    # A starved rank on a loaded host falls under the sensor's busy threshold but still
+    # holds its model copy: the sensor's count of processes holding memory keeps a real
+    # multi-rank job on the wide band. The claim's ranks count only where the sensor
+    # listed no process (an older sensor): a single process claiming ranks it does not
+    # run no longer buys the wide band.
+    multi = (holders or 0) >= 2 or (not holders and multi_rank(ev))
+    if procs is None or procs >= 2 or multi:
+        return wide, {
+            "kind": "multi-process",
+            "busy_procs": procs,
+            "model_holders": holders,
+            "claimed_multi_rank": multi_rank(ev),
+        }
     band: dict[str, Any] = {
         "kind": "single-process",
         "busy_procs": procs,
+        "model_holders": holders,
         "single_process_high": SINGLE_PROCESS_HIGH,
     }
     if work.op != "training":
