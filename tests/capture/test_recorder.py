@@ -178,3 +178,27 @@ def test_import_capture_does_not_import_torch() -> None:
     code = "import sys, inspectorate.capture; assert 'torch' not in sys.modules, 'torch imported'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_finished_phase_model_is_not_kept_alive(tmp_path: Path) -> None:
+    """A long-lived rank's recorder once held the last trained model through every later
+    phase (500 MB a rank at 124M), and the sensor read it as the next phase's memory."""
+    import gc
+    import weakref
+
+    torch.manual_seed(2)
+    model = TinyGPTish()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    idx = torch.randint(0, 11, (2, 6))
+    loss = torch.nn.functional.cross_entropy(model(idx).reshape(-1, 11), idx.reshape(-1))
+    loss.backward()
+    with StepRecorder(tmp_path / "s.jsonl", phase="train", fingerprint_every=0) as rec:
+        rec.train_step(
+            0, loss=loss, model=model, optimizer=opt, lr=1e-3, tokens=12,
+            forward_s=0.1, backward_s=0.1, optimizer_s=0.1,
+        )  # fmt: skip
+        alive = weakref.ref(model)
+        del model, opt, loss
+        rec.set_phase("serve")
+        gc.collect()
+        assert alive() is None

@@ -90,9 +90,16 @@ class StepRecorder:
         return self.writer.path
 
     def set_phase(self, phase: str) -> None:
-        """Records from now on carry this phase name (one file may span phases)."""
+        """Records from now on carry this phase name (one file may span phases).
+
+        The parameter groups are dropped with the phase: holding the last model here
+        kept a finished training job's weights resident through every later phase of a
+        long-lived rank (500 MB a rank at 124M), and the sensor read them as the next
+        serving phase's memory."""
         self.phase = phase
         self._prev_logp = None
+        self._groups = None
+        self._groups_model = None
 
     def _emit(self, kind: str, step: int | None, fields: dict[str, Any]) -> dict[str, Any]:
         record = {

@@ -82,7 +82,11 @@ def compute(ev: PhaseEvidence, ctx: Context) -> Finding:
         # it keeps that price (widening it for on-policy tokens would count twice)
         price_hi, priced = check.cpu_s_per_token, None
     ratio_hi = ratio * check.cpu_s_per_token / price_hi if price_hi > 0 else ratio
-    score = max(above(ratio_hi, high), below(ratio, 1.0 / cal.compute_low))
+    # The checkpoint-I/O excuse is an estimate: it may forgive excess CPU, never create a
+    # deficit (at 1-2 steps of a 124M model the excuse for 3.5 GB of checkpoints exceeded
+    # the training's own CPU, and an honest phase read as work not done).
+    ratio_low = s["cpu_s"] / expected if expected > 0 else float("inf")
+    score = max(above(ratio_hi, high), below(ratio_low, 1.0 / cal.compute_low))
     timed = {k: band.pop(k) for k in ("training_over_claimed_price",) if k in band}
     if priced:  # what the verifier measured goes with the spot-check (archived under "timings")
         band["priced_up_to"] = priced.pop("priced_up_to")
