@@ -14,7 +14,10 @@
     ├── BackendError (RuntimeError) .... an LLM call failed for good (after retries)
     ├── MalformedReply (RuntimeError) .. a 2xx LLM reply that is not the promised JSON (retried)
     ├── SandboxError (RuntimeError) .... untrusted code produced no valid records (``kind`` says why)
-    └── PayloadError (ValueError) ...... the sandboxed child's output is not one acceptable payload
+    ├── PayloadError (ValueError) ...... the sandboxed child's output is not one acceptable payload
+    ├── WatchError (OSError) ........... inotify is unavailable to the checkpoint watcher
+    ├── NotPositional .................. a layout's seqs are not 0..N-1 (out-of-core falls back)
+    └── Unordered ...................... sensor samples out of time order (verify falls back)
 
 Each class keeps the built-in base it always had, so ``except ValueError`` and the like
 catch what they caught before; ``except InspectorateError`` catches all of them. Two
@@ -165,6 +168,20 @@ class PayloadError(InspectorateError, ValueError):
         super().__init__(message)
 
 
+class WatchError(InspectorateError, OSError):
+    """inotify is unavailable (not Linux, or the watch limit is reached)."""
+
+
+class NotPositional(InspectorateError):
+    """The layout's seqs are not exactly 0..N-1: rows would differ from the reader's
+    (the out-of-core engine falls back to the in-memory one, which is exact)."""
+
+
+class Unordered(InspectorateError):
+    """Sensor samples not in time order: the streaming pass cannot slice them (verify
+    falls back to the frame)."""
+
+
 __all__ = [
     "EXTRAS",
     "BackendError",
@@ -175,6 +192,7 @@ __all__ = [
     "InspectorateError",
     "MalformedReply",
     "MissingExtra",
+    "NotPositional",
     "ParamError",
     "PayloadError",
     "PluginError",
@@ -182,6 +200,8 @@ __all__ = [
     "RecordError",
     "SandboxError",
     "SandboxUnavailable",
+    "Unordered",
+    "WatchError",
     "import_optional",
     "missing_extra",
 ]

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from inspectorate.capture._chain_writer import ChainWriter
+from inspectorate.errors import WatchError
 
 SCHEMA = "inspectorate.ckpt_watch/1"
 STREAM = "sensor_ckpt.jsonl"
@@ -54,10 +55,6 @@ MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN
 _EVENT = struct.Struct("iIII")
 RENAME_GRACE_S = 0.05
 _TORCH_MAGIC = b"PK\x03\x04"  # torch.save's zip container
-
-
-class WatchError(OSError):
-    """inotify is unavailable (not Linux, or the watch limit is reached)."""
 
 
 def content_fingerprint(data: bytes) -> tuple[str | None, str | None]:

@@ -44,7 +44,7 @@ from inspectorate.commitment._check import Verdict, assemble, matched_counts, ru
 from inspectorate.commitment._model import Commitment, RuleSpec
 from inspectorate.commitment._registry import Violation
 from inspectorate.commitment.rules.provenance import dag_violations
-from inspectorate.errors import InputError
+from inspectorate.errors import InputError, NotPositional
 from inspectorate.scale._dag import _bucket
 from inspectorate.scale._dask import _chain_part, _flagged, plan
 from inspectorate.scale._parts import (
@@ -84,10 +84,6 @@ class Plan:
 
     def has(self, how: str | None) -> bool:
         return how in self.hows
-
-
-class NotPositional(Exception):
-    """The layout's seqs are not exactly 0..N-1: rows would differ from the reader's."""
 
 
 class _OutOfCoreTrace(Trace):

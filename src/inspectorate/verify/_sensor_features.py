@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from inspectorate.errors import Unordered
 from inspectorate.trace.streams import SensorLog, per_process_cpu, read_sensor
 from inspectorate.trace.streams.sensor import Row, SensorTail, scan_sensor
 from inspectorate.verify._memfloor import capped_baseline, memory_floor, runtime_processes
@@ -179,10 +180,6 @@ def _mean(frame: pl.DataFrame, col: str) -> float | None:
 # features need (first/last rows, running sums and maxima, per-process first/last CPU,
 # and the window's memory readings for the exact p90), and frees each window when time
 # passes its end: memory follows the longest window, not the run.
-
-
-class Unordered(Exception):
-    """Samples not in time order: the streaming pass cannot slice them (use the frame)."""
 
 
 @dataclass
