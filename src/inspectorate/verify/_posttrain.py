@@ -43,7 +43,10 @@ SERVED_DIR = "served"
 DECLARED_FILE = "declared.pt"
 # Honest-calibrated limits (bench/posttrain.py on honest serving phases; docs/posttrain.md).
 MEMORY_EXCESS_PER_PARAM = 4.0  # one fp32 copy (a frozen server or gradients); honest creep <= 5.7 at 3.2M
-MEMORY_FIXED_B = 8 * 2**20  # plus a per-rank allowance independent of model size (torch arenas)
+# plus a per-rank allowance independent of model size (torch arenas, DiFR buffers). It was
+# 8 MiB, fitted on 12 honest phases; a CI run then flagged an honest 28k-parameter serving
+# phase above it (locally 0.3-9 MB): allocator noise of this size is not physics.
+MEMORY_FIXED_B = 32 * 2**20
 COMPUTE_LIMIT = 1.5  # observed CPU-s over the spot-check cost of the served tokens (honest 0.39-0.84 here)
 WRITE_SHARE = 0.5  # unexplained writes of half the fp32 weights = a checkpoint
 TOKEN_TOL = 1e-3  # a sequence's mean Token-DiFR shortfall beyond fp32 numerical noise (~1e-5)
