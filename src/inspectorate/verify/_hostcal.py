@@ -74,31 +74,33 @@ def host_rate(refresh: bool = False) -> HostRate | str:
     key = {"host": platform.node(), "cpu": _cpu_model(), "torch": torch.__version__}
     path = _cache_file()
     if not refresh:
-        cached = _read(path, key)
+        cached = read_cached(path, HostRate, key)
         if cached is not None:
             return cached
     rate = _measure(key)
-    _write(path, rate)
+    write_cached(path, rate.to_dict())
     return rate
 
 
-def _read(path: Path, key: dict[str, str]) -> HostRate | None:
+def read_cached(path: Path, cls: Any, key: dict[str, str]) -> Any | None:
+    """A cached measurement of dataclass ``cls`` whose ``key`` fields match this host;
+    None when absent, damaged or another host's (measured again, never trusted)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        rate = HostRate(**data)
+        item = cls(**json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return None
-    return rate if all(getattr(rate, k) == v for k, v in key.items()) else None
+    return item if all(getattr(item, k) == v for k, v in key.items()) else None
 
 
-def _write(path: Path, rate: HostRate) -> None:
+def write_cached(path: Path, data: dict[str, Any]) -> None:
+    """Write a measurement atomically; a read-only home just measures again next time."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(rate.to_dict(), sort_keys=True), encoding="utf-8")
+        tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
         tmp.replace(path)
     except OSError:
-        pass  # a read-only home: measure again next time
+        pass
 
 
 def _measure(key: dict[str, str], seconds: float = 0.15) -> HostRate:

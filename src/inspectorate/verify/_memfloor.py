@@ -21,16 +21,14 @@ FLOP rate (``verify/_hostcal.py``).
 
 from __future__ import annotations
 
-import json
 import platform
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-from inspectorate.verify._hostcal import _cache_file
+from inspectorate.verify._hostcal import _cache_file, read_cached, write_cached
 
 _PROBE = "import torch, sys; sys.stdout.write(open('/proc/self/status').read())"
 
@@ -64,12 +62,12 @@ def memory_floor() -> MemoryFloor | None:
         return None
     key = {"host": platform.node(), "python": platform.python_version(), "torch": torch.__version__}
     path = _cache_file().with_name("memory-floor.json")
-    cached = _read(path, key)
+    cached = read_cached(path, MemoryFloor, key)
     if cached is not None:
         return cached
     floor = _measure(key)
     if floor is not None:
-        _write(path, floor)
+        write_cached(path, floor.to_dict())
     return floor
 
 
@@ -88,24 +86,6 @@ def _measure(key: dict[str, str]) -> MemoryFloor | None:
     if len(fields) != 2:
         return None
     return MemoryFloor(key["host"], key["python"], key["torch"], fields["RssAnon"], fields["RssFile"])
-
-
-def _read(path: Path, key: dict[str, str]) -> MemoryFloor | None:
-    try:
-        floor = MemoryFloor(**json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):
-        return None  # absent or damaged: measured again, never trusted
-    return floor if all(getattr(floor, k) == v for k, v in key.items()) else None
-
-
-def _write(path: Path, floor: MemoryFloor) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(floor.to_dict(), sort_keys=True), encoding="utf-8")
-        tmp.replace(path)
-    except OSError:
-        pass  # a read-only home: measured again next time
 
 
 def runtime_processes(records: Any, t0: float, t1: float, floor: MemoryFloor) -> int:
