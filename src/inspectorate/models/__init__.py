@@ -13,7 +13,10 @@ model with random weights from its own code:
 
 Also the testbed's character-level GPT (:class:`GPT`, its presets and FLOP accounting),
 the corpus it trains on (deterministic splits, seeded batches, dataset fingerprints)
-and the checkpoint format that names its weights (a SHA-256 over the state dict). It
+and the checkpoint format that names its weights (a SHA-256 over the state dict); and
+the weights file of any declared family (``save_weights``/``load_weights``: the
+description plus tensors under the verifier's module names, which a workload's own
+state dict is mapped onto by position with ``map_state_dict``). It
 sits below ``replay``, ``difr`` and ``verify`` (they re-compute with it) and below
 ``testbed`` (which trains it); it imports only ``errors`` and ``_plugins``.
 
@@ -63,6 +66,10 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and editors
     from inspectorate.models._gpt import sample_next as sample_next
     from inspectorate.models._spec import ModelSpec as ModelSpec
     from inspectorate.models._spec import architecture as architecture
+    from inspectorate.models._weights import Weights as Weights
+    from inspectorate.models._weights import load_weights as load_weights
+    from inspectorate.models._weights import map_state_dict as map_state_dict
+    from inspectorate.models._weights import save_weights as save_weights
 
 _EXPORTS = {
     "ARCHITECTURES": "_files",
@@ -100,6 +107,10 @@ _EXPORTS = {
     "model_hash": "_checkpoint",
     "save_checkpoint": "_checkpoint",
     "weights_sha256": "_checkpoint",
+    "Weights": "_weights",
+    "load_weights": "_weights",
+    "map_state_dict": "_weights",
+    "save_weights": "_weights",
 }
 
 __all__ = sorted(_EXPORTS)
