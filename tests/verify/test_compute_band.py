@@ -74,3 +74,18 @@ def test_eval_is_priced_up_to_generation():
     assert f.evidence["band"]["priced_up_to"] == "generative eval"
     over = compute(_phase("eval", generate * TOKENS * SINGLE_PROCESS_HIGH * 2.5, busy_procs=1), ctx)
     assert over.decision == "inconsistent", over.evidence
+
+
+def test_idle_allows_idle_cores_per_memory_holder_and_no_more():
+    """Two honest gloo ranks idling (a polled stop flag) used 0.058 cores: the idle
+    allowance scales with processes holding memory, never with claimed ranks."""
+    ctx = Context(DEFAULT)
+    two_ranks = compute(_phase("idle", 0.58, busy_procs=0, holders=2), ctx)
+    assert two_ranks.decision == "consistent", two_ranks.evidence
+    assert two_ranks.evidence["idle_cores_allowed"] == pytest.approx(2 * DEFAULT.idle_cores)
+    one = compute(_phase("idle", 0.58, busy_procs=0, holders=1), ctx)
+    assert one.decision == "inconsistent", one.evidence
+    claimed_only = compute(_phase("idle", 0.58, busy_procs=0, world_size=4), ctx)
+    assert claimed_only.decision == "inconsistent", claimed_only.evidence
+    hidden = compute(_phase("idle", 9.6, busy_procs=2, holders=2), ctx)  # ~1 core of work
+    assert hidden.decision == "inconsistent", hidden.evidence

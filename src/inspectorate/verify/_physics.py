@@ -20,7 +20,7 @@ from typing import Any
 
 from inspectorate.verify._evidence import PhaseEvidence
 from inspectorate.verify._hostcal import HostRate, flops_floor_cpu_s, host_rate
-from inspectorate.verify._properties import Context, above, below, multi_rank
+from inspectorate.verify._properties import Context, above, below, idle_allowance, multi_rank
 from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, Finding, finding, prop, unverifiable
 from inspectorate.verify._spotcheck import SpotCheck, Work, checkpoint_cpu_s_per_byte, spot_check
 
@@ -44,7 +44,7 @@ def compute(ev: PhaseEvidence, ctx: Context) -> Finding:
     """Does the claimed work explain the CPU the sensor saw? observed tree CPU-seconds over
     (spot-check CPU-s per token x claimed tokens) must lie in [1/compute_low,
     compute_high] (tolerances from honest runs); an idle claim must stay under
-    ``idle_cores``."""
+    ``idle_cores`` per process holding memory (``idle_allowance``)."""
     cal = ctx.calibration
     s = ev.sensor or {}
     if "cpu_s" not in s:
@@ -55,13 +55,16 @@ def compute(ev: PhaseEvidence, ctx: Context) -> Finding:
         "claimed_op": ev.claim.op,
     }
     if ev.claim.op == "idle":
-        score = above(s["cores"], cal.idle_cores)
+        allowed = idle_allowance(ev, cal)
+        score = above(s["cores"], allowed)
         return finding(
             "compute",
             score,
             INCONSISTENT if score >= 0.5 else CONSISTENT,
             basis=["sensor"],
             idle_cores=cal.idle_cores,
+            idle_cores_allowed=allowed,
+            model_holders=(ev.sensor or {}).get("mem_procs"),
             **evidence,
         )
     tokens = (ev.windows or {}).get("tokens")
