@@ -34,6 +34,12 @@ def sensor(
         "--watch",
         help="Checkpoint directory to watch (repeatable): sensor_ckpt.jsonl records what is written.",
     ),
+    escapes: bool = typer.Option(
+        False,
+        "--escapes",
+        help="With --cgroup: record processes that leave the cgroup or its network namespace "
+        "(sensor_escape.jsonl).",
+    ),
 ) -> None:
     """Sample a workload's process tree from /proc until it exits (or SIGTERM)."""
     from inspectorate.capture._proc_sensor import MIN_HZ, PROC, run_sensor
@@ -62,8 +68,17 @@ def sensor(
             watcher = CheckpointWatcher(out, list(watch)).start()
         except WatchError as exc:
             raise InputError(f"cannot watch checkpoints ({exc})", watch[0]) from None
+    if escapes and cgroup is None:
+        raise InputError("--escapes needs --cgroup (a process tree has no membership to leave)")
+    guard = None
+    if escapes and cgroup is not None:  # a thread here, outside the workload's tree
+        from inspectorate.capture._escape import EscapeWatch
+
+        guard = EscapeWatch(out, [cgroup], period_s=0.5 / hz).start()
     try:
         run_sensor(out, pid=pid, cgroup=cgroup, hz=hz, duration=duration, signer=signer, challenge=challenge)
     finally:
         if watcher is not None:
             watcher.stop()
+        if guard is not None:
+            guard.stop()

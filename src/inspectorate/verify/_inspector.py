@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from inspectorate.capture._ckpt_watch import read_watch
+from inspectorate.capture._escape import read_escapes
 from inspectorate.commitment import Commitment, Verdict, check
 from inspectorate.errors import InputError
 from inspectorate.trace import RunDir, load_run
@@ -245,7 +246,8 @@ class Inspector:
             seen.update(ev.steps.get("fingerprint_hashes") or [])
         nonce = issued_nonce(run.path) if self.subset != "prover" else None
         watch = read_watch(run.path) if self.subset != "prover" else None
-        return Context(self.calibration, run.layout, before, nonce=nonce, ckpt_watch=watch)
+        escapes = read_escapes(run.path) if self.subset != "prover" else None
+        return Context(self.calibration, run.layout, before, nonce=nonce, ckpt_watch=watch, escapes=escapes)
 
     def findings(self, ev: PhaseEvidence, ctx: Context) -> list[Finding]:
         return [_trust_rule(PROPERTIES[name].fn(ev, ctx)) for name in self.properties]

@@ -251,7 +251,10 @@ def checkpoint_io(ev: PhaseEvidence) -> dict[str, Any]:
 @prop("integrity", claim=False)
 def integrity(ev: PhaseEvidence, ctx: Context) -> Finding:
     """Chains hold: no step- or window-record chain break inside the phase, none in the
-    sensor's chain. A break is inconsistent; an intact sensor chain is the basis of a pass.
+    sensor's chain; and no workload process seen leaving the capture's cgroup or network
+    namespace by the phase's end (its CPU, memory and traffic are then not in the
+    evidence: ``capture._escape``). A break or an escape is inconsistent; an intact
+    sensor chain is the basis of a pass.
     A chained file that ends in a torn (partial) last line is named under
     ``torn_streams`` in the phase its last complete record falls in."""
     breaks = ev.integrity.get("step_breaks") or []
@@ -265,8 +268,27 @@ def integrity(ev: PhaseEvidence, ctx: Context) -> Finding:
     torn = ev.integrity.get("torn_streams") or []
     if torn:  # named, not failed: a killed writer leaves one; the records before it are chained
         evidence["torn_streams"] = torn
-    if breaks or window_breaks or sensor_breaks:
+    left, watch_broken = _escapes(ev, ctx, evidence)
+    if breaks or window_breaks or sensor_breaks or left or watch_broken:
         return finding("integrity", 1.0, INCONSISTENT, **evidence)
     if not ev.streams.get("sensor"):
         return unverifiable("integrity", ["sensor"], **evidence)
     return finding("integrity", 0.0, CONSISTENT, basis=["sensor"], **evidence)
+
+
+def _escapes(ev: PhaseEvidence, ctx: Context, evidence: dict[str, Any]) -> tuple[list[Any], bool]:
+    """Processes the escape watch saw leave by the phase's end (a process that left
+    stays outside: every later phase is affected too), and whether the watch's own
+    chain is broken; both added to ``evidence``."""
+    watch = ctx.escapes
+    if not watch:
+        return [], False
+    left = [e for e in watch["escapes"] if e["t"] <= ev.t1]
+    broken = any("chain" in p or "not JSON" in p for p in watch["problems"])
+    if left:
+        keep = ("t", "pid", "comm", "left", "now_in")
+        evidence["escaped_processes"] = [{k: e.get(k) for k in keep} for e in left[:10]]
+    if watch["problems"]:
+        evidence["escape_watch_problems"] = watch["problems"][:5]
+    evidence["escape_watch_fork_events"] = watch["fork_events"]
+    return left, broken

@@ -37,6 +37,7 @@ class Context:
     replayed_models: set[str] = field(default_factory=set)  # final weights of earlier bound replays
     nonce: str | None = None  # the sensor's challenge: replayed runs must derive their seeds from it
     ckpt_watch: Any = None  # capture._ckpt_watch.WatchLog: the weights the host was seen writing
+    escapes: Any = None  # capture._escape.read_escapes: processes seen leaving the capture
 
 
 def decide(score: float) -> str:
