@@ -247,7 +247,16 @@ class Inspector:
         nonce = issued_nonce(run.path) if self.subset != "prover" else None
         watch = read_watch(run.path) if self.subset != "prover" else None
         escapes = read_escapes(run.path) if self.subset != "prover" else None
-        return Context(self.calibration, run.layout, before, nonce=nonce, ckpt_watch=watch, escapes=escapes)
+        end = sensor_end(run.path / "sensor.jsonl") if self.subset != "prover" else None
+        return Context(
+            self.calibration,
+            run.layout,
+            before,
+            nonce=nonce,
+            ckpt_watch=watch,
+            escapes=escapes,
+            sensor_end=end,
+        )
 
     def findings(self, ev: PhaseEvidence, ctx: Context) -> list[Finding]:
         return [_trust_rule(PROPERTIES[name].fn(ev, ctx)) for name in self.properties]
@@ -439,3 +448,23 @@ def verify_run(
             extra.setdefault(phase, []).extend(found)
         recomputed = extra
     return inspector.inspect(run, commitment, on_phase, recomputed)
+
+
+def sensor_end(path: Path) -> dict[str, Any] | None:
+    """The last record of a sensor stream: its time and whether it is the sensor's own
+    ``stop`` (a killed sensor leaves none). Reads only the file's tail."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, 2)
+            fh.seek(max(size - 65536, 0))
+            tail = fh.read().splitlines()
+    except OSError:
+        return None
+    for raw in reversed(tail):
+        try:
+            rec = json.loads(raw)
+        except ValueError:
+            continue  # a torn last line: the one before it
+        if isinstance(rec, dict) and isinstance(rec.get("t"), (int, float)):
+            return {"t": float(rec["t"]), "clean": rec.get("kind") == "stop"}
+    return None

@@ -251,7 +251,8 @@ def checkpoint_io(ev: PhaseEvidence) -> dict[str, Any]:
 @prop("integrity", claim=False)
 def integrity(ev: PhaseEvidence, ctx: Context) -> Finding:
     """Chains hold: no step- or window-record chain break inside the phase, none in the
-    sensor's chain; and no workload process seen leaving the capture's cgroup or network
+    sensor's chain; the sensor still sampling when the phase ends; and no workload
+    process seen leaving the capture's cgroup or network
     namespace by the phase's end (its CPU, memory and traffic are then not in the
     evidence: ``capture._escape``). A break or an escape is inconsistent; an intact
     sensor chain is the basis of a pass.
@@ -269,7 +270,8 @@ def integrity(ev: PhaseEvidence, ctx: Context) -> Finding:
     if torn:  # named, not failed: a killed writer leaves one; the records before it are chained
         evidence["torn_streams"] = torn
     left, watch_broken = _escapes(ev, ctx, evidence)
-    if breaks or window_breaks or sensor_breaks or left or watch_broken:
+    stopped = _sensor_stopped(ev, ctx, evidence)
+    if breaks or window_breaks or sensor_breaks or left or watch_broken or stopped:
         return finding("integrity", 1.0, INCONSISTENT, **evidence)
     if not ev.streams.get("sensor"):
         return unverifiable("integrity", ["sensor"], **evidence)
@@ -292,3 +294,27 @@ def _escapes(ev: PhaseEvidence, ctx: Context, evidence: dict[str, Any]) -> tuple
         evidence["escape_watch_problems"] = watch["problems"][:5]
     evidence["escape_watch_fork_events"] = watch["fork_events"]
     return left, broken
+
+
+# The verifier-owned sensor must still be sampling when a phase ends: the features scale
+# a partial span up to the whole phase, so a sensor stopped (or killed by a root
+# workload) early in a phase would otherwise vouch for work it never saw. The grace
+# covers the last sample's lag, slow adaptive ticks included (0.8 Hz steady rate).
+SENSOR_END_GRACE_S = 2.0
+
+
+def _sensor_stopped(ev: PhaseEvidence, ctx: Context, evidence: dict[str, Any]) -> bool:
+    """True when the sensor's stream ended before the phase did (its last record, a
+    clean ``stop`` or not, is more than the grace before the phase's end)."""
+    seconds, length = (ev.sensor or {}).get("seconds"), ev.t1 - ev.t0
+    if seconds is not None and length > 0:
+        evidence["sensor_coverage"] = round(float(seconds) / length, 4)
+    end = ctx.sensor_end
+    if end is None:
+        return False
+    if not end.get("clean"):
+        evidence["sensor_stop_record"] = False  # killed, or crashed: shown, the time decides
+    if end["t"] + SENSOR_END_GRACE_S < ev.t1:
+        evidence["sensor_ended_at"] = end["t"]
+        return True
+    return False

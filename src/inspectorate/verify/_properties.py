@@ -38,6 +38,7 @@ class Context:
     nonce: str | None = None  # the sensor's challenge: replayed runs must derive their seeds from it
     ckpt_watch: Any = None  # capture._ckpt_watch.WatchLog: the weights the host was seen writing
     escapes: Any = None  # capture._escape.read_escapes: processes seen leaving the capture
+    sensor_end: dict[str, Any] | None = None  # the sensor stream's last record: {"t", "clean"}
 
 
 def decide(score: float) -> str:
