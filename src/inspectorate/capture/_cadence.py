@@ -1,6 +1,6 @@
 """When the sensor takes its next sample: at ``hz`` (10) while anything a property reads
-is moving, slowing step by step to ``min_hz`` while the workload is steady, and back to
-``hz`` on the first sample that shows a change.
+is moving, at ``min_hz`` (1) once the workload has been steady for ``STEADY_TICKS``
+samples, and back to ``hz`` on the first sample that shows a change.
 
 Why: each tick costs the sensor a fixed ~0.1-0.25 ms of CPU (a wake-up, ~10 kernel
 files, one chained line), so at a fixed 10 Hz it is 1-2.5 ms/s whatever the workload
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MIB = 1 << 20
-STEADY_TICKS = 3  # steady samples in a row before the period doubles
+STEADY_TICKS = 5  # steady samples in a row at ``hz`` before the slow rate (0.5 s)
 MEM_TOL_B = 4 * MIB  # memory moved by more than this ...
 MEM_TOL_SHARE = 0.02  # ... and this share of the larger value: a change
 CPU_WINDOW_S = 1.0  # CPU rates compared over the last second and the one before
@@ -142,9 +142,11 @@ class Cadence:
         if self.reason is not None:
             self.period, self.steady = self.fast, 0
         else:
+            # two rates, not a ramp: a ramp spends ~10 samples per change climbing back,
+            # which at a change every few seconds is most of a light workload's samples
             self.steady += 1
             if self.steady >= STEADY_TICKS:
-                self.period, self.steady = min(self.period * 2.0, self.slow), 0
+                self.period = self.slow
         if self.period <= self.fast:
             return self.fast
         return self.period * self.rng.uniform(*JITTER)

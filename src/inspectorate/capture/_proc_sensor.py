@@ -180,7 +180,7 @@ class ProcSensor:
         gpu: bool | None = None,
         signer: HeadSigner | None = None,
         challenge: str | None = None,
-        min_hz: float | None = STEADY_HZ,
+        min_hz: float | None = None,
         reset_peaks: bool = True,
     ) -> None:
         if (pid is None) == (cgroup is None):
@@ -191,8 +191,13 @@ class ProcSensor:
             raise ValueError("min_hz must be in (0, hz]")
         self.pid, self.cgroup = pid, Path(cgroup) if cgroup is not None else None
         self.period = 1.0 / hz
-        # min_hz None or == hz: a fixed rate; else slower while the workload is steady
-        self.cadence = Cadence(hz, min_hz if min_hz is not None else hz)
+        # slower while the workload is steady (_cadence), by default in cgroup mode only:
+        # there the group's CPU counts every process that ever ran in it, so a helper born
+        # and gone between two slow ticks is still counted; a tree followed by PID loses
+        # the last gap of every process that exits, so it keeps the fixed rate
+        if min_hz is None:
+            min_hz = STEADY_HZ if cgroup is not None else hz
+        self.cadence = Cadence(hz, min_hz)
         self.out = Path(out_dir) / SENSOR_FILE
         self.totals = TreeTotals()
         self.exclude = {os.getpid()}
@@ -287,7 +292,7 @@ class ProcSensor:
             except (ValueError, IndexError):  # a process caught mid-exit
                 continue
             files = self.table.files[p]
-            r.pss_b = files.pss_now(r.rss_b, now, changed)
+            r.pss_b = files.pss_now(r.rss_b, now, changed, file_b=r.file_b, alone=len(pids) == 1)
             out.append(r)
         self.table.keep_only(set(pids))
         return out
@@ -315,13 +320,19 @@ class ProcSensor:
                 },
                 id_prefix="sensor_",
             )
+            last = start
             while not stop.is_set() and self.alive():
                 record = self.sample()
                 writer.append(record, id_prefix="sensor_")
-                self.count += 1
-                if duration is not None and time.monotonic() - start >= duration:
+                self.count, last = self.count + 1, time.monotonic()
+                if duration is not None and last - start >= duration:
                     break
                 stop.wait(self._next_wait(record))
+            if self.alive() and time.monotonic() - last > self.period / 2:
+                # stopped inside a slow gap: one last sample, so the stream ends on the
+                # counters as they are now, not up to 1/min_hz seconds earlier
+                writer.append(self.sample(), id_prefix="sensor_")
+                self.count += 1
             writer.append(
                 {"schema": SCHEMA, "kind": "stop", "t": time.time(), "samples": self.count},
                 id_prefix="sensor_",
@@ -413,7 +424,7 @@ def run_sensor(
     gpu: bool | None = None,
     signer: HeadSigner | None = None,
     challenge: str | None = None,
-    min_hz: float | None = STEADY_HZ,
+    min_hz: float | None = None,
 ) -> int:
     """Sample ``pid``'s process tree (or ``cgroup``) into ``out_dir/sensor.jsonl`` until the
     target exits, SIGTERM/SIGINT arrives or ``duration`` passes; returns samples written."""
