@@ -122,7 +122,11 @@ def arm(cores: float, seconds: float, baseline_src: str | None, use_cgroup: bool
     w0, w1 = row["window"]
     for (name, out), cpu in zip(outs.items(), used[1:], strict=True):
         n = sum(1 for t in _sample_times(out) if w0 <= t <= w1)
-        row[name] = {"ms_per_s": 1e3 * cpu / dt, "ratio": cpu / used[0] if used[0] > 0 else None, "samples": n}
+        row[name] = {
+            "ms_per_s": 1e3 * cpu / dt,
+            "ratio": cpu / used[0] if used[0] > 0 else None,
+            "samples": n,
+        }
     return row
 
 
@@ -150,38 +154,58 @@ def report(rows: list[dict[str, Any]]) -> None:
             pct = f"{100 * s['ratio']:8.2f}%" if s["ratio"] is not None else f"{'idle':>9s}"
             cells.append(f"{s['ms_per_s']:11.2f} {pct} {s['samples']:7d}")
         ratio = r["after"]["ratio"]
-        verdict = "n/a (idle)" if ratio is None or r["work_cores"] < 0.01 else ("PASS" if ratio <= 0.02 else "FAIL")
+        verdict = (
+            "n/a (idle)" if ratio is None or r["work_cores"] < 0.01 else ("PASS" if ratio <= 0.02 else "FAIL")
+        )
         print(
             f"{r['cores']:5.2f} {r['target']:9s} {r['work_cores']:10.3f} {r['load1']:6.2f} | "
             f"{cells[0]} | {cells[1][1:]}  {verdict}"
         )
 
 
-def compare_features(rows: list[dict[str, Any]]) -> None:
-    """verify's window features from both streams over the same stretches."""
+def compare_features(rows: list[dict[str, Any]], span_s: float = 5.0) -> None:
+    """verify's window features from both streams over the same stretches: consecutive
+    ``span_s`` windows and the whole measured window."""
     from inspectorate.verify._sensor_features import load_sensor, window
 
-    keys = ("cores", "cpu_s", "minflt_per_s", "ctx_per_s", "threads_max", "mem_p90_b", "footprint_b", "cg_mem_max_b")
-    print("verify window features, before vs after (same workload, same seconds; 4 s windows)")
+    keys = ("cores", "minflt_per_s", "ctx_per_s", "threads_max", "mem_p90_b", "footprint_b", "cg_mem_max_b")
+    print("verify window features, before vs after (same workload, same seconds): |after/before - 1|")
+    print(f"  median and largest over {span_s:g} s windows; the whole window")
     for r in rows:
         if "before" not in r:
             continue
         runs = {n: load_sensor(r["dirs"][n], None) for n in ("before", "after")}
         t0, t1 = r["window"]
-        worst: dict[str, tuple[float, float, float]] = {}
-        t = t0
-        while t + 4.0 <= t1:
-            f = {n: window(run, t, t + 4.0) for n, run in runs.items() if run is not None}
+        spans = [(t, t + span_s) for t in _frange(t0, t1 - span_s, span_s)]
+        diffs: dict[str, list[float]] = {k: [] for k in keys}
+        whole: dict[str, float] = {}
+        for i, (a0, a1) in enumerate([*spans, (t0, t1)]):
+            f = {n: window(run, a0, a1) for n, run in runs.items() if run is not None}
             for k in keys:
                 a, b = f["before"].get(k), f["after"].get(k)
                 if a is None or b is None:
                     continue
-                rel = abs(a - b) / max(abs(a), abs(b), 1e-9)
-                if rel >= worst.get(k, (-1.0,))[0]:
-                    worst[k] = (rel, a, b)
-            t += 4.0
-        text = ", ".join(f"{k} {100 * v[0]:.1f}% ({v[1]:.4g} vs {v[2]:.4g})" for k, v in worst.items())
-        print(f"  load {r['cores']:.2f}: largest relative difference per feature: {text}")
+                rel = abs(b - a) / max(abs(a), 1e-9)
+                if i == len(spans):
+                    whole[k] = rel
+                else:
+                    diffs[k].append(rel)
+        cells = []
+        for k in keys:
+            v = sorted(diffs[k])
+            if v:
+                cells.append(
+                    f"{k} {100 * v[len(v) // 2]:.1f}/{100 * v[-1]:.1f}/{100 * whole.get(k, float('nan')):.1f}%"
+                )
+        print(f"  load {r['cores']:.2f}: " + ", ".join(cells))
+
+
+def _frange(a: float, b: float, step: float) -> list[float]:
+    out = []
+    while a <= b:
+        out.append(a)
+        a += step
+    return out
 
 
 def main(

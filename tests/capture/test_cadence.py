@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,13 @@ MIB = 1 << 20
 
 
 def _rec(t: float, cpu: float = 0.0, rss: int = 100 * MIB, **extra: Any) -> dict[str, Any]:
-    rec: dict[str, Any] = {"t": t, "cpu_s": cpu, "rss_b": rss, "threads": 1, "per_proc": [[7, cpu, rss, 1, 0, 0]]}
+    rec: dict[str, Any] = {
+        "t": t,
+        "cpu_s": cpu,
+        "rss_b": rss,
+        "threads": 1,
+        "per_proc": [[7, cpu, rss, 1, 0, 0]],
+    }
     rec.update(extra)
     return rec
 
@@ -61,8 +67,11 @@ def test_steady_slows_to_min_hz_with_jitter_and_a_change_brings_10_hz_back():
     ],
 )
 def test_every_kind_of_change_is_one(extra, reason):
-    base = {"cg": {"cpu_s": 0.0, "mem_b": 50 * MIB, "mem_peak_b": 50 * MIB}, "hwm_b": 120 * MIB}
-    base_gpu = {"gpu_procs": [{"mem_b": 0, "sm_util": 0.0}]} if reason == "gpu" else {}
+    base: dict[str, Any] = {
+        "cg": {"cpu_s": 0.0, "mem_b": 50 * MIB, "mem_peak_b": 50 * MIB},
+        "hwm_b": 120 * MIB,
+    }
+    base_gpu: dict[str, Any] = {"gpu_procs": [{"mem_b": 0, "sm_util": 0.0}]} if reason == "gpu" else {}
     a = Gauges.of(_rec(0.0, **base, **base_gpu))
     b = Gauges.of(_rec(1.0, **{**base, **extra}))
     assert changed(a, a) is None

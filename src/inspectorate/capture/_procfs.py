@@ -105,5 +105,6 @@ def net_dev_bytes(text: bytes | None) -> dict[str, list[int]] | None:
     if text is None:
         return None
     return {
-        name.decode(): [int(rx), int(tx), int(rxp), int(txp)] for name, rx, rxp, tx, txp in _NETDEV.findall(text)
+        name.decode(): [int(rx), int(tx), int(rxp), int(txp)]
+        for name, rx, rxp, tx, txp in _NETDEV.findall(text)
     }

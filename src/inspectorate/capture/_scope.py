@@ -145,7 +145,9 @@ class CgroupCounters:
             return None
         if self._peak_state == "new":
             self._peak_state = "none"
-            ctl, name = ("memory", "memory.max_usage_in_bytes") if "memory" in self.dirs else ("v2", "memory.peak")
+            ctl, name = (
+                ("memory", "memory.max_usage_in_bytes") if "memory" in self.dirs else ("v2", "memory.peak")
+            )
             if ctl not in self.dirs:
                 return None
             try:
