@@ -174,8 +174,10 @@ def compare_features(rows: list[dict[str, Any]], span_s: float = 5.0) -> None:
     for r in rows:
         if "before" not in r:
             continue
-        runs = {n: load_sensor(r["dirs"][n], None) for n in ("before", "after")}
         t0, t1 = r["window"]
+        # the baseline (lowest memory) over the measured window in both: the sensors
+        # started a moment apart during the workload's start-up, which is not cadence
+        runs = {n: load_sensor(r["dirs"][n], (t0, t1)) for n in ("before", "after")}
         spans = [(t, t + span_s) for t in _frange(t0, t1 - span_s, span_s)]
         diffs: dict[str, list[float]] = {k: [] for k in keys}
         whole: dict[str, float] = {}

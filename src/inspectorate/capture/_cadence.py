@@ -1,5 +1,5 @@
 """When the sensor takes its next sample: at ``hz`` (10) while anything a property reads
-is moving, at ``min_hz`` (1) once the workload has been steady for ``STEADY_TICKS``
+is moving, at ``min_hz`` (0.8) once the workload has been steady for ``STEADY_TICKS``
 samples, and back to ``hz`` on the first sample that shows a change.
 
 Why: each tick costs the sensor a fixed ~0.1-0.25 ms of CPU (a wake-up, ~10 kernel
@@ -14,7 +14,7 @@ steady one, and a steady one is where slow ticks lose nothing:
 * memory is a gauge, but its peak is kernel-held: ``cg.mem_peak_b`` (the cgroup's peak
   since the previous sample, ``_scope``) and ``hwm_b`` (the processes' VmHWM) keep an
   allocation made and freed between two ticks, and such an excursion is a change too;
-* slow ticks are drawn at random in [0.6, 1] of the slow period, so a workload that
+* slow ticks are drawn at random in [0.7, 1] of the slow period, so a workload that
   watches the sensor cannot time its bursts to fall between them.
 
 What a slow stretch does change: fewer samples per second (a window's ``samples``) and,
@@ -39,7 +39,7 @@ CPU_WINDOW_S = 1.0  # CPU rates compared over the last second and the one before
 CPU_TOL_CORES = 0.1  # CPU rate moved by more than this many cores ...
 CPU_TOL_SHARE = 0.5  # ... plus this share of the larger rate: a change
 GPU_UTIL_TOL = 10.0  # percentage points of the workload's SM utilisation
-JITTER = (0.6, 1.0)  # a slow tick falls at a random point of this span of its period
+JITTER = (0.7, 1.0)  # a slow tick falls at a random point of this span of its period
 
 
 def _mem_tol(a: float, b: float) -> float:

@@ -44,7 +44,7 @@ PROC = Path("/proc")
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 MIN_HZ = 10.0  # the rate while anything moves (``hz`` >= this)
-STEADY_HZ = 1.0  # the slowest rate, while the workload is steady (``_cadence``)
+STEADY_HZ = 0.8  # the slowest rate, while the workload is steady (``_cadence``)
 
 
 @dataclass
