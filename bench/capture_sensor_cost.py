@@ -45,6 +45,7 @@ while time.time() < end:
         time.sleep(period * (1 - cores))
 """
 LOADS = (0.0, 0.05, 0.1, 0.5, 1.0)
+MIB = 1 << 20
 
 
 def proc_cpu_s(pid: int) -> float | None:
@@ -187,7 +188,9 @@ def compare_features(rows: list[dict[str, Any]], span_s: float = 5.0) -> None:
                 a, b = f["before"].get(k), f["after"].get(k)
                 if a is None or b is None:
                     continue
-                rel = abs(b - a) / max(abs(a), 1e-9)
+                # memory as MiB (a steady window's footprint is ~0: a share of it says
+                # nothing), the rest as a share of the before figure
+                rel = abs(b - a) / MIB if k.endswith("_b") else abs(b - a) / max(abs(a), 1e-9)
                 if i == len(spans):
                     whole[k] = rel
                 else:
@@ -196,9 +199,9 @@ def compare_features(rows: list[dict[str, Any]], span_s: float = 5.0) -> None:
         for k in keys:
             v = sorted(diffs[k])
             if v:
-                cells.append(
-                    f"{k} {100 * v[len(v) // 2]:.1f}/{100 * v[-1]:.1f}/{100 * whole.get(k, float('nan')):.1f}%"
-                )
+                scale, unit = (1.0, " MiB") if k.endswith("_b") else (100.0, "%")
+                mid, top, all_ = (scale * x for x in (v[len(v) // 2], v[-1], whole.get(k, float("nan"))))
+                cells.append(f"{k} {mid:.1f}/{top:.1f}/{all_:.1f}{unit}")
         print(f"  load {r['cores']:.2f}: " + ", ".join(cells))
 
 
