@@ -170,7 +170,9 @@ def compare_features(rows: list[dict[str, Any]], span_s: float = 5.0) -> None:
     from inspectorate.verify._sensor_features import load_sensor, window
 
     keys = ("cores", "minflt_per_s", "ctx_per_s", "threads_max", "mem_p90_b", "footprint_b", "cg_mem_max_b")
-    print("verify window features, before vs after (same workload, same seconds): |after/before - 1|")
+    print(
+        "verify window features, before vs after (same workload, same seconds): |after - before|, memory in MiB"
+    )
     print(f"  median and largest over {span_s:g} s windows; the whole window")
     for r in rows:
         if "before" not in r:
