@@ -20,7 +20,13 @@ def sensor(
         None, "--cgroup", help="The workload's cgroup directory (v2, or v1 in any hierarchy)."
     ),
     out: Path = typer.Option(..., "--out", help="Directory for sensor.jsonl (hash-chained)."),
-    hz: float = typer.Option(10.0, "--hz", help="Samples per second (>= 10)."),
+    hz: float = typer.Option(10.0, "--hz", help="Samples per second while anything moves (>= 10)."),
+    min_hz: float | None = typer.Option(
+        None,
+        "--min-hz",
+        help="Slowest rate while the workload is steady (default 0.8 with --cgroup; --hz with --pid; "
+        "equal to --hz: a fixed rate).",
+    ),
     duration: float | None = typer.Option(None, "--duration", help="Stop after this many seconds."),
     key: Path | None = typer.Option(None, "--key", help="Host key: sign the chain head every window."),
     log: Path | None = typer.Option(None, "--log", help="Transparency log directory the signed heads go to."),
@@ -48,6 +54,8 @@ def sensor(
         raise InputError("give exactly one of --pid or --cgroup")
     if hz < MIN_HZ:
         raise InputError(f"--hz must be >= {MIN_HZ:g}")
+    if min_hz is not None and not 0 < min_hz <= hz:
+        raise InputError("--min-hz must be above 0 and at most --hz")
     if pid is not None and not (PROC / str(pid)).exists():
         raise InputError(f"no process with pid {pid}")
     if cgroup is not None and not (cgroup / "cgroup.procs").exists():
@@ -76,7 +84,16 @@ def sensor(
 
         guard = EscapeWatch(out, [cgroup], period_s=0.5 / hz).start()
     try:
-        run_sensor(out, pid=pid, cgroup=cgroup, hz=hz, duration=duration, signer=signer, challenge=challenge)
+        run_sensor(
+            out,
+            pid=pid,
+            cgroup=cgroup,
+            hz=hz,
+            duration=duration,
+            signer=signer,
+            challenge=challenge,
+            min_hz=min_hz,
+        )
     finally:
         if watcher is not None:
             watcher.stop()
