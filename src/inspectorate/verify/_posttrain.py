@@ -285,3 +285,75 @@ def served_drift(ev: PhaseEvidence, ctx: Context) -> Finding:
         limit=DRIFT_LIMIT,
         hash_problems=(e_bad + l_bad)[:5],
     )
+
+
+# -- FPR calibration (bench/posttrain.py): each check's statistic over its limit ------------
+
+MARGIN_FIELDS = {  # property -> (statistic, its limit) in the finding's evidence; > 1 fails
+    "posttrain_resident_state": ("footprint_b", "limit_b"),
+    "posttrain_backward_share": ("ratio", "limit"),
+    "posttrain_weight_writes": ("excess_b", "limit_b"),
+    "posttrain_served_drift": ("late_share", "limit"),
+}
+
+
+def margin(f: Finding) -> float | None:
+    """A finding's statistic over its limit (the check fails above 1); None when it did not
+    apply or could not be judged (an unverifiable check is not an honest pass)."""
+    fields = MARGIN_FIELDS.get(f.property)
+    if fields is None or not f.applies or str(f.decision) == "unverifiable":
+        return None
+    value, limit = (f.evidence.get(k) for k in fields)
+    if value is None or not limit:
+        return None
+    if f.property == "posttrain_served_drift" and f.evidence.get("hash_problems"):
+        return float("inf")
+    return float(value) / float(limit)
+
+
+def fpr_upper_bound(flagged: int, n: int, confidence: float = 0.95) -> float:
+    """One-sided Clopper-Pearson upper bound on a rate seen ``flagged`` times in ``n``
+    (0 of n: 1 - (1 - confidence)^(1/n), about 3/n)."""
+    if n <= 0:
+        return 1.0
+    if flagged >= n:
+        return 1.0
+    lo, hi = flagged / n, 1.0
+    for _ in range(60):  # bisection: the p at which P(X <= flagged | n, p) = 1 - confidence
+        mid = (lo + hi) / 2
+        if _binom_cdf(flagged, n, mid) > 1 - confidence:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def _binom_cdf(x: int, n: int, p: float) -> float:
+    import math
+
+    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(x + 1))
+
+
+def normal_tail(values: list[float], at: float = 1.0, log: bool = False) -> dict[str, float]:
+    """Fit a normal (to log values when ``log``) on honest margins; the fitted probability
+    of exceeding ``at`` and the fitted 90/99% quantiles, to be checked on held-out phases.
+    A sample with no spread (a point mass, e.g. writes or drift at 0) gets tail 0 and says so."""
+    import math
+    import statistics
+
+    xs = [math.log(max(v, 1e-12)) if log else v for v in values]
+    mu = statistics.fmean(xs)
+    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+    tgt = math.log(at) if log else at
+    back = math.exp if log else float
+    if sd <= 0:
+        return {"mu": mu, "sd": 0.0, "tail": float(mu > tgt), "q90": back(mu), "q99": back(mu)}
+    z = (tgt - mu) / sd
+    return {
+        "mu": mu,
+        "sd": sd,
+        "z": z,
+        "tail": 0.5 * math.erfc(z / math.sqrt(2)),
+        "q90": back(mu + 1.2816 * sd),
+        "q99": back(mu + 2.3263 * sd),
+    }
