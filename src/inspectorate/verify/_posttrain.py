@@ -301,7 +301,7 @@ def margin(f: Finding) -> float | None:
     """A finding's statistic over its limit (the check fails above 1); None when it did not
     apply or could not be judged (an unverifiable check is not an honest pass)."""
     fields = MARGIN_FIELDS.get(f.property)
-    if fields is None or not f.applies or str(f.decision) == "unverifiable":
+    if fields is None or f.evidence.get("applies") is False or str(f.decision) == "unverifiable":
         return None
     value, limit = (f.evidence.get(k) for k in fields)
     if value is None or not limit:
