@@ -37,8 +37,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning OpenMP threads o
 
 import torch
 
-from inspectorate.testbed import run_testbed
 from inspectorate.testbed import profiles as _profiles
+from inspectorate.testbed import run_testbed
 from inspectorate.testbed.competent import make_competent
 from inspectorate.testbed.phases import HONEST_REPLICAS, POSTTRAIN_MODES
 from inspectorate.trace import load_run
@@ -170,7 +170,9 @@ def fpr_report(rows: list[dict[str, Any]]) -> None:
     flagged = sum(bool(r["caught_by"]) for r in rows)
     print(f"\nhonest phases: {len(rows)}, flagged {flagged}; one-sided 95% upper bound on the per-phase FPR "
           f"{P.fpr_upper_bound(flagged, len(rows)):.4f}")  # fmt: skip
-    print("| check | fit on | fitted tail P(margin > 1) | held-out > fitted q90 (exp.) | > q99 (exp.) | max margin |")
+    print(
+        "| check | fit on | fitted tail P(margin > 1) | held-out > fitted q90 (exp.) | > q99 (exp.) | max margin |"
+    )
     print("|---|---|---|---|---|---|")
     union = 0.0
     for prop in P.MARGIN_FIELDS:

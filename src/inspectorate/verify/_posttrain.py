@@ -194,7 +194,9 @@ def backward_share(ev: PhaseEvidence, ctx: Context) -> Finding:
         return _not_serving(name, ev)
     s, files, ckpt = ev.sensor or {}, served_files(ev), declared(ev)
     if "cpu_s" not in s or not files:
-        return unverifiable(name, [m for m, ok in (("sensor", "cpu_s" in s), ("served", bool(files))) if not ok])
+        return unverifiable(
+            name, [m for m, ok in (("sensor", "cpu_s" in s), ("served", bool(files))) if not ok]
+        )
     try:
         seqs, tokens = served_tokens(files)
         per_token = replay_cpu_per_token(ckpt, files) if ckpt is not None else None
