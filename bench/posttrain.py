@@ -16,10 +16,12 @@ when any says inconsistent. Prints one JSON line per phase (raw signals, and the
 the phase really took, read from its own ``phase_done`` events: the bench's ground
 truth, never the verifier's), then a summary per (mode, update, variant, k).
 
+``--report LOG...`` prints the same FPR report from earlier bench logs' honest lines.
+
 ``--calibrate N``: N honest-only runs (every honest replica of both sizes, varied
 presets and torch thread counts). Each check's statistic over its limit (its margin) is
-fitted on the first half of the phases (normal, log-normal for the CPU ratio) and the
-fit's quantiles are checked on the held-out half; the empirical FPR with its one-sided
+fitted on every other honest phase (normal, log-normal for the CPU ratio) and the
+fit's quantiles are checked on the held-out others; the empirical FPR with its one-sided
 95% Clopper-Pearson bound is reported over all of them.
 """
 
@@ -141,7 +143,7 @@ def attack_bench(a: argparse.Namespace) -> None:
 
 
 def calibrate(a: argparse.Namespace) -> None:
-    """Honest-only runs; fit on the first half of the phases, check on the held-out half."""
+    """Honest-only runs; fit on every other phase, check on the rest."""
     names = [
         f"honest_serve_logged_{size}{rep}"
         for size in ("small", "tiny")
@@ -164,16 +166,23 @@ def calibrate(a: argparse.Namespace) -> None:
     fpr_report(rows)
 
 
+def honest_rows(log: Path) -> list[dict[str, Any]]:
+    """The honest phases' JSON lines of a bench log (attack phases are never calibrated on)."""
+    lines = (json.loads(x) for x in log.read_text(encoding="utf-8").splitlines() if x.startswith("{"))
+    return [r for r in lines if r["phase"].startswith("honest")]
+
+
 def fpr_report(rows: list[dict[str, Any]]) -> None:
-    half = len(rows) // 2
-    fit_rows, held = rows[:half], rows[half:]  # runs in order: the held-out runs came later
+    # alternate phases: both halves span every size, thread count and run, no phase in both
+    fit_rows, held = rows[0::2], rows[1::2]
     flagged = sum(bool(r["caught_by"]) for r in rows)
     print(f"\nhonest phases: {len(rows)}, flagged {flagged}; one-sided 95% upper bound on the per-phase FPR "
           f"{P.fpr_upper_bound(flagged, len(rows)):.4f}")  # fmt: skip
     print(
-        "| check | fit on | fitted tail P(margin > 1) | held-out > fitted q90 (exp.) | > q99 (exp.) | max margin |"
+        "| check | fit on | fitted tail P(margin > 1) | held-out > fitted q90 (exp.) | > q99 (exp.) | max margin "
+        "| fitted q99.75 |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     union = 0.0
     for prop in P.MARGIN_FIELDS:
         cal = [m for r in fit_rows if (m := r["margins"].get(prop)) is not None]
@@ -187,7 +196,7 @@ def fpr_report(rows: list[dict[str, Any]]) -> None:
         print(
             f"| {prop} | {len(cal)} | {fit['tail']:.2e} (mu {fit['mu']:.3f}, sd {fit['sd']:.3f}) | "
             f"{over90}/{len(out)} ({0.1 * len(out):.1f}) | {over99}/{len(out)} ({0.01 * len(out):.2f}) | "
-            f"{max(cal + out):.3f} |"
+            f"{max(cal + out):.3f} | {fit['q9975']:.3f} |"
         )
     print(f"\nfitted per-phase FPR (union over the checks): <= {union:.2e}")
 
@@ -205,7 +214,16 @@ def main() -> None:
     ap.add_argument("--calibrate", type=int, default=0, help="N honest-only runs: the FPR calibration")
     ap.add_argument("--calibrate-presets", default="laptop,tiny")
     ap.add_argument("--judge-only", action="store_true", help="re-judge the runs already in --workdir")
+    ap.add_argument(
+        "--report",
+        nargs="+",
+        type=Path,
+        help="FPR report from the honest JSON lines of earlier bench logs, (fit on every other phase)",
+    )
     a = ap.parse_args()
+    if a.report:
+        fpr_report([r for path in a.report for r in honest_rows(path)])
+        return
     if a.calibrate:
         calibrate(a)
         return

@@ -372,7 +372,7 @@ def _binom_cdf(x: int, n: int, p: float) -> float:
 
 def normal_tail(values: list[float], at: float = 1.0, log: bool = False) -> dict[str, float]:
     """Fit a normal (to log values when ``log``) on honest margins; the fitted probability
-    of exceeding ``at`` and the fitted 90/99% quantiles, to be checked on held-out phases.
+    of exceeding ``at`` and the fitted 90/99/99.75% quantiles, to be checked on held-out phases.
     A sample with no spread (a point mass, e.g. writes or drift at 0) gets tail 0 and says so."""
     import math
     import statistics
@@ -383,7 +383,14 @@ def normal_tail(values: list[float], at: float = 1.0, log: bool = False) -> dict
     tgt = math.log(at) if log else at
     back = math.exp if log else float
     if sd <= 0:
-        return {"mu": mu, "sd": 0.0, "tail": float(mu > tgt), "q90": back(mu), "q99": back(mu)}
+        return {
+            "mu": mu,
+            "sd": 0.0,
+            "tail": float(mu > tgt),
+            "q90": back(mu),
+            "q99": back(mu),
+            "q9975": back(mu),
+        }
     z = (tgt - mu) / sd
     return {
         "mu": mu,
@@ -392,4 +399,5 @@ def normal_tail(values: list[float], at: float = 1.0, log: bool = False) -> dict
         "tail": 0.5 * math.erfc(z / math.sqrt(2)),
         "q90": back(mu + 1.2816 * sd),
         "q99": back(mu + 2.3263 * sd),
+        "q9975": back(mu + 2.8070 * sd),  # a limit here costs 0.25% per check: <= 1% over four
     }
