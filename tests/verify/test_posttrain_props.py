@@ -101,6 +101,6 @@ def test_backward_share_prices_served_tokens_by_the_verifiers_own_decode(tmp_pat
     ev.sensor["cpu_s"] = 1e-3 * tokens * 1.2  # honest serving plus log-writing overhead
     ok = P.backward_share(ev, Context())
     assert str(ok.decision) == "consistent" and abs(ok.evidence["ratio"] - 1.2) < 1e-9
-    ev.sensor["cpu_s"] = 1e-3 * tokens * 2.5  # a hidden backward pass beside the decode
+    ev.sensor["cpu_s"] = 1e-3 * tokens * (P.COMPUTE_LIMIT + 1)  # a hidden backward pass beside the decode
     bad = P.backward_share(ev, Context())
-    assert str(bad.decision) == "inconsistent" and abs(bad.evidence["ratio"] - 2.5) < 1e-9
+    assert str(bad.decision) == "inconsistent" and abs(bad.evidence["ratio"] - P.COMPUTE_LIMIT - 1) < 1e-9

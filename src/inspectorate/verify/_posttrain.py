@@ -47,7 +47,12 @@ MEMORY_EXCESS_PER_PARAM = 4.0  # one fp32 copy (a frozen server or gradients); h
 # 8 MiB, fitted on 12 honest phases; a CI run then flagged an honest 28k-parameter serving
 # phase above it (locally 0.3-9 MB): allocator noise of this size is not physics.
 MEMORY_FIXED_B = 32 * 2**20
-COMPUTE_LIMIT = 1.5  # observed CPU-s over the verifier's replay cost of the served tokens
+# Observed CPU-s over the verifier's replay cost of the served tokens. Calibrated, not
+# argued: the fitted (log-normal) 99.75% quantile of 20 honest phases (28k, 3.2M, 10.8M;
+# 1 thread; every other phase of bench/posttrain.py --calibrate 2 plus the attack runs'
+# honest phases) was 2.98 on the shared 2-core box at load 15-34; honest ratios spanned
+# 0.87-2.25 there (prover-side per-batch overhead the replay does not pay, and load).
+COMPUTE_LIMIT = 3.0
 SPOT_LIMIT = 1.5  # the same over the spot-check's generic cost (honest 0.39-0.84 here)
 REPLAY_REPS = 3  # timings of the verifier's decode replay (median)
 WRITE_SHARE = 0.5  # unexplained writes of half the fp32 weights = a checkpoint
