@@ -172,11 +172,23 @@ def honest_rows(log: Path) -> list[dict[str, Any]]:
     return [r for r in lines if r["phase"].startswith("honest")]
 
 
+def at_module_limits(row: dict[str, Any]) -> dict[str, Any]:
+    """A judged row re-decided at the CPU limit now in the module (logs judged at another
+    limit keep their raw replay ratio; a check fails exactly when its margin exceeds 1)."""
+    margins = dict(row["margins"])
+    ratio = row.get("posttrain_backward_share")
+    if ratio is not None and margins.get("posttrain_backward_share") is not None:
+        margins["posttrain_backward_share"] = float(ratio) / P.COMPUTE_LIMIT
+    caught = [p for p, m in margins.items() if m is not None and m > 1.0]
+    return {**row, "margins": margins, "caught_by": caught}
+
+
 def fpr_report(rows: list[dict[str, Any]]) -> None:
+    rows = [at_module_limits(r) for r in rows]
     # alternate phases: both halves span every size, thread count and run, no phase in both
     fit_rows, held = rows[0::2], rows[1::2]
     flagged = sum(bool(r["caught_by"]) for r in rows)
-    print(f"\nhonest phases: {len(rows)}, flagged {flagged}; one-sided 95% upper bound on the per-phase FPR "
+    print(f"\nhonest phases: {len(rows)}, flagged {flagged} at the module's limits; one-sided 95% upper bound on the per-phase FPR "
           f"{P.fpr_upper_bound(flagged, len(rows)):.4f}")  # fmt: skip
     print(
         "| check | fit on | fitted tail P(margin > 1) | held-out > fitted q90 (exp.) | > q99 (exp.) | max margin "

@@ -52,6 +52,7 @@ MEMORY_FIXED_B = 32 * 2**20
 # 1 thread; every other phase of bench/posttrain.py --calibrate 2 plus the attack runs'
 # honest phases) was 2.98 on the shared 2-core box at load 15-34; honest ratios spanned
 # 0.87-2.25 there (prover-side per-batch overhead the replay does not pay, and load).
+# 32 later honest phases (2 threads), never fitted: 0 flagged (docs/posttrain.md).
 COMPUTE_LIMIT = 3.0
 SPOT_LIMIT = 1.5  # the same over the spot-check's generic cost (honest 0.39-0.84 here)
 REPLAY_REPS = 3  # timings of the verifier's decode replay (median)
