@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_cfloat.h"
+
 typedef struct {
     int kind;
     const char *key;
@@ -154,76 +156,9 @@ static int put_i64(Buf *b, int64_t v) {
  * hard values before it passes the text). Returns 1 when the text does not parse, so the
  * caller falls back to repr. */
 static int put_repr_from_text(Buf *b, const char *t, Py_ssize_t n, double v) {
-    char digits[40], out[64];
-    int nd = 0, point = -1, neg = 0, exp10 = 0;
-    Py_ssize_t i = 0;
-    if (i < n && t[i] == '-') { neg = 1; i++; }
-    for (; i < n && t[i] != 'e' && t[i] != 'E'; i++) {
-        if (t[i] == '.') {
-            if (point >= 0) return 1;
-            point = nd;
-        } else if (t[i] >= '0' && t[i] <= '9') {
-            if (nd >= 38) return 1;
-            digits[nd++] = t[i];
-        } else {
-            return 1;
-        }
-    }
-    if (point < 0) point = nd;
-    if (i < n) {
-        int esign = 1, any = 0;
-        i++;
-        if (i < n && (t[i] == '+' || t[i] == '-')) esign = t[i++] == '-' ? -1 : 1;
-        for (; i < n; i++) {
-            if (t[i] < '0' || t[i] > '9' || exp10 > 10000) return 1;
-            exp10 = exp10 * 10 + (t[i] - '0');
-            any = 1;
-        }
-        if (!any) return 1;
-        exp10 *= esign;
-    }
-    int lead = 0;
-    while (lead < nd && digits[lead] == '0') lead++;
-    while (nd > lead && digits[nd - 1] == '0') nd--;
-    const char *d = digits + lead;
-    int len = nd - lead, decpt = point - lead + exp10, k = 0;
-    if (neg) out[k++] = '-';
-    if (len == 0) {
-        memcpy(out + k, "0.0", 3);
-        k += 3;
-    } else if (decpt <= -4 || decpt > 16) {
-        out[k++] = d[0];
-        if (len > 1) {
-            out[k++] = '.';
-            memcpy(out + k, d + 1, len - 1);
-            k += len - 1;
-        }
-        int e = decpt - 1, a = e < 0 ? -e : e;
-        out[k++] = 'e';
-        out[k++] = e < 0 ? '-' : '+';
-        if (a >= 100) out[k++] = (char)('0' + a / 100);
-        out[k++] = (char)('0' + a / 10 % 10);
-        out[k++] = (char)('0' + a % 10);
-    } else if (decpt <= 0) {
-        out[k++] = '0';
-        out[k++] = '.';
-        for (int z = 0; z < -decpt; z++) out[k++] = '0';
-        memcpy(out + k, d, len);
-        k += len;
-    } else if (decpt >= len) {
-        memcpy(out + k, d, len);
-        k += len;
-        for (int z = 0; z < decpt - len; z++) out[k++] = '0';
-        out[k++] = '.';
-        out[k++] = '0';
-    } else {
-        memcpy(out + k, d, decpt);
-        k += decpt;
-        out[k++] = '.';
-        memcpy(out + k, d + decpt, len - decpt);
-        k += len - decpt;
-    }
-    if (len > 17 || neg != (int)signbit(v)) return 1;  /* not a shortest spelling of v */
+    char out[64];
+    int sig = 0, k = repr_layout(t, n, out, &sig);
+    if (k < 0 || (out[0] == '-') != (int)signbit(v)) return 1; /* not a shortest spelling of v */
     return put(b, out, k);
 }
 
