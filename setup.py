@@ -3,21 +3,21 @@ package installs and uses the pure-Python path). Everything else is in pyproject
 
 from setuptools import Extension, setup
 
-FLOAT_H = "src/inspectorate/trace/_cfloat.h"  # shared by both; shipped in the sdist (MANIFEST.in)
+HEADERS = ["src/inspectorate/trace/_cfloat.h", "src/inspectorate/trace/_csha.h"]  # shared; in the sdist (MANIFEST.in)
 
 setup(
     ext_modules=[
         Extension(
             "inspectorate.trace._ccanon",
             ["src/inspectorate/trace/_ccanon.c"],
-            depends=[FLOAT_H],
+            depends=HEADERS,
             extra_compile_args=["-O3"],
             optional=True,
         ),
         Extension(
             "inspectorate.trace._cjsonl",
             ["src/inspectorate/trace/_cjsonl.c"],
-            depends=[FLOAT_H],
+            depends=HEADERS,
             extra_compile_args=["-O3"],
             optional=True,
         ),

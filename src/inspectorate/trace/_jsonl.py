@@ -149,8 +149,9 @@ def _scan(raw: bytes) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray,
     line's key order with the default separators, or canonical); ``exact`` is False for
     the other lines (their row is a placeholder the caller replaces). The last item: the
     SHA-256 of every exact row's canonical spelling (zeros for the others), spelled by
-    the scanner from the line's own tokens, when the compiled hasher is there. None
-    without the scanner or without lines."""
+    the scanner from the line's own tokens, when the compiled hasher is there. A large
+    file is split at a line boundary and its parts scanned on threads (the scanner lets
+    go of the GIL). None without the scanner or without lines."""
     if _scanner is None:
         return None
     first = raw[: raw.find(b"\n")] if b"\n" in raw else raw
@@ -160,15 +161,68 @@ def _scan(raw: bytes) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray,
         layouts.insert(0, _layout(order, _ccols.DUMPS_SEPS))
     kinds = bytes(_KIND[name] for name in FIELDS)
     canonical = len(layouts) - 1 if _ccols.compiled() else -1
-    starts_b, ends_b, ok, columns, canon, canon_offsets = _scanner.scan(raw, layouts, kinds, canonical)
+    if canonical >= 0:
+        _hash_in_scanner()
+    ranges = _ranges(raw)
+    if len(ranges) == 1:
+        parts = [_scanner.scan(raw, layouts, kinds, canonical)]
+    else:
+        with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
+            parts = list(pool.map(lambda r: _scanner.scan(raw, layouts, kinds, canonical, *r), ranges))
+    ok = b"".join(part[2] for part in parts)
     rows = len(ok)
     if rows == 0:
         return None
-    table = pa.table({name: _arrow_column(_KIND[name], rows, columns[j]) for j, name in enumerate(FIELDS)})
-    frame = pl.DataFrame(pl.from_arrow(table)).select([pl.col(n).cast(t) for n, t in _SCHEMA.items()])
-    starts, ends = np.frombuffer(starts_b, dtype=np.int64), np.frombuffer(ends_b, dtype=np.int64)
-    digests = _digests(canon, np.frombuffer(canon_offsets, dtype=np.int64)) if canonical >= 0 else None
+    table = pa.table(
+        {
+            name: pa.chunked_array([_arrow_column(_KIND[name], len(part[2]), part[3][j]) for part in parts])
+            for j, name in enumerate(FIELDS)
+        }
+    )
+    frame = pl.DataFrame(pl.from_arrow(table, rechunk=False)).select(
+        [pl.col(n).cast(t) for n, t in _SCHEMA.items()]
+    )
+    starts = np.concatenate([np.frombuffer(part[0], dtype=np.int64) for part in parts])
+    ends = np.concatenate([np.frombuffer(part[1], dtype=np.int64) for part in parts])
+    digests = None
+    if canonical >= 0:  # digests from the scanner, or its canonical text hashed here
+        digests = b"".join(
+            part[4] if part[5] is None else _digests(part[4], np.frombuffer(part[5], dtype=np.int64))
+            for part in parts
+        )
     return frame, starts, ends, np.frombuffer(ok, dtype=np.bool_), digests
+
+
+_SPLIT_BYTES = 8 << 20  # below this a second thread costs more than it saves
+_HASHING: list[bool] = []
+
+
+def _ranges(raw: bytes) -> list[tuple[int, int]]:
+    """[lo, hi) byte ranges that start at a line's start: two for a large file (two cores)."""
+    if len(raw) < _SPLIT_BYTES or (os.cpu_count() or 1) < 2:
+        return [(0, len(raw))]
+    cut = raw.find(b"\n", len(raw) // 2)
+    return [(0, len(raw))] if cut < 0 else [(0, cut + 1), (cut + 1, len(raw))]
+
+
+def _hash_in_scanner() -> None:
+    """Let the scanner hash with the OpenSSL hashlib loaded, once, if a probe row it
+    hashes matches hashlib over json's canonical spelling of the same record."""
+    if _HASHING:
+        return
+    import _hashlib
+
+    probe = {0: "x", 1: 1, 2: 0.1, 3: ["a", "b"]}
+    record = {n: probe[_KIND[n]] for n in FIELDS}
+    ok = False
+    if _scanner.use_libcrypto(getattr(_hashlib, "__file__", None)):
+        line = json.dumps(record).encode()
+        layouts = [_layout(list(record), _ccols.DUMPS_SEPS), _layout(sorted(FIELDS), _ccols.CANONICAL_SEPS)]
+        got = _scanner.scan(line, layouts, bytes(_KIND[n] for n in FIELDS), 1)
+        ok = got[5] is None and got[4] == sha256(canonical_json(record).encode()).digest()
+        if not ok:
+            _scanner.use_libcrypto(None)
+    _HASHING.append(ok)
 
 
 def _digests(data: bytes, offsets: np.ndarray) -> bytes:
