@@ -3,7 +3,10 @@ package installs and uses the pure-Python path). Everything else is in pyproject
 
 from setuptools import Extension, setup
 
-HEADERS = ["src/inspectorate/trace/_cfloat.h", "src/inspectorate/trace/_csha.h"]  # shared; in the sdist (MANIFEST.in)
+HEADERS = [
+    "src/inspectorate/trace/_cfloat.h",
+    "src/inspectorate/trace/_csha.h",
+]  # shared; in the sdist (MANIFEST.in)
 
 setup(
     ext_modules=[

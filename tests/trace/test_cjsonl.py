@@ -147,11 +147,11 @@ def test_a_file_split_across_threads_scans_as_one(monkeypatch):
 
 
 def _near_repr(x: float) -> list[str]:
-    """repr(x) and decimals a digit away from it: 17-digit spellings of x ('%.16e',
-    '%.17g') and repr's digits with the last one moved by one."""
+    """repr(x) and decimals a digit away from it: 16-17 digit spellings of x ('.16e',
+    '.17g', '.15e') and repr's digits with the last one moved by one."""
     r = repr(x)
     mantissa, _, exp = r.partition("e")
-    out = [r, "%.16e" % x, "%.17g" % x, "%.15e" % x]
+    out = [r, f"{x:.16e}", f"{x:.17g}", f"{x:.15e}"]
     last = mantissa[-1]
     for step in (-1, 1):
         if "0" <= chr(ord(last) + step) <= "9":
@@ -177,3 +177,21 @@ def test_sixteen_and_seventeen_digit_floats_are_judged_as_repr():
     assert sum(want) > len(values) and not all(want)
     taken = [float(t) for t, w in zip(tokens, want) if w]
     assert frame.filter(pl.Series(ok))["flops"].to_list() == taken
+
+
+def test_a_plain_file_is_mapped_and_one_to_rewrite_is_read(tmp_path):
+    """A file whose bytes are its text is mapped (no copy); one with a BOM or \\r\\n is
+    read and rewritten as the text reader sees it; an empty one is left to that reader."""
+    import mmap
+
+    from inspectorate.trace._jsonl import _bytes
+
+    text = seed_path("legit_finetune").read_bytes()
+    plain, bom, crlf, empty = (tmp_path / n for n in ("p.jsonl", "b.jsonl", "c.jsonl", "e.jsonl"))
+    plain.write_bytes(text)
+    bom.write_bytes(b"\xef\xbb\xbf" + text)
+    crlf.write_bytes(text.replace(b"\n", b"\r\n"))
+    empty.write_bytes(b"")
+    mapped = _bytes(plain)
+    assert isinstance(mapped, mmap.mmap) and mapped[:] == text
+    assert _bytes(bom) == text and _bytes(crlf) == text and _bytes(empty) == b""

@@ -18,6 +18,7 @@ import gzip
 import importlib
 import io
 import json
+import mmap
 import os
 from concurrent.futures import ThreadPoolExecutor
 from hashlib import sha256
@@ -52,6 +53,7 @@ _ARROW_SCHEMA = pa.schema(
     + [(n, pa.list_(pa.string())) for n in LIST_FIELDS]
 )
 _BOM = b"\xef\xbb\xbf"
+Raw = bytes | mmap.mmap  # a file's bytes, read or mapped
 _KIND = {**dict.fromkeys(STRING_FIELDS, 0), **dict.fromkeys(INT_FIELDS, 1), **dict.fromkeys(NUMBER_FIELDS, 2)}
 _KIND |= dict.fromkeys(LIST_FIELDS, 3)
 
@@ -67,9 +69,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
-def _bytes(path: Path) -> bytes | None:
+def _bytes(path: Path) -> Raw | None:
     """The file's bytes as the text reader sees them (BOM dropped, \r\n as \n); None
-    when only that reader can judge them (unreadable, stray carriage returns)."""
+    when only that reader can judge them (unreadable, stray carriage returns). A plain
+    file that needs no rewrite is mapped, not copied (see _mapped)."""
+    if not path.name.endswith(".gz"):
+        mapped = _mapped(path)
+        if mapped is not None:
+            return mapped
     try:
         raw = path.read_bytes()
         if path.name.endswith(".gz"):
@@ -84,7 +91,24 @@ def _bytes(path: Path) -> bytes | None:
     return raw
 
 
-def _bounds(raw: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+def _mapped(path: Path) -> mmap.mmap | None:
+    """The file mapped read-only when its bytes are the text as is (no BOM, no \r): the
+    page cache is read in place, with no copy into fresh memory (a third of the read's
+    CPU on 210 MB). None when it cannot be mapped (empty, not a regular file) or needs a
+    rewrite; the caller reads it instead. Evidence is not expected to change while it is
+    checked: a file truncated under the mapping stops the process (SIGBUS)."""
+    try:
+        with open(path, "rb") as handle:
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+    if mapped[: len(_BOM)] == _BOM or mapped.find(b"\r") >= 0:
+        mapped.close()
+        return None
+    return mapped
+
+
+def _bounds(raw: Raw) -> tuple[np.ndarray, np.ndarray] | None:
     """[start, end) of every non-empty line; None when a line is not an object (or is
     whitespace the text reader would skip): the text reader's call, with line numbers."""
     data = np.frombuffer(raw, dtype=np.uint8)
@@ -106,7 +130,7 @@ def _key_order(line: bytes) -> list[str] | None:
     return list(first) if isinstance(first, dict) and set(first) == FIELD_SET else None
 
 
-def _exact_rows(frame: pl.DataFrame, raw: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def _exact_rows(frame: pl.DataFrame, raw: Raw, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Mask of rows whose spelling equals their line (json.dumps layout or canonical)."""
     exact = np.zeros(len(starts), dtype=np.bool_)
     layouts = [(sorted(FIELDS), _ccols.CANONICAL_SEPS)]
@@ -143,7 +167,7 @@ def _arrow_column(kind: int, rows: int, bufs: Any) -> pa.Array:
     return pa.Array.from_buffers(pa.large_list(pa.large_string()), rows, [None, offsets], children=[child])
 
 
-def _scan(raw: bytes) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray, bytes | None] | None:
+def _scan(raw: Raw) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray, bytes | None] | None:
     """(frame, starts, ends, exact) by the compiled scanner: one pass over the bytes that
     takes a line's values only where the line is their json.dumps spelling (in the first
     line's key order with the default separators, or canonical); ``exact`` is False for
@@ -154,7 +178,8 @@ def _scan(raw: bytes) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray,
     go of the GIL). None without the scanner or without lines."""
     if _scanner is None:
         return None
-    first = raw[: raw.find(b"\n")] if b"\n" in raw else raw
+    newline = raw.find(b"\n")
+    first = raw[:newline] if newline >= 0 else raw[:]
     layouts = [_layout(sorted(FIELDS), _ccols.CANONICAL_SEPS)]
     order = _key_order(first.strip()) if first.strip() else None
     if order is not None:
@@ -201,7 +226,7 @@ _SPLIT_BYTES = 8 << 20  # below this a second thread costs more than it saves
 _HASHING: list[bool] = []
 
 
-def _ranges(raw: bytes) -> list[tuple[int, int]]:
+def _ranges(raw: Raw) -> list[tuple[int, int]]:
     """[lo, hi) byte ranges that start at a line's start: two for a large file (two cores)."""
     if len(raw) < _SPLIT_BYTES or (os.cpu_count() or 1) < 2:
         return [(0, len(raw))]
@@ -240,7 +265,7 @@ def _digests(data: bytes, offsets: np.ndarray) -> bytes:
     return b"".join(parts)
 
 
-def _parse(raw: bytes, rows: int) -> pl.DataFrame | None:
+def _parse(raw: Raw, rows: int) -> pl.DataFrame | None:
     """The schema fields of every line, parsed by Arrow's multithreaded JSON reader."""
     try:
         table = pj.read_json(
@@ -254,7 +279,7 @@ def _parse(raw: bytes, rows: int) -> pl.DataFrame | None:
     return frame if frame.height == rows else None
 
 
-def _slow_records(raw: bytes, starts: np.ndarray, ends: np.ndarray) -> list[dict] | None:
+def _slow_records(raw: Raw, starts: np.ndarray, ends: np.ndarray) -> list[dict] | None:
     out = []
     for lo, hi in zip(starts.tolist(), ends.tolist()):
         try:
