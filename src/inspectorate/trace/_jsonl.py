@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.json as pj
 
 from inspectorate.trace import _ccols
 from inspectorate.trace._canonical import canonical_json
@@ -267,6 +266,8 @@ def _digests(data: bytes, offsets: np.ndarray) -> bytes:
 
 def _parse(raw: Raw, rows: int) -> pl.DataFrame | None:
     """The schema fields of every line, parsed by Arrow's multithreaded JSON reader."""
+    import pyarrow.json as pj  # only without the compiled scanner
+
     try:
         table = pj.read_json(
             io.BytesIO(raw),
