@@ -408,7 +408,7 @@ typedef struct {
 
 /* Room for about `rows` rows like the ones so far: the buffers grow once, not by doubling
  * (each doubling copies what is there). A guess only: grow() still covers any row. */
-static int reserve(Scan *S, Py_ssize_t done, Py_ssize_t rows) {
+static int reserve(Scan *S, Py_ssize_t done, Py_ssize_t rows, Py_ssize_t cap) {
     Buf *bufs[3 * MAXCOLS + 6];
     int nb = 0;
     for (Py_ssize_t j = 0; j < S->ncols; j++) {
@@ -420,6 +420,7 @@ static int reserve(Scan *S, Py_ssize_t done, Py_ssize_t rows) {
     bufs[nb++] = &S->canon, bufs[nb++] = &S->coffs;
     for (int i = 0; i < nb; i++) {
         Py_ssize_t want = bufs[i]->len / done * rows + 4096;
+        if (want > cap) want = cap; /* odd first rows: no buffer is sized past the text */
         if (bufs[i]->len && want > bufs[i]->cap && grow(bufs[i], want - bufs[i]->len)) return -1;
     }
     return 0;
@@ -477,7 +478,8 @@ static int scan_lines(Scan *S, const char *base, const char *p, const char *end)
             }
             char flag = r == 0;
             if (add(&S->ok, &flag, 1) || close_row(cols, ncols, marks, flag)) return -1;
-            if (++done == 64 && reserve(S, done, (Py_ssize_t)((end - first) * 64 / (e + 1 - first) * 11 / 10) + 64))
+            if (++done == 64 &&
+                reserve(S, done, (Py_ssize_t)((end - first) * 64 / (e + 1 - first) * 11 / 10) + 64, end - first + 4096))
                 return -1;
         }
         p = e + 1;
