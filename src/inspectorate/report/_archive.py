@@ -124,4 +124,5 @@ def split_timings(verdict: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
             timings["gaps"].append({"index": index, "allowed_cpu_s": gap.pop("allowed_cpu_s")})
     if timings["phases"] or timings["gaps"]:
         timings["confidence"] = body.pop("confidence", None)
+    timings.update(body.pop("timings", None) or {})  # wall seconds of the inspection
     return body, timings

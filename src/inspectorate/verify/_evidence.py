@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
@@ -160,10 +161,12 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------ extraction
 
 
-def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
+def collect(run: RunDir, subset: str = "full", clock: dict[str, Any] | None = None) -> list[PhaseEvidence]:
     """Evidence for every labelled phase of ``run``, in time order, from the streams of
     ``subset`` (``full``, ``sensor``: no prover stream but the claim, ``prover``: no
-    verifier-owned sensor; see ``_trust.SUBSETS``)."""
+    verifier-owned sensor; see ``_trust.SUBSETS``). ``clock`` receives the seconds of
+    the run-wide passes and, under ``by_phase``, of each phase's evidence."""
+    clock = {} if clock is None else clock
     run = restrict(run, subset)
     claims = claim_fields(run)
     cores = _cpu_cores(run)
@@ -171,12 +174,20 @@ def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
     phases = run.phases()
     _VIEWS.clear()  # read afresh for every inspection; ``gaps`` then reuses this pass
     _STEPS.clear()
+    t0 = time.perf_counter()
     steps = steps_of(run)
+    t1 = time.perf_counter()
     sensor = sensor_view(run, subset)
+    t2 = time.perf_counter()
     window_breaks = run.windows.chain_breaks() if run.windows is not None else []
+    clock.update(
+        {"steps_pass_s": t1 - t0, "sensor_pass_s": t2 - t1, "window_chain_s": time.perf_counter() - t2}
+    )
     torn = _torn_tails(steps, sensor)
     out = []
+    clock["by_phase"] = []
     for index, phase in enumerate(phases):
+        t0 = time.perf_counter()
         extra = claims.get(phase.name, {})
         ev = PhaseEvidence(phase.name, parse_claim(phase.claimed, extra), phase.t0, _end(run, phase))
         ev.run_path = run.path
@@ -203,6 +214,7 @@ def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
         if subset != "sensor":  # prover files: only ever a cap on what the sensor saw written
             ev.checkpoint_files_b = _checkpoint_bytes(run.path, phase.name)
         out.append(ev)
+        clock["by_phase"].append({"phase": phase.name, "evidence_s": time.perf_counter() - t0})
     return out
 
 

@@ -47,6 +47,7 @@ class StepView:
     torn: list[tuple[str, int, float | None]] = field(default_factory=list)
     last_t: float | None = None
     present: bool = False  # at least one complete record in some file
+    peak_rows: int | None = None  # most records held at once by the streaming pass
 
 
 def step_view(run: RunDir, windows: list[Window]) -> StepView:
@@ -90,9 +91,11 @@ def stream_steps(files: dict[str, Path], windows: list[Window]) -> StepView:
     cursors = [_Cursor(name, path, windows) for name, path in files.items()]
     rows: list[dict[str, list[dict[str, Any]]] | None] = [{} for _ in windows]
     partial: list[dict[str, Any]] = [{} for _ in windows]
+    peak = 0
     for i in sorted(range(len(windows)), key=lambda i: windows[i][1]):
         for cursor in cursors:
             cursor.pull(windows[i][1], rows)
+        peak = max(peak, sum(len(v) for b in rows if b for v in b.values()))  # held only grows until a close
         mine = rows[i]
         assert mine is not None
         rows[i] = None  # closed: a record that comes for it later is out of order
@@ -101,7 +104,7 @@ def stream_steps(files: dict[str, Path], windows: list[Window]) -> StepView:
     for cursor in cursors:
         cursor.pull(math.inf, rows)
     columns = set().union(*(c.columns for c in cursors))
-    view = StepView([], present=any(c.tail.records for c in cursors))
+    view = StepView([], present=any(c.tail.records for c in cursors), peak_rows=peak)
     view.phases = [finalise(p, columns) if view.present else {} for p in partial]
     times = [c.last_max for c in cursors if c.last_max is not None]
     view.last_t = max(times) if times else None
