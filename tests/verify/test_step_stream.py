@@ -34,8 +34,10 @@ def _evidence(run: Path, subset: str = "full"):
 
 
 def _verdict(run: Path) -> dict:
-    doc = Inspector(policy="lenient").inspect(run).to_dict()
-    assert doc.pop("timings")["seconds"]["phases"] == len(doc["phases"])
+    verdict = Inspector(policy="lenient").inspect(run)
+    doc = verdict.to_dict()
+    seconds = verdict.to_dict(timed=True)["timings"]["seconds"]
+    assert seconds["phases"] == len(seconds["by_phase"]) == len(doc["phases"]) and seconds["per_phase_s"] > 0
     return doc
 
 

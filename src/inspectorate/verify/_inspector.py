@@ -137,9 +137,10 @@ class RunVerdict:
     def exit_code(self) -> int:
         return 0 if self.verdict == 1 else 1
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, timed: bool = False) -> dict[str, Any]:
         """The ``verify`` JSON contract of docs/DESIGN.md (plus policy, outcome, reasons,
-        gaps, and ``agent`` when the LLM tier ran)."""
+        gaps, and ``agent`` when the LLM tier ran); ``timed`` adds the wall seconds of the
+        inspection under ``timings`` (the archived document's run-to-run part)."""
         out = {
             "run": self.run,
             "verdict": self.verdict,
@@ -156,7 +157,7 @@ class RunVerdict:
             out["agent"] = self.agent
         if self.signed is not None:
             out["signed"] = self.signed
-        if self.seconds is not None:  # measured, so with the other run-to-run values
+        if timed and self.seconds is not None:
             out["timings"] = {"seconds": self.seconds}
         return out
 
