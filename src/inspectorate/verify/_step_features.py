@@ -141,8 +141,8 @@ class _Cursor:
             if item is None:
                 return
             index, record = item
-            t = record.get("t")
-            if _is_time(t) and float(t) > upto:
+            t = _time(record)
+            if t is not None and t > upto:
                 self.ahead = item
                 return
             self._place(index, record, rows)
@@ -154,10 +154,9 @@ class _Cursor:
         self.columns.update(flat)
         if self.tail.breaks and self.tail.breaks[-1].index == index:
             self.breaks.append(_break(self.name, index, self.tail.breaks[-1].record_id, record))
-        t = record.get("t")
-        if not _is_time(t):
+        t = _time(record)
+        if t is None:
             return  # no time: in no phase (the frame's slice leaves it out too)
-        t = float(t)
         if t < self.prev_t:
             raise Unordered
         self.prev_t = t
@@ -183,6 +182,11 @@ def _table(cursor: _Cursor, rows: list[dict[str, Any]]) -> pl.DataFrame:
 
 def _is_time(t: Any) -> bool:
     return isinstance(t, (int, float))
+
+
+def _time(record: dict[str, Any]) -> float | None:
+    t = record.get("t")
+    return float(t) if isinstance(t, (int, float)) else None
 
 
 def _slice(frame: pl.DataFrame, window: Window) -> pl.DataFrame:
