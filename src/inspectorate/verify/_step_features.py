@@ -88,16 +88,18 @@ def whole_steps(run: RunDir, windows: list[Window]) -> StepView:
 def stream_steps(files: dict[str, Path], windows: list[Window]) -> StepView:
     """One time-ordered pass over every step file at once (see the module docstring).
     ``Unordered`` when a record's time is before an earlier one of its file."""
-    cursors = [_Cursor(name, path, windows) for name, path in files.items()]
+    held = [0]  # records in open windows (one record in two windows counts twice)
+    cursors = [_Cursor(name, path, windows, held) for name, path in files.items()]
     rows: list[dict[str, list[dict[str, Any]]] | None] = [{} for _ in windows]
     partial: list[dict[str, Any]] = [{} for _ in windows]
     peak = 0
     for i in sorted(range(len(windows)), key=lambda i: windows[i][1]):
         for cursor in cursors:
             cursor.pull(windows[i][1], rows)
-        peak = max(peak, sum(len(v) for b in rows if b for v in b.values()))  # held only grows until a close
+        peak = max(peak, held[0])  # what is held only grows until a close
         mine = rows[i]
         assert mine is not None
+        held[0] -= sum(len(v) for v in mine.values())
         rows[i] = None  # closed: a record that comes for it later is out of order
         frames = [_table(c, mine[c.name]) for c in cursors if mine.get(c.name)]
         partial[i] = summarise(pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame())
@@ -119,8 +121,8 @@ class _Cursor:
     """One step file read forward on demand: records up to a time go to the open
     windows holding them; the file's columns, breaks and latest times are kept."""
 
-    def __init__(self, name: str, path: Path, windows: list[Window]):
-        self.name, self.windows = name, windows
+    def __init__(self, name: str, path: Path, windows: list[Window], held: list[int]):
+        self.name, self.windows, self.held = name, windows, held
         self.tail = ChainTail(path)
         self.records: Iterator[tuple[int, dict[str, Any]]] = iter_chain(self.tail)
         self.ahead: tuple[int, dict[str, Any]] | None = None  # read, not yet placed
@@ -171,6 +173,7 @@ class _Cursor:
             if bucket is None:
                 raise Unordered  # cannot happen with ordered times; never drop a record silently
             bucket.setdefault(self.name, []).append(flat)
+            self.held[0] += 1
 
 
 def _table(cursor: _Cursor, rows: list[dict[str, Any]]) -> pl.DataFrame:
