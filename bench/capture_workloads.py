@@ -239,7 +239,9 @@ def replayed_outcomes(run: Path, corpus: Path) -> tuple[dict[str, Any], dict[str
                 "outcome": ph.outcome,
                 "certified": ph.verdict == 1,
                 "decisions": {k: f.decision for k, f in props.items()},
-                "tree_cores": (props["p1_op_type"].evidence if "p1_op_type" in props else {}).get("tree_cores"),
+                "tree_cores": (props["p1_op_type"].evidence if "p1_op_type" in props else {}).get(
+                    "tree_cores"
+                ),
                 "replay": None
                 if rep is None
                 else {

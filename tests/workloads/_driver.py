@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import _replay_handover
+
 from inspectorate import capture
 from inspectorate.capture import StepRecorder
 

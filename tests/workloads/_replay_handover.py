@@ -46,8 +46,8 @@ def _nonce(run_dir: Path) -> str | None:
 
 class Handover:
     def __init__(self, workload: Any, phase: str, run_dir: Path, seconds: float) -> None:
-        from inspectorate.replay import derive_seed
         from inspectorate.models import spec_from_dict
+        from inspectorate.replay import derive_seed
 
         self.w, self.phase = workload, phase
         self.decl = workload.replay_decl()

@@ -52,8 +52,18 @@ class Workload:
         rnn = {"cell": "gru", "vocab_size": self.vocab, "d_embed": self.hidden, "hidden": self.hidden}
         g = self.opt.param_groups[0]
         return {
-            "model": {"format": "inspectorate.model", "version": 1, "family": "rnn", "config": {**rnn, "n_layers": self.layers}},
-            "optimizer": {"name": "adam", "betas": list(g["betas"]), "eps": g["eps"], "weight_decay": g["weight_decay"]},
+            "model": {
+                "format": "inspectorate.model",
+                "version": 1,
+                "family": "rnn",
+                "config": {**rnn, "n_layers": self.layers},
+            },
+            "optimizer": {
+                "name": "adam",
+                "betas": list(g["betas"]),
+                "eps": g["eps"],
+                "weight_decay": g["weight_decay"],
+            },
             "lr": self.lr,
             "seq_len": self.seq_len,
             "loss_start": 0,

@@ -63,7 +63,12 @@ class Workload:
         g = self.opt.param_groups[0]
         return {
             "model": {"format": "inspectorate.model", "version": 1, "family": "mlp", "config": mlp},
-            "optimizer": {"name": "adamw", "betas": list(g["betas"]), "eps": g["eps"], "weight_decay": g["weight_decay"]},
+            "optimizer": {
+                "name": "adamw",
+                "betas": list(g["betas"]),
+                "eps": g["eps"],
+                "weight_decay": g["weight_decay"],
+            },
             "lr": self.lr,
             "seq_len": self.context,
             "loss_start": self.context - 1,

@@ -133,7 +133,7 @@ class MLPModule(nn.Module):
         widths = [spec.context_len * spec.d_embed, *spec.hidden]
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
         self.head = nn.Linear(widths[-1], spec.vocab_size)
-        self.act = {"tanh": torch.tanh, "gelu": F.gelu, "relu": F.relu}[spec.activation]
+        self.act: Any = {"tanh": torch.tanh, "gelu": F.gelu, "relu": F.relu}[spec.activation]
         self.apply(_init)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:

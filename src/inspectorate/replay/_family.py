@@ -28,7 +28,7 @@ from inspectorate.errors import InputError
 MANIFEST_FORMAT = "inspectorate.replay.batches"
 MANIFEST_VERSION = 1
 # name -> (torch class, hyper-parameters a claim must declare besides the rate of each step)
-OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], tuple[str, ...]]] = {
+OPTIMIZERS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "adamw": (torch.optim.AdamW, ("betas", "eps", "weight_decay")),
     "adam": (torch.optim.Adam, ("betas", "eps", "weight_decay")),
     "sgd": (torch.optim.SGD, ("momentum", "dampening", "weight_decay", "nesterov")),
@@ -43,7 +43,9 @@ def check_optimizer(decl: Any) -> dict[str, Any]:
     _, keys = OPTIMIZERS[decl["name"]]
     given = set(decl) - {"name"}
     if given != set(keys):
-        raise InputError(f"optimizer {decl['name']} must declare exactly {', '.join(keys)}; got {sorted(given)}")
+        raise InputError(
+            f"optimizer {decl['name']} must declare exactly {', '.join(keys)}; got {sorted(given)}"
+        )
     out = {"name": decl["name"], **{k: decl[k] for k in keys}}
     if "betas" in out:
         out["betas"] = [float(b) for b in out["betas"]]
@@ -52,8 +54,9 @@ def check_optimizer(decl: Any) -> dict[str, Any]:
 
 def build_optimizer(params: list[torch.Tensor], decl: dict[str, Any], lr: float) -> torch.optim.Optimizer:
     cls, keys = OPTIMIZERS[decl["name"]]
-    kwargs = {k: tuple(decl[k]) if k == "betas" else decl[k] for k in keys}
-    return cls(params, lr=lr, **kwargs)
+    kwargs: dict[str, Any] = {k: tuple(decl[k]) if k == "betas" else decl[k] for k in keys}
+    opt: torch.optim.Optimizer = cls(params, lr=lr, **kwargs)
+    return opt
 
 
 def load_optimizer_state(opt: torch.optim.Optimizer, state: Any, decl: dict[str, Any], where: str) -> None:
@@ -93,13 +96,19 @@ def family_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_s
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y[:, loss_start:].reshape(-1))
 
 
-def read_manifest(path: Path, steps: int, world_size: int, seq_len: int, n_tokens: int) -> list[list[np.ndarray]]:
+def read_manifest(
+    path: Path, steps: int, world_size: int, seq_len: int, n_tokens: int
+) -> list[list[np.ndarray]]:
     """Per step, per rank, the sequences' start offsets; every one must fit the split."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"cannot read the batch manifest ({exc})", path) from None
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or data.get("version") != MANIFEST_VERSION:
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != MANIFEST_FORMAT
+        or data.get("version") != MANIFEST_VERSION
+    ):
         raise InputError(f"not an {MANIFEST_FORMAT} v{MANIFEST_VERSION} file", path)
     raw = data.get("starts")
     if data.get("seq_len") != seq_len or not isinstance(raw, list) or len(raw) != steps:

@@ -163,7 +163,7 @@ def replay_claim(
         if not r.agree
     ]
     metric = check_metric(claim, corpus)
-    if metric and abs(metric["difference"]) > tol.metric:
+    if claim.metric is not None and metric and abs(metric["difference"]) > tol.metric:
         reasons.append(
             f"reported {claim.metric['name']} {metric['reported']:.6g}, the final checkpoint scores {metric['recomputed']:.6g}"
         )
