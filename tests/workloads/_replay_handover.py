@@ -67,8 +67,9 @@ class Handover:
         """The declared family's initialisation under the seed, copied into the
         workload's own module by position; the optimizer starts empty."""
         torch.manual_seed(self.seed)
-        ref = list(self.spec.build().state_dict().values())
-        own = list(self.w.model.state_dict().values())
+        built = self.spec.build().state_dict()
+        self.names = list(built)  # the verifier's names, in position order
+        ref, own = list(built.values()), list(self.w.model.state_dict().values())
         if len(ref) != len(own) or any(a.shape != b.shape for a, b in zip(ref, own, strict=True)):
             raise SystemExit(f"{self.phase}: the workload's module does not fit its declared model")
         with torch.no_grad():
@@ -84,11 +85,14 @@ class Handover:
             self._save()
 
     def _save(self) -> None:
-        from inspectorate.models import file_sha256, map_state_dict, save_weights, weights_sha256
+        from inspectorate.models import file_sha256, save_weights, weights_sha256
         from inspectorate.replay import CheckpointRef
 
         step = len(self.starts)
-        state = map_state_dict(self.spec, self.w.model.state_dict())
+        # renamed by position (shapes were checked once in _fresh_start; save_weights
+        # loads strictly): map_state_dict would build the model again for every file
+        own = self.w.model.state_dict().values()
+        state = {name: t.detach().clone() for name, t in zip(self.names, own, strict=True)}
         path = save_weights(
             self.out / f"ckpt_{step:06d}.pt", self.spec, state, optimizer=self.w.opt.state_dict()
         )
