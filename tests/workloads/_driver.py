@@ -47,6 +47,7 @@ def run(workload: Any, plan: dict[str, Any], rank: int = 0) -> None:
     run_dir = os.environ.get("INSPECTORATE_RUN_DIR")
     mode = plan.get("records", "naive")
     rec = None
+    _replay_handover.prepare(plan)
     if run_dir and rank == 0 and mode != "none":
         rec = StepRecorder(Path(run_dir) / "steps.jsonl", phase="start", fingerprint_every=0)
     for i, ph in enumerate(plan["phases"]):

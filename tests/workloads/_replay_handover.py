@@ -25,6 +25,16 @@ import torch
 from corpus import CORPUS
 
 CKPTS_PER_PHASE = 5
+_FINGERPRINT: dict[str, str] = {}
+
+
+def prepare(plan: dict[str, Any]) -> None:
+    """Before any phase: the corpus split's fingerprint, when a phase will hand over
+    (encoding the corpus is work no phase claimed)."""
+    if any(ph.get("handover") for ph in plan.get("phases", [])) and not _FINGERPRINT:
+        from inspectorate.models import load_corpus
+
+        _FINGERPRINT["pretrain"] = load_corpus(CORPUS).fingerprint("pretrain")
 
 
 def begin(workload: Any, phase: dict[str, Any], run_dir: str | None) -> Handover | None:
@@ -84,7 +94,7 @@ class Handover:
         if time.time() - self.last_t >= self.every_s:
             self._save()
 
-    def _save(self) -> None:
+    def _save(self, optimizer: bool = True) -> None:
         from inspectorate.models import file_sha256, save_weights, weights_sha256
         from inspectorate.replay import CheckpointRef
 
@@ -94,14 +104,16 @@ class Handover:
         own = self.w.model.state_dict().values()
         state = {name: t.detach().clone() for name, t in zip(self.names, own, strict=True)}
         path = save_weights(
-            self.out / f"ckpt_{step:06d}.pt", self.spec, state, optimizer=self.w.opt.state_dict()
+            self.out / f"ckpt_{step:06d}.pt",
+            self.spec,
+            state,
+            optimizer=self.w.opt.state_dict() if optimizer else None,
         )
         self.refs.append(CheckpointRef(step, path.name, weights_sha256(state), file_sha256(path)))
         self.last_t = time.time()
 
     def finish(self) -> Path | None:
         """The last checkpoint, the manifest and the claim (None: no step was run)."""
-        from inspectorate.models import load_corpus
         from inspectorate.replay import FAMILY_MODULES, TrainingClaim, TrainSpec, code_fingerprint
         from inspectorate.replay._family import write_manifest
 
@@ -109,7 +121,7 @@ class Handover:
         if steps == 0:
             return None
         if self.refs[-1].step != steps:
-            self._save()
+            self._save(optimizer=False)  # the last checkpoint is a target, never resumed from
         d = self.decl
         write_manifest(self.out / "batches.json", d["seq_len"], self.starts)
         spec = TrainSpec(
@@ -131,7 +143,7 @@ class Handover:
         )
         claim = TrainingClaim(
             spec=spec,
-            data={"split": "pretrain", "fingerprint": load_corpus(CORPUS).fingerprint("pretrain")},
+            data={"split": "pretrain", "fingerprint": _fingerprint()},
             metric=None,
             checkpoints=self.refs,
             code_commit=code_fingerprint(FAMILY_MODULES),
@@ -139,3 +151,11 @@ class Handover:
             nonce_key=self.nonce_key,
         )
         return claim.write()
+
+
+def _fingerprint() -> str:
+    if not _FINGERPRINT:
+        from inspectorate.models import load_corpus
+
+        _FINGERPRINT["pretrain"] = load_corpus(CORPUS).fingerprint("pretrain")
+    return _FINGERPRINT["pretrain"]
