@@ -17,6 +17,14 @@ writes agrees with its claim.
     python bench/capture_workloads.py --lean          # mlp_lm competent only, short (CI's slow test)
     python bench/capture_workloads.py --table out.json  # re-print saved rows
     python bench/capture_workloads.py --json out.json
+    python bench/capture_workloads.py --replay CORPUS   # honest_train (and the 20x lie) hand
+        # over replay claims; verify replays them (segment 0 + 1 drawn), certification reported
+
+With ``--replay``, the LM workloads with a described family (chargru, mlp_lm, mlp_wide)
+hand over a replay claim for ``honest_train`` and, as a competent liar would try, for
+``lie_big_as_small`` (its real run: the claim cannot be made to describe the 20x
+smaller model, whose tensors the weights do not fit); verify runs as ``verify --replay
+--corpus CORPUS``, the replays computed once per run and attached under both policies.
 
 Needs root (cgroups, network namespaces). Figures on a loaded machine are timings of
 that machine: say so when you quote them.
@@ -77,6 +85,7 @@ def description(name: str, config: dict[str, Any], shrink: float = 1.0) -> dict[
             "vocab_size": vocab,
             "context_len": config.get("context", 16),
             "d_embed": config.get("embed", 24),
+            "activation": "gelu",  # the workload's nn.GELU
         }
         return {"family": "mlp", "config": {**cfg, "hidden": hidden}}
     return None  # matmul (no LM family: a parameter count only), ddp_mlp (a classifier)
@@ -129,7 +138,10 @@ def model_files(name: str, root: Path) -> dict[str, str]:
     return out
 
 
-def plan(name: str, seconds: float, records: str, lean: bool) -> dict[str, Any]:
+HANDOVER = ("honest_train", "lie_big_as_small")  # phases that hand over a replay claim (--replay)
+
+
+def plan(name: str, seconds: float, records: str, lean: bool, replay: bool = False) -> dict[str, Any]:
     """Honest phases, then lies; each phase: (name, do, claimed op, n_params factor, token factor)."""
     config = WORKLOADS[name]["config"]
     described = description(name, config) is not None
@@ -158,20 +170,34 @@ def plan(name: str, seconds: float, records: str, lean: bool) -> dict[str, Any]:
             claim.update(model=model, n_params=n_params(name, config, size))
         if world > 1:
             claim["world_size"] = world
-        phases.append({"name": phase, "do": do, "seconds": seconds, "claim": claim, "token_factor": tokens})
+        handover = replay and described and phase in HANDOVER and name != "pg_sampler"
+        phases.append(
+            {
+                "name": phase,
+                "do": do,
+                "seconds": seconds,
+                "claim": claim,
+                "token_factor": tokens,
+                "handover": handover,
+            }
+        )
     return {"config": config, "records": records, "threads": 1, "phases": phases}
 
 
-def run_one(name: str, records: str, seconds: float, lean: bool, root: Path) -> list[dict[str, Any]]:
+def run_one(
+    name: str, records: str, seconds: float, lean: bool, root: Path, corpus: Path | None = None
+) -> list[dict[str, Any]]:
     out = root / f"{name}-{records}"
     out.parent.mkdir(parents=True, exist_ok=True)
     claims = {"models": model_files(name, out.parent)}
-    proc = harness.capture_run(
-        WORKLOADS[name]["script"], plan(name, seconds, records, lean), out, claims=claims, timeout_s=1800
-    )
+    the_plan = plan(name, seconds, records, lean, replay=corpus is not None)
+    proc = harness.capture_run(WORKLOADS[name]["script"], the_plan, out, claims=claims, timeout_s=1800)
     if proc.returncode != 0:
         raise RuntimeError(f"{name}/{records}: capture exited {proc.returncode}: {proc.stderr[-1500:]}")
-    strict, lenient = harness.outcomes(out, "strict"), harness.outcomes(out, "lenient")
+    if corpus is not None:
+        strict, lenient = replayed_outcomes(out, corpus)
+    else:
+        strict, lenient = harness.outcomes(out, "strict"), harness.outcomes(out, "lenient")
     prov = json.loads((out / "provenance.json").read_text())
     rows = []
     for phase, res in strict.items():
@@ -187,10 +213,52 @@ def run_one(name: str, records: str, seconds: float, lean: bool, root: Path) -> 
                 "flagged_by": flagged,
                 "unverifiable": sorted(k for k, v in res["decisions"].items() if v == "unverifiable"),
                 "tree_cores": res["tree_cores"],
+                "replay": res.get("replay"),
             }
         )
     rows.append({"workload": name, "records": records, "phase": "_overhead", **overhead(out, prov)})
     return rows
+
+
+def replayed_outcomes(run: Path, corpus: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``verify RUN --replay --corpus CORPUS`` under both policies: the handed-over claims
+    are replayed once (segment 0 plus one drawn, a fixed seed so both policies judge the
+    same replays) and attached to each; per phase also the replay's decision and reasons."""
+    from inspectorate.verify import verify_run
+    from inspectorate.verify._replay_run import ReplayPlan, replay_run
+
+    found = replay_run(harness_run(run), ReplayPlan(corpus=corpus, draws=1, seed=20261207))
+    out = []
+    for policy in ("strict", "lenient"):
+        verdict = verify_run(run, policy=policy, recomputed=found)
+        rows = {}
+        for ph in verdict.phases:
+            props = {f.property: f for f in ph.findings}
+            rep = props.get("training_replay")
+            rows[ph.phase] = {
+                "outcome": ph.outcome,
+                "certified": ph.verdict == 1,
+                "decisions": {k: f.decision for k, f in props.items()},
+                "tree_cores": (props["p1_op_type"].evidence if "p1_op_type" in props else {}).get(
+                    "tree_cores"
+                ),
+                "replay": None
+                if rep is None
+                else {
+                    "decision": rep.decision,
+                    "settles": rep.evidence.get("settles"),
+                    "why": (rep.evidence.get("binding") or rep.evidence.get("reasons") or [])[:2],
+                    "distances": [s.get("distance") for s in rep.evidence.get("segments_replayed", [])],
+                },
+            }
+        out.append(rows)
+    return out[0], out[1]
+
+
+def harness_run(run: Path) -> Any:
+    from inspectorate.trace import load_run
+
+    return load_run(run)
 
 
 def overhead(run: Path, prov: dict[str, Any]) -> dict[str, Any]:
@@ -219,6 +287,18 @@ def table(rows: list[dict[str, Any]]) -> str:
             lenient = "certified" if r and r["lenient_certified"] else "not certified"
             cells += [r["strict"], lenient, ", ".join(r["flagged_by"]) or "-"] if r else ["", "", ""]
         lines.append(f"| {wl} | {phase} | " + " | ".join(cells) + " |")
+    replayed = [r for r in rows if r.get("replay")]
+    if replayed:
+        lines += ["", "| workload | records | phase | replay | settles | segment distances | why not |"]
+        lines.append("|---|---|---|---|---|---|---|")
+        for r in replayed:
+            rp = r["replay"]
+            dist = ", ".join(f"{d:.1e}" for d in rp["distances"] if d is not None) or "-"
+            why = "; ".join(rp["why"]) or "-"
+            lines.append(
+                f"| {r['workload']} | {r['records']} | {r['phase']} | {rp['decision']} | "
+                f"{', '.join(rp['settles'] or []) or '-'} | {dist} | {why} |"
+            )
     lines.append("")
     lines.append("| workload | records | workload CPU-s | sensor CPU-s | sensor / workload |")
     lines.append("|---|---|---|---|---|")
@@ -245,6 +325,10 @@ def summary(rows: list[dict[str, Any]]) -> str:
             o: sum(r["strict"] == o for r in lies) for o in ("inconsistent", "unverifiable", "consistent")
         }
         lenient = sum(r["lenient_certified"] for r in lies)
+        trains = [r for r in honest if r["phase"] == "honest_train" and r.get("replay")]
+        if trains:
+            done = sum(r["strict"] == "consistent" for r in trains)
+            lines.append(f"{mode}: honest_train certified with --replay (strict) {done}/{len(trains)}")
         lines.append(
             f"{mode}: honest certified (strict) {cert}/{len(honest)}; lies {len(lies)}: "
             + ", ".join(f"{v} {k}" for k, v in count.items())
@@ -262,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="keep the run dirs here")
     ap.add_argument("--json", type=Path, default=None, help="write the rows as JSON")
     ap.add_argument("--table", type=Path, default=None, help="only print the table of rows saved with --json")
+    ap.add_argument(
+        "--replay", type=Path, default=None, metavar="CORPUS", help="hand over replay claims; verify --replay"
+    )
     args = ap.parse_args(argv)
     if args.table:
         saved = json.loads(args.table.read_text())
@@ -273,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for name in names:
         for mode in modes:
-            rows += run_one(name, mode, args.seconds, args.lean, root)
+            rows += run_one(name, mode, args.seconds, args.lean, root, args.replay)
             print(f"done {name}/{mode}", file=sys.stderr, flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

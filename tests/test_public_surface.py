@@ -285,6 +285,7 @@ PUBLIC = {
     ],
     "inspectorate.replay": [
         "CheckpointRef",
+        "FAMILY_MODULES",
         "ReplayResult",
         "SegmentResult",
         "Tolerance",

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _replay_handover
+
 from inspectorate import capture
 from inspectorate.capture import StepRecorder
 
@@ -45,6 +47,7 @@ def run(workload: Any, plan: dict[str, Any], rank: int = 0) -> None:
     run_dir = os.environ.get("INSPECTORATE_RUN_DIR")
     mode = plan.get("records", "naive")
     rec = None
+    _replay_handover.prepare(plan)
     if run_dir and rank == 0 and mode != "none":
         rec = StepRecorder(Path(run_dir) / "steps.jsonl", phase="start", fingerprint_every=0)
     for i, ph in enumerate(plan["phases"]):
@@ -54,6 +57,7 @@ def run(workload: Any, plan: dict[str, Any], rank: int = 0) -> None:
         if rec is not None:
             rec.set_phase(ph["name"])
         with capture.phase(ph["name"], **claim):
+            hand = _replay_handover.begin(workload, ph, run_dir) if rank == 0 else None
             end = time.time() + float(ph["seconds"])
             step = 0
             while _keep_going(end):
@@ -63,6 +67,8 @@ def run(workload: Any, plan: dict[str, Any], rank: int = 0) -> None:
                     continue
                 n = hidden_work() if ph["do"] == "hidden" else getattr(workload, ph["do"])()
                 dt = time.time() - t
+                if hand is not None:
+                    hand.step()
                 if rank == 0 and n:
                     capture.tokens(int(n * float(ph.get("token_factor", 1.0))))
                 if rec is not None and ph["do"] != "hidden":
@@ -73,6 +79,8 @@ def run(workload: Any, plan: dict[str, Any], rank: int = 0) -> None:
                     else:
                         _record(rec, claim["op"], step, int(n * float(ph.get("token_factor", 1.0))), dt)
                 step += 1
+            if hand is not None:  # inside the phase: the watcher sees its checkpoints written
+                hand.finish()
         if i + 1 < len(plan["phases"]):
             time.sleep(float(plan.get("gap_s", 0.3)))
     if rec is not None:

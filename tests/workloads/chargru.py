@@ -25,13 +25,15 @@ class Workload:
         ids, vocab = chars()
         self.data = torch.tensor(ids, dtype=torch.long)
         self.model = CharGRU(vocab, hidden, layers)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=2e-3)
+        self.hidden, self.layers, self.vocab, self.lr = hidden, layers, vocab, 2e-3
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
         self.batch_size, self.seq_len = batch_size, seq_len
         self.n_params = _driver.n_params(self.model)
         self.gen = torch.Generator().manual_seed(0)
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         starts = torch.randint(0, len(self.data) - self.seq_len - 1, (self.batch_size,), generator=self.gen)
+        self.last_starts = starts.tolist()
         x = torch.stack([self.data[s : s + self.seq_len] for s in starts])
         y = torch.stack([self.data[s + 1 : s + self.seq_len + 1] for s in starts])
         return x, y
@@ -44,6 +46,29 @@ class Workload:
         loss.backward()
         self.opt.step()
         return x.numel()
+
+    def replay_decl(self) -> dict:
+        """This run in the verifier's terms: an ``rnn`` (GRU) LM, every position scored."""
+        rnn = {"cell": "gru", "vocab_size": self.vocab, "d_embed": self.hidden, "hidden": self.hidden}
+        g = self.opt.param_groups[0]
+        return {
+            "model": {
+                "format": "inspectorate.model",
+                "version": 1,
+                "family": "rnn",
+                "config": {**rnn, "n_layers": self.layers},
+            },
+            "optimizer": {
+                "name": "adam",
+                "betas": list(g["betas"]),
+                "eps": g["eps"],
+                "weight_decay": g["weight_decay"],
+            },
+            "lr": self.lr,
+            "seq_len": self.seq_len,
+            "loss_start": 0,
+            "batch_size": self.batch_size,
+        }
 
     @torch.no_grad()
     def eval(self) -> int:

@@ -9,8 +9,9 @@ CORPUS = Path("/work/shared/data/corpora/tinyshakespeare.txt")
 
 
 def chars(limit: int = 200_000) -> tuple[list[int], int]:
-    text = CORPUS.read_text(encoding="utf-8")[:limit] if CORPUS.is_file() else _generated(limit)
-    vocab = sorted(set(text))
+    full = CORPUS.read_text(encoding="utf-8") if CORPUS.is_file() else _generated(limit)
+    text = full[:limit]
+    vocab = sorted(set(full))  # the whole file's characters: the ids a verifier's corpus gives them
     index = {c: i for i, c in enumerate(vocab)}
     return [index[c] for c in text], len(vocab)
 

@@ -20,7 +20,8 @@ class Workload:
     ) -> None:
         ids, vocab = chars()
         self.data = torch.tensor(ids, dtype=torch.long)
-        self.context = context
+        self.context, self.embed, self.hidden, self.depth, self.vocab = context, embed, hidden, depth, vocab
+        self.lr = 1e-3
         layers: list[nn.Module] = [
             nn.Embedding(vocab, embed),
             nn.Flatten(),
@@ -31,13 +32,14 @@ class Workload:
             layers += [nn.Linear(hidden, hidden), nn.GELU()]
         layers.append(nn.Linear(hidden, vocab))
         self.model = nn.Sequential(*layers)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-3)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr)
         self.batch_size, self.seq_len = batch_size, seq_len
         self.n_params = _driver.n_params(self.model)
         self.gen = torch.Generator().manual_seed(1)
 
     def _batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         starts = torch.randint(0, len(self.data) - self.context - 1, (n,), generator=self.gen)
+        self.last_starts = starts.tolist()
         x = torch.stack([self.data[s : s + self.context] for s in starts])
         return x, self.data[starts + self.context]
 
@@ -48,6 +50,30 @@ class Workload:
         loss.backward()
         self.opt.step()
         return int(y.numel())
+
+    def replay_decl(self) -> dict:
+        """This run in the verifier's terms: each window's last position is scored."""
+        mlp = {
+            "vocab_size": self.vocab,
+            "context_len": self.context,
+            "d_embed": self.embed,
+            "hidden": [self.hidden] * self.depth,
+            "activation": "gelu",
+        }
+        g = self.opt.param_groups[0]
+        return {
+            "model": {"format": "inspectorate.model", "version": 1, "family": "mlp", "config": mlp},
+            "optimizer": {
+                "name": "adamw",
+                "betas": list(g["betas"]),
+                "eps": g["eps"],
+                "weight_decay": g["weight_decay"],
+            },
+            "lr": self.lr,
+            "seq_len": self.context,
+            "loss_start": self.context - 1,
+            "batch_size": self.batch_size * self.seq_len,
+        }
 
     @torch.no_grad()
     def eval(self) -> int:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and editors
     from inspectorate.replay._claim import TrainingClaim as TrainingClaim
     from inspectorate.replay._claim import read_claim as read_claim
     from inspectorate.replay._claim import record_run as record_run
+    from inspectorate.replay._code import FAMILY_MODULES as FAMILY_MODULES
     from inspectorate.replay._code import code_fingerprint as code_fingerprint
     from inspectorate.replay._finding import replay_finding as replay_finding
     from inspectorate.replay._replay import ReplayResult as ReplayResult
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and editors
 
 _EXPORTS = {
     "CheckpointRef": "_claim",
+    "FAMILY_MODULES": "_code",
     "ReplayResult": "_replay",
     "SegmentResult": "_replay",
     "Tolerance": "_replay",

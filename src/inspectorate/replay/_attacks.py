@@ -21,6 +21,8 @@ from inspectorate.replay._train import TrainSpec
 
 def metric_inflated(claim: TrainingClaim, out: Path, delta: float = 0.05) -> TrainingClaim:
     forged = _copy(claim, out)
+    if forged.metric is None:
+        raise ValueError("the claim reports no metric to inflate")
     forged.metric = {**forged.metric, "value": forged.metric["value"] - delta}
     forged.write()
     return forged

@@ -46,7 +46,7 @@ class CheckpointRef:
 class TrainingClaim:
     spec: TrainSpec
     data: dict[str, str]
-    metric: dict[str, Any]
+    metric: dict[str, Any] | None  # None: no metric claimed (nothing to recompute)
     checkpoints: list[CheckpointRef]
     code_commit: str = "unknown"
     base: Path = field(default=Path("."), repr=False)
@@ -65,7 +65,8 @@ class TrainingClaim:
             "final_weights_sha256": self.checkpoints[-1].weights_sha256,
             "steps": s.steps,
             "world_size": s.world_size,
-            "tokens": s.steps * s.batch_size * s.seq_len * s.world_size,
+            "tokens": s.steps * s.scored_tokens * s.world_size,
+            "family": None if s.family is None else s.family.family,
             "split": self.data["split"],
             "freeze_embeddings": s.freeze_embeddings,
             "seed": s.seed,
@@ -110,7 +111,7 @@ def read_claim(path: Path | str) -> TrainingClaim:
         claim = TrainingClaim(
             spec=TrainSpec.from_dict(dict(data["config"])),
             data={"split": str(data["data"]["split"]), "fingerprint": str(data["data"]["fingerprint"])},
-            metric={"name": str(data["metric"]["name"]), "value": float(data["metric"]["value"])},
+            metric=_metric(data.get("metric")),
             checkpoints=[CheckpointRef(**c) for c in data["checkpoints"]],
             code_commit=str(data.get("code_commit", "unknown")),
             base=path.parent,
@@ -125,6 +126,12 @@ def read_claim(path: Path | str) -> TrainingClaim:
     if len(steps) < 2 or steps[0] != 0 or steps != sorted(set(steps)) or steps[-1] != claim.spec.steps:
         raise InputError("checkpoints must start at step 0, increase, and end at the claimed steps", path)
     return claim
+
+
+def _metric(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    return {"name": str(raw["name"]), "value": float(raw["value"])}
 
 
 def _start(raw: Any) -> dict[str, str] | None:

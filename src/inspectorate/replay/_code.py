@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,6 +26,19 @@ TRAINING_MODULES = (
     "inspectorate.models._gpt",
     "inspectorate.models._corpus",
 )
+# A claim of any declared family is replayed by the family modules, the loss and the
+# optimizers of ``_family`` as well.
+FAMILY_MODULES = (
+    *TRAINING_MODULES,
+    "inspectorate.replay._family",
+    "inspectorate.models._families",
+    "inspectorate.models._torch_families",
+)
+
+
+def modules_for(spec: Any) -> tuple[str, ...]:
+    """The modules whose source determines a step of ``spec`` (a TrainSpec)."""
+    return FAMILY_MODULES if spec.family is not None else TRAINING_MODULES
 
 
 def module_source(name: str) -> bytes:

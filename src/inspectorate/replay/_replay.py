@@ -28,7 +28,8 @@ from inspectorate.errors import InputError
 from inspectorate.models._checkpoint import file_sha256, load_checkpoint, weights_sha256
 from inspectorate.models._corpus import Corpus
 from inspectorate.replay._claim import CheckpointRef, TrainingClaim
-from inspectorate.replay._code import code_fingerprint
+from inspectorate.replay._code import code_fingerprint, modules_for
+from inspectorate.replay._family import load_optimizer_state, read_manifest
 from inspectorate.replay._train import evaluate, init_model, make_optimizer, train_steps
 
 CONSISTENT, INCONSISTENT, UNVERIFIABLE = Decision.CONSISTENT, Decision.INCONSISTENT, Decision.UNVERIFIABLE
@@ -137,7 +138,7 @@ def replay_claim(
     chosen = list(range(n)) if segments is None else sorted(set(segments))
     if any(not 0 <= k < n for k in chosen):
         raise InputError(f"segments must be in 0..{n - 1}")
-    mine = code if code is not None else code_fingerprint()
+    mine = code if code is not None else code_fingerprint(modules_for(claim.spec))
     codes = {"claimed": claim.code_commit, "replayed_with": mine}
     if claim.code_commit != mine:
         reason = (
@@ -162,7 +163,7 @@ def replay_claim(
         if not r.agree
     ]
     metric = check_metric(claim, corpus)
-    if abs(metric["difference"]) > tol.metric:
+    if claim.metric is not None and metric and abs(metric["difference"]) > tol.metric:
         reasons.append(
             f"reported {claim.metric['name']} {metric['reported']:.6g}, the final checkpoint scores {metric['recomputed']:.6g}"
         )
@@ -175,9 +176,11 @@ def replay_segment(claim: TrainingClaim, corpus: Corpus, k: int, tol: Tolerance)
     start, end = claim.checkpoints[k], claim.checkpoints[k + 1]
     model, opt = _resume(claim, start)
     w0 = _flat(model)
-    train_steps(model, opt, corpus.split(claim.data["split"]), claim.spec, start.step, end.step)
+    tokens = corpus.split(claim.data["split"])
+    manifest = _manifest(claim, tokens)
+    train_steps(model, opt, tokens, claim.spec, start.step, end.step, manifest)
     replayed = weights_sha256(model.state_dict())
-    target = load_checkpoint(claim.path_of(end)).model
+    target = _load(claim, end)[0]
     w1, w = _flat(target), _flat(model)
     moved = float(torch.linalg.vector_norm(w1 - w0))
     distance = float(torch.linalg.vector_norm(w - w1)) / max(moved, 1e-12)
@@ -186,25 +189,55 @@ def replay_segment(claim: TrainingClaim, corpus: Corpus, k: int, tol: Tolerance)
 
 
 def check_metric(claim: TrainingClaim, corpus: Corpus) -> dict[str, float]:
-    final = load_checkpoint(claim.path_of(claim.checkpoints[-1])).model
+    """Reported vs recomputed metric of the final checkpoint ({} when none is claimed)."""
+    if claim.metric is None:
+        return {}
+    final = _load(claim, claim.checkpoints[-1])[0]
     value = evaluate(final, corpus.split(claim.spec.eval_split), claim.spec)
     reported = float(claim.metric["value"])
     return {"reported": reported, "recomputed": value, "difference": reported - value}
 
 
 def _resume(claim: TrainingClaim, ref: CheckpointRef) -> tuple[Any, torch.optim.Optimizer]:
-    ckpt = load_checkpoint(claim.path_of(ref))
-    model = ckpt.model
+    model, state = _load(claim, ref)
     if claim.spec.freeze_embeddings:
         model.freeze_embeddings()
     opt = make_optimizer(model, claim.spec)
-    if ckpt.optimizer is None:
+    if state is None:
         raise InputError(f"checkpoint {ref.file} holds no optimizer state: a segment cannot resume")
+    if claim.spec.optimizer is not None:  # a workload's state: mapped by position, declared hyper-parameters
+        load_optimizer_state(opt, state, claim.spec.optimizer, ref.file)
+        return model, opt
     try:
-        opt.load_state_dict(ckpt.optimizer)
+        opt.load_state_dict(state)
     except (ValueError, KeyError) as exc:
         raise InputError(f"checkpoint {ref.file}: optimizer state does not fit ({exc})") from None
     return model, opt
+
+
+def _load(claim: TrainingClaim, ref: CheckpointRef) -> tuple[Any, dict[str, Any] | None]:
+    """(module, optimizer state) of a checkpoint: the testbed's format for a GPT claim, a
+    weights file (``inspectorate.weights``) of the declared model for a family claim."""
+    family = claim.spec.family
+    if family is None:
+        ckpt = load_checkpoint(claim.path_of(ref))
+        return ckpt.model, ckpt.optimizer
+    from inspectorate.models._weights import load_weights
+
+    w = load_weights(claim.path_of(ref))
+    if w.spec.to_dict() != family.to_dict():
+        raise InputError(f"checkpoint {ref.file} describes another model than the claim", claim.base)
+    return w.module, w.optimizer
+
+
+def _manifest(claim: TrainingClaim, tokens: np.ndarray) -> list[list[np.ndarray]] | None:
+    s = claim.spec
+    if s.manifest is None:
+        return None
+    out = read_manifest(claim.base / s.manifest, s.steps, s.world_size, s.seq_len, len(tokens))
+    if any(len(r) != s.batch_size for ranks in out for r in ranks):
+        raise InputError(f"every manifest batch must hold {s.batch_size} sequences", claim.base / s.manifest)
+    return out
 
 
 def _flat(model: torch.nn.Module) -> torch.Tensor:
@@ -221,7 +254,7 @@ def _file_reasons(claim: TrainingClaim, indices: list[int]) -> list[str]:
             raise InputError(f"checkpoint file {ref.file} is missing", claim.base)
         if file_sha256(path) != ref.file_sha256:
             reasons.append(f"checkpoint {ref.file} does not hash to the claimed file fingerprint")
-        elif weights_sha256(load_checkpoint(path).model.state_dict()) != ref.weights_sha256:
+        elif weights_sha256(_load(claim, ref)[0].state_dict()) != ref.weights_sha256:
             reasons.append(f"checkpoint {ref.file} weights do not match the claimed weight fingerprint")
     return reasons
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,8 +20,10 @@ import torch
 from inspectorate.errors import InputError
 from inspectorate.models._corpus import BatchSampler
 from inspectorate.models._gpt import GPT, GPTConfig, count_params
+from inspectorate.models._spec import ModelSpec
+from inspectorate.replay._family import build_optimizer, check_optimizer, family_loss, windows
 
-SAMPLERS = ("step", "stream")
+SAMPLERS = ("step", "stream", "manifest")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,22 @@ class TrainSpec:
     world_size: int = 1
     lr_schedule: tuple[float, ...] | None = None
     sampler: str = "step"
+    # Any declared family (``model`` is then an ``inspectorate.model`` description, see
+    # ``_family``): the declared optimizer, the first scored position, gradient clipping
+    # (None: none) and the batch manifest's file name (``sampler="manifest"``).
+    optimizer: dict[str, Any] | None = None
+    loss_start: int = 0
+    clip_grad_norm: float | None = 1.0
+    manifest: str | None = None
+
+    @property
+    def family(self) -> ModelSpec | None:
+        """The declared model of a family claim; None for the testbed GPT's config."""
+        if self.model.get("format") != "inspectorate.model":
+            return None
+        from inspectorate.models._files import spec_from_dict
+
+        return spec_from_dict(self.model, "claim model")
 
     @property
     def config(self) -> GPTConfig:
@@ -64,9 +82,16 @@ class TrainSpec:
             if data.get("lr_schedule") is not None:
                 data = {**data, "lr_schedule": tuple(float(v) for v in data["lr_schedule"])}
             spec = cls(**data)
-            spec.config  # noqa: B018  (validates the model block)
+            if spec.family is None:
+                spec.config  # noqa: B018  (validates the model block)
+            else:
+                spec = replace(spec, optimizer=check_optimizer(spec.optimizer))
         except (TypeError, ValueError) as exc:
             raise InputError(f"bad training config ({exc})") from None
+        if (spec.sampler == "manifest") != (spec.manifest is not None):
+            raise InputError("a batch manifest file goes with sampler 'manifest', and only with it")
+        if not 0 <= spec.loss_start < spec.seq_len:
+            raise InputError(f"loss_start must be in [0, seq_len={spec.seq_len})")
         if spec.steps < 1 or spec.checkpoint_every < 1 or spec.batch_size < 1 or spec.world_size < 1:
             raise InputError("steps, checkpoint_every, batch_size and world_size must be >= 1")
         if spec.sampler not in SAMPLERS:
@@ -79,20 +104,31 @@ class TrainSpec:
 
     @property
     def n_params(self) -> int:
-        return count_params(self.config)
+        family = self.family
+        return family.n_params() if family is not None else count_params(self.config)
+
+    @property
+    def scored_tokens(self) -> int:
+        """Tokens scored by the loss in one rank's batch."""
+        return self.batch_size * (self.seq_len - self.loss_start)
 
 
-def init_model(spec: TrainSpec) -> GPT:
+def init_model(spec: TrainSpec) -> Any:
     """The run's initial weights: a function of the seed and the architecture only."""
     torch.manual_seed(spec.seed)
+    family = spec.family
+    if family is not None:
+        return family.build()
     model = GPT(spec.config)
     if spec.freeze_embeddings:
         model.freeze_embeddings()
     return model
 
 
-def make_optimizer(model: GPT, spec: TrainSpec) -> torch.optim.AdamW:
+def make_optimizer(model: Any, spec: TrainSpec) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
+    if spec.optimizer is not None:
+        return build_optimizer(params, spec.optimizer, spec.lr)
     return torch.optim.AdamW(params, lr=spec.lr, betas=(0.9, 0.95), weight_decay=spec.weight_decay)
 
 
@@ -119,9 +155,19 @@ def batch_at(tokens: np.ndarray, spec: TrainSpec, step: int) -> tuple[torch.Tens
 
 
 def step_batches(
-    tokens: np.ndarray, spec: TrainSpec, start: int, end: int
+    tokens: np.ndarray,
+    spec: TrainSpec,
+    start: int,
+    end: int,
+    manifest: list[list[np.ndarray]] | None = None,
 ) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
     """Per step in ``[start, end)``, the batch of every rank, in rank order."""
+    if spec.sampler == "manifest":
+        if manifest is None:
+            raise InputError("this claim's batches come from its manifest: none was read")
+        for step in range(start, end):
+            yield [windows(tokens, s, spec.seq_len) for s in manifest[step]]
+        return
     if spec.sampler == "step":
         for step in range(start, end):
             yield [batch_at(tokens, spec, step)]
@@ -140,25 +186,50 @@ def step_batches(
 
 
 def train_steps(
-    model: GPT, opt: torch.optim.Optimizer, tokens: np.ndarray, spec: TrainSpec, start: int, end: int
+    model: Any,
+    opt: torch.optim.Optimizer,
+    tokens: np.ndarray,
+    spec: TrainSpec,
+    start: int,
+    end: int,
+    manifest: list[list[np.ndarray]] | None = None,
 ) -> float:
     """Run steps ``[start, end)``; returns the last training loss."""
     model.train()
     loss_value = float("nan")
     trainable: list[torch.Tensor] = [p for p in model.parameters() if p.requires_grad]
-    for step, batches in zip(range(start, end), step_batches(tokens, spec, start, end), strict=True):
+    loss_of = _loss_fn(spec)
+    batches_of = step_batches(tokens, spec, start, end, manifest)
+    for step, batches in zip(range(start, end), batches_of, strict=True):
         for group in opt.param_groups:
             group["lr"] = lr_at(spec, step)
-        loss_value = _backward(model, trainable, batches)
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        loss_value = _backward(loss_of, model, trainable, batches)
+        if spec.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(trainable, spec.clip_grad_norm)
         opt.step()
         opt.zero_grad(set_to_none=True)
     model.eval()
     return loss_value
 
 
+def _loss_fn(spec: TrainSpec) -> Any:
+    """(x, y) -> loss: the GPT's own loss, or next-token cross-entropy over a family's logits."""
+    model_loss: Any
+    if spec.family is None:
+
+        def model_loss(model: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return model(x, y)[1]
+
+    else:
+
+        def model_loss(model: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return family_loss(model, x, y, spec.loss_start)
+
+    return model_loss
+
+
 def _backward(
-    model: GPT, trainable: list[torch.Tensor], batches: list[tuple[torch.Tensor, torch.Tensor]]
+    loss_of: Any, model: Any, trainable: list[torch.Tensor], batches: list[tuple[torch.Tensor, torch.Tensor]]
 ) -> float:
     """Gradients as data parallelism leaves them: each rank's own, divided by the world
     size, summed in rank order (the comm hook divides before the all-reduce sums; a
@@ -166,13 +237,13 @@ def _backward(
     Tied weights are why each rank's gradient is taken whole before summing: letting
     autograd accumulate across ranks would add the terms in another order."""
     if len(batches) == 1:
-        _, loss, _ = model(*batches[0])
+        loss = loss_of(model, *batches[0])
         assert loss is not None
         loss.backward()
         return float(loss.item())
     total: list[torch.Tensor] | None = None
     for x, y in batches:
-        _, loss, _ = model(x, y)
+        loss = loss_of(model, x, y)
         assert loss is not None
         loss.backward()
         grads = [p.grad.div_(len(batches)) if p.grad is not None else torch.zeros_like(p) for p in trainable]
@@ -185,15 +256,16 @@ def _backward(
 
 
 @torch.no_grad()
-def evaluate(model: GPT, tokens: np.ndarray, spec: TrainSpec) -> float:
+def evaluate(model: Any, tokens: np.ndarray, spec: TrainSpec) -> float:
     """Mean cross-entropy (nats/char) on fixed validation windows drawn from the seed."""
     model.eval()
     rng = np.random.default_rng([spec.seed, 0x5EED])
     losses = []
+    loss_of = _loss_fn(spec)
     for _ in range(spec.eval_batches):
         starts = rng.integers(0, len(tokens) - spec.seq_len - 1, size=spec.batch_size)
         rows = torch.from_numpy(tokens[starts[:, None] + np.arange(spec.seq_len + 1)[None, :]])
-        _, loss, _ = model(rows[:, :-1], rows[:, 1:])
+        loss = loss_of(model, rows[:, :-1], rows[:, 1:])
         assert loss is not None
         losses.append(float(loss))
     return float(np.mean(losses))

@@ -34,8 +34,9 @@ _PROPERTY_HINT = {
     "p2_model_size": "the gradient-sync traffic of 2+ ranks, a footprint bound within 1.5x of the "
     "claim (large models), a bound training replay, or a served-output check (`difr verify`, "
     "then `verify --recomputed`)",
-    "p3_finetune": "a replay claim whose segment 0 the verifier replays "
-    "(`testbed run --replay-claims`, then `verify --replay --corpus FILE`)",
+    "p3_finetune": "a replay claim in RUN_DIR/claims/PHASE/ whose segment 0 the verifier replays "
+    "(any declared family: model description, optimizer, batch manifest, weights files; or "
+    "`testbed run --replay-claims`), then `verify --replay --corpus FILE`",
     "compute": "a declared model the verifier can build, so the spot-check can price a claimed token",
     "flops": "window or step records claiming FLOPs, and a sensor to price them",
     "consistency": "two independent streams of the same quantity (collectives with NIC counters, "
