@@ -6,6 +6,7 @@ import fnmatch
 from collections.abc import Iterable
 from typing import Literal
 
+import numpy as np
 import polars as pl
 
 # "*" means every op_type except idle, as in the seed's wildcard cap: idle windows are
@@ -92,13 +93,52 @@ def first_rows(frame: pl.DataFrame, key: str) -> pl.DataFrame:
 
 
 SLICE_ROWS = 2_000_000
+_KEY = "_gkey"  # the packed group key's column (no schema field starts with "_g")
+
+
+def packed_key(frame: pl.DataFrame, by: list[str]) -> pl.Series | None:
+    """One UInt64 per row, equal for two rows exactly when their ``by`` values are: each
+    column's categorical codes made dense (0..k-1, null one more code) and packed in
+    mixed radix. None when a column is not categorical or the radices overflow 63 bits.
+    Polars hashes a multi-column key row by row (row encoding); one integer key groups
+    4-5x faster at 10^7 records, and the dense codes cost one pass per column."""
+    if len(by) < 2 or frame.height == 0:
+        return None
+    key: np.ndarray | None = None
+    radix = 1
+    for name in by:
+        col = frame[name]
+        if not isinstance(col.dtype, pl.Categorical):
+            return None
+        codes = col.to_physical()
+        top = int(codes.max() or 0) + 1  # type: ignore[operator]
+        codes = codes.fill_null(top).to_numpy()
+        seen = pl.Series(codes).unique().to_numpy()
+        lookup = np.zeros(top + 1, dtype=np.uint64)
+        lookup[seen] = np.arange(seen.size, dtype=np.uint64)
+        radix *= seen.size
+        if radix >= 2**63:
+            return None
+        dense = lookup[codes]
+        key = dense if key is None else key * np.uint64(seen.size) + dense
+    return pl.Series(_KEY, key, dtype=pl.UInt64)
 
 
 def sliced_agg(frame: pl.DataFrame, by: list[str], aggs: list[pl.Expr], merge: list[pl.Expr]) -> pl.DataFrame:
     """``frame.group_by(by).agg(aggs)`` computed over row slices, then merged with
     ``merge`` (which must combine partial results exactly: min of mins, sum of counts).
     A group-by over 10^7 rows holds a hash table and row keys for all of them; slices
-    bound that to SLICE_ROWS rows while the result stays one row per group."""
+    bound that to SLICE_ROWS rows while the result stays one row per group. Several
+    categorical keys are grouped by their ``packed_key`` (same groups, same columns)."""
+    key = packed_key(frame, by)
+    if key is None:
+        return _sliced(frame, by, aggs, merge)
+    keys = [pl.col(name).first() for name in by]
+    out = _sliced(frame.with_columns(key), [_KEY], keys + aggs, keys + merge)
+    return out.drop(_KEY)
+
+
+def _sliced(frame: pl.DataFrame, by: list[str], aggs: list[pl.Expr], merge: list[pl.Expr]) -> pl.DataFrame:
     if frame.height <= SLICE_ROWS:
         return frame.group_by(by).agg(aggs)
     parts = [frame.slice(lo, SLICE_ROWS).group_by(by).agg(aggs) for lo in range(0, frame.height, SLICE_ROWS)]
