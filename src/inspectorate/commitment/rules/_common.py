@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Iterable
 from typing import Literal
 
@@ -97,29 +98,43 @@ _KEY = "_gkey"  # the packed group key's column (no schema field starts with "_g
 
 
 def packed_key(frame: pl.DataFrame, by: list[str]) -> pl.Series | None:
-    """One UInt64 per row, equal for two rows exactly when their ``by`` values are: each
-    column's categorical codes made dense (0..k-1, null one more code) and packed in
-    mixed radix. None when a column is not categorical or the radices overflow 63 bits.
-    Polars hashes a multi-column key row by row (row encoding); one integer key groups
-    4-5x faster at 10^7 records, and the dense codes cost one pass per column."""
-    if len(by) < 2 or frame.height == 0:
+    """One UInt64 per row, equal for two rows exactly when their ``by`` values are: the
+    columns' categorical codes (null: one code more) packed in mixed radix. None when a
+    column is not categorical or the radices overflow 63 bits even with each column's
+    codes made dense. Polars hashes a multi-column key row by row (row encoding) and
+    even one categorical key slower than its codes; one integer key groups 2-5x
+    faster, and packing is one parallel pass."""
+    if frame.height == 0:
         return None
+    if not all(isinstance(frame.schema[name], pl.Categorical) for name in by):
+        return None
+    tops = frame.select([pl.col(name).to_physical().max().alias(name) for name in by]).row(0)
+    radices = [int(top or 0) + 2 for top in tops]
+    if math.prod(radices) < 2**63:
+        key: pl.Expr | None = None
+        for name, top, radix in zip(by, tops, radices):
+            code = pl.col(name).to_physical().cast(pl.UInt64).fill_null(radix - 1)
+            key = code if key is None else key * radix + code
+        return frame.select(key.alias(_KEY))[_KEY]  # type: ignore[union-attr]
+    return _dense_key(frame, by)
+
+
+def _dense_key(frame: pl.DataFrame, by: list[str]) -> pl.Series | None:
+    """``packed_key`` with each column's codes renumbered 0..k-1 first (many categories
+    seen in the process, few in this frame)."""
     key: np.ndarray | None = None
     radix = 1
     for name in by:
-        col = frame[name]
-        if not isinstance(col.dtype, pl.Categorical):
-            return None
-        codes = col.to_physical()
-        top = int(codes.max() or 0) + 1  # type: ignore[operator]
-        codes = codes.fill_null(top).to_numpy()
-        seen = pl.Series(codes).unique().to_numpy()
+        codes = frame[name].to_physical()
+        top = int(codes.max() or 0) + 1  # type: ignore[arg-type]
+        raw = codes.fill_null(top).to_numpy()
+        seen = pl.Series(raw).unique().to_numpy()
         lookup = np.zeros(top + 1, dtype=np.uint64)
         lookup[seen] = np.arange(seen.size, dtype=np.uint64)
         radix *= seen.size
         if radix >= 2**63:
             return None
-        dense = lookup[codes]
+        dense = lookup[raw]
         key = dense if key is None else key * np.uint64(seen.size) + dense
     return pl.Series(_KEY, key, dtype=pl.UInt64)
 
