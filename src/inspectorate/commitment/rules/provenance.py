@@ -169,7 +169,9 @@ def _bad_edges(part: pl.DataFrame, record_ids: pl.Series, targets: _LazyTargets)
 def _resolve_few(edges: pl.DataFrame, record_ids: pl.Series) -> pl.DataFrame:
     """``edges`` with the row of the first record whose id equals the ref (null: none),
     for a few edges: the ids whose hash a ref has, confirmed on the strings."""
-    queries = edges.with_columns(pl.col("upstream_refs").hash().alias("_h"), pl.int_range(pl.len()).alias("_e"))
+    queries = edges.with_columns(
+        pl.col("upstream_refs").hash().alias("_h"), pl.int_range(pl.len()).alias("_e")
+    )
     keys = pl.DataFrame({"_h": record_ids.hash()}).with_row_index("ref_row")
     found = keys.filter(pl.col("_h").is_in(queries["_h"].unique().implode()))
     found = found.with_columns(record_ids.gather(found["ref_row"]).alias("_id"))
