@@ -11,13 +11,13 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_dag_props import NAMES, SPEC, _records, observed, oracle
 
 import inspectorate.commitment.rules._common as common
 import inspectorate.commitment.rules.integrity as integrity
 import inspectorate.commitment.rules.provenance as provenance
-from inspectorate.commitment._check import run_rule
-from test_dag_props import NAMES, SPEC, _records, observed, oracle
 from builders import chained
+from inspectorate.commitment._check import run_rule
 
 
 def _frame(seed: int, rows: int, nulls: bool) -> pl.DataFrame:

@@ -112,7 +112,7 @@ def packed_key(frame: pl.DataFrame, by: list[str]) -> pl.Series | None:
     radices = [int(top or 0) + 2 for top in tops]
     if math.prod(radices) < 2**63:
         key: pl.Expr | None = None
-        for name, top, radix in zip(by, tops, radices):
+        for name, radix in zip(by, radices):
             code = pl.col(name).to_physical().cast(pl.UInt64).fill_null(radix - 1)
             key = code if key is None else key * radix + code
         return frame.select(key.alias(_KEY))[_KEY]  # type: ignore[union-attr]

@@ -206,7 +206,8 @@ class _LazyTargets:
     """``_Targets`` built on first use (most traces never need the sorted id hashes)."""
 
     def __init__(self, frame: pl.DataFrame):
-        self.frame, self.built = frame, None
+        self.frame = frame
+        self.built: _Targets | None = None
 
     def get(self) -> _Targets:
         if self.built is None:
