@@ -134,10 +134,12 @@ def measure(records: int, workdir: Path, rules_only: bool = False) -> dict:
     breaks = trace.chain_breaks()
     chain_s = time.perf_counter() - t
     commitment = load_commitment(all_rules_commitment(chips, hours))
+    marks = [("", _cpu())]  # CPU seconds (all threads) as each rule finishes
     t = time.perf_counter()
-    verdict = check(trace, commitment)
-    check_s = time.perf_counter() - t
+    verdict = check(trace, commitment, on_rule=lambda rule_id: marks.append((rule_id, _cpu())))
+    check_s, check_cpu = time.perf_counter() - t, _cpu() - marks[0][1]
     rules_s = check_s - verdict.timings.get("hash_chain_intact", 0.0)
+    chain_cpu = sum(b[1] - a[1] for a, b in zip(marks, marks[1:]) if b[0] == "hash_chain_intact")
     slowest = sorted(verdict.timings.items(), key=lambda kv: -kv[1])[:3]
     check_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the baselines below
     row = {
@@ -152,6 +154,8 @@ def measure(records: int, workdir: Path, rules_only: bool = False) -> dict:
         "rules_s": round(rules_s, 2),
         "rules_rec_per_s": round(n / rules_s),
         "check_total_rec_per_s": round(n / check_s),
+        # CPU seconds of every thread: less sensitive than wall seconds to the box's load
+        "rules_cpu_s": round(check_cpu - chain_cpu, 2),
         "slowest_rules": [(k, round(v, 3)) for k, v in slowest],
         "lean_frame": trace.lean,
         "check_peak_rss_mb": round(check_peak_mb),
@@ -176,6 +180,11 @@ def measure(records: int, workdir: Path, rules_only: bool = False) -> dict:
         "chain_1proc_rec_per_s": round(n / seq_s),
         "chain_1proc_vs_raw": round(raw_s / seq_s, 3),
     }
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _jsonl_path(records: int, workdir: Path) -> Path:
@@ -272,6 +281,8 @@ def measure_pair(size: int, workdir: Path, base: Path | None, rules_only: bool) 
         row["baseline_rules_rec_per_s"] = theirs["rules_rec_per_s"]
         row["baseline_slowest_rules"] = theirs["slowest_rules"]
         row["baseline_check_peak_rss_mb"] = theirs["check_peak_rss_mb"]
+        row["baseline_rules_cpu_s"] = theirs["rules_cpu_s"]
+        row["rules_cpu_ratio_vs_baseline"] = round(theirs["rules_cpu_s"] / max(ours["rules_cpu_s"], 1e-9), 2)
         row["rules_speedup_vs_baseline"] = round(theirs["rules_s"] / ours["rules_s"], 2)
         row["same_verdict_as_baseline"] = (theirs["verdict"], theirs["violations"]) == (
             ours["verdict"],
