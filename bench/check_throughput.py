@@ -10,6 +10,14 @@ measures, in the same run:
 Goals (issue 3): rules >= 1M records/s, chain >= 50% of the raw SHA-256 rate,
 memory <= 2 GB at 10^7 records. Usage: python bench/check_throughput.py --sizes 100000 1000000
 
+With ``--baseline REF`` (a git commit, e.g. ``main``; issue 22) each size is measured
+twice in the same run, first with REF's ``src`` (extracted by ``git archive`` into a
+temporary directory, this tree's compiled extensions copied in), then with this tree,
+each in a fresh process on the same file; the row gives both rule-set rates, their
+ratio and the load average before and after. The box is shared: the ratio measured in
+one run is the figure to trust, not the absolute rates. ``--rules-only`` skips the
+chain's one-process and raw SHA-256 baselines (minutes at 10^7 on a loaded box).
+
 With ``--jsonl-sizes N ...`` (issue 14) it also writes each generated trace as the
 reference writes JSONL (``json.dumps`` per line) and times, in the same run and each in
 its own process, `check` end to end (read + chain + every rule) against the reference
@@ -23,6 +31,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -110,7 +119,7 @@ def generate(records: int, workdir: Path) -> float:
     return time.perf_counter() - t
 
 
-def measure(records: int, workdir: Path) -> dict:
+def measure(records: int, workdir: Path, rules_only: bool = False) -> dict:
     from inspectorate.commitment import check, known_kinds, load_commitment
     from inspectorate.trace import read_trace
     from inspectorate.trace._fastchain import canonical_lines, chunk_chain_breaks
@@ -125,12 +134,34 @@ def measure(records: int, workdir: Path) -> dict:
     breaks = trace.chain_breaks()
     chain_s = time.perf_counter() - t
     commitment = load_commitment(all_rules_commitment(chips, hours))
+    marks = [("", _cpu())]  # CPU seconds (all threads) as each rule finishes
     t = time.perf_counter()
-    verdict = check(trace, commitment)
-    check_s = time.perf_counter() - t
+    verdict = check(trace, commitment, on_rule=lambda rule_id: marks.append((rule_id, _cpu())))
+    check_s, check_cpu = time.perf_counter() - t, _cpu() - marks[0][1]
     rules_s = check_s - verdict.timings.get("hash_chain_intact", 0.0)
+    chain_cpu = sum(b[1] - a[1] for a, b in zip(marks, marks[1:]) if b[0] == "hash_chain_intact")
     slowest = sorted(verdict.timings.items(), key=lambda kv: -kv[1])[:3]
     check_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the baselines below
+    row = {
+        "records": n,
+        "kinds_available": len(known_kinds()),
+        "rules_evaluated": len(verdict.rules_evaluated),
+        "verdict": verdict.verdict,
+        "violations": [v.rule_id for v in verdict.violations][:5],
+        "chain_breaks": len(breaks),
+        "read_s": round(read_s, 2),
+        "chain_rec_per_s": round(n / chain_s),
+        "rules_s": round(rules_s, 2),
+        "rules_rec_per_s": round(n / rules_s),
+        "check_total_rec_per_s": round(n / check_s),
+        # CPU seconds of every thread: less sensitive than wall seconds to the box's load
+        "rules_cpu_s": round(check_cpu - chain_cpu, 2),
+        "slowest_rules": [(k, round(v, 3)) for k, v in slowest],
+        "lean_frame": trace.lean,
+        "check_peak_rss_mb": round(check_peak_mb),
+    }
+    if rules_only:
+        return row
     t = time.perf_counter()
     chunk_chain_breaks(iter_parquet_chunks(path))
     seq_s = time.perf_counter() - t
@@ -143,24 +174,17 @@ def measure(records: int, workdir: Path) -> dict:
             hashlib.sha256(b).hexdigest()
         raw_s += time.perf_counter() - t
     return {
-        "records": n,
-        "kinds_available": len(known_kinds()),
-        "rules_evaluated": len(verdict.rules_evaluated),
-        "verdict": verdict.verdict,
-        "violations": [v.rule_id for v in verdict.violations][:5],
-        "chain_breaks": len(breaks),
-        "read_s": round(read_s, 2),
+        **row,
         "raw_sha256_rec_per_s": round(n / raw_s),
-        "chain_rec_per_s": round(n / chain_s),
         "chain_vs_raw": round(raw_s / chain_s, 3),
         "chain_1proc_rec_per_s": round(n / seq_s),
         "chain_1proc_vs_raw": round(raw_s / seq_s, 3),
-        "rules_rec_per_s": round(n / rules_s),
-        "check_total_rec_per_s": round(n / check_s),
-        "slowest_rules": [(k, round(v, 3)) for k, v in slowest],
-        "lean_frame": trace.lean,
-        "check_peak_rss_mb": round(check_peak_mb),
     }
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _jsonl_path(records: int, workdir: Path) -> Path:
@@ -226,8 +250,49 @@ def measure_reference_jsonl(records: int, workdir: Path, reference: Path) -> dic
     }
 
 
-def _child(*args: str) -> tuple[dict | None, str]:
-    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+def baseline_src(ref: str, into: Path) -> Path:
+    """REF's ``src`` tree, extracted into ``into`` (with this tree's compiled extensions,
+    which ``git archive`` does not hold)."""
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "-C", str(root), "archive", ref, "src"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    for ext in (root / "src" / "inspectorate" / "trace").glob("*.so"):
+        shutil.copy2(ext, into / "src" / "inspectorate" / "trace" / ext.name)
+    return into / "src"
+
+
+def measure_pair(size: int, workdir: Path, base: Path | None, rules_only: bool) -> dict:
+    """One size: the baseline's child (when given), then ours, on the same file."""
+    flags = ["--child", str(size), "--workdir", str(workdir)] + (["--rules-only"] if rules_only else [])
+    load_before = round(os.getloadavg()[0], 2)
+    theirs, err = (None, "")
+    if base is not None:
+        env = {**os.environ, "PYTHONPATH": str(base)}
+        theirs, err = _child(*flags, env=env)
+    ours, err_ours = _child(*flags)
+    if ours is None:
+        return {"records": size, "error": err_ours}
+    row = {**ours, "load_before": load_before, "load_after": round(os.getloadavg()[0], 2)}
+    if base is not None:
+        if theirs is None:
+            return {**row, "baseline_error": err}
+        row["baseline_rules_rec_per_s"] = theirs["rules_rec_per_s"]
+        row["baseline_slowest_rules"] = theirs["slowest_rules"]
+        row["baseline_check_peak_rss_mb"] = theirs["check_peak_rss_mb"]
+        row["baseline_rules_cpu_s"] = theirs["rules_cpu_s"]
+        row["rules_cpu_ratio_vs_baseline"] = round(theirs["rules_cpu_s"] / max(ours["rules_cpu_s"], 1e-9), 2)
+        row["rules_speedup_vs_baseline"] = round(theirs["rules_s"] / ours["rules_s"], 2)
+        row["same_verdict_as_baseline"] = (theirs["verdict"], theirs["violations"]) == (
+            ours["verdict"],
+            ours["violations"],
+        )
+    return row
+
+
+def _child(*args: str, env: dict | None = None) -> tuple[dict | None, str]:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env)
     if out.returncode:
         return None, (out.stderr.strip().splitlines() or ["failed"])[-1]
     return json.loads(out.stdout.strip().splitlines()[-1]), ""
@@ -258,6 +323,8 @@ def main() -> None:
     )
     default_ref = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
     parser.add_argument("--reference", type=Path, default=default_ref, help="the reference checker's root")
+    parser.add_argument("--baseline", help="a git commit: measure its rule set in the same run (issue 22)")
+    parser.add_argument("--rules-only", action="store_true", help="skip the chain's baselines")
     for hidden in ("--child", "--gen", "--write-jsonl", "--child-jsonl", "--child-ref"):
         parser.add_argument(hidden, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -265,7 +332,7 @@ def main() -> None:
         print(json.dumps({"generate_s": round(generate(args.gen, args.workdir), 2)}))
         return
     if args.child:
-        print(json.dumps(measure(args.child, args.workdir)))
+        print(json.dumps(measure(args.child, args.workdir, args.rules_only)))
         return
     if args.write_jsonl:
         write_reference_jsonl(args.write_jsonl, args.workdir)
@@ -277,27 +344,18 @@ def main() -> None:
     if args.child_ref:
         print(json.dumps(measure_reference_jsonl(args.child_ref, args.workdir, args.reference)))
         return
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as src_tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
+        base = baseline_src(args.baseline, Path(src_tmp)) if args.baseline else None
         for size in args.jsonl_sizes:
             print(json.dumps(compare_jsonl(size, workdir, args.reference)), flush=True)
         for size in args.sizes:  # generation, then measurement, each in its own process
-            gen = subprocess.run(
-                [sys.executable, __file__, "--gen", str(size), "--workdir", str(workdir)],
-                capture_output=True,
-                text=True,
-            )
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", str(size), "--workdir", str(workdir)],
-                capture_output=True,
-                text=True,
-            )
-            if gen.returncode or out.returncode:
-                err = (gen.stderr or out.stderr).strip().splitlines()[-1:]
+            gen, err = _child("--gen", str(size), "--workdir", str(workdir))
+            if gen is None:
                 print(json.dumps({"records": size, "error": err}))
                 continue
-            print(json.dumps({**json.loads(out.stdout), **json.loads(gen.stdout)}), flush=True)
+            print(json.dumps({**measure_pair(size, workdir, base, args.rules_only), **gen}), flush=True)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Iterable
 from typing import Literal
 
+import numpy as np
 import polars as pl
 
 # "*" means every op_type except idle, as in the seed's wildcard cap: idle windows are
@@ -82,6 +84,11 @@ def ids(frame: pl.DataFrame) -> list[str]:
 def first_rows(frame: pl.DataFrame, key: str) -> pl.DataFrame:
     """The first record of each group (earliest window, then file order)."""
     at_start = pl.col("_r").filter(pl.col("ws") == pl.col("ws").min()).min()
+    if frame["ws"].null_count() == 0:
+        # a group keeps its rows in file order (polars' group_by guarantee), and arg_min
+        # gives the first of equal minima: the same row without filtering each group
+        # (3x faster with one big group)
+        at_start = pl.col("_r").get(pl.col("ws").arg_min())
     firsts = sliced_agg(
         frame.select(key, "ws", pl.col("row").alias("_r")),
         [key],
@@ -92,13 +99,66 @@ def first_rows(frame: pl.DataFrame, key: str) -> pl.DataFrame:
 
 
 SLICE_ROWS = 2_000_000
+_KEY = "_gkey"  # the packed group key's column (no schema field starts with "_g")
+
+
+def packed_key(frame: pl.DataFrame, by: list[str]) -> pl.Series | None:
+    """One UInt64 per row, equal for two rows exactly when their ``by`` values are: the
+    columns' categorical codes (null: one code more) packed in mixed radix. None when a
+    column is not categorical or the radices overflow 63 bits even with each column's
+    codes made dense. Polars hashes a multi-column key row by row (row encoding) and
+    even one categorical key slower than its codes; one integer key groups 2-5x
+    faster, and packing is one parallel pass."""
+    if frame.height == 0:
+        return None
+    if not all(isinstance(frame.schema[name], pl.Categorical) for name in by):
+        return None
+    tops = frame.select([pl.col(name).to_physical().max().alias(name) for name in by]).row(0)
+    radices = [int(top or 0) + 2 for top in tops]
+    if math.prod(radices) < 2**63:
+        key: pl.Expr | None = None
+        for name, radix in zip(by, radices):
+            code = pl.col(name).to_physical().cast(pl.UInt64).fill_null(radix - 1)
+            key = code if key is None else key * radix + code
+        return frame.select(key.alias(_KEY))[_KEY]  # type: ignore[union-attr]
+    return _dense_key(frame, by)
+
+
+def _dense_key(frame: pl.DataFrame, by: list[str]) -> pl.Series | None:
+    """``packed_key`` with each column's codes renumbered 0..k-1 first (many categories
+    seen in the process, few in this frame)."""
+    key: np.ndarray | None = None
+    radix = 1
+    for name in by:
+        codes = frame[name].to_physical()
+        top = int(codes.max() or 0) + 1  # type: ignore[arg-type]
+        raw = codes.fill_null(top).to_numpy()
+        seen = pl.Series(raw).unique().to_numpy()
+        lookup = np.zeros(top + 1, dtype=np.uint64)
+        lookup[seen] = np.arange(seen.size, dtype=np.uint64)
+        radix *= seen.size
+        if radix >= 2**63:
+            return None
+        dense = lookup[raw]
+        key = dense if key is None else key * np.uint64(seen.size) + dense
+    return pl.Series(_KEY, key, dtype=pl.UInt64)
 
 
 def sliced_agg(frame: pl.DataFrame, by: list[str], aggs: list[pl.Expr], merge: list[pl.Expr]) -> pl.DataFrame:
     """``frame.group_by(by).agg(aggs)`` computed over row slices, then merged with
     ``merge`` (which must combine partial results exactly: min of mins, sum of counts).
     A group-by over 10^7 rows holds a hash table and row keys for all of them; slices
-    bound that to SLICE_ROWS rows while the result stays one row per group."""
+    bound that to SLICE_ROWS rows while the result stays one row per group. Several
+    categorical keys are grouped by their ``packed_key`` (same groups, same columns)."""
+    key = packed_key(frame, by)
+    if key is None:
+        return _sliced(frame, by, aggs, merge)
+    keys = [pl.col(name).first() for name in by]
+    out = _sliced(frame.with_columns(key), [_KEY], keys + aggs, keys + merge)
+    return out.drop(_KEY)
+
+
+def _sliced(frame: pl.DataFrame, by: list[str], aggs: list[pl.Expr], merge: list[pl.Expr]) -> pl.DataFrame:
     if frame.height <= SLICE_ROWS:
         return frame.group_by(by).agg(aggs)
     parts = [frame.slice(lo, SLICE_ROWS).group_by(by).agg(aggs) for lo in range(0, frame.height, SLICE_ROWS)]

@@ -88,9 +88,10 @@ def upstream_refs_dag_validity(trace: Trace) -> Iterator[Violation]:
     a record present in the trace, and points backwards in the append-only log (to a
     record earlier in file order). Backward-only edges rule out cycles, self-references
     and references to the future."""
-    target = _Targets(trace.frame.select("record_id", "row"))
-    edges = pl.concat([target.resolve(part).filter(BAD_EDGE) for part in _ref_chunks(trace)])
-    yield from dag_violations(target.duplicates(), edges, target.ids)
+    record_ids = trace.frame["record_id"]
+    targets = _LazyTargets(trace.frame)
+    edges = pl.concat([_bad_edges(part, record_ids, targets) for part in _ref_chunks(trace)])
+    yield from dag_violations(_duplicates(record_ids), edges, record_ids)
 
 
 # An edge that names no record (null) or the record itself or a later one.
@@ -141,6 +142,79 @@ def _ref_chunks(trace: Trace) -> Iterator[pl.DataFrame]:
         offset += part.height
 
 
+_FEW = 8  # resolve by the sorted hashes when more than 1/_FEW of the records have other refs
+_NO_EDGES = {"row": pl.UInt32, "upstream_refs": pl.Utf8, "ref_row": pl.Int64}
+
+
+def _bad_edges(part: pl.DataFrame, record_ids: pl.Series, targets: _LazyTargets) -> pl.DataFrame:
+    """The bad edges (row, upstream_refs, ref_row) of some records, in file order.
+
+    A ref naming the record just before its own (an append-only log's usual link) is
+    confirmed on the id strings and is good: the id's first occurrence is at or before
+    that row, so before the ref's own. Only the other refs are resolved, by the sorted
+    hashes of every id when many are left, else by one pass over the id hashes."""
+    edges = part.explode("upstream_refs").filter(pl.col("upstream_refs").is_not_null())
+    if edges.height == 0:
+        return pl.DataFrame(schema=_NO_EDGES)
+    before = edges["row"].cast(pl.Int64) - 1
+    linked = (before >= 0) & (record_ids.gather(before.clip(0)) == edges["upstream_refs"])
+    rest = edges.filter(~linked.fill_null(False)) if linked.any() else edges
+    if rest.height == 0:
+        return pl.DataFrame(schema=_NO_EDGES)
+    if rest.height * _FEW > record_ids.len():
+        return targets.get().resolve_edges(rest).filter(BAD_EDGE)
+    return _resolve_few(rest, record_ids).filter(BAD_EDGE)
+
+
+def _resolve_few(edges: pl.DataFrame, record_ids: pl.Series) -> pl.DataFrame:
+    """``edges`` with the row of the first record whose id equals the ref (null: none),
+    for a few edges: the ids whose hash a ref has, confirmed on the strings."""
+    queries = edges.with_columns(
+        pl.col("upstream_refs").hash().alias("_h"), pl.int_range(pl.len()).alias("_e")
+    )
+    keys = pl.DataFrame({"_h": record_ids.hash()}).with_row_index("ref_row")
+    found = keys.filter(pl.col("_h").is_in(queries["_h"].unique().implode()))
+    found = found.with_columns(record_ids.gather(found["ref_row"]).alias("_id"))
+    first = (
+        queries.select("_e", "_h", "upstream_refs")
+        .join(found, on="_h")
+        .filter(pl.col("_id") == pl.col("upstream_refs"))
+        .group_by("_e")
+        .agg(pl.col("ref_row").min().cast(pl.Int64))
+    )
+    return queries.join(first, on="_e", how="left", maintain_order="left").select(
+        "row", "upstream_refs", "ref_row"
+    )
+
+
+def _duplicates(record_ids: pl.Series) -> pl.DataFrame:
+    """(record_id, row) of every record whose id another record also has, file order:
+    rows whose id hash repeats (one parallel sort of the hashes: is_duplicated builds a
+    hash table, 3-5x slower), confirmed on the strings."""
+    hashes = record_ids.hash()
+    keys, ordered = hashes.to_numpy(), hashes.sort().to_numpy()
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    rows = np.flatnonzero(np.isin(keys, repeated)) if repeated.size else np.zeros(0, dtype=np.int64)
+    candidates = pl.DataFrame(
+        {"record_id": record_ids.gather(rows), "row": pl.Series(rows, dtype=pl.UInt32)},
+        schema={"record_id": pl.Utf8, "row": pl.UInt32},
+    )
+    return candidates.filter(pl.col("record_id").is_duplicated())
+
+
+class _LazyTargets:
+    """``_Targets`` built on first use (most traces never need the sorted id hashes)."""
+
+    def __init__(self, frame: pl.DataFrame):
+        self.frame = frame
+        self.built: _Targets | None = None
+
+    def get(self) -> _Targets:
+        if self.built is None:
+            self.built = _Targets(self.frame.select("record_id", "row"))
+        return self.built
+
+
 class _Targets:
     """Record ids as sorted 64-bit hashes, 12 bytes a record (no table of strings): refs
     resolve by a merge of sorted hashes, and every match is confirmed on the strings, so
@@ -166,7 +240,10 @@ class _Targets:
 
     def resolve(self, part: pl.DataFrame) -> pl.DataFrame:
         """Edges (row -> ref) with the referenced record's row, null when absent."""
-        edges = part.explode("upstream_refs").filter(pl.col("upstream_refs").is_not_null())
+        return self.resolve_edges(part.explode("upstream_refs").filter(pl.col("upstream_refs").is_not_null()))
+
+    def resolve_edges(self, edges: pl.DataFrame) -> pl.DataFrame:
+        """``resolve`` of edges already exploded (row, upstream_refs)."""
         wanted = edges["upstream_refs"].hash().to_numpy()
         order = np.argsort(wanted)  # sorted queries walk the sorted keys once, cache-friendly
         pos = np.empty_like(order)
