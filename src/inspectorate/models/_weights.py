@@ -58,18 +58,18 @@ def map_state_dict(spec: ModelSpec, foreign: Mapping[str, torch.Tensor]) -> dict
     the verifier's module names for ``spec``, position by position. Counts and every
     shape must agree: a mismatch is an InputError naming the first tensor that differs,
     never a silent partial load."""
-    ours = spec.build().state_dict()
+    ours = _shapes(spec)
     theirs = [(k, v) for k, v in foreign.items() if isinstance(v, torch.Tensor)]
     if len(theirs) != len(ours):
         raise InputError(
             f"{len(theirs)} tensors handed over, the declared {spec.family} model has {len(ours)}"
         )
     out: dict[str, torch.Tensor] = {}
-    for (name, ref), (their_name, tensor) in zip(ours.items(), theirs, strict=True):
-        if tuple(tensor.shape) != tuple(ref.shape):
+    for (name, shape), (their_name, tensor) in zip(ours.items(), theirs, strict=True):
+        if tuple(tensor.shape) != shape:
             raise InputError(
                 f"tensor {their_name!r} has shape {tuple(tensor.shape)}, the declared model's "
-                f"{name!r} has {tuple(ref.shape)}"
+                f"{name!r} has {shape}"
             )
         out[name] = tensor.detach().to("cpu", copy=True).contiguous()
     return out
@@ -85,11 +85,15 @@ def save_weights(
     optimizer: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``path`` atomically. ``state_dict`` must already use the verifier's names
-    (see :func:`map_state_dict`); it is loaded into a fresh module first, so a file the
-    loader would refuse is refused here, before a byte is written."""
+    (see :func:`map_state_dict`): every name of the declared model, no other, each of
+    its shape, checked against the model built on the meta device (no memory, no
+    initialisation: a training loop writing weights every few steps pays only the
+    serialisation), so a file the loader would refuse is refused before a byte is
+    written."""
     path = Path(path)
-    module = spec.build()
-    _load_into(module, dict(state_dict), path)
+    state = {k: v for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
+    _check_fits(spec, state, path)
+    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
     if optimizer is not None:
         _plain(optimizer, "optimizer")
     blob: dict[str, Any] = {
@@ -98,7 +102,7 @@ def save_weights(
         "model": json.dumps(spec.to_dict(), sort_keys=True),
         "vocab": str(vocab),
         "meta": json.dumps(meta or {}, sort_keys=True),
-        "state_dict": module.state_dict(),
+        "state_dict": state,
     }
     if optimizer is not None:
         blob["optimizer"] = optimizer
@@ -145,3 +149,31 @@ def _load_into(module: torch.nn.Module, state: dict[str, Any], where: Path) -> N
     except (RuntimeError, TypeError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"weights do not fit the declared model ({first})", where) from None
+
+
+def _shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the declared model's state dict, in registration order, from
+    a build on the meta device (a real build where a family cannot build there)."""
+    try:
+        with torch.device("meta"):
+            module = spec.build()
+    except Exception:  # a family whose build needs real tensors (an exported program)
+        module = spec.build()
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def _check_fits(spec: ModelSpec, state: dict[str, torch.Tensor], where: Path) -> None:
+    """The same refusals as a strict load, named: missing, unexpected, misshapen."""
+    want = _shapes(spec)
+    missing = [k for k in want if k not in state]
+    extra = [k for k in state if k not in want]
+    if missing or extra:
+        what = f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}"
+        raise InputError(f"weights do not fit the declared model ({what})", where)
+    for name, shape in want.items():
+        if tuple(state[name].shape) != shape:
+            raise InputError(
+                f"weights do not fit the declared model ({name!r} has shape "
+                f"{tuple(state[name].shape)}, expected {shape})",
+                where,
+            )
