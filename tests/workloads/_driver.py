@@ -21,6 +21,8 @@ from typing import Any
 from inspectorate import capture
 from inspectorate.capture import StepRecorder
 
+import _served_handover
+
 KIND = {"training": "train_step", "inference": "infer_token", "eval": "eval_step"}
 DO_OP = {
     "train": "training",
@@ -54,6 +56,7 @@ def run(workload: Any, plan: dict[str, Any], rank: int = 0) -> None:
         if rec is not None:
             rec.set_phase(ph["name"])
         with capture.phase(ph["name"], **claim):
+            hand = _served_handover.open_phase(workload, ph, plan, rank)  # serve/eval outputs, if asked
             end = time.time() + float(ph["seconds"])
             step = 0
             while _keep_going(end):
@@ -62,6 +65,8 @@ def run(workload: Any, plan: dict[str, Any], rank: int = 0) -> None:
                     time.sleep(0.05)
                     continue
                 n = hidden_work() if ph["do"] == "hidden" else getattr(workload, ph["do"])()
+                if hand is not None:
+                    hand.step()
                 dt = time.time() - t
                 if rank == 0 and n:
                     capture.tokens(int(n * float(ph.get("token_factor", 1.0))))
@@ -73,6 +78,8 @@ def run(workload: Any, plan: dict[str, Any], rank: int = 0) -> None:
                     else:
                         _record(rec, claim["op"], step, int(n * float(ph.get("token_factor", 1.0))), dt)
                 step += 1
+            if hand is not None:
+                hand.close()
         if i + 1 < len(plan["phases"]):
             time.sleep(float(plan.get("gap_s", 0.3)))
     if rec is not None:

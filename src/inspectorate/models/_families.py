@@ -118,14 +118,20 @@ class LlamaSpec(ModelSpec):
 @dataclass(frozen=True)
 class MLPSpec(ModelSpec):
     """Bengio et al. (2003)'s MLP language model: the last ``context_len`` token
-    embeddings concatenated, ``hidden`` tanh layers, a vocabulary head."""
+    embeddings concatenated, ``hidden`` layers of ``activation`` (tanh as in the paper,
+    or gelu / relu), a vocabulary head. Positions before the start read token 0."""
 
     vocab_size: int = 65
     context_len: int = 8
     d_embed: int = 32
     hidden: tuple[int, ...] = (256,)
+    activation: str = "tanh"
 
     _layer_field = "hidden"
+
+    def __post_init__(self) -> None:
+        if self.activation not in ("tanh", "gelu", "relu"):
+            raise ValueError(f"activation must be 'tanh', 'gelu' or 'relu', got {self.activation!r}")
 
     @property
     def depth(self) -> int:
@@ -140,7 +146,9 @@ class MLPSpec(ModelSpec):
         return self.vocab_size
 
     def with_layers(self, k: int) -> ModelSpec:
-        return MLPSpec(self.vocab_size, self.context_len, self.d_embed, tuple(self.hidden[:1]) * k)
+        return MLPSpec(
+            self.vocab_size, self.context_len, self.d_embed, tuple(self.hidden[:1]) * k, self.activation
+        )
 
     def n_params(self) -> int:
         widths = [self.context_len * self.d_embed, *self.hidden, self.vocab_size]

@@ -132,6 +132,7 @@ class MLPModule(nn.Module):
         self.emb = nn.Embedding(spec.vocab_size, spec.d_embed)
         widths = [spec.context_len * spec.d_embed, *spec.hidden]
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
+        self.act = {"tanh": torch.tanh, "gelu": F.gelu, "relu": F.relu}[getattr(spec, "activation", "tanh")]
         self.head = nn.Linear(widths[-1], spec.vocab_size)
         self.apply(_init)
 
@@ -140,7 +141,7 @@ class MLPModule(nn.Module):
         windows = padded.unfold(1, self.n, 1)  # (B, T, n)
         x = self.emb(windows).flatten(2)
         for layer in self.hidden:
-            x = torch.tanh(layer(x))
+            x = self.act(layer(x))
         return self.head(x)
 
     def decode(self, idx: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
@@ -150,7 +151,7 @@ class MLPModule(nn.Module):
         window = window[:, -self.n :]
         x = self.emb(F.pad(window, (self.n - window.shape[1], 0))).flatten(1)
         for layer in self.hidden:
-            x = torch.tanh(layer(x))
+            x = self.act(layer(x))
         return self.head(x), window
 
 
