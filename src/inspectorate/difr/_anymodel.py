@@ -14,7 +14,7 @@ here, so it is skipped and the report says so (a log with projections is scored 
 tokens only, never passed on activations it was not checked on).
 
 Honest non-determinism is calibrated by the verifier itself on the sampled sequences'
-prompts: it serves them through ``decode`` (incremental state, batches of all and of 1)
+prompts (at most ``CAL_PROMPTS`` per length): it serves them through ``decode`` (incremental state, batches of all and of 1)
 at 1 and at 2 threads under fresh seeds and scores them as a log; the thresholds follow
 ``Calibration.thresholds`` (Bonferroni over the sampled sequences, a tail fit, a floor
 from the measured logit error).
@@ -38,6 +38,7 @@ from inspectorate.errors import InputError
 
 SAMPLE = 64  # sequences the verifier re-computes (its own random draw) per log
 CAL_THREADS = (1, 2)  # honest thread counts the self-calibration serves at
+CAL_PROMPTS = 16  # prompts (of the drawn sequences) the self-calibration re-serves per variant
 NO_HOOK = "Activation-DiFR skipped: the verifier's {family} module has no layer hook (tokens only)"
 
 
@@ -188,7 +189,8 @@ def verify_weights_log(
     th = None
     for length in sorted({len(r.tokens) for r in records}):
         group = [r for r in records if len(r.tokens) == length]
-        cal = calibrate_any(module, [list(r.prompt) for r in group], sampling, length, ref_hash)
+        prompts = [list(r.prompt) for r in group[:CAL_PROMPTS]]
+        cal = calibrate_any(module, prompts, sampling, length, ref_hash)
         th = cal.thresholds(len(records), log_fpr)
         ids = {r.index for r in group}
         flagged += [s.index for s in scores if s.index in ids and (s.token_score or 0.0) > (th.token or 0.0)]
