@@ -14,8 +14,10 @@ here, so it is skipped and the report says so (a log with projections is scored 
 tokens only, never passed on activations it was not checked on).
 
 Honest non-determinism is calibrated by the verifier itself on the sampled sequences'
-prompts (at most ``CAL_PROMPTS`` per length): it serves them through ``decode`` (incremental state, batches of all and of 1)
-at 1 and at 2 threads under fresh seeds and scores them as a log; the thresholds follow
+prompts (at most ``CAL_PROMPTS`` per length): it serves them through ``decode``
+(incremental state: all prompts in one batch and ``CAL_SMALL`` one by one at 1 thread,
+``CAL_SMALL`` in one batch at 2 threads) under fresh seeds and scores them with its
+single-threaded teacher-forced pass, as a log; the thresholds follow
 ``Calibration.thresholds`` (Bonferroni over the sampled sequences, a tail fit, a floor
 from the measured logit error).
 """
@@ -39,6 +41,7 @@ from inspectorate.errors import InputError
 SAMPLE = 64  # sequences the verifier re-computes (its own random draw) per log
 CAL_THREADS = (1, 2)  # honest thread counts the self-calibration serves at
 CAL_PROMPTS = 16  # prompts (of the drawn sequences) the self-calibration re-serves per variant
+CAL_SMALL = 4  # prompts served one by one, and at 2 threads
 NO_HOOK = "Activation-DiFR skipped: the verifier's {family} module has no layer hook (tokens only)"
 
 
@@ -126,18 +129,24 @@ def calibrate_any(
     model_hash: str,
     threads: Sequence[int] = CAL_THREADS,
 ) -> Calibration:
-    """Honest scores of ``module`` served through ``decode`` (batch of all at the first
-    thread count, batch of 1 at the next, ...) under fresh seeds, scored teacher-forced."""
+    """Honest scores of ``module`` served through ``decode`` under fresh seeds, scored
+    with the verifier's single-threaded teacher-forced pass: at 1 thread every prompt in
+    one batch and ``CAL_SMALL`` one by one; at more threads ``CAL_SMALL`` in one batch
+    (threads cost far more than their work on a loaded host)."""
     token: list[float] = []
     err, mism, variants = 0.0, 0, []
+    plan: list[tuple[int, Sequence[Sequence[int]], int]] = []
+    for t in threads:
+        small = prompts[:CAL_SMALL]
+        plan += [(t, prompts, len(prompts)), (t, small, 1)] if t == 1 else [(t, small, len(small))]
     before = torch.get_num_threads()
     try:
-        for k, t in enumerate(threads):
-            torch.set_num_threads(t)
-            batch = len(prompts) if k % 2 == 0 else 1
+        for k, (t, chosen, batch) in enumerate(plan):
             variant = SamplingConfig(sampling.temperature, sampling.top_k, sampling.top_p, 1000 + k)
-            variants.append({"threads": t, "batch_size": batch, "sampling_seed": 1000 + k})
-            for record, served in decode_serve(module, prompts, variant, max_new, batch):
+            variants.append({"threads": t, "batch_size": batch, "prompts": len(chosen), "sampling_seed": 1000 + k})
+            served_rows = _served(module, chosen, variant, max_new, batch, t)
+            torch.set_num_threads(1)
+            for record, served in served_rows:
                 s = score_record(module, record, variant)
                 token.append(s.token_score or 0.0)
                 mism = max(mism, int(s.mismatch.sum()) if s.mismatch is not None else 0)
@@ -156,6 +165,17 @@ def calibrate_any(
         max_mismatches=mism,
         variants=variants,
     )
+
+
+def _served(
+    module: torch.nn.Module, prompts: Sequence[Sequence[int]], sampling: SamplingConfig, max_new: int, batch: int, threads: int
+) -> list[tuple[SequenceRecord, np.ndarray]]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return decode_serve(module, prompts, sampling, max_new, batch)
+    finally:
+        torch.set_num_threads(before)
 
 
 def verify_weights_log(
@@ -184,7 +204,12 @@ def verify_weights_log(
     chosen = draw(len(log.sequences), sample, draw_seed)
     records = [log.sequences[i] for i in chosen]
     module.eval()
-    scores = [score_record(module, r, sampling) for r in records]
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the verifier's own pass: one thread, independent of the server's
+    try:
+        scores = [score_record(module, r, sampling) for r in records]
+    finally:
+        torch.set_num_threads(before)
     flagged: list[int] = []
     th = None
     for length in sorted({len(r.tokens) for r in records}):
