@@ -136,7 +136,10 @@ DEFAULT_HIDDEN = {"chargru": 192, "pg_sampler": 256, "mlp_lm": 512, "mlp_wide": 
 def shrunk_config(name: str, config: dict[str, Any], shrink: float) -> dict[str, Any]:
     """The workload config of the model ``description(name, config, shrink)`` describes."""
     h = config.get("hidden", DEFAULT_HIDDEN[name])
-    return {**{k: v for k, v in config.items() if k != "world_size"}, "hidden": max(int(round(h * shrink**0.5)), 1)}
+    return {
+        **{k: v for k, v in config.items() if k != "world_size"},
+        "hidden": max(int(round(h * shrink**0.5)), 1),
+    }
 
 
 def handover_lies(name: str, records: str) -> list[dict[str, Any]]:
@@ -146,7 +149,10 @@ def handover_lies(name: str, records: str) -> list[dict[str, Any]]:
     outputs on every step, its CPU paying for both."""
     config = WORKLOADS[name]["config"]
     out = []
-    for phase, do, op in (("lie_big_as_small_serve", "serve", "inference"), ("lie_big_as_small_eval", "eval", "eval")):
+    for phase, do, op in (
+        ("lie_big_as_small_serve", "serve", "inference"),
+        ("lie_big_as_small_eval", "eval", "eval"),
+    ):
         extra: dict[str, Any] = {"handover_model": name}
         if records == "competent":
             extra = {"shadow_config": shrunk_config(name, config, SHRINK)}
@@ -191,7 +197,14 @@ def plan(name: str, seconds: float, records: str, lean: bool, recomputed: bool =
         if world > 1:
             claim["world_size"] = world
         phases.append(
-            {"name": phase, "do": do, "seconds": seconds, "claim": claim, "token_factor": tokens, **extras.get(phase, {})}
+            {
+                "name": phase,
+                "do": do,
+                "seconds": seconds,
+                "claim": claim,
+                "token_factor": tokens,
+                **extras.get(phase, {}),
+            }
         )
     return {"config": config, "records": records, "threads": 1, "phases": phases, "handover": recomputed}
 

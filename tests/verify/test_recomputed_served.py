@@ -8,7 +8,9 @@ from inspectorate.verify._recomputed import bind_served, settle
 from inspectorate.verify._registry import Finding
 
 
-def _served(n_params: int = 1000, tokens: int = 960, seed: int | None = None, prop: str = "served_model_identity"):
+def _served(
+    n_params: int = 1000, tokens: int = 960, seed: int | None = None, prop: str = "served_model_identity"
+):
     ev = {"n_params": n_params, "tokens": tokens, "seed": seed}
     return Finding(prop, 0.1, "consistent", ev, basis=("difr",))
 

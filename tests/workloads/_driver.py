@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _served_handover
+
 from inspectorate import capture
 from inspectorate.capture import StepRecorder
-
-import _served_handover
 
 KIND = {"training": "train_step", "inference": "infer_token", "eval": "eval_step"}
 DO_OP = {

@@ -79,7 +79,11 @@ def write_weights(path: Path, description: dict[str, Any], module: torch.nn.Modu
     blob = {
         "format": FORMAT_WEIGHTS,
         "version": 1,
-        "model": json.dumps({k: description[k] for k in ("family", "config")} | {"format": "inspectorate.model", "version": 1}, sort_keys=True),
+        "model": json.dumps(
+            {k: description[k] for k in ("family", "config")}
+            | {"format": "inspectorate.model", "version": 1},
+            sort_keys=True,
+        ),
         "vocab": vocab,
         "meta": "{}",
         "state_dict": state,
@@ -180,7 +184,10 @@ def open_phase(workload: Any, phase: dict[str, Any], plan: dict[str, Any], rank:
     run_dir = os.environ.get("INSPECTORATE_RUN_DIR")
     if not plan.get("handover") or not run_dir or rank != 0 or not hasattr(workload, "handover_module"):
         return None
-    if phase["do"] not in ("serve", "eval", "serve_updates") or phase["claim"].get("op") not in ("inference", "eval"):
+    if phase["do"] not in ("serve", "eval", "serve_updates") or phase["claim"].get("op") not in (
+        "inference",
+        "eval",
+    ):
         return None
     if not phase["claim"].get("model"):
         return None

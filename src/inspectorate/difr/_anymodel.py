@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -105,7 +105,7 @@ def decode_serve(
         rows = np.zeros((len(batch), max_new, 0))
         state: Any = None
         for j in range(max_new):
-            last, state = module.decode(idx, state)
+            last, state = cast(Any, module).decode(idx, state)
             lg = last.double().numpy()
             if vocab is None:
                 vocab = lg.shape[-1]
@@ -143,7 +143,9 @@ def calibrate_any(
     try:
         for k, (t, chosen, batch) in enumerate(plan):
             variant = SamplingConfig(sampling.temperature, sampling.top_k, sampling.top_p, 1000 + k)
-            variants.append({"threads": t, "batch_size": batch, "prompts": len(chosen), "sampling_seed": 1000 + k})
+            variants.append(
+                {"threads": t, "batch_size": batch, "prompts": len(chosen), "sampling_seed": 1000 + k}
+            )
             served_rows = _served(module, chosen, variant, max_new, batch, t)
             torch.set_num_threads(1)
             for record, served in served_rows:
@@ -168,7 +170,12 @@ def calibrate_any(
 
 
 def _served(
-    module: torch.nn.Module, prompts: Sequence[Sequence[int]], sampling: SamplingConfig, max_new: int, batch: int, threads: int
+    module: torch.nn.Module,
+    prompts: Sequence[Sequence[int]],
+    sampling: SamplingConfig,
+    max_new: int,
+    batch: int,
+    threads: int,
 ) -> list[tuple[SequenceRecord, np.ndarray]]:
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -220,7 +227,9 @@ def verify_weights_log(
         ids = {r.index for r in group}
         flagged += [s.index for s in scores if s.index in ids and (s.token_score or 0.0) > (th.token or 0.0)]
     if flagged:
-        reasons.append(f"{len(flagged)} of {len(records)} re-computed sequence(s) exceed the Token-DiFR threshold")
+        reasons.append(
+            f"{len(flagged)} of {len(records)} re-computed sequence(s) exceed the Token-DiFR threshold"
+        )
     decision = INCONSISTENT if reasons else CONSISTENT
     report = DifrReport(decision, reasons, header.model_hash, ref_hash, th, scores, sorted(flagged))
     report.calibration = "self (verifier decode path, threads 1 and 2)"

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -99,12 +98,21 @@ def _batch(line: str, path: Path, number: int) -> EvalBatch:
     try:
         obj = json.loads(line)
         ids = tuple(tuple(int(t) for t in row) for row in obj["ids"])
-        batch = EvalBatch(int(obj["index"]), ids, int(obj["score_from"]), float(obj["loss"]), int(obj["tokens"]))
+        batch = EvalBatch(
+            int(obj["index"]), ids, int(obj["score_from"]), float(obj["loss"]), int(obj["tokens"])
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"malformed eval batch ({exc})", path, number) from None
     lengths = {len(r) for r in ids}
-    if not ids or len(lengths) != 1 or not 1 <= batch.score_from < lengths.pop() or not math.isfinite(batch.loss):
-        raise InputError("eval batch needs equal-length rows longer than score_from and a finite loss", path, number)
+    if (
+        not ids
+        or len(lengths) != 1
+        or not 1 <= batch.score_from < lengths.pop()
+        or not math.isfinite(batch.loss)
+    ):
+        raise InputError(
+            "eval batch needs equal-length rows longer than score_from and a finite loss", path, number
+        )
     return batch
 
 
@@ -117,12 +125,16 @@ def batch_loss(module: torch.nn.Module, batch: EvalBatch, rows_at_once: bool = T
     for x in chunks:
         logits = module(x[:, :-1])[:, batch.score_from - 1 :].double()
         target = x[:, batch.score_from :]
-        total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="sum"))
+        total += float(
+            F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="sum")
+        )
         count += target.numel()
     return total / count
 
 
-def check_eval(claim: EvalClaim, weights: Any, sample: int = SAMPLE, draw_seed: int | None = None) -> dict[str, Any]:
+def check_eval(
+    claim: EvalClaim, weights: Any, sample: int = SAMPLE, draw_seed: int | None = None
+) -> dict[str, Any]:
     """Re-compute a draw of the claim's batches; the finding as a dict (property
     ``eval_recompute``): inconsistent when the weights are not the ones the claim names,
     the vocabulary does not fit, or any drawn batch's loss is off beyond tolerance."""
@@ -158,7 +170,15 @@ def check_eval(claim: EvalClaim, weights: Any, sample: int = SAMPLE, draw_seed: 
             tol = max(TOL_FACTOR * abs(ours - again), 8.0 * FP32_EPS * max(abs(ours), 1.0) * math.sqrt(n))
             off = abs(b.loss - ours)
             worst = max(worst, off / tol)
-            rows.append({"index": b.index, "claimed": b.loss, "recomputed": ours, "spread": abs(ours - again), "tolerance": tol})
+            rows.append(
+                {
+                    "index": b.index,
+                    "claimed": b.loss,
+                    "recomputed": ours,
+                    "spread": abs(ours - again),
+                    "tolerance": tol,
+                }
+            )
     finally:
         torch.set_num_threads(before)
     bad = [r for r in rows if abs(r["claimed"] - r["recomputed"]) > r["tolerance"]]

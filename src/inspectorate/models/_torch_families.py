@@ -132,7 +132,9 @@ class MLPModule(nn.Module):
         self.emb = nn.Embedding(spec.vocab_size, spec.d_embed)
         widths = [spec.context_len * spec.d_embed, *spec.hidden]
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
-        self.act = {"tanh": torch.tanh, "gelu": F.gelu, "relu": F.relu}[getattr(spec, "activation", "tanh")]
+        self.act: Any = {"tanh": torch.tanh, "gelu": F.gelu, "relu": F.relu}[
+            getattr(spec, "activation", "tanh")
+        ]
         self.head = nn.Linear(widths[-1], spec.vocab_size)
         self.apply(_init)
 
