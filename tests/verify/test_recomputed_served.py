@@ -57,3 +57,18 @@ def test_unbound_legacy_finding_and_failures_pass_through():
     assert bind_served(legacy, _claim(), 1000.0, None, "s") is legacy
     bad = Finding("served_model_identity", 1.0, "inconsistent", {"n_params": 1}, basis=("difr",))
     assert bind_served(bad, _claim(), 1000.0, None, "s") is bad
+
+
+def test_handed_over_weights_count_as_checkpoint_bytes_only_when_named(tmp_path):
+    import json
+
+    from inspectorate.verify._evidence import _checkpoint_bytes
+
+    folder = tmp_path / "claims" / "serve"
+    folder.mkdir(parents=True)
+    (folder / "weights.pt").write_bytes(b"x" * 1000)
+    assert _checkpoint_bytes(tmp_path, "serve") == 0.0  # no log names it
+    (folder / "served.jsonl").write_text(json.dumps({"server": {"weights": "weights.pt"}}) + "\n")
+    assert _checkpoint_bytes(tmp_path, "serve") == 1000.0
+    (folder / "served.jsonl").write_text(json.dumps({"server": {"weights": "../other.pt"}}) + "\n")
+    assert _checkpoint_bytes(tmp_path, "serve") == 0.0  # no path out of the folder
