@@ -3,17 +3,24 @@ package installs and uses the pure-Python path). Everything else is in pyproject
 
 from setuptools import Extension, setup
 
+HEADERS = [
+    "src/inspectorate/trace/_cfloat.h",
+    "src/inspectorate/trace/_csha.h",
+]  # shared; in the sdist (MANIFEST.in)
+
 setup(
     ext_modules=[
         Extension(
             "inspectorate.trace._ccanon",
             ["src/inspectorate/trace/_ccanon.c"],
+            depends=HEADERS,
             extra_compile_args=["-O3"],
             optional=True,
         ),
         Extension(
             "inspectorate.trace._cjsonl",
             ["src/inspectorate/trace/_cjsonl.c"],
+            depends=HEADERS,
             extra_compile_args=["-O3"],
             optional=True,
         ),

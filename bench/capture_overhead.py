@@ -11,7 +11,7 @@ included: they are part of what capture costs.
 ``--sensor`` measures the other half of capture's cost instead: the verifier-owned
 sensor's CPU per CPU-second of a busy and of a light workload (bench/capture_sensor_cost.py).
 
-    python bench/capture_overhead.py --sensor --seconds 30 --baseline-src /path/to/old/src
+    python bench/capture_overhead.py --sensor --seconds 30 --baseline-src /path/to/old/src --features
 """
 
 from __future__ import annotations
@@ -100,12 +100,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="--sensor: measured seconds per arm")
     parser.add_argument("--baseline-src", help="--sensor: also run the sensor from this src tree")
     parser.add_argument("--pid-too", action="store_true", help="--sensor: also follow the PID (no cgroup)")
+    parser.add_argument(
+        "--loads", default="0,0.05,0.1,0.5,1", help="--sensor: workload cores, comma-separated (0: idle)"
+    )
+    parser.add_argument(
+        "--features", action="store_true", help="--sensor: compare verify's window features, before vs after"
+    )
     args = parser.parse_args()
     if args.sensor:
         sys.path.insert(0, str(Path(__file__).parent))
         from capture_sensor_cost import main as sensor_main
 
-        sensor_main(args.seconds, args.baseline_src, args.pid_too)
+        loads = tuple(float(v) for v in args.loads.split(","))
+        sensor_main(args.seconds, args.baseline_src, args.pid_too, loads, args.features)
         return
 
     import torch

@@ -10,8 +10,9 @@ order so that no contender always goes first after a quiet spell:
   - the machine's limit: a plain Python process that reads the file's bytes and takes one
     SHA-256 per line (issue 22's yardstick: no parse, no rules),
   - CLI start-up: ``inspectorate --version`` and ``inspectorate check --help``.
-It prints one JSON line per round (seconds, load average before the round) and a summary
-of medians: records/s, ours / reference and ours / limit, both ratios per round first
+It prints one JSON line per round (wall seconds; CPU seconds of each child, user + system
+over all its threads, steadier than wall time on a shared box; the load average before
+and after the round) and a summary of medians: records/s, ours / reference and ours / limit, both ratios per round first
 (contenders in one round share the machine's load) and then their median. Goals (issue
 22): >= 10x the reference, within 2x of the limit, start-up under 0.2 s.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -79,17 +81,21 @@ def prepare(records: int, workdir: Path) -> tuple[Path, Path, Path]:
     return ct._jsonl_path(records, workdir), as_yaml, as_json
 
 
-def timed(argv: list[str], ok: tuple[int, ...] = (0,)) -> float:
+def timed(argv: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system of the child, all its threads)."""
     env = None
     if argv[0].startswith("PYTHONPATH="):  # a contender run from another source tree
         env = {**os.environ, "PYTHONPATH": argv[0].split("=", 1)[1]}
         argv = argv[1:]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     run = subprocess.run(argv, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if run.returncode not in ok:
         raise SystemExit(f"{argv[:4]} exited {run.returncode}: {run.stderr.strip()[-300:]}")
-    return seconds
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
 
 
 def contenders(
@@ -114,11 +120,14 @@ def one_round(k: int, runs: dict[str, list[str]]) -> dict:
     order = names[k % len(names) :] + names[: k % len(names)]  # rotate who goes first
     row: dict = {"round": k, "load_before": round(os.getloadavg()[0], 2)}
     for name in order:
-        row[name] = round(timed(runs[name], ok=(0, 1) if name.startswith("ours") else (0,)), 3)
+        wall, cpu = timed(runs[name], ok=(0, 1) if name.startswith("ours") else (0,))
+        row[name], row[f"{name}_cpu"] = round(wall, 3), round(cpu, 3)
     row["load_after"] = round(os.getloadavg()[0], 2)
     if "reference" in row:
         row["speedup_vs_reference"] = round(row["reference"] / row["ours"], 2)
+        row["speedup_vs_reference_cpu"] = round(row["reference_cpu"] / row["ours_cpu"], 2)
     row["ours_over_limit"] = round(row["ours"] / row["limit"], 2)
+    row["ours_over_limit_cpu"] = round(row["ours_cpu"] / row["limit_cpu"], 2)
     if "ours_baseline" in row:
         row["speedup_vs_baseline"] = round(row["ours_baseline"] / row["ours"], 2)
     return row
@@ -135,6 +144,9 @@ def summary(rows: list[dict], records: int) -> dict:
         "limit_s": round(med["limit"], 3),
         "limit_rec_per_s": round(records / med["limit"]),
         "ours_over_limit_median_of_rounds": round(med["ours_over_limit"], 2),
+        "ours_cpu_s": round(med["ours_cpu"], 3),
+        "limit_cpu_s": round(med["limit_cpu"], 3),
+        "ours_over_limit_cpu_median_of_rounds": round(med["ours_over_limit_cpu"], 2),
         "version_s": round(med["version"], 3),
         "check_help_s": round(med["check_help"], 3),
         "goals": "speedup >= 10, ours/limit <= 2, start-up < 0.2 s",
@@ -149,6 +161,8 @@ def summary(rows: list[dict], records: int) -> dict:
             "reference_s": round(med["reference"], 3),
             "reference_rec_per_s": round(records / med["reference"]),
             "speedup_median_of_rounds": round(med["speedup_vs_reference"], 2),
+            "reference_cpu_s": round(med["reference_cpu"], 3),
+            "speedup_cpu_median_of_rounds": round(med["speedup_vs_reference_cpu"], 2),
         }
     return out
 

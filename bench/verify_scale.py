@@ -7,8 +7,11 @@ gaps) unless it is already in ``--workdir``, then verifies every host in one fre
 process (as a fleet verifier would: ``Inspector(policy="lenient").inspect(host)`` host
 after host) and reports the child's peak RSS (``ru_maxrss``), its RSS after imports,
 verify seconds, seconds per phase and microseconds per sensor sample. ``--frame-hours``
-repeats the lengths given with the frame loader (``INSPECTORATE_SENSOR_LOADER=frame``,
-the whole stream in memory) in the same run, as the baseline. ``--breakdown`` times what
+repeats the lengths given with the frame loaders (``INSPECTORATE_SENSOR_LOADER=frame``
+and ``INSPECTORATE_STEPS_LOADER=frame``: the sensor stream and the step records in
+memory) in the same run, as the baseline. Each row also sums verify's own
+``timings.seconds`` over the hosts: loading, the step and sensor passes, the window
+chain, and the per-phase evidence and judgement. ``--breakdown`` times what
 one host's streaming pass spends reading bytes, parsing JSON, hashing the chain and
 accumulating features (is a columnar sidecar warranted?). Usage:
 
@@ -42,11 +45,18 @@ def _child(root: Path) -> None:
     hosts, phases, t_all = sorted(p for p in root.iterdir() if p.is_dir()), 0, 0.0
     outcomes: dict[str, int] = {}
     decisions: dict[str, dict[str, int]] = {}
+    stages: dict[str, float] = {}  # verify's own timings.seconds, summed over hosts
     for host in hosts:
         t0 = time.perf_counter()
         verdict = Inspector(policy="lenient").inspect(host)
         t_all += time.perf_counter() - t0
         phases += len(verdict.phases)
+        seconds = verdict.seconds or {}
+        for key in ("load_s", "steps_pass_s", "sensor_pass_s", "window_chain_s", "total_s"):
+            stages[key] = stages.get(key, 0.0) + seconds.get(key, 0.0)
+        for phase in seconds.get("by_phase", []):
+            for key in ("evidence_s", "judge_s"):
+                stages[key] = stages.get(key, 0.0) + phase.get(key, 0.0)
         for p in verdict.phases:
             outcomes[p.outcome] = outcomes.get(p.outcome, 0) + 1
             for f in p.findings:
@@ -60,11 +70,12 @@ def _child(root: Path) -> None:
         "rss_imports_mib": rss0 / 1024,
     }
     out.update({"peak_rss_mib": peak / 1024, "outcomes": outcomes, "decisions": decisions})
+    out.update({"stages_s": stages, "torch_imported": "torch" in sys.modules})
     print(json.dumps(out))
 
 
 def _verify(root: Path, mode: str) -> dict:
-    env = {**os.environ, "INSPECTORATE_SENSOR_LOADER": mode}
+    env = {**os.environ, "INSPECTORATE_SENSOR_LOADER": mode, "INSPECTORATE_STEPS_LOADER": mode}
     warm = "import inspectorate.verify, inspectorate.trace, polars, numpy"  # imports counted apart
     code = f"{warm}; import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import verify_scale; verify_scale._child(__import__('pathlib').Path({str(root)!r}))"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
@@ -142,6 +153,9 @@ def main() -> None:
                 "rss_after_imports_mib": round(r["rss_imports_mib"]),
                 "peak_rss_mib": round(r["peak_rss_mib"]),
                 "outcomes": r["outcomes"],
+                # verify's timings.seconds summed over hosts (phases: per phase of the run)
+                "stages_s": {k: round(v, 1) for k, v in r.get("stages_s", {}).items()},
+                "torch_imported": r.get("torch_imported"),
             }
             print(json.dumps(row), f"[{before} -> {_load()}]", flush=True)
         if mode == "stream" and hours == args.hours[-1]:

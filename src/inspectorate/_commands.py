@@ -241,7 +241,7 @@ def verify_json(verdict: RunVerdict, run_dir: Path, commitment: Path | None) -> 
     from inspectorate.report._archive import verify_document
     from inspectorate.trace import load_run
 
-    return verify_document(verdict.to_dict(), load_run(run_dir), commitment)
+    return verify_document(verdict.to_dict(timed=True), load_run(run_dir), commitment)
 
 
 def generate_file(

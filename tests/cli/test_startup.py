@@ -58,3 +58,25 @@ def test_version_and_unknown_command():
         [sys.executable, "-m", "inspectorate.cli", "no-such-command"], capture_output=True, text=True
     )
     assert run.returncode == 2 and "No such command" in run.stderr
+
+
+def test_check_of_a_jsonl_trace_imports_no_parquet_or_torch():
+    """`check` on JSONL imports what it needs (polars, numpy, pyarrow's core) and not the
+    Parquet stack (pyarrow.parquet with its file systems and ssl: half of pyarrow's
+    import), Arrow's JSON reader (the compiled scanner reads), torch or the verifier."""
+    from inspectorate.data import commitment_path, seed_path
+
+    argv = [
+        "check",
+        str(seed_path("legit_finetune")),
+        "-c",
+        str(commitment_path("frontier-training-cap")),
+        "-q",
+    ]
+    rc, _, modules = _loaded(argv)
+    assert rc in (0, 1)
+    assert "polars" in modules and "inspectorate.trace._jsonl" in modules
+    unwanted = ["pyarrow.parquet", "pyarrow.fs", "torch", "inspectorate.verify"]
+    if "inspectorate.trace._cjsonl" in modules:  # without it Arrow's JSON reader parses
+        unwanted.append("pyarrow.json")
+    assert sorted(m for m in modules if m in unwanted) == []

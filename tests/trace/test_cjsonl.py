@@ -119,3 +119,79 @@ def test_a_float_token_scans_only_as_repr_spells_it(value):
     assert ok == [exact]
     if exact:
         assert repr(records[0]["flops"]) == token
+
+
+def test_a_file_split_across_threads_scans_as_one(monkeypatch):
+    """A large file is cut at a line boundary and its halves scanned on two threads: the
+    rows, bounds, flags and digests are those of one pass (here with a tiny threshold, and
+    lines the scanner takes, leaves to json, and defers to repr)."""
+    import inspectorate.trace._jsonl as jsonl
+
+    lines = seed_path("legit_finetune").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    spelled = [json.dumps(r) for r in records] + [canonical_json(r) for r in records]
+    spelled[2] = json.dumps({**records[2], "chip_id": "é"})  # left to json
+    spelled[5] = json.dumps({**records[5], "flops": 5e-324})  # a subnormal: repr decides
+    raw = ("\n".join(spelled * 3) + "\n").encode()
+    one = _scan(raw)
+    monkeypatch.setattr(jsonl, "_SPLIT_BYTES", 64)
+    monkeypatch.setattr(jsonl.os, "cpu_count", lambda: 2)
+    assert len(jsonl._ranges(raw)) == 2
+    two = _scan(raw)
+    assert one is not None and two is not None
+    assert one[0].equals(two[0])
+    for a, b in zip(one[1:4], two[1:4]):
+        assert a.tolist() == b.tolist()
+    assert one[4] == two[4]
+    assert not one[3][2] and one[3][5] and one[3].sum() == len(spelled) * 3 - 3
+
+
+def _near_repr(x: float) -> list[str]:
+    """repr(x) and decimals a digit away from it: 16-17 digit spellings of x ('.16e',
+    '.17g', '.15e') and repr's digits with the last one moved by one."""
+    r = repr(x)
+    mantissa, _, exp = r.partition("e")
+    out = [r, f"{x:.16e}", f"{x:.17g}", f"{x:.15e}"]
+    last = mantissa[-1]
+    for step in (-1, 1):
+        if "0" <= chr(ord(last) + step) <= "9":
+            out.append(mantissa[:-1] + chr(ord(last) + step) + ("e" + exp if exp else ""))
+    return out
+
+
+def test_sixteen_and_seventeen_digit_floats_are_judged_as_repr():
+    """Floats of 16-17 significant digits are proven repr's without repr (no shorter
+    decimal reads back, the digits are the nearest): every token a digit away from repr's
+    is told apart exactly as repr tells it, over values where that proof applies and
+    where it defers to repr."""
+    import random
+
+    rnd = random.Random(22)
+    values = [rnd.uniform(1e15, 1e22) for _ in range(1500)]
+    values += [float(rnd.randint(1, 10**17)) * 10.0 ** rnd.randint(-40, 40) for _ in range(1500)]
+    tokens = [t for x in values for t in _near_repr(x)]
+    base, old = json.dumps(GOOD), json.dumps(GOOD["flops"])
+    frame, _, _, ok, _ = _scan(("\n".join(base.replace(old, t, 1) for t in tokens) + "\n").encode())
+    want = [repr(float(t)) == t for t in tokens]
+    assert ok.tolist() == want
+    assert sum(want) > len(values) and not all(want)
+    taken = [float(t) for t, w in zip(tokens, want) if w]
+    assert frame.filter(pl.Series(ok))["flops"].to_list() == taken
+
+
+def test_a_plain_file_is_mapped_and_one_to_rewrite_is_read(tmp_path):
+    """A file whose bytes are its text is mapped (no copy); one with a BOM or \\r\\n is
+    read and rewritten as the text reader sees it; an empty one is left to that reader."""
+    import mmap
+
+    from inspectorate.trace._jsonl import _bytes
+
+    text = seed_path("legit_finetune").read_bytes()
+    plain, bom, crlf, empty = (tmp_path / n for n in ("p.jsonl", "b.jsonl", "c.jsonl", "e.jsonl"))
+    plain.write_bytes(text)
+    bom.write_bytes(b"\xef\xbb\xbf" + text)
+    crlf.write_bytes(text.replace(b"\n", b"\r\n"))
+    empty.write_bytes(b"")
+    mapped = _bytes(plain)
+    assert isinstance(mapped, mmap.mmap) and mapped[:] == text
+    assert _bytes(bom) == text and _bytes(crlf) == text and _bytes(empty) == b""

@@ -74,3 +74,46 @@ def test_eval_is_priced_up_to_generation():
     assert f.evidence["band"]["priced_up_to"] == "generative eval"
     over = compute(_phase("eval", generate * TOKENS * SINGLE_PROCESS_HIGH * 2.5, busy_procs=1), ctx)
     assert over.decision == "inconsistent", over.evidence
+
+
+def test_idle_allows_idle_cores_per_memory_holder_and_no_more():
+    """Two honest gloo ranks idling (a polled stop flag) used 0.058 cores: the idle
+    allowance scales with processes holding memory, never with claimed ranks."""
+    ctx = Context(DEFAULT)
+    two_ranks = compute(_phase("idle", 0.58, busy_procs=0, holders=2), ctx)
+    assert two_ranks.decision == "consistent", two_ranks.evidence
+    assert two_ranks.evidence["idle_cores_allowed"] == pytest.approx(2 * DEFAULT.idle_cores)
+    one = compute(_phase("idle", 0.58, busy_procs=0, holders=1), ctx)
+    assert one.decision == "inconsistent", one.evidence
+    claimed_only = compute(_phase("idle", 0.58, busy_procs=0, world_size=4), ctx)
+    assert claimed_only.decision == "inconsistent", claimed_only.evidence
+    hidden = compute(_phase("idle", 9.6, busy_procs=2, holders=2), ctx)  # ~1 core of work
+    assert hidden.decision == "inconsistent", hidden.evidence
+
+
+def test_a_transformer_server_that_rereads_its_prefix_is_priced_as_honest():
+    """nanoGPT's ``generate`` runs the cropped prefix for every token: ~3x the cached
+    price. For a transformer that is the highest honest serving price; a recurrent
+    model (above) is still held to its decoded price."""
+    from inspectorate.models import GPTSpec
+    from inspectorate.verify._spotcheck import Work
+
+    gpt = GPTSpec(n_layer=2, n_head=2, n_embd=64, block_size=64, vocab_size=65)
+    reread = spot_check(Work("recompute", "gpt-64", 4, 64, gpt), DEFAULT.spot_check_s)
+    cached = spot_check(Work("inference", "gpt-64", 4, 64, gpt), DEFAULT.spot_check_s)
+    assert not isinstance(reread, str) and not isinstance(cached, str)
+    assert reread.cpu_s_per_token > cached.cpu_s_per_token  # the allowance is real work
+
+    def phase(cpu_s: float) -> PhaseEvidence:
+        claim = Claim("inference", None, "inference", None, gpt.n_params(), model="gpt-64")
+        ev = PhaseEvidence("p", claim, 0.0, 10.0)
+        ev.windows = {"tokens": TOKENS, "batch_size": 4, "sequence_length": 64}
+        ev.sensor = {"cpu_s": cpu_s, "cores": cpu_s / 10.0, "busy_procs": 1, "mem_procs": 1}
+        ev.model_spec = gpt
+        return ev
+
+    honest = compute(phase(reread.cpu_s_per_token * TOKENS), Context(DEFAULT))
+    assert honest.decision == "consistent", honest.evidence
+    assert honest.evidence["band"]["priced_up_to"] == "generation re-reading the prefix"
+    beyond = compute(phase(reread.cpu_s_per_token * TOKENS * 4), Context(DEFAULT))
+    assert beyond.decision == "inconsistent", beyond.evidence

@@ -88,3 +88,19 @@ def test_other_claims_are_not_judged(tmp_path):
     for fn in (P.resident_state, P.backward_share, P.weight_writes, P.served_drift):
         f = fn(ev, Context())
         assert str(f.decision) == "consistent" and f.evidence["applies"] is False
+
+
+def test_backward_share_prices_served_tokens_by_the_verifiers_own_decode(tmp_path, monkeypatch):
+    ev = _setup(tmp_path, update=False)
+    files = P.served_files(ev)
+    per_token = P.replay_cpu_per_token(P.declared(ev), files, reps=1)
+    assert per_token is not None and 0 < per_token < 1.0  # a real timing of the decode
+    _, tokens = P.served_tokens(files)
+    assert tokens == 4 * 2 * (4 + 8)  # 4 batches of 2 sequences, 4 prompt + 8 new tokens
+    monkeypatch.setattr(P, "replay_cpu_per_token", lambda *a, **k: 1e-3)
+    ev.sensor["cpu_s"] = 1e-3 * tokens * 1.2  # honest serving plus log-writing overhead
+    ok = P.backward_share(ev, Context())
+    assert str(ok.decision) == "consistent" and abs(ok.evidence["ratio"] - 1.2) < 1e-9
+    ev.sensor["cpu_s"] = 1e-3 * tokens * (P.COMPUTE_LIMIT + 1)  # a hidden backward pass beside the decode
+    bad = P.backward_share(ev, Context())
+    assert str(bad.decision) == "inconsistent" and abs(bad.evidence["ratio"] - P.COMPUTE_LIMIT - 1) < 1e-9

@@ -52,6 +52,7 @@ RUN_FILES = (
     "windows.jsonl",
     "sensor.jsonl",
     "sensor_ckpt.jsonl",
+    "sensor_escape.jsonl",
     "provenance.json",
     "steps.jsonl",
     "capture.log",
@@ -303,6 +304,8 @@ def start_sensor(out: Path, target: list[str], hz: float, timeout_s: float = 30.
     cmd = [sys.executable, "-m", "inspectorate.cli", "sensor", *target, "--out", str(out), "--hz", str(hz)]
     if sys.platform.startswith("linux"):  # the checkpoint watcher (RUN/sensor_ckpt.jsonl)
         cmd += ["--watch", str(out / "claims")]
+    if "--cgroup" in target:  # processes leaving the cgroup or namespace (RUN/sensor_escape.jsonl)
+        cmd.append("--escapes")
     log = open(out / "capture.log", "ab")
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     log.close()

@@ -30,7 +30,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import io
-import json
 import os
 import queue
 import select
@@ -318,26 +317,12 @@ class WatchLog:
 
 def read_watch(run_path: Path | str) -> WatchLog | None:
     """``RUN/sensor_ckpt.jsonl`` read and chain-checked; None when the run has none."""
-    from inspectorate.trace._canonical import verify_chain
+    from inspectorate.capture._chain_read import read_chained
 
     path = Path(run_path) / STREAM
     if not path.is_file():
         return None
-    records: list[dict[str, Any]] = []
-    problems: list[str] = []
-    for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            problems.append(f"{STREAM} line {i} is not JSON")
-            continue
-        if isinstance(rec, dict):
-            records.append(rec)
-    breaks = verify_chain(records)
-    if breaks:
-        problems.append(f"{STREAM}: hash chain broken at record {breaks[0].index}")
+    records, problems = read_chained(path)
     if any(r.get("kind") == "overflow" for r in records):
         problems.append(f"{STREAM}: the watcher lost events (queue overflow)")
     written = [r for r in records if r.get("kind") == "written" and isinstance(r.get("t"), (int, float))]

@@ -313,6 +313,10 @@ def _child(
             cgroup.join(os.getpid())
         if netns is not None:
             _setns(netns.path)
+        if cgroup is not None or netns is not None:  # it may not step out of either again
+            from inspectorate.capture._escape import drop_capabilities
+
+            drop_capabilities()
         os.write(ready_w, b"r")
         os.close(ready_w)
         if os.read(go_r, 1) != b"g":

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from inspectorate.capture._cadence import Cadence
 from inspectorate.capture._chain_writer import ChainWriter
 from inspectorate.capture._proc_table import HostFiles, ProcTable
 from inspectorate.capture._procfs import pss_b, read_once, status_fields, wchar
@@ -42,7 +43,8 @@ SENSOR_FILE = "sensor.jsonl"
 PROC = Path("/proc")
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-MIN_HZ = 10.0
+MIN_HZ = 10.0  # the rate while anything moves (``hz`` >= this)
+STEADY_HZ = 0.8  # the slowest rate, while the workload is steady (``_cadence``)
 
 
 @dataclass
@@ -63,6 +65,7 @@ class ProcReading:
     write_b: int = 0  # bytes passed to write(2) and friends (/proc/PID/io wchar); 0 if unreadable
     anon_b: int = 0  # RssAnon: heap and anonymous mappings (what an allocator holds)
     file_b: int = 0  # RssFile + RssShmem: mapped files and shared memory
+    hwm_b: int = 0  # VmHWM: the process's peak RSS so far (kernel-held)
 
 
 def parse_proc(pid: int, stat: bytes, status: bytes | None, io: bytes | None) -> ProcReading:
@@ -84,6 +87,7 @@ def parse_proc(pid: int, stat: bytes, status: bytes | None, io: bytes | None) ->
         write_b=wchar(io),
         anon_b=st.get(b"RssAnon", 0) * 1024,
         file_b=(st.get(b"RssFile", 0) + st.get(b"RssShmem", 0)) * 1024,
+        hwm_b=st.get(b"VmHWM", 0) * 1024,
     )
 
 
@@ -176,23 +180,35 @@ class ProcSensor:
         gpu: bool | None = None,
         signer: HeadSigner | None = None,
         challenge: str | None = None,
+        min_hz: float | None = None,
+        reset_peaks: bool = True,
     ) -> None:
         if (pid is None) == (cgroup is None):
             raise ValueError("give exactly one of pid or cgroup")
         if hz < MIN_HZ:
             raise ValueError(f"the sensor samples at >= {MIN_HZ:g} Hz")
+        if min_hz is not None and not 0 < min_hz <= hz:
+            raise ValueError("min_hz must be in (0, hz]")
         self.pid, self.cgroup = pid, Path(cgroup) if cgroup is not None else None
         self.period = 1.0 / hz
+        # slower while the workload is steady (_cadence), by default in cgroup mode only:
+        # there the group's CPU counts every process that ever ran in it, so a helper born
+        # and gone between two slow ticks is still counted; a tree followed by PID loses
+        # the last gap of every process that exits, so it keeps the fixed rate
+        if min_hz is None:
+            min_hz = STEADY_HZ if cgroup is not None else hz
+        self.cadence = Cadence(hz, min_hz)
         self.out = Path(out_dir) / SENSOR_FILE
         self.totals = TreeTotals()
         self.exclude = {os.getpid()}
         self.nvml = _Nvml.open(gpu)
         # the workload's own counters (cgroup, network namespace, GPU processes): _scope
         self.scope = WorkloadScope(
-            cgroup=CgroupCounters.discover(self.cgroup) if self.cgroup is not None else None,
+            cgroup=CgroupCounters.discover(self.cgroup, reset_peaks) if self.cgroup is not None else None,
             gpu=GpuProcesses(self.nvml.nvml, self.nvml.handles) if self.nvml is not None else None,
         )
         self.count = 0
+        self._grid: tuple[float, int] | None = None  # (start, tick) of the current 1/hz run
         self.table = ProcTable()  # kept-open /proc files of the workload's processes
         self._last_pids: set[int] = set()
         self.host = HostFiles(CLK_TCK)
@@ -245,6 +261,8 @@ class ProcSensor:
             # sensor/2: resident memory by kind (status RssAnon; RssFile + RssShmem)
             "anon_rss_b": sum(r.anon_b for r in readings),
             "file_rss_b": sum(r.file_b for r in readings),
+            # the processes' peak RSS (VmHWM), kernel-held: a peak between ticks is kept
+            "hwm_b": sum(r.hwm_b for r in readings),
             # [pid, cpu_s, rss_b, threads, minflt, majflt] (the last two: sensor/2)
             "per_proc": [
                 [r.pid, round(r.cpu_s, 3), r.rss_b, r.threads, r.minflt, r.majflt] for r in readings
@@ -274,7 +292,7 @@ class ProcSensor:
             except (ValueError, IndexError):  # a process caught mid-exit
                 continue
             files = self.table.files[p]
-            r.pss_b = files.pss_now(r.rss_b, now, changed)
+            r.pss_b = files.pss_now(r.rss_b, now, changed, file_b=r.file_b, alone=len(pids) == 1)
             out.append(r)
         self.table.keep_only(set(pids))
         return out
@@ -292,6 +310,8 @@ class ProcSensor:
                     "t": time.time(),
                     "target": self.target(),
                     "hz": 1.0 / self.period,
+                    # slowest rate while steady (_cadence): gaps above 1/hz are steady stretches
+                    "min_hz": self.cadence.min_hz,
                     "sensor_pid": os.getpid(),
                     # the verifier's challenge, issued as the run starts: replay claims
                     # must derive their seeds from it (replay.derive_seed), so a run
@@ -300,14 +320,19 @@ class ProcSensor:
                 },
                 id_prefix="sensor_",
             )
-            tick = 0
+            last = start
             while not stop.is_set() and self.alive():
+                record = self.sample()
+                writer.append(record, id_prefix="sensor_")
+                self.count, last = self.count + 1, time.monotonic()
+                if duration is not None and last - start >= duration:
+                    break
+                stop.wait(self._next_wait(record))
+            if self.alive() and time.monotonic() - last > self.period / 2:
+                # stopped inside a slow gap: one last sample, so the stream ends on the
+                # counters as they are now, not up to 1/min_hz seconds earlier
                 writer.append(self.sample(), id_prefix="sensor_")
                 self.count += 1
-                if duration is not None and time.monotonic() - start >= duration:
-                    break
-                tick = max(tick + 1, int((time.monotonic() - start) / self.period))
-                stop.wait(max(0.0, start + tick * self.period - time.monotonic()))
             writer.append(
                 {"schema": SCHEMA, "kind": "stop", "t": time.time(), "samples": self.count},
                 id_prefix="sensor_",
@@ -316,6 +341,21 @@ class ProcSensor:
             self.nvml.close()
         self.close()
         return self.count
+
+    def _next_wait(self, record: dict[str, Any]) -> float:
+        """Seconds to the next tick: ``_cadence``'s period, on the 1/hz grid while fast
+        (a slow sample skips ticks rather than bunching them up)."""
+        wait = self.cadence.observe(record)
+        if wait > self.period:
+            self._grid = None
+            return wait
+        now = time.monotonic()
+        if self._grid is None:
+            self._grid = (now, 0)
+        t0, tick = self._grid
+        tick = max(tick + 1, int((now - t0) / self.period))
+        self._grid = (t0, tick)
+        return max(0.0, t0 + tick * self.period - now)
 
     def close(self) -> None:
         """Close every kept-open file (the sensor object is spent afterwards)."""
@@ -384,10 +424,13 @@ def run_sensor(
     gpu: bool | None = None,
     signer: HeadSigner | None = None,
     challenge: str | None = None,
+    min_hz: float | None = None,
 ) -> int:
     """Sample ``pid``'s process tree (or ``cgroup``) into ``out_dir/sensor.jsonl`` until the
     target exits, SIGTERM/SIGINT arrives or ``duration`` passes; returns samples written."""
-    sensor = ProcSensor(out_dir, pid=pid, cgroup=cgroup, hz=hz, gpu=gpu, signer=signer, challenge=challenge)
+    sensor = ProcSensor(
+        out_dir, pid=pid, cgroup=cgroup, hz=hz, gpu=gpu, signer=signer, challenge=challenge, min_hz=min_hz
+    )
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):

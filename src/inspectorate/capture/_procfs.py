@@ -18,10 +18,12 @@ import re
 
 _CHUNK = 1 << 16
 _STATUS = re.compile(
-    rb"^(voluntary_ctxt_switches|nonvoluntary_ctxt_switches|RssAnon|RssFile|RssShmem):\s+(\d+)", re.M
+    rb"^(voluntary_ctxt_switches|nonvoluntary_ctxt_switches|RssAnon|RssFile|RssShmem|VmHWM):\s+(\d+)", re.M
 )
 _WCHAR = re.compile(rb"^wchar:\s+(\d+)", re.M)
 _PSS = re.compile(rb"^Pss:\s+(\d+)", re.M)
+# ``name: rx_bytes rx_packets errs drop fifo frame compressed multicast tx_bytes tx_packets``
+_NETDEV = re.compile(rb"^\s*([^\s:]+):\s*(\d+)\s+(\d+)(?:\s+\d+){6}\s+(\d+)\s+(\d+)", re.M)
 
 
 class Pread:
@@ -72,7 +74,8 @@ def read_once(path: str) -> bytes | None:
 
 
 def status_fields(text: bytes | None) -> dict[bytes, int]:
-    """``/proc/PID/status``: context switches and the RSS split (kB) by kind."""
+    """``/proc/PID/status``: context switches, the RSS split (kB) by kind and VmHWM (the
+    process's peak RSS, kB: kernel-held, so a peak between two ticks is not lost)."""
     return {k: int(v) for k, v in _STATUS.findall(text or b"")}
 
 
@@ -97,13 +100,11 @@ def kv_bytes(text: bytes | None) -> dict[str, int]:
 
 
 def net_dev_bytes(text: bytes | None) -> dict[str, list[int]] | None:
-    """Per interface: [rx_bytes, tx_bytes, rx_packets, tx_packets] of a ``net/dev`` text."""
+    """Per interface: [rx_bytes, tx_bytes, rx_packets, tx_packets] of a ``net/dev`` text
+    (one regex pass: the host's file is parsed every tick)."""
     if text is None:
         return None
-    out = {}
-    for line in text.split(b"\n")[2:]:
-        name, _, rest = line.partition(b":")
-        f = rest.split()
-        if len(f) >= 10:
-            out[name.strip().decode()] = [int(f[0]), int(f[8]), int(f[1]), int(f[9])]
-    return out
+    return {
+        name.decode(): [int(rx), int(tx), int(rxp), int(txp)]
+        for name, rx, rxp, tx, txp in _NETDEV.findall(text)
+    }

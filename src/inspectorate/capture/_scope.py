@@ -78,24 +78,29 @@ class CgroupCounters:
 
     version: int
     dirs: dict[str, Path] = field(default_factory=dict)  # controller (or "v2") -> directory
-    _open: dict[Path, Pread | None] = field(default_factory=dict, repr=False, compare=False)
+    reset_peaks: bool = True  # False: leave the kernel's peak alone (another reader owns it)
+    _open: dict[tuple[str, str], Pread | None] = field(default_factory=dict, repr=False, compare=False)
+    _peak_fd: int | None = field(default=None, repr=False, compare=False)
+    _peak_state: str = field(default="new", repr=False, compare=False)  # new, open, none
 
     def _text(self, ctl: str, name: str) -> bytes | None:
-        """A file of the group, opened once and re-read with pread (``_procfs``)."""
-        path = self.dirs[ctl] / name
-        if path not in self._open:
-            self._open[path] = Pread.open(str(path))
-        f = self._open[path]
-        return f.read() if f is not None else None
+        """A file of the group, opened once and re-read with pread (``_procfs``); keyed by
+        (controller, name), never by a Path built per tick (that cost ~20 us a tick)."""
+        key = (ctl, name)
+        f = self._open.get(key, False)
+        if f is False:
+            f = self._open[key] = Pread.open(os.path.join(self.dirs[ctl], name))
+        return f.read() if f is not None else None  # type: ignore[union-attr]
 
     def close(self) -> None:
         for f in self._open.values():
             if f is not None:
                 f.close()
         self._open.clear()
+        self.close_peak()
 
     @classmethod
-    def discover(cls, path: Path | str) -> CgroupCounters:
+    def discover(cls, path: Path | str, reset_peaks: bool = True) -> CgroupCounters:
         """From one cgroup directory, the same group in the other hierarchies."""
         path = Path(path).resolve()
         if (path / "cgroup.controllers").exists():  # a v2 directory
@@ -103,7 +108,7 @@ class CgroupCounters:
             rel = _relative(path)
             if rel is not None:  # hybrid host: v1 twins made by capture carry the counters v2 lacks
                 dirs.update(_v1_twins(rel))
-            return cls(2, dirs)
+            return cls(2, dirs, reset_peaks)
         rel = _relative(path)
         dirs = _v1_twins(rel) if rel is not None else {}
         if not dirs:
@@ -111,7 +116,7 @@ class CgroupCounters:
         v2 = CGROUP_ROOT / "unified" / rel if rel is not None else None
         if v2 is not None and (v2 / "cgroup.procs").exists():
             dirs["v2"] = v2
-        return cls(1, dirs)
+        return cls(1, dirs, reset_peaks)
 
     def procs_dir(self) -> Path:
         return next(iter(self.dirs.values()))
@@ -123,8 +128,49 @@ class CgroupCounters:
         if cpu is not None:
             out["cpu_s"] = round(cpu, 4)
         out.update(self._memory())
+        peak = self._peak()
+        if peak is not None:
+            out["mem_peak_b"] = peak
         out.update(self._io())
         return out
+
+    def _peak(self) -> int | None:
+        """The group's peak memory since the previous sample, held by the kernel (v1
+        ``memory.max_usage_in_bytes``, reset by writing 0; v2 ``memory.peak``, reset per
+        descriptor by any write, kernel >= 6.12). Why: memory is a gauge, and a tick can
+        only see it at one instant; an allocation made and freed between two ticks (slow
+        ones above all, ``_cadence``) still lands here. None where it cannot be reset:
+        a peak since the group began would not say when."""
+        if self._peak_state == "none" or not self.reset_peaks:
+            return None
+        if self._peak_state == "new":
+            self._peak_state = "none"
+            ctl, name = (
+                ("memory", "memory.max_usage_in_bytes") if "memory" in self.dirs else ("v2", "memory.peak")
+            )
+            if ctl not in self.dirs:
+                return None
+            try:
+                self._peak_fd = os.open(os.path.join(self.dirs[ctl], name), os.O_RDWR | os.O_CLOEXEC)
+                os.write(self._peak_fd, b"0\n")  # the first reading starts from now
+            except OSError:
+                self.close_peak()
+                return None
+            self._peak_state = "open"
+        assert self._peak_fd is not None
+        try:
+            value = _int(os.pread(self._peak_fd, 64, 0))
+            os.write(self._peak_fd, b"0\n")
+        except OSError:
+            self.close_peak()
+            return None
+        return value
+
+    def close_peak(self) -> None:
+        self._peak_state = "none"
+        if self._peak_fd is not None:
+            os.close(self._peak_fd)
+            self._peak_fd = None
 
     def _cpu_s(self) -> float | None:
         if "cpuacct" in self.dirs:

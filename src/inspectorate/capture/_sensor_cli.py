@@ -20,7 +20,13 @@ def sensor(
         None, "--cgroup", help="The workload's cgroup directory (v2, or v1 in any hierarchy)."
     ),
     out: Path = typer.Option(..., "--out", help="Directory for sensor.jsonl (hash-chained)."),
-    hz: float = typer.Option(10.0, "--hz", help="Samples per second (>= 10)."),
+    hz: float = typer.Option(10.0, "--hz", help="Samples per second while anything moves (>= 10)."),
+    min_hz: float | None = typer.Option(
+        None,
+        "--min-hz",
+        help="Slowest rate while the workload is steady (default 0.8 with --cgroup; --hz with --pid; "
+        "equal to --hz: a fixed rate).",
+    ),
     duration: float | None = typer.Option(None, "--duration", help="Stop after this many seconds."),
     key: Path | None = typer.Option(None, "--key", help="Host key: sign the chain head every window."),
     log: Path | None = typer.Option(None, "--log", help="Transparency log directory the signed heads go to."),
@@ -34,6 +40,12 @@ def sensor(
         "--watch",
         help="Checkpoint directory to watch (repeatable): sensor_ckpt.jsonl records what is written.",
     ),
+    escapes: bool = typer.Option(
+        False,
+        "--escapes",
+        help="With --cgroup: record processes that leave the cgroup or its network namespace "
+        "(sensor_escape.jsonl).",
+    ),
 ) -> None:
     """Sample a workload's process tree from /proc until it exits (or SIGTERM)."""
     from inspectorate.capture._proc_sensor import MIN_HZ, PROC, run_sensor
@@ -42,6 +54,8 @@ def sensor(
         raise InputError("give exactly one of --pid or --cgroup")
     if hz < MIN_HZ:
         raise InputError(f"--hz must be >= {MIN_HZ:g}")
+    if min_hz is not None and not 0 < min_hz <= hz:
+        raise InputError("--min-hz must be above 0 and at most --hz")
     if pid is not None and not (PROC / str(pid)).exists():
         raise InputError(f"no process with pid {pid}")
     if cgroup is not None and not (cgroup / "cgroup.procs").exists():
@@ -62,8 +76,26 @@ def sensor(
             watcher = CheckpointWatcher(out, list(watch)).start()
         except WatchError as exc:
             raise InputError(f"cannot watch checkpoints ({exc})", watch[0]) from None
+    if escapes and cgroup is None:
+        raise InputError("--escapes needs --cgroup (a process tree has no membership to leave)")
+    guard = None
+    if escapes and cgroup is not None:  # a thread here, outside the workload's tree
+        from inspectorate.capture._escape import EscapeWatch
+
+        guard = EscapeWatch(out, [cgroup], period_s=0.5 / hz).start()
     try:
-        run_sensor(out, pid=pid, cgroup=cgroup, hz=hz, duration=duration, signer=signer, challenge=challenge)
+        run_sensor(
+            out,
+            pid=pid,
+            cgroup=cgroup,
+            hz=hz,
+            duration=duration,
+            signer=signer,
+            challenge=challenge,
+            min_hz=min_hz,
+        )
     finally:
         if watcher is not None:
             watcher.stop()
+        if guard is not None:
+            guard.stop()

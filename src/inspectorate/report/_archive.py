@@ -6,7 +6,8 @@ one, its chain tip: the hash of its last record) and the SHA-256 of the commitme
 Keys are sorted, so the same input gives byte-identical JSON. What a run measures on
 this host (the spot-check's CPU timings and everything computed from them: the
 ``compute`` finding's score and ratios, a gap's allowance, the confidences they feed)
-varies from run to run; it lives under the one ``"timings"`` key, and the rest diffs
+and the wall seconds of the inspection (``timings.seconds``: loading, the stream
+passes, each phase) vary from run to run; they live under the one ``"timings"`` key, and the rest diffs
 clean, unless a decision resting on the spot-check flipped (near its tolerance, on a
 loaded host): that decision and what follows from it then differ as well.
 
@@ -124,4 +125,5 @@ def split_timings(verdict: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
             timings["gaps"].append({"index": index, "allowed_cpu_s": gap.pop("allowed_cpu_s")})
     if timings["phases"] or timings["gaps"]:
         timings["confidence"] = body.pop("confidence", None)
+    timings.update(body.pop("timings", None) or {})  # wall seconds of the inspection
     return body, timings

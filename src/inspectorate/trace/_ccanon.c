@@ -27,6 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_cfloat.h"
+#include "_csha.h"
+
 typedef struct {
     int kind;
     const char *key;
@@ -154,76 +157,9 @@ static int put_i64(Buf *b, int64_t v) {
  * hard values before it passes the text). Returns 1 when the text does not parse, so the
  * caller falls back to repr. */
 static int put_repr_from_text(Buf *b, const char *t, Py_ssize_t n, double v) {
-    char digits[40], out[64];
-    int nd = 0, point = -1, neg = 0, exp10 = 0;
-    Py_ssize_t i = 0;
-    if (i < n && t[i] == '-') { neg = 1; i++; }
-    for (; i < n && t[i] != 'e' && t[i] != 'E'; i++) {
-        if (t[i] == '.') {
-            if (point >= 0) return 1;
-            point = nd;
-        } else if (t[i] >= '0' && t[i] <= '9') {
-            if (nd >= 38) return 1;
-            digits[nd++] = t[i];
-        } else {
-            return 1;
-        }
-    }
-    if (point < 0) point = nd;
-    if (i < n) {
-        int esign = 1, any = 0;
-        i++;
-        if (i < n && (t[i] == '+' || t[i] == '-')) esign = t[i++] == '-' ? -1 : 1;
-        for (; i < n; i++) {
-            if (t[i] < '0' || t[i] > '9' || exp10 > 10000) return 1;
-            exp10 = exp10 * 10 + (t[i] - '0');
-            any = 1;
-        }
-        if (!any) return 1;
-        exp10 *= esign;
-    }
-    int lead = 0;
-    while (lead < nd && digits[lead] == '0') lead++;
-    while (nd > lead && digits[nd - 1] == '0') nd--;
-    const char *d = digits + lead;
-    int len = nd - lead, decpt = point - lead + exp10, k = 0;
-    if (neg) out[k++] = '-';
-    if (len == 0) {
-        memcpy(out + k, "0.0", 3);
-        k += 3;
-    } else if (decpt <= -4 || decpt > 16) {
-        out[k++] = d[0];
-        if (len > 1) {
-            out[k++] = '.';
-            memcpy(out + k, d + 1, len - 1);
-            k += len - 1;
-        }
-        int e = decpt - 1, a = e < 0 ? -e : e;
-        out[k++] = 'e';
-        out[k++] = e < 0 ? '-' : '+';
-        if (a >= 100) out[k++] = (char)('0' + a / 100);
-        out[k++] = (char)('0' + a / 10 % 10);
-        out[k++] = (char)('0' + a % 10);
-    } else if (decpt <= 0) {
-        out[k++] = '0';
-        out[k++] = '.';
-        for (int z = 0; z < -decpt; z++) out[k++] = '0';
-        memcpy(out + k, d, len);
-        k += len;
-    } else if (decpt >= len) {
-        memcpy(out + k, d, len);
-        k += len;
-        for (int z = 0; z < decpt - len; z++) out[k++] = '0';
-        out[k++] = '.';
-        out[k++] = '0';
-    } else {
-        memcpy(out + k, d, decpt);
-        k += decpt;
-        out[k++] = '.';
-        memcpy(out + k, d + decpt, len - decpt);
-        k += len - decpt;
-    }
-    if (len > 17 || neg != (int)signbit(v)) return 1;  /* not a shortest spelling of v */
+    char out[64];
+    int sig = 0, k = repr_layout(t, n, out, &sig);
+    if (k < 0 || (out[0] == '-') != (int)signbit(v)) return 1; /* not a shortest spelling of v */
     return put(b, out, k);
 }
 
@@ -450,39 +386,6 @@ done:
     PyBuffer_Release(&be);
     PyBuffer_Release(&rd);
     return out;
-}
-
-/* One-shot SHA-256 of the OpenSSL that hashlib already loaded (found with dlsym through
- * _hashlib's handle; see use_libcrypto). NULL: hash through the hashlib object instead. */
-/* The low-level calls (deprecated in OpenSSL 3 but exported): the one-shot SHA256() looks
- * the digest up under a lock on every call, which costs as much as hashing a record. */
-typedef int (*sha_init_fn)(void *);
-typedef int (*sha_update_fn)(void *, const void *, size_t);
-typedef int (*sha_final_fn)(unsigned char *, void *);
-static sha_init_fn SHA_INIT = NULL;
-static sha_update_fn SHA_UPDATE = NULL;
-static sha_final_fn SHA_FINAL = NULL;
-static int SHA = 0;
-typedef union {
-    unsigned char bytes[512]; /* SHA256_CTX is 112 bytes; room to spare */
-    long double align;
-} ShaCtx;
-static _Thread_local ShaCtx SHA_CTX_MEM; /* one per thread: calls may run concurrently */
-#define SHA_CTX_MEM_T (SHA_CTX_MEM.bytes)
-
-static PyObject *use_libcrypto(PyObject *self, PyObject *args) {
-    const char *path;
-    if (!PyArg_ParseTuple(args, "z", &path)) return NULL;
-    SHA = 0;
-    if (path == NULL) Py_RETURN_FALSE;
-    void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
-    if (h == NULL) Py_RETURN_FALSE;
-    SHA_INIT = (sha_init_fn)dlsym(h, "SHA256_Init");
-    SHA_UPDATE = (sha_update_fn)dlsym(h, "SHA256_Update");
-    SHA_FINAL = (sha_final_fn)dlsym(h, "SHA256_Final");
-    SHA = SHA_INIT != NULL && SHA_UPDATE != NULL && SHA_FINAL != NULL;
-    if (SHA) Py_RETURN_TRUE;
-    Py_RETURN_FALSE;
 }
 
 static int hash_into(const char *p, Py_ssize_t n, PyObject *ctor, PyObject *name, char *dst) {

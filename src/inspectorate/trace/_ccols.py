@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import mmap
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -204,7 +205,7 @@ def match(
     frame: pl.DataFrame,
     order: Sequence[str],
     seps: tuple[str, str],
-    raw: bytes,
+    raw: bytes | mmap.mmap,
     starts: np.ndarray,
     ends: np.ndarray,
 ) -> np.ndarray:

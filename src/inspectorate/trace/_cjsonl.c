@@ -22,9 +22,13 @@
 #include <string.h>
 #include <math.h>
 #include <float.h>
+#include <locale.h>
+#include <stdlib.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#include "_cfloat.h"
+#include "_csha.h"
 
 #define MAXCOLS 64
 #define MAXLAYOUTS 4
@@ -37,20 +41,34 @@ typedef struct {
     Py_ssize_t len, cap;
 } Buf;
 
-static int grow(Buf *b, Py_ssize_t need) {
-    if (b->len + need <= b->cap) return 0;
+/* The GIL's saved state while this thread scans without it: grow() takes the GIL back
+ * for the rare resize (buffers are bytes objects). */
+static _Thread_local PyThreadState *SAVED = NULL;
+
+static int regrow(Buf *b, Py_ssize_t need) {
     Py_ssize_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + need) cap *= 2;
+    PyThreadState *saved = SAVED;
+    if (saved) {
+        PyEval_RestoreThread(saved);
+        SAVED = NULL;
+    }
+    int rc = 0;
     if (b->o == NULL) {
         b->o = PyBytes_FromStringAndSize(NULL, cap);
-        if (!b->o) return -1;
-    } else if (_PyBytes_Resize(&b->o, cap)) {
-        return -1;
+        rc = b->o ? 0 : -1;
+    } else {
+        rc = _PyBytes_Resize(&b->o, cap) ? -1 : 0;
     }
-    b->p = PyBytes_AS_STRING(b->o);
-    b->cap = cap;
-    return 0;
+    if (rc == 0) {
+        b->p = PyBytes_AS_STRING(b->o);
+        b->cap = cap;
+    }
+    if (saved) SAVED = PyEval_SaveThread();
+    return rc;
 }
+
+static inline int grow(Buf *b, Py_ssize_t need) { return b->len + need <= b->cap ? 0 : regrow(b, need); }
 
 static inline int add(Buf *b, const void *s, Py_ssize_t n) {
     if (grow(b, n)) return -1;
@@ -125,88 +143,87 @@ static int scan_int(const char **pp, const char *e, int64_t *v) {
     return 0;
 }
 
-/* repr's layout of the decimal in t (sign, digits, point, exponent) into out: fixed
- * notation for decimal exponents -4..15 with at least one digit after the point,
- * otherwise d.ddde+XX. Returns its length, or -1 when t is not a plain decimal; *sig gets
- * the number of significant digits. */
-static int repr_layout(const char *t, Py_ssize_t n, char *out, int *sig) {
-    char digits[40];
-    int nd = 0, point = -1, neg = 0, exp10 = 0, k = 0;
-    Py_ssize_t i = 0;
-    if (i < n && t[i] == '-') { neg = 1; i++; }
-    for (; i < n && t[i] != 'e'; i++) {
-        if (t[i] == '.') {
-            if (point >= 0) return -1;
-            point = nd;
-        } else if (t[i] >= '0' && t[i] <= '9' && nd < 38) {
-            digits[nd++] = t[i];
-        } else {
-            return -1;
-        }
-    }
-    if (point < 0) point = nd;
-    if (i < n) {
-        int esign = 1, any = 0;
-        i++;
-        if (i < n && (t[i] == '+' || t[i] == '-')) esign = t[i++] == '-' ? -1 : 1;
-        for (; i < n; i++) {
-            if (t[i] < '0' || t[i] > '9' || exp10 > 10000) return -1;
-            exp10 = exp10 * 10 + (t[i] - '0');
-            any = 1;
-        }
-        if (!any) return -1;
-        exp10 *= esign;
-    }
-    int lead = 0;
-    while (lead < nd && digits[lead] == '0') lead++;
-    while (nd > lead && digits[nd - 1] == '0') nd--;
-    const char *d = digits + lead;
-    int len = nd - lead, decpt = point - lead + exp10;
-    *sig = len;
-    if (neg) out[k++] = '-';
-    if (len == 0) {
-        memcpy(out + k, "0.0", 3);
-        return k + 3;
-    }
-    if (decpt <= -4 || decpt > 16) {
-        out[k++] = d[0];
-        if (len > 1) {
-            out[k++] = '.';
-            memcpy(out + k, d + 1, len - 1);
-            k += len - 1;
-        }
-        int e = decpt - 1, a = e < 0 ? -e : e;
-        out[k++] = 'e';
-        out[k++] = e < 0 ? '-' : '+';
-        if (a >= 100) out[k++] = (char)('0' + a / 100);
-        out[k++] = (char)('0' + a / 10 % 10);
-        out[k++] = (char)('0' + a % 10);
-    } else if (decpt <= 0) {
-        out[k++] = '0';
-        out[k++] = '.';
-        for (int z = 0; z < -decpt; z++) out[k++] = '0';
-        memcpy(out + k, d, len);
-        k += len;
-    } else if (decpt >= len) {
-        memcpy(out + k, d, len);
-        k += len;
-        for (int z = 0; z < decpt - len; z++) out[k++] = '0';
-        out[k++] = '.';
-        out[k++] = '0';
-    } else {
-        memcpy(out + k, d, decpt);
-        k += decpt;
-        out[k++] = '.';
-        memcpy(out + k, d + decpt, len - decpt);
-        k += len - decpt;
-    }
-    return k;
+/* Per scanning thread: the float tokens left for repr to judge after the loop. */
+static _Thread_local Buf *PENDING = NULL;
+static _Thread_local const char *BASE = NULL;
+static _Thread_local int64_t ROW = 0;
+static locale_t C_LOCALE = (locale_t)0;
+
+typedef struct {
+    int64_t row, off, n;
+    double x;
+} Pending;
+
+static double c_strtod(const char *s, char **end) { return strtod_l(s, end, C_LOCALE); }
+
+/* T * 10^e as text, for strtod (T < 10^19). */
+static double read_scaled(uint64_t t, int e) {
+    char buf[48];
+    int k = 47;
+    buf[k] = 0;
+    int a = e < 0 ? -e : e;
+    do { buf[--k] = (char)('0' + a % 10); a /= 10; } while (a);
+    if (e < 0) buf[--k] = '-';
+    buf[--k] = 'e';
+    do { buf[--k] = (char)('0' + t % 10); t /= 10; } while (t);
+    return c_strtod(buf + k, NULL);
 }
 
-/* A float token: accepted only when it is float.__repr__ of the value it parses to. With
- * at most 15 significant digits (DBL_DIG) and a normal value, no other decimal that short
- * reads as the same double, so repr's digits are the token's and its spelling is repr's
- * layout of them; longer tokens (and subnormals) are checked against repr itself. */
+/* The sign of D * 10^q - M * 2^E, exactly, in 128 bits; 2 when an operand would not fit
+ * (far from 1: the caller lets repr decide). */
+static int cmp_dec_bin(uint64_t D, int q, uint64_t M, int E) {
+    unsigned __int128 a = D, b = M;
+    const unsigned __int128 lim = ((unsigned __int128)1 << 123);
+    for (int i = 0; i < q; i++) { if (a >= lim) return 2; a *= 10; }
+    for (int i = 0; i < -q; i++) { if (b >= lim) return 2; b *= 10; }
+    for (int i = 0; i < -E; i++) { if (a >= lim) return 2; a <<= 1; }
+    for (int i = 0; i < E; i++) { if (b >= lim) return 2; b <<= 1; }
+    return a < b ? -1 : a > b;
+}
+
+/* Whether the sig (16 or 17) significant digits T * 10^e are repr's for ax > 0 (normal),
+ * given that T * 10^e reads back as ax: 1 yes, 0 no, -1 cannot tell cheaply. repr's
+ * digits are the fewest that read back, the nearest to ax among those. Fewer: some
+ * decimal of sig-1 digits reads back exactly when one of the two bracketing T does
+ * (C1 = T/10, C2 = C1+1 at e+1: the set that reads back is an interval holding T;
+ * strtod is correctly rounded, as float() is). Nearest: T is the one nearest ax when ax
+ * lies strictly between the half-way points (10T -/+ 5) * 10^(e-1), compared exactly. */
+static int shortest_digits(uint64_t t, int e, double ax) {
+    uint64_t c1 = t / 10;
+    if (read_scaled(c1, e + 1) == ax || read_scaled(c1 + 1, e + 1) == ax) return 0;
+    int exp2;
+    double frac = frexp(ax, &exp2);
+    uint64_t M = (uint64_t)ldexp(frac, 53);
+    int E = exp2 - 53;
+    int below = cmp_dec_bin(10 * t - 5, e - 1, M, E), above = cmp_dec_bin(10 * t + 5, e - 1, M, E);
+    return below == -1 && above == 1 ? 1 : -1;
+}
+
+/* The token's significant digits as an integer T and exponent e (value T * 10^e). */
+static void token_digits(const char *t, Py_ssize_t n, uint64_t *T, int *e) {
+    uint64_t acc = 0;
+    int after = 0, seen = 0, exp10 = 0, nd = 0;
+    Py_ssize_t i = 0;
+    if (t[i] == '-') i++;
+    for (; i < n && t[i] != 'e'; i++) {
+        if (t[i] == '.') { seen = 1; continue; }
+        if (acc == 0 && t[i] == '0') { if (seen) after++; continue; }
+        acc = acc * 10 + (uint64_t)(t[i] - '0');
+        nd++;
+        if (seen) after++;
+    }
+    if (i < n) exp10 = atoi(t + i + 1);
+    int shift = 0;
+    while (acc && acc % 10 == 0) { acc /= 10; shift++; }
+    *T = acc;
+    *e = exp10 - after + shift;
+}
+
+/* A float token: accepted only when it is float.__repr__ of the value it parses to. The
+ * token must be laid out as repr lays out its own digits (_cfloat.h); then with at most
+ * 15 significant digits (DBL_DIG) and a normal value no other decimal that short reads as
+ * the same double, so they are repr's; 16-17 digits are proven so by shortest_digits().
+ * What that cannot tell (ties, subnormals) is queued for repr itself after the loop. */
 static int scan_float(const char **pp, const char *e, double *v) {
     const char *p = *pp;
     char tok[64], lay[96];
@@ -216,21 +233,28 @@ static int scan_float(const char **pp, const char *e, double *v) {
     memcpy(tok, p, n);
     tok[n] = 0;
     char *end = NULL;
-    double x = PyOS_string_to_double(tok, &end, NULL);
-    if (x == -1.0 && PyErr_Occurred()) { PyErr_Clear(); return 1; }
+    double x = c_strtod(tok, &end);
     if (end != tok + n || !isfinite(x)) return 1;
     int sig = 99, k = repr_layout(tok, n, lay, &sig);
-    if (k < 0) return 1;
-    int same;
-    if (sig <= 15 && (sig == 0 ? x == 0.0 : fabs(x) >= DBL_MIN)) {
-        same = k == n && memcmp(lay, tok, n) == 0;
-    } else {
-        char *repr = PyOS_double_to_string(x, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
-        if (!repr) return -1;
-        same = (Py_ssize_t)strlen(repr) == n && memcmp(repr, tok, n) == 0;
-        PyMem_Free(repr);
+    if (k != n || memcmp(lay, tok, n)) return 1; /* e.g. an int-spelled float, "1E3", "1.50": json's call */
+    int proven = -1;
+    if (sig == 0) {
+        proven = x == 0.0;
+    } else if (fabs(x) >= DBL_MIN) {
+        if (sig <= 15) {
+            proven = 1;
+        } else {
+            uint64_t t;
+            int e10;
+            token_digits(tok, n, &t, &e10);
+            proven = shortest_digits(t, e10, fabs(x));
+        }
     }
-    if (!same) return 1; /* e.g. an int-spelled float, "1E3", "1.50": json's call */
+    if (proven == 0) return 1;
+    if (proven < 0) {
+        Pending q = {ROW, p - BASE, n, x};
+        if (add(PENDING, &q, sizeof q)) return -1;
+    }
     *v = x;
     *pp = p + n;
     return 0;
@@ -373,98 +397,214 @@ static void drop(Buf *b) {
     b->p = NULL;
 }
 
-/* scan(raw, layouts, kinds, canonical) -> (starts, ends, ok, [column buffers], canon, canon
- * offsets): with canonical >= 0 (the index of the sorted-keys compact layout in layouts),
- * the canonical spelling of every row that scanned, for the hash chain (others empty). */
-static PyObject *scan(PyObject *self, PyObject *args) {
-    Py_buffer raw;
-    PyObject *layouts_obj, *result = NULL, *fast = NULL;
-    const char *kinds;
-    Py_ssize_t ncols, nl = 0;
-    int canonical = -1;
-    if (!PyArg_ParseTuple(args, "y*Oy#i", &raw, &layouts_obj, &kinds, &ncols, &canonical)) return NULL;
+typedef struct {
     Layout ls[MAXLAYOUTS];
+    Py_ssize_t nl, ncols;
     Column cols[MAXCOLS];
-    memset(cols, 0, sizeof cols);
-    Buf starts = {0}, ends = {0}, ok = {0}, canon = {0}, coffs = {0};
+    int canonical, hash;  /* hash: SHA-256 each canonical row at once (no text kept) */
+    Buf starts, ends, ok, canon, coffs, row, pending;
+    int sha_failed;
+} Scan;
+
+/* Room for about `rows` rows like the ones so far: the buffers grow once, not by doubling
+ * (each doubling copies what is there). A guess only: grow() still covers any row. */
+static int reserve(Scan *S, Py_ssize_t done, Py_ssize_t rows, Py_ssize_t cap) {
+    Buf *bufs[3 * MAXCOLS + 6];
+    int nb = 0;
+    for (Py_ssize_t j = 0; j < S->ncols; j++) {
+        bufs[nb++] = &S->cols[j].offs;
+        bufs[nb++] = &S->cols[j].data;
+        bufs[nb++] = &S->cols[j].coffs;
+    }
+    bufs[nb++] = &S->starts, bufs[nb++] = &S->ends, bufs[nb++] = &S->ok;
+    bufs[nb++] = &S->canon, bufs[nb++] = &S->coffs;
+    for (int i = 0; i < nb; i++) {
+        Py_ssize_t want = bufs[i]->len / done * rows + 4096;
+        if (want > cap) want = cap; /* odd first rows: no buffer is sized past the text */
+        if (bufs[i]->len && want > bufs[i]->cap && grow(bufs[i], want - bufs[i]->len)) return -1;
+    }
+    return 0;
+}
+
+/* Every non-empty line in [p, end) of the buffer at base; the GIL may be released around
+ * it. 0 done, -1 memory (exception set) or libcrypto failure (sha_failed). */
+static int scan_lines(Scan *S, const char *base, const char *p, const char *end) {
     const char *span[2 * MAXCOLS];
-    fast = PySequence_Fast(layouts_obj, "layouts");
-    if (!fast || ncols > MAXCOLS || parse_layouts(fast, ls, &nl, ncols) || canonical >= nl) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad layouts");
-        goto done;
-    }
-    int64_t zero = 0;
-    if (canonical >= 0 && add(&coffs, &zero, 8)) goto nomem;
-    for (Py_ssize_t j = 0; j < ncols; j++) {
-        cols[j].kind = kinds[j];
-        if ((kinds[j] == 0 || kinds[j] == 3) && add(&cols[j].offs, &zero, 8)) goto nomem;
-        if (kinds[j] == 3 && add(&cols[j].coffs, &zero, 8)) goto nomem;
-    }
-    const char *base = raw.buf, *end = base + raw.len, *p = base;
     Mark marks[MAXCOLS];
+    Column *cols = S->cols;
+    Py_ssize_t ncols = S->ncols, done = 0;
+    const char *first = p;
+    PENDING = &S->pending;
+    BASE = base;
     while (p < end) {
         const char *nlp = memchr(p, '\n', end - p);
         const char *e = nlp ? nlp : end;
         if (e > p) {
             int64_t lo = p - base, hi = e - base;
-            if (add(&starts, &lo, 8) || add(&ends, &hi, 8)) goto nomem;
+            ROW = S->starts.len / 8;
+            if (add(&S->starts, &lo, 8) || add(&S->ends, &hi, 8)) return -1;
             for (Py_ssize_t j = 0; j < ncols; j++) marks[j] = (Mark){cols[j].data.len, cols[j].coffs.len};
+            Py_ssize_t pmark = S->pending.len;
             int r = 1;
             Py_ssize_t i = 0;
-            for (; i < nl && r == 1; i++) {
-                r = scan_line(p, e, &ls[i], cols, span);
-                if (r == 1)
+            for (; i < S->nl && r == 1; i++) {
+                r = scan_line(p, e, &S->ls[i], cols, span);
+                if (r == 1) {
                     for (Py_ssize_t j = 0; j < ncols; j++) {
                         cols[j].data.len = marks[j].data;
                         cols[j].coffs.len = marks[j].coffs;
                     }
+                    S->pending.len = pmark;
+                }
             }
-            if (r < 0) goto nomem;
-            if (canonical >= 0) {
-                if (r == 0 && put_canonical(&canon, &ls[canonical], &ls[i - 1], cols, marks, span)) goto nomem;
-                int64_t end_off = canon.len;
-                if (add(&coffs, &end_off, 8)) goto nomem;
+            if (r < 0) return -1;
+            if (S->hash) {
+                if (grow(&S->canon, 32)) return -1;
+                unsigned char *dst = (unsigned char *)S->canon.p + S->canon.len;
+                S->row.len = 0; /* a row not scanned: the digest of no text, as before */
+                if (r == 0 && put_canonical(&S->row, &S->ls[S->canonical], &S->ls[i - 1], cols, marks, span))
+                    return -1;
+                if (grow(&S->row, 1)) return -1;
+                if (sha256_one(S->row.p, (size_t)S->row.len, dst)) {
+                    S->sha_failed = 1;
+                    return -1;
+                }
+                S->canon.len += 32;
+            } else if (S->canonical >= 0) {
+                if (r == 0 && put_canonical(&S->canon, &S->ls[S->canonical], &S->ls[i - 1], cols, marks, span))
+                    return -1;
+                int64_t end_off = S->canon.len;
+                if (add(&S->coffs, &end_off, 8)) return -1;
             }
             char flag = r == 0;
-            if (add(&ok, &flag, 1) || close_row(cols, ncols, marks, flag)) goto nomem;
+            if (add(&S->ok, &flag, 1) || close_row(cols, ncols, marks, flag)) return -1;
+            if (++done == 64 &&
+                reserve(S, done, (Py_ssize_t)((end - first) * 64 / (e + 1 - first) * 11 / 10) + 64, end - first + 4096))
+                return -1;
         }
         p = e + 1;
     }
+    return 0;
+}
+
+/* After the loop, with the GIL: the float tokens scan_float could not prove repr's are
+ * compared with repr itself; a row with one that differs is not taken after all. */
+static int judge_pending(Scan *S, const char *base) {
+    const Pending *q = (const Pending *)S->pending.p;
+    Py_ssize_t count = S->pending.len / (Py_ssize_t)sizeof(Pending);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        char *repr = PyOS_double_to_string(q[i].x, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+        if (!repr) return -1;
+        int same = (int64_t)strlen(repr) == q[i].n && memcmp(repr, base + q[i].off, q[i].n) == 0;
+        PyMem_Free(repr);
+        if (!same) {
+            S->ok.p[q[i].row] = 0;
+            if (S->hash && sha256_one("", 0, (unsigned char *)S->canon.p + 32 * q[i].row)) {
+                PyErr_SetString(PyExc_RuntimeError, "libcrypto SHA-256 failed");
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static void drop_scan(Scan *S) {
+    for (Py_ssize_t j = 0; j < MAXCOLS; j++) {
+        drop(&S->cols[j].offs);
+        drop(&S->cols[j].data);
+        drop(&S->cols[j].coffs);
+    }
+    drop(&S->starts);
+    drop(&S->ends);
+    drop(&S->ok);
+    drop(&S->canon);
+    drop(&S->coffs);
+    drop(&S->row);
+    drop(&S->pending);
+}
+
+/* scan(raw, layouts, kinds, canonical, lo=0, hi=len(raw)) -> (starts, ends, ok, [column
+ * buffers], canon, canon offsets) for the lines of raw[lo:hi] (lo at a line's start;
+ * starts/ends are offsets into raw). With canonical >= 0 (the index of the sorted-keys
+ * compact layout in layouts) each row that scanned is spelled canonically for the hash
+ * chain: with libcrypto in hand (use_libcrypto) `canon` is the SHA-256 of every row (of
+ * no text for the others) and the offsets are None; otherwise `canon` is the text and
+ * the offsets bound each row's. The loop runs without the GIL, so threads can split a file. */
+static PyObject *scan(PyObject *self, PyObject *args) {
+    Py_buffer raw;
+    PyObject *layouts_obj, *result = NULL, *fast = NULL;
+    const char *kinds;
+    Py_ssize_t ncols, lo = 0, hi = -1;
+    int canonical = -1;
+    if (!PyArg_ParseTuple(args, "y*Oy#i|nn", &raw, &layouts_obj, &kinds, &ncols, &canonical, &lo, &hi)) return NULL;
+    Scan *S = PyMem_Calloc(1, sizeof(Scan));
+    if (!S) {
+        PyBuffer_Release(&raw);
+        return PyErr_NoMemory();
+    }
+    if (hi < 0 || hi > raw.len) hi = raw.len;
+    fast = PySequence_Fast(layouts_obj, "layouts");
+    if (!fast || ncols > MAXCOLS || lo < 0 || lo > hi || parse_layouts(fast, S->ls, &S->nl, ncols) ||
+        canonical >= S->nl) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad layouts or range");
+        goto done;
+    }
+    S->ncols = ncols;
+    S->canonical = canonical;
+    S->hash = canonical >= 0 && SHA;
+    int64_t zero = 0;
+    if (canonical >= 0 && !S->hash && add(&S->coffs, &zero, 8)) goto done;
+    for (Py_ssize_t j = 0; j < ncols; j++) {
+        S->cols[j].kind = kinds[j];
+        if ((kinds[j] == 0 || kinds[j] == 3) && add(&S->cols[j].offs, &zero, 8)) goto done;
+        if (kinds[j] == 3 && add(&S->cols[j].coffs, &zero, 8)) goto done;
+    }
+    const char *base = raw.buf;
+    SAVED = PyEval_SaveThread();
+    int rc = scan_lines(S, base, base + lo, base + hi);
+    PyEval_RestoreThread(SAVED);
+    SAVED = NULL;
+    if (rc < 0) {
+        if (S->sha_failed) PyErr_SetString(PyExc_RuntimeError, "libcrypto SHA-256 failed");
+        else if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto done;
+    }
+    if (judge_pending(S, base)) goto done;
     PyObject *columns = PyList_New(ncols);
     if (!columns) goto done;
     for (Py_ssize_t j = 0; j < ncols; j++) {
-        PyObject *item = cols[j].kind == 3 ? Py_BuildValue("(NNN)", take(&cols[j].offs), take(&cols[j].coffs),
-                                                             take(&cols[j].data))
-                         : cols[j].kind == 0 ? Py_BuildValue("(NN)", take(&cols[j].offs), take(&cols[j].data))
-                                             : take(&cols[j].data);
-        if (!item) { Py_DECREF(columns); goto done; }
+        Column *c = &S->cols[j];
+        PyObject *item = c->kind == 3   ? Py_BuildValue("(NNN)", take(&c->offs), take(&c->coffs), take(&c->data))
+                         : c->kind == 0 ? Py_BuildValue("(NN)", take(&c->offs), take(&c->data))
+                                        : take(&c->data);
+        if (!item) {
+            Py_DECREF(columns);
+            goto done;
+        }
         PyList_SET_ITEM(columns, j, item);
     }
-    result = Py_BuildValue("(NNNNNN)", take(&starts), take(&ends), take(&ok), columns, take(&canon), take(&coffs));
-    goto done;
-nomem:
-    PyErr_NoMemory();
+    PyObject *offsets = S->hash ? Py_NewRef(Py_None) : take(&S->coffs);
+    result = Py_BuildValue("(NNNNNN)", take(&S->starts), take(&S->ends), take(&S->ok), columns, take(&S->canon),
+                           offsets);
 done:
-    for (Py_ssize_t j = 0; j < MAXCOLS; j++) {
-        drop(&cols[j].offs);
-        drop(&cols[j].data);
-        drop(&cols[j].coffs);
-    }
-    drop(&starts);
-    drop(&ends);
-    drop(&ok);
-    drop(&canon);
-    drop(&coffs);
+    drop_scan(S);
+    PyMem_Free(S);
     Py_XDECREF(fast);
     PyBuffer_Release(&raw);
     return result;
 }
 
 static PyMethodDef METHODS[] = {
-    {"scan", scan, METH_VARARGS, "scan(raw, layouts, kinds, canonical) -> (starts, ends, ok, columns, canon, offsets)"},
+    {"scan", scan, METH_VARARGS,
+     "scan(raw, layouts, kinds, canonical, lo=0, hi=len) -> (starts, ends, ok, columns, canon, offsets)"},
+    {"use_libcrypto", use_libcrypto, METH_VARARGS, "use_libcrypto(path or None) -> bool"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_cjsonl", NULL, -1, METHODS};
 
-PyMODINIT_FUNC PyInit__cjsonl(void) { return PyModule_Create(&MODULE); }
+PyMODINIT_FUNC PyInit__cjsonl(void) {
+    if (C_LOCALE == (locale_t)0) C_LOCALE = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    if (C_LOCALE == (locale_t)0) return PyErr_NoMemory();
+    return PyModule_Create(&MODULE);
+}

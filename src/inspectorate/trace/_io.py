@@ -12,11 +12,10 @@ import json
 import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from inspectorate.errors import InputError
 from inspectorate.trace._canonical import GENESIS, canonical_json, record_hash
@@ -29,6 +28,10 @@ from inspectorate.trace._frame import (
     with_derived,
 )
 from inspectorate.trace._layouts import LAYOUTS
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq  # imported where Parquet is read or written: half of
+    # pyarrow's import cost (its file systems, ssl), which a JSONL check does not need
 from inspectorate.trace._schema import (
     FIELDS,
     INT_FIELDS,
@@ -156,6 +159,8 @@ def _open_parquet(path: Path, stream: bool = False) -> pq.ParquetFile:
     """Open and vet a Parquet trace. ``stream``: read column chunks through a 1 MiB buffer
     instead of pre-buffering whole row groups (the streamed chain's peak at 10^7 records:
     2.13 -> 1.70 GB, same speed)."""
+    import pyarrow.parquet as pq
+
     try:
         handle = pq.ParquetFile(path, pre_buffer=not stream, buffer_size=(1 << 20) if stream else 0)
     except (pa.ArrowException, OSError) as exc:
@@ -379,4 +384,6 @@ def _write_parquet(trace: Trace, path: Path) -> None:
     table = frame.to_arrow()
     meta = {b"inspectorate.schema": f"{SCHEMA_NAME}/{SCHEMA_VERSION}".encode()}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
+    import pyarrow.parquet as pq
+
     pq.write_table(table, path, compression="zstd")

@@ -33,6 +33,7 @@ from inspectorate.trace._io import read_trace
 from inspectorate.trace._trace import Trace
 from inspectorate.trace.streams import (
     StepLog,
+    has_records,
     read_collectives,
     read_cpu,
     read_dcgm,
@@ -100,9 +101,33 @@ class RunDir:
     netdev: pl.DataFrame | None = None
     cpu: pl.DataFrame | None = None
     collectives: pl.DataFrame | None = None
-    steps: pl.DataFrame | None = None
-    step_logs: dict[str, StepLog] = field(default_factory=dict)
+    step_files: dict[str, Path] = field(default_factory=dict)  # file name -> path, in load order
     windows: Trace | None = None
+    _step_cache: tuple[dict[str, StepLog], pl.DataFrame | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    @property
+    def step_logs(self) -> dict[str, StepLog]:
+        """Every step file read whole (on first use: verify streams them instead)."""
+        return self._loaded_steps()[0]
+
+    @property
+    def steps(self) -> pl.DataFrame | None:
+        """All step records as one flat frame (on first use), None without any."""
+        return self._loaded_steps()[1]
+
+    def _loaded_steps(self) -> tuple[dict[str, StepLog], pl.DataFrame | None]:
+        if self._step_cache is None:
+            logs = {name: read_steps(path) for name, path in self.step_files.items()}
+            self._step_cache = (logs, _concat([log.frame for log in logs.values() if log.frame.height]))
+        return self._step_cache
+
+    def has(self, name: str) -> bool:
+        """Whether the run has stream ``name``, without reading step records whole."""
+        if name == "steps" and self._step_cache is None:
+            return any(has_records(p) for p in self.step_files.values())
+        return self.stream(name) is not None
 
     @property
     def provenance(self) -> dict[str, Any] | None:
@@ -116,7 +141,7 @@ class RunDir:
     @property
     def missing_streams(self) -> list[str]:
         """Streams of ``STREAMS`` this run does not have (a verifier reports, not guesses)."""
-        return [s for s in STREAMS if self.stream(s) is None]
+        return [s for s in STREAMS if not self.has(s)]
 
     def stream(self, name: str) -> Any:
         if name not in STREAMS and name not in FRAME_STREAMS:
@@ -225,18 +250,16 @@ def _load_stream_dir(directory: Path, **tags: str | None) -> dict[str, Any]:
         if match and match["stem"] == "collectives":
             found.setdefault("collectives", []).append(_tag(read_collectives(path), **tags))
         elif match:
-            found.setdefault("step_logs", []).append(read_steps(path))
+            found.setdefault("step_files", []).append(path)
     return found
 
 
 def _assign(run: RunDir, found: dict[str, list[Any]]) -> None:
     for stream, items in found.items():
-        if stream == "step_logs":
-            run.step_logs.update({log.path.name: log for log in items})
+        if stream == "step_files":  # read when asked for (``RunDir.steps``) or streamed
+            run.step_files.update({path.name: path for path in items})
         else:
             setattr(run, stream, _concat(items))
-    frames = [log.frame for log in run.step_logs.values() if log.frame.height]
-    run.steps = _concat(frames)
 
 
 def _host_dirs(path: Path) -> list[Path]:

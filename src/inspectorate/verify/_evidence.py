@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
@@ -25,6 +26,7 @@ from inspectorate.models import ModelSpec, resolve_model
 from inspectorate.trace import Phase, RunDir
 from inspectorate.trace.streams import netdev_rates
 from inspectorate.verify._sensor_features import SensorView, sensor_pass_view
+from inspectorate.verify._step_features import StepView, step_view
 from inspectorate.verify._trust import SUBSETS
 
 # The only label fields a verifier may read (the prover's claims, never the truth).
@@ -159,21 +161,33 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------ extraction
 
 
-def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
+def collect(run: RunDir, subset: str = "full", clock: dict[str, Any] | None = None) -> list[PhaseEvidence]:
     """Evidence for every labelled phase of ``run``, in time order, from the streams of
     ``subset`` (``full``, ``sensor``: no prover stream but the claim, ``prover``: no
-    verifier-owned sensor; see ``_trust.SUBSETS``)."""
+    verifier-owned sensor; see ``_trust.SUBSETS``). ``clock`` receives the seconds of
+    the run-wide passes and, under ``by_phase``, of each phase's evidence."""
+    clock = {} if clock is None else clock
     run = restrict(run, subset)
     claims = claim_fields(run)
     cores = _cpu_cores(run)
     rates = netdev_rates(run.netdev) if run.netdev is not None and run.layout == "flat" else None
     phases = run.phases()
     _VIEWS.clear()  # read afresh for every inspection; ``gaps`` then reuses this pass
+    _STEPS.clear()
+    t0 = time.perf_counter()
+    steps = steps_of(run)
+    t1 = time.perf_counter()
     sensor = sensor_view(run, subset)
+    t2 = time.perf_counter()
     window_breaks = run.windows.chain_breaks() if run.windows is not None else []
-    torn = _torn_tails(run, sensor)
+    clock.update(
+        {"steps_pass_s": t1 - t0, "sensor_pass_s": t2 - t1, "window_chain_s": time.perf_counter() - t2}
+    )
+    torn = _torn_tails(steps, sensor)
     out = []
+    clock["by_phase"] = []
     for index, phase in enumerate(phases):
+        t0 = time.perf_counter()
         extra = claims.get(phase.name, {})
         ev = PhaseEvidence(phase.name, parse_claim(phase.claimed, extra), phase.t0, _end(run, phase))
         ev.run_path = run.path
@@ -181,24 +195,26 @@ def collect(run: RunDir, subset: str = "full") -> list[PhaseEvidence]:
         if ev.model_spec is not None and ev.claim.n_params is None:  # the description counts them
             ev.claim = replace(ev.claim, n_params=ev.model_spec.n_params())
         ev.streams = {
-            s: run.stream(s) is not None
-            for s in ("cpu", "nvsmi", "dcgm", "nccl", "netdev", "collectives", "steps", "windows")
+            s: run.stream(s) is not None for s in ("cpu", "nvsmi", "dcgm", "nccl", "netdev", "collectives")
         }
+        ev.streams["steps"] = steps.present
+        ev.streams["windows"] = run.windows is not None
         ev.streams["sensor"] = sensor is not None
         _activity(run, phase, ev, cores)
         if sensor is not None:
             ev.sensor = dict(sensor.phases[index])
             ev.integrity["sensor_breaks"] = sensor.breaks
         _sync(run, phase, ev, rates)
-        ev.steps = _steps(run.slice("steps", phase) if run.steps is not None else None)
+        ev.steps = steps.phases[index]
         ev.windows = _windows(run, ev)
-        ev.integrity.update(_breaks_in(run, ev, window_breaks))
+        ev.integrity.update(_breaks_in(run, ev, window_breaks, steps))
         mine = [t for t in torn if _phase_of(phases, t["after_t"]) == index]
         if mine:
             ev.integrity["torn_streams"] = [{k: v for k, v in t.items() if k != "after_t"} for t in mine]
         if subset != "sensor":  # prover files: only ever a cap on what the sensor saw written
             ev.checkpoint_files_b = _checkpoint_bytes(run.path, phase.name)
         out.append(ev)
+        clock["by_phase"].append({"phase": phase.name, "evidence_s": time.perf_counter() - t0})
     return out
 
 
@@ -246,8 +262,9 @@ def restrict(run: RunDir, subset: str) -> RunDir:
     drop = {s: v for s, v in drop.items() if s not in keep}
     if "nccl" in drop:
         drop["nccl_inits"] = None
-    if "steps" in drop:
-        return replace(run, step_logs={}, **drop)
+    if "steps" in drop:  # step records are read from their files: drop the files
+        del drop["steps"]
+        return replace(run, step_files={}, **drop)
     return replace(run, **drop)
 
 
@@ -283,15 +300,27 @@ def sensor_view(run: RunDir, subset: str = "full") -> SensorView | None:
     return _VIEWS[key]
 
 
-def _torn_tails(run: RunDir, sensor: SensorView | None) -> list[dict[str, Any]]:
+_STEPS: dict[tuple[Any, ...], StepView] = {}  # the last run's step view: collect, then gaps
+
+
+def steps_of(run: RunDir) -> StepView:
+    """The step records' view of the run's phases, from one pass over its step files
+    (kept for the inspection's later questions: ``gaps`` asks where a phase cut short
+    ends)."""
+    wins = [(p.t0, p.t1 if p.t1 is not None else math.inf) for p in run.phases()]
+    stats = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in run.step_files.values())
+    key = (stats, tuple(wins), os.environ.get("INSPECTORATE_STEPS_LOADER", "stream"))
+    if key not in _STEPS:
+        _STEPS.clear()
+        _STEPS[key] = step_view(run, wins)
+    return _STEPS[key]
+
+
+def _torn_tails(steps: StepView, sensor: SensorView | None) -> list[dict[str, Any]]:
     """Chained files that end in a partial line (a writer killed mid-record, or a tail
     cut by hand), each with the time of its last complete record: the phase holding that
     time is the one whose evidence stops early (the last phase when no phase holds it)."""
-    files: list[tuple[str, int, float | None]] = []
-    for name, log in run.step_logs.items():
-        if log.torn:
-            times = [r["t"] for r in log.records if isinstance(r.get("t"), (int, float))]
-            files.append((Path(name).name, len(log.records), float(times[-1]) if times else None))
+    files: list[tuple[str, int, float | None]] = list(steps.torn)
     if sensor is not None and sensor.torn is not None:
         files.append(sensor.torn)
     return [
@@ -313,7 +342,7 @@ def _phase_of(phases: list[Phase], t: float) -> int:
     return len(phases) - 1
 
 
-def _breaks_in(run: RunDir, ev: PhaseEvidence, window_breaks: list[Any]) -> dict[str, Any]:
+def _breaks_in(run: RunDir, ev: PhaseEvidence, window_breaks: list[Any], steps: StepView) -> dict[str, Any]:
     """Step- and window-record chain breaks whose record lies in this phase (by time)."""
     out: dict[str, Any] = {}
     if window_breaks and run.windows is not None and "ws" in run.windows.frame.columns:
@@ -321,14 +350,9 @@ def _breaks_in(run: RunDir, ev: PhaseEvidence, window_breaks: list[Any]) -> dict
         for b in window_breaks:
             if b.index < len(ws) and ev.t0 <= float(ws[b.index]) <= ev.t1:
                 out.setdefault("window_breaks", []).append({"index": b.index, "record_id": b.record_id})
-    for name, log in run.step_logs.items():
-        for b in log.breaks:
-            rec = log.records[b.index] if b.index < len(log.records) else None
-            t = rec.get("t") if isinstance(rec, dict) else None
-            if isinstance(t, (int, float)) and ev.t0 <= t <= ev.t1:
-                out.setdefault("step_breaks", []).append(
-                    {"file": Path(name).name, "index": b.index, "record_id": b.record_id}
-                )
+    for b in steps.breaks:
+        if b["t"] is not None and ev.t0 <= b["t"] <= ev.t1:
+            out.setdefault("step_breaks", []).append({k: b[k] for k in ("file", "index", "record_id")})
     return out
 
 
@@ -349,9 +373,8 @@ def _end(run: RunDir, phase: Phase) -> float:
     """A phase cut short has no end event: use the last sample any stream has in it."""
     if phase.t1 is not None:
         return phase.t1
-    maxima: list[Any] = [
-        f["t"].max() for f in (run.cpu, run.nvsmi, run.steps) if f is not None and "t" in f.columns
-    ]
+    maxima: list[Any] = [f["t"].max() for f in (run.cpu, run.nvsmi) if f is not None and "t" in f.columns]
+    maxima.append(steps_of(run).last_t if run.step_files else None)
     last = [float(t) for t in maxima if t is not None and float(t) >= phase.t0]
     return max(last) if last else phase.t0 + 1.0
 
@@ -510,82 +533,6 @@ def _netdev_bytes(run: RunDir, phase: Phase, rates: pl.DataFrame | None) -> floa
     if inside.height == 0:
         return None
     return float((inside["tx_bytes_per_s"].fill_null(0.0) * inside["dt"]).sum())
-
-
-# ------------------------------------------------------------------------ step records
-
-
-def _steps(frame: pl.DataFrame | None) -> dict[str, Any]:
-    """Step-record summary: kinds, time shares, lr, loss, per-group grads, tokens."""
-    if frame is None:
-        return {}
-    kinds = dict(frame.group_by("kind").len().iter_rows()) if frame.height else {}
-    train = frame.filter(pl.col("kind") == "train_step") if frame.height else frame
-    infer = frame.filter(pl.col("kind") == "infer_token") if frame.height else frame
-    evals = frame.filter(pl.col("kind") == "eval_step") if frame.height else frame
-    t_train = _sum(train, "step_time_s")
-    t_infer = _sum(infer, "latency_ms") / 1000.0 + _sum(evals, "step_time_s")
-    out: dict[str, Any] = {
-        "kinds": {str(k): int(v) for k, v in kinds.items()},
-        "ranks": int(frame["rank"].n_unique()) if frame.height and "rank" in frame.columns else 0,
-        "train_steps": train.height,
-        "infer_tokens": infer.height,
-        "eval_steps": evals.height,
-        "train_time_share": t_train / (t_train + t_infer) if t_train + t_infer > 0 else None,
-        "train_tokens": _sum(train, "tokens"),
-        "infer_token_count": _infer_tokens(infer),
-        "eval_tokens": _sum(evals, "tokens"),
-    }
-    if train.height:
-        out.update(_train_summary(train))
-    fp = frame.filter(pl.col("kind") == "fingerprint") if frame.height else frame
-    if fp.height and "num_params" in fp.columns:
-        out["fingerprint_num_params"] = int(fp["num_params"].drop_nulls().max() or 0)  # type: ignore[arg-type]
-        out["fingerprint_hashes"] = fp.sort("t")["model_hash_prefix"].drop_nulls().to_list()
-    return out
-
-
-def _infer_tokens(infer: pl.DataFrame) -> float | None:
-    """Tokens the inference steps processed: their ``tokens`` field (batch + prefill);
-    None (unknown, not guessed) for records from recorders that predate the field."""
-    if infer.height == 0:
-        return 0.0
-    if "tokens" in infer.columns and infer["tokens"].null_count() < infer.height:
-        return _sum(infer, "tokens")
-    return None
-
-
-def _train_summary(train: pl.DataFrame) -> dict[str, Any]:
-    groups = [c for c in train.columns if c.startswith("grad_norms_per_group.")]
-    zero = [c.split(".", 1)[1] for c in groups if float(train[c].fill_null(0.0).abs().max() or 0.0) == 0.0]  # type: ignore[arg-type]
-    frozen: set[str] = set()
-    if "frozen_groups" in train.columns:
-        for text in train["frozen_groups"].drop_nulls().unique().to_list():
-            frozen.update(json.loads(text) if isinstance(text, str) and text.startswith("[") else [])
-    lr = (
-        train["lr"].drop_nulls().cast(pl.Float64)
-        if "lr" in train.columns
-        else pl.Series([], dtype=pl.Float64)
-    )
-    loss = train.sort("t")["loss"].drop_nulls().cast(pl.Float64) if "loss" in train.columns else None
-    return {
-        "lr_steps": lr.len(),
-        "lr_median": float(lr.median()) if lr.len() else None,  # type: ignore[arg-type]
-        "lr_max": float(lr.max()) if lr.len() else None,  # type: ignore[arg-type]
-        "lr_rel_range": float((lr.max() - lr.min()) / lr.max()) if lr.len() and lr.max() else None,  # type: ignore[operator,arg-type]
-        "loss_first": float(loss[0]) if loss is not None and loss.len() else None,
-        "loss_median": float(loss.median()) if loss is not None and loss.len() else None,  # type: ignore[arg-type]
-        "zero_grad_groups": sorted(zero),
-        "frozen_groups": sorted(frozen),
-        "grad_groups": len(groups),
-        "step_time_s": float(train["step_time_s"].median()) if "step_time_s" in train.columns else None,  # type: ignore[arg-type]
-    }
-
-
-def _sum(frame: pl.DataFrame, col: str) -> float:
-    if frame.height == 0 or col not in frame.columns:
-        return 0.0
-    return float(frame[col].cast(pl.Float64, strict=False).fill_null(0.0).sum())
 
 
 # ------------------------------------------------------------------------ window records

@@ -17,12 +17,14 @@ partial evidence deserves less trust; the absent streams are named in the output
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from inspectorate.capture._ckpt_watch import read_watch
+from inspectorate.capture._escape import read_escapes
 from inspectorate.commitment import Commitment, Verdict, check
 from inspectorate.errors import InputError
 from inspectorate.trace import RunDir, load_run
@@ -129,14 +131,16 @@ class RunVerdict:
     # reported apart from missing_streams so an absence that is expected does not read
     # like a failure (the confidence penalty for absent evidence is unchanged)
     not_applicable: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, Any] | None = None  # wall time of each stage and phase (``_seconds``)
 
     @property
     def exit_code(self) -> int:
         return 0 if self.verdict == 1 else 1
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, timed: bool = False) -> dict[str, Any]:
         """The ``verify`` JSON contract of docs/DESIGN.md (plus policy, outcome, reasons,
-        gaps, and ``agent`` when the LLM tier ran)."""
+        gaps, and ``agent`` when the LLM tier ran); ``timed`` adds the wall seconds of the
+        inspection under ``timings`` (the archived document's run-to-run part)."""
         out = {
             "run": self.run,
             "verdict": self.verdict,
@@ -153,6 +157,8 @@ class RunVerdict:
             out["agent"] = self.agent
         if self.signed is not None:
             out["signed"] = self.signed
+        if timed and self.seconds is not None:
+            out["timings"] = {"seconds": self.seconds}
         return out
 
     def to_json(self) -> str:
@@ -188,8 +194,10 @@ class Inspector:
     ) -> RunVerdict:
         """Verdict for every phase of ``run`` and for the run as a whole (``on_phase(name)``
         is called as each phase is judged, for progress display)."""
+        started = time.perf_counter()
         run = run if isinstance(run, RunDir) else load_run(run)
-        evidence = collect(run, self.subset)
+        clock: dict[str, Any] = {"load_s": time.perf_counter() - started}
+        evidence = collect(run, self.subset, clock)
         if not evidence:
             raise InputError("run has no labelled phases (workload_labels.jsonl missing or empty)", run.path)
         ctx = self.context(run, evidence)
@@ -201,8 +209,10 @@ class Inspector:
                 f"--recomputed names phase(s) the run does not have: {', '.join(unknown)}", run.path
             )
         phases = []
-        for ev in evidence:
+        for ev, timed in zip(evidence, clock["by_phase"], strict=True):
+            t0 = time.perf_counter()
             phases.append(self.judge(ev, ctx, rules, extra.get(ev.name, [])))
+            timed["judge_s"] = time.perf_counter() - t0
             if on_phase is not None:
                 on_phase(ev.name)
         seen = restrict(run, self.subset).missing_streams
@@ -214,6 +224,7 @@ class Inspector:
         by_name = {ev.name: ev for ev in evidence}
         verdict.gaps = [self.judge_gap(g, by_name.get(g["before"])) for g in gaps(run, self.subset)]
         _apply_gaps(verdict)
+        verdict.seconds = _seconds(clock, time.perf_counter() - started)
         return verdict
 
     def judge_gap(self, gap: dict[str, Any], following: PhaseEvidence | None = None) -> dict[str, Any]:
@@ -245,7 +256,17 @@ class Inspector:
             seen.update(ev.steps.get("fingerprint_hashes") or [])
         nonce = issued_nonce(run.path) if self.subset != "prover" else None
         watch = read_watch(run.path) if self.subset != "prover" else None
-        return Context(self.calibration, run.layout, before, nonce=nonce, ckpt_watch=watch)
+        escapes = read_escapes(run.path) if self.subset != "prover" else None
+        end = sensor_end(run.path / "sensor.jsonl") if self.subset != "prover" else None
+        return Context(
+            self.calibration,
+            run.layout,
+            before,
+            nonce=nonce,
+            ckpt_watch=watch,
+            escapes=escapes,
+            sensor_end=end,
+        )
 
     def findings(self, ev: PhaseEvidence, ctx: Context) -> list[Finding]:
         return [_trust_rule(PROPERTIES[name].fn(ev, ctx)) for name in self.properties]
@@ -415,6 +436,17 @@ def _combine_bits(
     return RunVerdict(path, 1, min(p.confidence for p in phases), phases, missing, rules)
 
 
+def _seconds(clock: dict[str, Any], total: float) -> dict[str, Any]:
+    """Where an inspection's wall time went: loading, the run-wide stream passes, each
+    phase's evidence and judgement, and the total per phase (what grows with a run)."""
+    phases = clock.pop("by_phase")
+    out = {k: round(v, 4) for k, v in clock.items()}
+    out.update({"total_s": round(total, 4), "phases": len(phases)})
+    out["per_phase_s"] = round(total / max(len(phases), 1), 4)
+    out["by_phase"] = [{k: round(v, 4) if isinstance(v, float) else v for k, v in p.items()} for p in phases]
+    return out
+
+
 def verify_run(
     run: RunDir | Path | str,
     commitment: Commitment | None = None,
@@ -451,3 +483,23 @@ def _with_served(run: RunDir, recomputed: dict[str, list[Finding]] | None) -> di
         for phase, found in served_run(run).items():
             extra.setdefault(phase, []).extend(found)
     return extra
+
+
+def sensor_end(path: Path) -> dict[str, Any] | None:
+    """The last record of a sensor stream: its time and whether it is the sensor's own
+    ``stop`` (a killed sensor leaves none). Reads only the file's tail."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, 2)
+            fh.seek(max(size - 65536, 0))
+            tail = fh.read().splitlines()
+    except OSError:
+        return None
+    for raw in reversed(tail):
+        try:
+            rec = json.loads(raw)
+        except ValueError:
+            continue  # a torn last line: the one before it
+        if isinstance(rec, dict) and isinstance(rec.get("t"), (int, float)):
+            return {"t": float(rec["t"]), "clean": rec.get("kind") == "stop"}
+    return None

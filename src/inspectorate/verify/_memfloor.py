@@ -95,10 +95,14 @@ def runtime_processes(records: Any, t0: float, t1: float, floor: MemoryFloor) ->
     seen: set[int] = set()
     for r in records:
         if t0 <= r["t"] <= t1:
-            for pid, _cpu, rss, *_ in r.get("per_proc", []):
-                if int(rss or 0) >= floor.anon_b:
-                    seen.add(pid)
+            seen.update(runtime_pids(r, floor))
     return len(seen)
+
+
+def runtime_pids(record: Any, floor: MemoryFloor) -> list[int]:
+    """PIDs of one sensor sample holding at least one interpreter's private memory (the
+    one per-process test both the frame path and the streaming pass apply)."""
+    return [pid for pid, _cpu, rss, *_ in record.get("per_proc", []) if int(rss or 0) >= floor.anon_b]
 
 
 def capped_baseline(lowest: float | None, processes: int) -> float | None:

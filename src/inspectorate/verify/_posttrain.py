@@ -47,7 +47,15 @@ MEMORY_EXCESS_PER_PARAM = 4.0  # one fp32 copy (a frozen server or gradients); h
 # 8 MiB, fitted on 12 honest phases; a CI run then flagged an honest 28k-parameter serving
 # phase above it (locally 0.3-9 MB): allocator noise of this size is not physics.
 MEMORY_FIXED_B = 32 * 2**20
-COMPUTE_LIMIT = 1.5  # observed CPU-s over the spot-check cost of the served tokens (honest 0.39-0.84 here)
+# Observed CPU-s over the verifier's replay cost of the served tokens. Calibrated, not
+# argued: the fitted (log-normal) 99.75% quantile of 20 honest phases (28k, 3.2M, 10.8M;
+# 1 thread; every other phase of bench/posttrain.py --calibrate 2 plus the attack runs'
+# honest phases) was 2.98 on the shared 2-core box at load 15-34; honest ratios spanned
+# 0.87-2.25 there (prover-side per-batch overhead the replay does not pay, and load).
+# 32 later honest phases (2 threads), never fitted: 0 flagged (docs/posttrain.md).
+COMPUTE_LIMIT = 3.0
+SPOT_LIMIT = 1.5  # the same over the spot-check's generic cost (honest 0.39-0.84 here)
+REPLAY_REPS = 3  # timings of the verifier's decode replay (median)
 WRITE_SHARE = 0.5  # unexplained writes of half the fp32 weights = a checkpoint
 TOKEN_TOL = 1e-3  # a sequence's mean Token-DiFR shortfall beyond fp32 numerical noise (~1e-5)
 ACT_TOL = 1e-5  # mean relative Activation-DiFR distance (honest fp32 threshold 5.7e-7, docs/difr.md)
@@ -144,50 +152,84 @@ def served_tokens(files: dict[str, list[Path]]) -> tuple[int, int]:
     return seqs, toks
 
 
+def replay_cpu_per_token(ckpt: Any, files: dict[str, list[Path]], reps: int = REPLAY_REPS) -> float | None:
+    """The verifier's own CPU-s per served token, decoding the first logged batch of each
+    rank again with the declared weights, sampler and projection the log declares (the
+    exact serving path, unlike a generic forward pass). Median of ``reps`` timings: load on
+    a shared host inflates every one of them as it inflates the prover's. None: no log."""
+    import statistics
+    import time
+
+    import torch
+
+    from inspectorate.difr import ServeOptions, generate, read_log
+
+    logs = [read_log(paths[0]) for paths in files.values() if paths]
+    if not logs:
+        return None
+    per_rep = []
+    for _ in range(reps):
+        cpu, tokens = 0.0, 0
+        for log in logs:
+            prompts = [list(r.prompt) for r in log.sequences]
+            n_new = max((len(r.tokens) for r in log.sequences), default=0)
+            if not prompts or n_new == 0:
+                continue
+            opts = ServeOptions(
+                log.header.sampling, max_new=n_new, batch_size=len(prompts), projection=log.header.projection
+            )
+            t0 = time.process_time()
+            with torch.no_grad():
+                generate(ckpt.model, prompts, opts)
+            cpu += time.process_time() - t0
+            tokens += sum(len(p) + n_new for p in prompts)
+        if tokens:
+            per_rep.append(cpu / tokens)
+    return statistics.median(per_rep) if per_rep else None
+
+
 @prop("posttrain_backward_share", claim=False)
 def backward_share(ev: PhaseEvidence, ctx: Context) -> Finding:
     """Serving claim: is the sensor's CPU explained by the tokens actually served?
-    fail when observed CPU-s exceed COMPUTE_LIMIT x (spot-check serving CPU-s per token x
-    served-log tokens): the backward pass and optimizer of a hidden update."""
+    fail when observed CPU-s exceed COMPUTE_LIMIT x (the verifier's CPU-s per token
+    decoding logged batches again x served-log tokens): the backward pass and optimizer
+    of a hidden update. Without the declared weights, the spot-check of the claimed work
+    prices the tokens instead (SPOT_LIMIT: a generic forward pass, not the serving path)."""
     name = "posttrain_backward_share"
     if not _serving(ev):
         return _not_serving(name, ev)
-    s, files, work = ev.sensor or {}, served_files(ev), claimed_work(ev)
-    if "cpu_s" not in s or not files or work is None:
+    s, files, ckpt = ev.sensor or {}, served_files(ev), declared(ev)
+    if "cpu_s" not in s or not files:
         return unverifiable(
-            name,
-            [
-                m
-                for m, ok in (
-                    ("sensor", "cpu_s" in s),
-                    ("served", bool(files)),
-                    ("windows", work is not None),
-                )
-                if not ok
-            ],
+            name, [m for m, ok in (("sensor", "cpu_s" in s), ("served", bool(files))) if not ok]
         )
-    check = spot_check(work, ctx.calibration.spot_check_s)
-    if not isinstance(check, SpotCheck):
-        return unverifiable(name, ["spot_check"], reason=check)
     try:
         seqs, tokens = served_tokens(files)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        per_token = replay_cpu_per_token(ckpt, files) if ckpt is not None else None
+    except (OSError, ValueError, KeyError, TypeError, InputError) as exc:
         return finding(name, 1.0, INCONSISTENT, basis=["sensor"], reason=f"served log unreadable: {exc}")
-    expected = check.cpu_s_per_token * tokens
+    basis, limit = ["sensor", "difr replay"], COMPUTE_LIMIT
+    if per_token is None:
+        work = claimed_work(ev)
+        check = spot_check(work, ctx.calibration.spot_check_s) if work is not None else "no window records"
+        if not isinstance(check, SpotCheck):
+            return unverifiable(name, ["spot_check"], reason=check)
+        per_token, basis, limit = check.cpu_s_per_token, ["sensor", "spot_check"], SPOT_LIMIT
+    expected = per_token * tokens
     ratio = s["cpu_s"] / expected if expected > 0 else float("inf")
-    score = above(ratio, COMPUTE_LIMIT)
+    score = above(ratio, limit)
     return finding(
         name,
         score,
         INCONSISTENT if score >= 0.5 else CONSISTENT,
-        basis=["sensor", "spot_check"],
+        basis=basis,
         observed_cpu_s=s["cpu_s"],
         served_sequences=seqs,
         served_tokens=tokens,
-        cpu_s_per_token=check.cpu_s_per_token,
+        cpu_s_per_token=per_token,
         expected_cpu_s=expected,
         ratio=ratio,
-        limit=COMPUTE_LIMIT,
+        limit=limit,
     )
 
 
@@ -285,3 +327,83 @@ def served_drift(ev: PhaseEvidence, ctx: Context) -> Finding:
         limit=DRIFT_LIMIT,
         hash_problems=(e_bad + l_bad)[:5],
     )
+
+
+# -- FPR calibration (bench/posttrain.py): each check's statistic over its limit ------------
+
+MARGIN_FIELDS = {  # property -> (statistic, its limit) in the finding's evidence; > 1 fails
+    "posttrain_resident_state": ("footprint_b", "limit_b"),
+    "posttrain_backward_share": ("ratio", "limit"),
+    "posttrain_weight_writes": ("excess_b", "limit_b"),
+    "posttrain_served_drift": ("late_share", "limit"),
+}
+
+
+def margin(f: Finding) -> float | None:
+    """A finding's statistic over its limit (the check fails above 1); None when it did not
+    apply or could not be judged (an unverifiable check is not an honest pass)."""
+    fields = MARGIN_FIELDS.get(f.property)
+    if fields is None or f.evidence.get("applies") is False or str(f.decision) == "unverifiable":
+        return None
+    value, limit = (f.evidence.get(k) for k in fields)
+    if value is None or not limit:
+        return None
+    if f.property == "posttrain_served_drift" and f.evidence.get("hash_problems"):
+        return float("inf")
+    return float(value) / float(limit)
+
+
+def fpr_upper_bound(flagged: int, n: int, confidence: float = 0.95) -> float:
+    """One-sided Clopper-Pearson upper bound on a rate seen ``flagged`` times in ``n``
+    (0 of n: 1 - (1 - confidence)^(1/n), about 3/n)."""
+    if n <= 0:
+        return 1.0
+    if flagged >= n:
+        return 1.0
+    lo, hi = flagged / n, 1.0
+    for _ in range(60):  # bisection: the p at which P(X <= flagged | n, p) = 1 - confidence
+        mid = (lo + hi) / 2
+        if _binom_cdf(flagged, n, mid) > 1 - confidence:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def _binom_cdf(x: int, n: int, p: float) -> float:
+    import math
+
+    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(x + 1))
+
+
+def normal_tail(values: list[float], at: float = 1.0, log: bool = False) -> dict[str, float]:
+    """Fit a normal (to log values when ``log``) on honest margins; the fitted probability
+    of exceeding ``at`` and the fitted 90/99/99.75% quantiles, to be checked on held-out phases.
+    A sample with no spread (a point mass, e.g. writes or drift at 0) gets tail 0 and says so."""
+    import math
+    import statistics
+
+    xs = [math.log(max(v, 1e-12)) if log else v for v in values]
+    mu = statistics.fmean(xs)
+    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+    tgt = math.log(at) if log else at
+    back = math.exp if log else float
+    if sd <= 0:
+        return {
+            "mu": mu,
+            "sd": 0.0,
+            "tail": float(mu > tgt),
+            "q90": back(mu),
+            "q99": back(mu),
+            "q9975": back(mu),
+        }
+    z = (tgt - mu) / sd
+    return {
+        "mu": mu,
+        "sd": sd,
+        "z": z,
+        "tail": 0.5 * math.erfc(z / math.sqrt(2)),
+        "q90": back(mu + 1.2816 * sd),
+        "q99": back(mu + 2.3263 * sd),
+        "q9975": back(mu + 2.8070 * sd),  # a limit here costs 0.25% per check: <= 1% over four
+    }

@@ -37,6 +37,8 @@ class Context:
     replayed_models: set[str] = field(default_factory=set)  # final weights of earlier bound replays
     nonce: str | None = None  # the sensor's challenge: replayed runs must derive their seeds from it
     ckpt_watch: Any = None  # capture._ckpt_watch.WatchLog: the weights the host was seen writing
+    escapes: Any = None  # capture._escape.read_escapes: processes seen leaving the capture
+    sensor_end: dict[str, Any] | None = None  # the sensor stream's last record: {"t", "clean"}
 
 
 def decide(score: float) -> str:
@@ -196,6 +198,18 @@ def _p1_training(
         basis.append(str(t_src))
 
 
+def idle_allowance(ev: PhaseEvidence, cal: Calibration) -> float:
+    """Tree cores an idle claim may show: ``idle_cores`` per process holding memory
+    (``mem_procs``, the sensor's count of processes within 80% of the largest peak).
+    An idle distributed job keeps every rank's runtime alive (heartbeats, a polled
+    stop flag all-reduced by each rank): two honest gloo ranks idling measured 0.058
+    cores, over a flat 0.05. Scaling by holders, not by busy processes or claimed
+    ranks, means a decoy buys its allowance only by holding a model-sized footprint;
+    hidden work under idle stays bounded by ``idle_cores`` per such process."""
+    holders = int((ev.sensor or {}).get("mem_procs") or 1)
+    return cal.idle_cores * max(holders, 1)
+
+
 def _p1_idle(
     ev: PhaseEvidence,
     cal: Calibration,
@@ -206,7 +220,7 @@ def _p1_idle(
 ) -> None:
     cores = ev.sensor.get("cores")
     if cores is not None:
-        checks["tree_cpu_in_idle"] = above(cores, cal.idle_cores)
+        checks["tree_cpu_in_idle"] = above(cores, idle_allowance(ev, cal))
         basis.append("sensor")
     if ev.gpu_util is not None:
         checks["gpu_activity"] = _gpu_activity(ev)

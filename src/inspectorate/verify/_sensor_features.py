@@ -19,7 +19,7 @@ import polars as pl
 from inspectorate.errors import Unordered
 from inspectorate.trace.streams import SensorLog, per_process_cpu, read_sensor
 from inspectorate.trace.streams.sensor import Row, SensorTail, scan_sensor
-from inspectorate.verify._memfloor import capped_baseline, memory_floor, runtime_processes
+from inspectorate.verify._memfloor import capped_baseline, memory_floor, runtime_pids, runtime_processes
 
 NOT_ATTRIBUTABLE = "unverifiable: traffic not attributable"  # host-wide counters only
 BUSY_CORES = 0.1  # a process using a tenth of a core or more over a phase counts as busy
@@ -410,11 +410,11 @@ class _Streamer:
     def _runtime(self, t: float, record: dict[str, Any]) -> None:
         if self.floor is None:
             return
+        pids: list[int] | None = None
         for i, span in enumerate(self.spans):
             if span is None or span[0] <= t <= span[1]:
-                for pid, _cpu, rss, *_ in record.get("per_proc", []):
-                    if int(rss or 0) >= self.floor.anon_b:
-                        self.runtime[i].add(pid)
+                pids = runtime_pids(record, self.floor) if pids is None else pids
+                self.runtime[i].update(pids)
 
     def baselines(self) -> list[float | None]:
         """Each span's lowest reading, capped by the runtime floor (``verify/_memfloor.py``)."""

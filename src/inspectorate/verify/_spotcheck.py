@@ -23,7 +23,10 @@ from typing import Any
 
 from inspectorate.models import ModelSpec, named_spec
 
-ACTIVITIES = ("training", "inference", "eval")
+# "recompute": a generation that re-reads the (context-cropped) prefix for every token,
+# as nanoGPT's ``generate`` does; the verifier prices it, no claim names it (see
+# verify/_physics.py ``_generation_hi``).
+ACTIVITIES = ("training", "inference", "eval", "recompute")
 BLOCKS = 5
 # A declared model whose claimed op needs more than this share of the host's available
 # memory is timed by slices (one and two blocks at full width) scaled by depth.
@@ -147,7 +150,9 @@ def _measure(work: Work, seconds: float) -> SpotCheck:
         built = time.process_time()
         model = spec.build()
         built = time.process_time() - built
-        step = {"training": _train_step, "inference": _decode, "eval": _eval_step}[work.op]
+        step = {"training": _train_step, "inference": _decode, "eval": _eval_step, "recompute": _recompute}[
+            work.op
+        ]
         state, cpu0, warm = None, time.process_time(), 0
         while (
             warm < 1
@@ -237,4 +242,19 @@ def _decode(model: Any, vocab: int, batch: int, seq: int, gen: Any, state: Any) 
         for _ in range(seq - prompt):
             token = logits.argmax(dim=-1, keepdim=True)
             logits, cache = model.decode(token, cache)
+    return state, batch * seq
+
+
+def _recompute(model: Any, vocab: int, batch: int, seq: int, gen: Any, state: Any) -> tuple[Any, int]:
+    """The same generation as ``_decode`` without a cache: every new token runs the
+    model over the whole prefix so far (nanoGPT's ``generate``; a server with its KV
+    cache turned off). Honest, and dearer per token than decoding with a cache."""
+    import torch
+
+    prompt = max(1, min(8, seq // 4))
+    with torch.no_grad():
+        idx = _batch(vocab, batch, prompt, gen)
+        for _ in range(seq - prompt):
+            token = model(idx)[:, -1, :].argmax(dim=-1, keepdim=True)
+            idx = torch.cat([idx, token], dim=1)
     return state, batch * seq

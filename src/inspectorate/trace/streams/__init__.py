@@ -22,11 +22,22 @@ from inspectorate.trace.streams.nccl import NCCL_DATATYPES, NCCL_REDOPS, NcclLog
 from inspectorate.trace.streams.netdev import NETDEV_FIELDS, netdev_rates, read_netdev
 from inspectorate.trace.streams.nvsmi import NVSMI_ALIASES, read_nvsmi
 from inspectorate.trace.streams.sensor import SensorLog, per_process_cpu, read_sensor
-from inspectorate.trace.streams.steps import StepLog, is_complete_line, read_chain_file, read_steps
+from inspectorate.trace.streams.steps import (
+    ChainTail,
+    StepLog,
+    flatten_record,
+    has_records,
+    is_complete_line,
+    iter_chain,
+    read_chain_file,
+    read_steps,
+    scan_chain,
+)
 
 __all__ = [
     "COLLECTIVE_SCHEMA",
     "DCGM_COLUMNS",
+    "ChainTail",
     "DCGM_FIELDS",
     "LABEL_SCHEMA",
     "NCCL_DATATYPES",
@@ -36,7 +47,10 @@ __all__ = [
     "NcclLog",
     "SensorLog",
     "StepLog",
+    "flatten_record",
+    "has_records",
     "is_complete_line",
+    "iter_chain",
     "netdev_rates",
     "parse_wallclock",
     "per_process_cpu",
@@ -50,4 +64,5 @@ __all__ = [
     "read_nvsmi",
     "read_sensor",
     "read_steps",
+    "scan_chain",
 ]

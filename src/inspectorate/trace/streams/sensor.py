@@ -14,8 +14,8 @@ from typing import Any
 import polars as pl
 
 from inspectorate.errors import InputError
-from inspectorate.trace._canonical import GENESIS, PREV_FIELD, ChainBreak, record_hash, verify_chain
-from inspectorate.trace.streams.steps import _json_object, is_complete_line, read_chain_file
+from inspectorate.trace._canonical import ChainBreak, verify_chain
+from inspectorate.trace.streams.steps import read_chain_file, scan_chain
 
 SENSOR_COLUMNS = (
     "t",
@@ -119,40 +119,23 @@ def scan_sensor(path: Path | str, consume: Callable[[Row, dict[str, Any]], None]
     bad line anywhere else is InputError with its line number, a malformed sample too."""
     path = Path(path)
     tail = SensorTail(path)
-    prev_hash, prev_id, index = GENESIS, None, -1
-    try:
-        f = path.open("rb")
-    except OSError as exc:
-        raise InputError(f"cannot read ({exc.strerror})", path) from None
-    with f:
-        for line_no, raw in enumerate(f, 1):
-            if not raw.endswith(b"\n") and raw.strip() and not is_complete_line(raw):
-                tail.torn = True  # only the last line can lack its newline
-                break
-            if not raw.strip():
-                continue
-            record = _json_object(raw, path, line_no)
-            index += 1
-            found = record.get(PREV_FIELD)
-            if found != prev_hash:
-                tail.breaks.append(
-                    ChainBreak(
-                        index, record.get("record_id"), max(index - 1, 0), prev_id, prev_hash, str(found)
-                    )
-                )
-            prev_hash, prev_id = record_hash(record), record.get("record_id")
-            kind = record.get("kind")
-            if kind == "start" and not tail.start:
-                tail.start = record
-            elif kind == "sample":
-                tail.samples += 1
-                try:
-                    row = _row(record)
-                except (KeyError, TypeError, ValueError) as exc:
-                    raise InputError(f"malformed sensor sample ({exc})", path, tail.samples) from None
-                row["mem_b"] = row["pss_b"] if row["pss_b"] is not None else row["rss_b"]
-                tail.last_t = row["t"]
-                consume(row, record)
+
+    def each(_index: int, record: dict[str, Any]) -> None:
+        kind = record.get("kind")
+        if kind == "start" and not tail.start:
+            tail.start = record
+        elif kind == "sample":
+            tail.samples += 1
+            try:
+                row = _row(record)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise InputError(f"malformed sensor sample ({exc})", path, tail.samples) from None
+            row["mem_b"] = row["pss_b"] if row["pss_b"] is not None else row["rss_b"]
+            tail.last_t = row["t"]
+            consume(row, record)
+
+    chain = scan_chain(path, each)
+    tail.breaks, tail.torn = chain.breaks, chain.torn
     return tail
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,14 @@ from typing import Any
 import polars as pl
 
 from inspectorate.errors import InputError
-from inspectorate.trace._canonical import ChainBreak, canonical_json, verify_chain
+from inspectorate.trace._canonical import (
+    GENESIS,
+    PREV_FIELD,
+    ChainBreak,
+    canonical_json,
+    record_hash,
+    verify_chain,
+)
 
 
 @dataclass
@@ -32,7 +40,7 @@ class StepLog:
         return not self.breaks
 
 
-def _flatten(record: dict[str, Any]) -> dict[str, Any]:
+def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
     """One level of nesting becomes ``outer.inner`` columns; lists become canonical JSON text."""
     flat: dict[str, Any] = {}
     for key, value in record.items():
@@ -95,10 +103,81 @@ def read_steps(path: Path | str) -> StepLog:
     records, torn = read_chain_file(path)
     try:
         frame = (
-            pl.DataFrame([_flatten(r) for r in records], infer_schema_length=None)
+            pl.DataFrame([flatten_record(r) for r in records], infer_schema_length=None)
             if records
             else pl.DataFrame()
         )
     except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
         raise InputError(f"step records do not form a table ({exc})", path) from None
     return StepLog(path, frame, records, verify_chain(records), torn)
+
+
+@dataclass
+class ChainTail:
+    """What a streaming pass over a chain file keeps of the file itself: how many
+    complete records it held, the chain's breaks, and whether the last line was torn."""
+
+    path: Path
+    records: int = 0
+    breaks: list[ChainBreak] = field(default_factory=list)
+    torn: bool = False
+
+    @property
+    def intact(self) -> bool:
+        return not self.breaks
+
+
+def scan_chain(path: Path | str, consume: Callable[[int, dict[str, Any]], None]) -> ChainTail:
+    """One pass over a JSONL chain file in bounded memory: every complete record goes to
+    ``consume(index, record)`` in file order (see ``iter_chain``)."""
+    tail = ChainTail(Path(path))
+    for index, record in iter_chain(tail):
+        consume(index, record)
+    return tail
+
+
+def iter_chain(tail: ChainTail) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The complete records of ``tail.path`` in file order, the chain checked record by
+    record into ``tail`` (the breaks ``verify_chain`` finds over ``read_chain_file``'s
+    records, at the same indices: an edited, dropped, re-chained or reordered record all
+    show; a break is in ``tail.breaks`` before its record is yielded). Same file
+    semantics as ``read_chain_file``: a torn last line is dropped and reported, a bad line
+    anywhere else is InputError naming the file and line."""
+    path = tail.path
+    prev_hash, prev_id = GENESIS, None
+    try:
+        f = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror})", path) from None
+    with f:
+        for line_no, raw in enumerate(f, 1):
+            if not raw.endswith(b"\n") and raw.strip() and not is_complete_line(raw):
+                tail.torn = True  # only the last line can lack its newline
+                break
+            if not raw.strip():
+                continue
+            record = _json_object(raw, path, line_no)
+            index = tail.records
+            found = record.get(PREV_FIELD)
+            if found != prev_hash:
+                tail.breaks.append(
+                    ChainBreak(
+                        index, record.get("record_id"), max(index - 1, 0), prev_id, prev_hash, str(found)
+                    )
+                )
+            prev_hash, prev_id = record_hash(record), record.get("record_id")
+            tail.records += 1
+            yield index, record
+
+
+def has_records(path: Path | str) -> bool:
+    """Whether a chain file holds at least one complete record, reading only up to its
+    first non-blank line (a bad line there is reported by whoever reads the records)."""
+    try:
+        with Path(path).open("rb") as f:
+            for raw in f:
+                if raw.strip():
+                    return raw.endswith(b"\n") or is_complete_line(raw)
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror})", Path(path)) from None
+    return False
