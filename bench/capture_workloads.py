@@ -85,7 +85,7 @@ def description(name: str, config: dict[str, Any], shrink: float = 1.0) -> dict[
             "vocab_size": vocab,
             "context_len": config.get("context", 16),
             "d_embed": config.get("embed", 24),
-            "activation": "gelu",  # the workload's nn.GELU
+            "activation": "gelu",  # the workload's nn.GELU layers
         }
         return {"family": "mlp", "config": {**cfg, "hidden": hidden}}
     return None  # matmul (no LM family: a parameter count only), ddp_mlp (a classifier)
@@ -141,8 +141,43 @@ def model_files(name: str, root: Path) -> dict[str, str]:
 HANDOVER = ("honest_train", "lie_big_as_small")  # phases that hand over a replay claim (--replay)
 
 
-def plan(name: str, seconds: float, records: str, lean: bool, replay: bool = False) -> dict[str, Any]:
-    """Honest phases, then lies; each phase: (name, do, claimed op, n_params factor, token factor)."""
+DEFAULT_HIDDEN = {"chargru": 192, "pg_sampler": 256, "mlp_lm": 512, "mlp_wide": 512}
+
+
+def shrunk_config(name: str, config: dict[str, Any], shrink: float) -> dict[str, Any]:
+    """The workload config of the model ``description(name, config, shrink)`` describes."""
+    h = config.get("hidden", DEFAULT_HIDDEN[name])
+    return {
+        **{k: v for k, v in config.items() if k != "world_size"},
+        "hidden": max(int(round(h * shrink**0.5)), 1),
+    }
+
+
+def handover_lies(name: str, records: str) -> list[dict[str, Any]]:
+    """``--recomputed``: a 20x larger model serves (and evaluates) while the small one is
+    declared. Naive: it hands over what it ran (the large weights and their outputs);
+    competent: it keeps a declared-size twin and hands over the twin's weights and
+    outputs on every step, its CPU paying for both."""
+    config = WORKLOADS[name]["config"]
+    out = []
+    for phase, do, op in (
+        ("lie_big_as_small_serve", "serve", "inference"),
+        ("lie_big_as_small_eval", "eval", "eval"),
+    ):
+        extra: dict[str, Any] = {"handover_model": name}
+        if records == "competent":
+            extra = {"shadow_config": shrunk_config(name, config, SHRINK)}
+        out.append({"row": (phase, do, op, SHRINK, 1), **extra})
+    return out
+
+
+def plan(
+    name: str, seconds: float, records: str, lean: bool, recomputed: bool = False, replay: bool = False
+) -> dict[str, Any]:
+    """Honest phases, then lies; each phase: (name, do, claimed op, n_params factor, token factor).
+    ``recomputed``: serve and eval phases hand over weights and outputs (see
+    tests/workloads/_served_handover.py) and the serving-size lies join. ``replay``: the
+    training phases in ``HANDOVER`` hand over replay claims (tests/workloads/_replay_handover.py)."""
     config = WORKLOADS[name]["config"]
     described = description(name, config) is not None
     rows = [("honest_idle", "idle", "idle", 1, 1), ("honest_serve", "serve", "inference", 1, 1)]
@@ -161,6 +196,11 @@ def plan(name: str, seconds: float, records: str, lean: bool, replay: bool = Fal
         if name == "pg_sampler":
             rows.append(("lie_updates_as_serving", "serve_updates", "inference", 1, 1))
     world = config.get("world_size", 1)
+    extras: dict[str, dict[str, Any]] = {}
+    if recomputed and described and name != "ddp_mlp":
+        for lie in handover_lies(name, records):
+            rows.append(lie.pop("row"))
+            extras[rows[-1][0]] = lie
     phases = []
     for phase, do, op, size, tokens in rows:
         claim: dict[str, Any] = {"op": op, "label": op}
@@ -179,18 +219,25 @@ def plan(name: str, seconds: float, records: str, lean: bool, replay: bool = Fal
                 "claim": claim,
                 "token_factor": tokens,
                 "handover": handover,
+                **extras.get(phase, {}),
             }
         )
-    return {"config": config, "records": records, "threads": 1, "phases": phases}
+    return {"config": config, "records": records, "threads": 1, "phases": phases, "handover": recomputed}
 
 
 def run_one(
-    name: str, records: str, seconds: float, lean: bool, root: Path, corpus: Path | None = None
+    name: str,
+    records: str,
+    seconds: float,
+    lean: bool,
+    root: Path,
+    corpus: Path | None = None,
+    recomputed: bool = False,
 ) -> list[dict[str, Any]]:
     out = root / f"{name}-{records}"
     out.parent.mkdir(parents=True, exist_ok=True)
     claims = {"models": model_files(name, out.parent)}
-    the_plan = plan(name, seconds, records, lean, replay=corpus is not None)
+    the_plan = plan(name, seconds, records, lean, recomputed, replay=corpus is not None)
     proc = harness.capture_run(WORKLOADS[name]["script"], the_plan, out, claims=claims, timeout_s=1800)
     if proc.returncode != 0:
         raise RuntimeError(f"{name}/{records}: capture exited {proc.returncode}: {proc.stderr[-1500:]}")
@@ -343,6 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--records", default="naive,competent")
     ap.add_argument("--seconds", type=float, default=6.0, help="seconds a phase")
     ap.add_argument("--lean", action="store_true", help="mlp_lm only, competent, 5 phases")
+    ap.add_argument(
+        "--recomputed",
+        action="store_true",
+        help="serve/eval phases hand over weights and outputs; verify re-computes them (P2); adds the serving-size lies",
+    )
     ap.add_argument("--out", type=Path, default=None, help="keep the run dirs here")
     ap.add_argument("--json", type=Path, default=None, help="write the rows as JSON")
     ap.add_argument("--table", type=Path, default=None, help="only print the table of rows saved with --json")
@@ -360,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for name in names:
         for mode in modes:
-            rows += run_one(name, mode, args.seconds, args.lean, root, args.replay)
+            rows += run_one(name, mode, args.seconds, args.lean, root, args.replay, args.recomputed)
             print(f"done {name}/{mode}", file=sys.stderr, flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import _replay_handover
+import _served_handover
 
 from inspectorate import capture
 from inspectorate.capture import StepRecorder
@@ -58,6 +59,7 @@ def run(workload: Any, plan: dict[str, Any], rank: int = 0) -> None:
             rec.set_phase(ph["name"])
         with capture.phase(ph["name"], **claim):
             hand = _replay_handover.begin(workload, ph, run_dir) if rank == 0 else None
+            served = _served_handover.open_phase(workload, ph, plan, rank)  # serve/eval outputs, if asked
             end = time.time() + float(ph["seconds"])
             step = 0
             while _keep_going(end):
@@ -66,6 +68,8 @@ def run(workload: Any, plan: dict[str, Any], rank: int = 0) -> None:
                     time.sleep(0.05)
                     continue
                 n = hidden_work() if ph["do"] == "hidden" else getattr(workload, ph["do"])()
+                if served is not None:
+                    served.step()
                 dt = time.time() - t
                 if hand is not None:
                     hand.step()
@@ -81,6 +85,8 @@ def run(workload: Any, plan: dict[str, Any], rank: int = 0) -> None:
                 step += 1
             if hand is not None:  # inside the phase: the watcher sees its checkpoints written
                 hand.finish()
+            if served is not None:
+                served.close()
         if i + 1 < len(plan["phases"]):
             time.sleep(float(plan.get("gap_s", 0.3)))
     if rec is not None:

@@ -30,6 +30,16 @@ class Workload:
         self.batch_size, self.seq_len = batch_size, seq_len
         self.n_params = _driver.n_params(self.model)
         self.gen = torch.Generator().manual_seed(0)
+        self.vocab = vocab
+        self.evaluates_loss = True
+        self.noise = self._gumbel  # the sampler's noise; a handover swaps in its keyed noise
+
+    def _gumbel(self, batch: int, steps: int, vocab: int) -> torch.Tensor:
+        u = torch.rand((batch, steps, vocab), generator=self.gen, dtype=torch.float64)
+        return -torch.log(-torch.log(u.clamp(1e-300, 1.0 - 1e-16)))
+
+    def handover_module(self) -> nn.Module:
+        return self.model
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         starts = torch.randint(0, len(self.data) - self.seq_len - 1, (self.batch_size,), generator=self.gen)
@@ -72,18 +82,23 @@ class Workload:
 
     @torch.no_grad()
     def eval(self) -> int:
-        x, _ = self._batch()
-        self.model(x)
+        x, y = self._batch()
+        logits, _ = self.model(x)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        self.evaluated = (torch.cat([x, y[:, -1:]], 1), 1, float(loss))
         return x.numel()
 
     @torch.no_grad()
     def serve(self) -> int:
         """Sample seq_len characters for a batch, one step at a time (hidden state carried)."""
         x = torch.zeros(self.batch_size, 1, dtype=torch.long)
-        h = None
-        for _ in range(self.seq_len):
+        prompts, out, h = x, [], None
+        noise = self.noise(self.batch_size, self.seq_len, self.vocab)
+        for j in range(self.seq_len):
             logits, h = self.model(x, h)
-            x = torch.multinomial(torch.softmax(logits[:, -1], -1), 1, generator=self.gen)
+            x = (logits[:, -1].double() + noise[:, j]).argmax(-1, keepdim=True)  # Gumbel-max
+            out.append(x)
+        self.served = (prompts, torch.cat(out, 1))
         return self.batch_size * self.seq_len
 
 

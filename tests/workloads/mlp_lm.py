@@ -36,6 +36,16 @@ class Workload:
         self.batch_size, self.seq_len = batch_size, seq_len
         self.n_params = _driver.n_params(self.model)
         self.gen = torch.Generator().manual_seed(1)
+        self.vocab = vocab
+        self.evaluates_loss = True
+        self.noise = self._gumbel  # the sampler's noise; a handover swaps in its keyed noise
+
+    def _gumbel(self, batch: int, steps: int, vocab: int) -> torch.Tensor:
+        u = torch.rand((batch, steps, vocab), generator=self.gen, dtype=torch.float64)
+        return -torch.log(-torch.log(u.clamp(1e-300, 1.0 - 1e-16)))
+
+    def handover_module(self) -> nn.Module:
+        return self.model
 
     def _batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         starts = torch.randint(0, len(self.data) - self.context - 1, (n,), generator=self.gen)
@@ -77,16 +87,22 @@ class Workload:
 
     @torch.no_grad()
     def eval(self) -> int:
-        x, _ = self._batch(self.batch_size * self.seq_len)
-        self.model(x)
+        x, y = self._batch(self.batch_size * self.seq_len)
+        loss = nn.functional.cross_entropy(self.model(x), y)
+        self.evaluated = (torch.cat([x, y[:, None]], 1), self.context, float(loss))
         return int(x.shape[0])
 
     @torch.no_grad()
     def serve(self) -> int:
+        """Gumbel-max sampling (a draw from softmax(logits)), one window at a time."""
         ctx, _ = self._batch(self.batch_size)
-        for _ in range(self.seq_len):
-            nxt = torch.multinomial(torch.softmax(self.model(ctx), -1), 1, generator=self.gen)
+        prompts, out = ctx, []
+        noise = self.noise(self.batch_size, self.seq_len, self.vocab)
+        for j in range(self.seq_len):
+            nxt = (self.model(ctx).double() + noise[:, j]).argmax(-1, keepdim=True)
+            out.append(nxt)
             ctx = torch.cat([ctx[:, 1:], nxt], 1)
+        self.served = (prompts, torch.cat(out, 1))
         return self.batch_size * self.seq_len
 
 

@@ -29,18 +29,28 @@ class Workload:
         self.last_update = False
         self.gen = torch.Generator().manual_seed(3)
         self.hidden = hidden
+        self.noise = self._gumbel  # the sampler's noise; a handover swaps in its keyed noise
+
+    def _gumbel(self, batch: int, steps: int, vocab: int) -> torch.Tensor:
+        u = torch.rand((batch, steps, vocab), generator=self.gen, dtype=torch.float64)
+        return -torch.log(-torch.log(u.clamp(1e-300, 1.0 - 1e-16)))
+
+    def handover_module(self) -> nn.Module:
+        return self.policy
 
     def _sample(self, grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.set_grad_enabled(grad):
             x = torch.zeros(self.batch_size, dtype=torch.long)
             h = c = torch.zeros(self.batch_size, self.hidden)
             logps, toks = [], []
-            for _ in range(self.seq_len):
+            noise = self.noise(self.batch_size, self.seq_len, VOCAB)
+            for j in range(self.seq_len):
                 h, c = self.policy.cell(self.policy.embed(x), (h, c))
-                dist = torch.distributions.Categorical(logits=self.policy.head(h))
-                x = dist.sample()
-                logps.append(dist.log_prob(x))
+                logits = self.policy.head(h)
+                x = (logits.detach().double() + noise[:, j]).argmax(-1)  # Gumbel-max: a softmax draw
+                logps.append(torch.log_softmax(logits, -1).gather(1, x[:, None])[:, 0])
                 toks.append(x)
+            self.served = (torch.zeros(self.batch_size, 1, dtype=torch.long), torch.stack(toks, 1))
             return torch.stack(toks, 1), torch.stack(logps, 1)
 
     def serve(self) -> int:

@@ -118,8 +118,8 @@ class LlamaSpec(ModelSpec):
 @dataclass(frozen=True)
 class MLPSpec(ModelSpec):
     """Bengio et al. (2003)'s MLP language model: the last ``context_len`` token
-    embeddings concatenated, ``hidden`` layers (``activation``: Bengio's tanh, or the
-    GELU/ReLU of later MLP LMs), a vocabulary head."""
+    embeddings concatenated, ``hidden`` layers of ``activation`` (tanh as in the paper,
+    or gelu / relu), a vocabulary head. Positions before the start read token 0."""
 
     vocab_size: int = 65
     context_len: int = 8
@@ -128,6 +128,10 @@ class MLPSpec(ModelSpec):
     activation: str = "tanh"
 
     _layer_field = "hidden"
+
+    def __post_init__(self) -> None:
+        if self.activation not in ("tanh", "gelu", "relu"):
+            raise ValueError(f"activation must be 'tanh', 'gelu' or 'relu', got {self.activation!r}")
 
     @property
     def depth(self) -> int:
@@ -140,10 +144,6 @@ class MLPSpec(ModelSpec):
     @property
     def vocab(self) -> int:
         return self.vocab_size
-
-    def __post_init__(self) -> None:
-        if self.activation not in ("tanh", "gelu", "relu"):
-            raise ValueError(f"activation must be 'tanh', 'gelu' or 'relu', got {self.activation!r}")
 
     def with_layers(self, k: int) -> ModelSpec:
         return MLPSpec(

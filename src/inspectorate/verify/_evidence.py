@@ -220,8 +220,28 @@ def collect(run: RunDir, subset: str = "full", clock: dict[str, Any] | None = No
 
 def _checkpoint_bytes(root: Path, phase: str) -> float:
     """Bytes of the checkpoint files the phase's claim names (files in the folder that
-    the claim does not name, which no replay would ever read, count for nothing)."""
+    the claim does not name, which no replay would ever read, count for nothing), plus
+    the weights file its served log or eval claim names (what ``_served_run`` loads)."""
     folder = root / "claims" / phase
+    return _replay_bytes(folder) + _served_weights_bytes(folder)
+
+
+def _served_weights_bytes(folder: Path) -> float:
+    name = None
+    try:
+        if (folder / "eval.json").is_file():
+            name = str(json.loads((folder / "eval.json").read_text(encoding="utf-8"))["weights"])
+        elif (folder / "served.jsonl").is_file():
+            with (folder / "served.jsonl").open(encoding="utf-8") as fh:
+                name = str((json.loads(fh.readline()).get("server") or {}).get("weights", "weights.pt"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return 0.0
+    if name is None or Path(name).name != name or not (folder / name).is_file():
+        return 0.0
+    return float((folder / name).stat().st_size)
+
+
+def _replay_bytes(folder: Path) -> float:
     try:
         refs = json.loads((folder / "claim.json").read_text(encoding="utf-8"))["checkpoints"]
         names = {str(r["file"]) for r in refs}

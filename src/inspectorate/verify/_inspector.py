@@ -468,7 +468,21 @@ def verify_run(
         for phase, found in replay_run(run, replay).items():
             extra.setdefault(phase, []).extend(found)
         recomputed = extra
+    run = run if isinstance(run, RunDir) else load_run(run)
+    recomputed = _with_served(run, recomputed)
     return inspector.inspect(run, commitment, on_phase, recomputed)
+
+
+def _with_served(run: RunDir, recomputed: dict[str, list[Finding]] | None) -> dict[str, list[Finding]]:
+    """``recomputed`` plus the verifier's re-computation of every served log and eval
+    claim the run hands over (``_served_run``: automatic whenever one is present)."""
+    from inspectorate.verify._served_run import handed_over_served, served_run
+
+    extra = {k: list(v) for k, v in (recomputed or {}).items()}
+    if handed_over_served(run):
+        for phase, found in served_run(run).items():
+            extra.setdefault(phase, []).extend(found)
+    return extra
 
 
 def sensor_end(path: Path) -> dict[str, Any] | None:

@@ -26,9 +26,11 @@ from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, UNVERIFIABLE
 if TYPE_CHECKING:
     from inspectorate.capture._ckpt_watch import WatchLog
 
-SOURCES = {"served_model_identity": "difr", "training_replay": "replay"}
+SOURCES = {"served_model_identity": "difr", "eval_recompute": "difr", "training_replay": "replay"}
+SERVED = ("served_model_identity", "eval_recompute")
 SETTLES = {
     "served_model_identity": ("p2_model_size",),
+    "eval_recompute": ("p2_model_size",),
     "training_replay": ("p1_op_type", "p2_model_size", "p3_finetune"),
 }
 
@@ -139,13 +141,60 @@ def bind_phase(
 ) -> list[Finding]:
     """``bind`` each finding of one phase, then add the final weights of every replay that
     settled something to ``models``: the lineage later phases' fine-tunes may start from."""
-    bound = [bind(r, claim, window_tokens, models, nonce, watch) for r in recs]
+    bound = [
+        bind_served(r, claim, window_tokens, nonce, watch.phase if watch else None)
+        if r.property in SERVED
+        else bind(r, claim, window_tokens, models, nonce, watch)
+        for r in recs
+    ]
     models.update(
         str(r.evidence["claim"].get("final_weights_sha256"))
         for r in bound
         if r.property == "training_replay" and r.decision == CONSISTENT and r.evidence.get("settles")
     )
     return bound
+
+
+def bind_served(
+    rec: Finding, claim: Claim, window_tokens: float | None, nonce: str | None, phase: str | None
+) -> Finding:
+    """A served-output or eval re-computation speaks for a phase only if it re-computes
+    what the phase claims: the handed-over weights have the claimed parameter count, the
+    phase is a serve (or eval) claim, the log or batches account for the tokens the
+    phase's windows claim, and, where the sensor issued a challenge, the log's sampling
+    seed derives from it (a log computed before the run cannot). A mismatch is the
+    prover contradicting itself: inconsistent. A finding without the weights' size (a
+    ``difr verify --finding-out`` file of a checkpoint the verifier's user supplied)
+    keeps its old reach."""
+    if rec.property not in SERVED or rec.decision != CONSISTENT or "n_params" not in rec.evidence:
+        return rec
+    ev = rec.evidence
+    problems = []
+    ops = ("inference", "eval") if rec.property == "served_model_identity" else ("eval",)
+    if claim.op not in ops:
+        problems.append(f"a {rec.property} re-computation attached to a phase claimed as {claim.op}")
+    if claim.n_params is not None and ev.get("n_params") != claim.n_params:
+        problems.append(
+            f"the handed-over weights hold {ev.get('n_params')} parameters; the phase claims {claim.n_params}"
+        )
+    tokens = ev.get("tokens")
+    if window_tokens and isinstance(tokens, (int, float)):
+        ratio = tokens / window_tokens
+        if not 1 / TOKEN_SLACK <= ratio <= TOKEN_SLACK:
+            problems.append(
+                f"the handed-over outputs cover {tokens:.0f} tokens; the phase's windows claim {window_tokens:.0f}"
+            )
+    if nonce is not None and phase is not None and rec.property == "served_model_identity":
+        from inspectorate.capture._nonce import derive_seed  # torch-free
+
+        if ev.get("seed") != derive_seed(nonce, f"serve:{phase}"):
+            problems.append(
+                "the served log's sampling seed is not derived from the verifier's challenge: it may predate the run"
+            )
+    if problems:
+        return replace(rec, decision=INCONSISTENT, score=1.0, evidence={**ev, "binding": problems})
+    note = [] if window_tokens else ["the phase claims no token count: the log's coverage is not bound"]
+    return replace(rec, evidence={**ev, "settles": list(SETTLES[rec.property]), "binding": note})
 
 
 def _fresh(c: dict[str, Any], nonce: str) -> bool:

@@ -32,8 +32,9 @@ _PROPERTY_HINT = {
     "looks alike to every sensor), or a training replay (`verify --replay --corpus FILE`) for "
     "training claims",
     "p2_model_size": "the gradient-sync traffic of 2+ ranks, a footprint bound within 1.5x of the "
-    "claim (large models), a bound training replay, or a served-output check (`difr verify`, "
-    "then `verify --recomputed`)",
+    "claim (large models), a bound training replay, or a served-output check: hand over "
+    "RUN/claims/<phase>/weights.pt with served.jsonl (serve) or eval.json (eval), which verify "
+    "re-computes (docs/difr.md), or `difr verify` then `verify --recomputed`",
     "p3_finetune": "a replay claim in RUN_DIR/claims/PHASE/ whose segment 0 the verifier replays "
     "(any declared family: model description, optimizer, batch manifest, weights files; or "
     "`testbed run --replay-claims`), then `verify --replay --corpus FILE`",
@@ -45,6 +46,7 @@ _PROPERTY_HINT = {
     "training_replay": "the claimed code (`--code-commit`) and the claimed data (`--corpus`) "
     "so the verifier can replay",
     "served_model_identity": "a serving log and the declared weights (`difr verify`)",
+    "eval_recompute": "an eval claim's batches and the declared weights (RUN/claims/<phase>/eval.json)",
 }
 
 
