@@ -49,3 +49,17 @@ def test_an_escape_fails_the_phases_that_end_after_it():
         }
     )
     assert integrity(_phase(9.9), broken).decision == "inconsistent"
+
+
+def test_memory_p90_weighs_readings_by_the_time_they_stand_for():
+    """The adaptive sensor: 10 readings of 1 GB in the first second (10 Hz while the
+    phase starts), then 12 readings of 0.2 GB over 15 s (0.8 Hz, steady). Counted by
+    samples the p90 is the start's 1 GB; by time it is the steady 0.2 GB. Even gaps
+    keep the plain sample quantile."""
+    from inspectorate.verify._sensor_features import mem_quantile
+
+    ts = [i * 0.1 for i in range(10)] + [1.0 + 1.25 * i for i in range(1, 13)]
+    mem = [1e9] * 10 + [2e8] * 12
+    assert mem_quantile(ts, mem) == 2e8
+    even = [float(i) for i in range(22)]
+    assert mem_quantile(even, mem) == 1e9  # 10 of 22 high: the sample p90 is high

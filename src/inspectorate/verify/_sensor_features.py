@@ -122,7 +122,8 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
     }
     out.update(_traffic(f, span, dt))
     if mem.len() and sensor.baseline_b is not None:
-        out["mem_p90_b"] = float(mem.quantile(0.9) or 0.0)
+        timed = f.select("t", "mem_b").drop_nulls("mem_b")
+        out["mem_p90_b"] = mem_quantile(timed["t"].to_list(), timed["mem_b"].to_list())
         out["footprint_b"] = max(out["mem_p90_b"] - sensor.baseline_b, 0.0)
         out["baseline_b"] = sensor.baseline_b
         if sensor.lowest_b is not None:
@@ -203,6 +204,7 @@ class _Acc:
     counts: dict[str, int] = field(default_factory=dict)
     attributable: bool = True
     mem: array = field(default_factory=lambda: array("d"))
+    mem_t: array = field(default_factory=lambda: array("d"))  # each memory reading's time
     pid_first: dict[int, float] = field(default_factory=dict)
     pid_last: dict[int, float] = field(default_factory=dict)
     pid_peak: dict[int, int] = field(default_factory=dict)  # for ``model_holders``
@@ -235,6 +237,7 @@ class _Acc:
             self.attributable = False
         if row["mem_b"] is not None:
             self.mem.append(row["mem_b"])
+            self.mem_t.append(float(row["t"]))  # type: ignore[arg-type]
         for pid, cpu, rss, *_ in record.get("per_proc", []):
             self.pid_first.setdefault(pid, cpu)
             self.pid_last[pid] = cpu
@@ -385,7 +388,7 @@ class _Streamer:
     def _close(self, i: int) -> None:
         """Features now, memory freed; the baseline (known at the end) is applied later."""
         acc = self._acc(i)
-        p90 = float(pl.Series(acc.mem, dtype=pl.Float64).quantile(0.9) or 0.0) if len(acc.mem) else None
+        p90 = mem_quantile(acc.mem_t, acc.mem) if len(acc.mem) else None
         self.results[i] = (acc.features(), p90)
         self.accs[i] = None
 
@@ -498,3 +501,26 @@ def sensor_pass_view(
         len(log.breaks),
         (path.name, len(log.records), float(times[-1]) if times else None) if log.torn else None,
     )
+
+
+def mem_quantile(ts: Any, mem: Any, q: float = 0.9) -> float:
+    """The ``q`` quantile of memory readings over the time they stand for. The adaptive
+    sensor samples at 10 Hz while anything moves and ~0.8 Hz when steady, so counting
+    samples would weigh a short busy stretch (a phase's start) up to 12x its time. Where
+    the gaps are even (a fixed-rate sensor) this is the plain sample quantile, as before;
+    else each reading weighs half the gaps on either side of it."""
+    values = [float(v) for v in mem]
+    times = [float(t) for t in ts]
+    plain = float(pl.Series(values, dtype=pl.Float64).quantile(q) or 0.0)
+    if len(values) < 3 or len(times) != len(values):
+        return plain
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    if min(gaps) <= 0 or max(gaps) <= 2 * min(gaps):
+        return plain
+    weights = [gaps[0] / 2, *((a + b) / 2 for a, b in zip(gaps, gaps[1:])), gaps[-1] / 2]
+    total, acc = sum(weights), 0.0
+    for value, weight in sorted(zip(values, weights)):
+        acc += weight
+        if acc >= q * total:
+            return value
+    return max(values)
