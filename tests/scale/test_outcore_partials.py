@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from inspectorate.commitment import RULES, check, load_commitment, rule, violation
 from inspectorate.commitment._check import rule_plan, run_rule
 from inspectorate.commitment._partial import ALL, PARTIALS, partial_for
+from inspectorate.commitment._registry import load_plugins
 from inspectorate.scale._outcore import check_out_of_core
 from inspectorate.trace import SCENARIOS, GenSpec, Trace, generate_trace, read_trace, write_trace
 
@@ -24,7 +25,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_outcore import _commitment, _edit, _facts
 
 # edits that move a rule to the edge of what its partial clears
-MORE_EDITS = ["flops", "job", "idle", "drop", "no_refs", "commit", "operator", "model", "dataset", "config", "chip"]
+MORE_EDITS = [
+    "flops",
+    "job",
+    "idle",
+    "drop",
+    "no_refs",
+    "commit",
+    "operator",
+    "model",
+    "dataset",
+    "config",
+    "chip",
+]
 
 
 def _edit_more(records: list[dict], edits: list[tuple[str, int]]) -> list[dict]:
@@ -45,6 +58,9 @@ def _edit_more(records: list[dict], edits: list[tuple[str, int]]) -> list[dict]:
         elif field is not None:
             records[i][field] = f"{records[i][field]}-x{at % 3}"
     return records
+
+
+load_plugins()
 
 
 def _states(trace: Trace, spec, cuts: list[int]):
@@ -89,7 +105,9 @@ def test_an_honest_trace_clears_every_partial_without_gathering_rows(tmp_path):
         {
             **_commitment(spec).to_dict(),
             "deterministic_rules": [
-                r.to_dict() for r in _commitment(spec).rules if r.id not in ("tight_job_cap", "op_cap", "all_cap")
+                r.to_dict()
+                for r in _commitment(spec).rules
+                if r.id not in ("tight_job_cap", "op_cap", "all_cap")
             ],
         }
     )
@@ -118,7 +136,10 @@ def test_suspect_groups_are_judged_on_their_records(tmp_path):
     local = check(read_trace(path), commitment)
     verdict, meta = check_out_of_core(path, commitment, part_rows=50, spill_rows=80)
     assert _facts(verdict) == _facts(local) and verdict.verdict == 0
-    assert meta.paths["aggregate_flop_cap"].startswith("partial: ") and "group(s)" in meta.paths["aggregate_flop_cap"]
+    assert (
+        meta.paths["aggregate_flop_cap"].startswith("partial: ")
+        and "group(s)" in meta.paths["aggregate_flop_cap"]
+    )
 
 
 @pytest.fixture()
@@ -126,7 +147,9 @@ def plugin_without_partial():
     @rule("test_plugin_job_count", partition="keyed:job_id")
     def job_count(trace, limit: int = 10):
         """Test only: a job with more than ``limit`` records (no partial declared)."""
-        for job, n in trace.frame.group_by("job_id").len().filter(pl.col("len") > limit).sort("job_id").iter_rows():
+        for job, n in (
+            trace.frame.group_by("job_id").len().filter(pl.col("len") > limit).sort("job_id").iter_rows()
+        ):
             # names no record: the bucket path must still carry the job to the reduce
             yield violation(f"job {job!r} has {n} records", [], job=job)
 
@@ -158,6 +181,8 @@ def test_a_rule_without_a_partial_takes_the_bucket_path_and_says_so(tmp_path, pl
 def test_every_global_kind_of_the_bench_commitment_has_a_partial():
     """Only these stay unbounded when their partial cannot clear them (the report names them)."""
     spec = GenSpec(chips=2, hours=0.1)
-    kinds = {s.kind for s in rule_plan(_commitment(spec)) if RULES[s.kind].partition_for(s.params).how == "global"}
+    kinds = {
+        s.kind for s in rule_plan(_commitment(spec)) if RULES[s.kind].partition_for(s.params).how == "global"
+    }
     assert kinds and kinds <= set(PARTIALS.names())
     _ = HealthCheck  # (imported for parity with test_outcore's settings)

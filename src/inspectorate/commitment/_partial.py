@@ -69,7 +69,7 @@ class Mergeable:
 PARTIALS: Registry[Mergeable] = Registry(
     "mergeable partial",
     "inspectorate.rules",  # a plugin declares its partials in the module that registers its rules
-    ("inspectorate.commitment.rules", "inspectorate.commitment.rules.semantic"),
+    (),  # the built-in ones register as ``load_plugins`` imports the rule modules
     positional=("trace",),
 )
 
@@ -87,6 +87,6 @@ def mergeable(kind: str, *, merge: MergeFn, suspects: SuspectFn) -> Callable[[Pa
 
 
 def partial_for(kind: str) -> Mergeable | None:
-    """The kind's registered partial, or None (the engine's bucket path)."""
-    PARTIALS.load()
+    """The kind's registered partial, or None (the engine's bucket path). The caller has
+    run ``load_plugins`` (importing the rule modules registers their partials)."""
     return PARTIALS[kind] if kind in PARTIALS else None

@@ -47,17 +47,28 @@ from inspectorate.commitment.rules.provenance import dag_violations
 from inspectorate.errors import InputError, NotPositional
 from inspectorate.scale._dag import _bucket
 from inspectorate.scale._dask import _chain_part, _flagged, plan
-from inspectorate.scale._partials import gather_part, judge_merged, merged_rules, part_states, rule_paths, settle
+from inspectorate.scale._partials import (
+    gather_part,
+    judge_merged,
+    merged_rules,
+    part_states,
+    rule_paths,
+    settle,
+)
 from inspectorate.scale._parts import (
     PART_ROWS,
     Part,
     Source,
     layout_source,
     load_part,
-    read_spill as _read,
-    write_spill as _write,
     parquet_source,
     rule_frame,
+)
+from inspectorate.scale._parts import (
+    read_spill as _read,
+)
+from inspectorate.scale._parts import (
+    write_spill as _write,
 )
 from inspectorate.trace import Trace
 from inspectorate.trace._canonical import GENESIS, ChainBreak

@@ -18,7 +18,7 @@ a partial take the bucket path (``_outcore``), and ``rule_paths`` says which did
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -29,14 +29,26 @@ from inspectorate.commitment._registry import RULES, Violation, load_plugins
 from inspectorate.scale._parts import Part, load_part, read_spill, rule_frame, write_spill
 from inspectorate.trace import Trace
 
-if TYPE_CHECKING:
-    from inspectorate.scale._outcore import Plan
+
+class Plan(Protocol):
+    """What these steps read of ``_outcore.Plan`` (not imported: _outcore imports this)."""
+
+    @property
+    def specs(self) -> tuple[RuleSpec, ...]: ...
+    @property
+    def hows(self) -> tuple[str | None, ...]: ...
+    @property
+    def spill(self) -> str: ...
+    @property
+    def merged(self) -> tuple[bool, ...]: ...
+
 
 _NOT_KEYED = ("record", "chain", "dag", "driver")
 
 
 def merged_rules(specs: list[RuleSpec], hows: list[str | None]) -> tuple[bool, ...]:
     """Per rule: keyed or global, and its kind declares a partial."""
+    load_plugins()
     return tuple(how not in _NOT_KEYED and partial_for(s.kind) is not None for s, how in zip(specs, hows))
 
 

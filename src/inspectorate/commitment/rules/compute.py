@@ -7,9 +7,9 @@ from typing import Literal
 
 import polars as pl
 
+from inspectorate.commitment._partial import ALL, Suspects, mergeable
 from inspectorate.commitment._partition import by_param
 from inspectorate.commitment._registry import Violation, rule, violation
-from inspectorate.commitment._partial import ALL, Suspects, mergeable
 from inspectorate.commitment.rules import _mergeable as mg
 from inspectorate.commitment.rules._common import (
     OpTypes,
@@ -365,7 +365,13 @@ def _idle_suspects(merged: pl.DataFrame, **_: object) -> Suspects:
 
 # Only a trace without idle records is cleared here: the position test (an idle window
 # between two windows of one job on its chip) needs each chip's neighbours in time.
-@mergeable("idle_record_honesty", merge=lambda frame, **_: frame.select(pl.col("idle").sum()), suspects=_idle_suspects)
-def idle_record_honesty_partial(trace: Trace, op_type: OpTypes = "training", allow_pauses: bool = False) -> pl.DataFrame:
+@mergeable(
+    "idle_record_honesty",
+    merge=lambda frame, **_: frame.select(pl.col("idle").sum()),
+    suspects=_idle_suspects,
+)
+def idle_record_honesty_partial(
+    trace: Trace, op_type: OpTypes = "training", allow_pauses: bool = False
+) -> pl.DataFrame:
     """The part's count of idle records."""
     return trace.frame.select((pl.col("op_type") == "idle").sum().cast(pl.Int64).alias("idle"))

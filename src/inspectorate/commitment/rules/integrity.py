@@ -242,7 +242,12 @@ def _runs(covered: pl.DataFrame) -> pl.DataFrame:
     ordered = covered.sort(["_c", "lo"])
     reach = pl.col("hi").cum_max().shift(1).over("_c")
     fresh = (reach.is_null() | (pl.col("lo") > reach + 1)).cum_sum().over("_c").alias("_run")
-    return ordered.with_columns(fresh).group_by("_c", "_run").agg(pl.col("lo").min(), pl.col("hi").max()).drop("_run")
+    return (
+        ordered.with_columns(fresh)
+        .group_by("_c", "_run")
+        .agg(pl.col("lo").min(), pl.col("hi").max())
+        .drop("_run")
+    )
 
 
 def _slot_geometry(start: str, end: str, window_seconds: float) -> tuple[float, float, int]:
@@ -271,7 +276,9 @@ def _completeness_suspects(
 
 @mergeable(
     "window_completeness",
-    merge=lambda frame, **_: pl.concat([frame.filter(pl.col("_c") == -1), _runs(frame.filter(pl.col("_c") >= 0))]),
+    merge=lambda frame, **_: pl.concat(
+        [frame.filter(pl.col("_c") == -1), _runs(frame.filter(pl.col("_c") >= 0))]
+    ),
     suspects=_completeness_suspects,
 )
 def window_completeness_partial(
@@ -283,7 +290,7 @@ def window_completeness_partial(
 ) -> pl.DataFrame:
     """Covered slots per inventory chip as runs, and the count of records outside."""
     start, end, slots = _slot_geometry(expected_window_start, expected_window_end, window_seconds)
-    schema = {"_c": pl.Int64, "lo": pl.Int64, "hi": pl.Int64}
+    schema: dict[str, pl.DataType] = {"_c": pl.Int64(), "lo": pl.Int64(), "hi": pl.Int64()}
     if end <= start:
         return pl.DataFrame({"_c": [-1], "lo": [1], "hi": [0]}, schema=schema)
     chips = list(dict.fromkeys(expected_chips))
@@ -295,4 +302,4 @@ def window_completeness_partial(
     slot = np.clip(np.floor((ws - start) / window_seconds + 1e-9).astype(np.int64), 0, max(slots - 1, 0))
     covered = pl.DataFrame({"_c": inside["_c"].cast(pl.Int64), "lo": slot, "hi": slot}).unique()
     count = pl.DataFrame({"_c": [-1], "lo": [outside], "hi": [0]}, schema=schema)
-    return pl.concat([count, _runs(covered).cast(schema)]) if slots else count
+    return pl.concat([count, _runs(covered).select(pl.all().cast(pl.Int64))]) if slots else count

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import polars as pl
 
-from inspectorate.commitment._registry import Violation, rule, violation
 from inspectorate.commitment._partial import Suspects, mergeable
+from inspectorate.commitment._registry import Violation, rule, violation
 from inspectorate.commitment.rules import _mergeable as mg
 from inspectorate.commitment.rules._common import OpTypes, ids, op_label, op_mask, rows
 from inspectorate.trace import Trace, format_time

@@ -15,8 +15,8 @@ from typing import Any
 
 import polars as pl
 
-from inspectorate.commitment._registry import Violation, rule, violation
 from inspectorate.commitment._partial import Suspects, mergeable
+from inspectorate.commitment._registry import Violation, rule, violation
 from inspectorate.commitment.rules import _mergeable as mg
 from inspectorate.commitment.rules._common import (
     OpTypes,

@@ -342,7 +342,9 @@ def code_commit_partial(trace: Trace, max_commits_per_job: int = 1) -> pl.DataFr
 
 
 @mergeable(
-    "chip_job_stability", merge=mg.merge_distinct, suspects=_limit_suspects(["chip_id"], "job_id", "max_jobs_per_chip")
+    "chip_job_stability",
+    merge=mg.merge_distinct,
+    suspects=_limit_suspects(["chip_id"], "job_id", "max_jobs_per_chip"),
 )
 def chip_job_partial(trace: Trace, max_jobs_per_chip: int = 1) -> pl.DataFrame:
     """Distinct (chip, job) pairs of the part."""
@@ -413,7 +415,9 @@ _GROUP = ["job_id", "operator", "code_commit"]
 def _consistency_suspects(merged: pl.DataFrame, max_distinct_configs: int = 2) -> Suspects:
     """Jobs of the groups ``model_hash_consistency``'s early return does not clear."""
     models = mg.over_limit(merged, [*_GROUP, "config_hash"], 1, "job_id")
-    configs = mg.over_limit(merged.select(*_GROUP, "config_hash").unique(), _GROUP, max_distinct_configs, "job_id")
+    configs = mg.over_limit(
+        merged.select(*_GROUP, "config_hash").unique(), _GROUP, max_distinct_configs, "job_id"
+    )
     found = [g for g in (models, configs) if g is not None]
     return pl.concat(found).unique() if found else None
 
@@ -431,7 +435,9 @@ _FRAG = {"_t": pl.Utf8, "job_id": pl.Utf8, "chip_id": pl.Utf8, "ws": pl.Float64,
 
 def _tagged(frame: pl.DataFrame, tag: str) -> pl.DataFrame:
     frame = frame.with_columns(pl.lit(tag).alias("_t"))
-    return frame.select([(pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c) for c, t in _FRAG.items()])
+    return frame.select(
+        [(pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c) for c, t in _FRAG.items()]
+    )
 
 
 @mergeable(
