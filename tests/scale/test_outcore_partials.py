@@ -186,3 +186,9 @@ def test_every_global_kind_of_the_bench_commitment_has_a_partial():
     }
     assert kinds and kinds <= set(PARTIALS.names())
     _ = HealthCheck  # (imported for parity with test_outcore's settings)
+
+
+def test_all_survives_pickling_to_a_worker_process():
+    import pickle
+
+    assert pickle.loads(pickle.dumps({3: ALL}))[3] is ALL

@@ -39,6 +39,9 @@ class _All:
     def __repr__(self) -> str:
         return "ALL"
 
+    def __reduce__(self) -> str:
+        return "ALL"  # unpickled (on a Dask worker) as this module's one ALL, so ``is ALL`` holds
+
 
 ALL: Final = _All()
 Suspects = pl.DataFrame | _All | None
