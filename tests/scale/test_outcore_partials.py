@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspectorate.commitment import RULES, check, load_commitment, rule, violation
@@ -185,7 +185,6 @@ def test_every_global_kind_of_the_bench_commitment_has_a_partial():
         s.kind for s in rule_plan(_commitment(spec)) if RULES[s.kind].partition_for(s.params).how == "global"
     }
     assert kinds and kinds <= set(PARTIALS.names())
-    _ = HealthCheck  # (imported for parity with test_outcore's settings)
 
 
 def test_all_survives_pickling_to_a_worker_process():
