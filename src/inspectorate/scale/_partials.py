@@ -18,6 +18,7 @@ a partial take the bucket path (``_outcore``), and ``rule_paths`` says which did
 
 from __future__ import annotations
 
+import io
 from typing import Any, Protocol
 
 import polars as pl
@@ -64,8 +65,17 @@ def part_states(trace: Trace, plan_: Plan) -> dict[int, pl.DataFrame]:
         if plan_.merged and plan_.merged[i]:
             partial = partial_for(spec.kind)
             assert partial is not None
-            out[i] = partial.state(trace, _params(spec))
+            out[i] = owned(partial.state(trace, _params(spec)))
     return out
+
+
+def owned(frame: pl.DataFrame) -> pl.DataFrame:
+    """A copy with buffers of its own: a small frame derived from a part can share the
+    part's buffers and keep them alive while the driver holds it across parts."""
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer, compression="uncompressed")
+    buffer.seek(0)
+    return pl.read_ipc(buffer)
 
 
 def settle(plan_: Plan, states: list[dict[int, pl.DataFrame]]) -> dict[int, Suspects]:
