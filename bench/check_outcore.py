@@ -98,12 +98,7 @@ def _one(
         verdict, meta = check_out_of_core(
             path, commitment, part_rows=part_rows, spill_rows=spill_rows, spill_dir=workdir
         )
-        out = {
-            "parts": meta.parts,
-            "part_rows": part_rows,
-            "spill_rows": spill_rows,
-            "phases_s": {k: round(v, 2) for k, v in meta.phases.items()},
-        }
+        out = _engine_facts(meta, part_rows, spill_rows)
     else:
         from distributed import Client, LocalCluster
 
@@ -120,12 +115,7 @@ def _one(
                     spill_rows=spill_rows,
                     spill_dir=workdir,
                 )
-        out = {
-            "parts": meta.parts,
-            "part_rows": part_rows,
-            "spill_rows": spill_rows,
-            "phases_s": {k: round(v, 2) for k, v in meta.phases.items()},
-        }
+        out = _engine_facts(meta, part_rows, spill_rows)
     seconds = time.perf_counter() - started
     cpu = _cpu_seconds()
     out.update(
@@ -150,6 +140,21 @@ def _one(
         if engine == "dask":
             out["map_rec_per_s_per_worker"] = round(records / map_s / workers)
     return out
+
+
+def _engine_facts(meta, part_rows: int, spill_rows: int) -> dict:
+    """Parts, phases, and how each keyed or global rule was judged (partial or buckets)."""
+    paths: dict[str, int] = {}
+    for how in meta.paths.values():
+        paths[how] = paths.get(how, 0) + 1
+    return {
+        "parts": meta.parts,
+        "part_rows": part_rows,
+        "spill_rows": spill_rows,
+        "phases_s": {k: round(v, 2) for k, v in meta.phases.items()},
+        "rule_paths": paths,
+        "not_cleared": {r: how for r, how in meta.paths.items() if how != "partial: cleared"},
+    }
 
 
 def _cpu_seconds() -> float:

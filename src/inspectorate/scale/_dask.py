@@ -109,10 +109,11 @@ def _map_rule(spec: RuleSpec, frame: pl.DataFrame) -> list[Violation]:
 
 
 def _flagged(violations: list[Violation]) -> set[str] | None:
-    """Record ids the violations name; None when some were left unnamed (count > ids)."""
+    """Record ids the violations name; None when some were left unnamed (count > ids),
+    or when a violation names none: its group cannot be told, so every row goes on."""
     out: set[str] = set()
     for v in violations:
-        if v.count is not None and v.count > len(v.record_ids):
+        if (v.count is not None and v.count > len(v.record_ids)) or not v.record_ids:
             return None
         out.update(v.record_ids)
     return out

@@ -125,3 +125,18 @@ def _layout_file(path: Path) -> pl.DataFrame:
 def rule_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """What rules read of a part (the chain-only columns dropped)."""
     return frame.drop([c for c in CHAIN_ONLY if c in frame.columns])
+
+
+def write_spill(frame: pl.DataFrame, spill: str, name: str, part: int) -> None:
+    """``frame`` as the spill file of ``part`` in the folder ``name`` (nothing if empty)."""
+    if frame.height == 0:
+        return
+    folder = Path(spill) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(folder / f"p-{part}.parquet", compression="lz4", statistics=False)
+
+
+def read_spill(spill: str, name: str) -> pl.DataFrame | None:
+    """Every part's spill file in the folder ``name``, in row order (None: none written)."""
+    files = sorted((Path(spill) / name).glob("p-*.parquet"))
+    return pl.concat([pl.read_parquet(f) for f in files]).sort("row") if files else None

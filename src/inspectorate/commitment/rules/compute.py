@@ -7,8 +7,10 @@ from typing import Literal
 
 import polars as pl
 
+from inspectorate.commitment._partial import ALL, Suspects, mergeable
 from inspectorate.commitment._partition import by_param
 from inspectorate.commitment._registry import Violation, rule, violation
+from inspectorate.commitment.rules import _mergeable as mg
 from inspectorate.commitment.rules._common import (
     OpTypes,
     by_value,
@@ -333,3 +335,43 @@ def _inside_runs(idle: pl.DataFrame, jobs: pl.DataFrame, allow_pauses: bool) -> 
         )
         inside = inside.filter(pl.col("row").is_in(overlap["row"].implode()))
     return inside.sort(["ws", "row"])
+
+
+# ---------------------------------------------------------------- mergeable partials
+
+
+def _cap_suspects(
+    merged: pl.DataFrame, threshold: float, op_type: OpTypes = "*", scope: str = "per_job"
+) -> Suspects:
+    """Groups whose FLOP total may cross the cap (every record, for the global scope)."""
+    over = mg.totals_over(merged, threshold)
+    if over.height == 0:
+        return None
+    key = _SCOPE_KEY.get(scope)
+    return over.select(pl.col("_g").alias(key)) if key else ALL
+
+
+@mergeable("aggregate_flop_cap", merge=mg.merge_totals, suspects=_cap_suspects)
+def aggregate_flop_cap_partial(
+    trace: Trace, threshold: float, op_type: OpTypes = "*", scope: str = "per_job"
+) -> pl.DataFrame:
+    """FLOP totals (and magnitudes) per scope group of the part."""
+    return mg.flop_totals(trace, op_mask(op_type), _SCOPE_KEY.get(scope))
+
+
+def _idle_suspects(merged: pl.DataFrame, **_: object) -> Suspects:
+    return ALL if int(merged["idle"].sum()) else None
+
+
+# Only a trace without idle records is cleared here: the position test (an idle window
+# between two windows of one job on its chip) needs each chip's neighbours in time.
+@mergeable(
+    "idle_record_honesty",
+    merge=lambda frame, **_: frame.select(pl.col("idle").sum()),
+    suspects=_idle_suspects,
+)
+def idle_record_honesty_partial(
+    trace: Trace, op_type: OpTypes = "training", allow_pauses: bool = False
+) -> pl.DataFrame:
+    """The part's count of idle records."""
+    return trace.frame.select((pl.col("op_type") == "idle").sum().cast(pl.Int64).alias("idle"))

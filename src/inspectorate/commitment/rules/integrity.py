@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 import polars as pl
 
+from inspectorate.commitment._partial import ALL, Suspects, mergeable
 from inspectorate.commitment._registry import Violation, rule, violation
 from inspectorate.commitment.rules import _common
 from inspectorate.commitment.rules._common import by_value
@@ -257,3 +258,77 @@ def window_slots_to_end(
             first_missing=format_time(gap * window_seconds),
             audit_window_end=format_time(end),
         )
+
+
+# ---------------------------------------------------------------- mergeable partials
+# window_completeness: per chip (its index ``_c`` in the inventory), the covered slots
+# as runs [lo, hi]; ``_c`` -1 carries the count of records outside the declaration.
+# An honest chip's runs merge into one, so the state is O(chips + gaps), not a bitmap.
+
+
+def _runs(covered: pl.DataFrame) -> pl.DataFrame:
+    """(``_c``, ``lo``, ``hi``) runs coalesced: overlapping or adjacent runs join."""
+    ordered = covered.sort(["_c", "lo"])
+    reach = pl.col("hi").cum_max().shift(1).over("_c")
+    fresh = (reach.is_null() | (pl.col("lo") > reach + 1)).cum_sum().over("_c").alias("_run")
+    return (
+        ordered.with_columns(fresh)
+        .group_by("_c", "_run")
+        .agg(pl.col("lo").min(), pl.col("hi").max())
+        .drop("_run")
+    )
+
+
+def _slot_geometry(start: str, end: str, window_seconds: float) -> tuple[float, float, int]:
+    lo, hi = parse_time(start), parse_time(end)
+    return lo, hi, max(int(math.ceil((hi - lo) / window_seconds - 1e-9)), 0)
+
+
+def _completeness_suspects(
+    merged: pl.DataFrame,
+    expected_window_start: str,
+    expected_window_end: str,
+    expected_chips: list[str],
+    window_seconds: float = 60.0,
+) -> Suspects:
+    """Clear only when nothing lies outside and every chip covers every slot."""
+    start, end, slots = _slot_geometry(expected_window_start, expected_window_end, window_seconds)
+    if end <= start or int(merged.filter(pl.col("_c") == -1)["lo"].sum()):
+        return ALL  # the rule itself raises, or names the records outside
+    chips = len(dict.fromkeys(expected_chips))
+    if slots == 0:
+        return None
+    runs = merged.filter(pl.col("_c") >= 0)
+    whole = runs.filter((pl.col("lo") == 0) & (pl.col("hi") == slots - 1))
+    return None if runs.height == chips and whole.height == chips else ALL
+
+
+@mergeable(
+    "window_completeness",
+    merge=lambda frame, **_: pl.concat(
+        [frame.filter(pl.col("_c") == -1), _runs(frame.filter(pl.col("_c") >= 0))]
+    ),
+    suspects=_completeness_suspects,
+)
+def window_completeness_partial(
+    trace: Trace,
+    expected_window_start: str,
+    expected_window_end: str,
+    expected_chips: list[str],
+    window_seconds: float = 60.0,
+) -> pl.DataFrame:
+    """Covered slots per inventory chip as runs, and the count of records outside."""
+    start, end, slots = _slot_geometry(expected_window_start, expected_window_end, window_seconds)
+    schema: dict[str, pl.DataType] = {"_c": pl.Int64(), "lo": pl.Int64(), "hi": pl.Int64()}
+    if end <= start:
+        return pl.DataFrame({"_c": [-1], "lo": [1], "hi": [0]}, schema=schema)
+    chips = list(dict.fromkeys(expected_chips))
+    outside = sum(v.count or 0 for v in _outside(trace, start, end, chips))
+    marked = trace.frame.select(_chip_index(trace, chips), "ws")
+    inside = marked.filter(pl.col("_c").is_not_null() & (pl.col("ws") >= start) & (pl.col("ws") < end))
+    # the rule's own slot arithmetic (``_starts``), in numpy, so both give the same slot
+    ws = inside["ws"].to_numpy()
+    slot = np.clip(np.floor((ws - start) / window_seconds + 1e-9).astype(np.int64), 0, max(slots - 1, 0))
+    covered = pl.DataFrame({"_c": inside["_c"].cast(pl.Int64), "lo": slot, "hi": slot}).unique()
+    count = pl.DataFrame({"_c": [-1], "lo": [outside], "hi": [0]}, schema=schema)
+    return pl.concat([count, _runs(covered).select(pl.all().cast(pl.Int64))]) if slots else count

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import polars as pl
 
+from inspectorate.commitment._partial import Suspects, mergeable
 from inspectorate.commitment._registry import Violation, rule, violation
+from inspectorate.commitment.rules import _mergeable as mg
 from inspectorate.commitment.rules._common import OpTypes, ids, op_label, op_mask, rows
 from inspectorate.trace import Trace, format_time
 
@@ -127,3 +129,19 @@ def lineage_flop_cap(
             handover_s=handover_s,
             first_over_cap=format_time(crossed["ws"][0]),
         )
+
+
+# ---------------------------------------------------------------- mergeable partials
+
+
+def _lineage_suspects(merged: pl.DataFrame, threshold: float, **_: object) -> Suspects:
+    """A run joined by lineage sums no more than every positive FLOP together."""
+    return mg.sum_over(merged, threshold)
+
+
+@mergeable("lineage_flop_cap", merge=mg.merge_sum, suspects=_lineage_suspects)
+def lineage_flop_cap_partial(
+    trace: Trace, threshold: float, op_type: OpTypes = "training", handover_s: float = 300.0
+) -> pl.DataFrame:
+    """The part's sum of positive ``op_type`` FLOPs."""
+    return mg.positive_total(trace, op_mask(op_type))

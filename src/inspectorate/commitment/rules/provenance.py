@@ -7,7 +7,9 @@ from collections.abc import Iterator
 import numpy as np
 import polars as pl
 
+from inspectorate.commitment._partial import Suspects, mergeable
 from inspectorate.commitment._registry import Violation, rule, violation
+from inspectorate.commitment.rules import _mergeable as mg
 from inspectorate.commitment.rules._common import (
     OpTypes,
     by_value,
@@ -298,3 +300,56 @@ def training_base_models(
             jobs=bad["job_id"].to_list(),
             allowed=allowed,
         )
+
+
+# ---------------------------------------------------------------- mergeable partials
+
+
+def _roots_merge(frame: pl.DataFrame, **_: object) -> pl.DataFrame:
+    return frame.group_by("job_id").agg(pl.col("first").min(), pl.col("roots").sum(), pl.col("root").min())
+
+
+def _roots_suspects(merged: pl.DataFrame, **_: object) -> Suspects:
+    """Jobs with a record without refs that is not the job's first."""
+    bad = merged.filter(
+        (pl.col("roots") > 1) | ((pl.col("roots") == 1) & (pl.col("root") != pl.col("first")))
+    )
+    return bad.select("job_id") if bad.height else None
+
+
+@mergeable("require_upstream_refs", merge=_roots_merge, suspects=_roots_suspects)
+def require_upstream_refs_partial(trace: Trace, op_types: OpTypes = "*") -> pl.DataFrame:
+    """Per job: its first row, its records without refs and the first of them."""
+    frame = rows(
+        trace, op_mask(op_types), "job_id", "n_refs" if "n_refs" in trace.frame.columns else "upstream_refs"
+    )
+    root = ref_count(frame) == 0
+    return mg.as_text(
+        frame.group_by("job_id").agg(
+            pl.col("row").min().cast(pl.Int64).alias("first"),
+            root.sum().cast(pl.Int64).alias("roots"),
+            pl.col("row").filter(root).min().cast(pl.Int64).alias("root"),
+        ),
+        ["job_id"],
+    )
+
+
+def _first_merge(frame: pl.DataFrame, **_: object) -> pl.DataFrame:
+    return frame.sort(["ws", "row"]).group_by("job_id", maintain_order=True).first()
+
+
+def _base_suspects(merged: pl.DataFrame, allowed: list[str], **_: object) -> Suspects:
+    bad = merged.filter(~pl.col("model_hash_prefix").is_in(allowed))
+    return bad.select("job_id") if bad.height else None
+
+
+@mergeable("training_base_models", merge=_first_merge, suspects=_base_suspects)
+def training_base_models_partial(
+    trace: Trace, allowed: list[str], op_type: OpTypes = "training"
+) -> pl.DataFrame:
+    """Each job's first record (earliest window, then file order) in this part."""
+    frame = rows(trace, op_mask(op_type), "job_id", "model_hash_prefix")
+    firsts = frame.select(
+        "job_id", "model_hash_prefix", pl.col("ws").cast(pl.Float64), pl.col("row").cast(pl.Int64)
+    )
+    return _first_merge(mg.as_text(firsts, ["job_id", "model_hash_prefix"]))

@@ -15,7 +15,9 @@ from typing import Any
 
 import polars as pl
 
+from inspectorate.commitment._partial import Suspects, mergeable
 from inspectorate.commitment._registry import Violation, rule, violation
+from inspectorate.commitment.rules import _mergeable as mg
 from inspectorate.commitment.rules._common import (
     OpTypes,
     distinct_over,
@@ -219,3 +221,29 @@ FALLBACKS: dict[str, tuple[str, Callable[[Any], dict[str, Any] | None]]] = {
     "dataset-provenance": ("dataset_provenance", lambda c: {}),
     "batch-token-sanity": ("batch_token_sanity", lambda c: {}),
 }
+
+
+# ---------------------------------------------------------------- mergeable partials
+
+
+def _splitting_suspects(merged: pl.DataFrame, threshold: float, **_: object) -> Suspects:
+    """A run of jobs sums no more than every positive FLOP together."""
+    return mg.sum_over(merged, threshold)
+
+
+@mergeable("no_splitting", merge=mg.merge_sum, suspects=_splitting_suspects)
+def no_splitting_partial(
+    trace: Trace, threshold: float, window_hours: float = 72.0, op_type: OpTypes = "training"
+) -> pl.DataFrame:
+    """The part's sum of positive ``op_type`` FLOPs."""
+    return mg.positive_total(trace, op_mask(op_type))
+
+
+def _provenance_suspects(merged: pl.DataFrame) -> Suspects:
+    return mg.over_limit(merged, ["job_id", "config_hash"], 1, "job_id")
+
+
+@mergeable("dataset_provenance", merge=mg.merge_distinct, suspects=_provenance_suspects)
+def dataset_provenance_partial(trace: Trace) -> pl.DataFrame:
+    """Distinct (job, config, dataset fingerprint) of the part."""
+    return mg.distinct(trace, None, ["job_id", "config_hash", "dataset_fingerprint"])

@@ -11,7 +11,9 @@ from typing import cast
 
 import polars as pl
 
+from inspectorate.commitment._partial import ALL, Suspects, mergeable
 from inspectorate.commitment._registry import Violation, rule, violation
+from inspectorate.commitment.rules import _mergeable as mg
 from inspectorate.commitment.rules._common import (
     OpTypes,
     distinct_over,
@@ -300,3 +302,189 @@ def job_fragmentation(
         yield from _over_limit(
             trace, "chip_id", "job_id", max_jobs_per_chip, f"{op_label(op_type)} jobs", op_type
         )
+
+
+# ---------------------------------------------------------------- mergeable partials
+# Per part: the distinct (group, value) combinations; merged: their union. A group with
+# no more distinct values than its limit yields nothing (``distinct_over``), exactly.
+
+_FINGERPRINT = ["model_hash_prefix", "code_commit", "dataset_fingerprint"]
+_ALL_OPS: OpTypes = ["*", "idle"]
+
+
+def _limit_suspects(by: list[str], value: str, limit_param: str, key: str | None = None) -> mg.SuspectFn:
+    def suspects(merged: pl.DataFrame, **params: object) -> Suspects:
+        return mg.over_limit(merged, by, cast(int, params.get(limit_param, 1)), key or by[0])
+
+    return suspects
+
+
+@mergeable(
+    "cross_job_fingerprint_consistency",
+    merge=mg.merge_distinct,
+    suspects=_limit_suspects(_FINGERPRINT, "job_id", "max_jobs_per_fingerprint", "model_hash_prefix"),
+)
+def cross_job_fingerprint_partial(
+    trace: Trace, max_jobs_per_fingerprint: int = 1, op_types: OpTypes = "*"
+) -> pl.DataFrame:
+    """Distinct (fingerprint, job) pairs of the part's selected records."""
+    return mg.distinct(trace, op_mask(op_types), [*_FINGERPRINT, "job_id"])
+
+
+@mergeable(
+    "code_commit_per_job_stable",
+    merge=mg.merge_distinct,
+    suspects=_limit_suspects(["job_id"], "code_commit", "max_commits_per_job"),
+)
+def code_commit_partial(trace: Trace, max_commits_per_job: int = 1) -> pl.DataFrame:
+    """Distinct (job, code_commit) pairs of the part."""
+    return mg.distinct(trace, op_mask(_ALL_OPS), ["job_id", "code_commit"])
+
+
+@mergeable(
+    "chip_job_stability",
+    merge=mg.merge_distinct,
+    suspects=_limit_suspects(["chip_id"], "job_id", "max_jobs_per_chip"),
+)
+def chip_job_partial(trace: Trace, max_jobs_per_chip: int = 1) -> pl.DataFrame:
+    """Distinct (chip, job) pairs of the part."""
+    return mg.distinct(trace, op_mask(_ALL_OPS), ["chip_id", "job_id"])
+
+
+@mergeable(
+    "operator_op_type_uniqueness",
+    merge=mg.merge_distinct,
+    suspects=_limit_suspects(["operator"], "job_id", "max_jobs_per_operator"),
+)
+def operator_op_type_partial(
+    trace: Trace, op_type: OpTypes = "training", max_jobs_per_operator: int = 1
+) -> pl.DataFrame:
+    """Distinct (operator, job) pairs of the part's ``op_type`` records."""
+    return mg.distinct(trace, op_mask(op_type), ["operator", "job_id"])
+
+
+@mergeable(
+    "training_unique_per_model",
+    merge=mg.merge_distinct,
+    suspects=_limit_suspects(["model_hash_prefix"], "job_id", "max_training_jobs_per_model"),
+)
+def training_unique_partial(
+    trace: Trace, op_type: OpTypes = "training", max_training_jobs_per_model: int = 1
+) -> pl.DataFrame:
+    """Distinct (model hash, job) pairs of the part's ``op_type`` records."""
+    return mg.distinct(trace, op_mask(op_type), ["model_hash_prefix", "job_id"])
+
+
+@mergeable(
+    "operator_uniqueness_per_job",
+    merge=mg.merge_distinct,
+    suspects=_limit_suspects(["job_id"], "operator", "max_operators_per_job"),
+)
+def operator_per_job_partial(trace: Trace, max_operators_per_job: int = 1) -> pl.DataFrame:
+    """Distinct (job, operator) pairs of the part."""
+    return mg.distinct(trace, op_mask(_ALL_OPS), ["job_id", "operator"])
+
+
+def _audit_suspects(merged: pl.DataFrame, op_type: OpTypes = "training", max_jobs: int = 1) -> Suspects:
+    return ALL if merged["job_id"].n_unique() > max_jobs else None
+
+
+@mergeable("audit_window_uniqueness", merge=mg.merge_distinct, suspects=_audit_suspects)
+def audit_window_partial(trace: Trace, op_type: OpTypes = "training", max_jobs: int = 1) -> pl.DataFrame:
+    """Distinct jobs of the part's ``op_type`` records."""
+    return mg.distinct(trace, op_mask(op_type), ["job_id"])
+
+
+# model_uniqueness_per_job returns early when no job has more distinct hashes than its
+# limit (``_at_most``); a job with more is judged on its records (lineages may still pass).
+@mergeable(
+    "model_uniqueness_per_job",
+    merge=mg.merge_distinct,
+    suspects=_limit_suspects(["job_id"], "model_hash_prefix", "max_models_per_job"),
+)
+def model_uniqueness_partial(
+    trace: Trace, op_type: OpTypes = "training", max_models_per_job: int = 1
+) -> pl.DataFrame:
+    """Distinct (job, model hash) pairs of the part's ``op_type`` records."""
+    return mg.distinct(trace, op_mask(op_type), ["job_id", "model_hash_prefix"])
+
+
+_GROUP = ["job_id", "operator", "code_commit"]
+
+
+def _consistency_suspects(merged: pl.DataFrame, max_distinct_configs: int = 2) -> Suspects:
+    """Jobs of the groups ``model_hash_consistency``'s early return does not clear."""
+    models = mg.over_limit(merged, [*_GROUP, "config_hash"], 1, "job_id")
+    configs = mg.over_limit(
+        merged.select(*_GROUP, "config_hash").unique(), _GROUP, max_distinct_configs, "job_id"
+    )
+    found = [g for g in (models, configs) if g is not None]
+    return pl.concat(found).unique() if found else None
+
+
+@mergeable("model_hash_consistency", merge=mg.merge_distinct, suspects=_consistency_suspects)
+def model_hash_consistency_partial(trace: Trace, max_distinct_configs: int = 2) -> pl.DataFrame:
+    """Distinct (job, operator, commit, config, model hash) of the part."""
+    return mg.distinct(trace, None, [*_GROUP, "config_hash", "model_hash_prefix"])
+
+
+# job_fragmentation: one state frame with a tag per table: ("n") records per job,
+# ("w") distinct (job, window start), ("c") distinct (chip, job).
+_FRAG = {"_t": pl.Utf8, "job_id": pl.Utf8, "chip_id": pl.Utf8, "ws": pl.Float64, "n": pl.Int64}
+
+
+def _tagged(frame: pl.DataFrame, tag: str) -> pl.DataFrame:
+    frame = frame.with_columns(pl.lit(tag).alias("_t"))
+    return frame.select(
+        [(pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c) for c, t in _FRAG.items()]
+    )
+
+
+@mergeable(
+    "job_fragmentation",
+    merge=lambda frame, **_: _merge_fragments(frame),
+    suspects=lambda merged, **p: _fragment_suspects(merged, **p),
+)
+def job_fragmentation_partial(
+    trace: Trace,
+    op_type: OpTypes = "training",
+    min_records_per_job: int = 2,
+    max_short_jobs: int = 0,
+    max_jobs_per_chip: int | None = None,
+    min_windows_per_job: int | None = None,
+) -> pl.DataFrame:
+    """Records per job, and the distinct (job, window) and (chip, job) pairs asked for."""
+    frame = mg.as_text(rows(trace, op_mask(op_type), "job_id", "chip_id"), ["job_id", "chip_id"])
+    out = [_tagged(frame.group_by("job_id").agg(pl.len().alias("n")), "n")]
+    if min_windows_per_job is not None:
+        out.append(_tagged(frame.select("job_id", "ws").unique(), "w"))
+    if max_jobs_per_chip is not None:
+        out.append(_tagged(frame.select("chip_id", "job_id").unique(), "c"))
+    return pl.concat(out)
+
+
+def _merge_fragments(frame: pl.DataFrame) -> pl.DataFrame:
+    counts = frame.filter(pl.col("_t") == "n").group_by("_t", "job_id").agg(pl.col("n").sum())
+    return pl.concat([_tagged(counts, "n"), frame.filter(pl.col("_t") != "n").unique()])
+
+
+def _fragment_suspects(
+    merged: pl.DataFrame,
+    op_type: OpTypes = "training",
+    min_records_per_job: int = 2,
+    max_short_jobs: int = 0,
+    max_jobs_per_chip: int | None = None,
+    min_windows_per_job: int | None = None,
+) -> Suspects:
+    counts = merged.filter(pl.col("_t") == "n")
+    short = set(counts.filter(pl.col("n") < min_records_per_job)["job_id"].to_list())
+    if min_windows_per_job is not None:
+        windows = merged.filter(pl.col("_t") == "w").group_by("job_id").len()
+        short |= set(windows.filter(pl.col("len") < min_windows_per_job)["job_id"].to_list())
+    if len(short) > max_short_jobs:
+        return ALL
+    if max_jobs_per_chip is not None:
+        chips = merged.filter(pl.col("_t") == "c").select("chip_id", "job_id")
+        if mg.over_limit(chips, ["chip_id"], max_jobs_per_chip, "chip_id") is not None:
+            return ALL
+    return None
