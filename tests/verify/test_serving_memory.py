@@ -1,0 +1,41 @@
+"""The failing side of the memory separation: above the separation size, a serving or
+eval claim whose footprint holds most of training's gradients and optimizer state
+(12 B/param beyond the weights) is inconsistent; an honest server's is not, and below
+the separation size memory says nothing either way."""
+
+from __future__ import annotations
+
+from inspectorate.models import MLPSpec
+from inspectorate.verify._calibration import DEFAULT
+from inspectorate.verify._evidence import Claim, PhaseEvidence
+from inspectorate.verify._properties import Context, p1_op_type
+
+WIDE = MLPSpec(65, 16, 64, (5120, 5120), "gelu")  # 31.8M: above the ~22M separation size
+N = WIDE.n_params()
+
+
+def _serve(footprint: float, n: int = N, op: str = "inference") -> PhaseEvidence:
+    ev = PhaseEvidence("p", Claim(op, None, op, None, n, model="m"), 0.0, 10.0)
+    ev.windows = {"tokens": 1000, "batch_size": 4, "sequence_length": 8}
+    ev.sensor = {"cpu_s": 9.0, "cores": 0.9, "footprint_b": footprint, "mem_procs": 1, "busy_procs": 1}
+    ev.sync_bytes = {"sensor_net": 0.0}
+    ev.streams = {"sensor": True}
+    ev.model_spec = WIDE
+    return ev
+
+
+def test_a_serving_claim_holding_training_state_is_inconsistent_above_the_separation_size():
+    ctx = Context(DEFAULT)
+    honest = p1_op_type(_serve(4 * N + 80e6), ctx)  # weights + runtime residue
+    assert honest.decision == "consistent", honest.evidence
+    training = p1_op_type(_serve(16 * N + 100e6), ctx)  # weights, grads, AdamW, activations
+    assert training.decision == "inconsistent", training.evidence
+    assert training.evidence["checks"]["footprint_holds_training_state"] > 0.5
+    evaluating = p1_op_type(_serve(16 * N + 100e6, op="eval"), ctx)
+    assert evaluating.decision == "inconsistent", evaluating.evidence
+
+
+def test_below_the_separation_size_memory_does_not_decide():
+    small = 2_000_000  # 12 B/param = 24 MB, under the footprint slack
+    found = p1_op_type(_serve(16 * small + 100e6, n=small), Context(DEFAULT))
+    assert "footprint_holds_training_state" not in found.evidence.get("checks", {})
