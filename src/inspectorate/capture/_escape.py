@@ -16,16 +16,16 @@ elsewhere). Two defences, neither resting on the prover's files:
 * **Detection** (``EscapeWatch``, a thread in the sensor's process): every process of
   the tree is tracked from the kernel's process connector (fork events, so a child
   that forks and moves before the next sample is still known) and from the cgroup's
-  member list; twice per sensor period each tracked, living process must still be a
+  member list; four times a second each tracked, living process must still be a
   member and in the workload's namespace. A departure is recorded in the watch's own
   hash-chained stream ``RUN/sensor_escape.jsonl``, which verify's ``integrity`` reads:
 
       {"schema": "inspectorate.escape_watch/1", "kind": "escaped", "t": 1712.3,
        "pid": 4242, "comm": "python", "left": "cgroup" | "netns", "now_in": "..."}
 
-What stays open: a process that leaves and returns between two audits (50 ms apart
-at 10 Hz) is seen only with the probability its excursion covers an audit, so hiding
-sustained work this way is caught, a single short burst may not be; the process
+What stays open: a process that leaves and returns between two audits (250 ms apart)
+is seen only with the probability its excursion covers an audit, so hiding sustained
+work this way is caught, a single short burst may not be; the process
 connector needs root in the host's namespace (without it the watch falls back to
 the member list and parent pids, and says so in its start record).
 """
