@@ -296,7 +296,11 @@ def start_sensor(
     ]
     if sys.platform.startswith("linux"):  # the checkpoint watcher: what weights the run wrote
         cmd += ["--watch", str(out / "claims")]
-    proc = subprocess.Popen([*cmd, "--hz", str(hz)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    # A fixed rate: the testbed's phases are seconds long and its checks (a policy saved at
+    # a phase's end, a burst of training) sit at phase edges, which the adaptive cadence's
+    # ~1.25 s steady gaps blur; the testbed is the reference run, not the lean one.
+    cmd += ["--hz", str(hz), "--min-hz", str(hz)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     path, deadline = out / "sensor.jsonl", time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
         if path.exists() and path.read_bytes().count(b"\n") >= 2:
