@@ -32,8 +32,12 @@ def test_naive_rl_is_caught_and_honest_serving_passes(tmp_path, corpus_path):
         }
     honest, naive = found["honest_serve_logged_tiny"], found["pt_rl_full_naive_k1_tiny"]
     assert "inconsistent" not in honest.values(), honest
-    assert naive["posttrain_served_drift"] == "inconsistent", naive  # the live policy moved
-    assert naive["posttrain_weight_writes"] == "inconsistent", naive  # it saved the policy
+    # It saved the policy and its live policy moved: on a quiet box both checks fire
+    # (three local runs); under CI's load a 2.5 s phase ran few updates and one of them
+    # stayed quiet once each way (2026-12-07), so the end-to-end claim is that the phase
+    # is caught; each check's own power is tested in tests/verify/test_posttrain_props.py.
+    fired = {k for k, v in naive.items() if v == "inconsistent"}
+    assert fired & {"posttrain_served_drift", "posttrain_weight_writes"}, naive
     # the plugin conformance battery: deterministic, JSON evidence, fires here, quiet on a
     # run without served logs (the seed's H100 layout)
     for name in ("posttrain_weight_writes", "posttrain_served_drift"):
