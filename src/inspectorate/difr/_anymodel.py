@@ -33,8 +33,8 @@ import torch
 
 from inspectorate.difr._calibrate import Calibration
 from inspectorate.difr._log import SamplingConfig, SequenceRecord, ServingLog
-from inspectorate.difr._sampling import choose, gumbel_noise, noisy_scores, rank_and_margin, scaled, shortfall
-from inspectorate.difr._score import SequenceScore
+from inspectorate.difr._sampling import choose, gumbel_noise, scaled
+from inspectorate.difr._score import SequenceScore, token_score
 from inspectorate.difr._verify import CONSISTENT, INCONSISTENT, UNVERIFIABLE, DifrReport
 from inspectorate.errors import InputError
 
@@ -63,19 +63,7 @@ def score_record(
     module: torch.nn.Module, record: SequenceRecord, sampling: SamplingConfig, keep_costs: bool = False
 ) -> SequenceScore:
     """One sequence's Token-DiFR re-computation (``_score.score_sequence`` for any family)."""
-    logits = teacher_logits(module, record)
-    served = np.asarray(record.tokens, dtype=np.int64)
-    n, vocab = logits.shape
-    rank, margin = rank_and_margin(logits, served, sampling)
-    short = mismatch = costs = None
-    if sampling.seed is not None or sampling.temperature == 0:
-        noise = gumbel_noise(sampling.seed or 0, record.index, n, vocab) if sampling.temperature else None
-        ref, short = shortfall(logits, noise, served, sampling)
-        mismatch = ref != served
-        if keep_costs:
-            scores = noisy_scores(logits, noise, sampling)
-            costs = np.take_along_axis(scores, ref[:, None], axis=-1) - scores
-    return SequenceScore(record.index, n, short, mismatch, rank, margin, None, costs)
+    return token_score(teacher_logits(module, record), record, sampling, keep_costs)
 
 
 @torch.no_grad()

@@ -13,13 +13,13 @@ room honest non-determinism leaves to an attacker.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from inspectorate.difr._log import SequenceRecord, ServingLog
+from inspectorate.difr._log import SamplingConfig, SequenceRecord, ServingLog
 from inspectorate.difr._projection import capture_layer, project, projection_matrix
 from inspectorate.difr._sampling import gumbel_noise, noisy_scores, rank_and_margin, shortfall
 
@@ -81,6 +81,22 @@ def score_sequence(
     header = log.header
     spec, sampling = header.projection, header.sampling
     logits, hidden = reference_pass(model, record, spec.layer if spec else None)
+    token = token_score(logits, record, sampling, keep_costs)
+    act = None
+    if spec is not None and hidden is not None and record.projections is not None:
+        ref_proj = project(hidden, projection_matrix(spec.seed, hidden.shape[-1], spec.dim))
+        got = np.asarray(record.projections, dtype=np.float64)
+        act = np.linalg.norm(got - ref_proj, axis=-1) / (np.linalg.norm(ref_proj, axis=-1) + 1e-12)
+    return replace(token, act_distance=act)
+
+
+def token_score(
+    logits: np.ndarray, record: SequenceRecord, sampling: SamplingConfig, keep_costs: bool = False
+) -> SequenceScore:
+    """The token half of a sequence's score from the verifier's own logits (no activation
+    term): rank and margin of each served token, and where the sampler's noise is known
+    (a seed, or greedy) the shortfall against the token it would pick, the mismatches and,
+    with ``keep_costs``, every candidate's cost."""
     served = np.asarray(record.tokens, dtype=np.int64)
     n, vocab = logits.shape
     rank, margin = rank_and_margin(logits, served, sampling)
@@ -92,12 +108,7 @@ def score_sequence(
         if keep_costs:
             scores = noisy_scores(logits, noise, sampling)
             costs = np.take_along_axis(scores, ref[:, None], axis=-1) - scores
-    act = None
-    if spec is not None and hidden is not None and record.projections is not None:
-        ref_proj = project(hidden, projection_matrix(spec.seed, hidden.shape[-1], spec.dim))
-        got = np.asarray(record.projections, dtype=np.float64)
-        act = np.linalg.norm(got - ref_proj, axis=-1) / (np.linalg.norm(ref_proj, axis=-1) + 1e-12)
-    return SequenceScore(record.index, n, short, mismatch, rank, margin, act, costs)
+    return SequenceScore(record.index, n, short, mismatch, rank, margin, None, costs)
 
 
 def score_log(model: torch.nn.Module, log: ServingLog, keep_costs: bool = False) -> list[SequenceScore]:
