@@ -130,19 +130,30 @@ def _plain(value: Any, where: str) -> None:
         raise TypeError(f"{where} holds a {type(value).__name__}, which a checkpoint cannot store")
 
 
-def load_checkpoint(path: Path | str) -> Checkpoint:
-    """Read a checkpoint with ``weights_only=True``; any problem is an InputError."""
-    path = Path(path)
+def load_blob(path: Path, fmt: str, version: int, noun: str) -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` a file of format ``fmt``; any problem is an InputError.
+
+    Shared by the checkpoint and weights formats: both are plain dicts stamped with a
+    format name and version, and a corrupt, pickled or foreign file must read as one
+    line naming the file, whichever format was asked for.
+    """
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise InputError("checkpoint not found", path) from None
+        raise InputError(f"{noun} not found", path) from None
     except Exception as exc:  # torch raises many types for corrupt or pickled files
-        raise InputError(f"not a loadable checkpoint ({type(exc).__name__})", path) from None
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise InputError(f"not an {FORMAT} file", path)
-    if blob.get("version") != VERSION:
-        raise InputError(f"unsupported checkpoint version {blob.get('version')!r}", path)
+        raise InputError(f"not a loadable {noun} ({type(exc).__name__})", path) from None
+    if not isinstance(blob, dict) or blob.get("format") != fmt:
+        raise InputError(f"not an {fmt} file", path)
+    if blob.get("version") != version:
+        raise InputError(f"unsupported {noun} version {blob.get('version')!r}", path)
+    return blob
+
+
+def load_checkpoint(path: Path | str) -> Checkpoint:
+    """Read a checkpoint with ``weights_only=True``; any problem is an InputError."""
+    path = Path(path)
+    blob = load_blob(path, FORMAT, VERSION, "checkpoint")
     try:
         config = GPTConfig(**json.loads(blob["config"]))
         model = GPT(config)

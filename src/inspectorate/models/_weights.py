@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from inspectorate.errors import InputError
-from inspectorate.models._checkpoint import _plain, weights_sha256
+from inspectorate.models._checkpoint import _plain, load_blob, weights_sha256
 from inspectorate.models._files import spec_from_dict
 from inspectorate.models._spec import ModelSpec
 
@@ -116,16 +116,7 @@ def save_weights(
 def load_weights(path: Path | str) -> Weights:
     """Read a weights file with ``weights_only=True``; any problem is an InputError."""
     path = Path(path)
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputError("weights file not found", path) from None
-    except Exception as exc:  # torch raises many types for corrupt or pickled files
-        raise InputError(f"not a loadable weights file ({type(exc).__name__})", path) from None
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise InputError(f"not an {FORMAT} file", path)
-    if blob.get("version") != VERSION:
-        raise InputError(f"unsupported weights version {blob.get('version')!r}", path)
+    blob = load_blob(path, FORMAT, VERSION, "weights file")
     try:
         spec = spec_from_dict(json.loads(blob["model"]), path)
         meta = json.loads(blob.get("meta") or "{}")
