@@ -33,9 +33,17 @@ def _evidence(root: Path, name: str, **sensor: float) -> PhaseEvidence:
     return ev
 
 
-def _setup(tmp_path: Path, update: bool) -> PhaseEvidence:
+def _setup(tmp_path: Path, update: bool, batches: int = 4, between: bool = False) -> PhaseEvidence:
+    """A served log of ``batches`` batches; ``update``: the policy takes one SGD-sized step
+    at batch 2 and keeps it; ``between``: it serves the stepped policy only away from both
+    ends of the phase (the declared weights at the first and last two batches)."""
     torch.manual_seed(0)
     model = GPT(preset("micro")).eval()
+    stepped = GPT(preset("micro")).eval()
+    stepped.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        for p in stepped.parameters():
+            p.add_(torch.randn_like(p) * 1e-3)
     phase = tmp_path / "served" / "ph"
     phase.mkdir(parents=True)
     save_checkpoint(phase / "declared.pt", model, VOCAB)
@@ -43,18 +51,16 @@ def _setup(tmp_path: Path, update: bool) -> PhaseEvidence:
 
     declared = model_hash(model)
     (phase / "r0").mkdir()
-    for b in range(4):
-        if update and b == 2:  # one small SGD step of the served policy mid-phase
-            with torch.no_grad():
-                for p in model.parameters():
-                    p.add_(torch.randn_like(p) * 1e-3)
+    for b in range(batches):
+        stepped_now = (update and b >= 2) or (between and 2 <= b < batches - 2)
+        served = stepped if stepped_now else model
         opts = ServeOptions(
             SamplingConfig(0.8, 40, seed=b),
             max_new=8,
             batch_size=2,
             projection=ProjectionSpec(seed=3, layer=1, dim=4),
         )
-        recs = [g.record for g in generate(model, [[1, 2, 3, 4], [5, 6, 7, 8]], opts)]
+        recs = [g.record for g in generate(served, [[1, 2, 3, 4], [5, 6, 7, 8]], opts)]
         write_log(
             phase / "r0" / f"b{b:06d}.jsonl",
             LogHeader(declared, VOCAB, opts.sampling, projection=opts.projection),
@@ -68,6 +74,17 @@ def test_drift_catches_a_policy_updated_mid_phase_and_passes_the_honest_server(t
     updated = P.served_drift(_setup(tmp_path / "u", update=True), Context())
     assert str(honest.decision) == "consistent" and honest.evidence["late_over"] == 0
     assert str(updated.decision) == "inconsistent" and updated.evidence["early_over"] == 0
+
+
+def test_drift_draws_between_the_ends_a_policy_served_only_there(tmp_path):
+    """Declared weights at both ends, the updated policy between: the ends alone pass it."""
+    ev = _setup(tmp_path, update=False, batches=8, between=True)
+    seen = []
+    for head in ("a" * 64, "b" * 64, None):
+        f = P.served_drift(ev, Context(sensor_end={"t": 0.0, "clean": True, "head": head}))
+        seen.append((str(f.decision), f.evidence["early_over"], f.evidence["middle_sequences"]))
+    assert all(s == ("inconsistent", 0, 2 * P.SAMPLE_FILES) for s in seen), seen
+    assert f.evidence["middle_drawn_by"].startswith("phase name")
 
 
 def test_memory_and_writes_catch_optimizer_state_and_checkpoints(tmp_path):

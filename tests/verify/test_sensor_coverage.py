@@ -23,7 +23,7 @@ def test_a_sensor_that_stopped_early_in_the_phase_fails_integrity(tmp_path):
     stream = tmp_path / "sensor.jsonl"
     stream.write_text('{"t": 11.0, "cpu_s": 1}\n{"t": 12.0, "cpu_s": 2}\n{"t": 12.5, "cpu')  # torn tail
     killed = sensor_end(stream)
-    assert killed == {"t": 12.0, "clean": False}
+    assert killed == {"t": 12.0, "clean": False, "head": None}
     stopped = integrity(_phase(2.0), Context(sensor_end=killed))
     assert stopped.decision == "inconsistent" and stopped.evidence["sensor_ended_at"] == 12.0
     assert stopped.evidence["sensor_coverage"] == 0.2

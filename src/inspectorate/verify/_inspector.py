@@ -486,8 +486,10 @@ def _with_served(run: RunDir, recomputed: dict[str, list[Finding]] | None) -> di
 
 
 def sensor_end(path: Path) -> dict[str, Any] | None:
-    """The last record of a sensor stream: its time and whether it is the sensor's own
-    ``stop`` (a killed sensor leaves none). Reads only the file's tail."""
+    """The last record of a sensor stream: its time, whether it is the sensor's own
+    ``stop`` (a killed sensor leaves none) and the chain hash it links to (``head``: fixed
+    only once the run is over, so checks that sample the prover's files draw from it).
+    Reads only the file's tail."""
     try:
         with open(path, "rb") as fh:
             size = fh.seek(0, 2)
@@ -501,5 +503,10 @@ def sensor_end(path: Path) -> dict[str, Any] | None:
         except ValueError:
             continue  # a torn last line: the one before it
         if isinstance(rec, dict) and isinstance(rec.get("t"), (int, float)):
-            return {"t": float(rec["t"]), "clean": rec.get("kind") == "stop"}
+            head = rec.get("prev_record_hash")
+            return {
+                "t": float(rec["t"]),
+                "clean": rec.get("kind") == "stop",
+                "head": head if isinstance(head, str) else None,
+            }
     return None

@@ -14,8 +14,8 @@ prover's own files removes (docs/posttrain.md):
 - ``posttrain_weight_writes``: bytes the sensor saw the tree write beyond the served
   log's own bytes: a weights-sized write is a checkpoint of an updated policy.
 - ``posttrain_served_drift``: DiFR (Token-DiFR under the declared seed) of served
-  sequences sampled early and late in the phase against the declared weights: an updated
-  policy diverges, an honest server does not.
+  sequences sampled early, late and at a draw between (seeded by the sensor chain's final
+  hash) against the declared weights: an updated policy diverges, an honest server does not.
 
 All four are cross-checks (``claim=False``): they can fail a serving claim, never pass
 one, and say ``applies: False`` for other claims. They judge serving phases that hand
@@ -28,7 +28,9 @@ phases (bench/posttrain.py), never from the attacks.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -267,10 +269,20 @@ def weight_writes(ev: PhaseEvidence, ctx: Context) -> Finding:
     )
 
 
-def _sample(files: dict[str, list[Path]]) -> tuple[list[Path], list[Path]]:
-    early = [p for paths in files.values() for p in paths[:SAMPLE_FILES]]
-    late = [p for paths in files.values() for p in paths[-SAMPLE_FILES:] if p not in early]
-    return early, late
+def _sample(files: dict[str, list[Path]], seed: str) -> tuple[list[Path], list[Path], list[Path]]:
+    """Early, middle and late served batches per rank. The ends alone let a prover serve
+    the declared weights at both ends and an updated policy between; the middle draw is
+    seeded by ``seed`` (the sensor chain's final hash), fixed only after the run, so the
+    prover cannot know which batches between the ends will be re-computed."""
+    early, middle, late = [], [], []
+    for rank, paths in sorted(files.items()):
+        ends = set(paths[:SAMPLE_FILES]) | set(paths[-SAMPLE_FILES:])
+        early += paths[:SAMPLE_FILES]
+        late += [p for p in paths[-SAMPLE_FILES:] if p not in early]
+        between = [p for p in paths if p not in ends]
+        draw = random.Random(hashlib.sha256(f"{seed}/{rank}".encode()).digest())
+        middle += draw.sample(between, min(SAMPLE_FILES, len(between)))
+    return early, middle, late
 
 
 def _drift(model: Any, paths: list[Path], expect_hash: str) -> tuple[list[float], list[str]]:
@@ -292,9 +304,9 @@ def _drift(model: Any, paths: list[Path], expect_hash: str) -> tuple[list[float]
 
 @prop("posttrain_served_drift", claim=False)
 def served_drift(ev: PhaseEvidence, ctx: Context) -> Finding:
-    """Serving claim: do served outputs sampled early and late in the phase re-compute
-    under the declared weights (Token-DiFR)? fail when more than DRIFT_LIMIT of the late
-    sample exceeds TOKEN_TOL mean shortfall or ACT_TOL activation distance, or a log
+    """Serving claim: do served outputs sampled early, between and late in the phase
+    re-compute under the declared weights (Token-DiFR)? fail when more than DRIFT_LIMIT of
+    the middle and late samples (``late_share``) exceeds TOKEN_TOL mean shortfall or ACT_TOL activation distance, or a log
     claims other weights."""
     name = "posttrain_served_drift"
     if not _serving(ev):
@@ -302,15 +314,17 @@ def served_drift(ev: PhaseEvidence, ctx: Context) -> Finding:
     files, ckpt = served_files(ev), declared(ev)
     if not files or ckpt is None:
         return unverifiable(name, ["served"] if not files else ["declared weights"])
-    early, late = _sample(files)
+    head = (ctx.sensor_end or {}).get("head")
+    early, middle, late = _sample(files, head or ev.name)
     try:
         e_scores, e_bad = _drift(ckpt.model, early, ckpt.model_hash)
+        m_scores, m_bad = _drift(ckpt.model, middle, ckpt.model_hash)
         l_scores, l_bad = _drift(ckpt.model, late, ckpt.model_hash)
     except InputError as exc:
         return finding(name, 1.0, INCONSISTENT, basis=["difr"], reason=f"served log rejected: {exc}")
-    over = [x > 1.0 for x in l_scores] or [x > 1.0 for x in e_scores]
+    over = [x > 1.0 for x in m_scores + l_scores] or [x > 1.0 for x in e_scores]
     share = sum(over) / max(len(over), 1)
-    score = 1.0 if (e_bad or l_bad) else above(share, DRIFT_LIMIT)
+    score = 1.0 if (e_bad or m_bad or l_bad) else above(share, DRIFT_LIMIT)
     return finding(
         name,
         score,
@@ -318,6 +332,8 @@ def served_drift(ev: PhaseEvidence, ctx: Context) -> Finding:
         basis=["difr"],
         early_sequences=len(e_scores),
         late_sequences=len(l_scores),
+        middle_sequences=len(m_scores),
+        middle_drawn_by="sensor chain head" if head else "phase name (no sensor stream: predictable)",
         early_over=sum(x > 1.0 for x in e_scores),
         late_over=sum(over),
         late_share=share,
@@ -325,7 +341,7 @@ def served_drift(ev: PhaseEvidence, ctx: Context) -> Finding:
         token_tol=TOKEN_TOL,
         act_tol=ACT_TOL,
         limit=DRIFT_LIMIT,
-        hash_problems=(e_bad + l_bad)[:5],
+        hash_problems=(e_bad + m_bad + l_bad)[:5],
     )
 
 
