@@ -43,6 +43,7 @@ from inspectorate.capture._channel import (
     PhaseClaim,
 )
 from inspectorate.capture._isolate import Cgroup, Netns, missing_rights, spawn_gated
+from inspectorate.capture._user import Account, resolve_user, share_run_dir
 from inspectorate.errors import InputError
 
 PROVENANCE_SCHEMA = "inspectorate.provenance/1"
@@ -57,6 +58,16 @@ RUN_FILES = (
     "steps.jsonl",
     "capture.log",
 )
+ROOT_FILES = tuple(n for n in RUN_FILES if n != "steps.jsonl")  # the workload writes steps.jsonl
+
+
+def _user_entry(account: Account | None) -> dict[str, Any]:
+    """Who the workload ran as; root is named, since a root workload can kill the sensor
+    and re-chain what it wrote (detected in part: docs/capture.md)."""
+    if account is not None:
+        return {"uid": account.uid, "gid": account.gid, "name": account.name}
+    uid = os.geteuid()
+    return {"uid": uid, "root": uid == 0}
 
 
 @dataclass
@@ -172,11 +183,14 @@ def capture(
     shared_host: bool = False,
     hz: float = 10.0,
     force: bool = False,
+    user: str | None = None,
 ) -> CaptureResult:
     """Run ``cmd`` isolated (or, with ``shared_host``, as a plain child tree) under the
-    sensor, labelled by the claims file's schedule and the workload's own phase calls."""
+    sensor, labelled by the claims file's schedule and the workload's own phase calls;
+    as ``user`` (default: the user behind ``sudo``) where given (``_user``)."""
     if not cmd:
         raise InputError("no command given (inspectorate capture ... -- CMD ARGS)")
+    account = resolve_user(user)
     claims = load_claims(Path(claims_path))
     out = _prepare_out(Path(out), force)
     missing = [] if shared_host else missing_rights()
@@ -197,6 +211,11 @@ def capture(
     channel = Channel(out, window_s=claims.window_s, chip=platform.node() or "host0")
     server = ChannelServer(channel, scratch / "labels.sock")
     prov = _provenance(cmd, claims, shared_host)
+    prov["workload_user"] = _user_entry(account)
+    if account is not None:  # it may add its evidence, never touch the verifier's
+        share_run_dir(out, account, ROOT_FILES, ("claims",))
+        os.chmod(scratch, 0o711)
+        os.chmod(server.path, 0o666)
     try:
         if not shared_host:
             cgroup = Cgroup.create(f"inspectorate-{tag}")
@@ -213,7 +232,8 @@ def capture(
         _write_json(out / "provenance.json", prov)
         env = {**os.environ, SOCKET_ENV: str(server.path), RUN_DIR_ENV: str(out)}
         env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning waits burn CPU that measures nothing
-        child = spawn_gated(list(cmd), env, cgroup, netns)
+        env = account.env(env) if account is not None else env
+        child = spawn_gated(list(cmd), env, cgroup, netns, account)
         try:
             target = (
                 ["--cgroup", str(cgroup.sensor_path)] if cgroup is not None else ["--pid", str(child.pid)]

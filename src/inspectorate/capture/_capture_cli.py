@@ -18,6 +18,12 @@ def capture(
     ),
     hz: float = typer.Option(10.0, "--hz", help="Sensor samples per second (>= 10)."),
     force: bool = typer.Option(False, "--force", help="Replace a previous capture's files in --out."),
+    user: str = typer.Option(
+        None,
+        "--user",
+        help="Run CMD as this user (name or uid; default: the user behind sudo). "
+        "A root workload can kill the sensor and rewrite the run directory.",
+    ),
 ) -> None:
     """Run CMD in its own cgroup and network namespace under the verifier-owned sensor and
     write a run directory `inspectorate verify` reads; exits with CMD's exit code."""
@@ -26,7 +32,7 @@ def capture(
 
     if hz < 10.0:
         raise InputError("--hz must be >= 10")
-    result = run_capture(cmd or [], claims, out, shared_host=shared_host, hz=hz, force=force)
+    result = run_capture(cmd or [], claims, out, shared_host=shared_host, hz=hz, force=force, user=user)
     typer.echo(
         f"captured {result.run_dir} ({'isolated' if result.isolated else 'shared host: traffic not attributable'}; "
         f"{result.sensor_samples} sensor samples; exit {result.exit_code})",

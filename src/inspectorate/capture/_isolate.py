@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from inspectorate.capture._user import Account, become
 from inspectorate.errors import InputError
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -263,11 +264,15 @@ class GatedChild:
 
 
 def spawn_gated(
-    cmd: Sequence[str], env: dict[str, str], cgroup: Cgroup | None, netns: Netns | None
+    cmd: Sequence[str],
+    env: dict[str, str],
+    cgroup: Cgroup | None,
+    netns: Netns | None,
+    account: Account | None = None,
 ) -> GatedChild:
-    """Fork; the child joins ``cgroup`` and ``netns``, reports ready, and blocks until
-    ``release()`` (then execs ``cmd``) or ``abort()``. InputError when the child could not
-    join or the command cannot be executed."""
+    """Fork; the child joins ``cgroup`` and ``netns``, drops to ``account`` if given,
+    reports ready, and blocks until ``release()`` (then execs ``cmd``) or ``abort()``.
+    InputError when the child could not join or the command cannot be executed."""
     exe = shutil.which(cmd[0], path=env.get("PATH"))
     if exe is None:
         raise InputError(f"command not found: {cmd[0]}")
@@ -277,7 +282,7 @@ def spawn_gated(
     if pid == 0:  # child: never returns
         os.close(ready_r)
         os.close(go_w)
-        _child(exe, list(cmd), env, cgroup, netns, ready_w, go_r)
+        _child(exe, list(cmd), env, (cgroup, netns, account), ready_w, go_r)
     os.close(ready_w)
     os.close(go_r)
     report = _read_all(ready_r)
@@ -302,11 +307,11 @@ def _child(
     exe: str,
     cmd: list[str],
     env: dict[str, str],
-    cgroup: Cgroup | None,
-    netns: Netns | None,
+    where: tuple[Cgroup | None, Netns | None, Account | None],
     ready_w: int,
     go_r: int,
 ) -> None:
+    cgroup, netns, account = where
     try:
         os.setpgid(0, 0)  # its own process group: the wrapper signals the whole job
         if cgroup is not None:
@@ -317,6 +322,8 @@ def _child(
             from inspectorate.capture._escape import drop_capabilities
 
             drop_capabilities()
+        if account is not None:  # last: joining and dropping need root
+            become(account)
         os.write(ready_w, b"r")
         os.close(ready_w)
         if os.read(go_r, 1) != b"g":
