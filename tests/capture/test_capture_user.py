@@ -105,4 +105,7 @@ def test_user_resolution():
         resolve_user("no-such-user-xyz", {})
     me = pwd.getpwuid(os.geteuid()).pw_name
     assert resolve_user(me, {}) is None  # already that user
-    assert resolve_user(None, {"SUDO_UID": str(os.geteuid())}) is None
+    assert resolve_user(None, {"SUDO_UID": "0"}) is None  # sudo alone changes nothing
+    assert resolve_user("sudo", {"SUDO_UID": str(os.geteuid())}) is None
+    with pytest.raises(InputError, match="SUDO_UID"):
+        resolve_user("sudo", {})

@@ -187,7 +187,7 @@ def capture(
 ) -> CaptureResult:
     """Run ``cmd`` isolated (or, with ``shared_host``, as a plain child tree) under the
     sensor, labelled by the claims file's schedule and the workload's own phase calls;
-    as ``user`` (default: the user behind ``sudo``) where given (``_user``)."""
+    as ``user`` where given (``_user``)."""
     if not cmd:
         raise InputError("no command given (inspectorate capture ... -- CMD ARGS)")
     account = resolve_user(user)

@@ -21,7 +21,7 @@ def capture(
     user: str = typer.Option(
         None,
         "--user",
-        help="Run CMD as this user (name or uid; default: the user behind sudo). "
+        help="Run CMD as this user (name, uid, or 'sudo' for the user behind sudo). "
         "A root workload can kill the sensor and rewrite the run directory.",
     ),
 ) -> None:

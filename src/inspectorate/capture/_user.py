@@ -4,7 +4,7 @@ A workload running as root beside a root sensor can kill the sensor, write the
 cgroup's ``cgroup.procs`` (leave what the sensor reads), ptrace or signal other root
 processes, read the host's signing key and re-chain the streams the sensor wrote. The
 escape watch and ``integrity`` *detect* the first two; an unprivileged workload cannot
-do any of them. ``capture --user NAME|UID`` (default: the user who ran ``sudo``, from
+do any of them. ``capture --user NAME|UID`` (``--user sudo``: the user who ran ``sudo``, from
 ``SUDO_UID``) drops to that user in the child, after it joined the cgroup and the
 namespace and before ``execve``.
 
@@ -39,13 +39,16 @@ class Account:
 
 
 def resolve_user(spec: str | None, environ: dict[str, str] | None = None) -> Account | None:
-    """The account the workload runs as: ``spec`` (a name or a numeric uid), else the
-    user behind ``sudo`` (``SUDO_UID``), else None (it keeps the caller's identity).
-    InputError for an unknown user, or for any user when the caller is not root."""
+    """The account the workload runs as: ``spec`` (a name or a numeric uid; ``sudo``: the
+    user behind ``sudo``, from ``SUDO_UID``), else None (it keeps the caller's identity:
+    never changed behind the caller's back). InputError for an unknown user, for ``sudo``
+    outside sudo, or for any user when the caller is not root."""
     env = os.environ if environ is None else environ
-    chosen = spec if spec is not None else env.get("SUDO_UID")
-    if chosen is None or chosen == "":
+    if spec is None:
         return None
+    chosen = env.get("SUDO_UID") if spec == "sudo" else spec
+    if not chosen:
+        raise InputError("--user sudo: SUDO_UID is not set (not run through sudo)")
     try:
         entry = pwd.getpwuid(int(chosen)) if chosen.isdigit() else pwd.getpwnam(chosen)
     except (KeyError, ValueError):
