@@ -195,3 +195,49 @@ def test_a_plain_file_is_mapped_and_one_to_rewrite_is_read(tmp_path):
     mapped = _bytes(plain)
     assert isinstance(mapped, mmap.mmap) and mapped[:] == text
     assert _bytes(bom) == text and _bytes(crlf) == text and _bytes(empty) == b""
+
+
+SHRINK = """
+import sys
+from inspectorate.trace import _jsonl
+from inspectorate.cli import main
+
+mapped_by = _jsonl._mapped
+
+def mapped_then_truncated(path):
+    mapped = mapped_by(path)
+    with open(path, "r+b") as handle:  # the file shrinks after it is mapped, before it is read
+        handle.truncate(0)
+    return mapped
+
+_jsonl._mapped = mapped_then_truncated
+sys.argv = ["inspectorate", "check", sys.argv[1], "-c", sys.argv[2]]
+main()
+"""
+
+
+def test_a_file_that_shrinks_under_its_mapping_is_one_line_and_exit_2(tmp_path):
+    """A read past the end of a truncated mapped file raises SIGBUS: the process ends
+    with exit code 2 and one line naming the file, not a silent kill (-7)."""
+    import os
+    import subprocess
+    import sys
+
+    from inspectorate.data import commitment_path
+
+    trace = tmp_path / "shrinks.jsonl"
+    trace.write_bytes(seed_path("legit_finetune").read_bytes())
+    env = {**os.environ, "PYTHONFAULTHANDLER": ""}
+    run = subprocess.run(
+        [sys.executable, "-c", SHRINK, str(trace), str(commitment_path("frontier-training-cap"))],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert run.returncode == 2, (run.returncode, run.stderr[-500:])
+    assert run.stdout == ""
+    assert run.stderr.splitlines() == [
+        f"error: {trace}: the file shrank while it was read (evidence must not change while it is checked)"
+    ]
+    assert trace.stat().st_size == 0  # the file did shrink: the guard, not luck, answered

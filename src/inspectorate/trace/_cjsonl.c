@@ -29,6 +29,7 @@
 #endif
 #include "_cfloat.h"
 #include "_csha.h"
+#include "_cguard.h"
 
 #define MAXCOLS 64
 #define MAXLAYOUTS 4
@@ -598,6 +599,7 @@ static PyMethodDef METHODS[] = {
     {"scan", scan, METH_VARARGS,
      "scan(raw, layouts, kinds, canonical, lo=0, hi=len) -> (starts, ends, ok, columns, canon, offsets)"},
     {"use_libcrypto", use_libcrypto, METH_VARARGS, "use_libcrypto(path or None) -> bool"},
+    GUARD_METHODS
     {NULL, NULL, 0, NULL},
 };
 

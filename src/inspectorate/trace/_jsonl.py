@@ -20,7 +20,9 @@ import io
 import json
 import mmap
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -72,7 +74,7 @@ def _bytes(path: Path) -> Raw | None:
     """The file's bytes as the text reader sees them (BOM dropped, \r\n as \n); None
     when only that reader can judge them (unreadable, stray carriage returns). A plain
     file that needs no rewrite is mapped, not copied (see _mapped)."""
-    if not path.name.endswith(".gz"):
+    if not path.name.endswith(".gz") and _scanner is not None:  # the scanner guards the mapping
         mapped = _mapped(path)
         if mapped is not None:
             return mapped
@@ -95,7 +97,8 @@ def _mapped(path: Path) -> mmap.mmap | None:
     page cache is read in place, with no copy into fresh memory (a third of the read's
     CPU on 210 MB). None when it cannot be mapped (empty, not a regular file) or needs a
     rewrite; the caller reads it instead. Evidence is not expected to change while it is
-    checked: a file truncated under the mapping stops the process (SIGBUS)."""
+    checked: a file truncated under the mapping raises SIGBUS, which read_jsonl_columns
+    turns into one line naming the file and exit code 2 (_guarded)."""
     try:
         with open(path, "rb") as handle:
             mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
@@ -309,6 +312,35 @@ def read_jsonl_columns(path: Path) -> Trace | None:
     raw = _bytes(path)
     if raw is None:
         return None
+    if not isinstance(raw, mmap.mmap):
+        return _read(path, raw)
+    with _guarded(path, raw):
+        return _read(path, raw)
+
+
+@contextmanager
+def _guarded(path: Path, mapped: mmap.mmap) -> Iterator[None]:
+    """While ``mapped`` is read, a SIGBUS (the file shrank under the mapping: a read past
+    its new end) ends the process with one line naming the file and exit code 2, as bad
+    input does, instead of killing it without a word. The signal cannot be raised as an
+    exception: the faulting read would run again, so the handler (C) writes and exits."""
+    where = os.fsdecode(os.fspath(path))
+    _scanner.guard(
+        f"error: {where}: the file shrank while it was read (evidence must not change while it is checked)".encode(
+            errors="replace"
+        )
+    )
+    try:
+        yield
+    finally:
+        try:
+            mapped.close()  # no read of it after this: the guard can go
+        except BufferError:  # a view of it is still alive somewhere: leave it to the collector
+            pass
+        _scanner.unguard()
+
+
+def _read(path: Path, raw: Raw) -> Trace | None:
     scanned, digests = _scan(raw), None
     if scanned is not None:
         frame, starts, ends, exact, digests = scanned
