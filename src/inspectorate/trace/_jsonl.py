@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from inspectorate.trace import _ccols
 from inspectorate.trace._canonical import canonical_json
-from inspectorate.trace._frame import FRAME_SCHEMA, epoch_seconds, typed_frame, with_derived
+from inspectorate.trace._frame import CATEGORICAL, FRAME_SCHEMA, epoch_seconds, typed_frame, with_derived
 from inspectorate.trace._schema import (
     FIELD_SET,
     FIELDS,
@@ -207,9 +207,10 @@ def _scan(raw: Raw) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray, b
         }
     )
     # one chunk for the rules (a group-by over two chunks costs 2-3x); rechunked once
-    # converted, so string data is not copied again
+    # converted, so string data is not copied again, and after the identity columns are
+    # Categorical (as with_derived makes them): their chunks join as indices, not text
     frame = pl.DataFrame(pl.from_arrow(table, rechunk=False)).select(
-        [pl.col(n).cast(t) for n, t in _SCHEMA.items()]
+        [pl.col(n).cast(pl.Categorical if n in CATEGORICAL else t) for n, t in _SCHEMA.items()]
     )
     if len(parts) > 1:
         frame = frame.rechunk()
@@ -368,7 +369,8 @@ def _read(path: Path, raw: Raw) -> Trace | None:
         fast = np.ones(frame.height, dtype=np.bool_)
         fast[slow] = False
         kept = frame.with_row_index("_i").with_columns(pl.col("_i").cast(pl.Int64)).filter(pl.Series(fast))
-        frame = pl.concat([kept, fixed.select(kept.columns)]).sort("_i").drop("_i")
+        fixed = fixed.select([pl.col(n).cast(t) for n, t in kept.schema.items()])  # Categorical as kept's
+        frame = pl.concat([kept, fixed]).sort("_i").drop("_i")
     if not _valid(frame):
         return None
     starts_s, ends_s = _times(frame, "window_start"), _times(frame, "window_end")
