@@ -56,7 +56,7 @@ _ARROW_SCHEMA = pa.schema(
 _BOM = b"\xef\xbb\xbf"
 Raw = bytes | mmap.mmap  # a file's bytes, read or mapped
 _KIND = {**dict.fromkeys(STRING_FIELDS, 0), **dict.fromkeys(INT_FIELDS, 1), **dict.fromkeys(NUMBER_FIELDS, 2)}
-_KIND |= dict.fromkeys(LIST_FIELDS, 3)
+_KIND |= dict.fromkeys(LIST_FIELDS, 3) | dict.fromkeys(CATEGORICAL, 4)  # 4: dictionary-encoded
 
 try:  # the strict one-pass scanner (C, built at install); without it Arrow parses
     if os.environ.get("INSPECTORATE_PURE_PYTHON"):
@@ -155,6 +155,12 @@ def _layout(keys: list[str], seps: tuple[str, str]) -> tuple[bytes, bytes, list[
 
 
 def _arrow_column(kind: int, rows: int, bufs: Any) -> pa.Array:
+    if kind == 4:  # int32 indices into the distinct values: Polars takes it as Categorical
+        indices, offsets, values = (pa.py_buffer(b) for b in bufs)
+        dictionary = pa.Array.from_buffers(pa.large_string(), len(bufs[1]) // 8 - 1, [None, offsets, values])
+        return pa.DictionaryArray.from_arrays(
+            pa.Array.from_buffers(pa.int32(), rows, [None, indices]), dictionary
+        )
     if kind == 0:
         return pa.Array.from_buffers(
             pa.large_string(), rows, [None, pa.py_buffer(bufs[0]), pa.py_buffer(bufs[1])]
@@ -244,7 +250,7 @@ def _hash_in_scanner() -> None:
         return
     import _hashlib
 
-    probe = {0: "x", 1: 1, 2: 0.1, 3: ["a", "b"]}
+    probe = {0: "x", 1: 1, 2: 0.1, 3: ["a", "b"], 4: "y"}
     record = {n: probe[_KIND[n]] for n in FIELDS}
     ok = False
     if _scanner.use_libcrypto(getattr(_hashlib, "__file__", None)):
