@@ -624,5 +624,8 @@ static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_cjsonl", NULL, -1, 
 PyMODINIT_FUNC PyInit__cjsonl(void) {
     if (C_LOCALE == (locale_t)0) C_LOCALE = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     if (C_LOCALE == (locale_t)0) return PyErr_NoMemory();
-    return PyModule_Create(&MODULE);
+    PyObject *m = PyModule_Create(&MODULE);
+    /* 2: dictionary columns (kind 4) and guard(); _jsonl refuses another build */
+    if (m && PyModule_AddIntConstant(m, "ABI", 2)) Py_CLEAR(m);
+    return m;
 }

@@ -62,6 +62,8 @@ try:  # the strict one-pass scanner (C, built at install); without it Arrow pars
     if os.environ.get("INSPECTORATE_PURE_PYTHON"):
         raise ImportError("pure Python requested")
     _scanner: Any = importlib.import_module("inspectorate.trace._cjsonl")
+    if getattr(_scanner, "ABI", 0) != 2:  # a build older than this file: Arrow parses instead
+        raise ImportError("stale _cjsonl build (python setup.py build_ext --inplace)")
 except ImportError:
     _scanner = None
 
