@@ -6,6 +6,8 @@ from setuptools import Extension, setup
 HEADERS = [
     "src/inspectorate/trace/_cfloat.h",
     "src/inspectorate/trace/_csha.h",
+    "src/inspectorate/trace/_cguard.h",
+    "src/inspectorate/trace/_cdict.h",
 ]  # shared; in the sdist (MANIFEST.in)
 
 setup(

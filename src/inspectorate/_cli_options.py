@@ -10,6 +10,7 @@ command without loading torch, polars or an SDK.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,6 +18,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 import typer.core
 import typer.main
+from typer._click.exceptions import BadParameter
+from typer._coercion import RuntimeParam, build_runtime_param
+from typer._param_types import coerce_cli_choice, coerce_cli_path
 
 if TYPE_CHECKING:
     from inspectorate.agent._backends import AgentSettings
@@ -123,8 +127,58 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str | None]] = {
 }
 
 
+@dataclass(frozen=True)
+class _LightParam(RuntimeParam):
+    """typer's own coercion of a str, bool, Path or Enum value without its pydantic adapter:
+    building the adapters of one command imported pydantic and cost about 0.1 CPU s of
+    every ``check``. The same typer functions judge the value and a failure reads as
+    typer's; any other value (bytes, a parser, flags) goes to typer's adapter."""
+
+    def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+        kind, info = self.annotation, self.parameter_info
+        try:
+            if isinstance(kind, type) and issubclass(kind, enum.Enum):
+                return coerce_cli_choice(
+                    value, choices=list(kind), case_sensitive=info.case_sensitive, ctx=ctx
+                )
+            if (kind is str and isinstance(value, str)) or (kind is bool and isinstance(value, bool)):
+                return value
+            path_type = info.path_type or kind
+            if (
+                isinstance(path_type, type)
+                and issubclass(path_type, Path)
+                and isinstance(value, str)
+                and value
+            ):
+                # pydantic's lax Path from a str is Path(str), made here: typer then checks it
+                return coerce_cli_path(path_type(value), info, path_type=path_type, param=param, ctx=ctx)
+        except ValueError as exc:  # pydantic's wording of a validator's ValueError
+            raise BadParameter(f"Value error, {exc}", ctx=ctx, param=param) from exc
+        typed = build_runtime_param(param.type_descriptor)
+        return typed._coerce_value(value, param=param, ctx=ctx)
+
+
+def _lighten(command: Any, ctx: Any) -> Any:
+    """Give ``command``'s plain str, bool, Path and Enum parameters (its --help too) the
+    light coercion."""
+    params = command.get_params(ctx) if ctx is not None else getattr(command, "params", ())
+    for param in params:
+        found = getattr(param, "type_descriptor", None)
+        if found is None or getattr(param, "_runtime_param", True) is not None:
+            continue
+        kind, info = found.annotation, found.parameter_info
+        simple = kind in (str, bool) or (isinstance(kind, type) and issubclass(kind, (Path, enum.Enum)))
+        if simple and found.file_annotation is None and info.parser is None:
+            param._runtime_param = _LightParam(parameter_info=info, annotation=kind)
+    return command
+
+
 class LightGroup(typer.core.TyperGroup):
     """A command group whose parsing imports no pydantic (``cls=`` of the CLI's groups)."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        return command if command is None else _lighten(command, ctx)
 
     def get_help_option(self, ctx: Any) -> Any:
         option = super().get_help_option(ctx)

@@ -6,9 +6,12 @@ traceback), 3 internal error (set INSPECTORATE_DEBUG=1 for the traceback).
 
 from __future__ import annotations
 
+import atexit
 import enum
+import gc
 import os
 import sys
+import threading
 from pathlib import Path
 
 import typer
@@ -306,7 +309,27 @@ def invoke(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(invoke())
+    # The command line runs one command: the young generation is collected every 10,000
+    # net allocations, not 700, so a check's imports trigger no full collection (each
+    # walked every module object: ~0.03 CPU s); a long command (sensor, testbed) still
+    # gets full collections, 14x less often. No teardown of what it built (see _exit).
+    gc.set_threshold(10_000, 20, 10)
+    _exit(invoke())
+
+
+def _exit(code: int) -> None:
+    """Leave with ``code`` once atexit handlers have run, without the interpreter freeing
+    every object one by one (a 300k-record check's frames and modules: ~0.1 CPU s); a
+    live thread other than this one gets the ordinary exit, which waits for it."""
+    if threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: the output is gone either way
+            code = code or 120  # what the interpreter answers when its final flush fails
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -76,7 +77,34 @@ def test_check_of_a_jsonl_trace_imports_no_parquet_or_torch():
     rc, _, modules = _loaded(argv)
     assert rc in (0, 1)
     assert "polars" in modules and "inspectorate.trace._jsonl" in modules
-    unwanted = ["pyarrow.parquet", "pyarrow.fs", "torch", "inspectorate.verify"]
+    unwanted = ["pyarrow.parquet", "pyarrow.fs", "torch", "inspectorate.verify", "pydantic"]
     if "inspectorate.trace._cjsonl" in modules:  # without it Arrow's JSON reader parses
         unwanted.append("pyarrow.json")
     assert sorted(m for m in modules if m in unwanted) == []
+
+
+def test_options_are_parsed_without_pydantic_and_judged_as_typer_judges_them(tmp_path):
+    """`check`'s str, bool, Path and Enum options are coerced by typer's own functions, not
+    its pydantic adapters (0.1 CPU s of every check): a bad choice still reads as typer's
+    usage error (exit 2, the choices named), a Path is a Path, an enum an enum."""
+    rc, _, modules = _loaded(["check", str(tmp_path / "none.jsonl"), "-c", str(tmp_path / "c.yml")])
+    assert rc == 2 and "pydantic" not in modules
+    run = subprocess.run(
+        [sys.executable, "-m", "inspectorate.cli", "check", "t.jsonl", "-c", "c.yml", "--engine", "spark"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2
+    assert "Invalid value for '--engine': Value error, 'spark' is not one of 'local', 'dask'." in run.stderr
+    import typer.main
+
+    from inspectorate.cli import Engine, app
+
+    group = typer.main.get_group(app)
+    ctx = group.make_context("inspectorate", ["check", "t.jsonl", "-c", "c.yml", "--engine", "dask"])
+    command = group.get_command(ctx, "check")
+    sub = command.make_context(
+        "check", ["t.jsonl", "-c", "c.yml", "--engine", "dask", "--head", "ab"], parent=ctx
+    )
+    assert sub.params["trace"] == Path("t.jsonl") and isinstance(sub.params["commitment"], Path)
+    assert sub.params["engine"] is Engine.dask and sub.params["head"] == "ab" and sub.params["quiet"] is False

@@ -146,6 +146,33 @@ def test_a_file_split_across_threads_scans_as_one(monkeypatch):
     assert not one[3][2] and one[3][5] and one[3].sum() == len(spelled) * 3 - 3
 
 
+def test_identity_columns_come_dictionary_encoded_and_read_as_json_reads_them(monkeypatch, tmp_path):
+    """The identity columns (chip, job, ...) come from the scanner as indices into their
+    distinct values: thousands of distinct chips (the table grows many times), the same
+    value on both threads, rows left to json (their placeholders replaced), all read back
+    as json reads the lines, and the frame's columns are Categorical already."""
+    import inspectorate.trace._jsonl as jsonl
+
+    base = json.loads(seed_path("legit_finetune").read_text().splitlines()[0])
+    records = [{**base, "chip_id": f"chip-{i % 3001}", "job_id": f"job-{i % 7}"} for i in range(9000)]
+    spelled = [json.dumps(r) for r in records]
+    spelled[10] = json.dumps({**records[10], "chip_id": "chip-é"})  # left to json
+    spelled[11] = json.dumps({**records[11], "extra": 1})  # left to json
+    monkeypatch.setattr(jsonl, "_SPLIT_BYTES", 64)
+    monkeypatch.setattr(jsonl.os, "cpu_count", lambda: 2)
+    raw = ("\n".join(spelled) + "\n").encode()
+    frame, _, _, ok, _ = _scan(raw)
+    assert frame.schema["chip_id"] == pl.Categorical and frame.schema["job_id"] == pl.Categorical
+    assert ok.sum() == len(spelled) - 2 and frame["chip_id"].n_unique() == 3001 + 1  # + the placeholder ""
+    assert frame["chip_id"].to_list()[:3] == ["chip-0", "chip-1", "chip-2"]
+    assert frame["chip_id"][5000] == "chip-1999" and frame["job_id"][8999] == f"job-{8999 % 7}"
+    path = tmp_path / "many_chips.jsonl"
+    path.write_bytes(raw)
+    trace = jsonl.read_jsonl_columns(path)
+    assert trace is not None
+    assert records_from_frame(trace.frame) == [json.loads(line) for line in spelled]
+
+
 def _near_repr(x: float) -> list[str]:
     """repr(x) and decimals a digit away from it: 16-17 digit spellings of x ('.16e',
     '.17g', '.15e') and repr's digits with the last one moved by one."""
@@ -195,3 +222,49 @@ def test_a_plain_file_is_mapped_and_one_to_rewrite_is_read(tmp_path):
     mapped = _bytes(plain)
     assert isinstance(mapped, mmap.mmap) and mapped[:] == text
     assert _bytes(bom) == text and _bytes(crlf) == text and _bytes(empty) == b""
+
+
+SHRINK = """
+import sys
+from inspectorate.trace import _jsonl
+from inspectorate.cli import main
+
+mapped_by = _jsonl._mapped
+
+def mapped_then_truncated(path):
+    mapped = mapped_by(path)
+    with open(path, "r+b") as handle:  # the file shrinks after it is mapped, before it is read
+        handle.truncate(0)
+    return mapped
+
+_jsonl._mapped = mapped_then_truncated
+sys.argv = ["inspectorate", "check", sys.argv[1], "-c", sys.argv[2]]
+main()
+"""
+
+
+def test_a_file_that_shrinks_under_its_mapping_is_one_line_and_exit_2(tmp_path):
+    """A read past the end of a truncated mapped file raises SIGBUS: the process ends
+    with exit code 2 and one line naming the file, not a silent kill (-7)."""
+    import os
+    import subprocess
+    import sys
+
+    from inspectorate.data import commitment_path
+
+    trace = tmp_path / "shrinks.jsonl"
+    trace.write_bytes(seed_path("legit_finetune").read_bytes())
+    env = {**os.environ, "PYTHONFAULTHANDLER": ""}
+    run = subprocess.run(
+        [sys.executable, "-c", SHRINK, str(trace), str(commitment_path("frontier-training-cap"))],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert run.returncode == 2, (run.returncode, run.stderr[-500:])
+    assert run.stdout == ""
+    assert run.stderr.splitlines() == [
+        f"error: {trace}: the file shrank while it was read (evidence must not change while it is checked)"
+    ]
+    assert trace.stat().st_size == 0  # the file did shrink: the guard, not luck, answered

@@ -14,7 +14,8 @@
  * floats, not JSON at all) are flagged: the caller reads them with json, whose errors
  * name the line. Columns are indexed by the caller's field order; a layout is a tuple
  * (item_sep, key_sep, [(quoted key bytes, column index), ...]).
- * kinds[j]: 0 string, 1 int64, 2 float64, 3 list<string>.
+ * kinds[j]: 0 string, 1 int64, 2 float64, 3 list<string>, 4 dictionary-encoded string
+ * (_cdict.h: int32 indices, the distinct values once).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -29,6 +30,7 @@
 #endif
 #include "_cfloat.h"
 #include "_csha.h"
+#include "_cguard.h"
 
 #define MAXCOLS 64
 #define MAXLAYOUTS 4
@@ -82,6 +84,9 @@ typedef struct {
     Buf offs;  /* string: int64 offsets; list: int64 list offsets */
     Buf data;  /* string: bytes; int/float: 8-byte values; list: child bytes */
     Buf coffs; /* list: child int64 offsets */
+    Buf vals;  /* dictionary: the distinct values (offs bound them, data holds int32 indices) */
+    uint32_t *slots; /* dictionary: 1-based indices by hash */
+    Py_ssize_t nslots;
 } Column;
 
 typedef struct {
@@ -112,6 +117,8 @@ static inline const char *plain_run(const char *p, const char *e) {
     while (p < e && plain((unsigned char)*p)) p++;
     return p;
 }
+
+#include "_cdict.h"
 
 /* A string token at *pp: its content appended to out. 0 ok, 1 no, -1 memory. */
 static int scan_str(const char **pp, const char *e, Buf *out) {
@@ -291,6 +298,8 @@ static int scan_line(const char *p, const char *e, const Layout *L, Column *cols
         int r;
         if (c->kind == 0) {
             r = scan_str(&p, e, &c->data);
+        } else if (c->kind == 4) {
+            r = scan_cat(&p, e, c);
         } else if (c->kind == 1) {
             int64_t v = 0;
             r = scan_int(&p, e, &v);
@@ -349,6 +358,10 @@ static int close_row(Column *cols, Py_ssize_t ncols, const Mark *m, int ok) {
             if (c->kind == 1 || c->kind == 2) {
                 int64_t zero = 0;
                 if (add(&c->data, &zero, 8)) return -1;
+            } else if (c->kind == 4) { /* a placeholder the caller replaces: "" */
+                int64_t k = dict_index(c, "", 0);
+                int32_t v = (int32_t)k;
+                if (k < 0 || add(&c->data, &v, 4)) return -1;
             }
         }
         if (c->kind == 0) {
@@ -412,7 +425,7 @@ static int reserve(Scan *S, Py_ssize_t done, Py_ssize_t rows, Py_ssize_t cap) {
     Buf *bufs[3 * MAXCOLS + 6];
     int nb = 0;
     for (Py_ssize_t j = 0; j < S->ncols; j++) {
-        bufs[nb++] = &S->cols[j].offs;
+        if (S->cols[j].kind != 4) bufs[nb++] = &S->cols[j].offs; /* a dictionary's grows with its values */
         bufs[nb++] = &S->cols[j].data;
         bufs[nb++] = &S->cols[j].coffs;
     }
@@ -513,6 +526,9 @@ static void drop_scan(Scan *S) {
         drop(&S->cols[j].offs);
         drop(&S->cols[j].data);
         drop(&S->cols[j].coffs);
+        drop(&S->cols[j].vals);
+        free(S->cols[j].slots);
+        S->cols[j].slots = NULL;
     }
     drop(&S->starts);
     drop(&S->ends);
@@ -556,7 +572,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     if (canonical >= 0 && !S->hash && add(&S->coffs, &zero, 8)) goto done;
     for (Py_ssize_t j = 0; j < ncols; j++) {
         S->cols[j].kind = kinds[j];
-        if ((kinds[j] == 0 || kinds[j] == 3) && add(&S->cols[j].offs, &zero, 8)) goto done;
+        if ((kinds[j] == 0 || kinds[j] == 3 || kinds[j] == 4) && add(&S->cols[j].offs, &zero, 8)) goto done;
         if (kinds[j] == 3 && add(&S->cols[j].coffs, &zero, 8)) goto done;
     }
     const char *base = raw.buf;
@@ -574,7 +590,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     if (!columns) goto done;
     for (Py_ssize_t j = 0; j < ncols; j++) {
         Column *c = &S->cols[j];
-        PyObject *item = c->kind == 3   ? Py_BuildValue("(NNN)", take(&c->offs), take(&c->coffs), take(&c->data))
+        PyObject *item = c->kind == 4   ? Py_BuildValue("(NNN)", take(&c->data), take(&c->offs), take(&c->vals))
+                         : c->kind == 3 ? Py_BuildValue("(NNN)", take(&c->offs), take(&c->coffs), take(&c->data))
                          : c->kind == 0 ? Py_BuildValue("(NN)", take(&c->offs), take(&c->data))
                                         : take(&c->data);
         if (!item) {
@@ -598,6 +615,7 @@ static PyMethodDef METHODS[] = {
     {"scan", scan, METH_VARARGS,
      "scan(raw, layouts, kinds, canonical, lo=0, hi=len) -> (starts, ends, ok, columns, canon, offsets)"},
     {"use_libcrypto", use_libcrypto, METH_VARARGS, "use_libcrypto(path or None) -> bool"},
+    GUARD_METHODS
     {NULL, NULL, 0, NULL},
 };
 
@@ -606,5 +624,8 @@ static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_cjsonl", NULL, -1, 
 PyMODINIT_FUNC PyInit__cjsonl(void) {
     if (C_LOCALE == (locale_t)0) C_LOCALE = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     if (C_LOCALE == (locale_t)0) return PyErr_NoMemory();
-    return PyModule_Create(&MODULE);
+    PyObject *m = PyModule_Create(&MODULE);
+    /* 2: dictionary columns (kind 4) and guard(); _jsonl refuses another build */
+    if (m && PyModule_AddIntConstant(m, "ABI", 2)) Py_CLEAR(m);
+    return m;
 }

@@ -20,7 +20,9 @@ import io
 import json
 import mmap
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ import pyarrow as pa
 
 from inspectorate.trace import _ccols
 from inspectorate.trace._canonical import canonical_json
-from inspectorate.trace._frame import FRAME_SCHEMA, epoch_seconds, typed_frame, with_derived
+from inspectorate.trace._frame import CATEGORICAL, FRAME_SCHEMA, epoch_seconds, typed_frame, with_derived
 from inspectorate.trace._schema import (
     FIELD_SET,
     FIELDS,
@@ -54,12 +56,14 @@ _ARROW_SCHEMA = pa.schema(
 _BOM = b"\xef\xbb\xbf"
 Raw = bytes | mmap.mmap  # a file's bytes, read or mapped
 _KIND = {**dict.fromkeys(STRING_FIELDS, 0), **dict.fromkeys(INT_FIELDS, 1), **dict.fromkeys(NUMBER_FIELDS, 2)}
-_KIND |= dict.fromkeys(LIST_FIELDS, 3)
+_KIND |= dict.fromkeys(LIST_FIELDS, 3) | dict.fromkeys(CATEGORICAL, 4)  # 4: dictionary-encoded
 
 try:  # the strict one-pass scanner (C, built at install); without it Arrow parses
     if os.environ.get("INSPECTORATE_PURE_PYTHON"):
         raise ImportError("pure Python requested")
     _scanner: Any = importlib.import_module("inspectorate.trace._cjsonl")
+    if getattr(_scanner, "ABI", 0) != 2:  # a build older than this file: Arrow parses instead
+        raise ImportError("stale _cjsonl build (python setup.py build_ext --inplace)")
 except ImportError:
     _scanner = None
 
@@ -72,7 +76,7 @@ def _bytes(path: Path) -> Raw | None:
     """The file's bytes as the text reader sees them (BOM dropped, \r\n as \n); None
     when only that reader can judge them (unreadable, stray carriage returns). A plain
     file that needs no rewrite is mapped, not copied (see _mapped)."""
-    if not path.name.endswith(".gz"):
+    if not path.name.endswith(".gz") and _scanner is not None:  # the scanner guards the mapping
         mapped = _mapped(path)
         if mapped is not None:
             return mapped
@@ -95,7 +99,8 @@ def _mapped(path: Path) -> mmap.mmap | None:
     page cache is read in place, with no copy into fresh memory (a third of the read's
     CPU on 210 MB). None when it cannot be mapped (empty, not a regular file) or needs a
     rewrite; the caller reads it instead. Evidence is not expected to change while it is
-    checked: a file truncated under the mapping stops the process (SIGBUS)."""
+    checked: a file truncated under the mapping raises SIGBUS, which read_jsonl_columns
+    turns into one line naming the file and exit code 2 (_guarded)."""
     try:
         with open(path, "rb") as handle:
             mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
@@ -152,6 +157,12 @@ def _layout(keys: list[str], seps: tuple[str, str]) -> tuple[bytes, bytes, list[
 
 
 def _arrow_column(kind: int, rows: int, bufs: Any) -> pa.Array:
+    if kind == 4:  # int32 indices into the distinct values: Polars takes it as Categorical
+        indices, offsets, values = (pa.py_buffer(b) for b in bufs)
+        dictionary = pa.Array.from_buffers(pa.large_string(), len(bufs[1]) // 8 - 1, [None, offsets, values])
+        return pa.DictionaryArray.from_arrays(
+            pa.Array.from_buffers(pa.int32(), rows, [None, indices]), dictionary
+        )
     if kind == 0:
         return pa.Array.from_buffers(
             pa.large_string(), rows, [None, pa.py_buffer(bufs[0]), pa.py_buffer(bufs[1])]
@@ -204,9 +215,10 @@ def _scan(raw: Raw) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray, b
         }
     )
     # one chunk for the rules (a group-by over two chunks costs 2-3x); rechunked once
-    # converted, so string data is not copied again
+    # converted, so string data is not copied again, and after the identity columns are
+    # Categorical (as with_derived makes them): their chunks join as indices, not text
     frame = pl.DataFrame(pl.from_arrow(table, rechunk=False)).select(
-        [pl.col(n).cast(t) for n, t in _SCHEMA.items()]
+        [pl.col(n).cast(pl.Categorical if n in CATEGORICAL else t) for n, t in _SCHEMA.items()]
     )
     if len(parts) > 1:
         frame = frame.rechunk()
@@ -240,7 +252,7 @@ def _hash_in_scanner() -> None:
         return
     import _hashlib
 
-    probe = {0: "x", 1: 1, 2: 0.1, 3: ["a", "b"]}
+    probe = {0: "x", 1: 1, 2: 0.1, 3: ["a", "b"], 4: "y"}
     record = {n: probe[_KIND[n]] for n in FIELDS}
     ok = False
     if _scanner.use_libcrypto(getattr(_hashlib, "__file__", None)):
@@ -309,6 +321,35 @@ def read_jsonl_columns(path: Path) -> Trace | None:
     raw = _bytes(path)
     if raw is None:
         return None
+    if not isinstance(raw, mmap.mmap):
+        return _read(path, raw)
+    with _guarded(path, raw):
+        return _read(path, raw)
+
+
+@contextmanager
+def _guarded(path: Path, mapped: mmap.mmap) -> Iterator[None]:
+    """While ``mapped`` is read, a SIGBUS (the file shrank under the mapping: a read past
+    its new end) ends the process with one line naming the file and exit code 2, as bad
+    input does, instead of killing it without a word. The signal cannot be raised as an
+    exception: the faulting read would run again, so the handler (C) writes and exits."""
+    where = os.fsdecode(os.fspath(path))
+    _scanner.guard(
+        f"error: {where}: the file shrank while it was read (evidence must not change while it is checked)".encode(
+            errors="replace"
+        )
+    )
+    try:
+        yield
+    finally:
+        try:
+            mapped.close()  # no read of it after this: the guard can go
+        except BufferError:  # a view of it is still alive somewhere: leave it to the collector
+            pass
+        _scanner.unguard()
+
+
+def _read(path: Path, raw: Raw) -> Trace | None:
     scanned, digests = _scan(raw), None
     if scanned is not None:
         frame, starts, ends, exact, digests = scanned
@@ -336,7 +377,8 @@ def read_jsonl_columns(path: Path) -> Trace | None:
         fast = np.ones(frame.height, dtype=np.bool_)
         fast[slow] = False
         kept = frame.with_row_index("_i").with_columns(pl.col("_i").cast(pl.Int64)).filter(pl.Series(fast))
-        frame = pl.concat([kept, fixed.select(kept.columns)]).sort("_i").drop("_i")
+        fixed = fixed.select([pl.col(n).cast(t) for n, t in kept.schema.items()])  # Categorical as kept's
+        frame = pl.concat([kept, fixed]).sort("_i").drop("_i")
     if not _valid(frame):
         return None
     starts_s, ends_s = _times(frame, "window_start"), _times(frame, "window_end")
