@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from inspectorate.decisions import Decision
+from inspectorate.difr._batchlog import is_batch_logged
 from inspectorate.difr._calibrate import Calibration, HonestVariant, Thresholds, calibrate, check_compatible
 from inspectorate.difr._log import ServingLog
 from inspectorate.difr._score import SequenceScore, score_log
@@ -93,13 +94,17 @@ def verify_log(
     variants: list[HonestVariant] | None = None,
     ties: TieCalibration | None = None,
     nonce: str | None = None,
+    schedule: tuple[int, int] | None = None,
 ) -> DifrReport:
     """Re-compute every sequence with ``reference`` and judge the log (see module doc).
 
     With ``ties`` (a tie calibration of the declared precision), or when the log declares
     deterministic decoding, every deviation from the re-computation is also judged
     against honest numerics (``_ties.check_ties``) and the covert capacity the log
-    leaves is reported. With ``nonce`` the declared sampling seed must derive from it."""
+    leaves is reported. With ``nonce`` the declared sampling seed must derive from it. A
+    batch-logged log (``_batchlog.py``) is replayed batch by batch; ``schedule`` is the
+    (max batch, threads) the verifier's request fixed (None: the choice is counted as
+    covert capacity)."""
     header, model = log.header, reference.model
     reasons = _identity_reasons(log, reference)
     if nonce is not None and header.sampling.seed != nonce_seed(nonce):
@@ -123,10 +128,11 @@ def verify_log(
     ]
     tie_report = None
     seeded = header.sampling.seed is not None or header.sampling.temperature == 0
-    if is_deterministic(log) and not seeded:
-        reasons.append("deterministic decoding declared without a sampling seed")
-    elif ties is not None or is_deterministic(log):
-        tie_report = check_ties(model, log, ties, log_fpr)
+    exact = is_deterministic(log) or is_batch_logged(log)
+    if exact and not seeded:
+        reasons.append(f"{header.server.get('decode')} decoding declared without a sampling seed")
+    elif ties is not None or exact:
+        tie_report = check_ties(model, log, ties, log_fpr, schedule=schedule)
         reasons.extend(tie_report.reasons)
     if flag_t:
         reasons.append(f"{len(flag_t)} sequence(s) exceed the Token-DiFR threshold {th.token:.3g}")
