@@ -25,7 +25,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from inspectorate.difr._batchlog import Batch, canonical_schedule, generate_logged, logged_header
+from inspectorate.difr._batchlog import (
+    Batch,
+    canonical_schedule,
+    generate_logged,
+    logged_header,
+    schedule_reasons,
+)
 from inspectorate.difr._log import ServingLog
 from inspectorate.difr._serve import ServeOptions
 from inspectorate.difr._ties import check_ties
@@ -49,10 +55,20 @@ class Candidate:
 
 @dataclass
 class Outcome:
+    """One candidate's tokens and whether the verifier passes its two logs, under the
+    request's fixed (max batch, threads) and under a request that fixes neither."""
+
     candidate: Candidate
     tokens: tuple[tuple[int, ...], ...]
-    truthful_passes: bool  # its own schedule logged: the verifier passes it
+    truthful_passes: bool  # its own schedule logged
     canonical_lie_passes: bool  # logged as the canonical schedule of its max batch / threads
+    truthful_passes_free: bool = False
+    canonical_lie_passes_free: bool = False
+
+    def passes(self, free: bool) -> bool:
+        if free:
+            return self.truthful_passes_free or self.canonical_lie_passes_free
+        return self.truthful_passes or self.canonical_lie_passes
 
 
 def grind(
@@ -61,9 +77,10 @@ def grind(
     options: ServeOptions,
     vocab: str,
     candidates: Sequence[Candidate],
-    fixed: tuple[int, int] | None,
+    fixed: tuple[int, int],
 ) -> list[Outcome]:
-    """Serve every candidate and judge both of its logs with the verifier's own check."""
+    """Serve every candidate and judge both of its logs with the verifier's own check
+    (one replay each; the fixed schedule's extra reasons are cheap to add)."""
     lengths, n = [len(p) for p in prompts], len(prompts)
     out = []
     for c in candidates:
@@ -74,30 +91,29 @@ def grind(
         truthful = ServingLog(logged_header(model, opts, vocab, c.threads, plan), records)
         canonical = canonical_schedule(lengths, c.max_batch, options.max_new)
         lie = ServingLog(logged_header(model, opts, vocab, c.threads, canonical), records)
-        out.append(
-            Outcome(
-                c,
-                tuple(r.tokens for r in records),
-                not check_ties(model, truthful, None, schedule=fixed).reasons,
-                not check_ties(model, lie, None, schedule=fixed).reasons,
-            )
-        )
+        free = [not check_ties(model, log, None).reasons for log in (truthful, lie)]
+        held = [
+            ok and not schedule_reasons(log, fixed) for ok, log in zip(free, (truthful, lie), strict=True)
+        ]
+        out.append(Outcome(c, tuple(r.tokens for r in records), *held, *free))
     return out
 
 
-def carried_bits(outcomes: Sequence[Outcome]) -> float:
+def carried_bits(outcomes: Sequence[Outcome], free: bool = False) -> float:
     """``log2`` of the distinct token outcomes among logs the verifier passes (either way
     of logging): the most a sender choosing among these candidates can convey; a sender
     using ``floor`` of it bits per log is decoded exactly by re-serving the candidates."""
-    passing = {o.tokens for o in outcomes if o.truthful_passes or o.canonical_lie_passes}
+    passing = {o.tokens for o in outcomes if o.passes(free)}
     return math.log2(len(passing)) if passing else 0.0
 
 
-def schedule_decode(tokens: Sequence[Sequence[int]], outcomes: Sequence[Outcome]) -> int | None:
+def schedule_decode(
+    tokens: Sequence[Sequence[int]], outcomes: Sequence[Outcome], free: bool = False
+) -> int | None:
     """The receiver: the number of the distinct passing outcome the served tokens are."""
     distinct: list[tuple[tuple[int, ...], ...]] = []
     for o in outcomes:
-        if (o.truthful_passes or o.canonical_lie_passes) and o.tokens not in distinct:
+        if o.passes(free) and o.tokens not in distinct:
             distinct.append(o.tokens)
     key = tuple(tuple(t) for t in tokens)
     return distinct.index(key) if key in distinct else None
