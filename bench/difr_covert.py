@@ -20,7 +20,10 @@ a batched declaration (its honest false positives over held-out logs under sever
 seeds; the shortfall-budget attacker's logs run through it; the arithmetic-coding sender
 that deviates only where the verifier admits it, tuned against the verifier it
 simulates), and the deterministic-decode declaration (batch-1 decode, the seed derived
-from the verifier's nonce: honest logs at 1 and 2 threads; both attackers). The box's
+from the verifier's nonce: honest logs at 1 and 2 threads; both attackers), and
+batch-logged decoding (``difr/_batchlog.py``: honest batched logs at 1 and 2 threads under
+a fixed and a free schedule, both senders, the schedule grinder; ``--batch-logged-only``
+runs just that). The box's
 load average is printed: timings are from a shared machine.
 """
 
