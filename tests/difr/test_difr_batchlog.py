@@ -21,6 +21,7 @@ from inspectorate.difr._batchlog import (
 from inspectorate.difr._covert_schedule import Candidate, carried_bits, grind, schedule_decode
 from inspectorate.difr._log import ServingLog, read_log
 from inspectorate.difr._ties import check_ties, nonce_seed
+from inspectorate.difr._verify import _request_reasons
 from inspectorate.errors import InputError
 
 L = 24
@@ -48,7 +49,7 @@ def test_canonical_schedule_is_fifo_and_closes_on_a_new_prompt_length():
         canonical_schedule([8], 0, 3)
 
 
-@pytest.mark.parametrize(("batch", "threads", "n"), [(4, 1, 8), (3, 2, 4)])
+@pytest.mark.parametrize(("batch", "threads", "n"), [(4, 1, 8), (2, 2, 3)])
 def test_the_replay_is_bit_identical_to_the_batched_bf16_server(
     reference, corpus, prompts, batch, threads, n
 ):
@@ -158,11 +159,15 @@ def test_cli_serves_batch_logged_and_verifies_with_a_fixed_schedule(
     assert read_log(log).header.server["schedule"][0]["seqs"] == [0, 1]
     assert read_schedule(read_log(log)).threads == 1
     verify = ["difr", "verify", str(log), "--reference", str(ref_ckpt), "--nonce", NONCE, "--format", "json"]
-    done = runner.invoke(app, [*verify, "--schedule", "2,1"])
+    done = runner.invoke(app, [*verify, "--schedule", "2,1", "--request", str(tmp_path / "p.txt")])
     assert done.exit_code == 0, done.output
     ties = json.loads(done.output)["ties"]
     assert ties["decode"] == "batch-logged" and ties["capacity_bits"] == 0.0 and ties["deviations"] == 0
-    assert runner.invoke(app, [*verify, "--schedule", "4,1"]).exit_code == 1  # not the fixed schedule
+    # the request's prompts served in another order: a renumbering the verifier refuses
+    logged = read_log(log)
+    request = [list(s.prompt) for s in logged.sequences]
+    assert _request_reasons(logged, request) == []
+    assert "not the request's in order" in _request_reasons(logged, request[::-1])[0]
     capsys.readouterr()
     assert invoke([*verify, "--schedule", "4"]) == 2 and "MAX_BATCH,THREADS" in capsys.readouterr().err
     assert invoke([*args, "--deterministic", "--force"]) == 2

@@ -240,6 +240,10 @@ def verify(
         "--schedule",
         help="MAX_BATCH,THREADS the request fixed for a --batch-logged server (unset: the choice counts as capacity)",
     ),
+    request: Path | None = typer.Option(
+        None, "--request", help="the prompts file the verifier sent: the log must serve them in order"
+    ),
+    prompt_length: int = PROMPT_LEN,
     format: FormatOption = Format.text,
     finding_out: Path | None = typer.Option(
         None, "--finding-out", help="also write the result as a finding for `verify --recomputed PHASE=FILE`"
@@ -256,9 +260,13 @@ def verify(
 
     cal = Calibration.load(calibration) if calibration else None
     tie_cal = TieCalibration.load(ties) if ties else None
+    from inspectorate.difr._serve import read_prompts
+
     fixed = _schedule(schedule) if schedule is not None else None
+    ckpt = load_checkpoint(reference)
+    sent = read_prompts(request, ckpt.vocab, prompt_length) if request is not None else None
     report = verify_log(
-        read_log(log), load_checkpoint(reference), cal, log_fpr, ties=tie_cal, nonce=nonce, schedule=fixed
+        read_log(log), ckpt, cal, log_fpr, ties=tie_cal, nonce=nonce, schedule=fixed, request=sent
     )
     if finding_out is not None:
         finding_out.write_text(json.dumps(difr_finding(report), indent=1) + "\n", encoding="utf-8")

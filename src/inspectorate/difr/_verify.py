@@ -11,6 +11,7 @@ the log's own prompts honestly under thread / batch / composition variants.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,7 @@ def verify_log(
     ties: TieCalibration | None = None,
     nonce: str | None = None,
     schedule: tuple[int, int] | None = None,
+    request: Sequence[Sequence[int]] | None = None,
 ) -> DifrReport:
     """Re-compute every sequence with ``reference`` and judge the log (see module doc).
 
@@ -104,9 +106,13 @@ def verify_log(
     leaves is reported. With ``nonce`` the declared sampling seed must derive from it. A
     batch-logged log (``_batchlog.py``) is replayed batch by batch; ``schedule`` is the
     (max batch, threads) the verifier's request fixed (None: the choice is counted as
-    covert capacity)."""
+    covert capacity). ``request``: the prompts the verifier sent, in order; the log must
+    serve request ``i`` as sequence ``i`` (the index names its noise stream and its place
+    in the canonical schedule, so a renumbering would be a choice)."""
     header, model = log.header, reference.model
     reasons = _identity_reasons(log, reference)
+    if request is not None:
+        reasons += _request_reasons(log, request)
     if nonce is not None and header.sampling.seed != nonce_seed(nonce):
         reasons.append("the declared sampling seed does not derive from the verifier's nonce")
     if reasons and any("vocabulary" in r for r in reasons):
@@ -146,6 +152,17 @@ def verify_log(
     if tie_report is not None:
         report.ties = tie_report.to_dict()
     return report
+
+
+def _request_reasons(log: ServingLog, request: Sequence[Sequence[int]]) -> list[str]:
+    served = {s.index: tuple(s.prompt) for s in log.sequences}
+    want = {i: tuple(p) for i, p in enumerate(request)}
+    if served == want:
+        return []
+    wrong = sorted(i for i in served.keys() | want.keys() if served.get(i) != want.get(i))
+    return [
+        f"the log's prompts are not the request's in order ({len(wrong)} differ, first: sequence {wrong[0]})"
+    ]
 
 
 def _identity_reasons(log: ServingLog, reference: Checkpoint) -> list[str]:
