@@ -20,7 +20,10 @@ a batched declaration (its honest false positives over held-out logs under sever
 seeds; the shortfall-budget attacker's logs run through it; the arithmetic-coding sender
 that deviates only where the verifier admits it, tuned against the verifier it
 simulates), and the deterministic-decode declaration (batch-1 decode, the seed derived
-from the verifier's nonce: honest logs at 1 and 2 threads; both attackers). The box's
+from the verifier's nonce: honest logs at 1 and 2 threads; both attackers), and
+batch-logged decoding (``difr/_batchlog.py``: honest batched logs at 1 and 2 threads under
+a fixed and a free schedule, both senders, the schedule grinder; ``--batch-logged-only``
+runs just that). The box's
 load average is printed: timings are from a shared machine.
 """
 
@@ -33,7 +36,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -58,7 +61,9 @@ from inspectorate.difr import (
     save_checkpoint,
     score_log,
 )
+from inspectorate.difr._batchlog import generate_logged, logged_header, schedule_capacity_bits
 from inspectorate.difr._covert_code import CodePlan, code_decode, code_serve
+from inspectorate.difr._covert_schedule import Candidate, carried_bits, grind
 from inspectorate.difr._log import LogHeader, ServingLog
 from inspectorate.difr._serve import corpus_prompts
 from inspectorate.difr._ties import TieCalibration, check_ties, nonce_seed, serve_and_calibrate_ties
@@ -138,6 +143,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=4, help="held-out honest logs per defence")
     ap.add_argument("--rates", default="1/2,1/8", help="the coding sender's deviation rates")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--batch-logged-only",
+        action="store_true",
+        help="only the batch-logged declaration (needs the cached calibration for the shortfall sender's budget)",
+    )
     args = ap.parse_args()
     rates = [Fraction(r) for r in args.rates.split(",")]
     torch.set_num_threads(1)
@@ -159,6 +169,12 @@ def main() -> None:
         th = cal.thresholds(N_LOG, LOG_FPR)
         bound = cal.covert_bits(th)
         o = replace(opts, precision=prec, sampling=replace(opts.sampling, seed=77))
+        if args.batch_logged_only:
+            plan = CovertPlan.under(float(th.token or 0.0), L, 0.99, 1.0, 1)
+            figures[prec] = {
+                "batch_logged": batch_logged(ref, test_prompts, o, vocab, plan, secret, args.seeds)
+            }
+            continue
         print(
             f"\n== {prec} declared: token threshold {th.token:.3g} (budget {th.token * L:.3g} per {L}-token "
             f"sequence), activation {th.activation:.3g}; calibrated bound {bound.get('max_bits', 0):.1f} bits max, "
@@ -269,6 +285,72 @@ def defences(ref, prompts, opts, vocab, ties, old_plan, secret, seeds: int, rate
     )
     print("  coding attacker: no (position, token) is admitted under a deterministic replay: 0 carriers")
     return out
+
+
+def batch_logged(ref, prompts, opts, vocab, old_plan, secret, seeds: int) -> dict:
+    """Batch-logged decoding (``difr/_batchlog.py``): honest servers at 1 and 2 threads under
+    fixed and free schedules, the shortfall-budget and coding senders, the schedule grinder."""
+    n = min(N_LOG, len(prompts))
+    log_prompts = prompts[:n]
+    out: dict = {"honest": []}
+    print(f"  -- batch-logged {opts.precision} declaration (logs of {n} x {opts.max_new} tokens) --")
+    for k in range(seeds):
+        batch, threads = (16, 4)[k % 2], 1 + k % 2
+        o = replace(opts, batch_size=batch, projection=None)
+        o = replace(o, sampling=replace(o.sampling, seed=nonce_seed(f"bench-nonce-{k}")))
+        t0 = time.perf_counter()
+        gens, plan = generate_logged(ref, log_prompts, o, threads)
+        log = ServingLog(logged_header(ref, o, vocab, threads, plan), tuple(g.record for g in gens))
+        name = f"honest, nonce {k}, {threads} thr, max batch {batch}"
+        fixed = capacity_line(name + ", fixed", check_ties(ref, log, None, schedule=(batch, threads)))
+        free = check_ties(ref, log, None)
+        out["honest"].append({"fixed": fixed, "free": capacity_line(name + ", free", free)})
+        print(f"    [{time.perf_counter() - t0:.0f}s]", flush=True)
+        if k == 0:
+            honest, honest_opts = log, o
+    sent = covert_serve(ref, log_prompts, honest_opts, old_plan, secret)
+    lie = ServingLog(honest.header, tuple(s.record for s in sent))
+    out["shortfall_attacker"] = capacity_line(
+        f"shortfall-budget attacker ({sum(len(s.bits) for s in sent)} bits)",
+        check_ties(ref, lie, None, schedule=(16, 1)),
+    )
+    adm = check_ties(ref, honest, None, schedule=(16, 1)).admission
+    print(
+        f"  coding attacker: the honest log admits {adm.max_deviations} deviations (theta {adm.theta}): 0 carriers"
+    )
+    t0 = time.perf_counter()
+    cands = [Candidate(16, 1), Candidate(4, 1), Candidate(32, 1), Candidate(16, 2), Candidate(16, 1, 1)]
+    outcomes = grind(ref, log_prompts, honest_opts, vocab, cands, fixed=(16, 1))
+    rows = []
+    for o in outcomes:
+        c = o.candidate
+        same = o.tokens == outcomes[0].tokens
+        rows.append({**asdict(c), "same_tokens_as_canonical": same, **asdict(o, dict_factory=_no_tokens)})
+        print(
+            f"    grind max batch {c.max_batch:>2} thr {c.threads} order {c.order_seed}: tokens "
+            f"{'=' if same else '!='} canonical; passes fixed (truthful / as canonical) "
+            f"{o.truthful_passes} / {o.canonical_lie_passes}, free {o.truthful_passes_free} / "
+            f"{o.canonical_lie_passes_free}"
+        )
+    out["grinder"] = {
+        "candidates": rows,
+        "carried_bits_fixed": carried_bits(outcomes),
+        "carried_bits_free": carried_bits(outcomes, free=True),
+        "counted_bits_free": schedule_capacity_bits(n, None),
+        "seconds": time.perf_counter() - t0,
+    }
+    g = out["grinder"]
+    print(
+        f"  schedule grinder ({len(cands)} candidates): carries {g['carried_bits_fixed']:.2f} bits under the fixed "
+        f"schedule, {g['carried_bits_free']:.2f} left free (counted bound {g['counted_bits_free']:.2f}) "
+        f"[{g['seconds']:.0f}s]",
+        flush=True,
+    )
+    return out
+
+
+def _no_tokens(items) -> dict:
+    return {k: v for k, v in items if k not in ("tokens", "candidate")}
 
 
 def coding_attack(ref, prompts, opts, vocab, ties, secret, rate: Fraction) -> dict:

@@ -96,6 +96,12 @@ def serve(
     deterministic: bool = typer.Option(
         False, "--deterministic", help="declare deterministic decoding (each sequence decoded alone)"
     ),
+    batch_logged: bool = typer.Option(
+        False,
+        "--batch-logged",
+        help="batch (canonical FIFO schedule, --batch-size at most) and log every batch for an exact replay",
+    ),
+    threads: int = typer.Option(1, "--threads", help="torch threads of a --batch-logged server (logged)"),
     force: bool = FORCE,
 ) -> None:
     """Serve PROMPTS with a claim checkpoint (``testbed run --replay-claims`` writes them
@@ -108,6 +114,14 @@ def serve(
 
     if nonce is not None and seed is not None:
         raise InputError("--seed and --nonce exclude each other (the nonce derives the seed)")
+    if batch_logged and deterministic:
+        raise InputError("--batch-logged and --deterministic exclude each other")
+    if batch_logged and nonce is None and seed is None:
+        raise InputError(
+            "--batch-logged needs --nonce (or --seed): the replay regenerates the sampling noise"
+        )
+    if not 1 <= threads <= 64:
+        raise InputError(f"--threads must be in 1..64, got {threads}")
     opts = _options(
         temperature,
         top_k,
@@ -122,6 +136,13 @@ def serve(
     )
     output_file(out, "--out", force)
     ckpt = load_checkpoint(model)
+    if batch_logged:
+        from inspectorate.difr._batchlog import serve_logged
+
+        texts = read_prompts(prompts, ckpt.vocab, prompt_length)
+        serve_logged(ckpt.model, texts, opts, out, vocab=ckpt.vocab, threads=threads)
+        typer.echo(f"wrote {out}")
+        return
     server: dict[str, object] | None = {"decode": "deterministic"} if deterministic else None
     run_serve(
         ckpt.model,
@@ -214,6 +235,15 @@ def verify(
         help="tie calibration (`calibrate --ties-out`): judge every deviation, report capacity",
     ),
     nonce: str | None = typer.Option(None, "--nonce", help="the declared seed must derive from this nonce"),
+    schedule: str | None = typer.Option(
+        None,
+        "--schedule",
+        help="MAX_BATCH,THREADS the request fixed for a --batch-logged server (unset: the choice counts as capacity)",
+    ),
+    request: Path | None = typer.Option(
+        None, "--request", help="the prompts file the verifier sent: the log must serve them in order"
+    ),
+    prompt_length: int = PROMPT_LEN,
     format: FormatOption = Format.text,
     finding_out: Path | None = typer.Option(
         None, "--finding-out", help="also write the result as a finding for `verify --recomputed PHASE=FILE`"
@@ -230,7 +260,14 @@ def verify(
 
     cal = Calibration.load(calibration) if calibration else None
     tie_cal = TieCalibration.load(ties) if ties else None
-    report = verify_log(read_log(log), load_checkpoint(reference), cal, log_fpr, ties=tie_cal, nonce=nonce)
+    from inspectorate.difr._serve import read_prompts
+
+    fixed = _schedule(schedule) if schedule is not None else None
+    ckpt = load_checkpoint(reference)
+    sent = read_prompts(request, ckpt.vocab, prompt_length) if request is not None else None
+    report = verify_log(
+        read_log(log), ckpt, cal, log_fpr, ties=tie_cal, nonce=nonce, schedule=fixed, request=sent
+    )
     if finding_out is not None:
         finding_out.write_text(json.dumps(difr_finding(report), indent=1) + "\n", encoding="utf-8")
     if format is Format.json:
@@ -238,6 +275,18 @@ def verify(
     else:
         typer.echo(_text(report.to_dict()))
     raise typer.Exit(report.exit_code)
+
+
+def _schedule(text: str) -> tuple[int, int]:
+    from inspectorate.errors import InputError
+
+    try:
+        batch, threads = (int(x) for x in text.split(","))
+    except ValueError:
+        raise InputError(f"--schedule must be MAX_BATCH,THREADS, got {text!r}") from None
+    if batch < 1 or not 1 <= threads <= 64:
+        raise InputError(f"--schedule needs MAX_BATCH >= 1 and THREADS in 1..64, got {text!r}")
+    return batch, threads
 
 
 def _text(d: dict[str, Any]) -> str:

@@ -126,11 +126,21 @@ def profile(
 
 
 def sequence_profile(
-    model: torch.nn.Module, log: ServingLog, record: SequenceRecord, deterministic: bool | None = None
+    model: torch.nn.Module,
+    log: ServingLog,
+    record: SequenceRecord,
+    deterministic: bool | None = None,
+    replayed: np.ndarray | None = None,
 ) -> Profile:
+    """``replayed``: the declared-precision logits of a batch-logged replay
+    (``_batchlog.replay_logged``), which then stand for the declared computation."""
     header = log.header
     det = is_deterministic(log) if deterministic is None else deterministic
-    fp32, declared = recompute(model, record, header.precision, det)
+    if replayed is not None:
+        fp32, _ = recompute(model, record, "float32")  # the entropy's logits; the spread is 0
+        declared, det = replayed, True
+    else:
+        fp32, declared = recompute(model, record, header.precision, det)
     n, vocab = fp32.shape
     sampling = header.sampling
     noise = gumbel_noise(sampling.seed or 0, record.index, n, vocab) if sampling.temperature > 0 else None
@@ -303,7 +313,10 @@ class TieReport:
     refused: list[tuple[int, int]]  # (sequence index, position) of inadmissible deviations
     capacity_bits: float  # log2 of the deviation patterns this log admits
     output_bits: dict[str, float]
-    deterministic: bool
+    deterministic: bool  # the verifier replayed the declared computation (spread 0)
+    decode: str = "batched"  # batched | deterministic | batch-logged
+    schedule_bits: float = 0.0  # a batch-logged sender's choice of schedule (counted in capacity_bits)
+    schedule_reasons: list[str] = field(default_factory=list)
 
     @property
     def flagged(self) -> list[int]:
@@ -311,7 +324,7 @@ class TieReport:
 
     @property
     def reasons(self) -> list[str]:
-        out = []
+        out = list(self.schedule_reasons)
         if self.refused:
             i, j = self.refused[0]
             out.append(
@@ -329,6 +342,8 @@ class TieReport:
         ob = self.output_bits
         return {
             "deterministic_decode": self.deterministic,
+            "decode": self.decode,
+            "schedule_bits": self.schedule_bits,
             "deviations": self.deviations,
             "max_deviations": self.admission.max_deviations,
             "expected_honest_flips": self.admission.expected_flips,
@@ -346,17 +361,25 @@ def check_ties(
     cal: TieCalibration | None,
     log_fpr: float = 1e-3,
     deterministic: bool | None = None,
+    schedule: tuple[int, int] | None = None,
 ) -> TieReport:
     """Judge every deviation of ``log`` against honest numerics (module doc). Without a
-    calibration only a deterministic-decode log can be judged (its spread is zero)."""
-    det = is_deterministic(log) if deterministic is None else deterministic
+    calibration only a deterministic-decode or batch-logged log can be judged (the
+    verifier replays the declared computation: the spread is zero). ``schedule``: the
+    (max batch, threads) the verifier's request fixed for a batch-logged server."""
+    from inspectorate.difr._batchlog import is_batch_logged, replay_logged, schedule_capacity_bits
+    from inspectorate.difr._batchlog import schedule_reasons as logged_reasons
+
+    logged = is_batch_logged(log)
+    det = (is_deterministic(log) if deterministic is None else deterministic) or logged
     if cal is None and not det:
         raise InputError("a tie check of a batched (non-deterministic) log needs a tie calibration")
     if cal is not None and not det and cal.precision != log.header.precision:
         raise InputError(f"tie calibration is for {cal.precision}, the log declares {log.header.precision}")
     model.eval()
-    profiles = [sequence_profile(model, log, r, det) for r in log.sequences]
-    if cal is None:
+    replay = replay_logged(model, log) if logged else {}
+    profiles = [sequence_profile(model, log, r, det, replay.get(r.index)) for r in log.sequences]
+    if cal is None or det:
         qs = [np.zeros_like(p.costs) for p in profiles]
     else:
         qs = [flip_probability(p, cal) for p in profiles]
@@ -373,7 +396,13 @@ def check_ties(
             if not ok[j, tokens[j]]:
                 refused.append((record.index, int(j)))
     bits = math.log2(accepted_patterns(alternatives, adm.max_deviations))
-    return TieReport(adm, deviations, refused, bits, output_bits(profiles, log.header.n_ids), det)
+    decode = "batch-logged" if logged else ("deterministic" if det else "batched")
+    report = TieReport(adm, deviations, refused, bits, output_bits(profiles, log.header.n_ids), det, decode)
+    if logged:
+        report.schedule_reasons = logged_reasons(log, schedule)
+        report.schedule_bits = schedule_capacity_bits(len(log.sequences), schedule)
+        report.capacity_bits += report.schedule_bits
+    return report
 
 
 def serve_and_calibrate_ties(

@@ -11,12 +11,14 @@ the log's own prompts honestly under thread / batch / composition variants.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from inspectorate.decisions import Decision
+from inspectorate.difr._batchlog import is_batch_logged
 from inspectorate.difr._calibrate import Calibration, HonestVariant, Thresholds, calibrate, check_compatible
 from inspectorate.difr._log import ServingLog
 from inspectorate.difr._score import SequenceScore, score_log
@@ -93,15 +95,24 @@ def verify_log(
     variants: list[HonestVariant] | None = None,
     ties: TieCalibration | None = None,
     nonce: str | None = None,
+    schedule: tuple[int, int] | None = None,
+    request: Sequence[Sequence[int]] | None = None,
 ) -> DifrReport:
     """Re-compute every sequence with ``reference`` and judge the log (see module doc).
 
     With ``ties`` (a tie calibration of the declared precision), or when the log declares
     deterministic decoding, every deviation from the re-computation is also judged
     against honest numerics (``_ties.check_ties``) and the covert capacity the log
-    leaves is reported. With ``nonce`` the declared sampling seed must derive from it."""
+    leaves is reported. With ``nonce`` the declared sampling seed must derive from it. A
+    batch-logged log (``_batchlog.py``) is replayed batch by batch; ``schedule`` is the
+    (max batch, threads) the verifier's request fixed (None: the choice is counted as
+    covert capacity). ``request``: the prompts the verifier sent, in order; the log must
+    serve request ``i`` as sequence ``i`` (the index names its noise stream and its place
+    in the canonical schedule, so a renumbering would be a choice)."""
     header, model = log.header, reference.model
     reasons = _identity_reasons(log, reference)
+    if request is not None:
+        reasons += _request_reasons(log, request)
     if nonce is not None and header.sampling.seed != nonce_seed(nonce):
         reasons.append("the declared sampling seed does not derive from the verifier's nonce")
     if reasons and any("vocabulary" in r for r in reasons):
@@ -123,10 +134,11 @@ def verify_log(
     ]
     tie_report = None
     seeded = header.sampling.seed is not None or header.sampling.temperature == 0
-    if is_deterministic(log) and not seeded:
-        reasons.append("deterministic decoding declared without a sampling seed")
-    elif ties is not None or is_deterministic(log):
-        tie_report = check_ties(model, log, ties, log_fpr)
+    exact = is_deterministic(log) or is_batch_logged(log)
+    if exact and not seeded:
+        reasons.append(f"{header.server.get('decode')} decoding declared without a sampling seed")
+    elif ties is not None or exact:
+        tie_report = check_ties(model, log, ties, log_fpr, schedule=schedule)
         reasons.extend(tie_report.reasons)
     if flag_t:
         reasons.append(f"{len(flag_t)} sequence(s) exceed the Token-DiFR threshold {th.token:.3g}")
@@ -140,6 +152,17 @@ def verify_log(
     if tie_report is not None:
         report.ties = tie_report.to_dict()
     return report
+
+
+def _request_reasons(log: ServingLog, request: Sequence[Sequence[int]]) -> list[str]:
+    served = {s.index: tuple(s.prompt) for s in log.sequences}
+    want = {i: tuple(p) for i, p in enumerate(request)}
+    if served == want:
+        return []
+    wrong = sorted(i for i in served.keys() | want.keys() if served.get(i) != want.get(i))
+    return [
+        f"the log's prompts are not the request's in order ({len(wrong)} differ, first: sequence {wrong[0]})"
+    ]
 
 
 def _identity_reasons(log: ServingLog, reference: Checkpoint) -> list[str]:
