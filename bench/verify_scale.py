@@ -52,7 +52,7 @@ def _child(root: Path) -> None:
         t_all += time.perf_counter() - t0
         phases += len(verdict.phases)
         seconds = verdict.seconds or {}
-        for key in ("load_s", "steps_pass_s", "sensor_pass_s", "window_chain_s", "total_s"):
+        for key in ("load_s", "steps_pass_s", "sensor_pass_s", "windows_pass_s", "total_s"):
             stages[key] = stages.get(key, 0.0) + seconds.get(key, 0.0)
         for phase in seconds.get("by_phase", []):
             for key in ("evidence_s", "judge_s"):
