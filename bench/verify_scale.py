@@ -8,10 +8,10 @@ process (as a fleet verifier would: ``Inspector(policy="lenient").inspect(host)`
 after host) and reports the child's peak RSS (``ru_maxrss``), its RSS after imports,
 verify seconds, seconds per phase and microseconds per sensor sample. ``--frame-hours``
 repeats the lengths given with the frame loaders (``INSPECTORATE_SENSOR_LOADER=frame``
-and ``INSPECTORATE_STEPS_LOADER=frame``: the sensor stream and the step records in
-memory) in the same run, as the baseline. Each row also sums verify's own
-``timings.seconds`` over the hosts: loading, the step and sensor passes, the window
-chain, and the per-phase evidence and judgement. ``--breakdown`` times what
+``INSPECTORATE_STEPS_LOADER=frame`` and ``INSPECTORATE_WINDOWS_LOADER=frame``: the
+sensor stream, the step and the window records in memory) in the same run, as the baseline. Each row also sums verify's own
+``timings.seconds`` over the hosts: loading, the step, sensor and window passes, and
+the per-phase evidence and judgement. ``--breakdown`` times what
 one host's streaming pass spends reading bytes, parsing JSON, hashing the chain and
 accumulating features (is a columnar sidecar warranted?). Usage:
 
@@ -75,7 +75,8 @@ def _child(root: Path) -> None:
 
 
 def _verify(root: Path, mode: str) -> dict:
-    env = {**os.environ, "INSPECTORATE_SENSOR_LOADER": mode, "INSPECTORATE_STEPS_LOADER": mode}
+    loaders = ("INSPECTORATE_SENSOR_LOADER", "INSPECTORATE_STEPS_LOADER", "INSPECTORATE_WINDOWS_LOADER")
+    env = {**os.environ, **dict.fromkeys(loaders, mode)}
     warm = "import inspectorate.verify, inspectorate.trace, polars, numpy"  # imports counted apart
     code = f"{warm}; import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import verify_scale; verify_scale._child(__import__('pathlib').Path({str(root)!r}))"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
