@@ -130,14 +130,14 @@ def _merge(results: list[dict]) -> dict:
     return out
 
 
-def _generate(root: Path, hosts: int, hours: float) -> tuple[dict, float]:
+def _generate(root: Path, hosts: int, hours: float, hz: float = 10.0) -> tuple[dict, float]:
     from inspectorate.trace._rungen import RunSpec, generate_run
 
     stamp = root / "generated.json"
     if stamp.is_file():
         return json.loads(stamp.read_text()), 0.0
     t0 = time.perf_counter()
-    summary = generate_run(root, RunSpec(hosts=hosts, hours=hours), force=True)
+    summary = generate_run(root, RunSpec(hosts=hosts, hours=hours, hz=hz), force=True)
     took = time.perf_counter() - t0
     stamp.write_text(json.dumps(summary))
     return summary, took
@@ -178,13 +178,15 @@ def main() -> None:
     parser.add_argument("--frame-hours", type=float, nargs="*", default=[1.0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/verify_scale"))
     parser.add_argument("--breakdown", action="store_true")
+    parser.add_argument("--hz", type=float, default=10.0, help="sensor rate of the generated runs")
     parser.add_argument(
         "--jobs", type=int, default=1, help="child processes at once (each verifies its hosts in turn)"
     )
     args = parser.parse_args()
     for hours in args.hours:
-        root = args.workdir / f"{args.hosts}x{hours:g}h"
-        summary, gen_s = _generate(root, args.hosts, hours)
+        rate = "" if args.hz == 10.0 else f"@{args.hz:g}Hz"
+        root = args.workdir / f"{args.hosts}x{hours:g}h{rate}"
+        summary, gen_s = _generate(root, args.hosts, hours, args.hz)
         modes = ["stream", "frame"] if hours in args.frame_hours else ["stream"]
         for mode in modes:
             before, t0 = _load(), time.perf_counter()
@@ -212,7 +214,7 @@ def main() -> None:
         if mode == "stream" and hours == args.hours[-1]:
             print(json.dumps({"decisions": r["decisions"]}))
     if args.breakdown:
-        root = args.workdir / f"{args.hosts}x{args.hours[-1]:g}h"
+        root = args.workdir / f"{args.hosts}x{args.hours[-1]:g}h"  # a 10 Hz run
         before = _load()
         b = _breakdown(root / "host00" / "sensor.jsonl")
         print(
