@@ -8,10 +8,10 @@ process (as a fleet verifier would: ``Inspector(policy="lenient").inspect(host)`
 after host) and reports the child's peak RSS (``ru_maxrss``), its RSS after imports,
 verify seconds, seconds per phase and microseconds per sensor sample. ``--frame-hours``
 repeats the lengths given with the frame loaders (``INSPECTORATE_SENSOR_LOADER=frame``
-and ``INSPECTORATE_STEPS_LOADER=frame``: the sensor stream and the step records in
-memory) in the same run, as the baseline. Each row also sums verify's own
-``timings.seconds`` over the hosts: loading, the step and sensor passes, the window
-chain, and the per-phase evidence and judgement. ``--breakdown`` times what
+``INSPECTORATE_STEPS_LOADER=frame`` and ``INSPECTORATE_WINDOWS_LOADER=frame``: the
+sensor stream, the step and the window records in memory) in the same run, as the baseline. Each row also sums verify's own
+``timings.seconds`` over the hosts: loading, the step, sensor and window passes, and
+the per-phase evidence and judgement. ``--breakdown`` times what
 one host's streaming pass spends reading bytes, parsing JSON, hashing the chain and
 accumulating features (is a columnar sidecar warranted?). Usage:
 
@@ -37,12 +37,17 @@ def _load() -> str:
     return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
-def _child(root: Path) -> None:
-    """Verify every host of ``root`` in this process; print one JSON line."""
+def _hosts(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir())
+
+
+def _child(root: Path, part: int = 0, parts: int = 1) -> None:
+    """Verify every ``parts``-th host of ``root`` (from ``part``) in this process, one
+    after another; print one JSON line."""
     from inspectorate.verify import Inspector
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    hosts, phases, t_all = sorted(p for p in root.iterdir() if p.is_dir()), 0, 0.0
+    hosts, phases, t_all = _hosts(root)[part::parts], 0, 0.0
     outcomes: dict[str, int] = {}
     decisions: dict[str, dict[str, int]] = {}
     stages: dict[str, float] = {}  # verify's own timings.seconds, summed over hosts
@@ -52,7 +57,7 @@ def _child(root: Path) -> None:
         t_all += time.perf_counter() - t0
         phases += len(verdict.phases)
         seconds = verdict.seconds or {}
-        for key in ("load_s", "steps_pass_s", "sensor_pass_s", "window_chain_s", "total_s"):
+        for key in ("load_s", "steps_pass_s", "sensor_pass_s", "windows_pass_s", "total_s"):
             stages[key] = stages.get(key, 0.0) + seconds.get(key, 0.0)
         for phase in seconds.get("by_phase", []):
             for key in ("evidence_s", "judge_s"):
@@ -72,26 +77,67 @@ def _child(root: Path) -> None:
     out.update({"peak_rss_mib": peak / 1024, "outcomes": outcomes, "decisions": decisions})
     out.update({"stages_s": stages, "torch_imported": "torch" in sys.modules})
     print(json.dumps(out))
+    # also on disk: a long run stopped before its last child still shows what the others did
+    (root / f"verified.part{part}of{parts}.json").write_text(json.dumps(out))
 
 
-def _verify(root: Path, mode: str) -> dict:
-    env = {**os.environ, "INSPECTORATE_SENSOR_LOADER": mode, "INSPECTORATE_STEPS_LOADER": mode}
+def _verify(root: Path, mode: str, jobs: int = 1) -> dict:
+    """Verify ``root`` in ``jobs`` child processes at once, each taking every
+    ``jobs``-th host in turn; peak RSS is the largest child's, seconds are summed."""
+    loaders = ("INSPECTORATE_SENSOR_LOADER", "INSPECTORATE_STEPS_LOADER", "INSPECTORATE_WINDOWS_LOADER")
+    env = {**os.environ, **dict.fromkeys(loaders, mode)}
     warm = "import inspectorate.verify, inspectorate.trace, polars, numpy"  # imports counted apart
-    code = f"{warm}; import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import verify_scale; verify_scale._child(__import__('pathlib').Path({str(root)!r}))"
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise SystemExit(f"verify of {root} failed: {done.stderr.strip()[-400:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    here = str(Path(__file__).parent)
+    procs = []
+    for part in range(jobs):
+        call = f"verify_scale._child(__import__('pathlib').Path({str(root)!r}), {part}, {jobs})"
+        code = f"{warm}; import sys; sys.path.insert(0, {here!r}); import verify_scale; {call}"
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", code],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    results = []
+    for proc in procs:
+        out, err = proc.communicate()
+        if proc.returncode:
+            raise SystemExit(f"verify of {root} failed: {err.strip()[-400:]}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return _merge(results)
 
 
-def _generate(root: Path, hosts: int, hours: float) -> tuple[dict, float]:
+def _merge(results: list[dict]) -> dict:
+    out = dict(results[0])
+    for r in results[1:]:
+        for key in ("hosts", "phases", "verify_s"):
+            out[key] += r[key]
+        for key in ("rss_imports_mib", "peak_rss_mib"):
+            out[key] = max(out[key], r[key])
+        out["torch_imported"] = out["torch_imported"] or r["torch_imported"]
+        for name, value in r["outcomes"].items():
+            out["outcomes"][name] = out["outcomes"].get(name, 0) + value
+        for prop, counts in r["decisions"].items():
+            mine = out["decisions"].setdefault(prop, {})
+            for name, value in counts.items():
+                mine[name] = mine.get(name, 0) + value
+        for name, value in r["stages_s"].items():
+            out["stages_s"][name] = out["stages_s"].get(name, 0.0) + value
+    out["jobs"] = len(results)
+    return out
+
+
+def _generate(root: Path, hosts: int, hours: float, hz: float = 10.0) -> tuple[dict, float]:
     from inspectorate.trace._rungen import RunSpec, generate_run
 
     stamp = root / "generated.json"
     if stamp.is_file():
         return json.loads(stamp.read_text()), 0.0
     t0 = time.perf_counter()
-    summary = generate_run(root, RunSpec(hosts=hosts, hours=hours), force=True)
+    summary = generate_run(root, RunSpec(hosts=hosts, hours=hours, hz=hz), force=True)
     took = time.perf_counter() - t0
     stamp.write_text(json.dumps(summary))
     return summary, took
@@ -132,18 +178,25 @@ def main() -> None:
     parser.add_argument("--frame-hours", type=float, nargs="*", default=[1.0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/verify_scale"))
     parser.add_argument("--breakdown", action="store_true")
+    parser.add_argument("--hz", type=float, default=10.0, help="sensor rate of the generated runs")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="child processes at once (each verifies its hosts in turn)"
+    )
     args = parser.parse_args()
     for hours in args.hours:
-        root = args.workdir / f"{args.hosts}x{hours:g}h"
-        summary, gen_s = _generate(root, args.hosts, hours)
+        rate = "" if args.hz == 10.0 else f"@{args.hz:g}Hz"
+        root = args.workdir / f"{args.hosts}x{hours:g}h{rate}"
+        summary, gen_s = _generate(root, args.hosts, hours, args.hz)
         modes = ["stream", "frame"] if hours in args.frame_hours else ["stream"]
         for mode in modes:
-            before = _load()
-            r = _verify(root, mode)
+            before, t0 = _load(), time.perf_counter()
+            r = _verify(root, mode, args.jobs)
             row = {
                 "hours": hours,
                 "hosts": args.hosts,
                 "loader": mode,
+                "jobs": args.jobs,
+                "wall_s": round(time.perf_counter() - t0, 1),
                 "sensor_samples": summary["sensor_samples"],
                 "phases": r["phases"],
                 "generate_s": round(gen_s, 1),
@@ -161,7 +214,7 @@ def main() -> None:
         if mode == "stream" and hours == args.hours[-1]:
             print(json.dumps({"decisions": r["decisions"]}))
     if args.breakdown:
-        root = args.workdir / f"{args.hosts}x{args.hours[-1]:g}h"
+        root = args.workdir / f"{args.hosts}x{args.hours[-1]:g}h"  # a 10 Hz run
         before = _load()
         b = _breakdown(root / "host00" / "sensor.jsonl")
         print(

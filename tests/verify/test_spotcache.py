@@ -122,3 +122,47 @@ def test_spot_check_reads_the_cache_a_previous_process_wrote(cache, monkeypatch)
     monkeypatch.setattr(_spotcheck, "_measure", no_measuring)
     again = _spotcheck.spot_check(work, seconds=0.05)
     assert isinstance(again, SpotCheck) and again.cpu_s_per_token == first.cpu_s_per_token
+
+
+def _declared(root, model: str) -> list:
+    """Every host of a generated run, its phases declaring ``model`` (a name the verifier builds)."""
+    hosts = sorted(p for p in root.iterdir() if p.is_dir())
+    for host in hosts:
+        path = host / "workload_labels.jsonl"
+        events = [json.loads(line) for line in path.read_text().splitlines()]
+        path.write_text("".join(json.dumps({**e, "claimed_model": model}) + "\n" for e in events))
+    return hosts
+
+
+def test_a_fleet_measures_each_work_item_once_across_hosts_and_runs(cache, monkeypatch, tmp_path):
+    """8 hosts x N runs meet the same few work items: the first verify measures them, a
+    verify of another host of the run, or of another run, on this verifier measures
+    nothing (calls counted; the in-process memory cleared between verifies, as a new
+    process would start)."""
+    from inspectorate.trace._rungen import RunSpec, generate_run
+    from inspectorate.verify import Inspector
+
+    for name, seed in (("a", 0), ("b", 1)):
+        generate_run(tmp_path / name, RunSpec(hosts=2 if name == "a" else 1, hours=0.75, hz=1.0, seed=seed))
+    a0, a1 = _declared(tmp_path / "a", "micro")
+    (b0,) = _declared(tmp_path / "b", "micro")
+    calls: list[tuple[str, int, int]] = []
+
+    def measure(work: Work, seconds: float) -> SpotCheck:
+        calls.append((work.op, work.batch, work.seq))
+        return SpotCheck(work, 2e-4, 1280, 0.256, 10, 0.01)
+
+    monkeypatch.setattr(_spotcheck, "_measure", measure)
+    first = Inspector(policy="lenient").inspect(a0)
+    measured = sorted(set(calls))
+    assert len(calls) == len(measured) and {op for op, _, _ in measured} >= {"training", "inference", "eval"}
+    entries = json.loads(cache.read_text())["entries"]
+    assert len(entries) == len(measured)
+    for run in (a1, b0):
+        again = Inspector(policy="lenient").inspect(run)
+        assert len(calls) == len(measured), f"{run} measured again"
+        assert [p.outcome for p in again.phases] == [p.outcome for p in first.phases]
+    assert json.loads(cache.read_text())["entries"] == entries
+    monkeypatch.setattr(_spotcache, "_host_identity", lambda: "another-verifier/host")
+    Inspector(policy="lenient").inspect(b0)  # another verifier machine: its own measurements
+    assert len(calls) == 2 * len(measured)

@@ -102,10 +102,18 @@ class RunDir:
     cpu: pl.DataFrame | None = None
     collectives: pl.DataFrame | None = None
     step_files: dict[str, Path] = field(default_factory=dict)  # file name -> path, in load order
-    windows: Trace | None = None
+    window_file: Path | None = None  # windows.jsonl: read whole on first use of ``windows``
     _step_cache: tuple[dict[str, StepLog], pl.DataFrame | None] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    _window_cache: Trace | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def windows(self) -> Trace | None:
+        """The window records read whole (on first use: verify streams them instead)."""
+        if self.window_file is not None and self._window_cache is None:
+            self._window_cache = read_trace(self.window_file)
+        return self._window_cache
 
     @property
     def step_logs(self) -> dict[str, StepLog]:
@@ -127,6 +135,8 @@ class RunDir:
         """Whether the run has stream ``name``, without reading step records whole."""
         if name == "steps" and self._step_cache is None:
             return any(has_records(p) for p in self.step_files.values())
+        if name == "windows":  # a file without records fails to read: it is not "absent"
+            return self.window_file is not None
         return self.stream(name) is not None
 
     @property
@@ -293,7 +303,7 @@ def _load_flat_layout(run: RunDir) -> None:
     if (path / "provenance.json").is_file():
         run.provenance_by_host[""] = _read_json(path / "provenance.json")
     if (path / "windows.jsonl").is_file():
-        run.windows = read_trace(path / "windows.jsonl")
+        run.window_file = path / "windows.jsonl"
 
 
 def _load_phases_layout(run: RunDir, hosts: list[Path]) -> None:

@@ -28,6 +28,7 @@ from inspectorate.trace.streams import netdev_rates
 from inspectorate.verify._sensor_features import SensorView, sensor_pass_view
 from inspectorate.verify._step_features import StepView, step_view
 from inspectorate.verify._trust import SUBSETS
+from inspectorate.verify._window_features import WindowView, window_view
 
 # The only label fields a verifier may read (the prover's claims, never the truth).
 CLAIM_FIELDS = ("claimed", "claimed_op", "claimed_model", "claimed_n_params", "chips", "world_size")
@@ -179,9 +180,9 @@ def collect(run: RunDir, subset: str = "full", clock: dict[str, Any] | None = No
     t1 = time.perf_counter()
     sensor = sensor_view(run, subset)
     t2 = time.perf_counter()
-    window_breaks = run.windows.chain_breaks() if run.windows is not None else []
+    windows = window_view(run, [(p.t0, _end(run, p)) for p in phases])
     clock.update(
-        {"steps_pass_s": t1 - t0, "sensor_pass_s": t2 - t1, "window_chain_s": time.perf_counter() - t2}
+        {"steps_pass_s": t1 - t0, "sensor_pass_s": t2 - t1, "windows_pass_s": time.perf_counter() - t2}
     )
     torn = _torn_tails(steps, sensor)
     out = []
@@ -198,7 +199,7 @@ def collect(run: RunDir, subset: str = "full", clock: dict[str, Any] | None = No
             s: run.stream(s) is not None for s in ("cpu", "nvsmi", "dcgm", "nccl", "netdev", "collectives")
         }
         ev.streams["steps"] = steps.present
-        ev.streams["windows"] = run.windows is not None
+        ev.streams["windows"] = run.window_file is not None
         ev.streams["sensor"] = sensor is not None
         _activity(run, phase, ev, cores)
         if sensor is not None:
@@ -206,8 +207,8 @@ def collect(run: RunDir, subset: str = "full", clock: dict[str, Any] | None = No
             ev.integrity["sensor_breaks"] = sensor.breaks
         _sync(run, phase, ev, rates)
         ev.steps = steps.phases[index]
-        ev.windows = _windows(run, ev)
-        ev.integrity.update(_breaks_in(run, ev, window_breaks, steps))
+        ev.windows = windows.phases[index]
+        ev.integrity.update(_breaks_in(ev, windows, steps))
         mine = [t for t in torn if _phase_of(phases, t["after_t"]) == index]
         if mine:
             ev.integrity["torn_streams"] = [{k: v for k, v in t.items() if k != "after_t"} for t in mine]
@@ -262,6 +263,8 @@ def restrict(run: RunDir, subset: str) -> RunDir:
     drop = {s: v for s, v in drop.items() if s not in keep}
     if "nccl" in drop:
         drop["nccl_inits"] = None
+    if "windows" in drop:  # window records are read from their file: drop the file
+        drop["window_file"] = drop.pop("windows")
     if "steps" in drop:  # step records are read from their files: drop the files
         del drop["steps"]
         return replace(run, step_files={}, **drop)
@@ -342,14 +345,13 @@ def _phase_of(phases: list[Phase], t: float) -> int:
     return len(phases) - 1
 
 
-def _breaks_in(run: RunDir, ev: PhaseEvidence, window_breaks: list[Any], steps: StepView) -> dict[str, Any]:
-    """Step- and window-record chain breaks whose record lies in this phase (by time)."""
+def _breaks_in(ev: PhaseEvidence, windows: WindowView, steps: StepView) -> dict[str, Any]:
+    """Step- and window-record chain breaks whose record lies in this phase (by time:
+    a window record's start)."""
     out: dict[str, Any] = {}
-    if window_breaks and run.windows is not None and "ws" in run.windows.frame.columns:
-        ws = run.windows.frame["ws"]
-        for b in window_breaks:
-            if b.index < len(ws) and ev.t0 <= float(ws[b.index]) <= ev.t1:
-                out.setdefault("window_breaks", []).append({"index": b.index, "record_id": b.record_id})
+    for w in windows.breaks:
+        if ev.t0 <= w["ws"] <= ev.t1:
+            out.setdefault("window_breaks", []).append({"index": w["index"], "record_id": w["record_id"]})
     for b in steps.breaks:
         if b["t"] is not None and ev.t0 <= b["t"] <= ev.t1:
             out.setdefault("step_breaks", []).append({k: b[k] for k in ("file", "index", "record_id")})
@@ -533,36 +535,3 @@ def _netdev_bytes(run: RunDir, phase: Phase, rates: pl.DataFrame | None) -> floa
     if inside.height == 0:
         return None
     return float((inside["tx_bytes_per_s"].fill_null(0.0) * inside["dt"]).sum())
-
-
-# ------------------------------------------------------------------------ window records
-
-
-def _windows(run: RunDir, ev: PhaseEvidence) -> dict[str, Any]:
-    """Window records whose midpoint lies in the phase: claimed flops, tokens, op types, chips."""
-    if run.windows is None:
-        return {}
-    frame = run.windows.frame
-    if "ws" not in frame.columns or frame.height == 0:
-        return {}
-    mid = (pl.col("ws") + pl.col("we")) / 2
-    inside = frame.filter((mid >= ev.t0) & (mid <= ev.t1))
-    if inside.height == 0:
-        return {"records": 0}
-    return {
-        "records": inside.height,
-        "record_ids": inside["record_id"].to_list(),
-        "flops": float(inside["flops"].fill_null(0.0).sum()),
-        "tokens": float(inside["tokens_processed"].fill_null(0).sum()),
-        "op_types": sorted({str(v) for v in inside["op_type"].cast(pl.Utf8).to_list() if v is not None}),
-        "chips": sorted({str(v) for v in inside["chip_id"].cast(pl.Utf8).to_list() if v is not None}),
-        "span_s": float(inside["we"].max() - inside["ws"].min()),  # type: ignore[operator,arg-type]
-        "batch_size": _mode(inside, "batch_size"),
-        "sequence_length": _mode(inside, "sequence_length"),
-    }
-
-
-def _mode(frame: pl.DataFrame, col: str) -> int | None:
-    if col not in frame.columns or frame[col].drop_nulls().len() == 0:
-        return None
-    return int(frame[col].drop_nulls().mode().sort()[-1])
