@@ -30,13 +30,14 @@ the check falls back to the in-memory engine, which is exact by construction.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -48,13 +49,13 @@ from inspectorate.errors import InputError, NotPositional
 from inspectorate.scale._dag import _bucket
 from inspectorate.scale._dask import _chain_part, _flagged, plan
 from inspectorate.scale._partials import (
+    Folded,
     gather_part,
     judge_merged,
     merged_rules,
     owned,
     part_states,
     rule_paths,
-    settle,
 )
 from inspectorate.scale._parts import (
     PART_ROWS,
@@ -108,6 +109,15 @@ class Plan:
         return how in [h for _, h in self.bucketed()]
 
 
+class PartCost(NamedTuple):
+    """One map task: its records, wall and CPU seconds, and the process that ran it."""
+
+    rows: int
+    wall_s: float
+    cpu_s: float
+    pid: int
+
+
 class _OutOfCoreTrace(Trace):
     """What driver and chain rules read: the record count, the head, the chain's breaks
     (checked from the spills) and the last record; its frame is the last row only."""
@@ -119,6 +129,7 @@ class _OutOfCoreTrace(Trace):
         self.phases: dict[str, float] = {}  # seconds per phase (map, reduce, ...), for benches
         self.paths: dict[str, str] = {}  # rule id -> how the engine judged it (partial, bucket, whole)
         self.parts = len(source.parts)
+        self.part_costs: list[PartCost] = []  # per map task, for benches and projections
 
     def __len__(self) -> int:
         return self._count
@@ -206,6 +217,7 @@ def _dag_spill(rules: pl.DataFrame, plan_: Plan, part: int) -> None:
 def map_part(part: Part, plan_: Plan) -> dict[str, Any]:
     """One part, read by the task that judges it: matched counts, the record rules'
     suspects, and the spills of the keyed, chain, DAG and global work."""
+    wall, cpu = time.perf_counter(), time.process_time()
     frame = load_part(part)
     rules = rule_frame(frame)
     trace = Trace(rules, None, "<partition>")
@@ -231,13 +243,18 @@ def map_part(part: Part, plan_: Plan) -> dict[str, Any]:
     # alive (≈ 200 bytes a record held by the driver across parts, measured at 10^7)
     last = frame.filter(pl.col("row") == pl.col("row").max()).head(1)
     last = owned(last)
-    return {
+    out = {
+        "index": part.index,
         "states": part_states(trace, plan_),
         "matched": matched_counts(trace, list(plan_.specs)),
         "chain": None if chain is None else (*chain, frame["record_id"][0], frame["record_id"][-1]),
         "rows": frame.height,
         "last": (int(last["row"][0]), records_from_frame(last)[0], rule_frame(last)),
     }
+    # the part's cost where it ran (a worker: its pid is not the driver's): what a
+    # projection to N workers scales; CPU seconds of this process (one task at a time)
+    out["cost"] = PartCost(frame.height, time.perf_counter() - wall, time.process_time() - cpu, os.getpid())
+    return out
 
 
 # ---------------------------------------------------------------- reduce
@@ -331,6 +348,9 @@ class _Serial:
     def map(self, fn: Callable[..., Any], items: list[Any], **kwargs: Any) -> list[Any]:
         return [fn(item, **kwargs) for item in items]
 
+    def each(self, fn: Callable[..., Any], items: list[Any], **kwargs: Any) -> Iterator[Any]:
+        return (fn(item, **kwargs) for item in items)
+
 
 class _OnDask:
     """Tasks as Dask futures: a worker reads its own part or bucket from disk (the spill
@@ -344,6 +364,16 @@ class _OnDask:
         if not items:
             return []
         return list(self.client.gather(self.client.map(fn, items, pure=False, **kwargs)))
+
+    def each(self, fn: Callable[..., Any], items: list[Any], **kwargs: Any) -> Iterator[Any]:
+        """Results as they complete, each future released once read (the driver never
+        holds every part's result at once)."""
+        from distributed import as_completed
+
+        for future in as_completed(self.client.map(fn, items, pure=False, **kwargs)):
+            result = future.result()
+            future.release()
+            yield result
 
 
 def check_out_of_core(
@@ -400,14 +430,29 @@ def _run(
     on_rule: Callable[[str], None] | None,
 ) -> tuple[Verdict, Trace]:
     t_start = time.perf_counter()
-    mapped = runner.map(map_part, list(source.parts), plan_=plan_)
+    folded = Folded(plan_)
+    matched = dict.fromkeys((s.id for s in plan_.specs), 0)
+    chains: dict[int, Any] = {}
+    costs: list[PartCost] = []
+    final: tuple[int, dict[str, Any], pl.DataFrame] | None = None
+    # results folded as they arrive: the driver keeps O(groups) states and a few
+    # numbers per part, never every part's result
+    for m in runner.each(map_part, list(source.parts), plan_=plan_):
+        folded.add(m["states"])
+        for rule_id, count in m["matched"].items():
+            matched[rule_id] += count
+        if m["chain"] is not None:
+            chains[m["index"]] = m["chain"]
+        if final is None or m["last"][0] > final[0]:
+            final = m["last"]
+        costs.append(m["cost"])
     t_map = time.perf_counter()
-    suspects = settle(plan_, [m["states"] for m in mapped])
+    suspects = folded.settle()
     if suspects:
         runner.map(gather_part, list(source.parts), plan_=plan_, wanted=suspects)
     t_settle = time.perf_counter()
-    matched = {s.id: sum(m["matched"][s.id] for m in mapped) for s in plan_.specs}
-    _, last, tail = max((m["last"] for m in mapped), key=lambda item: item[0])
+    assert final is not None  # a source has at least one part
+    _, last, tail = final
     keyed: dict[int, list[pl.DataFrame]] = {}
     for key in plan_.keys():
         for found in runner.map(reduce_key_bucket, list(range(plan_.buckets)), column=key, plan_=plan_):
@@ -416,12 +461,13 @@ def _run(
     dag = runner.map(reduce_dag_bucket, list(range(plan_.buckets)), plan_=plan_) if plan_.has("dag") else []
     t_buckets = time.perf_counter()
     if plan_.ordered:
-        breaks = stitched_breaks(source, [m["chain"] for m in mapped])
+        breaks = stitched_breaks(source, [chains[p.index] for p in source.parts])
     else:
         breaks, _ = chain_breaks(plan_, source.records, source.head)
     whole = _read(plan_.spill, "global") if plan_.has(None) else None
     meta = _OutOfCoreTrace(source, tail, breaks, last)
     meta.paths = rule_paths(plan_, suspects)
+    meta.part_costs = costs
     t_chain = time.perf_counter()
     violations: list[Violation] = []
     timings: dict[str, float] = {}
