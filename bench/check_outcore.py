@@ -48,6 +48,7 @@ class Peak:
 
         self.me = psutil.Process()
         self.peak = self.own = self.worker = 0  # all processes; this one; the largest child
+        self.timeline: list[tuple[float, int]] = []  # (perf_counter, total RSS) every ~0.5 s
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self) -> None:
@@ -62,7 +63,21 @@ class Peak:
             self.peak = max(self.peak, own + sum(kids))
             self.own = max(self.own, own)
             self.worker = max([self.worker, *kids])
+            now, total = time.perf_counter(), own + sum(kids)
+            if not self.timeline or now - self.timeline[-1][0] >= 0.5:
+                self.timeline.append((now, total))
+            elif total > self.timeline[-1][1]:
+                self.timeline[-1] = (self.timeline[-1][0], total)
             time.sleep(0.02)
+
+    def quarters(self, start: float, seconds: float) -> list[int]:
+        """Peak total RSS (MB) in each quarter of [start, start + seconds]: flat memory
+        is the same peak in the last quarter of the map (most parts read) as in the first."""
+        out = []
+        for q in range(4):
+            lo, hi = start + seconds * q / 4, start + seconds * (q + 1) / 4
+            out.append(max((m for t, m in self.timeline if lo <= t < hi), default=0) >> 20)
+        return out
 
 
 def _commitment(chips: int, hours: float, bounded: bool):
@@ -161,6 +176,7 @@ def _one(
     )
     if "phases_s" in out:
         map_s = out["phases_s"]["map"]
+        out["map_peak_rss_mb_by_quarter"] = peak.quarters(started, map_s)
         out["map_rec_per_s"] = round(records / map_s)
         if engine == "dask":
             out["map_rec_per_s_per_worker"] = round(records / map_s / workers)

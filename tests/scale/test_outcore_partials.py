@@ -215,7 +215,9 @@ def test_states_folded_as_parts_arrive_settle_as_all_at_once(scenario, edits, cu
     spec = GenSpec(chips=4, hours=0.4, scenario=scenario, seed=3)
     trace = Trace.from_records(_edit_more(generate_trace(spec).records, edits))
     bounds = [0, *sorted(set(cuts)), trace.frame.height]
-    parts = [Trace(trace.frame.slice(lo, hi - lo), None, "<p>") for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
+    parts = [
+        Trace(trace.frame.slice(lo, hi - lo), None, "<p>") for lo, hi in zip(bounds, bounds[1:]) if hi > lo
+    ]
     specs = [s for s in rule_plan(_commitment(spec)) if partial_for(s.kind) is not None]
 
     class _Plan:  # what Folded reads of the engine's plan
