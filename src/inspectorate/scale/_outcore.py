@@ -11,15 +11,13 @@ The rule functions are the registered ones; what each call sees follows the rule
   bucketed by row range for the chain, and record ids and refs, bucketed by a hash of the
   id string, for the DAG.
 - **reduce**: a ``record`` rule runs once more on the records the parts flagged; a
-  ``keyed`` rule runs on each key bucket (every group whole in one), then once more on
-  the groups any bucket flagged (a superset of groups is exact: a keyed rule judges each
-  group alone); the chain is checked bucket by bucket in row order, the last hash carried
-  from one to the next; the DAG's buckets are joined one at a time
-  (``scale/_dag.py``'s ``_bucket``) and judged by the rule's own ``dag_violations``.
-  ``driver`` rules read the published head and the record count.
-- **global** rules (and kinds that declare no partition) still need every record: they
-  run on the rules' columns of the whole trace, read back from a spill. Memory is then
-  the lean frame's; the other kinds hold one part or one bucket at a time.
+  ``keyed`` rule runs on each key bucket (every group whole in one; read in batches of
+  whole groups), then once more on the groups any bucket flagged; keyed and global
+  kinds with a mergeable partial are folded and settled instead (``_partials``); the
+  chain's row ranges are each checked by a task and stitched in order; the DAG's
+  buckets are joined one at a time (``scale/_dag.py``'s ``_bucket``) and judged by the
+  rule's own ``dag_violations``. ``driver`` rules read the published head and count.
+- kinds with no partition and no partial run on every record, read back from a spill.
 
 Memory is one part (``PART_ROWS``) or one spill bucket (``SPILL_ROWS``), plus the records
 some rule flags. In the layout a record's row is its ``seq``; if the seqs are not exactly
@@ -251,8 +249,7 @@ def map_part(part: Part, plan_: Plan) -> dict[str, Any]:
         "rows": frame.height,
         "last": (int(last["row"][0]), records_from_frame(last)[0], rule_frame(last)),
     }
-    # the part's cost where it ran (a worker: its pid is not the driver's): what a
-    # projection to N workers scales; CPU seconds of this process (one task at a time)
+    # the part's cost where it ran (a worker's pid is not the driver's), for projections
     out["cost"] = PartCost(frame.height, time.perf_counter() - wall, time.process_time() - cpu, os.getpid())
     return out
 
@@ -261,11 +258,10 @@ def map_part(part: Part, plan_: Plan) -> dict[str, Any]:
 
 
 def _batches(files: list[Path], column: str, rows: int) -> list[list[Any] | None]:
-    """The bucket's groups in batches of at most ``rows`` records (a group larger than
-    that alone): a hash bucket of few groups can hold far more than its share (at 10^8
-    records, 1,000 chips in 50 buckets: the largest 1.6x the mean), and a keyed rule
-    judges each group alone, so any split into whole groups is exact. ``[None]``: the
-    bucket fits, read it whole."""
+    """The bucket's groups in batches of at most ``rows`` records (a larger group alone;
+    ``[None]``: read it whole): a bucket of few groups can hold far more than its share
+    (10^8 records, 1,000 chips in 50 buckets: 1.6x), and a keyed rule judges each group
+    alone, so any split into whole groups is exact."""
     key = pl.col(column).cast(pl.Utf8)
     counts = pl.scan_parquet(files).group_by(key).len().collect().sort(column)
     if counts["len"].sum() <= rows:
@@ -332,33 +328,48 @@ def stitched_breaks(
     return breaks
 
 
-def chain_breaks(plan_: Plan, records: int, head: str | None) -> tuple[list[ChainBreak], str]:
-    """The chain's breaks from the row-range spills in order (one bucket in memory, the
-    previous bucket's last hash carried), and the last record's hash."""
-    breaks: list[ChainBreak] = []
-    prev_hash, prev_id, expect = GENESIS, None, 0
-    for b in range(plan_.chain_buckets):
-        rows = _read(plan_.spill, f"chain/b={b}")
-        if rows is None:
-            continue
-        if (
-            rows["row"][0] != expect
-            or rows["row"][-1] != expect + rows.height - 1
-            or rows["row"].is_duplicated().any()
-        ):
-            raise NotPositional
-        checked = rows.with_columns(
-            pl.col("h").shift(1, fill_value=prev_hash).alias("expected"),
-            pl.col("record_id").shift(1).alias("suspect"),
-        )
-        if prev_id is not None:
-            checked = checked.with_columns(pl.col("suspect").fill_null(pl.lit(prev_id)))
-        bad = checked.filter(pl.col("prev_record_hash") != pl.col("expected"))
+def check_chain_bucket(bucket: int, plan_: Plan) -> tuple[Any, ...] | None:
+    """One row range of the chain spill checked from its own first prev hash: (first
+    row, rows, first prev, first id, last hash, last id, internal breaks), or None."""
+    rows = _read(plan_.spill, f"chain/b={bucket}")
+    if rows is None:
+        return None
+    lo = int(rows["row"][0])
+    if rows["row"][-1] != lo + rows.height - 1 or rows["row"].is_duplicated().any():
+        raise NotPositional
+    checked = rows.with_columns(
+        pl.col("h").shift(1).alias("expected"), pl.col("record_id").shift(1).alias("suspect")
+    ).slice(1)
+    bad = checked.filter(pl.col("prev_record_hash") != pl.col("expected"))
+    breaks = [
+        ChainBreak(row, rid, max(row - 1, 0), suspect, exp, found)
         for row, rid, suspect, exp, found in bad.select(
             "row", "record_id", "suspect", "expected", "prev_record_hash"
-        ).iter_rows():
-            breaks.append(ChainBreak(row, rid, max(row - 1, 0), suspect, exp, found))
-        prev_hash, prev_id, expect = rows["h"][-1], rows["record_id"][-1], expect + rows.height
+        ).iter_rows()
+    ]
+    first = (rows["prev_record_hash"][0], rows["record_id"][0])
+    return lo, rows.height, *first, rows["h"][-1], rows["record_id"][-1], breaks
+
+
+def chain_breaks(
+    plan_: Plan, records: int, head: str | None, runner: Any = None
+) -> tuple[list[ChainBreak], str]:
+    """The chain's breaks from the row-range spills: each range checked by a task of its
+    own (``check_chain_bucket``, on a worker under Dask), stitched here in row order
+    (a break wherever a range does not start from the previous range's last hash)."""
+    runner = runner or _Serial()
+    breaks: list[ChainBreak] = []
+    prev_hash, prev_id, expect = GENESIS, None, 0
+    for found in runner.map(check_chain_bucket, list(range(plan_.chain_buckets)), plan_=plan_):
+        if found is None:
+            continue
+        lo, height, first_prev, first_id, last_hash, last_id, internal = found
+        if lo != expect:
+            raise NotPositional
+        if first_prev != prev_hash:
+            breaks.append(ChainBreak(lo, first_id, max(lo - 1, 0), prev_id, prev_hash, first_prev))
+        breaks += internal
+        prev_hash, prev_id, expect = last_hash, last_id, expect + height
     if expect != records:
         raise NotPositional
     if head is not None and head != prev_hash:
@@ -393,8 +404,7 @@ class _OnDask:
         return list(self.client.gather(self.client.map(fn, items, pure=False, **kwargs)))
 
     def each(self, fn: Callable[..., Any], items: list[Any], **kwargs: Any) -> Iterator[Any]:
-        """Results as they complete, each future released once read (the driver never
-        holds every part's result at once)."""
+        """Results as they complete, each future released once read."""
         from distributed import as_completed
 
         for future in as_completed(self.client.map(fn, items, pure=False, **kwargs)):
@@ -462,8 +472,7 @@ def _run(
     chains: dict[int, Any] = {}
     costs: list[PartCost] = []
     final: tuple[int, dict[str, Any], pl.DataFrame] | None = None
-    # results folded as they arrive: the driver keeps O(groups) states and a few
-    # numbers per part, never every part's result
+    # folded as they arrive: O(groups) states and a few numbers per part, not every result
     for m in runner.each(map_part, list(source.parts), plan_=plan_):
         folded.add(m["states"])
         for rule_id, count in m["matched"].items():
@@ -490,7 +499,7 @@ def _run(
     if plan_.ordered:
         breaks = stitched_breaks(source, [chains[p.index] for p in source.parts])
     else:
-        breaks, _ = chain_breaks(plan_, source.records, source.head)
+        breaks, _ = chain_breaks(plan_, source.records, source.head, runner)
     whole = _read(plan_.spill, "global") if plan_.has(None) else None
     meta = _OutOfCoreTrace(source, tail, breaks, last)
     meta.paths = rule_paths(plan_, suspects)
