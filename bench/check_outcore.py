@@ -12,6 +12,12 @@ peak RSS (itself plus any worker processes, sampled every 20 ms) is reported:
     each), every worker reading its own parts: the per-worker rate a cluster projection
     assumes (docs/scaling.md).
 
+``--layout``: the out-of-core engines read the partitioned layout of the same generated
+trace (``bench/scale.py``'s ``layout_<N>`` in --workdir, generated once if absent) instead
+of the single file; the in-memory baseline still reads the single file. Each run reports
+its map tasks' costs (records, wall and CPU seconds per part) and which processes ran
+them: on Dask every part must be read by a worker process, never by the client.
+
 ``--bounded`` leaves the rule kinds declared ``global`` out of the commitment: out of
 core they need every record at once, the rest are bounded by a part and a bucket.
 Every line carries the 1-minute load average before and after (the development box
@@ -41,22 +47,37 @@ class Peak:
         import psutil
 
         self.me = psutil.Process()
-        self.peak = 0
+        self.peak = self.own = self.worker = 0  # all processes; this one; the largest child
+        self.timeline: list[tuple[float, int]] = []  # (perf_counter, total RSS) every ~0.5 s
         threading.Thread(target=self._run, daemon=True).start()
-
-    def _total(self) -> int:
-        total = self.me.memory_info().rss
-        for child in self.me.children(recursive=True):
-            try:
-                total += child.memory_info().rss
-            except Exception:  # a worker that just exited
-                pass
-        return total
 
     def _run(self) -> None:
         while True:
-            self.peak = max(self.peak, self._total())
+            own = self.me.memory_info().rss
+            kids = []
+            for child in self.me.children(recursive=True):
+                try:
+                    kids.append(child.memory_info().rss)
+                except Exception:  # a worker that just exited
+                    pass
+            self.peak = max(self.peak, own + sum(kids))
+            self.own = max(self.own, own)
+            self.worker = max([self.worker, *kids])
+            now, total = time.perf_counter(), own + sum(kids)
+            if not self.timeline or now - self.timeline[-1][0] >= 0.5:
+                self.timeline.append((now, total))
+            elif total > self.timeline[-1][1]:
+                self.timeline[-1] = (self.timeline[-1][0], total)
             time.sleep(0.02)
+
+    def quarters(self, start: float, seconds: float) -> list[int]:
+        """Peak total RSS (MB) in each quarter of [start, start + seconds]: flat memory
+        is the same peak in the last quarter of the map (most parts read) as in the first."""
+        out = []
+        for q in range(4):
+            lo, hi = start + seconds * q / 4, start + seconds * (q + 1) / 4
+            out.append(max((m for t, m in self.timeline if lo <= t < hi), default=0) >> 20)
+        return out
 
 
 def _commitment(chips: int, hours: float, bounded: bool):
@@ -78,13 +99,26 @@ def _commitment(chips: int, hours: float, bounded: bool):
 
 
 def _one(
-    engine: str, records: int, workdir: Path, workers: int, part_rows: int, spill_rows: int, bounded: bool
+    engine: str,
+    records: int,
+    workdir: Path,
+    workers: int,
+    part_rows: int,
+    spill_rows: int,
+    bounded: bool,
+    layout: bool = False,
 ) -> dict:
     """One measurement (run in a child process)."""
     peak = Peak()
     from inspectorate.commitment import check
 
     chips, hours, path = _shape(records, workdir)
+    source = _layout_dir(records, workdir) if layout and engine != "inmemory" else path
+    head = None  # a single file: its head sidecar
+    if source != path:
+        # the head the generator published (out of band) with the layout; the same
+        # chain's head as the single file's sidecar
+        head = json.loads((source / "manifest.json").read_text())["single_chain_head"]
     commitment = _commitment(chips, hours, bounded)
     started = time.perf_counter()
     out: dict = {}
@@ -96,7 +130,7 @@ def _one(
         from inspectorate.scale._outcore import check_out_of_core
 
         verdict, meta = check_out_of_core(
-            path, commitment, part_rows=part_rows, spill_rows=spill_rows, spill_dir=workdir
+            source, commitment, head=head, part_rows=part_rows, spill_rows=spill_rows, spill_dir=workdir
         )
         out = _engine_facts(meta, part_rows, spill_rows)
     else:
@@ -108,18 +142,22 @@ def _one(
             with Client(cluster) as client:
                 started = time.perf_counter()  # the cluster's start-up is not the check's
                 verdict, meta = check_out_of_core(
-                    path,
+                    source,
                     commitment,
+                    head=head,
                     client=client,
                     part_rows=part_rows,
                     spill_rows=spill_rows,
                     spill_dir=workdir,
                 )
         out = _engine_facts(meta, part_rows, spill_rows)
+    if engine != "inmemory":
+        out["map_tasks"] = _costs(meta.part_costs)
     seconds = time.perf_counter() - started
     cpu = _cpu_seconds()
     out.update(
         engine=engine,
+        source="layout" if source != path else "file",
         records=records,
         commitment="no global kinds" if bounded else "every kind",
         rules=len(verdict.rules_evaluated),
@@ -133,13 +171,49 @@ def _one(
         cpu_s=round(cpu, 1),
         rec_per_cpu_s=round(records / cpu),
         peak_rss_mb=peak.peak >> 20,
+        peak_rss_driver_mb=peak.own >> 20,
+        peak_rss_largest_worker_mb=peak.worker >> 20,
     )
     if "phases_s" in out:
         map_s = out["phases_s"]["map"]
+        out["map_peak_rss_mb_by_quarter"] = peak.quarters(started, map_s)
         out["map_rec_per_s"] = round(records / map_s)
         if engine == "dask":
             out["map_rec_per_s_per_worker"] = round(records / map_s / workers)
     return out
+
+
+def _costs(costs: list) -> dict:
+    """The map tasks' cost: per part (CPU and wall seconds), per process that ran them,
+    and whether any ran in this (the client's) process."""
+    rows = sum(c.rows for c in costs)
+    cpu = sum(c.cpu_s for c in costs)
+    by_pid: dict[int, list] = {}
+    for c in costs:
+        by_pid.setdefault(c.pid, []).append(c)
+    return {
+        "parts": len(costs),
+        "cpu_s_per_part": round(cpu / len(costs), 2),
+        "wall_s_per_part": round(sum(c.wall_s for c in costs) / len(costs), 2),
+        "rec_per_task_cpu_s": round(rows / cpu),
+        "processes": len(by_pid),
+        "parts_read_by_client": sum(len(v) for pid, v in by_pid.items() if pid == os.getpid()),
+        "per_process": [
+            {
+                "parts": len(v),
+                "records": sum(c.rows for c in v),
+                "rec_per_task_cpu_s": round(sum(c.rows for c in v) / sum(c.cpu_s for c in v)),
+                "rec_per_task_wall_s": round(sum(c.rows for c in v) / sum(c.wall_s for c in v)),
+            }
+            for v in by_pid.values()
+        ],
+    }
+
+
+def _layout_dir(records: int, workdir: Path) -> Path:
+    from scale import _layout_dir as layout_dir
+
+    return layout_dir(records, workdir)
 
 
 def _engine_facts(meta, part_rows: int, spill_rows: int) -> dict:
@@ -183,6 +257,7 @@ def _child(engine: str, records: int, args: argparse.Namespace) -> dict:
         "--spill-rows",
         str(args.spill_rows),
         *(["--bounded"] if args.bounded else []),
+        *(["--layout"] if args.layout else []),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     if done.returncode != 0:
@@ -203,6 +278,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=3600)
     parser.add_argument("--spill-rows", type=int, default=2_000_000, help="records per spill bucket")
     parser.add_argument("--bounded", action="store_true", help="leave out the global rule kinds")
+    parser.add_argument("--layout", action="store_true", help="out of core over the partitioned layout")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -217,13 +293,19 @@ def main() -> None:
                     args.part_rows,
                     args.spill_rows,
                     args.bounded,
+                    args.layout,
                 )
             )
         )
         return
     engines = [e for e in args.engines if not (args.no_baseline and e == "inmemory")]
     for records in args.sizes:
-        generate(records, args.workdir)
+        if not args.layout or "inmemory" in engines:
+            generate(records, args.workdir)
+        if args.layout:
+            from scale import generate_layout
+
+            generate_layout(records, args.workdir)
         rows = {engine: _child(engine, records, args) for engine in engines}
         base = rows.get("inmemory", {})
         for engine, row in rows.items():

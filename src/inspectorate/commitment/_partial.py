@@ -62,11 +62,16 @@ class Mergeable:
     def state(self, trace: Trace, params: dict[str, Any]) -> pl.DataFrame:
         return self.fn(trace, **params)
 
+    def fold(self, states: list[pl.DataFrame], params: dict[str, Any]) -> pl.DataFrame:
+        """The states merged into one state of the same shape: ``merge`` is an exact,
+        associative aggregate (sums, minima, distinct values, runs), so states may be
+        folded as parts arrive, in any grouping, and folded again with later ones."""
+        frames = [s for s in states if s.height] or states[:1]
+        return self.merge(pl.concat(frames, how="vertical_relaxed"), **params)
+
     def settle(self, states: list[pl.DataFrame], params: dict[str, Any]) -> Suspects:
         """The parts' states merged, and what the rule must still see."""
-        frames = [s for s in states if s.height] or states[:1]
-        merged = self.merge(pl.concat(frames, how="vertical_relaxed"), **params)
-        return self.suspects(merged, **params)
+        return self.suspects(self.fold(states, params), **params)
 
 
 PARTIALS: Registry[Mergeable] = Registry(

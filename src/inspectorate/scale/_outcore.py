@@ -11,15 +11,13 @@ The rule functions are the registered ones; what each call sees follows the rule
   bucketed by row range for the chain, and record ids and refs, bucketed by a hash of the
   id string, for the DAG.
 - **reduce**: a ``record`` rule runs once more on the records the parts flagged; a
-  ``keyed`` rule runs on each key bucket (every group whole in one), then once more on
-  the groups any bucket flagged (a superset of groups is exact: a keyed rule judges each
-  group alone); the chain is checked bucket by bucket in row order, the last hash carried
-  from one to the next; the DAG's buckets are joined one at a time
-  (``scale/_dag.py``'s ``_bucket``) and judged by the rule's own ``dag_violations``.
-  ``driver`` rules read the published head and the record count.
-- **global** rules (and kinds that declare no partition) still need every record: they
-  run on the rules' columns of the whole trace, read back from a spill. Memory is then
-  the lean frame's; the other kinds hold one part or one bucket at a time.
+  ``keyed`` rule runs on each key bucket (every group whole in one; read in batches of
+  whole groups), then once more on the groups any bucket flagged; keyed and global
+  kinds with a mergeable partial are folded and settled instead (``_partials``); the
+  chain's row ranges are each checked by a task and stitched in order; the DAG's
+  buckets are joined one at a time (``scale/_dag.py``'s ``_bucket``) and judged by the
+  rule's own ``dag_violations``. ``driver`` rules read the published head and count.
+- kinds with no partition and no partial run on every record, read back from a spill.
 
 Memory is one part (``PART_ROWS``) or one spill bucket (``SPILL_ROWS``), plus the records
 some rule flags. In the layout a record's row is its ``seq``; if the seqs are not exactly
@@ -30,13 +28,14 @@ the check falls back to the in-memory engine, which is exact by construction.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -48,13 +47,13 @@ from inspectorate.errors import InputError, NotPositional
 from inspectorate.scale._dag import _bucket
 from inspectorate.scale._dask import _chain_part, _flagged, plan
 from inspectorate.scale._partials import (
+    Folded,
     gather_part,
     judge_merged,
     merged_rules,
     owned,
     part_states,
     rule_paths,
-    settle,
 )
 from inspectorate.scale._parts import (
     PART_ROWS,
@@ -108,6 +107,15 @@ class Plan:
         return how in [h for _, h in self.bucketed()]
 
 
+class PartCost(NamedTuple):
+    """One map task: its records, wall and CPU seconds, and the process that ran it."""
+
+    rows: int
+    wall_s: float
+    cpu_s: float
+    pid: int
+
+
 class _OutOfCoreTrace(Trace):
     """What driver and chain rules read: the record count, the head, the chain's breaks
     (checked from the spills) and the last record; its frame is the last row only."""
@@ -119,6 +127,7 @@ class _OutOfCoreTrace(Trace):
         self.phases: dict[str, float] = {}  # seconds per phase (map, reduce, ...), for benches
         self.paths: dict[str, str] = {}  # rule id -> how the engine judged it (partial, bucket, whole)
         self.parts = len(source.parts)
+        self.part_costs: list[PartCost] = []  # per map task, for benches and projections
 
     def __len__(self) -> int:
         return self._count
@@ -206,6 +215,7 @@ def _dag_spill(rules: pl.DataFrame, plan_: Plan, part: int) -> None:
 def map_part(part: Part, plan_: Plan) -> dict[str, Any]:
     """One part, read by the task that judges it: matched counts, the record rules'
     suspects, and the spills of the keyed, chain, DAG and global work."""
+    wall, cpu = time.perf_counter(), time.process_time()
     frame = load_part(part)
     rules = rule_frame(frame)
     trace = Trace(rules, None, "<partition>")
@@ -231,32 +241,62 @@ def map_part(part: Part, plan_: Plan) -> dict[str, Any]:
     # alive (≈ 200 bytes a record held by the driver across parts, measured at 10^7)
     last = frame.filter(pl.col("row") == pl.col("row").max()).head(1)
     last = owned(last)
-    return {
+    out = {
+        "index": part.index,
         "states": part_states(trace, plan_),
         "matched": matched_counts(trace, list(plan_.specs)),
         "chain": None if chain is None else (*chain, frame["record_id"][0], frame["record_id"][-1]),
         "rows": frame.height,
         "last": (int(last["row"][0]), records_from_frame(last)[0], rule_frame(last)),
     }
+    # the part's cost where it ran (a worker's pid is not the driver's), for projections
+    out["cost"] = PartCost(frame.height, time.perf_counter() - wall, time.process_time() - cpu, os.getpid())
+    return out
 
 
 # ---------------------------------------------------------------- reduce
 
 
+def _batches(files: list[Path], column: str, rows: int) -> list[list[Any] | None]:
+    """The bucket's groups in batches of at most ``rows`` records (a larger group alone;
+    ``[None]``: read it whole): a bucket of few groups can hold far more than its share
+    (10^8 records, 1,000 chips in 50 buckets: 1.6x), and a keyed rule judges each group
+    alone, so any split into whole groups is exact."""
+    key = pl.col(column).cast(pl.Utf8)
+    counts = pl.scan_parquet(files).group_by(key).len().collect().sort(column)
+    if counts["len"].sum() <= rows:
+        return [None]
+    batches: list[list[Any]] = [[]]
+    held = 0
+    for value, n in counts.iter_rows():
+        if batches[-1] and held + n > rows:
+            batches.append([])
+            held = 0
+        batches[-1].append(value)
+        held += n
+    return list(batches)
+
+
 def reduce_key_bucket(bucket: int, column: str, plan_: Plan) -> dict[int, pl.DataFrame]:
-    """Every keyed rule on ``column`` over one bucket (its groups whole): the rows of the
-    groups each rule flagged, by rule index."""
-    rows = _read(plan_.spill, f"key={column}/b={bucket}")
-    if rows is None:
+    """Every keyed rule on ``column`` over one bucket (its groups whole), read in batches
+    of whole groups of at most ``chain_rows`` (the spill size) records: the rows of the groups each rule
+    flagged, by rule index."""
+    files = sorted((Path(plan_.spill) / f"key={column}" / f"b={bucket}").glob("p-*.parquet"))
+    if not files:
         return {}
-    trace = Trace(rows, None, "<bucket>")
-    out = {}
-    for i, (spec, how) in enumerate(zip(plan_.specs, plan_.hows)):
-        if how == column:
-            found = run_rule(spec, trace)
-            if found:
-                out[i] = _suspects(found, rows, column)
-    return out
+    found_rows: dict[int, list[pl.DataFrame]] = {}
+    for batch in _batches(files, column, plan_.chain_rows):
+        lazy = pl.scan_parquet(files)
+        if batch is not None:
+            lazy = lazy.filter(pl.col(column).cast(pl.Utf8).is_in(pl.Series(batch, dtype=pl.Utf8).implode()))
+        rows = lazy.collect().sort("row")
+        trace = Trace(rows, None, "<bucket>")
+        for i, (spec, how) in enumerate(zip(plan_.specs, plan_.hows)):
+            if how == column:
+                found = run_rule(spec, trace)
+                if found:
+                    found_rows.setdefault(i, []).append(_suspects(found, rows, column))
+    return {i: pl.concat(frames).sort("row") for i, frames in found_rows.items()}
 
 
 def reduce_dag_bucket(bucket: int, plan_: Plan) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -288,33 +328,48 @@ def stitched_breaks(
     return breaks
 
 
-def chain_breaks(plan_: Plan, records: int, head: str | None) -> tuple[list[ChainBreak], str]:
-    """The chain's breaks from the row-range spills in order (one bucket in memory, the
-    previous bucket's last hash carried), and the last record's hash."""
-    breaks: list[ChainBreak] = []
-    prev_hash, prev_id, expect = GENESIS, None, 0
-    for b in range(plan_.chain_buckets):
-        rows = _read(plan_.spill, f"chain/b={b}")
-        if rows is None:
-            continue
-        if (
-            rows["row"][0] != expect
-            or rows["row"][-1] != expect + rows.height - 1
-            or rows["row"].is_duplicated().any()
-        ):
-            raise NotPositional
-        checked = rows.with_columns(
-            pl.col("h").shift(1, fill_value=prev_hash).alias("expected"),
-            pl.col("record_id").shift(1).alias("suspect"),
-        )
-        if prev_id is not None:
-            checked = checked.with_columns(pl.col("suspect").fill_null(pl.lit(prev_id)))
-        bad = checked.filter(pl.col("prev_record_hash") != pl.col("expected"))
+def check_chain_bucket(bucket: int, plan_: Plan) -> tuple[Any, ...] | None:
+    """One row range of the chain spill checked from its own first prev hash: (first
+    row, rows, first prev, first id, last hash, last id, internal breaks), or None."""
+    rows = _read(plan_.spill, f"chain/b={bucket}")
+    if rows is None:
+        return None
+    lo = int(rows["row"][0])
+    if rows["row"][-1] != lo + rows.height - 1 or rows["row"].is_duplicated().any():
+        raise NotPositional
+    checked = rows.with_columns(
+        pl.col("h").shift(1).alias("expected"), pl.col("record_id").shift(1).alias("suspect")
+    ).slice(1)
+    bad = checked.filter(pl.col("prev_record_hash") != pl.col("expected"))
+    breaks = [
+        ChainBreak(row, rid, max(row - 1, 0), suspect, exp, found)
         for row, rid, suspect, exp, found in bad.select(
             "row", "record_id", "suspect", "expected", "prev_record_hash"
-        ).iter_rows():
-            breaks.append(ChainBreak(row, rid, max(row - 1, 0), suspect, exp, found))
-        prev_hash, prev_id, expect = rows["h"][-1], rows["record_id"][-1], expect + rows.height
+        ).iter_rows()
+    ]
+    first = (rows["prev_record_hash"][0], rows["record_id"][0])
+    return lo, rows.height, *first, rows["h"][-1], rows["record_id"][-1], breaks
+
+
+def chain_breaks(
+    plan_: Plan, records: int, head: str | None, runner: Any = None
+) -> tuple[list[ChainBreak], str]:
+    """The chain's breaks from the row-range spills: each range checked by a task of its
+    own (``check_chain_bucket``, on a worker under Dask), stitched here in row order
+    (a break wherever a range does not start from the previous range's last hash)."""
+    runner = runner or _Serial()
+    breaks: list[ChainBreak] = []
+    prev_hash, prev_id, expect = GENESIS, None, 0
+    for found in runner.map(check_chain_bucket, list(range(plan_.chain_buckets)), plan_=plan_):
+        if found is None:
+            continue
+        lo, height, first_prev, first_id, last_hash, last_id, internal = found
+        if lo != expect:
+            raise NotPositional
+        if first_prev != prev_hash:
+            breaks.append(ChainBreak(lo, first_id, max(lo - 1, 0), prev_id, prev_hash, first_prev))
+        breaks += internal
+        prev_hash, prev_id, expect = last_hash, last_id, expect + height
     if expect != records:
         raise NotPositional
     if head is not None and head != prev_hash:
@@ -331,6 +386,9 @@ class _Serial:
     def map(self, fn: Callable[..., Any], items: list[Any], **kwargs: Any) -> list[Any]:
         return [fn(item, **kwargs) for item in items]
 
+    def each(self, fn: Callable[..., Any], items: list[Any], **kwargs: Any) -> Iterator[Any]:
+        return (fn(item, **kwargs) for item in items)
+
 
 class _OnDask:
     """Tasks as Dask futures: a worker reads its own part or bucket from disk (the spill
@@ -344,6 +402,15 @@ class _OnDask:
         if not items:
             return []
         return list(self.client.gather(self.client.map(fn, items, pure=False, **kwargs)))
+
+    def each(self, fn: Callable[..., Any], items: list[Any], **kwargs: Any) -> Iterator[Any]:
+        """Results as they complete, each future released once read."""
+        from distributed import as_completed
+
+        for future in as_completed(self.client.map(fn, items, pure=False, **kwargs)):
+            result = future.result()
+            future.release()
+            yield result
 
 
 def check_out_of_core(
@@ -400,14 +467,28 @@ def _run(
     on_rule: Callable[[str], None] | None,
 ) -> tuple[Verdict, Trace]:
     t_start = time.perf_counter()
-    mapped = runner.map(map_part, list(source.parts), plan_=plan_)
+    folded = Folded(plan_)
+    matched = dict.fromkeys((s.id for s in plan_.specs), 0)
+    chains: dict[int, Any] = {}
+    costs: list[PartCost] = []
+    final: tuple[int, dict[str, Any], pl.DataFrame] | None = None
+    # folded as they arrive: O(groups) states and a few numbers per part, not every result
+    for m in runner.each(map_part, list(source.parts), plan_=plan_):
+        folded.add(m["states"])
+        for rule_id, count in m["matched"].items():
+            matched[rule_id] += count
+        if m["chain"] is not None:
+            chains[m["index"]] = m["chain"]
+        if final is None or m["last"][0] > final[0]:
+            final = m["last"]
+        costs.append(m["cost"])
     t_map = time.perf_counter()
-    suspects = settle(plan_, [m["states"] for m in mapped])
+    suspects = folded.settle()
     if suspects:
         runner.map(gather_part, list(source.parts), plan_=plan_, wanted=suspects)
     t_settle = time.perf_counter()
-    matched = {s.id: sum(m["matched"][s.id] for m in mapped) for s in plan_.specs}
-    _, last, tail = max((m["last"] for m in mapped), key=lambda item: item[0])
+    assert final is not None  # a source has at least one part
+    _, last, tail = final
     keyed: dict[int, list[pl.DataFrame]] = {}
     for key in plan_.keys():
         for found in runner.map(reduce_key_bucket, list(range(plan_.buckets)), column=key, plan_=plan_):
@@ -416,12 +497,13 @@ def _run(
     dag = runner.map(reduce_dag_bucket, list(range(plan_.buckets)), plan_=plan_) if plan_.has("dag") else []
     t_buckets = time.perf_counter()
     if plan_.ordered:
-        breaks = stitched_breaks(source, [m["chain"] for m in mapped])
+        breaks = stitched_breaks(source, [chains[p.index] for p in source.parts])
     else:
-        breaks, _ = chain_breaks(plan_, source.records, source.head)
+        breaks, _ = chain_breaks(plan_, source.records, source.head, runner)
     whole = _read(plan_.spill, "global") if plan_.has(None) else None
     meta = _OutOfCoreTrace(source, tail, breaks, last)
     meta.paths = rule_paths(plan_, suspects)
+    meta.part_costs = costs
     t_chain = time.perf_counter()
     violations: list[Violation] = []
     timings: dict[str, float] = {}

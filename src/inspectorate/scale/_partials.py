@@ -78,18 +78,48 @@ def owned(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.read_ipc(buffer)
 
 
+FOLD_EVERY = 16  # parts' states held per rule before they are folded into one
+
+
+class Folded:
+    """The merged rules' states, folded as the parts' results arrive (in any order):
+    the driver holds one folded state per rule plus fewer than ``every`` parts' states,
+    so its memory is O(groups), not O(parts x groups), however many parts there are."""
+
+    def __init__(self, plan_: Plan, every: int | None = None):
+        self.plan, self.every = plan_, max(FOLD_EVERY if every is None else every, 1)
+        self.pending: dict[int, list[pl.DataFrame]] = {
+            i: [] for i in range(len(plan_.specs)) if plan_.merged and plan_.merged[i]
+        }
+
+    def add(self, states: dict[int, pl.DataFrame]) -> None:
+        for i, state in states.items():
+            held = self.pending[i]
+            held.append(state)
+            if len(held) >= self.every:
+                partial = partial_for(self.plan.specs[i].kind)
+                assert partial is not None
+                self.pending[i] = [owned(partial.fold(held, _params(self.plan.specs[i])))]
+
+    def settle(self) -> dict[int, Suspects]:
+        """Per merged rule with something left to see: its suspects (groups or ``ALL``)."""
+        out: dict[int, Suspects] = {}
+        for i, held in self.pending.items():
+            spec = self.plan.specs[i]
+            partial = partial_for(spec.kind)
+            assert partial is not None
+            found = partial.settle(held, _params(spec))
+            if found is not None:
+                out[i] = found
+        return out
+
+
 def settle(plan_: Plan, states: list[dict[int, pl.DataFrame]]) -> dict[int, Suspects]:
-    """Per merged rule with something left to see: its suspects (groups or ``ALL``)."""
-    out: dict[int, Suspects] = {}
-    for i, spec in enumerate(plan_.specs):
-        if not (plan_.merged and plan_.merged[i]):
-            continue
-        partial = partial_for(spec.kind)
-        assert partial is not None
-        found = partial.settle([s[i] for s in states], _params(spec))
-        if found is not None:
-            out[i] = found
-    return out
+    """Per merged rule with something left to see, from every part's states at once."""
+    folded = Folded(plan_, every=len(states) + 1)
+    for part in states:
+        folded.add(part)
+    return folded.settle()
 
 
 def _rows_of(rules: pl.DataFrame, how: str | None, found: Suspects) -> pl.DataFrame:
