@@ -163,3 +163,23 @@ def test_dag_link_check_and_both_resolvers_match_the_oracle(graph, few):
         assert observed(run_rule(SPEC, chained(records))) == oracle(records)
     finally:
         provenance._FEW = before
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(["r0", "r1", "r2", "r10", "r3", ""]), max_size=30), st.booleans())
+def test_duplicate_ids_sorted_or_not_match_a_count(values, ordered):
+    ids = sorted(values) if ordered else values
+    expected = [(rid, row) for row, rid in enumerate(ids) if ids.count(rid) > 1]
+    found = provenance._duplicates(pl.Series("record_id", ids, dtype=pl.Utf8))
+    assert found.schema == {"record_id": pl.Utf8, "row": pl.UInt32}
+    assert list(found.iter_rows()) == expected
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("by,value", [(["a"], "c"), (["a", "b"], "c"), (["b"], "a")])
+def test_one_value_each_says_what_the_group_by_says(seed, by, value):
+    frame = _frame(seed, 12 + 40 * (seed % 3), nulls=seed % 2 == 1)
+    if seed >= 4:  # one value per group by construction, so both answers occur
+        frame = frame.with_columns(pl.col(by[0]).alias(value))
+    counts = frame.group_by(by).agg(pl.col(value).n_unique().alias("n"))
+    assert common.one_value_each(frame, by, value) == bool((counts["n"] == 1).all())

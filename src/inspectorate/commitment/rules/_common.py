@@ -165,11 +165,25 @@ def _sliced(frame: pl.DataFrame, by: list[str], aggs: list[pl.Expr], merge: list
     return pl.concat(parts).group_by(by).agg(merge)
 
 
+def one_value_each(frame: pl.DataFrame, keys: list[str], value: str) -> bool:
+    """True when every group of ``keys`` holds exactly one distinct ``value``: as many
+    distinct (keys, value) packed keys as distinct keys. Two distinct counts over
+    integers, 2-3x cheaper than the group-by with aggregates they spare; False when the
+    columns cannot be packed (the caller then groups)."""
+    pair = packed_key(frame, keys + [value])
+    group = packed_key(frame, keys) if pair is not None else None
+    return group is not None and pair is not None and pair.n_unique() == group.n_unique()
+
+
 def distinct_over(frame: pl.DataFrame, key: str | list[str], value: str, limit: int) -> pl.DataFrame:
     """Groups of ``key`` with more than ``limit`` distinct ``value``s, with the values in
     order of first appearance (time, then file order) and the records of every value
     beyond the first ``limit``. Aggregates first; touches records only for violators."""
     keys = [key] if isinstance(key, str) else key
+    if limit >= 1 and one_value_each(frame, keys, value):  # the usual trace: no group over
+        none = frame.head(0).group_by(keys).agg(pl.len().alias("n"))
+        empty = pl.lit([]).cast(pl.List(pl.Utf8))
+        return none.with_columns(empty.alias("values"), empty.alias("extra_ids"))
     firsts = sliced_agg(
         frame,
         keys + [value],
