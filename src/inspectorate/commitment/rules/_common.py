@@ -113,15 +113,24 @@ def packed_key(frame: pl.DataFrame, by: list[str]) -> pl.Series | None:
         return None
     if not all(isinstance(frame.schema[name], pl.Categorical) for name in by):
         return None
+    packed = _packed(frame, by)
+    if packed is not None:
+        return frame.select(packed[0].alias(_KEY))[_KEY]
+    return _dense_key(frame, by)
+
+
+def _packed(frame: pl.DataFrame, by: list[str]) -> tuple[pl.Expr, list[int]] | None:
+    """The mixed-radix key of categorical columns ``by`` (the last one least
+    significant) and the radices, or None when they overflow 63 bits."""
     tops = frame.select([pl.col(name).to_physical().max().alias(name) for name in by]).row(0)
     radices = [int(top or 0) + 2 for top in tops]
-    if math.prod(radices) < 2**63:
-        key: pl.Expr | None = None
-        for name, radix in zip(by, radices):
-            code = pl.col(name).to_physical().cast(pl.UInt64).fill_null(radix - 1)
-            key = code if key is None else key * radix + code
-        return frame.select(key.alias(_KEY))[_KEY]  # type: ignore[union-attr]
-    return _dense_key(frame, by)
+    if math.prod(radices) >= 2**63:
+        return None
+    key: pl.Expr | None = None
+    for name, radix in zip(by, radices):
+        code = pl.col(name).to_physical().cast(pl.UInt64).fill_null(radix - 1)
+        key = code if key is None else key * radix + code
+    return key, radices  # type: ignore[return-value]
 
 
 def _dense_key(frame: pl.DataFrame, by: list[str]) -> pl.Series | None:
@@ -167,12 +176,18 @@ def _sliced(frame: pl.DataFrame, by: list[str], aggs: list[pl.Expr], merge: list
 
 def one_value_each(frame: pl.DataFrame, keys: list[str], value: str) -> bool:
     """True when every group of ``keys`` holds exactly one distinct ``value``: as many
-    distinct (keys, value) packed keys as distinct keys. Two distinct counts over
-    integers, 2-3x cheaper than the group-by with aggregates they spare; False when the
+    distinct (keys, value) packed keys as distinct keys. One pass for the distinct pair
+    keys, 2-3x cheaper than the group-by with aggregates it spares; False when the
     columns cannot be packed (the caller then groups)."""
-    pair = packed_key(frame, keys + [value])
-    group = packed_key(frame, keys) if pair is not None else None
-    return group is not None and pair is not None and pair.n_unique() == group.n_unique()
+    columns = keys + [value]
+    if frame.height == 0 or not all(isinstance(frame.schema[name], pl.Categorical) for name in columns):
+        return False
+    packed = _packed(frame, columns)
+    if packed is None:
+        return False
+    # the distinct pairs (few), then their groups: the pair key less its last digit
+    pairs = frame.select(packed[0].unique().alias(_KEY))[_KEY]
+    return pairs.len() == (pairs // packed[1][-1]).n_unique()
 
 
 def distinct_over(frame: pl.DataFrame, key: str | list[str], value: str, limit: int) -> pl.DataFrame:

@@ -25,6 +25,7 @@ from inspectorate.commitment.rules._common import (
     ids,
     op_label,
     op_mask,
+    packed_key,
     rows,
     sliced_agg,
 )
@@ -138,7 +139,11 @@ def _logical_runs(frame: pl.DataFrame, jobs: pl.DataFrame, gap: float) -> list[l
 
 
 def _pairs(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
-    """The distinct combinations of ``columns`` (a handful), found slice by slice."""
+    """The distinct combinations of ``columns`` (a handful, in no set order): the first
+    row of each distinct packed key (one hash pass), else found slice by slice."""
+    key = packed_key(frame, list(columns))
+    if key is not None:
+        return frame.select(columns).gather(key.arg_unique())
     return sliced_agg(frame, list(columns), [pl.len().alias("_n")], [pl.col("_n").sum()]).drop("_n")
 
 
