@@ -183,3 +183,19 @@ def test_one_value_each_says_what_the_group_by_says(seed, by, value):
         frame = frame.with_columns(pl.col(by[0]).alias(value))
     counts = frame.group_by(by).agg(pl.col(value).n_unique().alias("n"))
     assert common.one_value_each(frame, by, value) == bool((counts["n"] == 1).all())
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("by", [["k", "a"], ["a", "k", "b"], ["k"], ["n", "a"]])
+def test_packed_keys_skip_constant_columns_but_not_a_null(seed, by):
+    frame = _frame(seed, 60, nulls=False).with_columns(
+        pl.lit("same").cast(pl.Categorical).alias("k"),  # one value: splits nothing
+        pl.when(pl.col("x") < 0.2).then(None).otherwise(pl.lit("v")).cast(pl.Categorical).alias("n"),
+    )
+    expected = {frozenset(g) for g in frame.with_row_index("i").group_by(by).agg("i")["i"].to_list()}
+    key = common.packed_key(frame, by)
+    assert key is not None and key.len() == frame.height
+    assert _groups(frame, key) == expected
+    counts = frame.group_by(by).agg(pl.col("c").n_unique().alias("u"))
+    assert common.one_value_each(frame, by, "c") == bool((counts["u"] == 1).all())
+    assert common.one_value_each(frame, by, "k")  # a constant value: one per group

@@ -121,16 +121,27 @@ def packed_key(frame: pl.DataFrame, by: list[str]) -> pl.Series | None:
 
 def _packed(frame: pl.DataFrame, by: list[str]) -> tuple[pl.Expr, list[int]] | None:
     """The mixed-radix key of categorical columns ``by`` (the last one least
-    significant) and the radices, or None when they overflow 63 bits."""
-    tops = frame.select([pl.col(name).to_physical().max().alias(name) for name in by]).row(0)
-    radices = [int(top or 0) + 2 for top in tops]
+    significant) and the radices, or None when they overflow 63 bits. A column holding
+    one value and no null splits no group: it gets radix 1 and adds no arithmetic (an
+    operator, commit or config column is often constant over a whole trace)."""
+    code = [pl.col(name).to_physical() for name in by]
+    stats = frame.select(
+        *[c.max().alias(f"hi{i}") for i, c in enumerate(code)],
+        *[c.min().alias(f"lo{i}") for i, c in enumerate(code)],
+        *[c.null_count().alias(f"nn{i}") for i, c in enumerate(code)],
+    ).row(0, named=True)
+    constant = [stats[f"nn{i}"] == 0 and stats[f"hi{i}"] == stats[f"lo{i}"] for i in range(len(by))]
+    radices = [1 if same else int(stats[f"hi{i}"] or 0) + 2 for i, same in enumerate(constant)]
     if math.prod(radices) >= 2**63:
         return None
     key: pl.Expr | None = None
-    for name, radix in zip(by, radices):
-        code = pl.col(name).to_physical().cast(pl.UInt64).fill_null(radix - 1)
-        key = code if key is None else key * radix + code
-    return key, radices  # type: ignore[return-value]
+    for c, radix, same in zip(code, radices, constant):
+        if not same:
+            digit = c.cast(pl.UInt64).fill_null(radix - 1)
+            key = digit if key is None else key * radix + digit
+    if key is None:  # every column constant: one group
+        key = pl.repeat(0, pl.len(), dtype=pl.UInt64)
+    return key, radices
 
 
 def _dense_key(frame: pl.DataFrame, by: list[str]) -> pl.Series | None:
