@@ -139,8 +139,9 @@ def _packed(frame: pl.DataFrame, by: list[str]) -> tuple[pl.Expr, list[int]] | N
         if not same:
             digit = c.cast(pl.UInt64).fill_null(radix - 1)
             key = digit if key is None else key * radix + digit
-    if key is None:  # every column constant: one group
-        key = pl.repeat(0, pl.len(), dtype=pl.UInt64)
+    if key is None:  # every column constant: one group, keyed by a real column (a
+        # literal key takes another summation path: float totals would differ in the last bit)
+        key = code[0].cast(pl.UInt64)
     return key, radices
 
 
