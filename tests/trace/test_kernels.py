@@ -58,7 +58,10 @@ class _Trace:
 @pytest.mark.parametrize("tolerance", [0.0, 0.5])
 def test_chip_overlaps_equals_the_sorted_arrays(seed, shuffled, long_windows, tolerance):
     frame = _windows(seed, shuffled, long_windows)
-    compiled, general = kernels.chip_overlaps(frame, tolerance), integrity._overlaps_in_order(frame, tolerance)
+    compiled, general = (
+        kernels.chip_overlaps(frame, tolerance),
+        integrity._overlaps_in_order(frame, tolerance),
+    )
     assert (compiled is None) == (general is None)
     if compiled is not None:
         assert np.array_equal(compiled, general)
