@@ -26,5 +26,11 @@ setup(
             extra_compile_args=["-O3"],
             optional=True,
         ),
+        Extension(  # per-chip passes for the rules (trace/_kernels.py)
+            "inspectorate.trace._ckernels",
+            ["src/inspectorate/trace/_ckernels.c"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        ),
     ]
 )

@@ -163,3 +163,39 @@ def test_dag_link_check_and_both_resolvers_match_the_oracle(graph, few):
         assert observed(run_rule(SPEC, chained(records))) == oracle(records)
     finally:
         provenance._FEW = before
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(["r0", "r1", "r2", "r10", "r3", ""]), max_size=30), st.booleans())
+def test_duplicate_ids_sorted_or_not_match_a_count(values, ordered):
+    ids = sorted(values) if ordered else values
+    expected = [(rid, row) for row, rid in enumerate(ids) if ids.count(rid) > 1]
+    found = provenance._duplicates(pl.Series("record_id", ids, dtype=pl.Utf8))
+    assert found.schema == {"record_id": pl.Utf8, "row": pl.UInt32}
+    assert list(found.iter_rows()) == expected
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("by,value", [(["a"], "c"), (["a", "b"], "c"), (["b"], "a")])
+def test_one_value_each_says_what_the_group_by_says(seed, by, value):
+    frame = _frame(seed, 12 + 40 * (seed % 3), nulls=seed % 2 == 1)
+    if seed >= 4:  # one value per group by construction, so both answers occur
+        frame = frame.with_columns(pl.col(by[0]).alias(value))
+    counts = frame.group_by(by).agg(pl.col(value).n_unique().alias("n"))
+    assert common.one_value_each(frame, by, value) == bool((counts["n"] == 1).all())
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("by", [["k", "a"], ["a", "k", "b"], ["k"], ["n", "a"]])
+def test_packed_keys_skip_constant_columns_but_not_a_null(seed, by):
+    frame = _frame(seed, 60, nulls=False).with_columns(
+        pl.lit("same").cast(pl.Categorical).alias("k"),  # one value: splits nothing
+        pl.when(pl.col("x") < 0.2).then(None).otherwise(pl.lit("v")).cast(pl.Categorical).alias("n"),
+    )
+    expected = {frozenset(g) for g in frame.with_row_index("i").group_by(by).agg("i")["i"].to_list()}
+    key = common.packed_key(frame, by)
+    assert key is not None and key.len() == frame.height
+    assert _groups(frame, key) == expected
+    counts = frame.group_by(by).agg(pl.col("c").n_unique().alias("u"))
+    assert common.one_value_each(frame, by, "c") == bool((counts["u"] == 1).all())
+    assert common.one_value_each(frame, by, "k")  # a constant value: one per group

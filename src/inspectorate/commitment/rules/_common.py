@@ -113,15 +113,36 @@ def packed_key(frame: pl.DataFrame, by: list[str]) -> pl.Series | None:
         return None
     if not all(isinstance(frame.schema[name], pl.Categorical) for name in by):
         return None
-    tops = frame.select([pl.col(name).to_physical().max().alias(name) for name in by]).row(0)
-    radices = [int(top or 0) + 2 for top in tops]
-    if math.prod(radices) < 2**63:
-        key: pl.Expr | None = None
-        for name, radix in zip(by, radices):
-            code = pl.col(name).to_physical().cast(pl.UInt64).fill_null(radix - 1)
-            key = code if key is None else key * radix + code
-        return frame.select(key.alias(_KEY))[_KEY]  # type: ignore[union-attr]
+    packed = _packed(frame, by)
+    if packed is not None:
+        return frame.select(packed[0].alias(_KEY))[_KEY]
     return _dense_key(frame, by)
+
+
+def _packed(frame: pl.DataFrame, by: list[str]) -> tuple[pl.Expr, list[int]] | None:
+    """The mixed-radix key of categorical columns ``by`` (the last one least
+    significant) and the radices, or None when they overflow 63 bits. A column holding
+    one value and no null splits no group: it gets radix 1 and adds no arithmetic (an
+    operator, commit or config column is often constant over a whole trace)."""
+    code = [pl.col(name).to_physical() for name in by]
+    stats = frame.select(
+        *[c.max().alias(f"hi{i}") for i, c in enumerate(code)],
+        *[c.min().alias(f"lo{i}") for i, c in enumerate(code)],
+        *[c.null_count().alias(f"nn{i}") for i, c in enumerate(code)],
+    ).row(0, named=True)
+    constant = [stats[f"nn{i}"] == 0 and stats[f"hi{i}"] == stats[f"lo{i}"] for i in range(len(by))]
+    radices = [1 if same else int(stats[f"hi{i}"] or 0) + 2 for i, same in enumerate(constant)]
+    if math.prod(radices) >= 2**63:
+        return None
+    key: pl.Expr | None = None
+    for c, radix, same in zip(code, radices, constant):
+        if not same:
+            digit = c.cast(pl.UInt64).fill_null(radix - 1)
+            key = digit if key is None else key * radix + digit
+    if key is None:  # every column constant: one group, keyed by a real column (a
+        # literal key takes another summation path: float totals would differ in the last bit)
+        key = code[0].cast(pl.UInt64)
+    return key, radices
 
 
 def _dense_key(frame: pl.DataFrame, by: list[str]) -> pl.Series | None:
@@ -165,11 +186,31 @@ def _sliced(frame: pl.DataFrame, by: list[str], aggs: list[pl.Expr], merge: list
     return pl.concat(parts).group_by(by).agg(merge)
 
 
+def one_value_each(frame: pl.DataFrame, keys: list[str], value: str) -> bool:
+    """True when every group of ``keys`` holds exactly one distinct ``value``: as many
+    distinct (keys, value) packed keys as distinct keys. One pass for the distinct pair
+    keys, 2-3x cheaper than the group-by with aggregates it spares; False when the
+    columns cannot be packed (the caller then groups)."""
+    columns = keys + [value]
+    if frame.height == 0 or not all(isinstance(frame.schema[name], pl.Categorical) for name in columns):
+        return False
+    packed = _packed(frame, columns)
+    if packed is None:
+        return False
+    # the distinct pairs (few), then their groups: the pair key less its last digit
+    pairs = frame.select(packed[0].unique().alias(_KEY))[_KEY]
+    return pairs.len() == (pairs // packed[1][-1]).n_unique()
+
+
 def distinct_over(frame: pl.DataFrame, key: str | list[str], value: str, limit: int) -> pl.DataFrame:
     """Groups of ``key`` with more than ``limit`` distinct ``value``s, with the values in
     order of first appearance (time, then file order) and the records of every value
     beyond the first ``limit``. Aggregates first; touches records only for violators."""
     keys = [key] if isinstance(key, str) else key
+    if limit >= 1 and one_value_each(frame, keys, value):  # the usual trace: no group over
+        none = frame.head(0).group_by(keys).agg(pl.len().alias("n"))
+        empty = pl.lit([]).cast(pl.List(pl.Utf8))
+        return none.with_columns(empty.alias("values"), empty.alias("extra_ids"))
     firsts = sliced_agg(
         frame,
         keys + [value],

@@ -25,6 +25,7 @@ from inspectorate.commitment.rules._common import (
     ids,
     op_label,
     op_mask,
+    packed_key,
     rows,
     sliced_agg,
 )
@@ -72,16 +73,40 @@ def no_splitting(
 
 def _job_table(frame: pl.DataFrame) -> pl.DataFrame:
     """Per job: total FLOPs, time span, and its earliest record (time, then file order)."""
+    if frame["ws"].null_count():
+        totals = sliced_agg(
+            frame,
+            ["job_id"],
+            [pl.col("flops").sum(), pl.col("ws").min().alias("start"), pl.col("we").max().alias("end")],
+            [pl.col("flops").sum(), pl.col("start").min(), pl.col("end").max()],
+        )
+        first = first_rows(frame, "job_id").select(
+            "job_id", pl.col("row").alias("first_row"), pl.col("record_id").alias("first_id")
+        )
+        return totals.join(first, on="job_id").with_columns(pl.col("job_id").cast(pl.Utf8)).sort("job_id")
+    # One pass: a group keeps its rows in file order, and arg_min gives the first of equal
+    # minima, so the row at the earliest start is first_rows' row (a slice's, then the
+    # earliest slice's at the merge), found with the totals instead of in a second group-by.
+    earliest = pl.col("first_row").get(pl.col("start").arg_min())
     totals = sliced_agg(
         frame,
         ["job_id"],
-        [pl.col("flops").sum(), pl.col("ws").min().alias("start"), pl.col("we").max().alias("end")],
-        [pl.col("flops").sum(), pl.col("start").min(), pl.col("end").max()],
+        [
+            pl.col("flops").sum(),
+            pl.col("ws").min().alias("start"),
+            pl.col("we").max().alias("end"),
+            pl.col("row").get(pl.col("ws").arg_min()).alias("first_row"),
+        ],
+        [pl.col("flops").sum(), pl.col("start").min(), pl.col("end").max(), earliest],
     )
-    first = first_rows(frame, "job_id").select(
-        "job_id", pl.col("row").alias("first_row"), pl.col("record_id").alias("first_id")
+    first_ids = frame.filter(pl.col("row").is_in(totals["first_row"].implode())).select(
+        pl.col("row").alias("first_row"), pl.col("record_id").alias("first_id")
     )
-    return totals.join(first, on="job_id").with_columns(pl.col("job_id").cast(pl.Utf8)).sort("job_id")
+    return (
+        totals.join(first_ids, on="first_row", how="left")
+        .with_columns(pl.col("job_id").cast(pl.Utf8))
+        .sort("job_id")
+    )
 
 
 def _logical_runs(frame: pl.DataFrame, jobs: pl.DataFrame, gap: float) -> list[list[str]]:
@@ -114,7 +139,11 @@ def _logical_runs(frame: pl.DataFrame, jobs: pl.DataFrame, gap: float) -> list[l
 
 
 def _pairs(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
-    """The distinct combinations of ``columns`` (a handful), found slice by slice."""
+    """The distinct combinations of ``columns`` (a handful, in no set order): the first
+    row of each distinct packed key (one hash pass), else found slice by slice."""
+    key = packed_key(frame, list(columns))
+    if key is not None:
+        return frame.select(columns).gather(key.arg_unique())
     return sliced_agg(frame, list(columns), [pl.len().alias("_n")], [pl.col("_n").sum()]).drop("_n")
 
 

@@ -20,6 +20,7 @@ from inspectorate.commitment.rules._common import (
     ids,
     lineage_count,
     model_counts,
+    one_value_each,
     op_label,
     op_mask,
     rows,
@@ -131,7 +132,7 @@ def operator_uniqueness_per_job(trace: Trace, max_operators_per_job: int = 1) ->
 def _at_most(frame: pl.DataFrame, keys: list[str], limit: int, value: str = "model_hash_prefix") -> bool:
     """Every group of ``keys`` has at most ``limit`` distinct ``value``s. A model count
     never exceeds the distinct hashes, so this settles most traces without counting."""
-    if frame.height == 0:
+    if frame.height == 0 or (limit >= 1 and one_value_each(frame, keys, value)):
         return True
     combos = sliced_agg(frame, keys + [value], [pl.len().alias("_n")], [pl.col("_n").sum()])
     return int(combos.group_by(keys).len()["len"].max()) <= limit  # type: ignore[arg-type]
