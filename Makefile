@@ -12,7 +12,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: demo test test-fast install lint wheel-check bench clean
 
-$(STAMP): pyproject.toml setup.py src/inspectorate/trace/_ccanon.c src/inspectorate/trace/_cjsonl.c src/inspectorate/trace/_ckernels.c src/inspectorate/trace/_cfloat.h src/inspectorate/trace/_csha.h
+$(STAMP): pyproject.toml setup.py src/inspectorate/trace/_ccanon.c src/inspectorate/trace/_cjsonl.c src/inspectorate/trace/_ckernels.c src/inspectorate/trace/_cfloat.h src/inspectorate/trace/_csha.h src/inspectorate/trace/_cguard.h src/inspectorate/trace/_cdict.h
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	command -v bwrap >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq bubblewrap; else echo "note: the red-team sandbox needs bubblewrap (bwrap): sudo apt-get install bubblewrap"; fi; }
 	command -v ip >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq iproute2; else echo "note: inspectorate capture needs iproute2 (ip): sudo apt-get install iproute2"; fi; }
