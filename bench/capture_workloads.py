@@ -43,6 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "workloads"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness
+
 import stranger_workloads
 
 LIES = (
@@ -127,7 +128,10 @@ WORKLOADS: dict[str, dict[str, Any]] = {
     },
 }
 WORKLOADS.update(stranger_workloads.WORKLOADS)  # --set stranger: written from scratch, see there
-SETS = {"own": [n for n in WORKLOADS if n not in stranger_workloads.WORKLOADS], "stranger": list(stranger_workloads.WORKLOADS)}
+SETS = {
+    "own": [n for n in WORKLOADS if n not in stranger_workloads.WORKLOADS],
+    "stranger": list(stranger_workloads.WORKLOADS),
+}
 SHRINK = 1 / 20  # the lie big_as_small declares a model with 1/20 of the parameters
 
 

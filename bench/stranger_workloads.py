@@ -83,7 +83,9 @@ def n_params(name: str, config: dict[str, Any], shrink: float = 1.0) -> int:
         return spec_from_dict({"format": "inspectorate.model", "version": 1, **desc}).n_params()
     sys.path.insert(0, str(STRANGER))
     if name == "s_ddp":
-        model = importlib.import_module("ddp_spawn").CausalLM(VOCAB, config.get("d", 128), config.get("layers", 2))
+        model = importlib.import_module("ddp_spawn").CausalLM(
+            VOCAB, config.get("d", 128), config.get("layers", 2)
+        )
     else:
         model = importlib.import_module("seq2seq").Translator(config).model
     return int(sum(p.numel() for p in model.parameters()) * shrink)

@@ -72,7 +72,9 @@ class GPT2(nn.Module):
         return self.head(self.ln_f(x))
 
 
-def top_p_sample(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> torch.Tensor:
+def top_p_sample(
+    logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator
+) -> torch.Tensor:
     probs = F.softmax(logits / temperature, -1)
     sorted_p, order = probs.sort(-1, descending=True)
     drop = sorted_p.cumsum(-1) - sorted_p > top_p  # keep the smallest set reaching top_p
@@ -89,7 +91,13 @@ class Server:
         self.ids = torch.tensor([lookup[c] for c in text[:300_000]])
         self.batch, self.ctx = int(cfg.get("batch", 4)), int(cfg.get("ctx", 128))
         self.new_tokens = int(cfg.get("new_tokens", 24))
-        self.model = GPT2(len(self.vocab), self.ctx, int(cfg.get("d", 192)), int(cfg.get("layers", 4)), int(cfg.get("heads", 4)))
+        self.model = GPT2(
+            len(self.vocab),
+            self.ctx,
+            int(cfg.get("d", 192)),
+            int(cfg.get("layers", 4)),
+            int(cfg.get("heads", 4)),
+        )
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=2e-4)
         self.rng, self.gen = random.Random(3), torch.Generator().manual_seed(3)
         self.served, self.updated, self.burst = 0, False, 0
@@ -154,7 +162,9 @@ class Server:
         x = torch.stack([self.ids[s : s + 64] for s in starts])
         y = torch.stack([self.ids[s + 1 : s + 65] for s in starts])
         keep = torch.ones(64, 64, dtype=torch.bool).tril()
-        logits = self.model(x, torch.arange(64).expand(len(starts), 64), keep, [{} for _ in self.model.blocks])
+        logits = self.model(
+            x, torch.arange(64).expand(len(starts), 64), keep, [{} for _ in self.model.blocks]
+        )
         F.cross_entropy(logits.flatten(0, 1), y.flatten())
         return x.numel()
 
@@ -188,7 +198,11 @@ def main() -> None:
     stop = threading.Event()
     beat = Path(run_dir or "/tmp") / "server_heartbeat.jsonl"
     threading.Thread(target=heartbeat, args=(srv, beat, stop), daemon=True).start()
-    rec = StepRecorder(Path(run_dir) / "steps.jsonl", phase="setup", fingerprint_every=0) if run_dir and mode != "none" else None
+    rec = (
+        StepRecorder(Path(run_dir) / "steps.jsonl", phase="setup", fingerprint_every=0)
+        if run_dir and mode != "none"
+        else None
+    )
     kinds = {"training": "train_step", "inference": "infer_token", "eval": "eval_step"}
     does = {"train": "training", "eval": "eval", "serve": "inference", "serve_updates": "inference"}
     for ph in plan["phases"]:

@@ -120,8 +120,13 @@ class Job:
         self.train_ids, self.val_ids = ids[:cut], ids[cut:]
         self.batch, self.seq = int(cfg.get("batch", 2)), int(cfg.get("seq", 32))
         self.accum = int(cfg.get("accum", 2))
-        shape = {k: int(cfg.get(k, d)) for k, d in (("dim", 128), ("layers", 4), ("heads", 4), ("kv_heads", 2), ("ffn", 344))}
-        self.model = Llama(len(self.vocab), shape["dim"], shape["layers"], shape["heads"], shape["kv_heads"], shape["ffn"])
+        shape = {
+            k: int(cfg.get(k, d))
+            for k, d in (("dim", 128), ("layers", 4), ("heads", 4), ("kv_heads", 2), ("ffn", 344))
+        }
+        self.model = Llama(
+            len(self.vocab), shape["dim"], shape["layers"], shape["heads"], shape["kv_heads"], shape["ffn"]
+        )
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self.lr_factor)
         self.gen = torch.Generator().manual_seed(1234)

@@ -32,7 +32,10 @@ PAD, BOS, EOS = 0, 1, 2
 class Seq2Seq(nn.Module):
     def __init__(self, vocab: int, emb: int = 64, hidden: int = 256) -> None:
         super().__init__()
-        self.src_emb, self.tgt_emb = nn.Embedding(vocab, emb, padding_idx=PAD), nn.Embedding(vocab, emb, padding_idx=PAD)
+        self.src_emb, self.tgt_emb = (
+            nn.Embedding(vocab, emb, padding_idx=PAD),
+            nn.Embedding(vocab, emb, padding_idx=PAD),
+        )
         self.encoder = nn.LSTM(emb, hidden, batch_first=True, bidirectional=True)
         self.bridge = nn.Linear(2 * hidden, hidden)
         self.decoder = nn.LSTMCell(emb + hidden, hidden)
@@ -126,7 +129,11 @@ def main() -> None:
     torch.set_num_threads(int(plan.get("threads", 1)))
     tr = Translator(plan.get("config", {}))
     run_dir, mode = os.environ.get("INSPECTORATE_RUN_DIR"), plan.get("records", "naive")
-    rec = StepRecorder(Path(run_dir) / "steps.jsonl", phase="setup", fingerprint_every=0) if run_dir and mode != "none" else None
+    rec = (
+        StepRecorder(Path(run_dir) / "steps.jsonl", phase="setup", fingerprint_every=0)
+        if run_dir and mode != "none"
+        else None
+    )
     kinds = {"training": "train_step", "inference": "infer_token", "eval": "eval_step"}
     does = {"train": "training", "eval": "eval", "serve": "inference"}
     for ph in plan["phases"]:
