@@ -52,7 +52,7 @@ def description(name: str, config: dict[str, Any], shrink: float = 1.0) -> dict[
         heads, kv = config.get("heads", 4), config.get("kv_heads", 2)
         cfg = {
             "n_layers": config.get("layers", 4),
-            "dim": _fit(config.get("dim", 128) * s, heads),
+            "dim": _fit(config.get("dim", 128) * s, 2 * heads),  # rotary: an even head dim
             "n_heads": heads,
             "n_kv_heads": kv,
             "ffn_hidden": _fit(config.get("ffn", 344) * s, 1),
