@@ -100,6 +100,8 @@ def description(name: str, config: dict[str, Any], shrink: float = 1.0) -> dict[
 def n_params(name: str, config: dict[str, Any], shrink: float = 1.0) -> int:
     """Parameters of each workload's model: the verifier's closed form for a described
     model, the workload's own formula otherwise (no model is built)."""
+    if name in stranger_workloads.WORKLOADS:
+        return stranger_workloads.n_params(name, config, shrink)
     desc = description(name, config, shrink)
     if desc is not None:
         from inspectorate.models import spec_from_dict
@@ -426,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
         for mode in modes:
             rows += run_one(name, mode, args.seconds, args.lean, root, args.replay, args.recomputed)
             print(f"done {name}/{mode}", file=sys.stderr, flush=True)
+            if args.json:  # as it goes: a later workload's failure keeps the rows so far
+                args.json.write_text(json.dumps(rows, indent=2))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     print(table(rows) + "\n\n" + summary(rows))
