@@ -124,8 +124,8 @@ def worker(rank: int, world: int, port: int, plan: dict) -> None:
                 told = int(n * world * float(ph.get("token_factor", 1)))
                 if rank == 0 and n:
                     capture.tokens(told)
-                if rec is not None and ph["do"] in does:
-                    op, toks = (does[ph["do"]], n * world) if mode == "naive" else (claim["op"], told)
+                if rec is not None and ph["do"] in does:  # each rank records its own tokens
+                    op, toks = (does[ph["do"]], n) if mode == "naive" else (claim["op"], told // world)
                     if op in kinds:
                         rec.event(kinds[op], step=step, tokens=toks, step_time_s=time.time() - t0)
                 step += 1
