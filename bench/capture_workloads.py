@@ -14,6 +14,7 @@ one workload: honest phases, then the lies (what it does vs what it claims).
 writes agrees with its claim.
 
     python bench/capture_workloads.py                 # all six, 6 s a phase
+    python bench/capture_workloads.py --set stranger  # the four written from scratch (tests/workloads/stranger/)
     python bench/capture_workloads.py --lean          # mlp_lm competent only, short (CI's slow test)
     python bench/capture_workloads.py --table out.json  # re-print saved rows
     python bench/capture_workloads.py --json out.json
@@ -40,7 +41,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "workloads"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness
+
+import stranger_workloads
 
 LIES = (
     "train_as_infer",
@@ -56,6 +60,8 @@ def description(name: str, config: dict[str, Any], shrink: float = 1.0) -> dict[
     """The ``inspectorate.model`` description of what each workload really runs (None
     where no family describes it). ``shrink``: a model with about ``shrink`` times the
     parameters (widths scaled by its square root), what the 20x lie declares instead."""
+    if name in stranger_workloads.WORKLOADS:
+        return stranger_workloads.description(name, config, shrink)
     from corpus import chars
 
     def w(x: int) -> int:
@@ -94,6 +100,8 @@ def description(name: str, config: dict[str, Any], shrink: float = 1.0) -> dict[
 def n_params(name: str, config: dict[str, Any], shrink: float = 1.0) -> int:
     """Parameters of each workload's model: the verifier's closed form for a described
     model, the workload's own formula otherwise (no model is built)."""
+    if name in stranger_workloads.WORKLOADS:
+        return stranger_workloads.n_params(name, config, shrink)
     desc = description(name, config, shrink)
     if desc is not None:
         from inspectorate.models import spec_from_dict
@@ -120,6 +128,11 @@ WORKLOADS: dict[str, dict[str, Any]] = {
         "script": "mlp_lm.py",
         "config": {"hidden": 5120, "embed": 64, "context": 16, "batch_size": 4, "seq_len": 8},
     },
+}
+WORKLOADS.update(stranger_workloads.WORKLOADS)  # --set stranger: written from scratch, see there
+SETS = {
+    "own": [n for n in WORKLOADS if n not in stranger_workloads.WORKLOADS],
+    "stranger": list(stranger_workloads.WORKLOADS),
 }
 SHRINK = 1 / 20  # the lie big_as_small declares a model with 1/20 of the parameters
 
@@ -193,7 +206,7 @@ def plan(
             ("lie_train_as_eval", "train", "eval", 1, 1),
             ("lie_tokens_inflated", "train", "inference", 1, 3),
         ]
-        if name == "pg_sampler":
+        if name == "pg_sampler" or WORKLOADS[name].get("updates"):
             rows.append(("lie_updates_as_serving", "serve_updates", "inference", 1, 1))
     world = config.get("world_size", 1)
     extras: dict[str, dict[str, Any]] = {}
@@ -386,7 +399,8 @@ def summary(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--set", choices=sorted(SETS), default="own", help="stranger: tests/workloads/stranger/")
+    ap.add_argument("--workloads", default=None, help="comma-separated; default: every workload of --set")
     ap.add_argument("--records", default="naive,competent")
     ap.add_argument("--seconds", type=float, default=6.0, help="seconds a phase")
     ap.add_argument("--lean", action="store_true", help="mlp_lm only, competent, 5 phases")
@@ -406,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         saved = json.loads(args.table.read_text())
         print(table(saved) + "\n\n" + summary(saved))
         return 0
-    names = ["mlp_lm"] if args.lean else args.workloads.split(",")
+    names = ["mlp_lm"] if args.lean else (args.workloads.split(",") if args.workloads else SETS[args.set])
     modes = ["competent"] if args.lean else args.records.split(",")
     root = args.out or Path(tempfile.mkdtemp(prefix="capture-workloads-"))
     rows: list[dict[str, Any]] = []
@@ -414,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
         for mode in modes:
             rows += run_one(name, mode, args.seconds, args.lean, root, args.replay, args.recomputed)
             print(f"done {name}/{mode}", file=sys.stderr, flush=True)
+            if args.json:  # as it goes: a later workload's failure keeps the rows so far
+                args.json.write_text(json.dumps(rows, indent=2))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     print(table(rows) + "\n\n" + summary(rows))

@@ -108,6 +108,7 @@ def _doc(**over: object) -> dict[str, object]:
         (_doc(config={"hidden": -3}), "hidden must be positive"),
         (_doc(config={"hidden": 2.5}), "hidden must be an integer"),
         (_doc(config={"cell": "transformer"}), "cell must be"),
+        (_doc(family="llama", config={"dim": 28, "n_heads": 4, "n_kv_heads": 2}), "even head dimension"),
         (_doc(version=9), "version 9"),
         (_doc(format="onnx"), "not a model description"),
         (_doc(config=[1]), "needs a 'config' object"),

@@ -39,3 +39,16 @@ def test_below_the_separation_size_memory_does_not_decide():
     small = 2_000_000  # 12 B/param = 24 MB, under the footprint slack
     found = p1_op_type(_serve(16 * small + 100e6, n=small), Context(DEFAULT))
     assert "footprint_holds_training_state" not in found.evidence.get("checks", {})
+
+
+def test_just_above_the_separation_size_both_sides_of_memory_decide():
+    """At 24.2M (a stranger's Llama, measured under capture: honest serving 127 MB,
+    training claimed as serving 475 MB) training state beside the weights is past what
+    serving can hold (weights + cache + logits + the slack); a serving footprint up to
+    the slack above its weights is not."""
+    n, ctx = 24_192_512, Context(DEFAULT)
+    lie = p1_op_type(_serve(475e6, n=n), ctx)
+    assert lie.decision == "inconsistent", lie.evidence
+    assert p1_op_type(_serve(127e6, n=n), ctx).decision == "consistent"
+    noisy = p1_op_type(_serve(4 * n + 0.9 * DEFAULT.footprint_slack_b, n=n), ctx)
+    assert noisy.decision != "inconsistent", noisy.evidence

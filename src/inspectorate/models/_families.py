@@ -81,6 +81,10 @@ class LlamaSpec(ModelSpec):
     def __post_init__(self) -> None:
         if self.dim % self.n_heads or self.n_heads % self.n_kv_heads:
             raise ValueError("dim must divide into n_heads, and n_heads into n_kv_heads")
+        if (self.dim // self.n_heads) % 2:  # rotary turns pairs of a head's dimensions
+            raise ValueError(
+                f"rotary positions need an even head dimension (dim/n_heads = {self.dim // self.n_heads})"
+            )
 
     @property
     def depth(self) -> int:

@@ -244,22 +244,25 @@ def _p1_serving(
         return  # memory cannot tell: single-rank training stays possible -> no basis
     if fp < extra:
         basis += [str(t_src), "sensor"]
-    held = _training_state_held(ev, cal, n, extra)
+    held = _training_state_held(ev, cal, n)
     if held is not None:
         checks["footprint_holds_training_state"] = held
 
 
-def _training_state_held(ev: PhaseEvidence, cal: Calibration, n: int, extra: float) -> float | None:
+def _training_state_held(ev: PhaseEvidence, cal: Calibration, n: int) -> float | None:
     """The failing side of the memory separation (only above the separation size, where
     ``extra``, training's 12 B/param, exceeds the footprint slack). An honest serving or
     eval phase holds per model copy at most its weights (4 B/param), the declared
     model's decoding cache and the claimed batch's logits twice (scores and softmax),
-    plus ``footprint_slack_b`` once. A footprint past that by half of ``extra`` a copy
-    holds most of the gradients and optimizer state that training needs: suspicion 0.5
-    there. The footprint read is the capped one (above at most a fresh interpreter's
+    plus ``footprint_slack_b`` once (the measured noise): a footprint past that is not
+    serving the declared model, suspicion 0.5 there. Training holds 16 B/param, so the
+    two sides meet at the same size, slack / 12 B (~22M): the limit used to add half of
+    ``extra`` a copy, which moved the failing side to slack / 6 B (~45M), and a stranger's
+    24.2M Llama trained under a serving claim (475 MB against the honest 127 MB) passed at
+    0.48. The footprint read is the capped one (above at most a fresh interpreter's
     memory), so weights loaded before the first label count, as this limit assumes. An
     honest server that keeps its optimizer's state alive after training holds 12 B/param
-    and is flagged from ~134M parameters up: serving beside training state is what
+    and is flagged from slack / 8 B (~34M) up: serving beside training state is what
     ``posttrain_resident_state`` calls post-training too."""
     fp = ev.sensor.get("footprint_b")
     if fp is None:
@@ -271,7 +274,7 @@ def _training_state_held(ev: PhaseEvidence, cal: Calibration, n: int, extra: flo
     cache = spec.cache_bytes(batch, seq) if spec is not None else 0
     vocab = spec.vocab if spec is not None else 0
     per_copy = cal.infer_bytes_per_param * n + cache + 2 * 4 * batch * seq * vocab
-    limit = copies * (per_copy + 0.5 * extra) + cal.footprint_slack_b
+    limit = copies * per_copy + cal.footprint_slack_b
     return above(fp, limit)
 
 

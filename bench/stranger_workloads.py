@@ -1,0 +1,91 @@
+"""The stranger set for ``bench/capture_workloads.py --set stranger``: four workloads
+written from scratch (tests/workloads/stranger/, sharing no code with the testbed or
+with tests/workloads/), with what each one's prover declares.
+
+- ``s_llama``: Llama-style decoder (RMSNorm, rotary, SwiGLU, 2 KV heads), AdamW + cosine
+  + accumulation + clipping, KV-cache sampler; family ``llama``, 0.74M parameters;
+- ``s_llama_wide``: the same code at 24.2M parameters, above the ~22M separation size;
+- ``s_ddp``: 2 ranks by ``mp.spawn``, gloo, DDP of a causal ``nn.TransformerEncoder``;
+  a parameter count only;
+- ``s_seq2seq``: LSTM encoder-decoder with attention, via the documented client only;
+  a parameter count only;
+- ``s_server``: GPT-2-style batching server (left padding, top-p, heartbeat thread,
+  bursts and idle gaps, ``serve_updates``: a fine-tuning step every 4 batches); family
+  ``gpt``, 1.82M parameters.
+
+The models' descriptions are the prover's (what it hands over in ``models:``); the
+parameter counts of undescribed models come from building the workload's own module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+STRANGER = Path(__file__).resolve().parents[1] / "tests" / "workloads" / "stranger"
+VOCAB = 65  # tinyshakespeare's characters
+
+WORKLOADS: dict[str, dict[str, Any]] = {
+    "s_llama": {"script": "stranger/llama.py", "config": {}, "updates": True},
+    "s_llama_wide": {
+        "script": "stranger/llama.py",
+        "config": {"dim": 512, "layers": 8, "heads": 8, "kv_heads": 2, "ffn": 1536},
+        "updates": True,
+    },
+    "s_ddp": {"script": "stranger/ddp_spawn.py", "config": {"world_size": 2}},
+    "s_seq2seq": {"script": "stranger/seq2seq.py", "config": {}},
+    "s_server": {"script": "stranger/batch_server.py", "config": {}, "updates": True},
+}
+
+
+def _fit(x: float, multiple: int) -> int:
+    return max(int(round(x / multiple)) * multiple, multiple)
+
+
+def description(name: str, config: dict[str, Any], shrink: float = 1.0) -> dict[str, Any] | None:
+    """What the workload runs as an ``inspectorate.model`` family (None: no family
+    describes it). ``shrink`` scales widths by its square root (the 20x lie's model)."""
+    s = shrink**0.5
+    if name.startswith("s_llama"):
+        heads, kv = config.get("heads", 4), config.get("kv_heads", 2)
+        cfg = {
+            "n_layers": config.get("layers", 4),
+            "dim": _fit(config.get("dim", 128) * s, 2 * heads),  # rotary: an even head dim
+            "n_heads": heads,
+            "n_kv_heads": kv,
+            "ffn_hidden": _fit(config.get("ffn", 344) * s, 1),
+            "vocab_size": VOCAB,
+            "max_seq": 64,
+            "tie_embeddings": False,
+        }
+        return {"family": "llama", "config": cfg}
+    if name == "s_server":
+        heads = config.get("heads", 4)
+        cfg = {
+            "n_layer": config.get("layers", 4),
+            "n_head": heads,
+            "n_embd": _fit(config.get("d", 192) * s, heads),
+            "block_size": config.get("ctx", 128),
+            "vocab_size": VOCAB,
+            "bias": True,
+        }
+        return {"family": "gpt", "config": cfg}
+    return None
+
+
+def n_params(name: str, config: dict[str, Any], shrink: float = 1.0) -> int:
+    desc = description(name, config, shrink)
+    if desc is not None:
+        from inspectorate.models import spec_from_dict
+
+        return spec_from_dict({"format": "inspectorate.model", "version": 1, **desc}).n_params()
+    sys.path.insert(0, str(STRANGER))
+    if name == "s_ddp":
+        model = importlib.import_module("ddp_spawn").CausalLM(
+            VOCAB, config.get("d", 128), config.get("layers", 2)
+        )
+    else:
+        model = importlib.import_module("seq2seq").Translator(config).model
+    return int(sum(p.numel() for p in model.parameters()) * shrink)
