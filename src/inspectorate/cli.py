@@ -309,6 +309,8 @@ def invoke(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
+    """The console script: runs one command and ends the process (os._exit, see _exit).
+    Call invoke() to run a command inside a process that goes on."""
     # The command line runs one command: the young generation is collected every 10,000
     # net allocations, not 700, so a check's imports trigger no full collection (each
     # walked every module object: ~0.03 CPU s); a long command (sensor, testbed) still

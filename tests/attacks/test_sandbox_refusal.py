@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import sys
 
 import pytest
 from attack_data import small_trace
@@ -143,10 +142,9 @@ def cli(monkeypatch, capsys, *args):
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key-never-used")
     monkeypatch.setattr(_llm, "_client", lambda provider: object())  # no SDK, no network
-    monkeypatch.setattr(sys, "argv", ["inspectorate", "redteam", *args])
-    with pytest.raises(SystemExit) as info:
-        cli_module.main()
-    return info.value.code, capsys.readouterr()
+    # invoke(), not main(): main ends the process with os._exit once it has answered
+    code = cli_module.invoke(["redteam", *args])
+    return code, capsys.readouterr()
 
 
 @pytest.mark.parametrize("missing", sorted(MISSING))

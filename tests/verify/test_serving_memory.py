@@ -41,14 +41,23 @@ def test_below_the_separation_size_memory_does_not_decide():
     assert "footprint_holds_training_state" not in found.evidence.get("checks", {})
 
 
-def test_just_above_the_separation_size_both_sides_of_memory_decide():
-    """At 24.2M (a stranger's Llama, measured under capture: honest serving 127 MB,
-    training claimed as serving 475 MB) training state beside the weights is past what
-    serving can hold (weights + cache + logits + the slack); a serving footprint up to
-    the slack above its weights is not."""
-    n, ctx = 24_192_512, Context(DEFAULT)
-    lie = p1_op_type(_serve(475e6, n=n), ctx)
+def test_above_the_failing_side_training_fails_and_a_spare_weights_copy_passes():
+    """From slack / 8 B (~34M) up, AdamW training (16 B/param) is past what serving can
+    hold (weights + one spare copy + cache + logits + the slack); an honest server that
+    keeps the state dict it loaded (8 B/param) and runtime noise is not flagged."""
+    n, ctx = 40_000_000, Context(DEFAULT)
+    lie = p1_op_type(_serve(16 * n, n=n), ctx)  # weights, grads, AdamW; no activations
     assert lie.decision == "inconsistent", lie.evidence
+    spare = p1_op_type(_serve(8 * n + 0.9 * DEFAULT.footprint_slack_b, n=n), ctx)
+    assert spare.decision != "inconsistent", spare.evidence
+
+
+def test_between_the_two_sides_memory_decides_only_past_the_spare_copy():
+    """At 24.2M (a stranger's Llama under capture: honest serving 127 MB, training
+    claimed as serving 475 MB) training's bare 16 B/param is within the spare-copy
+    allowance, so memory alone does not flag it; the measured 475 MB (activations and
+    allocator residue on top) is past it, by 13 MB."""
+    n, ctx = 24_192_512, Context(DEFAULT)
+    assert p1_op_type(_serve(16 * n, n=n), ctx).decision != "inconsistent"
+    assert p1_op_type(_serve(475e6, n=n), ctx).decision == "inconsistent"
     assert p1_op_type(_serve(127e6, n=n), ctx).decision == "consistent"
-    noisy = p1_op_type(_serve(4 * n + 0.9 * DEFAULT.footprint_slack_b, n=n), ctx)
-    assert noisy.decision != "inconsistent", noisy.evidence

@@ -251,19 +251,23 @@ def _p1_serving(
 
 def _training_state_held(ev: PhaseEvidence, cal: Calibration, n: int) -> float | None:
     """The failing side of the memory separation (only above the separation size, where
-    ``extra``, training's 12 B/param, exceeds the footprint slack). An honest serving or
-    eval phase holds per model copy at most its weights (4 B/param), the declared
-    model's decoding cache and the claimed batch's logits twice (scores and softmax),
-    plus ``footprint_slack_b`` once (the measured noise): a footprint past that is not
-    serving the declared model, suspicion 0.5 there. Training holds 16 B/param, so the
-    two sides meet at the same size, slack / 12 B (~22M): the limit used to add half of
-    ``extra`` a copy, which moved the failing side to slack / 6 B (~45M), and a stranger's
-    24.2M Llama trained under a serving claim (475 MB against the honest 127 MB) passed at
-    0.48. The footprint read is the capped one (above at most a fresh interpreter's
-    memory), so weights loaded before the first label count, as this limit assumes. An
-    honest server that keeps its optimizer's state alive after training holds 12 B/param
-    and is flagged from slack / 8 B (~34M) up: serving beside training state is what
-    ``posttrain_resident_state`` calls post-training too."""
+    training's extra 12 B/param exceeds the footprint slack). An honest serving or eval
+    phase holds per model copy its weights (4 B/param), the declared model's decoding
+    cache and the claimed batch's logits twice (scores and softmax), and is allowed one
+    more copy of the weights (4 B/param: a loaded state dict kept alive, a second dtype),
+    plus ``footprint_slack_b`` once (the measured noise): a footprint past that holds
+    more than serving needs, suspicion 0.5 there. AdamW training holds 16 B/param, so the
+    failing side starts at slack / 8 B (~34M). Why one copy and not the 6 B/param this
+    limit used to allow, nor none: with 6, a stranger's 24.2M Llama trained under a
+    serving claim (475 MB against the honest 127 MB) passed at 0.48; with none, an honest
+    server that keeps its loaded state dict (nanoGPT's ``sample.py`` keeps its
+    checkpoint) is flagged from slack / 4 B (~67M) up, and the testbed's honest 124M
+    two-rank server (1.27 GB) sits at the limit. The footprint read is the capped one
+    (above at most a fresh interpreter's memory), so weights loaded before the first
+    label count, as this limit assumes. A server that keeps a checkpoint *with* its
+    optimizer state holds what training holds (16-20 B/param) and is flagged from
+    ~22-34M: memory cannot tell it from training, and ``posttrain_resident_state``
+    calls it post-training too."""
     fp = ev.sensor.get("footprint_b")
     if fp is None:
         return None
@@ -274,7 +278,7 @@ def _training_state_held(ev: PhaseEvidence, cal: Calibration, n: int) -> float |
     cache = spec.cache_bytes(batch, seq) if spec is not None else 0
     vocab = spec.vocab if spec is not None else 0
     per_copy = cal.infer_bytes_per_param * n + cache + 2 * 4 * batch * seq * vocab
-    limit = copies * per_copy + cal.footprint_slack_b
+    limit = copies * (per_copy + cal.infer_bytes_per_param * n) + cal.footprint_slack_b
     return above(fp, limit)
 
 
