@@ -45,6 +45,16 @@ def test_log_covering_a_fraction_of_the_claimed_tokens_is_inconsistent():
     assert "tokens" in rec.evidence["binding"][0]
 
 
+def test_windows_counting_prefilled_prompts_bind_but_not_beyond_them():
+    """A server that counts its prefill (the testbed: 8 prompt + 24 sampled tokens a
+    sequence) binds; prompts do not excuse a log short of what the windows claim."""
+    ev = _served(tokens=750)
+    ev.evidence["prompt_tokens"] = 250
+    assert bind_served(ev, _claim(), 1000.0, None, "s").decision == "consistent"
+    ev.evidence["prompt_tokens"] = 20
+    assert bind_served(ev, _claim(), 1000.0, None, "s").decision == "inconsistent"
+
+
 def test_served_log_on_a_training_claim_is_inconsistent_and_eval_needs_eval():
     assert bind_served(_served(), _claim("training"), 1000.0, None, "s").decision == "inconsistent"
     ev = _served(prop="eval_recompute")

@@ -179,8 +179,10 @@ def bind_served(
         )
     tokens = ev.get("tokens")
     if window_tokens and isinstance(tokens, (int, float)):
-        ratio = tokens / window_tokens
-        if not 1 / TOKEN_SLACK <= ratio <= TOKEN_SLACK:
+        # generated tokens, or generated plus prefilled prompts (tokens processed)
+        prompts = ev.get("prompt_tokens")
+        counts = [tokens, tokens + (prompts if isinstance(prompts, (int, float)) else 0)]
+        if not any(1 / TOKEN_SLACK <= n / window_tokens <= TOKEN_SLACK for n in counts):
             problems.append(
                 f"the handed-over outputs cover {tokens:.0f} tokens; the phase's windows claim {window_tokens:.0f}"
             )
