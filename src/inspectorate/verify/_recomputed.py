@@ -241,6 +241,11 @@ def settle(found: list[Finding], extra: list[Finding]) -> list[Finding]:
             )
             for i, f in enumerate(out):
                 if f.property in answers and f.decision == UNVERIFIABLE:
+                    if rec.property in SERVED and f.evidence.get("footprint_room_for_a_second_model"):
+                        # the declared model ran; the memory shows room for a larger one beside it
+                        note = f"not settled by {rec.property}: the footprint holds a second model's room"
+                        out[i] = replace(f, evidence={**f.evidence, "settled": note})
+                        continue
                     why = f"settled by {rec.property} (verifier re-computation)"
                     out[i] = replace(
                         f, decision=CONSISTENT, basis=rec.basis, evidence={**f.evidence, "settled": why}
