@@ -141,7 +141,12 @@ class Handover:
         if self.kind is None:
             return
         self.part.parent.mkdir(parents=True, exist_ok=True)
-        head = {"kind": self.kind, "model_hash": self.model_hash, "vocab": self.vocab, "n_ids": self.vocab_size}
+        head = {
+            "kind": self.kind,
+            "model_hash": self.model_hash,
+            "vocab": self.vocab,
+            "n_ids": self.vocab_size,
+        }
         self.part.write_text("\n".join([json.dumps(head), *self._lines]) + "\n", encoding="utf-8")
 
 
