@@ -347,3 +347,23 @@ def test_verify_replay_in_one_call(run_dir: Path) -> None:
         )
         assert by[honest]["p3_finetune"].basis == ("replay",)
     assert by["adv_finetune_as_pretrain"]["training_replay"].decision == "inconsistent"
+
+
+def test_serving_phases_hand_over_outputs_the_verifier_recomputes(run_dir: Path) -> None:
+    """With replay claims on, the honest serving phase hands over its weights and every
+    sequence both ranks served (testbed.handover); ``verify`` re-computes them on its own,
+    binds them to the claimed size and settles P2. Training phases hand over no log, and
+    no lie becomes consistent."""
+    from inspectorate.models._gpt import count_params
+    from inspectorate.verify import verify_run
+    from inspectorate.verify._served_run import handed_over_served
+
+    handed = handed_over_served(load_run(run_dir))
+    assert "honest_inference_small" in handed and "honest_pretrain_tiny" not in handed
+    verdict = verify_run(run_dir)
+    by = {p.phase: {f.property: f for f in p.findings} for p in verdict.phases}
+    served = by["honest_inference_small"]["served_model_identity"]
+    assert served.decision == "consistent", served.evidence
+    assert served.evidence["n_params"] == count_params(PRESETS["laptop"])
+    assert by["honest_inference_small"]["p2_model_size"].decision == "consistent"
+    assert all(p.outcome != "consistent" for p in verdict.phases if p.phase.startswith("adv_"))

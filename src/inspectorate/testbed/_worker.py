@@ -26,6 +26,7 @@ from inspectorate.models._corpus import Corpus, load_corpus
 from inspectorate.models._gpt import GPT, count_params, flops_per_token, preset
 from inspectorate.replay._code import code_fingerprint
 from inspectorate.testbed.claims import ClaimWriter
+from inspectorate.testbed.handover import Handover, merge
 from inspectorate.testbed.phases import ACTIVITY_SPLIT, Label, PhaseSpec
 from inspectorate.testbed.posttrain import workload_fn
 from inspectorate.testbed.profiles import Profile
@@ -271,10 +272,13 @@ def run_phase(state: RankState, index: int, phase: PhaseSpec, budget: float) -> 
         max_steps=plan.max_steps,
         claims=claim_writer(state, index, phase, model),
         out=plan.out,
+        handover=handover_of(state, phase),
     )
     result = workload_fn(phase.workload)(ctx)
     if ctx.claims is not None:
         ctx.claims.finish()
+    if ctx.handover is not None:
+        ctx.handover.finish()
     t_end = time.time()
     state.recorder.event(
         "phase_done", steps=result.steps, tokens=result.tokens, seconds=t_end - t_start, **result.extra
@@ -285,6 +289,8 @@ def run_phase(state: RankState, index: int, phase: PhaseSpec, budget: float) -> 
     if state.labels is not None:
         state.labels.end(phase.name, claimed=str(phase.claimed), truth=str(phase.truth), **extra)
     dist.barrier()
+    if ctx.handover is not None and rank == 0:
+        merge(plan.out, plan.scratch, phase.name, plan.profile.world_size, ctx.handover.seed)
     if state.windows is not None:
         claim = window_claim(state, phase, job_id, actual_hash)
         tallies = [
@@ -318,6 +324,16 @@ def claim_writer(state: RankState, index: int, phase: PhaseSpec, model: GPT | No
     )
     key = nonce_key(state.plan, index, phase) if state.plan.nonce else None
     return ClaimWriter(state.plan.out / "claims" / phase.name, state.corpus, code_fingerprint(), start, key)
+
+
+def handover_of(state: RankState, phase: PhaseSpec) -> Handover | None:
+    """With ``--replay-claims`` a phase claimed as serving or eval hands over what it
+    serves or evaluates (``testbed.handover``), whatever it truly runs: a workload that
+    never serves writes nothing."""
+    plan = state.plan
+    if not plan.replay_claims or phase.claimed.activity not in ("inference", "eval"):
+        return None
+    return Handover(plan.out, plan.scratch, phase.name, state.rank, plan.profile.world_size, plan.nonce)
 
 
 def nonce_key(plan: WorkerPlan, index: int, phase: PhaseSpec) -> str:

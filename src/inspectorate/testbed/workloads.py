@@ -57,6 +57,7 @@ class WorkContext:
     started: float = field(default_factory=time.monotonic)
     claims: ClaimWriter | None = None  # rank 0 of a job that writes a replay claim
     out: Path | None = None  # the run directory (workloads that write served-output logs)
+    handover: Any = None  # testbed.handover.Handover: served outputs / eval batches handed over
 
     @property
     def distributed(self) -> bool:
@@ -306,15 +307,23 @@ def decode_steps(
         ctx.corpus.split("val"), role.infer_batch, role.prompt_len, seed=ctx.seed + 7919, rank=ctx.rank
     )
     gen = torch.Generator(device=ctx.device).manual_seed(ctx.seed * 1009 + ctx.rank + start_step)
+    handover = ctx.handover
+    if handover is not None:  # served outputs the verifier re-computes (testbed.handover)
+        handover.begin("serve", model, ctx.corpus.vocab.chars)
     step = start_step
     while True:
         (prompt,) = to_device(ctx, sampler.next()[0])
+        if handover is not None:
+            handover.start_sequences(prompt)
         with torch.no_grad(), autocast(ctx):
             logits, _, cache = model(prompt)
         pending = prompt.numel()
         for _ in range(gen_len - prompt.shape[1]):
             t0 = _sync(ctx)
-            token = sample_next(logits.float(), temperature, top_k, gen)
+            if handover is not None:  # keyed Gumbel-max, the verifier's sampler
+                token = handover.sample(logits[:, -1].float())
+            else:
+                token = sample_next(logits.float(), temperature, top_k, gen)
             with torch.no_grad(), autocast(ctx):
                 logits, _, cache = model(token, cache=cache)
             latency = _sync(ctx) - t0
@@ -351,12 +360,16 @@ def evaluate(ctx: WorkContext) -> WorkResult:
         ctx.corpus.split("val"), role.batch_size, role.seq_len, seed=ctx.seed, rank=ctx.rank
     )
     result = WorkResult()
+    if ctx.handover is not None:  # eval batches the verifier re-computes (testbed.handover)
+        ctx.handover.begin("eval", ctx.model, ctx.corpus.vocab.chars)
     while not ctx.expired(result.steps):
         x, y = to_device(ctx, *sampler.next())
         t0 = _sync(ctx)
         with torch.no_grad(), autocast(ctx):
             _, loss, _ = ctx.model(x, y)
         seconds = _sync(ctx) - t0
+        if ctx.handover is not None:
+            ctx.handover.evaluated(x, y, float(loss))
         ctx.recorder.eval_step(result.steps, loss=float(loss), tokens=x.numel(), seconds=seconds)
         ctx.tally.add(x.numel())
         result.steps += 1

@@ -331,6 +331,7 @@ def p2_model_size(ev: PhaseEvidence, ctx: Context) -> Finding:
         "n_params_from_allreduce": n_sync,
         "n_params_from_sensor_traffic": n_net,
         "n_params_bound_from_footprint": _footprint_bound(ev, cal),
+        "footprint_room_for_a_second_model": _room_for_second(ev, cal),
         "bytes_per_step": ev.grad_step_bytes,
         "dtype_bytes": ev.grad_dtype_bytes,
         "headroom": cal.size_headroom,
@@ -366,6 +367,18 @@ def p2_model_size(ev: PhaseEvidence, ctx: Context) -> Finding:
         threshold_source="physics: 4 bytes/param/step fp32 all-reduce; 16/4 bytes/param resident",
         **evidence,
     )
+
+
+def _room_for_second(ev: PhaseEvidence, cal: Calibration) -> bool | None:
+    """Does the footprint hold, past the slack, a second model at least the declared
+    size beside each declared copy? A served-output re-computation shows the declared
+    model ran, not that nothing larger ran beside it (verify/_recomputed.settle)."""
+    fp, n = ev.sensor.get("footprint_b"), ev.claim.n_params
+    if fp is None or not n or ev.claim.op == "idle":
+        return None
+    per = cal.train_bytes_per_param if ev.claim.op == "training" else cal.infer_bytes_per_param
+    ranks = max(int(ev.sensor.get("mem_procs") or 1), 1)
+    return bool(fp > 2 * n * per * ranks + cal.footprint_slack_b)
 
 
 def _footprint_bound(ev: PhaseEvidence, cal: Calibration) -> float | None:

@@ -179,8 +179,10 @@ def bind_served(
         )
     tokens = ev.get("tokens")
     if window_tokens and isinstance(tokens, (int, float)):
-        ratio = tokens / window_tokens
-        if not 1 / TOKEN_SLACK <= ratio <= TOKEN_SLACK:
+        # generated tokens, or generated plus prefilled prompts (tokens processed)
+        prompts = ev.get("prompt_tokens")
+        counts = [tokens, tokens + (prompts if isinstance(prompts, (int, float)) else 0)]
+        if not any(1 / TOKEN_SLACK <= n / window_tokens <= TOKEN_SLACK for n in counts):
             problems.append(
                 f"the handed-over outputs cover {tokens:.0f} tokens; the phase's windows claim {window_tokens:.0f}"
             )
@@ -239,6 +241,11 @@ def settle(found: list[Finding], extra: list[Finding]) -> list[Finding]:
             )
             for i, f in enumerate(out):
                 if f.property in answers and f.decision == UNVERIFIABLE:
+                    if rec.property in SERVED and f.evidence.get("footprint_room_for_a_second_model"):
+                        # the declared model ran; the memory shows room for a larger one beside it
+                        note = f"not settled by {rec.property}: the footprint holds a second model's room"
+                        out[i] = replace(f, evidence={**f.evidence, "settled": note})
+                        continue
                     why = f"settled by {rec.property} (verifier re-computation)"
                     out[i] = replace(
                         f, decision=CONSISTENT, basis=rec.basis, evidence={**f.evidence, "settled": why}

@@ -82,6 +82,8 @@ def _recompute(path: Path, draw_seed: int | None) -> dict[str, Any]:
     extra = {
         "seed": log.header.sampling.seed,
         "tokens": int(sum(len(s.tokens) for s in log.sequences)),
+        # a server's windows may count the prompts it prefilled as processed tokens too
+        "prompt_tokens": int(sum(len(s.prompt) for s in log.sequences)),
         "logged_sequences": len(log.sequences),
     }
     return any_finding(report, weights, extra)
