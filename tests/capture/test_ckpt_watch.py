@@ -118,7 +118,9 @@ def test_the_sensor_command_runs_the_watcher(tmp_path):
     assert [r["path"] for r in _written(tmp_path)] == ["claims/c.bin"]
     assert _records(tmp_path)[-1]["kind"] == "stop"
     if _records(tmp_path)[0]["writers"] == "fanotify":  # root: this test process is not the sleeper's tree
-        assert _written(tmp_path)[0]["writers"] == [{"pid": os.getpid(), "comm": _comm(), "in_workload": False}]
+        assert _written(tmp_path)[0]["writers"] == [
+            {"pid": os.getpid(), "comm": _comm(), "in_workload": False}
+        ]
 
 
 def _comm() -> str:
@@ -165,7 +167,15 @@ def test_ingress_counts_every_interface_but_loopback_and_survives_a_counter_rese
         {"lo": [9_000_000, 0], "eth0": [200, 0], "veth1": [300, 0]},  # eth0 re-created: restarts at 0
     ]
     for i, net in enumerate(nets):
-        w.append({"kind": "sample", "t": 11.0 + i, "net": net, "net_scope": "netns", "wl_net": {"lo": [5, 0], "v": [7 * i, 0]}})
+        w.append(
+            {
+                "kind": "sample",
+                "t": 11.0 + i,
+                "net": net,
+                "net_scope": "netns",
+                "wl_net": {"lo": [5, 0], "v": [7 * i, 0]},
+            }
+        )
     w.close()
     ing = read_ingress(tmp_path)
     assert ing is not None and ing.t0 == 10.0

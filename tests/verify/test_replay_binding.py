@@ -127,7 +127,9 @@ def _ingress(received: float) -> Ingress:
 def test_ingress_that_could_carry_the_checkpoints_leaves_the_binding_open(received, bound):
     """The relay's bytes must cross the host's NIC after the challenge and before the
     last claimed checkpoint is written; bytes after it do not count."""
-    log = _seen(*((100.0 + 10 * i, f"claims/p/{c['file']}", c["weights_sha256"]) for i, c in enumerate(CKPTS)))
+    log = _seen(
+        *((100.0 + 10 * i, f"claims/p/{c['file']}", c["weights_sha256"]) for i, c in enumerate(CKPTS))
+    )
     log = WatchLog(log.written, [], True, "fanotify", _ingress(received))
     found = bind(_replay(), CLAIM, 4096, set(), watch=_watch(log))
     assert found.decision == "consistent"  # never a flag: honest hosts may receive bytes
@@ -138,7 +140,10 @@ def test_ingress_that_could_carry_the_checkpoints_leaves_the_binding_open(receiv
 
 
 def test_without_receive_counters_the_binding_stays_open():
-    log = _seen(*((100.0 + 10 * i, f"claims/p/{c['file']}", c["weights_sha256"]) for i, c in enumerate(CKPTS)), ingress=None)
+    log = _seen(
+        *((100.0 + 10 * i, f"claims/p/{c['file']}", c["weights_sha256"]) for i, c in enumerate(CKPTS)),
+        ingress=None,
+    )
     found = bind(_replay(), CLAIM, 4096, set(), watch=_watch(log))
     assert found.evidence["settles"] == []
     assert "no receive counters" in found.evidence["observed"]["reason"]
@@ -162,13 +167,21 @@ def test_a_checkpoint_written_by_a_process_outside_the_workload_is_inconsistent(
     outside = [{"pid": 4242, "comm": "rsync", "in_workload": False}]
     found = bind(_replay(), CLAIM, 4096, set(), watch=_watch(_writes(outside)))
     assert found.decision == "inconsistent"
-    assert any("outside the workload's tree (first: ckpt_000000.pt by pid 4242 (rsync))" in b for b in found.evidence["binding"])
+    assert any(
+        "outside the workload's tree (first: ckpt_000000.pt by pid 4242 (rsync))" in b
+        for b in found.evidence["binding"]
+    )
 
 
 def test_an_unseen_or_exited_writer_leaves_the_binding_open_and_an_unchecked_host_says_so():
-    gone = bind(_replay(), CLAIM, 4096, set(), watch=_watch(_writes([{"pid": 9, "comm": None, "in_workload": None}])))
+    gone = bind(
+        _replay(), CLAIM, 4096, set(), watch=_watch(_writes([{"pid": 9, "comm": None, "in_workload": None}]))
+    )
     assert gone.decision == "consistent" and gone.evidence["settles"] == []
-    assert "the writer of 3 claimed checkpoints was not seen or had exited" in gone.evidence["observed"]["reason"]
+    assert (
+        "the writer of 3 claimed checkpoints was not seen or had exited"
+        in gone.evidence["observed"]["reason"]
+    )
     unchecked = bind(_replay(), CLAIM, 4096, set(), watch=_watch(_writes(None)))
     assert unchecked.evidence["settles"]  # fanotify unavailable: bound on the rest, and said
     assert "writer not checked on this host" in unchecked.evidence["observed"]["writers"]["note"]

@@ -179,7 +179,10 @@ class CheckpointWatcher:
         self.fan = fan if isinstance(fan, Writers) else None
         writers = "fanotify" if self.fan is not None else f"unchecked: {fan}"
         self._record(
-            "start", roots=[self._rel(r) for r in self.roots], pid=os.getpid(), writers=writers,
+            "start",
+            roots=[self._rel(r) for r in self.roots],
+            pid=os.getpid(),
+            writers=writers,
             workload=self.workload,
         )
         for root in self.roots:
@@ -418,7 +421,9 @@ def read_ingress(run_path: Path) -> Ingress | None:
     for i, r in enumerate(samples):
         now = _rx(r)
         if i:  # a counter that fell (an interface re-created) restarts from 0
-            total += sum(max(v - prev.get(k, 0.0), 0.0) if v >= prev.get(k, 0.0) else v for k, v in now.items())
+            total += sum(
+                max(v - prev.get(k, 0.0), 0.0) if v >= prev.get(k, 0.0) else v for k, v in now.items()
+            )
         prev = now
         times.append(float(r["t"]))
         cum.append(total)

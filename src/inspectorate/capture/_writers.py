@@ -55,13 +55,24 @@ class Writers:
         if not workload:
             return "no workload target given to the watcher"
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.fanotify_mark.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_uint64, ctypes.c_int, ctypes.c_char_p]
+        libc.fanotify_mark.argtypes = [
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint64,
+            ctypes.c_int,
+            ctypes.c_char_p,
+        ]
         flags = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_LARGEFILE", 0)
         fd = libc.fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK, flags)
         if fd < 0:
             return f"fanotify_init failed ({os.strerror(ctypes.get_errno())}; needs CAP_SYS_ADMIN)"
         for root in roots:
-            if libc.fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_CLOSE_WRITE, AT_FDCWD, os.fsencode(root)) < 0:
+            if (
+                libc.fanotify_mark(
+                    fd, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_CLOSE_WRITE, AT_FDCWD, os.fsencode(root)
+                )
+                < 0
+            ):
                 why = os.strerror(ctypes.get_errno())
                 os.close(fd)
                 return f"fanotify_mark on {root} failed ({why})"

@@ -380,11 +380,18 @@ def _relay_check(c: dict[str, Any], watch: PhaseWatch, t_last: float) -> dict[st
     n = c.get("n_params")
     ckpts = [ck for ck in c.get("checkpoints") or [] if int(ck.get("step") or 0) > 0]
     if ingress is None or not isinstance(n, (int, float)):
-        return {"reason": "unverifiable: no receive counters from the sensor, so the checkpoints could have been relayed in"}
+        return {
+            "reason": "unverifiable: no receive counters from the sensor, so the checkpoints could have been relayed in"
+        }
     need = len(ckpts) * float(n) * RELAY_BITS_PER_PARAM / 8.0
     explained = collective_ingress(c, watch.hosts)
     received = ingress.by(t_last)
-    out: dict[str, Any] = {"received_b": received, "explained_b": explained, "relay_needs_b": need, "since": ingress.t0}
+    out: dict[str, Any] = {
+        "received_b": received,
+        "explained_b": explained,
+        "relay_needs_b": need,
+        "since": ingress.t0,
+    }
     if received - explained >= need:
         out["reason"] = (
             f"unverifiable: the checkpoints could have been relayed in (ingress {received - explained:.0f} B"
