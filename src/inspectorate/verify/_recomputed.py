@@ -379,7 +379,9 @@ def _relay_check(c: dict[str, Any], watch: PhaseWatch, t_last: float) -> dict[st
     ingress = log.ingress if log is not None else None
     n = c.get("n_params")
     ckpts = [ck for ck in c.get("checkpoints") or [] if int(ck.get("step") or 0) > 0]
-    if ingress is None or not isinstance(n, (int, float)):
+    if not isinstance(n, (int, float)):
+        return {"reason": "unverifiable: the replayed claim names no parameter count to size a relay by"}
+    if ingress is None:
         return {
             "reason": "unverifiable: no receive counters from the sensor, so the checkpoints could have been relayed in"
         }
