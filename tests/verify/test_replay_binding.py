@@ -185,3 +185,21 @@ def test_an_unseen_or_exited_writer_leaves_the_binding_open_and_an_unchecked_hos
     unchecked = bind(_replay(), CLAIM, 4096, set(), watch=_watch(_writes(None)))
     assert unchecked.evidence["settles"]  # fanotify unavailable: bound on the rest, and said
     assert "writer not checked on this host" in unchecked.evidence["observed"]["writers"]["note"]
+
+
+def test_an_event_read_late_by_a_starved_watcher_still_binds_to_its_phase():
+    """The watcher last found its queue empty at 138 and read three events at 143, past
+    the phase's end (140) plus slack: the writes lie in [138, 143], which meets the phase."""
+    rows = [
+        {"t": 100.0, "path": "claims/p/a", "weights_sha256": "w0"},
+        {"t": 143.0, "queued_after": 138.0, "path": "claims/p/b", "weights_sha256": "w4"},
+        {"t": 143.0, "queued_after": 138.0, "path": "claims/p/c", "weights_sha256": "w9"},
+    ]
+    log = WatchLog([{**r, "kind": "written", "writers": INSIDE} for r in rows], [], True, "fanotify", QUIET)
+    assert observe(_replay().evidence["claim"], _watch(log))["bound"]
+    late = [{**r, "queued_after": 141.5} if "queued_after" in r else r for r in rows]
+    log = WatchLog([{**r, "kind": "written", "writers": INSIDE} for r in late], [], True, "fanotify", QUIET)
+    assert (
+        "seen written only outside the phase"
+        in observe(_replay().evidence["claim"], _watch(log))["problems"][0]
+    )

@@ -165,6 +165,10 @@ class CheckpointWatcher:
         self.dirty: set[Path] = set()  # opened for writing, not yet closed
         self.changed: dict[Path, float] = {}  # path -> arrival time of its latest change
         self.jobs: queue.Queue[tuple[float, Path, str] | None] = queue.Queue()
+        # when the reader last found the queue empty: a batch read later was queued after
+        # it (a reader starved on a loaded host reads events late; the write lies between)
+        self.quiet_t = time.time()
+        self.queued_after: dict[Path, float] = {}
         self.seen = 0
         self.superseded = 0
         self._stop = threading.Event()
@@ -253,8 +257,12 @@ class CheckpointWatcher:
         while True:
             events = self.ino.read(timeout_s)
             if not events:
+                self.quiet_t = time.time()
                 return
             t = time.time()
+            for _m, p in events:
+                if p is not None:
+                    self.queued_after[p] = self.quiet_t
             if any(m & IN_CLOSE_WRITE for m, _ in events):  # its rename usually follows at once
                 events += self.ino.read(RENAME_GRACE_S)
             self._handle(events, t)
@@ -325,6 +333,9 @@ class CheckpointWatcher:
             "weights_sha256": weights,
             "hashed_t": time.time(),
         }
+        queued = self.queued_after.get(path)
+        if event != "scan" and queued is not None and queued < t:
+            fields["queued_after"] = queued  # written in [queued_after, t]
         writers = self._writers(after)
         if writers is not None:
             fields["writers"] = writers  # [{"pid", "comm", "in_workload"}]; [] none seen

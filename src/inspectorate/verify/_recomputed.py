@@ -276,8 +276,9 @@ def observe(c: dict[str, Any], watch: PhaseWatch) -> dict[str, Any]:
     lo, hi = watch.t0 - WATCH_SLACK_S, watch.t1 + WATCH_SLACK_S
     never, outside, firsts = [], [], []
     for ck in ckpts:
-        times = [float(r["t"]) for r in log.written if r.get("weights_sha256") == ck.get("weights_sha256")]
-        inside = [t for t in times if lo <= t <= hi]
+        sights = [r for r in log.written if r.get("weights_sha256") == ck.get("weights_sha256")]
+        times = [float(r["t"]) for r in sights]
+        inside = [float(r["t"]) for r in sights if _during(r, lo, hi)]
         if not times:
             never.append(str(ck.get("file")))
         elif not inside:
@@ -330,6 +331,15 @@ def observe(c: dict[str, Any], watch: PhaseWatch) -> dict[str, Any]:
     return out
 
 
+def _during(r: dict[str, Any], lo: float, hi: float) -> bool:
+    """The write lies in [queued_after, t] (the watcher read its event at ``t``, having
+    last found its queue empty at ``queued_after``): it may have fallen in [lo, hi]."""
+    t = float(r["t"])
+    after = r.get("queued_after")
+    start = float(after) if isinstance(after, (int, float)) and after <= t else t
+    return start <= hi and t >= lo
+
+
 def _writer_check(ckpts: list[dict[str, Any]], log: WatchLog, lo: float, hi: float) -> dict[str, Any]:
     """Who closed each claimed checkpoint: some sighting in the window must have only
     writers in the workload's tree. A writer outside it is the relay's copier
@@ -341,7 +351,7 @@ def _writer_check(ckpts: list[dict[str, Any]], log: WatchLog, lo: float, hi: flo
         sights = [
             r
             for r in log.written
-            if r.get("weights_sha256") == ck.get("weights_sha256") and lo <= float(r["t"]) <= hi
+            if r.get("weights_sha256") == ck.get("weights_sha256") and _during(r, lo, hi)
         ]
         writers = [r.get("writers") or [] for r in sights]
         if any(w and all(x.get("in_workload") is True for x in w) for w in writers):
