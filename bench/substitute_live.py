@@ -74,6 +74,9 @@ def judge(run: Path, corpus: Path, seed: int, lies_only: bool = False) -> list[d
                 "certified": p.verdict == 1,
                 "replay": None if replay is None else str(replay.decision),
                 "binding": [] if replay is None else list(replay.evidence.get("binding", [])),
+                "bound": replay is not None and bool(replay.evidence.get("settles")),
+                "open": None if replay is None else (replay.evidence.get("observed") or {}).get("reason"),
+                "ingress": None if replay is None else (replay.evidence.get("observed") or {}).get("ingress"),
             }
         )
     return rows
@@ -107,6 +110,11 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "honest": len(honest),
         "honest_certified": sum(r["certified"] for r in honest),
         "honest_flagged_inconsistent": sum(r["outcome"] == "inconsistent" for r in honest),
+        "honest_replays": sum(r["replay"] is not None for r in honest),
+        "honest_replays_bound": sum(r["bound"] for r in honest),
+        "lies_replays": sum(r["replay"] is not None for r in lies),
+        "lies_replays_bound": sum(r["bound"] for r in lies),
+        "lies_relay_open": sum(bool(r["open"]) and "relayed in" in str(r["open"]) for r in lies),
         "certified_lies": sorted({r["phase"] for r in lies if r["certified"]}),
     }
 
@@ -134,15 +142,18 @@ def main() -> None:
             rows = [{**r, "unscored": lies_only and not r["adversarial"]} for r in rows]
             per[prover] += [{**r, "host": h} for r in rows]
             print(f"host{h} {prover}: {json.dumps(summarize(rows))}", flush=True)
-    result = {p: summarize(rows) for p, rows in per.items()}
+    result = {p: summarize(rows) for p, rows in per.items() if p in provers}
     print(
-        "| prover | lies certified | lies with training_replay inconsistent | honest certified | honest flagged |"
+        "| prover | lies certified | lies with training_replay inconsistent | lie replays bound |"
+        " lies left open (could be relayed) | honest certified | honest replays bound | honest flagged |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for p, s in result.items():
         print(
             f"| {p} | {s['lies_certified']}/{s['lies']} | {s['lies_replay_inconsistent']}/{s['lies']} | "
-            f"{s['honest_certified']}/{s['honest']} | {s['honest_flagged_inconsistent']}/{s['honest']} |"
+            f"{s['lies_replays_bound']}/{s['lies_replays']} | {s['lies_relay_open']}/{s['lies']} | "
+            f"{s['honest_certified']}/{s['honest']} | {s['honest_replays_bound']}/{s['honest_replays']} | "
+            f"{s['honest_flagged_inconsistent']}/{s['honest']} |"
         )
     if args.out:
         args.out.write_text(json.dumps({"summary": result, "rows": per}, indent=1, default=str) + "\n")

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="in
 
 torch = pytest.importorskip("torch")
 
-from inspectorate.capture._ckpt_watch import STREAM, CheckpointWatcher, read_watch  # noqa: E402
+from inspectorate.capture._ckpt_watch import STREAM, CheckpointWatcher, read_ingress, read_watch  # noqa: E402
+from inspectorate.capture._writers import Writers  # noqa: E402
 from inspectorate.models._checkpoint import save_checkpoint, weights_sha256  # noqa: E402
 from inspectorate.models._gpt import GPT, GPTConfig  # noqa: E402
 
@@ -116,3 +117,67 @@ def test_the_sensor_command_runs_the_watcher(tmp_path):
         sleeper.wait()
     assert [r["path"] for r in _written(tmp_path)] == ["claims/c.bin"]
     assert _records(tmp_path)[-1]["kind"] == "stop"
+    if _records(tmp_path)[0]["writers"] == "fanotify":  # root: this test process is not the sleeper's tree
+        assert _written(tmp_path)[0]["writers"] == [
+            {"pid": os.getpid(), "comm": _comm(), "in_workload": False}
+        ]
+
+
+def _comm() -> str:
+    return Path(f"/proc/{os.getpid()}/comm").read_text().strip()
+
+
+def _fanotify_or_skip(tmp_path: Path) -> None:
+    fan = Writers.open([tmp_path], {"pid": os.getpid()})
+    if isinstance(fan, str):
+        pytest.skip(fan)
+    fan.close()
+
+
+def test_fanotify_names_the_writer_and_whether_it_is_the_workload_s(tmp_path):
+    """The watcher's own tree (a child writes through a temp file and a rename) against a
+    writer outside it: only the first is the workload's."""
+    _fanotify_or_skip(tmp_path)
+    claims = tmp_path / "claims"
+    code = "import os,sys; p=sys.argv[1]; open(p+'.tmp','wb').write(b'w'*4096); os.replace(p+'.tmp', p)"
+    with CheckpointWatcher(tmp_path, [claims], workload={"pid": os.getpid()}):
+        subprocess.run([sys.executable, "-c", code, str(claims / "child.bin")], check=True)
+        _settle()
+    with CheckpointWatcher(tmp_path / "other", [claims], workload={"pid": 1 << 22}):
+        (claims / "mine.bin").write_bytes(b"x" * 10)
+        _settle()
+    mine = {r["path"]: r for r in _written(tmp_path)}["claims/child.bin"]
+    (writer,) = mine["writers"]
+    assert writer["in_workload"] is None or writer["in_workload"] is True  # None: exited first
+    assert writer["pid"] != os.getpid()
+    other = {r["path"].rsplit("/", 1)[-1]: r for r in _written(tmp_path / "other")}
+    assert other["mine.bin"]["writers"] == [{"pid": os.getpid(), "comm": _comm(), "in_workload": False}]
+    assert _records(tmp_path)[0]["writers"] == "fanotify"
+
+
+def test_ingress_counts_every_interface_but_loopback_and_survives_a_counter_reset(tmp_path):
+    from inspectorate.capture._chain_writer import ChainWriter
+
+    w = ChainWriter(tmp_path / "sensor.jsonl")
+    w.append({"kind": "start", "t": 10.0})
+    nets = [
+        {"lo": [0, 0], "eth0": [1000, 0]},
+        {"lo": [9_000_000, 0], "eth0": [1500, 0]},  # ranks talking over loopback: not ingress
+        {"lo": [9_000_000, 0], "eth0": [1500, 0], "veth1": [300, 0]},  # a new interface counts whole
+        {"lo": [9_000_000, 0], "eth0": [200, 0], "veth1": [300, 0]},  # eth0 re-created: restarts at 0
+    ]
+    for i, net in enumerate(nets):
+        w.append(
+            {
+                "kind": "sample",
+                "t": 11.0 + i,
+                "net": net,
+                "net_scope": "netns",
+                "wl_net": {"lo": [5, 0], "v": [7 * i, 0]},
+            }
+        )
+    w.close()
+    ing = read_ingress(tmp_path)
+    assert ing is not None and ing.t0 == 10.0
+    assert ing.cumulative == [0.0, 507.0, 814.0, 1021.0]
+    assert ing.by(12.5) == 814.0 and ing.by(99.0) == 1021.0

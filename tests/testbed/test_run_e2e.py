@@ -297,8 +297,9 @@ def test_a_substituted_claim_and_the_challenge(
     seed), the challenge rejects it; computed during the run on other hardware (its seed
     derived from the challenge) and handed over, the checkpoint watcher never saw its
     weights written on this host. Relayed onto the host during the phase at the claimed
-    pace (the watcher sees the copies), it passes and P3 is settled: the documented limit
-    (docs/verify.md, "The trained model's identity"), kept so a future defence updates it."""
+    pace by a process in the workload's tree (the watcher sees the copies, fanotify a
+    workload writer), its bytes crossed the host's NIC after the challenge: the binding
+    stays open (settles nothing; P3 not settled), never certified."""
     from inspectorate.models._corpus import load_corpus
     from inspectorate.replay import read_claim, replay_claim, replay_finding
     from inspectorate.testbed.competent import make_competent, make_substituting
@@ -320,7 +321,11 @@ def test_a_substituted_claim_and_the_challenge(
     by = {f.property: f for f in lie.findings}
     binding = by["training_replay"].evidence.get("binding", [])
     if relay:
-        assert by["training_replay"].decision == "consistent" and by["p3_finetune"].decision == "consistent"
+        assert (
+            by["training_replay"].decision == "consistent" and by["training_replay"].evidence["settles"] == []
+        )
+        assert "could have been relayed in (ingress" in by["training_replay"].evidence["observed"]["reason"]
+        assert by["p3_finetune"].decision != "consistent" and lie.verdict == 0
     elif live:
         assert by["training_replay"].decision == "inconsistent"
         assert any("never seen written on this host" in b for b in binding), binding

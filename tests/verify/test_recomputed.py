@@ -17,6 +17,7 @@ SMALL = Path(__file__).resolve().parents[1] / "data" / "rundirs_attacks" / "smal
 
 
 SEED_INIT = {
+    "n_params": 1000,
     "start": "seed_init",
     "start_checked": True,
     "final_weights_sha256": "w-final",
@@ -68,7 +69,7 @@ def _watched(tmp_path: Path) -> Path:
     return run
 
 
-def test_a_consistent_replay_settles_what_no_sensor_can_tell(tmp_path):
+def test_a_consistent_replay_settles_what_no_sensor_can_tell(tmp_path, monkeypatch):
     before = _phase(verify_run(SMALL), "honest_train")
     assert {f.property: f.decision for f in before.findings}["p3_finetune"] == "unverifiable"
     phase, found = read_recomputed(
@@ -79,7 +80,18 @@ def test_a_consistent_replay_settles_what_no_sensor_can_tell(tmp_path):
     by = {f.property: f for f in unbound.findings}
     assert by["p3_finetune"].decision == "unverifiable" and by["training_replay"].evidence["settles"] == []
     assert "no checkpoint watcher stream" in by["training_replay"].evidence["observed"]["reason"]
-    after = _phase(verify_run(_watched(tmp_path), recomputed={phase: [found]}), "honest_train")
+    # the fixture has no sensor stream: without receive counters the relay bound stays open
+    watched = _watched(tmp_path)
+    open_ = _phase(verify_run(watched, recomputed={phase: [found]}), "honest_train")
+    by = {f.property: f for f in open_.findings}
+    assert by["p3_finetune"].decision == "unverifiable"
+    assert "could have been relayed in" in by["training_replay"].evidence["observed"]["reason"]
+    # with a quiet host (nothing received since the challenge) it binds
+    import inspectorate.capture._ckpt_watch as ckpt_watch
+
+    quiet = ckpt_watch.Ingress(0.0, [0.0, 4e9], [0.0, 0.0])
+    monkeypatch.setattr(ckpt_watch, "read_ingress", lambda run: quiet)
+    after = _phase(verify_run(watched, recomputed={phase: [found]}), "honest_train")
     by = {f.property: f for f in after.findings}
     for prop in ("p1_op_type", "p2_model_size", "p3_finetune"):
         assert by[prop].decision == "consistent" and by[prop].basis == ("replay",)

@@ -53,6 +53,7 @@ IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
 MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
 _EVENT = struct.Struct("iIII")
 RENAME_GRACE_S = 0.05
+WRITER_WAIT_S = 1.0  # the fanotify event of a close may be read after inotify's
 _TORCH_MAGIC = b"PK\x03\x04"  # torch.save's zip container
 
 
@@ -148,8 +149,15 @@ class CheckpointWatcher:
     (a later event then stands for the new content). ``stop()`` drains both, reports
     files still open for writing, writes a ``stop`` record and closes."""
 
-    def __init__(self, out: Path | str, roots: list[Path | str], poll_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        out: Path | str,
+        roots: list[Path | str],
+        poll_s: float = 0.2,
+        workload: dict[str, Any] | None = None,
+    ) -> None:
         self.out = Path(out)
+        self.workload = workload  # {"pid": N} or {"cgroup": DIR}: whose writes are the workload's
         self.roots = [Path(r).resolve() for r in roots]
         self.poll_s = poll_s
         self.writer = ChainWriter(self.out / STREAM)
@@ -157,21 +165,38 @@ class CheckpointWatcher:
         self.dirty: set[Path] = set()  # opened for writing, not yet closed
         self.changed: dict[Path, float] = {}  # path -> arrival time of its latest change
         self.jobs: queue.Queue[tuple[float, Path, str] | None] = queue.Queue()
+        # when the reader last found the queue empty: a batch read later was queued after
+        # it (a reader starved on a loaded host reads events late; the write lies between)
+        self.quiet_t = time.time()
+        self.queued_after: dict[Path, float] = {}
         self.seen = 0
         self.superseded = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> CheckpointWatcher:
+        from inspectorate.capture._writers import Writers
+
         for root in self.roots:
             root.mkdir(parents=True, exist_ok=True)
-        self._record("start", roots=[self._rel(r) for r in self.roots], pid=os.getpid())
+        fan = Writers.open(self.roots, self.workload)
+        self.fan = fan if isinstance(fan, Writers) else None
+        writers = "fanotify" if self.fan is not None else f"unchecked: {fan}"
+        self._record(
+            "start",
+            roots=[self._rel(r) for r in self.roots],
+            pid=os.getpid(),
+            writers=writers,
+            workload=self.workload,
+        )
         for root in self.roots:
             self._watch_tree(root)
         self._threads = [
             threading.Thread(target=self._read_loop, name="ckpt-watch", daemon=True),
             threading.Thread(target=self._hash_loop, name="ckpt-hash", daemon=True),
         ]
+        if self.fan is not None:
+            self._threads.append(threading.Thread(target=self._fan_loop, name="ckpt-writers", daemon=True))
         for t in self._threads:
             t.start()
         return self
@@ -182,6 +207,11 @@ class CheckpointWatcher:
         self._drain(0.0)
         self.jobs.put(None)
         self._threads[1].join()
+        if self.fan is not None:
+            self._threads[2].join()
+            if self.fan.overflowed:
+                self._record("overflow", detail="fanotify queue overflowed: writers were missed")
+            self.fan.close()
         for path in sorted(self.dirty):
             self._record("unclosed", path=self._rel(path), **_stat(path))
         self._record("stop", files_recorded=self.seen, unclosed=len(self.dirty), superseded=self.superseded)
@@ -198,6 +228,25 @@ class CheckpointWatcher:
         while not self._stop.is_set():
             self._drain(self.poll_s)
 
+    def _fan_loop(self) -> None:
+        assert self.fan is not None
+        while not self._stop.is_set():
+            self.fan.poll(self.poll_s)
+        self.fan.poll(0.0)
+
+    def _writers(self, st: os.stat_result) -> list[dict[str, Any]] | None:
+        """Who closed this inode after writing it (None: not checked here); waits briefly
+        for the fanotify thread, which may read the event after inotify's."""
+        if self.fan is None:
+            return None
+        deadline = time.monotonic() + WRITER_WAIT_S
+        while not (found := self.fan.writers_of(st)) and time.monotonic() < deadline:
+            if not self._threads[2].is_alive():  # stopping: read what is left here
+                self.fan.poll(0.0)
+                return self.fan.writers_of(st)
+            time.sleep(0.02)
+        return found
+
     def _hash_loop(self) -> None:
         # torch is imported at the first checkpoint, not up front: importing it holds the
         # GIL for seconds on a loaded host and would starve the sensor's sampling thread
@@ -208,8 +257,12 @@ class CheckpointWatcher:
         while True:
             events = self.ino.read(timeout_s)
             if not events:
+                self.quiet_t = time.time()
                 return
             t = time.time()
+            for _m, p in events:
+                if p is not None:
+                    self.queued_after[p] = self.quiet_t
             if any(m & IN_CLOSE_WRITE for m, _ in events):  # its rename usually follows at once
                 events += self.ino.read(RENAME_GRACE_S)
             self._handle(events, t)
@@ -280,6 +333,12 @@ class CheckpointWatcher:
             "weights_sha256": weights,
             "hashed_t": time.time(),
         }
+        queued = self.queued_after.get(path)
+        if event != "scan" and queued is not None and queued < t:
+            fields["queued_after"] = queued  # written in [queued_after, t]
+        writers = self._writers(after)
+        if writers is not None:
+            fields["writers"] = writers  # [{"pid", "comm", "in_workload"}]; [] none seen
         if why is not None:
             fields["weights_error"] = why
         if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
@@ -313,6 +372,8 @@ class WatchLog:
     written: list[dict[str, Any]]
     problems: list[str]  # a broken chain, a lost-events overflow, unreadable lines
     stopped: bool
+    writers: str = "unchecked: a watcher stream from before the writer check"  # "fanotify" or why not
+    ingress: Ingress | None = None  # the host's receive bytes from the sensor stream
 
 
 def read_watch(run_path: Path | str) -> WatchLog | None:
@@ -326,4 +387,62 @@ def read_watch(run_path: Path | str) -> WatchLog | None:
     if any(r.get("kind") == "overflow" for r in records):
         problems.append(f"{STREAM}: the watcher lost events (queue overflow)")
     written = [r for r in records if r.get("kind") == "written" and isinstance(r.get("t"), (int, float))]
-    return WatchLog(written, problems, any(r.get("kind") == "stop" for r in records))
+    start = next((r for r in records if r.get("kind") == "start"), {})
+    writers = str(start.get("writers") or WatchLog.writers)
+    stopped = any(r.get("kind") == "stop" for r in records)
+    return WatchLog(written, problems, stopped, writers, read_ingress(Path(run_path)))
+
+
+@dataclass(frozen=True)
+class Ingress:
+    """Bytes received from outside, cumulative from the sensor's first sample (the
+    challenge is issued with it): every interface of the host's namespace but loopback
+    (``net``), plus the workload namespace's interfaces but its loopback (``wl_net``).
+    Loopback carries what the machine sends itself (ranks of one host talking), never
+    bytes computed elsewhere. ``t0``: the sensor's start (when the challenge went out)."""
+
+    t0: float
+    times: list[float]
+    cumulative: list[float]
+
+    def by(self, t: float) -> float:
+        """Bytes received from the start to the first sample at or after ``t`` (the last
+        sample when none is later: the bytes up to ``t`` are then all counted)."""
+        import bisect
+
+        i = bisect.bisect_left(self.times, t)
+        return self.cumulative[min(i, len(self.cumulative) - 1)]
+
+
+def read_ingress(run_path: Path) -> Ingress | None:
+    """The sensor stream's receive counters as an ``Ingress``; None without a stream or
+    without traffic counters (nothing then bounds what entered the host)."""
+    from inspectorate.capture._chain_read import read_chained
+
+    path = run_path / "sensor.jsonl"
+    if not path.is_file():
+        return None
+    records, _ = read_chained(path)
+    start = next((r for r in records if r.get("kind") == "start"), None)
+    samples = [r for r in records if r.get("kind") == "sample" and isinstance(r.get("net"), dict)]
+    if start is None or not samples:
+        return None
+    times, cum, total = [], [], 0.0
+    prev: dict[str, float] = {}
+    for i, r in enumerate(samples):
+        now = _rx(r)
+        if i:  # a counter that fell (an interface re-created) restarts from 0
+            total += sum(
+                max(v - prev.get(k, 0.0), 0.0) if v >= prev.get(k, 0.0) else v for k, v in now.items()
+            )
+        prev = now
+        times.append(float(r["t"]))
+        cum.append(total)
+    return Ingress(float(start.get("t", times[0])), times, cum)
+
+
+def _rx(sample: dict[str, Any]) -> dict[str, float]:
+    out = {f"host/{k}": float(v[0]) for k, v in sample["net"].items() if k != "lo" and v}
+    if sample.get("net_scope") == "netns" and isinstance(sample.get("wl_net"), dict):
+        out.update({f"ns/{k}": float(v[0]) for k, v in sample["wl_net"].items() if k != "lo" and v})
+    return out

@@ -78,7 +78,8 @@ def sensor(
         from inspectorate.capture._ckpt_watch import CheckpointWatcher, WatchError
 
         try:
-            watcher = CheckpointWatcher(out, list(watch)).start()
+            target = {"pid": pid} if pid is not None else {"cgroup": str(cgroup)}
+            watcher = CheckpointWatcher(out, list(watch), workload=target).start()
         except WatchError as exc:
             raise InputError(f"cannot watch checkpoints ({exc})", watch[0]) from None
     if escapes and cgroup is None:

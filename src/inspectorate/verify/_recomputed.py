@@ -75,9 +75,16 @@ class PhaseWatch:
     t0: float
     t1: float
     log: WatchLog | None
+    hosts: int = 1  # hosts the claimed job spans: its collectives cross this host's NIC only when > 1
 
 
 WATCH_SLACK_S = 1.0  # label and watcher clocks are read by different processes (seen: 0.31 s early)
+# The fewest bits per parameter a relay must send for one checkpoint the host did not
+# compute: the sign of each weight's update (an optimizer step moves every weight; the
+# magnitudes follow from the schedule only for Adam's first step). Measured encodings of
+# real checkpoint deltas need 16-25 bits (docs/verify.md, "What stops the relay").
+RELAY_BITS_PER_PARAM = 1.0
+WIRE_HEADROOM = 1.10  # framing of collective traffic on the wire beyond its payload
 
 
 def bind(
@@ -276,8 +283,9 @@ def observe(c: dict[str, Any], watch: PhaseWatch) -> dict[str, Any]:
     lo, hi = watch.t0 - WATCH_SLACK_S, watch.t1 + WATCH_SLACK_S
     never, outside, firsts = [], [], []
     for ck in ckpts:
-        times = [float(r["t"]) for r in log.written if r.get("weights_sha256") == ck.get("weights_sha256")]
-        inside = [t for t in times if lo <= t <= hi]
+        sights = [r for r in log.written if r.get("weights_sha256") == ck.get("weights_sha256")]
+        times = [float(r["t"]) for r in sights]
+        inside = [float(r["t"]) for r in sights if _during(r, lo, hi)]
         if not times:
             never.append(str(ck.get("file")))
         elif not inside:
@@ -298,6 +306,9 @@ def observe(c: dict[str, Any], watch: PhaseWatch) -> dict[str, Any]:
         )
     if not problems and firsts != sorted(firsts):
         problems.append("the claimed checkpoints were seen written out of step order")
+    writer = _writer_check(ckpts, log, lo, hi)
+    problems += writer.pop("problems")
+    relay = _relay_check(c, watch, max(firsts, default=watch.t1))
     listed = {ck.get("weights_sha256") for ck in ckpts}
     own_dir = f"claims/{watch.phase}/"
     unlisted = {
@@ -313,4 +324,109 @@ def observe(c: dict[str, Any], watch: PhaseWatch) -> dict[str, Any]:
             f"the watcher saw {len(unlisted)} other weight files written to {own_dir} during the phase:"
             " the phase trained weights its claim does not list"
         )
-    return {"bound": not problems, "problems": problems, "checkpoints_seen": len(firsts), "checkpoints": n}
+    open_ = [r for r in (writer.get("reason"), relay.get("reason")) if r]
+    out = {
+        "bound": not problems and not open_,
+        "problems": problems,
+        "checkpoints_seen": len(firsts),
+        "checkpoints": n,
+        "writers": writer,
+        "ingress": relay,
+    }
+    if open_ and not problems:
+        out["reason"] = "; ".join(open_)
+    return out
+
+
+def _during(r: dict[str, Any], lo: float, hi: float) -> bool:
+    """The write lies in [queued_after, t] (the watcher read its event at ``t``, having
+    last found its queue empty at ``queued_after``): it may have fallen in [lo, hi]."""
+    t = float(r["t"])
+    after = r.get("queued_after")
+    start = float(after) if isinstance(after, (int, float)) and after <= t else t
+    return start <= hi and t >= lo
+
+
+def _writer_check(ckpts: list[dict[str, Any]], log: WatchLog, lo: float, hi: float) -> dict[str, Any]:
+    """Who closed each claimed checkpoint: some sighting in the window must have only
+    writers in the workload's tree. A writer outside it is the relay's copier
+    (inconsistent); a writer that was not seen or had exited leaves the binding open."""
+    if log.writers != "fanotify":
+        return {"problems": [], "checked": False, "note": f"writer not checked on this host ({log.writers})"}
+    outside, unknown = [], []
+    for ck in ckpts:
+        sights = [
+            r
+            for r in log.written
+            if r.get("weights_sha256") == ck.get("weights_sha256") and _during(r, lo, hi)
+        ]
+        writers = [r.get("writers") or [] for r in sights]
+        if any(w and all(x.get("in_workload") is True for x in w) for w in writers):
+            continue
+        bad = [x for w in writers for x in w if x.get("in_workload") is False]
+        if bad:
+            outside.append(f"{ck.get('file')} by pid {bad[0].get('pid')} ({bad[0].get('comm')})")
+        elif sights:
+            unknown.append(str(ck.get("file")))
+    problems = []
+    if outside:
+        problems.append(
+            f"{len(outside)} claimed checkpoints were written by a process outside the workload's tree"
+            f" (first: {outside[0]}): they were copied in, not trained here"
+        )
+    out: dict[str, Any] = {"problems": problems, "checked": True}
+    if unknown:
+        out["reason"] = (
+            f"unverifiable: the writer of {len(unknown)} claimed checkpoints was not seen or had exited"
+            f" (first: {unknown[0]})"
+        )
+    return out
+
+
+def _relay_check(c: dict[str, Any], watch: PhaseWatch, t_last: float) -> dict[str, Any]:
+    """Could the claimed checkpoints have been received rather than computed here?
+
+    A substitute run depends on the challenge the sensor issued at its start, so a relay
+    of its checkpoints must enter the host after that start and before the last one is
+    written. The host's receive bytes over that span (beyond what the claimed job's own
+    collectives bring in when it spans hosts) must stay below what the relay needs: one
+    update's worth of bits per parameter for every claimed checkpoint after the start
+    (the start, a seed's initialisation or a known model, costs the host nothing)."""
+    log = watch.log
+    ingress = log.ingress if log is not None else None
+    n = c.get("n_params")
+    ckpts = [ck for ck in c.get("checkpoints") or [] if int(ck.get("step") or 0) > 0]
+    if not isinstance(n, (int, float)):
+        return {"reason": "unverifiable: the replayed claim names no parameter count to size a relay by"}
+    if ingress is None:
+        return {
+            "reason": "unverifiable: no receive counters from the sensor, so the checkpoints could have been relayed in"
+        }
+    need = len(ckpts) * float(n) * RELAY_BITS_PER_PARAM / 8.0
+    explained = collective_ingress(c, watch.hosts)
+    received = ingress.by(t_last)
+    out: dict[str, Any] = {
+        "received_b": received,
+        "explained_b": explained,
+        "relay_needs_b": need,
+        "since": ingress.t0,
+    }
+    if received - explained >= need:
+        out["reason"] = (
+            f"unverifiable: the checkpoints could have been relayed in (ingress {received - explained:.0f} B"
+            f" >= {need:.0f} B)"
+        )
+    return out
+
+
+def collective_ingress(c: dict[str, Any], hosts: int) -> float:
+    """Bytes the claimed job's gradient all-reduce brings into one host when its ranks
+    span ``hosts`` hosts: a ring all-reduce receives 2(W-1)/W of the gradient per rank
+    per step; every local rank is counted as if its peers were remote (an upper bound).
+    Ranks of one host all-reduce over loopback, which ``Ingress`` does not count: 0."""
+    world = int(c.get("world_size") or 1)
+    if hosts <= 1 or world <= 1:
+        return 0.0
+    local = max(world // hosts, 1)
+    grad = 4.0 * float(c.get("n_params") or 0)
+    return float(c.get("steps") or 0) * local * 2.0 * (world - 1) / world * grad * WIRE_HEADROOM
