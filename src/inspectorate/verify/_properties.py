@@ -260,14 +260,13 @@ def _training_state_held(ev: PhaseEvidence, cal: Calibration, n: int) -> float |
     failing side starts at slack / 8 B (~34M). Why one copy and not the 6 B/param this
     limit used to allow, nor none: with 6, a stranger's 24.2M Llama trained under a
     serving claim (475 MB against the honest 127 MB) passed at 0.48; with none, an honest
-    server that keeps its loaded state dict (nanoGPT's ``sample.py`` keeps its
-    checkpoint) is flagged from slack / 4 B (~67M) up, and the testbed's honest 124M
-    two-rank server (1.27 GB) sits at the limit. The footprint read is the capped one
-    (above at most a fresh interpreter's memory), so weights loaded before the first
-    label count, as this limit assumes. A server that keeps a checkpoint *with* its
-    optimizer state holds what training holds (16-20 B/param) and is flagged from
-    ~22-34M: memory cannot tell it from training, and ``posttrain_resident_state``
-    calls it post-training too."""
+    server that keeps the weights-only state dict it loaded is flagged from slack / 4 B
+    (~67M) up. The footprint read is the capped one (above at most a fresh
+    interpreter's memory), so weights loaded before the first label count, as this
+    limit assumes. A server that keeps a checkpoint *with* its optimizer state holds
+    what training holds (16 B/param) and is flagged from ~34M: memory cannot tell it
+    from training (docs/verify.md names this false accusation), and
+    ``posttrain_resident_state`` calls it post-training too."""
     fp = ev.sensor.get("footprint_b")
     if fp is None:
         return None
