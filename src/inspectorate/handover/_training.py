@@ -19,6 +19,7 @@ recorded rate of every step, gradient clipping, and gradient accumulation of
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,20 @@ def declared_optimizer(opt: Any, module: Any, where: str) -> dict[str, Any]:
     return decl
 
 
+def load_split(corpus: Path | str, split: str) -> tuple[np.ndarray, str]:
+    """The split's token ids and fingerprint (read once per file and split: a workload
+    may call it before its phases, so encoding the corpus is not a phase's work)."""
+    return _load_split(str(Path(corpus).resolve()), split)
+
+
+@lru_cache(maxsize=4)
+def _load_split(path: str, split: str) -> tuple[np.ndarray, str]:
+    from inspectorate.models import load_corpus
+
+    corpus = load_corpus(path)
+    return corpus.split(split), corpus.fingerprint(split)
+
+
 class TrainingHandover:
     """One training phase's replay claim: create it before the first step, call
     :meth:`step` right after every ``optimizer.step()`` (before a scheduler moves the
@@ -80,8 +95,6 @@ class TrainingHandover:
         run: Path | str | None = None,
         seed: int | None = None,
     ) -> None:
-        from inspectorate.models import load_corpus
-
         self.run = run_dir(run)
         self.phase, self.module, self.opt = phase, module, optimizer
         self.where = f"training handover {phase}"
@@ -91,9 +104,8 @@ class TrainingHandover:
             raise InputError(f"{self.where}: grad_accum must be >= 1 and loss_start in [0, seq_len)")
         self.seq_len, self.split, self.loss_start = int(seq_len), split, int(loss_start)
         self.clip, self.accum = clip_grad_norm, int(grad_accum)
-        corpus_ = load_corpus(corpus)
-        self.tokens: np.ndarray = corpus_.split(split)  # what start offsets index
-        self.fingerprint = corpus_.fingerprint(split)
+        # what start offsets index, and the fingerprint the claim names it by
+        self.tokens, self.fingerprint = load_split(corpus, split)
         # an explicit seed is for use outside a captured run: the verifier cannot bind it
         self.nonce_key = phase if seed is None else None
         self.seed = challenge_seed(phase, self.run) if seed is None else int(seed)
@@ -186,7 +198,8 @@ class TrainingHandover:
             seed=self.seed,
             split=self.split,
             checkpoint_every=max(steps // max(len(self.refs) - 1, 1), 1),
-            lr_schedule=tuple(self.lrs),
+            # a constant rate is ``lr`` alone; a varying one, every step's
+            lr_schedule=None if len(set(self.lrs)) == 1 else tuple(self.lrs),
             sampler="manifest",
             manifest=MANIFEST,
             optimizer=self.optimizer,
