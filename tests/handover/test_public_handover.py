@@ -115,7 +115,9 @@ def test_eval_batches_recompute(tmp_path: Path) -> None:
         for i in range(3):
             rows = torch.randint(0, VOCAB, (2, 12), generator=torch.Generator().manual_seed(i))
             logits = model(rows[:, :-1])
-            ev.batch(rows, float(torch.nn.functional.cross_entropy(logits.flatten(0, 1), rows[:, 1:].flatten())))
+            ev.batch(
+                rows, float(torch.nn.functional.cross_entropy(logits.flatten(0, 1), rows[:, 1:].flatten()))
+            )
     ev.close()
     claim = read_eval_claim(run / "claims" / "e" / "eval.json")
     found = check_eval(claim, load_weights(claim.weights), draw_seed=0)
@@ -126,7 +128,9 @@ def _train(run: Path, corpus: Path, steps: int = 3, accum: int = 2, micro: int =
     """The stranger's loop: AdamW, warmup-cosine per step, accumulation, clipping."""
     model = _model()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / 2 if s < 2 else 0.5 * (1 + math.cos(s)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / 2 if s < 2 else 0.5 * (1 + math.cos(s))
+    )
     tr = handover.training(
         "t", model, opt, "m", corpus=corpus, seq_len=seq, grad_accum=accum, clip_grad_norm=0.5,
         checkpoint_every_s=0.0, run=run,
@@ -189,6 +193,9 @@ def test_user_errors_are_one_line_input_errors(tmp_path: Path, monkeypatch: pyte
     with pytest.raises(InputError, match="cannot read the declared model"):
         handover.evaluated("p", _model(), "absent", run=run)
     model = _model()
-    groups = [{"params": list(model.parameters())[:2]}, {"params": list(model.parameters())[2:], "weight_decay": 0}]
+    groups = [
+        {"params": list(model.parameters())[:2]},
+        {"params": list(model.parameters())[2:], "weight_decay": 0},
+    ]
     with pytest.raises(InputError, match="param groups"):
         handover.training("t", model, torch.optim.AdamW(groups), "m", corpus=llama.CORPUS, seq_len=8, run=run)

@@ -60,7 +60,9 @@ class Handover:
             except InputError:  # outside a captured run (unit tests): a fresh, unbound seed
                 seed = secrets.randbits(48)
             workload_name = type(workload).__module__
-            self.log = handover.served(name, module, model, run=run_dir, vocab=vocab, seed=seed, workload=workload_name)
+            self.log = handover.served(
+                name, module, model, run=run_dir, vocab=vocab, seed=seed, workload=workload_name
+            )
             self.seed = self.log.seed
             for w in filter(None, (workload, self.shadow)):
                 w.noise = self._noise

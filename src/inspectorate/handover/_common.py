@@ -19,7 +19,9 @@ def run_dir(path: Path | str | None = None) -> Path:
     """The run directory: ``path``, else ``$INSPECTORATE_RUN_DIR`` (set by ``capture``)."""
     raw = path if path is not None else os.environ.get(RUN_ENV)
     if not raw:
-        raise InputError(f"no run directory: run under `inspectorate capture` (it sets {RUN_ENV}) or pass run_dir")
+        raise InputError(
+            f"no run directory: run under `inspectorate capture` (it sets {RUN_ENV}) or pass run_dir"
+        )
     out = Path(raw)
     if not out.is_dir():
         raise InputError("run directory does not exist", out)
@@ -33,7 +35,9 @@ def sensor_nonce(run: Path) -> str:
         with path.open(encoding="utf-8") as fh:
             first = json.loads(fh.readline())
     except (OSError, UnicodeDecodeError, ValueError):
-        raise InputError("no sensor start record to read the challenge from (is the sensor running?)", path) from None
+        raise InputError(
+            "no sensor start record to read the challenge from (is the sensor running?)", path
+        ) from None
     if not isinstance(first, dict) or not isinstance(first.get("nonce"), str) or not first["nonce"]:
         raise InputError("the sensor's start record carries no nonce", path)
     return str(first["nonce"])
@@ -76,7 +80,9 @@ def renamed(spec: Any, module: Any, where: str) -> dict[str, Any]:
         names = [(k, tuple(v.shape)) for k, v in spec.build().state_dict().items()]
     own = [t.detach() for t in module.state_dict().values()]
     if len(own) != len(names):
-        raise InputError(f"{where}: the module has {len(own)} tensors, the declared {spec.family} model {len(names)}")
+        raise InputError(
+            f"{where}: the module has {len(own)} tensors, the declared {spec.family} model {len(names)}"
+        )
     for i, (t, (name, shape)) in enumerate(zip(own, names, strict=True)):
         if tuple(t.shape) != shape:
             raise InputError(

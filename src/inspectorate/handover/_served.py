@@ -60,7 +60,9 @@ def keyed_noise(seed: int, first: int, batch: int, steps: int, vocab: int) -> An
 class _Phase:
     """A phase's claims folder and the weights of the declared model, written once."""
 
-    def __init__(self, phase: str, module: Any, model: str | dict[str, Any], run: Path | str | None, vocab: str):
+    def __init__(
+        self, phase: str, module: Any, model: str | dict[str, Any], run: Path | str | None, vocab: str
+    ):
         self.run = run_dir(run)
         self.phase = phase
         self.dir = self.run / CLAIMS / phase
@@ -100,7 +102,9 @@ class ServedLog(_Phase):
     ) -> None:
         super().__init__(phase, module, model, run, vocab)
         if not temperature > 0:
-            raise InputError(f"serve handover {phase}: temperature must be > 0 (a keyed sampler), got {temperature}")
+            raise InputError(
+                f"serve handover {phase}: temperature must be > 0 (a keyed sampler), got {temperature}"
+            )
         # seed: for use outside a captured run only; the verifier cannot bind it to its challenge
         self.seed = challenge_seed(f"serve:{phase}", self.run) if seed is None else int(seed)
         self.temperature = float(temperature)
@@ -138,7 +142,13 @@ class EvalLog(_Phase):
     """One eval phase's batches: :meth:`batch` after every evaluated batch."""
 
     def __init__(
-        self, phase: str, module: Any, model: str | dict[str, Any], *, run: Path | str | None = None, vocab: str = ""
+        self,
+        phase: str,
+        module: Any,
+        model: str | dict[str, Any],
+        *,
+        run: Path | str | None = None,
+        vocab: str = "",
     ) -> None:
         super().__init__(phase, module, model, run, vocab)
         claim = {
@@ -157,7 +167,9 @@ class EvalLog(_Phase):
         predicted from the ones before; ``loss``: the mean cross-entropy over them."""
         rows = _rows(ids)
         if not rows or not 1 <= score_from < len(rows[0]):
-            raise InputError(f"eval handover {self.phase}: score_from must be in [1, row length), got {score_from}")
+            raise InputError(
+                f"eval handover {self.phase}: score_from must be in [1, row length), got {score_from}"
+            )
         line = {"index": self.n, "ids": rows, "score_from": int(score_from), "loss": float(loss)}
         line["tokens"] = len(rows) * (len(rows[0]) - score_from)
         self._out.write(json.dumps(line) + "\n")

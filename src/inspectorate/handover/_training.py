@@ -47,13 +47,17 @@ def declared_optimizer(opt: Any, module: Any, where: str) -> dict[str, Any]:
     groups = opt.param_groups
     decl = {"name": name, **{k: groups[0].get(k) for k in keys}}
     if any({k: g.get(k) for k in keys} != {k: groups[0].get(k) for k in keys} for g in groups):
-        raise InputError(f"{where}: the optimizer's param groups differ in {', '.join(keys)}: declare one set")
+        raise InputError(
+            f"{where}: the optimizer's param groups differ in {', '.join(keys)}: declare one set"
+        )
     if any(g.get(k) for g in groups for k in off):
         raise InputError(f"{where}: optimizer options {', '.join(off)} must be off to be replayed")
     params = [p for g in groups for p in g["params"]]
     trainable = [p for p in module.parameters() if p.requires_grad]
     if len(params) != len(trainable) or any(a is not b for a, b in zip(params, trainable, strict=False)):
-        raise InputError(f"{where}: the optimizer must hold the module's trainable parameters, in their order")
+        raise InputError(
+            f"{where}: the optimizer must hold the module's trainable parameters, in their order"
+        )
     if "betas" in decl:
         decl["betas"] = [float(b) for b in decl["betas"]]
     return decl
@@ -148,12 +152,16 @@ class TrainingHandover:
             )
         hi = len(self.tokens) - self.seq_len - 1
         if min(flat) < 0 or max(flat) > hi:
-            raise InputError(f"{self.where}: step {n}: a start offset lies outside [0, {hi}] of split {self.split}")
+            raise InputError(
+                f"{self.where}: step {n}: a start offset lies outside [0, {hi}] of split {self.split}"
+            )
         if inputs is not None:
             got = np.asarray(inputs.tolist() if hasattr(inputs, "tolist") else inputs)
             want = self.tokens[np.asarray(flat)[:, None] + np.arange(self.seq_len)[None, :]]
             if got.shape != want.shape or not np.array_equal(got, want):
-                raise InputError(f"{self.where}: step {n}: the inputs are not the split's windows at those starts")
+                raise InputError(
+                    f"{self.where}: step {n}: the inputs are not the split's windows at those starts"
+                )
         self.batch_size = len(flat)
         self.starts.append([flat])
         self.lrs.append(float(self.opt.param_groups[0]["lr"] if lr is None else lr))
@@ -219,6 +227,8 @@ class TrainingHandover:
         return claim.write()
 
 
-def training(phase: str, module: Any, optimizer: Any, model: str | dict[str, Any], **options: Any) -> TrainingHandover:
+def training(
+    phase: str, module: Any, optimizer: Any, model: str | dict[str, Any], **options: Any
+) -> TrainingHandover:
     """The training handover of ``phase`` (see :class:`TrainingHandover`)."""
     return TrainingHandover(phase, module, optimizer, model, **options)
