@@ -45,6 +45,8 @@ def declared_optimizer(opt: Any, module: Any, where: str) -> dict[str, Any]:
         raise InputError(f"{where}: optimizer {type(opt).__name__} cannot be replayed (AdamW, Adam or SGD)")
     name, keys, off = kind
     groups = opt.param_groups
+    if name == "adam" and groups[0].get("decoupled_weight_decay"):
+        name = "adamw"  # torch's Adam(decoupled_weight_decay=True) is AdamW
     decl = {"name": name, **{k: groups[0].get(k) for k in keys}}
     if any({k: g.get(k) for k in keys} != {k: groups[0].get(k) for k in keys} for g in groups):
         raise InputError(
