@@ -15,6 +15,7 @@ Under ``RUN/claims/<phase>/`` (formats in docs/difr.md):
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,8 @@ class _Phase:
 
 class ServedLog(_Phase):
     """One serve phase's log. Sample with :meth:`noise` (``argmax(logits / T + noise)``,
-    in float64), then :meth:`log` the prompts and the sampled tokens."""
+    in float64; at temperature 0, greedy, no noise), then :meth:`log` the prompts and
+    the sampled tokens."""
 
     def __init__(
         self,
@@ -101,10 +103,8 @@ class ServedLog(_Phase):
         workload: str = "",
     ) -> None:
         super().__init__(phase, module, model, run, vocab)
-        if not temperature > 0:
-            raise InputError(
-                f"serve handover {phase}: temperature must be > 0 (a keyed sampler), got {temperature}"
-            )
+        if not (math.isfinite(temperature) and temperature >= 0):
+            raise InputError(f"serve handover {phase}: temperature must be finite and >= 0 (0: greedy)")
         # seed: for use outside a captured run only; the verifier cannot bind it to its challenge
         self.seed = challenge_seed(f"serve:{phase}", self.run) if seed is None else int(seed)
         self.temperature = float(temperature)
