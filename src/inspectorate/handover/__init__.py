@@ -7,7 +7,7 @@ model a phase declares. Everything lands under ``RUN/claims/<phase>/``::
 
     from inspectorate import handover
 
-    log = handover.served("serve", model.module, "my-llama")       # weights + served.jsonl
+    log = handover.served("serve", model, "my-llama", temperature=T)  # weights + served.jsonl
     g = log.noise(None, B, steps, V)                              # keyed Gumbel noise
     tok = (logits.double() / T + g[:, j]).argmax(-1)              # the sampler, per position
     log.log(prompts, tokens); log.close()
