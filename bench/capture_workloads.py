@@ -159,6 +159,8 @@ DEFAULT_HIDDEN = {"chargru": 192, "pg_sampler": 256, "mlp_lm": 512, "mlp_wide": 
 
 def shrunk_config(name: str, config: dict[str, Any], shrink: float) -> dict[str, Any]:
     """The workload config of the model ``description(name, config, shrink)`` describes."""
+    if name in stranger_workloads.WORKLOADS:
+        return stranger_workloads.shrunk_config(name, config, shrink)
     h = config.get("hidden", DEFAULT_HIDDEN[name])
     return {
         **{k: v for k, v in config.items() if k != "world_size"},
@@ -210,6 +212,10 @@ def plan(
             rows.append(("lie_updates_as_serving", "serve_updates", "inference", 1, 1))
     world = config.get("world_size", 1)
     extras: dict[str, dict[str, Any]] = {}
+    # the own set hands over through tests/workloads/_*_handover.py; a stranger only
+    # where its own code does (``"handover": True`` in stranger_workloads)
+    hands_over = WORKLOADS[name].get("handover", name not in stranger_workloads.WORKLOADS)
+    recomputed, replay = recomputed and hands_over, replay and hands_over
     if recomputed and described and name != "ddp_mlp":
         for lie in handover_lies(name, records):
             rows.append(lie.pop("row"))

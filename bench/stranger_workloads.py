@@ -4,7 +4,9 @@ with tests/workloads/), with what each one's prover declares.
 
 - ``s_llama``: Llama-style decoder (RMSNorm, rotary, SwiGLU, 2 KV heads), AdamW + cosine
   + accumulation + clipping, KV-cache sampler; family ``llama``, 0.74M parameters;
-- ``s_llama_wide``: the same code at 24.2M parameters, above the ~22M separation size;
+- ``s_llama_wide``: the same code at 24.2M parameters, above the ~22M separation size
+  (both Llamas hand over through ``inspectorate.handover`` when the plan asks:
+  ``"handover": True`` below);
 - ``s_ddp``: 2 ranks by ``mp.spawn``, gloo, DDP of a causal ``nn.TransformerEncoder``;
   a parameter count only;
 - ``s_seq2seq``: LSTM encoder-decoder with attention, via the documented client only;
@@ -28,11 +30,12 @@ STRANGER = Path(__file__).resolve().parents[1] / "tests" / "workloads" / "strang
 VOCAB = 65  # tinyshakespeare's characters
 
 WORKLOADS: dict[str, dict[str, Any]] = {
-    "s_llama": {"script": "stranger/llama.py", "config": {}, "updates": True},
+    "s_llama": {"script": "stranger/llama.py", "config": {}, "updates": True, "handover": True},
     "s_llama_wide": {
         "script": "stranger/llama.py",
         "config": {"dim": 512, "layers": 8, "heads": 8, "kv_heads": 2, "ffn": 1536},
         "updates": True,
+        "handover": True,
     },
     "s_ddp": {"script": "stranger/ddp_spawn.py", "config": {"world_size": 2}},
     "s_seq2seq": {"script": "stranger/seq2seq.py", "config": {}},
@@ -73,6 +76,16 @@ def description(name: str, config: dict[str, Any], shrink: float = 1.0) -> dict[
         }
         return {"family": "gpt", "config": cfg}
     return None
+
+
+def shrunk_config(name: str, config: dict[str, Any], shrink: float) -> dict[str, Any]:
+    """The workload config of the model ``description(name, config, shrink)`` describes
+    (what a competent liar's declared-size twin runs)."""
+    if not name.startswith("s_llama"):
+        raise ValueError(f"{name} has no declared-size twin")
+    desc = description(name, config, shrink)
+    assert desc is not None
+    return {**config, "dim": desc["config"]["dim"], "ffn": desc["config"]["ffn_hidden"]}
 
 
 def n_params(name: str, config: dict[str, Any], shrink: float = 1.0) -> int:

@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("capture", "scale"),
     ("models",),
     ("replay", "difr"),
-    ("verify",),
+    ("verify", "handover"),
     ("agent", "testbed"),
     ("attacks",),
     ("report",),

@@ -94,3 +94,15 @@ def test_declared_optimizer_is_what_replays(tmp_path: Path, corpus: Any) -> None
     path.write_text(json.dumps(data))
     with pytest.raises(InputError, match="optimizer sgd must declare exactly"):
         read_claim(path)
+
+
+def test_gradient_accumulation_must_split_a_step_evenly(tmp_path: Path) -> None:
+    """``grad_accum`` micro-batches of equal size: a claim whose steps do not split so is
+    refused on reading, not replayed as another run."""
+    from inspectorate.replay import TrainSpec
+
+    assert TrainSpec.from_dict({"batch_size": 4, "grad_accum": 2}).grad_accum == 2
+    assert TrainSpec.from_dict({}).grad_accum == 1  # older claims: no accumulation
+    for bad in (3, 0):
+        with pytest.raises(InputError, match="grad_accum"):
+            TrainSpec.from_dict({"batch_size": 4, "grad_accum": bad})

@@ -1,7 +1,7 @@
 """What a serve or eval phase hands over so the verifier can re-compute its outputs.
 
-Written by the workload side, independently of the verifier's code, to the documented
-formats (docs/difr.md): under ``RUN/claims/<phase>/``
+Written through the public ``inspectorate.handover`` (``served`` / ``evaluated``), to
+the documented formats (docs/difr.md): under ``RUN/claims/<phase>/``
 
 - ``weights.pt``: the ``inspectorate.weights`` v1 file of the model the phase declares
   (its description from ``RUN/models/<model>.json``, the workload's own tensors renamed
@@ -25,77 +25,17 @@ the phase's own work is done by the larger model.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-FORMAT_WEIGHTS = "inspectorate.weights"
-FORMAT_LOG = "inspectorate.difr.serving-log"
-
-
-def derive_seed(nonce: str, key: str) -> int:
-    """The challenge protocol: 48 bits of sha256(nonce|key), little-endian."""
-    return int.from_bytes(hashlib.sha256(f"{nonce}|{key}".encode()).digest()[:6], "little")
-
-
-def sensor_nonce(run_dir: Path) -> str | None:
-    path = run_dir / "sensor.jsonl"
-    try:
-        with path.open(encoding="utf-8") as fh:
-            first = json.loads(fh.readline())
-    except (OSError, ValueError):
-        return None
-    return str(first["nonce"]) if isinstance(first, dict) and first.get("nonce") else None
-
-
-def keyed_noise(seed: int, first: int, batch: int, steps: int, vocab: int) -> torch.Tensor:
-    """Gumbel noise of sequences ``first..first+batch``: row ``j`` of sequence ``i`` from
-    ``numpy.random.default_rng([seed, i]).random((steps, vocab))`` (the log's protocol)."""
-    tiny, eps = np.finfo(np.float64).tiny, np.finfo(np.float64).eps
-    out = np.empty((batch, steps, vocab))
-    for b in range(batch):
-        u = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, first + b]).random((steps, vocab))
-        out[b] = -np.log(-np.log(np.clip(u, tiny, 1.0 - eps)))
-    return torch.from_numpy(out)
-
-
-def write_weights(path: Path, description: dict[str, Any], module: torch.nn.Module, vocab: str) -> str:
-    """The weights file (no copy of the tensors); returns its ``sha256:<16 hex>`` hash."""
-    from inspectorate.models import spec_from_dict
-
-    spec = spec_from_dict(description)
-    with torch.device("meta"):  # the verifier's names and shapes, without allocating
-        names = [(k, tuple(v.shape)) for k, v in spec.build().state_dict().items()]
-    own = [v.detach() for v in module.state_dict().values()]
-    if len(own) != len(names) or any(tuple(t.shape) != s for t, (_, s) in zip(own, names, strict=False)):
-        raise SystemExit(f"handover: the module does not fit the declared {description['family']} model")
-    state = {k: t.contiguous() for (k, _), t in zip(names, own, strict=True)}
-    blob = {
-        "format": FORMAT_WEIGHTS,
-        "version": 1,
-        "model": json.dumps(
-            {k: description[k] for k in ("family", "config")}
-            | {"format": "inspectorate.model", "version": 1},
-            sort_keys=True,
-        ),
-        "vocab": vocab,
-        "meta": "{}",
-        "state_dict": state,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(blob, path)
-    digest = hashlib.sha256()
-    for name in sorted(state):
-        t = state[name]
-        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(memoryview(t.reshape(-1).numpy().view(np.uint8)))
-    return "sha256:" + digest.hexdigest()[:16]
+from inspectorate import handover
+from inspectorate.errors import InputError
+from inspectorate.handover import write_weights  # noqa: F401  (tests write foreign weights)
+from inspectorate.handover._common import sensor_nonce
 
 
 class Handover:
@@ -105,55 +45,33 @@ class Handover:
         # an eval that computes a loss hands over batches; one that samples (pg_sampler), a log
         loss_eval = phase["do"] == "eval" and getattr(workload, "evaluates_loss", False)
         self.kind = "eval" if loss_eval else "serve"
-        self.dir = run_dir / "claims" / phase["name"]
         self.workload = workload
         self.shadow = None
         if phase.get("shadow_config") is not None:  # competent lie: a declared-size twin
             self.shadow = type(workload)(**phase["shadow_config"])
         source = self.shadow or workload
         model = phase.get("handover_model") or phase["claim"]["model"]
-        description = json.loads((run_dir / "models" / f"{model}.json").read_text())
-        n_ids = int(description["config"]["vocab_size"])
-        self.model_hash = write_weights(self.dir / "weights.pt", description, source.handover_module(), vocab)
-        self.n = 0
+        name, module = phase["name"], source.handover_module()
+        self.log: Any
         if self.kind == "serve":
-            nonce = sensor_nonce(run_dir)
-            seed = derive_seed(nonce, f"serve:{phase['name']}") if nonce else secrets.randbits(48)
-            self.seed = seed
+            try:
+                sensor_nonce(run_dir)
+                seed = None
+            except InputError:  # outside a captured run (unit tests): a fresh, unbound seed
+                seed = secrets.randbits(48)
+            workload_name = type(workload).__module__
+            self.log = handover.served(
+                name, module, model, run=run_dir, vocab=vocab, seed=seed, workload=workload_name
+            )
+            self.seed = self.log.seed
             for w in filter(None, (workload, self.shadow)):
                 w.noise = self._noise
-            header = {
-                "format": FORMAT_LOG,
-                "version": 1,
-                "model_hash": self.model_hash,
-                "vocab": vocab,
-                "vocab_size": n_ids,
-                "precision": "float32",
-                "sampling": {"temperature": 1.0, "top_k": None, "top_p": None, "seed": seed},
-                "projection": None,
-                "server": {"weights": "weights.pt", "workload": type(workload).__module__},
-            }
-            self.out = (self.dir / "served.jsonl").open("w", encoding="utf-8")
         else:
-            (self.dir / "eval.json").write_text(
-                json.dumps(
-                    {
-                        "format": "inspectorate.eval-claim",
-                        "version": 1,
-                        "weights": "weights.pt",
-                        "model_hash": self.model_hash,
-                        "metric": "cross_entropy",
-                        "batches": "eval_batches.jsonl",
-                    }
-                )
-            )
-            self.out = (self.dir / "eval_batches.jsonl").open("w", encoding="utf-8")
-            header = None
-        if header is not None:
-            self.out.write(json.dumps(header) + "\n")
+            self.log = handover.evaluated(name, module, model, run=run_dir, vocab=vocab)
+        self.dir = self.log.dir
 
     def _noise(self, batch: int, steps: int, vocab: int) -> torch.Tensor:
-        return keyed_noise(self.seed, self.n, batch, steps, vocab)
+        return self.log.noise(None, batch, steps, vocab)
 
     def step(self) -> None:
         source = self.workload
@@ -161,21 +79,13 @@ class Handover:
             getattr(self.shadow, "serve" if self.kind == "serve" else "eval")()
             source = self.shadow
         if self.kind == "serve":
-            prompts, tokens = source.served
-            lines = []
-            for p, t in zip(prompts.tolist(), tokens.tolist(), strict=True):
-                lines.append(json.dumps({"index": self.n, "prompt": p, "tokens": t, "projections": None}))
-                self.n += 1
-            self.out.write("\n".join(lines) + "\n")
+            self.log.log(*source.served)
         else:
             rows, score_from, loss = source.evaluated
-            line = {"index": self.n, "ids": rows.tolist(), "score_from": score_from, "loss": float(loss)}
-            line["tokens"] = int(rows.shape[0] * (rows.shape[1] - score_from))
-            self.out.write(json.dumps(line) + "\n")
-            self.n += 1
+            self.log.batch(rows, loss, score_from)
 
     def close(self) -> None:
-        self.out.close()
+        self.log.close()
 
 
 def open_phase(workload: Any, phase: dict[str, Any], plan: dict[str, Any], rank: int) -> Handover | None:

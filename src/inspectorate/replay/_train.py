@@ -59,6 +59,11 @@ class TrainSpec:
     loss_start: int = 0
     clip_grad_norm: float | None = 1.0
     manifest: str | None = None
+    # Gradient accumulation: each rank's ``batch_size`` sequences of a step are
+    # ``grad_accum`` equal micro-batches in order, each one's mean loss divided by
+    # ``grad_accum`` and backpropagated into the same gradients (what a loop that calls
+    # ``(loss / k).backward()`` k times before ``optimizer.step()`` computes).
+    grad_accum: int = 1
 
     @property
     def family(self) -> ModelSpec | None:
@@ -94,6 +99,8 @@ class TrainSpec:
             raise InputError(f"loss_start must be in [0, seq_len={spec.seq_len})")
         if spec.steps < 1 or spec.checkpoint_every < 1 or spec.batch_size < 1 or spec.world_size < 1:
             raise InputError("steps, checkpoint_every, batch_size and world_size must be >= 1")
+        if spec.grad_accum < 1 or spec.batch_size % spec.grad_accum:
+            raise InputError(f"grad_accum must be >= 1 and divide batch_size={spec.batch_size}")
         if spec.sampler not in SAMPLERS:
             raise InputError(f"sampler must be one of {', '.join(SAMPLERS)}, got {spec.sampler!r}")
         if spec.lr_schedule is not None and (
@@ -203,7 +210,7 @@ def train_steps(
     for step, batches in zip(range(start, end), batches_of, strict=True):
         for group in opt.param_groups:
             group["lr"] = lr_at(spec, step)
-        loss_value = _backward(loss_of, model, trainable, batches)
+        loss_value = _backward(loss_of, model, trainable, batches, spec.grad_accum)
         if spec.clip_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(trainable, spec.clip_grad_norm)
         opt.step()
@@ -229,7 +236,11 @@ def _loss_fn(spec: TrainSpec) -> Any:
 
 
 def _backward(
-    loss_of: Any, model: Any, trainable: list[torch.Tensor], batches: list[tuple[torch.Tensor, torch.Tensor]]
+    loss_of: Any,
+    model: Any,
+    trainable: list[torch.Tensor],
+    batches: list[tuple[torch.Tensor, torch.Tensor]],
+    accum: int = 1,
 ) -> float:
     """Gradients as data parallelism leaves them: each rank's own, divided by the world
     size, summed in rank order (the comm hook divides before the all-reduce sums; a
@@ -237,22 +248,38 @@ def _backward(
     Tied weights are why each rank's gradient is taken whole before summing: letting
     autograd accumulate across ranks would add the terms in another order."""
     if len(batches) == 1:
-        loss = loss_of(model, *batches[0])
-        assert loss is not None
-        loss.backward()
-        return float(loss.item())
+        return _accumulate(loss_of, model, *batches[0], accum)
     total: list[torch.Tensor] | None = None
+    loss = float("nan")
     for x, y in batches:
-        loss = loss_of(model, x, y)
-        assert loss is not None
-        loss.backward()
+        loss = _accumulate(loss_of, model, x, y, accum)
         grads = [p.grad.div_(len(batches)) if p.grad is not None else torch.zeros_like(p) for p in trainable]
         total = grads if total is None else [t.add_(g) for t, g in zip(total, grads, strict=True)]
         for p in trainable:
             p.grad = None
     for p, g in zip(trainable, total or [], strict=True):
         p.grad = g
-    return float(loss.item())
+    return loss
+
+
+def _accumulate(loss_of: Any, model: Any, x: torch.Tensor, y: torch.Tensor, accum: int) -> float:
+    """One rank's gradient: its ``accum`` micro-batches in order, each mean loss divided
+    by ``accum`` before its backward (autograd adds them in that order); returns the
+    step's loss (the micro-batches' mean)."""
+    if accum == 1:
+        loss = loss_of(model, x, y)
+        assert loss is not None
+        loss.backward()
+        return float(loss.item())
+    if x.shape[0] % accum:
+        raise InputError(f"a step of {x.shape[0]} sequences does not split into {accum} equal micro-batches")
+    total = 0.0
+    for xs, ys in zip(x.chunk(accum), y.chunk(accum), strict=True):
+        loss = loss_of(model, xs, ys)
+        assert loss is not None
+        (loss / accum).backward()
+        total += float(loss.item())
+    return total / accum
 
 
 @torch.no_grad()

@@ -10,6 +10,12 @@ PLAN: ``{"config": {...}, "records": "naive"|"competent"|"none", "threads": 1,
 "claim": {...}, "token_factor"}]}``. ``do`` is what runs, ``claim`` what is declared
 (through ``inspectorate.capture.phase``). Shares no code with the project's testbed or
 the other workloads.
+
+Handing over (public ``inspectorate.handover`` only): with ``"handover": true`` in the
+plan, serve and eval phases hand over their outputs (the sampler then draws with the
+run's keyed Gumbel noise); a train phase with ``"handover": true`` hands over a replay
+claim of its own loop. Lies: ``handover_model`` (the description handed over) and
+``shadow_config`` (a declared-size twin whose outputs are handed over).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from inspectorate import capture
+from inspectorate import capture, handover
 from inspectorate.capture import StepRecorder
 
 CORPUS = Path(os.environ.get("STRANGER_CORPUS", "/work/shared/data/corpora/tinyshakespeare.txt"))
@@ -132,6 +138,17 @@ class Job:
         self.gen = torch.Generator().manual_seed(1234)
         self.step_no = 0
         self.updated = False
+        self.cfg, self.shape = cfg, shape
+        self.log = self.ho = None  # handovers of the current phase (None: none)
+        self.last_starts: list[int] = []
+
+    def describe(self) -> dict:
+        """What this model is in the verifier's terms (its ``llama`` family)."""
+        s = self.shape
+        names = ("n_layers", "dim", "n_heads", "n_kv_heads", "ffn_hidden")
+        config = dict(zip(names, (s["layers"], s["dim"], s["heads"], s["kv_heads"], s["ffn"])))
+        config.update(vocab_size=len(self.vocab), max_seq=64, tie_embeddings=False)
+        return {"family": "llama", "config": config}
 
     @staticmethod
     def lr_factor(step: int, warmup: int = 10, total: int = 1000) -> float:
@@ -141,18 +158,24 @@ class Job:
 
     def sample_batch(self, ids: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
         starts = torch.randint(0, len(ids) - t - 1, (self.batch,), generator=self.gen)
+        self.last_starts = starts.tolist()
         x = torch.stack([ids[s : s + t] for s in starts])
         y = torch.stack([ids[s + 1 : s + t + 1] for s in starts])
         return x, y
 
     def train(self) -> int:
         self.model.train()
+        starts, xs = [], []
         for _ in range(self.accum):
             x, y = self.sample_batch(self.train_ids, self.seq)
             loss = F.cross_entropy(self.model(x).flatten(0, 1), y.flatten()) / self.accum
             loss.backward()
+            starts += self.last_starts
+            xs.append(x)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.opt.step()
+        if self.ho is not None:  # the rate this step ran at: before the scheduler moves it
+            self.ho.step(starts, inputs=torch.cat(xs))
         self.sched.step()
         self.opt.zero_grad(set_to_none=True)
         self.step_no += 1
@@ -162,7 +185,8 @@ class Job:
     def eval(self) -> int:
         self.model.eval()
         x, y = self.sample_batch(self.val_ids, self.seq)
-        F.cross_entropy(self.model(x).flatten(0, 1), y.flatten())
+        loss = F.cross_entropy(self.model(x).flatten(0, 1), y.flatten())
+        self.evaluated = (torch.cat([x, y[:, -1:]], 1), float(loss))
         return self.batch * self.seq
 
     @torch.no_grad()
@@ -173,10 +197,18 @@ class Job:
         x, _ = self.sample_batch(self.val_ids, prompt_len)
         caches: list = [{} for _ in self.model.layers]
         logits = self.model(x, caches)[:, -1]
-        for _ in range(self.seq - prompt_len):
-            probs = F.softmax(logits / temperature, -1)
-            nxt = torch.multinomial(probs, 1, generator=self.gen)
+        new = self.seq - prompt_len
+        noise = None if self.log is None else self.log.noise(None, self.batch, new, logits.shape[-1])
+        out = []
+        for j in range(new):
+            if noise is None:
+                probs = F.softmax(logits / temperature, -1)
+                nxt = torch.multinomial(probs, 1, generator=self.gen)
+            else:  # keyed Gumbel-max: the draw the verifier can re-derive
+                nxt = (logits.double() / temperature + noise[:, j]).argmax(-1, keepdim=True)
+            out.append(nxt)
             logits = self.model(nxt, caches)[:, -1]
+        self.served = (x, torch.cat(out, 1))
         return self.batch * self.seq
 
     def serve_updates(self, every: int = 4) -> int:
@@ -195,6 +227,43 @@ class Job:
         return 0
 
 
+def open_handovers(job: Job, ph: dict, plan: dict, run_dir: str | None) -> Job | None:
+    """This phase's handovers; returns the job whose outputs are handed over (a
+    declared-size twin when ``shadow_config`` asks) or None."""
+    claim, twin = ph["claim"], None
+    if ph["do"] == "train" and ph.get("handover") and run_dir:  # the model it really trains
+        job.ho = handover.training(
+            ph["name"], job.model, job.opt, job.describe(), corpus=CORPUS, seq_len=job.seq,
+            grad_accum=job.accum, clip_grad_norm=1.0, checkpoint_every_s=float(ph["seconds"]) / 5,
+        )  # fmt: skip
+    if not (
+        plan.get("handover")
+        and run_dir
+        and claim.get("model")
+        and ph["do"] in ("serve", "eval", "serve_updates")
+    ):
+        return None
+    if ph.get("shadow_config") is not None:
+        twin = Job({**plan.get("config", {}), **ph["shadow_config"]})
+    src = twin or job
+    model = ph.get("handover_model") or claim["model"]
+    if ph["do"] == "eval":
+        src.log = handover.evaluated(ph["name"], src.model, model)
+    else:
+        src.log = handover.served(ph["name"], src.model, model, temperature=0.8, workload="llama.py")
+        job.log = src.log  # the job samples with the same noise
+    return src
+
+
+def close_handovers(job: Job, src: Job | None) -> None:
+    if job.ho is not None:
+        job.ho.finish()
+        job.ho = None
+    if src is not None and src.log is not None:
+        src.log.close()
+    job.log = None
+
+
 def main() -> None:
     plan = json.loads(Path(sys.argv[1]).read_text())
     torch.set_num_threads(int(plan.get("threads", 1)))
@@ -210,6 +279,7 @@ def main() -> None:
         if rec is not None:
             rec.set_phase(ph["name"])
         with capture.phase(ph["name"], **claim):
+            src = open_handovers(job, ph, plan, run_dir)
             end, step = time.time() + float(ph["seconds"]), 0
             while time.time() < end:
                 if ph["do"] == "idle":
@@ -217,6 +287,13 @@ def main() -> None:
                     continue
                 t0 = time.time()
                 n = getattr(job, ph["do"])()
+                if src is not None:  # a twin does the declared work beside, then its outputs go over
+                    if src is not job:
+                        getattr(src, "eval" if ph["do"] == "eval" else "serve")()
+                    if ph["do"] == "eval":
+                        src.log.batch(*src.evaluated)
+                    else:
+                        src.log.log(*src.served)
                 told = int(n * float(ph.get("token_factor", 1)))
                 if n:
                     capture.tokens(told)
@@ -226,6 +303,7 @@ def main() -> None:
                     if op in kinds:
                         rec.event(kinds[op], step=step, tokens=toks, step_time_s=time.time() - t0)
                 step += 1
+            close_handovers(job, src)
         time.sleep(0.3)
     if rec is not None:
         rec.close()

@@ -1,0 +1,236 @@
+"""A training phase's replay claim, written by the workload's own loop.
+
+The run starts fresh from the declared family's initialisation under the challenge seed
+(``derive_seed(nonce, "<phase>")``, so the verifier can check step 0 is a fresh model
+that could not have been trained before the run began), copied into the workload's own
+module by position; every step records the start offsets of its sequences into the
+declared corpus split and the rate it ran at; weights files with the optimizer state
+are written every ``checkpoint_every_s`` seconds (the sensor's checkpoint watcher sees
+them written as the run goes); ``finish()`` writes the last weights, the batch manifest
+and ``claim.json`` (``inspectorate.replay.claim`` v1), all under ``RUN/claims/<phase>/``.
+
+What the verifier's replay re-runs with *its* code: next-token cross-entropy over the
+family's logits from position ``loss_start``, the declared optimizer (read off the
+workload's torch optimizer: AdamW, Adam or SGD, one set of hyper-parameters), the
+recorded rate of every step, gradient clipping, and gradient accumulation of
+``grad_accum`` equal micro-batches (each mean loss divided by ``grad_accum``).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inspectorate.errors import InputError
+from inspectorate.handover._common import CLAIMS, challenge_seed, description, renamed, run_dir, spec_of
+
+MANIFEST = "batches.json"
+# torch optimizer class name -> (declared name, hyper-parameters declared, ones that must be off)
+_OPTIMIZERS = {
+    "AdamW": ("adamw", ("betas", "eps", "weight_decay"), ("amsgrad", "maximize")),
+    "Adam": ("adam", ("betas", "eps", "weight_decay"), ("amsgrad", "maximize")),
+    "SGD": ("sgd", ("momentum", "dampening", "weight_decay", "nesterov"), ("maximize",)),
+}
+
+
+def declared_optimizer(opt: Any, module: Any, where: str) -> dict[str, Any]:
+    """The optimizer as a claim declares it; InputError when replay could not run it
+    (another class, several hyper-parameter sets, parameters not in the module's order)."""
+    kind = _OPTIMIZERS.get(type(opt).__name__)
+    if kind is None:
+        raise InputError(f"{where}: optimizer {type(opt).__name__} cannot be replayed (AdamW, Adam or SGD)")
+    name, keys, off = kind
+    groups = opt.param_groups
+    if name == "adam" and groups[0].get("decoupled_weight_decay"):
+        name = "adamw"  # torch's Adam(decoupled_weight_decay=True) is AdamW
+    decl = {"name": name, **{k: groups[0].get(k) for k in keys}}
+    if any({k: g.get(k) for k in keys} != {k: groups[0].get(k) for k in keys} for g in groups):
+        raise InputError(
+            f"{where}: the optimizer's param groups differ in {', '.join(keys)}: declare one set"
+        )
+    if any(g.get(k) for g in groups for k in off):
+        raise InputError(f"{where}: optimizer options {', '.join(off)} must be off to be replayed")
+    params = [p for g in groups for p in g["params"]]
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    if len(params) != len(trainable) or any(a is not b for a, b in zip(params, trainable, strict=False)):
+        raise InputError(
+            f"{where}: the optimizer must hold the module's trainable parameters, in their order"
+        )
+    if "betas" in decl:
+        decl["betas"] = [float(b) for b in decl["betas"]]
+    return decl
+
+
+def load_split(corpus: Path | str, split: str) -> tuple[np.ndarray, str]:
+    """The split's token ids and fingerprint (read once per file and split: a workload
+    may call it before its phases, so encoding the corpus is not a phase's work)."""
+    return _load_split(str(Path(corpus).resolve()), split)
+
+
+@lru_cache(maxsize=4)
+def _load_split(path: str, split: str) -> tuple[np.ndarray, str]:
+    from inspectorate.models import load_corpus
+
+    corpus = load_corpus(path)
+    return corpus.split(split), corpus.fingerprint(split)
+
+
+class TrainingHandover:
+    """One training phase's replay claim: create it before the first step, call
+    :meth:`step` right after every ``optimizer.step()`` (before a scheduler moves the
+    rate), :meth:`finish` at the phase's end."""
+
+    def __init__(
+        self,
+        phase: str,
+        module: Any,
+        optimizer: Any,
+        model: str | dict[str, Any],
+        *,
+        corpus: Path | str,
+        seq_len: int,
+        split: str = "pretrain",
+        loss_start: int = 0,
+        clip_grad_norm: float | None = None,
+        grad_accum: int = 1,
+        checkpoint_every_s: float = 60.0,
+        run: Path | str | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.run = run_dir(run)
+        self.phase, self.module, self.opt = phase, module, optimizer
+        self.where = f"training handover {phase}"
+        self.spec = spec_of(description(model, self.run))
+        self.optimizer = declared_optimizer(optimizer, module, self.where)
+        if grad_accum < 1 or not 0 <= loss_start < seq_len:
+            raise InputError(f"{self.where}: grad_accum must be >= 1 and loss_start in [0, seq_len)")
+        self.seq_len, self.split, self.loss_start = int(seq_len), split, int(loss_start)
+        self.clip, self.accum = clip_grad_norm, int(grad_accum)
+        # what start offsets index, and the fingerprint the claim names it by
+        self.tokens, self.fingerprint = load_split(corpus, split)
+        # an explicit seed is for use outside a captured run: the verifier cannot bind it
+        self.nonce_key = phase if seed is None else None
+        self.seed = challenge_seed(phase, self.run) if seed is None else int(seed)
+        self.dir = self.run / CLAIMS / phase
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.every_s = float(checkpoint_every_s)
+        self.starts: list[list[list[int]]] = []
+        self.lrs: list[float] = []
+        self.batch_size = 0
+        self.refs: list[Any] = []
+        self._fresh_start()
+        self._save()
+
+    def _fresh_start(self) -> None:
+        """The declared family's initialisation under the seed, copied into the module by
+        position; the optimizer starts empty. (It seeds torch's global generator.)"""
+        import torch
+
+        own = renamed(self.spec, self.module, self.where)  # checks every shape first
+        torch.manual_seed(self.seed)
+        built = self.spec.build().state_dict()
+        self.names = list(built)  # the verifier's names, in position order
+        with torch.no_grad():
+            for name, t in own.items():
+                t.copy_(built[name])
+        self.opt.state.clear()
+        self.last_t = time.time()
+
+    def step(self, starts: Any, lr: float | None = None, inputs: Any = None) -> None:
+        """After ``optimizer.step()``: ``starts``, the start offset into the split of every
+        sequence of this step (all micro-batches, in the order they ran); ``lr`` the rate
+        it ran at (default: the optimizer's now); ``inputs`` ``(n, seq_len)``, when given,
+        must be those windows of the split (catches a loop reading other data)."""
+        flat = [int(s) for s in np.asarray(starts).reshape(-1)]
+        n = len(self.starts)
+        if not flat or len(flat) % self.accum or (self.batch_size and len(flat) != self.batch_size):
+            raise InputError(
+                f"{self.where}: step {n} has {len(flat)} sequences; every step needs the same"
+                f" number, a multiple of grad_accum={self.accum}"
+            )
+        hi = len(self.tokens) - self.seq_len - 1
+        if min(flat) < 0 or max(flat) > hi:
+            raise InputError(
+                f"{self.where}: step {n}: a start offset lies outside [0, {hi}] of split {self.split}"
+            )
+        if inputs is not None:
+            got = np.asarray(inputs.tolist() if hasattr(inputs, "tolist") else inputs)
+            want = self.tokens[np.asarray(flat)[:, None] + np.arange(self.seq_len)[None, :]]
+            if got.shape != want.shape or not np.array_equal(got, want):
+                raise InputError(
+                    f"{self.where}: step {n}: the inputs are not the split's windows at those starts"
+                )
+        self.batch_size = len(flat)
+        self.starts.append([flat])
+        self.lrs.append(float(self.opt.param_groups[0]["lr"] if lr is None else lr))
+        if time.time() - self.last_t >= self.every_s:
+            self._save()
+
+    def _save(self, optimizer: bool = True) -> None:
+        from inspectorate.models import file_sha256, save_weights, weights_sha256
+        from inspectorate.replay import CheckpointRef
+
+        step = len(self.starts)
+        own = self.module.state_dict().values()  # renamed by position (shapes checked once)
+        state = {name: t.detach().clone() for name, t in zip(self.names, own, strict=True)}
+        path = save_weights(
+            self.dir / f"ckpt_{step:06d}.pt",
+            self.spec,
+            state,
+            optimizer=self.opt.state_dict() if optimizer else None,
+        )
+        self.refs.append(CheckpointRef(step, path.name, weights_sha256(state), file_sha256(path)))
+        self.last_t = time.time()
+
+    def finish(self) -> Path | None:
+        """The last weights, the manifest and the claim; its path (None: no step ran)."""
+        from inspectorate.replay import FAMILY_MODULES, TrainingClaim, TrainSpec, code_fingerprint
+        from inspectorate.replay._family import write_manifest
+
+        steps = len(self.starts)
+        if steps == 0:
+            return None
+        if self.refs[-1].step != steps:
+            self._save(optimizer=False)  # the last checkpoint is a target, never resumed from
+        write_manifest(self.dir / MANIFEST, self.seq_len, self.starts)
+        spec = TrainSpec(
+            model=self.spec.to_dict(),
+            steps=steps,
+            batch_size=self.batch_size,
+            seq_len=self.seq_len,
+            lr=self.lrs[0],
+            warmup_steps=0,
+            min_lr_frac=1.0,
+            seed=self.seed,
+            split=self.split,
+            checkpoint_every=max(steps // max(len(self.refs) - 1, 1), 1),
+            # a constant rate is ``lr`` alone; a varying one, every step's
+            lr_schedule=None if len(set(self.lrs)) == 1 else tuple(self.lrs),
+            sampler="manifest",
+            manifest=MANIFEST,
+            optimizer=self.optimizer,
+            loss_start=self.loss_start,
+            clip_grad_norm=self.clip,
+            grad_accum=self.accum,
+        )
+        claim = TrainingClaim(
+            spec=spec,
+            data={"split": self.split, "fingerprint": self.fingerprint},
+            metric=None,
+            checkpoints=self.refs,
+            code_commit=code_fingerprint(FAMILY_MODULES),
+            base=self.dir,
+            nonce_key=self.nonce_key,
+        )
+        return claim.write()
+
+
+def training(
+    phase: str, module: Any, optimizer: Any, model: str | dict[str, Any], **options: Any
+) -> TrainingHandover:
+    """The training handover of ``phase`` (see :class:`TrainingHandover`)."""
+    return TrainingHandover(phase, module, optimizer, model, **options)
