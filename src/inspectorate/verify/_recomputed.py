@@ -257,8 +257,34 @@ def settle(found: list[Finding], extra: list[Finding]) -> list[Finding]:
                     out[i] = replace(
                         f, decision=CONSISTENT, basis=rec.basis, evidence={**f.evidence, "settled": why}
                     )
+            if rec.property == "eval_recompute":
+                out = [scored_eval_price(f) if f.property == "compute" else f for f in out]
         out.append(rec)
     return out
+
+
+def scored_eval_price(f: Finding) -> Finding:
+    """``compute`` of an eval phase whose handed-over batches re-computed and bound: the
+    work is known to be scoring given text (teacher-forced rows, every position one
+    forward), so its highest honest price is the forward's, not generation's. Unknown,
+    an eval is priced up to generation (``_physics._price_hi``), which forgave a 20x
+    larger model evaluating beside a declared-size twin whose batches were handed over
+    (10.3x the forward price, 0.40 of generation's)."""
+    ev = f.evidence
+    ratio, tol = ev.get("observed_over_expected"), ev.get("tolerance")
+    band = ev.get("band") or {}
+    if f.decision != CONSISTENT or band.get("priced_up_to") != "generative eval":
+        return f
+    if not isinstance(ratio, (int, float)) or not isinstance(tol, list) or len(tol) != 2:
+        return f
+    score = float(ratio) / (float(ratio) + float(tol[1]))  # above(ratio, high)
+    note = "priced as scoring given text: the handed-over eval batches re-computed and bound"
+    # the ratio is timing: it goes with the spot-check (archived under "timings"), as in compute
+    timed = {**(ev.get("spot_check") or {}), "observed_over_highest_price": ratio}
+    evidence = {**ev, "band": {**band, "priced_up_to": note}, "spot_check": timed}
+    return replace(
+        f, decision=INCONSISTENT if score >= 0.5 else CONSISTENT, score=max(f.score, score), evidence=evidence
+    )
 
 
 def observe(c: dict[str, Any], watch: PhaseWatch) -> dict[str, Any]:
