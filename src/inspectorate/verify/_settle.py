@@ -34,10 +34,11 @@ _PROPERTY_HINT = {
     "p2_model_size": "the gradient-sync traffic of 2+ ranks, a footprint bound within 1.5x of the "
     "claim (large models), a bound training replay, or a served-output check: hand over "
     "RUN/claims/<phase>/weights.pt with served.jsonl (serve) or eval.json (eval), which verify "
-    "re-computes (docs/difr.md), or `difr verify` then `verify --recomputed`",
+    "re-computes (`inspectorate.handover.served` / `.evaluated` write them, docs/capture.md), or "
+    "`difr verify` then `verify --recomputed`",
     "p3_finetune": "a replay claim in RUN_DIR/claims/PHASE/ whose segment 0 the verifier replays "
-    "(any declared family: model description, optimizer, batch manifest, weights files; or "
-    "`testbed run --replay-claims`), then `verify --replay --corpus FILE`",
+    "(any declared family: `inspectorate.handover.training` writes it from the workload's own "
+    "loop, docs/capture.md; or `testbed run --replay-claims`), then `verify --replay --corpus FILE`",
     "compute": "a declared model the verifier can build, so the spot-check can price a claimed token",
     "flops": "window or step records claiming FLOPs, and a sensor to price them",
     "consistency": "two independent streams of the same quantity (collectives with NIC counters, "
@@ -46,7 +47,8 @@ _PROPERTY_HINT = {
     "training_replay": "the claimed code (`--code-commit`) and the claimed data (`--corpus`) "
     "so the verifier can replay",
     "served_model_identity": "a serving log and the declared weights (`difr verify`)",
-    "eval_recompute": "an eval claim's batches and the declared weights (RUN/claims/<phase>/eval.json)",
+    "eval_recompute": "an eval claim's batches and the declared weights (RUN/claims/<phase>/eval.json, "
+    "`inspectorate.handover.evaluated`)",
 }
 
 
