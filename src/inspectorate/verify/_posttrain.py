@@ -59,6 +59,7 @@ COMPUTE_LIMIT = 3.0
 SPOT_LIMIT = 1.5  # the same over the spot-check's generic cost (honest 0.39-0.84 here)
 REPLAY_REPS = 3  # timings of the verifier's decode replay (median)
 WRITE_SHARE = 0.5  # unexplained writes of half the fp32 weights = a checkpoint
+WRITE_RECORDS_B = 64 * 1024  # a phase's own records and IPC writes beside its served logs
 TOKEN_TOL = 1e-3  # a sequence's mean Token-DiFR shortfall beyond fp32 numerical noise (~1e-5)
 ACT_TOL = 1e-5  # mean relative Activation-DiFR distance (honest fp32 threshold 5.7e-7, docs/difr.md)
 DRIFT_LIMIT = 0.25  # share of late sampled sequences over TOKEN_TOL
@@ -248,13 +249,24 @@ def weight_writes(ev: PhaseEvidence, ctx: Context) -> Finding:
         return unverifiable(name, ["served"])
     if written is None or not n:
         return unverifiable(name, ["sensor write bytes"] if written is None else ["claimed_n_params"])
-    logged = sum(p.stat().st_size for paths in served_files(ev).values() for p in paths)
+    sizes = [p.stat().st_size for paths in served_files(ev).values() for p in paths]
+    logged = sum(sizes)
     first = declared(ev)
     declared_b = (
         (Path(ev.run_path or ".") / SERVED_DIR / ev.name / DECLARED_FILE).stat().st_size if first else 0
     )
     excess = max(float(written) - logged - declared_b, 0.0)
-    limit = WRITE_SHARE * 4.0 * n
+    # The slack: the served files are counted whole, the sensor's writes only inside the
+    # phase's window (sampled at 10 Hz, later when the host starves the sensor), so
+    # logging across either edge moves ``excess`` either way: honest excess read -66 kB
+    # and -49 kB here, and past the bare 57 kB limit (28k parameters) once under CI's
+    # load. Allowed: a tenth of the logged bytes (~0.25 s of a 2.5 s phase's logging) or
+    # a straddling file per rank and edge, whichever is larger, plus the workload's
+    # records and IPC writes (wchar counts pipes and sockets). A naive RL phase at 28k
+    # parameters writes 0.8-1.2 MB of policy saves beyond its logs.
+    ranks = max(len(served_files(ev)), 1)
+    slack = max(0.1 * logged, 2.0 * ranks * max(sizes, default=0)) + WRITE_RECORDS_B
+    limit = WRITE_SHARE * 4.0 * n + slack
     score = above(excess, limit)
     return finding(
         name,
@@ -266,6 +278,7 @@ def weight_writes(ev: PhaseEvidence, ctx: Context) -> Finding:
         declared_b=declared_b,
         excess_b=excess,
         limit_b=limit,
+        slack_b=slack,
     )
 
 
