@@ -258,7 +258,7 @@ def test_a_run_cut_short_at_its_end_is_not_counted_as_hidden(violating):
 
 # -- honest traces stay compliant ---------------------------------------------------
 
-SHARED = Path("/work/shared/data/seed-traces")
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "seed-traces"
 
 
 @pytest.mark.parametrize("name", [n for n in SEED_TRACES if n != "bloom_real"])

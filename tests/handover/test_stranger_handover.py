@@ -16,7 +16,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 LLAMA = Path(__file__).resolve().parents[1] / "workloads" / "stranger" / "llama.py"
-CORPUS = Path(os.environ.get("STRANGER_CORPUS", "/work/shared/data/corpora/tinyshakespeare.txt"))
+CORPUS = Path(
+    os.environ.get(
+        "STRANGER_CORPUS",
+        Path(__file__).resolve().parents[2].parent / "shared" / "data" / "corpora" / "tinyshakespeare.txt",
+    )
+)  # the checkout's sibling shared/ (tests/conftest.py), not a fixed path
 CFG = {"dim": 16, "layers": 1, "heads": 2, "kv_heads": 1, "ffn": 24, "batch": 2, "seq": 16}
 DESC = {
     "format": "inspectorate.model",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-CORPUS = Path("/work/shared/data/corpora/tinyshakespeare.txt")
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "corpora" / "tinyshakespeare.txt"
 
 
 def chars(limit: int = 200_000) -> tuple[list[int], int]:

@@ -26,7 +26,12 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from inspectorate import capture
 from inspectorate.capture import StepRecorder
 
-CORPUS = Path(os.environ.get("STRANGER_CORPUS", "/work/shared/data/corpora/tinyshakespeare.txt"))
+CORPUS = Path(
+    os.environ.get(
+        "STRANGER_CORPUS",
+        Path(__file__).resolve().parents[3].parent / "shared" / "data" / "corpora" / "tinyshakespeare.txt",
+    )
+)  # the checkout's sibling shared/ (tests/conftest.py), not a fixed path
 
 
 class CausalLM(nn.Module):

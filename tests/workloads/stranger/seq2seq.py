@@ -25,7 +25,12 @@ from torch.nn import functional as F
 from inspectorate import capture
 from inspectorate.capture import StepRecorder
 
-CORPUS = Path(os.environ.get("STRANGER_CORPUS", "/work/shared/data/corpora/tinyshakespeare.txt"))
+CORPUS = Path(
+    os.environ.get(
+        "STRANGER_CORPUS",
+        Path(__file__).resolve().parents[3].parent / "shared" / "data" / "corpora" / "tinyshakespeare.txt",
+    )
+)  # the checkout's sibling shared/ (tests/conftest.py), not a fixed path
 PAD, BOS, EOS = 0, 1, 2
 
 
