@@ -121,3 +121,21 @@ def test_backward_share_prices_served_tokens_by_the_verifiers_own_decode(tmp_pat
     ev.sensor["cpu_s"] = 1e-3 * tokens * (P.COMPUTE_LIMIT + 1)  # a hidden backward pass beside the decode
     bad = P.backward_share(ev, Context())
     assert str(bad.decision) == "inconsistent" and abs(bad.evidence["ratio"] - P.COMPUTE_LIMIT - 1) < 1e-9
+
+
+def test_padded_logs_buy_no_room_for_a_checkpoint(tmp_path):
+    """The write slack grows with the logged bytes, which are the prover's own files:
+    capped, so padding the logs with 10x a checkpoint does not hide the checkpoint."""
+    n = 3_200_000  # the bench's small model: a 12.8 MB fp32 checkpoint
+    ev = _setup(tmp_path, update=False)
+    ev.claim = Claim("inference:small", "inference", "inference", "small", n, [], 1)
+    pad = tmp_path / "served" / "ph" / "r0" / "b000099.jsonl"
+    pad.write_bytes(b"x" * (10 * 4 * n))  # junk "served" bytes, written and counted as logged
+    logged = sum(f.stat().st_size for f in (tmp_path / "served" / "ph" / "r0").glob("b*.jsonl"))
+    declared = (tmp_path / "served" / "ph" / "declared.pt").stat().st_size
+    ev.sensor["write_b"] = logged + declared  # exactly what was logged: nothing hidden
+    assert str(P.weight_writes(ev, Context()).decision) == "consistent"
+    ev.sensor["write_b"] = logged + declared + 4 * n  # plus one checkpoint of the policy
+    found = P.weight_writes(ev, Context())
+    assert str(found.decision) == "inconsistent", found.evidence
+    assert found.evidence["slack_b"] <= P.WRITE_SLACK_CAP_B + P.WRITE_RECORDS_B

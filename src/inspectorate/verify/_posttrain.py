@@ -60,6 +60,7 @@ SPOT_LIMIT = 1.5  # the same over the spot-check's generic cost (honest 0.39-0.8
 REPLAY_REPS = 3  # timings of the verifier's decode replay (median)
 WRITE_SHARE = 0.5  # unexplained writes of half the fp32 weights = a checkpoint
 WRITE_RECORDS_B = 64 * 1024  # a phase's own records and IPC writes beside its served logs
+WRITE_SLACK_CAP_B = 1 << 20  # the edge slack's most (honest edges measured <= ~0.13 MB)
 TOKEN_TOL = 1e-3  # a sequence's mean Token-DiFR shortfall beyond fp32 numerical noise (~1e-5)
 ACT_TOL = 1e-5  # mean relative Activation-DiFR distance (honest fp32 threshold 5.7e-7, docs/difr.md)
 DRIFT_LIMIT = 0.25  # share of late sampled sequences over TOKEN_TOL
@@ -264,8 +265,11 @@ def weight_writes(ev: PhaseEvidence, ctx: Context) -> Finding:
     # a straddling file per rank and edge, whichever is larger, plus the workload's
     # records and IPC writes (wchar counts pipes and sockets). A naive RL phase at 28k
     # parameters writes 0.8-1.2 MB of policy saves beyond its logs.
+    # Capped: the logs are the prover's, and padding them must not buy room for a
+    # checkpoint (without the cap, 10x a checkpoint of junk logs would hide one).
     ranks = max(len(served_files(ev)), 1)
-    slack = max(0.1 * logged, 2.0 * ranks * max(sizes, default=0)) + WRITE_RECORDS_B
+    edges = min(max(0.1 * logged, 2.0 * ranks * max(sizes, default=0)), WRITE_SLACK_CAP_B)
+    slack = edges + WRITE_RECORDS_B
     limit = WRITE_SHARE * 4.0 * n + slack
     score = above(excess, limit)
     return finding(
