@@ -7,10 +7,11 @@ model a phase declares. Everything lands under ``RUN/claims/<phase>/``::
 
     from inspectorate import handover
 
-    log = handover.served("serve", model, "my-llama", temperature=T)  # weights + served.jsonl
+    log = handover.served("serve", model, "my-llama", temperature=T, top_p=0.9,
+                          rank=rank, world=world)                 # weights + served.jsonl
     g = log.noise(None, B, steps, V)                              # keyed Gumbel noise
-    tok = (logits.double() / T + g[:, j]).argmax(-1)              # the sampler, per position
-    log.log(prompts, tokens); log.close()
+    tok = log.pick(logits, g[:, j])                               # the sampler, per position
+    log.log(prompts, tokens); log.close()                         # rank 0 merges the parts
 
     ev = handover.evaluated("eval", model, "my-llama")             # weights + eval batches
     ev.batch(ids, loss); ev.close()
