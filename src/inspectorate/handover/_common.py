@@ -71,22 +71,122 @@ def spec_of(desc: dict[str, Any]) -> Any:
     return spec_from_dict(desc, "declared model")
 
 
-def renamed(spec: Any, module: Any, where: str) -> dict[str, Any]:
-    """The module's tensors under the verifier's names of ``spec``, by position, without
-    a copy (a copy would show the sensor a larger resident set than the model's)."""
+def module_state(module: Any, where: str) -> dict[str, Any]:
+    """The workload's tensors by its own names: a module's ``state_dict()`` (no copy) or
+    a mapping of tensors as given."""
+    if hasattr(module, "state_dict"):
+        return dict(module.state_dict())
+    if isinstance(module, dict):
+        return dict(module)
+    raise InputError(f"{where}: hand over a torch module or a dict of tensors, not {type(module).__name__}")
+
+
+def renamed(spec: Any, module: Any, where: str, names: dict[str, str] | None = None) -> dict[str, Any]:
+    """The module's tensors under the verifier's names of ``spec``, without a copy (a
+    copy would show the sensor a larger resident set than the model's): by ``names``
+    (verifier name -> the module's name) when given, as they are when the module already
+    uses the verifier's names, else by position."""
     import torch
 
     with torch.device("meta"):  # names and shapes only: no memory, no initialisation
-        names = [(k, tuple(v.shape)) for k, v in spec.build().state_dict().items()]
-    own = [t.detach() for t in module.state_dict().values()]
-    if len(own) != len(names):
+        wanted = [(k, tuple(v.shape)) for k, v in spec.build().state_dict().items()]
+    state = {k: v for k, v in module_state(module, where).items() if isinstance(v, torch.Tensor)}
+    hint = " (pass names={verifier name: your name} to map them)"
+    if names is not None:
+        own = _by_name(wanted, state, names, where)
+    elif set(state) == {name for name, _ in wanted}:
+        own = [state[name].detach() for name, _ in wanted]
+    else:
+        own = [t.detach() for t in state.values()]
+    if len(own) != len(wanted):
         raise InputError(
-            f"{where}: the module has {len(own)} tensors, the declared {spec.family} model {len(names)}"
+            f"{where}: the module has {len(own)} tensors, the declared {spec.family} model {len(wanted)}{hint}"
         )
-    for i, (t, (name, shape)) in enumerate(zip(own, names, strict=True)):
+    for i, (t, (name, shape)) in enumerate(zip(own, wanted, strict=True)):
         if tuple(t.shape) != shape:
             raise InputError(
                 f"{where}: tensor {i} of the module has shape {tuple(t.shape)},"
-                f" the declared model's {name} {shape}"
+                f" the declared model's {name} {shape}{hint if names is None else ''}"
             )
-    return {name: t for (name, _), t in zip(names, own, strict=True)}
+    return {name: t for (name, _), t in zip(wanted, own, strict=True)}
+
+
+def _by_name(
+    wanted: list[tuple[str, Any]], state: dict[str, Any], names: dict[str, str], where: str
+) -> list[Any]:
+    missing = [name for name, _ in wanted if name not in names]
+    if missing:
+        raise InputError(f"{where}: names= maps no tensor to the declared model's {missing[0]}")
+    absent = [names[name] for name, _ in wanted if names[name] not in state]
+    if absent:
+        raise InputError(f"{where}: names= names {absent[0]!r}, which the module does not have")
+    return [state[names[name]].detach() for name, _ in wanted]
+
+
+def check_module(spec: Any, state: dict[str, Any], module: Any, where: str) -> str:
+    """Does the declared model built from ``state`` (the renamed tensors, shared, not
+    copied) compute what the workload's ``module`` computes? Both run one probe batch;
+    a mismatch is an ``InputError`` now rather than an honest phase read as inconsistent
+    later (tensors mapped to the wrong names, or an architecture variant the description
+    does not declare). Returns ``"matched"`` or ``"not run: <why>"`` when the module
+    cannot be called as ``module(ids)`` returning logits."""
+    import torch
+
+    if not isinstance(module, torch.nn.Module):
+        return "not run: a dict of tensors, no module to call"
+    first = next(iter(state.values()))
+    with torch.device("meta"):
+        ref = spec.build()
+    ref.load_state_dict(state, strict=True, assign=True)  # the workload's own tensors
+    ref.eval()
+    length = min(8, spec.context or 8)
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, int(spec.vocab), (2, length), generator=gen).to(first.device)
+    was = module.training
+    try:
+        module.eval()  # no dropout; no running statistics move
+        with torch.no_grad():
+            want = ref(ids).float()
+            try:
+                got = _logits(module(ids))
+            except Exception as exc:  # the module needs other arguments: nothing to compare
+                return f"not run: module(ids) raised {type(exc).__name__}"
+    finally:
+        module.train(was)
+    if got is None:
+        return "not run: module(ids) returned no logits tensor"
+    got = got.float()
+    if got.dim() == 2:
+        got = got[:, None]
+    if got.shape == want.shape:
+        pass
+    elif got.shape == (want.shape[0], 1, want.shape[2]):
+        want = want[:, -1:]
+    else:
+        return f"not run: module(ids) returned shape {tuple(got.shape)}, not {tuple(want.shape)}"
+    # log-probabilities: sampling and the loss do not see a constant added to a row
+    got, want = got.log_softmax(-1), want.log_softmax(-1)
+    worst = float((got - want).abs().max())
+    scale = 1.0 + float(want.abs().max())
+    # float32 re-orderings differ ~1e-6 relative, TF32 matmuls ~1e-3, half types ~1e-2
+    tol = 1e-3 if first.dtype in (torch.float32, torch.float64) else 3e-2
+    if not worst <= tol * scale:
+        raise InputError(
+            f"{where}: the declared {spec.family} model built from the module's tensors computes other"
+            f" logits than the module (max difference {worst:.3g} of {scale:.3g}): tensors under the wrong"
+            " names (pass names=), or a variant the description does not declare (see docs/capture.md)"
+        )
+    return "matched"
+
+
+def _logits(out: Any) -> Any:
+    """The logits in what a module returned: a tensor, the first tensor of a tuple or
+    list (nanoGPT returns ``(logits, loss)``), or an object's ``.logits``."""
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)):
+        return next((x for x in out if isinstance(x, torch.Tensor)), None)
+    found = getattr(out, "logits", None)
+    return found if isinstance(found, torch.Tensor) else None

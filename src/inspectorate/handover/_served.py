@@ -30,7 +30,15 @@ from typing import Any
 import numpy as np
 
 from inspectorate.errors import InputError
-from inspectorate.handover._common import CLAIMS, challenge_seed, description, renamed, run_dir, spec_of
+from inspectorate.handover._common import (
+    CLAIMS,
+    challenge_seed,
+    check_module,
+    description,
+    renamed,
+    run_dir,
+    spec_of,
+)
 
 WEIGHTS = "weights.pt"
 SERVED_LOG = "served.jsonl"
@@ -39,15 +47,27 @@ EVAL_BATCHES = "eval_batches.jsonl"
 LOG_FORMAT = "inspectorate.difr.serving-log"
 
 
-def write_weights(path: Path | str, model: dict[str, Any], module: Any, vocab: str = "") -> str:
-    """The weights file of ``module`` as the declared ``model`` (a description); returns
-    its ``sha256:<16 hex>`` hash, what a served log names its weights by."""
+def write_weights(
+    path: Path | str,
+    model: dict[str, Any],
+    module: Any,
+    vocab: str = "",
+    names: dict[str, str] | None = None,
+    check: bool = True,
+) -> str:
+    """The weights file of ``module`` (a torch module or a dict of tensors) as the
+    declared ``model`` (a description); returns its ``sha256:<16 hex>`` hash, what a
+    served log names its weights by. ``names``: verifier name -> the module's (default:
+    by position); ``check``: first run the declared model on the module's tensors beside
+    the module itself (``check_module``) and refuse a mismatch."""
     from inspectorate.models import save_weights, weights_sha256
 
     if not isinstance(model, dict):
         raise InputError(f"{path}: the declared model must be a description (a dict)")
     spec = spec_of(description(model, Path(".")))
-    state = renamed(spec, module, str(path))
+    state = renamed(spec, module, str(path), names)
+    if check:
+        check_module(spec, state, module, str(path))
     save_weights(path, spec, state, vocab=vocab)
     return "sha256:" + weights_sha256(state)[:16]
 
@@ -81,6 +101,8 @@ class _Phase:
         target: str,
         rank: int = 0,
         world: int = 1,
+        names: dict[str, str] | None = None,
+        check: bool = True,
     ):
         if not (isinstance(world, int) and isinstance(rank, int) and world >= 1 and 0 <= rank < world):
             raise InputError(f"handover {phase}: need 0 <= rank < world, got rank={rank!r} world={world!r}")
@@ -90,9 +112,9 @@ class _Phase:
         self.desc = description(model, self.run)
         self.vocab_size = int(spec_of(self.desc).vocab)
         if rank == 0:
-            self.model_hash = write_weights(self.dir / WEIGHTS, self.desc, module, vocab)
+            self.model_hash = write_weights(self.dir / WEIGHTS, self.desc, module, vocab, names, check)
         else:  # the other ranks run the same weights: hashed, not written again
-            self.model_hash = weights_hash(self.desc, module, f"{phase} rank {rank}")
+            self.model_hash = weights_hash(self.desc, module, f"{phase} rank {rank}", names)
         self.n = 0  # sequences (serving) or batches (eval) this rank has written
         self.target = self.dir / target
         self._path = self.target if world == 1 else self.dir / f"{target}.r{rank}.part.tmp"
@@ -135,11 +157,12 @@ class _Phase:
         self.close()
 
 
-def weights_hash(model: dict[str, Any], module: Any, where: str) -> str:
+def weights_hash(model: dict[str, Any], module: Any, where: str, names: dict[str, str] | None = None) -> str:
     """The ``sha256:<16 hex>`` name of ``module`` as the declared ``model``, unwritten."""
     from inspectorate.models import weights_sha256
 
-    return "sha256:" + weights_sha256(renamed(spec_of(description(model, Path("."))), module, where))[:16]
+    spec = spec_of(description(model, Path(".")))
+    return "sha256:" + weights_sha256(renamed(spec, module, where, names))[:16]
 
 
 def merge_parts(target: Path, world: int, header: dict[str, Any] | None, timeout_s: float) -> None:
@@ -190,6 +213,8 @@ class ServedLog(_Phase):
         workload: str = "",
         rank: int = 0,
         world: int = 1,
+        names: dict[str, str] | None = None,
+        check: bool = True,
     ) -> None:
         from inspectorate.difr._log import SamplingConfig
 
@@ -199,7 +224,7 @@ class ServedLog(_Phase):
             SamplingConfig(float(temperature), top_k, top_p, 0)
         except InputError as exc:
             raise InputError(f"serve handover {phase}: {exc}") from None
-        super().__init__(phase, module, model, run, vocab, SERVED_LOG, rank, world)
+        super().__init__(phase, module, model, run, vocab, SERVED_LOG, rank, world, names, check)
         # seed: for use outside a captured run only; the verifier cannot bind it to its challenge
         self.seed = challenge_seed(f"serve:{phase}", self.run) if seed is None else int(seed)
         self.temperature = float(temperature)
@@ -265,8 +290,10 @@ class EvalLog(_Phase):
         vocab: str = "",
         rank: int = 0,
         world: int = 1,
+        names: dict[str, str] | None = None,
+        check: bool = True,
     ) -> None:
-        super().__init__(phase, module, model, run, vocab, EVAL_BATCHES, rank, world)
+        super().__init__(phase, module, model, run, vocab, EVAL_BATCHES, rank, world, names, check)
         self._begin(None)
         if rank == 0:
             claim = {

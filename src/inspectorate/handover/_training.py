@@ -26,7 +26,15 @@ from typing import Any
 import numpy as np
 
 from inspectorate.errors import InputError
-from inspectorate.handover._common import CLAIMS, challenge_seed, description, renamed, run_dir, spec_of
+from inspectorate.handover._common import (
+    CLAIMS,
+    challenge_seed,
+    check_module,
+    description,
+    renamed,
+    run_dir,
+    spec_of,
+)
 
 MANIFEST = "batches.json"
 # torch optimizer class name -> (declared name, hyper-parameters declared, ones that must be off)
@@ -100,8 +108,11 @@ class TrainingHandover:
         checkpoint_every_s: float = 60.0,
         run: Path | str | None = None,
         seed: int | None = None,
+        names: dict[str, str] | None = None,
+        check: bool = True,
     ) -> None:
         self.run = run_dir(run)
+        self.names_map, self.check = names, check
         self.phase, self.module, self.opt = phase, module, optimizer
         self.where = f"training handover {phase}"
         self.spec = spec_of(description(model, self.run))
@@ -130,7 +141,7 @@ class TrainingHandover:
         position; the optimizer starts empty. (It seeds torch's global generator.)"""
         import torch
 
-        own = renamed(self.spec, self.module, self.where)  # checks every shape first
+        own = renamed(self.spec, self.module, self.where, self.names_map)  # checks every shape first
         torch.manual_seed(self.seed)
         built = self.spec.build().state_dict()
         self.names = list(built)  # the verifier's names, in position order
@@ -138,6 +149,9 @@ class TrainingHandover:
             for name, t in own.items():
                 t.copy_(built[name])
         self.opt.state.clear()
+        self.perm = _param_order(self.spec, own, self.module, self.where)
+        if self.check:  # the replay runs the declared model: it must compute what the module does
+            check_module(self.spec, own, self.module, self.where)
         self.last_t = time.time()
 
     def step(self, starts: Any, lr: float | None = None, inputs: Any = None) -> None:
@@ -175,13 +189,13 @@ class TrainingHandover:
         from inspectorate.replay import CheckpointRef
 
         step = len(self.starts)
-        own = self.module.state_dict().values()  # renamed by position (shapes checked once)
-        state = {name: t.detach().clone() for name, t in zip(self.names, own, strict=True)}
+        own = renamed(self.spec, self.module, self.where, self.names_map)
+        state = {name: t.clone() for name, t in own.items()}
         path = save_weights(
             self.dir / f"ckpt_{step:06d}.pt",
             self.spec,
             state,
-            optimizer=self.opt.state_dict() if optimizer else None,
+            optimizer=_reordered(self.opt.state_dict(), self.perm) if optimizer else None,
         )
         self.refs.append(CheckpointRef(step, path.name, weights_sha256(state), file_sha256(path)))
         self.last_t = time.time()
@@ -227,6 +241,36 @@ class TrainingHandover:
             nonce_key=self.nonce_key,
         )
         return claim.write()
+
+
+def _param_order(spec: Any, own: dict[str, Any], module: Any, where: str) -> list[int] | None:
+    """Where each of the module's parameters (its order, the optimizer's) sits among the
+    declared model's parameters (the order replay builds its optimizer in); ``None`` when
+    the two orders agree."""
+    import torch
+
+    with torch.device("meta"):
+        order = {name: i for i, (name, _) in enumerate(spec.build().named_parameters())}
+    by_storage: dict[tuple[int, tuple[int, ...]], str] = {}
+    for name, t in own.items():  # a tied tensor: the name the declared model's parameters use
+        key = (t.data_ptr(), tuple(t.shape))
+        if name in order or key not in by_storage:
+            by_storage[key] = name
+    perm = []
+    for p in module.parameters():
+        found = by_storage.get((p.data_ptr(), tuple(p.shape)))
+        if found is None or found not in order:
+            raise InputError(f"{where}: a parameter of the module is not one of the declared model's")
+        perm.append(order[found])
+    return None if perm == list(range(len(perm))) else perm
+
+
+def _reordered(state: dict[str, Any], perm: list[int] | None) -> dict[str, Any]:
+    """An optimizer state dict with its parameter indices in the declared model's order."""
+    if perm is None:
+        return state
+    groups = [{**g, "params": sorted(perm[i] for i in g["params"])} for g in state["param_groups"]]
+    return {"state": {perm[i]: v for i, v in state["state"].items()}, "param_groups": groups}
 
 
 def training(

@@ -75,10 +75,18 @@ class LlamaSpec(ModelSpec):
     max_seq: int = 2048
     tie_embeddings: bool = False
     rope_theta: float = 10000.0
+    # the two ways a head's dimensions are paired for rotation: "half" (i with i + D/2,
+    # Hugging Face's rotate_half) or "interleaved" (2i with 2i + 1, Meta's reference)
+    rope_style: str = "half"
+    norm_eps: float = 1e-5  # RMSNorm's epsilon (Meta's reference 1e-5, many HF configs 1e-6)
 
     _layer_field = "n_layers"
 
     def __post_init__(self) -> None:
+        if self.rope_style not in ("half", "interleaved"):
+            raise ValueError(f"rope_style must be 'half' or 'interleaved', got {self.rope_style!r}")
+        if not self.norm_eps > 0:
+            raise ValueError(f"norm_eps must be > 0, got {self.norm_eps!r}")
         if self.dim % self.n_heads or self.n_heads % self.n_kv_heads:
             raise ValueError("dim must divide into n_heads, and n_heads into n_kv_heads")
         if (self.dim // self.n_heads) % 2:  # rotary turns pairs of a head's dimensions

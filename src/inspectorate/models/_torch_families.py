@@ -51,12 +51,17 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
-def _rotate(x: torch.Tensor, pos: torch.Tensor, theta: float) -> torch.Tensor:
-    """Rotary position embedding of ``x`` (B, H, T, D) at positions ``pos`` (T,)."""
+def _rotate(x: torch.Tensor, pos: torch.Tensor, theta: float, style: str = "half") -> torch.Tensor:
+    """Rotary position embedding of ``x`` (B, H, T, D) at positions ``pos`` (T,): pair
+    ``i`` (frequency ``theta^(-2i/D)``) is dimensions ``(i, i + D/2)`` ("half") or
+    ``(2i, 2i + 1)`` ("interleaved")."""
     half = x.shape[-1] // 2
     freq = theta ** (-torch.arange(half, dtype=torch.float32) / half)
     angle = pos.float()[:, None] * freq[None, :]
     cos, sin = angle.cos(), angle.sin()
+    if style == "interleaved":
+        a, b = x[..., 0::2], x[..., 1::2]
+        return torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1).flatten(-2)
     a, b = x[..., :half], x[..., half:]
     return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)
 
@@ -65,8 +70,8 @@ class LlamaBlock(nn.Module):
     def __init__(self, spec: Any) -> None:
         super().__init__()
         d, self.h, self.kv, self.theta = spec.dim, spec.n_heads, spec.n_kv_heads, spec.rope_theta
-        self.hd = d // spec.n_heads
-        self.attn_norm, self.mlp_norm = RMSNorm(d), RMSNorm(d)
+        self.hd, self.style = d // spec.n_heads, spec.rope_style
+        self.attn_norm, self.mlp_norm = RMSNorm(d, spec.norm_eps), RMSNorm(d, spec.norm_eps)
         self.wq = nn.Linear(d, d, bias=False)
         self.wk = nn.Linear(d, spec.kv_dim, bias=False)
         self.wv = nn.Linear(d, spec.kv_dim, bias=False)
@@ -83,7 +88,7 @@ class LlamaBlock(nn.Module):
         q = self.wq(y).view(b, t, self.h, self.hd).transpose(1, 2)
         k = self.wk(y).view(b, t, self.kv, self.hd).transpose(1, 2)
         v = self.wv(y).view(b, t, self.kv, self.hd).transpose(1, 2)
-        q, k = _rotate(q, pos, self.theta), _rotate(k, pos, self.theta)
+        q, k = _rotate(q, pos, self.theta, self.style), _rotate(k, pos, self.theta, self.style)
         if cache is not None:
             k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
         rep = self.h // self.kv
@@ -101,7 +106,7 @@ class LlamaModule(nn.Module):
         self.spec = spec
         self.tok = nn.Embedding(spec.vocab_size, spec.dim)
         self.blocks = nn.ModuleList(LlamaBlock(spec) for _ in range(spec.n_layers))
-        self.norm = RMSNorm(spec.dim)
+        self.norm = RMSNorm(spec.dim, spec.norm_eps)
         self.head = nn.Linear(spec.dim, spec.vocab_size, bias=False)
         if spec.tie_embeddings:
             self.head.weight = self.tok.weight

@@ -1,0 +1,211 @@
+"""Handing over a module that does not follow the verifier's conventions.
+
+The Llama here is written after Meta's reference layout, not the verifier's: each block
+registers its attention projections, then its feed-forward (w1, w2, w3), then its two
+norms; rotary positions turn interleaved pairs (2i, 2i + 1); RMSNorm's epsilon is 1e-6.
+By position, none of its tensors land where the declared model wants them. With
+``names=`` and a description that declares the variant (``rope_style``, ``norm_eps``),
+its served outputs re-compute and its training replays; with the variant left out, the
+handover refuses at once instead of letting an honest phase read as inconsistent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+
+from inspectorate import handover  # noqa: E402
+from inspectorate.errors import InputError  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "testbed_corpus.txt"
+VOCAB, DIM, HEADS, KV, FFN, LAYERS = 58, 16, 2, 1, 24, 2
+
+
+def _desc(**variant: Any) -> dict[str, Any]:
+    config = {"n_layers": LAYERS, "dim": DIM, "n_heads": HEADS, "n_kv_heads": KV, "ffn_hidden": FFN}
+    config |= {"vocab_size": VOCAB, "max_seq": 64, **variant}
+    return {"format": "inspectorate.model", "version": 1, "family": "llama", "config": config}
+
+
+META = _desc(rope_style="interleaved", norm_eps=1e-6)
+
+
+class Norm(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(DIM))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * self.weight
+
+
+def rotary(x: torch.Tensor) -> torch.Tensor:
+    """Meta's rotation: consecutive pairs as complex numbers times e^(i t theta_k)."""
+    t, hd = x.shape[-2], x.shape[-1]
+    freqs = 1.0 / (10000.0 ** (torch.arange(0, hd, 2).float() / hd))
+    phase = torch.polar(torch.ones(t, hd // 2), torch.outer(torch.arange(t).float(), freqs))
+    z = torch.view_as_complex(x.float().reshape(*x.shape[:-1], hd // 2, 2))
+    return torch.view_as_real(z * phase).flatten(-2).type_as(x)
+
+
+class Layer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        hd = DIM // HEADS
+        self.wq, self.wk = nn.Linear(DIM, DIM, bias=False), nn.Linear(DIM, KV * hd, bias=False)
+        self.wv, self.wo = nn.Linear(DIM, KV * hd, bias=False), nn.Linear(DIM, DIM, bias=False)
+        self.w1, self.w2 = nn.Linear(DIM, FFN, bias=False), nn.Linear(FFN, DIM, bias=False)
+        self.w3 = nn.Linear(DIM, FFN, bias=False)
+        self.attention_norm, self.ffn_norm = Norm(), Norm()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        h = self.attention_norm(x)
+        q = rotary(self.wq(h).view(b, t, HEADS, -1).transpose(1, 2))
+        k = rotary(self.wk(h).view(b, t, KV, -1).transpose(1, 2)).repeat_interleave(HEADS // KV, 1)
+        v = self.wv(h).view(b, t, KV, -1).transpose(1, 2).repeat_interleave(HEADS // KV, 1)
+        att = (q @ k.transpose(-1, -2)) / (q.shape[-1] ** 0.5)
+        att = att.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf")).softmax(-1)
+        x = x + self.wo((att @ v).transpose(1, 2).reshape(b, t, -1))
+        h = self.ffn_norm(x)
+        return x + self.w2(F.silu(self.w1(h)) * self.w3(h))
+
+
+class MetaLlama(nn.Module):
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.tok_embeddings = nn.Embedding(VOCAB, DIM)
+        self.layers = nn.ModuleList(Layer() for _ in range(LAYERS))
+        self.norm, self.output = Norm(), nn.Linear(DIM, VOCAB, bias=False)
+        for p in self.parameters():
+            if p.dim() == 2:
+                nn.init.normal_(p, std=0.3)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.tok_embeddings(tokens)
+        for layer in self.layers:
+            x = layer(x)
+        return self.output(self.norm(x))
+
+
+def names() -> dict[str, str]:
+    """The verifier's names -> Meta's, per block and around them."""
+    out = {
+        "tok.weight": "tok_embeddings.weight",
+        "norm.weight": "norm.weight",
+        "head.weight": "output.weight",
+    }
+    block = {"attn_norm": "attention_norm", "mlp_norm": "ffn_norm"}
+    block |= {w: w for w in ("wq", "wk", "wv", "wo", "w1", "w2", "w3")}
+    for i in range(LAYERS):
+        out |= {f"blocks.{i}.{ours}.weight": f"layers.{i}.{theirs}.weight" for ours, theirs in block.items()}
+    return out
+
+
+def _run(tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    (run / "models").mkdir(parents=True)
+    (run / "models" / "meta.json").write_text(json.dumps(META))
+    (run / "models" / "plain.json").write_text(json.dumps(_desc()))
+    (run / "sensor.jsonl").write_text(json.dumps({"kind": "start", "nonce": "0ddba11"}) + "\n")
+    return run
+
+
+def _serve(log: Any, model: MetaLlama, batches: int = 3, b: int = 3, new: int = 8) -> None:
+    """No KV cache: the whole prefix again for every token, as a simple server does."""
+    gen = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        for _ in range(batches):
+            x = torch.randint(0, VOCAB, (b, 4), generator=gen)
+            noise, seq = log.noise(None, b, new, VOCAB), x
+            for j in range(new):
+                seq = torch.cat([seq, log.pick(model(seq)[:, -1], noise[:, j])[:, None]], 1)
+            log.log(x, seq[:, 4:])
+    log.close()
+
+
+def test_by_position_the_meta_layout_is_refused_with_a_hint(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"tensor 1 .*names=") as err:
+        handover.served("s", MetaLlama(), "meta", run=_run(tmp_path))
+    assert "\n" not in str(err.value)
+
+
+def test_a_variant_left_undeclared_is_refused_at_the_handover(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    with pytest.raises(InputError, match="computes other logits") as err:
+        handover.served("s", MetaLlama(), "plain", run=run, names=names())
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match="names= maps no tensor to the declared model's head.weight"):
+        handover.served(
+            "s", MetaLlama(), "meta", run=run, names={k: v for k, v in names().items() if k != "head.weight"}
+        )
+
+
+def test_named_and_declared_the_meta_llama_recomputes(tmp_path: Path) -> None:
+    from inspectorate.difr._anymodel import verify_weights_log
+    from inspectorate.difr._log import read_log
+    from inspectorate.models import load_weights
+
+    run, model = _run(tmp_path), MetaLlama()
+    _serve(handover.served("s", model, "meta", run=run, temperature=0.7, top_k=20, names=names()), model)
+    d = run / "claims" / "s"
+    torch.set_num_threads(1)
+    report = verify_weights_log(read_log(d / "served.jsonl"), load_weights(d / "weights.pt"), draw_seed=0)
+    assert report.decision == "consistent", report.reasons
+    # another model's outputs under these weights still do not
+    _serve(
+        handover.served("lie", model, "meta", run=run, temperature=0.7, top_k=20, names=names()), MetaLlama(1)
+    )
+    d = run / "claims" / "lie"
+    report = verify_weights_log(read_log(d / "served.jsonl"), load_weights(d / "weights.pt"), draw_seed=0)
+    assert report.decision == "inconsistent"
+
+
+def test_named_training_with_its_own_parameter_order_replays(tmp_path: Path) -> None:
+    from inspectorate.models import load_corpus
+    from inspectorate.replay import read_claim, replay_claim
+
+    torch.set_num_threads(1)
+    run, model, seq = _run(tmp_path), MetaLlama(), 16
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.1)
+    tr = handover.training(
+        "t", model, opt, "meta", corpus=CORPUS, seq_len=seq, checkpoint_every_s=0.0, run=run, names=names()
+    )
+    assert tr.perm is not None  # Meta's parameter order is not the declared model's
+    data, gen = torch.from_numpy(tr.tokens), torch.Generator().manual_seed(5)
+    for _ in range(4):
+        s = torch.randint(0, len(data) - seq - 1, (3,), generator=gen)
+        x = torch.stack([data[i : i + seq] for i in s])
+        y = torch.stack([data[i + 1 : i + seq + 1] for i in s])
+        F.cross_entropy(model(x).flatten(0, 1), y.flatten()).backward()
+        opt.step()
+        tr.step(s.tolist())
+        opt.zero_grad(set_to_none=True)
+    claim = read_claim(tr.finish())
+    result = replay_claim(claim, load_corpus(CORPUS))
+    assert result.decision == "consistent", result.reasons
+    assert all(seg.distance < 1e-4 for seg in result.segments)
+
+
+def test_module_outputs_of_other_shapes_are_compared_or_skipped(tmp_path: Path) -> None:
+    """nanoGPT returns ``(logits of the last position, loss)``; a dict of tensors has no
+    forward to compare; both hand over."""
+
+    class LastOnly(MetaLlama):
+        def forward(self, tokens: torch.Tensor) -> Any:
+            return super().forward(tokens)[:, -1:], None
+
+    run = _run(tmp_path)
+    handover.served("a", LastOnly(), "meta", run=run, names=names()).close()
+    with pytest.raises(InputError, match="computes other logits"):
+        handover.served("b", LastOnly(), "plain", run=run, names=names())
+    state = MetaLlama().state_dict()
+    handover.served("c", {ours: state[theirs] for ours, theirs in names().items()}, "meta", run=run).close()
+    assert (run / "claims" / "c" / "weights.pt").is_file()
