@@ -35,7 +35,50 @@ SMALL = [
     MLPSpec(vocab_size=40, context_len=5, d_embed=8, hidden=(32, 16)),
     RNNSpec(cell="gru", vocab_size=30, d_embed=8, hidden=24, n_layers=2),
     RNNSpec(cell="lstm", vocab_size=30, d_embed=8, hidden=24, n_layers=3),
+    GPTSpec(1, 2, 16, 16, 30, gelu="tanh"),
+    LlamaSpec(
+        n_layers=2, dim=32, n_heads=4, n_kv_heads=2, ffn_hidden=40, vocab_size=30, rope_style="interleaved"
+    ),
 ]
+
+
+@pytest.mark.parametrize(
+    ("base", "variant"),
+    [
+        (GPTSpec(1, 2, 16, 16, 30), {"gelu": "tanh"}),
+        (
+            LlamaSpec(n_layers=1, dim=16, n_heads=2, n_kv_heads=1, ffn_hidden=24, vocab_size=30),
+            {"rope_style": "interleaved"},
+        ),
+        (
+            LlamaSpec(n_layers=1, dim=16, n_heads=2, n_kv_heads=1, ffn_hidden=24, vocab_size=30),
+            {"norm_eps": 0.5},
+        ),
+    ],
+    ids=["gpt-gelu-tanh", "llama-interleaved", "llama-norm-eps"],
+)
+def test_declared_variants_compute_other_logits_from_the_same_weights(base: ModelSpec, variant: dict) -> None:
+    torch.manual_seed(0)
+    plain = base.build().eval()
+    other = dataclasses.replace(base, **variant).build().eval()
+    with torch.no_grad():
+        for p in other.parameters():
+            p.normal_(std=0.5)  # away from zero, where the variants agree
+        plain.load_state_dict(other.state_dict())
+        x = torch.randint(0, base.vocab, (2, 7))
+        assert (plain(x) - other(x)).abs().max() > 1e-4  # the GELUs differ by <= ~1e-3
+    desc = dataclasses.replace(base, **variant).to_dict()
+    assert spec_from_dict(json.loads(json.dumps(desc)), "m") == dataclasses.replace(base, **variant)
+
+
+@pytest.mark.parametrize("bad", [{"family": "gpt", "gelu": "fast"}, {"family": "llama", "rope_style": "odd"}])
+def test_unknown_variants_are_one_line_errors(bad: dict) -> None:
+    family = bad.pop("family")
+    with pytest.raises(InputError) as err:
+        spec_from_dict(
+            {"format": "inspectorate.model", "version": 1, "family": family, "config": bad}, "m.json"
+        )
+    assert "\n" not in str(err.value)
 
 
 def test_every_builtin_family_is_registered() -> None:

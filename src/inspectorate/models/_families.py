@@ -30,8 +30,13 @@ class GPTSpec(ModelSpec):
     block_size: int = 128
     vocab_size: int = 65
     bias: bool = True
+    gelu: str = "exact"  # "exact" (erf: nanoGPT's nn.GELU()) or "tanh" (OpenAI's GPT-2, HF gelu_new)
 
     _layer_field = "n_layer"
+
+    def __post_init__(self) -> None:
+        if self.gelu not in ("exact", "tanh"):
+            raise ValueError(f"gelu must be 'exact' or 'tanh', got {self.gelu!r}")
 
     @property
     def depth(self) -> int:

@@ -121,13 +121,17 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
+    # erf GELU (nanoGPT's nn.GELU()); the declared family may set "tanh" (OpenAI's GPT-2,
+    # Hugging Face's gelu_new). Not a GPTConfig field: the testbed's configs stay as hashed.
+    approximate = "none"
+
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.c_proj(F.gelu(self.c_fc(x)))
+        return self.c_proj(F.gelu(self.c_fc(x), approximate=self.approximate))
 
 
 class Block(nn.Module):
