@@ -33,9 +33,11 @@ class GPTModule(nn.Module):
         config = GPTConfig(spec.n_layer, spec.n_head, spec.n_embd, spec.block_size, spec.vocab_size)
         self.gpt = GPT(GPTConfig(**{**config.to_dict(), "bias": spec.bias}))
         if spec.gelu == "tanh":
-            for block in self.gpt.modules():
-                if hasattr(block, "approximate"):
-                    block.approximate = "tanh"
+            from inspectorate.models._gpt import MLP
+
+            for part in self.gpt.modules():
+                if isinstance(part, MLP):
+                    part.approximate = "tanh"
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.gpt(idx)[0]
