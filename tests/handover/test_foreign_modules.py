@@ -168,17 +168,30 @@ def test_named_and_declared_the_meta_llama_recomputes(tmp_path: Path) -> None:
     assert report.decision == "inconsistent"
 
 
-def test_named_training_with_its_own_parameter_order_replays(tmp_path: Path) -> None:
+def _nanogpt_groups(model: nn.Module) -> list[dict[str, Any]]:
+    """nanoGPT's ``configure_optimizers``: matrices decay, vectors (norms) do not."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+
+
+@pytest.mark.parametrize("groups", ["one", "nanogpt"])
+def test_named_training_with_its_own_parameter_order_replays(tmp_path: Path, groups: str) -> None:
     from inspectorate.models import load_corpus
     from inspectorate.replay import read_claim, replay_claim
 
     torch.set_num_threads(1)
     run, model, seq = _run(tmp_path), MetaLlama(), 16
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.1)
+    params: Any = model.parameters() if groups == "one" else _nanogpt_groups(model)
+    opt = torch.optim.AdamW(params, lr=3e-3, weight_decay=0.1)
     tr = handover.training(
         "t", model, opt, "meta", corpus=CORPUS, seq_len=seq, checkpoint_every_s=0.0, run=run, names=names()
     )
     assert tr.perm is not None  # Meta's parameter order is not the declared model's
+    if groups == "nanogpt":  # the norms are declared exempt, under the declared model's names
+        assert tr.optimizer["no_decay"] == sorted(n for n in names() if "norm" in n)
     data, gen = torch.from_numpy(tr.tokens), torch.Generator().manual_seed(5)
     for _ in range(4):
         s = torch.randint(0, len(data) - seq - 1, (3,), generator=gen)
@@ -188,10 +201,17 @@ def test_named_training_with_its_own_parameter_order_replays(tmp_path: Path) -> 
         opt.step()
         tr.step(s.tolist())
         opt.zero_grad(set_to_none=True)
-    claim = read_claim(tr.finish())
-    result = replay_claim(claim, load_corpus(CORPUS))
+    path = tr.finish()
+    assert path is not None
+    result = replay_claim(read_claim(path), load_corpus(CORPUS))
     assert result.decision == "consistent", result.reasons
     assert all(seg.distance < 1e-4 for seg in result.segments)
+    if groups == "nanogpt":  # declared as one decayed set, the run's moments do not fit
+        data = json.loads(path.read_text())
+        data["config"]["optimizer"].pop("no_decay")
+        path.write_text(json.dumps(data))
+        with pytest.raises(InputError, match="optimizer exp_avg of parameter"):
+            replay_claim(read_claim(path), load_corpus(CORPUS))
 
 
 def test_module_outputs_of_other_shapes_are_compared_or_skipped(tmp_path: Path) -> None:

@@ -195,7 +195,7 @@ def test_user_errors_are_one_line_input_errors(tmp_path: Path, monkeypatch: pyte
     model = _model()
     groups = [
         {"params": list(model.parameters())[:2]},
-        {"params": list(model.parameters())[2:], "weight_decay": 0},
+        {"params": list(model.parameters())[2:], "eps": 1e-6},
     ]
-    with pytest.raises(InputError, match="param groups"):
+    with pytest.raises(InputError, match="param groups differ in betas, eps"):
         handover.training("t", model, torch.optim.AdamW(groups), "m", corpus=llama.CORPUS, seq_len=8, run=run)

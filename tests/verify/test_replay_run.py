@@ -53,6 +53,40 @@ def test_an_unreadable_claim_is_the_provers_broken_evidence(tmp_path: Path) -> N
     assert "cannot be read" in f.evidence["reasons"][0]
 
 
+def test_a_claim_whose_checkpoints_do_not_fit_is_inconsistent_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A readable claim whose replay refuses its files (an optimizer state of other
+    shapes, a checkpoint of another model): the phase's finding, not exit 2 for the run."""
+    pytest.importorskip("torch")
+    from inspectorate.errors import InputError
+    from inspectorate.trace import load_run
+    from inspectorate.verify import _replay_run
+
+    run = load_run(RUN)
+    phase = run.phases()[0].name
+    (tmp_path / "claims" / phase).mkdir(parents=True)
+    (tmp_path / "claims" / phase / "claim.json").write_text("{}")
+    for name in ("workload_labels.jsonl", "nvsmi.csv", "netdev.log", "provenance.json"):
+        if (RUN / name).exists():
+            (tmp_path / name).write_bytes((RUN / name).read_bytes())
+
+    class Claim:
+        checkpoints = [0, 1, 2]
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise InputError("checkpoint ckpt_000001.pt: optimizer exp_avg of parameter 1 has shape (16, 16)")
+
+    import inspectorate.replay as replay  # what replay_run imports when it runs
+
+    monkeypatch.setattr(replay, "read_claim", lambda path: Claim())
+    monkeypatch.setattr(replay, "replay_claim", refuse)
+    corpus = Path(__file__).parents[1] / "data" / "testbed_corpus.txt"
+    (f,) = _replay_run.replay_run(load_run(tmp_path), _replay_run.ReplayPlan(corpus, seed=1))[phase]
+    assert f.property == "training_replay" and f.decision == "inconsistent"
+    assert "does not replay" in f.evidence["reasons"][0] and "exp_avg" in f.evidence["reasons"][0]
+
+
 def test_would_settle_names_the_missing_evidence() -> None:
     assert would_settle(finding("compute", 0.0, "consistent", basis=["sensor"])) is None
     no_sensor = would_settle(unverifiable("compute", ["sensor"]))

@@ -45,9 +45,14 @@ _OPTIMIZERS = {
 }
 
 
-def declared_optimizer(opt: Any, module: Any, where: str) -> dict[str, Any]:
+def declared_optimizer(
+    opt: Any, module: Any, where: str, own: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The optimizer as a claim declares it; InputError when replay could not run it
-    (another class, several hyper-parameter sets, parameters not in the module's order)."""
+    (another class, param groups that differ in more than weight decay, parameters that
+    are not the module's trainable ones). Groups at weight decay 0 beside one decayed
+    set (nanoGPT's two groups) are declared as ``no_decay``: the names, under the
+    declared model's (``own``: ``renamed``'s tensors), of the parameters they hold."""
     kind = _OPTIMIZERS.get(type(opt).__name__)
     if kind is None:
         raise InputError(f"{where}: optimizer {type(opt).__name__} cannot be replayed (AdamW, Adam or SGD)")
@@ -55,22 +60,54 @@ def declared_optimizer(opt: Any, module: Any, where: str) -> dict[str, Any]:
     groups = opt.param_groups
     if name == "adam" and groups[0].get("decoupled_weight_decay"):
         name = "adamw"  # torch's Adam(decoupled_weight_decay=True) is AdamW
-    decl = {"name": name, **{k: groups[0].get(k) for k in keys}}
-    if any({k: g.get(k) for k in keys} != {k: groups[0].get(k) for k in keys} for g in groups):
+    same = [k for k in keys if k != "weight_decay"]
+    if any({k: g.get(k) for k in same} != {k: groups[0].get(k) for k in same} for g in groups):
         raise InputError(
-            f"{where}: the optimizer's param groups differ in {', '.join(keys)}: declare one set"
+            f"{where}: the optimizer's param groups differ in {', '.join(same)}: declare one set"
+        )
+    decays = {float(g.get("weight_decay") or 0.0) for g in groups}
+    if len(decays - {0.0}) > 1:
+        raise InputError(
+            f"{where}: the optimizer's param groups use several weight decays: one, and 0 for the rest"
         )
     if any(g.get(k) for g in groups for k in off):
         raise InputError(f"{where}: optimizer options {', '.join(off)} must be off to be replayed")
     params = [p for g in groups for p in g["params"]]
     trainable = [p for p in module.parameters() if p.requires_grad]
-    if len(params) != len(trainable) or any(a is not b for a, b in zip(params, trainable, strict=False)):
-        raise InputError(
-            f"{where}: the optimizer must hold the module's trainable parameters, in their order"
-        )
+    if len(params) != len(trainable) or {id(p) for p in params} != {id(p) for p in trainable}:
+        raise InputError(f"{where}: the optimizer must hold the module's trainable parameters")
+    decl = {"name": name, **{k: groups[0].get(k) for k in keys}}
+    decl["weight_decay"] = max(decays)
     if "betas" in decl:
         decl["betas"] = [float(b) for b in decl["betas"]]
+    if len(decays) > 1:  # some groups exempt from decay
+        if own is None:
+            raise InputError(f"{where}: groups without weight decay need the declared model's names")
+        exempt = [p for g in groups if not g.get("weight_decay") for p in g["params"]]
+        decl["no_decay"] = sorted(_names_of(own, exempt, where))
     return decl
+
+
+def _storage_names(own: dict[str, Any], prefer: Any = ()) -> dict[tuple[int, tuple[int, ...]], str]:
+    """The declared model's name of each of the module's tensors, by storage (a tied
+    tensor: the name in ``prefer`` if any, else its first)."""
+    out: dict[tuple[int, tuple[int, ...]], str] = {}
+    for name, t in own.items():
+        key = (t.data_ptr(), tuple(t.shape))
+        if key not in out or (name in prefer and out[key] not in prefer):
+            out[key] = name
+    return out
+
+
+def _names_of(own: dict[str, Any], params: list[Any], where: str, prefer: Any = ()) -> list[str]:
+    by_storage = _storage_names(own, prefer)
+    out = []
+    for p in params:
+        found = by_storage.get((p.data_ptr(), tuple(p.shape)))
+        if found is None:
+            raise InputError(f"{where}: a parameter of the optimizer is not one of the declared model's")
+        out.append(found)
+    return out
 
 
 def load_split(corpus: Path | str, split: str) -> tuple[np.ndarray, str]:
@@ -116,7 +153,8 @@ class TrainingHandover:
         self.phase, self.module, self.opt = phase, module, optimizer
         self.where = f"training handover {phase}"
         self.spec = spec_of(description(model, self.run))
-        self.optimizer = declared_optimizer(optimizer, module, self.where)
+        own = renamed(self.spec, module, self.where, names)  # checks every shape first
+        self.optimizer = declared_optimizer(optimizer, module, self.where, own)
         if grad_accum < 1 or not 0 <= loss_start < seq_len:
             raise InputError(f"{self.where}: grad_accum must be >= 1 and loss_start in [0, seq_len)")
         self.seq_len, self.split, self.loss_start = int(seq_len), split, int(loss_start)
@@ -149,7 +187,7 @@ class TrainingHandover:
             for name, t in own.items():
                 t.copy_(built[name])
         self.opt.state.clear()
-        self.perm = _param_order(self.spec, own, self.module, self.where)
+        self.perm = _param_order(self.spec, own, self.opt, self.optimizer, self.where)
         if self.check:  # the replay runs the declared model: it must compute what the module does
             check_module(self.spec, own, self.module, self.where)
         self.last_t = time.time()
@@ -243,25 +281,25 @@ class TrainingHandover:
         return claim.write()
 
 
-def _param_order(spec: Any, own: dict[str, Any], module: Any, where: str) -> list[int] | None:
-    """Where each of the module's parameters (its order, the optimizer's) sits among the
-    declared model's parameters (the order replay builds its optimizer in); ``None`` when
-    the two orders agree."""
+def _param_order(
+    spec: Any, own: dict[str, Any], optimizer: Any, decl: dict[str, Any], where: str
+) -> list[int] | None:
+    """Where each position of the workload's optimizer (its groups in order) sits among
+    the positions of the optimizer replay builds (the declared model's parameters, the
+    decayed group then the exempt one); ``None`` when the two agree."""
     import torch
 
+    from inspectorate.replay._family import optimizer_groups
+
     with torch.device("meta"):
-        order = {name: i for i, (name, _) in enumerate(spec.build().named_parameters())}
-    by_storage: dict[tuple[int, tuple[int, ...]], str] = {}
-    for name, t in own.items():  # a tied tensor: the name the declared model's parameters use
-        key = (t.data_ptr(), tuple(t.shape))
-        if name in order or key not in by_storage:
-            by_storage[key] = name
-    perm = []
-    for p in module.parameters():
-        found = by_storage.get((p.data_ptr(), tuple(p.shape)))
-        if found is None or found not in order:
-            raise InputError(f"{where}: a parameter of the module is not one of the declared model's")
-        perm.append(order[found])
+        names = [n for n, p in spec.build().named_parameters() if p.requires_grad]
+    order = [names[i] for g in optimizer_groups(names, decl) for i in g]
+    position = {n: k for k, n in enumerate(order)}
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    found = _names_of(own, params, where, position)
+    if not set(found) <= set(position):
+        raise InputError(f"{where}: the optimizer holds a tensor the declared model does not train")
+    perm = [position[n] for n in found]
     return None if perm == list(range(len(perm))) else perm
 
 

@@ -41,7 +41,7 @@ def check_optimizer(decl: Any) -> dict[str, Any]:
     if not isinstance(decl, dict) or decl.get("name") not in OPTIMIZERS:
         raise InputError(f"optimizer must be an object with name one of {sorted(OPTIMIZERS)}")
     _, keys = OPTIMIZERS[decl["name"]]
-    given = set(decl) - {"name"}
+    given = set(decl) - {"name", NO_DECAY}
     if given != set(keys):
         raise InputError(
             f"optimizer {decl['name']} must declare exactly {', '.join(keys)}; got {sorted(given)}"
@@ -49,13 +49,50 @@ def check_optimizer(decl: Any) -> dict[str, Any]:
     out = {"name": decl["name"], **{k: decl[k] for k in keys}}
     if "betas" in out:
         out["betas"] = [float(b) for b in out["betas"]]
+    exempt = decl.get(NO_DECAY)
+    if exempt is not None:
+        if not isinstance(exempt, list) or not all(isinstance(n, str) for n in exempt):
+            raise InputError(f"optimizer {NO_DECAY} must be a list of parameter names")
+        out[NO_DECAY] = sorted(set(exempt))
     return out
 
 
-def build_optimizer(params: list[torch.Tensor], decl: dict[str, Any], lr: float) -> torch.optim.Optimizer:
+# parameters a declared optimizer exempts from weight decay (nanoGPT's and most loops'
+# second param group: biases, norms, embeddings at weight_decay 0)
+NO_DECAY = "no_decay"
+
+
+def optimizer_groups(names: list[str], decl: dict[str, Any]) -> list[list[int]]:
+    """Positions (into ``names``, the trainable parameters in the module's order) of each
+    param group the declared optimizer has: the decayed ones, then the exempt ones."""
+    exempt = set(decl.get(NO_DECAY) or ())
+    unknown = sorted(exempt - set(names))
+    if unknown:
+        raise InputError(f"optimizer {NO_DECAY} names {unknown[0]!r}, not a trainable parameter of the model")
+    decayed = [i for i, n in enumerate(names) if n not in exempt]
+    kept = [i for i, n in enumerate(names) if n in exempt]
+    return [g for g in (decayed, kept) if g]
+
+
+def build_optimizer(
+    params: list[torch.Tensor], decl: dict[str, Any], lr: float, names: list[str] | None = None
+) -> torch.optim.Optimizer:
+    """The declared optimizer over ``params``; with ``no_decay``, two groups (``names``
+    are the parameters' names, in the same order)."""
     cls, keys = OPTIMIZERS[decl["name"]]
     kwargs: dict[str, Any] = {k: tuple(decl[k]) if k == "betas" else decl[k] for k in keys}
-    opt: torch.optim.Optimizer = cls(params, lr=lr, **kwargs)
+    groups: Any = params
+    if decl.get(NO_DECAY):
+        if names is None or len(names) != len(params):
+            raise InputError(f"optimizer {NO_DECAY} needs the parameters' names")
+        exempt = set(decl[NO_DECAY])
+        groups = []
+        for g in optimizer_groups(names, decl):
+            group: dict[str, Any] = {"params": [params[i] for i in g]}
+            if names[g[0]] in exempt:
+                group["weight_decay"] = 0.0
+            groups.append(group)
+    opt: torch.optim.Optimizer = cls(groups, lr=lr, **kwargs)
     return opt
 
 
@@ -81,7 +118,12 @@ def load_optimizer_state(opt: torch.optim.Optimizer, state: Any, decl: dict[str,
                     f" the parameter {tuple(params[idx].shape)}"
                 )
     keep = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
-    flat = {"state": state["state"], "param_groups": [{**keep[0], "params": list(range(len(params)))}]}
+    # the file's positions run over the verifier's groups in order; its own grouping is ignored
+    bounds = [0, *np.cumsum([len(g["params"]) for g in opt.param_groups]).tolist()]
+    split = [
+        {**k, "params": list(range(a, b))} for k, a, b in zip(keep, bounds[:-1], bounds[1:], strict=True)
+    ]
+    flat = {"state": state["state"], "param_groups": split}
     try:
         opt.load_state_dict(flat)
     except (ValueError, KeyError, RuntimeError) as exc:

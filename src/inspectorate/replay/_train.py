@@ -133,9 +133,10 @@ def init_model(spec: TrainSpec) -> Any:
 
 
 def make_optimizer(model: Any, spec: TrainSpec) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
     if spec.optimizer is not None:
-        return build_optimizer(params, spec.optimizer, spec.lr)
+        return build_optimizer(params, spec.optimizer, spec.lr, [n for n, _ in named])
     return torch.optim.AdamW(params, lr=spec.lr, betas=(0.9, 0.95), weight_decay=spec.weight_decay)
 
 

@@ -90,13 +90,17 @@ def replay_run(
         try:
             claim = read_claim(path)
         except InputError as exc:
-            out[phase] = [_unreadable(path, exc)]
+            out[phase] = [_unreadable(path, exc, "cannot be read")]
         else:
             n = len(claim.checkpoints) - 1
             chosen = segments_for(n, plan.draws, _phase_seed(seed, phase))
-            data = replay_finding(replay_claim(claim, corpus, chosen, code=plan.code))
-            data["evidence"]["draw_seed"] = seed
-            out[phase] = [_finding(data, path)]
+            try:  # a checkpoint that does not fit its claim is the prover's evidence, not a crash
+                data = replay_finding(replay_claim(claim, corpus, chosen, code=plan.code))
+            except InputError as exc:
+                out[phase] = [_unreadable(path, exc, "does not replay")]
+            else:
+                data["evidence"]["draw_seed"] = seed
+                out[phase] = [_finding(data, path)]
         if on_claim is not None:
             on_claim(phase)
     return out
@@ -108,13 +112,13 @@ def _phase_seed(seed: int, phase: str) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def _unreadable(path: Path, exc: InputError) -> Finding:
+def _unreadable(path: Path, exc: InputError, what: str) -> Finding:
     data: dict[str, Any] = {
         "property": "training_replay",
         "decision": "inconsistent",
         "score": 1.0,
         "evidence": {
-            "reasons": [f"the handed-over claim cannot be read: {exc.reason}"],
+            "reasons": [f"the handed-over claim {what}: {exc.reason}"],
             "claim_file": str(path),
         },
     }
