@@ -229,3 +229,14 @@ def test_module_outputs_of_other_shapes_are_compared_or_skipped(tmp_path: Path) 
     state = MetaLlama().state_dict()
     handover.served("c", {ours: state[theirs] for ours, theirs in names().items()}, "meta", run=run).close()
     assert (run / "claims" / "c" / "weights.pt").is_file()
+
+
+def test_training_with_dropout_is_refused_at_its_start(tmp_path: Path) -> None:
+    model = MetaLlama()
+    model.layers[1].drop = nn.Dropout(0.1)  # registered, as a model with dropout has it
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(InputError, match=r"layers\.1\.drop drops 0\.1 .*set p=0") as err:
+        handover.training(
+            "t", model, opt, "meta", corpus=CORPUS, seq_len=8, run=_run(tmp_path), names=names()
+        )
+    assert "\n" not in str(err.value)

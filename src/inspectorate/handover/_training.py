@@ -88,6 +88,19 @@ def declared_optimizer(
     return decl
 
 
+def _refuse_dropout(module: Any, where: str) -> None:
+    """Replay runs the declared model without dropout: masks drawn from the workload's
+    generator cannot be re-derived, so a run with them would replay as another run."""
+    import torch
+
+    for name, part in module.named_modules():
+        if isinstance(part, torch.nn.modules.dropout._DropoutNd) and part.p > 0:
+            raise InputError(
+                f"{where}: {name or 'the module'} drops {part.p:g} of its inputs; replay runs without"
+                " dropout (set p=0 for a phase you hand over)"
+            )
+
+
 def _storage_names(own: dict[str, Any], prefer: Any = ()) -> dict[tuple[int, tuple[int, ...]], str]:
     """The declared model's name of each of the module's tensors, by storage (a tied
     tensor: the name in ``prefer`` if any, else its first)."""
@@ -155,6 +168,7 @@ class TrainingHandover:
         self.spec = spec_of(description(model, self.run))
         own = renamed(self.spec, module, self.where, names)  # checks every shape first
         self.optimizer = declared_optimizer(optimizer, module, self.where, own)
+        _refuse_dropout(module, self.where)
         if grad_accum < 1 or not 0 <= loss_start < seq_len:
             raise InputError(f"{self.where}: grad_accum must be >= 1 and loss_start in [0, seq_len)")
         self.seq_len, self.split, self.loss_start = int(seq_len), split, int(loss_start)
