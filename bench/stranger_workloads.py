@@ -13,7 +13,8 @@ with tests/workloads/), with what each one's prover declares.
   a parameter count only;
 - ``s_server``: GPT-2-style batching server (left padding, top-p, heartbeat thread,
   bursts and idle gaps, ``serve_updates``: a fine-tuning step every 4 batches); family
-  ``gpt``, 1.82M parameters.
+  ``gpt``, 1.82M parameters; its serve and eval phases hand over (top-p through
+  ``pick``, its own tensor layout mapped by ``names=``).
 
 The models' descriptions are the prover's (what it hands over in ``models:``); the
 parameter counts of undescribed models come from building the workload's own module.
@@ -39,7 +40,7 @@ WORKLOADS: dict[str, dict[str, Any]] = {
     },
     "s_ddp": {"script": "stranger/ddp_spawn.py", "config": {"world_size": 2}},
     "s_seq2seq": {"script": "stranger/seq2seq.py", "config": {}},
-    "s_server": {"script": "stranger/batch_server.py", "config": {}, "updates": True},
+    "s_server": {"script": "stranger/batch_server.py", "config": {}, "updates": True, "handover": True},
 }
 
 
@@ -81,10 +82,11 @@ def description(name: str, config: dict[str, Any], shrink: float = 1.0) -> dict[
 def shrunk_config(name: str, config: dict[str, Any], shrink: float) -> dict[str, Any]:
     """The workload config of the model ``description(name, config, shrink)`` describes
     (what a competent liar's declared-size twin runs)."""
-    if not name.startswith("s_llama"):
-        raise ValueError(f"{name} has no declared-size twin")
     desc = description(name, config, shrink)
-    assert desc is not None
+    if desc is None:
+        raise ValueError(f"{name} has no declared-size twin")
+    if name == "s_server":
+        return {**config, "d": desc["config"]["n_embd"]}
     return {**config, "dim": desc["config"]["dim"], "ffn": desc["config"]["ffn_hidden"]}
 
 

@@ -240,3 +240,97 @@ def test_training_with_dropout_is_refused_at_its_start(tmp_path: Path) -> None:
             "t", model, opt, "meta", corpus=CORPUS, seq_len=8, run=_run(tmp_path), names=names()
         )
     assert "\n" not in str(err.value)
+
+
+class Conv1D(nn.Module):
+    """Hugging Face's GPT-2 projection: the weight stored ``(in, out)``, ``x @ W + b``."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_in, n_out) * 0.3)
+        self.bias = nn.Parameter(torch.randn(n_out) * 0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.weight + self.bias
+
+
+class HFStyleGPT2(nn.Module):
+    """GPT-2 as Hugging Face lays it out (``transformer.h.<i>``, Conv1D, tanh GELU, tied
+    head); ``forward`` returns an object with ``.logits``."""
+
+    def __init__(self, d: int = 16, heads: int = 2, ctx: int = 32, layers: int = 2) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.d, self.heads = d, heads
+        self.transformer = nn.Module()
+        self.transformer.wte, self.transformer.wpe = nn.Embedding(VOCAB, d), nn.Embedding(ctx, d)
+        self.transformer.h = nn.ModuleList()
+        for _ in range(layers):
+            block = nn.Module()
+            block.ln_1, block.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            block.attn, block.mlp = nn.Module(), nn.Module()
+            block.attn.c_attn, block.attn.c_proj = Conv1D(d, 3 * d), Conv1D(d, d)
+            block.mlp.c_fc, block.mlp.c_proj = Conv1D(d, 4 * d), Conv1D(4 * d, d)
+            self.transformer.h.append(block)
+        self.transformer.ln_f = nn.LayerNorm(d)
+        self.lm_head = nn.Linear(d, VOCAB, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight
+
+    def forward(self, ids: torch.Tensor) -> Any:
+        b, t = ids.shape
+        x = self.transformer.wte(ids) + self.transformer.wpe(torch.arange(t))
+        for block in self.transformer.h:
+            q, k, v = block.attn.c_attn(block.ln_1(x)).split(self.d, -1)
+            q, k, v = (z.view(b, t, self.heads, -1).transpose(1, 2) for z in (q, k, v))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, t, -1)
+            x = x + block.attn.c_proj(y)
+            x = x + block.mlp.c_proj(F.gelu(block.mlp.c_fc(block.ln_2(x)), approximate="tanh"))
+        return type("Output", (), {"logits": self.lm_head(self.transformer.ln_f(x))})()
+
+
+def _hf_names(layers: int = 2) -> dict[str, str]:
+    out = {"gpt.wte.weight": "transformer.wte.weight", "gpt.wpe.weight": "transformer.wpe.weight"}
+    out |= {"gpt.lm_head.weight": "lm_head.weight"}
+    out |= {f"gpt.ln_f.{w}": f"transformer.ln_f.{w}" for w in ("weight", "bias")}
+    for i in range(layers):
+        for part in ("ln_1", "ln_2", "attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"):
+            ours, theirs = f"gpt.blocks.{i}.{part}", f"transformer.h.{i}.{part}"
+            flip = ".T" if part[:2] != "ln" else ""  # Conv1D weights are stored (in, out)
+            out |= {f"{ours}.weight": f"{theirs}.weight{flip}", f"{ours}.bias": f"{theirs}.bias"}
+    return out
+
+
+def test_a_hugging_face_layout_gpt2_maps_transposed_and_recomputes(tmp_path: Path) -> None:
+    from inspectorate.difr._anymodel import verify_weights_log
+    from inspectorate.difr._log import read_log
+    from inspectorate.models import load_weights
+
+    run = _run(tmp_path)
+    config = {"n_layer": 2, "n_head": 2, "n_embd": 16, "block_size": 32, "vocab_size": VOCAB}
+    for name, gelu in (("gpt2", "tanh"), ("gpt2-erf", "exact")):
+        desc = {
+            "format": "inspectorate.model",
+            "version": 1,
+            "family": "gpt",
+            "config": {**config, "gelu": gelu},
+        }
+        (run / "models" / f"{name}.json").write_text(json.dumps(desc))
+    model = HFStyleGPT2()
+    with pytest.raises(InputError, match="computes other logits"):  # the erf GELU declared
+        handover.served("x", model, "gpt2-erf", run=run, names=_hf_names())
+
+    class Wrapped(nn.Module):  # what _serve calls: the logits tensor
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.inner(ids).logits
+
+    names = {k: f"inner.{v}" for k, v in _hf_names().items()}
+    log = handover.served("s", Wrapped(), "gpt2", run=run, temperature=0.8, top_p=0.9, names=names)
+    _serve(log, Wrapped())
+    d = run / "claims" / "s"
+    torch.set_num_threads(1)
+    report = verify_weights_log(read_log(d / "served.jsonl"), load_weights(d / "weights.pt"), draw_seed=0)
+    assert report.decision == "consistent", report.reasons

@@ -114,13 +114,23 @@ def renamed(spec: Any, module: Any, where: str, names: dict[str, str] | None = N
 def _by_name(
     wanted: list[tuple[str, Any]], state: dict[str, Any], names: dict[str, str], where: str
 ) -> list[Any]:
+    """``names[verifier name]`` is the module's name, or that name + ``.T`` for a matrix
+    the module stores transposed (Hugging Face's ``Conv1D``: ``(in, out)``), taken as a
+    transposed view, not a copy."""
     missing = [name for name, _ in wanted if name not in names]
     if missing:
         raise InputError(f"{where}: names= maps no tensor to the declared model's {missing[0]}")
-    absent = [names[name] for name, _ in wanted if names[name] not in state]
-    if absent:
-        raise InputError(f"{where}: names= names {absent[0]!r}, which the module does not have")
-    return [state[names[name]].detach() for name, _ in wanted]
+    out = []
+    for name, _ in wanted:
+        theirs = names[name]
+        flip = theirs not in state and theirs.endswith(".T") and theirs[:-2] in state
+        t = state.get(theirs[:-2] if flip else theirs)
+        if t is None:
+            raise InputError(f"{where}: names= names {theirs!r}, which the module does not have")
+        if flip and t.dim() != 2:
+            raise InputError(f"{where}: names= transposes {theirs[:-2]!r}, which is not a matrix")
+        out.append(t.detach().t() if flip else t.detach())
+    return out
 
 
 def check_module(spec: Any, state: dict[str, Any], module: Any, where: str) -> str:

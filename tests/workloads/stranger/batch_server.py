@@ -7,6 +7,14 @@ Declared to the verifier as family ``gpt``.
 
     python batch_server.py PLAN.json   (PLAN as in llama.py; ``do`` also ``serve_updates``:
                                         a fine-tuning step every 4 served requests)
+
+Handing over (``"handover": true`` in the plan; public ``inspectorate.handover`` only):
+serve and eval phases hand over their weights and outputs. The module's tensors are not
+in the verifier's order (each block's two LayerNorms come first, the MLP is an
+``nn.Sequential``), so the server maps them by name (``NAMES``); it samples with the
+log's own sampler (``pick``: temperature 0.9, top-p 0.9) on the keyed noise. Lies as in
+llama.py: ``handover_model`` (naive: hand over what ran) and ``shadow_config`` (a
+declared-size twin server whose weights and outputs are handed over).
 """
 
 from __future__ import annotations
@@ -18,12 +26,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from inspectorate import capture
+from inspectorate import capture, handover
 from inspectorate.capture import StepRecorder
 
 CORPUS = Path(
@@ -77,6 +86,22 @@ class GPT2(nn.Module):
         return self.head(self.ln_f(x))
 
 
+def names(layers: int) -> dict[str, str]:
+    """The verifier's ``gpt`` names -> this server's."""
+    out = {
+        "gpt.wte.weight": "wte.weight",
+        "gpt.wpe.weight": "wpe.weight",
+        "gpt.lm_head.weight": "head.weight",
+    }
+    out |= {f"gpt.ln_f.{w}": f"ln_f.{w}" for w in ("weight", "bias")}
+    parts = {"ln_1": "ln1", "ln_2": "ln2", "attn.c_attn": "attn.qkv", "attn.c_proj": "attn.proj"}
+    parts |= {"mlp.c_fc": "mlp.0", "mlp.c_proj": "mlp.2"}
+    for i in range(layers):
+        for ours, theirs in parts.items():
+            out |= {f"gpt.blocks.{i}.{ours}.{w}": f"blocks.{i}.{theirs}.{w}" for w in ("weight", "bias")}
+    return out
+
+
 def top_p_sample(
     logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator
 ) -> torch.Tensor:
@@ -107,6 +132,9 @@ class Server:
         self.rng, self.gen = random.Random(3), torch.Generator().manual_seed(3)
         self.served, self.updated, self.burst = 0, False, 0
         self.metrics = {"requests": 0, "tokens": 0}
+        self.layers = int(cfg.get("layers", 4))
+        self.log: Any = None  # this phase's handover (None: none)
+        self.last: Any = None  # what the last call served or evaluated, for the handover
 
     def requests(self) -> list[torch.Tensor]:
         """A batch of prompts of varied lengths, as clients send them."""
@@ -132,11 +160,22 @@ class Server:
         keep = (causal[None] & real[:, None, :])[:, None]
         keep = keep | torch.eye(width, dtype=torch.bool)[None, None]  # a pad row attends to itself
         logits = self.model(idx, pos, keep, caches)[:, -1]
-        for _ in range(self.new_tokens):
-            nxt = top_p_sample(logits, 0.9, 0.9, self.gen)
+        noise = (
+            None
+            if self.log is None
+            else self.log.noise(None, len(prompts), self.new_tokens, logits.shape[-1])
+        )
+        out = []
+        for j in range(self.new_tokens):
+            if noise is None:
+                nxt = top_p_sample(logits, 0.9, 0.9, self.gen)
+            else:  # the sampler the verifier re-runs, on the run's keyed noise
+                nxt = self.log.pick(logits, noise[:, j])[:, None]
+            out.append(nxt)
             real = torch.cat([real, torch.ones(len(prompts), 1, dtype=torch.bool)], 1)
             pos = pos[:, -1:] + 1
             logits = self.model(nxt, pos, real[:, None, None, :], caches)[:, -1]
+        self.last = (prompts, torch.cat(out, 1))
         self.burst += 1
         if self.burst % 3 == 0:  # bursts of 3 batches, then the queue is empty for a while
             time.sleep(0.3)
@@ -170,7 +209,8 @@ class Server:
         logits = self.model(
             x, torch.arange(64).expand(len(starts), 64), keep, [{} for _ in self.model.blocks]
         )
-        F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        self.last = (torch.cat([x, y[:, -1:]], 1), float(loss))
         return x.numel()
 
     def serve_updates(self, every: int = 4) -> int:
@@ -186,6 +226,43 @@ class Server:
         for _ in range(8):
             a = torch.tanh(a @ a)
         return 0
+
+
+def open_handover(srv: Server, ph: dict, plan: dict, run_dir: str | None) -> Server | None:
+    """The server whose weights and outputs this phase hands over (a declared-size twin
+    when ``shadow_config`` asks), its handover open; None: nothing handed over."""
+    if not (plan.get("handover") and run_dir and ph["claim"].get("model")):
+        return None
+    if ph["do"] not in ("serve", "eval", "serve_updates"):
+        return None
+    src = (
+        srv if ph.get("shadow_config") is None else Server({**plan.get("config", {}), **ph["shadow_config"]})
+    )
+    model, mapping = ph.get("handover_model") or ph["claim"]["model"], names(src.layers)
+    if ph["do"] == "eval":
+        src.log = handover.evaluated(ph["name"], src.model, model, names=mapping)
+    else:
+        src.log = handover.served(
+            ph["name"],
+            src.model,
+            model,
+            temperature=0.9,
+            top_p=0.9,
+            names=mapping,
+            workload="batch_server.py",
+        )
+        srv.log = src.log  # the server samples on the same noise
+    return src
+
+
+def hand_over(srv: Server, src: Server, do: str) -> None:
+    """After a call: the twin does the declared work beside, then what it did goes over."""
+    if src is not srv:
+        src.eval() if do == "eval" else src.serve()
+    if do == "eval":
+        src.log.batch(*src.last)
+    else:
+        src.log.log(*src.last)
 
 
 def heartbeat(server: Server, path: Path, stop: threading.Event) -> None:
@@ -215,6 +292,7 @@ def main() -> None:
         if rec is not None:
             rec.set_phase(ph["name"])
         with capture.phase(ph["name"], **claim):
+            src = open_handover(srv, ph, plan, run_dir)
             end, step = time.time() + float(ph["seconds"]), 0
             while time.time() < end:
                 if ph["do"] == "idle":
@@ -222,6 +300,8 @@ def main() -> None:
                     continue
                 t0 = time.time()
                 n = getattr(srv, ph["do"])()
+                if src is not None:
+                    hand_over(srv, src, ph["do"])
                 told = int(n * float(ph.get("token_factor", 1)))
                 if n:
                     capture.tokens(told)
@@ -230,6 +310,9 @@ def main() -> None:
                     op, toks = (real, n) if mode == "naive" else (claim["op"], told)
                     rec.event(kinds[op], step=step, tokens=toks, step_time_s=time.time() - t0)
                 step += 1
+            if src is not None:
+                src.log.close()
+                srv.log = src.log = None
         time.sleep(0.3)
     stop.set()
     if rec is not None:
