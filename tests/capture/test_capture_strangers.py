@@ -1,7 +1,8 @@
 """A workload written as a stranger (tests/workloads/stranger/batch_server.py: its own
 GPT-2-style model, padded batches, top-p sampling, a heartbeat thread, bursts with idle
-gaps) through ``inspectorate capture``: honest phases are never flagged, and a lie that
-the sensor can tell is never consistent nor certified under either policy."""
+gaps) through ``inspectorate capture``: honest phases are never flagged, a lie that the
+sensor can tell is never consistent nor certified under either policy, and the batches
+it serves (handed over through the public API) re-compute."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def test_stranger_server_honest_unflagged_lies_caught(tmp_path):
     plan = {
         "config": config,
         "records": "naive",
+        "handover": True,  # its serve phase hands over: top-p through pick(), its layout by names=
         "phases": [{"name": n, "do": d, "seconds": 3, "claim": c} for n, d, c in rows],
     }
     proc = harness.capture_run(
@@ -64,4 +66,8 @@ def test_stranger_server_honest_unflagged_lies_caught(tmp_path):
         assert strict[lie]["outcome"] == "inconsistent", strict[lie]
         assert not lenient[lie]["certified"], lenient[lie]
     assert strict["lie_hidden_under_idle"]["decisions"]["compute"] == "inconsistent"
+    # the left-padded, top-p batches it served re-compute against the weights it handed over
+    assert strict["honest_serve"]["decisions"]["served_model_identity"] == "consistent", strict[
+        "honest_serve"
+    ]
     assert (tmp_path / "run" / "server_heartbeat.jsonl").is_file()  # its own thread ran inside
