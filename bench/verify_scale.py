@@ -13,9 +13,15 @@ sensor stream, the step and the window records in memory) in the same run, as th
 ``timings.seconds`` over the hosts: loading, the step, sensor and window passes, and
 the per-phase evidence and judgement. ``--breakdown`` times what
 one host's streaming pass spends reading bytes, parsing JSON, hashing the chain and
-accumulating features (is a columnar sidecar warranted?). Usage:
+accumulating features (is a columnar sidecar warranted?). ``--declare-model micro``
+writes ``claimed_model`` into every host's labels (a model the verifier builds, so every
+phase is spot-checked) and ``--repeat 2`` verifies the same run again in a new process:
+the spot-check's measurements are cached on disk (``verify/_spotcache.py``, under
+``--cache-dir``, emptied before the first pass), and each row reports the seconds
+``spot_check`` took, how often it was asked and how many measurements it made. Usage:
 
     python bench/verify_scale.py --hours 1 6 24 --hosts 8 --frame-hours 1 6 --breakdown
+    python bench/verify_scale.py --hours 24 --hosts 8 --frame-hours --declare-model micro --repeat 2
 
 Timings come from whatever machine runs it; the load average is printed beside each.
 """
@@ -46,17 +52,23 @@ def _child(root: Path, part: int = 0, parts: int = 1) -> None:
     after another; print one JSON line."""
     from inspectorate.verify import Inspector
 
+    spot = _time_spot_checks()
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     hosts, phases, t_all = _hosts(root)[part::parts], 0, 0.0
+    per_host: list[dict[str, Any]] = []
     outcomes: dict[str, int] = {}
     decisions: dict[str, dict[str, int]] = {}
     stages: dict[str, float] = {}  # verify's own timings.seconds, summed over hosts
     for host in hosts:
-        t0 = time.perf_counter()
+        t0, spot0 = time.perf_counter(), dict(spot)
         verdict = Inspector(policy="lenient").inspect(host)
-        t_all += time.perf_counter() - t0
+        took = time.perf_counter() - t0
+        t_all += took
         phases += len(verdict.phases)
         seconds = verdict.seconds or {}
+        per_host.append(_host_row(host, verdict, took, seconds, spot, spot0))
+        # on disk after each host: a long run stopped early still shows the hosts it did
+        (root / f"verified.part{part}of{parts}.hosts.json").write_text(json.dumps(per_host))
         for key in ("load_s", "steps_pass_s", "sensor_pass_s", "windows_pass_s", "total_s"):
             stages[key] = stages.get(key, 0.0) + seconds.get(key, 0.0)
         for phase in seconds.get("by_phase", []):
@@ -67,25 +79,69 @@ def _child(root: Path, part: int = 0, parts: int = 1) -> None:
             for f in p.findings:
                 d = decisions.setdefault(f.property, {})
                 d[f.decision] = d.get(f.decision, 0) + 1
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss
     out: dict[str, Any] = {
         "hosts": len(hosts),
         "phases": phases,
         "verify_s": t_all,
+        "cpu_s": usage.ru_utime + usage.ru_stime,  # the child's, imports included
         "rss_imports_mib": rss0 / 1024,
     }
     out.update({"peak_rss_mib": peak / 1024, "outcomes": outcomes, "decisions": decisions})
     out.update({"stages_s": stages, "torch_imported": "torch" in sys.modules})
+    out.update({"spot_check": dict(spot), "per_host": per_host})
     print(json.dumps(out))
     # also on disk: a long run stopped before its last child still shows what the others did
     (root / f"verified.part{part}of{parts}.json").write_text(json.dumps(out))
 
 
-def _verify(root: Path, mode: str, jobs: int = 1) -> dict:
+def _time_spot_checks() -> dict[str, float]:
+    """Wrap the spot-check's cache lookup (``spot_check`` imports ``cached`` at each
+    call) to count the calls, the measurements made (cache misses) and their seconds."""
+    from inspectorate.verify import _spotcache
+
+    tally = {"calls": 0, "measured": 0, "s": 0.0}
+    inner = _spotcache.cached
+
+    def cached(work: Any, seconds: float, how: str, measure: Any, cls: Any) -> Any:
+        def counted() -> Any:
+            tally["measured"] += 1
+            return measure()
+
+        t0 = time.perf_counter()
+        try:
+            return inner(work, seconds, how, counted, cls)
+        finally:
+            tally["calls"] += 1
+            tally["s"] += time.perf_counter() - t0
+
+    _spotcache.cached = cached  # type: ignore[assignment]
+    return tally
+
+
+def _host_row(host: Path, verdict: Any, took: float, seconds: dict, spot: dict, spot0: dict) -> dict:
+    """One host's figures: seconds, stages, spot-check use, peak RSS so far, the load."""
+    return {
+        "host": host.name,
+        "verify_s": round(took, 1),
+        "phases": len(verdict.phases),
+        "stages_s": {k: round(seconds.get(k, 0.0), 1) for k in ("load_s", "steps_pass_s", "sensor_pass_s")},
+        "spot_check_s": round(spot["s"] - spot0["s"], 2),
+        "spot_measured": spot["measured"] - spot0["measured"],
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "outcomes": [p.outcome for p in verdict.phases],
+        "load_after": _load(),
+    }
+
+
+def _verify(root: Path, mode: str, jobs: int = 1, cache: Path | None = None) -> dict:
     """Verify ``root`` in ``jobs`` child processes at once, each taking every
     ``jobs``-th host in turn; peak RSS is the largest child's, seconds are summed."""
     loaders = ("INSPECTORATE_SENSOR_LOADER", "INSPECTORATE_STEPS_LOADER", "INSPECTORATE_WINDOWS_LOADER")
     env = {**os.environ, **dict.fromkeys(loaders, mode)}
+    if cache is not None:
+        env["INSPECTORATE_CACHE_DIR"] = str(cache)
     warm = "import inspectorate.verify, inspectorate.trace, polars, numpy"  # imports counted apart
     here = str(Path(__file__).parent)
     procs = []
@@ -113,7 +169,7 @@ def _verify(root: Path, mode: str, jobs: int = 1) -> dict:
 def _merge(results: list[dict]) -> dict:
     out = dict(results[0])
     for r in results[1:]:
-        for key in ("hosts", "phases", "verify_s"):
+        for key in ("hosts", "phases", "verify_s", "cpu_s"):
             out[key] += r[key]
         for key in ("rss_imports_mib", "peak_rss_mib"):
             out[key] = max(out[key], r[key])
@@ -126,6 +182,9 @@ def _merge(results: list[dict]) -> dict:
                 mine[name] = mine.get(name, 0) + value
         for name, value in r["stages_s"].items():
             out["stages_s"][name] = out["stages_s"].get(name, 0.0) + value
+        for name, value in r["spot_check"].items():
+            out["spot_check"][name] = out["spot_check"].get(name, 0) + value
+        out["per_host"] = out["per_host"] + r["per_host"]
     out["jobs"] = len(results)
     return out
 
@@ -171,6 +230,41 @@ def _breakdown(sensor: Path) -> dict:
     return out
 
 
+def _declare(root: Path, model: str | None) -> None:
+    """Every host's phases declare ``model`` (a name the verifier builds), or none."""
+    for host in _hosts(root):
+        path = host / "workload_labels.jsonl"
+        events = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        for event in events:
+            event.pop("claimed_model", None)
+            if model and event.get("claimed_op") != "idle":
+                event["claimed_model"] = model
+        path.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in events), encoding="utf-8")
+
+
+def _row(hours: float, args: argparse.Namespace, mode: str, r: dict, summary: dict, extra: dict) -> dict:
+    return {
+        "hours": hours,
+        "hosts": args.hosts,
+        "loader": mode,
+        "jobs": args.jobs,
+        **extra,
+        "sensor_samples": summary["sensor_samples"],
+        "phases": r["phases"],
+        "verify_s": round(r["verify_s"], 1),
+        "cpu_s": round(r.get("cpu_s", 0.0), 1),
+        "s_per_phase": round(r["verify_s"] / max(r["phases"], 1), 3),
+        "us_per_sample": round(1e6 * r["verify_s"] / max(summary["sensor_samples"], 1), 1),
+        "rss_after_imports_mib": round(r["rss_imports_mib"]),
+        "peak_rss_mib": round(r["peak_rss_mib"]),
+        "outcomes": r["outcomes"],
+        # verify's timings.seconds summed over hosts (phases: per phase of the run)
+        "stages_s": {k: round(v, 1) for k, v in r.get("stages_s", {}).items()},
+        "spot_check": {k: round(v, 2) for k, v in r.get("spot_check", {}).items()},
+        "torch_imported": r.get("torch_imported"),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, nargs="+", default=[1.0, 6.0])
@@ -182,35 +276,33 @@ def main() -> None:
     parser.add_argument(
         "--jobs", type=int, default=1, help="child processes at once (each verifies its hosts in turn)"
     )
+    parser.add_argument("--declare-model", default=None, help="claimed_model of every non-idle phase")
+    parser.add_argument("--repeat", type=int, default=1, help="verify each run this many times")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="default: WORKDIR/cache")
     args = parser.parse_args()
+    cache = args.cache_dir or args.workdir / "cache"
     for hours in args.hours:
         rate = "" if args.hz == 10.0 else f"@{args.hz:g}Hz"
         root = args.workdir / f"{args.hosts}x{hours:g}h{rate}"
         summary, gen_s = _generate(root, args.hosts, hours, args.hz)
+        _declare(root, args.declare_model)
         modes = ["stream", "frame"] if hours in args.frame_hours else ["stream"]
         for mode in modes:
-            before, t0 = _load(), time.perf_counter()
-            r = _verify(root, mode, args.jobs)
-            row = {
-                "hours": hours,
-                "hosts": args.hosts,
-                "loader": mode,
-                "jobs": args.jobs,
-                "wall_s": round(time.perf_counter() - t0, 1),
-                "sensor_samples": summary["sensor_samples"],
-                "phases": r["phases"],
-                "generate_s": round(gen_s, 1),
-                "verify_s": round(r["verify_s"], 1),
-                "s_per_phase": round(r["verify_s"] / max(r["phases"], 1), 3),
-                "us_per_sample": round(1e6 * r["verify_s"] / max(summary["sensor_samples"], 1), 1),
-                "rss_after_imports_mib": round(r["rss_imports_mib"]),
-                "peak_rss_mib": round(r["peak_rss_mib"]),
-                "outcomes": r["outcomes"],
-                # verify's timings.seconds summed over hosts (phases: per phase of the run)
-                "stages_s": {k: round(v, 1) for k, v in r.get("stages_s", {}).items()},
-                "torch_imported": r.get("torch_imported"),
-            }
-            print(json.dumps(row), f"[{before} -> {_load()}]", flush=True)
+            (cache / "spotcheck.json").unlink(missing_ok=True)  # the first pass measures
+            for n in range(1, args.repeat + 1):
+                before, t0 = _load(), time.perf_counter()
+                r = _verify(root, mode, args.jobs, cache)
+                extra = {
+                    "pass": n,
+                    "wall_s": round(time.perf_counter() - t0, 1),
+                    "generate_s": round(gen_s, 1),
+                }
+                print(
+                    json.dumps(_row(hours, args, mode, r, summary, extra)),
+                    f"[{before} -> {_load()}]",
+                    flush=True,
+                )
+                print(json.dumps({"per_host": r["per_host"]}), flush=True)
         if mode == "stream" and hours == args.hours[-1]:
             print(json.dumps({"decisions": r["decisions"]}))
     if args.breakdown:
