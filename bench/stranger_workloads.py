@@ -14,7 +14,9 @@ with tests/workloads/), with what each one's prover declares.
 - ``s_server``: GPT-2-style batching server (left padding, top-p, heartbeat thread,
   bursts and idle gaps, ``serve_updates``: a fine-tuning step every 4 batches); family
   ``gpt``, 1.82M parameters; its serve and eval phases hand over (top-p through
-  ``pick``, its own tensor layout mapped by ``names=``).
+  ``pick``, its own tensor layout mapped by ``names=``);
+- ``s_server_wide``: the same server at 28.9M parameters (d 896, 3 blocks, 8 heads),
+  above the separation size.
 
 The models' descriptions are the prover's (what it hands over in ``models:``); the
 parameter counts of undescribed models come from building the workload's own module.
@@ -41,6 +43,12 @@ WORKLOADS: dict[str, dict[str, Any]] = {
     "s_ddp": {"script": "stranger/ddp_spawn.py", "config": {"world_size": 2}},
     "s_seq2seq": {"script": "stranger/seq2seq.py", "config": {}},
     "s_server": {"script": "stranger/batch_server.py", "config": {}, "updates": True, "handover": True},
+    "s_server_wide": {
+        "script": "stranger/batch_server.py",
+        "config": {"d": 896, "layers": 3, "heads": 8},
+        "updates": True,
+        "handover": True,
+    },
 }
 
 
@@ -65,7 +73,7 @@ def description(name: str, config: dict[str, Any], shrink: float = 1.0) -> dict[
             "tie_embeddings": False,
         }
         return {"family": "llama", "config": cfg}
-    if name == "s_server":
+    if name.startswith("s_server"):
         heads = config.get("heads", 4)
         cfg = {
             "n_layer": config.get("layers", 4),
@@ -85,7 +93,7 @@ def shrunk_config(name: str, config: dict[str, Any], shrink: float) -> dict[str,
     desc = description(name, config, shrink)
     if desc is None:
         raise ValueError(f"{name} has no declared-size twin")
-    if name == "s_server":
+    if name.startswith("s_server"):
         return {**config, "d": desc["config"]["n_embd"]}
     return {**config, "dim": desc["config"]["dim"], "ffn": desc["config"]["ffn_hidden"]}
 
