@@ -130,7 +130,9 @@ def capture_fabric(
         for h in members:
             _await_sensor(h)
         codes = _run_all(members, claims, grace_s)
-        time.sleep(3.0 / hz)  # every sensor samples the links after the last byte moved
+        ended = time.time()
+        for h in members:  # every sensor samples the links after the last byte moved
+            _await_sample_after(h, ended + 1.0 / hz)
         for h in members:
             h.channel.end_all()
             h.cgroup.kill_all()
@@ -243,6 +245,34 @@ def _await_sensor(h: _Host, timeout_s: float = 60.0) -> None:
     proc.kill()
     proc.wait()
     raise InputError(f"host h{h.index}'s sensor did not start (see capture.log)", h.run_dir)
+
+
+def _await_sample_after(h: _Host, t: float, timeout_s: float = 30.0) -> None:
+    """Wait until the host's sensor has written a sample taken at or after ``t`` (wall
+    clock): a sensor starved by a loaded host may otherwise end on counters from before
+    the last bytes moved, and its links would read as carrying nothing."""
+    path = h.run_dir / "sensor.jsonl"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _last_sample_t(path) >= t:
+            return
+        time.sleep(0.02)
+
+
+def _last_sample_t(path: Path) -> float:
+    """The ``t`` of the last complete line of a sensor stream (0.0: none yet)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(fh.seek(0, 2) - 65536, 0))
+            lines = fh.read().splitlines()
+    except OSError:
+        return 0.0
+    for raw in reversed(lines[:-1] if lines and not lines[-1].endswith(b"}") else lines):
+        try:
+            return float(json.loads(raw).get("t", 0.0))
+        except (ValueError, AttributeError, TypeError):
+            continue
+    return 0.0
 
 
 def _run_all(members: list[_Host], claims: Claims, grace_s: float) -> list[int]:
