@@ -14,7 +14,9 @@ in the verifier's order (each block's two LayerNorms come first, the MLP is an
 ``nn.Sequential``), so the server maps them by name (``NAMES``); it samples with the
 log's own sampler (``pick``: temperature 0.9, top-p 0.9) on the keyed noise. Lies as in
 llama.py: ``handover_model`` (naive: hand over what ran) and ``shadow_config`` (a
-declared-size twin server whose weights and outputs are handed over).
+declared-size twin server whose weights and outputs are handed over). A train phase
+with ``"handover": true`` hands over a replay claim of its fine-tuning loop (AdamW,
+windows of the declared split, the same ``names=``).
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ class Server:
         self.rng, self.gen = random.Random(3), torch.Generator().manual_seed(3)
         self.served, self.updated, self.burst = 0, False, 0
         self.metrics = {"requests": 0, "tokens": 0}
-        self.layers = int(cfg.get("layers", 4))
+        self.layers, self.cfg = int(cfg.get("layers", 4)), cfg
+        self.ho: Any = None  # this phase's training handover (None: none)
         self.log: Any = None  # this phase's handover (None: none)
         self.last: Any = None  # what the last call served or evaluated, for the handover
 
@@ -184,12 +187,21 @@ class Server:
         self.metrics["tokens"] += n
         return n
 
+    def describe(self) -> dict:
+        """This server's model in the verifier's terms (its ``gpt`` family)."""
+        c = self.cfg
+        config = {"n_layer": self.layers, "n_head": int(c.get("heads", 4)), "n_embd": int(c.get("d", 192))}
+        config |= {"block_size": self.ctx, "vocab_size": len(self.vocab), "bias": True}
+        return {"family": "gpt", "config": config}
+
     def train(self) -> int:
-        """A fine-tuning step on corpus windows (what a hidden update does)."""
+        """A fine-tuning step on corpus windows (what a hidden update does); with a
+        training handover open, windows of the declared split, recorded."""
         self.model.train()
-        starts = [self.rng.randrange(len(self.ids) - 65) for _ in range(self.batch)]
-        x = torch.stack([self.ids[s : s + 64] for s in starts])
-        y = torch.stack([self.ids[s + 1 : s + 65] for s in starts])
+        ids = self.ids if self.ho is None else torch.from_numpy(self.ho.tokens)
+        starts = [self.rng.randrange(len(ids) - 65) for _ in range(self.batch)]
+        x = torch.stack([ids[s : s + 64] for s in starts])
+        y = torch.stack([ids[s + 1 : s + 65] for s in starts])
         pos = torch.arange(64).expand(len(starts), 64)
         keep = torch.ones(64, 64, dtype=torch.bool).tril()
         logits = self.model(x, pos, keep, [{} for _ in self.model.blocks])
@@ -197,6 +209,8 @@ class Server:
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
+        if self.ho is not None:
+            self.ho.step(starts, inputs=x)
         self.model.eval()
         return x.numel()
 
@@ -231,6 +245,11 @@ class Server:
 def open_handover(srv: Server, ph: dict, plan: dict, run_dir: str | None) -> Server | None:
     """The server whose weights and outputs this phase hands over (a declared-size twin
     when ``shadow_config`` asks), its handover open; None: nothing handed over."""
+    if ph["do"] == "train" and ph.get("handover") and run_dir:  # the model it really trains
+        srv.ho = handover.training(
+            ph["name"], srv.model, srv.opt, srv.describe(), corpus=CORPUS, seq_len=64,
+            names=names(srv.layers), checkpoint_every_s=float(ph["seconds"]) / 5,
+        )  # fmt: skip
     if not (plan.get("handover") and run_dir and ph["claim"].get("model")):
         return None
     if ph["do"] not in ("serve", "eval", "serve_updates"):
@@ -313,6 +332,9 @@ def main() -> None:
             if src is not None:
                 src.log.close()
                 srv.log = src.log = None
+            if srv.ho is not None:
+                srv.ho.finish()
+                srv.ho = None
         time.sleep(0.3)
     stop.set()
     if rec is not None:
