@@ -64,6 +64,14 @@ class Engine(str, enum.Enum):
 Scenario = enum.Enum("Scenario", [(name, name) for name in SCENARIOS], type=str)  # type: ignore[misc]
 
 
+def _one_blas_thread() -> None:
+    """OpenBLAS starts a thread per core as numpy loads, and they spin waiting for work:
+    ~0.05 CPU s of every check, which does no linear algebra (the rules are Polars
+    queries). One thread, unless numpy is already loaded or the user chose a count."""
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 @app.command()
 def check(
     trace: Path = typer.Argument(..., help="Trace: .jsonl, .jsonl.gz, .parquet or a run directory."),
@@ -96,6 +104,7 @@ def check(
     ),
 ) -> None:
     """Judge TRACE against COMMITMENT; exit 0 compliant, 1 violation, 2 bad input."""
+    _one_blas_thread()
     from inspectorate._commands import check_command
     from inspectorate.report import progress, verdict_text
 
