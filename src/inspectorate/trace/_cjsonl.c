@@ -15,7 +15,8 @@
  * name the line. Columns are indexed by the caller's field order; a layout is a tuple
  * (item_sep, key_sep, [(quoted key bytes, column index), ...]).
  * kinds[j]: 0 string, 1 int64, 2 float64, 3 list<string>, 4 dictionary-encoded string
- * (_cdict.h: int32 indices, the distinct values once).
+ * (_cdict.h: int32 indices, the distinct values once), 5 a timestamp string: kept as kind
+ * 0 plus its epoch seconds where it is spelled as the seed spells it (NaN elsewhere).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -84,7 +85,8 @@ typedef struct {
     Buf offs;  /* string: int64 offsets; list: int64 list offsets */
     Buf data;  /* string: bytes; int/float: 8-byte values; list: child bytes */
     Buf coffs; /* list: child int64 offsets */
-    Buf vals;  /* dictionary: the distinct values (offs bound them, data holds int32 indices) */
+    Buf vals;  /* dictionary: the distinct values (offs bound them, data holds int32 indices);
+                  timestamp: float64 epoch seconds */
     uint32_t *slots; /* dictionary: 1-based indices by hash */
     Py_ssize_t nslots;
 } Column;
@@ -296,7 +298,7 @@ static int scan_line(const char *p, const char *e, const Layout *L, Column *cols
         Column *c = &cols[L->col[k]];
         span[2 * L->col[k]] = p;
         int r;
-        if (c->kind == 0) {
+        if (c->kind == 0 || c->kind == 5) {
             r = scan_str(&p, e, &c->data);
         } else if (c->kind == 4) {
             r = scan_cat(&p, e, c);
@@ -320,6 +322,40 @@ static int scan_line(const char *p, const char *e, const Layout *L, Column *cols
 typedef struct {
     Py_ssize_t data, coffs;
 } Mark;
+
+static inline int digits(const char *s, int n, int *v) {
+    int acc = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        acc = acc * 10 + (s[i] - '0');
+    }
+    *v = acc;
+    return 1;
+}
+
+/* Epoch seconds of "YYYY-MM-DDTHH:MM:SSZ" (the seed's spelling, a real date of years
+ * 1-9999, as datetime.fromisoformat reads it: UTC, exact in a double); NaN for any other
+ * text, which the caller parses as before (parse_time). Days from the civil date by the
+ * era arithmetic of the proleptic Gregorian calendar. */
+static double seed_epoch(const char *s, Py_ssize_t n) {
+    int y, mo, d, h, mi, se;
+    if (n != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' ||
+        !digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) || !digits(s + 11, 2, &h) ||
+        !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &se))
+        return NAN;
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap) || h > 23 || mi > 59 ||
+        se > 59)
+        return NAN;
+    int64_t yy = y - (mo <= 2);
+    int64_t era = yy / 400; /* yy >= 0 */
+    int64_t yoe = yy - era * 400;
+    int64_t doy = (153 * (mo > 2 ? mo - 3 : mo + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = era * 146097 + doe - 719468;
+    return (double)(days * 86400 + h * 3600 + mi * 60 + se);
+}
 
 /* The canonical spelling of a row that scanned (sorted keys, "," and ":"): each token is
  * copied as it stands (its spelling is json's whatever the separators), but a list in a
@@ -364,8 +400,12 @@ static int close_row(Column *cols, Py_ssize_t ncols, const Mark *m, int ok) {
                 if (k < 0 || add(&c->data, &v, 4)) return -1;
             }
         }
-        if (c->kind == 0) {
+        if (c->kind == 0 || c->kind == 5) {
             int64_t off = c->data.len;
+            if (c->kind == 5) {
+                double t = ok ? seed_epoch(c->data.p + m[j].data, off - m[j].data) : NAN;
+                if (add(&c->vals, &t, 8)) return -1;
+            }
             if (add(&c->offs, &off, 8)) return -1;
         } else if (c->kind == 3) {
             int64_t off = c->coffs.len / 8 - 1;
@@ -422,12 +462,13 @@ typedef struct {
 /* Room for about `rows` rows like the ones so far: the buffers grow once, not by doubling
  * (each doubling copies what is there). A guess only: grow() still covers any row. */
 static int reserve(Scan *S, Py_ssize_t done, Py_ssize_t rows, Py_ssize_t cap) {
-    Buf *bufs[3 * MAXCOLS + 6];
+    Buf *bufs[4 * MAXCOLS + 6];
     int nb = 0;
     for (Py_ssize_t j = 0; j < S->ncols; j++) {
         if (S->cols[j].kind != 4) bufs[nb++] = &S->cols[j].offs; /* a dictionary's grows with its values */
         bufs[nb++] = &S->cols[j].data;
         bufs[nb++] = &S->cols[j].coffs;
+        if (S->cols[j].kind == 5) bufs[nb++] = &S->cols[j].vals;
     }
     bufs[nb++] = &S->starts, bufs[nb++] = &S->ends, bufs[nb++] = &S->ok;
     bufs[nb++] = &S->canon, bufs[nb++] = &S->coffs;
@@ -572,7 +613,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     if (canonical >= 0 && !S->hash && add(&S->coffs, &zero, 8)) goto done;
     for (Py_ssize_t j = 0; j < ncols; j++) {
         S->cols[j].kind = kinds[j];
-        if ((kinds[j] == 0 || kinds[j] == 3 || kinds[j] == 4) && add(&S->cols[j].offs, &zero, 8)) goto done;
+        if ((kinds[j] == 0 || kinds[j] == 3 || kinds[j] == 4 || kinds[j] == 5) && add(&S->cols[j].offs, &zero, 8))
+            goto done;
         if (kinds[j] == 3 && add(&S->cols[j].coffs, &zero, 8)) goto done;
     }
     const char *base = raw.buf;
@@ -592,6 +634,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         Column *c = &S->cols[j];
         PyObject *item = c->kind == 4   ? Py_BuildValue("(NNN)", take(&c->data), take(&c->offs), take(&c->vals))
                          : c->kind == 3 ? Py_BuildValue("(NNN)", take(&c->offs), take(&c->coffs), take(&c->data))
+                         : c->kind == 5 ? Py_BuildValue("(NNN)", take(&c->offs), take(&c->data), take(&c->vals))
                          : c->kind == 0 ? Py_BuildValue("(NN)", take(&c->offs), take(&c->data))
                                         : take(&c->data);
         if (!item) {
@@ -625,7 +668,8 @@ PyMODINIT_FUNC PyInit__cjsonl(void) {
     if (C_LOCALE == (locale_t)0) C_LOCALE = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     if (C_LOCALE == (locale_t)0) return PyErr_NoMemory();
     PyObject *m = PyModule_Create(&MODULE);
-    /* 2: dictionary columns (kind 4) and guard(); _jsonl refuses another build */
-    if (m && PyModule_AddIntConstant(m, "ABI", 2)) Py_CLEAR(m);
+    /* 2: dictionary columns (kind 4) and guard(); 3: timestamps (kind 5); _jsonl refuses
+     * another build */
+    if (m && PyModule_AddIntConstant(m, "ABI", 3)) Py_CLEAR(m);
     return m;
 }
