@@ -180,14 +180,67 @@ static double read_scaled(uint64_t t, int e) {
 
 /* The sign of D * 10^q - M * 2^E, exactly, in 128 bits; 2 when an operand would not fit
  * (far from 1: the caller lets repr decide). */
+static int bits128(unsigned __int128 v) {
+    uint64_t hi = (uint64_t)(v >> 64), lo = (uint64_t)v;
+    return hi ? 128 - __builtin_clzll(hi) : lo ? 64 - __builtin_clzll(lo) : 0;
+}
+
 static int cmp_dec_bin(uint64_t D, int q, uint64_t M, int E) {
     unsigned __int128 a = D, b = M;
     const unsigned __int128 lim = ((unsigned __int128)1 << 123);
     for (int i = 0; i < q; i++) { if (a >= lim) return 2; a *= 10; }
     for (int i = 0; i < -q; i++) { if (b >= lim) return 2; b *= 10; }
-    for (int i = 0; i < -E; i++) { if (a >= lim) return 2; a <<= 1; }
-    for (int i = 0; i < E; i++) { if (b >= lim) return 2; b <<= 1; }
+    if (E < 0) { if (bits128(a) - E > 124) return 2; a <<= -E; } /* one shift: as E steps of one */
+    if (E > 0) { if (bits128(b) + E > 124) return 2; b <<= E; }
     return a < b ? -1 : a > b;
+}
+
+/* Whether the decimal D * 10^q reads as the double M * 2^E (M a normal significand,
+ * 2^52 <= M < 2^53, as strtod and float() read: the nearest double, ties to the even
+ * significand): 1 yes, 0 no, -1 cannot tell in 128 bits. At M = 2^52 the double below
+ * is half as far (its half-way point is (4M - 1) * 2^(E-2)). */
+static int reads_as(uint64_t D, int q, uint64_t M, int E) {
+    if (M < (1ULL << 52) || M >= (1ULL << 53) || E <= -1074) return -1; /* not normal, or DBL_MIN's edge */
+    int lo = M == (1ULL << 52) ? cmp_dec_bin(D, q, 4 * M - 1, E - 2) : cmp_dec_bin(D, q, 2 * M - 1, E - 1);
+    int hi = cmp_dec_bin(D, q, 2 * M + 1, E - 1);
+    if (lo == 2 || hi == 2) return -1;
+    int even = (M & 1) == 0;
+    return (lo > 0 || (lo == 0 && even)) && (hi < 0 || (hi == 0 && even));
+}
+
+static void split_double(double ax, uint64_t *M, int *E) {
+    int exp2;
+    double frac = frexp(ax, &exp2);
+    *M = (uint64_t)ldexp(frac, 53);
+    *E = exp2 - 53;
+}
+
+static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* T * 10^q read as strtod reads it, without strtod where that is cheap and exact: 0 with
+ * *out set, -1 to ask strtod. T < 2^53 and |q| <= 22: one correctly rounded operation on
+ * exact operands (Clinger's fast path). Otherwise double arithmetic lands within an ulp
+ * or two, and a candidate is taken only when T * 10^q provably reads as it (reads_as). */
+static int exact_value(uint64_t T, int q, double *out) {
+    if (T == 0 || q < -22 || q > 22) return -1;
+    double x = q >= 0 ? (double)T * POW10[q] : (double)T / POW10[-q];
+    if (T < (1ULL << 53)) {
+        *out = x;
+        return 0;
+    }
+    double c[3] = {x, nextafter(x, 0.0), nextafter(x, INFINITY)};
+    for (int i = 0; i < 3; i++) {
+        uint64_t M;
+        int E;
+        if (!(c[i] > 0.0) || !isfinite(c[i])) continue;
+        split_double(c[i], &M, &E);
+        if (reads_as(T, q, M, E) == 1) {
+            *out = c[i];
+            return 0;
+        }
+    }
+    return -1;
 }
 
 /* Whether the sig (16 or 17) significant digits T * 10^e are repr's for ax > 0 (normal),
@@ -198,12 +251,13 @@ static int cmp_dec_bin(uint64_t D, int q, uint64_t M, int E) {
  * strtod is correctly rounded, as float() is). Nearest: T is the one nearest ax when ax
  * lies strictly between the half-way points (10T -/+ 5) * 10^(e-1), compared exactly. */
 static int shortest_digits(uint64_t t, int e, double ax) {
-    uint64_t c1 = t / 10;
-    if (read_scaled(c1, e + 1) == ax || read_scaled(c1 + 1, e + 1) == ax) return 0;
-    int exp2;
-    double frac = frexp(ax, &exp2);
-    uint64_t M = (uint64_t)ldexp(frac, 53);
-    int E = exp2 - 53;
+    uint64_t c1 = t / 10, M;
+    int E;
+    split_double(ax, &M, &E);
+    for (uint64_t c = c1; c <= c1 + 1; c++) { /* exactly where 128 bits suffice, else strtod */
+        int r = reads_as(c, e + 1, M, E);
+        if (r == 1 || (r < 0 && read_scaled(c, e + 1) == ax)) return 0;
+    }
     int below = cmp_dec_bin(10 * t - 5, e - 1, M, E), above = cmp_dec_bin(10 * t + 5, e - 1, M, E);
     return below == -1 && above == 1 ? 1 : -1;
 }
@@ -241,23 +295,26 @@ static int scan_float(const char **pp, const char *e, double *v) {
     if (n == 0 || n >= 63) return 1;
     memcpy(tok, p, n);
     tok[n] = 0;
-    char *end = NULL;
-    double x = c_strtod(tok, &end);
-    if (end != tok + n || !isfinite(x)) return 1;
+    /* the layout first: a token laid out as repr lays out its digits is a well-formed decimal */
     int sig = 99, k = repr_layout(tok, n, lay, &sig);
     if (k != n || memcmp(lay, tok, n)) return 1; /* e.g. an int-spelled float, "1E3", "1.50": json's call */
+    uint64_t t = 0;
+    int e10 = 0;
+    double x;
+    token_digits(tok, n, &t, &e10);
+    if (exact_value(t, e10, &x) == 0) {
+        if (tok[0] == '-') x = -x;
+    } else {
+        char *end = NULL;
+        x = c_strtod(tok, &end);
+        if (end != tok + n) return 1;
+    }
+    if (!isfinite(x)) return 1;
     int proven = -1;
     if (sig == 0) {
         proven = x == 0.0;
     } else if (fabs(x) >= DBL_MIN) {
-        if (sig <= 15) {
-            proven = 1;
-        } else {
-            uint64_t t;
-            int e10;
-            token_digits(tok, n, &t, &e10);
-            proven = shortest_digits(t, e10, fabs(x));
-        }
+        proven = sig <= 15 ? 1 : shortest_digits(t, e10, fabs(x));
     }
     if (proven == 0) return 1;
     if (proven < 0) {
