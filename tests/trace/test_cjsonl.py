@@ -36,6 +36,14 @@ def test_reference_and_canonical_lines_scan():
     assert records == [json.loads(line) for line in lines + lines[:1]]
 
 
+def test_blank_lines_and_a_last_line_without_newline():
+    lines = seed_path("legit_finetune").read_text().splitlines()
+    raw = (lines[0] + "\n\n\n" + lines[1] + "\n\n" + lines[2]).encode()
+    scanned = _scan(raw)
+    assert scanned is not None and scanned.exact.tolist() == [True, True, True]
+    assert [raw[a:b].decode() for a, b in zip(scanned.starts, scanned.ends)] == lines[:3]
+
+
 def test_digests_are_the_canonical_hashes():
     """The scanner spells each scanned row canonically from the line's tokens (lists
     re-joined with ","); its digests are the chain's record hashes."""
@@ -69,6 +77,8 @@ def test_digests_are_the_canonical_hashes():
         lambda r: json.dumps(r).replace(str(r["flops"]), "1E30"),  # not repr's spelling
         lambda r: json.dumps({**r, "flops": float("nan")}),
         lambda r: json.dumps(r) + " ",  # trailing space
+        lambda r: json.dumps(r) + json.dumps(r),  # two records on one line
+        lambda r: json.dumps(r)[:-1],  # no closing brace before the newline
         lambda r: json.dumps({**r, "upstream_refs": [1]}),
     ],
 )

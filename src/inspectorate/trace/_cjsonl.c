@@ -36,6 +36,7 @@
 #define MAXCOLS 64
 #define MAXLAYOUTS 4
 #define MAXKEYS 64
+#define MAXPRE 64 /* item separator + quoted key + key separator */
 
 /* A growing buffer that is a bytes object from the start: handed back without a copy. */
 typedef struct {
@@ -97,7 +98,28 @@ typedef struct {
     const char *key[MAXKEYS];
     Py_ssize_t keyl[MAXKEYS];
     int col[MAXKEYS];
+    char pre[MAXKEYS][MAXPRE]; /* what stands before value k: item separator (k > 0), key, key separator */
+    Py_ssize_t prel[MAXKEYS];
 } Layout;
+
+/* a[0:n] == b[0:n], 8 bytes a step (the last step overlaps): the keys are short, and a
+ * call to memcmp per key cost more than the compare. */
+static inline int same(const char *a, const char *b, Py_ssize_t n) {
+    if (n < 8) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (a[i] != b[i]) return 0;
+        return 1;
+    }
+    uint64_t x, y;
+    for (Py_ssize_t i = 0; i + 8 <= n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y) return 0;
+    }
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return x == y;
+}
 
 static inline int plain(unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; }
 
@@ -342,16 +364,16 @@ static int scan_list(const char **pp, const char *e, Column *c, const Layout *L)
     }
 }
 
-/* One line in one layout: 0 scanned, 1 not this layout, -1 memory. */
-static int scan_line(const char *p, const char *e, const Layout *L, Column *cols, const char **span) {
+/* One line in one layout: 0 scanned, 1 not this layout, -1 memory. e may lie past the
+ * line's end (the end of the range): no token takes a newline (strings stop at control
+ * bytes, numbers at what is not part of one, keys and separators hold none), so a line
+ * scans only when its '}' is followed by '\n' or e; *lend gets the line's end then. */
+static int scan_line(const char *p, const char *e, const Layout *L, Column *cols, const char **span,
+                     const char **lend) {
     if (p >= e || *p++ != '{') return 1;
     for (Py_ssize_t k = 0; k < L->nkeys; k++) {
-        if (k && (e - p < L->isl || memcmp(p, L->isep, L->isl))) return 1;
-        if (k) p += L->isl;
-        if (e - p < L->keyl[k] + L->ksl || memcmp(p, L->key[k], L->keyl[k])) return 1;
-        p += L->keyl[k];
-        if (memcmp(p, L->ksep, L->ksl)) return 1;
-        p += L->ksl;
+        if (e - p < L->prel[k] || !same(p, L->pre[k], L->prel[k])) return 1;
+        p += L->prel[k];
         Column *c = &cols[L->col[k]];
         span[2 * L->col[k]] = p;
         int r;
@@ -373,7 +395,9 @@ static int scan_line(const char *p, const char *e, const Layout *L, Column *cols
         if (r) return r;
         span[2 * L->col[k] + 1] = p;
     }
-    return (p < e && *p == '}' && p + 1 == e) ? 0 : 1;
+    if (p >= e || *p != '}' || (p + 1 < e && p[1] != '\n')) return 1;
+    *lend = p + 1;
+    return 0;
 }
 
 typedef struct {
@@ -422,7 +446,7 @@ static int put_canonical(Buf *out, const Layout *C, const Layout *L, Column *col
     if (add(out, "{", 1)) return -1;
     for (Py_ssize_t k = 0; k < C->nkeys; k++) {
         int j = C->col[k];
-        if ((k && add(out, ",", 1)) || add(out, C->key[k], C->keyl[k]) || add(out, ":", 1)) return -1;
+        if (add(out, C->pre[k], C->prel[k])) return -1; /* C's separators are "," and ":" */
         if (cols[j].kind != 3 || (L->isl == 1 && L->isep[0] == ',')) {
             if (add(out, span[2 * j], span[2 * j + 1] - span[2 * j])) return -1;
             continue;
@@ -485,8 +509,13 @@ static int parse_layouts(PyObject *seq, Layout *ls, Py_ssize_t *nl, Py_ssize_t n
         L->nkeys = PyList_GET_SIZE(keys);
         for (Py_ssize_t k = 0; k < L->nkeys; k++) {
             if (!PyArg_ParseTuple(PyList_GET_ITEM(keys, k), "y#i", &L->key[k], &L->keyl[k], &L->col[k]) ||
-                L->col[k] < 0 || L->col[k] >= ncols)
+                L->col[k] < 0 || L->col[k] >= ncols || L->isl + L->keyl[k] + L->ksl > MAXPRE)
                 return -1;
+            Py_ssize_t n = 0;
+            if (k) memcpy(L->pre[k], L->isep, L->isl), n = L->isl;
+            memcpy(L->pre[k] + n, L->key[k], L->keyl[k]);
+            memcpy(L->pre[k] + n + L->keyl[k], L->ksep, L->ksl);
+            L->prel[k] = n + L->keyl[k] + L->ksl;
         }
     }
     return 0;
@@ -548,18 +577,17 @@ static int scan_lines(Scan *S, const char *base, const char *p, const char *end)
     PENDING = &S->pending;
     BASE = base;
     while (p < end) {
-        const char *nlp = memchr(p, '\n', end - p);
-        const char *e = nlp ? nlp : end;
-        if (e > p) {
-            int64_t lo = p - base, hi = e - base;
+        const char *e = NULL; /* the line's end: from the scan, or found once a layout fails */
+        if (*p != '\n') {
             ROW = S->starts.len / 8;
-            if (add(&S->starts, &lo, 8) || add(&S->ends, &hi, 8)) return -1;
             for (Py_ssize_t j = 0; j < ncols; j++) marks[j] = (Mark){cols[j].data.len, cols[j].coffs.len};
             Py_ssize_t pmark = S->pending.len;
             int r = 1;
             Py_ssize_t i = 0;
             for (; i < S->nl && r == 1; i++) {
-                r = scan_line(p, e, &S->ls[i], cols, span);
+                const char *lend = NULL;
+                r = scan_line(p, e ? e : end, &S->ls[i], cols, span, &lend);
+                if (r == 0 && !e) e = lend;
                 if (r == 1) {
                     for (Py_ssize_t j = 0; j < ncols; j++) {
                         cols[j].data.len = marks[j].data;
@@ -567,8 +595,14 @@ static int scan_lines(Scan *S, const char *base, const char *p, const char *end)
                     }
                     S->pending.len = pmark;
                 }
+                if (!e && r != 0) {
+                    const char *nlp = memchr(p, '\n', end - p);
+                    e = nlp ? nlp : end;
+                }
             }
             if (r < 0) return -1;
+            int64_t lo = p - base, hi = e - base;
+            if (add(&S->starts, &lo, 8) || add(&S->ends, &hi, 8)) return -1;
             if (S->hash) {
                 if (grow(&S->canon, 32)) return -1;
                 unsigned char *dst = (unsigned char *)S->canon.p + S->canon.len;
@@ -592,6 +626,8 @@ static int scan_lines(Scan *S, const char *base, const char *p, const char *end)
             if (++done == 64 &&
                 reserve(S, done, (Py_ssize_t)((end - first) * 64 / (e + 1 - first) * 11 / 10) + 64, end - first + 4096))
                 return -1;
+        } else {
+            e = p;
         }
         p = e + 1;
     }
