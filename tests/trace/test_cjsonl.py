@@ -232,7 +232,12 @@ def _stamps() -> list[str]:
     ]
     out += ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "1969-12-31T23:59:59Z"]
     out += ["2024-02-29T12:00:00Z", "2023-02-29T12:00:00Z", "1900-02-29T00:00:00Z", "2000-02-29T00:00:00Z"]
-    out += ["2026-04-31T00:00:00Z", "0000-01-01T00:00:00Z", "2026-04-24T09:00:00", "2026-04-24T09:00:00+00:00"]
+    out += [
+        "2026-04-31T00:00:00Z",
+        "0000-01-01T00:00:00Z",
+        "2026-04-24T09:00:00",
+        "2026-04-24T09:00:00+00:00",
+    ]
     out += ["2026-04-24 09:00:00Z", "2026-04-24T09:00:00.5Z", "2026-4-24T09:00:00Z", "2026-04-24T09:00:0aZ"]
     return out
 
@@ -269,7 +274,9 @@ def test_a_trace_with_other_time_spellings_reads_as_the_line_reader(tmp_path):
 
     lines = seed_path("legit_finetune").read_text().splitlines()
     records = [json.loads(line) for line in lines]
-    for record, stamp in zip(records, ["2026-04-24T09:00:00+00:00", "2026-04-24T09:00:00", "2026-04-24T09:00:00.5Z"]):
+    for record, stamp in zip(
+        records, ["2026-04-24T09:00:00+00:00", "2026-04-24T09:00:00", "2026-04-24T09:00:00.5Z"]
+    ):
         record["window_start"] = stamp
     path = tmp_path / "t.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n")

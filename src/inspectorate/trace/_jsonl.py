@@ -244,7 +244,9 @@ def _scan(raw: Raw) -> Scanned | None:
             for part in parts
         )
     times = {
-        name: np.concatenate([np.frombuffer(part[3][FIELDS.index(name)][2], dtype=np.float64) for part in parts])
+        name: np.concatenate(
+            [np.frombuffer(part[3][FIELDS.index(name)][2], dtype=np.float64) for part in parts]
+        )
         for name in _TIMES
     }
     return Scanned(frame, starts, ends, np.frombuffer(ok, dtype=np.bool_), digests, times)
