@@ -110,7 +110,7 @@ def test_options_are_parsed_without_pydantic_and_judged_as_typer_judges_them(tmp
     assert sub.params["engine"] is Engine.dask and sub.params["head"] == "ab" and sub.params["quiet"] is False
 
 
-def _check_env(argv: list[str], env: dict[str, str]) -> dict[str, str | None]:
+def _check_env(argv: list[str], env: dict[str, str]) -> dict[str, str]:
     """The allocator and BLAS settings a fresh `check` process runs with, seen after it."""
     import os
 
@@ -120,7 +120,7 @@ def _check_env(argv: list[str], env: dict[str, str]) -> dict[str, str | None]:
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    invoke({argv!r})\n"
         "import polars\n"  # loaded by the check, or here: Polars' own default then applies
-        "print(json.dumps({k: os.environ.get(k) for k in ('_RJEM_MALLOC_CONF', 'OPENBLAS_NUM_THREADS')}))\n"
+        "print(json.dumps({k: os.environ.get(k, '') for k in ('_RJEM_MALLOC_CONF', 'OPENBLAS_NUM_THREADS')}))\n"
     )
     keep = {k: v for k, v in os.environ.items() if k not in ("_RJEM_MALLOC_CONF", "OPENBLAS_NUM_THREADS")}
     run = subprocess.run(

@@ -372,7 +372,8 @@ def _guarded(path: Path, mapped: mmap.mmap) -> Iterator[None]:
 
 
 def _read(path: Path, raw: Raw) -> Trace | None:
-    scanned, digests, times = _scan(raw), None, {}
+    scanned, digests = _scan(raw), None
+    times: dict[str, np.ndarray] = {}
     if scanned is not None:
         frame, starts, ends, exact, digests, times = scanned
     else:
