@@ -72,8 +72,9 @@ def _keep_freed_pages(trace: Path) -> None:
     """Polars' allocator is told to hand freed pages back at once (inspectorate/__init__:
     peak RSS at 10^7 records). A JSONL file under 1 GiB is read into one frame, and each
     page handed back is faulted in again by the next query: at 300k records 126k page
-    faults instead of 82k, ~0.1 CPU s of the check, for a peak of 509 MB instead of 527. For such a file Polars keeps its own decay (freed pages kept about
-    a second); not when the user set the allocator or Polars is already loaded."""
+    faults instead of 82k, ~0.1 CPU s of the check, for a peak of 509 MB instead of 527.
+    For such a file Polars keeps its own decay (freed pages kept about a second); not
+    when the user set the allocator or Polars is already loaded."""
     if "polars" in sys.modules or os.environ.get("_RJEM_MALLOC_CONF") != RETURN_AT_ONCE:
         return
     try:
