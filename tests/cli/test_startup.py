@@ -108,3 +108,47 @@ def test_options_are_parsed_without_pydantic_and_judged_as_typer_judges_them(tmp
     )
     assert sub.params["trace"] == Path("t.jsonl") and isinstance(sub.params["commitment"], Path)
     assert sub.params["engine"] is Engine.dask and sub.params["head"] == "ab" and sub.params["quiet"] is False
+
+
+def _check_env(argv: list[str], env: dict[str, str]) -> dict[str, str]:
+    """The allocator and BLAS settings a fresh `check` process runs with, seen after it."""
+    import os
+
+    code = (
+        "import contextlib, io, json, os\n"
+        "from inspectorate.cli import invoke\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    invoke({argv!r})\n"
+        "import polars\n"  # loaded by the check, or here: Polars' own default then applies
+        "print(json.dumps({k: os.environ.get(k, '') for k in ('_RJEM_MALLOC_CONF', 'OPENBLAS_NUM_THREADS')}))\n"
+    )
+    keep = {k: v for k, v in os.environ.items() if k not in ("_RJEM_MALLOC_CONF", "OPENBLAS_NUM_THREADS")}
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=keep | env
+    )
+    return json.loads(run.stdout.splitlines()[-1])
+
+
+def test_a_short_jsonl_check_keeps_freed_pages_and_one_blas_thread(tmp_path):
+    """`check` of a JSONL file under 1 GiB keeps Polars' own allocator decay (handing
+    every freed page back cost 44k page faults at 300k records); any other trace keeps
+    the return-at-once setting (peak RSS at 10^7), and a user's own settings win."""
+    from inspectorate.cli import RETURN_AT_ONCE
+    from inspectorate.data import commitment_path, seed_path
+
+    jsonl, parquet = seed_path("legit_finetune"), tmp_path / "t.parquet"
+    parquet.write_bytes(b"not parquet")
+    rules = str(commitment_path("frontier-training-cap"))
+    short = _check_env(["check", str(jsonl), "-c", rules, "-q"], {})
+    assert (
+        short["_RJEM_MALLOC_CONF"] != RETURN_AT_ONCE and "dirty_decay_ms:0" not in short["_RJEM_MALLOC_CONF"]
+    )
+    assert short["OPENBLAS_NUM_THREADS"] == "1"
+    assert _check_env(["--version"], {})["_RJEM_MALLOC_CONF"].endswith(RETURN_AT_ONCE)  # the package's own
+    other = _check_env(["check", str(parquet), "-c", rules, "-q"], {})
+    assert RETURN_AT_ONCE in other["_RJEM_MALLOC_CONF"]
+    mine = _check_env(
+        ["check", str(jsonl), "-c", rules, "-q"],
+        {"_RJEM_MALLOC_CONF": "dirty_decay_ms:7", "OPENBLAS_NUM_THREADS": "2"},
+    )
+    assert "dirty_decay_ms:7" in mine["_RJEM_MALLOC_CONF"] and mine["OPENBLAS_NUM_THREADS"] == "2"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -23,7 +24,7 @@ GOOD = json.loads(seed_path("legit_finetune").read_text().splitlines()[0])
 
 
 def _rows(lines: list[str]) -> tuple[list[bool], list[dict]]:
-    frame, _, _, ok, _ = _scan(("\n".join(lines) + "\n").encode())
+    frame, _, _, ok, *_ = _scan(("\n".join(lines) + "\n").encode())
     frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("_extra"))
     return ok.tolist(), records_from_frame(frame)
 
@@ -35,6 +36,14 @@ def test_reference_and_canonical_lines_scan():
     assert records == [json.loads(line) for line in lines + lines[:1]]
 
 
+def test_blank_lines_and_a_last_line_without_newline():
+    lines = seed_path("legit_finetune").read_text().splitlines()
+    raw = (lines[0] + "\n\n\n" + lines[1] + "\n\n" + lines[2]).encode()
+    scanned = _scan(raw)
+    assert scanned is not None and scanned.exact.tolist() == [True, True, True]
+    assert [raw[a:b].decode() for a, b in zip(scanned.starts, scanned.ends)] == lines[:3]
+
+
 def test_digests_are_the_canonical_hashes():
     """The scanner spells each scanned row canonically from the line's tokens (lists
     re-joined with ","); its digests are the chain's record hashes."""
@@ -44,7 +53,7 @@ def test_digests_are_the_canonical_hashes():
     records[2]["data_source_tags"] = []
     spelled = [json.dumps(r) for r in records] + [canonical_json(r) for r in records]
     spelled[3] = json.dumps({**records[3], "chip_id": "é"})  # not scanned: hashed from json
-    *_, ok, digests = _scan(("\n".join(spelled) + "\n").encode())
+    _, _, _, ok, digests, _ = _scan(("\n".join(spelled) + "\n").encode())
     empty = hashlib.sha256(b"").hexdigest()  # a row not scanned: the reader hashes json's record
     want = [record_hash(r) if scanned else empty for r, scanned in zip(records + records, ok)]
     assert ok[3] == False  # noqa: E712
@@ -68,6 +77,8 @@ def test_digests_are_the_canonical_hashes():
         lambda r: json.dumps(r).replace(str(r["flops"]), "1E30"),  # not repr's spelling
         lambda r: json.dumps({**r, "flops": float("nan")}),
         lambda r: json.dumps(r) + " ",  # trailing space
+        lambda r: json.dumps(r) + json.dumps(r),  # two records on one line
+        lambda r: json.dumps(r)[:-1],  # no closing brace before the newline
         lambda r: json.dumps({**r, "upstream_refs": [1]}),
     ],
 )
@@ -144,6 +155,8 @@ def test_a_file_split_across_threads_scans_as_one(monkeypatch):
         assert a.tolist() == b.tolist()
     assert one[4] == two[4]
     assert not one[3][2] and one[3][5] and one[3].sum() == len(spelled) * 3 - 3
+    for name in ("window_start", "window_end"):
+        assert np.array_equal(one.times[name], two.times[name], equal_nan=True)
 
 
 def test_identity_columns_come_dictionary_encoded_and_read_as_json_reads_them(monkeypatch, tmp_path):
@@ -161,7 +174,7 @@ def test_identity_columns_come_dictionary_encoded_and_read_as_json_reads_them(mo
     monkeypatch.setattr(jsonl, "_SPLIT_BYTES", 64)
     monkeypatch.setattr(jsonl.os, "cpu_count", lambda: 2)
     raw = ("\n".join(spelled) + "\n").encode()
-    frame, _, _, ok, _ = _scan(raw)
+    frame, _, _, ok, *_ = _scan(raw)
     assert frame.schema["chip_id"] == pl.Categorical and frame.schema["job_id"] == pl.Categorical
     assert ok.sum() == len(spelled) - 2 and frame["chip_id"].n_unique() == 3001 + 1  # + the placeholder ""
     assert frame["chip_id"].to_list()[:3] == ["chip-0", "chip-1", "chip-2"]
@@ -198,12 +211,82 @@ def test_sixteen_and_seventeen_digit_floats_are_judged_as_repr():
     values += [float(rnd.randint(1, 10**17)) * 10.0 ** rnd.randint(-40, 40) for _ in range(1500)]
     tokens = [t for x in values for t in _near_repr(x)]
     base, old = json.dumps(GOOD), json.dumps(GOOD["flops"])
-    frame, _, _, ok, _ = _scan(("\n".join(base.replace(old, t, 1) for t in tokens) + "\n").encode())
+    frame, _, _, ok, *_ = _scan(("\n".join(base.replace(old, t, 1) for t in tokens) + "\n").encode())
     want = [repr(float(t)) == t for t in tokens]
     assert ok.tolist() == want
     assert sum(want) > len(values) and not all(want)
     taken = [float(t) for t, w in zip(tokens, want) if w]
     assert frame.filter(pl.Series(ok))["flops"].to_list() == taken
+
+
+def _stamps() -> list[str]:
+    """Seed-spelled timestamps over years 1-9999 (leap days, month ends, the epoch) and
+    texts one step off that spelling or the calendar."""
+    import random
+
+    rnd = random.Random(7)
+    out = [
+        f"{rnd.randint(1, 9999):04d}-{rnd.randint(1, 12):02d}-{rnd.randint(1, 31):02d}T"
+        f"{rnd.randint(0, 24):02d}:{rnd.randint(0, 60):02d}:{rnd.randint(0, 60):02d}Z"
+        for _ in range(3000)
+    ]
+    out += ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "1969-12-31T23:59:59Z"]
+    out += ["2024-02-29T12:00:00Z", "2023-02-29T12:00:00Z", "1900-02-29T00:00:00Z", "2000-02-29T00:00:00Z"]
+    out += [
+        "2026-04-31T00:00:00Z",
+        "0000-01-01T00:00:00Z",
+        "2026-04-24T09:00:00",
+        "2026-04-24T09:00:00+00:00",
+    ]
+    out += ["2026-04-24 09:00:00Z", "2026-04-24T09:00:00.5Z", "2026-4-24T09:00:00Z", "2026-04-24T09:00:0aZ"]
+    return out
+
+
+def test_timestamps_read_in_the_scan_are_parse_time_s():
+    """The scanner gives epoch seconds for a timestamp in the seed's spelling on a real
+    date (exactly parse_time's value) and NaN for every other text, which the reader
+    then parses itself: the trace's ws/we are parse_time's either way."""
+    from inspectorate.trace._schema import RecordError, parse_time
+
+    def parsed(text: str) -> float | None:
+        try:
+            return parse_time(text)
+        except RecordError:
+            return None
+
+    stamps = _stamps()
+    base, old = json.dumps(GOOD), json.dumps(GOOD["window_start"])
+    scanned = _scan(("\n".join(base.replace(old, json.dumps(t), 1) for t in stamps) + "\n").encode())
+    assert scanned is not None and scanned.exact.all()
+    got = scanned.times["window_start"].tolist()
+    seed = [len(t) == 20 and t.endswith("Z") and t[10] == "T" and parsed(t) is not None for t in stamps]
+    assert 1000 < sum(seed) < len(stamps)
+    for text, value, in_seed in zip(stamps, got, seed):
+        assert (value == parsed(text)) if in_seed else np.isnan(value), text
+    assert not np.isnan(scanned.times["window_end"]).any()
+
+
+def test_a_trace_with_other_time_spellings_reads_as_the_line_reader(tmp_path):
+    """Rows whose times the scanner leaves (an offset, no zone, a fraction) get parse_time's
+    value from the reader; an impossible date is still an error naming its line."""
+    from inspectorate.errors import InputError
+    from inspectorate.trace._io import _read_jsonl_lines, read_trace
+
+    lines = seed_path("legit_finetune").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    for record, stamp in zip(
+        records, ["2026-04-24T09:00:00+00:00", "2026-04-24T09:00:00", "2026-04-24T09:00:00.5Z"]
+    ):
+        record["window_start"] = stamp
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    fast, slow = read_trace(path), _read_jsonl_lines(path)
+    assert fast.frame["ws"].to_list() == slow.frame["ws"].to_list()
+    assert fast.frame["we"].to_list() == slow.frame["we"].to_list()
+    records[4]["window_end"] = "2026-02-30T00:00:00Z"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    with pytest.raises(InputError, match=":5"):
+        read_trace(path)
 
 
 def test_a_plain_file_is_mapped_and_one_to_rewrite_is_read(tmp_path):

@@ -15,7 +15,8 @@
  * name the line. Columns are indexed by the caller's field order; a layout is a tuple
  * (item_sep, key_sep, [(quoted key bytes, column index), ...]).
  * kinds[j]: 0 string, 1 int64, 2 float64, 3 list<string>, 4 dictionary-encoded string
- * (_cdict.h: int32 indices, the distinct values once).
+ * (_cdict.h: int32 indices, the distinct values once), 5 a timestamp string: kept as kind
+ * 0 plus its epoch seconds where it is spelled as the seed spells it (NaN elsewhere).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -35,6 +36,7 @@
 #define MAXCOLS 64
 #define MAXLAYOUTS 4
 #define MAXKEYS 64
+#define MAXPRE 64 /* item separator + quoted key + key separator */
 
 /* A growing buffer that is a bytes object from the start: handed back without a copy. */
 typedef struct {
@@ -84,7 +86,8 @@ typedef struct {
     Buf offs;  /* string: int64 offsets; list: int64 list offsets */
     Buf data;  /* string: bytes; int/float: 8-byte values; list: child bytes */
     Buf coffs; /* list: child int64 offsets */
-    Buf vals;  /* dictionary: the distinct values (offs bound them, data holds int32 indices) */
+    Buf vals;  /* dictionary: the distinct values (offs bound them, data holds int32 indices);
+                  timestamp: float64 epoch seconds */
     uint32_t *slots; /* dictionary: 1-based indices by hash */
     Py_ssize_t nslots;
 } Column;
@@ -95,7 +98,28 @@ typedef struct {
     const char *key[MAXKEYS];
     Py_ssize_t keyl[MAXKEYS];
     int col[MAXKEYS];
+    char pre[MAXKEYS][MAXPRE]; /* what stands before value k: item separator (k > 0), key, key separator */
+    Py_ssize_t prel[MAXKEYS];
 } Layout;
+
+/* a[0:n] == b[0:n], 8 bytes a step (the last step overlaps): the keys are short, and a
+ * call to memcmp per key cost more than the compare. */
+static inline int same(const char *a, const char *b, Py_ssize_t n) {
+    if (n < 8) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (a[i] != b[i]) return 0;
+        return 1;
+    }
+    uint64_t x, y;
+    for (Py_ssize_t i = 0; i + 8 <= n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y) return 0;
+    }
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return x == y;
+}
 
 static inline int plain(unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; }
 
@@ -178,14 +202,67 @@ static double read_scaled(uint64_t t, int e) {
 
 /* The sign of D * 10^q - M * 2^E, exactly, in 128 bits; 2 when an operand would not fit
  * (far from 1: the caller lets repr decide). */
+static int bits128(unsigned __int128 v) {
+    uint64_t hi = (uint64_t)(v >> 64), lo = (uint64_t)v;
+    return hi ? 128 - __builtin_clzll(hi) : lo ? 64 - __builtin_clzll(lo) : 0;
+}
+
 static int cmp_dec_bin(uint64_t D, int q, uint64_t M, int E) {
     unsigned __int128 a = D, b = M;
     const unsigned __int128 lim = ((unsigned __int128)1 << 123);
     for (int i = 0; i < q; i++) { if (a >= lim) return 2; a *= 10; }
     for (int i = 0; i < -q; i++) { if (b >= lim) return 2; b *= 10; }
-    for (int i = 0; i < -E; i++) { if (a >= lim) return 2; a <<= 1; }
-    for (int i = 0; i < E; i++) { if (b >= lim) return 2; b <<= 1; }
+    if (E < 0) { if (bits128(a) - E > 124) return 2; a <<= -E; } /* one shift: as E steps of one */
+    if (E > 0) { if (bits128(b) + E > 124) return 2; b <<= E; }
     return a < b ? -1 : a > b;
+}
+
+/* Whether the decimal D * 10^q reads as the double M * 2^E (M a normal significand,
+ * 2^52 <= M < 2^53, as strtod and float() read: the nearest double, ties to the even
+ * significand): 1 yes, 0 no, -1 cannot tell in 128 bits. At M = 2^52 the double below
+ * is half as far (its half-way point is (4M - 1) * 2^(E-2)). */
+static int reads_as(uint64_t D, int q, uint64_t M, int E) {
+    if (M < (1ULL << 52) || M >= (1ULL << 53) || E <= -1074) return -1; /* not normal, or DBL_MIN's edge */
+    int lo = M == (1ULL << 52) ? cmp_dec_bin(D, q, 4 * M - 1, E - 2) : cmp_dec_bin(D, q, 2 * M - 1, E - 1);
+    int hi = cmp_dec_bin(D, q, 2 * M + 1, E - 1);
+    if (lo == 2 || hi == 2) return -1;
+    int even = (M & 1) == 0;
+    return (lo > 0 || (lo == 0 && even)) && (hi < 0 || (hi == 0 && even));
+}
+
+static void split_double(double ax, uint64_t *M, int *E) {
+    int exp2;
+    double frac = frexp(ax, &exp2);
+    *M = (uint64_t)ldexp(frac, 53);
+    *E = exp2 - 53;
+}
+
+static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* T * 10^q read as strtod reads it, without strtod where that is cheap and exact: 0 with
+ * *out set, -1 to ask strtod. T < 2^53 and |q| <= 22: one correctly rounded operation on
+ * exact operands (Clinger's fast path). Otherwise double arithmetic lands within an ulp
+ * or two, and a candidate is taken only when T * 10^q provably reads as it (reads_as). */
+static int exact_value(uint64_t T, int q, double *out) {
+    if (T == 0 || q < -22 || q > 22) return -1;
+    double x = q >= 0 ? (double)T * POW10[q] : (double)T / POW10[-q];
+    if (T < (1ULL << 53)) {
+        *out = x;
+        return 0;
+    }
+    double c[3] = {x, nextafter(x, 0.0), nextafter(x, INFINITY)};
+    for (int i = 0; i < 3; i++) {
+        uint64_t M;
+        int E;
+        if (!(c[i] > 0.0) || !isfinite(c[i])) continue;
+        split_double(c[i], &M, &E);
+        if (reads_as(T, q, M, E) == 1) {
+            *out = c[i];
+            return 0;
+        }
+    }
+    return -1;
 }
 
 /* Whether the sig (16 or 17) significant digits T * 10^e are repr's for ax > 0 (normal),
@@ -196,12 +273,13 @@ static int cmp_dec_bin(uint64_t D, int q, uint64_t M, int E) {
  * strtod is correctly rounded, as float() is). Nearest: T is the one nearest ax when ax
  * lies strictly between the half-way points (10T -/+ 5) * 10^(e-1), compared exactly. */
 static int shortest_digits(uint64_t t, int e, double ax) {
-    uint64_t c1 = t / 10;
-    if (read_scaled(c1, e + 1) == ax || read_scaled(c1 + 1, e + 1) == ax) return 0;
-    int exp2;
-    double frac = frexp(ax, &exp2);
-    uint64_t M = (uint64_t)ldexp(frac, 53);
-    int E = exp2 - 53;
+    uint64_t c1 = t / 10, M;
+    int E;
+    split_double(ax, &M, &E);
+    for (uint64_t c = c1; c <= c1 + 1; c++) { /* exactly where 128 bits suffice, else strtod */
+        int r = reads_as(c, e + 1, M, E);
+        if (r == 1 || (r < 0 && read_scaled(c, e + 1) == ax)) return 0;
+    }
     int below = cmp_dec_bin(10 * t - 5, e - 1, M, E), above = cmp_dec_bin(10 * t + 5, e - 1, M, E);
     return below == -1 && above == 1 ? 1 : -1;
 }
@@ -239,23 +317,26 @@ static int scan_float(const char **pp, const char *e, double *v) {
     if (n == 0 || n >= 63) return 1;
     memcpy(tok, p, n);
     tok[n] = 0;
-    char *end = NULL;
-    double x = c_strtod(tok, &end);
-    if (end != tok + n || !isfinite(x)) return 1;
+    /* the layout first: a token laid out as repr lays out its digits is a well-formed decimal */
     int sig = 99, k = repr_layout(tok, n, lay, &sig);
     if (k != n || memcmp(lay, tok, n)) return 1; /* e.g. an int-spelled float, "1E3", "1.50": json's call */
+    uint64_t t = 0;
+    int e10 = 0;
+    double x;
+    token_digits(tok, n, &t, &e10);
+    if (exact_value(t, e10, &x) == 0) {
+        if (tok[0] == '-') x = -x;
+    } else {
+        char *end = NULL;
+        x = c_strtod(tok, &end);
+        if (end != tok + n) return 1;
+    }
+    if (!isfinite(x)) return 1;
     int proven = -1;
     if (sig == 0) {
         proven = x == 0.0;
     } else if (fabs(x) >= DBL_MIN) {
-        if (sig <= 15) {
-            proven = 1;
-        } else {
-            uint64_t t;
-            int e10;
-            token_digits(tok, n, &t, &e10);
-            proven = shortest_digits(t, e10, fabs(x));
-        }
+        proven = sig <= 15 ? 1 : shortest_digits(t, e10, fabs(x));
     }
     if (proven == 0) return 1;
     if (proven < 0) {
@@ -283,20 +364,20 @@ static int scan_list(const char **pp, const char *e, Column *c, const Layout *L)
     }
 }
 
-/* One line in one layout: 0 scanned, 1 not this layout, -1 memory. */
-static int scan_line(const char *p, const char *e, const Layout *L, Column *cols, const char **span) {
+/* One line in one layout: 0 scanned, 1 not this layout, -1 memory. e may lie past the
+ * line's end (the end of the range): no token takes a newline (strings stop at control
+ * bytes, numbers at what is not part of one, keys and separators hold none), so a line
+ * scans only when its '}' is followed by '\n' or e; *lend gets the line's end then. */
+static int scan_line(const char *p, const char *e, const Layout *L, Column *cols, const char **span,
+                     const char **lend) {
     if (p >= e || *p++ != '{') return 1;
     for (Py_ssize_t k = 0; k < L->nkeys; k++) {
-        if (k && (e - p < L->isl || memcmp(p, L->isep, L->isl))) return 1;
-        if (k) p += L->isl;
-        if (e - p < L->keyl[k] + L->ksl || memcmp(p, L->key[k], L->keyl[k])) return 1;
-        p += L->keyl[k];
-        if (memcmp(p, L->ksep, L->ksl)) return 1;
-        p += L->ksl;
+        if (e - p < L->prel[k] || !same(p, L->pre[k], L->prel[k])) return 1;
+        p += L->prel[k];
         Column *c = &cols[L->col[k]];
         span[2 * L->col[k]] = p;
         int r;
-        if (c->kind == 0) {
+        if (c->kind == 0 || c->kind == 5) {
             r = scan_str(&p, e, &c->data);
         } else if (c->kind == 4) {
             r = scan_cat(&p, e, c);
@@ -314,12 +395,48 @@ static int scan_line(const char *p, const char *e, const Layout *L, Column *cols
         if (r) return r;
         span[2 * L->col[k] + 1] = p;
     }
-    return (p < e && *p == '}' && p + 1 == e) ? 0 : 1;
+    if (p >= e || *p != '}' || (p + 1 < e && p[1] != '\n')) return 1;
+    *lend = p + 1;
+    return 0;
 }
 
 typedef struct {
     Py_ssize_t data, coffs;
 } Mark;
+
+static inline int digits(const char *s, int n, int *v) {
+    int acc = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        acc = acc * 10 + (s[i] - '0');
+    }
+    *v = acc;
+    return 1;
+}
+
+/* Epoch seconds of "YYYY-MM-DDTHH:MM:SSZ" (the seed's spelling, a real date of years
+ * 1-9999, as datetime.fromisoformat reads it: UTC, exact in a double); NaN for any other
+ * text, which the caller parses as before (parse_time). Days from the civil date by the
+ * era arithmetic of the proleptic Gregorian calendar. */
+static double seed_epoch(const char *s, Py_ssize_t n) {
+    int y, mo, d, h, mi, se;
+    if (n != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' ||
+        !digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) || !digits(s + 11, 2, &h) ||
+        !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &se))
+        return NAN;
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap) || h > 23 || mi > 59 ||
+        se > 59)
+        return NAN;
+    int64_t yy = y - (mo <= 2);
+    int64_t era = yy / 400; /* yy >= 0 */
+    int64_t yoe = yy - era * 400;
+    int64_t doy = (153 * (mo > 2 ? mo - 3 : mo + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = era * 146097 + doe - 719468;
+    return (double)(days * 86400 + h * 3600 + mi * 60 + se);
+}
 
 /* The canonical spelling of a row that scanned (sorted keys, "," and ":"): each token is
  * copied as it stands (its spelling is json's whatever the separators), but a list in a
@@ -329,7 +446,7 @@ static int put_canonical(Buf *out, const Layout *C, const Layout *L, Column *col
     if (add(out, "{", 1)) return -1;
     for (Py_ssize_t k = 0; k < C->nkeys; k++) {
         int j = C->col[k];
-        if ((k && add(out, ",", 1)) || add(out, C->key[k], C->keyl[k]) || add(out, ":", 1)) return -1;
+        if (add(out, C->pre[k], C->prel[k])) return -1; /* C's separators are "," and ":" */
         if (cols[j].kind != 3 || (L->isl == 1 && L->isep[0] == ',')) {
             if (add(out, span[2 * j], span[2 * j + 1] - span[2 * j])) return -1;
             continue;
@@ -364,8 +481,12 @@ static int close_row(Column *cols, Py_ssize_t ncols, const Mark *m, int ok) {
                 if (k < 0 || add(&c->data, &v, 4)) return -1;
             }
         }
-        if (c->kind == 0) {
+        if (c->kind == 0 || c->kind == 5) {
             int64_t off = c->data.len;
+            if (c->kind == 5) {
+                double t = ok ? seed_epoch(c->data.p + m[j].data, off - m[j].data) : NAN;
+                if (add(&c->vals, &t, 8)) return -1;
+            }
             if (add(&c->offs, &off, 8)) return -1;
         } else if (c->kind == 3) {
             int64_t off = c->coffs.len / 8 - 1;
@@ -388,8 +509,13 @@ static int parse_layouts(PyObject *seq, Layout *ls, Py_ssize_t *nl, Py_ssize_t n
         L->nkeys = PyList_GET_SIZE(keys);
         for (Py_ssize_t k = 0; k < L->nkeys; k++) {
             if (!PyArg_ParseTuple(PyList_GET_ITEM(keys, k), "y#i", &L->key[k], &L->keyl[k], &L->col[k]) ||
-                L->col[k] < 0 || L->col[k] >= ncols)
+                L->col[k] < 0 || L->col[k] >= ncols || L->isl + L->keyl[k] + L->ksl > MAXPRE)
                 return -1;
+            Py_ssize_t n = 0;
+            if (k) memcpy(L->pre[k], L->isep, L->isl), n = L->isl;
+            memcpy(L->pre[k] + n, L->key[k], L->keyl[k]);
+            memcpy(L->pre[k] + n + L->keyl[k], L->ksep, L->ksl);
+            L->prel[k] = n + L->keyl[k] + L->ksl;
         }
     }
     return 0;
@@ -422,12 +548,13 @@ typedef struct {
 /* Room for about `rows` rows like the ones so far: the buffers grow once, not by doubling
  * (each doubling copies what is there). A guess only: grow() still covers any row. */
 static int reserve(Scan *S, Py_ssize_t done, Py_ssize_t rows, Py_ssize_t cap) {
-    Buf *bufs[3 * MAXCOLS + 6];
+    Buf *bufs[4 * MAXCOLS + 6];
     int nb = 0;
     for (Py_ssize_t j = 0; j < S->ncols; j++) {
         if (S->cols[j].kind != 4) bufs[nb++] = &S->cols[j].offs; /* a dictionary's grows with its values */
         bufs[nb++] = &S->cols[j].data;
         bufs[nb++] = &S->cols[j].coffs;
+        if (S->cols[j].kind == 5) bufs[nb++] = &S->cols[j].vals;
     }
     bufs[nb++] = &S->starts, bufs[nb++] = &S->ends, bufs[nb++] = &S->ok;
     bufs[nb++] = &S->canon, bufs[nb++] = &S->coffs;
@@ -450,18 +577,17 @@ static int scan_lines(Scan *S, const char *base, const char *p, const char *end)
     PENDING = &S->pending;
     BASE = base;
     while (p < end) {
-        const char *nlp = memchr(p, '\n', end - p);
-        const char *e = nlp ? nlp : end;
-        if (e > p) {
-            int64_t lo = p - base, hi = e - base;
+        const char *e = NULL; /* the line's end: from the scan, or found once a layout fails */
+        if (*p != '\n') {
             ROW = S->starts.len / 8;
-            if (add(&S->starts, &lo, 8) || add(&S->ends, &hi, 8)) return -1;
             for (Py_ssize_t j = 0; j < ncols; j++) marks[j] = (Mark){cols[j].data.len, cols[j].coffs.len};
             Py_ssize_t pmark = S->pending.len;
             int r = 1;
             Py_ssize_t i = 0;
             for (; i < S->nl && r == 1; i++) {
-                r = scan_line(p, e, &S->ls[i], cols, span);
+                const char *lend = NULL;
+                r = scan_line(p, e ? e : end, &S->ls[i], cols, span, &lend);
+                if (r == 0 && !e) e = lend;
                 if (r == 1) {
                     for (Py_ssize_t j = 0; j < ncols; j++) {
                         cols[j].data.len = marks[j].data;
@@ -469,8 +595,14 @@ static int scan_lines(Scan *S, const char *base, const char *p, const char *end)
                     }
                     S->pending.len = pmark;
                 }
+                if (!e && r != 0) {
+                    const char *nlp = memchr(p, '\n', end - p);
+                    e = nlp ? nlp : end;
+                }
             }
             if (r < 0) return -1;
+            int64_t lo = p - base, hi = e - base;
+            if (add(&S->starts, &lo, 8) || add(&S->ends, &hi, 8)) return -1;
             if (S->hash) {
                 if (grow(&S->canon, 32)) return -1;
                 unsigned char *dst = (unsigned char *)S->canon.p + S->canon.len;
@@ -494,6 +626,8 @@ static int scan_lines(Scan *S, const char *base, const char *p, const char *end)
             if (++done == 64 &&
                 reserve(S, done, (Py_ssize_t)((end - first) * 64 / (e + 1 - first) * 11 / 10) + 64, end - first + 4096))
                 return -1;
+        } else {
+            e = p;
         }
         p = e + 1;
     }
@@ -572,7 +706,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     if (canonical >= 0 && !S->hash && add(&S->coffs, &zero, 8)) goto done;
     for (Py_ssize_t j = 0; j < ncols; j++) {
         S->cols[j].kind = kinds[j];
-        if ((kinds[j] == 0 || kinds[j] == 3 || kinds[j] == 4) && add(&S->cols[j].offs, &zero, 8)) goto done;
+        if ((kinds[j] == 0 || kinds[j] == 3 || kinds[j] == 4 || kinds[j] == 5) && add(&S->cols[j].offs, &zero, 8))
+            goto done;
         if (kinds[j] == 3 && add(&S->cols[j].coffs, &zero, 8)) goto done;
     }
     const char *base = raw.buf;
@@ -592,6 +727,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         Column *c = &S->cols[j];
         PyObject *item = c->kind == 4   ? Py_BuildValue("(NNN)", take(&c->data), take(&c->offs), take(&c->vals))
                          : c->kind == 3 ? Py_BuildValue("(NNN)", take(&c->offs), take(&c->coffs), take(&c->data))
+                         : c->kind == 5 ? Py_BuildValue("(NNN)", take(&c->offs), take(&c->data), take(&c->vals))
                          : c->kind == 0 ? Py_BuildValue("(NN)", take(&c->offs), take(&c->data))
                                         : take(&c->data);
         if (!item) {
@@ -625,7 +761,8 @@ PyMODINIT_FUNC PyInit__cjsonl(void) {
     if (C_LOCALE == (locale_t)0) C_LOCALE = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     if (C_LOCALE == (locale_t)0) return PyErr_NoMemory();
     PyObject *m = PyModule_Create(&MODULE);
-    /* 2: dictionary columns (kind 4) and guard(); _jsonl refuses another build */
-    if (m && PyModule_AddIntConstant(m, "ABI", 2)) Py_CLEAR(m);
+    /* 2: dictionary columns (kind 4) and guard(); 3: timestamps (kind 5); _jsonl refuses
+     * another build */
+    if (m && PyModule_AddIntConstant(m, "ABI", 3)) Py_CLEAR(m);
     return m;
 }

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from hashlib import sha256
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -57,12 +57,14 @@ _BOM = b"\xef\xbb\xbf"
 Raw = bytes | mmap.mmap  # a file's bytes, read or mapped
 _KIND = {**dict.fromkeys(STRING_FIELDS, 0), **dict.fromkeys(INT_FIELDS, 1), **dict.fromkeys(NUMBER_FIELDS, 2)}
 _KIND |= dict.fromkeys(LIST_FIELDS, 3) | dict.fromkeys(CATEGORICAL, 4)  # 4: dictionary-encoded
+_TIMES = ("window_start", "window_end")
+_KIND |= dict.fromkeys(_TIMES, 5)  # 5: a string, and its epoch seconds where the seed spells it
 
 try:  # the strict one-pass scanner (C, built at install); without it Arrow parses
     if os.environ.get("INSPECTORATE_PURE_PYTHON"):
         raise ImportError("pure Python requested")
     _scanner: Any = importlib.import_module("inspectorate.trace._cjsonl")
-    if getattr(_scanner, "ABI", 0) != 2:  # a build older than this file: Arrow parses instead
+    if getattr(_scanner, "ABI", 0) != 3:  # a build older than this file: Arrow parses instead
         raise ImportError("stale _cjsonl build (python setup.py build_ext --inplace)")
 except ImportError:
     _scanner = None
@@ -163,7 +165,7 @@ def _arrow_column(kind: int, rows: int, bufs: Any) -> pa.Array:
         return pa.DictionaryArray.from_arrays(
             pa.Array.from_buffers(pa.int32(), rows, [None, indices]), dictionary
         )
-    if kind == 0:
+    if kind in (0, 5):
         return pa.Array.from_buffers(
             pa.large_string(), rows, [None, pa.py_buffer(bufs[0]), pa.py_buffer(bufs[1])]
         )
@@ -177,13 +179,24 @@ def _arrow_column(kind: int, rows: int, bufs: Any) -> pa.Array:
     return pa.Array.from_buffers(pa.large_list(pa.large_string()), rows, [None, offsets], children=[child])
 
 
-def _scan(raw: Raw) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray, bytes | None] | None:
-    """(frame, starts, ends, exact) by the compiled scanner: one pass over the bytes that
+class Scanned(NamedTuple):
+    frame: pl.DataFrame
+    starts: np.ndarray
+    ends: np.ndarray
+    exact: np.ndarray
+    digests: bytes | None
+    times: dict[str, np.ndarray]  # epoch seconds of each timestamp column; NaN: not the seed's spelling
+
+
+def _scan(raw: Raw) -> Scanned | None:
+    """(frame, starts, ends, exact, ...) by the compiled scanner: one pass over the bytes that
     takes a line's values only where the line is their json.dumps spelling (in the first
     line's key order with the default separators, or canonical); ``exact`` is False for
     the other lines (their row is a placeholder the caller replaces). The last item: the
     SHA-256 of every exact row's canonical spelling (zeros for the others), spelled by
-    the scanner from the line's own tokens, when the compiled hasher is there. A large
+    the scanner from the line's own tokens, when the compiled hasher is there. Then the
+    epoch seconds of window_start and window_end where they are in the seed's spelling
+    (a real date; NaN elsewhere), computed in the scan as parse_time would. A large
     file is split at a line boundary and its parts scanned on threads (the scanner lets
     go of the GIL). None without the scanner or without lines."""
     if _scanner is None:
@@ -230,7 +243,13 @@ def _scan(raw: Raw) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray, b
             part[4] if part[5] is None else _digests(part[4], np.frombuffer(part[5], dtype=np.int64))
             for part in parts
         )
-    return frame, starts, ends, np.frombuffer(ok, dtype=np.bool_), digests
+    times = {
+        name: np.concatenate(
+            [np.frombuffer(part[3][FIELDS.index(name)][2], dtype=np.float64) for part in parts]
+        )
+        for name in _TIMES
+    }
+    return Scanned(frame, starts, ends, np.frombuffer(ok, dtype=np.bool_), digests, times)
 
 
 _SPLIT_BYTES = 8 << 20  # below this a second thread costs more than it saves
@@ -252,7 +271,7 @@ def _hash_in_scanner() -> None:
         return
     import _hashlib
 
-    probe = {0: "x", 1: 1, 2: 0.1, 3: ["a", "b"], 4: "y"}
+    probe = {0: "x", 1: 1, 2: 0.1, 3: ["a", "b"], 4: "y", 5: "2026-04-24T09:00:00Z"}
     record = {n: probe[_KIND[n]] for n in FIELDS}
     ok = False
     if _scanner.use_libcrypto(getattr(_hashlib, "__file__", None)):
@@ -304,8 +323,11 @@ def _slow_records(raw: Raw, starts: np.ndarray, ends: np.ndarray) -> list[dict] 
     return out
 
 
-def _times(frame: pl.DataFrame, name: str) -> pl.Series | None:
-    """Epoch seconds parsed exactly as the line reader parses them (None if any fails)."""
+def _times(frame: pl.DataFrame, name: str, scanned: dict[str, np.ndarray]) -> pl.Series | None:
+    """Epoch seconds parsed exactly as the line reader parses them (None if any fails):
+    the scanner's when it read every value in the seed's spelling, else parsed here."""
+    if name in scanned and not np.isnan(scanned[name]).any():
+        return pl.Series(name, scanned[name])
     parsed = epoch_seconds(frame[name])
     return None if parsed.null_count() else parsed
 
@@ -351,8 +373,9 @@ def _guarded(path: Path, mapped: mmap.mmap) -> Iterator[None]:
 
 def _read(path: Path, raw: Raw) -> Trace | None:
     scanned, digests = _scan(raw), None
+    times: dict[str, np.ndarray] = {}
     if scanned is not None:
-        frame, starts, ends, exact, digests = scanned
+        frame, starts, ends, exact, digests, times = scanned
     else:
         found = _bounds(raw)
         if found is None:
@@ -365,6 +388,7 @@ def _read(path: Path, raw: Raw) -> Trace | None:
     slow = np.flatnonzero(~exact)
     frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("_extra"))
     if slow.size:
+        times = {}  # json read some rows: their times are parsed with the rest, as before
         records = _slow_records(raw, starts[slow], ends[slow])
         if records is None:
             return None
@@ -381,7 +405,7 @@ def _read(path: Path, raw: Raw) -> Trace | None:
         frame = pl.concat([kept, fixed]).sort("_i").drop("_i")
     if not _valid(frame):
         return None
-    starts_s, ends_s = _times(frame, "window_start"), _times(frame, "window_end")
+    starts_s, ends_s = _times(frame, "window_start", times), _times(frame, "window_end", times)
     if starts_s is None or ends_s is None or (ends_s < starts_s).any():
         return None
     trace = Trace(with_derived(frame, starts_s, ends_s), None, str(path))
