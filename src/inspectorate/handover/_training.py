@@ -18,6 +18,7 @@ recorded rate of every step, gradient clipping, and gradient accumulation of
 
 from __future__ import annotations
 
+import json
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -140,7 +141,9 @@ def _load_split(path: str, split: str) -> tuple[np.ndarray, str]:
 class TrainingHandover:
     """One training phase's replay claim: create it before the first step, call
     :meth:`step` right after every ``optimizer.step()`` (before a scheduler moves the
-    rate), :meth:`finish` at the phase's end."""
+    rate), :meth:`finish` at the phase's end. A data-parallel job opens one on every rank
+    (``rank``, ``world``): rank 0 writes the weights and the claim, the others their
+    batches."""
 
     def __init__(
         self,
@@ -160,9 +163,16 @@ class TrainingHandover:
         seed: int | None = None,
         names: dict[str, str] | None = None,
         check: bool = True,
+        rank: int = 0,
+        world: int = 1,
     ) -> None:
         self.run = run_dir(run)
         self.names_map, self.check = names, check
+        if not (isinstance(world, int) and isinstance(rank, int) and world >= 1 and 0 <= rank < world):
+            raise InputError(
+                f"training handover {phase}: need 0 <= rank < world, got rank={rank!r} world={world!r}"
+            )
+        self.rank, self.world = rank, world
         self.phase, self.module, self.opt = phase, module, optimizer
         self.where = f"training handover {phase}"
         self.spec = spec_of(description(model, self.run))
@@ -186,7 +196,8 @@ class TrainingHandover:
         self.batch_size = 0
         self.refs: list[Any] = []
         self._fresh_start()
-        self._save()
+        if rank == 0:  # data parallelism keeps one set of weights: rank 0 writes them
+            self._save()
 
     def _fresh_start(self) -> None:
         """The declared family's initialisation under the seed, copied into the module by
@@ -233,8 +244,24 @@ class TrainingHandover:
         self.batch_size = len(flat)
         self.starts.append([flat])
         self.lrs.append(float(self.opt.param_groups[0]["lr"] if lr is None else lr))
-        if time.time() - self.last_t >= self.every_s:
+        if self.rank == 0 and time.time() - self.last_t >= self.every_s:
             self._save()
+
+    def _every_rank(self, timeout_s: float) -> list[list[list[int]]]:
+        """Per step, every rank's starts (rank 0's own, then the parts the others wrote)."""
+        parts = [self.dir / f"{MANIFEST}.r{r}.part" for r in range(1, self.world)]
+        _wait_parts(parts, timeout_s, self.where)
+        ranks = [[s[0] for s in self.starts]]
+        for r, part in enumerate(parts, start=1):
+            theirs = json.loads(part.read_text(encoding="utf-8"))
+            if len(theirs) != len(self.starts) or any(len(x) != self.batch_size for x in theirs):
+                raise InputError(
+                    f"{self.where}: rank {r} recorded {len(theirs)} steps of other sizes than rank 0's"
+                    f" {len(self.starts)} steps of {self.batch_size} sequences"
+                )
+            ranks.append(theirs)
+            part.unlink()
+        return [[rank[k] for rank in ranks] for k in range(len(self.starts))]
 
     def _save(self, optimizer: bool = True) -> None:
         from inspectorate.models import file_sha256, save_weights, weights_sha256
@@ -252,17 +279,26 @@ class TrainingHandover:
         self.refs.append(CheckpointRef(step, path.name, weights_sha256(state), file_sha256(path)))
         self.last_t = time.time()
 
-    def finish(self) -> Path | None:
-        """The last weights, the manifest and the claim; its path (None: no step ran)."""
+    def finish(self, timeout_s: float = 600.0) -> Path | None:
+        """The last weights, the manifest and the claim; its path (None: no step ran, or
+        a rank other than 0, which only hands its batches to rank 0). With several ranks,
+        rank 0 waits (up to ``timeout_s``) for every rank's batches."""
         from inspectorate.replay import FAMILY_MODULES, TrainingClaim, TrainSpec, code_fingerprint
         from inspectorate.replay._family import write_manifest
 
         steps = len(self.starts)
+        if self.world > 1 and self.rank != 0:
+            part = self.dir / f"{MANIFEST}.r{self.rank}.part"
+            tmp = self.dir / f"{MANIFEST}.r{self.rank}.tmp"
+            tmp.write_text(json.dumps([s[0] for s in self.starts]), encoding="utf-8")
+            tmp.replace(part)
+            return None
         if steps == 0:
             return None
+        starts = self._every_rank(timeout_s) if self.world > 1 else self.starts
         if self.refs[-1].step != steps:
             self._save(optimizer=False)  # the last checkpoint is a target, never resumed from
-        write_manifest(self.dir / MANIFEST, self.seq_len, self.starts)
+        write_manifest(self.dir / MANIFEST, self.seq_len, starts)
         spec = TrainSpec(
             model=self.spec.to_dict(),
             steps=steps,
@@ -282,6 +318,7 @@ class TrainingHandover:
             loss_start=self.loss_start,
             clip_grad_norm=self.clip,
             grad_accum=self.accum,
+            world_size=self.world,
         )
         claim = TrainingClaim(
             spec=spec,
@@ -293,6 +330,15 @@ class TrainingHandover:
             nonce_key=self.nonce_key,
         )
         return claim.write()
+
+
+def _wait_parts(parts: list[Path], timeout_s: float, where: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not all(p.is_file() for p in parts):
+        if time.monotonic() > deadline:
+            missing = [p.name for p in parts if not p.is_file()]
+            raise InputError(f"{where}: no batches from {', '.join(missing)} after {timeout_s:.0f} s")
+        time.sleep(0.05)
 
 
 def _param_order(
