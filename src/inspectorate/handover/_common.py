@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,18 @@ def spec_of(desc: dict[str, Any]) -> Any:
     from inspectorate.models import spec_from_dict
 
     return spec_from_dict(desc, "declared model")
+
+
+def still_missing(paths: list[Path], timeout_s: float) -> list[int]:
+    """Wait (polling) until every one of ``paths`` exists, up to ``timeout_s``; the
+    positions of those still missing then (empty: all there). What rank 0 waits on for
+    the parts the other ranks write when they close."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        missing = [i for i, p in enumerate(paths) if not p.is_file()]
+        if not missing or time.monotonic() > deadline:
+            return missing
+        time.sleep(0.05)
 
 
 def module_state(module: Any, where: str) -> dict[str, Any]:

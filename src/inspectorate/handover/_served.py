@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from inspectorate.handover._common import (
     renamed,
     run_dir,
     spec_of,
+    still_missing,
 )
 
 WEIGHTS = "weights.pt"
@@ -169,12 +169,10 @@ def merge_parts(target: Path, world: int, header: dict[str, Any] | None, timeout
     """Every rank's part of ``target`` (each opens with its model hash), in index order,
     under ``header`` (or none, eval batches); the parts are removed once merged."""
     parts = [target.parent / f"{target.name}.r{r}.part" for r in range(world)]
-    deadline = time.monotonic() + timeout_s
-    while not all(p.is_file() for p in parts):
-        if time.monotonic() > deadline:
-            missing = [str(r) for r, p in enumerate(parts) if not p.is_file()]
-            raise InputError(f"no part from rank(s) {', '.join(missing)} after {timeout_s:.0f} s", target)
-        time.sleep(0.05)
+    missing = still_missing(parts, timeout_s)
+    if missing:
+        ranks = ", ".join(str(r) for r in missing)
+        raise InputError(f"no part from rank(s) {ranks} after {timeout_s:.0f} s", target)
     rows: list[tuple[int, str]] = []
     hashes = set()
     for p in parts:

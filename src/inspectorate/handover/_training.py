@@ -35,6 +35,7 @@ from inspectorate.handover._common import (
     renamed,
     run_dir,
     spec_of,
+    still_missing,
 )
 
 MANIFEST = "batches.json"
@@ -250,7 +251,10 @@ class TrainingHandover:
     def _every_rank(self, timeout_s: float) -> list[list[list[int]]]:
         """Per step, every rank's starts (rank 0's own, then the parts the others wrote)."""
         parts = [self.dir / f"{MANIFEST}.r{r}.part" for r in range(1, self.world)]
-        _wait_parts(parts, timeout_s, self.where)
+        missing = still_missing(parts, timeout_s)
+        if missing:
+            names = ", ".join(parts[i].name for i in missing)
+            raise InputError(f"{self.where}: no batches from {names} after {timeout_s:.0f} s")
         ranks = [[s[0] for s in self.starts]]
         for r, part in enumerate(parts, start=1):
             theirs = json.loads(part.read_text(encoding="utf-8"))
@@ -330,15 +334,6 @@ class TrainingHandover:
             nonce_key=self.nonce_key,
         )
         return claim.write()
-
-
-def _wait_parts(parts: list[Path], timeout_s: float, where: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not all(p.is_file() for p in parts):
-        if time.monotonic() > deadline:
-            missing = [p.name for p in parts if not p.is_file()]
-            raise InputError(f"{where}: no batches from {', '.join(missing)} after {timeout_s:.0f} s")
-        time.sleep(0.05)
 
 
 def _param_order(
