@@ -28,21 +28,7 @@ from inspectorate.models import load_corpus  # noqa: E402
 NONCE = "5f3c0ffee"
 CFG = {"dim": 16, "layers": 1, "heads": 2, "kv_heads": 1, "ffn": 24}
 VOCAB = 65  # tinyshakespeare's characters
-DESC = {
-    "format": "inspectorate.model",
-    "version": 1,
-    "family": "llama",
-    "config": {
-        "n_layers": 1,
-        "dim": 16,
-        "n_heads": 2,
-        "n_kv_heads": 1,
-        "ffn_hidden": 24,
-        "vocab_size": VOCAB,
-        "max_seq": 64,
-        "tie_embeddings": False,
-    },
-}
+DESC = llama.describe(VOCAB, 16, 1, 2, 1, 24)
 
 
 def _run(tmp_path: Path, nonce: str | None = NONCE) -> Path:

@@ -27,21 +27,7 @@ from inspectorate.errors import InputError  # noqa: E402
 from inspectorate.models import load_weights  # noqa: E402
 
 VOCAB = 65
-DESC = {
-    "format": "inspectorate.model",
-    "version": 1,
-    "family": "llama",
-    "config": {
-        "n_layers": 1,
-        "dim": 16,
-        "n_heads": 2,
-        "n_kv_heads": 1,
-        "ffn_hidden": 24,
-        "vocab_size": VOCAB,
-        "max_seq": 64,
-        "tie_embeddings": False,
-    },
-}
+DESC = llama.describe(VOCAB, 16, 1, 2, 1, 24)
 
 
 def _run(tmp_path: Path) -> Path:

@@ -16,6 +16,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 LLAMA = Path(__file__).resolve().parents[1] / "workloads" / "stranger" / "llama.py"
+sys.path.insert(0, str(LLAMA.parent))
+
+import llama  # noqa: E402
+
 CORPUS = Path(
     os.environ.get(
         "STRANGER_CORPUS",
@@ -23,21 +27,7 @@ CORPUS = Path(
     )
 )  # the checkout's sibling shared/ (tests/conftest.py), not a fixed path
 CFG = {"dim": 16, "layers": 1, "heads": 2, "kv_heads": 1, "ffn": 24, "batch": 2, "seq": 16}
-DESC = {
-    "format": "inspectorate.model",
-    "version": 1,
-    "family": "llama",
-    "config": {
-        "n_layers": 1,
-        "dim": 16,
-        "n_heads": 2,
-        "n_kv_heads": 1,
-        "ffn_hidden": 24,
-        "vocab_size": 65,
-        "max_seq": 64,
-        "tie_embeddings": False,
-    },
-}
+DESC = llama.describe(65, *(CFG[k] for k in ("dim", "layers", "heads", "kv_heads", "ffn")))
 pytestmark = pytest.mark.skipif(not CORPUS.is_file(), reason=f"needs the corpus {CORPUS}")
 
 

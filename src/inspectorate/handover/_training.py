@@ -196,19 +196,18 @@ class TrainingHandover:
         self.lrs: list[float] = []
         self.batch_size = 0
         self.refs: list[Any] = []
-        self._fresh_start()
+        self._fresh_start(own)
         if rank == 0:  # data parallelism keeps one set of weights: rank 0 writes them
             self._save()
 
-    def _fresh_start(self) -> None:
-        """The declared family's initialisation under the seed, copied into the module by
-        position; the optimizer starts empty. (It seeds torch's global generator.)"""
+    def _fresh_start(self, own: dict[str, Any]) -> None:
+        """The declared family's initialisation under the seed, copied into the module's
+        tensors (``own``: ``renamed``'s views of them); the optimizer starts empty. (It
+        seeds torch's global generator.)"""
         import torch
 
-        own = renamed(self.spec, self.module, self.where, self.names_map)  # checks every shape first
         torch.manual_seed(self.seed)
         built = self.spec.build().state_dict()
-        self.names = list(built)  # the verifier's names, in position order
         with torch.no_grad():
             for name, t in own.items():
                 t.copy_(built[name])

@@ -35,6 +35,11 @@ OPTIMIZERS: dict[str, tuple[Any, tuple[str, ...]]] = {
 }
 
 
+# parameters a declared optimizer exempts from weight decay (nanoGPT's and most loops'
+# second param group: biases, norms, embeddings at weight_decay 0)
+NO_DECAY = "no_decay"
+
+
 def check_optimizer(decl: Any) -> dict[str, Any]:
     """The declared optimizer, validated: a name of :data:`OPTIMIZERS` and exactly its
     hyper-parameters (a silent default would replay another optimizer than the run's)."""
@@ -55,11 +60,6 @@ def check_optimizer(decl: Any) -> dict[str, Any]:
             raise InputError(f"optimizer {NO_DECAY} must be a list of parameter names")
         out[NO_DECAY] = sorted(set(exempt))
     return out
-
-
-# parameters a declared optimizer exempts from weight decay (nanoGPT's and most loops'
-# second param group: biases, norms, embeddings at weight_decay 0)
-NO_DECAY = "no_decay"
 
 
 def optimizer_groups(names: list[str], decl: dict[str, Any]) -> list[list[int]]:

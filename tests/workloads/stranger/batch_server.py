@@ -276,8 +276,10 @@ def open_handover(srv: Server, ph: dict, plan: dict, run_dir: str | None) -> Ser
 
 def hand_over(srv: Server, src: Server, do: str) -> None:
     """After a call: the twin does the declared work beside, then what it did goes over."""
-    if src is not srv:
-        src.eval() if do == "eval" else src.serve()
+    if src is not srv and do == "eval":
+        src.eval()
+    elif src is not srv:
+        src.serve()
     if do == "eval":
         src.log.batch(*src.last)
     else:

@@ -25,19 +25,7 @@ import llama
 from inspectorate import handover
 
 VOCAB, SEQ = 58, 16
-DESC = {
-    "family": "llama",
-    "config": {
-        "n_layers": 1,
-        "dim": 16,
-        "n_heads": 2,
-        "n_kv_heads": 1,
-        "ffn_hidden": 24,
-        "vocab_size": VOCAB,
-        "max_seq": 64,
-        "tie_embeddings": False,
-    },
-}
+DESC = llama.describe(VOCAB, 16, 1, 2, 1, 24)
 
 
 def rank_main(rank: int, world: int, run_dir: str, corpus: str, port: int, steps: int) -> None:

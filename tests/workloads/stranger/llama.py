@@ -102,6 +102,14 @@ class Block(nn.Module):
         return x + self.down(F.silu(self.gate(h)) * self.up(h))
 
 
+def describe(vocab: int, dim: int, layers: int, heads: int, kv_heads: int, ffn: int) -> dict:
+    """``Llama(vocab, dim, layers, heads, kv_heads, ffn)`` as the verifier's ``llama``
+    family describes it (untied head, context 64)."""
+    config = {"n_layers": layers, "dim": dim, "n_heads": heads, "n_kv_heads": kv_heads, "ffn_hidden": ffn}
+    config |= {"vocab_size": vocab, "max_seq": 64, "tie_embeddings": False}
+    return {"format": "inspectorate.model", "version": 1, "family": "llama", "config": config}
+
+
 class Llama(nn.Module):
     def __init__(self, vocab: int, dim: int, layers: int, heads: int, kv_heads: int, ffn: int) -> None:
         super().__init__()
@@ -150,10 +158,7 @@ class Job:
     def describe(self) -> dict:
         """What this model is in the verifier's terms (its ``llama`` family)."""
         s = self.shape
-        names = ("n_layers", "dim", "n_heads", "n_kv_heads", "ffn_hidden")
-        config = dict(zip(names, (s["layers"], s["dim"], s["heads"], s["kv_heads"], s["ffn"])))
-        config.update(vocab_size=len(self.vocab), max_seq=64, tie_embeddings=False)
-        return {"family": "llama", "config": config}
+        return describe(len(self.vocab), s["dim"], s["layers"], s["heads"], s["kv_heads"], s["ffn"])
 
     @staticmethod
     def lr_factor(step: int, warmup: int = 10, total: int = 1000) -> float:
