@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import io
 import os
 import queue
 import select
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from inspectorate.capture._chain_writer import ChainWriter
+from inspectorate.capture._fingerprint import content_fingerprint
 from inspectorate.errors import WatchError
 
 SCHEMA = "inspectorate.ckpt_watch/1"
@@ -54,45 +54,6 @@ MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN
 _EVENT = struct.Struct("iIII")
 RENAME_GRACE_S = 0.05
 WRITER_WAIT_S = 1.0  # the fanotify event of a close may be read after inotify's
-_TORCH_MAGIC = b"PK\x03\x04"  # torch.save's zip container
-
-
-def content_fingerprint(data: bytes) -> tuple[str | None, str | None]:
-    """(weights_sha256, None) of a torch checkpoint's tensors, or (None, why not).
-
-    Reads with ``weights_only=True`` (no code runs); the tensors are the file's
-    ``state_dict`` (the project's checkpoint format) or the file itself when it is a
-    flat name -> tensor mapping."""
-    if not data.startswith(_TORCH_MAGIC):
-        return None, "not a torch checkpoint"
-    try:
-        import torch
-    except ImportError:
-        return None, "torch is not installed: no content fingerprint"
-    try:
-        blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unreadable file is a fact to record, not a crash
-        return None, f"unreadable checkpoint ({type(exc).__name__})"
-    state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
-    if not isinstance(state, dict) or not any(isinstance(v, torch.Tensor) for v in state.values()):
-        return None, "no tensors"
-    return tensors_sha256(state), None
-
-
-def tensors_sha256(state: dict[str, Any]) -> str:
-    """SHA-256 over sorted names, each ``name|dtype|shape|`` then the raw bytes: the
-    construction of ``models._checkpoint.weights_sha256`` (capture sits below models, so
-    it is restated here; a test holds the two equal)."""
-    import torch
-
-    digest = hashlib.sha256()
-    for name in sorted(state):
-        tensor = state[name]
-        if not isinstance(tensor, torch.Tensor):
-            continue
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.detach().contiguous().reshape(-1).cpu().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 class _Inotify:
