@@ -66,7 +66,7 @@ def tensors_sha256(state: dict[str, Any]) -> str:
         if not isinstance(tensor, torch.Tensor):
             continue
         digest.update(_header(name, tensor))
-        digest.update(memoryview(tensor.detach().contiguous().reshape(-1).cpu().view(torch.uint8).numpy()))
+        digest.update(tensor.detach().contiguous().reshape(-1).cpu().view(torch.uint8).numpy().data)
     return digest.hexdigest()
 
 
