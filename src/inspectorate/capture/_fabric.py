@@ -131,8 +131,14 @@ def capture_fabric(
             _await_sensor(h)
         codes = _run_all(members, claims, grace_s)
         ended = time.time()
-        for h in members:  # every sensor samples the links after the last byte moved
-            _await_sample_after(h, ended + 1.0 / hz)
+        # every sensor samples the links after the last byte moved; one that never does
+        # (starved past the timeout) is named in the manifest and verify reads it
+        late = [h.index for h in members if not _await_sample_after(h, ended + 1.0 / hz)]
+        if late:
+            print(
+                f"capture fabric: sensors of hosts {late} wrote no sample after the ranks ended",
+                file=sys.stderr,
+            )
         for h in members:
             h.channel.end_all()
             h.cgroup.kill_all()
@@ -141,7 +147,11 @@ def capture_fabric(
             assert h.sensor is not None
             stop_sensor(h.sensor)
         _witness(out, scratch, tag, hosts)
-        manifest = _manifest(out, mesh, cmd, claims, codes, tag, port)
+        manifest = {
+            **_manifest(out, mesh, cmd, claims, codes, tag, port),
+            "ranks_ended": ended,
+            "late_sensors": late,
+        }
         _write_json(out / MANIFEST, manifest)
     return FabricResult(out, codes, [_samples(h.run_dir) for h in members], manifest)
 
@@ -247,16 +257,18 @@ def _await_sensor(h: _Host, timeout_s: float = 60.0) -> None:
     raise InputError(f"host h{h.index}'s sensor did not start (see capture.log)", h.run_dir)
 
 
-def _await_sample_after(h: _Host, t: float, timeout_s: float = 30.0) -> None:
+def _await_sample_after(h: _Host, t: float, timeout_s: float = 30.0) -> bool:
     """Wait until the host's sensor has written a sample taken at or after ``t`` (wall
     clock): a sensor starved by a loaded host may otherwise end on counters from before
-    the last bytes moved, and its links would read as carrying nothing."""
+    the last bytes moved, and its links would read as carrying nothing. False: it had
+    not after ``timeout_s``."""
     path = h.run_dir / "sensor.jsonl"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if _last_sample_t(path) >= t:
-            return
+            return True
         time.sleep(0.02)
+    return False
 
 
 def _last_sample_t(path: Path) -> float:

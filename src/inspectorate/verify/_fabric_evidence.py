@@ -38,6 +38,7 @@ class HostEvidence:
     log: Path
     net: dict[str, tuple[int, int]] = field(default_factory=dict)  # iface -> (rx, tx) bytes over the run
     sensor_ok: bool = False
+    last_t: float | None = None  # wall time of the sensor's last namespace reading
     steps: int | None = None
     step_world: set[int] = field(default_factory=set)
     label_world: set[int] = field(default_factory=set)
@@ -116,7 +117,7 @@ def _host(root: Path, row: Any, i: int) -> HostEvidence:
     if not isinstance(row, dict) or not isinstance(row.get("index"), int):
         raise InputError(f"hosts[{i}] needs an integer 'index'", root / MANIFEST)
     h = HostEvidence(row["index"], row, root / str(row.get("dir", "")), root / str(row.get("log", "")))
-    h.net, h.sensor_ok = net_deltas(h.dir / "sensor.jsonl")
+    h.net, h.sensor_ok, h.last_t = net_deltas(h.dir / "sensor.jsonl")
     _claims(h)
     return h
 
@@ -135,12 +136,13 @@ def _lines(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def net_deltas(sensor: Path) -> tuple[dict[str, tuple[int, int]], bool]:
+def net_deltas(sensor: Path) -> tuple[dict[str, tuple[int, int]], bool, float | None]:
     """Per interface of the host's namespace: (rx, tx) bytes between the sensor's first and
-    last reading of that namespace (``wl_net``); (``{}``, False) without a readable stream."""
+    last reading of that namespace (``wl_net``), whether there was one, and the last
+    reading's time; (``{}``, False, None) without a readable stream."""
     samples = [r for r in _lines(sensor) if r.get("kind") == "sample" and isinstance(r.get("wl_net"), dict)]
     if not samples:
-        return {}, False
+        return {}, False, None
     first, last = samples[0]["wl_net"], samples[-1]["wl_net"]
     out = {}
     for iface, now in last.items():
@@ -148,7 +150,8 @@ def net_deltas(sensor: Path) -> tuple[dict[str, tuple[int, int]], bool]:
             continue
         then = first.get(iface) or [0, 0]
         out[iface] = (int(now[0]) - int(then[0]), int(now[1]) - int(then[1]))
-    return out, True
+    t = samples[-1].get("t")
+    return out, True, float(t) if isinstance(t, (int, float)) else None
 
 
 def _claims(h: HostEvidence) -> None:
