@@ -79,3 +79,23 @@ def test_damaged_files_are_recorded_not_raised() -> None:
     assert content_fingerprint(data[: len(data) // 2]) == (None, "unreadable checkpoint (RuntimeError)")
     assert content_fingerprint(b"not a zip") == (None, "not a torch checkpoint")
     assert content_fingerprint(_saved({"a": 1})) == (None, "no tensors")
+
+
+def test_the_reader_reads_whole_files_past_a_stale_size_hint(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "f.bin"
+    payload = bytes(range(256)) * 5000
+    path.write_bytes(payload)
+    reader = _fingerprint.WholeReader()
+    for hint in (0, 10, len(payload), len(payload) + 99, 3):  # the buffer is kept between files
+        with open(path, "rb", buffering=0) as fh:
+            assert bytes(reader.read(fh, hint)) == payload
+    path.write_bytes(b"short")
+    with open(path, "rb", buffering=0) as fh:
+        assert bytes(reader.read(fh, 5)) == b"short"  # not the longer file's tail
+
+
+def test_buffers_of_any_kind_give_the_same_fingerprint() -> None:
+    data = _saved(_state())
+    want = content_fingerprint(data)
+    assert content_fingerprint(bytearray(data)) == want
+    assert content_fingerprint(memoryview(data)) == want

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from inspectorate.capture._chain_writer import ChainWriter
-from inspectorate.capture._fingerprint import content_fingerprint
+from inspectorate.capture._fingerprint import WholeReader, content_fingerprint
 from inspectorate.errors import WatchError
 
 SCHEMA = "inspectorate.ckpt_watch/1"
@@ -53,6 +53,7 @@ IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
 MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
 _EVENT = struct.Struct("iIII")
 RENAME_GRACE_S = 0.05
+BUFFER_KEEP_S = 10.0  # the read buffer outlives a file by this long (a job checkpointing again)
 WRITER_WAIT_S = 1.0  # the fanotify event of a close may be read after inotify's
 
 
@@ -132,6 +133,7 @@ class CheckpointWatcher:
         self.queued_after: dict[Path, float] = {}
         self.seen = 0
         self.superseded = 0
+        self.reader = WholeReader()  # one read buffer, reused while files keep coming
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -211,7 +213,15 @@ class CheckpointWatcher:
     def _hash_loop(self) -> None:
         # torch is imported at the first checkpoint, not up front: importing it holds the
         # GIL for seconds on a loaded host and would starve the sensor's sampling thread
-        while (job := self.jobs.get()) is not None:
+        while True:
+            try:
+                job = self.jobs.get(timeout=BUFFER_KEEP_S)
+            except queue.Empty:  # a quiet spell: give the read buffer back
+                self.reader.release()
+                continue
+            if job is None:
+                self.reader.release()
+                return
             self._hash(*job)
 
     def _drain(self, timeout_s: float) -> None:
@@ -274,9 +284,9 @@ class CheckpointWatcher:
     def _hash(self, t: float, path: Path, event: str) -> None:
         """Record the file as of event time ``t`` (the hash may come seconds later)."""
         try:
-            with open(path, "rb") as fh:
+            with open(path, "rb", buffering=0) as fh:
                 before = os.fstat(fh.fileno())
-                data = fh.read()
+                data = self.reader.read(fh, before.st_size)
                 after = os.fstat(fh.fileno())
         except OSError as exc:  # gone already (a rename chain, a delete): say so
             self._record("vanished", t=t, path=self._rel(path), event=event, detail=exc.strerror or str(exc))

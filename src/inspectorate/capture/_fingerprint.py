@@ -28,13 +28,78 @@ _TORCH_MAGIC = b"PK\x03\x04"  # torch.save's zip container
 _LOCAL_HEADER = 30  # fixed part of a zip local file header
 
 
-def content_fingerprint(data: bytes) -> tuple[str | None, str | None]:
+Buffer = bytes | bytearray | memoryview
+
+
+class _ViewFile(io.RawIOBase):
+    """A read-only, seekable file over a buffer, without copying it (``io.BytesIO``
+    copies anything but ``bytes``)."""
+
+    def __init__(self, data: Buffer) -> None:
+        super().__init__()
+        self.view = memoryview(data).cast("B")
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = min(len(b), max(len(self.view) - self.pos, 0))
+        b[:n] = self.view[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: len(self.view)}[whence]
+        self.pos = max(base + offset, 0)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+
+def _file(data: Buffer) -> io.BufferedReader:
+    return io.BufferedReader(_ViewFile(data))
+
+
+class WholeReader:
+    """Reads whole files into one buffer kept between files. The first touch of fresh
+    memory is what reading costs (the kernel zeroes every new page: ~0.06 CPU-s per
+    126 MB here, against ~0.03 s to copy the file into pages already touched), and a
+    job that checkpoints writes files of the same size again and again. ``release``
+    drops the buffer (the watcher does when its queue runs dry)."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def read(self, fh: Any, size_hint: int) -> memoryview:
+        """The whole of an open binary file; a file that grew past ``size_hint`` since
+        its ``fstat`` is read to its end. The view is valid until the next call."""
+        if len(self.buf) < size_hint + 1:
+            self.buf = bytearray(size_hint + 1)
+        buf, n = self.buf, 0
+        while True:
+            if n == len(buf):  # grew while read: a larger buffer, this file only
+                buf = buf + bytes(max(len(buf), 1 << 20))
+            got = fh.readinto(memoryview(buf)[n:])
+            if not got:
+                return memoryview(buf)[:n]
+            n += got
+
+    def release(self) -> None:
+        self.buf = bytearray()
+
+
+def content_fingerprint(data: Buffer) -> tuple[str | None, str | None]:
     """(weights_sha256, None) of a torch checkpoint's tensors, or (None, why not).
 
     Reads with ``weights_only=True`` (no code runs); the tensors are the file's
     ``state_dict`` (the project's checkpoint format) or the file itself when it is a
     flat name -> tensor mapping."""
-    if not data.startswith(_TORCH_MAGIC):
+    if bytes(data[:4]) != _TORCH_MAGIC:
         return None, "not a torch checkpoint"
     try:
         import torch
@@ -47,7 +112,7 @@ def content_fingerprint(data: bytes) -> tuple[str | None, str | None]:
     if fast is not None:
         return fast
     try:
-        blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        blob = torch.load(_file(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # any unreadable file is a fact to record, not a crash
         return None, f"unreadable checkpoint ({type(exc).__name__})"
     state = _state_of(blob)
@@ -83,16 +148,16 @@ def _state_of(blob: Any) -> dict[str, Any] | None:
     return state
 
 
-def _stored_records(data: bytes) -> dict[int, int]:
+def _stored_records(data: memoryview) -> dict[int, int]:
     """{offset of the bytes: size} of every uncompressed member of the zip, from its
     central directory and local headers (what torch's reader would read)."""
     out: dict[int, int] = {}
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+    with zipfile.ZipFile(_file(data)) as zf:
         for info in zf.infolist():
             if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
                 continue
             head = info.header_offset
-            local = data[head : head + _LOCAL_HEADER]
+            local = bytes(data[head : head + _LOCAL_HEADER])
             if len(local) < _LOCAL_HEADER or not local.startswith(_TORCH_MAGIC):
                 continue
             name_len = int.from_bytes(local[26:28], "little")
@@ -101,17 +166,17 @@ def _stored_records(data: bytes) -> dict[int, int]:
     return out
 
 
-def _in_place(data: bytes) -> tuple[str | None, str | None] | None:
+def _in_place(data: Buffer) -> tuple[str | None, str | None] | None:
     """The fingerprint hashed from ``data`` itself, or None where the layout is not the
     plain one (the caller then loads the file whole)."""
     import torch
 
-    blob = torch.load(io.BytesIO(data), map_location="meta", weights_only=True)
+    view = memoryview(data).cast("B")
+    blob = torch.load(_file(view), map_location="meta", weights_only=True)
     state = _state_of(blob)
     if state is None:
         return None, "no tensors"
-    records = _stored_records(data)
-    view = memoryview(data)
+    records = _stored_records(view)
     digest = hashlib.sha256()
     for name in sorted(state):
         tensor = state[name]
