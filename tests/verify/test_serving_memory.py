@@ -61,3 +61,34 @@ def test_between_the_two_sides_memory_decides_only_past_the_spare_copy():
     assert p1_op_type(_serve(16 * n, n=n), ctx).decision != "inconsistent"
     assert p1_op_type(_serve(475e6, n=n), ctx).decision == "inconsistent"
     assert p1_op_type(_serve(127e6, n=n), ctx).decision == "consistent"
+
+
+def _with_working_set(ev: PhaseEvidence, ws: float, covered: float) -> PhaseEvidence:
+    ev.sensor = {**ev.sensor, "ws_max_b": ws, "ws_probes": 1, "ws_covered_s": covered}
+    return ev
+
+
+def test_training_state_held_but_untouched_is_not_training():
+    """An evaluation inside a training run keeps its optimizer alive: the footprint holds
+    training's state (16 B/param), but the working set (the MMU's accessed bits,
+    capture._workset) shows only the weights and activations touched, below one AdamW
+    step's 16 B/param: P1 is consistent and settled by the sensor."""
+    ctx = Context(DEFAULT)
+    held = 16 * N + 100e6
+    evaluating = p1_op_type(_with_working_set(_serve(held, op="eval"), 4 * N + 60e6, 10.0), ctx)
+    assert evaluating.decision == "consistent", evaluating.evidence
+    assert "sensor" in evaluating.basis
+    assert evaluating.evidence["footprint_holds_training_state_untouched"] > 0.5
+    assert evaluating.evidence["checks"]["working_set_excludes_training"] < 0.5
+
+
+def test_a_working_set_that_touches_the_state_or_covers_too_little_excuses_nothing():
+    ctx = Context(DEFAULT)
+    held = 16 * N + 100e6
+    touched = p1_op_type(_with_working_set(_serve(held), 16 * N + 50e6, 10.0), ctx)
+    assert touched.decision == "inconsistent", touched.evidence  # the state is used: training
+    brief = p1_op_type(_with_working_set(_serve(held), 4 * N, 4.0), ctx)  # 4 s of a 10 s phase
+    assert brief.decision == "inconsistent", brief.evidence
+    # an honest footprint with a large working set (big-batch activations) is not failed by it
+    honest = p1_op_type(_with_working_set(_serve(4 * N + 80e6), 20 * N, 10.0), ctx)
+    assert honest.decision == "consistent", honest.evidence

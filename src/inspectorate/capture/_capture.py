@@ -17,6 +17,7 @@ Order of events (why each matters):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -43,6 +44,7 @@ from inspectorate.capture._channel import (
     PhaseClaim,
 )
 from inspectorate.capture._isolate import Cgroup, Netns, missing_rights, spawn_gated
+from inspectorate.capture._sensor_control import ask_sample
 from inspectorate.capture._user import Account, resolve_user, share_run_dir
 from inspectorate.errors import InputError
 
@@ -238,10 +240,13 @@ def capture(
             target = (
                 ["--cgroup", str(cgroup.sensor_path)] if cgroup is not None else ["--pid", str(child.pid)]
             )
-            sensor = start_sensor(out, target, hz)
+            ctl = scratch / "sensor" / "control.sock"  # root's alone: the workload may not reach it
+            ctl.parent.mkdir(mode=0o700)
+            sensor = start_sensor(out, target, hz, control=ctl)
         except BaseException:
             child.abort()
             raise
+        channel.edge = functools.partial(ask_sample, ctl)  # a sample at every phase edge
         sensor_cpu_at_release = _proc_cpu_s(sensor.pid)
         code = _run(child, channel, claims)
         channel.end_all()
@@ -318,10 +323,15 @@ def _drive(channel: Channel, schedule: list[ScheduledPhase], t0: float, done: th
             channel.end(p.claim.name)
 
 
-def start_sensor(out: Path, target: list[str], hz: float, timeout_s: float = 30.0) -> subprocess.Popen[bytes]:
+def start_sensor(
+    out: Path, target: list[str], hz: float, timeout_s: float = 30.0, control: Path | None = None
+) -> subprocess.Popen[bytes]:
     """``inspectorate sensor`` as a separate process outside the workload's cgroup and
-    namespace; returns once its first sample is on disk."""
+    namespace; returns once its first sample is on disk. ``control``: the socket on which
+    it takes requests for a sample at each phase edge (``capture._sensor_control``)."""
     cmd = [sys.executable, "-m", "inspectorate.cli", "sensor", *target, "--out", str(out), "--hz", str(hz)]
+    if control is not None:
+        cmd += ["--control", str(control)]
     if sys.platform.startswith("linux"):  # the checkpoint watcher (RUN/sensor_ckpt.jsonl)
         cmd += ["--watch", str(out / "claims")]
     if "--cgroup" in target:  # processes leaving the cgroup or namespace (RUN/sensor_escape.jsonl)

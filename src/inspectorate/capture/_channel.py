@@ -21,6 +21,7 @@ import math
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +96,10 @@ class Channel:
         self.last_id: str | None = None
         self.grid_t0 = time.time()
         self.errors: list[str] = []
+        # called at each phase edge, after a start label and before an end label: capture
+        # asks its sensor for a sample there (capture._sensor_control); the workload is
+        # waiting for the label's acknowledgement meanwhile
+        self.edge: Callable[[], object] | None = None
 
     # -------------------------------------------------------------- events
 
@@ -106,9 +111,10 @@ class Channel:
                 return
             self.open[claim.name] = _Open(claim, t)
             self._label("start", claim, t)
+            if self.edge is not None:
+                self.edge()
 
     def end(self, name: str, t: float | None = None) -> None:
-        t = time.time() if t is None else t
         with self.lock:
             ph = self.open.get(name)
             if ph is None:
@@ -117,6 +123,9 @@ class Channel:
             if ph.holders > 0:
                 return
             del self.open[name]
+            if self.edge is not None and t is None:
+                self.edge()  # the phase's last sample comes before its end label
+            t = time.time() if t is None else t
             self._label("end", ph.claim, t)
             self._write_windows(ph, t)
 

@@ -34,6 +34,8 @@ from inspectorate.capture._chain_writer import ChainWriter
 from inspectorate.capture._proc_table import HostFiles, ProcTable
 from inspectorate.capture._procfs import pss_b, read_once, status_fields, wchar
 from inspectorate.capture._scope import CgroupCounters, GpuProcesses, WorkloadScope
+from inspectorate.capture._sensor_control import SampleControl
+from inspectorate.capture._workset import WorkingSetProbe
 
 if TYPE_CHECKING:
     from inspectorate.ledger import HeadSigner
@@ -200,6 +202,8 @@ class ProcSensor:
         self.cadence = Cadence(hz, min_hz)
         self.out = Path(out_dir) / SENSOR_FILE
         self.totals = TreeTotals()
+        self.workset = WorkingSetProbe()  # what of its memory the tree touched (_workset)
+        self.control: SampleControl | None = None  # samples on demand (_sensor_control)
         self.exclude = {os.getpid()}
         self.nvml = _Nvml.open(gpu)
         # the workload's own counters (cgroup, network namespace, GPU processes): _scope
@@ -236,7 +240,16 @@ class ProcSensor:
             return []
         return [p for p in map(int, text.split()) if p not in self.exclude]
 
-    def sample(self) -> dict[str, Any]:
+    def _sleep(self, stop: threading.Event, seconds: float) -> None:
+        """Until the next tick, or until the wrapper asks for a sample (with a control,
+        whose event the stop signal also sets)."""
+        if self.control is None:
+            stop.wait(seconds)
+            return
+        self.control.wake.wait(seconds)
+        self.control.wake.clear()
+
+    def sample(self, force_probe: bool = False) -> dict[str, Any]:
         """One record: tree totals, per-process readings, host CPU, NICs, GPUs."""
         t = time.time()
         pids = self.pids()
@@ -274,6 +287,8 @@ class ProcSensor:
         if self.nvml is not None:
             record["gpu"] = self.nvml.read()
         record.update(self.scope.read(pids))
+        # sensor/2: the working set (``ws_b`` bytes touched in [ws_t0, t]), while busy
+        record.update(self.workset.maybe_probe([r.pid for r in readings], t, cum["cpu_s"], force_probe))
         return record
 
     def _readings(self, pids: list[int]) -> list[ProcReading]:
@@ -322,12 +337,15 @@ class ProcSensor:
             )
             last = start
             while not stop.is_set() and self.alive():
-                record = self.sample()
+                asked = self.control.take() if self.control is not None else []
+                record = self.sample(force_probe=bool(asked))
                 writer.append(record, id_prefix="sensor_")
+                if asked:  # written: the wrapper may go on (capture._sensor_control)
+                    self.control.done(asked)  # type: ignore[union-attr]
                 self.count, last = self.count + 1, time.monotonic()
                 if duration is not None and last - start >= duration:
                     break
-                stop.wait(self._next_wait(record))
+                self._sleep(stop, self._next_wait(record))
             if self.alive() and time.monotonic() - last > self.period / 2:
                 # stopped inside a slow gap: one last sample, so the stream ends on the
                 # counters as they are now, not up to 1/min_hz seconds earlier
@@ -425,14 +443,28 @@ def run_sensor(
     signer: HeadSigner | None = None,
     challenge: str | None = None,
     min_hz: float | None = None,
+    control: Path | None = None,
 ) -> int:
     """Sample ``pid``'s process tree (or ``cgroup``) into ``out_dir/sensor.jsonl`` until the
-    target exits, SIGTERM/SIGINT arrives or ``duration`` passes; returns samples written."""
+    target exits, SIGTERM/SIGINT arrives or ``duration`` passes; returns samples written.
+    ``control``: a socket path on which the wrapper asks for samples at phase edges."""
     sensor = ProcSensor(
         out_dir, pid=pid, cgroup=cgroup, hz=hz, gpu=gpu, signer=signer, challenge=challenge, min_hz=min_hz
     )
     stop = threading.Event()
+    if control is not None:
+        sensor.control = SampleControl(control)
+
+    def halt(*_: Any) -> None:
+        stop.set()
+        if sensor.control is not None:
+            sensor.control.wake.set()
+
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-    return sensor.run(stop, duration)
+            signal.signal(sig, halt)
+    try:
+        return sensor.run(stop, duration)
+    finally:
+        if sensor.control is not None:
+            sensor.control.close()

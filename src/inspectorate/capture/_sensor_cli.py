@@ -40,6 +40,11 @@ def sensor(
         5.0, "--sign-every", help="Seconds per signed window (the first and last record are always signed)."
     ),
     challenge: str | None = typer.Option(None, "--challenge", help="The verifier's nonce for this run."),
+    control: Path | None = typer.Option(
+        None,
+        "--control",
+        help="A unix socket path to listen on: `probe` asks for a sample now (capture's phase edges).",
+    ),
     watch: list[Path] = typer.Option(
         [],
         "--watch",
@@ -99,6 +104,7 @@ def sensor(
             signer=signer,
             challenge=challenge,
             min_hz=min_hz,
+            control=control,
         )
     finally:
         if watcher is not None:

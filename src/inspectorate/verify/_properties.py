@@ -119,6 +119,7 @@ def p1_op_type(ev: PhaseEvidence, ctx: Context) -> Finding:
     op = ev.claim.op
     checks: dict[str, float] = {}
     basis: list[str] = []
+    notes: dict[str, Any] = {}
     if op == "training":
         _p1_training(ev, cal, t_bytes, t_src, p_bytes, share, checks, basis)
     else:
@@ -130,7 +131,7 @@ def p1_op_type(ev: PhaseEvidence, ctx: Context) -> Finding:
         if op == "idle":
             _p1_idle(ev, cal, checks, basis, t_bytes, t_src)
         elif t_bytes is not None:
-            _p1_serving(ev, cal, checks, basis, t_src)
+            _p1_serving(ev, cal, checks, basis, t_src, notes)
     score = max(checks.values(), default=0.0)
     decision = decide(score) if checks else UNVERIFIABLE
     rate, source = sync_rate(ev)
@@ -157,6 +158,7 @@ def p1_op_type(ev: PhaseEvidence, ctx: Context) -> Finding:
         ctx_per_s=ev.sensor.get("ctx_per_s"),
         gpu_util=ev.gpu_util,
         cpu_busy_cores=ev.cpu_busy_cores,
+        **notes,
         **_traffic_note(ev),
     )
 
@@ -232,21 +234,67 @@ def _p1_idle(
 
 
 def _p1_serving(
-    ev: PhaseEvidence, cal: Calibration, checks: dict[str, float], basis: list[str], t_src: str | None
+    ev: PhaseEvidence,
+    cal: Calibration,
+    checks: dict[str, float],
+    basis: list[str],
+    t_src: str | None,
+    notes: dict[str, Any],
 ) -> None:
     """Inference/eval: sync traffic below the floor excludes data-parallel training; a
     single-rank training of the claimed model is excluded only when its extra memory
-    (grads + Adam: 12 B/param) stands above the footprint noise and is not there."""
+    (grads + Adam: 12 B/param) stands above the footprint noise and is not there, or is
+    there but untouched (the working set: ``_working_set_excludes_training``)."""
     n = ev.claim.n_params or DEFAULT_N
     extra = (cal.train_bytes_per_param - cal.infer_bytes_per_param) * n
     fp = ev.sensor.get("footprint_b")
     if fp is None or extra <= cal.footprint_slack_b:
         return  # memory cannot tell: single-rank training stays possible -> no basis
-    if fp < extra:
+    excluded = _working_set_excludes_training(ev, cal, n, notes)
+    if fp < extra or excluded is not None:
         basis += [str(t_src), "sensor"]
     held = _training_state_held(ev, cal, n)
+    if excluded is not None:
+        checks["working_set_excludes_training"] = excluded
+        if held is not None and held >= 0.5:
+            notes["footprint_holds_training_state_untouched"] = held  # resident, never used
+        return
     if held is not None:
         checks["footprint_holds_training_state"] = held
+
+
+# Share of the phase the working-set probes must cover (intervals lying inside it) before
+# they may speak for the phase: a training step in an uncovered stretch is not seen.
+WS_COVERAGE = 0.5
+
+
+def _working_set_excludes_training(
+    ev: PhaseEvidence, cal: Calibration, n: int, notes: dict[str, Any]
+) -> float | None:
+    """The score (< 0.5) when the tree's working set rules training out, else None.
+
+    A training step reads and writes the weights, the gradients and the optimizer's
+    moments: ``train_bytes_per_param`` (16 B/param, AdamW) per model copy, touched in
+    every probe interval that holds a step (``capture._workset``: the MMU's accessed
+    bits, which the prover cannot clear without not touching the memory). Serving
+    touches the weights (4 B/param), its cache and activations. So a phase whose
+    largest working set over intervals covering at least ``WS_COVERAGE`` of it stays
+    below one AdamW step's state holds no such step, whatever it keeps resident: an
+    evaluation inside a training run with its optimizer alive, a server that trained
+    earlier in the same process. A working set at or above it rules nothing out
+    (a large batch's activations can be that large): it never fails a claim. The same
+    assumption as the footprint rule: training without optimizer state (plain SGD,
+    8 B/param) is not excluded by either, and is below both limits."""
+    ws = ev.sensor.get("ws_max_b")
+    covered = float(ev.sensor.get("ws_covered_s") or 0.0)
+    if ws is None:
+        return None
+    copies = max(int(ev.sensor.get("mem_procs") or 1), 1)
+    bound = copies * cal.train_bytes_per_param * n
+    notes.update(working_set_max_b=ws, working_set_bound_b=bound, working_set_covered_s=covered)
+    if covered < WS_COVERAGE * ev.duration or ws >= bound:
+        return None
+    return above(ws, bound)
 
 
 def _training_state_held(ev: PhaseEvidence, cal: Calibration, n: int) -> float | None:

@@ -77,6 +77,7 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
     """Sensor features of [t0, t1]; empty when fewer than two samples fall inside.
     ``bracket`` widens the window to the last sample at or before ``t0`` and the first
     at or after ``t1`` (short stretches between phases may hold no sample of their own)."""
+    phase = (t0, t1)  # working-set intervals must lie inside the window itself
     if bracket:
         t = sensor.frame["t"]
         before, after = t.filter(t <= t0), t.filter(t >= t1)
@@ -121,6 +122,8 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
         "anon_rss_max_b": _max(f, "anon_rss_b"),
     }
     out.update(_traffic(f, span, dt))
+    inside = f.filter((pl.col("ws_t0") >= phase[0]) & (pl.col("t") <= phase[1])).drop_nulls("ws_b")
+    out.update(_working_set(list(zip(inside["ws_t0"], inside["t"], inside["ws_b"], strict=True))))
     if mem.len() and sensor.baseline_b is not None:
         timed = f.select("t", "mem_b").drop_nulls("mem_b")
         out["mem_p90_b"] = mem_quantile(timed["t"].to_list(), timed["mem_b"].to_list())
@@ -129,6 +132,20 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
         if sensor.lowest_b is not None:
             out["footprint_labelled_b"] = max(out["mem_p90_b"] - sensor.lowest_b, 0.0)
     return out
+
+
+def _working_set(readings: list[tuple[float, float, float]]) -> dict[str, Any]:
+    """Over the probe intervals ``(ws_t0, t, ws_b)`` that lie inside the window
+    (``capture._workset``: bytes the tree touched between two probes): the largest
+    working set, how many intervals and the seconds they cover; nothing when none did
+    (an older sensor, a light phase)."""
+    if not readings:
+        return {}
+    return {
+        "ws_max_b": max(r[2] for r in readings),
+        "ws_probes": len(readings),
+        "ws_covered_s": sum(r[1] - r[0] for r in readings),
+    }
 
 
 def model_holders(log: SensorLog, t0: float, t1: float) -> int:
@@ -208,9 +225,17 @@ class _Acc:
     pid_first: dict[int, float] = field(default_factory=dict)
     pid_last: dict[int, float] = field(default_factory=dict)
     pid_peak: dict[int, int] = field(default_factory=dict)  # for ``model_holders``
+    ws: list[tuple[float, float, float]] = field(default_factory=list)  # (ws_t0, t, ws_b) inside
+    phase: tuple[float, float] = (0.0, 0.0)  # (t0, t1) as given (a bracket moves both)
+
+    def __post_init__(self) -> None:
+        self.phase = (self.t0, self.t1)
 
     def add(self, row: Row, record: dict[str, Any]) -> None:
         self.n += 1
+        ws, ws_t0 = row.get("ws_b"), row.get("ws_t0")
+        if ws is not None and ws_t0 is not None and ws_t0 >= self.phase[0] and row["t"] <= self.phase[1]:  # type: ignore[operator]
+            self.ws.append((ws_t0, float(row["t"]), ws))  # type: ignore[arg-type]
         if self.first is None:
             self.first = row
         self.last = row
@@ -280,6 +305,7 @@ class _Acc:
             "cg_anon_max_b": self.maxima.get("cg_anon_b"),
             "anon_rss_max_b": self.maxima.get("anon_rss_b"),
         }
+        out.update(_working_set(self.ws))
         if self.attributable:
             out.update({"net_tx_b": delta("net_tx_b") * span / dt, "net_scope": "netns"})
         else:

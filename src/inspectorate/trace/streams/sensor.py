@@ -52,6 +52,10 @@ SENSOR_COLUMNS = (
     "cg_pgmajfault",
     "cg_file_b",
     "anon_rss_b",
+    # the tree's working set (capture._workset): bytes touched in [ws_t0, t]; null
+    # except on the samples that close a probe interval
+    "ws_b",
+    "ws_t0",
 )
 
 
@@ -176,6 +180,7 @@ def _row(r: dict[str, Any]) -> dict[str, float | None]:
     row["write_b"] = _num(r.get("write_b"))
     row["cg_pgfault"], row["cg_pgmajfault"] = _num(cg.get("pgfault")), _num(cg.get("pgmajfault"))
     row["cg_file_b"], row["anon_rss_b"] = _num(cg.get("file_b")), _num(r.get("anon_rss_b"))
+    row["ws_b"], row["ws_t0"] = _num(r.get("ws_b")), _num(r.get("ws_t0"))
     return row
 
 

@@ -1,0 +1,94 @@
+"""The working-set probe: the MMU's accessed bits say what a process touched, not what
+it holds."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from inspectorate.capture import _workset
+from inspectorate.capture._workset import WorkingSetProbe, clear_referenced, read_referenced
+
+MB = 1 << 20
+
+# holds two 160 MB arrays; on each line of stdin touches the one it names for ~0.6 s
+CHILD = r"""
+import sys, time
+import numpy as np
+held = {"a": np.ones(160 << 17), "b": np.ones(160 << 17)}
+print("ready", flush=True)
+for line in sys.stdin:
+    end = time.monotonic() + 0.6
+    while time.monotonic() < end:
+        held[line.strip()] += 1.0
+    print("done", flush=True)
+"""
+
+
+@pytest.fixture
+def child():  # type: ignore[no-untyped-def]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def _touch(proc, which: str) -> None:  # type: ignore[no-untyped-def]
+    proc.stdin.write(which + "\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().strip() == "done"
+
+
+def _referenced_after(proc, which: str | None) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    clear_referenced(proc.pid, strict=True)
+    if which:
+        _touch(proc, which)
+    got = read_referenced(proc.pid)
+    assert got is not None
+    return got
+
+
+def test_untouched_memory_is_resident_but_not_in_the_working_set(child) -> None:  # type: ignore[no-untyped-def]
+    if read_referenced(child.pid) is None:
+        pytest.skip("this kernel has no smaps_rollup Referenced field")
+    ref, rss = _referenced_after(child, None)
+    assert rss > 320 * MB and ref < 40 * MB  # both arrays held, neither touched
+    ref, rss = _referenced_after(child, "a")
+    assert 150 * MB < ref < 230 * MB  # one array touched: about its 160 MB
+    both = ref
+    clear_referenced(child.pid)
+    _touch(child, "a")
+    _touch(child, "b")
+    ref, _ = read_referenced(child.pid) or (0, 0)
+    assert ref > both + 140 * MB  # the second array joins the working set
+
+
+def test_the_probe_reads_only_busy_intervals_and_spaces_itself(child, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    if read_referenced(child.pid) is None:
+        pytest.skip("this kernel has no smaps_rollup Referenced field")
+    probe = WorkingSetProbe()
+    t0 = time.time()
+    assert probe.maybe_probe([child.pid], t0, cpu_s=0.0) == {}  # the first clear opens an interval
+    assert probe.maybe_probe([child.pid], t0 + 1.0, cpu_s=0.5) == {}  # too soon (MIN_INTERVAL_S)
+    assert probe.maybe_probe([child.pid], t0 + 3.0, cpu_s=0.1) == {}  # not busy: interval stays open
+    _touch(child, "b")
+    got = probe.maybe_probe([child.pid], t0 + 6.0, cpu_s=3.0)
+    assert got["ws_t0"] == round(t0, 4) and 150 * MB < got["ws_b"] < 230 * MB
+    assert got["ws_rss_b"] > 320 * MB
+    assert probe.next_t >= t0 + 6.0 + _workset.MIN_INTERVAL_S
+
+
+def test_a_kernel_without_clear_refs_is_said_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def refuse(pid: int, strict: bool = False) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(_workset, "clear_referenced", refuse)
+    probe = WorkingSetProbe()
+    assert probe.maybe_probe([1], 10.0, 0.0) == {"ws_error": "working set not readable: Permission denied"}
+    assert probe.maybe_probe([1], 20.0, 9.0) == {}
