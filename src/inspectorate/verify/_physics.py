@@ -22,6 +22,7 @@ from inspectorate.verify._evidence import PhaseEvidence
 from inspectorate.verify._hostcal import HostRate, flops_floor_cpu_s, host_rate
 from inspectorate.verify._properties import Context, above, below, idle_allowance, multi_rank
 from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, Finding, finding, prop, unverifiable
+from inspectorate.verify._relay import with_relays
 from inspectorate.verify._spotcheck import SpotCheck, Work, checkpoint_cpu_s_per_byte, spot_check
 
 
@@ -44,7 +45,14 @@ def compute(ev: PhaseEvidence, ctx: Context) -> Finding:
     """Does the claimed work explain the CPU the sensor saw? observed tree CPU-seconds over
     (spot-check CPU-s per token x claimed tokens) must lie in [1/compute_low,
     compute_high] (tolerances from honest runs); an idle claim must stay under
-    ``idle_cores`` per process holding memory (``idle_allowance``)."""
+    ``idle_cores`` per process holding memory (``idle_allowance``). CPU burned in the
+    phase by host processes outside the capture that the workload talks to (relay
+    peers, ``capture._peers``) beyond ``relay_allowance`` leaves a passing phase
+    unverifiable, naming the peer (``_relay``)."""
+    return with_relays(_compute(ev, ctx), ev, ctx.escapes, ctx.calibration)
+
+
+def _compute(ev: PhaseEvidence, ctx: Context) -> Finding:
     cal = ctx.calibration
     s = ev.sensor or {}
     if "cpu_s" not in s:
