@@ -13,14 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from inspectorate.capture._peers import (
-    PeerAudit,
+from inspectorate.capture._peer_tables import (
+    connected,
     held_by,
     host_ends,
     open_diag,
     parse_unix_dump,
     unix_dump,
 )
+from inspectorate.capture._peers import PeerAudit
 
 ROOT = os.geteuid() == 0
 CLONE_NEWNET = 0x40000000
@@ -95,17 +96,19 @@ def test_the_accepted_end_of_a_cross_namespace_connection_lives_in_the_clients_n
 def test_host_ends_match_the_reversed_tuple_and_leave_loopback_inside():
     ns_ip, host_ip = "0107FEA9", "0207FEA9"  # 169.254.7.1 / .2 as /proc/net prints them
     mine = {
-        11: ("tcp", f"{ns_ip}:C350", f"{host_ip}:1F90"),
-        12: ("tcp", "0100007F:C351", "0100007F:1F90"),  # loopback: the namespace's own
-        13: ("udp", f"{ns_ip}:C352", f"{host_ip}:0035"),
-        14: ("udp", f"{ns_ip}:C353", "00000000:0000"),  # unconnected
+        11: ("tcp", f"{ns_ip}:C350", f"{host_ip}:1F90", 1),
+        12: ("tcp", "0100007F:C351", "0100007F:1F90", 1),  # loopback: the namespace's own
+        13: ("udp", f"{ns_ip}:C352", f"{host_ip}:0035", 1),
+        14: ("udp", f"{ns_ip}:C353", "00000000:0000", 7),  # unconnected
     }
     host = {
-        21: ("tcp", f"{host_ip}:1F90", f"{ns_ip}:C350"),
-        22: ("tcp", "0100007F:1F90", "0100007F:C351"),
-        23: ("udp", "00000000:0035", "00000000:0000"),
+        21: ("tcp", f"{host_ip}:1F90", f"{ns_ip}:C350", 1),
+        22: ("tcp", "0100007F:1F90", "0100007F:C351", 1),
+        23: ("udp", "00000000:0035", "00000000:0000", 7),
     }
     assert host_ends(mine, host) == {21: (11, "tcp", "169.254.7.2:8080"), 23: (13, "udp", "169.254.7.2:53")}
+    assert [connected(mine[i]) for i in (11, 12, 13, 14)] == [True, False, True, None]
+    assert connected(("tcp", f"{ns_ip}:1F90", "00000000:0000", 10)) is False  # a listener
 
 
 def _records() -> tuple[list[dict], object]:
