@@ -23,7 +23,6 @@ from typing import Any
 
 from inspectorate.verify._calibration import Calibration
 from inspectorate.verify._evidence import PhaseEvidence
-from inspectorate.verify._registry import INCONSISTENT, UNVERIFIABLE, Finding, finding
 
 # A woken daemon (journald taking a log line, the label channel's peer) spends a few
 # scheduler ticks (10 ms each); 0.1 CPU-s covers that and the audit's one-second dating
@@ -64,26 +63,23 @@ def relayed(watch: dict[str, Any] | None, t0: float, t1: float) -> list[dict[str
     return sorted(out, key=lambda p: -p["cpu_s"])
 
 
-def with_relays(f: Finding, ev: PhaseEvidence, watch: dict[str, Any] | None, cal: Calibration) -> Finding:
-    """``compute``'s finding given the phase's relay peers: unchanged when there are none;
-    the peers added to its evidence when quiet (or when it already failed); otherwise
-    unverifiable, naming the busiest peer and what would settle it."""
+def relay_evidence(
+    ev: PhaseEvidence, watch: dict[str, Any] | None, cal: Calibration
+) -> dict[str, Any] | None:
+    """The phase's relay peers for ``compute``'s evidence (None: there are none), and
+    under ``reason`` the sentence naming the busiest one when together they burned
+    more than ``relay_allowance`` (absent: quiet peers, recorded, changing nothing)."""
     peers = relayed(watch, ev.t0, ev.t1)
     if not peers:
-        return f
+        return None
     total, allowed = sum(p["cpu_s"] for p in peers), relay_allowance(ev, cal)
-    evidence = {**f.evidence, "relay_peers": peers[:10], "relay_cpu_s": total, "relay_allowance_s": allowed}
-    if total <= allowed or f.decision == INCONSISTENT:
-        return finding(f.property, f.score, f.decision, f.record_ids, basis=f.basis, **evidence)
-    top = peers[0]
-    where = f"{VIA.get(str(top['via']), top['via'])} {top['address'] or '(unnamed)'}"
-    reason = (
-        f"work may have been relayed to pid {top['pid']} ({top['comm']}) outside the capture over "
-        f"{where}: {top['cpu_s']:.1f} CPU-s in this phase"
-        + (f" ({total:.1f} CPU-s across {len(peers)} peers)" if len(peers) > 1 else "")
-    )
-    missing = list(evidence.pop("missing_streams", [])) + ["relay_peer"]
-    evidence.pop("reason", None)
-    return finding(
-        f.property, f.score, UNVERIFIABLE, basis=f.basis, missing_streams=missing, reason=reason, **evidence
-    )
+    out: dict[str, Any] = {"relay_peers": peers[:10], "relay_cpu_s": total, "relay_allowance_s": allowed}
+    if total > allowed:
+        top = peers[0]
+        where = f"{VIA.get(str(top['via']), top['via'])} {top['address'] or '(unnamed)'}"
+        out["reason"] = (
+            f"work may have been relayed to pid {top['pid']} ({top['comm']}) outside the capture over "
+            f"{where}: {top['cpu_s']:.1f} CPU-s in this phase"
+            + (f" ({total:.1f} CPU-s across {len(peers)} peers)" if len(peers) > 1 else "")
+        )
+    return out
