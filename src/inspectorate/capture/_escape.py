@@ -23,6 +23,11 @@ elsewhere). Two defences, neither resting on the prover's files:
       {"schema": "inspectorate.escape_watch/1", "kind": "escaped", "t": 1712.3,
        "pid": 4242, "comm": "python", "left": "cgroup" | "netns", "now_in": "..."}
 
+About once a second the same thread also audits the workload's relay peers: host
+processes outside the capture holding the other end of one of its sockets or pipes,
+whose CPU it then samples (``capture._peers``; ``relay_peer`` / ``relay_cpu`` records
+in the same stream, read by verify's ``compute``).
+
 What stays open: a process that leaves and returns between two audits (250 ms apart)
 is seen only with the probability its excursion covers an audit, so hiding sustained
 work this way is caught, a single short burst may not be; the process
@@ -225,7 +230,11 @@ class EscapeWatch:
             self._audit_peers(force=True)
             self._peers.close()
             # the audit's own cost, for the docs' figure and a reader's check
-            extra = {"peer_audits": self._peers.audits, "peer_audit_cpu_s": round(self._peers.cpu_s, 6)}
+            extra = {
+                "peer_audits": self._peers.audits,
+                "peer_audit_cpu_s": round(self._peers.cpu_s, 6),
+                "peer_audit_max_s": round(self._peers.max_s, 6),
+            }
         self._record("stop", tracked=len(self.tracked), escaped=len(self.escaped), **extra)
         self._writer.close()
         if self._sock is not None:

@@ -174,10 +174,12 @@ def held_by(pids: Iterable[int]) -> Held:
 
 
 def owners(
-    sockets: set[int], pipes: set[tuple[int, int]], skip: set[int]
+    sockets: set[int], pipes: set[tuple[int, int]], skip: set[int], named: bool = True
 ) -> tuple[dict[int, set[int]], dict[tuple[int, int], set[int]]]:
     """Processes (not in ``skip``) whose fds hold any of ``sockets`` or ``pipes``: one pass
-    over ``/proc/*/fd``. Only a link that could be a pipe is ``stat``-ed."""
+    over ``/proc/*/fd``. Only a link that could be one of the pipes is ``stat``-ed: an
+    anonymous pipe by its ``pipe:[N]`` number; a path only when ``named`` (some of the
+    pipes are FIFOs in the file system, which any path may name)."""
     by_sock: dict[int, set[int]] = {}
     by_pipe: dict[tuple[int, int], set[int]] = {}
     pipe_inos = {ino for _, ino in pipes}
@@ -199,7 +201,10 @@ def owners(
                     continue
                 if not pipes or link.startswith(("anon_inode:", "/dev/")):
                     continue
-                if link.startswith("pipe:[") and int(link[6:-1]) not in pipe_inos:
+                if link.startswith("pipe:["):
+                    if int(link[6:-1]) not in pipe_inos:
+                        continue
+                elif not named:
                     continue
                 st = os.stat(f"{base}/{fd}")
             except (OSError, ValueError):

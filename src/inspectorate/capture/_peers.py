@@ -65,7 +65,11 @@ from inspectorate.capture._peer_tables import (
 )
 
 Record = Callable[..., None]
-RESCAN_S = 10.0  # an owner scan for ends no outside process holds yet, at most this often
+# An owner scan for ends no outside process holds yet (the workload's own pipes) at most
+# this often: each reads every fd link of the host (~5 ms on this box). A pipe reaches
+# an outside process by fd passing (over a socket: a channel found at once) or by root
+# opening /proc/PID/fd/N: found within this.
+RESCAN_S = 30.0
 RECHECK_AUDITS = 5  # unconnected sockets of the workload: looked up again every 5th audit
 
 
@@ -96,7 +100,7 @@ class PeerAudit:
         self._diag_ns: str | None = None
         self._host_diag: socket.socket | None = None
         self.errors: set[str] = set()
-        self.audits, self.cpu_s = 0, 0.0
+        self.audits, self.cpu_s, self.max_s = 0, 0.0, 0.0
 
     def close(self) -> None:
         for sock in (self._diag, self._host_diag):
@@ -113,8 +117,8 @@ class PeerAudit:
         except OSError as exc:
             self._error(f"peer audit: {exc}")
         self._sample(tracked)
-        self.audits += 1
-        self.cpu_s += time.process_time() - t0
+        spent = time.process_time() - t0
+        self.audits, self.cpu_s, self.max_s = self.audits + 1, self.cpu_s + spent, max(self.max_s, spent)
 
     def _error(self, text: str) -> None:
         if text not in self.errors:
@@ -225,7 +229,8 @@ class PeerAudit:
             return
         socks = {k[1] for k in todo if k[0] == "sock"}
         pipes = {k[1] for k in todo if k[0] == "pipe"}
-        by_sock, by_pipe = owners(socks, pipes, skip=tracked)
+        named = any(k[0] == "pipe" and not v[2].startswith("pipe:[") for k, v in todo.items())
+        by_sock, by_pipe = owners(socks, pipes, skip=tracked, named=named)
         for key, (wpid, via, address) in todo.items():
             holders = by_sock.get(key[1], set()) if key[0] == "sock" else by_pipe.get(key[1], set())
             if not holders:
