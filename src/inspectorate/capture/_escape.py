@@ -360,6 +360,7 @@ def read_escapes(run_path: Path | str) -> dict[str, Any] | None:
         problems.append(f"{STREAM}: no stop record (the watch did not end cleanly)")
     start = next((r for r in records if r.get("kind") == "start"), {})
     escapes = [r for r in records if r.get("kind") == "escaped" and isinstance(r.get("t"), (int, float))]
+    problems += [f"relay audit: {r.get('error')}" for r in records if r.get("kind") == "relay_error"][:3]
     return {
         "escapes": escapes,
         "problems": problems,

@@ -94,7 +94,8 @@ class PeerAudit:
         self.peers: dict[int, Peer] = {}
         self.state: dict[int, str] = {}  # workload socket inode -> done / wait (unconnected) / other
         self.known: set[tuple[str, Any]] = set()  # (kind, inode/key) resolved to owners already
-        self.pending: dict[tuple[str, Any], float] = {}  # no outside holder yet -> when last scanned
+        # an outside end nobody outside held at the last scan -> (when scanned, its channel)
+        self.pending: dict[tuple[str, Any], tuple[float, tuple[int, str, str]]] = {}
         self.announced: set[tuple[int, str, str]] = set()
         self._diag: socket.socket | None = None
         self._diag_ns: str | None = None
@@ -111,13 +112,16 @@ class PeerAudit:
         """One pass: channels of ``tracked`` (the workload's living pids) whose other end is
         outside, their owners, and every known peer's CPU. ``home_ns``: the workload's
         ``net:[...]`` link. Errors are recorded once each and never stop the escape watch."""
-        t0 = time.process_time()
+        t0 = time.thread_time()
         try:
             self._find(tracked, home_ns)
-        except OSError as exc:
-            self._error(f"peer audit: {exc}")
-        self._sample(tracked)
-        spent = time.process_time() - t0
+        except Exception as exc:  # a failed audit is recorded; it must never end the escape watch
+            self._error(f"peer audit: {type(exc).__name__}: {exc}")
+        try:
+            self._sample(tracked)
+        except Exception as exc:
+            self._error(f"peer CPU sample: {type(exc).__name__}: {exc}")
+        spent = time.thread_time() - t0
         self.audits, self.cpu_s, self.max_s = self.audits + 1, self.cpu_s + spent, max(self.max_s, spent)
 
     def _error(self, text: str) -> None:
@@ -146,6 +150,10 @@ class PeerAudit:
                 self._inet(held, outside, inet, home)
         for key, pid in held.pipes.items():
             outside.setdefault(("pipe", key), (pid, "fifo", held.pipe_names.get(key, "")))
+        self.pending = {k: v for k, v in self.pending.items() if v[1][0] in tracked}
+        for key, (_, channel) in self.pending.items():  # a socket's end is listed once: keep asking
+            if key[0] == "sock":
+                outside.setdefault(key, channel)
         self._resolve(outside, tracked)
 
     def _ns_diag(self, pid: int) -> socket.socket:
@@ -223,7 +231,7 @@ class PeerAudit:
         todo = {
             k: v
             for k, v in outside.items()
-            if k not in self.known and now - self.pending.get(k, -RESCAN_S) >= RESCAN_S
+            if k not in self.known and now - self.pending.get(k, (-RESCAN_S, v))[0] >= RESCAN_S
         }
         if not todo:
             return
@@ -234,7 +242,7 @@ class PeerAudit:
         for key, (wpid, via, address) in todo.items():
             holders = by_sock.get(key[1], set()) if key[0] == "sock" else by_pipe.get(key[1], set())
             if not holders:
-                self.pending[key] = now
+                self.pending[key] = (now, (wpid, via, address))
                 continue
             self.known.add(key)
             self.pending.pop(key, None)
