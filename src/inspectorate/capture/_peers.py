@@ -151,9 +151,9 @@ class PeerAudit:
         for key, pid in held.pipes.items():
             outside.setdefault(("pipe", key), (pid, "fifo", held.pipe_names.get(key, "")))
         self.pending = {k: v for k, v in self.pending.items() if v[1][0] in tracked}
-        for key, (_, channel) in self.pending.items():  # a socket's end is listed once: keep asking
-            if key[0] == "sock":
-                outside.setdefault(key, channel)
+        for end, (_, channel) in self.pending.items():  # a socket's end is listed once: keep asking
+            if end[0] == "sock":
+                outside.setdefault(end, channel)
         self._resolve(outside, tracked)
 
     def _ns_diag(self, pid: int) -> socket.socket:
