@@ -28,11 +28,16 @@ the other end of every such channel and samples the CPU of the process that hold
   (the sensor and the process that started it, the capture wrapper holding the label
   channel) are recorded as such and not sampled;
 * each relay peer's CPU (``utime+stime`` of all its threads, its reaped children and
-  its live descendants) at every audit until it exits, written when it moves.
+  its live descendants, less the branch that launched this sensor when the peer is
+  one of its ancestors) at every audit until it exits, written when it moves.
+
+A socket is looked up once (its peer is fixed once connected), an unconnected one again
+every ``RECHECK_AUDITS``-th audit: a steady workload costs a readlink per fd and a
+``/proc/PID/stat`` read per peer (~0.4 ms an audit here; docs/capture.md).
 
 Records (in ``sensor_escape.jsonl``, schema ``inspectorate.escape_watch/1``):
-``relay_peer`` {pid, comm, via, address, workload_pid, verifier}, ``relay_cpu`` {pid,
-cpu_s} and ``relay_gone`` {pid}.
+``relay_peer`` {pid, comm, via, address, workload_pid, verifier, ancestor},
+``relay_cpu`` {pid, cpu_s}, ``relay_gone`` {pid} and ``relay_error`` {error}.
 """
 
 from __future__ import annotations
