@@ -49,3 +49,13 @@ def test_a_quiet_relay_peer_is_recorded_and_changes_nothing():
 def test_a_phase_that_fails_on_its_own_keeps_failing_with_the_peer_named():
     f = compute(_idle(0.9), Context(escapes=_watch(3.0)))
     assert f.decision == "inconsistent" and f.evidence["relay_cpu_s"] == 3.0
+
+
+def test_a_busy_reader_of_the_captures_own_stdio_is_shown_not_judged():
+    """The launcher reading the capture's stdout (a pipe the wrapper holds too) may be
+    busy for reasons of its own: a test harness running a noisy neighbour was."""
+    watch = _watch(3.0)
+    watch["relays"][4242]["channels"][0]["inherited"] = True
+    f = compute(_idle(0.001), Context(escapes=watch))
+    assert f.decision == "consistent" and f.evidence["relay_peers"] == []
+    assert f.evidence["stdio_peers"][0]["cpu_s"] == 3.0

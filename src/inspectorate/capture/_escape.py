@@ -380,7 +380,7 @@ def _relays(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
             continue
         kind = r.get("kind")
         if kind == "relay_peer" and not r.get("verifier"):
-            keep = ("t", "pid", "comm", "via", "address", "workload_pid")
+            keep = ("t", "pid", "comm", "via", "address", "workload_pid", "inherited")
             peer = out.setdefault(pid, {"channels": [], "samples": [], "gone": None})
             if peer["gone"] is not None:  # the pid was reused by a new peer
                 peer.update(samples=[], gone=None)

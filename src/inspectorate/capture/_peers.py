@@ -26,7 +26,9 @@ the other end of every such channel and samples the CPU of the process that hold
 * the owner of each outside end: one ``/proc/*/fd`` scan when a new inode appears
   (cached). An owner inside the workload is not a relay; the verifier's own processes
   (the sensor and the process that started it, the capture wrapper holding the label
-  channel) are recorded as such and not sampled;
+  channel) are recorded as such and not sampled; an end the wrapper holds too is the
+  capture's own stdio, inherited from its launcher, recorded ``inherited`` (verify
+  shows those peers and does not judge them);
 * each relay peer's CPU (``utime+stime`` of all its threads, its reaped children and
   its live descendants, less the branch that launched this sensor when the peer is
   one of its ancestors) at every audit until it exits, written when it moves.
@@ -36,7 +38,7 @@ every ``RECHECK_AUDITS``-th audit: a steady workload costs a readlink per fd and
 ``/proc/PID/stat`` read per peer (~0.4 ms an audit here; docs/capture.md).
 
 Records (in ``sensor_escape.jsonl``, schema ``inspectorate.escape_watch/1``):
-``relay_peer`` {pid, comm, via, address, workload_pid, verifier, ancestor},
+``relay_peer`` {pid, comm, via, address, workload_pid, verifier, ancestor, inherited},
 ``relay_cpu`` {pid, cpu_s}, ``relay_gone`` {pid} and ``relay_error`` {error}.
 """
 
@@ -251,10 +253,13 @@ class PeerAudit:
                 continue
             self.known.add(key)
             self.pending.pop(key, None)
+            # an end the verifier's own process also holds is the capture's stdio (or
+            # another fd the wrapper handed the command), inherited from its launcher
+            inherited = bool(holders & self.verifier)
             for pid in sorted(holders):
-                self._announce(pid, wpid, via, address)
+                self._announce(pid, wpid, via, address, inherited)
 
-    def _announce(self, pid: int, wpid: int, via: str, address: str) -> None:
+    def _announce(self, pid: int, wpid: int, via: str, address: str, inherited: bool) -> None:
         if (pid, via, address) in self.announced:
             return
         self.announced.add((pid, via, address))
@@ -268,6 +273,7 @@ class PeerAudit:
             workload_pid=wpid,
             verifier=mine,
             ancestor=pid in self.chain,
+            inherited=inherited,
         )
         if not mine and pid not in self.peers:
             now = cpu_ticks(pid, set())

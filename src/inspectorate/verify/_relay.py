@@ -42,7 +42,8 @@ def relay_allowance(ev: PhaseEvidence, cal: Calibration) -> float:
 
 def relayed(watch: dict[str, Any] | None, t0: float, t1: float) -> list[dict[str, Any]]:
     """Relay peers connected by ``t1`` and not gone before ``t0``, with the CPU each
-    burned in [t0, t1] (``cpu_s``), largest first."""
+    burned in [t0, t1] (``cpu_s``), largest first. ``inherited``: every channel to it
+    is one the capture wrapper holds too (its own stdio, handed to the command)."""
     out = []
     for pid, peer in ((watch or {}).get("relays") or {}).items():
         channels = [c for c in peer["channels"] if c["t"] <= t1]
@@ -50,7 +51,8 @@ def relayed(watch: dict[str, Any] | None, t0: float, t1: float) -> list[dict[str
             continue
         samples = peer["samples"]
         cpu = sum(max(b[1] - a[1], 0.0) for a, b in zip(samples, samples[1:]) if t0 < b[0] <= t1)
-        first = channels[0]
+        own = [c for c in channels if not c.get("inherited")]
+        first = (own or channels)[0]
         out.append(
             {
                 "pid": pid,
@@ -58,6 +60,7 @@ def relayed(watch: dict[str, Any] | None, t0: float, t1: float) -> list[dict[str
                 "via": first.get("via"),
                 "address": first.get("address"),
                 "cpu_s": round(cpu, 3),
+                "inherited": not own,
             }
         )
     return sorted(out, key=lambda p: -p["cpu_s"])
@@ -69,11 +72,15 @@ def relay_evidence(
     """The phase's relay peers for ``compute``'s evidence (None: there are none), and
     under ``reason`` the sentence naming the busiest one when together they burned
     more than ``relay_allowance`` (absent: quiet peers, recorded, changing nothing)."""
-    peers = relayed(watch, ev.t0, ev.t1)
-    if not peers:
+    found = relayed(watch, ev.t0, ev.t1)
+    if not found:
         return None
+    peers = [p for p in found if not p.pop("inherited")]
+    stdio = [p for p in found if p not in peers]
     total, allowed = sum(p["cpu_s"] for p in peers), relay_allowance(ev, cal)
     out: dict[str, Any] = {"relay_peers": peers[:10], "relay_cpu_s": total, "relay_allowance_s": allowed}
+    if stdio:  # shown, not judged: the launcher reading the capture's stdout is not the workload's
+        out["stdio_peers"] = stdio[:10]
     if total > allowed:
         top = peers[0]
         where = f"{VIA.get(str(top['via']), top['via'])} {top['address'] or '(unnamed)'}"
