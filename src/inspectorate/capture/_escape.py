@@ -23,6 +23,11 @@ elsewhere). Two defences, neither resting on the prover's files:
       {"schema": "inspectorate.escape_watch/1", "kind": "escaped", "t": 1712.3,
        "pid": 4242, "comm": "python", "left": "cgroup" | "netns", "now_in": "..."}
 
+About once a second the same thread also audits the workload's relay peers: host
+processes outside the capture holding the other end of one of its sockets or pipes,
+whose CPU it then samples (``capture._peers``; ``relay_peer`` / ``relay_cpu`` records
+in the same stream, read by verify's ``compute``).
+
 What stays open: a process that leaves and returns between two audits (250 ms apart)
 is seen only with the probability its excursion covers an audit, so hiding sustained
 work this way is caught, a single short burst may not be; the process
@@ -43,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from inspectorate.capture._chain_writer import ChainWriter
+from inspectorate.capture._peers import PeerAudit
 
 SCHEMA = "inspectorate.escape_watch/1"
 STREAM = "sensor_escape.jsonl"
@@ -175,7 +181,13 @@ class EscapeWatch:
     namespace (see the module docstring). ``cgroup_dirs``: every hierarchy the workload
     was put in (v1 has several); membership is read from the first."""
 
-    def __init__(self, out: Path | str, cgroup_dirs: list[Path], period_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        out: Path | str,
+        cgroup_dirs: list[Path],
+        period_s: float = 0.05,
+        peer_period_s: float | None = 1.0,
+    ) -> None:
         self.out = Path(out)
         self.procs_file = Path(cgroup_dirs[0]) / "cgroup.procs"
         self.ctls, self.path = _hierarchy(Path(cgroup_dirs[0]))
@@ -187,6 +199,10 @@ class EscapeWatch:
         self._thread: threading.Thread | None = None
         self._sock = _open_connector()
         self._writer = ChainWriter(self.out / STREAM)
+        # relay peers (capture._peers): the sensor and whoever started it are the verifier's
+        self.peer_period_s = peer_period_s
+        self._peers = PeerAudit(self._record, {os.getpid(), os.getppid()}) if peer_period_s else None
+        self._next_peer_audit = 0.0
 
     def start(self) -> EscapeWatch:
         self._audit()
@@ -197,6 +213,8 @@ class EscapeWatch:
             netns=self.home_ns,
             fork_events=self._sock is not None,
             tracked=len(self.tracked),
+            relay_audit=self._peers is not None,
+            verifier_pids=sorted(self._peers.verifier) if self._peers is not None else [],
         )
         self._thread = threading.Thread(target=self._loop, name="escape-watch", daemon=True)
         self._thread.start()
@@ -207,7 +225,17 @@ class EscapeWatch:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._audit()
-        self._record("stop", tracked=len(self.tracked), escaped=len(self.escaped))
+        extra: dict[str, Any] = {}
+        if self._peers is not None:
+            self._audit_peers(force=True)
+            self._peers.close()
+            # the audit's own cost, for the docs' figure and a reader's check
+            extra = {
+                "peer_audits": self._peers.audits,
+                "peer_audit_cpu_s": round(self._peers.cpu_s, 6),
+                "peer_audit_max_s": round(self._peers.max_s, 6),
+            }
+        self._record("stop", tracked=len(self.tracked), escaped=len(self.escaped), **extra)
         self._writer.close()
         if self._sock is not None:
             self._sock.close()
@@ -231,6 +259,14 @@ class EscapeWatch:
                 if not self.procs_file.exists():
                     return
                 self._record("error", error=str(exc)[:200])
+            self._audit_peers()
+
+    def _audit_peers(self, force: bool = False) -> None:
+        """The relay-peer audit (``capture._peers``), at most every ``peer_period_s``."""
+        if self._peers is None or (not force and time.monotonic() < self._next_peer_audit):
+            return
+        self._next_peer_audit = time.monotonic() + float(self.peer_period_s or 0)
+        self._peers.audit(set(self.tracked) - self.escaped, self.home_ns)
 
     def _drain(self) -> None:
         """Fork events of tracked processes add the child at once (before it can move)."""
@@ -324,4 +360,33 @@ def read_escapes(run_path: Path | str) -> dict[str, Any] | None:
         problems.append(f"{STREAM}: no stop record (the watch did not end cleanly)")
     start = next((r for r in records if r.get("kind") == "start"), {})
     escapes = [r for r in records if r.get("kind") == "escaped" and isinstance(r.get("t"), (int, float))]
-    return {"escapes": escapes, "problems": problems, "fork_events": bool(start.get("fork_events"))}
+    problems += [f"relay audit: {r.get('error')}" for r in records if r.get("kind") == "relay_error"][:3]
+    return {
+        "escapes": escapes,
+        "problems": problems,
+        "fork_events": bool(start.get("fork_events")),
+        "relay_audit": bool(start.get("relay_audit")),
+        "relays": _relays(records),
+    }
+
+
+def _relays(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Relay peers outside the verifier (``capture._peers``): pid -> {channels (the
+    ``relay_peer`` records), samples [(t, cumulative cpu_s)], gone (t or None)}."""
+    out: dict[int, dict[str, Any]] = {}
+    for r in records:
+        t, pid = r.get("t"), r.get("pid")
+        if not isinstance(t, (int, float)) or not isinstance(pid, int):
+            continue
+        kind = r.get("kind")
+        if kind == "relay_peer" and not r.get("verifier"):
+            keep = ("t", "pid", "comm", "via", "address", "workload_pid", "inherited")
+            peer = out.setdefault(pid, {"channels": [], "samples": [], "gone": None})
+            if peer["gone"] is not None:  # the pid was reused by a new peer
+                peer.update(samples=[], gone=None)
+            peer["channels"].append({k: r.get(k) for k in keep})
+        elif kind == "relay_cpu" and pid in out and isinstance(r.get("cpu_s"), (int, float)):
+            out[pid]["samples"].append((float(t), float(r["cpu_s"])))
+        elif kind == "relay_gone" and pid in out:
+            out[pid]["gone"] = float(t)
+    return out

@@ -21,7 +21,16 @@ from typing import Any
 from inspectorate.verify._evidence import PhaseEvidence
 from inspectorate.verify._hostcal import HostRate, flops_floor_cpu_s, host_rate
 from inspectorate.verify._properties import Context, above, below, idle_allowance, multi_rank
-from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, Finding, finding, prop, unverifiable
+from inspectorate.verify._registry import (
+    CONSISTENT,
+    INCONSISTENT,
+    UNVERIFIABLE,
+    Finding,
+    finding,
+    prop,
+    unverifiable,
+)
+from inspectorate.verify._relay import relay_evidence
 from inspectorate.verify._spotcheck import SpotCheck, Work, checkpoint_cpu_s_per_byte, spot_check
 
 
@@ -44,7 +53,32 @@ def compute(ev: PhaseEvidence, ctx: Context) -> Finding:
     """Does the claimed work explain the CPU the sensor saw? observed tree CPU-seconds over
     (spot-check CPU-s per token x claimed tokens) must lie in [1/compute_low,
     compute_high] (tolerances from honest runs); an idle claim must stay under
-    ``idle_cores`` per process holding memory (``idle_allowance``)."""
+    ``idle_cores`` per process holding memory (``idle_allowance``). CPU burned in the
+    phase by host processes outside the capture that the workload talks to (relay
+    peers, ``capture._peers``) beyond ``relay_allowance`` leaves a passing phase
+    unverifiable, naming the peer (``_relay``)."""
+    return _with_relays(_compute(ev, ctx), relay_evidence(ev, ctx.escapes, ctx.calibration))
+
+
+def _with_relays(f: Finding, relays: dict[str, Any] | None) -> Finding:
+    """``compute``'s finding given the phase's relay peers: unchanged without any; the
+    peers added to its evidence when quiet or when it failed anyway; otherwise
+    unverifiable, naming the busiest peer (what would settle it: capturing it too)."""
+    if relays is None:
+        return f
+    reason = relays.pop("reason", None)
+    evidence = {**f.evidence, **relays}
+    if reason is None or f.decision == INCONSISTENT:
+        return finding(f.property, f.score, f.decision, f.record_ids, basis=f.basis, **evidence)
+    missing = [*evidence.pop("missing_streams", []), "relay_peer"]
+    prior = evidence.pop("reason", None)  # compute's own open question stays named
+    reason = f"{reason}; {prior}" if prior else reason
+    return finding(
+        f.property, f.score, UNVERIFIABLE, basis=f.basis, missing_streams=missing, reason=reason, **evidence
+    )
+
+
+def _compute(ev: PhaseEvidence, ctx: Context) -> Finding:
     cal = ctx.calibration
     s = ev.sensor or {}
     if "cpu_s" not in s:

@@ -22,6 +22,8 @@ _STREAM_SOURCE = {
     "nvsmi": "GPU counters (nvsmi.csv or NVML)",
     "spot_check": "a declared model the verifier can build and re-run (the spot-check)",
     "claimed_model": "a declared model in the phase's claim",
+    "relay_peer": "the relay peer captured too (start the helper inside `inspectorate capture`, "
+    "so its CPU is the workload's, or stop it)",
 }
 
 # What settles a property when the missing streams alone do not say it.
