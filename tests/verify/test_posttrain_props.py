@@ -139,3 +139,20 @@ def test_padded_logs_buy_no_room_for_a_checkpoint(tmp_path):
     found = P.weight_writes(ev, Context())
     assert str(found.decision) == "inconsistent", found.evidence
     assert found.evidence["slack_b"] <= P.WRITE_SLACK_CAP_B + P.WRITE_RECORDS_B
+
+
+def test_state_held_but_untouched_is_not_a_post_trainer(tmp_path):
+    """A server that trained earlier in its process keeps AdamW's state resident; the
+    working set over the phase (capture._workset) shows only the served weights touched:
+    not post-training. One touch of a second copy plus gradients (an update) is."""
+    ev = _setup(tmp_path, update=False)
+    n = ev.claim.n_params or 0
+    ev.sensor["footprint_b"] = 4 * n + 12 * n + P.MEMORY_FIXED_B + 1
+    ev.claim = Claim("inference:tiny", "inference", "inference", "tiny", n, [], 1)
+    ev.sensor.update(ws_max_b=4.0 * n, ws_covered_s=ev.duration)
+    held = P.resident_state(ev, Context())
+    assert str(held.decision) == "consistent" and held.evidence["held_untouched"], held.evidence
+    ev.sensor["ws_max_b"] = 12.0 * n + P.serving_bound_b(ev, n)  # trained copy + grads touched
+    assert str(P.resident_state(ev, Context()).decision) == "inconsistent"
+    ev.sensor.update(ws_max_b=4.0 * n, ws_covered_s=0.3 * ev.duration)  # too little of the phase
+    assert str(P.resident_state(ev, Context()).decision) == "inconsistent"

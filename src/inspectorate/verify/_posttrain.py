@@ -37,7 +37,7 @@ from typing import Any
 from inspectorate.errors import InputError
 from inspectorate.verify._evidence import PhaseEvidence
 from inspectorate.verify._physics import claimed_work
-from inspectorate.verify._properties import Context, above
+from inspectorate.verify._properties import WS_COVERAGE, Context, above
 from inspectorate.verify._registry import CONSISTENT, INCONSISTENT, Finding, finding, prop, unverifiable
 from inspectorate.verify._spotcheck import SpotCheck, spot_check
 
@@ -131,16 +131,32 @@ def resident_state(ev: PhaseEvidence, ctx: Context) -> Finding:
     # labelled reading, not above the runtime floor that caps it for P1/P2's passes)
     footprint = float(s.get("footprint_labelled_b", s["footprint_b"]))
     score = above(footprint, limit)
+    untouched = _held_untouched(ev, bound + 4.0 * n * _ranks(ev)) if score >= 0.5 else None
     return finding(
         name,
         score,
-        INCONSISTENT if score >= 0.5 else CONSISTENT,
+        INCONSISTENT if score >= 0.5 and untouched is None else CONSISTENT,
         basis=["sensor"],
         footprint_b=footprint,
         serving_bound_b=bound,
         limit_b=limit,
         excess_per_param_b=max(footprint - bound, 0.0) / (_ranks(ev) * n),
+        **(untouched or {}),
     )
+
+
+def _held_untouched(ev: PhaseEvidence, touch_limit: float) -> dict[str, Any] | None:
+    """The excess is held but never used: the working set (``capture._workset``) over
+    intervals covering at least ``WS_COVERAGE`` of the phase stayed under the served
+    weights, their cache and one more copy (``touch_limit``), while any update touches
+    more: a competent full update with a frozen serving copy touches that copy, the
+    trained weights and the gradients (12 B/param), AdamW 20. A server that trained
+    earlier in its process and kept what it freed is then not a post-trainer."""
+    s = ev.sensor or {}
+    ws, covered = s.get("ws_max_b"), float(s.get("ws_covered_s") or 0.0)
+    if ws is None or covered < WS_COVERAGE * ev.duration or ws >= touch_limit:
+        return None
+    return {"working_set_max_b": ws, "working_set_limit_b": touch_limit, "held_untouched": True}
 
 
 def served_tokens(files: dict[str, list[Path]]) -> tuple[int, int]:
