@@ -92,3 +92,17 @@ def test_a_kernel_without_clear_refs_is_said_once(monkeypatch) -> None:  # type:
     probe = WorkingSetProbe()
     assert probe.maybe_probe([1], 10.0, 0.0) == {"ws_error": "working set not readable: Permission denied"}
     assert probe.maybe_probe([1], 20.0, 9.0) == {}
+
+
+def test_forced_probes_draw_on_a_budget(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A phase per request would buy a probe per request: past the budget an edge gets
+    its sample without a probe."""
+    probe = WorkingSetProbe()
+    monkeypatch.setattr(_workset, "clear_referenced", lambda pid, strict=False: None)
+    monkeypatch.setattr(_workset, "read_referenced", lambda pid: (1 << 20, 1 << 30))
+    clock = iter(x * 0.1 for x in range(10_000))
+    monkeypatch.setattr(_workset.time, "thread_time", lambda: next(clock))  # each probe costs 0.1 s
+    assert probe.maybe_probe([1], 100.0, 0.0) == {}  # opens the first interval
+    taken = sum(bool(probe.maybe_probe([1], 100.0 + 0.25 * i, 0.0, force=True)) for i in range(1, 41))
+    assert taken == 5  # the 0.5 s burst; 10 s at 0.5% of a core adds 0.05 s, not a sixth probe
+    assert probe.maybe_probe([1], 100.0 + 200.0, 0.0, force=True)  # the budget refills with time

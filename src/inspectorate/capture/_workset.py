@@ -32,6 +32,12 @@ from typing import Any
 MIN_INTERVAL_S = 2.0  # no two probes closer than this
 COST_SHARE = 0.003  # the probe's CPU over wall time: 3 ms a second at most
 BUSY_CORES = 0.3  # below this (since the last clear) the tree is not probed: <= 1% of its CPU
+# Probes at phase edges are asked for, not spaced: a workload that opens a phase per
+# request would buy a probe per request. They draw on a budget of FORCED_SHARE of a core
+# since the first probe plus FORCED_BURST_S; past it the edge gets its sample without a
+# probe (the interval then spans the edge and speaks for no phase).
+FORCED_SHARE = 0.005
+FORCED_BURST_S = 0.5
 
 
 class WorkingSetProbe:
@@ -42,12 +48,17 @@ class WorkingSetProbe:
         self.cpu_clear = 0.0  # the tree's CPU-seconds then
         self.next_t = 0.0
         self.error: str | None = None  # set once: the kernel or rights do not allow it
+        self.t_first: float | None = None
+        self.spent = 0.0  # CPU-seconds all probes have cost
+        self.last_cost = 0.0
 
     def maybe_probe(self, pids: list[int], t: float, cpu_s: float, force: bool = False) -> dict[str, Any]:
         """Fields to add to the sample taken at ``t`` (``cpu_s``: the tree's cumulative
         CPU): ``ws_b``, ``ws_rss_b``, ``ws_t0`` after a probe; ``{}`` otherwise.
         ``force`` (a phase edge, ``capture._sensor_control``): probe now, busy or not."""
         if self.error is not None or not pids or (t < self.next_t and not force):
+            return {}
+        if force and not self._affordable(t):
             return {}
         if self.t_clear is None:  # the first interval starts here
             return self._start(pids, t, cpu_s)
@@ -64,10 +75,16 @@ class WorkingSetProbe:
             referenced, rss = referenced + got[0], rss + got[1]
             clear_referenced(pid)
         cost = time.thread_time() - cost0
+        self.spent, self.last_cost = self.spent + cost, cost
         out = {"ws_b": referenced, "ws_rss_b": rss, "ws_t0": round(self.t_clear, 4)}
         self.t_clear, self.cpu_clear = t, cpu_s
         self.next_t = t + max(MIN_INTERVAL_S, cost / COST_SHARE)
         return out
+
+    def _affordable(self, t: float) -> bool:
+        """Whether a forced probe fits the budget (``FORCED_SHARE``, ``FORCED_BURST_S``)."""
+        since = t - self.t_first if self.t_first is not None else 0.0
+        return self.spent + self.last_cost <= FORCED_SHARE * since + FORCED_BURST_S
 
     def _start(self, pids: list[int], t: float, cpu_s: float) -> dict[str, Any]:
         try:
@@ -76,7 +93,7 @@ class WorkingSetProbe:
         except OSError as exc:
             self.error = f"working set not readable: {exc.strerror or exc}"
             return {"ws_error": self.error}
-        self.t_clear, self.cpu_clear = t, cpu_s
+        self.t_clear, self.cpu_clear, self.t_first = t, cpu_s, t
         self.next_t = t + MIN_INTERVAL_S
         return {}
 
