@@ -20,15 +20,16 @@ def _saved(obj: object) -> bytes:
     return buf.getvalue()
 
 
-def _state() -> dict[str, object]:
+def _state(strided: bool = True) -> dict[str, object]:
     gen = torch.Generator().manual_seed(3)
     base = torch.randn(6, 10, generator=gen)
+    views = {"t": base.t(), "cols": base[:, 3:7]} if strided else {}  # strided (and offset)
     return {
         "w": base,
         "tied": base,  # one storage, two names
-        "t": base.t(),  # a strided view of it
-        "row": base[2],  # a view at a storage offset
-        "cols": base[:, 3:7],  # strided and offset
+        **views,
+        "row": base[2],  # a contiguous view at a storage offset
+        "param": torch.nn.Parameter(torch.randn(3, 2, generator=gen)),
         "half": torch.randn(5, 3, generator=gen).to(torch.bfloat16),
         "mask": torch.rand(7, generator=gen) > 0.5,
         "scalar": torch.tensor(2.5),
@@ -37,17 +38,23 @@ def _state() -> dict[str, object]:
     }
 
 
+@pytest.mark.parametrize("strided", [False, True], ids=["plain", "strided"])
 @pytest.mark.parametrize("wrap", [False, True], ids=["flat", "state_dict"])
-def test_in_place_equals_a_full_load_and_the_models_fingerprint(wrap: bool) -> None:
-    state = _state()
+def test_in_place_equals_a_full_load_and_the_models_fingerprint(wrap: bool, strided: bool) -> None:
+    state = _state(strided)
     data = _saved({"state_dict": state, "meta": {"n": 1}} if wrap else state)
     fast = _fingerprint._in_place(data)
-    assert fast is not None and fast[1] is None  # the plain layout took the fast path
+    if strided:  # a strided view is not modelled without torch: torch reads the file
+        assert fast is None
+    else:
+        assert fast is not None and fast[1] is None  # read without torch
     full = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     loaded = full["state_dict"] if wrap else full
-    assert fast[0] == tensors_sha256(loaded)
-    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    assert content_fingerprint(data)[0] == tensors_sha256(loaded)
+    tensors = {k: v.detach() for k, v in state.items() if isinstance(v, torch.Tensor)}
     assert content_fingerprint(data) == (weights_sha256(tensors), None)
+    if not strided:
+        assert fast == (weights_sha256(tensors), None)
 
 
 def test_a_changed_value_changes_the_fingerprint() -> None:
@@ -99,3 +106,51 @@ def test_buffers_of_any_kind_give_the_same_fingerprint() -> None:
     want = content_fingerprint(data)
     assert content_fingerprint(bytearray(data)) == want
     assert content_fingerprint(memoryview(data)) == want
+
+
+def test_the_structure_reader_runs_no_global_it_does_not_model() -> None:
+    """A pickle naming any other global is refused before anything is called, and torch
+    (weights_only) decides instead."""
+    import pickle
+    import zipfile as zf
+
+    from inspectorate.capture._torchzip import Refused, read_structure
+
+    class Boom:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (print, ("ran",))
+
+    data = _saved({"w": torch.ones(2)})
+    src = zf.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zf.ZipFile(out, "w", compression=zf.ZIP_STORED) as dst:
+        for info in src.infolist():
+            body = (
+                pickle.dumps({"w": Boom()}, protocol=2)
+                if info.filename.endswith("data.pkl")
+                else src.read(info)
+            )
+            dst.writestr(info.filename, body)
+    hostile = out.getvalue()
+    view = memoryview(hostile)
+    with pytest.raises(Refused):
+        read_structure(view, _fingerprint._file(view))
+    assert content_fingerprint(hostile)[0] is None  # torch's weights_only refuses it too
+
+
+def test_the_sensor_fingerprints_a_plain_checkpoint_without_importing_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    path = tmp_path / "ck.pt"
+    path.write_bytes(_saved({"state_dict": _state(strided=False)}))
+    code = (
+        "import sys; from pathlib import Path;"
+        "from inspectorate.capture._fingerprint import content_fingerprint;"
+        f"w, why = content_fingerprint(Path({str(path)!r}).read_bytes());"
+        "print(w, why, 'torch' in sys.modules)"
+    )
+    got = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert got[1:] == ["None", "False"] and got[0] == content_fingerprint(path.read_bytes())[0]

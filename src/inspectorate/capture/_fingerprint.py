@@ -9,23 +9,23 @@ The watcher hashes every checkpoint twice (the file, then its tensors), and that
 of what capture costs a workload that hands over often. Loading the checkpoint to hash
 its tensors copied every byte into fresh storages and then into a ``bytes`` per tensor:
 half the time went to copies. ``torch.save``'s zip stores each storage uncompressed, so
-the tensors' bytes are already in the buffer the watcher read: it loads only the
-structure (``map_location="meta"``: names, dtypes, shapes, strides and each storage's
-offset in the file, no data) and hashes slices of the buffer in place. Any record that
-is not stored plainly where torch would read it (compressed, out of bounds, an offset
-the zip directory does not confirm) falls back to a full load, so the fingerprint is
-always what ``torch.load`` would give.
+the tensors' bytes are already in the buffer the watcher read: it reads only the
+structure (``_torchzip``, without importing torch: names, dtypes, shapes, strides and
+each storage's offset in the file) and hashes slices of the buffer in place. Anything
+else (a strided view, a compressed or missing record, a global the structure reader
+does not model) falls back to ``torch.load``, so the fingerprint is always what a full
+load gives.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import zipfile
 from typing import Any
 
+from inspectorate.capture._torchzip import Refused, TensorRef, read_structure
+
 _TORCH_MAGIC = b"PK\x03\x04"  # torch.save's zip container
-_LOCAL_HEADER = 30  # fixed part of a zip local file header
 
 
 Buffer = bytes | bytearray | memoryview
@@ -96,15 +96,12 @@ class WholeReader:
 def content_fingerprint(data: Buffer) -> tuple[str | None, str | None]:
     """(weights_sha256, None) of a torch checkpoint's tensors, or (None, why not).
 
-    Reads with ``weights_only=True`` (no code runs); the tensors are the file's
-    ``state_dict`` (the project's checkpoint format) or the file itself when it is a
-    flat name -> tensor mapping."""
+    The tensors are the file's ``state_dict`` (the project's checkpoint format) or the
+    file itself when it is a flat name -> tensor mapping. Read without torch where the
+    file is plain (``_torchzip``); otherwise with ``torch.load(weights_only=True)`` (no
+    code runs either way)."""
     if bytes(data[:4]) != _TORCH_MAGIC:
         return None, "not a torch checkpoint"
-    try:
-        import torch
-    except ImportError:
-        return None, "torch is not installed: no content fingerprint"
     try:
         fast = _in_place(data)
     except Exception:  # anything odd about the layout: the full load decides
@@ -112,11 +109,15 @@ def content_fingerprint(data: Buffer) -> tuple[str | None, str | None]:
     if fast is not None:
         return fast
     try:
+        import torch
+    except ImportError:
+        return None, "torch is not installed: no content fingerprint"
+    try:
         blob = torch.load(_file(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # any unreadable file is a fact to record, not a crash
         return None, f"unreadable checkpoint ({type(exc).__name__})"
-    state = _state_of(blob)
-    if state is None:
+    state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
+    if not isinstance(state, dict) or not any(isinstance(v, torch.Tensor) for v in state.values()):
         return None, "no tensors"
     return tensors_sha256(state), None
 
@@ -130,81 +131,51 @@ def tensors_sha256(state: dict[str, Any]) -> str:
         tensor = state[name]
         if not isinstance(tensor, torch.Tensor):
             continue
-        digest.update(_header(name, tensor))
+        digest.update(_header(name, tensor.dtype, tuple(tensor.shape)))
         digest.update(tensor.detach().contiguous().reshape(-1).cpu().view(torch.uint8).numpy().data)
     return digest.hexdigest()
 
 
-def _header(name: str, tensor: Any) -> bytes:
-    return f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode()
-
-
-def _state_of(blob: Any) -> dict[str, Any] | None:
-    import torch
-
-    state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
-    if not isinstance(state, dict) or not any(isinstance(v, torch.Tensor) for v in state.values()):
-        return None
-    return state
-
-
-def _stored_records(data: memoryview) -> dict[int, int]:
-    """{offset of the bytes: size} of every uncompressed member of the zip, from its
-    central directory and local headers (what torch's reader would read)."""
-    out: dict[int, int] = {}
-    with zipfile.ZipFile(_file(data)) as zf:
-        for info in zf.infolist():
-            if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
-                continue
-            head = info.header_offset
-            local = bytes(data[head : head + _LOCAL_HEADER])
-            if len(local) < _LOCAL_HEADER or not local.startswith(_TORCH_MAGIC):
-                continue
-            name_len = int.from_bytes(local[26:28], "little")
-            extra_len = int.from_bytes(local[28:30], "little")
-            out[head + _LOCAL_HEADER + name_len + extra_len] = info.file_size
-    return out
+def _header(name: str, dtype: Any, shape: tuple[int, ...]) -> bytes:
+    return f"{name}|{dtype}|{shape}|".encode()
 
 
 def _in_place(data: Buffer) -> tuple[str | None, str | None] | None:
-    """The fingerprint hashed from ``data`` itself, or None where the layout is not the
-    plain one (the caller then loads the file whole)."""
-    import torch
-
+    """The fingerprint hashed from ``data`` itself (the structure read by ``_torchzip``,
+    the tensors as slices of the buffer), or None where the file is not the plain
+    layout (a strided view, a compressed or missing record, a global the reader does
+    not model): the caller then loads it with torch."""
     view = memoryview(data).cast("B")
-    blob = torch.load(_file(view), map_location="meta", weights_only=True)
-    state = _state_of(blob)
-    if state is None:
-        return None, "no tensors"
-    records = _stored_records(view)
+    try:
+        blob, records = read_structure(view, _file(view))
+    except Refused:
+        return None
+    state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
+    if not isinstance(state, dict) or not any(isinstance(v, TensorRef) for v in state.values()):
+        return None  # torch says whether it holds tensors after all
     digest = hashlib.sha256()
     for name in sorted(state):
         tensor = state[name]
-        if not isinstance(tensor, torch.Tensor):
+        if not isinstance(tensor, TensorRef):
             continue
         chunk = _tensor_bytes(tensor, view, records)
         if chunk is None:
             return None
-        digest.update(_header(name, tensor))
+        digest.update(_header(name, tensor.dtype, tensor.size))
         digest.update(chunk)
     return digest.hexdigest(), None
 
 
-def _tensor_bytes(tensor: Any, view: memoryview, records: dict[int, int]) -> Any:
-    """The bytes of a meta tensor's values as they lie in the file (a slice of ``view``
-    for a contiguous tensor, a copy for a strided view), or None if unsure."""
-    import torch
-
-    if tensor.numel() == 0:
+def _tensor_bytes(tensor: TensorRef, view: memoryview, records: dict[str, tuple[int, int]]) -> Any:
+    """A contiguous tensor's bytes as a slice of ``view``; None if unsure."""
+    if tensor.numel == 0:
         return b""
-    storage = tensor.untyped_storage()
-    offset = getattr(storage, "_checkpoint_offset", None)
-    if not isinstance(offset, int) or records.get(offset) != storage.nbytes():
+    found = records.get(tensor.storage.key)
+    nbytes = tensor.storage.numel * tensor.storage.itemsize
+    if found is None or found[1] != nbytes or found[0] + nbytes > len(view) or not tensor.contiguous():
         return None
-    size = tensor.element_size()
-    if tensor.is_contiguous():
-        start = offset + tensor.storage_offset() * size
-        return view[start : start + tensor.numel() * size]
-    raw = torch.frombuffer(bytearray(view[offset : offset + storage.nbytes()]), dtype=torch.uint8)
-    values = raw.view(tensor.dtype).as_strided(tensor.shape, tensor.stride(), tensor.storage_offset())
-    return values.contiguous().reshape(-1).view(torch.uint8).numpy()
+    start = found[0] + tensor.offset * tensor.storage.itemsize
+    end = start + tensor.numel * tensor.storage.itemsize
+    if tensor.offset < 0 or end > found[0] + nbytes:
+        return None
+    return view[start:end]
