@@ -9,7 +9,13 @@ import pytest
 
 from inspectorate.errors import InputError
 from inspectorate.replay import Tolerance, choose_segments, read_claim, replay_claim, replay_finding
-from inspectorate.replay._attacks import checkpoint_swapped, data_substituted, metric_inflated, steps_skipped
+from inspectorate.replay._attacks import (
+    checkpoint_swapped,
+    data_substituted,
+    metric_inflated,
+    state_crafted,
+    steps_skipped,
+)
 
 
 def test_claim_round_trip(honest):
@@ -99,3 +105,23 @@ def test_segment_choice_and_bad_claims(honest, corpus, tmp_path):
 def test_tolerance_round_trip(tmp_path):
     tol = Tolerance(0.01, 0.001, {"threads": [1, 2]})
     assert Tolerance.load(tol.save(tmp_path / "t.json")) == tol
+
+
+def test_a_crafted_optimizer_state_is_caught_by_the_segment_that_should_have_made_it(
+    honest, corpus, tmp_path
+):
+    """The weights alone do not chain segments: an optimizer state rewritten at the start
+    of the last segment carries its claimed steps further than the run's own optimizer,
+    and that segment replays exactly from it. The segment before ends on the honest
+    state, not the crafted one."""
+    forged = state_crafted(honest, corpus, tmp_path / "c")
+    last = len(forged.checkpoints) - 2
+    assert replay_claim(forged, corpus, segments=[last]).decision == "consistent"  # exact from the craft
+    result = replay_claim(forged, corpus, segments=[last - 1])
+    assert result.decision == "inconsistent", result.reasons
+    seg = result.segments[0]
+    assert seg.exact and seg.state_distance is not None and seg.state_distance > 0.5  # tolerance 1e-2
+    assert "optimizer state lands" in result.reasons[0]
+    # the honest run's states chain: every segment's replayed state is its checkpoint's
+    honest_result = replay_claim(honest, corpus)
+    assert all(s.state_distance == 0.0 for s in honest_result.segments[:-1]), honest_result.segments

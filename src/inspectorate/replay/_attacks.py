@@ -5,6 +5,10 @@ keeps its claim self-consistent (every fingerprint it writes matches the files i
 - ``checkpoint_swapped``: checkpoint ``k`` is another run's (fingerprints updated).
 - ``steps_skipped``: one segment ran only part of its steps (the compute was not spent).
 - ``data_substituted``: trained on other text while claiming the declared split.
+- ``state_crafted``: the optimizer state handed over at the start of the last segment is
+  rewritten (its first moment scaled), so that segment's claimed steps carry the weights
+  further than the run's own optimizer would; the last checkpoint, its fingerprints and
+  the metric are recomputed from the crafted state, so the last segment replays exactly.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from pathlib import Path
 
 from inspectorate.models._checkpoint import file_sha256, load_checkpoint, weights_sha256
 from inspectorate.models._corpus import Corpus
-from inspectorate.replay._claim import TrainingClaim, checkpoint_steps, read_claim, record_run
-from inspectorate.replay._train import TrainSpec
+from inspectorate.replay._claim import TrainingClaim, _save, checkpoint_steps, read_claim, record_run
+from inspectorate.replay._train import TrainSpec, evaluate, train_steps
 
 
 def metric_inflated(claim: TrainingClaim, out: Path, delta: float = 0.05) -> TrainingClaim:
@@ -53,6 +57,27 @@ def steps_skipped(
 
 def data_substituted(spec: TrainSpec, corpus: Corpus, out: Path, split: str = "finetune") -> TrainingClaim:
     return record_run(spec, corpus, out, train_tokens=corpus.split(split))
+
+
+def state_crafted(claim: TrainingClaim, corpus: Corpus, out: Path, scale: float = 50.0) -> TrainingClaim:
+    """The testbed's format (a GPT claim without a manifest): checkpoint n-1's Adam first
+    moment times ``scale``, then segment n-1 trained from it and checkpoint n rewritten."""
+    from inspectorate.replay._replay import _resume
+
+    forged = _copy(claim, out)
+    k = len(forged.checkpoints) - 2
+    start, end = forged.checkpoints[k], forged.checkpoints[k + 1]
+    model, opt = _resume(forged, start)
+    for slot in opt.state.values():
+        slot["exp_avg"].mul_(scale)
+    forged.checkpoints[k] = _save(forged.base, forged.spec, model, opt, corpus, start.step)
+    train_steps(model, opt, corpus.split(forged.data["split"]), forged.spec, start.step, end.step)
+    forged.checkpoints[k + 1] = _save(forged.base, forged.spec, model, opt, corpus, end.step)
+    if forged.metric is not None:
+        value = evaluate(model, corpus.split(forged.spec.eval_split), forged.spec)
+        forged.metric = {**forged.metric, "value": value}
+    forged.write()
+    return forged
 
 
 def _copy(claim: TrainingClaim, out: Path) -> TrainingClaim:

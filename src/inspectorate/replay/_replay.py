@@ -68,6 +68,9 @@ class SegmentResult:
     exact: bool
     distance: float
     agree: bool
+    # the replayed optimizer state against the end checkpoint's (relative; None when the
+    # end checkpoint carries none: the last one, a target never resumed)
+    state_distance: float | None = None
 
 
 @dataclass
@@ -156,12 +159,7 @@ def replay_claim(
     if start_checked:
         reasons += _init_reasons(claim)
     results = [replay_segment(claim, corpus, k, tol) for k in chosen]
-    reasons += [
-        f"segment {r.segment} (steps {r.start_step}-{r.end_step}) lands {r.distance:.3g} from its checkpoint"
-        f" (tolerance {tol.weight:.3g})"
-        for r in results
-        if not r.agree
-    ]
+    reasons += [_disagreement(r, tol) for r in results if not r.agree]
     metric = check_metric(claim, corpus)
     if claim.metric is not None and metric and abs(metric["difference"]) > tol.metric:
         reasons.append(
@@ -170,6 +168,17 @@ def replay_claim(
     return ReplayResult(
         INCONSISTENT if reasons else CONSISTENT, reasons, results, metric, tol, n, codes, summary
     )
+
+
+def _disagreement(r: SegmentResult, tol: Tolerance) -> str:
+    where = f"segment {r.segment} (steps {r.start_step}-{r.end_step})"
+    if r.exact or r.distance <= tol.weight:
+        return (
+            f"{where} lands on its checkpoint's weights, but its optimizer state lands {r.state_distance:.3g}"
+            f" from the checkpoint's (tolerance {tol.weight:.3g}): the next segment would resume from a state"
+            " this one does not produce"
+        )
+    return f"{where} lands {r.distance:.3g} from its checkpoint (tolerance {tol.weight:.3g})"
 
 
 def replay_segment(claim: TrainingClaim, corpus: Corpus, k: int, tol: Tolerance) -> SegmentResult:
@@ -185,7 +194,44 @@ def replay_segment(claim: TrainingClaim, corpus: Corpus, k: int, tol: Tolerance)
     moved = float(torch.linalg.vector_norm(w1 - w0))
     distance = float(torch.linalg.vector_norm(w - w1)) / max(moved, 1e-12)
     exact = replayed == end.weights_sha256
-    return SegmentResult(k, start.step, end.step, exact, distance, exact or distance <= tol.weight)
+    gap = _state_distance(claim, end, model, opt)
+    agree = (exact or distance <= tol.weight) and (gap is None or gap <= tol.weight)
+    return SegmentResult(k, start.step, end.step, exact, distance, agree, gap)
+
+
+def _state_distance(
+    claim: TrainingClaim, end: CheckpointRef, model: Any, opt: torch.optim.Optimizer
+) -> float | None:
+    """Relative distance of the replayed optimizer state from the end checkpoint's (over
+    every state tensor: Adam's moments, a momentum buffer). The weights alone do not
+    chain the segments: a next segment resumes from the checkpoint's state, and a state
+    crafted to carry the weights anywhere in one claimed step would replay that segment
+    exactly; the segment before it, replayed, ends on the honest state instead."""
+    state = _load(claim, end)[1]
+    if state is None:
+        return None
+    target = make_optimizer(model, claim.spec)
+    if claim.spec.optimizer is not None:
+        load_optimizer_state(target, state, claim.spec.optimizer, end.file)
+    else:
+        try:
+            target.load_state_dict(state)
+        except (ValueError, KeyError) as exc:
+            raise InputError(f"checkpoint {end.file}: optimizer state does not fit ({exc})") from None
+    diff = norm = 0.0
+    for p in (q for group in opt.param_groups for q in group["params"]):
+        mine, theirs = opt.state.get(p, {}), target.state.get(p, {})
+        for key in sorted(set(mine) | set(theirs)):
+            a, b = mine.get(key), theirs.get(key)
+            if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor) or a.dim() == 0:
+                if (a is None) != (b is None):
+                    return float("inf")  # a slot one side has and the other lacks
+                continue  # step counters are checked by the steps themselves
+            if a.shape != b.shape:
+                return float("inf")
+            diff += float(torch.sum((a.double() - b.double()) ** 2))
+            norm += float(torch.sum(b.double() ** 2))
+    return (diff**0.5) / max(norm**0.5, 1e-12) if norm > 0 or diff > 0 else 0.0
 
 
 def check_metric(claim: TrainingClaim, corpus: Corpus) -> dict[str, float]:
