@@ -17,9 +17,12 @@ the memory: the bits are set by the MMU, not by anything the workload writes.
 
 Cost, measured here: ~9 ms of CPU to read ``smaps_rollup`` and ~7 ms to clear a 700 MB
 torch process (both walk its page tables; the cost follows the resident size). The
-probe therefore spaces itself so that it costs at most ``COST_SHARE`` of a core (at
-least every ``MIN_INTERVAL_S``), and runs only while the tree is busy (``BUSY_CORES``):
-an idle or light phase is judged on its CPU, and pays nothing. Clearing the bits costs
+probe therefore spaces itself so that it costs at most ``COST_SHARE`` of a core (and
+runs no more often than every ``MIN_INTERVAL_S``), and only while the tree is busy
+(``BUSY_CORES``): an idle or light phase is judged on its CPU, and pays nothing. Phase
+edges are probed when capture asks (``force``: ``capture._sensor_control``), within a
+budget of their own (``FORCED_SHARE``), so one interval can cover exactly one phase.
+Clearing the bits costs
 the workload a TLB flush per probe, and makes its pages look cold to the kernel's page
 reclaim until touched again (under memory pressure they may be reclaimed sooner).
 """
