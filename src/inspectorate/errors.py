@@ -17,7 +17,8 @@
     ├── PayloadError (ValueError) ...... the sandboxed child's output is not one acceptable payload
     ├── WatchError (OSError) ........... inotify is unavailable to the checkpoint watcher
     ├── NotPositional .................. a layout's seqs are not 0..N-1 (out-of-core falls back)
-    └── Unordered ...................... sensor samples out of time order (verify falls back)
+    ├── Unordered ...................... sensor samples out of time order (verify falls back)
+    └── LayoutRefused .................. a checkpoint the torch-free reader does not model (torch reads it)
 
 Each class keeps the built-in base it always had, so ``except ValueError`` and the like
 catch what they caught before; ``except InspectorateError`` catches all of them. Two
@@ -182,6 +183,11 @@ class Unordered(InspectorateError):
     falls back to the frame)."""
 
 
+class LayoutRefused(InspectorateError):
+    """A checkpoint holds something the torch-free structure reader does not model (the
+    watcher then loads it with torch itself)."""
+
+
 __all__ = [
     "EXTRAS",
     "BackendError",
@@ -190,6 +196,7 @@ __all__ = [
     "EntrantError",
     "InputError",
     "InspectorateError",
+    "LayoutRefused",
     "MalformedReply",
     "MissingExtra",
     "NotPositional",

@@ -24,6 +24,8 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any
 
+from inspectorate.errors import LayoutRefused as Refused  # the file holds what this reader does not model
+
 _LOCAL_HEADER = 30  # fixed part of a zip local file header
 _MAGIC = b"PK\x03\x04"
 
@@ -43,10 +45,6 @@ DTYPES = {
     "ComplexFloatStorage": ("torch.complex64", 8),
     "ComplexDoubleStorage": ("torch.complex128", 16),
 }
-
-
-class Refused(Exception):
-    """The file holds something this reader does not model: let torch read it."""
 
 
 @dataclass(frozen=True)
