@@ -29,7 +29,10 @@ family by name (``names``): ``self_attn.in_proj_weight`` is ``(3d, d)`` with q, 
 stacked in that order and each split into heads by contiguous rows, exactly the layout of
 ``c_attn``; ``out_proj``, ``linear1``, ``linear2``, ``norm1``, ``norm2`` are ``c_proj``,
 ``c_fc``, the MLP's ``c_proj``, ``ln_1``, ``ln_2``; LayerNorm eps 1e-5 and erf GELU are
-the family's. Nothing is left unmapped. Lies as in the other strangers:
+the family's. Nothing is left unmapped. What cannot be handed over: a generation longer
+than ``ctx`` (the sampler then slides its window and positions restart at 0, which the
+family does not compute); its serve stays inside (8 + 16 tokens), and a config whose
+``ctx`` is below 24 must not hand a serve phase over. Lies as in the other strangers:
 ``handover_model`` (naive: hand over what ran under the name it gives) and
 ``shadow_config`` (a declared-size twin model, fed the same batches and noise, whose
 weights and outputs are handed over).
