@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -442,7 +443,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="serve/eval phases hand over weights and outputs; verify re-computes them (P2); adds the serving-size lies",
     )
-    ap.add_argument("--out", type=Path, default=None, help="keep the run dirs here")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="keep the run dirs here (default: a temp dir, each run removed once read)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="write the rows as JSON")
     ap.add_argument("--table", type=Path, default=None, help="only print the table of rows saved with --json")
     ap.add_argument(
@@ -469,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
                 name, mode, args.seconds, args.lean, root, args.replay, args.recomputed, args.order
             )
             print(f"done {name}/{mode}", file=sys.stderr, flush=True)
+            if args.out is None:  # handed-over checkpoints: ~1.8 GB a run at 25M with --replay
+                shutil.rmtree(root / f"{name}-{mode}", ignore_errors=True)
             if args.json:  # as it goes: a later workload's failure keeps the rows so far
                 args.json.write_text(json.dumps(rows, indent=2))
     if args.json:
