@@ -14,10 +14,12 @@ one workload: honest phases, then the lies (what it does vs what it claims).
 writes agrees with its claim.
 
     python bench/capture_workloads.py                 # all six, 6 s a phase
-    python bench/capture_workloads.py --set stranger  # the four written from scratch (tests/workloads/stranger/)
+    python bench/capture_workloads.py --set stranger  # the ones written from scratch (tests/workloads/stranger/)
     python bench/capture_workloads.py --lean          # mlp_lm competent only, short (CI's slow test)
     python bench/capture_workloads.py --table out.json  # re-print saved rows
     python bench/capture_workloads.py --json out.json
+    python bench/capture_workloads.py --order script  # honest_train first, then honest_eval
+        # and honest_serve with the optimizer alive, as a training script runs them
     python bench/capture_workloads.py --replay CORPUS   # honest_train (and the 20x lie) hand
         # over replay claims; verify replays them (segment 0 + 1 drawn), certification reported
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -186,18 +189,42 @@ def handover_lies(name: str, records: str) -> list[dict[str, Any]]:
     return out
 
 
+ORDERS = ("bench", "script")
+
+
+def honest_rows(lean: bool, order: str) -> list[tuple[str, str, str, float, float]]:
+    """The honest phases. ``bench``: serve and eval before any training (no optimizer
+    state yet: kind to the verifier); ``script``: training first, then eval and serve in
+    the same process with the optimizer alive, as a training script with periodic eval
+    and a sample at the end runs them."""
+    idle, serve = ("honest_idle", "idle", "idle", 1, 1), ("honest_serve", "serve", "inference", 1, 1)
+    if lean:
+        return [idle, serve]
+    evaluate, train = ("honest_eval", "eval", "eval", 1, 1), ("honest_train", "train", "training", 1, 1)
+    if order == "script":
+        return [idle, train, evaluate, serve]
+    if order != "bench":
+        raise ValueError(f"order must be one of {ORDERS}, not {order!r}")
+    return [idle, serve, evaluate, train]
+
+
 def plan(
-    name: str, seconds: float, records: str, lean: bool, recomputed: bool = False, replay: bool = False
+    name: str,
+    seconds: float,
+    records: str,
+    lean: bool,
+    recomputed: bool = False,
+    replay: bool = False,
+    order: str = "bench",
 ) -> dict[str, Any]:
-    """Honest phases, then lies; each phase: (name, do, claimed op, n_params factor, token factor).
-    ``recomputed``: serve and eval phases hand over weights and outputs (see
-    tests/workloads/_served_handover.py) and the serving-size lies join. ``replay``: the
-    training phases in ``HANDOVER`` hand over replay claims (tests/workloads/_replay_handover.py)."""
+    """Honest phases (in ``order``, see ``honest_rows``), then lies; each phase: (name, do,
+    claimed op, n_params factor, token factor). ``recomputed``: serve and eval phases hand
+    over weights and outputs (see tests/workloads/_served_handover.py) and the
+    serving-size lies join. ``replay``: the training phases in ``HANDOVER`` hand over
+    replay claims (tests/workloads/_replay_handover.py)."""
     config = WORKLOADS[name]["config"]
     described = description(name, config) is not None
-    rows = [("honest_idle", "idle", "idle", 1, 1), ("honest_serve", "serve", "inference", 1, 1)]
-    if not lean:
-        rows += [("honest_eval", "eval", "eval", 1, 1), ("honest_train", "train", "training", 1, 1)]
+    rows = honest_rows(lean, order)
     rows += [
         ("lie_hidden_under_idle", "hidden", "idle", 1, 1),
         ("lie_train_as_infer", "train", "inference", 1, 1),
@@ -252,11 +279,12 @@ def run_one(
     root: Path,
     corpus: Path | None = None,
     recomputed: bool = False,
+    order: str = "bench",
 ) -> list[dict[str, Any]]:
     out = root / f"{name}-{records}"
     out.parent.mkdir(parents=True, exist_ok=True)
     claims = {"models": model_files(name, out.parent)}
-    the_plan = plan(name, seconds, records, lean, recomputed, replay=corpus is not None)
+    the_plan = plan(name, seconds, records, lean, recomputed, replay=corpus is not None, order=order)
     proc = harness.capture_run(WORKLOADS[name]["script"], the_plan, out, claims=claims, timeout_s=1800)
     if proc.returncode != 0:
         raise RuntimeError(f"{name}/{records}: capture exited {proc.returncode}: {proc.stderr[-1500:]}")
@@ -415,11 +443,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="serve/eval phases hand over weights and outputs; verify re-computes them (P2); adds the serving-size lies",
     )
-    ap.add_argument("--out", type=Path, default=None, help="keep the run dirs here")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="keep the run dirs here (default: a temp dir, each run removed once read)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="write the rows as JSON")
     ap.add_argument("--table", type=Path, default=None, help="only print the table of rows saved with --json")
     ap.add_argument(
         "--replay", type=Path, default=None, metavar="CORPUS", help="hand over replay claims; verify --replay"
+    )
+    ap.add_argument(
+        "--order",
+        choices=ORDERS,
+        default="bench",
+        help="script: honest_train first, then honest_eval and honest_serve (the optimizer alive)",
     )
     args = ap.parse_args(argv)
     if args.table:
@@ -432,8 +471,12 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for name in names:
         for mode in modes:
-            rows += run_one(name, mode, args.seconds, args.lean, root, args.replay, args.recomputed)
+            rows += run_one(
+                name, mode, args.seconds, args.lean, root, args.replay, args.recomputed, args.order
+            )
             print(f"done {name}/{mode}", file=sys.stderr, flush=True)
+            if args.out is None:  # handed-over checkpoints: ~1.8 GB a run at 25M with --replay
+                shutil.rmtree(root / f"{name}-{mode}", ignore_errors=True)
             if args.json:  # as it goes: a later workload's failure keeps the rows so far
                 args.json.write_text(json.dumps(rows, indent=2))
     if args.json:

@@ -1,4 +1,4 @@
-"""The stranger set for ``bench/capture_workloads.py --set stranger``: four workloads
+"""The stranger set for ``bench/capture_workloads.py --set stranger``: workloads
 written from scratch (tests/workloads/stranger/, sharing no code with the testbed or
 with tests/workloads/), with what each one's prover declares.
 
@@ -16,7 +16,12 @@ with tests/workloads/), with what each one's prover declares.
   ``gpt``, 1.82M parameters; its serve and eval phases hand over (top-p through
   ``pick``, its own tensor layout mapped by ``names=``);
 - ``s_server_wide``: the same server at 28.9M parameters (d 896, 3 blocks, 8 heads),
-  above the separation size.
+  above the separation size;
+- ``s_loader``: GPT-2-style char LM from torch's own ``nn.TransformerEncoderLayer``, fed
+  by a ``DataLoader`` with 2 worker processes; family ``gpt``, 0.41M parameters; serve,
+  eval and train phases hand over (every tensor mapped by ``names=``);
+- ``s_loader_wide``: the same script at 25.3M parameters (d 512, 8 layers, 8 heads, ctx
+  64, batch 8), above the separation size.
 
 The models' descriptions are the prover's (what it hands over in ``models:``); the
 parameter counts of undescribed models come from building the workload's own module.
@@ -49,7 +54,15 @@ WORKLOADS: dict[str, dict[str, Any]] = {
         "updates": True,
         "handover": True,
     },
+    "s_loader": {"script": "stranger/loader_lm.py", "config": {}, "updates": True, "handover": True},
+    "s_loader_wide": {
+        "script": "stranger/loader_lm.py",
+        "config": {"d": 512, "layers": 8, "heads": 8, "ctx": 64, "batch": 8},
+        "updates": True,
+        "handover": True,
+    },
 }
+LOADER_DEFAULTS = {"d": 128, "layers": 2, "heads": 4, "ctx": 64}  # loader_lm.py's own
 
 
 def _fit(x: float, multiple: int) -> int:
@@ -84,6 +97,17 @@ def description(name: str, config: dict[str, Any], shrink: float = 1.0) -> dict[
             "bias": True,
         }
         return {"family": "gpt", "config": cfg}
+    if name.startswith("s_loader"):
+        c = LOADER_DEFAULTS | config
+        cfg = {
+            "n_layer": c["layers"],
+            "n_head": c["heads"],
+            "n_embd": _fit(c["d"] * s, c["heads"]),
+            "block_size": c["ctx"],
+            "vocab_size": VOCAB,
+            "bias": True,
+        }
+        return {"family": "gpt", "config": cfg}
     return None
 
 
@@ -93,7 +117,7 @@ def shrunk_config(name: str, config: dict[str, Any], shrink: float) -> dict[str,
     desc = description(name, config, shrink)
     if desc is None:
         raise ValueError(f"{name} has no declared-size twin")
-    if name.startswith("s_server"):
+    if name.startswith(("s_server", "s_loader")):
         return {**config, "d": desc["config"]["n_embd"]}
     return {**config, "dim": desc["config"]["dim"], "ffn": desc["config"]["ffn_hidden"]}
 
