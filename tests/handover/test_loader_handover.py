@@ -94,3 +94,28 @@ def test_names_cover_the_gpt_family_and_the_module() -> None:
     mapping = loader_lm.names(CFG["layers"])
     assert set(mapping) == wanted
     assert set(mapping.values()) == set(model.state_dict())  # every tensor of the module handed over
+
+
+def test_a_served_sequence_past_the_declared_context_is_not_recomputed_and_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    """A sampler that slides its window past the context writes sequences teacher forcing
+    through the declared model cannot re-compute: the finding says so (unverifiable),
+    where verify used to stop on a ValueError traceback."""
+    from inspectorate import handover
+    from inspectorate.verify._served_run import _recompute
+
+    model = loader_lm.LoaderLM(65, 16, 1, 2, 16)
+    desc = loader_lm.describe(65, {"d": 16, "layers": 1, "heads": 2, "ctx": 16})
+    os.environ["INSPECTORATE_RUN_DIR"] = str(tmp_path)
+    try:
+        with handover.served(
+            "serve", model, desc, temperature=0.8, seed=1, names=loader_lm.names(1), check=False
+        ) as log:
+            log.log([[1] * 8], [[2] * 16])
+    finally:
+        os.environ.pop("INSPECTORATE_RUN_DIR", None)
+    served = next(tmp_path.rglob("served.jsonl"))
+    found = _recompute(served, 0)
+    assert found["decision"] == "unverifiable", found
+    assert "past the declared model's context of 16" in json.dumps(found)

@@ -198,6 +198,16 @@ def verify_weights_log(
         return DifrReport(UNVERIFIABLE, reasons, header.model_hash, ref_hash, None, [])
     chosen = draw(len(log.sequences), sample, draw_seed)
     records = [log.sequences[i] for i in chosen]
+    context = weights.spec.context
+    longest = max((len(r.prompt) + len(r.tokens) for r in records), default=0)
+    if context is not None and longest > context:
+        # an honest sliding-window sampler writes such a log; teacher forcing through the
+        # declared model cannot re-compute past its context, so nothing is decided
+        reasons.append(
+            f"a drawn sequence holds {longest} tokens, past the declared model's context of {context}: "
+            "not re-computed (a server that slides its window must hand over sequences within the context)"
+        )
+        return DifrReport(UNVERIFIABLE, reasons, header.model_hash, ref_hash, None, [])
     module.eval()
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # the verifier's own pass: one thread, independent of the server's
