@@ -92,3 +92,12 @@ def test_a_working_set_that_touches_the_state_or_covers_too_little_excuses_nothi
     # an honest footprint with a large working set (big-batch activations) is not failed by it
     honest = p1_op_type(_with_working_set(_serve(4 * N + 80e6), 20 * N, 10.0), ctx)
     assert honest.decision == "consistent", honest.evidence
+
+
+def test_a_decoy_memory_holder_does_not_widen_the_working_set_excuse():
+    """Holding memory in a second process raises the count of model holders; the
+    working-set bound stays one copy's, so training beside a decoy is not excused."""
+    ev = _with_working_set(_serve(16 * N + 100e6), 16 * N + 80e6, 10.0)
+    ev.sensor["mem_procs"] = 2
+    found = p1_op_type(ev, Context(DEFAULT))
+    assert "working_set_excludes_training" not in found.evidence["checks"], found.evidence

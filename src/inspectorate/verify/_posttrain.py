@@ -131,7 +131,8 @@ def resident_state(ev: PhaseEvidence, ctx: Context) -> Finding:
     # labelled reading, not above the runtime floor that caps it for P1/P2's passes)
     footprint = float(s.get("footprint_labelled_b", s["footprint_b"]))
     score = above(footprint, limit)
-    untouched = _held_untouched(ev, bound + 4.0 * n * _ranks(ev)) if score >= 0.5 else None
+    # one rank's worth, whatever the ranks claimed: a claim may not widen an excuse
+    untouched = _held_untouched(ev, bound / _ranks(ev) + 4.0 * n) if score >= 0.5 else None
     return finding(
         name,
         score,

@@ -279,7 +279,7 @@ def _working_set_excludes_training(
     bits, which the prover cannot clear without not touching the memory). Serving
     touches the weights (4 B/param), its cache and activations. So a phase whose
     largest working set over intervals covering at least ``WS_COVERAGE`` of it stays
-    below one AdamW step's state holds no such step, whatever it keeps resident: an
+    below one AdamW step's state (one copy) holds no such step, whatever it keeps resident: an
     evaluation inside a training run with its optimizer alive, a server that trained
     earlier in the same process. A working set at or above it rules nothing out
     (a large batch's activations can be that large): it never fails a claim. The same
@@ -289,8 +289,11 @@ def _working_set_excludes_training(
     covered = float(ev.sensor.get("ws_covered_s") or 0.0)
     if ws is None:
         return None
-    copies = max(int(ev.sensor.get("mem_procs") or 1), 1)
-    bound = copies * cal.train_bytes_per_param * n
+    # One copy, whatever the count of memory holders: a training process touches its
+    # state itself, and the working set is summed over the tree, so a decoy process
+    # holding memory (which raises the holder count) may not raise this bound. Several
+    # honest serving ranks together may exceed it: then nothing is excused.
+    bound = cal.train_bytes_per_param * n
     notes.update(working_set_max_b=ws, working_set_bound_b=bound, working_set_covered_s=covered)
     if covered < WS_COVERAGE * ev.duration or ws >= bound:
         return None
