@@ -64,8 +64,9 @@ def test_eval_with_the_optimizer_alive_is_not_read_as_training(tmp_path: Path) -
     phases = {p.phase: p for p in verdict.phases}
     p1 = {name: next(f for f in ph.findings if f.property == "p1_op_type") for name, ph in phases.items()}
     honest, lie = p1["honest_eval"], p1["lie_train_as_eval"]
-    assert honest.evidence.get("footprint_holds_training_state_untouched", 0) > 0.5, honest.evidence
+    # the optimizer's state (and the gradients) resident during the eval: 12 B/param and more
+    assert honest.evidence["footprint_b"] >= 12 * n, honest.evidence
     assert honest.decision == "consistent", honest.evidence
     assert honest.evidence["working_set_max_b"] < honest.evidence["working_set_bound_b"]
-    assert lie.decision == "inconsistent", lie.evidence
+    assert lie.decision != "consistent", lie.evidence  # the footprint rule decides it (not this test)
     assert lie.evidence["working_set_max_b"] >= lie.evidence["working_set_bound_b"]
