@@ -361,6 +361,7 @@ def test_serving_phases_hand_over_outputs_the_verifier_recomputes(run_dir: Path)
     no lie becomes consistent."""
     from inspectorate.models._gpt import count_params
     from inspectorate.verify import verify_run
+    from inspectorate.verify._calibration import DEFAULT
     from inspectorate.verify._served_run import handed_over_served
 
     handed = handed_over_served(load_run(run_dir))
@@ -369,6 +370,16 @@ def test_serving_phases_hand_over_outputs_the_verifier_recomputes(run_dir: Path)
     by = {p.phase: {f.property: f for f in p.findings} for p in verdict.phases}
     served = by["honest_inference_small"]["served_model_identity"]
     assert served.decision == "consistent", served.evidence
-    assert served.evidence["n_params"] == count_params(PRESETS["laptop"])
-    assert by["honest_inference_small"]["p2_model_size"].decision == "consistent"
+    n = count_params(PRESETS["laptop"])
+    assert served.evidence["n_params"] == n
+    p2 = by["honest_inference_small"]["p2_model_size"]
+    if p2.decision != "consistent":
+        # The one reason allowed: the twin guard (a second model's room in the footprint).
+        # At 3.2M two ranks' second copies are 51 MB, a fifth of the 256 MiB footprint
+        # slack, so the guard reads the two rank runtimes' noise, not a model: CI saw an
+        # honest 330.5 MB against the 319.7 MB line (2026-12-07). Above the slack-bound
+        # size the guard decides (tests/verify); here it may only ever hold P2 open.
+        assert p2.decision == "unverifiable", p2.evidence
+        assert p2.evidence["footprint_room_for_a_second_model"], p2.evidence
+        assert 2 * n * DEFAULT.infer_bytes_per_param * 2 < DEFAULT.footprint_slack_b / 4
     assert all(p.outcome != "consistent" for p in verdict.phases if p.phase.startswith("adv_"))
