@@ -23,12 +23,7 @@ sys.path.insert(0, str(LOADER.parent))
 
 import loader_lm  # noqa: E402
 
-CORPUS = Path(
-    os.environ.get(
-        "STRANGER_CORPUS",
-        Path(__file__).resolve().parents[2].parent / "shared" / "data" / "corpora" / "tinyshakespeare.txt",
-    )
-)  # the checkout's sibling shared/ (tests/conftest.py), not a fixed path
+CORPUS = loader_lm.CORPUS  # the workload's own lookup: STRANGER_CORPUS or the checkout's sibling shared/
 CFG = {"d": 16, "layers": 2, "heads": 2, "ctx": 32, "batch": 2, "workers": 1}
 TWIN = {"d": 8}
 NEEDS_CORPUS = pytest.mark.skipif(not CORPUS.is_file(), reason=f"needs the corpus {CORPUS}")
