@@ -4,7 +4,8 @@ GPT-2-style LM from ``nn.TransformerEncoderLayer`` fed by a DataLoader with work
 processes (tests/workloads/stranger/loader_lm.py), above the memory-separation size,
 through ``inspectorate capture``: the footprint alone read the honest evaluation as
 training; the working set (capture._workset, probed at every phase edge) shows the
-state untouched, while training claimed as eval touches it and stays inconsistent."""
+state untouched, while training claimed as eval touches it and stays inconsistent; and
+the still part of the working set shows the lie rewriting its weights (weights_rewritten)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from inspectorate.capture._isolate import missing_rights
-from inspectorate.capture._workset import read_referenced
+from inspectorate.capture._stillset import read_smaps
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "workloads"))
@@ -36,8 +37,8 @@ def test_eval_with_the_optimizer_alive_is_not_read_as_training(tmp_path: Path) -
     import json
     import os
 
-    if read_referenced(os.getpid()) is None:
-        pytest.skip("this kernel reports no Referenced pages (smaps_rollup)")
+    if read_smaps(os.getpid()) is None:
+        pytest.skip("this kernel reports no Referenced pages (smaps)")
     from inspectorate.verify import Inspector
 
     model = tmp_path / "loader.model.json"
@@ -70,3 +71,8 @@ def test_eval_with_the_optimizer_alive_is_not_read_as_training(tmp_path: Path) -
     assert honest.evidence["working_set_max_b"] < honest.evidence["working_set_bound_b"]
     assert lie.decision != "consistent", lie.evidence  # the footprint rule decides it (not this test)
     assert lie.evidence["working_set_max_b"] >= lie.evidence["working_set_bound_b"]
+    # and what the lie cannot write: it touched a forward's worth of memory and left less
+    # than the weights unchanged (capture._stillset); the honest eval left them as they were
+    assert lie.evidence["checks"].get("weights_rewritten", 0) >= 0.5, lie.evidence
+    assert "weights_rewritten" not in honest.evidence["checks"], honest.evidence
+    assert honest.evidence["still_mean_b"] >= honest.evidence["still_needed_b"], honest.evidence

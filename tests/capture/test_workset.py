@@ -10,7 +10,8 @@ import time
 import pytest
 
 from inspectorate.capture import _workset
-from inspectorate.capture._workset import WorkingSetProbe, clear_referenced, read_referenced
+from inspectorate.capture._stillset import ProcMemory, read_smaps
+from inspectorate.capture._workset import WorkingSetProbe, clear_referenced
 
 MB = 1 << 20
 
@@ -49,14 +50,14 @@ def _referenced_after(proc, which: str | None) -> tuple[int, int]:  # type: igno
     clear_referenced(proc.pid, strict=True)
     if which:
         _touch(proc, which)
-    got = read_referenced(proc.pid)
+    got = read_smaps(proc.pid)
     assert got is not None
-    return got
+    return got.referenced, got.rss
 
 
 def test_untouched_memory_is_resident_but_not_in_the_working_set(child) -> None:  # type: ignore[no-untyped-def]
-    if read_referenced(child.pid) is None:
-        pytest.skip("this kernel has no smaps_rollup Referenced field")
+    if read_smaps(child.pid) is None:
+        pytest.skip("this kernel has no smaps Referenced field")
     ref, rss = _referenced_after(child, None)
     assert rss > 320 * MB and ref < 40 * MB  # both arrays held, neither touched
     ref, rss = _referenced_after(child, "a")
@@ -65,13 +66,14 @@ def test_untouched_memory_is_resident_but_not_in_the_working_set(child) -> None:
     clear_referenced(child.pid)
     _touch(child, "a")
     _touch(child, "b")
-    ref, _ = read_referenced(child.pid) or (0, 0)
+    got = read_smaps(child.pid)
+    ref = got.referenced if got else 0
     assert ref > both + 140 * MB  # the second array joins the working set
 
 
 def test_the_probe_reads_only_busy_intervals_and_spaces_itself(child, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    if read_referenced(child.pid) is None:
-        pytest.skip("this kernel has no smaps_rollup Referenced field")
+    if read_smaps(child.pid) is None:
+        pytest.skip("this kernel has no smaps Referenced field")
     probe = WorkingSetProbe()
     t0 = time.time()
     assert probe.maybe_probe([child.pid], t0, cpu_s=0.0) == {}  # the first clear opens an interval
@@ -99,7 +101,7 @@ def test_forced_probes_draw_on_a_budget(monkeypatch) -> None:  # type: ignore[no
     its sample without a probe."""
     probe = WorkingSetProbe()
     monkeypatch.setattr(_workset, "clear_referenced", lambda pid, strict=False: None)
-    monkeypatch.setattr(_workset, "read_referenced", lambda pid: (1 << 20, 1 << 30))
+    monkeypatch.setattr(_workset, "_read_all", lambda pids: {1: ProcMemory(rss=1 << 30, referenced=1 << 20)})
     clock = iter(x * 0.1 for x in range(10_000))
     monkeypatch.setattr(_workset.time, "thread_time", lambda: next(clock))  # each probe costs 0.1 s
     assert probe.maybe_probe([1], 100.0, 0.0) == {}  # opens the first interval

@@ -32,6 +32,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from inspectorate.capture._stillset import ProcMemory, StillSampler, read_smaps
+
 MIN_INTERVAL_S = 2.0  # no two probes closer than this
 COST_SHARE = 0.003  # the probe's CPU over wall time: 3 ms a second at most
 BUSY_CORES = 0.3  # below this (since the last clear) the tree is not probed: <= 1% of its CPU
@@ -41,6 +43,11 @@ BUSY_CORES = 0.3  # below this (since the last clear) the tree is not probed: <=
 # probe (the interval then spans the edge and speaks for no phase).
 FORCED_SHARE = 0.005
 FORCED_BURST_S = 0.5
+# One phase's end and the next one's start come a fraction of a second apart: a forced
+# probe within REUSE_S of a forced one is not taken, and the interval the first opened
+# serves the next phase (verify reads intervals that start up to this long before a
+# phase: the gap can only add touches and writes to it, never hide them).
+REUSE_S = 1.0
 
 
 class WorkingSetProbe:
@@ -54,6 +61,8 @@ class WorkingSetProbe:
         self.t_first: float | None = None
         self.spent = 0.0  # CPU-seconds all probes have cost
         self.last_cost = 0.0
+        self.forced_last = False  # whether the last probe was a phase edge's
+        self.still = StillSampler()  # which touched memory stayed unchanged (_stillset)
 
     def maybe_probe(self, pids: list[int], t: float, cpu_s: float, force: bool = False) -> dict[str, Any]:
         """Fields to add to the sample taken at ``t`` (``cpu_s``: the tree's cumulative
@@ -61,8 +70,8 @@ class WorkingSetProbe:
         ``force`` (a phase edge, ``capture._sensor_control``): probe now, busy or not."""
         if self.error is not None or not pids or (t < self.next_t and not force):
             return {}
-        if force and not self._affordable(t):
-            return {}
+        if force and (not self._affordable(t) or (self.forced_last and t - (self.t_clear or 0.0) < REUSE_S)):
+            return {}  # past the budget, or an edge just probed: the interval it opened serves
         if self.t_clear is None:  # the first interval starts here
             return self._start(pids, t, cpu_s)
         busy = (cpu_s - self.cpu_clear) / max(t - self.t_clear, 1e-9)
@@ -70,16 +79,19 @@ class WorkingSetProbe:
             self.next_t = t + MIN_INTERVAL_S
             return {}
         cost0 = time.thread_time()
-        referenced = rss = 0
-        for pid in pids:
-            got = read_referenced(pid)
-            if got is None:  # gone since listed
-                continue
-            referenced, rss = referenced + got[0], rss + got[1]
+        mems = _read_all(pids)
+        out: dict[str, Any] = {
+            "ws_b": sum(m.referenced for m in mems.values()),
+            "ws_rss_b": sum(m.rss for m in mems.values()),
+            "ws_t0": round(self.t_clear, 4),
+        }
+        out.update(self.still.close(mems) or {})
+        self.still.open(mems)  # reads the pages before the clear: a read sets no bit then
+        for pid in mems:
             clear_referenced(pid)
         cost = time.thread_time() - cost0
-        self.spent, self.last_cost = self.spent + cost, cost
-        out = {"ws_b": referenced, "ws_rss_b": rss, "ws_t0": round(self.t_clear, 4)}
+        self.spent, self.last_cost, self.forced_last = self.spent + cost, cost, force
+        out["ws_cost_ms"] = round(cost * 1000, 1)  # what this probe cost the sensor
         self.t_clear, self.cpu_clear = t, cpu_s
         self.next_t = t + max(MIN_INTERVAL_S, cost / COST_SHARE)
         return out
@@ -90,6 +102,7 @@ class WorkingSetProbe:
         return self.spent + self.last_cost <= FORCED_SHARE * since + FORCED_BURST_S
 
     def _start(self, pids: list[int], t: float, cpu_s: float) -> dict[str, Any]:
+        self.still.open(_read_all(pids))
         try:
             for pid in pids:
                 clear_referenced(pid, strict=True)
@@ -101,21 +114,14 @@ class WorkingSetProbe:
         return {}
 
 
-def read_referenced(pid: int) -> tuple[int, int] | None:
-    """(Referenced, Rss) bytes of one process from ``smaps_rollup``; None if gone."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
-            text = fh.read()
-    except OSError:
-        return None
-    found: dict[bytes, int] = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(b":")
-        if key in (b"Referenced", b"Rss"):
-            found[key] = int(value.split()[0]) * 1024
-    if b"Referenced" not in found:
-        return None
-    return found[b"Referenced"], found.get(b"Rss", 0)
+def _read_all(pids: list[int]) -> dict[int, ProcMemory]:
+    """Each live process's ``smaps`` (Rss and Referenced, per mapping)."""
+    out = {}
+    for pid in pids:
+        mem = read_smaps(pid)
+        if mem is not None:  # None: gone since listed
+            out[pid] = mem
+    return out
 
 
 def clear_referenced(pid: int, strict: bool = False) -> None:

@@ -58,6 +58,9 @@ class GPTSpec(ModelSpec):
     def cache_bytes(self, batch: int, seq: int) -> int:
         return 2 * self.n_layer * batch * seq * self.n_embd * 4
 
+    def lookup_params(self) -> int:
+        return self.block_size * self.n_embd  # positions; the tied head reads all of wte
+
     def build(self) -> Any:
         from inspectorate.models._torch_families import GPTModule
 
@@ -125,6 +128,9 @@ class LlamaSpec(ModelSpec):
     def cache_bytes(self, batch: int, seq: int) -> int:
         return 2 * self.n_layers * batch * seq * self.kv_dim * 4
 
+    def lookup_params(self) -> int:
+        return 0 if self.tie_embeddings else self.vocab_size * self.dim
+
     def build(self) -> Any:
         from inspectorate.models._torch_families import LlamaModule
 
@@ -166,6 +172,9 @@ class MLPSpec(ModelSpec):
         return MLPSpec(
             self.vocab_size, self.context_len, self.d_embed, tuple(self.hidden[:1]) * k, self.activation
         )
+
+    def lookup_params(self) -> int:
+        return self.vocab_size * self.d_embed
 
     def n_params(self) -> int:
         widths = [self.context_len * self.d_embed, *self.hidden, self.vocab_size]
@@ -209,6 +218,9 @@ class RNNSpec(ModelSpec):
         first = gates * (h * self.d_embed + h * h + 2 * h)
         rest = gates * (h * h + h * h + 2 * h) * (self.n_layers - 1)
         return self.vocab_size * self.d_embed + first + rest + h * self.vocab_size + self.vocab_size
+
+    def lookup_params(self) -> int:
+        return self.vocab_size * self.d_embed
 
     def cache_bytes(self, batch: int, seq: int) -> int:
         states = 1 if self.cell == "gru" else 2

@@ -68,6 +68,12 @@ class ModelSpec:
         """Kaplan's estimate: 6N per trained token, 2N per inferred token."""
         return (6.0 if training else 2.0) * self.n_params()
 
+    def lookup_params(self) -> int | None:
+        """Parameters a forward pass reads only in part: lookup tables indexed by token or
+        position (an untied input embedding), of which a batch touches its own rows.
+        None: the family cannot say."""
+        return None
+
     def cache_bytes(self, batch: int, seq: int) -> int:
         """Bytes of decoding state for ``batch`` sequences of ``seq`` tokens (KV cache)."""
         return 0

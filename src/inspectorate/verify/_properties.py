@@ -21,6 +21,7 @@ from inspectorate.verify._registry import (
     prop,
     unverifiable,
 )
+from inspectorate.verify._stillness import weights_rewritten
 from inspectorate.verify._trust import SYNC_SOURCE_STREAM, trusted
 
 MIN_LR_STEPS = 20  # optimizer steps (all ranks) before the lr level says anything (warmup)
@@ -244,8 +245,13 @@ def _p1_serving(
     """Inference/eval: sync traffic below the floor excludes data-parallel training; a
     single-rank training of the claimed model is excluded only when its extra memory
     (grads + Adam: 12 B/param) stands above the footprint noise and is not there, or is
-    there but untouched (the working set: ``_working_set_excludes_training``)."""
+    there but untouched (the working set: ``_working_set_excludes_training``). A phase
+    that touched a forward's worth of memory but left less than the weights unchanged
+    wrote its weights: that fails the claim at any size (``verify._stillness``)."""
     n = ev.claim.n_params or DEFAULT_N
+    rewritten = weights_rewritten(ev, n, notes)
+    if rewritten is not None and rewritten >= 0.5:  # fails only: a decoy can pass it
+        checks["weights_rewritten"] = rewritten
     extra = (cal.train_bytes_per_param - cal.infer_bytes_per_param) * n
     fp = ev.sensor.get("footprint_b")
     if fp is None or extra <= cal.footprint_slack_b:

@@ -122,8 +122,11 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
         "anon_rss_max_b": _max(f, "anon_rss_b"),
     }
     out.update(_traffic(f, span, dt))
-    inside = f.filter((pl.col("ws_t0") >= phase[0]) & (pl.col("t") <= phase[1])).drop_nulls("ws_b")
-    out.update(_working_set(list(zip(inside["ws_t0"], inside["t"], inside["ws_b"], strict=True))))
+    inside = f.filter((pl.col("ws_t0") >= phase[0] - WS_LEAD_S) & (pl.col("t") <= phase[1])).drop_nulls(
+        "ws_b"
+    )
+    cols = [inside[c] if c in inside.columns else [None] * inside.height for c in _WS_COLS]
+    out.update(_working_set(list(zip(*cols, strict=True)), phase[0]))
     if mem.len() and sensor.baseline_b is not None:
         timed = f.select("t", "mem_b").drop_nulls("mem_b")
         out["mem_p90_b"] = mem_quantile(timed["t"].to_list(), timed["mem_b"].to_list())
@@ -134,18 +137,32 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
     return out
 
 
-def _working_set(readings: list[tuple[float, float, float]]) -> dict[str, Any]:
-    """Over the probe intervals ``(ws_t0, t, ws_b)`` that lie inside the window
-    (``capture._workset``: bytes the tree touched between two probes): the largest
-    working set, how many intervals and the seconds they cover; nothing when none did
-    (an older sensor, a light phase)."""
+# One probe interval's columns (sensor stream): its start, end, bytes touched, and of the
+# data mappings' touched bytes, the estimate of those left unchanged and its sd.
+# An interval may start up to WS_LEAD_S before the phase: the capture's edge probe at the
+# previous phase's end opens it (capture._workset.REUSE_S); the gap can only add touches.
+WS_LEAD_S = 1.0
+_WS_COLS = ("ws_t0", "t", "ws_b", "ws_data_b", "ws_still_b", "ws_still_sd_b")
+Interval = tuple[float, float, float, float | None, float | None, float | None]
+
+
+def _working_set(readings: list[Interval], start: float) -> dict[str, Any]:
+    """Over the probe intervals that lie inside the window (``capture._workset``: bytes
+    the tree touched between two probes): the largest working set, how many intervals
+    and the seconds they cover, and the intervals themselves where the sensor estimated
+    their still bytes (``ws_intervals``: rows of ``_WS_COLS``; ``capture._stillset``);
+    nothing when none did (an older sensor, a light phase)."""
     if not readings:
         return {}
-    return {
+    out: dict[str, Any] = {
         "ws_max_b": max(r[2] for r in readings),
         "ws_probes": len(readings),
-        "ws_covered_s": sum(r[1] - r[0] for r in readings),
+        "ws_covered_s": sum(r[1] - max(r[0], start) for r in readings),
     }
+    still = [[float(x) for x in r if x is not None] for r in readings if None not in r]
+    if still:
+        out["ws_intervals"] = still
+    return out
 
 
 def model_holders(log: SensorLog, t0: float, t1: float) -> int:
@@ -225,7 +242,7 @@ class _Acc:
     pid_first: dict[int, float] = field(default_factory=dict)
     pid_last: dict[int, float] = field(default_factory=dict)
     pid_peak: dict[int, int] = field(default_factory=dict)  # for ``model_holders``
-    ws: list[tuple[float, float, float]] = field(default_factory=list)  # (ws_t0, t, ws_b) inside
+    ws: list[Interval] = field(default_factory=list)  # probe intervals inside (_WS_COLS)
     phase: tuple[float, float] = (0.0, 0.0)  # (t0, t1) as given (a bracket moves both)
 
     def __post_init__(self) -> None:
@@ -234,8 +251,10 @@ class _Acc:
     def add(self, row: Row, record: dict[str, Any]) -> None:
         self.n += 1
         ws, ws_t0 = row.get("ws_b"), row.get("ws_t0")
-        if ws is not None and ws_t0 is not None and ws_t0 >= self.phase[0] and row["t"] <= self.phase[1]:  # type: ignore[operator]
-            self.ws.append((ws_t0, float(row["t"]), ws))  # type: ignore[arg-type]
+        t = row["t"]
+        if ws is not None and ws_t0 is not None and t is not None:
+            if ws_t0 >= self.phase[0] - WS_LEAD_S and t <= self.phase[1]:
+                self.ws.append(tuple(row.get(c) for c in _WS_COLS))  # type: ignore[arg-type]
         if self.first is None:
             self.first = row
         self.last = row
@@ -305,7 +324,7 @@ class _Acc:
             "cg_anon_max_b": self.maxima.get("cg_anon_b"),
             "anon_rss_max_b": self.maxima.get("anon_rss_b"),
         }
-        out.update(_working_set(self.ws))
+        out.update(_working_set(self.ws, self.phase[0]))
         if self.attributable:
             out.update({"net_tx_b": delta("net_tx_b") * span / dt, "net_scope": "netns"})
         else:

@@ -1,0 +1,266 @@
+"""What the workload touched and left unchanged: the still part of its working set.
+
+The working set (``capture._workset``) says how much memory the tree touched, and a
+large batch's activations make that number honest at any size, so it can only excuse.
+What tells serving from training is *which* memory is touched: a forward pass reads the
+weights and leaves them as they were; a training step writes them (and its gradients
+and optimizer moments) every step. An inference phase of an ``n``-parameter model
+therefore touches, in any interval holding a whole forward pass, at least its weights'
+bytes without changing them; a training phase touches almost nothing it leaves
+unchanged (activations, gradients, moments and weights are all rewritten).
+
+The probe estimates that *still* set without any page-level accessed bit (this kernel
+has neither idle-page tracking nor soft-dirty): at the start of an interval it reads
+``K`` resident data pages drawn uniformly from the tree's data mappings (the weights of
+the draw are each mapping's resident bytes; a page's presence comes from
+``/proc/PID/pagemap``) through ``/proc/PID/mem``, and keeps their bytes. At the end it
+reads them again. The pages found identical estimate ``same_b``, the bytes resident at
+the start and unchanged at the end. Every page resident and untouched at the end was
+resident and unchanged throughout (a page cannot change, nor newly appear, without
+being touched), so
+
+    still_b  =  same_b  -  (rss_b - referenced_b)      (data mappings, at the end)
+
+is an unbiased estimate of a lower bound on the bytes touched and left unchanged. Its
+error is ``rss / K`` bytes per sampled page: the standard deviation is reported
+(``ws_still_sd_b``) so the verifier can allow for it.
+
+What the prover can do: hold a decoy of the weights' size and read it every interval.
+That costs a model's worth of resident memory, which the footprint rule bounds; it
+cannot lower ``rss - referenced`` (the MMU sets the bits) nor make a rewritten page read
+as unchanged (the bytes are compared, not a hash it could steer, and it cannot know
+which pages are drawn). Data mappings exclude executable mappings and shared libraries
+(their read-only data is touched by every process for free) and the kernel's own pages;
+a memory-mapped weights file counts, as an honest server may map its checkpoint.
+
+The page contents stay in the sensor's memory for one interval and are never written
+anywhere: the sensor compares them and drops them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import random
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PAGE = 4096
+SAMPLE_PAGES = 2048  # drawn per interval across the tree: 8 MB read twice
+_KERNEL_AREAS = (b"[vvar]", b"[vdso]", b"[vsyscall]", b"[vvar_vclock]")
+
+
+@dataclass
+class Mapping:
+    start: int
+    end: int
+    rss: int
+    referenced: int
+
+
+@dataclass
+class ProcMemory:
+    """One process's smaps, split into all mappings and the data mappings."""
+
+    rss: int = 0
+    referenced: int = 0
+    data: list[Mapping] = field(default_factory=list)
+
+    @property
+    def data_rss(self) -> int:
+        return sum(m.rss for m in self.data)
+
+    @property
+    def data_referenced(self) -> int:
+        return sum(m.referenced for m in self.data)
+
+
+_SMAPS = re.compile(
+    rb"^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+[ \t]*([^\n]*)$|^Rss:\s+(\d+)|^Referenced:\s+(\d+)", re.M
+)
+
+
+def read_smaps(pid: int) -> ProcMemory | None:
+    """Totals of ``/proc/PID/smaps`` (Rss, Referenced) and its data mappings; None if gone."""
+    try:
+        with open(f"/proc/{pid}/smaps", "rb") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    out = ProcMemory()
+    current: Mapping | None = None
+    seen = False
+    for m in _SMAPS.finditer(text):
+        lo, hi, perms, path, rss, ref = m.groups()
+        if lo is not None:
+            current = None if _not_data(perms, path.strip()) else Mapping(int(lo, 16), int(hi, 16), 0, 0)
+            if current is not None:
+                out.data.append(current)
+        elif rss is not None:
+            out.rss += int(rss) * 1024
+            if current is not None:
+                current.rss = int(rss) * 1024
+        else:
+            seen = True
+            out.referenced += int(ref) * 1024
+            if current is not None:
+                current.referenced = int(ref) * 1024
+    if not seen:
+        return None
+    out.data = [m for m in out.data if m.rss > 0]
+    return out
+
+
+def _not_data(perms: bytes, path: bytes) -> bool:
+    """Code, shared libraries and the kernel's own areas are not data mappings."""
+    return b"x" in perms or path in _KERNEL_AREAS or b".so" in path
+
+
+def draw_pages(pid: int, maps: list[Mapping], k: int, rng: random.Random) -> list[int]:
+    """``k`` addresses of resident pages, uniform over the resident pages of ``maps``."""
+    total = sum(m.rss for m in maps)
+    if k <= 0 or total <= 0:
+        return []
+    counts = np.random.default_rng(rng.getrandbits(64)).multinomial(k, [m.rss / total for m in maps])
+    out: list[int] = []
+    try:
+        fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY)
+    except OSError:
+        return []
+    try:
+        for m, c in zip(maps, counts, strict=True):
+            if c:
+                out += _present(fd, m, int(c), rng)
+    finally:
+        os.close(fd)
+    return out
+
+
+def _present(fd: int, m: Mapping, count: int, rng: random.Random) -> list[int]:
+    """``count`` resident page addresses of one mapping (uniform, with replacement).
+
+    A mostly resident mapping is sampled by rejection (one 8-byte ``pagemap`` read per
+    candidate page); a sparse one by reading its whole ``pagemap`` (a kernel walk of
+    every page it spans, ~0.1 us a page)."""
+    first, pages = m.start // PAGE, (m.end - m.start) // PAGE
+    if m.rss * 4 >= m.end - m.start:
+        out: list[int] = []
+        for _ in range(8 * count):
+            page = first + rng.randrange(pages)
+            try:
+                entry = int.from_bytes(os.pread(fd, 8, page * 8), "little")
+            except OSError:
+                return out
+            if entry >> 63:
+                out.append(page * PAGE)
+                if len(out) == count:
+                    break
+        return out
+    try:
+        raw = os.pread(fd, pages * 8, first * 8)
+    except OSError:
+        return []
+    present = np.flatnonzero(np.frombuffer(raw, dtype=np.uint64) >> np.uint64(63))
+    if present.size == 0:
+        return []
+    return [(first + int(present[rng.randrange(present.size)])) * PAGE for _ in range(count)]
+
+
+def read_pages(pid: int, addrs: list[int]) -> list[bytes | None]:
+    """Each page's bytes through ``/proc/PID/mem`` (None where it cannot be read)."""
+    try:
+        fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
+    except OSError:
+        return [None] * len(addrs)
+    out: list[bytes | None] = []
+    try:
+        for a in addrs:
+            try:
+                out.append(os.pread(fd, PAGE, a))
+            except OSError:
+                out.append(None)
+    finally:
+        os.close(fd)
+    return out
+
+
+def _inside(maps: list[Mapping], starts: list[int], addr: int) -> bool:
+    """Whether ``addr`` lies in one of ``maps`` (sorted by start, as smaps lists them)."""
+    i = bisect.bisect_right(starts, addr) - 1
+    return i >= 0 and addr < maps[i].end
+
+
+def _overlaps(ranges: list[tuple[int, int]], m: Mapping) -> bool:
+    """Whether mapping ``m`` shares an address with one of ``ranges`` (sorted, disjoint)."""
+    i = bisect.bisect_right(ranges, (m.end, 0)) - 1
+    return i >= 0 and ranges[i][1] > m.start
+
+
+class StillSampler:
+    """The drawn pages of one interval, per process, and the estimate at its end."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.rng = random.Random(seed if seed is not None else int.from_bytes(os.urandom(8), "big"))
+        self.drawn: dict[int, tuple[list[int], list[bytes | None]]] = {}
+        self.population: dict[int, list[tuple[int, int]]] = {}  # ranges drawn from, per pid
+        self.bytes_per_page = 0.0  # resident data bytes each drawn page stands for
+
+    def close(self, mems: dict[int, ProcMemory]) -> dict[str, float] | None:
+        """The interval's estimate from the pages drawn at its start (None if none).
+
+        Stratified by mapping: a data mapping nothing touched (``Referenced`` 0 at the
+        end) holds no still byte, exactly, so its drawn pages and its untouched bytes
+        both leave the sum; only mappings touched in part carry sampling error. (A fork
+        of the workload, a DataLoader worker, holds its parent's pages and touches few:
+        without this its untouched memory would dominate the error.)"""
+        if not self.drawn or self.bytes_per_page <= 0:
+            return None
+        same = total = 0
+        untouched = 0  # of the processes drawn from: a newer one's pages were never drawn
+        for pid, (addrs, before) in self.drawn.items():
+            total += len(addrs)
+            mem = mems.get(pid)
+            if mem is None:
+                continue
+            pop = self.population.get(pid, [])
+            touched = [m for m in mem.data if m.referenced > 0 and _overlaps(pop, m)]
+            starts = [m.start for m in touched]
+            keep = [i for i, a in enumerate(addrs) if _inside(touched, starts, a)]
+            after = read_pages(pid, [addrs[i] for i in keep])
+            same += sum(
+                1 for i, b in zip(keep, after, strict=True) if before[i] is not None and before[i] == b
+            )
+            untouched += sum(m.rss - m.referenced for m in touched)
+        w = self.bytes_per_page
+        p = same / total if total else 0.0
+        return {
+            "ws_still_b": round(same * w - untouched),
+            "ws_still_sd_b": round(w * (total * p * (1 - p)) ** 0.5),
+            "ws_data_b": sum(m.data_referenced for m in mems.values()),
+        }
+
+    def open(self, mems: dict[int, ProcMemory], k: int = SAMPLE_PAGES) -> None:
+        """Draw and read the pages of the interval that starts now.
+
+        The pages are drawn from the mappings the interval that just closed touched (all
+        data mappings the first time): memory left alone then is most likely left alone
+        again, and only adds sampling error. A mapping outside that population that the
+        new interval touches counts no still byte (the estimate stays a lower bound)."""
+        self.drawn, self.population = {}, {}
+        pops = {pid: [m for m in mem.data if m.referenced > 0] for pid, mem in mems.items()}
+        if not any(pops.values()):
+            pops = {pid: mem.data for pid, mem in mems.items()}
+        total = sum(m.rss for maps in pops.values() for m in maps)
+        self.bytes_per_page = 0.0
+        if not total:
+            return
+        for pid, maps in pops.items():
+            share = round(k * sum(m.rss for m in maps) / total)
+            addrs = draw_pages(pid, maps, share, self.rng)
+            if addrs:
+                self.drawn[pid] = (addrs, read_pages(pid, addrs))
+                self.population[pid] = [(m.start, m.end) for m in maps]
+        drawn = sum(len(a) for a, _ in self.drawn.values())
+        self.bytes_per_page = total / drawn if drawn else 0.0

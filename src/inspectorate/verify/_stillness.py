@@ -1,0 +1,67 @@
+"""Were the weights left as they were? The still part of the working set, judged.
+
+A forward pass reads the weights and does not write them; a training step writes them,
+its gradients and its optimizer moments, every step. The sensor estimates, per probe
+interval, the bytes the tree touched and left unchanged (``capture._stillset``:
+``ws_still_b`` with its standard deviation, over the data mappings that touched
+``ws_data_b``). An inference or eval phase of an ``n``-parameter model must show, in the
+intervals that touched at least a forward pass's worth of data, a still set at least the
+weights a forward reads; a training phase shows only the runtime's few tens of MB.
+
+This fails a claim; it never excuses one. A prover can pass it only by keeping a decoy
+of the weights' size and reading it every interval, which costs that much resident
+memory on top of training's state: the footprint rule bounds that
+(``p1_op_type``'s ``footprint_holds_training_state``). It does not apply where the
+weights may live elsewhere (a GPU), where the sensor did not estimate (older sensors,
+``/proc/PID/mem`` refused) or where no interval touched a forward pass's worth.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inspectorate.verify._evidence import PhaseEvidence
+
+FP32 = 4
+# Share of the read weights an interval's still estimate must reach (beyond 3 sd): a
+# forward reads every weight it uses once per pass, and the sampling has its error; the
+# margin is for pages the runtime keeps moving (allocator metadata, refcounts on tensor
+# objects) measured at 8-15% on honest phases (docs/verify.md, "Weights left still").
+STILL_SHARE = 0.8
+# Without a declared architecture the verifier cannot tell lookup tables (an untied
+# input embedding a forward reads a few rows of) from weights read whole: it asks for
+# half the weights.
+UNKNOWN_READ_SHARE = 0.5
+SIGMAS = 2.5
+
+
+def read_weights_b(ev: PhaseEvidence, n: int) -> float:
+    """Bytes of weights every forward pass reads (fp32; lookup tables left out)."""
+    spec = ev.model_spec
+    lookup = spec.lookup_params() if spec is not None else None
+    if lookup is None:
+        return UNKNOWN_READ_SHARE * FP32 * n
+    return FP32 * max(n - lookup, 0)
+
+
+def weights_rewritten(ev: PhaseEvidence, n: int, notes: dict[str, Any]) -> float | None:
+    """Suspicion (>= 0.5: the weights were written) for an inference/eval phase, or None
+    when the still set cannot speak for it."""
+    s = ev.sensor or {}
+    rows = s.get("ws_intervals")
+    if not rows or ev.gpu_util is not None or s.get("gpu_mem_b"):
+        return None
+    need = STILL_SHARE * read_weights_b(ev, n)
+    # intervals that touched at least a forward's worth of data: an idle stretch of a
+    # server touches little, and says nothing about its weights
+    full = [r for r in rows if r[3] >= need and r[1] > r[0]]
+    if need <= 0 or not full:
+        return None
+    span = sum(r[1] - r[0] for r in full)
+    mean = sum(r[4] * (r[1] - r[0]) for r in full) / span
+    sd = sum((r[5] * (r[1] - r[0])) ** 2 for r in full) ** 0.5 / span
+    high = mean + SIGMAS * sd
+    notes.update(
+        still_mean_b=round(mean), still_sd_b=round(sd), still_needed_b=round(need), still_intervals=len(full)
+    )
+    return need / (need + high) if high > 0 else 1.0

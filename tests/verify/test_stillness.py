@@ -1,0 +1,85 @@
+"""Weights left still: an inference or eval phase that touched a forward pass's worth of
+memory but left less than the weights it reads unchanged wrote its weights (training),
+whatever its footprint; the rule fails claims and never excuses one."""
+
+from __future__ import annotations
+
+from inspectorate.models import GPTSpec, LlamaSpec
+from inspectorate.verify._calibration import DEFAULT
+from inspectorate.verify._evidence import Claim, PhaseEvidence
+from inspectorate.verify._properties import Context, p1_op_type
+from inspectorate.verify._stillness import read_weights_b
+
+WIDE = GPTSpec(8, 8, 512, 64, 65)  # 25.3M: below the footprint's failing side (~34M)
+N = WIDE.n_params()
+W = 4 * N
+
+
+def _phase(
+    intervals: list[list[float]], op: str = "eval", spec=WIDE, gpu: float | None = None
+) -> PhaseEvidence:  # type: ignore[no-untyped-def]
+    n = spec.n_params()
+    ev = PhaseEvidence("p", Claim(op, None, op, None, n, model="m"), 0.0, 10.0)
+    ev.windows = {"tokens": 1000, "batch_size": 4, "sequence_length": 8}
+    ev.sensor = {"cpu_s": 9.0, "cores": 0.9, "footprint_b": 16 * n, "mem_procs": 1, "busy_procs": 1}
+    ev.sensor["ws_intervals"] = intervals
+    ev.sync_bytes = {"sensor_net": 0.0}
+    ev.streams = {"sensor": True}
+    ev.model_spec = spec
+    ev.gpu_util = gpu
+    return ev
+
+
+def _interval(still: float, data: float, sd: float = 2e6, t0: float = 0.0, t1: float = 10.0) -> list[float]:
+    return [t0, t1, data + 50e6, data, still, sd]
+
+
+def test_training_under_an_eval_claim_is_inconsistent_where_the_footprint_cannot_tell() -> None:
+    """25.3M parameters, a footprint of 16 B/param: under the footprint's failing side.
+    Training touches 16 B/param and leaves only the runtime unchanged (measured 3-40 MB)."""
+    ev = _phase([_interval(still=20e6, data=16 * N + 30e6)])
+    ev.sensor["footprint_b"] = 16 * N + 20e6
+    lie = p1_op_type(ev, Context(DEFAULT))
+    assert lie.decision == "inconsistent", lie.evidence
+    assert lie.evidence["checks"]["weights_rewritten"] > 0.5
+    assert lie.evidence["checks"].get("footprint_holds_training_state", 0) < 0.5  # memory alone passed it
+
+
+def test_below_the_runtime_floor_a_small_model_is_not_judged_on_stillness() -> None:
+    """At 3.2M the weights (13 MB) are less than what a training runtime leaves unchanged:
+    the rule does not fail it (and, failing only, never passes anything)."""
+    small = GPTSpec(4, 4, 256, 128, 65)
+    lie = p1_op_type(
+        _phase([_interval(still=20e6, data=16 * small.n_params() + 30e6)], spec=small), Context(DEFAULT)
+    )
+    assert "weights_rewritten" not in lie.evidence["checks"]
+
+
+def test_an_honest_eval_leaves_its_weights_still_and_is_not_flagged() -> None:
+    honest = p1_op_type(_phase([_interval(still=W + 10e6, data=W + 40e6)]), Context(DEFAULT))
+    assert "weights_rewritten" not in honest.evidence["checks"], honest.evidence
+    assert honest.evidence["still_mean_b"] >= honest.evidence["still_needed_b"]
+
+
+def test_sampling_error_is_allowed_for() -> None:
+    """A still estimate short of the need by less than its error does not fail."""
+    need = 0.8 * read_weights_b(_phase([]), N)
+    noisy = p1_op_type(_phase([_interval(still=need - 10e6, data=W, sd=8e6)]), Context(DEFAULT))
+    assert "weights_rewritten" not in noisy.evidence["checks"], noisy.evidence
+
+
+def test_the_rule_stands_aside_where_it_cannot_speak() -> None:
+    ctx = Context(DEFAULT)
+    idle_server = p1_op_type(_phase([_interval(still=1e6, data=2e6)]), ctx)  # touched no forward's worth
+    assert "still_intervals" not in idle_server.evidence
+    on_gpu = p1_op_type(_phase([_interval(still=1e6, data=16 * N)], gpu=40.0), ctx)  # weights on a device
+    assert "weights_rewritten" not in on_gpu.evidence["checks"]
+    older_sensor = p1_op_type(_phase([]), ctx)
+    assert "still_intervals" not in older_sensor.evidence
+
+
+def test_lookup_tables_are_not_required_to_be_read() -> None:
+    """An untied input embedding is read a few rows per batch: a Llama's need leaves it out."""
+    llama = LlamaSpec(n_layers=2, dim=256, n_heads=4, n_kv_heads=4, ffn_hidden=688, vocab_size=32000)
+    n = llama.n_params()
+    assert read_weights_b(_phase([], spec=llama), n) == 4 * (n - 32000 * 256)
