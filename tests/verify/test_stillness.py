@@ -30,8 +30,10 @@ def _phase(
     return ev
 
 
-def _interval(still: float, data: float, sd: float = 2e6, t0: float = 0.0, t1: float = 10.0) -> list[float]:
-    return [t0, t1, data + 50e6, data, still, sd]
+def _interval(
+    still: float, data: float, sd: float = 2e6, t0: float = 0.0, t1: float = 10.0, grew: float = 0.0
+) -> list[float]:
+    return [t0, t1, data + 50e6, data, still, sd, grew]
 
 
 def test_training_under_an_eval_claim_is_inconsistent_where_the_footprint_cannot_tell() -> None:
@@ -74,6 +76,10 @@ def test_the_rule_stands_aside_where_it_cannot_speak() -> None:
     assert "still_intervals" not in idle_server.evidence
     on_gpu = p1_op_type(_phase([_interval(still=1e6, data=16 * N)], gpu=40.0), ctx)  # weights on a device
     assert "weights_rewritten" not in on_gpu.evidence["checks"]
+    # a server that loaded its model inside the interval: its weights arrived after the
+    # draw and cannot read as still
+    loading = p1_op_type(_phase([_interval(still=2e6, data=W + 20e6, grew=W + 10e6)]), ctx)
+    assert "weights_rewritten" not in loading.evidence["checks"], loading.evidence
     older_sensor = p1_op_type(_phase([]), ctx)
     assert "still_intervals" not in older_sensor.evidence
 
@@ -83,3 +89,26 @@ def test_lookup_tables_are_not_required_to_be_read() -> None:
     llama = LlamaSpec(n_layers=2, dim=256, n_heads=4, n_kv_heads=4, ffn_hidden=688, vocab_size=32000)
     n = llama.n_params()
     assert read_weights_b(_phase([], spec=llama), n) == 4 * (n - 32000 * 256)
+
+
+def test_a_declared_bf16_server_is_held_to_half_the_bytes() -> None:
+    """An honest server of bf16 weights reads 2 B/param: declared, it is not held to fp32's."""
+    bf16 = GPTSpec(8, 8, 512, 64, 65, weights_dtype="bf16")
+    still = 2 * N + 5e6  # its weights, read and unchanged
+    as_fp32 = p1_op_type(_phase([_interval(still=still, data=2 * N + 40e6)]), Context(DEFAULT))
+    assert as_fp32.evidence["checks"].get("weights_rewritten", 0) > 0.5  # held to fp32, it would fail
+    declared = p1_op_type(_phase([_interval(still=still, data=2 * N + 40e6)], spec=bf16), Context(DEFAULT))
+    assert "weights_rewritten" not in declared.evidence["checks"], declared.evidence
+
+
+def test_an_unknown_weights_dtype_is_refused_naming_the_field() -> None:
+    import pytest
+
+    from inspectorate.errors import InputError
+    from inspectorate.models._files import spec_from_dict
+
+    data = WIDE.to_dict()
+    assert "weights_dtype" not in data["config"]  # the default stays unwritten
+    data["config"]["weights_dtype"] = "fp8"
+    with pytest.raises(InputError, match="weights_dtype"):
+        spec_from_dict(data)

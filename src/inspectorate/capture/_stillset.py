@@ -206,6 +206,7 @@ class StillSampler:
         self.drawn: dict[int, tuple[list[int], list[bytes | None]]] = {}
         self.population: dict[int, list[tuple[int, int]]] = {}  # ranges drawn from, per pid
         self.bytes_per_page = 0.0  # resident data bytes each drawn page stands for
+        self.data_rss = 0  # the tree's data mappings' resident bytes at the interval's start
 
     def close(self, mems: dict[int, ProcMemory]) -> dict[str, float] | None:
         """The interval's estimate from the pages drawn at its start (None if none).
@@ -239,6 +240,9 @@ class StillSampler:
             "ws_still_b": round(same * w - untouched),
             "ws_still_sd_b": round(w * (total * p * (1 - p)) ** 0.5),
             "ws_data_b": sum(m.data_referenced for m in mems.values()),
+            # how much the tree's data grew: pages that arrived during the interval (a
+            # model loaded, a mapped file read in) cannot have been drawn, so cannot be still
+            "ws_grew_b": sum(m.data_rss for m in mems.values()) - self.data_rss,
         }
 
     def open(self, mems: dict[int, ProcMemory], k: int = SAMPLE_PAGES) -> None:
@@ -249,6 +253,7 @@ class StillSampler:
         again, and only adds sampling error. A mapping outside that population that the
         new interval touches counts no still byte (the estimate stays a lower bound)."""
         self.drawn, self.population = {}, {}
+        self.data_rss = sum(m.data_rss for m in mems.values())
         pops = {pid: [m for m in mem.data if m.referenced > 0] for pid, mem in mems.items()}
         if not any(pops.values()):
             pops = {pid: mem.data for pid, mem in mems.items()}

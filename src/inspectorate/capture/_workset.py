@@ -9,13 +9,16 @@ weights, the gradients and every optimizer moment (16 B/param for AdamW) each st
 
 The kernel keeps an accessed bit in every page-table entry, set by the hardware on any
 read or write. Writing ``1`` to ``/proc/PID/clear_refs`` clears those bits; the
-``Referenced`` line of ``/proc/PID/smaps_rollup`` later counts the resident pages
+``Referenced`` lines of ``/proc/PID/smaps`` later count the resident pages
 touched since. The probe reads that count for each process of the tree, then clears the
 bits again: each reading is the tree's working set over the interval since the last
 clear (``ws_t0`` to the sample's ``t``). The prover cannot lower it without not touching
 the memory: the bits are set by the MMU, not by anything the workload writes.
 
-Cost, measured here: ~9 ms of CPU to read ``smaps_rollup`` and ~7 ms to clear a 700 MB
+Each probe also closes and reopens the still estimate (``capture._stillset``: which of
+the touched memory stayed unchanged), so it reads the per-mapping ``smaps``. Cost,
+measured here: 70-150 ms of CPU per probe for a 25M-parameter torch tree of three
+processes (1.7 GB summed RSS); before the still estimate ~9 ms to read ``smaps_rollup`` and ~7 ms to clear a 700 MB
 torch process (both walk its page tables; the cost follows the resident size). The
 probe therefore spaces itself so that it costs at most ``COST_SHARE`` of a core (and
 runs no more often than every ``MIN_INTERVAL_S``), and only while the tree is busy

@@ -12,7 +12,7 @@ from typing import Any
 from inspectorate.errors import InputError
 from inspectorate.models._exported import SUFFIXES, ExportedSpec, exported_spec
 from inspectorate.models._families import NAMED
-from inspectorate.models._spec import ARCHITECTURES, FORMAT, VERSION, ModelSpec
+from inspectorate.models._spec import ARCHITECTURES, FORMAT, VERSION, WEIGHT_DTYPES, ModelSpec
 
 
 def spec_from_dict(data: Any, where: str | Path = "<model>") -> ModelSpec:
@@ -34,7 +34,12 @@ def spec_from_dict(data: Any, where: str | Path = "<model>") -> ModelSpec:
         raise InputError(
             f"{cls.family} config has unknown field(s) {unknown}; known: {', '.join(fields)}", where
         )
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    if values.get("weights_dtype", "fp32") not in WEIGHT_DTYPES:
+        raise InputError(
+            f"config field 'weights_dtype' must be one of {', '.join(WEIGHT_DTYPES)}, got {values['weights_dtype']!r}",
+            where,
+        )
     try:
         spec = cls(**values)
     except (TypeError, ValueError) as exc:

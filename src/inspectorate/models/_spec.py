@@ -27,14 +27,27 @@ from inspectorate.errors import PluginError
 FORMAT = "inspectorate.model"
 VERSION = 1
 FP32 = 4  # bytes per parameter, value or state
+WEIGHT_DTYPES = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
 ADAM_STATES = 2  # AdamW's first and second moments
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """Base of every architecture config: frozen (it keys caches), counted, buildable."""
+    """Base of every architecture config: frozen (it keys caches), counted, buildable.
+
+    ``weights_dtype`` (keyword only, in every family's config): the precision the
+    workload holds its weights in while it serves or evaluates (``fp32``, ``bf16``,
+    ``fp16``, ``int8``). The verifier builds and times the model in fp32 whatever it
+    says; what it changes is the bytes a forward pass must read (``verify._stillness``),
+    so a server of bf16 weights is not held to fp32's."""
 
     family: ClassVar[str] = ""
+    weights_dtype: str = dataclasses.field(default="fp32", kw_only=True)
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes per parameter of the weights as held (``weights_dtype``)."""
+        return WEIGHT_DTYPES[self.weights_dtype]
 
     def n_params(self) -> int:
         raise NotImplementedError
@@ -55,7 +68,8 @@ class ModelSpec:
 
     def with_layers(self, k: int) -> ModelSpec:
         """The same model at full width with ``k`` blocks (the spot-check's slice)."""
-        return dataclasses.replace(self, **{self._layer_field: k})
+        changes: dict[str, Any] = {self._layer_field: k}
+        return dataclasses.replace(self, **changes)
 
     _layer_field: ClassVar[str] = "n_layers"  # the config field that counts the blocks
 
@@ -95,7 +109,11 @@ class ModelSpec:
             "format": FORMAT,
             "version": VERSION,
             "family": self.family,
-            "config": _plain(dataclasses.asdict(self)),
+            "config": {
+                k: v
+                for k, v in _plain(dataclasses.asdict(self)).items()
+                if not (k == "weights_dtype" and v == "fp32")  # the default stays unwritten
+            },
         }
 
 

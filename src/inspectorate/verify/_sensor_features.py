@@ -138,12 +138,13 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
 
 
 # One probe interval's columns (sensor stream): its start, end, bytes touched, and of the
-# data mappings' touched bytes, the estimate of those left unchanged and its sd.
+# data mappings' touched bytes, the estimate of those left unchanged, its sd, and how
+# much the data mappings grew.
 # An interval may start up to WS_LEAD_S before the phase: the capture's edge probe at the
 # previous phase's end opens it (capture._workset.REUSE_S); the gap can only add touches.
 WS_LEAD_S = 1.0
-_WS_COLS = ("ws_t0", "t", "ws_b", "ws_data_b", "ws_still_b", "ws_still_sd_b")
-Interval = tuple[float, float, float, float | None, float | None, float | None]
+_WS_COLS = ("ws_t0", "t", "ws_b", "ws_data_b", "ws_still_b", "ws_still_sd_b", "ws_grew_b")
+Interval = tuple[float, float, float, float | None, float | None, float | None, float | None]
 
 
 def _working_set(readings: list[Interval], start: float) -> dict[str, Any]:

@@ -36,12 +36,15 @@ SIGMAS = 2.5
 
 
 def read_weights_b(ev: PhaseEvidence, n: int) -> float:
-    """Bytes of weights every forward pass reads (fp32; lookup tables left out)."""
+    """Bytes of weights every forward pass reads, in the declared ``weights_dtype``
+    (fp32 without a description, the model layer's assumption; lookup tables left out)."""
     spec = ev.model_spec
-    lookup = spec.lookup_params() if spec is not None else None
-    if lookup is None:
+    if spec is None:
         return UNKNOWN_READ_SHARE * FP32 * n
-    return FP32 * max(n - lookup, 0)
+    lookup = spec.lookup_params()
+    if lookup is None:
+        return UNKNOWN_READ_SHARE * spec.weight_bytes * n
+    return spec.weight_bytes * max(n - lookup, 0)
 
 
 def weights_rewritten(ev: PhaseEvidence, n: int, notes: dict[str, Any]) -> float | None:
@@ -52,9 +55,12 @@ def weights_rewritten(ev: PhaseEvidence, n: int, notes: dict[str, Any]) -> float
     if not rows or ev.gpu_util is not None or s.get("gpu_mem_b"):
         return None
     need = STILL_SHARE * read_weights_b(ev, n)
-    # intervals that touched at least a forward's worth of data: an idle stretch of a
-    # server touches little, and says nothing about its weights
-    full = [r for r in rows if r[3] >= need and r[1] > r[0]]
+    # intervals that touched at least a forward's worth of data (an idle stretch of a
+    # server touches little, and says nothing about its weights), and did not grow by
+    # that much: a model loaded inside the interval arrived after the draw, so none of
+    # it could read as still. Growth is bounded by the footprint, so a prover cannot
+    # make every interval a "load" without holding the memory.
+    full = [r for r in rows if r[3] >= need and r[1] > r[0] and r[6] < need]
     if need <= 0 or not full:
         return None
     span = sum(r[1] - r[0] for r in full)

@@ -57,10 +57,11 @@ SENSOR_COLUMNS = (
     "ws_b",
     "ws_t0",
     # ... and of it, the data mappings' touched bytes, and the estimate of those left
-    # unchanged with its standard deviation (capture._stillset)
+    # unchanged with its standard deviation, and how much the data grew (capture._stillset)
     "ws_data_b",
     "ws_still_b",
     "ws_still_sd_b",
+    "ws_grew_b",
 )
 
 
@@ -186,7 +187,7 @@ def _row(r: dict[str, Any]) -> dict[str, float | None]:
     row["cg_pgfault"], row["cg_pgmajfault"] = _num(cg.get("pgfault")), _num(cg.get("pgmajfault"))
     row["cg_file_b"], row["anon_rss_b"] = _num(cg.get("file_b")), _num(r.get("anon_rss_b"))
     row["ws_b"], row["ws_t0"] = _num(r.get("ws_b")), _num(r.get("ws_t0"))
-    for col in ("ws_data_b", "ws_still_b", "ws_still_sd_b"):
+    for col in ("ws_data_b", "ws_still_b", "ws_still_sd_b", "ws_grew_b"):
         row[col] = _num(r.get(col))
     return row
 
