@@ -237,6 +237,8 @@ def plan(
         ]
         if name == "pg_sampler" or WORKLOADS[name].get("updates"):
             rows.append(("lie_updates_as_serving", "serve_updates", "inference", 1, 1))
+        if WORKLOADS[name].get("decoy"):  # training beside a frozen weights copy it reads
+            rows.append(("lie_train_as_eval_decoy", "train_decoy", "eval", 1, 1))
     world = config.get("world_size", 1)
     extras: dict[str, dict[str, Any]] = {}
     # the own set hands over through tests/workloads/_*_handover.py; a stranger only

@@ -21,7 +21,8 @@ with tests/workloads/), with what each one's prover declares.
   by a ``DataLoader`` with 2 worker processes; family ``gpt``, 0.41M parameters; serve,
   eval and train phases hand over (every tensor mapped by ``names=``);
 - ``s_loader_wide``: the same script at 25.3M parameters (d 512, 8 layers, 8 heads, ctx
-  64, batch 8), above the separation size.
+  64, batch 8), above the separation size; its lies add training beside a frozen weights
+  copy read every step (``lie_train_as_eval_decoy``, against the still set).
 
 The models' descriptions are the prover's (what it hands over in ``models:``); the
 parameter counts of undescribed models come from building the workload's own module.
@@ -60,6 +61,7 @@ WORKLOADS: dict[str, dict[str, Any]] = {
         "config": {"d": 512, "layers": 8, "heads": 8, "ctx": 64, "batch": 8},
         "updates": True,
         "handover": True,
+        "decoy": True,  # lie_train_as_eval_decoy: training beside a frozen copy it reads
     },
 }
 LOADER_DEFAULTS = {"d": 128, "layers": 2, "heads": 4, "ctx": 64}  # loader_lm.py's own

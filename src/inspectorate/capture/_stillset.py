@@ -208,6 +208,15 @@ class StillSampler:
         self.bytes_per_page = 0.0  # resident data bytes each drawn page stands for
         self.data_rss = 0  # the tree's data mappings' resident bytes at the interval's start
 
+    @property
+    def is_open(self) -> bool:
+        """Whether pages were drawn for the interval now running."""
+        return bool(self.drawn)
+
+    def drop(self) -> None:
+        """No estimate for the interval that starts now."""
+        self.drawn, self.population = {}, {}
+
     def close(self, mems: dict[int, ProcMemory]) -> dict[str, float] | None:
         """The interval's estimate from the pages drawn at its start (None if none).
 

@@ -147,6 +147,7 @@ class Job:
         self.ho: Any = None  # this phase's training handover (None: none)
         self.twin: LoaderLM | None = None  # a declared-size twin whose outputs go over
         self.updated, self.served = False, 0
+        self.decoy: list[torch.Tensor] | None = None  # train_decoy's frozen copy
 
     def build(self, cfg: dict[str, Any]) -> LoaderLM:
         return LoaderLM(self.vocab, cfg["d"], cfg["layers"], cfg["heads"], cfg["ctx"])
@@ -221,6 +222,15 @@ class Job:
             self.train()
         return n
 
+    def train_decoy(self) -> int:
+        """Training that keeps a frozen copy of the weights and reads it every step: the
+        forger's answer to the still set (memory of the weights' size, read, unchanged),
+        paid for in resident memory."""
+        if self.decoy is None:
+            self.decoy = [p.detach().clone() for p in self.model.parameters()]
+        sum(float(t.sum()) for t in self.decoy)
+        return self.train()
+
     def hidden(self) -> int:
         a = torch.randn(256, 256)
         for _ in range(8):
@@ -271,7 +281,13 @@ def run(plan: dict[str, Any]) -> None:
     if run_dir and mode != "none":
         rec = StepRecorder(Path(run_dir) / "steps.jsonl", phase="setup", fingerprint_every=0)
     kinds = {"training": "train_step", "inference": "infer_token", "eval": "eval_step"}
-    does = {"train": "training", "eval": "eval", "serve": "inference", "serve_updates": "inference"}
+    does = {
+        "train": "training",
+        "train_decoy": "training",
+        "eval": "eval",
+        "serve": "inference",
+        "serve_updates": "inference",
+    }
     for ph in plan["phases"]:
         claim = {"batch_size": job.cfg["batch"], "sequence_length": job.cfg["ctx"], **ph["claim"]}
         if rec is not None:
