@@ -454,6 +454,7 @@ def run_sensor(
     stop = threading.Event()
     if control is not None:
         sensor.control = SampleControl(control)
+        sensor.workset.still_every = True  # under capture: every interval (_workset)
 
     def halt(*_: Any) -> None:
         stop.set()

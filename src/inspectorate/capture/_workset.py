@@ -15,10 +15,11 @@ bits again: each reading is the tree's working set over the interval since the l
 clear (``ws_t0`` to the sample's ``t``). The prover cannot lower it without not touching
 the memory: the bits are set by the MMU, not by anything the workload writes.
 
-Each probe also closes and reopens the still estimate (``capture._stillset``: which of
-the touched memory stayed unchanged), so it reads the per-mapping ``smaps``. Cost,
-measured here: 70-150 ms of CPU per probe for a 25M-parameter torch tree of three
-processes (1.7 GB summed RSS); before the still estimate ~9 ms to read ``smaps_rollup`` and ~7 ms to clear a 700 MB
+A probe at a phase edge (and under capture, every probe) also opens the still estimate
+(``capture._stillset``: which of the touched memory stayed unchanged) and the next probe
+closes it; both read the
+per-mapping ``smaps``: 70-150 ms of CPU for a 25M-parameter torch tree of three
+processes (1.7 GB summed RSS). Other probes read ``smaps_rollup``: ~9 ms, and ~7 ms to clear a 700 MB
 torch process (both walk its page tables; the cost follows the resident size). The
 probe therefore spaces itself so that it costs at most ``COST_SHARE`` of a core (and
 runs no more often than every ``MIN_INTERVAL_S``), and only while the tree is busy
@@ -65,6 +66,7 @@ class WorkingSetProbe:
         self.spent = 0.0  # CPU-seconds all probes have cost
         self.last_cost = 0.0
         self.forced_last = False  # whether the last probe was a phase edge's
+        self.still_every = False  # estimate the still set on every interval (capture sets it)
         self.still = StillSampler()  # which touched memory stayed unchanged (_stillset)
 
     def maybe_probe(self, pids: list[int], t: float, cpu_s: float, force: bool = False) -> dict[str, Any]:
@@ -82,11 +84,14 @@ class WorkingSetProbe:
             self.next_t = t + MIN_INTERVAL_S
             return {}
         cost0 = time.thread_time()
-        # The still estimate (per-mapping smaps, pages drawn and compared) runs on
-        # intervals a phase edge opens: it costs ~5x the plain probe, and one interval
-        # at each phase's start is what the verifier needs of it. Between edges the
-        # probe stays the cheap one.
-        full = force or self.still.is_open
+        # The still estimate (per-mapping smaps, pages drawn and compared) costs ~5x
+        # the plain probe. Under capture (``still_every``) every interval carries it:
+        # a workload can watch its own Referenced drop and learn when probes come, so
+        # an estimate on some intervals only would let it train in the others; the
+        # probe spaces itself by its cost either way. Elsewhere (the testbed's sensor)
+        # only intervals a phase edge opens do, and other probes stay the cheap one.
+        still = force or self.still_every
+        full = still or self.still.is_open
         mems = _read_all(pids) if full else {}
         totals = [(m.referenced, m.rss) for m in mems.values()] if full else _rollups(pids)
         out: dict[str, Any] = {
@@ -96,7 +101,7 @@ class WorkingSetProbe:
         }
         if self.still.is_open:
             out.update(self.still.close(mems) or {})
-        if force:
+        if still:
             self.still.open(mems)  # reads the pages before the clear: a read sets no bit then
         else:
             self.still.drop()
@@ -115,7 +120,7 @@ class WorkingSetProbe:
         return self.spent + self.last_cost <= FORCED_SHARE * since + FORCED_BURST_S
 
     def _start(self, pids: list[int], t: float, cpu_s: float, force: bool) -> dict[str, Any]:
-        if force:
+        if force or self.still_every:
             self.still.open(_read_all(pids))
         try:
             for pid in pids:
