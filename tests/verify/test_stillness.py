@@ -31,9 +31,15 @@ def _phase(
 
 
 def _interval(
-    still: float, data: float, sd: float = 2e6, t0: float = 0.0, t1: float = 10.0, grew: float = 0.0
+    still: float,
+    data: float,
+    sd: float = 2e6,
+    t0: float = 0.0,
+    t1: float = 10.0,
+    grew: float = 0.0,
+    held: float = 0.0,
 ) -> list[float]:
-    return [t0, t1, data + 50e6, data, still, sd, grew]
+    return [t0, t1, data + 50e6, data, still, sd, grew, held]
 
 
 def test_training_under_an_eval_claim_is_inconsistent_where_the_footprint_cannot_tell() -> None:
@@ -78,8 +84,11 @@ def test_the_rule_stands_aside_where_it_cannot_speak() -> None:
     assert "weights_rewritten" not in on_gpu.evidence["checks"]
     # a server that loaded its model inside the interval: its weights arrived after the
     # draw and cannot read as still
-    loading = p1_op_type(_phase([_interval(still=2e6, data=W + 20e6, grew=W + 10e6)]), ctx)
+    loading = p1_op_type(_phase([_interval(still=2e6, data=W + 20e6, grew=W + 10e6, held=0.9)]), ctx)
     assert "weights_rewritten" not in loading.evidence["checks"], loading.evidence
+    # ... but growth allocated just before the interval's end is no load: judged
+    feint = p1_op_type(_phase([_interval(still=2e6, data=16 * N, grew=W + 10e6, held=0.05)]), ctx)
+    assert feint.evidence["checks"].get("weights_rewritten", 0) > 0.5, feint.evidence
     older_sensor = p1_op_type(_phase([]), ctx)
     assert "still_intervals" not in older_sensor.evidence
 
@@ -112,3 +121,14 @@ def test_an_unknown_weights_dtype_is_refused_naming_the_field() -> None:
     data["config"]["weights_dtype"] = "fp8"
     with pytest.raises(InputError, match="weights_dtype"):
         spec_from_dict(data)
+
+
+def test_growth_held_is_read_from_the_memory_samples() -> None:
+    from inspectorate.verify._sensor_features import _held
+
+    ts = [float(t) for t in range(11)]
+    loaded_early = [100.0] + [200.0] * 10  # a model loaded in the first second, kept
+    feint = [100.0] * 10 + [200.0]  # memory allocated just before the probe
+    assert _held(ts, loaded_early, 0.0, 10.0, 100.0) > 0.8
+    assert _held(ts, feint, 0.0, 10.0, 100.0) < 0.2
+    assert _held(ts[:2], loaded_early[:2], 0.0, 10.0, 100.0) == 0.0  # too few readings to say

@@ -126,7 +126,12 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
         "ws_b"
     )
     cols = [inside[c] if c in inside.columns else [None] * inside.height for c in _WS_COLS]
-    out.update(_working_set(list(zip(*cols, strict=True)), phase[0]))
+    timed_mem = f.select("t", "mem_b").drop_nulls("mem_b")
+    out.update(
+        _working_set(
+            list(zip(*cols, strict=True)), phase[0], timed_mem["t"].to_list(), timed_mem["mem_b"].to_list()
+        )
+    )
     if mem.len() and sensor.baseline_b is not None:
         timed = f.select("t", "mem_b").drop_nulls("mem_b")
         out["mem_p90_b"] = mem_quantile(timed["t"].to_list(), timed["mem_b"].to_list())
@@ -139,7 +144,7 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
 
 # One probe interval's columns (sensor stream): its start, end, bytes touched, and of the
 # data mappings' touched bytes, the estimate of those left unchanged, its sd, and how
-# much the data mappings grew.
+# much the data mappings grew (features add an eighth: the share of it held, ``_held``).
 # An interval may start up to WS_LEAD_S before the phase: the capture's edge probe at the
 # previous phase's end opens it (capture._workset.REUSE_S); the gap can only add touches.
 WS_LEAD_S = 1.0
@@ -147,7 +152,9 @@ _WS_COLS = ("ws_t0", "t", "ws_b", "ws_data_b", "ws_still_b", "ws_still_sd_b", "w
 Interval = tuple[float, float, float, float | None, float | None, float | None, float | None]
 
 
-def _working_set(readings: list[Interval], start: float) -> dict[str, Any]:
+def _working_set(
+    readings: list[Interval], start: float, mem_t: list[float], mem: list[float]
+) -> dict[str, Any]:
     """Over the probe intervals that lie inside the window (``capture._workset``: bytes
     the tree touched between two probes): the largest working set, how many intervals
     and the seconds they cover, and the intervals themselves where the sensor estimated
@@ -161,9 +168,21 @@ def _working_set(readings: list[Interval], start: float) -> dict[str, Any]:
         "ws_covered_s": sum(r[1] - max(r[0], start) for r in readings),
     }
     still = [[float(x) for x in r if x is not None] for r in readings if None not in r]
+    for row in still:  # and the share of the interval its growth was held (_held)
+        row.append(_held(mem_t, mem, row[0], row[1], row[6]))
     if still:
         out["ws_intervals"] = still
     return out
+
+
+def _held(mem_t: list[float], mem: list[float], t0: float, t1: float, grew: float) -> float:
+    """Share of the tree's memory readings in [t0, t1] at least half of ``grew`` above the
+    first: a model loaded early in an interval holds its growth for most of it; memory
+    allocated just before the interval's end, to make it look like a load, does not."""
+    inside = [m for t, m in zip(mem_t, mem, strict=True) if t0 <= t <= t1]
+    if grew <= 0 or len(inside) < 3:
+        return 0.0
+    return sum(1 for m in inside if m >= inside[0] + 0.5 * grew) / len(inside)
 
 
 def model_holders(log: SensorLog, t0: float, t1: float) -> int:
@@ -325,7 +344,7 @@ class _Acc:
             "cg_anon_max_b": self.maxima.get("cg_anon_b"),
             "anon_rss_max_b": self.maxima.get("anon_rss_b"),
         }
-        out.update(_working_set(self.ws, self.phase[0]))
+        out.update(_working_set(self.ws, self.phase[0], list(self.mem_t), list(self.mem)))
         if self.attributable:
             out.update({"net_tx_b": delta("net_tx_b") * span / dt, "net_scope": "netns"})
         else:

@@ -56,11 +56,12 @@ def weights_rewritten(ev: PhaseEvidence, n: int, notes: dict[str, Any]) -> float
         return None
     need = STILL_SHARE * read_weights_b(ev, n)
     # intervals that touched at least a forward's worth of data (an idle stretch of a
-    # server touches little, and says nothing about its weights), and did not grow by
-    # that much: a model loaded inside the interval arrived after the draw, so none of
-    # it could read as still. Growth is bounded by the footprint, so a prover cannot
-    # make every interval a "load" without holding the memory.
-    full = [r for r in rows if r[3] >= need and r[1] > r[0] and r[6] < need]
+    # server touches little, and says nothing about its weights), less those that grew
+    # by that much and held it for half the interval: a model loaded inside the interval
+    # arrived after the draw, so none of it could read as still. Growth allocated just
+    # before the interval's end (to pass for a load) is not held, and is judged; growth
+    # that is held shows in the footprint, which bounds it.
+    full = [r for r in rows if r[3] >= need and r[1] > r[0] and not (r[6] >= need and r[7] >= 0.5)]
     if need <= 0 or not full:
         return None
     span = sum(r[1] - r[0] for r in full)
