@@ -102,9 +102,21 @@ def test_forced_probes_draw_on_a_budget(monkeypatch) -> None:  # type: ignore[no
     probe = WorkingSetProbe()
     monkeypatch.setattr(_workset, "clear_referenced", lambda pid, strict=False: None)
     monkeypatch.setattr(_workset, "_read_all", lambda pids: {1: ProcMemory(rss=1 << 30, referenced=1 << 20)})
-    clock = iter(x * 0.1 for x in range(10_000))
-    monkeypatch.setattr(_workset.time, "thread_time", lambda: next(clock))  # each probe costs 0.1 s
+    clock = iter(x * 0.5 for x in range(10_000))
+    monkeypatch.setattr(_workset.time, "thread_time", lambda: next(clock))  # each probe costs 0.5 s
     assert probe.maybe_probe([1], 100.0, 0.0) == {}  # opens the first interval
-    taken = sum(bool(probe.maybe_probe([1], 100.0 + 0.25 * i, 0.0, force=True)) for i in range(1, 41))
-    assert taken == 5  # the 0.5 s burst; 10 s at 0.5% of a core adds 0.05 s, not a sixth probe
+    # an edge every 1.25 s (past REUSE_S) for ~49 s
+    taken = sum(bool(probe.maybe_probe([1], 100.0 + 1.25 * i, 0.0, force=True)) for i in range(1, 40))
+    assert taken == 4  # the 2 s burst; 49 s at 1% of a core adds 0.49 s, not a fifth 0.5 s probe
     assert probe.maybe_probe([1], 100.0 + 200.0, 0.0, force=True)  # the budget refills with time
+
+
+def test_an_edge_just_after_an_edge_reuses_its_interval(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """One phase's end and the next one's start: the second edge takes no probe."""
+    probe = WorkingSetProbe()
+    monkeypatch.setattr(_workset, "clear_referenced", lambda pid, strict=False: None)
+    monkeypatch.setattr(_workset, "_read_all", lambda pids: {1: ProcMemory(rss=1 << 30, referenced=1 << 20)})
+    assert probe.maybe_probe([1], 100.0, 0.0) == {}
+    assert probe.maybe_probe([1], 105.0, 0.0, force=True)  # an end edge
+    assert probe.maybe_probe([1], 105.4, 0.0, force=True) == {}  # the next start, 0.4 s later
+    assert probe.maybe_probe([1], 110.0, 0.0, force=True)["ws_t0"] == 105.0  # that phase's end

@@ -45,8 +45,12 @@ BUSY_CORES = 0.3  # below this (since the last clear) the tree is not probed: <=
 # request would buy a probe per request. They draw on a budget of FORCED_SHARE of a core
 # since the first probe plus FORCED_BURST_S; past it the edge gets its sample without a
 # probe (the interval then spans the edge and speaks for no phase).
-FORCED_SHARE = 0.005
-FORCED_BURST_S = 0.5
+# 1% and 2 s since the still estimate (capture._stillset) made a probe of a 25M torch
+# tree cost ~130 ms: at 0.5% and 0.5 s, a run of 6 s phases ran out by its fourth phase,
+# and a phase without its own interval is left to the footprint (an honest eval after
+# training, with its optimizer alive, read as training).
+FORCED_SHARE = 0.01
+FORCED_BURST_S = 2.0
 # One phase's end and the next one's start come a fraction of a second apart: a forced
 # probe within REUSE_S of a forced one is not taken, and the interval the first opened
 # serves the next phase (verify reads intervals that start up to this long before a
