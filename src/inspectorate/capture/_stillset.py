@@ -262,5 +262,8 @@ class StillSampler:
             addrs = draw_pages(pid, mem.data, share, self.rng)
             if addrs:
                 self.drawn[pid] = (addrs, read_pages(pid, addrs))
+        # each drawn page stands for its share of the processes actually drawn from (a
+        # process whose pages could not be read counts no still byte, and no error)
         drawn = sum(len(a) for a, _ in self.drawn.values())
-        self.bytes_per_page = total / drawn if drawn else 0.0
+        covered = sum(mems[pid].data_rss for pid in self.drawn)
+        self.bytes_per_page = covered / drawn if drawn else 0.0
