@@ -3,9 +3,6 @@ pages drawn at an interval's start and compared at its end (capture._stillset)."
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from inspectorate.capture._stillset import StillSampler, read_smaps
@@ -32,14 +29,8 @@ for line in sys.stdin:
 
 
 @pytest.fixture
-def child():  # type: ignore[no-untyped-def]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    yield proc
-    proc.kill()
-    proc.wait()
+def child(stdin_child):  # type: ignore[no-untyped-def]
+    return stdin_child(CHILD)
 
 
 def _interval(proc, sampler: StillSampler, what: str) -> dict[str, float]:  # type: ignore[no-untyped-def]

@@ -3,8 +3,6 @@ it holds."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -30,14 +28,8 @@ for line in sys.stdin:
 
 
 @pytest.fixture
-def child():  # type: ignore[no-untyped-def]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    yield proc
-    proc.kill()
-    proc.wait()
+def child(stdin_child):  # type: ignore[no-untyped-def]
+    return stdin_child(CHILD)
 
 
 def _touch(proc, which: str) -> None:  # type: ignore[no-untyped-def]

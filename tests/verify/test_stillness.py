@@ -80,8 +80,10 @@ def test_the_rule_stands_aside_where_it_cannot_speak() -> None:
     ctx = Context(DEFAULT)
     idle_server = p1_op_type(_phase([_interval(still=1e6, data=2e6)]), ctx)  # touched no forward's worth
     assert "still_intervals" not in idle_server.evidence
+    assert "forward" in idle_server.evidence["still_not_judged"]  # it says why it did not judge
     on_gpu = p1_op_type(_phase([_interval(still=1e6, data=16 * N)], gpu=40.0), ctx)  # weights on a device
     assert "weights_rewritten" not in on_gpu.evidence["checks"]
+    assert "GPU" in on_gpu.evidence["still_not_judged"]
     # a server that loaded its model inside the interval: its weights arrived after the
     # draw and cannot read as still
     loading = p1_op_type(_phase([_interval(still=2e6, data=W + 20e6, grew=W + 10e6, held=0.9)]), ctx)
@@ -91,6 +93,7 @@ def test_the_rule_stands_aside_where_it_cannot_speak() -> None:
     assert feint.evidence["checks"].get("weights_rewritten", 0) > 0.5, feint.evidence
     older_sensor = p1_op_type(_phase([]), ctx)
     assert "still_intervals" not in older_sensor.evidence
+    assert "older sensor" in older_sensor.evidence["still_not_judged"]
 
 
 def test_lookup_tables_are_not_required_to_be_read() -> None:

@@ -126,14 +126,11 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
         "ws_b"
     )
     cols = [inside[c] if c in inside.columns else [None] * inside.height for c in _WS_COLS]
-    timed_mem = f.select("t", "mem_b").drop_nulls("mem_b")
+    timed = f.select("t", "mem_b").drop_nulls("mem_b")
     out.update(
-        _working_set(
-            list(zip(*cols, strict=True)), phase[0], timed_mem["t"].to_list(), timed_mem["mem_b"].to_list()
-        )
+        _working_set(list(zip(*cols, strict=True)), phase[0], timed["t"].to_list(), timed["mem_b"].to_list())
     )
     if mem.len() and sensor.baseline_b is not None:
-        timed = f.select("t", "mem_b").drop_nulls("mem_b")
         out["mem_p90_b"] = mem_quantile(timed["t"].to_list(), timed["mem_b"].to_list())
         out["footprint_b"] = max(out["mem_p90_b"] - sensor.baseline_b, 0.0)
         out["baseline_b"] = sensor.baseline_b

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from inspectorate.models._spec import FP32
 from inspectorate.verify._evidence import PhaseEvidence
 
-FP32 = 4
-# Share of the read weights an interval's still estimate must reach (beyond 3 sd): a
-# forward reads every weight it uses once per pass, and the sampling has its error; the
-# margin is for pages the runtime keeps moving (allocator metadata, refcounts on tensor
-# objects) measured at 8-15% on honest phases (docs/verify.md, "Weights left still").
+# Share of the read weights the phase's still estimate must reach (within SIGMAS of its
+# error): a forward reads every weight it uses once per pass; the margin is for pages the
+# runtime keeps moving (allocator metadata, refcounts on tensor objects). Honest eval and
+# serving intervals read 84-135% of their fp32 weights still (docs/verify.md, "Weights
+# left still").
 STILL_SHARE = 0.8
 # Without a declared architecture the verifier cannot tell lookup tables (an untied
 # input embedding a forward reads a few rows of) from weights read whole: it asks for
@@ -52,7 +53,11 @@ def weights_rewritten(ev: PhaseEvidence, n: int, notes: dict[str, Any]) -> float
     when the still set cannot speak for it."""
     s = ev.sensor or {}
     rows = s.get("ws_intervals")
-    if not rows or ev.gpu_util is not None or s.get("gpu_mem_b"):
+    if not rows:
+        notes["still_not_judged"] = "no still estimate in the phase (older sensor, or no probe inside it)"
+        return None
+    if ev.gpu_util is not None or s.get("gpu_mem_b"):
+        notes["still_not_judged"] = "the workload uses a GPU: its weights may live there"
         return None
     need = STILL_SHARE * read_weights_b(ev, n)
     # intervals that touched at least a forward's worth of data (an idle stretch of a
@@ -63,6 +68,7 @@ def weights_rewritten(ev: PhaseEvidence, n: int, notes: dict[str, Any]) -> float
     # that is held shows in the footprint, which bounds it.
     full = [r for r in rows if r[3] >= need and r[1] > r[0] and not (r[6] >= need and r[7] >= 0.5)]
     if need <= 0 or not full:
+        notes["still_not_judged"] = "no interval touched a forward pass's worth of memory"
         return None
     span = sum(r[1] - r[0] for r in full)
     mean = sum(r[4] * (r[1] - r[0]) for r in full) / span
