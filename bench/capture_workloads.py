@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -309,6 +310,8 @@ def run_one(
                 "flagged_by": flagged,
                 "unverifiable": sorted(k for k, v in res["decisions"].items() if v == "unverifiable"),
                 "tree_cores": res["tree_cores"],
+                "cpu_wait_share": res.get("cpu_wait_share"),  # idle claims: PSI wait over the phase
+                "load_1m": round(os.getloadavg()[0], 1),
                 "replay": res.get("replay"),
             }
         )
@@ -394,6 +397,15 @@ def table(rows: list[dict[str, Any]]) -> str:
             lines.append(
                 f"| {r['workload']} | {r['records']} | {r['phase']} | {rp['decision']} | "
                 f"{', '.join(rp['settles'] or []) or '-'} | {dist} | {why} |"
+            )
+    idle = [r for r in rows if r.get("cpu_wait_share") is not None]
+    if idle:  # what an idle claim's tree got (cores) and asked for (PSI wait share)
+        lines += ["", "| workload | records | phase | strict | tree cores | wait share | load (1 min) |"]
+        lines.append("|---|---|---|---|---|---|---|")
+        for r in idle:
+            lines.append(
+                f"| {r['workload']} | {r['records']} | {r['phase']} | {r['strict']} | "
+                f"{r['tree_cores'] or 0:.3f} | {r['cpu_wait_share']:.3f} | {r.get('load_1m', '-')} |"
             )
     lines.append("")
     lines.append("| workload | records | workload CPU-s | sensor CPU-s | sensor / workload |")

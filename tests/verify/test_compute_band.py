@@ -67,7 +67,9 @@ def test_eval_is_priced_up_to_generation():
     teacher-forced forward: an eval that generates is honest up to that price."""
     ctx = Context(DEFAULT)
     forward, generate = _price("eval"), _price("inference")
-    assert generate > 1.5 * forward  # the reason for the rule, measured on this host
+    # the reason for the rule: stepping costs more per token (1.3-2x measured here; a
+    # ratio is a timing, so the test asserts only its direction, which load cannot flip)
+    assert generate > forward
     cpu = generate * TOKENS * 1.2  # a generative eval with some bookkeeping
     f = compute(_phase("eval", cpu, busy_procs=1), ctx)
     assert f.decision == "consistent", f.evidence

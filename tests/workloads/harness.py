@@ -70,6 +70,7 @@ def outcomes(run: Path, policy: str = "strict") -> dict[str, dict[str, Any]]:
             "traffic": ev.get("traffic"),
             "host_net_tx_b": ev.get("host_net_tx_b"),
             "tree_cores": ev.get("tree_cores"),
+            "cpu_wait_share": (props["compute"].evidence if "compute" in props else {}).get("cpu_wait_share"),
         }
     return out
 

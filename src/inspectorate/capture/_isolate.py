@@ -112,12 +112,26 @@ class Cgroup:
                     if os.access(root, os.W_OK):
                         # nested under our own group: limits set above us keep applying
                         group._make(root / _own_cgroup(ctl) / name)
+                group._unified_twin(name)
         except OSError as exc:
             group.remove()
             raise InputError(
                 f"cannot create the workload's cgroup ({exc.strerror}): {exc.filename}"
             ) from None
         return group
+
+    def _unified_twin(self, name: str) -> None:
+        """On a hybrid host, the same group in the v2 hierarchy mounted at ``unified/``,
+        with no controller: it carries ``cpu.pressure`` (how long the workload waited
+        runnable for a CPU, which v1 has no file for) and ``cpu.stat``. Best effort:
+        without it the sensor reads no wait and the idle check falls back to CPU alone."""
+        unified = CGROUP_ROOT / "unified"
+        if not os.access(unified / "cgroup.procs", os.W_OK):
+            return
+        try:
+            self._make(unified / _own_cgroup(None) / name)
+        except OSError:
+            pass
 
     def _make(self, path: Path) -> None:
         path.mkdir()

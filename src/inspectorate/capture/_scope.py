@@ -8,7 +8,8 @@ loopback. Everything here is scoped by the kernel:
 
 * **cgroup**: ``cpuacct.usage`` / ``cpu.stat usage_usec`` (CPU of every process that
   ever ran in the group, exited ones included, to the nanosecond), ``memory.usage_in_bytes``
-  / ``memory.current`` and ``memory.stat`` (anon / rss), ``blkio`` / ``io.stat`` bytes.
+  / ``memory.current`` and ``memory.stat`` (anon / rss), ``blkio`` / ``io.stat`` bytes,
+  and the seconds its tasks waited runnable for a CPU (v2 ``cpu.pressure``).
   A v1 cgroup is given by its path in any one hierarchy; the same relative path is looked
   up in the others (``inspectorate capture`` creates it in each).
 * **network namespace**: ``/proc/<pid>/net/dev`` of a workload process shows the interfaces
@@ -127,6 +128,9 @@ class CgroupCounters:
         cpu = self._cpu_s()
         if cpu is not None:
             out["cpu_s"] = round(cpu, 4)
+        wait = self._cpu_wait_s()
+        if wait is not None:
+            out["cpu_wait_s"] = round(wait, 4)
         out.update(self._memory())
         peak = self._peak()
         if peak is not None:
@@ -182,6 +186,20 @@ class CgroupCounters:
             if usec is not None:
                 return usec / 1e6
         return None
+
+    def _cpu_wait_s(self) -> float | None:
+        """Seconds during which some task of the group was runnable but waiting for a CPU
+        (v2 ``cpu.pressure``, ``some total=`` in microseconds; PSI, kernel >= 4.20, a
+        core file of every v2 group, no controller needed). Why: CPU time says what the
+        tree got, this says what it asked for; a starved tree on a busy host gets little
+        CPU but waits most of the time. None where the host has no PSI or no v2 group."""
+        if "v2" not in self.dirs:
+            return None
+        text = self._text("v2", "cpu.pressure")
+        if not text or not text.startswith(b"some"):
+            return None
+        usec = _int(text.split(b"\n", 1)[0].rpartition(b"total=")[2])
+        return usec / 1e6 if usec is not None else None
 
     def _memory(self) -> dict[str, int]:
         """Total and anonymous memory, and (sensor/2) the allocator and page-fault counters

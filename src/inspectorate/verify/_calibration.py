@@ -42,6 +42,12 @@ class Calibration:
     # footprint bound within this factor of the claimed size counts as verified
     footprint_headroom: float = 1.5
     idle_cores: float = 0.05  # LOHO median: 3x the honest idle tree (~0.01-0.02 cores)
+    # an idle tree sleeps: its share of the phase with a task runnable but waiting for a
+    # CPU (PSI ``some``) stays near 0 on a quiet host and at one scheduling delay per
+    # wake-up on a busy one (0.11-0.14 for a 100 Hz heartbeat at load 3-12 on 2 CPUs);
+    # a starved compute loop waits 0.6-0.9. At this share a tree that hid work got at
+    # most share x (CPUs / load) cores, no more than ``idle_cores`` under load >= 20
+    idle_wait_share: float = 0.5
     gap_cpu_s: float = 5.0  # CPU-seconds allowed between phases (model build, checkpoint load)
     # compute: sensor CPU-seconds over (spot-check CPU-s/token x claimed tokens) must lie
     # within [1/compute_low, compute_high]: LOHO median of 2x the honest extremes

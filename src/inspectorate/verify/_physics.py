@@ -20,7 +20,7 @@ from typing import Any
 
 from inspectorate.verify._evidence import PhaseEvidence
 from inspectorate.verify._hostcal import HostRate, flops_floor_cpu_s, host_rate
-from inspectorate.verify._properties import Context, above, below, idle_allowance, multi_rank
+from inspectorate.verify._properties import Context, above, below, idle_allowance, idle_score, multi_rank
 from inspectorate.verify._registry import (
     CONSISTENT,
     INCONSISTENT,
@@ -90,7 +90,9 @@ def _compute(ev: PhaseEvidence, ctx: Context) -> Finding:
     }
     if ev.claim.op == "idle":
         allowed = idle_allowance(ev, cal)
-        score = above(s["cores"], allowed)
+        score = idle_score(ev, cal)
+        if s.get("cpu_wait_share") is not None:
+            evidence.update(cpu_wait_share=s["cpu_wait_share"], idle_wait_share=cal.idle_wait_share)
         return finding(
             "compute",
             score,

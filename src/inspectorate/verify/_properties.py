@@ -213,6 +213,17 @@ def idle_allowance(ev: PhaseEvidence, cal: Calibration) -> float:
     return cal.idle_cores * max(holders, 1)
 
 
+def idle_score(ev: PhaseEvidence, cal: Calibration) -> float:
+    """Suspicion that an idle claim's tree worked: its cores over ``idle_allowance``, or
+    its share of the phase spent runnable and waiting for a CPU over ``idle_wait_share``
+    (a busy host can starve hidden work under the CPU allowance; it cannot make it
+    stop asking). The wait share is absent from sensors without PSI: CPU alone then."""
+    s = ev.sensor or {}
+    score = above(float(s.get("cores") or 0.0), idle_allowance(ev, cal))
+    wait = s.get("cpu_wait_share")
+    return max(score, above(wait, cal.idle_wait_share)) if wait is not None else score
+
+
 def _p1_idle(
     ev: PhaseEvidence,
     cal: Calibration,
@@ -223,7 +234,7 @@ def _p1_idle(
 ) -> None:
     cores = ev.sensor.get("cores")
     if cores is not None:
-        checks["tree_cpu_in_idle"] = above(cores, idle_allowance(ev, cal))
+        checks["tree_cpu_in_idle"] = idle_score(ev, cal)
         basis.append("sensor")
     if ev.gpu_util is not None:
         checks["gpu_activity"] = _gpu_activity(ev)

@@ -118,6 +118,7 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
         # sensor/2 allocator and page-fault signals (None from older sensors): shown, no
         # property decides on them yet (docs/verify.md "Allocator and page-fault fields")
         "cg_pgfault": _delta_or_none(f, "cg_pgfault"),
+        "cpu_wait_share": _share(_delta_or_none(f, "cg_cpu_wait_s"), dt),
         "cg_anon_max_b": _max(f, "cg_anon_b"),
         "anon_rss_max_b": _max(f, "anon_rss_b"),
     }
@@ -219,6 +220,12 @@ def _delta_or_none(frame: pl.DataFrame, col: str) -> float | None:
     return float(values[-1] - values[0]) if values.len() >= 2 else None
 
 
+def _share(wait_s: float | None, dt: float) -> float | None:
+    """Share of the window some task of the workload waited runnable for a CPU (PSI
+    ``some``: at most 1 whatever the number of tasks); None from sensors without it."""
+    return None if wait_s is None else min(max(wait_s / dt, 0.0), 1.0)
+
+
 def _mean(frame: pl.DataFrame, col: str) -> float | None:
     value = frame[col].drop_nulls().mean()
     return None if value is None else float(value)  # type: ignore[arg-type]
@@ -288,8 +295,8 @@ class _Acc:
             v = row[col]
             if v is not None and (col not in self.maxima or v > self.maxima[col]):
                 self.maxima[col] = v
-        for col in ("io_w_b", "write_b", "cg_pgfault"):
-            v = row[col]
+        for col in ("io_w_b", "write_b", "cg_pgfault", "cg_cpu_wait_s"):
+            v = row.get(col)
             if v is not None:
                 self.firsts.setdefault(col, v)
                 self.lasts[col] = v
@@ -338,6 +345,7 @@ class _Acc:
             "io_w_b": self._delta_or_none("io_w_b"),
             "write_b": self._delta_or_none("write_b"),
             "cg_pgfault": self._delta_or_none("cg_pgfault"),
+            "cpu_wait_share": _share(self._delta_or_none("cg_cpu_wait_s"), dt),
             "cg_anon_max_b": self.maxima.get("cg_anon_b"),
             "anon_rss_max_b": self.maxima.get("anon_rss_b"),
         }

@@ -62,6 +62,9 @@ SENSOR_COLUMNS = (
     "ws_still_b",
     "ws_still_sd_b",
     "ws_grew_b",
+    # seconds some task of the cgroup waited runnable for a CPU (cumulative, v2 PSI
+    # ``cpu.pressure`` some; null without PSI or a v2 group): demand a busy host left unmet
+    "cg_cpu_wait_s",
 )
 
 
@@ -170,6 +173,7 @@ def _row(r: dict[str, Any]) -> dict[str, float | None]:
         row["cpu_s"] = float(cg["cpu_s"])
     row["cg_mem_b"], row["cg_anon_b"] = _num(cg.get("mem_b")), _num(cg.get("anon_b"))
     row["io_r_b"], row["io_w_b"] = _num(cg.get("io_r_b")), _num(cg.get("io_w_b"))
+    row["cg_cpu_wait_s"] = _num(cg.get("cpu_wait_s"))
     own = r.get("wl_net") if r.get("net_scope") == "netns" else None
     row["net_attributable"] = 1.0 if own is not None else 0.0
     row["net_rx_b"] = float(sum(v[0] for v in own.values())) if own is not None else None
