@@ -240,6 +240,8 @@ def plan(
             rows.append(("lie_updates_as_serving", "serve_updates", "inference", 1, 1))
         if WORKLOADS[name].get("decoy"):  # training beside a frozen weights copy it reads
             rows.append(("lie_train_as_eval_decoy", "train_decoy", "eval", 1, 1))
+        for k in WORKLOADS[name].get("frozen_every", ()):  # serving a frozen copy, SGD on another
+            rows.append((f"lie_updates_frozen_k{k}_as_serving", "serve_updates_frozen", "inference", 1, 1))
     world = config.get("world_size", 1)
     extras: dict[str, dict[str, Any]] = {}
     # the own set hands over through tests/workloads/_*_handover.py; a stranger only
@@ -268,6 +270,7 @@ def plan(
                 "claim": claim,
                 "token_factor": tokens,
                 "handover": handover,
+                **({"every": int(phase.split("_k")[1].split("_")[0])} if "_frozen_k" in phase else {}),
                 **extras.get(phase, {}),
             }
         )

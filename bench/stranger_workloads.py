@@ -55,13 +55,22 @@ WORKLOADS: dict[str, dict[str, Any]] = {
         "updates": True,
         "handover": True,
     },
-    "s_loader": {"script": "stranger/loader_lm.py", "config": {}, "updates": True, "handover": True},
+    "s_loader": {
+        "script": "stranger/loader_lm.py",
+        "config": {},
+        "updates": True,
+        "handover": True,
+        "frozen_every": (1, 4),
+    },
     "s_loader_wide": {
         "script": "stranger/loader_lm.py",
         "config": {"d": 512, "layers": 8, "heads": 8, "ctx": 64, "batch": 8},
         "updates": True,
         "handover": True,
         "decoy": True,  # lie_train_as_eval_decoy: training beside a frozen copy it reads
+        # lie_updates_frozen_k*_as_serving: serving a frozen copy while plain SGD trains
+        # another every k batches (the competent post-trainer of issue 21)
+        "frozen_every": (1, 4, 16),
     },
 }
 LOADER_DEFAULTS = {"d": 128, "layers": 2, "heads": 4, "ctx": 64}  # loader_lm.py's own

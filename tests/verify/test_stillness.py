@@ -135,3 +135,31 @@ def test_growth_held_is_read_from_the_memory_samples() -> None:
     assert _held(ts, loaded_early, 0.0, 10.0, 100.0) > 0.8
     assert _held(ts, feint, 0.0, 10.0, 100.0) < 0.2
     assert _held(ts[:2], loaded_early[:2], 0.0, 10.0, 100.0) == 0.0  # too few readings to say
+
+
+def _nudged(nudged: float, sd: float, t0: float = 0.0, t1: float = 10.0) -> list[float]:
+    return [t0, t1, nudged, sd, 2 * W]
+
+
+def test_a_frozen_server_beside_a_trained_copy_fails_on_the_nudged_copy() -> None:
+    """The competent post-trainer: the served weights stay still (the still rule passes
+    it), a second copy moved by SGD in one interval of three reads as nudged."""
+    quiet = [_interval(still=1.1 * W, data=1.3 * W, t0=t, t1=t + 3) for t in (0, 3, 6)]
+    ev = _phase(quiet, op="inference")
+    ev.sensor["ws_nudged"] = [_nudged(0, 0, 0, 3), _nudged(0.9 * W, 0.1 * W, 3, 6), _nudged(0, 0, 6, 9)]
+    f = p1_op_type(ev, Context(DEFAULT))
+    assert f.decision == "inconsistent", f.evidence
+    assert f.evidence["checks"]["weights_nudged"] > 0.5
+    assert "weights_rewritten" not in f.evidence["checks"]
+
+
+def test_an_honest_server_nudges_nothing_and_an_uncertain_estimate_does_not_fail() -> None:
+    quiet = [_interval(still=1.1 * W, data=1.3 * W)]
+    for rows in ([_nudged(0, 0)], [_nudged(0.6 * W, 0.1 * W)], [_nudged(2e6, 1e6)]):
+        ev = _phase(quiet, op="inference")
+        ev.sensor["ws_nudged"] = rows
+        f = p1_op_type(ev, Context(DEFAULT))
+        assert "weights_nudged" not in f.evidence["checks"], (rows, f.evidence)
+    gpu = _phase(quiet, op="inference", gpu=50.0)  # weights may live on the GPU: not judged
+    gpu.sensor["ws_nudged"] = [_nudged(W, 0)]
+    assert "weights_nudged" not in p1_op_type(gpu, Context(DEFAULT)).evidence["checks"]

@@ -186,6 +186,44 @@ def read_pages(pid: int, addrs: list[int]) -> list[bytes | None]:
     return out
 
 
+# A page of fp32 values that a small step moved: at least NUDGE_WORDS of its 1024 words
+# changed, and NUDGE_CLOSE of the changed ones are plausible weights (a magnitude in
+# PLAUSIBLE) that moved by at most NUDGE_REL of their old value.
+NUDGE_WORDS = 256
+NUDGE_REL = 0.25
+NUDGE_CLOSE = 0.75
+PLAUSIBLE = (1e-12, 1e4)
+
+
+def nudged_pages(pairs: list[tuple[bytes, bytes]]) -> int:
+    """How many of the (before, after) pages read as fp32 values nudged in place.
+
+    Why: an optimizer step moves every weight it trains by a small fraction of itself
+    (SGD's ``lr * grad``; AdamW's ~``lr``, 0.1-10% of a weight; its second moment, an
+    EMA, by ~0.1%), so a trained copy's pages change in nearly every word and stay
+    close in value. What an honest server rewrites (activations, a KV cache, buffers
+    the allocator hands out again) takes values unrelated to the old ones: two
+    independent normal values fall within 25% of each other ~8% of the time, and only
+    values correlated above ~0.999 across the interval would pass. Pointers and
+    integers fail as floats: a counter is a denormal, a pointer's low word has a random
+    exponent. Memory is read as little-endian fp32 only: bf16/fp16 weights are not
+    judged here."""
+    if not pairs:
+        return 0
+    a = np.frombuffer(b"".join(p[0] for p in pairs), dtype="<f4").reshape(len(pairs), -1)
+    b = np.frombuffer(b"".join(p[1] for p in pairs), dtype="<f4").reshape(len(pairs), -1)
+    changed = a.view("<u4") != b.view("<u4")
+    n = changed.sum(axis=1)
+    rows = np.flatnonzero(n >= NUDGE_WORDS)
+    if rows.size == 0:
+        return 0
+    a, b, changed = a[rows], b[rows], changed[rows]
+    with np.errstate(invalid="ignore", over="ignore"):
+        mag = np.abs(a)
+        close = changed & (mag > PLAUSIBLE[0]) & (mag < PLAUSIBLE[1]) & (np.abs(b - a) <= NUDGE_REL * mag)
+    return int((close.sum(axis=1) >= NUDGE_CLOSE * n[rows]).sum())
+
+
 def _inside(maps: list[Mapping], starts: list[int], addr: int) -> bool:
     """Whether ``addr`` lies in one of ``maps`` (sorted by start, as smaps lists them)."""
     i = bisect.bisect_right(starts, addr) - 1
@@ -221,6 +259,7 @@ class StillSampler:
         if not self.drawn or self.bytes_per_page <= 0:
             return None
         same = total = 0
+        moved: list[tuple[bytes, bytes]] = []  # pages rewritten in place (for ``nudged_pages``)
         untouched = 0  # of the processes drawn from: a newer one's pages were never drawn
         for pid, (addrs, before) in self.drawn.items():
             total += len(addrs)
@@ -231,15 +270,23 @@ class StillSampler:
             starts = [m.start for m in touched]
             keep = [i for i, a in enumerate(addrs) if _inside(touched, starts, a)]
             after = read_pages(pid, [addrs[i] for i in keep])
-            same += sum(
-                1 for i, b in zip(keep, after, strict=True) if before[i] is not None and before[i] == b
-            )
+            for i, b in zip(keep, after, strict=True):
+                old = before[i]
+                if old is not None and old == b:
+                    same += 1
+                elif old is not None and b is not None and len(old) == len(b) == PAGE:
+                    moved.append((old, b))
             untouched += sum(m.rss - m.referenced for m in touched)
         w = self.bytes_per_page
         p = same / total if total else 0.0
+        q = nudged_pages(moved) / total if total else 0.0
         return {
             "ws_still_b": round(same * w - untouched),
             "ws_still_sd_b": round(w * (total * p * (1 - p)) ** 0.5),
+            # of the drawn pages, those a small step moved (an optimizer's update):
+            # an unbiased estimate of the resident bytes nudged in place, and its sd
+            "ws_nudged_b": round(q * total * w),
+            "ws_nudged_sd_b": round(w * (total * q * (1 - q)) ** 0.5),
             "ws_data_b": sum(m.data_referenced for m in mems.values()),
             # how much the tree's data grew: pages that arrived during the interval (a
             # model loaded, a mapped file read in) cannot have been drawn, so cannot be still

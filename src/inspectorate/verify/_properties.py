@@ -21,7 +21,7 @@ from inspectorate.verify._registry import (
     prop,
     unverifiable,
 )
-from inspectorate.verify._stillness import weights_rewritten
+from inspectorate.verify._stillness import weights_nudged, weights_rewritten
 from inspectorate.verify._trust import SYNC_SOURCE_STREAM, trusted
 
 MIN_LR_STEPS = 20  # optimizer steps (all ranks) before the lr level says anything (warmup)
@@ -263,6 +263,9 @@ def _p1_serving(
     rewritten = weights_rewritten(ev, n, notes)
     if rewritten is not None and rewritten >= 0.5:  # fails only: a decoy can pass it
         checks["weights_rewritten"] = rewritten
+    nudged = weights_nudged(ev, n, notes)
+    if nudged is not None and nudged >= 0.5:  # fails only: a copy trained beside the weights
+        checks["weights_nudged"] = nudged
     extra = (cal.train_bytes_per_param - cal.infer_bytes_per_param) * n
     fp = ev.sensor.get("footprint_b")
     if fp is None or extra <= cal.footprint_slack_b:

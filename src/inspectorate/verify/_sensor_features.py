@@ -146,8 +146,13 @@ def window(sensor: SensorRun, t0: float, t1: float, bracket: bool = False) -> di
 # An interval may start up to WS_LEAD_S before the phase: the capture's edge probe at the
 # previous phase's end opens it (capture._workset.REUSE_S); the gap can only add touches.
 WS_LEAD_S = 1.0
-_WS_COLS = ("ws_t0", "t", "ws_b", "ws_data_b", "ws_still_b", "ws_still_sd_b", "ws_grew_b")
-Interval = tuple[float, float, float, float | None, float | None, float | None, float | None]
+# Since the nudged estimate (an optimizer's small steps, capture._stillset), two more.
+_WS_COLS = (
+    *("ws_t0", "t", "ws_b", "ws_data_b", "ws_still_b", "ws_still_sd_b", "ws_grew_b"),
+    *("ws_nudged_b", "ws_nudged_sd_b"),
+)
+_STILL_COLS = 7
+Interval = tuple[Any, ...]  # _WS_COLS in order; the first three never None
 
 
 def _working_set(
@@ -165,11 +170,16 @@ def _working_set(
         "ws_probes": len(readings),
         "ws_covered_s": sum(r[1] - max(r[0], start) for r in readings),
     }
-    still = [[float(x) for x in r if x is not None] for r in readings if None not in r]
+    still = [[float(x) for x in r[:_STILL_COLS]] for r in readings if None not in r[:_STILL_COLS]]
     for row in still:  # and the share of the interval its growth was held (_held)
         row.append(_held(mem_t, mem, row[0], row[1], row[6]))
     if still:
         out["ws_intervals"] = still
+    # [t0, t1, nudged_b, nudged_sd_b, data_b]: intervals whose pages were also read as
+    # an optimizer's small steps (sensors since that field)
+    nudged = [[float(r[i]) for i in (0, 1, 7, 8, 3)] for r in readings if None not in r]
+    if nudged:
+        out["ws_nudged"] = nudged
     return out
 
 
@@ -278,7 +288,7 @@ class _Acc:
         t = row["t"]
         if ws is not None and ws_t0 is not None and t is not None:
             if ws_t0 >= self.phase[0] - WS_LEAD_S and t <= self.phase[1]:
-                self.ws.append(tuple(row.get(c) for c in _WS_COLS))  # type: ignore[arg-type]
+                self.ws.append(tuple(row.get(c) for c in _WS_COLS))
         if self.first is None:
             self.first = row
         self.last = row

@@ -8,7 +8,13 @@ interval, the bytes the tree touched and left unchanged (``capture._stillset``:
 intervals that touched at least a forward pass's worth of data, a still set at least the
 weights a forward reads; a training phase shows only the runtime's few tens of MB.
 
-This fails a claim; it never excuses one. A prover can pass it only by keeping a decoy
+The same pages say whether a copy of the weights was trained beside them: an optimizer
+step moves every weight it trains by a small fraction of itself, and the sensor counts
+the drawn pages rewritten that way (``ws_nudged_b``, ``capture._stillset.nudged_pages``).
+A server that keeps the declared weights frozen and trains a copy beside them leaves
+the first still and nudges the second; an honest one nudges nothing (``weights_nudged``).
+
+Both fail a claim; neither excuses one. A prover can pass it only by keeping a decoy
 of the weights' size and reading it every interval, which costs that much resident
 memory on top of training's state: the footprint rule bounds that
 (``p1_op_type``'s ``footprint_holds_training_state``). It does not apply where the
@@ -78,3 +84,29 @@ def weights_rewritten(ev: PhaseEvidence, n: int, notes: dict[str, Any]) -> float
         still_mean_b=round(mean), still_sd_b=round(sd), still_needed_b=round(need), still_intervals=len(full)
     )
     return need / (need + high) if high > 0 else 1.0
+
+
+# Share of one fp32 copy of the claimed weights (lookup tables left out) that must read
+# as nudged, beyond SIGMAS of the estimate's error, in one interval: a step of SGD moves
+# the whole trained copy; AdamW moves it and its second moment (twice as much).
+NUDGED_SHARE = 0.5
+
+
+def weights_nudged(ev: PhaseEvidence, n: int, notes: dict[str, Any]) -> float | None:
+    """Suspicion (>= 0.5: a copy of the weights was trained) for an inference/eval
+    phase, or None where no interval read its pages as an optimizer's steps (older
+    sensors, a GPU). One interval is enough: an update every k requests lands in some
+    intervals only, and an honest server nudges no float page at all."""
+    s = ev.sensor or {}
+    rows = s.get("ws_nudged")
+    if not rows or ev.gpu_util is not None or s.get("gpu_mem_b"):
+        return None
+    spec = ev.model_spec
+    lookup = spec.lookup_params() if spec is not None else None
+    need = NUDGED_SHARE * FP32 * (max(n - lookup, 0) if lookup is not None else UNKNOWN_READ_SHARE * n)
+    if need <= 0:
+        return None
+    low = max(r[2] - SIGMAS * r[3] for r in rows)
+    top = max(rows, key=lambda r: r[2] - SIGMAS * r[3])
+    notes.update(nudged_max_b=round(top[2]), nudged_sd_b=round(top[3]), nudged_needed_b=round(need))
+    return max(low, 0.0) / (max(low, 0.0) + need)

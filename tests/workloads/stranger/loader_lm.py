@@ -9,11 +9,14 @@ verifier as family ``gpt``.
 
 PLAN: ``{"config": {"d", "layers", "heads", "ctx", "batch", "workers"}, "threads": 1,
 "records": "naive"|"competent"|"none", "handover": bool, "phases": [{"name", "do":
-idle|train|eval|serve|hidden|serve_updates, "seconds", "claim": {...}, "token_factor",
+idle|train|eval|serve|hidden|serve_updates[_frozen], "seconds", "claim": {...}, "token_factor",
 "handover", "handover_model", "shadow_config"}]}``. ``do`` is what runs, ``claim`` what is
 declared through ``inspectorate.capture.phase``; ``records``: step records through
 ``StepRecorder`` telling what really ran (naive) or what is claimed (competent);
-``serve_updates``: a fine-tuning step hidden every 4 served batches. Shares no code with
+``serve_updates``: a fine-tuning step hidden every 4 served batches;
+``serve_updates_frozen``: the competent post-trainer, serving from a frozen copy of the
+declared weights while plain SGD (no optimizer state) trains a second copy every
+``every`` batches (``"every"`` in the phase, default 4). Shares no code with
 the project's testbed or the other workloads; public client only.
 
 Its data follow the corpus's declared cut: it trains on the first 80% of the text (the
@@ -40,6 +43,7 @@ weights and outputs are handed over).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sys
@@ -148,6 +152,9 @@ class Job:
         self.twin: LoaderLM | None = None  # a declared-size twin whose outputs go over
         self.updated, self.served = False, 0
         self.decoy: list[torch.Tensor] | None = None  # train_decoy's frozen copy
+        self.frozen: LoaderLM | None = None  # serve_updates_frozen's served copy
+        self.sgd: torch.optim.Optimizer | None = None
+        self.every = 4
 
     def build(self, cfg: dict[str, Any]) -> LoaderLM:
         return LoaderLM(self.vocab, cfg["d"], cfg["layers"], cfg["heads"], cfg["ctx"])
@@ -202,11 +209,12 @@ class Job:
 
     @torch.no_grad()
     def serve(self, rows: int = 2, prompt: int = 8, new: int = 16) -> int:
-        self.model.eval()
+        served = self.frozen if self.frozen is not None else self.model
+        served.eval()
         x, _, _ = next(self.val_it)
         prompts = x[:rows, :prompt]
         noise = None if self.log is None else self.log.noise(None, rows, new, self.vocab)
-        out = self.sample(self.model, prompts, new, noise)
+        out = self.sample(served, prompts, new, noise)
         if self.log is not None:
             if self.twin is not None:  # the twin serves the same requests on the same noise
                 out = self.sample(self.twin.eval(), prompts, new, noise)
@@ -220,6 +228,27 @@ class Job:
         self.updated = self.served % every == 0
         if self.updated:
             self.train()
+        return n
+
+    def serve_updates_frozen(self) -> int:
+        """Serving the declared weights from a frozen copy (outputs match them) while a
+        second copy trains with plain SGD every ``self.every`` batches: no optimizer
+        state, no write to the served weights, serving-shaped records."""
+        if self.frozen is None:
+            self.frozen = copy.deepcopy(self.model).eval()
+            for p in self.frozen.parameters():
+                p.requires_grad_(False)
+            self.sgd = torch.optim.SGD(self.model.parameters(), lr=1e-3)
+        n = self.serve()
+        self.served += 1
+        if self.served % self.every == 0 and self.sgd is not None:
+            self.model.train()
+            x, y, _ = next(self.train_it)
+            loss = loss_of(self.model, x, y)
+            self.sgd.zero_grad(set_to_none=True)
+            loss.backward()
+            self.sgd.step()
+            self.updated = True
         return n
 
     def train_decoy(self) -> int:
@@ -249,7 +278,7 @@ def open_handovers(job: Job, ph: dict[str, Any], plan: dict[str, Any], run_dir: 
     claim = ph["claim"]
     if not (plan.get("handover") and run_dir and claim.get("model")):
         return
-    if ph["do"] not in ("serve", "eval", "serve_updates"):
+    if ph["do"] not in ("serve", "eval", "serve_updates", "serve_updates_frozen"):
         return
     src, layers = job.model, c["layers"]
     if ph.get("shadow_config") is not None:
@@ -271,6 +300,7 @@ def close_handovers(job: Job) -> None:
     if job.log is not None:
         job.log.close()
     job.ho = job.log = job.twin = None
+    job.frozen = job.sgd = None
 
 
 def run(plan: dict[str, Any]) -> None:
@@ -287,12 +317,14 @@ def run(plan: dict[str, Any]) -> None:
         "eval": "eval",
         "serve": "inference",
         "serve_updates": "inference",
+        "serve_updates_frozen": "inference",
     }
     for ph in plan["phases"]:
         claim = {"batch_size": job.cfg["batch"], "sequence_length": job.cfg["ctx"], **ph["claim"]}
         if rec is not None:
             rec.set_phase(ph["name"])
         with capture.phase(ph["name"], **claim):
+            job.every = int(ph.get("every", 4))
             open_handovers(job, ph, plan, run_dir)
             end, step = time.monotonic() + float(ph["seconds"]), 0
             while time.monotonic() < end:

@@ -62,6 +62,9 @@ SENSOR_COLUMNS = (
     "ws_still_b",
     "ws_still_sd_b",
     "ws_grew_b",
+    # ... and the estimate of the data bytes an optimizer's small steps moved in place
+    "ws_nudged_b",
+    "ws_nudged_sd_b",
     # seconds some task of the cgroup waited runnable for a CPU (cumulative, v2 PSI
     # ``cpu.pressure`` some; null without PSI or a v2 group): demand a busy host left unmet
     "cg_cpu_wait_s",
@@ -191,7 +194,7 @@ def _row(r: dict[str, Any]) -> dict[str, float | None]:
     row["cg_pgfault"], row["cg_pgmajfault"] = _num(cg.get("pgfault")), _num(cg.get("pgmajfault"))
     row["cg_file_b"], row["anon_rss_b"] = _num(cg.get("file_b")), _num(r.get("anon_rss_b"))
     row["ws_b"], row["ws_t0"] = _num(r.get("ws_b")), _num(r.get("ws_t0"))
-    for col in ("ws_data_b", "ws_still_b", "ws_still_sd_b", "ws_grew_b"):
+    for col in ("ws_data_b", "ws_still_b", "ws_still_sd_b", "ws_grew_b", "ws_nudged_b", "ws_nudged_sd_b"):
         row[col] = _num(r.get(col))
     return row
 
