@@ -87,8 +87,9 @@ def weights_rewritten(ev: PhaseEvidence, n: int, notes: dict[str, Any]) -> float
 
 
 # Share of one fp32 copy of the claimed weights (lookup tables left out) that must read
-# as nudged, beyond SIGMAS of the estimate's error, in one interval: a step of SGD moves
-# the whole trained copy; AdamW moves it and its second moment (twice as much).
+# as nudged in one interval: a step of SGD moves the whole trained copy; AdamW moves it
+# and its second moment (twice as much). An honest server nudges no page at all (0 of
+# every honest interval measured, docs/verify.md "Weights nudged").
 NUDGED_SHARE = 0.5
 
 
@@ -96,17 +97,32 @@ def weights_nudged(ev: PhaseEvidence, n: int, notes: dict[str, Any]) -> float | 
     """Suspicion (>= 0.5: a copy of the weights was trained) for an inference/eval
     phase, or None where no interval read its pages as an optimizer's steps (older
     sensors, a GPU). One interval is enough: an update every k requests lands in some
-    intervals only, and an honest server nudges no float page at all."""
+    intervals only.
+
+    The test is against the estimate's error *at the limit*: were only ``need`` bytes
+    nudged, the nudged count of drawn pages would be binomial with mean need / w (w: the
+    bytes a drawn page stands for), so the estimate stays under need + SIGMAS x
+    sqrt(w x need) but for a 2.5-sigma draw. (The error of the estimate itself grows
+    with what it found, and would let a larger trained copy hide behind its own size.)
+    w comes back from the row: sd^2 / nudged = w (1 - q), q the nudged share of the draw."""
     s = ev.sensor or {}
-    rows = s.get("ws_nudged")
-    if not rows or ev.gpu_util is not None or s.get("gpu_mem_b"):
+    rows = [r for r in s.get("ws_nudged") or [] if r[2] > 0]
+    if "ws_nudged" not in s or ev.gpu_util is not None or s.get("gpu_mem_b"):
         return None
     spec = ev.model_spec
     lookup = spec.lookup_params() if spec is not None else None
     need = NUDGED_SHARE * FP32 * (max(n - lookup, 0) if lookup is not None else UNKNOWN_READ_SHARE * n)
     if need <= 0:
         return None
-    low = max(r[2] - SIGMAS * r[3] for r in rows)
-    top = max(rows, key=lambda r: r[2] - SIGMAS * r[3])
-    notes.update(nudged_max_b=round(top[2]), nudged_sd_b=round(top[3]), nudged_needed_b=round(need))
-    return max(low, 0.0) / (max(low, 0.0) + need)
+    best, top = 0.0, None
+    for r in rows:
+        limit = need + SIGMAS * (r[3] ** 2 / r[2] * need) ** 0.5
+        score = r[2] / (r[2] + limit)
+        if score > best:
+            best, top = score, (r, limit)
+    notes["nudged_needed_b"] = round(need)
+    if top is not None:
+        notes.update(
+            nudged_max_b=round(top[0][2]), nudged_sd_b=round(top[0][3]), nudged_limit_b=round(top[1])
+        )
+    return best
