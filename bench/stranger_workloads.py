@@ -20,7 +20,8 @@ with tests/workloads/), with what each one's prover declares.
 - ``s_loader``: GPT-2-style char LM from torch's own ``nn.TransformerEncoderLayer``, fed
   by a ``DataLoader`` with 2 worker processes; family ``gpt``, 0.41M parameters; serve,
   eval and train phases hand over (every tensor mapped by ``names=``);
-- ``s_loader_mid``: the same script at 3.2M (d 256, 4 layers), for the post-training sweep
+- ``s_loader_1m``, ``s_loader_mid``: the same script at 1.35M (d 192, 3 layers) and 3.2M
+  (d 256, 4 layers), for the post-training sweep
   (``lie_updates_frozen_k*_as_serving``: a frozen copy served, SGD on another every k
   batches);
 - ``s_loader_wide``: the same script at 25.3M parameters (d 512, 8 layers, 8 heads, ctx
@@ -64,6 +65,13 @@ WORKLOADS: dict[str, dict[str, Any]] = {
         "updates": True,
         "handover": True,
         "frozen_every": (1, 4),
+    },
+    "s_loader_1m": {  # 1.35M: the smallest size for post-training detection
+        "script": "stranger/loader_lm.py",
+        "config": {"d": 192, "layers": 3, "heads": 4, "ctx": 64, "batch": 8},
+        "updates": True,
+        "handover": True,
+        "frozen_every": (1, 4, 16, 64),
     },
     "s_loader_mid": {  # 3.2M: between the small and the wide, for the post-training sweep
         "script": "stranger/loader_lm.py",

@@ -21,6 +21,7 @@ from inspectorate.verify._spotcheck import SpotCheck, Work
 def cache(monkeypatch, tmp_path):
     monkeypatch.setenv("INSPECTORATE_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("INSPECTORATE_SPOTCACHE", "on")
+    monkeypatch.setattr(_spotcache, "busy_host", lambda: None)  # the suite may load the box
     return tmp_path / "spotcheck.json"
 
 
@@ -166,3 +167,15 @@ def test_a_fleet_measures_each_work_item_once_across_hosts_and_runs(cache, monke
     monkeypatch.setattr(_spotcache, "_host_identity", lambda: "another-verifier/host")
     Inspector(policy="lenient").inspect(b0)  # another verifier machine: its own measurements
     assert len(calls) == 2 * len(measured)
+
+
+def test_a_measurement_on_an_oversubscribed_host_is_used_not_kept(cache, monkeypatch):
+    """A price measured at load 6 per CPU was 2x the quiet one: kept, it made honest
+    phases on the quiet box read as work not done."""
+    meter, work = Meter(), _work()
+    monkeypatch.setattr(_spotcache, "busy_host", lambda: 6.0)
+    first = _spotcache.cached(work, 1.0, "whole", meter(work), SpotCheck)
+    assert isinstance(first, SpotCheck) and not cache.exists()
+    monkeypatch.setattr(_spotcache, "busy_host", lambda: None)
+    _spotcache.cached(work, 1.0, "whole", meter(work), SpotCheck)
+    assert meter.calls == 2 and cache.exists()  # measured again, and kept this time
