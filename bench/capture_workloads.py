@@ -286,11 +286,15 @@ def run_one(
     corpus: Path | None = None,
     recomputed: bool = False,
     order: str = "bench",
+    phases: tuple[str, ...] = (),
+    tag: str = "",
 ) -> list[dict[str, Any]]:
-    out = root / f"{name}-{records}"
+    out = root / f"{name}-{records}{tag}"
     out.parent.mkdir(parents=True, exist_ok=True)
     claims = {"models": model_files(name, out.parent)}
     the_plan = plan(name, seconds, records, lean, recomputed, replay=corpus is not None, order=order)
+    if phases:  # only the phases named (or starting with a prefix given)
+        the_plan["phases"] = [p for p in the_plan["phases"] if p["name"].startswith(phases)]
     proc = harness.capture_run(WORKLOADS[name]["script"], the_plan, out, claims=claims, timeout_s=1800)
     if proc.returncode != 0:
         raise RuntimeError(f"{name}/{records}: capture exited {proc.returncode}: {proc.stderr[-1500:]}")
@@ -477,6 +481,12 @@ def main(argv: list[str] | None = None) -> int:
         default="bench",
         help="script: honest_train first, then honest_eval and honest_serve (the optimizer alive)",
     )
+    ap.add_argument(
+        "--phases",
+        default="",
+        help="comma-separated phase names or prefixes to run (e.g. honest_serve,lie_updates_frozen); default all",
+    )
+    ap.add_argument("--repeat", type=int, default=1, help="runs per workload and mode (for rates)")
     args = ap.parse_args(argv)
     if args.table:
         saved = json.loads(args.table.read_text())
@@ -486,14 +496,19 @@ def main(argv: list[str] | None = None) -> int:
     modes = ["competent"] if args.lean else args.records.split(",")
     root = args.out or Path(tempfile.mkdtemp(prefix="capture-workloads-"))
     rows: list[dict[str, Any]] = []
+    phases = tuple(p for p in args.phases.split(",") if p)
     for name in names:
         for mode in modes:
-            rows += run_one(
-                name, mode, args.seconds, args.lean, root, args.replay, args.recomputed, args.order
-            )
-            print(f"done {name}/{mode}", file=sys.stderr, flush=True)
-            if args.out is None:  # handed-over checkpoints: ~1.8 GB a run at 25M with --replay
-                shutil.rmtree(root / f"{name}-{mode}", ignore_errors=True)
+            for rep in range(args.repeat):
+                tag = f"-r{rep}" if args.repeat > 1 else ""
+                got = run_one(
+                    name, mode, args.seconds, args.lean, root, args.replay, args.recomputed, args.order,
+                    phases, tag,
+                )  # fmt: skip
+                rows += [{**r, "repeat": rep} for r in got]
+                print(f"done {name}/{mode}{tag}", file=sys.stderr, flush=True)
+                if args.out is None:  # handed-over checkpoints: ~1.8 GB a run at 25M with --replay
+                    shutil.rmtree(root / f"{name}-{mode}{tag}", ignore_errors=True)
             if args.json:  # as it goes: a later workload's failure keeps the rows so far
                 args.json.write_text(json.dumps(rows, indent=2))
     if args.json:

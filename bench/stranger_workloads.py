@@ -71,14 +71,14 @@ WORKLOADS: dict[str, dict[str, Any]] = {
         "config": {"d": 192, "layers": 3, "heads": 4, "ctx": 64, "batch": 8},
         "updates": True,
         "handover": True,
-        "frozen_every": (1, 4, 16, 64),
+        "frozen_every": (1, 4, 16, 64, 100),
     },
     "s_loader_mid": {  # 3.2M: between the small and the wide, for the post-training sweep
         "script": "stranger/loader_lm.py",
         "config": {"d": 256, "layers": 4, "heads": 4, "ctx": 64, "batch": 8},
         "updates": True,
         "handover": True,
-        "frozen_every": (1, 4, 16, 64),
+        "frozen_every": (1, 4, 16, 64, 100),
     },
     "s_loader_wide": {
         "script": "stranger/loader_lm.py",
