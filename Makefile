@@ -36,7 +36,7 @@ demo: $(DEMO_STAMP)
 	$(BIN)/inspectorate demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
