@@ -226,6 +226,7 @@ def plan(
     config = WORKLOADS[name]["config"]
     described = description(name, config) is not None
     rows = honest_rows(lean, order)
+    extras: dict[str, dict[str, Any]] = {}  # phase name -> fields added to its plan entry
     rows += [
         ("lie_hidden_under_idle", "hidden", "idle", 1, 1),
         ("lie_train_as_infer", "train", "inference", 1, 1),
@@ -242,8 +243,8 @@ def plan(
             rows.append(("lie_train_as_eval_decoy", "train_decoy", "eval", 1, 1))
         for k in WORKLOADS[name].get("frozen_every", ()):  # serving a frozen copy, SGD on another
             rows.append((f"lie_updates_frozen_k{k}_as_serving", "serve_updates_frozen", "inference", 1, 1))
+            extras[rows[-1][0]] = {"every": k}
     world = config.get("world_size", 1)
-    extras: dict[str, dict[str, Any]] = {}
     # the own set hands over through tests/workloads/_*_handover.py; a stranger only
     # where its own code does (``"handover": True`` in stranger_workloads)
     hands_over = WORKLOADS[name].get("handover", name not in stranger_workloads.WORKLOADS)
@@ -270,7 +271,6 @@ def plan(
                 "claim": claim,
                 "token_factor": tokens,
                 "handover": handover,
-                **({"every": int(phase.split("_k")[1].split("_")[0])} if "_frozen_k" in phase else {}),
                 **extras.get(phase, {}),
             }
         )

@@ -138,7 +138,7 @@ def test_growth_held_is_read_from_the_memory_samples() -> None:
 
 
 def _nudged(nudged: float, sd: float, t0: float = 0.0, t1: float = 10.0) -> list[float]:
-    return [t0, t1, nudged, sd, 2 * W]
+    return [t0, t1, nudged, sd]
 
 
 def test_a_frozen_server_beside_a_trained_copy_fails_on_the_nudged_copy() -> None:
@@ -162,4 +162,8 @@ def test_an_honest_server_nudges_nothing_and_an_uncertain_estimate_does_not_fail
         assert "weights_nudged" not in f.evidence["checks"], (rows, f.evidence)
     gpu = _phase(quiet, op="inference", gpu=50.0)  # weights may live on the GPU: not judged
     gpu.sensor["ws_nudged"] = [_nudged(W, 0)]
-    assert "weights_nudged" not in p1_op_type(gpu, Context(DEFAULT)).evidence["checks"]
+    f = p1_op_type(gpu, Context(DEFAULT))
+    assert "weights_nudged" not in f.evidence["checks"]
+    assert "GPU" in f.evidence["nudged_not_judged"]
+    old = _phase(quiet, op="inference")  # a sensor from before the field says so
+    assert "older sensor" in p1_op_type(old, Context(DEFAULT)).evidence["nudged_not_judged"]

@@ -93,6 +93,8 @@ def _compute(ev: PhaseEvidence, ctx: Context) -> Finding:
         score = idle_score(ev, cal)
         if s.get("cpu_wait_share") is not None:
             evidence.update(cpu_wait_share=s["cpu_wait_share"], idle_wait_share=cal.idle_wait_share)
+        else:  # judged on CPU alone: a starved hidden loop could stay under the allowance
+            evidence["cpu_wait"] = "not measured (no PSI cpu.pressure for the workload's cgroup)"
         return finding(
             "compute",
             score,

@@ -175,9 +175,9 @@ def _working_set(
         row.append(_held(mem_t, mem, row[0], row[1], row[6]))
     if still:
         out["ws_intervals"] = still
-    # [t0, t1, nudged_b, nudged_sd_b, data_b]: intervals whose pages were also read as
-    # an optimizer's small steps (sensors since that field)
-    nudged = [[float(r[i]) for i in (0, 1, 7, 8, 3)] for r in readings if None not in r]
+    # [t0, t1, nudged_b, nudged_sd_b]: intervals whose pages were also read as an
+    # optimizer's small steps (sensors since that field)
+    nudged = [[float(r[i]) for i in (0, 1, _STILL_COLS, _STILL_COLS + 1)] for r in readings if None not in r]
     if nudged:
         out["ws_nudged"] = nudged
     return out

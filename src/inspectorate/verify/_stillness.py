@@ -42,16 +42,21 @@ UNKNOWN_READ_SHARE = 0.5
 SIGMAS = 2.5
 
 
-def read_weights_b(ev: PhaseEvidence, n: int) -> float:
+def read_weights_b(ev: PhaseEvidence, n: int, bytes_per_param: float | None = None) -> float:
     """Bytes of weights every forward pass reads, in the declared ``weights_dtype``
-    (fp32 without a description, the model layer's assumption; lookup tables left out)."""
+    (fp32 without a description, the model layer's assumption; lookup tables left out),
+    or at ``bytes_per_param`` where given."""
     spec = ev.model_spec
-    if spec is None:
-        return UNKNOWN_READ_SHARE * FP32 * n
-    lookup = spec.lookup_params()
+    width = bytes_per_param or (spec.weight_bytes if spec is not None else FP32)
+    lookup = spec.lookup_params() if spec is not None else None
     if lookup is None:
-        return UNKNOWN_READ_SHARE * spec.weight_bytes * n
-    return spec.weight_bytes * max(n - lookup, 0)
+        return UNKNOWN_READ_SHARE * width * n
+    return width * max(n - lookup, 0)
+
+
+def _on_gpu(ev: PhaseEvidence) -> bool:
+    """The workload uses a GPU: its weights may live there, out of the sampled pages."""
+    return ev.gpu_util is not None or bool((ev.sensor or {}).get("gpu_mem_b"))
 
 
 def weights_rewritten(ev: PhaseEvidence, n: int, notes: dict[str, Any]) -> float | None:
@@ -62,7 +67,7 @@ def weights_rewritten(ev: PhaseEvidence, n: int, notes: dict[str, Any]) -> float
     if not rows:
         notes["still_not_judged"] = "no still estimate in the phase (older sensor, or no probe inside it)"
         return None
-    if ev.gpu_util is not None or s.get("gpu_mem_b"):
+    if _on_gpu(ev):
         notes["still_not_judged"] = "the workload uses a GPU: its weights may live there"
         return None
     need = STILL_SHARE * read_weights_b(ev, n)
@@ -106,16 +111,18 @@ def weights_nudged(ev: PhaseEvidence, n: int, notes: dict[str, Any]) -> float | 
     with what it found, and would let a larger trained copy hide behind its own size.)
     w comes back from the row: sd^2 / nudged = w (1 - q), q the nudged share of the draw."""
     s = ev.sensor or {}
-    rows = [r for r in s.get("ws_nudged") or [] if r[2] > 0]
-    if "ws_nudged" not in s or ev.gpu_util is not None or s.get("gpu_mem_b"):
+    if "ws_nudged" not in s:
+        notes["nudged_not_judged"] = "no nudged estimate in the phase (older sensor, or no probe inside it)"
         return None
-    spec = ev.model_spec
-    lookup = spec.lookup_params() if spec is not None else None
-    need = NUDGED_SHARE * FP32 * (max(n - lookup, 0) if lookup is not None else UNKNOWN_READ_SHARE * n)
+    if _on_gpu(ev):
+        notes["nudged_not_judged"] = "the workload uses a GPU: its weights may live there"
+        return None
+    need = NUDGED_SHARE * read_weights_b(ev, n, FP32)  # a trained copy is fp32 here
     if need <= 0:
+        notes["nudged_not_judged"] = "no weights outside lookup tables"
         return None
     best, top = 0.0, None
-    for r in rows:
+    for r in (r for r in s["ws_nudged"] if r[2] > 0):
         limit = need + SIGMAS * (r[3] ** 2 / r[2] * need) ** 0.5
         score = r[2] / (r[2] + limit)
         if score > best:

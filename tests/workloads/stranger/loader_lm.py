@@ -172,13 +172,18 @@ class Job:
         )
         return iter(loader)
 
-    def train(self) -> int:
+    def _step(self, opt: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step of the live model on the next training batch."""
         self.model.train()
         x, y, starts = next(self.train_it)
         loss = loss_of(self.model, x, y)
-        self.opt.zero_grad(set_to_none=True)
+        opt.zero_grad(set_to_none=True)
         loss.backward()
-        self.opt.step()
+        opt.step()
+        return x, starts
+
+    def train(self) -> int:
+        x, starts = self._step(self.opt)
         if self.ho is not None:
             self.ho.step(starts.tolist(), inputs=x)
         return x.numel()
@@ -242,12 +247,7 @@ class Job:
         n = self.serve()
         self.served += 1
         if self.served % self.every == 0 and self.sgd is not None:
-            self.model.train()
-            x, y, _ = next(self.train_it)
-            loss = loss_of(self.model, x, y)
-            self.sgd.zero_grad(set_to_none=True)
-            loss.backward()
-            self.sgd.step()
+            self._step(self.sgd)
             self.updated = True
         return n
 
